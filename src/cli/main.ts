@@ -1,0 +1,42 @@
+import type { Command, CommandIO } from './command.js';
+import { processIO } from './command.js';
+
+/**
+ * The subcommand registry. Each entry is loaded lazily so that `meshwork dtab fmt` does not
+ * pay for loading the router or gRPC.
+ */
+const commands: Record<string, () => Promise<Command>> = {
+};
+
+export function commandNames(): string[] {
+  return Object.keys(commands);
+}
+
+async function help(io: CommandIO): Promise<void> {
+  const lines = ['usage: meshwork <command> [options]', '', 'commands:'];
+  for (const name of Object.keys(commands)) {
+    const cmd = await commands[name]!();
+    lines.push(`  ${name.padEnd(10)} ${cmd.summary}`);
+  }
+  lines.push('', 'Run `meshwork <command> --help` for the options of one command.');
+  io.stdout(lines.join('\n') + '\n');
+}
+
+export async function main(argv: string[], io: CommandIO = processIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    await help(io);
+    return name === undefined ? 2 : 0;
+  }
+  const load = commands[name];
+  if (!load) {
+    io.stderr(`meshwork: unknown command '${name}'; known commands: ${Object.keys(commands).join(', ')}\n`);
+    return 2;
+  }
+  const cmd = await load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout(cmd.usage.endsWith('\n') ? cmd.usage : cmd.usage + '\n');
+    return 0;
+  }
+  return cmd.run(rest, io);
+}
