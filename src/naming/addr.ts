@@ -1,0 +1,15 @@
+/** What a bound name resolves to, over time (Finagle's Addr). */
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+  readonly meta: Readonly<Record<string, unknown>>;
+}
+
+export type Addr =
+  | { readonly type: 'pending' }
+  | { readonly type: 'neg' }
+  | { readonly type: 'failed'; readonly cause: Error }
+  | { readonly type: 'bound'; readonly addrs: readonly Address[]; readonly meta: Readonly<Record<string, unknown>> };
+
+export const ADDR_PENDING: Addr = Object.freeze({ type: 'pending' });
+export const ADDR_NEG: Addr = Object.freeze({ type: 'neg' });
