@@ -1,0 +1,324 @@
+/**
+ * The client stack for one bound id (`/#/io.l5d.fs/users`): it follows the id's Addr, keeps a
+ * pooled endpoint per address, asks the load balancer for an endpoint per attempt, feeds
+ * failure accrual, and requeues attempts that failed before reaching the upstream (within the
+ * requeue budget). Metrics go to `rt/<label>/client/<id>/...`.
+ */
+import * as http from 'node:http';
+import * as net from 'node:net';
+import type { Addr, Address } from '../naming/addr.js';
+import type { Closable, Var } from '../naming/contracts.js';
+import type { Counter, Metrics, Stat } from '../telemetry/metrics.js';
+import { RouterError } from './errors.js';
+import type { Exchange, UpstreamResponse } from './exchange.js';
+import { forward } from './forward.js';
+import type { Balancer, BalancerFactory, BalancerEndpoint } from './balancing.js';
+import type { AccrualFactory, AccrualState } from './balancing.js';
+import type { Budget } from './balancing.js';
+
+export type Classification = 'success' | 'failure' | 'retryable-failure';
+export type ClassifyFn = (method: string, status: number | undefined, err: unknown) => Classification;
+
+export interface ClientParams {
+  readonly requestAttemptTimeoutMs: number;
+  readonly pool: { readonly maxSize: number; readonly minSize: number; readonly idleTimeMs: number; readonly maxWaiters: number };
+  readonly sessionIdleTimeMs: number;
+  readonly failFast: boolean;
+  readonly balancer: BalancerFactory;
+  readonly accrual: AccrualFactory;
+  readonly requeueBudget: () => Budget;
+  /** How long a request waits for a pending Addr. */
+  readonly bindingTimeoutMs: number;
+}
+
+/** Finagle's cap on requeues per request, whatever the budget says. */
+const MAX_REQUEUES = 25;
+
+export class ClientEndpoint implements BalancerEndpoint {
+  pending = 0;
+  queued = 0;
+  ewmaMs = 0;
+  readonly agent: http.Agent;
+  readonly label: string;
+  accrual: AccrualState;
+  /** failFast: marked down after a connection failure until a connection succeeds again. */
+  failFastDown = false;
+
+  constructor(
+    readonly address: Address,
+    params: ClientParams,
+  ) {
+    const idle = Math.min(params.pool.idleTimeMs > 0 ? params.pool.idleTimeMs : Infinity, params.sessionIdleTimeMs > 0 ? params.sessionIdleTimeMs : Infinity);
+    this.agent = new http.Agent({
+      keepAlive: true,
+      maxSockets: params.pool.maxSize > 0 ? params.pool.maxSize : Infinity,
+      timeout: Number.isFinite(idle) ? idle : undefined,
+    });
+    this.label = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+    this.accrual = params.accrual();
+  }
+
+  get host(): string {
+    return this.address.host;
+  }
+  get port(): number {
+    return this.address.port;
+  }
+  get weight(): number {
+    const w = this.address.meta['endpoint_addr_weight'] ?? this.address.meta['weight'];
+    return typeof w === 'number' && w > 0 ? w : 1;
+  }
+  get available(): boolean {
+    return this.accrual.available() && !this.failFastDown;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+interface ClientMetrics {
+  requests: Counter;
+  success: Counter;
+  failures: Counter;
+  latency: Stat;
+  requeues: Counter;
+  connectFailures: Counter;
+  removals: Counter;
+  revivals: Counter;
+  status: Map<number, Counter>;
+}
+
+export class Client {
+  private endpoints = new Map<string, ClientEndpoint>();
+  private addr: Addr = { type: 'pending' };
+  private readonly sub: Closable;
+  private readonly balancer: Balancer<ClientEndpoint>;
+  private readonly requeueBudget: Budget;
+  private readonly m: ClientMetrics;
+  private addrWaiters: Array<() => void> = [];
+  lastUsed = Date.now();
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    addrVar: Var<Addr>,
+    private readonly params: ClientParams,
+    private readonly metrics: Metrics,
+    private readonly scope: readonly string[],
+  ) {
+    this.balancer = params.balancer<ClientEndpoint>();
+    this.requeueBudget = params.requeueBudget();
+    this.m = {
+      requests: metrics.counter([...scope, 'requests']),
+      success: metrics.counter([...scope, 'success']),
+      failures: metrics.counter([...scope, 'failures']),
+      latency: metrics.stat([...scope, 'request_latency_ms']),
+      requeues: metrics.counter([...scope, 'retries', 'requeues']),
+      connectFailures: metrics.counter([...scope, 'connect_failures']),
+      removals: metrics.counter([...scope, 'failure_accrual', 'removals']),
+      revivals: metrics.counter([...scope, 'failure_accrual', 'revivals']),
+      status: new Map(),
+    };
+    metrics.gauge([...scope, 'loadbalancer', 'size'], () => this.endpoints.size);
+    metrics.gauge([...scope, 'loadbalancer', 'available'], () => {
+      let n = 0;
+      for (const e of this.endpoints.values()) if (e.available) n++;
+      return n;
+    });
+    this.sub = addrVar.observe((a) => this.onAddr(a));
+  }
+
+  get endpointCount(): number {
+    return this.endpoints.size;
+  }
+
+  private onAddr(a: Addr): void {
+    this.addr = a;
+    if (a.type === 'bound') {
+      const next = new Map<string, ClientEndpoint>();
+      for (const address of a.addrs) {
+        const key = `${address.host}\n${address.port}`;
+        const prev = this.endpoints.get(key) ?? next.get(key);
+        next.set(key, prev ?? new ClientEndpoint(address, this.params));
+      }
+      for (const [k, e] of this.endpoints) if (!next.has(k)) e.close();
+      this.endpoints = next;
+      this.balancer.update([...next.values()]);
+    } else if (a.type === 'neg') {
+      for (const e of this.endpoints.values()) e.close();
+      this.endpoints = new Map();
+      this.balancer.update([]);
+    }
+    // failed / pending: keep the endpoints we had (Finagle keeps the last good set).
+    if (a.type !== 'pending' && this.addrWaiters.length > 0) {
+      const w = this.addrWaiters;
+      this.addrWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  private addrSettled(timeoutMs: number): Promise<void> {
+    if (this.addr.type !== 'pending') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        const i = this.addrWaiters.indexOf(done);
+        if (i >= 0) this.addrWaiters.splice(i, 1);
+        resolve();
+      }, timeoutMs);
+      this.addrWaiters.push(done);
+    });
+  }
+
+  private statusCounter(status: number): Counter {
+    let c = this.m.status.get(status);
+    if (c === undefined) {
+      c = this.metrics.counter([...this.scope, 'status', String(status)]);
+      this.m.status.set(status, c);
+    }
+    return c;
+  }
+
+  /** One logical attempt of the service stack: may requeue internally on connection failures. */
+  async call(ex: Exchange, classify: ClassifyFn, noBrokers: () => RouterError): Promise<UpstreamResponse> {
+    this.lastUsed = Date.now();
+    if (this.addr.type === 'pending') await this.addrSettled(this.params.bindingTimeoutMs);
+    const a = this.addr;
+    if (a.type === 'pending') {
+      throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${this.params.bindingTimeoutMs}ms binding timeout while resolving name: ${this.id}`, {
+        interrupted: true,
+      });
+    }
+    if (a.type === 'failed' && this.endpoints.size === 0) {
+      throw new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to resolve ${this.id}: ${a.cause.message}`);
+    }
+    this.requeueBudget.deposit();
+    for (let requeues = 0; ; requeues++) {
+      const ep = this.balancer.pick();
+      if (ep === null) throw noBrokers();
+      const started = Date.now();
+      this.m.requests.incr();
+      ep.pending++;
+      const maxSize = this.params.pool.maxSize;
+      if (maxSize > 0 && ep.pending > maxSize && ep.pending - maxSize > this.params.pool.maxWaiters) {
+        ep.pending--;
+        this.m.failures.incr();
+        throw new RouterError('MESH_ERR_ROUTER_POOL_EXHAUSTED', `connection pool to ${ep.label} is full (${maxSize} connections, ${this.params.pool.maxWaiters} waiters)`, {
+          rejected: true,
+          retryable: true,
+        });
+      }
+      let rsp: UpstreamResponse;
+      try {
+        rsp = await forward(ex, ep, this.params.requestAttemptTimeoutMs);
+      } catch (err) {
+        ep.pending--;
+        const ms = Date.now() - started;
+        this.m.latency.add(ms);
+        this.m.failures.incr();
+        const re = err instanceof RouterError ? err : undefined;
+        if (re?.code === 'MESH_ERR_ROUTER_CONNECT_FAILED') {
+          this.m.connectFailures.incr();
+          if (this.params.failFast && !ep.failFastDown) {
+            ep.failFastDown = true;
+            this.balancer.rebuild();
+            this.probeFailFast(ep);
+          }
+        }
+        this.recordOutcome(ep, classify(ex.method, undefined, err) === 'success');
+        if (re !== undefined && re.retryable && ex.replayable && !ex.aborted && requeues < MAX_REQUEUES && this.requeueBudget.tryWithdraw()) {
+          this.m.requeues.incr();
+          continue;
+        }
+        throw err;
+      }
+      const ms = Date.now() - started;
+      ep.ewmaMs = ep.ewmaMs === 0 ? ms : ep.ewmaMs * 0.7 + ms * 0.3;
+      this.m.latency.add(ms);
+      this.statusCounter(rsp.status).incr();
+      const cls = classify(ex.method, rsp.status, undefined);
+      if (cls === 'success') this.m.success.incr();
+      else this.m.failures.incr();
+      this.recordOutcome(ep, cls === 'success');
+      // The endpoint is busy until its body is done; release the load counter then.
+      const body = rsp.body;
+      if (body === undefined) ep.pending--;
+      else {
+        let released = false;
+        const release = (): void => {
+          if (!released) {
+            released = true;
+            ep.pending--;
+          }
+        };
+        body.once('end', release);
+        body.once('close', release);
+        body.once('error', release);
+      }
+      return rsp;
+    }
+  }
+
+  private recordOutcome(ep: ClientEndpoint, ok: boolean): void {
+    const before = ep.accrual.available();
+    if (ok) ep.accrual.onSuccess();
+    else ep.accrual.onFailure();
+    const after = ep.accrual.available();
+    if (before !== after) {
+      if (after) this.m.revivals.incr();
+      else this.m.removals.incr();
+      this.balancer.rebuild();
+    }
+    if (!after) this.scheduleRevival(ep);
+  }
+
+  private scheduleRevival(ep: ClientEndpoint): void {
+    const wait = ep.accrual.msUntilProbe();
+    if (wait === undefined) return;
+    const t = setTimeout(() => {
+      if (this.closed) return;
+      // Back-off elapsed: the endpoint may be tried again (half-open); rebuild the picker.
+      this.balancer.rebuild();
+    }, wait + 1);
+    t.unref();
+  }
+
+  private probeFailFast(ep: ClientEndpoint): void {
+    let delay = 100;
+    const attempt = (): void => {
+      if (this.closed || !this.endpointsHas(ep)) return;
+      const sock = net.connect({ host: ep.host, port: ep.port });
+      sock.once('connect', () => {
+        sock.destroy();
+        ep.failFastDown = false;
+        this.balancer.rebuild();
+      });
+      sock.once('error', () => {
+        sock.destroy();
+        delay = Math.min(delay * 2, 10_000);
+        setTimeout(attempt, delay).unref();
+      });
+    };
+    setTimeout(attempt, delay).unref();
+  }
+
+  private endpointsHas(ep: ClientEndpoint): boolean {
+    for (const e of this.endpoints.values()) if (e === ep) return true;
+    return false;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.sub.close();
+    for (const e of this.endpoints.values()) e.close();
+    this.endpoints.clear();
+    this.metrics.remove(this.scope);
+    const w = this.addrWaiters;
+    this.addrWaiters = [];
+    for (const f of w) f();
+  }
+}

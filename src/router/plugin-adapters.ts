@@ -1,0 +1,190 @@
+/**
+ * Builds the client stack's balancer / accrual / budget surfaces (balancing.ts) from router
+ * config. Kinds are Linkerd's; parameters are read from the validated config objects.
+ */
+import type { AccrualFactory, AccrualState, Balancer, BalancerEndpoint, BalancerFactory, Budget } from './balancing.js';
+
+type Obj = Readonly<Record<string, unknown>>;
+
+function num(o: Obj | undefined, k: string, dflt: number): number {
+  const v = o?.[k];
+  return typeof v === 'number' && Number.isFinite(v) ? v : dflt;
+}
+
+/** Finagle's picker snapshot: the available endpoints, rebuilt only on slow-path events. */
+class SnapshotBalancer<E extends BalancerEndpoint> implements Balancer<E> {
+  private all: readonly E[] = [];
+  private live: readonly E[] = [];
+  private rr = 0;
+
+  constructor(
+    private readonly kind: string,
+    private readonly maxEffort: number,
+    private readonly rng: () => number,
+  ) {}
+
+  update(endpoints: readonly E[]): void {
+    this.all = endpoints;
+    this.rebuild();
+  }
+
+  rebuild(): void {
+    const live = this.all.filter((e) => e.available);
+    // Finagle: when every node is down, balance over all of them rather than fail.
+    this.live = live.length > 0 ? live : this.all;
+  }
+
+  pick(): E | null {
+    const eps = this.live;
+    const n = eps.length;
+    if (n === 0) return null;
+    if (n === 1) return eps[0]!;
+    if (this.kind === 'roundRobin') {
+      for (let i = 0; i < Math.max(1, this.maxEffort); i++) {
+        const e = eps[this.rr++ % n]!;
+        if (e.available) return e;
+      }
+      return eps[this.rr++ % n]!;
+    }
+    const a = eps[Math.floor(this.rng() * n)]!;
+    let b = eps[Math.floor(this.rng() * (n - 1))]!;
+    if (b === a) b = eps[n - 1]!;
+    if (this.kind === 'ewma') {
+      const ca = (a.ewmaMs + 1) * (a.pending + 1);
+      const cb = (b.ewmaMs + 1) * (b.pending + 1);
+      return ca <= cb ? a : b;
+    }
+    // p2c (least loaded), heap and aperture pick by pending load.
+    if (a.pending !== b.pending) return a.pending < b.pending ? a : b;
+    return a.ewmaMs <= b.ewmaMs ? a : b;
+  }
+}
+
+export function balancerFactory(cfg: Obj | undefined, rng: () => number = Math.random): BalancerFactory {
+  const kind = typeof cfg?.['kind'] === 'string' ? (cfg['kind'] as string) : 'p2c';
+  const maxEffort = num(cfg, 'maxEffort', 5);
+  return <E extends BalancerEndpoint>() => new SnapshotBalancer<E>(kind, maxEffort, rng);
+}
+
+/** Back-off schedule: `constant` (ms) or `jittered` (minMs..maxMs, doubling). */
+function backoffFn(cfg: Obj | undefined): (attempt: number) => number {
+  const kind = cfg?.['kind'];
+  if (kind === 'constant') {
+    const ms = num(cfg, 'ms', 0);
+    return () => ms;
+  }
+  const min = num(cfg, 'minMs', 5_000);
+  const max = num(cfg, 'maxMs', 300_000);
+  return (attempt) => {
+    const ceiling = Math.min(max, min * 2 ** Math.min(attempt, 30));
+    return min + Math.floor(Math.random() * Math.max(0, ceiling - min));
+  };
+}
+
+class ConsecutiveFailures implements AccrualState {
+  private failures = 0;
+  private deadUntil = 0;
+  private marks = 0;
+
+  constructor(
+    private readonly threshold: number,
+    private readonly backoff: (attempt: number) => number,
+  ) {}
+
+  available(): boolean {
+    return this.deadUntil === 0 || Date.now() >= this.deadUntil;
+  }
+  onSuccess(): void {
+    this.failures = 0;
+    this.deadUntil = 0;
+    this.marks = 0;
+  }
+  onFailure(): void {
+    this.failures++;
+    const probing = this.deadUntil !== 0;
+    if (probing || this.failures >= this.threshold) {
+      this.deadUntil = Date.now() + this.backoff(this.marks++);
+    }
+  }
+  msUntilProbe(): number | undefined {
+    if (this.deadUntil === 0) return undefined;
+    const d = this.deadUntil - Date.now();
+    return d > 0 ? d : undefined;
+  }
+}
+
+const ALWAYS: AccrualState = {
+  available: () => true,
+  onSuccess: () => {},
+  onFailure: () => {},
+  msUntilProbe: () => undefined,
+};
+
+export function accrualFactory(cfg: Obj | undefined): AccrualFactory {
+  const kind = typeof cfg?.['kind'] === 'string' ? (cfg['kind'] as string) : 'io.l5d.consecutiveFailures';
+  if (kind === 'none') return () => ALWAYS;
+  const backoff = backoffFn(cfg?.['backoff'] as Obj | undefined);
+  const threshold = num(cfg, 'failures', 5);
+  return () => new ConsecutiveFailures(threshold, backoff);
+}
+
+/** Finagle's RetryBudget: `minRetriesPerSec` plus `percentCanRetry` of requests over `ttlSecs`. */
+export class RetryBudget implements Budget {
+  private readonly deposits: number[];
+  private readonly withdrawals: number[];
+  private slot = 0;
+  private slotSec = Math.floor(Date.now() / 1000);
+
+  constructor(
+    private readonly ttlSecs: number,
+    private readonly minRetriesPerSec: number,
+    private readonly percentCanRetry: number,
+  ) {
+    const n = Math.max(1, Math.ceil(ttlSecs));
+    this.deposits = new Array<number>(n).fill(0);
+    this.withdrawals = new Array<number>(n).fill(0);
+  }
+
+  private advance(): void {
+    const now = Math.floor(Date.now() / 1000);
+    const n = this.deposits.length;
+    let steps = Math.min(now - this.slotSec, n);
+    while (steps-- > 0) {
+      this.slot = (this.slot + 1) % n;
+      this.deposits[this.slot] = 0;
+      this.withdrawals[this.slot] = 0;
+    }
+    this.slotSec = now;
+  }
+
+  deposit(): void {
+    this.advance();
+    this.deposits[this.slot]!++;
+  }
+
+  tryWithdraw(): boolean {
+    this.advance();
+    let d = 0;
+    let w = 0;
+    for (let i = 0; i < this.deposits.length; i++) {
+      d += this.deposits[i]!;
+      w += this.withdrawals[i]!;
+    }
+    const allowed = Math.floor(this.minRetriesPerSec * this.ttlSecs + this.percentCanRetry * d);
+    if (w >= allowed) return false;
+    this.withdrawals[this.slot]!++;
+    return true;
+  }
+}
+
+export function budgetFactory(cfg: Obj | undefined, dflt: { percentCanRetry: number }): () => Budget {
+  const ttl = num(cfg, 'ttlSecs', 10);
+  const min = num(cfg, 'minRetriesPerSec', 10);
+  const pct = num(cfg, 'percentCanRetry', dflt.percentCanRetry);
+  return () => new RetryBudget(ttl, min, pct);
+}
+
+export function retryBackoff(cfg: Obj | undefined): (attempt: number) => number {
+  if (cfg === undefined) return () => 0;
+  return backoffFn(cfg);
+}
