@@ -1,0 +1,72 @@
+/** Turns bench measurements into the JSON record and the markdown table of bench/RESULTS.md. */
+import type { WrkResult } from './wrk.js';
+import type { FixedRateResult } from './fixed-rate.js';
+
+export interface CandidateResult {
+  name: string;
+  /** Throughput per body path (/small, /1k, /64k). */
+  throughput: Record<string, WrkResult & { cpuUsPerReq: number; upstreamCpuUsPerReq: number }>;
+  fixedRate?: FixedRateResult;
+  rssIdleMB: number;
+  rssLoadMB: number;
+  idleConns?: { opened: number; answered: number; rssMB: number };
+  note?: string;
+}
+
+export interface BenchRecord {
+  date: string;
+  commit: string;
+  host: { cpus: number; node: string; kernel: string };
+  settings: { seconds: number; connections: number; fixedRate: number; idleConns: number; quick: boolean };
+  candidates: CandidateResult[];
+  ratios: Record<string, number>;
+}
+
+const f0 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : Math.round(n).toLocaleString('en-US'));
+const f1 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(1));
+const ms = (us: number | undefined) => (us === undefined ? '-' : (us / 1000).toFixed(2));
+
+/** Ratios of each Meshwork candidate against HAProxy and the undici reference (req/s, /small). */
+export function ratios(cands: readonly CandidateResult[]): Record<string, number> {
+  const rps = (n: string) => cands.find((c) => c.name === n)?.throughput['/small']?.rps;
+  const out: Record<string, number> = {};
+  for (const c of cands) {
+    if (!c.name.startsWith('meshwork')) continue;
+    const m = c.throughput['/small']?.rps;
+    const h = rps('haproxy');
+    const u = rps('undici');
+    if (m !== undefined && h) out[`${c.name}/haproxy`] = m / h;
+    if (m !== undefined && u) out[`${c.name}/undici`] = m / u;
+  }
+  return out;
+}
+
+export function markdown(r: BenchRecord): string {
+  const direct = r.candidates.find((c) => c.name === 'direct');
+  const lines = [
+    `### ${r.date} — commit ${r.commit}${r.settings.quick ? ' (BENCH_QUICK)' : ''}`,
+    '',
+    `${r.host.cpus} CPUs, node ${r.host.node}, kernel ${r.host.kernel}; proxy on CPU 0, wrk/nginx/load generator on CPU 1; ` +
+      `wrk 1 thread x ${r.settings.connections} conns, ${r.settings.seconds}s per run; fixed rate ${f0(r.settings.fixedRate)} req/s; ` +
+      `${r.settings.idleConns} idle keep-alive conns.`,
+    '',
+    '| candidate | req/s 13 B | p50 ms | p99 ms | p99.9 ms | proxy CPU µs/req | req/s 1 KB | req/s 64 KB | fixed-rate p50 / p99 / p99.9 ms | added p99 ms | RSS idle MB | RSS load MB | RSS idle conns MB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const c of r.candidates) {
+    const s = c.throughput['/small'];
+    const fr = c.fixedRate;
+    const added = fr && direct?.fixedRate && c !== direct ? (fr.p99 - direct.fixedRate.p99) / 1000 : undefined;
+    lines.push(
+      `| ${c.name} | ${f0(s?.rps)} | ${ms(s?.p50)} | ${ms(s?.p99)} | ${ms(s?.p999)} | ${c.name === 'direct' ? '-' : f1(s?.cpuUsPerReq)} | ` +
+        `${f0(c.throughput['/1k']?.rps)} | ${f0(c.throughput['/64k']?.rps)} | ` +
+        `${fr ? `${ms(fr.p50)} / ${ms(fr.p99)} / ${ms(fr.p999)}` : '-'} | ${added === undefined ? '-' : added.toFixed(2)} | ` +
+        `${c.name === 'direct' ? '-' : f1(c.rssIdleMB)} | ${c.name === 'direct' ? '-' : f1(c.rssLoadMB)} | ${c.idleConns && c.name !== 'direct' ? `${f1(c.idleConns.rssMB)} (${c.idleConns.answered}/${r.settings.idleConns})` : '-'} |`,
+    );
+  }
+  const notes = r.candidates.filter((c) => c.note).map((c) => `- ${c.name}: ${c.note}`);
+  const rat = Object.entries(r.ratios).map(([k, v]) => `${k} = ${v.toFixed(2)}`);
+  if (rat.length) lines.push('', `Ratios (req/s, 13 B body): ${rat.join('; ')}. Targets: meshwork/haproxy >= 0.80, meshwork/undici >= 2.0, added p99 <= 1 ms, RSS <= 60 MB idle / 100 MB loaded.`);
+  if (notes.length) lines.push('', ...notes);
+  return lines.join('\n') + '\n';
+}

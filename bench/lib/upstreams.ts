@@ -1,0 +1,82 @@
+/**
+ * The programs under test that are not ours: the nginx upstream (same for every candidate)
+ * and HAProxy as the 1-thread baseline. Both run from a temp dir with configs written here.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, spawnPinned, waitForPort, type Pinned } from './proc.js';
+
+/** Bodies served by the upstream, by path. The small one is what most sidecar benches use. */
+export const BODIES: Record<string, number> = { '/small': 13, '/1k': 1024, '/64k': 65536 };
+
+export interface Started { proc: Pinned; port: number }
+
+export async function startNginx(nginx: string, dir: string, cpus: string): Promise<Started> {
+  const port = await freePort();
+  const www = join(dir, 'www');
+  mkdirSync(www, { recursive: true });
+  mkdirSync(join(dir, 'tmp'), { recursive: true });
+  for (const [path, size] of Object.entries(BODIES)) {
+    writeFileSync(join(www, path.slice(1)), path === '/small' ? 'hello, world\n' : Buffer.alloc(size, 'x'));
+  }
+  const conf = `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log error;
+events { worker_connections 20000; multi_accept on; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/tmp/body;
+  proxy_temp_path ${dir}/tmp/proxy;
+  fastcgi_temp_path ${dir}/tmp/fastcgi;
+  uwsgi_temp_path ${dir}/tmp/uwsgi;
+  scgi_temp_path ${dir}/tmp/scgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  sendfile on;
+  tcp_nopush on;
+  default_type text/plain;
+  server {
+    listen 127.0.0.1:${port} reuseport backlog=4096;
+    root ${www};
+    etag off;
+    location / { }
+  }
+}
+`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const proc = spawnPinned(cpus, nginx, ['-c', join(dir, 'nginx.conf'), '-p', dir]);
+  await waitForPort(port).catch((e) => { throw new Error(`${e.message}\nnginx said: ${proc.output()}`); });
+  return { proc, port };
+}
+
+export async function startHaproxy(haproxy: string, dir: string, cpus: string, upstreamPort: number, maxconn: number): Promise<Started> {
+  const port = await freePort();
+  const conf = `global
+  nbthread 1
+  maxconn ${maxconn}
+  tune.bufsize 16384
+
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+  timeout http-keep-alive 300s
+  option http-keep-alive
+  http-reuse always
+
+frontend bench
+  bind 127.0.0.1:${port}
+  default_backend upstream
+
+backend upstream
+  server nginx 127.0.0.1:${upstreamPort}
+`;
+  const cfg = join(dir, 'haproxy.cfg');
+  writeFileSync(cfg, conf);
+  const proc = spawnPinned(cpus, haproxy, ['-f', cfg, '-db']);
+  await waitForPort(port).catch((e) => { throw new Error(`${e.message}\nhaproxy said: ${proc.output()}`); });
+  return { proc, port };
+}

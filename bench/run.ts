@@ -1,0 +1,183 @@
+/**
+ * `npm run bench`: one nginx upstream, then in turns direct, HAProxy (1 thread), Meshwork
+ * (`meshwork linkerd` and the lean http1 engine proxy, when they are built) and the undici
+ * reference proxy. The proxy runs on CPU 0; wrk, nginx and the fixed-rate generator on CPU 1.
+ * Writes bench/results/<date>.json, prints a markdown table and appends it to bench/RESULTS.md.
+ * BENCH_QUICK=1 is a short smoke run; BENCH_ONLY=a,b limits the candidates; BENCH_RATE=n fixes
+ * the latency run's rate (default: half of HAProxy's measured max).
+ */
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, cpus, release } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { childPids, cpuMicros, freePort, killAll, requireTools, rssBytes, sampleRss, spawnPinned, waitForPort, type Pinned } from './lib/proc.js';
+import { startHaproxy, startNginx } from './lib/upstreams.js';
+import { runWrk, writeWrkScript } from './lib/wrk.js';
+import { holdIdle } from './lib/idle-conns.js';
+import { markdown, ratios, type BenchRecord, type CandidateResult } from './lib/report.js';
+import type { FixedRateResult } from './lib/fixed-rate.js';
+
+const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
+const root = join(here, '..', '..');
+const quick = process.env['BENCH_QUICK'] === '1';
+const only = process.env['BENCH_ONLY']?.split(',').filter(Boolean);
+const SECONDS = quick ? 2 : 6;
+const BODY_SECONDS = quick ? 2 : 4;
+const FIXED_SECONDS = quick ? 3 : 8;
+const CONNS = 50;
+const IDLE_CONNS = quick ? 1000 : 10_000;
+const PROXY_CPU = '0';
+const LOAD_CPU = '1';
+
+interface Running { port: number; pids(): number[]; stop(): Promise<void>; note?: string }
+interface Candidate { name: string; start(): Promise<Running> }
+
+function fromPinned(p: Pinned, port: number): Running {
+  // Include children so a multi-process (cluster) candidate is measured whole.
+  return { port, pids: () => [p.pid, ...childPids(p.pid)], stop: () => p.stop() };
+}
+
+function meshworkHas(sub: string): boolean {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'meshwork.js'), sub, '--help'], { encoding: 'utf8', timeout: 20_000 });
+  return r.status === 0;
+}
+
+async function startMeshworkLinkerd(dir: string, upstream: number): Promise<Running> {
+  const port = await freePort();
+  const admin = await freePort();
+  const cfg = join(dir, 'linkerd.yaml');
+  writeFileSync(cfg, `admin:
+  ip: 127.0.0.1
+  port: ${admin}
+routers:
+- protocol: http
+  label: bench
+  identifier:
+    kind: io.l5d.header.token
+    header: Host
+  dtab: /svc => /$/inet/127.1/${upstream};
+  client:
+    loadBalancer:
+      kind: p2c
+  servers:
+  - ip: 127.0.0.1
+    port: ${port}
+`);
+  const p = spawnPinned(PROXY_CPU, process.execPath, [join(root, 'bin', 'meshwork.js'), 'linkerd', cfg]);
+  await waitForPort(port, 15_000).catch((e) => { throw new Error(`${e.message}\nmeshwork said: ${p.output()}`); });
+  return fromPinned(p, port);
+}
+
+async function startEngineProxy(upstream: number): Promise<Running> {
+  const port = await freePort();
+  const p = spawnPinned(PROXY_CPU, process.execPath, [join(root, 'bin', 'meshwork.js'), 'http1-proxy', '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${upstream}`]);
+  await waitForPort(port, 15_000).catch((e) => { throw new Error(`${e.message}\nmeshwork said: ${p.output()}`); });
+  return fromPinned(p, port);
+}
+
+async function fixedRate(port: number, rate: number): Promise<FixedRateResult> {
+  const p = spawnPinned(LOAD_CPU, process.execPath, [join(here, 'lib', 'fixed-rate.js'), '127.0.0.1', String(port), '/small', String(rate), String(FIXED_SECONDS), String(CONNS)]);
+  const code = await new Promise<number | null>((resolve) => p.child.once('exit', resolve));
+  const line = p.output().split('\n').find((l) => l.startsWith('FIXEDJSON '));
+  if (code !== 0 || !line) throw new Error(`bench: fixed-rate generator failed: ${p.output().slice(-2000)}`);
+  return JSON.parse(line.slice('FIXEDJSON '.length)) as FixedRateResult;
+}
+
+const sum = (f: (pid: number) => number, pids: readonly number[]) => pids.reduce((a, p) => { try { return a + f(p); } catch { return a; } }, 0);
+
+async function main(): Promise<number> {
+  const tools = requireTools(['nginx', 'haproxy', 'wrk', 'taskset']);
+  if (cpus().length < 2) throw new Error('bench: needs 2 CPUs (proxy on one, load generator + upstream on the other)');
+  const dir = mkdtempSync(join(tmpdir(), 'meshwork-bench-'));
+  const lua = writeWrkScript(dir);
+  const nginx = await startNginx(tools['nginx']!, dir, LOAD_CPU);
+  const candidates: Candidate[] = [
+    { name: 'direct', start: async () => ({ port: nginx.port, pids: () => [], stop: async () => {} }) },
+    { name: 'haproxy', start: async () => { const h = await startHaproxy(tools['haproxy']!, dir, PROXY_CPU, nginx.port, Math.max(2000, IDLE_CONNS + 500)); return fromPinned(h.proc, h.port); } },
+  ];
+  if (meshworkHas('linkerd')) candidates.push({ name: 'meshwork linkerd', start: () => startMeshworkLinkerd(dir, nginx.port) });
+  else process.stderr.write('bench: `meshwork linkerd` not available yet; skipping it\n');
+  if (meshworkHas('http1-proxy')) candidates.push({ name: 'meshwork http1-proxy', start: () => startEngineProxy(nginx.port) });
+  candidates.push({
+    name: 'undici',
+    start: async () => {
+      const port = await freePort();
+      const p = spawnPinned(PROXY_CPU, process.execPath, [join(here, 'lib', 'undici-proxy.js'), String(port), String(nginx.port)]);
+      await waitForPort(port);
+      return fromPinned(p, port);
+    },
+  });
+
+  const results: CandidateResult[] = [];
+  let rate = Number(process.env['BENCH_RATE'] ?? 0);
+  for (const cand of candidates) {
+    if (only && !only.includes(cand.name) && cand.name !== 'direct' && cand.name !== 'haproxy') continue;
+    process.stderr.write(`bench: ${cand.name} ...\n`);
+    let run: Running | undefined;
+    try {
+      run = await cand.start();
+      const url = (path: string) => `http://127.0.0.1:${run!.port}${path}`;
+      await runWrk(tools['wrk']!, LOAD_CPU, lua, url('/small'), CONNS, 1); // warm-up (JIT, pools)
+      const pids = run.pids();
+      const rssIdle = sum(rssBytes, pids);
+      const res: CandidateResult = { name: cand.name, throughput: {}, rssIdleMB: rssIdle / 2 ** 20, rssLoadMB: 0 };
+      for (const path of ['/small', '/1k', '/64k']) {
+        const cpu0 = sum(cpuMicros, pids);
+        const up0 = cpuMicros(nginx.proc.pid);
+        const stopRss = sampleRss(pids);
+        const w = await runWrk(tools['wrk']!, LOAD_CPU, lua, url(path), CONNS, path === '/small' ? SECONDS : BODY_SECONDS);
+        const peak = stopRss();
+        const cpu = sum(cpuMicros, pids) - cpu0;
+        const up = cpuMicros(nginx.proc.pid) - up0;
+        res.rssLoadMB = Math.max(res.rssLoadMB, peak / 2 ** 20);
+        res.throughput[path] = { ...w, cpuUsPerReq: w.requests ? cpu / w.requests : 0, upstreamCpuUsPerReq: w.requests ? up / w.requests : 0 };
+        if (w.errors || w.non2xx) res.note = `${(res.note ?? '')}${path}: ${w.errors} socket errors, ${w.non2xx} non-2xx. `;
+      }
+      if (cand.name === 'haproxy' && !rate) rate = Math.round(res.throughput['/small']!.rps / 2);
+      if (!rate) rate = 5000; // HAProxy failed: a modest rate still compares the others
+      // direct runs before HAProxy sets the rate; its fixed-rate run happens at the end.
+      if (cand.name !== 'direct') res.fixedRate = await fixedRate(run.port, rate);
+      if (!quick || cand.name !== 'direct') {
+        const hold = await holdIdle(run.port, IDLE_CONNS, '/small', 30_000);
+        const rss = sum(rssBytes, pids);
+        res.idleConns = { opened: hold.opened, answered: hold.answered, rssMB: rss / 2 ** 20 };
+        hold.close();
+      }
+      results.push(res);
+    } catch (e) {
+      process.stderr.write(`bench: ${cand.name} failed: ${(e as Error).message}\n`);
+      results.push({ name: cand.name, throughput: {}, rssIdleMB: NaN, rssLoadMB: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+    } finally {
+      await run?.stop();
+    }
+  }
+  // The direct baseline for the fixed-rate run uses the rate derived from HAProxy.
+  const direct = results.find((r) => r.name === 'direct');
+  if (direct) direct.fixedRate = await fixedRate(nginx.port, rate);
+  await nginx.proc.stop();
+  rmSync(dir, { recursive: true, force: true });
+
+  const commit = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'unknown';
+  const record: BenchRecord = {
+    date: new Date().toISOString(),
+    commit,
+    host: { cpus: cpus().length, node: process.version, kernel: release() },
+    settings: { seconds: SECONDS, connections: CONNS, fixedRate: rate, idleConns: IDLE_CONNS, quick },
+    candidates: results,
+    ratios: ratios(results),
+  };
+  const table = markdown(record);
+  process.stdout.write(table);
+  const resultsDir = join(root, 'bench', 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, `${record.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(record, null, 2) + '\n');
+  const md = join(root, 'bench', 'RESULTS.md');
+  if (!existsSync(md)) writeFileSync(md, '# Bench results\n\nOne section per `npm run bench` run, newest last. Numbers are from `bench/run.ts`; see its header for the setup.\n\n');
+  appendFileSync(md, '\n' + table);
+  return 0;
+}
+
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAll(); process.exit(130); });
+main().then((c) => { process.exitCode = c; }, (e: Error) => { process.stderr.write(`${e.message}\n`); killAll(); process.exitCode = 1; });
