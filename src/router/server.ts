@@ -77,7 +77,7 @@ export class RouterServer {
         this.server.off('error', onError);
         const a = this.server.address();
         const port = typeof a === 'object' && a !== null ? a.port : this.options.port;
-        const scope = ['rt', this.router.label, 'server', this.options.ip, String(port)];
+        const scope = ['rt', this.router.label, 'server', `${this.options.ip}/${port}`];
         this.ctx = {
           clearContext: this.options.clearContext,
           addForwardedHeader: this.options.addForwardedHeader,

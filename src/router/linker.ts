@@ -1,0 +1,96 @@
+/**
+ * A linker process's data plane: every router of a loaded linkerd.yaml with its servers,
+ * sharing the configured namers and one metrics registry. `start()` listens everywhere and
+ * reports the bound addresses; `close(graceMs)` drains.
+ */
+import type { Activity, BoundName } from '../naming/contracts.js';
+import type { NameTree } from '../naming/name-tree.js';
+import type { Path } from '../naming/path.js';
+import type { LinkerdConfig, RouterConfig } from '../config/types.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { createIdentifier } from './identifiers/index.js';
+import { Router, type DtabLike } from './router.js';
+import { RouterServer, serverOptions } from './server.js';
+import { RouterError } from './errors.js';
+
+/** What the linker needs from the naming core (see naming-deps.ts for the real one). */
+export interface NamingDeps<D extends DtabLike> {
+  readDtab(s: string): D;
+  readPath(s: string): Path;
+  /** Builds the configured namers once and returns a binder over them. */
+  binder(config: LinkerdConfig): (dtab: D, path: Path) => Activity<NameTree<BoundName>>;
+  /** Wraps a router's binder with its interpreter's transformers (identity when none). */
+  interpreter?(router: RouterConfig, bind: (dtab: D, path: Path) => Activity<NameTree<BoundName>>): (dtab: D, path: Path) => Activity<NameTree<BoundName>>;
+  close?(): void;
+}
+
+export interface BoundServer {
+  readonly label: string;
+  readonly ip: string;
+  readonly port: number;
+}
+
+export class Linker<D extends DtabLike = DtabLike> {
+  readonly routers: Router<D>[] = [];
+  private readonly servers: RouterServer[] = [];
+
+  constructor(
+    readonly config: LinkerdConfig,
+    private readonly naming: NamingDeps<D>,
+    readonly metrics: Metrics,
+  ) {
+    const bind = naming.binder(config);
+    for (const [i, rc] of config.routers.entries()) {
+      if (rc.protocol !== 'http') {
+        throw new RouterError('MESH_ERR_ROUTER_CONFIG', `${config.file}: routers[${i}].protocol: not supported yet: ${rc.protocol} at routers[${i}].protocol`);
+      }
+      const baseDtab = naming.readDtab(rc.dtab ?? '');
+      const dstPrefix = naming.readPath(rc.dstPrefix ?? '/svc');
+      const identifier = createIdentifier(rc.identifier as readonly Readonly<Record<string, unknown>>[] | undefined, { dstPrefix, baseDtab });
+      const routerBind = naming.interpreter ? naming.interpreter(rc, bind) : bind;
+      const router = new Router<D>({
+        label: rc.label,
+        baseDtab,
+        identify: (req) => identifier.identify(req),
+        parseDtab: (s) => naming.readDtab(s),
+        bind: routerBind,
+        metrics,
+        config: rc as unknown as Readonly<Record<string, unknown>>,
+      });
+      this.routers.push(router);
+      for (const sc of rc.servers) {
+        const merged = { ...sc } as Record<string, unknown>;
+        // maxCallDepth may be written on the router as well as on each server.
+        if (merged['maxCallDepth'] === undefined && typeof rc['maxCallDepth'] === 'number') merged['maxCallDepth'] = rc['maxCallDepth'];
+        this.servers.push(new RouterServer(router as unknown as Router, serverOptions(merged), metrics));
+      }
+    }
+  }
+
+  /** Listens on every server; resolves with the bound addresses in config order. */
+  async start(): Promise<BoundServer[]> {
+    const out: BoundServer[] = [];
+    try {
+      for (const s of this.servers) {
+        const a = await s.listen();
+        out.push({ label: (s as unknown as { router: Router }).router.label, ip: a.ip, port: a.port });
+      }
+    } catch (e) {
+      await this.close(0);
+      throw e;
+    }
+    return out;
+  }
+
+  get inFlight(): number {
+    let n = 0;
+    for (const s of this.servers) n += s.inFlight;
+    return n;
+  }
+
+  async close(graceMs: number): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.close(graceMs)));
+    for (const r of this.routers) r.close();
+    this.naming.close?.();
+  }
+}

@@ -1,0 +1,175 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeTrace } from '../../src/router/headers.js';
+import { boundLeaf, echo, inetAddr, okTree, request, startRouter, upstream, TestVar } from './support.js';
+import type { ActivityState, BoundName } from '../../src/naming/contracts.js';
+import type { NameTree } from '../../src/naming/name-tree.js';
+
+test('routes by Host to the bound endpoint and sets the l5d headers', async (t) => {
+  const up = await upstream(echo);
+  t.after(() => up.close());
+  const r = await startRouter({ trees: { '/svc/dog': okTree(boundLeaf('/$/inet/127.0.0.1/' + up.port, inetAddr(up.port))) } });
+  t.after(() => r.close());
+
+  const rsp = await request(r.port, { path: '/woof?x=1', headers: { host: 'dog' } });
+  assert.equal(rsp.status, 200);
+  const seen = JSON.parse(rsp.body);
+  assert.equal(seen.url, '/woof?x=1');
+  assert.equal(seen.headers.host, 'dog');
+  assert.equal(seen.headers['l5d-dst-service'], '/svc/dog');
+  assert.equal(seen.headers['l5d-dst-client'], `/$/inet/127.0.0.1/${up.port}`);
+  assert.equal(seen.headers['l5d-dst-residual'], undefined);
+  assert.equal(seen.headers.via, '1.1 linkerd');
+  assert.match(seen.headers['l5d-reqid'], /^[0-9a-f]{16}$/);
+  const trace = decodeTrace(seen.headers['l5d-ctx-trace']);
+  assert.equal(trace?.traceId, seen.headers['l5d-reqid']);
+  assert.equal(r.binds.length, 1);
+  assert.equal(r.binds[0], `/svc=>/#/io.l5d.fs|/svc/dog`);
+
+  assert.equal(r.metrics.counter(['rt', 'http', 'server', `127.0.0.1/${r.port}`, 'requests']).value, 1);
+  assert.equal(r.metrics.counter(['rt', 'http', 'service', 'svc/dog', 'requests']).value, 1);
+  assert.equal(r.metrics.counter(['rt', 'http', 'service', 'svc/dog', 'success']).value, 1);
+  assert.equal(r.metrics.counter(['rt', 'http', 'client', `$/inet/127.0.0.1/${up.port}`, 'requests']).value, 1);
+  assert.equal(r.metrics.counter(['rt', 'http', 'client', `$/inet/127.0.0.1/${up.port}`, 'status', '200']).value, 1);
+});
+
+test('no Host header is an unidentified request: 400 with l5d-err', async (t) => {
+  const r = await startRouter({ trees: {} });
+  t.after(() => r.close());
+  const { rawExchange } = await import('./support.js');
+  const raw = await rawExchange(r.port, 'GET / HTTP/1.0\r\n\r\n');
+  assert.match(raw, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  assert.match(raw, /\r\nl5d-err: Unknown destination: GET \/ \/ Host header is absent\r\n/);
+  assert.match(raw, /\r\n\r\nUnknown destination: GET \/ \/ Host header is absent\n$/);
+});
+
+test('a negative name is 502 naming the logical name and both dtabs', async (t) => {
+  const r = await startRouter({ trees: {} });
+  t.after(() => r.close());
+  const rsp = await request(r.port, { headers: { host: 'cat', 'l5d-dtab': '/a => /b' } });
+  assert.equal(rsp.status, 502);
+  const msg = 'No hosts are available for /svc/cat, Dtab.base=[/svc=>/#/io.l5d.fs], Dtab.local=[/a=>/b]. Remote Info: Not Available';
+  assert.equal(rsp.headers['l5d-err'], msg);
+  assert.equal(rsp.body, msg + '\n');
+  assert.equal(r.binds[0], '/svc=>/#/io.l5d.fs;/a=>/b|/svc/cat');
+});
+
+test('a malformed l5d-dtab is a 400', async (t) => {
+  const r = await startRouter({ trees: {} });
+  t.after(() => r.close());
+  const rsp = await request(r.port, { headers: { host: 'cat', 'l5d-dtab': 'not a dtab' } });
+  assert.equal(rsp.status, 400);
+  assert.equal(rsp.headers['l5d-err'], "Invalid dtab in l5d-dtab header: bad dentry 'notadtab'");
+  assert.equal(r.binds.length, 0);
+});
+
+test('request dtabs: l5d-ctx-dtab then l5d-dtab after the base; forwarded as l5d-ctx-dtab', async (t) => {
+  const up = await upstream(echo);
+  t.after(() => up.close());
+  const tree = okTree(boundLeaf('/#/io.l5d.fs/staging', inetAddr(up.port)));
+  const r = await startRouter({ trees: { '/svc=>/#/io.l5d.fs;/x=>/y;/svc/dog=>/s|/svc/dog': tree } });
+  t.after(() => r.close());
+  const rsp = await request(r.port, { headers: { host: 'dog', 'l5d-dtab': '/svc/dog=>/s', 'l5d-ctx-dtab': '/x=>/y' } });
+  assert.equal(rsp.status, 200);
+  const seen = JSON.parse(rsp.body);
+  assert.equal(seen.headers['l5d-ctx-dtab'], '/x=>/y;/svc/dog=>/s');
+  assert.equal(seen.headers['l5d-dtab'], undefined);
+  assert.equal(seen.headers['l5d-dst-client'], '/#/io.l5d.fs/staging');
+});
+
+test('clearContext drops incoming context and user headers; keeps ours', async (t) => {
+  const up = await upstream(echo);
+  t.after(() => up.close());
+  const r = await startRouter({ trees: { '/svc/dog': okTree(boundLeaf('/#/io.l5d.fs/dog', inetAddr(up.port))) }, server: { clearContext: true } });
+  t.after(() => r.close());
+  const rsp = await request(r.port, { headers: { host: 'dog', 'l5d-dtab': '/foo=>/bar', 'l5d-ctx-thing': 'yo', 'l5d-sample': '1' } });
+  assert.equal(rsp.status, 200);
+  const seen = JSON.parse(rsp.body);
+  const l5d = Object.keys(seen.headers).filter((k) => k.startsWith('l5d-')).sort();
+  assert.deepEqual(l5d, ['l5d-ctx-trace', 'l5d-dst-client', 'l5d-dst-service', 'l5d-reqid']);
+  assert.equal(r.binds[0], '/svc=>/#/io.l5d.fs|/svc/dog');
+});
+
+test('without clearContext, l5d-ctx-* headers pass and l5d-dtab becomes l5d-ctx-dtab', async (t) => {
+  const up = await upstream(echo);
+  t.after(() => up.close());
+  const r = await startRouter({ trees: { '/svc/dog': okTree(boundLeaf('/#/io.l5d.fs/dog', inetAddr(up.port))) } });
+  t.after(() => r.close());
+  const rsp = await request(r.port, { headers: { host: 'dog', 'l5d-dtab': '/foo=>/bar', 'l5d-ctx-thing': 'yo' } });
+  const seen = JSON.parse(rsp.body);
+  const l5d = Object.keys(seen.headers).filter((k) => k.startsWith('l5d-')).sort();
+  assert.deepEqual(l5d, ['l5d-ctx-dtab', 'l5d-ctx-thing', 'l5d-ctx-trace', 'l5d-dst-client', 'l5d-dst-service', 'l5d-reqid']);
+  assert.equal(seen.headers['l5d-ctx-dtab'], '/foo=>/bar');
+});
+
+test('a connection failure is a 502 with l5d-err; clearContext hides it', async (t) => {
+  const up = await upstream(echo);
+  const deadPort = up.port;
+  await up.close();
+  const trees = { '/svc/dog': okTree(boundLeaf('/#/io.l5d.fs/dog', inetAddr(deadPort))) };
+  const r = await startRouter({ trees });
+  t.after(() => r.close());
+  const rsp = await request(r.port, { headers: { host: 'dog' } });
+  assert.equal(rsp.status, 502);
+  assert.equal(rsp.headers['l5d-err'], `connection to 127.0.0.1:${deadPort} failed: ECONNREFUSED`);
+  assert.equal(rsp.headers['l5d-retryable'], 'true');
+
+  const c = await startRouter({ trees, server: { clearContext: true } });
+  t.after(() => c.close());
+  const hidden = await request(c.port, { headers: { host: 'dog' } });
+  assert.equal(hidden.status, 502);
+  assert.equal(hidden.headers['l5d-err'], undefined);
+  assert.equal(hidden.body, '');
+});
+
+test('a pending binding times out after bindingTimeoutMs with 503', async (t) => {
+  const pending = new TestVar<ActivityState<NameTree<BoundName>>>({ type: 'pending' });
+  const r = await startRouter({ trees: { '/svc/slow': pending }, config: { bindingTimeoutMs: 50 } });
+  t.after(() => r.close());
+  const rsp = await request(r.port, { headers: { host: 'slow' } });
+  assert.equal(rsp.status, 503);
+  assert.equal(rsp.headers['l5d-err'], 'exceeded 50ms binding timeout while resolving name: /svc/slow');
+});
+
+test('a binding that resolves while the request waits is used', async (t) => {
+  const up = await upstream(echo);
+  t.after(() => up.close());
+  const pending = new TestVar<ActivityState<NameTree<BoundName>>>({ type: 'pending' });
+  const r = await startRouter({ trees: { '/svc/later': pending } });
+  t.after(() => r.close());
+  const p = request(r.port, { headers: { host: 'later' } });
+  await new Promise((res) => setTimeout(res, 30));
+  pending.set({ type: 'ok', value: boundLeaf('/#/io.l5d.fs/later', inetAddr(up.port)) });
+  const rsp = await p;
+  assert.equal(rsp.status, 200);
+});
+
+test('Via at maxCallDepth is refused with 400 (routing loop)', async (t) => {
+  const r = await startRouter({ trees: {}, server: { maxCallDepth: 3 } });
+  t.after(() => r.close());
+  const ok = await request(r.port, { headers: { host: 'x', via: '1.1 linkerd, 1.1 linkerd' } });
+  assert.equal(ok.status, 502); // passes the depth check, then finds no hosts
+  const loop = await request(r.port, { headers: { host: 'x', via: '1.1 linkerd, 1.1 linkerd, 1.1 linkerd' } });
+  assert.equal(loop.status, 400);
+  assert.equal(loop.headers['l5d-err'], 'Maximum call depth 3 exceeded: the request passed 3 proxies (routing loop?)');
+});
+
+test('maxConcurrentRequests: the request over the limit gets 503', async (t) => {
+  let release: (() => void) | undefined;
+  const held = new Promise<void>((r) => (release = r));
+  const up = await upstream((req, res) => {
+    void held.then(() => res.end('done'));
+  });
+  t.after(() => up.close());
+  const r = await startRouter({ trees: { '/svc/dog': okTree(boundLeaf('/#/io.l5d.fs/dog', inetAddr(up.port))) }, server: { maxConcurrentRequests: 1 } });
+  t.after(() => r.close());
+  const first = request(r.port, { headers: { host: 'dog' } });
+  for (let i = 0; i < 100 && up.requests === 0; i++) await new Promise((res) => setTimeout(res, 10));
+  const second = await request(r.port, { headers: { host: 'dog' } });
+  assert.equal(second.status, 503);
+  assert.equal(second.headers['l5d-err'], 'max concurrent requests (1) exceeded');
+  release!();
+  assert.equal((await first).status, 200);
+});
+
+after(() => {});
