@@ -1,0 +1,159 @@
+/**
+ * Trace identifiers and their three wire forms:
+ *  - Linkerd's `l5d-ctx-trace`: base64 of Finagle's TraceId serialization, 32 bytes
+ *    (span id, parent id, trace id, flags; big-endian 64-bit each) or 40 with the high 64 bits
+ *    of a 128-bit trace id appended. Flags: 1 debug, 2 sampling known, 4 sampled. A root span
+ *    is written with parent = span and trace = parent, as Finagle does.
+ *  - Zipkin B3 headers `x-b3-traceid/spanid/parentspanid/sampled/flags`.
+ *  - W3C `traceparent: 00-<trace 32 hex>-<parent span 16 hex>-<flags 2 hex>`.
+ * Ids are kept as lowercase hex strings (16 chars; trace ids 16 or 32).
+ */
+import { randomFillSync } from 'node:crypto';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+export const FLAG_DEBUG = 1;
+export const FLAG_SAMPLING_KNOWN = 2;
+export const FLAG_SAMPLED = 4;
+
+export interface TraceContext {
+  /** 16 hex chars, or 32 for a 128-bit trace id. */
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentId: string | null;
+  /** undefined: no decision yet. */
+  readonly sampled: boolean | undefined;
+  readonly debug: boolean;
+}
+
+const HEX16 = /^[0-9a-f]{16}$/;
+const HEX_TRACE = /^(?:[0-9a-f]{16}|[0-9a-f]{32})$/;
+const ZERO16 = '0000000000000000';
+
+// Ids come from a pooled random buffer so a traced request does not call into crypto each time.
+const pool = Buffer.alloc(4096);
+let poolPos = pool.length;
+
+/** A random non-zero 64-bit id as 16 hex chars. */
+export function newSpanId(): string {
+  for (;;) {
+    if (poolPos + 8 > pool.length) {
+      randomFillSync(pool);
+      poolPos = 0;
+    }
+    const id = pool.toString('hex', poolPos, poolPos + 8);
+    poolPos += 8;
+    if (id !== ZERO16) return id;
+  }
+}
+
+/** The low 64 bits of a trace id (what B3's 64-bit form and Finagle's trace field carry). */
+export function traceIdLow(traceId: string): string {
+  return traceId.length === 32 ? traceId.slice(16) : traceId;
+}
+
+export function traceIdHigh(traceId: string): string | null {
+  return traceId.length === 32 ? traceId.slice(0, 16) : null;
+}
+
+/** The trace id padded to 128 bits (OTLP and traceparent need 32 hex chars). */
+export function traceId128(traceId: string): string {
+  return traceId.length === 32 ? traceId : ZERO16 + traceId;
+}
+
+// ---- l5d-ctx-trace -------------------------------------------------------------------------
+
+export function encodeL5dCtxTrace(ctx: TraceContext): string {
+  const high = traceIdHigh(ctx.traceId);
+  const buf = Buffer.alloc(high === null ? 32 : 40);
+  const parent = ctx.parentId ?? ctx.spanId;
+  buf.write(ctx.spanId, 0, 'hex');
+  buf.write(parent, 8, 'hex');
+  buf.write(traceIdLow(ctx.traceId), 16, 'hex');
+  let flags = ctx.debug ? FLAG_DEBUG : 0;
+  if (ctx.sampled !== undefined) flags |= FLAG_SAMPLING_KNOWN | (ctx.sampled ? FLAG_SAMPLED : 0);
+  buf.writeUInt32BE(0, 24);
+  buf.writeUInt32BE(flags, 28);
+  if (high !== null) buf.write(high, 32, 'hex');
+  return buf.toString('base64');
+}
+
+/** Returns undefined when the header is not 32 or 40 bytes of base64. */
+export function decodeL5dCtxTrace(value: string): TraceContext | undefined {
+  const buf = Buffer.from(value, 'base64');
+  if (buf.length !== 32 && buf.length !== 40) return undefined;
+  const span = buf.toString('hex', 0, 8);
+  const parent = buf.toString('hex', 8, 16);
+  const trace = buf.toString('hex', 16, 24);
+  const flags = buf.readUInt32BE(28);
+  const high = buf.length === 40 ? buf.toString('hex', 32, 40) : '';
+  return {
+    traceId: high + trace,
+    spanId: span,
+    parentId: parent === span ? null : parent,
+    sampled: flags & FLAG_SAMPLING_KNOWN ? (flags & FLAG_SAMPLED) !== 0 : undefined,
+    debug: (flags & FLAG_DEBUG) !== 0,
+  };
+}
+
+// ---- B3 --------------------------------------------------------------------------------------
+
+function header(h: IncomingHttpHeaders, name: string): string | undefined {
+  const v = h[name];
+  return typeof v === 'string' ? v : Array.isArray(v) ? v[0] : undefined;
+}
+
+export function extractB3(h: IncomingHttpHeaders): TraceContext | undefined {
+  const t = header(h, 'x-b3-traceid')?.toLowerCase();
+  const s = header(h, 'x-b3-spanid')?.toLowerCase();
+  if (t === undefined || s === undefined || !HEX_TRACE.test(t) || !HEX16.test(s)) return undefined;
+  const p = header(h, 'x-b3-parentspanid')?.toLowerCase();
+  const sampledRaw = header(h, 'x-b3-sampled');
+  const debug = header(h, 'x-b3-flags') === '1';
+  return {
+    traceId: t,
+    spanId: s,
+    parentId: p !== undefined && HEX16.test(p) ? p : null,
+    sampled: debug ? true : sampledRaw === '1' || sampledRaw === 'true' ? true : sampledRaw === '0' || sampledRaw === 'false' ? false : undefined,
+    debug,
+  };
+}
+
+// ---- W3C traceparent ---------------------------------------------------------------------------
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?$/;
+
+export function extractTraceparent(h: IncomingHttpHeaders): TraceContext | undefined {
+  const v = header(h, 'traceparent')?.trim().toLowerCase();
+  if (v === undefined) return undefined;
+  const m = TRACEPARENT.exec(v);
+  if (m === null || m[1] === 'ff' || m[2] === '0'.repeat(32) || m[3] === ZERO16) return undefined;
+  const flags = parseInt(m[4]!, 16);
+  const trace = m[2]!.startsWith(ZERO16) ? m[2]!.slice(16) : m[2]!;
+  return { traceId: trace, spanId: m[3]!, parentId: null, sampled: (flags & 1) === 1, debug: false };
+}
+
+export function formatTraceparent(ctx: TraceContext): string {
+  return `00-${traceId128(ctx.traceId)}-${ctx.spanId}-${ctx.sampled === true ? '01' : '00'}`;
+}
+
+/** The incoming context, trying `l5d-ctx-trace`, then B3, then `traceparent`. */
+export function extractContext(h: IncomingHttpHeaders): TraceContext | undefined {
+  const l5d = header(h, 'l5d-ctx-trace');
+  if (l5d !== undefined) {
+    const c = decodeL5dCtxTrace(l5d);
+    if (c !== undefined) return c;
+  }
+  return extractB3(h) ?? extractTraceparent(h);
+}
+
+/** Writes all three forms onto an outgoing request (the downstream may speak any of them). */
+export function injectContext(ctx: TraceContext, h: OutgoingHttpHeaders): void {
+  h['l5d-ctx-trace'] = encodeL5dCtxTrace(ctx);
+  h['x-b3-traceid'] = ctx.traceId;
+  h['x-b3-spanid'] = ctx.spanId;
+  if (ctx.parentId !== null) h['x-b3-parentspanid'] = ctx.parentId;
+  else delete h['x-b3-parentspanid'];
+  if (ctx.sampled !== undefined) h['x-b3-sampled'] = ctx.sampled ? '1' : '0';
+  if (ctx.debug) h['x-b3-flags'] = '1';
+  h['traceparent'] = formatTraceparent(ctx);
+}

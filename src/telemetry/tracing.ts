@@ -1,0 +1,202 @@
+/**
+ * The tracer the router calls per request. A router holds `tracer: Tracer | null`, built once
+ * from the telemeters; with no tracing telemeter it is null and a request pays one comparison:
+ *
+ *   const span = this.tracer === null ? null : this.tracer.startServerSpan(req.headers, label, req.method, req.url);
+ *   ...
+ *   const cspan = span === null ? null : span.child(clientName);   // per attempt
+ *   if (cspan !== null) cspan.inject(outgoingHeaders);
+ *   ... cspan?.finish(status, remoteAddr, error);  span?.finish(status, error);
+ *
+ * Span model: each hop makes a new span whose parent is the caller's span (Zipkin v2 and
+ * OpenTelemetry style, not Finagle's shared server/client span). A server span continues the
+ * trace found in `l5d-ctx-trace`, `x-b3-*` or `traceparent` (in that order); the client span's
+ * id is what the downstream sees as its parent. The sampling decision of the caller wins;
+ * otherwise one random draw per new trace is compared with each telemeter's own `sampleRate`
+ * (so recentRequests at 1.0 and zipkin at 0.001 each see their share), and the propagated
+ * decision is "sampled by at least one". Unsampled requests still propagate ids (so a
+ * downstream keeps the same trace) but record nothing.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { extractContext, injectContext, newSpanId, type TraceContext } from './trace-context.js';
+
+export type SpanKind = 'SERVER' | 'CLIENT';
+
+export interface FinishedSpan {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentId: string | null;
+  readonly kind: SpanKind;
+  /** Server spans: `<METHOD> <uri path>`; client spans: the client (bound) name. */
+  readonly name: string;
+  /** The router label: Zipkin's localEndpoint.serviceName, OTLP's service.name. */
+  readonly service: string;
+  /** Epoch microseconds. */
+  readonly startUs: number;
+  readonly durationUs: number;
+  readonly status: number;
+  readonly error: string | null;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly remote: { readonly ip: string; readonly port: number } | null;
+}
+
+export interface SpanSink {
+  record(span: FinishedSpan): void;
+  /** Sends what is buffered (exporters batch). */
+  flush?(): Promise<void>;
+}
+
+function nowUs(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
+export class ClientSpan {
+  readonly context: TraceContext;
+  private readonly startUs = nowUs();
+  private done = false;
+  private readonly tags: Record<string, string> = {};
+
+  constructor(
+    private readonly tracer: Tracer,
+    private readonly server: ServerSpan,
+    readonly clientName: string,
+  ) {
+    const p = server.context;
+    this.context = { traceId: p.traceId, spanId: newSpanId(), parentId: p.spanId, sampled: p.sampled, debug: p.debug };
+  }
+
+  /** Sets the trace headers for the downstream request. */
+  inject(headers: OutgoingHttpHeaders): void {
+    injectContext(this.context, headers);
+  }
+
+  tag(key: string, value: string): void {
+    this.tags[key] = value;
+  }
+
+  finish(status: number, remote?: { ip: string; port: number }, error?: string): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.context.sampled !== true) return;
+    this.tracer.emit(this.server.draw, {
+      traceId: this.context.traceId,
+      spanId: this.context.spanId,
+      parentId: this.context.parentId,
+      kind: 'CLIENT',
+      name: this.clientName,
+      service: this.server.service,
+      startUs: this.startUs,
+      durationUs: Math.max(0, nowUs() - this.startUs),
+      status,
+      error: error ?? null,
+      tags: { ...this.tags, 'http.status_code': String(status), 'client': this.clientName },
+      remote: remote ?? null,
+    });
+  }
+}
+
+export class ServerSpan {
+  readonly context: TraceContext;
+  /** The sampling draw: -1 when the caller decided "sampled", so every sink records. */
+  readonly draw: number;
+  readonly startUs = nowUs();
+  private done = false;
+  private readonly tags: Record<string, string> = {};
+
+  constructor(
+    private readonly tracer: Tracer,
+    incoming: TraceContext | undefined,
+    readonly service: string,
+    readonly method: string,
+    readonly uri: string,
+  ) {
+    let sampled: boolean;
+    if (incoming?.sampled !== undefined) {
+      sampled = incoming.sampled;
+      this.draw = sampled ? -1 : 2;
+    } else {
+      this.draw = tracer.draw();
+      sampled = this.draw < tracer.sampleRate;
+    }
+    this.context =
+      incoming === undefined
+        ? { traceId: newSpanId(), spanId: newSpanId(), parentId: null, sampled, debug: false }
+        : { traceId: incoming.traceId, spanId: newSpanId(), parentId: incoming.spanId, sampled, debug: incoming.debug };
+  }
+
+  get sampled(): boolean {
+    return this.context.sampled === true;
+  }
+
+  /** Annotations such as `l5d.dst.service` (the logical name) or `l5d.dst.client`. */
+  tag(key: string, value: string): void {
+    this.tags[key] = value;
+  }
+
+  child(clientName: string): ClientSpan {
+    return new ClientSpan(this.tracer, this, clientName);
+  }
+
+  finish(status: number, error?: string): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.context.sampled !== true) return;
+    const q = this.uri.indexOf('?');
+    this.tracer.emit(this.draw, {
+      traceId: this.context.traceId,
+      spanId: this.context.spanId,
+      parentId: this.context.parentId,
+      kind: 'SERVER',
+      name: `${this.method} ${q < 0 ? this.uri : this.uri.slice(0, q)}`,
+      service: this.service,
+      startUs: this.startUs,
+      durationUs: Math.max(0, nowUs() - this.startUs),
+      status,
+      error: error ?? null,
+      tags: { ...this.tags, 'http.method': this.method, 'http.path': q < 0 ? this.uri : this.uri.slice(0, q), 'http.status_code': String(status) },
+      remote: null,
+    });
+  }
+}
+
+export interface SampledSink {
+  readonly sink: SpanSink;
+  /** Proportion of new traces this sink records, 0..1. */
+  readonly sampleRate: number;
+}
+
+export class Tracer {
+  /** The largest sink rate: the proportion of new traces propagated as sampled. */
+  readonly sampleRate: number;
+
+  constructor(
+    private readonly sinks: readonly SampledSink[],
+    private readonly random: () => number = Math.random,
+  ) {
+    this.sampleRate = sinks.reduce((m, s) => Math.max(m, s.sampleRate), 0);
+  }
+
+  /** A draw in [0, 1); a rate of 1 always samples. */
+  draw(): number {
+    return this.random();
+  }
+
+  startServerSpan(headers: IncomingHttpHeaders, routerLabel: string, method: string, uri: string): ServerSpan {
+    return new ServerSpan(this, extractContext(headers), routerLabel, method, uri);
+  }
+
+  emit(draw: number, span: FinishedSpan): void {
+    for (const s of this.sinks) {
+      if (!(draw < s.sampleRate) && draw !== -1) continue;
+      try {
+        s.sink.record(span);
+      } catch {
+        // a failing sink must not fail the request that produced the span
+      }
+    }
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all(this.sinks.map((s) => (s.sink.flush === undefined ? undefined : s.sink.flush())));
+  }
+}
