@@ -1,0 +1,51 @@
+/**
+ * `ewma`: power of two choices over peak-EWMA cost — the latency average decayed to now,
+ * times (in-flight + 1); a node with requests in flight and no latency yet is penalised.
+ */
+import type { PluginSpec } from '../../config/schema.js';
+import { numberKey } from '../plugin-errors.js';
+import type { BalancerContext, BalancerNode, LoadBalancer, Picker } from './balancer.js';
+import { BaseBalancer, EWMA_PENALTY, P2CPicker, decayedCost } from './balancer.js';
+
+export const KIND = 'ewma';
+
+class PeakEwmaPicker<E extends BalancerNode> extends P2CPicker<E> {
+  constructor(
+    nodes: readonly E[],
+    rng: () => number,
+    maxEffort: number,
+    private readonly now: () => number,
+    private readonly decayMs: number,
+  ) {
+    super(nodes, rng, maxEffort);
+  }
+
+  protected load(node: E): number {
+    const cost = decayedCost(node, this.now(), this.decayMs);
+    if (cost === 0 && node.pending !== 0) return EWMA_PENALTY + node.pending;
+    return cost * (node.pending + 1);
+  }
+}
+
+export class EwmaBalancer<E extends BalancerNode> extends BaseBalancer<E> {
+  readonly kind = KIND;
+  protected build(nodes: readonly E[]): Picker<E> {
+    return new PeakEwmaPicker(nodes, this.rng, this.effort, this.now, this.decayMs);
+  }
+}
+
+export const ewmaBalancer: PluginSpec<Record<string, unknown>, LoadBalancer<BalancerNode>, BalancerContext> = {
+  category: 'loadBalancer',
+  kind: KIND,
+  fields: {
+    maxEffort: { type: 'int', default: 5, min: 0 },
+    decayTimeMs: { type: 'int', default: 10_000, min: 1, doc: 'The window of latency observations.' },
+    enableProbation: { type: 'boolean', default: false, notSupported: true },
+  },
+  create: (cfg, ctx) =>
+    new EwmaBalancer(
+      numberKey(KIND, cfg, 'maxEffort', 5, 0, undefined, true),
+      numberKey(KIND, cfg, 'decayTimeMs', 10_000, 1, undefined, true),
+      ctx,
+    ),
+};
