@@ -28,6 +28,8 @@ export type BalancerFactory = <E extends BalancerEndpoint>() => Balancer<E>;
 
 export interface AccrualState {
   available(): boolean;
+  /** True from being marked dead until a success revives it (also while probing). */
+  marked(): boolean;
   onSuccess(): void;
   onFailure(): void;
   /** While out: ms until it may be probed again; undefined when available. */

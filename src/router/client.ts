@@ -264,16 +264,17 @@ export class Client {
   }
 
   private recordOutcome(ep: ClientEndpoint, ok: boolean): void {
-    const before = ep.accrual.available();
+    const wasMarked = ep.accrual.marked();
+    const wasAvailable = ep.accrual.available();
     if (ok) ep.accrual.onSuccess();
     else ep.accrual.onFailure();
-    const after = ep.accrual.available();
-    if (before !== after) {
-      if (after) this.m.revivals.incr();
-      else this.m.removals.incr();
-      this.balancer.rebuild();
+    const marked = ep.accrual.marked();
+    if (wasMarked !== marked) {
+      if (marked) this.m.removals.incr();
+      else this.m.revivals.incr();
     }
-    if (!after) this.scheduleRevival(ep);
+    if (wasAvailable !== ep.accrual.available()) this.balancer.rebuild();
+    if (!ep.accrual.available()) this.scheduleRevival(ep);
   }
 
   private scheduleRevival(ep: ClientEndpoint): void {

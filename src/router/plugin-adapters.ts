@@ -94,6 +94,9 @@ class ConsecutiveFailures implements AccrualState {
   available(): boolean {
     return this.deadUntil === 0 || Date.now() >= this.deadUntil;
   }
+  marked(): boolean {
+    return this.deadUntil !== 0;
+  }
   onSuccess(): void {
     this.failures = 0;
     this.deadUntil = 0;
@@ -115,6 +118,7 @@ class ConsecutiveFailures implements AccrualState {
 
 const ALWAYS: AccrualState = {
   available: () => true,
+  marked: () => false,
   onSuccess: () => {},
   onFailure: () => {},
   msUntilProbe: () => undefined,

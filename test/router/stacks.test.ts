@@ -1,0 +1,205 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { leaf, union, weighted } from '../../src/naming/name-tree.js';
+import { pickLeaf } from '../../src/router/router.js';
+import { bound, boundLeaf, inetAddr, okTree, request, startRouter, upstream } from './support.js';
+
+const global = (params: Record<string, unknown>) => ({ kind: 'io.l5d.global', configs: [{ prefix: '/', ...params }] });
+
+test('retryableRead5XX: a failed GET is retried once and succeeds; metrics count both attempts', async (t) => {
+  let failNext = true;
+  const up = await upstream((req, res) => {
+    res.statusCode = failNext ? 500 : 200;
+    failNext = false;
+    res.end('x');
+  });
+  t.after(() => up.close());
+  const id = '/#/io.l5d.fs/dog';
+  const r = await startRouter({
+    trees: { '/svc/dog': okTree(boundLeaf(id, inetAddr(up.port))) },
+    config: { service: global({ responseClassifier: { kind: 'io.l5d.http.retryableRead5XX' } }) },
+  });
+  t.after(() => r.close());
+  const rsp = await request(r.port, { headers: { host: 'dog' } });
+  assert.equal(rsp.status, 200);
+  assert.equal(up.requests, 2);
+  const m = r.metrics;
+  assert.equal(m.counter(['rt', 'http', 'client', id.slice(1), 'requests']).value, 2);
+  assert.equal(m.counter(['rt', 'http', 'client', id.slice(1), 'success']).value, 1);
+  assert.equal(m.counter(['rt', 'http', 'client', id.slice(1), 'failures']).value, 1);
+  assert.equal(m.counter(['rt', 'http', 'client', id.slice(1), 'status', '500']).value, 1);
+  assert.equal(m.counter(['rt', 'http', 'service', 'svc/dog', 'requests']).value, 1);
+  assert.equal(m.counter(['rt', 'http', 'service', 'svc/dog', 'success']).value, 1);
+  assert.equal(m.counter(['rt', 'http', 'service', 'svc/dog', 'retries', 'total']).value, 1);
+
+  // A POST is not a read: the 500 goes back to the caller unretried.
+  failNext = true;
+  const post = await request(r.port, { method: 'POST', headers: { host: 'dog' }, body: 'b' });
+  assert.equal(post.status, 500);
+  assert.equal(up.requests, 3);
+});
+
+test('nonRetryable5XX (default): a 500 is returned as-is after one attempt', async (t) => {
+  const up = await upstream((req, res) => {
+    res.statusCode = 500;
+    res.end('boom');
+  });
+  t.after(() => up.close());
+  const r = await startRouter({ trees: { '/svc/dog': okTree(boundLeaf('/#/io.l5d.fs/dog', inetAddr(up.port))) } });
+  t.after(() => r.close());
+  const rsp = await request(r.port, { headers: { host: 'dog' } });
+  assert.equal(rsp.status, 500);
+  assert.equal(rsp.body, 'boom');
+  assert.equal(rsp.headers['l5d-err'], undefined);
+  assert.equal(up.requests, 1);
+});
+
+test('retries stay within the budget: percentCanRetry 0.5, no minimum, over 4 requests', async (t) => {
+  const up = await upstream((req, res) => {
+    res.statusCode = 503;
+    res.end();
+  });
+  t.after(() => up.close());
+  const r = await startRouter({
+    trees: { '/svc/dog': okTree(boundLeaf('/#/io.l5d.fs/dog', inetAddr(up.port))) },
+    config: {
+      service: global({
+        responseClassifier: { kind: 'io.l5d.http.retryableAll5XX' },
+        retries: { budget: { ttlSecs: 10, minRetriesPerSec: 0, percentCanRetry: 0.5 } },
+      }),
+    },
+  });
+  t.after(() => r.close());
+  for (let i = 0; i < 4; i++) assert.equal((await request(r.port, { headers: { host: 'dog' } })).status, 503);
+  // Deposits 1,2,3,4 allow floor(0.5 * d) retries in total: one at request 2, one at request 4.
+  assert.equal(up.requests, 6);
+  assert.equal(r.metrics.counter(['rt', 'http', 'service', 'svc/dog', 'retries', 'total']).value, 2);
+  assert.equal(r.metrics.counter(['rt', 'http', 'service', 'svc/dog', 'retries', 'budget_exhausted']).value, 4);
+});
+
+test('totalTimeoutMs: a slow upstream gives 503 with the timeout in l5d-err', async (t) => {
+  const up = await upstream((req, res) => {
+    const timer = setTimeout(() => res.end('late'), 2000);
+    res.on('close', () => clearTimeout(timer));
+  });
+  t.after(() => up.close());
+  const r = await startRouter({
+    trees: { '/svc/slow': okTree(boundLeaf('/#/io.l5d.fs/slow', inetAddr(up.port))) },
+    config: { service: global({ totalTimeoutMs: 100 }) },
+  });
+  t.after(() => r.close());
+  const t0 = Date.now();
+  const rsp = await request(r.port, { headers: { host: 'slow' } });
+  assert.equal(rsp.status, 503);
+  assert.equal(rsp.headers['l5d-err'], 'exceeded 100ms total timeout for /svc/slow');
+  assert.ok(Date.now() - t0 < 1500);
+});
+
+test('requestAttemptTimeoutMs: a slow first attempt is retried (read request) and the retry answers', async (t) => {
+  let n = 0;
+  const up = await upstream((req, res) => {
+    if (n++ === 0) {
+      const timer = setTimeout(() => res.end('late'), 2000);
+      res.on('close', () => clearTimeout(timer));
+    } else res.end('fast');
+  });
+  t.after(() => up.close());
+  const r = await startRouter({
+    trees: { '/svc/dog': okTree(boundLeaf('/#/io.l5d.fs/dog', inetAddr(up.port))) },
+    config: {
+      client: global({ requestAttemptTimeoutMs: 80 }),
+      service: global({ responseClassifier: { kind: 'io.l5d.http.retryableRead5XX' } }),
+    },
+  });
+  t.after(() => r.close());
+  const rsp = await request(r.port, { headers: { host: 'dog' } });
+  assert.equal(rsp.status, 200);
+  assert.equal(rsp.body, 'fast');
+  assert.equal(n, 2);
+});
+
+test('failure accrual takes a failing endpoint out, and back after its backoff', async (t) => {
+  let badHealthy = false;
+  const good = await upstream((req, res) => res.end('good'));
+  const bad = await upstream((req, res) => {
+    res.statusCode = badHealthy ? 200 : 500;
+    res.end('bad');
+  });
+  t.after(() => good.close());
+  t.after(() => bad.close());
+  const id = '/#/io.l5d.fs/pair';
+  const r = await startRouter({
+    trees: { '/svc/pair': okTree(boundLeaf(id, inetAddr(good.port, bad.port))) },
+    config: { client: global({ failureAccrual: { kind: 'io.l5d.consecutiveFailures', failures: 2, backoff: { kind: 'constant', ms: 300 } } }) },
+  });
+  t.after(() => r.close());
+  for (let i = 0; i < 40; i++) await request(r.port, { headers: { host: 'pair' } });
+  // Two consecutive failures mark it dead; then nothing more reaches it within the backoff.
+  assert.equal(bad.requests, 2);
+  assert.equal(r.metrics.counter(['rt', 'http', 'client', id.slice(1), 'failure_accrual', 'removals']).value, 1);
+  const flat = r.metrics.flatJson();
+  assert.equal(flat[`rt/http/client/${id.slice(1)}/loadbalancer/available`], 1);
+  assert.equal(flat[`rt/http/client/${id.slice(1)}/loadbalancer/size`], 2);
+  badHealthy = true;
+  await new Promise((res) => setTimeout(res, 350));
+  for (let i = 0; i < 200 && bad.requests === 2; i++) await request(r.port, { headers: { host: 'pair' } });
+  assert.equal(bad.requests, 3);
+  assert.equal(r.metrics.counter(['rt', 'http', 'client', id.slice(1), 'failure_accrual', 'revivals']).value, 1);
+});
+
+test('p2c favours the endpoint with fewer requests in flight', async (t) => {
+  const fast = await upstream((req, res) => res.end('fast'));
+  const slow = await upstream((req, res) => {
+    const timer = setTimeout(() => res.end('slow'), 150);
+    res.on('close', () => clearTimeout(timer));
+  });
+  t.after(() => fast.close());
+  t.after(() => slow.close());
+  const r = await startRouter({ trees: { '/svc/lb': okTree(boundLeaf('/#/io.l5d.fs/lb', inetAddr(fast.port, slow.port))) } });
+  t.after(() => r.close());
+  // 8 concurrent callers for a fixed number of requests: the slow endpoint keeps load, so
+  // p2c sends most requests to the fast one.
+  let remaining = 200;
+  const worker = async (): Promise<void> => {
+    while (remaining-- > 0) await request(r.port, { headers: { host: 'lb' } });
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  assert.equal(fast.requests + slow.requests, 200);
+  assert.ok(fast.requests > 150, `fast ${fast.requests} slow ${slow.requests}`);
+});
+
+test('pickLeaf: a weighted union is a per-request weighted choice', () => {
+  const a = bound('/#/a', inetAddr(1));
+  const b = bound('/#/b', inetAddr(2));
+  const tree = union(weighted(9, leaf(a)), weighted(1, leaf(b)));
+  assert.equal(pickLeaf(tree, () => 0), a);
+  assert.equal(pickLeaf(tree, () => 0.899), a);
+  assert.equal(pickLeaf(tree, () => 0.9), b);
+  assert.equal(pickLeaf(tree, () => 0.999), b);
+  assert.equal(pickLeaf({ type: 'neg' }), undefined);
+  assert.equal(pickLeaf({ type: 'empty' }), undefined);
+  assert.equal(pickLeaf({ type: 'fail' }), undefined);
+  // Deterministic sequence: exactly 90/10 over evenly spaced draws.
+  let i = 0;
+  let na = 0;
+  for (let k = 0; k < 1000; k++) if (pickLeaf(tree, () => (i++ + 0.5) / 1000) === a) na++;
+  assert.equal(na, 900);
+});
+
+test('weighted union through the router: 9 * /a & 1 * /b splits about 90/10', async (t) => {
+  const a = await upstream((req, res) => res.end('a'));
+  const b = await upstream((req, res) => res.end('b'));
+  t.after(() => a.close());
+  t.after(() => b.close());
+  const tree = union(weighted(9, boundLeaf('/#/io.l5d.fs/a', inetAddr(a.port))), weighted(1, boundLeaf('/#/io.l5d.fs/b', inetAddr(b.port))));
+  const r = await startRouter({ trees: { '/svc/split': okTree(tree) } });
+  t.after(() => r.close());
+  let remaining = 1000;
+  const worker = async (): Promise<void> => {
+    while (remaining-- > 0) await request(r.port, { headers: { host: 'split' } });
+  };
+  await Promise.all(Array.from({ length: 10 }, worker));
+  assert.equal(a.requests + b.requests, 1000);
+  // Binomial(1000, 0.1): sd ~9.5; 5 sd either side.
+  assert.ok(b.requests >= 52 && b.requests <= 148, `b got ${b.requests}`);
+});
