@@ -159,8 +159,15 @@ export class MetricsRegistry implements Metrics {
    * (`127.0.0.1/4140`, `$/inet/127.1/80`), each step tries the longest run of segments first.
    */
   resolve(q: string): MetricNode | undefined {
+    return this.resolveWithPath(q)?.node;
+  }
+
+  /** Like resolve(), also giving the scopes that were matched (for flat names under `q`). */
+  resolveWithPath(q: string): { node: MetricNode; path: string[] } | undefined {
     const segs = q.split('/').filter((s) => s.length > 0);
-    return resolveSegs(this.root, segs, 0);
+    const path: string[] = [];
+    const node = resolveSegs(this.root, segs, 0, path);
+    return node === undefined ? undefined : { node, path };
   }
 
   /** Every metric with its full path, in registration order (depth first). */
@@ -220,13 +227,16 @@ function walk(node: MetricNode, path: string[], fn: (path: readonly string[], m:
   }
 }
 
-function resolveSegs(node: MetricNode, segs: readonly string[], i: number): MetricNode | undefined {
+function resolveSegs(node: MetricNode, segs: readonly string[], i: number, path: string[]): MetricNode | undefined {
   if (i === segs.length) return node;
   for (let j = segs.length; j > i; j--) {
-    const child = node.children.get(segs.slice(i, j).join('/'));
+    const name = segs.slice(i, j).join('/');
+    const child = node.children.get(name);
     if (child !== undefined) {
-      const found = resolveSegs(child, segs, j);
+      path.push(name);
+      const found = resolveSegs(child, segs, j, path);
       if (found !== undefined) return found;
+      path.pop();
     }
   }
   return undefined;

@@ -1,0 +1,195 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createAdminServer, type AdminServerOptions } from '../../src/admin/server.js';
+import { AdminError, DelegateRejection } from '../../src/admin/errors.js';
+import { categoryOf } from '../../src/admin/security.js';
+import { MetricsRegistry } from '../../src/telemetry/metrics-registry.js';
+import { buildTelemetry } from '../../src/telemetry/telemeters.js';
+
+const TREE = {
+  type: 'delegate',
+  path: '/svc/users',
+  delegate: { type: 'neg', path: '/bar', dentry: { prefix: '/svc/users', dst: '/bar' } },
+};
+
+async function start(t: { after: (fn: () => Promise<void>) => void }, opts: Partial<AdminServerOptions> = {}) {
+  const metrics = opts.metrics ?? new MetricsRegistry();
+  const admin = createAdminServer({ metrics, ...opts, config: { port: 0, ...opts.config } });
+  const addr = await admin.listen();
+  t.after(() => admin.close());
+  const base = admin.url();
+  const get = async (path: string, init?: RequestInit) => {
+    const res = await fetch(base + path, init);
+    return { status: res.status, headers: res.headers, body: await res.text() };
+  };
+  return { admin, addr, metrics, get };
+}
+
+test('binds loopback by default and answers ping', async (t) => {
+  const { addr, get } = await start(t);
+  assert.equal(addr.address, '127.0.0.1');
+  const r = await get('/admin/ping');
+  assert.deepEqual([r.status, r.body], [200, 'pong']);
+  const head = await fetch(`http://127.0.0.1:${addr.port}/admin/ping`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), '');
+  assert.equal((await get('/no/such/thing')).status, 404);
+});
+
+test('/admin/metrics.json: flat, ?tree=1, ?q= and a 404 for an unknown subtree', async (t) => {
+  const metrics = new MetricsRegistry();
+  const srv = ['rt', 'in', 'server', '127.0.0.1/4140'];
+  for (let i = 0; i < 3; i++) metrics.counter([...srv, 'success']).incr();
+  for (let i = 0; i < 2; i++) metrics.counter([...srv, 'failures']).incr();
+  metrics.counter([...srv, 'requests']).incr(5);
+  metrics.counter(['rt', 'out', 'client', '$/inet/127.1/80', 'requests']).incr(1);
+  const { get } = await start(t, { metrics });
+  const flat = await get('/admin/metrics.json');
+  assert.equal(flat.status, 200);
+  assert.equal(flat.headers.get('content-type'), 'application/json;charset=utf-8');
+  assert.deepEqual(JSON.parse(flat.body), {
+    'rt/in/server/127.0.0.1/4140/success': 3,
+    'rt/in/server/127.0.0.1/4140/failures': 2,
+    'rt/in/server/127.0.0.1/4140/requests': 5,
+    'rt/out/client/$/inet/127.1/80/requests': 1,
+  });
+  assert.deepEqual(JSON.parse((await get('/admin/metrics.json?q=rt/out')).body), { 'rt/out/client/$/inet/127.1/80/requests': 1 });
+  assert.deepEqual(JSON.parse((await get('/admin/metrics.json?tree=1&q=rt/in/server')).body), {
+    '127.0.0.1/4140': { success: { counter: 3 }, failures: { counter: 2 }, requests: { counter: 5 } },
+  });
+  const missing = await get('/admin/metrics.json?q=rt/nope');
+  assert.deepEqual([missing.status, JSON.parse(missing.body)], [404, { error: 'No such subtree: rt/nope' }]);
+});
+
+test('/admin/shutdown: 405 on GET, POST runs the hook after answering, 403 when control is disabled', async (t) => {
+  let called: number | undefined;
+  let done!: () => void;
+  const hookRan = new Promise<void>((r) => (done = r));
+  const { get } = await start(t, { config: { shutdownGraceMs: 1234 }, onShutdown: (g) => { called = g; done(); } });
+  const g = await get('/admin/shutdown');
+  assert.equal(g.status, 405);
+  assert.equal(g.headers.get('allow'), 'POST');
+  assert.equal(called, undefined);
+  const p = await get('/admin/shutdown', { method: 'POST' });
+  assert.deepEqual([p.status, p.body], [200, 'shutting down']);
+  await hookRan;
+  assert.equal(called, 1234);
+
+  const off = await start(t, { config: { security: { controlEnabled: false } }, onShutdown: () => assert.fail('must not run') });
+  assert.equal((await off.get('/admin/shutdown', { method: 'POST' })).status, 403);
+  assert.equal((await off.get('/admin/ping')).status, 200);
+
+  const unwired = await start(t);
+  assert.equal((await unwired.get('/admin/shutdown', { method: 'POST' })).status, 501);
+});
+
+test('security: blacklist wins, whitelist reopens a disabled category', async (t) => {
+  assert.equal(categoryOf('/'), 'ui');
+  assert.equal(categoryOf('/admin/metrics.json'), 'ui');
+  assert.equal(categoryOf('/admin/shutdown'), 'control');
+  assert.equal(categoryOf('/admin/server_info'), 'diagnostics');
+  const a = await start(t, { config: { security: { pathBlacklist: ['^/admin/ping$'] } } });
+  assert.equal((await a.get('/admin/ping')).status, 403);
+  assert.equal((await a.get('/admin/server_info')).status, 200);
+  const b = await start(t, { config: { security: { uiEnabled: false, diagnosticsEnabled: false, pathWhitelist: ['/admin/metrics[.]json'] } } });
+  assert.equal((await b.get('/admin/metrics.json')).status, 200);
+  assert.equal((await b.get('/')).status, 403);
+  assert.equal((await b.get('/delegator.json?path=/a')).status, 403);
+  assert.equal((await b.get('/admin/server_info')).status, 403);
+  assert.throws(
+    () => createAdminServer({ metrics: new MetricsRegistry(), config: { security: { pathWhitelist: ['('] } } }),
+    (e: unknown) => e instanceof AdminError && e.code === 'MESH_ERR_ADMIN_SECURITY_PATTERN',
+  );
+});
+
+test('/delegator.json: GET and POST, and Linkerd\'s 400/405/415/501/503 answers', async (t) => {
+  const calls: unknown[] = [];
+  const { get } = await start(t, {
+    delegateTimeoutMs: 200,
+    delegate: (ns, dtab, path) => {
+      calls.push([ns, dtab, path]);
+      if (dtab === 'bad') throw new DelegateRejection('invalidDtab', "'=>' expected but 'E' found at '/a[]'");
+      if (path === 'nopath') throw new DelegateRejection('invalidPath', "'/' expected but 'n' found at '[n]opath'");
+      if (ns === 'thrift') throw new DelegateRejection('notDelegator', 'no');
+      if (path === '/slow') return new Promise(() => {});
+      return TREE;
+    },
+  });
+  const ok = await get('/delegator.json?namespace=in&path=/svc/users&dtab=' + encodeURIComponent('/svc/users=>/bar'));
+  assert.equal(ok.status, 200);
+  assert.deepEqual(JSON.parse(ok.body), TREE);
+  assert.deepEqual(calls[0], ['in', '/svc/users=>/bar', '/svc/users']);
+  const post = await get('/delegator.json', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'in', dtab: '', path: '/svc/users' }) });
+  assert.deepEqual([post.status, JSON.parse(post.body)], [200, TREE]);
+  assert.deepEqual(calls[1], ['in', '', '/svc/users']);
+  const noNs = await get('/delegator.json?path=/svc/users');
+  assert.equal(noNs.status, 200);
+  assert.deepEqual(calls[2], [undefined, '', '/svc/users']);
+
+  const badDtab = await get('/delegator.json?namespace=in&path=/a&dtab=bad');
+  assert.deepEqual([badDtab.status, badDtab.body], [400, "Invalid dtab: '=>' expected but 'E' found at '/a[]'"]);
+  const badPath = await get('/delegator.json?namespace=in&path=nopath');
+  assert.deepEqual([badPath.status, badPath.body], [400, "Invalid path: '/' expected but 'n' found at '[n]opath'"]);
+  const noPath = await get('/delegator.json?namespace=in');
+  assert.deepEqual([noPath.status, noPath.body], [400, 'Invalid path: a path is required']);
+  const unsupported = await get('/delegator.json', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+  assert.equal(unsupported.status, 415);
+  const malformed = await get('/delegator.json', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"path":"/a"}' });
+  assert.deepEqual([malformed.status, malformed.body], [400, 'Malformed delegation request: {"path":"/a"}']);
+  const notImpl = await get('/delegator.json?namespace=thrift&path=/a');
+  assert.deepEqual([notImpl.status, notImpl.body], [501, 'Name Interpreter for thrift cannot show delegations']);
+  assert.equal((await get('/delegator.json?path=/a', { method: 'PUT' })).status, 405);
+  const slow = await get('/delegator.json?namespace=in&path=/slow');
+  assert.deepEqual([slow.status, slow.body], [503, 'Request timed out.']);
+
+  const none = await start(t);
+  assert.equal((await none.get('/delegator.json?path=/a&namespace=in')).status, 501);
+});
+
+test('JSON endpoints read their callbacks; telemeter routes are mounted; conflicts are refused', async (t) => {
+  const metrics = new MetricsRegistry();
+  metrics.counter(['rt', 'in', 'server', '0.0.0.0/4140', 'requests']).incr(2);
+  const telemetry = buildTelemetry([{ kind: 'io.l5d.prometheus' }, { kind: 'io.l5d.recentRequests', sampleRate: 1 }], { metrics });
+  const { get, admin } = await start(t, {
+    metrics,
+    routes: telemetry.adminRoutes,
+    configJson: () => ({ admin: { port: 9990 } }),
+    clientState: () => ({ '/$/inet/127.1/80': { state: 'bound', addresses: ['127.0.0.1:80'] } }),
+    boundNames: () => ['/#/io.l5d.fs/users'],
+    namerState: (prefix) => (prefix === '/io.l5d.fs' ? { users: ['127.0.0.1:80'] } : undefined),
+    appName: 'linkerd',
+  });
+  assert.deepEqual(JSON.parse((await get('/config.json')).body), { admin: { port: 9990 } });
+  assert.deepEqual(JSON.parse((await get('/client_state.json')).body), { '/$/inet/127.1/80': { state: 'bound', addresses: ['127.0.0.1:80'] } });
+  assert.deepEqual(JSON.parse((await get('/bound-names.json')).body), ['/#/io.l5d.fs/users']);
+  assert.deepEqual(JSON.parse((await get('/namer_state/io.l5d.fs.json')).body), { users: ['127.0.0.1:80'] });
+  assert.equal((await get('/namer_state/io.l5d.k8s.json')).status, 404);
+  assert.deepEqual(JSON.parse((await get('/admin/routers.json')).body), [{ label: 'in' }]);
+  assert.equal(JSON.parse((await get('/admin/server_info')).body).name, 'linkerd');
+  const prom = await get('/admin/metrics/prometheus');
+  assert.deepEqual([prom.status, prom.body], [200, 'rt:server:requests{rt="in", server="0.0.0.0/4140"} 2\n']);
+  assert.deepEqual(JSON.parse((await get('/requests.json')).body), []);
+  const index = (await get('/admin')).body.split('\n');
+  assert.ok(index.includes('/admin/metrics/prometheus') && index.includes('/delegator.json'));
+  assert.throws(() => admin.addRoute({ path: '/admin/ping', handle: () => ({ status: 200, body: '' }) }), (e: unknown) => e instanceof AdminError && e.code === 'MESH_ERR_ADMIN_ROUTE_CONFLICT');
+  await telemetry.close();
+});
+
+test('dashboard pages and files are served, small, and nothing is loaded from elsewhere', async (t) => {
+  const { get } = await start(t);
+  let total = 0;
+  for (const page of ['/', '/delegator', '/requests', '/clients']) {
+    const r = await get(page);
+    assert.equal(r.status, 200, page);
+    assert.equal(r.headers.get('content-type'), 'text/html;charset=utf-8');
+    assert.doesNotMatch(r.body, /(src|href)="https?:/);
+    total += r.body.length;
+  }
+  for (const f of ['admin.css', 'common.js', 'dashboard.js', 'delegator.js']) {
+    const r = await get('/files/' + f);
+    assert.equal(r.status, 200, f);
+    total += r.body.length;
+  }
+  assert.ok(total < 200_000, `dashboard weight ${total} bytes`);
+  assert.equal((await get('/files/nope.js')).status, 404);
+});
