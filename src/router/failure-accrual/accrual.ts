@@ -1,0 +1,161 @@
+/**
+ * Failure accrual: a per-endpoint state machine (Finagle's FailureAccrualFactory).
+ *
+ *   alive --policy says dead--> dead (for a backoff) --timer--> probe-open
+ *   probe-open --a request is sent--> probe-closed (one probe at a time)
+ *   probe-closed --success--> alive (policy revived) | --failure--> dead (next backoff)
+ *
+ * The endpoint is available while alive or probe-open. Each change of availability calls the
+ * listener once (the client rebuilds its balancer's picker there). Clock and timer are
+ * injectable so tests drive time.
+ */
+
+/** When to mark an endpoint dead (Finagle's FailureAccrualPolicy). */
+export interface FailureAccrualPolicy {
+  recordSuccess(): void;
+  /** Records a failure; returns how long (ms) to mark the endpoint dead, or undefined. */
+  markDeadOnFailure(): number | undefined;
+  /** The endpoint came back: start the backoff schedule and counts afresh. */
+  revived(): void;
+}
+
+export interface AccrualTimer {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+export const realTimer: AccrualTimer = {
+  set(fn, ms) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clear(handle) {
+    clearTimeout(handle as ReturnType<typeof setTimeout>);
+  },
+};
+
+export type AccrualStatus = 'alive' | 'dead' | 'probe-open' | 'probe-closed';
+
+/** What the client stack calls per endpoint. */
+export interface EndpointAccrual {
+  readonly status: AccrualStatus;
+  /** True while requests may be sent (alive, or open for a probe). */
+  available(): boolean;
+  /** A request is being sent to the endpoint (claims the probe slot when probing). */
+  onRequest(): void;
+  onSuccess(): void;
+  onFailure(): void;
+  /** While dead: ms until it may be probed; otherwise undefined. */
+  msUntilProbe(): number | undefined;
+  /** Stops the timer (the endpoint left the client). */
+  close(): void;
+}
+
+export type AvailabilityListener = (available: boolean) => void;
+
+export class AccrualStateMachine implements EndpointAccrual {
+  status: AccrualStatus = 'alive';
+  private timer: unknown = undefined;
+  private probeAt = 0;
+
+  constructor(
+    private readonly policy: FailureAccrualPolicy,
+    private readonly listener: AvailabilityListener,
+    private readonly clock: () => number,
+    private readonly timers: AccrualTimer,
+  ) {}
+
+  available(): boolean {
+    return this.status === 'alive' || this.status === 'probe-open';
+  }
+
+  onRequest(): void {
+    if (this.status === 'probe-open') {
+      this.status = 'probe-closed';
+      this.listener(false);
+    }
+  }
+
+  onSuccess(): void {
+    if (this.status === 'probe-closed') {
+      this.policy.revived();
+      this.status = 'alive';
+      this.listener(true);
+    }
+    this.policy.recordSuccess();
+  }
+
+  onFailure(): void {
+    const s = this.status;
+    if (s !== 'alive' && s !== 'probe-closed') return;
+    const ms = this.policy.markDeadOnFailure();
+    if (ms !== undefined) this.markDead(ms);
+    // The probe failed but the policy would not mark it dead: probe again.
+    else if (s === 'probe-closed') this.startProbing();
+  }
+
+  msUntilProbe(): number | undefined {
+    if (this.status !== 'dead') return undefined;
+    return Math.max(0, this.probeAt - this.clock());
+  }
+
+  close(): void {
+    if (this.timer !== undefined) this.timers.clear(this.timer);
+    this.timer = undefined;
+  }
+
+  private markDead(ms: number): void {
+    const wasAvailable = this.available();
+    this.status = 'dead';
+    this.probeAt = this.clock() + ms;
+    this.close();
+    this.timer = this.timers.set(() => {
+      this.timer = undefined;
+      if (this.status === 'dead') this.startProbing();
+    }, ms);
+    if (wasAvailable) this.listener(false);
+  }
+
+  private startProbing(): void {
+    this.status = 'probe-open';
+    this.listener(true);
+  }
+}
+
+/** `none`: never marks anything dead. */
+export const ALWAYS_AVAILABLE: EndpointAccrual = Object.freeze({
+  status: 'alive' as const,
+  available: () => true,
+  onRequest: () => {},
+  onSuccess: () => {},
+  onFailure: () => {},
+  msUntilProbe: () => undefined,
+  close: () => {},
+});
+
+/**
+ * Finagle's Ema: the first sample is the value; later ones are folded in with weight
+ * `exp(-(stamp - last) / window)` on the old value.
+ */
+export class Ema {
+  private last: number | undefined = undefined;
+  value = 0;
+
+  constructor(private readonly window: number) {}
+
+  update(stamp: number, x: number): number {
+    if (this.last === undefined) this.value = x;
+    else {
+      const w = this.window === 0 ? 0 : Math.exp(-(stamp - this.last) / this.window);
+      this.value = x * (1 - w) + this.value * w;
+    }
+    this.last = stamp;
+    return this.value;
+  }
+
+  /** Starts over as fully healthy (used when an endpoint is revived). */
+  resetTo(x: number): void {
+    this.value = x;
+  }
+}
