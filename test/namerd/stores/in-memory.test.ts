@@ -1,0 +1,53 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { InMemoryDtabStore, inMemoryStorage } from '../../../src/namerd/stores/in-memory.js';
+import { dtabStoreContract } from './contract.js';
+import { record, waitForState } from '../../support/activity.js';
+
+dtabStoreContract('io.l5d.inMemory', async () => {
+  const store = new InMemoryDtabStore();
+  return {
+    store,
+    writeRaw: async (ns, text) => store.putRawForTest(ns, text),
+    close: () => store.close(),
+  };
+});
+
+describe('io.l5d.inMemory specifics', () => {
+  it('starts with the configured namespaces, versions 1..n', async () => {
+    const store = inMemoryStorage.create!({ namespaces: { default: '/svc => /#/io.l5d.fs', other: '/a=>/b' } }, {});
+    const v = await store.get('default');
+    assert.equal(v!.dtab.show(), '/svc=>/#/io.l5d.fs');
+    assert.equal(v!.version, '1');
+    assert.equal((await store.get('other'))!.version, '2');
+    assert.deepEqual(await store.names(), ['default', 'other']);
+    await store.close();
+  });
+
+  it('rejects a configured namespace whose dtab does not parse, at build time', () => {
+    assert.throws(() => new InMemoryDtabStore({ ns: 'garbage' }), /'=>' dentry expected/);
+  });
+
+  it('observers get pending never: the first state is the current value, and no duplicates', async () => {
+    const store = new InMemoryDtabStore({ a: '/a=>/b' });
+    const rec = record(store.observe('a'));
+    await store.put('a', { show: () => '/a=>/c' });
+    await store.put('b', { show: () => '/b=>/c' });
+    rec.close();
+    assert.deepEqual(
+      rec.states.map((s) => (s.type === 'ok' ? `${s.value!.dtab.show()}@${s.value!.version}` : s.type)),
+      ['/a=>/b@1', '/a=>/c@2'],
+    );
+    await store.close();
+  });
+
+  it('the list activity stops being fed once every observer has closed, and restarts on demand', async () => {
+    const store = new InMemoryDtabStore();
+    const h1 = store.list().states.observe(() => {});
+    h1.close();
+    await store.create('later', { show: () => '/x=>/y' });
+    const st = await waitForState(store.list(), (s) => s.type === 'ok', 1000, 'list');
+    assert.deepEqual(st, { type: 'ok', value: ['later'] });
+    await store.close();
+  });
+});
