@@ -49,7 +49,14 @@ export type PluginCategory =
   | 'namerdInterface' // namerd interfaces
   | 'tracePropagator'
   | 'requestAuthorizer'
-  | 'tlsClientAuth';
+  | 'tlsClientAuth'
+  // Added by the config loader: a router's `protocol:` (http, h2, thrift, mux, thriftmux) and the
+  // h2 flavours of plugins whose kinds share names with their HTTP/1.1 counterparts.
+  | 'protocol'
+  | 'h2Identifier'
+  | 'h2TracePropagator'
+  | 'h2RequestAuthorizer'
+  | 'forwardedLabeler';
 
 /** A plugin: its exact Linkerd kind, its keys, and (when built) a factory. */
 export interface PluginSpec<Cfg = Record<string, unknown>, Made = unknown, Ctx = unknown> {
