@@ -42,3 +42,14 @@ export interface BoundName {
 export interface Namer {
   lookup(path: Path): Activity<NameTree<BoundName>>;
 }
+
+/**
+ * Finagle's Name: a bound name, or a path to bind again through the dtab. Rewriting namers
+ * (io.l5d.rewrite, /$/io.buoyant.http.*) answer with paths; every `Namer` is a `NameNamer`.
+ */
+export type Name = BoundName | Path;
+
+/** A namer whose answers may contain paths to bind again (Finagle's Namer.lookup). */
+export interface NameNamer {
+  lookup(path: Path): Activity<NameTree<Name>>;
+}
