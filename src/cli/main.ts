@@ -6,6 +6,8 @@ import { processIO } from './command.js';
  * pay for loading the router or gRPC.
  */
 const commands: Record<string, () => Promise<Command>> = {
+  'linkerd': async () => (await import('./commands/linkerd.js')).command,
+  'namerd': async () => (await import('./commands/namerd.js')).command,
 };
 
 export function commandNames(): string[] {

@@ -1,0 +1,47 @@
+import type { Command, CommandIO } from '../command.js';
+import { loadNamerdConfig, type LoadOptions } from '../../config/load.js';
+import type { NamerdConfig } from '../../config/types.js';
+import { parseArgs, reportConfigError } from './linkerd.js';
+
+const usage = `usage: meshwork namerd [--validate] FILE
+
+Runs a namerd.yaml control plane (YAML or JSON; FILE '-' reads stdin).
+
+  --validate   load and check FILE without opening any port; exit 0 when it is valid,
+               2 with every error (file, key path, found and allowed values) when not
+`;
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+export function describeNamerd(c: NamerdConfig): string {
+  const ifaces = c.interfaces.map((i) => i.kind).join(', ');
+  return `${c.file === '-' ? '<stdin>' : c.file}: valid: storage ${c.storage.kind}, ${plural(c.interfaces.length, 'interface')} (${ifaces}), ${plural(c.namers.length, 'namer')}\n`;
+}
+
+/** `meshwork namerd --validate FILE`: load and check, open nothing. */
+export async function validate(file: string, io: CommandIO, opts: LoadOptions = {}): Promise<number> {
+  try {
+    io.stdout(describeNamerd(await loadNamerdConfig(file, opts)));
+    return 0;
+  } catch (e) {
+    return reportConfigError(e, io);
+  }
+}
+
+export const command: Command = {
+  name: 'namerd',
+  summary: 'run (or --validate) a namerd.yaml control plane',
+  usage,
+  async run(args, io) {
+    const parsed = parseArgs(args);
+    if (typeof parsed === 'string') {
+      io.stderr(`meshwork namerd: ${parsed}\n${usage}`);
+      return 2;
+    }
+    if (parsed.validate) return validate(parsed.file, io);
+    io.stderr('meshwork namerd: serving namerd is not built yet; use --validate\n');
+    return 1;
+  },
+};
