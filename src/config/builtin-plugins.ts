@@ -1,0 +1,11 @@
+/**
+ * The one place that pulls in every area's plugin registrations, so that loading a config sees
+ * every kind Meshwork builds. Each area adds one import line for its registry module (which
+ * calls `registerPlugin` / `implementPlugin` from ./plugins.js at import time and keeps heavy
+ * client libraries behind lazy imports inside `create`), e.g.:
+ *
+ *   import '../namers/registry.js';
+ *
+ * A kind not registered here stays "known, not supported yet" (see catalogue.ts).
+ */
+export {};
