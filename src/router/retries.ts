@@ -203,12 +203,13 @@ export const jitteredBackoffPlugin: PluginSpec<Record<string, unknown>, Backoff,
   category: 'retryBackoff',
   kind: 'jittered',
   fields: {
-    minMs: { type: 'int', required: true, min: 0 },
-    maxMs: { type: 'int', required: true, min: 0 },
+    // Finagle requires 0 < minMs <= maxMs.
+    minMs: { type: 'int', required: true, min: 1 },
+    maxMs: { type: 'int', required: true, min: 1 },
   },
   create: (cfg, ctx) => {
-    const min = numberKey('jittered', cfg, 'minMs', undefined, 0, undefined, true);
-    const max = numberKey('jittered', cfg, 'maxMs', undefined, 0, undefined, true);
+    const min = numberKey('jittered', cfg, 'minMs', undefined, 1, undefined, true);
+    const max = numberKey('jittered', cfg, 'maxMs', undefined, 1, undefined, true);
     if (min > max) throw new PluginError('MESH_ERR_PLUGIN_BAD_VALUE', `jittered: 'minMs' (${min}) must not exceed 'maxMs' (${max})`, 'minMs');
     return decorrelatedJitteredBackoff(min, max, ctx?.rng);
   },

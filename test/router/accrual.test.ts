@@ -123,6 +123,15 @@ test('success rate over requests', () => {
   assert.equal(b.status, 'alive');
   b.onFailure();
   assert.equal(b.status, 'dead');
+  // Revived: history and the request count start over, so `requests` more are needed.
+  t.advance(50);
+  b.onRequest();
+  b.onSuccess();
+  assert.equal(b.status, 'alive');
+  for (let i = 0; i < 8; i++) b.onFailure();
+  assert.equal(b.status, 'alive');
+  b.onFailure();
+  assert.equal(b.status, 'dead');
   const e = new Ema(10);
   assert.equal(e.update(1, 1), 1);
   assert.equal(e.update(2, 0), Math.exp(-0.1));

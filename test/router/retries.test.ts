@@ -93,6 +93,14 @@ test('backoffs: constant, decorrelated jitter, equal jitter', () => {
     (e2: unknown) => e2 instanceof PluginError && e2.code === 'MESH_ERR_PLUGIN_MISSING_KEY' && e2.message === "jittered: 'maxMs' is required",
   );
   assert.throws(
+    () => createBackoff({ kind: 'jittered', minMs: 0, maxMs: 10 }),
+    (e2: unknown) => e2 instanceof PluginError && e2.message === "jittered: 'minMs' must be >= 1, found 0",
+  );
+  assert.throws(
+    () => createBackoff({ kind: 'jittered', minMs: 20, maxMs: 10 }),
+    (e2: unknown) => e2 instanceof PluginError && e2.message === "jittered: 'minMs' (20) must not exceed 'maxMs' (10)",
+  );
+  assert.throws(
     () => createBackoff({ kind: 'linear' }),
     (e2: unknown) => e2 instanceof PluginError && e2.message === 'backoff: unknown kind "linear"; supported: constant, jittered',
   );

@@ -10,6 +10,9 @@ import { BaseBalancer, EWMA_PENALTY, P2CPicker, decayedCost } from './balancer.j
 export const KIND = 'ewma';
 
 class PeakEwmaPicker<E extends BalancerNode> extends P2CPicker<E> {
+  /** The clock read once per pick, shared by both candidates' cost. */
+  private t = 0;
+
   constructor(
     nodes: readonly E[],
     rng: () => number,
@@ -20,8 +23,13 @@ class PeakEwmaPicker<E extends BalancerNode> extends P2CPicker<E> {
     super(nodes, rng, maxEffort);
   }
 
+  override pick(): E | null {
+    this.t = this.now();
+    return super.pick();
+  }
+
   protected load(node: E): number {
-    const cost = decayedCost(node, this.now(), this.decayMs);
+    const cost = decayedCost(node, this.t, this.decayMs);
     if (cost === 0 && node.pending !== 0) return EWMA_PENALTY + node.pending;
     return cost * (node.pending + 1);
   }

@@ -154,8 +154,9 @@ export class Ema {
     return this.value;
   }
 
-  /** Starts over as fully healthy (used when an endpoint is revived). */
-  resetTo(x: number): void {
-    this.value = x;
+  /** Erases all observations (used when an endpoint is revived). */
+  reset(): void {
+    this.last = undefined;
+    this.value = 0;
   }
 }

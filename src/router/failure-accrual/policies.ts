@@ -32,7 +32,8 @@ export class ConsecutiveFailuresPolicy implements FailureAccrualPolicy {
 
 /**
  * `io.l5d.successRate`: an exponentially weighted success rate over about `requests`
- * requests; dead when it falls below `successRate`, once at least `requests` were seen.
+ * requests; dead when it falls below `successRate`, once at least `requests` were seen (counted again
+ * from zero after a revival).
  */
 export class SuccessRatePolicy implements FailureAccrualPolicy {
   private readonly ema: Ema;
@@ -60,7 +61,8 @@ export class SuccessRatePolicy implements FailureAccrualPolicy {
   }
 
   revived(): void {
-    this.ema.resetTo(1);
+    this.ema.reset();
+    this.total = 0;
     this.schedule = this.backoff();
   }
 
@@ -102,7 +104,7 @@ export class SuccessRateWindowedPolicy implements FailureAccrualPolicy {
   }
 
   revived(): void {
-    this.ema.resetTo(1);
+    this.ema.reset();
     this.since = this.clock();
     this.schedule = this.backoff();
   }
