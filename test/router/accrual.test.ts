@@ -74,6 +74,31 @@ test('consecutive failures: alive → dead → probe → alive, with the constan
   assert.equal(t.timers, 0);
 });
 
+test('counters and ignorable probe results', () => {
+  const t = new FakeTime();
+  const mk = () => {
+    let value = 0;
+    return { incr: (n = 1) => void (value += n), get value() { return value; } };
+  };
+  const stats = { removals: mk(), revivals: mk(), probes: mk(), removedForMs: mk() };
+  const f = createFailureAccrual({ kind: 'io.l5d.consecutiveFailures', failures: 1, backoff: { kind: 'constant', ms: 100 } }, { now: () => t.now, timer: t, stats });
+  const a = f(() => {});
+  a.onFailure();
+  t.advance(100);
+  a.onRequest();
+  a.onIgnored();
+  assert.equal(a.status, 'probe-open');
+  a.onRequest();
+  a.onFailure();
+  t.advance(100);
+  a.onRequest();
+  a.onSuccess();
+  assert.deepEqual(
+    [stats.removals.value, stats.revivals.value, stats.probes.value, stats.removedForMs.value],
+    [1, 1, 3, 200],
+  );
+});
+
 test('default: 5 consecutive failures and equal-jittered 5s..300s backoff', () => {
   const t = new FakeTime();
   const f = createFailureAccrual(undefined, { now: () => t.now, timer: t, rng: () => 0.5 });

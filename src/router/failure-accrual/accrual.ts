@@ -9,6 +9,7 @@
  * listener once (the client rebuilds its balancer's picker there). Clock and timer are
  * injectable so tests drive time.
  */
+import type { Counter } from '../../telemetry/metrics.js';
 
 /** When to mark an endpoint dead (Finagle's FailureAccrualPolicy). */
 export interface FailureAccrualPolicy {
@@ -37,6 +38,22 @@ export const realTimer: AccrualTimer = {
 
 export type AccrualStatus = 'alive' | 'dead' | 'probe-open' | 'probe-closed';
 
+/** Linkerd's `failure_accrual/{removals, revivals, probes, removed_for_ms}` counters. */
+export interface AccrualStats {
+  readonly removals: Counter;
+  readonly revivals: Counter;
+  readonly probes: Counter;
+  readonly removedForMs: Counter;
+}
+
+const NO_COUNTER: Counter = Object.freeze({ incr: () => {}, value: 0 });
+export const NO_ACCRUAL_STATS: AccrualStats = Object.freeze({
+  removals: NO_COUNTER,
+  revivals: NO_COUNTER,
+  probes: NO_COUNTER,
+  removedForMs: NO_COUNTER,
+});
+
 /** What the client stack calls per endpoint. */
 export interface EndpointAccrual {
   readonly status: AccrualStatus;
@@ -46,6 +63,8 @@ export interface EndpointAccrual {
   onRequest(): void;
   onSuccess(): void;
   onFailure(): void;
+  /** The attempt ended in a way that says nothing about the endpoint (e.g. the caller cancelled). */
+  onIgnored(): void;
   /** While dead: ms until it may be probed; otherwise undefined. */
   msUntilProbe(): number | undefined;
   /** Stops the timer (the endpoint left the client). */
@@ -64,6 +83,7 @@ export class AccrualStateMachine implements EndpointAccrual {
     private readonly listener: AvailabilityListener,
     private readonly clock: () => number,
     private readonly timers: AccrualTimer,
+    private readonly stats: AccrualStats = NO_ACCRUAL_STATS,
   ) {}
 
   available(): boolean {
@@ -72,13 +92,20 @@ export class AccrualStateMachine implements EndpointAccrual {
 
   onRequest(): void {
     if (this.status === 'probe-open') {
+      this.stats.probes.incr();
       this.status = 'probe-closed';
       this.listener(false);
     }
   }
 
+  onIgnored(): void {
+    // A probe that proved nothing: let another request probe.
+    if (this.status === 'probe-closed') this.startProbing();
+  }
+
   onSuccess(): void {
     if (this.status === 'probe-closed') {
+      this.stats.revivals.incr();
       this.policy.revived();
       this.status = 'alive';
       this.listener(true);
@@ -107,6 +134,9 @@ export class AccrualStateMachine implements EndpointAccrual {
 
   private markDead(ms: number): void {
     const wasAvailable = this.available();
+    // Like Finagle, a failed probe is not counted as another removal.
+    if (this.status === 'alive') this.stats.removals.incr();
+    this.stats.removedForMs.incr(ms);
     this.status = 'dead';
     this.probeAt = this.clock() + ms;
     this.close();
@@ -130,6 +160,7 @@ export const ALWAYS_AVAILABLE: EndpointAccrual = Object.freeze({
   onRequest: () => {},
   onSuccess: () => {},
   onFailure: () => {},
+  onIgnored: () => {},
   msUntilProbe: () => undefined,
   close: () => {},
 });

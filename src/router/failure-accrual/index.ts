@@ -4,7 +4,7 @@
  * Contract (see accrual.ts): `createFailureAccrual(config, {now?, rng?, timer?})` once per
  * client gives a factory; per endpoint call `factory(onAvailabilityChange)` to get an
  * `EndpointAccrual`. Per request: `onRequest()` when sending, then `onSuccess()` /
- * `onFailure()` as the classifier says; `available()` is what the balancer reads (via the
+ * `onFailure()` as the classifier says (`onIgnored()` when the attempt proves nothing); `available()` is what the balancer reads (via the
  * endpoint's `available`). `onAvailabilityChange(available)` fires on each change — rebuild
  * the balancer's picker there. Default (no config): 5 consecutive failures, equal-jittered
  * backoff 5 s .. 300 s. `close()` when the endpoint is removed.
@@ -13,18 +13,20 @@ import type { Fields, PluginSpec } from '../../config/schema.js';
 import { PluginError, numberKey } from '../plugin-errors.js';
 import type { Backoff } from '../retries.js';
 import { createBackoff, equalJitteredBackoff } from '../retries.js';
-import type { AccrualTimer, AvailabilityListener, EndpointAccrual, FailureAccrualPolicy } from './accrual.js';
+import type { AccrualStats, AccrualTimer, AvailabilityListener, EndpointAccrual, FailureAccrualPolicy } from './accrual.js';
 import { ALWAYS_AVAILABLE, AccrualStateMachine, realTimer } from './accrual.js';
 import { ConsecutiveFailuresPolicy, SuccessRatePolicy, SuccessRateWindowedPolicy } from './policies.js';
 
-export type { AccrualStatus, AccrualTimer, AvailabilityListener, EndpointAccrual, FailureAccrualPolicy } from './accrual.js';
-export { AccrualStateMachine, ALWAYS_AVAILABLE, Ema } from './accrual.js';
+export type { AccrualStats, AccrualStatus, AccrualTimer, AvailabilityListener, EndpointAccrual, FailureAccrualPolicy } from './accrual.js';
+export { AccrualStateMachine, ALWAYS_AVAILABLE, Ema, NO_ACCRUAL_STATS } from './accrual.js';
 export { ConsecutiveFailuresPolicy, SuccessRatePolicy, SuccessRateWindowedPolicy } from './policies.js';
 
 export interface AccrualContext {
   readonly now?: () => number;
   readonly rng?: () => number;
   readonly timer?: AccrualTimer;
+  /** The client's `failure_accrual` counters (shared by its endpoints). */
+  readonly stats?: AccrualStats;
 }
 
 /** Builds one endpoint's accrual state; the listener hears availability changes. */
@@ -47,7 +49,7 @@ function accrualSpec(kind: string, fields: Fields, policy: (cfg: Obj) => PolicyM
       const clock = ctx.now ?? Date.now;
       const timer = ctx.timer ?? realTimer;
       const backoff = createBackoff(cfg['backoff'] as Obj | undefined, { rng: ctx.rng }, equalJitteredBackoff(5_000, 300_000, ctx.rng));
-      return (listener) => new AccrualStateMachine(make(backoff, clock), listener, clock, timer);
+      return (listener) => new AccrualStateMachine(make(backoff, clock), listener, clock, timer, ctx.stats);
     },
   };
 }
