@@ -244,6 +244,7 @@ export class Validator {
   }
 
   private scalar(v: unknown, type: Exclude<FieldType, object>, spec: FieldSpec | undefined, path: string): unknown {
+    v = coerce(v, type);
     switch (type) {
       case 'any':
         return v;
@@ -295,6 +296,26 @@ export class Validator {
     }
     this.issue('MESH_ERR_CONFIG_TYPE', path, v, [typeName(type)], `expected ${typeName(type)}, found ${show(v)}`);
     return undefined;
+  }
+}
+
+const NUMERIC = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * Linkerd reads configs with Jackson, which coerces scalars: `port: "4140"` is 4140,
+ * `enabled: "true"` is true, `label: 7` is "7". The same configs must load here.
+ */
+function coerce(v: unknown, type: Exclude<FieldType, object>): unknown {
+  switch (type) {
+    case 'int':
+    case 'number':
+      return typeof v === 'string' && NUMERIC.test(v.trim()) ? Number(v) : v;
+    case 'boolean':
+      return v === 'true' ? true : v === 'false' ? false : v;
+    case 'string':
+      return typeof v === 'number' || typeof v === 'boolean' ? String(v) : v;
+    default:
+      return v;
   }
 }
 

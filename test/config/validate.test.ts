@@ -217,7 +217,7 @@ namers:
 - kind: io.l5d.nope
 routers:
 - protocol: http
-  label: 7
+  label: [web]
   servers:
   - port: 4140
     clearContext: "yes"
@@ -324,6 +324,17 @@ namers:
     telemetry: [],
     usage: { enabled: true },
   });
+});
+
+test('scalars are coerced as Linkerd (Jackson) does: "4140" is a port, 7 is a label', () => {
+  const c = parseLinkerdConfig('routers: [{protocol: http, label: 7, originator: "true", servers: [{port: "4140"}]}]', 'l.yaml');
+  assert.equal(c.routers[0]!.label, '7');
+  assert.equal(c.routers[0]!.originator, true);
+  assert.equal(c.routers[0]!.servers[0]!.port, 4140);
+  assert.deepEqual(
+    issues('routers: [{protocol: http, servers: [{port: "41 40"}]}]').map((i) => i.message),
+    ['linkerd.yaml: routers[0].servers[0].port: expected integer, found "41 40"'],
+  );
 });
 
 test('JSON configs load the same as YAML', () => {

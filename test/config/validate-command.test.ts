@@ -1,0 +1,98 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { main } from '../../src/cli/main.js';
+import { implementPlugin } from '../../src/config/plugins.js';
+
+implementPlugin('protocol', 'http', () => ({}));
+implementPlugin('storage', 'io.l5d.inMemory', () => ({}));
+implementPlugin('namerdInterface', 'io.l5d.httpController', () => ({}));
+
+const dir = mkdtempSync(join(tmpdir(), 'meshwork-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(args, { stdout: (s) => (out += s), stderr: (s) => (err += s) });
+  return { code, out, err };
+}
+
+test('meshwork linkerd --validate: exit 0 and a one-line summary for a valid file', async () => {
+  const f = write('ok.yaml', 'routers:\n- protocol: http\n  label: web\n  servers: [{port: 4140}]\n');
+  assert.deepEqual(await run(['linkerd', '--validate', f]), {
+    code: 0,
+    out: `${f}: valid: 1 router (http 'web'), 0 namers, 0 telemeters\n`,
+    err: '',
+  });
+});
+
+test('meshwork linkerd --validate: exit 2 with every error, one per line', async () => {
+  const f = write('bad.yaml', 'routers:\n- protocol: http\n  lable: web\n  servers: [{port: x}]\n');
+  const r = await run(['linkerd', '--validate', f]);
+  assert.equal(r.code, 2);
+  assert.equal(r.out, '');
+  const lines = r.err.trimEnd().split('\n');
+  assert.equal(lines.length, 2);
+  assert.ok(lines[0]!.startsWith(`${f}: routers[0].lable: unknown key 'lable'; allowed keys: protocol, `));
+  assert.equal(lines[1], `${f}: routers[0].servers[0].port: expected integer, found "x"`);
+});
+
+test('meshwork linkerd --validate: a missing file and bad usage exit 2', async () => {
+  const missing = join(dir, 'nope.yaml');
+  assert.deepEqual(await run(['linkerd', '--validate', missing]), {
+    code: 2,
+    out: '',
+    err: `${missing}: cannot read config: ENOENT\n`,
+  });
+  const r = await run(['linkerd', '--validate']);
+  assert.equal(r.code, 2);
+  assert.ok(r.err.startsWith('meshwork linkerd: a config FILE is required\nusage: meshwork linkerd'));
+  assert.equal((await run(['linkerd', '--frobnicate', 'x'])).err.split('\n')[0], "meshwork linkerd: unknown option '--frobnicate'");
+});
+
+test('meshwork linkerd without --validate is not built yet (exit 1)', async () => {
+  const f = write('ok2.yaml', 'routers:\n- protocol: http\n  servers: [{port: 4140}]\n');
+  const r = await run(['linkerd', f]);
+  assert.equal(r.code, 1);
+  assert.equal(r.err, 'meshwork linkerd: running routers is not built yet; use --validate\n');
+});
+
+test('meshwork namerd --validate', async () => {
+  const ok = write('namerd.yaml', 'storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.httpController}]\n');
+  assert.deepEqual(await run(['namerd', '--validate', ok]), {
+    code: 0,
+    out: `${ok}: valid: storage io.l5d.inMemory, 1 interface (io.l5d.httpController), 0 namers\n`,
+    err: '',
+  });
+  const bad = write('namerd-bad.yaml', 'storage: {kind: io.l5d.inMemory}\n');
+  assert.deepEqual(await run(['namerd', '--validate', bad]), {
+    code: 2,
+    out: '',
+    err: `${bad}: interfaces: required key 'interfaces' missing\n`,
+  });
+});
+
+test('the real CLI reads the config from stdin with `-` (no ports opened, exits 2 on a bad file)', () => {
+  const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  const r = spawnSync(process.execPath, [join(repo, 'bin', 'meshwork.js'), 'linkerd', '--validate', '-'], {
+    input: '{"routers": [{"protocol": "http", "servers": [{"port": "4140x"}]}]}',
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  assert.equal(r.status, 2);
+  assert.equal(r.stdout, '');
+  // http is not registered in that process unless the router area has registered it.
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.ok(lines.includes('<stdin>: routers[0].servers[0].port: expected integer, found "4140x"'), r.stderr);
+});
