@@ -1,0 +1,57 @@
+/**
+ * The shape every namer plugin shares: a PluginSpec (src/config/schema.ts) of category
+ * 'namer' whose `create` returns the namer with its full prefix (`/#/<prefix>`).
+ */
+import type { NameNamer } from '../naming/contracts.js';
+import { Path } from '../naming/path.js';
+import type { PluginSpec } from '../config/schema.js';
+import { namerConfigError } from './errors.js';
+
+export interface NamerContext {
+  /** The config file, named in errors. */
+  readonly file?: string;
+  /** The namer's key path in the config, e.g. `namers[2]`. */
+  readonly keyPath?: string;
+  /** Relative directories (io.l5d.fs rootDir) are resolved against this; default the cwd. */
+  readonly baseDir?: string;
+  /** Parses a path (the naming parser's `readPath`). */
+  readonly readPath: (s: string) => Path;
+}
+
+export interface MadeNamer {
+  /** The full prefix, `/#` followed by the configured or default prefix. */
+  readonly prefix: Path;
+  readonly namer: NameNamer;
+}
+
+export type NamerConfigObject = Readonly<Record<string, unknown>>;
+
+export type NamerSpec = PluginSpec<NamerConfigObject, MadeNamer, NamerContext>;
+
+const CONFIGURED = Path.utf8('#');
+
+function key(ctx: NamerContext, k: string): string {
+  return `${ctx.keyPath ?? 'namer'}.${k}`;
+}
+
+/** `/#` ++ (`prefix:` or `/<kind>`); `required` for kinds without a default (io.l5d.rewrite). */
+export function configuredPrefix(config: NamerConfigObject, kind: string, ctx: NamerContext, required = false): Path {
+  const raw = config['prefix'];
+  if (raw === undefined || raw === null) {
+    if (required) throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, key(ctx, 'prefix'), raw, `a path (the 'prefix' property is required for the ${kind} namer)`);
+    return CONFIGURED.concat(Path.utf8(kind));
+  }
+  if (raw instanceof Path) return CONFIGURED.concat(raw);
+  if (typeof raw !== 'string') throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, key(ctx, 'prefix'), raw, 'a path such as /io.l5d.fs');
+  try {
+    return CONFIGURED.concat(ctx.readPath(raw));
+  } catch (e) {
+    throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, key(ctx, 'prefix'), raw, `a path (${(e as Error).message})`);
+  }
+}
+
+export function requiredString(config: NamerConfigObject, k: string, ctx: NamerContext): string {
+  const v = config[k];
+  if (typeof v !== 'string' || v.length === 0) throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, key(ctx, k), v, 'a non-empty string');
+  return v;
+}
