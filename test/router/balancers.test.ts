@@ -96,7 +96,7 @@ test('roundRobin cycles and skips dead endpoints after a rebuild', () => {
   lb.rebuild();
   assert.equal(lb.picker.nodes.length, 2);
   const s = seq();
-  assert.ok(s === 'acacac' || s === 'cacaca', s);
+  assert.equal(s, 'acacac');
   // Every node down: balance over all of them rather than fail (Finagle).
   a!.available = false;
   c!.available = false;
@@ -186,6 +186,26 @@ test('Endpoint keeps pending and latency through the balancer', () => {
   assert.equal(e.ewmaStampMs, 5);
   e.status = 'busy';
   assert.equal(e.available, false);
+});
+
+test('weight classes share traffic by weight × size', () => {
+  class W extends Node {
+    constructor(name: string, readonly weight: number) {
+      super(name);
+    }
+  }
+  const lb = createBalancer<W>({ kind: 'roundRobin' }, { rng: seededRandom(21) });
+  const heavy = new W('heavy', 3);
+  const l1 = new W('l1', 1);
+  const l2 = new W('l2', 1);
+  const zero = new W('zero', 0);
+  lb.update([heavy, l1, l2, zero]);
+  assert.equal(lb.picker.nodes.length, 4);
+  const got = counts(lb as unknown as LoadBalancer<Node>, 5000);
+  // heavy: 3×1 = 3 of 5 shares; l1 + l2: 1×2 = 2 shares, alternating; weight 0 gets nothing.
+  assert.equal(got['zero'], undefined);
+  assert.ok(Math.abs(got['heavy']! / 5000 - 0.6) < 0.03, JSON.stringify(got));
+  assert.ok(Math.abs(got['l1']! - got['l2']!) <= 1, JSON.stringify(got));
 });
 
 test('config errors name the kind, key and value', () => {

@@ -17,6 +17,12 @@ export interface BalancerNode {
   ewmaStampMs?: number;
   /** False while failure accrual (or the pool) has taken the endpoint out. */
   readonly available: boolean;
+  /**
+   * Relative weight (address metadata `endpoint_addr_weight`), default 1. Endpoints of equal
+   * weight are balanced together; a weight class is chosen in proportion to weight × size
+   * (Finagle's TrafficDistributor).
+   */
+  readonly weight?: number;
 }
 
 export interface Picker<E> {
@@ -166,7 +172,32 @@ export abstract class BaseBalancer<E extends BalancerNode> implements LoadBalanc
       live = all.slice();
       this.effort = 0;
     }
-    this.picker = live.length === 0 ? emptyPicker<E>() : this.build(Object.freeze(live));
+    this.picker = live.length === 0 ? emptyPicker<E>() : this.buildWeighted(Object.freeze(live));
+  }
+
+  private buildWeighted(live: readonly E[]): Picker<E> {
+    const w0 = live[0]!.weight ?? 1;
+    let uniform = true;
+    for (let i = 1; i < live.length && uniform; i++) uniform = (live[i]!.weight ?? 1) === w0;
+    if (uniform) return this.build(live);
+    const classes = new Map<number, E[]>();
+    for (const e of live) {
+      const w = e.weight ?? 1;
+      if (!(w > 0)) continue;
+      let c = classes.get(w);
+      if (c === undefined) classes.set(w, (c = []));
+      c.push(e);
+    }
+    if (classes.size === 0) return this.build(live);
+    const pickers: Picker<E>[] = [];
+    const cumulative: number[] = [];
+    let total = 0;
+    for (const [w, nodes] of classes) {
+      total += w * nodes.length;
+      cumulative.push(total);
+      pickers.push(this.build(Object.freeze(nodes)));
+    }
+    return new WeightClassPicker(live, pickers, cumulative, total, this.rng);
   }
 
   pick(): E | null {
@@ -178,6 +209,25 @@ export abstract class BaseBalancer<E extends BalancerNode> implements LoadBalanc
   }
 
   protected abstract build(nodes: readonly E[]): Picker<E>;
+}
+
+/** Chooses a weight class in proportion to weight × size, then that class's picker. */
+class WeightClassPicker<E> implements Picker<E> {
+  constructor(
+    readonly nodes: readonly E[],
+    private readonly pickers: readonly Picker<E>[],
+    private readonly cumulative: readonly number[],
+    private readonly total: number,
+    private readonly rng: () => number,
+  ) {}
+
+  pick(): E | null {
+    const r = this.rng() * this.total;
+    const c = this.cumulative;
+    let i = 0;
+    while (i < c.length - 1 && r >= c[i]!) i++;
+    return this.pickers[i]!.pick();
+  }
 }
 
 /** Picks two distinct nodes at random and keeps the one `cheaper` prefers (Finagle's P2C). */

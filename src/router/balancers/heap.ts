@@ -34,9 +34,8 @@ class LeastLoadedScanPicker<E extends BalancerNode> implements Picker<E> {
 
 export class HeapBalancer<E extends BalancerNode> extends BaseBalancer<E> {
   readonly kind = KIND;
-  private readonly cursor = new Cursor();
   protected build(nodes: readonly E[]): Picker<E> {
-    return new LeastLoadedScanPicker(nodes, this.cursor);
+    return new LeastLoadedScanPicker(nodes, new Cursor());
   }
 }
 

@@ -6,7 +6,7 @@ import { BaseBalancer, DEFAULT_DECAY_TIME_MS } from './balancer.js';
 
 export const KIND = 'roundRobin';
 
-/** The cursor is shared across pickers so a rebuild does not restart the cycle. */
+/** Each picker has its own cursor (a weight class cycles on its own). */
 class Cursor {
   next = 0;
 }
@@ -30,9 +30,8 @@ class RoundRobinPicker<E extends BalancerNode> implements Picker<E> {
 
 export class RoundRobinBalancer<E extends BalancerNode> extends BaseBalancer<E> {
   readonly kind = KIND;
-  private readonly cursor = new Cursor();
   protected build(nodes: readonly E[]): Picker<E> {
-    return new RoundRobinPicker(nodes, this.cursor, this.effort);
+    return new RoundRobinPicker(nodes, new Cursor(), this.effort);
   }
 }
 
