@@ -7,5 +7,7 @@
  *   import '../namers/registry.js';
  *
  * A kind not registered here stays "known, not supported yet" (see catalogue.ts).
+ * Imported by the CLI commands and the compat suite, not by load.ts: unit tests of the loader
+ * register exactly the kinds they need.
  */
 export {};

@@ -11,7 +11,6 @@ import { Validator, isObject, type NamingSyntax } from './validate.js';
 import { checkLinkerd } from './linkerd-schema.js';
 import { checkNamerd } from './namerd-schema.js';
 import { namingSyntax } from './naming-syntax.js';
-import './builtin-plugins.js';
 
 export interface LoadOptions {
   /** Path and dtab parser; defaults to src/naming's readPath/readDtab. */

@@ -74,3 +74,41 @@ export function isSupported(category: PluginCategory, kind: string): boolean {
 }
 
 for (const spec of catalogueSpecs()) registerPlugin(spec);
+
+/**
+ * Documented keys (not kinds) whose feature no area has built yet, by schema path: the key path
+ * without list indexes, client/service params under `routers.client.` / `routers.service.`
+ * whether global or static (e.g. `routers.servers.tls`, `routers.client.tls`, `admin.security`).
+ * A config using one fails with `not supported yet: <key> at <key path>` instead of being
+ * silently ignored — a TLS server must not come up in plaintext. The area that builds one calls
+ * `markKeyBuilt`.
+ */
+const notBuiltKeys = new Set<string>([
+  'admin.tls',
+  'admin.security',
+  'admin.httpIdentifierPort',
+  'routers.servers.tls',
+  'routers.client.tls',
+  'routers.client.forwardClientCert',
+  'routers.httpAccessLog',
+  'routers.h2AccessLog',
+  'interfaces.tls', // namerd interfaces
+]);
+
+export function markKeyBuilt(schemaPath: string): void {
+  notBuiltKeys.delete(schemaPath);
+}
+
+/** The not-built keys, for tests and `meshwork` diagnostics. */
+export function keysNotBuilt(): string[] {
+  return [...notBuiltKeys];
+}
+
+/** `routers[0].client.configs[2].tls` → `routers.client.tls`. */
+export function schemaPathOf(keyPath: string): string {
+  return keyPath.replace(/\[\d+\]/g, '').replace(/^routers\.(client|service)\.configs\./, 'routers.$1.');
+}
+
+export function isKeyBuilt(keyPath: string): boolean {
+  return notBuiltKeys.size === 0 || !notBuiltKeys.has(schemaPathOf(keyPath));
+}

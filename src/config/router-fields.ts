@@ -72,7 +72,7 @@ export function adminFields(defaultPort: number): Fields {
     ip: { type: 'string', default: '127.0.0.1' },
     port: { ...portField, default: defaultPort },
     socketOptions: { type: { object: socketOptionsFields } },
-    httpIdentifierPort: { ...portField, notSupported: true },
+    httpIdentifierPort: portField,
     shutdownGraceMs: { type: int, min: 0, default: 10000 },
     tls: { type: { object: serverTlsFields } },
     security: { type: { object: adminSecurityFields } },

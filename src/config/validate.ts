@@ -5,7 +5,7 @@
  */
 import type { FieldSpec, FieldType, Fields, PluginCategory } from './schema.js';
 import type { ConfigIssue, ConfigIssueCode } from './errors.js';
-import { getPlugin, kinds, supportedKinds } from './plugins.js';
+import { getPlugin, isKeyBuilt, kinds, supportedKinds } from './plugins.js';
 import { categoryFields, defaultKind } from './catalogue.js';
 
 /** The naming parser, injected so config does not depend on how naming is loaded. */
@@ -105,7 +105,7 @@ export class Validator {
       }
       // YAML `key:` with nothing after it is null; Linkerd (Jackson) treats it as absent.
       if (v === null && spec.type !== 'any') continue;
-      if (spec.notSupported) this.notSupported(key, keyPath, v);
+      if (spec.notSupported || !isKeyBuilt(keyPath)) this.notSupported(key, keyPath, v);
       const checked = this.value(v, spec.type, spec, keyPath);
       if (checked !== undefined) out[key] = checked;
     }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { implementPlugin } from '../../src/config/plugins.js';
+import { implementPlugin, keysNotBuilt, markKeyBuilt } from '../../src/config/plugins.js';
 import { parseLinkerdConfig } from '../../src/config/load.js';
 import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
 import type { NamingSyntax } from '../../src/config/validate.js';
@@ -176,6 +176,13 @@ routers:
   servers: [{port: 4140}]
 `);
   assert.deepEqual(got.map((i) => i.message), ['linkerd.yaml: not supported yet: httpIdentifierPort at admin.httpIdentifierPort']);
+  // Pre-1.0 client TLS keys still shown in routers.md are recognised, never built.
+  const old = issues(minimal + '  client:\n    tls: {kind: io.l5d.noValidation, caCertPath: /ca.pem}\n');
+  assert.deepEqual(old.map((i) => i.message), [
+    'linkerd.yaml: not supported yet: tls at routers[0].client.tls',
+    'linkerd.yaml: not supported yet: kind at routers[0].client.tls.kind',
+    'linkerd.yaml: not supported yet: caCertPath at routers[0].client.tls.caCertPath',
+  ]);
 });
 
 test('bad dtab and bad path carry the naming parser message', () => {
@@ -354,6 +361,29 @@ test('identifier: a single object becomes a one-element list; plugin defaults ap
     { kind: 'io.l5d.path', segments: 1, consume: false },
     { kind: 'io.l5d.header.token', header: 'Host' },
   ]);
+});
+
+test('a documented key no area has built (TLS, access logs, admin security) is "not supported yet"', () => {
+  const tls = minimal + '    tls: {certPath: c.pem, keyPath: k.pem}\n  client:\n    kind: io.l5d.static\n    configs:\n    - prefix: /\n      tls: {commonName: x}\n';
+  assert.deepEqual(issues(tls).map((i) => [i.code, i.keyPath, i.message]), [
+    ['MESH_ERR_CONFIG_NOT_SUPPORTED', 'routers[0].servers[0].tls', 'linkerd.yaml: not supported yet: tls at routers[0].servers[0].tls'],
+    ['MESH_ERR_CONFIG_NOT_SUPPORTED', 'routers[0].client.configs[0].tls', 'linkerd.yaml: not supported yet: tls at routers[0].client.configs[0].tls'],
+  ]);
+  assert.deepEqual(keysNotBuilt().sort(), [
+    'admin.httpIdentifierPort',
+    'admin.security',
+    'admin.tls',
+    'interfaces.tls',
+    'routers.client.forwardClientCert',
+    'routers.client.tls',
+    'routers.h2AccessLog',
+    'routers.httpAccessLog',
+    'routers.servers.tls',
+  ]);
+  markKeyBuilt('routers.servers.tls');
+  markKeyBuilt('routers.client.tls');
+  const c = parseLinkerdConfig(tls, 'l.yaml');
+  assert.deepEqual(c.routers[0]!.servers[0]!.tls, { certPath: 'c.pem', keyPath: 'k.pem' });
 });
 
 test('client: io.l5d.global becomes one config for prefix /, io.l5d.static keeps its order', () => {

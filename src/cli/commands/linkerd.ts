@@ -1,4 +1,6 @@
 import type { Command, CommandIO } from '../command.js';
+// Every kind the areas build, registered before any config is checked.
+import '../../config/builtin-plugins.js';
 import { loadLinkerdConfig, type LoadOptions } from '../../config/load.js';
 import { ConfigError } from '../../config/errors.js';
 import type { LinkerdConfig } from '../../config/types.js';

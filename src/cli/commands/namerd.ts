@@ -1,4 +1,6 @@
 import type { Command, CommandIO } from '../command.js';
+// Every kind the areas build, registered before any config is checked.
+import '../../config/builtin-plugins.js';
 import { loadNamerdConfig, type LoadOptions } from '../../config/load.js';
 import type { NamerdConfig } from '../../config/types.js';
 import { parseArgs, reportConfigError } from './linkerd.js';
