@@ -29,6 +29,10 @@ export const linkerdFields: Fields = {
 
 /** Validates a whole parsed linkerd.yaml; returns undefined when the root is not an object. */
 export function checkLinkerd(v: Validator, raw: unknown): LinkerdConfig | undefined {
+  if (raw === null || raw === undefined) {
+    v.issue('MESH_ERR_CONFIG_TYPE', '', raw, ['object'], "empty config; expected an object with 'routers'");
+    return undefined;
+  }
   const top = v.fields(raw, linkerdFields, '');
   if (top === undefined) return undefined;
   const routers: RouterConfig[] = [];

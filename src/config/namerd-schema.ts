@@ -17,6 +17,10 @@ export const namerdFields: Fields = {
 };
 
 export function checkNamerd(v: Validator, raw: unknown): NamerdConfig | undefined {
+  if (raw === null || raw === undefined) {
+    v.issue('MESH_ERR_CONFIG_TYPE', '', raw, ['object'], "empty config; expected an object with 'storage' and 'interfaces'");
+    return undefined;
+  }
   const top = v.fields(raw, namerdFields, '');
   if (top === undefined) return undefined;
   const rawInterfaces = isObject(raw) ? raw['interfaces'] : undefined;

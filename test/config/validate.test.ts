@@ -287,9 +287,12 @@ routers:
 
 test('YAML syntax errors give file:line:col', () => {
   const got = issues('routers:\n- protocol: http\n  servers: [{port: 4140}\n');
-  assert.equal(got.length >= 1, true);
-  assert.equal(got[0]!.code, 'MESH_ERR_CONFIG_SYNTAX');
-  assert.match(got[0]!.message, /^linkerd\.yaml:\d+:\d+: /);
+  assert.deepEqual(
+    got.map((i) => [i.code, i.message]),
+    [['MESH_ERR_CONFIG_SYNTAX', 'linkerd.yaml:4:1: Flow sequence in block collection must be sufficiently indented and end with a ]']],
+  );
+  assert.deepEqual(issues('{"routers": [ {"protocol": "http",, } ]}').map((i) => i.message), ['linkerd.yaml:1:35: Unexpected , in flow map']);
+  assert.deepEqual(issues('').map((i) => i.message), ["linkerd.yaml: empty config; expected an object with 'routers'"]);
 });
 
 test('a minimal config loads with Linkerd defaults applied', () => {
