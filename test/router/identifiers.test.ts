@@ -84,6 +84,15 @@ test('io.l5d.path: segments and consume', () => {
   assert.equal(show(one.identify(req('GET', '/mysvc/?other=stuff'))), '/http/mysvc url=/?other=stuff');
   assert.equal(show(one.identify(req('GET', '/'))), 'unidentified: not enough segments in path');
   assert.equal(show(one.identify(req('GET', '//x'))), 'unidentified: empty segment in path');
+  // Java split semantics: inner empty pieces kept, trailing ones dropped.
+  assert.equal(show(one.identify(req('GET', '/a//b'))), '/http/a url=//b');
+  assert.equal(show(one.identify(req('GET', '/a///'))), '/http/a url=/');
+  assert.equal(show(one.identify(req('GET', '/a/b//?q'))), '/http/a url=/b/?q');
+  assert.equal(show(one.identify(req('GET', '*'))), 'unidentified: not enough segments in path');
+  assert.equal(show(one.identify(req('GET', '/?x=/y'))), 'unidentified: not enough segments in path');
+  assert.equal(show(one.identify(req('GET', '/caf\u00e9/x'))), '/http/\\x63\\x61\\x66\\xc3\\xa9 url=/x');
+  assert.equal(show(two.identify(req('GET', '/a//'))), 'unidentified: not enough segments in path');
+  assert.equal(show(two.identify(req('GET', '/a//b'))), 'unidentified: empty segment in path');
 });
 
 test('io.l5d.static prefixes the configured path', () => {

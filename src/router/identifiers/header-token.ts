@@ -3,7 +3,7 @@
  * path element, `dstPrefix ++ /<value>`. The value is used as received (not lower-cased).
  */
 import type { PluginSpec } from '../../config/schema.js';
-import { Path } from '../../naming/path.js';
+import { Path, utf8Bytes } from '../../naming/path.js';
 import { stringKey } from '../plugin-errors.js';
 import type { Identifier, IdentifierContext, IdentifyRequest, IdentifyResult } from './identifier.js';
 import { identified, unidentified } from './identifier.js';
@@ -14,11 +14,10 @@ export class HeaderTokenIdentifier implements Identifier {
   readonly kind = KIND;
   private readonly lower: string;
   private readonly absent: IdentifyResult;
+  private readonly prefixElems: readonly string[];
 
-  constructor(
-    private readonly prefix: Path,
-    header: string,
-  ) {
+  constructor(prefix: Path, header: string) {
+    this.prefixElems = prefix.elems;
     this.lower = header.toLowerCase();
     this.absent = unidentified(`${header} header is absent`);
   }
@@ -26,7 +25,9 @@ export class HeaderTokenIdentifier implements Identifier {
   identify(req: IdentifyRequest): IdentifyResult {
     const v = req.header(this.lower);
     if (v === undefined || v === '') return this.absent;
-    return identified(this.prefix.concat(Path.utf8(v)));
+    const elems = this.prefixElems.slice();
+    elems.push(utf8Bytes(v));
+    return identified(Path.fromElems(elems));
   }
 }
 

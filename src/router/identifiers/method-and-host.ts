@@ -4,7 +4,7 @@
  * `httpUriInDst: true` and is read as a Finagle path (query string dropped).
  */
 import type { PluginSpec } from '../../config/schema.js';
-import { Path } from '../../naming/path.js';
+import { Path, utf8Bytes } from '../../naming/path.js';
 import { booleanKey } from '../plugin-errors.js';
 import type { Identifier, IdentifierContext, IdentifyRequest, IdentifyResult } from './identifier.js';
 import { identified, pathEnd, unidentified } from './identifier.js';
@@ -16,29 +16,32 @@ const MISSING_HOST = unidentified('HTTP/1.1 request missing hostname');
 
 export class MethodAndHostIdentifier implements Identifier {
   readonly kind = KIND;
-  private readonly prefix10: Path;
-  private readonly prefix11: Path;
+  private readonly prefix10: readonly string[];
+  private readonly prefix11: readonly string[];
 
   constructor(
     prefix: Path,
     private readonly uris: boolean,
   ) {
-    this.prefix10 = prefix.concat(Path.utf8('1.0'));
-    this.prefix11 = prefix.concat(Path.utf8('1.1'));
+    this.prefix10 = prefix.concat(Path.utf8('1.0')).elems;
+    this.prefix11 = prefix.concat(Path.utf8('1.1')).elems;
   }
 
   identify(req: IdentifyRequest): IdentifyResult {
-    let base: Path;
+    let elems: string[];
     const v = req.httpVersion;
     if (v === '1.1') {
       const host = req.header('host');
       if (host === undefined || host === '') return MISSING_HOST;
-      base = this.prefix11.concat(Path.utf8(req.method, host.toLowerCase()));
+      elems = this.prefix11.slice();
+      elems.push(utf8Bytes(req.method), utf8Bytes(host.toLowerCase()));
     } else if (v === '1.0') {
-      base = this.prefix10.concat(Path.utf8(req.method));
+      elems = this.prefix10.slice();
+      elems.push(utf8Bytes(req.method));
     } else {
       return unidentified(`Unknown HTTP version HTTP/${v}`);
     }
+    const base = Path.fromElems(elems);
     if (!this.uris) return identified(base);
     const url = req.url;
     let suffix: Path;

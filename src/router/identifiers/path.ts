@@ -2,10 +2,10 @@
  * `io.l5d.path`: the first `segments` elements of the request path, `dstPrefix/<s1>/.../<sn>`.
  * With `consume: true` those elements are stripped from the forwarded target (a trailing slash
  * and the query string are kept; nothing left becomes `/`). Segments are split as Linkerd
- * does (Java's `split("/")`: trailing empty pieces dropped).
+ * does (Java's `split("/")`: trailing empty pieces dropped, empty inner pieces kept).
  */
 import type { PluginSpec } from '../../config/schema.js';
-import { Path } from '../../naming/path.js';
+import { Path, utf8Bytes } from '../../naming/path.js';
 import { booleanKey, numberKey } from '../plugin-errors.js';
 import type { Identifier, IdentifierContext, IdentifyRequest, IdentifyResult } from './identifier.js';
 import { identified, pathEnd, unidentified } from './identifier.js';
@@ -15,41 +15,48 @@ export const KIND = 'io.l5d.path';
 const TOO_FEW = unidentified('not enough segments in path');
 const EMPTY_SEGMENT = unidentified('empty segment in path');
 
-/** `s.split('/')` with Java's rule that trailing empty strings are removed. */
-function splitSlash(s: string): string[] {
-  const parts = s.split('/');
-  let n = parts.length;
-  while (n > 0 && parts[n - 1] === '') n--;
-  parts.length = n;
-  return parts;
-}
-
 export class PathIdentifier implements Identifier {
   readonly kind = KIND;
+  private readonly prefixElems: readonly string[];
 
   constructor(
-    private readonly prefix: Path,
+    prefix: Path,
     private readonly segments: number,
     private readonly consume: boolean,
-  ) {}
+  ) {
+    this.prefixElems = prefix.elems;
+  }
 
   identify(req: IdentifyRequest): IdentifyResult {
     const url = req.url;
     const end = pathEnd(url);
-    const path = url.slice(0, end);
-    const parts = splitSlash(path);
-    const segments = this.segments;
-    // parts[0] is what precedes the leading '/', so the segments start at index 1.
-    if (parts.length - 1 < segments) return TOO_FEW;
-    const elems = parts.slice(1, segments + 1);
-    for (let i = 0; i < elems.length; i++) if (elems[i] === '') return EMPTY_SEGMENT;
-    const dst = this.prefix.concat(Path.utf8(...elems));
+    // Scans the path once instead of splitting it: pieces after the first '/' are segments.
+    let pos = url.indexOf('/');
+    if (pos === -1 || pos >= end) return TOO_FEW;
+    pos++;
+    const elems = this.prefixElems.slice();
+    for (let k = 0; k < this.segments; k++) {
+      if (pos > end || onlySlashesUntil(url, pos, end)) return TOO_FEW;
+      let next = url.indexOf('/', pos);
+      if (next === -1 || next > end) next = end;
+      if (next === pos) return EMPTY_SEGMENT;
+      elems.push(utf8Bytes(url.slice(pos, next)));
+      pos = next + 1;
+    }
+    const dst = Path.fromElems(elems);
     if (!this.consume) return identified(dst);
-    let rest: string;
-    if (parts.length <= segments + 1) rest = '/';
-    else rest = '/' + parts.slice(segments + 1).join('/') + (path.endsWith('/') ? '/' : '');
-    return identified(dst, rest + url.slice(end));
+    // What follows the consumed segments, without its leading '/' and trailing slashes.
+    let restEnd = end;
+    while (restEnd > pos && url.charCodeAt(restEnd - 1) === 47) restEnd--;
+    const rest = pos >= restEnd ? '/' : '/' + url.slice(pos, restEnd) + (url.charCodeAt(end - 1) === 47 ? '/' : '');
+    return identified(dst, end === url.length ? rest : rest + url.slice(end));
   }
+}
+
+/** True when `s[from, end)` is only slashes (Java's split drops such trailing pieces). */
+function onlySlashesUntil(s: string, from: number, end: number): boolean {
+  for (let i = from; i < end; i++) if (s.charCodeAt(i) !== 47) return false;
+  return true;
 }
 
 export const pathIdentifier: PluginSpec<Record<string, unknown>, Identifier, IdentifierContext> = {
