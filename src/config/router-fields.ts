@@ -135,7 +135,7 @@ const protocolServerFields: Record<ProtocolName, Fields> = {
   },
   h2: {
     ...h2StreamFields,
-    maxConcurrentStreamsPerConnection: { type: int, min: 0 },
+    maxConcurrentStreamsPerConnection: { type: int, min: 0, default: 1000 },
     maxCallDepth: { type: int, min: 0, default: 10 },
     addForwardedHeader: { type: { object: forwardedFields } },
   },
