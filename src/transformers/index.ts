@@ -64,3 +64,5 @@ export function createTransformers(
 ): NameTreeTransformer[] {
   return (configs ?? []).map((c) => createTransformer(c, ctx));
 }
+export { explainTransformed } from './delegate.js';
+export type { LeafJson, TransformationJson } from './delegate.js';

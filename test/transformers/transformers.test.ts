@@ -161,3 +161,42 @@ test('ipBytes parses IPv4 and IPv6 literals', () => {
   assert.equal(ipBytes('1.2.3.256'), undefined);
   assert.equal(ipBytes('1::2::3'), undefined);
 });
+
+test('delegation explanation shows nested transformation nodes', async () => {
+  const { explainTransformed } = await import('../../src/transformers/index.js');
+  const list = createTransformers(
+    [{ kind: 'io.l5d.port', port: 4141 }, { kind: 'io.l5d.const', path: '/$/inet/127.0.0.1/1' }, { kind: 'io.l5d.localhost' }],
+    { localAddresses: ['127.0.0.1'] },
+  );
+  const b = bound('/$/inet/127.0.0.1/8080', addr('127.0.0.1:8080'));
+  assert.equal(
+    JSON.stringify(explainTransformed(list, '/svc/users', { prefix: '/svc', dst: '/$/inet/127.0.0.1/8080' }, b)),
+    JSON.stringify({
+      type: 'transformation',
+      path: '/svc/users',
+      name: 'DelegatingNameTreeTransformer$',
+      bound: { addr: { type: 'bound', addrs: [{ ip: '127.0.0.1', port: 8080, meta: {} }], meta: {} }, id: '/$/inet/127.0.0.1/8080', path: '/' },
+      tree: {
+        type: 'transformation',
+        path: '/%/io.l5d.port/4141/$/inet/127.0.0.1/8080',
+        name: 'SubnetLocalTransformer',
+        bound: { addr: { type: 'bound', addrs: [{ ip: '127.0.0.1', port: 4141, meta: {} }], meta: {} }, id: '/%/io.l5d.port/4141/$/inet/127.0.0.1/8080', path: '/' },
+        tree: {
+          type: 'leaf',
+          path: '/%/io.l5d.localhost/%/io.l5d.port/4141/$/inet/127.0.0.1/8080',
+          dentry: { prefix: '/svc', dst: '/$/inet/127.0.0.1/8080' },
+          bound: {
+            addr: { type: 'bound', addrs: [{ ip: '127.0.0.1', port: 4141, meta: {} }], meta: {} },
+            id: '/%/io.l5d.localhost/%/io.l5d.port/4141/$/inet/127.0.0.1/8080',
+            path: '/',
+          },
+        },
+      },
+    }),
+  );
+  assert.deepEqual(explainTransformed([], '/p', undefined, b), {
+    type: 'leaf',
+    path: '/p',
+    bound: { addr: { type: 'bound', addrs: [{ ip: '127.0.0.1', port: 8080, meta: {} }], meta: {} }, id: '/$/inet/127.0.0.1/8080', path: '/' },
+  });
+});
