@@ -8,6 +8,7 @@ import { processIO } from './command.js';
 const commands: Record<string, () => Promise<Command>> = {
   'linkerd': async () => (await import('./commands/linkerd.js')).command,
   'namerd': async () => (await import('./commands/namerd.js')).command,
+  'http1-proxy': async () => (await import('./commands/http1-proxy.js')).command,
 };
 
 export function commandNames(): string[] {

@@ -1,0 +1,26 @@
+/** Byte classes from RFC 9110/9112, as lookup tables built once. */
+export const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let i = 0x30; i <= 0x39; i++) TCHAR[i] = 1;
+for (let i = 0x41; i <= 0x5a; i++) TCHAR[i] = 1;
+for (let i = 0x61; i <= 0x7a; i++) TCHAR[i] = 1;
+
+/** Field-value bytes: VCHAR, obs-text, SP and HTAB. */
+export const VCHAR_OBS = new Uint8Array(256);
+for (let i = 0x21; i <= 0xff; i++) VCHAR_OBS[i] = i === 0x7f ? 0 : 1;
+VCHAR_OBS[0x20] = 1;
+VCHAR_OBS[0x09] = 1;
+
+/** request-target bytes: visible ASCII only (no SP, no CTL, no obs-text). */
+export const TARGET = new Uint8Array(256);
+for (let i = 0x21; i <= 0x7e; i++) TARGET[i] = 1;
+
+/** Hex digit values, or -1. */
+export const HEX = new Int8Array(256).fill(-1);
+for (let i = 0; i < 10; i++) HEX[0x30 + i] = i;
+for (let i = 0; i < 6; i++) { HEX[0x41 + i] = 10 + i; HEX[0x61 + i] = 10 + i; }
+
+export const CR = 13;
+export const LF = 10;
+export const SP = 32;
+export const HTAB = 9;

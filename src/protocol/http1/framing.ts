@@ -1,0 +1,147 @@
+/**
+ * Finds where a message body ends without copying or decoding it: bodies are forwarded in
+ * their wire framing (chunked stays chunked), so the engine only needs the end offset. The
+ * chunked scanner is strict: hex sizes only, CRLF everywhere, no bare LF, bounded trailers.
+ */
+import { CR, HEX, HTAB, LF, SP, TCHAR, VCHAR_OBS } from './chars.js';
+
+export const BODY_NONE = 0;
+export const BODY_LENGTH = 1;
+export const BODY_CHUNKED = 2;
+/** Response bodies without Content-Length or chunked: they end when the upstream closes. */
+export const BODY_CLOSE = 3;
+
+/** `scan` results other than an end offset. */
+export const NEED_MORE = -1;
+export const BAD_FRAMING = -2;
+
+const S_SIZE_START = 0;
+const S_SIZE = 1;
+const S_EXT = 2;
+const S_SIZE_LF = 3;
+const S_DATA = 4;
+const S_DATA_CR = 5;
+const S_DATA_LF = 6;
+const S_TRAILER_START = 7;
+const S_TRAILER_LINE = 8;
+const S_TRAILER_LF = 9;
+const S_END_LF = 10;
+
+const MAX_SIZE_DIGITS = 12;
+const MAX_TRAILER_BYTES = 8192;
+
+export class BodyFramer {
+  kind = BODY_NONE;
+  /** Bytes left of a Content-Length body, or of the current chunk's data. */
+  remaining = 0;
+  private state = S_SIZE_START;
+  private digits = 0;
+  private trailerBytes = 0;
+
+  reset(kind: number, length: number): void {
+    this.kind = kind;
+    this.remaining = kind === BODY_LENGTH ? length : 0;
+    this.state = S_SIZE_START;
+    this.digits = 0;
+    this.trailerBytes = 0;
+  }
+
+  /** True when the body is complete (or there was none). */
+  get done(): boolean {
+    return this.kind === BODY_NONE;
+  }
+
+  /**
+   * Scans `buf` from `from`. Returns the offset just past the body's last byte, NEED_MORE when
+   * every byte from `from` belongs to the body and more are expected, or BAD_FRAMING.
+   */
+  scan(buf: Buffer, from: number): number {
+    const kind = this.kind;
+    if (kind === BODY_NONE) return from;
+    if (kind === BODY_LENGTH) {
+      const avail = buf.length - from;
+      if (avail < this.remaining) { this.remaining -= avail; return NEED_MORE; }
+      const end = from + this.remaining;
+      this.remaining = 0;
+      this.kind = BODY_NONE;
+      return end;
+    }
+    if (kind === BODY_CLOSE) return NEED_MORE;
+    return this.scanChunked(buf, from);
+  }
+
+  private scanChunked(buf: Buffer, from: number): number {
+    const len = buf.length;
+    let i = from;
+    let state = this.state;
+    while (i < len) {
+      const c = buf[i]!;
+      switch (state) {
+        case S_SIZE_START:
+          if (HEX[c]! < 0) return BAD_FRAMING;
+          this.remaining = HEX[c]!;
+          this.digits = c === 0x30 ? 0 : 1;
+          state = S_SIZE;
+          i++;
+          break;
+        case S_SIZE: {
+          const h = HEX[c]!;
+          if (h >= 0) {
+            if (this.digits > 0 || h > 0) this.digits++;
+            if (this.digits > MAX_SIZE_DIGITS) return BAD_FRAMING;
+            this.remaining = this.remaining * 16 + h;
+            i++;
+          } else if (c === CR) { state = S_SIZE_LF; i++; }
+          else if (c === 0x3b || c === SP || c === HTAB) { state = S_EXT; i++; }
+          else return BAD_FRAMING;
+          break;
+        }
+        case S_EXT:
+          if (c === CR) { state = S_SIZE_LF; i++; }
+          else if (VCHAR_OBS[c] === 1) i++;
+          else return BAD_FRAMING;
+          break;
+        case S_SIZE_LF:
+          if (c !== LF) return BAD_FRAMING;
+          i++;
+          state = this.remaining === 0 ? S_TRAILER_START : S_DATA;
+          break;
+        case S_DATA: {
+          const avail = len - i;
+          if (avail < this.remaining) { this.remaining -= avail; i = len; }
+          else { i += this.remaining; this.remaining = 0; state = S_DATA_CR; }
+          break;
+        }
+        case S_DATA_CR:
+          if (c !== CR) return BAD_FRAMING;
+          state = S_DATA_LF; i++;
+          break;
+        case S_DATA_LF:
+          if (c !== LF) return BAD_FRAMING;
+          state = S_SIZE_START; i++;
+          break;
+        case S_TRAILER_START:
+          if (c === CR) { state = S_END_LF; i++; }
+          else if (TCHAR[c] === 1) { state = S_TRAILER_LINE; i++; this.trailerBytes++; }
+          else return BAD_FRAMING;
+          break;
+        case S_TRAILER_LINE:
+          if (c === CR) { state = S_TRAILER_LF; i++; }
+          else if (VCHAR_OBS[c] === 1) { i++; if (++this.trailerBytes > MAX_TRAILER_BYTES) return BAD_FRAMING; }
+          else return BAD_FRAMING;
+          break;
+        case S_TRAILER_LF:
+          if (c !== LF) return BAD_FRAMING;
+          state = S_TRAILER_START; i++;
+          break;
+        case S_END_LF:
+          if (c !== LF) return BAD_FRAMING;
+          this.kind = BODY_NONE;
+          this.state = S_SIZE_START;
+          return i + 1;
+      }
+    }
+    this.state = state;
+    return NEED_MORE;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The lean HTTP/1.1 engine: bytes in, requests out, built for the cost per request.
+ *
+ * Server side — `createHttp1Server(handler, limits)` returns an Http1Server (`listen`, `close`).
+ * The handler is called once per request with an `Http1Exchange`:
+ *   - `ex.head: Http1RequestHead` — parsed in place over the received bytes. `method`,
+ *     `target`, `version` decode lazily; `header(lowerName)` / `headerAll(lowerName)` scan the
+ *     raw buffer; `set(lowerName, value)`, `remove(lowerName)` and assigning `target` record
+ *     edits applied only when `toBuffer()` serialises the head for forwarding (unedited heads
+ *     are forwarded as the same bytes). `bodyKind`, `contentLength`, `keepAlive`, `isHead`.
+ *   - request body: `ex.hasBody`, `ex.pipeBody(sink)` streams the body in wire framing
+ *     (chunked stays chunked, trailers included); a sink returning false pauses the client
+ *     until `ex.resumeBody()`.
+ *   - response: `ex.write(bytes)` (head + body in wire framing), `ex.end(close)`, or
+ *     `ex.respond(status, headers, body)` for a local answer, `ex.fail(Http1Error)` for an
+ *     error answer with `l5d-err` (or an abort once bytes were sent). `ex.status` carries the
+ *     response status for metrics/classifiers; `ex.context` is free for the router.
+ * The engine answers parse failures itself (400/414/431/501/505, 408 on slow heads) and
+ * closes the connection; pipelined requests are answered in order.
+ *
+ * Client side — `new Http1Pool({host, port, maxConnections, maxQueue})` per upstream endpoint:
+ * `pool.dispatch(ex)` writes `ex.head.toBuffer()` and the body on a keep-alive connection
+ * (queueing when all are busy) and streams the response into `ex` with its framing found in
+ * place (Content-Length, chunked, close-delimited, HEAD/1xx/204/304). Upstream failures reach
+ * the client through `ex.fail` (502/503); a request on a stale reused connection is resent once
+ * when it had no body and no byte came back.
+ *
+ * `createHttp1Proxy` wires the two for a fixed upstream (the `/$/inet/host/port` case);
+ * `runWorkers` gives `--workers N` via node:cluster.
+ *
+ * Hop-by-hop headers are forwarded as received; a router that must strip them calls
+ * `head.remove('connection')` etc. Upgrades (101) are not supported and answer 502.
+ */
+export { createHttp1Server, Http1Exchange, type Http1Server, type Http1Handler, type BodySink, type DrainListener, type CancelListener } from './server.js';
+export { Http1Pool, type Http1PoolOptions } from './pool.js';
+export { Http1RequestHead, parseRequestHead } from './request-head.js';
+export { Http1Error, STATUS_OF, type Http1ErrorCode } from './errors.js';
+export { DEFAULT_LIMITS, type Http1Limits } from './limits.js';
+export { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE, BodyFramer } from './framing.js';
+export { createHttp1Proxy, type Http1ProxyOptions, type Http1Proxy } from './proxy.js';
+export { runWorkers } from './workers.js';

@@ -1,0 +1,21 @@
+/** Parser limits, named after Linkerd's http server options (`maxInitialLineKB`, `maxHeadersKB`). */
+export interface Http1Limits {
+  /** Longest request line, KiB; longer answers 414. Linkerd's default is 4. */
+  maxInitialLineKB: number;
+  /** Largest header section (after the request line), KiB; larger answers 431. Default 8. */
+  maxHeadersKB: number;
+  /** Most header fields in one head; more answers 431. */
+  maxHeaderCount: number;
+  /** A client must finish sending a request head within this many ms of starting it (408). */
+  headerTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this many ms without a request. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Http1Limits> = {
+  maxInitialLineKB: 4,
+  maxHeadersKB: 8,
+  maxHeaderCount: 100,
+  headerTimeoutMs: 10_000,
+  idleTimeoutMs: 300_000,
+};

@@ -1,0 +1,288 @@
+/**
+ * Request heads parsed in place: one strict pass over the bytes records offsets; fields are
+ * decoded to strings only when asked for. Edits (set/remove) are recorded and applied when the
+ * head is serialised for forwarding, so an unedited head is forwarded as the same bytes.
+ */
+import { CR, HTAB, LF, SP, TARGET, TCHAR, VCHAR_OBS } from './chars.js';
+import { Http1Error, type Http1ErrorCode } from './errors.js';
+import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE } from './framing.js';
+import type { Http1Limits } from './limits.js';
+
+const CRLF = Buffer.from('\r\n', 'latin1');
+
+/** Compares buf[s,e) with an all-lowercase ASCII name, ignoring the case of buf. */
+export function eqLower(buf: Buffer, s: number, e: number, lower: string): boolean {
+  if (e - s !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    let c = buf[s + i]!;
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** True when the comma-separated token list buf[s,e) contains `lower` (case-insensitive). */
+export function hasToken(buf: Buffer, s: number, e: number, lower: string): boolean {
+  let i = s;
+  while (i < e) {
+    while (i < e && (buf[i] === SP || buf[i] === HTAB || buf[i] === 0x2c)) i++;
+    const ts = i;
+    while (i < e && buf[i] !== 0x2c) i++;
+    let te = i;
+    while (te > ts && (buf[te - 1] === SP || buf[te - 1] === HTAB)) te--;
+    if (eqLower(buf, ts, te, lower)) return true;
+  }
+  return false;
+}
+
+export class Http1RequestHead {
+  /** The bytes the head was parsed from; valid until the exchange ends. */
+  readonly buf: Buffer;
+  readonly start: number;
+  /** Offset just past the blank line that ends the head. */
+  readonly end: number;
+  methodEnd = 0;
+  targetStart = 0;
+  targetEnd = 0;
+  /** HTTP/1.<minor>; 0 or 1. */
+  minor = 1;
+  /** Header offsets, four per field: name start, name end, value start, value end. */
+  readonly fields: number[] = [];
+  bodyKind = BODY_NONE;
+  contentLength = 0;
+  keepAlive = true;
+  isHead = false;
+  expectContinue = false;
+  private methodStr: string | undefined;
+  private targetStr: string | undefined;
+  /** Pending edits: lowercase name -> value (null removes). */
+  private edits: Map<string, string | null> | null = null;
+
+  constructor(buf: Buffer, start: number, end: number) {
+    this.buf = buf;
+    this.start = start;
+    this.end = end;
+  }
+
+  get method(): string {
+    return (this.methodStr ??= this.buf.toString('latin1', this.start, this.methodEnd));
+  }
+
+  get target(): string {
+    return (this.targetStr ??= this.buf.toString('latin1', this.targetStart, this.targetEnd));
+  }
+
+  /** Replaces the request-target (e.g. proxy-form to origin-form) when forwarded. */
+  set target(t: string) {
+    this.targetStr = t;
+    this.edits ??= new Map();
+  }
+
+  get version(): string {
+    return this.minor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
+  }
+
+  get headerCount(): number {
+    return this.fields.length >> 2;
+  }
+
+  /** First value of a header, by lowercase name, as sent (edits are not reflected). */
+  header(lower: string): string | undefined {
+    const f = this.fields;
+    for (let i = 0; i < f.length; i += 4) {
+      if (eqLower(this.buf, f[i]!, f[i + 1]!, lower)) return this.buf.toString('latin1', f[i + 2]!, f[i + 3]!);
+    }
+    return undefined;
+  }
+
+  /** Every value of a header, by lowercase name. */
+  headerAll(lower: string): string[] {
+    const out: string[] = [];
+    const f = this.fields;
+    for (let i = 0; i < f.length; i += 4) {
+      if (eqLower(this.buf, f[i]!, f[i + 1]!, lower)) out.push(this.buf.toString('latin1', f[i + 2]!, f[i + 3]!));
+    }
+    return out;
+  }
+
+  /** Sets (replacing every existing field of that name) a header on the forwarded request. */
+  set(lower: string, value: string): void {
+    (this.edits ??= new Map()).set(lower, value);
+  }
+
+  /** Removes every field of that name from the forwarded request. */
+  remove(lower: string): void {
+    (this.edits ??= new Map()).set(lower, null);
+  }
+
+  get edited(): boolean {
+    return this.edits !== null;
+  }
+
+  /** The head to forward: the original bytes when unedited, else one rebuilt buffer. */
+  toBuffer(): Buffer {
+    const edits = this.edits;
+    if (edits === null) return this.buf.subarray(this.start, this.end);
+    const parts: Buffer[] = [];
+    const b = this.buf;
+    if (this.targetStr !== undefined) {
+      parts.push(b.subarray(this.start, this.targetStart), Buffer.from(this.targetStr, 'latin1'), b.subarray(this.targetEnd, this.lineEnd() + 2));
+    } else {
+      parts.push(b.subarray(this.start, this.lineEnd() + 2));
+    }
+    const f = this.fields;
+    for (let i = 0; i < f.length; i += 4) {
+      let skip = false;
+      for (const name of edits.keys()) if (eqLower(b, f[i]!, f[i + 1]!, name)) { skip = true; break; }
+      if (!skip) parts.push(b.subarray(f[i]!, f[i + 3]! + 2));
+    }
+    for (const [name, value] of edits) if (value !== null) parts.push(Buffer.from(`${name}: ${value}\r\n`, 'latin1'));
+    parts.push(CRLF);
+    return Buffer.concat(parts);
+  }
+
+  private lineEnd(): number {
+    return this.buf.indexOf(CR, this.targetEnd);
+  }
+}
+
+/** Head parse outcome: a head, an error, or null when more bytes are needed. */
+export type ParseResult = Http1RequestHead | Http1Error | null;
+
+function fail(code: Http1ErrorCode, msg: string): Http1Error {
+  return new Http1Error(code, msg);
+}
+
+/**
+ * Parses a request head starting at `start`. Returns null while the head is incomplete and
+ * within limits. Only complete heads are parsed, so a head trickling in is scanned once.
+ */
+export function parseRequestHead(buf: Buffer, start: number, limits: Http1Limits): ParseResult {
+  const maxLine = limits.maxInitialLineKB * 1024;
+  const maxHeaders = limits.maxHeadersKB * 1024;
+  let end = buf.indexOf('\r\n\r\n', start, 'latin1');
+  if (end < 0) {
+    // A blank line made with bare LFs would never match: parse up to it so it is rejected.
+    const lflf = buf.indexOf('\n\n', start, 'latin1');
+    if (lflf >= 0) end = lflf - 2;
+  }
+  if (end < 0) {
+    const nl = buf.indexOf(LF, start);
+    if (nl < 0 ? buf.length - start > maxLine : nl - start > maxLine + 1) {
+      return fail('MESH_ERR_HTTP1_INITIAL_LINE_TOO_LONG', `request line longer than ${limits.maxInitialLineKB} KB`);
+    }
+    if (nl >= 0 && buf.length - nl > maxHeaders + 2) {
+      return fail('MESH_ERR_HTTP1_HEADERS_TOO_LARGE', `headers larger than ${limits.maxHeadersKB} KB`);
+    }
+    return null;
+  }
+  return parseComplete(buf, start, end + 4, limits, maxLine, maxHeaders);
+}
+
+function parseComplete(b: Buffer, start: number, end: number, limits: Http1Limits, maxLine: number, maxHeaders: number): ParseResult {
+  let i = start;
+  while (TCHAR[b[i]!] === 1) i++;
+  if (i === start || b[i] !== SP) return fail('MESH_ERR_HTTP1_BAD_REQUEST_LINE', 'bad method');
+  const head = new Http1RequestHead(b, start, end);
+  head.methodEnd = i;
+  head.isHead = i - start === 4 && b[start] === 0x48 && b[start + 1] === 0x45 && b[start + 2] === 0x41 && b[start + 3] === 0x44;
+  const ts = ++i;
+  while (TARGET[b[i]!] === 1) i++;
+  if (i === ts || b[i] !== SP) {
+    return b[i] === LF ? fail('MESH_ERR_HTTP1_BARE_LF', 'bare LF in request line') : fail('MESH_ERR_HTTP1_BAD_REQUEST_LINE', 'bad request-target');
+  }
+  head.targetStart = ts;
+  head.targetEnd = i;
+  i++;
+  if (b[i] !== 0x48 || b[i + 1] !== 0x54 || b[i + 2] !== 0x54 || b[i + 3] !== 0x50 || b[i + 4] !== 0x2f || b[i + 6] !== 0x2e) {
+    return fail('MESH_ERR_HTTP1_BAD_REQUEST_LINE', 'bad HTTP version');
+  }
+  const major = b[i + 5]! - 0x30;
+  const minor = b[i + 7]! - 0x30;
+  if (major < 0 || major > 9 || minor < 0 || minor > 9) return fail('MESH_ERR_HTTP1_BAD_REQUEST_LINE', 'bad HTTP version');
+  if (major !== 1) return fail('MESH_ERR_HTTP1_VERSION', `HTTP/${major}.${minor} is not supported`);
+  head.minor = minor === 0 ? 0 : 1;
+  i += 8;
+  if (b[i] === LF) return fail('MESH_ERR_HTTP1_BARE_LF', 'bare LF after request line');
+  if (b[i] !== CR || b[i + 1] !== LF) return fail('MESH_ERR_HTTP1_BAD_REQUEST_LINE', 'junk after HTTP version');
+  if (i - start > maxLine) return fail('MESH_ERR_HTTP1_INITIAL_LINE_TOO_LONG', `request line longer than ${limits.maxInitialLineKB} KB`);
+  i += 2;
+  const headersStart = i;
+  if (end - 2 - headersStart > maxHeaders) return fail('MESH_ERR_HTTP1_HEADERS_TOO_LARGE', `headers larger than ${limits.maxHeadersKB} KB`);
+  const fields = head.fields;
+  let hosts = 0;
+  let cl = -1;
+  let te = false;
+  let teChunked = false;
+  let connClose = false;
+  let connKeepAlive = false;
+  for (;;) {
+    const c = b[i];
+    if (c === CR) {
+      if (b[i + 1] !== LF) return fail('MESH_ERR_HTTP1_BAD_HEADER', 'CR without LF');
+      i += 2;
+      break;
+    }
+    if (c === LF) return fail('MESH_ERR_HTTP1_BARE_LF', 'bare LF in headers');
+    if (c === SP || c === HTAB) return fail('MESH_ERR_HTTP1_OBS_FOLD', 'obsolete line folding');
+    const ns = i;
+    while (TCHAR[b[i]!] === 1) i++;
+    if (i === ns || b[i] !== 0x3a) return fail('MESH_ERR_HTTP1_BAD_HEADER', 'bad header name');
+    const ne = i++;
+    while (b[i] === SP || b[i] === HTAB) i++;
+    const vs = i;
+    while (VCHAR_OBS[b[i]!] === 1) i++;
+    if (b[i] !== CR) return b[i] === LF ? fail('MESH_ERR_HTTP1_BARE_LF', 'bare LF in header') : fail('MESH_ERR_HTTP1_BAD_HEADER', 'bad byte in header value');
+    if (b[i + 1] !== LF) return fail('MESH_ERR_HTTP1_BAD_HEADER', 'CR without LF');
+    let ve = i;
+    while (ve > vs && (b[ve - 1] === SP || b[ve - 1] === HTAB)) ve--;
+    i += 2;
+    if (fields.push(ns, ne, vs, ve) > limits.maxHeaderCount * 4) {
+      return fail('MESH_ERR_HTTP1_HEADERS_TOO_LARGE', `more than ${limits.maxHeaderCount} header fields`);
+    }
+    // Only the fields that decide framing and routing are looked at during the parse.
+    switch (ne - ns) {
+      case 4:
+        if (eqLower(b, ns, ne, 'host')) hosts++;
+        break;
+      case 6:
+        if (eqLower(b, ns, ne, 'expect') && eqLower(b, vs, ve, '100-continue')) head.expectContinue = true;
+        break;
+      case 10:
+        if (eqLower(b, ns, ne, 'connection')) {
+          if (hasToken(b, vs, ve, 'close')) connClose = true;
+          if (hasToken(b, vs, ve, 'keep-alive')) connKeepAlive = true;
+        }
+        break;
+      case 14:
+        if (eqLower(b, ns, ne, 'content-length')) {
+          if (cl >= 0) return fail('MESH_ERR_HTTP1_DUPLICATE_CL', 'more than one Content-Length');
+          if (ve === vs || ve - vs > 15) return fail('MESH_ERR_HTTP1_BAD_CL', 'bad Content-Length');
+          let n = 0;
+          for (let k = vs; k < ve; k++) {
+            const d = b[k]! - 0x30;
+            if (d < 0 || d > 9) return fail('MESH_ERR_HTTP1_BAD_CL', 'bad Content-Length');
+            n = n * 10 + d;
+          }
+          cl = n;
+        }
+        break;
+      case 17:
+        if (eqLower(b, ns, ne, 'transfer-encoding')) {
+          if (te) return fail('MESH_ERR_HTTP1_BAD_TE', 'more than one Transfer-Encoding');
+          te = true;
+          teChunked = eqLower(b, vs, ve, 'chunked');
+        }
+        break;
+    }
+  }
+  if (te && cl >= 0) return fail('MESH_ERR_HTTP1_CL_AND_TE', 'both Content-Length and Transfer-Encoding');
+  if (te && head.minor === 0) return fail('MESH_ERR_HTTP1_BAD_TE', 'Transfer-Encoding in an HTTP/1.0 request');
+  if (te && !teChunked) return fail('MESH_ERR_HTTP1_UNSUPPORTED_TE', 'only Transfer-Encoding: chunked is supported');
+  if (head.minor === 1 && hosts !== 1) return fail('MESH_ERR_HTTP1_HOST', hosts === 0 ? 'missing Host' : 'more than one Host');
+  if (hosts > 1) return fail('MESH_ERR_HTTP1_HOST', 'more than one Host');
+  if (teChunked) head.bodyKind = BODY_CHUNKED;
+  else if (cl > 0) { head.bodyKind = BODY_LENGTH; head.contentLength = cl; }
+  head.keepAlive = head.minor === 1 ? !connClose : connKeepAlive && !connClose;
+  return head;
+}

@@ -1,0 +1,97 @@
+/**
+ * Response heads from upstreams, read in place for framing only: status, Content-Length,
+ * Transfer-Encoding and Connection. The head bytes themselves are forwarded unchanged.
+ */
+import { CR, HTAB, LF, SP, TCHAR, VCHAR_OBS } from './chars.js';
+import { BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE } from './framing.js';
+import { eqLower, hasToken } from './request-head.js';
+
+export const MAX_RESPONSE_HEAD = 64 * 1024;
+
+/** Reused per upstream connection: the framing facts of the response being read. */
+export class ResponseInfo {
+  status = 0;
+  minor = 1;
+  bodyKind = BODY_NONE;
+  contentLength = 0;
+  /** The upstream will close after this response (or the response is close-delimited). */
+  close = false;
+  /** Offsets of the head within the buffer it was parsed from. */
+  start = 0;
+  end = 0;
+}
+
+export const RESPONSE_NEED_MORE = -1;
+export const RESPONSE_BAD = -2;
+
+/**
+ * Parses the response head at `start`; fills `out` and returns the offset past the head,
+ * RESPONSE_NEED_MORE, or RESPONSE_BAD. `headRequest` marks a response to HEAD (no body).
+ */
+export function parseResponseHead(b: Buffer, start: number, headRequest: boolean, out: ResponseInfo): number {
+  const e = b.indexOf('\r\n\r\n', start, 'latin1');
+  if (e < 0) return b.length - start > MAX_RESPONSE_HEAD ? RESPONSE_BAD : RESPONSE_NEED_MORE;
+  const end = e + 4;
+  let i = start;
+  // HTTP/1.x SSS reason
+  if (b[i] !== 0x48 || b[i + 1] !== 0x54 || b[i + 2] !== 0x54 || b[i + 3] !== 0x50 || b[i + 4] !== 0x2f || b[i + 5] !== 0x31 || b[i + 6] !== 0x2e) return RESPONSE_BAD;
+  const minor = b[i + 7]! - 0x30;
+  if (minor < 0 || minor > 9 || b[i + 8] !== SP) return RESPONSE_BAD;
+  const d0 = b[i + 9]! - 0x30, d1 = b[i + 10]! - 0x30, d2 = b[i + 11]! - 0x30;
+  if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return RESPONSE_BAD;
+  const status = d0 * 100 + d1 * 10 + d2;
+  i += 12;
+  if (b[i] !== SP && b[i] !== CR) return RESPONSE_BAD;
+  while (b[i] !== CR) { const c = b[i]!; if (c !== HTAB && VCHAR_OBS[c] !== 1) return RESPONSE_BAD; i++; }
+  if (b[i + 1] !== LF) return RESPONSE_BAD;
+  i += 2;
+  let cl = -1;
+  let te = false;
+  let chunked = false;
+  let close = minor === 0;
+  for (;;) {
+    if (b[i] === CR) { if (b[i + 1] !== LF) return RESPONSE_BAD; break; }
+    const ns = i;
+    while (TCHAR[b[i]!] === 1) i++;
+    if (i === ns || b[i] !== 0x3a) return RESPONSE_BAD;
+    const ne = i++;
+    while (b[i] === SP || b[i] === HTAB) i++;
+    const vs = i;
+    while (VCHAR_OBS[b[i]!] === 1) i++;
+    if (b[i] !== CR || b[i + 1] !== LF) return RESPONSE_BAD;
+    let ve = i;
+    while (ve > vs && (b[ve - 1] === SP || b[ve - 1] === HTAB)) ve--;
+    i += 2;
+    const n = ne - ns;
+    if (n === 14 && eqLower(b, ns, ne, 'content-length')) {
+      let v = 0;
+      if (ve === vs || ve - vs > 15) return RESPONSE_BAD;
+      for (let k = vs; k < ve; k++) { const d = b[k]! - 0x30; if (d < 0 || d > 9) return RESPONSE_BAD; v = v * 10 + d; }
+      if (cl >= 0 && cl !== v) return RESPONSE_BAD;
+      cl = v;
+    } else if (n === 17 && eqLower(b, ns, ne, 'transfer-encoding')) {
+      te = true;
+      // The final coding decides the framing; anything else is read until close.
+      chunked = ve - vs >= 7 && eqLower(b, ve - 7, ve, 'chunked');
+    } else if (n === 10 && eqLower(b, ns, ne, 'connection')) {
+      if (hasToken(b, vs, ve, 'close')) close = true;
+      else if (minor === 0 && hasToken(b, vs, ve, 'keep-alive')) close = false;
+    }
+  }
+  out.status = status;
+  out.minor = minor;
+  out.start = start;
+  out.end = end;
+  out.contentLength = 0;
+  if (headRequest || status < 200 || status === 204 || status === 304) out.bodyKind = BODY_NONE;
+  else if (te) {
+    if (cl >= 0) return RESPONSE_BAD;
+    out.bodyKind = chunked ? BODY_CHUNKED : BODY_CLOSE;
+  } else if (cl >= 0) {
+    out.bodyKind = cl === 0 ? BODY_NONE : BODY_LENGTH;
+    out.contentLength = cl;
+  } else out.bodyKind = BODY_CLOSE;
+  if (out.bodyKind === BODY_CLOSE) close = true;
+  out.close = close;
+  return end;
+}
