@@ -4,7 +4,8 @@
  * Contract (see transformer.ts): `createTransformers(configs, ctx?)` once per interpreter (or
  * namer) `transformers:` list; `applyTransformers(list, boundActivity)` chains them in order.
  * Each transformer's `transform(tree)` answers an Activity of the new bound tree, with ids
- * prefixed `/%/...`. Kubernetes transformers are recognised but not built.
+ * prefixed `/%/...`. `transformBinder(list, bind)` wraps a router's binder (the linker's
+ * `interpreter` hook). Kubernetes transformers are recognised but not built.
  */
 import type { PluginSpec } from '../config/schema.js';
 import { constTransformerSpec } from './const.js';
@@ -16,7 +17,7 @@ import { specificHostTransformerSpec } from './specific-host.js';
 import type { NameTreeTransformer, TransformerContext } from './transformer.js';
 
 export type { NameTreeTransformer, TransformerContext } from './transformer.js';
-export { applyTransformers, TRANSFORMER_PREFIX } from './transformer.js';
+export { applyTransformers, transformBinder, TRANSFORMER_PREFIX } from './transformer.js';
 export { TransformerError } from './errors.js';
 
 export const transformerPlugins: readonly PluginSpec<Record<string, unknown>, NameTreeTransformer, TransformerContext>[] = [

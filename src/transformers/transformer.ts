@@ -124,6 +124,18 @@ export function applyTransformers(
   return act;
 }
 
+/**
+ * Wraps a binder so every answer goes through the transformers (an interpreter's
+ * `transformers:` list); with none, the binder itself.
+ */
+export function transformBinder<D>(
+  transformers: readonly NameTreeTransformer[],
+  bind: (dtab: D, path: Path) => ActivityContract<NameTree<BoundName>>,
+): (dtab: D, path: Path) => ActivityContract<NameTree<BoundName>> {
+  if (transformers.length === 0) return bind;
+  return (dtab, path) => applyTransformers(transformers, bind(dtab, path));
+}
+
 // ---- IP matching (Linkerd's Netmask with a /32 or /128 mask: same address) ----
 
 /** The bytes of an IPv4 or IPv6 literal; undefined for host names. */

@@ -128,6 +128,15 @@ test('transformers apply in order', () => {
   assert.equal(show((out as { value: NameTree<BoundName> }).value), '/%/io.l5d.port/4141/%/io.l5d.localhost/#/io.l5d.fs/users[127.0.0.1:4141]/v1');
 });
 
+test('transformBinder wraps a binder; no transformers is the binder itself', async () => {
+  const { transformBinder } = await import('../../src/transformers/index.js');
+  const bind = (_dtab: string, path: Path) => Activity.value<NameTree<BoundName>>(leaf(bound('/$/inet/10.0.0.1/80' + path.show(), addr('10.0.0.1:80'))));
+  assert.equal(transformBinder([], bind), bind);
+  const wrapped = transformBinder(createTransformers([{ kind: 'io.l5d.port', port: 7 }]), bind);
+  const s = Activity.from(wrapped('', Path.utf8('x'))).sample();
+  assert.equal(s.type === 'ok' ? show(s.value) : s.type, '/%/io.l5d.port/7/$/inet/10.0.0.1/80/x[10.0.0.1:7]');
+});
+
 test('registry, unsupported kinds and config errors', () => {
   assert.deepEqual(
     transformerPlugins.map((p) => `${p.kind}${p.create ? '' : ' (not supported)'}`),
