@@ -17,7 +17,7 @@ import { specificHostTransformerSpec } from './specific-host.js';
 import type { NameTreeTransformer, TransformerContext } from './transformer.js';
 
 export type { NameTreeTransformer, TransformerContext } from './transformer.js';
-export { applyTransformers, transformBinder, TRANSFORMER_PREFIX } from './transformer.js';
+export { applyTransformers, transformBinder, transformNamer, TRANSFORMER_PREFIX } from './transformer.js';
 export { TransformerError } from './errors.js';
 
 export const transformerPlugins: readonly PluginSpec<Record<string, unknown>, NameTreeTransformer, TransformerContext>[] = [

@@ -10,11 +10,11 @@
  */
 import { Activity } from '../naming/activity.js';
 import type { Addr, Address } from '../naming/addr.js';
-import type { Activity as ActivityContract, BoundName, Var } from '../naming/contracts.js';
+import type { Activity as ActivityContract, BoundName, Name, NameNamer, Var } from '../naming/contracts.js';
 import type { NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
 import { map } from '../naming/var.js';
-import { boundTreeEquals } from '../naming/bound.js';
+import { boundTreeEquals, isPath } from '../naming/bound.js';
 import { TransformerError } from './errors.js';
 import { readPathText } from '../router/identifiers/read-path.js';
 
@@ -134,6 +134,35 @@ export function transformBinder<D>(
 ): (dtab: D, path: Path) => ActivityContract<NameTree<BoundName>> {
   if (transformers.length === 0) return bind;
   return (dtab, path) => applyTransformers(transformers, bind(dtab, path));
+}
+
+function allBound(tree: NameTree<Name>): boolean {
+  switch (tree.type) {
+    case 'leaf':
+      return !isPath(tree.value);
+    case 'alt':
+      return tree.trees.every(allBound);
+    case 'union':
+      return tree.trees.every((w) => allBound(w.tree));
+    default:
+      return true;
+  }
+}
+
+/**
+ * Wraps a namer (a `namers:` entry's `transformers:`): answers made only of bound names go
+ * through the transformers; answers with paths still to bind pass unchanged (Linkerd).
+ */
+export function transformNamer(transformers: readonly NameTreeTransformer[], namer: NameNamer): NameNamer {
+  if (transformers.length === 0) return namer;
+  return {
+    lookup(path: Path): ActivityContract<NameTree<Name>> {
+      return Activity.from(namer.lookup(path)).flatMap(
+        (tree): ActivityContract<NameTree<Name>> =>
+          allBound(tree) ? applyTransformers(transformers, Activity.value(tree as NameTree<BoundName>)) : Activity.value(tree),
+      );
+    },
+  };
 }
 
 // ---- IP matching (Linkerd's Netmask with a /32 or /128 mask: same address) ----

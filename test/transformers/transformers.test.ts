@@ -137,6 +137,21 @@ test('transformBinder wraps a binder; no transformers is the binder itself', asy
   assert.equal(s.type === 'ok' ? show(s.value) : s.type, '/%/io.l5d.port/7/$/inet/10.0.0.1/80/x[10.0.0.1:7]');
 });
 
+test('transformNamer transforms bound answers and passes paths through', async () => {
+  const { transformNamer } = await import('../../src/transformers/index.js');
+  const namer = {
+    lookup: (p: Path) =>
+      p.show() === '/rewrite'
+        ? Activity.value<NameTree<BoundName | Path>>(leaf(Path.utf8('svc', 'other')))
+        : Activity.value<NameTree<BoundName | Path>>(leaf(bound('/#/io.l5d.fs' + p.show(), addr('10.0.0.1:80')))),
+  };
+  const t = transformNamer(createTransformers([{ kind: 'io.l5d.port', port: 9 }]), namer);
+  const a = Activity.from(t.lookup(Path.utf8('users'))).sample();
+  assert.equal(a.type === 'ok' ? show(a.value as NameTree<BoundName>) : a.type, '/%/io.l5d.port/9/#/io.l5d.fs/users[10.0.0.1:9]');
+  const b = Activity.from(t.lookup(Path.utf8('rewrite'))).sample();
+  assert.ok(b.type === 'ok' && b.value.type === 'leaf' && b.value.value instanceof Path && b.value.value.show() === '/svc/other');
+});
+
 test('registry, unsupported kinds and config errors', () => {
   assert.deepEqual(
     transformerPlugins.map((p) => `${p.kind}${p.create ? '' : ' (not supported)'}`),
