@@ -68,8 +68,11 @@ const catalogue: Partial<Record<PluginCategory, readonly Entry[]>> = {
       fields: {
         host: host('marathon.mesos'),
         port: port(80),
+        // `dst` and `jitterMs` are read by Linkerd's MarathonConfig though namer.md omits them.
+        dst: { type: 'string' },
         uriPrefix: { type: 'string' },
         ttlMs: { type: int, min: 0, default: 5000 },
+        jitterMs: { type: int, min: 0 },
         useHealthCheck: { type: 'boolean', default: false },
         tls,
       },
@@ -199,11 +202,15 @@ const catalogue: Partial<Record<PluginCategory, readonly Entry[]>> = {
       { kind: `io.l5d.http.${k}` },
       { kind: `io.l5d.h2.${k}` },
     ]),
-    { kind: 'io.l5d.h2.grpc.default' },
-    { kind: 'io.l5d.h2.grpc.compliant' },
-    { kind: 'io.l5d.h2.grpc.alwaysRetryable' },
-    { kind: 'io.l5d.h2.grpc.neverRetryable' },
-    { kind: 'io.l5d.h2.grpc.retryableStatusCodes', fields: { retryableStatusCodes: { type: { array: int }, required: true } } },
+    // Every gRPC classifier takes `successStatusCodes` (default [0]); response_classifier.md.
+    { kind: 'io.l5d.h2.grpc.default', fields: grpcSuccess() },
+    { kind: 'io.l5d.h2.grpc.compliant', fields: grpcSuccess() },
+    { kind: 'io.l5d.h2.grpc.alwaysRetryable', fields: grpcSuccess() },
+    { kind: 'io.l5d.h2.grpc.neverRetryable', fields: grpcSuccess() },
+    {
+      kind: 'io.l5d.h2.grpc.retryableStatusCodes',
+      fields: { retryableStatusCodes: { type: { array: int }, required: true }, ...grpcSuccess() },
+    },
   ],
 
   telemeter: [
@@ -288,11 +295,25 @@ const catalogue: Partial<Record<PluginCategory, readonly Entry[]>> = {
         },
       },
     },
-    { kind: 'io.l5d.mesh', fields: { port: port(4321) } },
+    {
+      kind: 'io.l5d.mesh',
+      fields: {
+        port: port(4321),
+        // Read by namerd's MeshIfaceConfig (an access log of the gRPC interface).
+        h2AccessLog: { type: 'string' },
+        h2AccessLogRollPolicy: { type: 'string' },
+        h2AccessLogAppend: { type: 'boolean' },
+        h2AccessLogRotateCount: { type: int },
+      },
+    },
     { kind: 'io.l5d.destination', fields: { port: port(8086), prefix: { type: 'path', default: '/svc' }, namespace: { type: 'string', default: 'default' } } },
     { kind: 'io.l5d.httpController', fields: { port: port(4180) } },
   ],
 };
+
+function grpcSuccess(): Fields {
+  return { successStatusCodes: { type: { array: int }, default: [0] } };
+}
 
 function namerdRetry(): Fields {
   return { baseSeconds: { type: int, min: 0, default: 5 }, maxSeconds: { type: int, min: 0, default: 600 } };
