@@ -10,4 +10,6 @@
  * Imported by the CLI commands and the compat suite, not by load.ts: unit tests of the loader
  * register exactly the kinds they need.
  */
-export {};
+import '../namers/registry.js';
+import '../router/register-plugins.js';
+import '../transformers/register-plugins.js';
