@@ -60,27 +60,30 @@ export function createStatsDTelemeter(cfg: StatsDConfig, ctx: TelemeterContext):
   const socket: Socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
   socket.on('error', () => {}); // a missing StatsD server must never take the proxy down
   socket.unref();
-  const flush = (): void => {
+  /** Resolves when every datagram of this export has left (or failed). */
+  const flush = (): Promise<void> => {
     const lines = statsdLines(ctx.metrics, prefix, last, sampleRate);
+    const batches: string[] = [];
     // Datagrams stay under a typical 1432-byte MTU payload.
     let batch = '';
     for (const l of lines) {
       if (batch.length + l.length + 1 > 1400 && batch.length > 0) {
-        socket.send(batch, port, host);
+        batches.push(batch);
         batch = '';
       }
       batch = batch.length === 0 ? l : `${batch}\n${l}`;
     }
-    if (batch.length > 0) socket.send(batch, port, host);
+    if (batch.length > 0) batches.push(batch);
+    return Promise.all(batches.map((b) => new Promise<void>((resolve) => socket.send(b, port, host, () => resolve())))).then(() => undefined);
   };
-  const timer = setInterval(flush, interval);
+  const timer = setInterval(() => void flush(), interval);
   timer.unref();
   return {
     kind: 'io.l5d.statsd',
     adminRoutes: [],
     close: async () => {
       clearInterval(timer);
-      flush();
+      await flush();
       await new Promise<void>((resolve) => socket.close(() => resolve()));
     },
   };

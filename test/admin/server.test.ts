@@ -193,3 +193,34 @@ test('dashboard pages and files are served, small, and nothing is loaded from el
   assert.ok(total < 200_000, `dashboard weight ${total} bytes`);
   assert.equal((await get('/files/nope.js')).status, 404);
 });
+
+test('admin.tls serves HTTPS; unreadable cert files fail with MESH_ERR_ADMIN_TLS', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const https = await import('node:https');
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-admin-tls-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const keyPath = join(dir, 'key.pem');
+  const certPath = join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+  const admin = createAdminServer({ metrics: new MetricsRegistry(), config: { port: 0, tls: { certPath, keyPath } } });
+  const addr = await admin.listen();
+  t.after(() => admin.close());
+  assert.equal(admin.url(), `https://127.0.0.1:${addr.port}`);
+  const body = await new Promise<string>((resolve, reject) => {
+    https
+      .get({ host: '127.0.0.1', port: addr.port, path: '/admin/ping', rejectUnauthorized: false }, (res) => {
+        let s = '';
+        res.on('data', (c: Buffer) => (s += c.toString()));
+        res.on('end', () => resolve(`${res.statusCode} ${s}`));
+      })
+      .on('error', reject);
+  });
+  assert.equal(body, '200 pong');
+  assert.throws(
+    () => createAdminServer({ metrics: new MetricsRegistry(), config: { tls: { certPath: join(dir, 'nope.pem'), keyPath } } }),
+    (e: unknown) => e instanceof AdminError && e.code === 'MESH_ERR_ADMIN_TLS',
+  );
+});

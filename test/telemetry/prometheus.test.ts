@@ -90,3 +90,17 @@ test('statsd lines carry counter deltas between exports', () => {
   c.incr(2);
   assert.deepEqual(statsdLines(m, 'linkerd', last, 0.5), ['linkerd.rt.in.server.127_0_0_1_4140.requests:2|c|@0.5', 'linkerd.g:2|g']);
 });
+
+test('the statsd telemeter sends its lines to a UDP server and flushes on close', { timeout: 10_000 }, async (t) => {
+  const { createSocket } = await import('node:dgram');
+  const { createStatsDTelemeter } = await import('../../src/telemetry/statsd.js');
+  const server = createSocket('udp4');
+  t.after(() => server.close());
+  const got = new Promise<string>((resolve) => server.once('message', (msg) => resolve(msg.toString())));
+  await new Promise<void>((r) => server.bind(0, '127.0.0.1', r));
+  const m = new MetricsRegistry();
+  m.counter(['rt', 'in', 'service', 'svc/a', 'requests']).incr(4);
+  const tel = createStatsDTelemeter({ experimental: true, hostname: '127.0.0.1', port: server.address().port, gaugeIntervalMs: 60_000, sampleRate: 1 }, { metrics: m });
+  await tel.close();
+  assert.equal(await got, 'linkerd.rt.in.service.svc_a.requests:4|c');
+});

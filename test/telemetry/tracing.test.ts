@@ -73,7 +73,7 @@ test('B3 and traceparent are read; injection writes all three forms', () => {
   assert.equal(formatTraceparent({ ...ctx, sampled: true }), '00-0000000000000000463ac35c9f6413ad-a2fb4a1d1a96d312-01');
 });
 
-test('server and client spans reach an in-test Zipkin and OTLP collector with the right parent ids', async (t) => {
+test('server and client spans reach an in-test Zipkin and OTLP collector with the right parent ids', { timeout: 10_000 }, async (t) => {
   const zipkin = await collector(1);
   const otlp = await collector(1);
   t.after(() => {
@@ -180,4 +180,13 @@ test('recent requests keep the newest `capacity` with client and endpoint; trace
     startUs: 0, durationUs: 1500, status: 200, error: null, tags: {}, remote: null,
   });
   assert.equal(line, 'INFO tracelog in SERVER 463ac35c9f6413ad.a2fb4a1d1a96d312<:a2fb4a1d1a96d312 "GET /" 200 1500us');
+});
+
+test('the tracelog telemeter writes sampled spans through the context logger', () => {
+  const lines: string[] = [];
+  const tel = buildTelemetry([{ kind: 'io.l5d.tracelog', sampleRate: 1, level: 'TRACE' }], { metrics: new MetricsRegistry(), log: (l) => lines.push(l) });
+  const span = tel.tracer!.startServerSpan({ 'x-b3-traceid': '463ac35c9f6413ad', 'x-b3-spanid': 'a2fb4a1d1a96d312', 'x-b3-sampled': '1' }, 'in', 'POST', '/x');
+  span.finish(502, 'upstream reset');
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, new RegExp(`^TRACE tracelog in SERVER 463ac35c9f6413ad\\.${span.context.spanId}<:a2fb4a1d1a96d312 "POST /x" 502 \\d+us error="upstream reset"$`));
 });
