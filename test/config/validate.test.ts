@@ -431,3 +431,26 @@ test('a kind Meshwork marks experimental needs experimental: true', async () => 
   const ok = parseLinkerdConfig(minimal + 'telemetry:\n- kind: io.l5d.statsd\n  experimental: true\n', 'l.yaml');
   assert.deepEqual(ok.telemetry, [{ kind: 'io.l5d.statsd', experimental: true }]);
 });
+
+test('thrift: servers default to port 4114; enums name their values; thriftmux needs experimental: true', () => {
+  implementPlugin('protocol', 'thrift', () => ({}));
+  implementPlugin('protocol', 'thriftmux', () => ({}));
+  const c = parseLinkerdConfig('routers: [{protocol: thrift, dtab: "/svc => /$/inet/127.1/5005"}]', 'l.yaml');
+  const r = c.routers[0]!;
+  assert.equal(r.label, 'thrift');
+  assert.equal(r['thriftProtocol'], 'binary');
+  assert.equal(r['thriftMethodInDst'], false);
+  assert.equal(r.identifier, undefined);
+  assert.deepEqual(r.servers, [{ port: 4114, ip: '127.0.0.1', announce: [], clearContext: false, thriftFramed: true }]);
+  assert.deepEqual(
+    issues('routers: [{protocol: thrift, identifier: {kind: io.l5d.path}, thriftProtocol: json}]').map((i) => [i.code, i.message]),
+    [
+      ['MESH_ERR_CONFIG_UNKNOWN_KEY', "linkerd.yaml: routers[0].identifier: unknown key 'identifier'; allowed keys: protocol, servers, client, service, label, experimental, dtab, dstPrefix, announcers, bindingTimeoutMs, bindingCache, originator, interpreter, thriftMethodInDst, thriftProtocol"],
+      ['MESH_ERR_CONFIG_TYPE', 'linkerd.yaml: routers[0].thriftProtocol: expected one of binary, compact; found "json"'],
+    ],
+  );
+  assert.deepEqual(issues('routers: [{protocol: thriftmux, servers: [{port: 4400}]}]').map((i) => i.message), [
+    "linkerd.yaml: routers[0].experimental: thriftmux is experimental and must be enabled with 'experimental: true'",
+  ]);
+  assert.equal(parseLinkerdConfig('routers: [{protocol: thriftmux, experimental: true}]', 'l.yaml').routers[0]!.servers[0]!.port, 4114);
+});
