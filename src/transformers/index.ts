@@ -5,12 +5,13 @@
  * namer) `transformers:` list; `applyTransformers(list, boundActivity)` chains them in order.
  * Each transformer's `transform(tree)` answers an Activity of the new bound tree, with ids
  * prefixed `/%/...`. `transformBinder(list, bind)` wraps a router's binder (the linker's
- * `interpreter` hook). Kubernetes transformers are recognised but not built.
+ * `interpreter` hook). `io.l5d.k8s.daemonset` (needs the Kubernetes API) is recognised, not built.
  */
 import type { PluginSpec } from '../config/schema.js';
 import { constTransformerSpec } from './const.js';
 import { TransformerError } from './errors.js';
 import { localhostTransformerSpec } from './localhost.js';
+import { localNodeTransformerSpec } from './local-node.js';
 import { portTransformerSpec } from './port.js';
 import { replaceTransformerSpec } from './replace.js';
 import { specificHostTransformerSpec } from './specific-host.js';
@@ -39,11 +40,7 @@ export const transformerPlugins: readonly PluginSpec<Record<string, unknown>, Na
       prefix: { type: 'path' },
     },
   },
-  {
-    category: 'transformer',
-    kind: 'io.l5d.k8s.localnode',
-    fields: { hostNetwork: { type: 'boolean', default: false }, prefix: { type: 'path' } },
-  },
+  localNodeTransformerSpec,
 ];
 
 export function createTransformer(cfg: Readonly<Record<string, unknown>>, ctx: TransformerContext = {}): NameTreeTransformer {

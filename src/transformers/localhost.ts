@@ -1,12 +1,13 @@
 /**
- * `io.l5d.localhost`: keeps only addresses that are one of this host's own IPs (every
- * interface address); none left is `Neg`. For an incoming router that must stay local.
+ * `io.l5d.localhost`: keeps only addresses that are one of this host's own IPv4 addresses
+ * (every interface; Linkerd's /32 netmask never matches IPv6); none left is `Neg`. For an
+ * incoming router that must stay local.
  */
 import { networkInterfaces } from 'node:os';
 import type { PluginSpec } from '../config/schema.js';
 import { Path } from '../naming/path.js';
 import type { NameTreeTransformer, TransformerContext } from './transformer.js';
-import { LeafTransformer, filterLocal, ipBytes, mapBoundAddresses, transformerPrefix } from './transformer.js';
+import { LeafTransformer, MASK_32, filterSubnet, inetBytes, mapBoundAddresses, transformerPrefix } from './transformer.js';
 
 export const KIND = 'io.l5d.localhost';
 
@@ -16,10 +17,10 @@ export function localAddresses(): string[] {
   return out;
 }
 
-/** Keeps addresses equal to one of `ips` (Linkerd's SubnetLocalTransformer with a /32 mask). */
-export function subnetLocalTransformer(kind: string, prefix: Path, ips: readonly string[]): NameTreeTransformer {
-  const bytes = ips.map(ipBytes).filter((b): b is number[] => b !== undefined);
-  return new LeafTransformer(kind, prefix, 'SubnetLocalTransformer', (v) => mapBoundAddresses(v, (addrs) => filterLocal(addrs, bytes)));
+/** Keeps addresses on the subnet of one of `ips` (Linkerd's SubnetLocalTransformer). */
+export function subnetLocalTransformer(kind: string, prefix: Path, ips: readonly string[], mask: readonly number[] = MASK_32): NameTreeTransformer {
+  const bytes = ips.map(inetBytes).filter((b): b is number[] => b !== undefined);
+  return new LeafTransformer(kind, prefix, 'SubnetLocalTransformer', (v) => mapBoundAddresses(v, (addrs) => filterSubnet(addrs, bytes, mask)));
 }
 
 export const localhostTransformerSpec: PluginSpec<Record<string, unknown>, NameTreeTransformer, TransformerContext> = {

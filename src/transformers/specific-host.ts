@@ -14,7 +14,7 @@ import { AsyncVar, collect, map } from '../naming/var.js';
 import { TransformerError } from './errors.js';
 import { subnetLocalTransformer } from './localhost.js';
 import type { NameTreeTransformer, TransformerContext } from './transformer.js';
-import { filterLocal, ipBytes, mapTree, transformerPrefix } from './transformer.js';
+import { MASK_32, filterSubnet, inetBytes, mapTree, transformerPrefix } from './transformer.js';
 
 export const KIND = 'io.l5d.specificHost';
 
@@ -40,7 +40,7 @@ class ResolvingSpecificHost implements NameTreeTransformer {
   ) {
     let resolved: readonly (readonly number[])[] | undefined;
     const pending = resolve(host).then(
-      (ips) => (resolved = ips.map(ipBytes).filter((b): b is number[] => b !== undefined)),
+      (ips) => (resolved = ips.map(inetBytes).filter((b): b is number[] => b !== undefined)),
       () => (resolved = []),
     );
     this.ips = new AsyncVar<readonly (readonly number[])[] | undefined>(undefined, (update) => {
@@ -60,7 +60,7 @@ class ResolvingSpecificHost implements NameTreeTransformer {
         const ips = pair[1] as readonly (readonly number[])[] | undefined;
         if (a.type !== 'bound') return a;
         if (ips === undefined) return PENDING_ADDR;
-        const out = filterLocal(a.addrs, ips);
+        const out = filterSubnet(a.addrs, ips, MASK_32);
         return out === null ? { type: 'neg' } : { type: 'bound', addrs: out, meta: a.meta };
       });
       this.cache.set(v, m);
@@ -87,7 +87,7 @@ export const specificHostTransformerSpec: PluginSpec<Record<string, unknown>, Na
       );
     }
     const prefix = transformerPrefix(KIND, cfg, Path.utf8(KIND));
-    if (ipBytes(host) !== undefined) return subnetLocalTransformer(KIND, prefix, [host]);
+    if (inetBytes(host) !== undefined) return subnetLocalTransformer(KIND, prefix, [host]);
     return new ResolvingSpecificHost(prefix, host, ctx?.resolveHost ?? dnsResolve);
   },
 };

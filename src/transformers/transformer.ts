@@ -37,6 +37,8 @@ export interface TransformerContext {
   readonly localAddresses?: readonly string[];
   /** Resolves a host name to IPs (io.l5d.specificHost); defaults to DNS. */
   readonly resolveHost?: (host: string) => Promise<readonly string[]>;
+  /** Environment (io.l5d.k8s.localnode reads POD_IP / NODE_NAME); defaults to process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export const TRANSFORMER_PREFIX = Path.of('%');
@@ -211,21 +213,36 @@ export function ipBytes(ip: string): number[] | undefined {
   return bytes;
 }
 
-function sameBytes(a: readonly number[], b: readonly number[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** Java's InetAddress bytes: IPv4 and IPv4-mapped IPv6 are 4 bytes, other IPv6 16. */
+export function inetBytes(ip: string): number[] | undefined {
+  const b = ipBytes(ip);
+  if (b === undefined || b.length !== 16) return b;
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return b;
+  return b[10] === 0xff && b[11] === 0xff ? b.slice(12) : b;
+}
+
+export const MASK_32: readonly number[] = [255, 255, 255, 255];
+export const MASK_24: readonly number[] = [255, 255, 255, 0];
+
+/**
+ * Linkerd's Netmask: same network under `mask`. Masks are IPv4 (4 bytes), so an IPv6 address
+ * is never on the same subnet as anything (as in Linkerd).
+ */
+export function sameSubnet(mask: readonly number[], a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== mask.length || b.length !== mask.length) return false;
+  for (let i = 0; i < mask.length; i++) if ((a[i]! & mask[i]!) !== (b[i]! & mask[i]!)) return false;
   return true;
 }
 
 /**
- * Keeps the addresses equal to one of `ips` (non-IP hosts are kept, as Linkerd keeps
- * non-inet addresses); none left is `Neg`.
+ * Keeps the addresses on the same subnet as one of `locals` (non-IP hosts are kept, as Linkerd
+ * keeps non-inet addresses); none left is `Neg` (null).
  */
-export function filterLocal(addrs: readonly Address[], ips: readonly (readonly number[])[]): readonly Address[] | null {
+export function filterSubnet(addrs: readonly Address[], locals: readonly (readonly number[])[], mask: readonly number[]): readonly Address[] | null {
   const out = addrs.filter((a) => {
-    const b = ipBytes(a.host);
+    const b = inetBytes(a.host);
     if (b === undefined) return true;
-    for (const ip of ips) if (sameBytes(b, ip)) return true;
+    for (const l of locals) if (sameSubnet(mask, b, l)) return true;
     return false;
   });
   return out.length === 0 ? null : out;

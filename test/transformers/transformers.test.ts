@@ -79,7 +79,9 @@ test('io.l5d.localhost keeps only local IPs; none left is neg', () => {
   const t = createTransformer({ kind: 'io.l5d.localhost' }, { localAddresses: ['127.0.0.1', '::1'] });
   assert.equal(run(t, leaf(users)), '/%/io.l5d.localhost/#/io.l5d.fs/users[127.0.0.1:8081]/v1');
   assert.equal(run(t, leaf(bound('/$/inet/10.0.0.9/80', addr('10.0.0.9:80')))), '/%/io.l5d.localhost/$/inet/10.0.0.9/80[neg]');
-  assert.equal(run(t, leaf(bound('/$/inet/v6/80', addr('0:0:0:0:0:0:0:1:80')))), '/%/io.l5d.localhost/$/inet/v6/80[0:0:0:0:0:0:0:1:80]');
+  // Linkerd's /32 netmask is IPv4: IPv6 addresses never count as local; IPv4-mapped ones do.
+  assert.equal(run(t, leaf(bound('/$/inet/v6/80', addr('0:0:0:0:0:0:0:1:80')))), '/%/io.l5d.localhost/$/inet/v6/80[neg]');
+  assert.equal(run(t, leaf(bound('/$/inet/m/80', addr('::ffff:127.0.0.1:80')))), '/%/io.l5d.localhost/$/inet/m/80[::ffff:127.0.0.1:80]');
   assert.equal(t.delegateName, 'SubnetLocalTransformer');
   // Without a context it uses this machine's interfaces, which include loopback.
   const real = createTransformer({ kind: 'io.l5d.localhost' });
@@ -103,6 +105,26 @@ test('io.l5d.specificHost with an IP and with a name resolved later', async () =
   await new Promise<void>((r) => setImmediate(r));
   c.close();
   assert.deepEqual(seen, ['pending', '127.0.0.1:8081']);
+});
+
+test('io.l5d.k8s.localnode: /24 of POD_IP, or nodeName metadata with hostNetwork', () => {
+  const t = createTransformer({ kind: 'io.l5d.k8s.localnode' }, { env: { POD_IP: '10.0.0.17' } });
+  assert.equal(t.prefix.show(), '/%/io.l5d.k8s.localnode/10.0.0.17');
+  const pods = bound('/#/io.l5d.k8s/ns/http/web', addr('10.0.0.3:80', '10.0.1.3:80', '10.0.0.250:80'));
+  assert.equal(run(t, leaf(pods)), '/%/io.l5d.k8s.localnode/10.0.0.17/#/io.l5d.k8s/ns/http/web[10.0.0.3:80,10.0.0.250:80]');
+  const meta = (host: string, nodeName: string) => ({ host, port: 80, meta: { nodeName } });
+  const hn = createTransformer({ kind: 'io.l5d.k8s.localnode', hostNetwork: true }, { env: { NODE_NAME: 'node-a' } });
+  const onNodes = bound('/#/k', { type: 'bound', addrs: [meta('10.0.0.1', 'node-a'), meta('10.0.0.2', 'node-b')], meta: {} });
+  assert.equal(run(hn, leaf(onNodes)), '/%/io.l5d.k8s.localnode/node-a/#/k[10.0.0.1:80]');
+  assert.equal(hn.delegateName, 'MetadataFiltertingNameTreeTransformer');
+  assert.throws(
+    () => createTransformer({ kind: 'io.l5d.k8s.localnode' }, { env: {} }),
+    (e: unknown) => e instanceof TransformerError && e.code === 'MESH_ERR_TRANSFORMER_MISSING_ENV' && e.message === "io.l5d.k8s.localnode: POD_IP env variable must be set to the pod's IP",
+  );
+  assert.throws(
+    () => createTransformer({ kind: 'io.l5d.k8s.localnode', hostNetwork: true }, { env: {} }),
+    (e: unknown) => e instanceof TransformerError && e.message === "io.l5d.k8s.localnode: NODE_NAME env variable must be set to the node's name",
+  );
 });
 
 test('io.l5d.const ignores the tree, even Neg', () => {
@@ -155,7 +177,7 @@ test('transformNamer transforms bound answers and passes paths through', async (
 test('registry, unsupported kinds and config errors', () => {
   assert.deepEqual(
     transformerPlugins.map((p) => `${p.kind}${p.create ? '' : ' (not supported)'}`),
-    ['io.l5d.localhost', 'io.l5d.specificHost', 'io.l5d.port', 'io.l5d.replace', 'io.l5d.const', 'io.l5d.k8s.daemonset (not supported)', 'io.l5d.k8s.localnode (not supported)'],
+    ['io.l5d.localhost', 'io.l5d.specificHost', 'io.l5d.port', 'io.l5d.replace', 'io.l5d.const', 'io.l5d.k8s.daemonset (not supported)', 'io.l5d.k8s.localnode'],
   );
   const code = (f: () => unknown) => {
     try {
@@ -166,8 +188,8 @@ test('registry, unsupported kinds and config errors', () => {
     }
   };
   assert.equal(
-    code(() => createTransformer({ kind: 'io.l5d.k8s.localnode' })),
-    'MESH_ERR_TRANSFORMER_NOT_SUPPORTED: transformer: kind io.l5d.k8s.localnode is not supported yet; supported: io.l5d.localhost, io.l5d.specificHost, io.l5d.port, io.l5d.replace, io.l5d.const',
+    code(() => createTransformer({ kind: 'io.l5d.k8s.daemonset', namespace: 'n', service: 's', port: 'p' })),
+    'MESH_ERR_TRANSFORMER_NOT_SUPPORTED: transformer: kind io.l5d.k8s.daemonset is not supported yet; supported: io.l5d.localhost, io.l5d.specificHost, io.l5d.port, io.l5d.replace, io.l5d.const, io.l5d.k8s.localnode',
   );
   assert.equal(code(() => createTransformer({ kind: 'io.l5d.port' })), "MESH_ERR_TRANSFORMER_MISSING_KEY: io.l5d.port: 'port' is required");
   assert.equal(code(() => createTransformer({ kind: 'io.l5d.port', port: 70000 })), 'MESH_ERR_TRANSFORMER_BAD_VALUE: io.l5d.port: \'port\' must be an integer between 1 and 65535, found 70000');
