@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { implementPlugin, keysNotBuilt, markKeyBuilt } from '../../src/config/plugins.js';
+import { getPlugin, implementPlugin, keysNotBuilt, markKeyBuilt, registerPlugin } from '../../src/config/plugins.js';
 import { parseLinkerdConfig } from '../../src/config/load.js';
 import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
 import type { NamingSyntax } from '../../src/config/validate.js';
@@ -434,7 +434,8 @@ test('a kind Meshwork marks experimental needs experimental: true', async () => 
 
 test('thrift: servers default to port 4114; enums name their values; thriftmux needs experimental: true', () => {
   implementPlugin('protocol', 'thrift', () => ({}));
-  implementPlugin('protocol', 'thriftmux', () => ({}));
+  // implementPlugin leaves "experimental" to the area; this one keeps Linkerd's flag.
+  registerPlugin({ ...getPlugin('protocol', 'thriftmux')!, create: () => ({}), experimental: true });
   const c = parseLinkerdConfig('routers: [{protocol: thrift, dtab: "/svc => /$/inet/127.1/5005"}]', 'l.yaml');
   const r = c.routers[0]!;
   assert.equal(r.label, 'thrift');
