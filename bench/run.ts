@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, cpus, release } from 'node:os';
+import { tmpdir, cpus, loadavg, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childPids, cpuMicros, freePort, killAll, requireTools, rssBytes, sampleRss, spawnPinned, waitForPort, type Pinned } from './lib/proc.js';
@@ -22,10 +22,11 @@ const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const root = join(here, '..', '..');
 const quick = process.env['BENCH_QUICK'] === '1';
 const only = process.env['BENCH_ONLY']?.split(',').filter(Boolean);
-const SECONDS = quick ? 2 : 6;
+const SECONDS = quick ? 2 : 5;
 const BODY_SECONDS = quick ? 2 : 4;
 const FIXED_SECONDS = quick ? 3 : 8;
 const CONNS = 50;
+const ROUNDS = quick ? 1 : 3;
 const IDLE_CONNS = quick ? 1000 : 10_000;
 const PROXY_CPU = '0';
 const LOAD_CPU = '1';
@@ -109,52 +110,68 @@ async function main(): Promise<number> {
     },
   });
 
-  const results: CandidateResult[] = [];
-  let rate = Number(process.env['BENCH_RATE'] ?? 0);
+  // All candidates run side by side (idle ones cost nothing) so the 13 B runs can be interleaved
+  // over several rounds: on a shared machine the best of the rounds is the least disturbed one.
+  const running = new Map<string, Running>();
+  const results = new Map<string, CandidateResult>();
+  const failed = (name: string, e: unknown) => {
+    process.stderr.write(`bench: ${name} failed: ${(e as Error).message}\n`);
+    results.set(name, { name, throughput: {}, rssIdleMB: NaN, rssLoadMB: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+    const r = running.get(name);
+    running.delete(name);
+    return r?.stop();
+  };
   for (const cand of candidates) {
     if (only && !only.includes(cand.name) && cand.name !== 'direct' && cand.name !== 'haproxy') continue;
-    process.stderr.write(`bench: ${cand.name} ...\n`);
-    let run: Running | undefined;
     try {
-      run = await cand.start();
-      const url = (path: string) => `http://127.0.0.1:${run!.port}${path}`;
-      await runWrk(tools['wrk']!, LOAD_CPU, lua, url('/small'), CONNS, 1); // warm-up (JIT, pools)
-      const pids = run.pids();
-      const rssIdle = sum(rssBytes, pids);
-      const res: CandidateResult = { name: cand.name, throughput: {}, rssIdleMB: rssIdle / 2 ** 20, rssLoadMB: 0 };
-      for (const path of ['/small', '/1k', '/64k']) {
-        const cpu0 = sum(cpuMicros, pids);
-        const up0 = cpuMicros(nginx.proc.pid);
-        const stopRss = sampleRss(pids);
-        const w = await runWrk(tools['wrk']!, LOAD_CPU, lua, url(path), CONNS, path === '/small' ? SECONDS : BODY_SECONDS);
-        const peak = stopRss();
-        const cpu = sum(cpuMicros, pids) - cpu0;
-        const up = cpuMicros(nginx.proc.pid) - up0;
-        res.rssLoadMB = Math.max(res.rssLoadMB, peak / 2 ** 20);
-        res.throughput[path] = { ...w, cpuUsPerReq: w.requests ? cpu / w.requests : 0, upstreamCpuUsPerReq: w.requests ? up / w.requests : 0 };
-        if (w.errors || w.non2xx) res.note = `${(res.note ?? '')}${path}: ${w.errors} socket errors, ${w.non2xx} non-2xx. `;
-      }
-      if (cand.name === 'haproxy' && !rate) rate = Math.round(res.throughput['/small']!.rps / 2);
-      if (!rate) rate = 5000; // HAProxy failed: a modest rate still compares the others
-      // direct runs before HAProxy sets the rate; its fixed-rate run happens at the end.
-      if (cand.name !== 'direct') res.fixedRate = await fixedRate(run.port, rate);
-      if (!quick || cand.name !== 'direct') {
-        const hold = await holdIdle(run.port, IDLE_CONNS, '/small', 30_000);
-        const rss = sum(rssBytes, pids);
-        res.idleConns = { opened: hold.opened, answered: hold.answered, rssMB: rss / 2 ** 20 };
-        hold.close();
-      }
-      results.push(res);
-    } catch (e) {
-      process.stderr.write(`bench: ${cand.name} failed: ${(e as Error).message}\n`);
-      results.push({ name: cand.name, throughput: {}, rssIdleMB: NaN, rssLoadMB: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
-    } finally {
-      await run?.stop();
+      const run = await cand.start();
+      running.set(cand.name, run);
+      await runWrk(tools['wrk']!, LOAD_CPU, lua, `http://127.0.0.1:${run.port}/small`, CONNS, 1); // warm-up (JIT, pools)
+      results.set(cand.name, { name: cand.name, throughput: {}, rssIdleMB: sum(rssBytes, run.pids()) / 2 ** 20, rssLoadMB: 0 });
+    } catch (e) { await failed(cand.name, e); }
+  }
+  const measure = async (name: string, path: string, seconds: number) => {
+    const run = running.get(name)!;
+    const res = results.get(name)!;
+    const pids = run.pids();
+    const cpu0 = sum(cpuMicros, pids);
+    const up0 = cpuMicros(nginx.proc.pid);
+    const stopRss = sampleRss(pids);
+    const w = await runWrk(tools['wrk']!, LOAD_CPU, lua, `http://127.0.0.1:${run.port}${path}`, CONNS, seconds);
+    const peak = stopRss();
+    const cpu = sum(cpuMicros, pids) - cpu0;
+    const up = cpuMicros(nginx.proc.pid) - up0;
+    res.rssLoadMB = Math.max(res.rssLoadMB, peak / 2 ** 20);
+    const prev = res.throughput[path];
+    if (!prev || w.rps > prev.rps) res.throughput[path] = { ...w, cpuUsPerReq: w.requests ? cpu / w.requests : 0, upstreamCpuUsPerReq: w.requests ? up / w.requests : 0 };
+    if (w.errors || w.non2xx) res.note = `${res.note ?? ''}${path}: ${w.errors} socket errors, ${w.non2xx} non-2xx. `;
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const name of [...running.keys()]) {
+      process.stderr.write(`bench: round ${round + 1}/${ROUNDS} ${name} /small\n`);
+      try { await measure(name, '/small', SECONDS); } catch (e) { await failed(name, e); }
     }
   }
-  // The direct baseline for the fixed-rate run uses the rate derived from HAProxy.
-  const direct = results.find((r) => r.name === 'direct');
-  if (direct) direct.fixedRate = await fixedRate(nginx.port, rate);
+  for (const path of ['/1k', '/64k']) {
+    for (const name of [...running.keys()]) {
+      process.stderr.write(`bench: ${name} ${path}\n`);
+      try { await measure(name, path, BODY_SECONDS); } catch (e) { await failed(name, e); }
+    }
+  }
+  const rate = Number(process.env['BENCH_RATE'] ?? 0) || Math.round((results.get('haproxy')?.throughput['/small']?.rps ?? 10_000) / 2);
+  for (const [name, run] of running) {
+    process.stderr.write(`bench: ${name} fixed rate ${rate}/s, then ${IDLE_CONNS} idle connections\n`);
+    const res = results.get(name)!;
+    try {
+      res.fixedRate = await fixedRate(run.port, rate);
+      if (name !== 'direct') {
+        const hold = await holdIdle(run.port, IDLE_CONNS, '/small', 30_000);
+        res.idleConns = { opened: hold.opened, answered: hold.answered, rssMB: sum(rssBytes, run.pids()) / 2 ** 20 };
+        hold.close();
+      }
+    } catch (e) { await failed(name, e); }
+  }
+  for (const run of running.values()) await run.stop();
   await nginx.proc.stop();
   rmSync(dir, { recursive: true, force: true });
 
@@ -163,9 +180,9 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     commit,
     host: { cpus: cpus().length, node: process.version, kernel: release() },
-    settings: { seconds: SECONDS, connections: CONNS, fixedRate: rate, idleConns: IDLE_CONNS, quick },
-    candidates: results,
-    ratios: ratios(results),
+    settings: { rounds: ROUNDS, loadavg: loadavg()[0]!, seconds: SECONDS, connections: CONNS, fixedRate: rate, idleConns: IDLE_CONNS, quick },
+    candidates: [...results.values()],
+    ratios: ratios([...results.values()]),
   };
   const table = markdown(record);
   process.stdout.write(table);

@@ -26,6 +26,7 @@ const S_TRAILER_START = 7;
 const S_TRAILER_LINE = 8;
 const S_TRAILER_LF = 9;
 const S_END_LF = 10;
+const S_TRAILER_NAME = 11;
 
 const MAX_SIZE_DIGITS = 12;
 const MAX_TRAILER_BYTES = 8192;
@@ -122,8 +123,14 @@ export class BodyFramer {
           break;
         case S_TRAILER_START:
           if (c === CR) { state = S_END_LF; i++; }
-          else if (TCHAR[c] === 1) { state = S_TRAILER_LINE; i++; this.trailerBytes++; }
+          else if (TCHAR[c] === 1) { state = S_TRAILER_NAME; i++; this.trailerBytes++; }
           else return BAD_FRAMING;
+          break;
+        case S_TRAILER_NAME:
+          if (c === 0x3a) state = S_TRAILER_LINE;
+          else if (TCHAR[c] !== 1) return BAD_FRAMING;
+          i++;
+          if (++this.trailerBytes > MAX_TRAILER_BYTES) return BAD_FRAMING;
           break;
         case S_TRAILER_LINE:
           if (c === CR) { state = S_TRAILER_LF; i++; }

@@ -1,0 +1,107 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseRequestHead, Http1RequestHead } from '../../../src/protocol/http1/request-head.js';
+import { Http1Error } from '../../../src/protocol/http1/errors.js';
+import { DEFAULT_LIMITS } from '../../../src/protocol/http1/limits.js';
+import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE } from '../../../src/protocol/http1/framing.js';
+
+const parse = (s: string, limits = DEFAULT_LIMITS) => parseRequestHead(Buffer.from(s, 'latin1'), 0, limits);
+const head = (s: string): Http1RequestHead => {
+  const r = parse(s);
+  assert.ok(r instanceof Http1RequestHead, `expected a head, got ${r instanceof Http1Error ? r.code : r}`);
+  return r;
+};
+const code = (s: string, limits = DEFAULT_LIMITS): string => {
+  const r = parse(s, limits);
+  assert.ok(r instanceof Http1Error, `expected an error for ${JSON.stringify(s)}`);
+  return `${r.code} ${r.status}`;
+};
+
+test('fields decode lazily from the buffer; header lookup ignores case', () => {
+  const h = head('POST /a/b?c=d HTTP/1.1\r\nHost: svc.local\r\nX-Multi: 1\r\nx-multi: 2 \r\nContent-Length: 12\r\n\r\nbody...');
+  assert.equal(h.method, 'POST');
+  assert.equal(h.target, '/a/b?c=d');
+  assert.equal(h.version, 'HTTP/1.1');
+  assert.equal(h.header('host'), 'svc.local');
+  assert.deepEqual(h.headerAll('x-multi'), ['1', '2']);
+  assert.equal(h.header('absent'), undefined);
+  assert.equal(h.headerCount, 4);
+  assert.equal(h.bodyKind, BODY_LENGTH);
+  assert.equal(h.contentLength, 12);
+  assert.equal(h.keepAlive, true);
+  assert.equal(h.isHead, false);
+  assert.equal(h.end, 'POST /a/b?c=d HTTP/1.1\r\nHost: svc.local\r\nX-Multi: 1\r\nx-multi: 2 \r\nContent-Length: 12\r\n\r\n'.length);
+});
+
+test('an unedited head is forwarded as the same bytes; edits rebuild it', () => {
+  const raw = 'GET /x HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nX-Old: 1\r\nx-old: 2\r\n\r\n';
+  const h = head(raw);
+  assert.equal(h.toBuffer().toString('latin1'), raw);
+  h.remove('connection');
+  h.set('x-old', 'new');
+  h.set('l5d-dst-service', '/svc/a');
+  h.target = '/y';
+  assert.equal(h.toBuffer().toString('latin1'), 'GET /y HTTP/1.1\r\nHost: a\r\nx-old: new\r\nl5d-dst-service: /svc/a\r\n\r\n');
+});
+
+test('framing, keep-alive and HEAD are derived from the head', () => {
+  assert.equal(head('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n').bodyKind, BODY_CHUNKED);
+  assert.equal(head('GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n').bodyKind, BODY_NONE);
+  assert.equal(head('GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, close\r\n\r\n').keepAlive, false);
+  assert.equal(head('GET / HTTP/1.0\r\n\r\n').keepAlive, false);
+  assert.equal(head('GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n').keepAlive, true);
+  assert.equal(head('HEAD / HTTP/1.1\r\nHost: a\r\n\r\n').isHead, true);
+  assert.equal(head('GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n').expectContinue, true);
+  // An HTTP/1.x minor above 1 is treated as 1.1.
+  assert.equal(head('GET / HTTP/1.7\r\nHost: a\r\n\r\n').version, 'HTTP/1.1');
+});
+
+test('incomplete heads wait for more bytes', () => {
+  assert.equal(parse('GET / HTTP/1.1\r\nHost: a\r\n'), null);
+  assert.equal(parse('GET /'), null);
+});
+
+test('malformed heads are rejected with stable codes', () => {
+  const cases: [string, string][] = [
+    ['GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n', 'MESH_ERR_HTTP1_OBS_FOLD 400'],
+    ['GET / HTTP/1.1\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BARE_LF 400'],
+    ['GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n', 'MESH_ERR_HTTP1_BARE_LF 400'],
+    ['GET / HTTP/1.1\r\nHost: a\n\n', 'MESH_ERR_HTTP1_BARE_LF 400'],
+    ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n', 'MESH_ERR_HTTP1_CL_AND_TE 400'],
+    ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n', 'MESH_ERR_HTTP1_DUPLICATE_CL 400'],
+    ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n', 'MESH_ERR_HTTP1_BAD_CL 400'],
+    ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n', 'MESH_ERR_HTTP1_BAD_CL 400'],
+    ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1234567890123456\r\n\r\n', 'MESH_ERR_HTTP1_BAD_CL 400'],
+    ['POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n', 'MESH_ERR_HTTP1_UNSUPPORTED_TE 501'],
+    ['POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n', 'MESH_ERR_HTTP1_BAD_TE 400'],
+    ['POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n', 'MESH_ERR_HTTP1_BAD_TE 400'],
+    ['GET / HTTP/1.1\r\n\r\n', 'MESH_ERR_HTTP1_HOST 400'],
+    ['GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 'MESH_ERR_HTTP1_HOST 400'],
+    ['GET / HTTP/2.0\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_VERSION 505'],
+    ['GET / HTTX/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    ['GET  / HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    ['G(T / HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    ['GET /a b HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    ['GET / HTTP/1.1 \r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    ['GET / HTTP/1.1\r\nHost : a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_HEADER 400'],
+    ['GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n', 'MESH_ERR_HTTP1_BAD_HEADER 400'],
+    ['GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n', 'MESH_ERR_HTTP1_BAD_HEADER 400'],
+    ['GET / HTTP/1.1\r\nHost: a\r\n: empty\r\n\r\n', 'MESH_ERR_HTTP1_BAD_HEADER 400'],
+  ];
+  assert.deepEqual(cases.map(([s]) => code(s)), cases.map(([, c]) => c));
+});
+
+test('request line and header limits answer 414 and 431, complete or not', () => {
+  const limits = { ...DEFAULT_LIMITS, maxInitialLineKB: 1, maxHeadersKB: 1, maxHeaderCount: 5 };
+  const longTarget = '/' + 'a'.repeat(1024);
+  assert.equal(code(`GET ${longTarget} HTTP/1.1\r\nHost: a\r\n\r\n`, limits), 'MESH_ERR_HTTP1_INITIAL_LINE_TOO_LONG 414');
+  assert.equal(code(`GET ${longTarget}`, limits), 'MESH_ERR_HTTP1_INITIAL_LINE_TOO_LONG 414');
+  const bigHeader = `X-Big: ${'b'.repeat(1024)}\r\n`;
+  assert.equal(code(`GET / HTTP/1.1\r\nHost: a\r\n${bigHeader}\r\n`, limits), 'MESH_ERR_HTTP1_HEADERS_TOO_LARGE 431');
+  assert.equal(code(`GET / HTTP/1.1\r\nHost: a\r\n${bigHeader}`, limits), 'MESH_ERR_HTTP1_HEADERS_TOO_LARGE 431');
+  assert.equal(code('GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\n\r\n', limits), 'MESH_ERR_HTTP1_HEADERS_TOO_LARGE 431');
+  // Just under the limits is fine.
+  const line = `GET /${'a'.repeat(1024 - 'GET / HTTP/1.1'.length)} HTTP/1.1`;
+  assert.equal(line.length, 1024);
+  assert.ok(parse(`${line}\r\nHost: a\r\n\r\n`, limits) instanceof Http1RequestHead);
+});
