@@ -10,7 +10,8 @@
  *
  * Span model: each hop makes a new span whose parent is the caller's span (Zipkin v2 and
  * OpenTelemetry style, not Finagle's shared server/client span). A server span continues the
- * trace found in `l5d-ctx-trace`, `x-b3-*` or `traceparent` (in that order); the client span's
+ * trace found in `l5d-ctx-trace`, `x-b3-*` or `traceparent` (in that order); `l5d-sample: <rate>`
+ * overrides the sampling decision as in Linkerd. The client span's
  * id is what the downstream sees as its parent. The sampling decision of the caller wins;
  * otherwise one random draw per new trace is compared with each telemeter's own `sampleRate`
  * (so recentRequests at 1.0 and zipkin at 0.001 each see their share), and the propagated
@@ -48,6 +49,14 @@ export interface SpanSink {
 
 function nowUs(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
+/** `l5d-sample: <0..1>`, or undefined when absent or not a rate. */
+function sampleOverride(h: IncomingHttpHeaders): number | undefined {
+  const v = h['l5d-sample'];
+  if (typeof v !== 'string' || v === '') return undefined;
+  const n = Number(v);
+  return n >= 0 && n <= 1 ? n : undefined;
 }
 
 export class ClientSpan {
@@ -105,13 +114,19 @@ export class ServerSpan {
 
   constructor(
     private readonly tracer: Tracer,
+    headers: IncomingHttpHeaders,
     incoming: TraceContext | undefined,
     readonly service: string,
     readonly method: string,
     readonly uri: string,
   ) {
     let sampled: boolean;
-    if (incoming?.sampled !== undefined) {
+    const override = sampleOverride(headers);
+    if (override !== undefined) {
+      // Linkerd's `l5d-sample` header: the caller asks for this rate, whatever came before.
+      sampled = tracer.draw() < override;
+      this.draw = sampled ? -1 : 2;
+    } else if (incoming?.sampled !== undefined) {
       sampled = incoming.sampled;
       this.draw = sampled ? -1 : 2;
     } else {
@@ -182,7 +197,7 @@ export class Tracer {
   }
 
   startServerSpan(headers: IncomingHttpHeaders, routerLabel: string, method: string, uri: string): ServerSpan {
-    return new ServerSpan(this, extractContext(headers), routerLabel, method, uri);
+    return new ServerSpan(this, headers, extractContext(headers), routerLabel, method, uri);
   }
 
   emit(draw: number, span: FinishedSpan): void {

@@ -190,3 +190,15 @@ test('the tracelog telemeter writes sampled spans through the context logger', (
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, new RegExp(`^TRACE tracelog in SERVER 463ac35c9f6413ad\\.${span.context.spanId}<:a2fb4a1d1a96d312 "POST /x" 502 \\d+us error="upstream reset"$`));
 });
+
+test('l5d-sample overrides the caller\'s sampling decision', () => {
+  const got: FinishedSpan[] = [];
+  const tracer = new Tracer([{ sink: { record: (s) => got.push(s) }, sampleRate: 0 }], () => 0.5);
+  const b3 = { 'x-b3-traceid': '463ac35c9f6413ad', 'x-b3-spanid': 'a2fb4a1d1a96d312', 'x-b3-sampled': '0' };
+  const on = tracer.startServerSpan({ ...b3, 'l5d-sample': '1' }, 'r', 'GET', '/');
+  assert.equal(on.sampled, true);
+  on.finish(200);
+  assert.equal(tracer.startServerSpan({ ...b3, 'x-b3-sampled': '1', 'l5d-sample': '0.25' }, 'r', 'GET', '/').sampled, false);
+  assert.equal(tracer.startServerSpan({ ...b3, 'l5d-sample': 'lots' }, 'r', 'GET', '/').sampled, false);
+  assert.equal(got.length, 1);
+});
