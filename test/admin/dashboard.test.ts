@@ -147,6 +147,14 @@ test('dashboard shows live numbers and the playground draws trees and errors', {
   await page.waitForFunction(() => document.getElementById('status')!.textContent !== 'loading…', undefined, { timeout: 10_000 });
   assert.equal(await page.locator('#status').textContent(), 'Configure the io.l5d.recentRequests telemeter to record requests.');
 
+  // 6. readable at a laptop's width: nothing overflows sideways at 1024 px
+  await page.setViewportSize({ width: 1024, height: 700 });
+  for (const path of ['/', '/delegator?namespace=in&path=/svc/users']) {
+    await page.goto(admin.url() + path);
+    await page.waitForSelector(path === '/' ? 'section.router' : '#tree .node', { timeout: 10_000 });
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, path);
+  }
+
   assert.deepEqual(pageErrors, []);
   assert.deepEqual(external, []);
 });
