@@ -49,9 +49,9 @@ async function readSource(file: string, opts: LoadOptions): Promise<string> {
 /** Parses YAML or JSON text; syntax errors become ConfigError with `file:line:col`. */
 export function parseConfigText(text: string, file: string): unknown {
   const name = displayName(file);
-  // As Linkerd's parser (SnakeYAML under Jackson) does: `<<` merge keys work, and a repeated key
-  // takes its last value instead of failing.
-  const doc = parseDocument(text, { merge: true, prettyErrors: true, uniqueKeys: false });
+  // As Linkerd's parser (SnakeYAML under Jackson) does: YAML 1.1 scalars (`enabled: yes` is
+  // true), `<<` merge keys, and a repeated key takes its last value instead of failing.
+  const doc = parseDocument(text, { version: '1.1', merge: true, prettyErrors: true, uniqueKeys: false });
   if (doc.errors.length > 0) {
     const issues: ConfigIssue[] = doc.errors.map((e) => {
       const pos = e.linePos?.[0];

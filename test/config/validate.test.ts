@@ -347,6 +347,27 @@ test('scalars are coerced as Linkerd (Jackson) does: "4140" is a port, 7 is a la
   );
 });
 
+test('YAML 1.1 as Linkerd reads it: yes/on booleans and << merge keys', () => {
+  const merged = parseLinkerdConfig(
+    `
+routers:
+- &r
+  protocol: http
+  label: a
+  originator: on
+  servers: [{port: 4140}]
+- <<: *r
+  label: b
+  servers: [{port: 4141, clearContext: yes}]
+`,
+    'l.yaml',
+  );
+  assert.deepEqual(
+    merged.routers.map((r) => [r.label, r.originator, r.servers[0]!.port, r.servers[0]!.clearContext]),
+    [['a', true, 4140, false], ['b', true, 4141, true]],
+  );
+});
+
 test('JSON configs load the same as YAML', () => {
   const c = parseLinkerdConfig(
     JSON.stringify({ routers: [{ protocol: 'http', label: 'web', servers: [{ port: 4140, ip: '0.0.0.0' }] }] }),
