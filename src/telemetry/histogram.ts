@@ -95,18 +95,30 @@ export class Histogram {
 
   summary(): StatSummary {
     if (this.count === 0) return EMPTY_SUMMARY;
+    // One pass over the buckets answers all six percentiles (ranks ascend with q).
+    const out = [0, 0, 0, 0, 0, 0];
+    const ranks = QS.map((q) => Math.max(1, Math.ceil(q * this.count)));
+    let k = 0;
+    let seen = 0;
+    for (let i = 0; i < BUCKET_COUNT && k < ranks.length; i++) {
+      seen += this.counts[i]!;
+      while (k < ranks.length && seen >= ranks[k]!) out[k++] = Math.min(this.max, Math.max(this.min, bucketLowerBound(i)));
+    }
+    for (; k < ranks.length; k++) out[k] = this.max;
     return {
       count: this.count,
       sum: this.sum,
       min: this.min,
       max: this.max,
       avg: this.sum / this.count,
-      p50: this.percentile(0.5),
-      p90: this.percentile(0.9),
-      p95: this.percentile(0.95),
-      p99: this.percentile(0.99),
-      p9990: this.percentile(0.999),
-      p9999: this.percentile(0.9999),
+      p50: out[0]!,
+      p90: out[1]!,
+      p95: out[2]!,
+      p99: out[3]!,
+      p9990: out[4]!,
+      p9999: out[5]!,
     };
   }
 }
+
+const QS = [0.5, 0.9, 0.95, 0.99, 0.999, 0.9999] as const;

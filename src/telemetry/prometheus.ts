@@ -86,7 +86,16 @@ function formatLabels(labels: LabelList, extra: Readonly<Record<string, string>>
   return parts.length === 0 ? '' : `{${parts.join(', ')}}`;
 }
 
-function writeNode(node: MetricNode, prefix: readonly string[], labels: LabelList, namePrefix: string, out: string[]): void {
+/** Lines grouped by metric family (the text format wants one family's lines together). */
+type Families = Map<string, string[]>;
+
+function emit(families: Families, key: string, line: string): void {
+  const lines = families.get(key);
+  if (lines === undefined) families.set(key, [line]);
+  else lines.push(line);
+}
+
+function writeNode(node: MetricNode, prefix: readonly string[], labels: LabelList, namePrefix: string, out: Families): void {
   const [p, l] = rewrite(prefix, labels);
   const m = node.metric;
   if (m !== null && p.length > 0) {
@@ -95,21 +104,28 @@ function writeNode(node: MetricNode, prefix: readonly string[], labels: LabelLis
       const s = m.snapshotted;
       if (s !== null && s.count > 0) {
         const ls = formatLabels(l, m.labels);
-        out.push(`${key}_count${ls} ${s.count}`, `${key}_sum${ls} ${s.sum}`, `${key}_avg${ls} ${s.avg}`);
-        for (const [q, f] of QUANTILES) out.push(`${key}${formatLabels(l, m.labels, q)} ${s[f]}`);
+        emit(out, key, `${key}_count${ls} ${s.count}`);
+        emit(out, key, `${key}_sum${ls} ${s.sum}`);
+        emit(out, key, `${key}_avg${ls} ${s.avg}`);
+        for (const [q, f] of QUANTILES) emit(out, key, `${key}${formatLabels(l, m.labels, q)} ${s[f]}`);
       }
     } else {
-      out.push(`${key}${formatLabels(l, m.labels)} ${m.value}`);
+      emit(out, key, `${key}${formatLabels(l, m.labels)} ${m.value}`);
     }
   }
   for (const [name, child] of node.children) writeNode(child, [...p, name], l, namePrefix, out);
 }
 
-/** The whole tree as Prometheus text (each line ends with a newline). */
+/**
+ * The whole tree as Prometheus text (each line ends with a newline). Families appear in the
+ * order first met in the tree, each family's series together.
+ */
 export function prometheusText(metrics: MetricsRegistry, prefix = ''): string {
-  const out: string[] = [];
-  writeNode(metrics.root, [], [], prefix, out);
-  return out.length === 0 ? '' : out.join('\n') + '\n';
+  const families: Families = new Map();
+  writeNode(metrics.root, [], [], prefix, families);
+  let out = '';
+  for (const lines of families.values()) for (const line of lines) out += line + '\n';
+  return out;
 }
 
 export interface PrometheusConfig {

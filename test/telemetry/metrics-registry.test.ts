@@ -154,3 +154,12 @@ test('the snapshot timer runs on its own and close() stops it', async () => {
   assert.equal(m.flatJson()['s.count'], 1);
   assert.equal(m.flatJson()['s.p50'], 4);
 });
+
+test('summary() percentiles agree with percentile() for a skewed distribution', () => {
+  const h = new Histogram();
+  for (let i = 0; i < 1000; i++) h.add(i < 990 ? 2 : 300 + i);
+  const s = h.summary();
+  assert.deepEqual([s.p50, s.p90, s.p95, s.p99, s.p9990, s.p9999], [0.5, 0.9, 0.95, 0.99, 0.999, 0.9999].map((q) => h.percentile(q)));
+  assert.deepEqual([s.p50, s.p99, s.min, s.max], [2, 2, 2, 1299]);
+  assert.equal(s.p9990, bucketLowerBound(bucketIndex(1298)));
+});

@@ -65,6 +65,19 @@ test('prometheus prefix and route path come from the config', async () => {
   assert.equal(createPrometheusTelemeter({}, { metrics: m }).adminRoutes[0]!.path, '/admin/metrics/prometheus');
 });
 
+test('series of one family are written together even when the tree interleaves them', () => {
+  const m = new MetricsRegistry();
+  m.counter(['rt', 'in', 'client', 'a', 'requests']).incr(1);
+  m.counter(['rt', 'in', 'client', 'a', 'success']).incr(1);
+  m.counter(['rt', 'in', 'client', 'b', 'requests']).incr(2);
+  m.counter(['rt', 'in', 'client', 'b', 'success']).incr(2);
+  assert.equal(
+    prometheusText(m),
+    'rt:client:requests{rt="in", client="a"} 1\nrt:client:requests{rt="in", client="b"} 2\n' +
+      'rt:client:success{rt="in", client="a"} 1\nrt:client:success{rt="in", client="b"} 2\n',
+  );
+});
+
 test('label values escape backslash, quote and newline', () => {
   assert.equal(escapeLabelValue('a\\b"c\nd'), 'a\\\\b\\"c\\nd');
 });
