@@ -141,10 +141,11 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     ex.drain = null;
     ex.canceller = null;
     this.served++;
-    // The forwarded head says the upstream closes (or is HTTP/1.0): the client will close too.
-    ex.end(this.info.close);
+    // Released first: ending the exchange may dispatch the client's next pipelined request.
     if (reusable) this.pool.release(this);
     else this.socket.destroy();
+    // The forwarded head says the upstream closes (or is HTTP/1.0): the client will close too.
+    ex.end(this.info.close);
   }
 
   private broken(ex: Http1Exchange): void {

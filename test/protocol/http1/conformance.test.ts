@@ -1,0 +1,192 @@
+/**
+ * HTTP/1.1 conformance of the engine, end to end: a raw client talks to the engine's proxy
+ * mode, which forwards to a raw upstream that records exactly what it received.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { once } from 'node:events';
+import { createHttp1Proxy, type Http1Proxy } from '../../../src/protocol/http1/proxy.js';
+import { exchange, ok, rawUpstream, type RawUpstream, type Responder } from './helpers.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => { for (const c of cleanups.reverse()) await c(); });
+
+async function setup(respond: Responder, opts: { maxConnections?: number; headerTimeoutMs?: number; maxInitialLineKB?: number; maxHeadersKB?: number } = {}): Promise<{ up: RawUpstream; proxy: Http1Proxy; port: number }> {
+  const up = await rawUpstream(respond);
+  const proxy = createHttp1Proxy({
+    upstream: { host: '127.0.0.1', port: up.port },
+    pool: { maxConnections: opts.maxConnections ?? 8 },
+    limits: { headerTimeoutMs: opts.headerTimeoutMs ?? 5000, maxInitialLineKB: opts.maxInitialLineKB ?? 4, maxHeadersKB: opts.maxHeadersKB ?? 8 },
+  });
+  const addr = await proxy.server.listen(0, '127.0.0.1');
+  cleanups.push(() => proxy.close(), () => up.close());
+  return { up, proxy, port: addr.port };
+}
+
+const echoPath: Responder = (req) => ok(`path=${req.line.split(' ')[1]}`);
+
+test('a request is forwarded byte for byte and the connection is kept alive', async () => {
+  const { up, port } = await setup(echoPath);
+  const req = 'GET /hello?x=1 HTTP/1.1\r\nHost: svc\r\nX-Custom:  spaced value\r\nAccept: */*\r\n\r\n';
+  const r = await exchange(port, req + req.replace('/hello', '/again'), 2);
+  assert.deepEqual(r.responses.map((m) => [m.line, m.body]), [['HTTP/1.1 200 OK', 'path=/hello?x=1'], ['HTTP/1.1 200 OK', 'path=/again?x=1']]);
+  assert.equal(up.requests[0]!.head, req);
+  assert.equal(up.requests.length, 2);
+  assert.equal(up.connections, 1);
+  assert.equal(r.closed, false);
+});
+
+test('pipelined requests are answered in order, each forwarded once', async () => {
+  const { up, port } = await setup(echoPath);
+  const reqs = [1, 2, 3, 4, 5].map((i) => `GET /${i} HTTP/1.1\r\nHost: svc\r\n\r\n`).join('');
+  const r = await exchange(port, reqs, 5);
+  assert.deepEqual(r.responses.map((m) => m.body), ['path=/1', 'path=/2', 'path=/3', 'path=/4', 'path=/5']);
+  assert.deepEqual(up.requests.map((m) => m.line), [1, 2, 3, 4, 5].map((i) => `GET /${i} HTTP/1.1`));
+});
+
+test('chunked request and response bodies with trailers pass through intact', async () => {
+  const { up, port } = await setup(() => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n4\r\nresp\r\n5;x=y\r\nonse!\r\n0\r\nX-Sum: 9\r\n\r\n');
+  const body = '3\r\nabc\r\n2;ext\r\nde\r\n0\r\nX-Req-Trailer: t\r\n\r\n';
+  const r = await exchange(port, `POST /up HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n${body}GET /next HTTP/1.1\r\nHost: svc\r\n\r\n`, 2);
+  assert.equal(up.requests[0]!.raw, body);
+  assert.equal(up.requests[0]!.body, 'abcde');
+  assert.equal(up.requests[1]!.line, 'GET /next HTTP/1.1');
+  assert.equal(r.responses[0]!.raw, '4\r\nresp\r\n5;x=y\r\nonse!\r\n0\r\nX-Sum: 9\r\n\r\n');
+  assert.equal(r.responses[1]!.body, 'response!');
+});
+
+test('HEAD responses have no body even with a Content-Length', async () => {
+  const { port } = await setup((req) => (req.line.startsWith('HEAD') ? 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n' : ok('after')));
+  const r = await exchange(port, 'HEAD / HTTP/1.1\r\nHost: svc\r\n\r\nGET / HTTP/1.1\r\nHost: svc\r\n\r\n', 2, { headFor: [0] });
+  assert.equal(r.responses[0]!.headers['content-length'], '100');
+  assert.equal(r.responses[1]!.body, 'after');
+  assert.equal(r.text.endsWith('\r\n\r\nafter'), true);
+});
+
+test('1xx, 204 and 304 responses have no body; interim responses are forwarded', async () => {
+  const { port } = await setup((req) => {
+    const p = req.line.split(' ')[1];
+    if (p === '/continue') return 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone';
+    if (p === '/204') return 'HTTP/1.1 204 No Content\r\n\r\n';
+    if (p === '/304') return 'HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n';
+    return ok('last');
+  });
+  const r = await exchange(port, ['/continue', '/204', '/304', '/last'].map((p) => `GET ${p} HTTP/1.1\r\nHost: svc\r\n\r\n`).join(''), 5);
+  assert.deepEqual(r.responses.map((m) => `${m.line}|${m.body}`), ['HTTP/1.1 100 Continue|', 'HTTP/1.1 200 OK|done', 'HTTP/1.1 204 No Content|', 'HTTP/1.1 304 Not Modified|', 'HTTP/1.1 200 OK|last']);
+});
+
+test('Connection: close is honoured after the response', async () => {
+  const { port } = await setup(echoPath);
+  const r = await exchange(port, 'GET /a HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: svc\r\n\r\n', 2, { waitClose: true });
+  assert.deepEqual(r.responses.map((m) => m.body), ['path=/a']);
+  assert.equal(r.closed, true);
+});
+
+test('HTTP/1.0 without keep-alive gets a read-to-close response and a closed connection', async () => {
+  const { up, port } = await setup((_req, sock) => { sock.end('HTTP/1.0 200 OK\r\n\r\nold style body'); return null; });
+  const r = await exchange(port, 'GET /old HTTP/1.0\r\n\r\n', 1, { waitClose: true });
+  assert.equal(r.closed, true);
+  assert.equal(r.responses[0]!.line, 'HTTP/1.0 200 OK');
+  assert.equal(r.responses[0]!.body, 'old style body');
+  assert.equal(up.requests[0]!.head, 'GET /old HTTP/1.0\r\n\r\n');
+});
+
+test('malformed requests get 400/501/505 with l5d-err, close, and never reach the upstream', async () => {
+  const { up, proxy, port } = await setup(echoPath);
+  const cases: [string, string][] = [
+    ['GET / HTTP/1.1\r\nHost: svc\r\nX: a\r\n  folded\r\n\r\n', '400 MESH_ERR_HTTP1_OBS_FOLD'],
+    ['GET / HTTP/1.1\nHost: svc\n\n', '400 MESH_ERR_HTTP1_BARE_LF'],
+    ['POST / HTTP/1.1\r\nHost: svc\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', '400 MESH_ERR_HTTP1_CL_AND_TE'],
+    ['POST / HTTP/1.1\r\nHost: svc\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nab', '400 MESH_ERR_HTTP1_DUPLICATE_CL'],
+    ['POST / HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: compress, chunked\r\n\r\n', '501 MESH_ERR_HTTP1_UNSUPPORTED_TE'],
+    ['GET / HTTP/3.0\r\nHost: svc\r\n\r\n', '505 MESH_ERR_HTTP1_VERSION'],
+  ];
+  const got: string[] = [];
+  for (const [req] of cases) {
+    const r = await exchange(port, req, 1, { waitClose: true });
+    const m = r.responses[0]!;
+    got.push(`${m.line.split(' ')[1]} ${r.closed ? 'closed' : 'open'} ${m.headers['l5d-err'] ? 'l5d-err' : '-'}`);
+  }
+  assert.deepEqual(got, cases.map(([, c]) => `${c.split(' ')[0]} closed l5d-err`));
+  assert.deepEqual(proxy.server.rejections, Object.fromEntries(cases.map(([, c]) => [c.split(' ')[1], 1])));
+  assert.equal(up.requests.length, 0);
+});
+
+test('a bad chunk size after the head answers 400 and closes', async () => {
+  const { up, port } = await setup(() => null);
+  const r = await exchange(port, 'POST / HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 1, { waitClose: true });
+  assert.equal(r.responses[0]!.line, 'HTTP/1.1 400 Bad Request');
+  assert.equal(r.responses[0]!.headers['l5d-err'], 'bad chunked framing');
+  assert.equal(r.closed, true);
+  // The head had already been forwarded; the upstream must not get a complete request.
+  assert.equal(up.requests.length, 0);
+});
+
+test('maxInitialLineKB answers 414 and maxHeadersKB answers 431', async () => {
+  const { up, port } = await setup(echoPath, { maxInitialLineKB: 1, maxHeadersKB: 1 });
+  const r1 = await exchange(port, `GET /${'a'.repeat(2000)} HTTP/1.1\r\nHost: svc\r\n\r\n`, 1, { waitClose: true });
+  assert.equal(r1.responses[0]!.line, 'HTTP/1.1 414 URI Too Long');
+  assert.equal(r1.closed, true);
+  const r2 = await exchange(port, `GET / HTTP/1.1\r\nHost: svc\r\nX-Big: ${'b'.repeat(1100)}\r\n\r\n`, 1, { waitClose: true });
+  assert.equal(r2.responses[0]!.line, 'HTTP/1.1 431 Request Header Fields Too Large');
+  assert.equal(up.requests.length, 0);
+});
+
+test('a client that sends its head too slowly gets 408 and is disconnected', async () => {
+  const { up, port } = await setup(echoPath, { headerTimeoutMs: 150 });
+  const sock = connect(port, '127.0.0.1');
+  sock.on('error', () => {});
+  await once(sock, 'connect');
+  const started = Date.now();
+  let text = '';
+  sock.on('data', (b) => { text += b.toString('latin1'); });
+  sock.write('GET / HTTP/1.1\r\nHo');
+  const t = setTimeout(() => sock.destroy(), 3000);
+  await once(sock, 'close');
+  clearTimeout(t);
+  const elapsed = Date.now() - started;
+  assert.match(text, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+  assert.ok(elapsed >= 150 && elapsed < 2000, `closed after ${elapsed} ms`);
+  assert.equal(up.requests.length, 0);
+});
+
+test('an unreachable upstream answers 502 with l5d-err', async () => {
+  const { up, port } = await setup(echoPath);
+  await up.close();
+  const r = await exchange(port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\n', 1);
+  assert.equal(r.responses[0]!.line, 'HTTP/1.1 502 Bad Gateway');
+  assert.match(r.responses[0]!.headers['l5d-err']!, /^cannot connect to 127\.0\.0\.1:\d+$/);
+});
+
+test('requests queue for a bounded pool and all complete on one upstream connection', async () => {
+  const { up, proxy, port } = await setup(echoPath, { maxConnections: 1 });
+  const results = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => exchange(port, `GET /q${i} HTTP/1.1\r\nHost: svc\r\n\r\n`, 1)));
+  assert.deepEqual(results.map((r) => r.responses[0]!.body), [0, 1, 2, 3, 4, 5].map((i) => `path=/q${i}`));
+  assert.equal(up.connections, 1);
+  assert.equal(proxy.pools[0]!.size, 1);
+  assert.equal(proxy.pools[0]!.queued, 0);
+});
+
+test('large bodies stream through in both directions', async () => {
+  const big = 'z'.repeat(1 << 20);
+  const { up, port } = await setup(() => ok(big));
+  const r = await exchange(port, `PUT /big HTTP/1.1\r\nHost: svc\r\nContent-Length: ${big.length}\r\n\r\n${big}`, 1, { timeoutMs: 10_000 });
+  assert.equal(up.requests[0]!.body.length, 1 << 20);
+  assert.equal(up.requests[0]!.body, big);
+  assert.equal(r.responses[0]!.body.length, 1 << 20);
+});
+
+test('a close-delimited HTTP/1.1 response is forwarded and the client connection closed', async () => {
+  const { port } = await setup((_req, sock) => { sock.end('HTTP/1.1 200 OK\r\n\r\nuntil close'); return null; });
+  const r = await exchange(port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\n', 1, { waitClose: true });
+  assert.equal(r.responses[0]!.body, 'until close');
+  assert.equal(r.closed, true);
+});
+
+test('a malformed upstream response answers 502', async () => {
+  const { port } = await setup(() => 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+  const r = await exchange(port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\n', 1);
+  assert.equal(r.responses[0]!.line, 'HTTP/1.1 502 Bad Gateway');
+  assert.equal(r.responses[0]!.headers['l5d-err'], 'upstream sent a malformed response');
+});
