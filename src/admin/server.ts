@@ -286,9 +286,14 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
   }
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://admin');
-    const path = url.pathname;
     const method = req.method ?? 'GET';
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://admin');
+    } catch {
+      return send(res, method, text(400, 'bad request target\n'));
+    }
+    const path = url.pathname;
     if (!security.allows(path)) return send(res, method, text(403, `forbidden by admin security: ${path}\n`));
     const route = findRoute(path);
     if (route === undefined) return send(res, method, text(404, `not found: ${path}\n`));

@@ -224,3 +224,23 @@ test('admin.tls serves HTTPS; unreadable cert files fail with MESH_ERR_ADMIN_TLS
     (e: unknown) => e instanceof AdminError && e.code === 'MESH_ERR_ADMIN_TLS',
   );
 });
+
+test('an unparsable request target is a 400; encoded or slashed variants of shutdown do not reach it', { timeout: 10_000 }, async (t) => {
+  const net = await import('node:net');
+  let ran = false;
+  const { addr } = await start(t, { config: { security: { controlEnabled: false } }, onShutdown: () => { ran = true; } });
+  const raw = (line: string) =>
+    new Promise<string>((resolve) => {
+      const s = net.connect(addr.port, '127.0.0.1');
+      let out = '';
+      s.on('data', (c: Buffer) => (out += c.toString()));
+      s.on('end', () => resolve(out));
+      s.on('error', () => resolve(out));
+      s.end(`${line}\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    });
+  assert.match(await raw('GET http://[ HTTP/1.1'), /^HTTP\/1\.1 400 /);
+  assert.match(await raw('POST /admin/%73hutdown HTTP/1.1'), /^HTTP\/1\.1 404 /);
+  assert.match(await raw('POST /admin/shutdown/ HTTP/1.1'), /^HTTP\/1\.1 404 /);
+  assert.match(await raw('POST http://evil/admin/shutdown HTTP/1.1'), /^HTTP\/1\.1 403 /);
+  assert.equal(ran, false);
+});
