@@ -141,12 +141,21 @@ export class AccessLogWriter {
     this.rollAt = nextRollAt(this.policy, this.now());
   }
 
-  static fromRouterConfig(cfg: AccessLogConfig, now?: () => number): AccessLogWriter | null {
-    if (cfg.httpAccessLog === undefined || cfg.httpAccessLog === '') return null;
-    return new AccessLogWriter(cfg.httpAccessLog, {
-      rollPolicy: cfg.httpAccessLogRollPolicy,
-      append: cfg.httpAccessLogAppend,
-      rotateCount: cfg.httpAccessLogRotateCount,
+  /**
+   * The writer a router's config asks for, or null without `<protocol>AccessLog`. `protocol`
+   * picks the key family: `http` (httpAccessLog…) or `h2` (h2AccessLog…).
+   */
+  static fromRouterConfig(cfg: AccessLogConfig | Readonly<Record<string, unknown>>, now?: () => number, protocol: 'http' | 'h2' = 'http'): AccessLogWriter | null {
+    const c = cfg as Readonly<Record<string, unknown>>;
+    const path = c[`${protocol}AccessLog`];
+    if (typeof path !== 'string' || path === '') return null;
+    const roll = c[`${protocol}AccessLogRollPolicy`];
+    const append = c[`${protocol}AccessLogAppend`];
+    const rotate = c[`${protocol}AccessLogRotateCount`];
+    return new AccessLogWriter(path, {
+      ...(typeof roll === 'string' ? { rollPolicy: roll } : {}),
+      ...(typeof append === 'boolean' ? { append } : {}),
+      ...(typeof rotate === 'number' ? { rotateCount: rotate } : {}),
       ...(now !== undefined ? { now } : {}),
     });
   }

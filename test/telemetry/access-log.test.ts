@@ -61,6 +61,10 @@ test('hourly roll renames the file, rotateCount keeps the newest, append=false t
   assert.deepEqual(rolled, ['access.log.20261125-080001']);
   assert.equal(readFileSync(join(dir, rolled[0]!), 'utf8'), 'b\n');
   assert.equal(AccessLogWriter.fromRouterConfig({}), null);
+  assert.equal(AccessLogWriter.fromRouterConfig({ httpAccessLog: path }, undefined, 'h2'), null);
+  const h2 = AccessLogWriter.fromRouterConfig({ h2AccessLog: join(dir, 'h2.log') }, () => T0, 'h2');
+  assert.equal(h2?.path, join(dir, 'h2.log'));
+  await h2!.close();
 });
 
 test('size roll starts a new file before a line would pass the limit; append keeps old content', async (t) => {
