@@ -20,6 +20,7 @@ import {
 } from './namer-ops.js';
 import type { Path } from './path.js';
 import { collect, map } from './var.js';
+import { delegate, type DelegateOptions, type DelegateTree, type DelegationDtab } from './delegator.js';
 
 export { MAX_DEPTH, NO_NAMERS, NamerMaxDepthError, lookupName, lookupNamers } from './namer-ops.js';
 export type { ConfiguredNamer, ConfiguredNamers, DtabLookup } from './namer-ops.js';
@@ -115,6 +116,11 @@ export class DefaultInterpreter implements NameInterpreter {
 
   bind(dtab: DtabLookup, path: Path): BoundActivity {
     return bind(dtab, path, this.namers);
+  }
+
+  /** Explains the delegation of `path` (Linkerd's Delegator, used by /delegator.json). */
+  delegate(dtab: DelegationDtab, path: Path, options?: DelegateOptions): Promise<DelegateTree<BoundName>> {
+    return delegate(dtab, path, this.namers, options);
   }
 }
 

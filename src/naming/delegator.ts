@@ -406,3 +406,48 @@ export async function boundTreeToJson(tree: NameTree<BoundName>, timeoutMs = 200
   };
   return go(tree);
 }
+
+/**
+ * The chain of (path, how it was reached) from the root to the first leaf whose value matches
+ * (Linkerd's DelegateTree.find): the root's label is "", a node's is its dentry's text. A
+ * transformation directly above the leaf takes the leaf's dentry and gives the leaf its name,
+ * which reads better in a trace.
+ */
+export function findInDelegateTree<T>(
+  tree: DelegateTree<T>,
+  pred: (value: T) => boolean,
+  showDentry: (d: DelegationDentry) => string,
+): [Path, string][] | undefined {
+  const label = (d: DentryRef): string => (d === null ? '' : showDentry(d));
+  const first = <C>(children: readonly C[], get: (c: C) => DelegateTree<T>): [Path, string][] | undefined => {
+    for (const c of children) {
+      const f = findInDelegateTree(get(c), pred, showDentry);
+      if (f) return f;
+    }
+    return undefined;
+  };
+  switch (tree.type) {
+    case 'leaf':
+      return pred(tree.value) ? [[tree.path, label(tree.dentry)]] : undefined;
+    case 'transformation': {
+      const rest = findInDelegateTree(tree.tree, pred, showDentry);
+      if (!rest) return undefined;
+      if (rest.length === 1) return [[tree.path, rest[0]![1]], [rest[0]![0], tree.name]];
+      return [[tree.path, tree.name], ...rest];
+    }
+    case 'delegate': {
+      const rest = findInDelegateTree(tree.tree, pred, showDentry);
+      return rest && [[tree.path, label(tree.dentry)], ...rest];
+    }
+    case 'alt': {
+      const rest = first(tree.trees, (c) => c);
+      return rest && [[tree.path, label(tree.dentry)], ...rest];
+    }
+    case 'union': {
+      const rest = first(tree.trees, (w) => w.tree);
+      return rest && [[tree.path, label(tree.dentry)], ...rest];
+    }
+    default:
+      return undefined;
+  }
+}
