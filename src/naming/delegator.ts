@@ -451,3 +451,17 @@ export function findInDelegateTree<T>(
       return undefined;
   }
 }
+
+/**
+ * One call for `/delegator.json` and namerd's `/api/1/delegate`: explain, then render Linkerd's
+ * JSON (waiting for leaf Addrs). Serialise with `stringifyDelegateJson` for exact bytes.
+ */
+export async function explainDelegation(
+  dtab: DelegationDtab,
+  path: Path,
+  namers: ConfiguredNamers,
+  options: DelegateJsonOptions,
+): Promise<DelegateJson> {
+  const tree = await delegate(dtab, path, namers, { timeoutMs: options.timeoutMs });
+  return delegateTreeToJson(tree, options);
+}
