@@ -28,9 +28,14 @@ function bound(addrs: Address[]): Addr {
   return { type: 'bound', addrs, meta: EMPTY_META };
 }
 
-async function resolveOnce(host: string, port: number): Promise<Addr> {
+/** The resolver: all addresses of a host name (node:dns `lookup` with `all`). */
+export type HostResolver = (host: string) => Promise<readonly { address: string }[]>;
+
+const systemResolver: HostResolver = (host) => dnsLookup(host, { all: true, verbatim: true });
+
+async function resolveOnce(host: string, port: number, resolver: HostResolver): Promise<Addr> {
   try {
-    const found = await dnsLookup(host, { all: true, verbatim: true });
+    const found = await resolver(host);
     if (found.length === 0) return ADDR_NEG;
     const seen = new Set<string>();
     const addrs: Address[] = [];
@@ -52,7 +57,13 @@ async function resolveOnce(host: string, port: number): Promise<Addr> {
  * The Addr of `host:port`. `refresh` re-resolves every DNS_REFRESH_MS while observed; a failed
  * refresh after a good answer keeps the good answer.
  */
-export function resolveInet(host: string, port: number, refresh: boolean): Var<Addr> {
+export function resolveInet(
+  host: string,
+  port: number,
+  refresh: boolean,
+  resolver: HostResolver = systemResolver,
+  refreshMs: number = DNS_REFRESH_MS,
+): Var<Addr> {
   const h = host === '' ? WILDCARD_HOST : host;
   if (isIP(h) !== 0) return new ConstVar<Addr>(bound([{ host: h, port, meta: EMPTY_META }]));
   return new AsyncVar<Addr>(
@@ -62,14 +73,14 @@ export function resolveInet(host: string, port: number, refresh: boolean): Var<A
       let last: Addr = ADDR_PENDING;
       let timer: NodeJS.Timeout | undefined;
       const run = (): void => {
-        void resolveOnce(h, port).then((a) => {
+        void resolveOnce(h, port, resolver).then((a) => {
           if (closed) return;
           if (!(last.type === 'bound' && a.type !== 'bound')) {
             last = a;
             update(a);
           }
           if (refresh) {
-            timer = setTimeout(run, DNS_REFRESH_MS);
+            timer = setTimeout(run, refreshMs);
             timer.unref();
           }
         });
