@@ -30,6 +30,8 @@ const S_TRAILER_NAME = 11;
 
 const MAX_SIZE_DIGITS = 12;
 const MAX_TRAILER_BYTES = 8192;
+const TE_NAME = 'transfer-encoding';
+const CL_NAME = 'content-length';
 
 export class BodyFramer {
   kind = BODY_NONE;
@@ -38,6 +40,10 @@ export class BodyFramer {
   private state = S_SIZE_START;
   private digits = 0;
   private trailerBytes = 0;
+  /** Trailer name matching: length so far and whether it may still be a framing field. */
+  private nameLen = 0;
+  private maybeTE = false;
+  private maybeCL = false;
 
   reset(kind: number, length: number): void {
     this.kind = kind;
@@ -123,12 +129,28 @@ export class BodyFramer {
           break;
         case S_TRAILER_START:
           if (c === CR) { state = S_END_LF; i++; }
-          else if (TCHAR[c] === 1) { state = S_TRAILER_NAME; i++; this.trailerBytes++; }
-          else return BAD_FRAMING;
+          else if (TCHAR[c] === 1) {
+            state = S_TRAILER_NAME;
+            const l = c | 0x20;
+            this.nameLen = 1;
+            this.maybeTE = l === 0x74;
+            this.maybeCL = l === 0x63;
+            i++;
+            this.trailerBytes++;
+          } else return BAD_FRAMING;
           break;
         case S_TRAILER_NAME:
-          if (c === 0x3a) state = S_TRAILER_LINE;
-          else if (TCHAR[c] !== 1) return BAD_FRAMING;
+          if (c === 0x3a) {
+            // Framing fields in trailers could smuggle a second framing past a later hop.
+            if ((this.maybeTE && this.nameLen === 17) || (this.maybeCL && this.nameLen === 14)) return BAD_FRAMING;
+            state = S_TRAILER_LINE;
+          } else if (TCHAR[c] !== 1) return BAD_FRAMING;
+          else {
+            const l = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+            if (this.maybeTE && l !== TE_NAME.charCodeAt(this.nameLen)) this.maybeTE = false;
+            if (this.maybeCL && l !== CL_NAME.charCodeAt(this.nameLen)) this.maybeCL = false;
+            this.nameLen++;
+          }
           i++;
           if (++this.trailerBytes > MAX_TRAILER_BYTES) return BAD_FRAMING;
           break;

@@ -149,6 +149,24 @@ export class Http1RequestHead {
 /** Head parse outcome: a head, an error, or null when more bytes are needed. */
 export type ParseResult = Http1RequestHead | Http1Error | null;
 
+const SCHEME = new Uint8Array(256);
+for (let c = 0x61; c <= 0x7a; c++) { SCHEME[c] = 1; SCHEME[c - 0x20] = 1; }
+for (let c = 0x30; c <= 0x39; c++) SCHEME[c] = 2;
+SCHEME[0x2b] = 2; SCHEME[0x2d] = 2; SCHEME[0x2e] = 2;
+
+/** RFC 9112 section 3.2: the four request-target forms (authority-form only for CONNECT). */
+function targetForm(b: Buffer, s: number, e: number, connect: boolean): boolean {
+  const c = b[s];
+  if (c === 0x2f) return !connect; // origin-form
+  if (c === 0x2a) return e - s === 1; // asterisk-form
+  if (connect) return b.lastIndexOf(0x3a, e) > s; // authority-form: host:port
+  // absolute-form: scheme "://" ...
+  if (SCHEME[c!] !== 1) return false;
+  let i = s + 1;
+  while (i < e && SCHEME[b[i]!] !== 0) i++;
+  return i + 3 <= e && b[i] === 0x3a && b[i + 1] === 0x2f && b[i + 2] === 0x2f;
+}
+
 function fail(code: Http1ErrorCode, msg: string): Http1Error {
   return new Http1Error(code, msg);
 }
@@ -193,6 +211,9 @@ function parseComplete(b: Buffer, start: number, end: number, limits: Http1Limit
   }
   head.targetStart = ts;
   head.targetEnd = i;
+  if (!targetForm(b, ts, i, head.methodEnd - start === 7 && eqLower(b, start, head.methodEnd, 'connect'))) {
+    return fail('MESH_ERR_HTTP1_BAD_REQUEST_LINE', 'request-target is not origin-, absolute-, authority- or asterisk-form');
+  }
   i++;
   if (b[i] !== 0x48 || b[i + 1] !== 0x54 || b[i + 2] !== 0x54 || b[i + 3] !== 0x50 || b[i + 4] !== 0x2f || b[i + 6] !== 0x2e) {
     return fail('MESH_ERR_HTTP1_BAD_REQUEST_LINE', 'bad HTTP version');

@@ -39,6 +39,8 @@ test('chunked body with extensions and trailers ends after the final CRLF', () =
   const body = '5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: yes\r\nOther: 2\r\n\r\n';
   assert.equal(scanWhole(BODY_CHUNKED, 0, body + 'NEXT'), body.length);
   assert.equal(scanWhole(BODY_CHUNKED, 0, '0\r\n\r\n'), 5);
+  // Names that only start like framing fields are ordinary trailers.
+  assert.equal(scanWhole(BODY_CHUNKED, 0, '0\r\nTransfer-Encodings: x\r\nContent-Lengt: 1\r\n\r\n'), 46);
   assert.equal(scanWhole(BODY_CHUNKED, 0, 'A\r\n0123456789\r\n0\r\n\r\n'), 20);
 });
 
@@ -61,9 +63,11 @@ test('bad chunk framing is rejected', () => {
     '0\r\n\tfolded\r\n\r\n', // obs-fold in trailers
     '0\r\n\n',          // bare LF ending trailers
     '5\r\nhello\r\n0\r\nT: v\n\r\n', // bare LF in trailer line
+    '0\r\nTransfer-Encoding: chunked\r\n\r\n', // framing field in trailers
+    '0\r\ncontent-LENGTH: 5\r\n\r\n',
   ];
   const results = bad.map((s) => scanWhole(BODY_CHUNKED, 0, s));
-  assert.deepEqual(results, [BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING]);
+  assert.deepEqual(results, [BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING, BAD_FRAMING]);
 });
 
 test('leading zeros do not count against the size-digit limit', () => {

@@ -52,6 +52,9 @@ test('framing, keep-alive and HEAD are derived from the head', () => {
   assert.equal(head('GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n').keepAlive, true);
   assert.equal(head('HEAD / HTTP/1.1\r\nHost: a\r\n\r\n').isHead, true);
   assert.equal(head('GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n').expectContinue, true);
+  assert.equal(head('GET http://svc.local:8080/p?q HTTP/1.1\r\nHost: svc.local:8080\r\n\r\n').target, 'http://svc.local:8080/p?q');
+  assert.equal(head('OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n').target, '*');
+  assert.equal(head('CONNECT svc:443 HTTP/1.1\r\nHost: svc:443\r\n\r\n').target, 'svc:443');
   // An HTTP/1.x minor above 1 is treated as 1.1.
   assert.equal(head('GET / HTTP/1.7\r\nHost: a\r\n\r\n').version, 'HTTP/1.1');
 });
@@ -83,6 +86,10 @@ test('malformed heads are rejected with stable codes', () => {
     ['G(T / HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
     ['GET /a b HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
     ['GET / HTTP/1.1 \r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    ['GET :/x HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    ['GET x HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    ['GET ** HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    ['CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
     ['GET / HTTP/1.1\r\nHost : a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_HEADER 400'],
     ['GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n', 'MESH_ERR_HTTP1_BAD_HEADER 400'],
     ['GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n', 'MESH_ERR_HTTP1_BAD_HEADER 400'],
