@@ -11,7 +11,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSy
 import { tmpdir, cpus, loadavg, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { childPids, cpuMicros, freePort, killAll, requireTools, rssBytes, sampleRss, spawnPinned, waitForPort, type Pinned } from './lib/proc.js';
+import { childPids, cpuMicros, freePort, killAll, requireTools, rssBytes, sampleRss, spawnPinned, waitReady, type Pinned } from './lib/proc.js';
 import { startHaproxy, startNginx } from './lib/upstreams.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { holdIdle } from './lib/idle-conns.js';
@@ -66,14 +66,14 @@ routers:
     port: ${port}
 `);
   const p = spawnPinned(PROXY_CPU, process.execPath, [join(root, 'bin', 'meshwork.js'), 'linkerd', cfg]);
-  await waitForPort(port, 15_000).catch((e) => { throw new Error(`${e.message}\nmeshwork said: ${p.output()}`); });
+  await waitReady(p, port, 15_000);
   return fromPinned(p, port);
 }
 
 async function startEngineProxy(upstream: number): Promise<Running> {
   const port = await freePort();
   const p = spawnPinned(PROXY_CPU, process.execPath, [join(root, 'bin', 'meshwork.js'), 'http1-proxy', '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${upstream}`]);
-  await waitForPort(port, 15_000).catch((e) => { throw new Error(`${e.message}\nmeshwork said: ${p.output()}`); });
+  await waitReady(p, port, 15_000);
   return fromPinned(p, port);
 }
 
@@ -105,7 +105,7 @@ async function main(): Promise<number> {
     start: async () => {
       const port = await freePort();
       const p = spawnPinned(PROXY_CPU, process.execPath, [join(here, 'lib', 'undici-proxy.js'), String(port), String(nginx.port)]);
-      await waitForPort(port);
+      await waitReady(p, port, 10_000);
       return fromPinned(p, port);
     },
   });

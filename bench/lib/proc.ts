@@ -51,6 +51,20 @@ export async function waitForPort(port: number, timeoutMs = 10_000, host = '127.
   throw new Error(`bench: nothing listening on ${host}:${port} after ${timeoutMs} ms`);
 }
 
+/** Like waitForPort, but fails at once (with the program's output) if the program exits first. */
+export async function waitReady(p: Pinned, port: number, timeoutMs: number): Promise<void> {
+  let onExit: (() => void) | undefined;
+  const exited = new Promise<never>((_, reject) => {
+    onExit = () => reject(new Error(`bench: ${p.child.spawnargs.slice(3).join(' ')} exited before listening:\n${p.output().slice(-1500)}`));
+    p.child.once('exit', onExit);
+  });
+  try {
+    await Promise.race([waitForPort(port, timeoutMs).catch((e: Error) => { throw new Error(`${e.message}\n${p.output().slice(-1500)}`); }), exited]);
+  } finally {
+    p.child.off('exit', onExit!);
+  }
+}
+
 export interface Pinned {
   child: ChildProcess;
   /** pid of the measured program (taskset execs it, so it is the child's pid). */

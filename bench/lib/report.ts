@@ -37,6 +37,10 @@ export function ratios(cands: readonly CandidateResult[]): Record<string, number
     const u = rps('undici');
     if (m !== undefined && h) out[`${c.name}/haproxy`] = m / h;
     if (m !== undefined && u) out[`${c.name}/undici`] = m / u;
+    // When the load generator's core saturates first, req/s ties; CPU per request still differs.
+    const hc = cands.find((x) => x.name === 'haproxy')?.throughput['/small']?.cpuUsPerReq;
+    const mc = c.throughput['/small']?.cpuUsPerReq;
+    if (hc && mc) out[`${c.name} CPU efficiency/haproxy`] = hc / mc;
   }
   return out;
 }
@@ -66,7 +70,7 @@ export function markdown(r: BenchRecord): string {
   }
   const notes = r.candidates.filter((c) => c.note).map((c) => `- ${c.name}: ${c.note}`);
   const rat = Object.entries(r.ratios).map(([k, v]) => `${k} = ${v.toFixed(2)}`);
-  if (rat.length) lines.push('', `Ratios (req/s, 13 B body): ${rat.join('; ')}. Targets: meshwork/haproxy >= 0.80, meshwork/undici >= 2.0, added p99 <= 1 ms, RSS <= 60 MB idle / 100 MB loaded.`);
+  if (rat.length) lines.push('', `Ratios (13 B body; req/s unless named): ${rat.join('; ')}. Targets: meshwork/haproxy >= 0.80, meshwork/undici >= 2.0, added p99 <= 1 ms, RSS <= 60 MB idle / 100 MB loaded.`);
   if (notes.length) lines.push('', ...notes);
   return lines.join('\n') + '\n';
 }

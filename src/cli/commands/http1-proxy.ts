@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { Command } from '../command.js';
 import { createHttp1Proxy } from '../../protocol/http1/proxy.js';
 import { runWorkers } from '../../protocol/http1/workers.js';
@@ -37,7 +38,7 @@ export const command: Command = {
     let listen: { host: string; port: number } | undefined;
     let upstream: { host: string; port: number } | undefined;
     const routes: Record<string, { host: string; port: number }> = {};
-    let workers = 1;
+    let workerCount = 1;
     let maxConnections = 256;
     const limits: { maxInitialLineKB?: number; maxHeadersKB?: number } = {};
     try {
@@ -54,7 +55,7 @@ export const command: Command = {
             i++;
             break;
           }
-          case '--workers': workers = positiveInt(v, a); i++; break;
+          case '--workers': workerCount = positiveInt(v, a); i++; break;
           case '--max-connections': maxConnections = positiveInt(v, a); i++; break;
           case '--max-initial-line-kb': limits.maxInitialLineKB = positiveInt(v, a); i++; break;
           case '--max-headers-kb': limits.maxHeadersKB = positiveInt(v, a); i++; break;
@@ -71,19 +72,25 @@ export const command: Command = {
     let exitCode = 0;
     let stop: () => void = () => {};
     const stopped = new Promise<void>((resolve) => { stop = resolve; });
-    const role = await runWorkers(workers, async () => {
+    const workers = await runWorkers(workerCount, async () => {
       const proxy = createHttp1Proxy({ upstream, routes, pool: { maxConnections }, limits });
       const addr = await proxy.server.listen(at.port, at.host);
-      if (workers <= 1) io.stdout(`http1-proxy listening on ${addr.address}:${addr.port}\n`);
-      const shutdown = () => { void proxy.close().then(() => stop()); };
+      io.stdout(`http1-proxy${cluster.isWorker ? ` worker ${process.pid}` : ''} listening on ${addr.address}:${addr.port}\n`);
+      const shutdown = () => { void proxy.close().then(() => (cluster.isWorker ? process.exit(0) : stop())); };
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);
-    }, (code) => { exitCode = code || 1; stop(); });
-    if (role === 'primary') {
-      io.stdout(`http1-proxy listening on ${at.host}:${at.port} with ${workers} workers\n`);
-      const shutdown = () => stop();
-      process.once('SIGTERM', shutdown);
-      process.once('SIGINT', shutdown);
+    }, (code) => {
+      io.stderr(`meshwork http1-proxy: a worker exited with code ${code}\n`);
+      exitCode = code || 1;
+      stop();
+    });
+    if (workers.role === 'primary') {
+      io.stdout(`http1-proxy primary ${process.pid}: ${workerCount} workers listening on ${at.host}:${at.port}\n`);
+      process.once('SIGTERM', () => stop());
+      process.once('SIGINT', () => stop());
+      await stopped;
+      await workers.stop();
+      return exitCode;
     }
     await stopped;
     return exitCode;
