@@ -1,0 +1,111 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Etcd3 } from 'etcd3';
+import { EtcdDtabStore, etcdStorage } from '../../../src/namerd/stores/etcd.js';
+import { startEtcd, type EtcdServer } from '../../support/etcd.js';
+import { record, waitForState, waitForValue } from '../../support/activity.js';
+import { d, dtabStoreContract, rejectsWith } from './contract.js';
+
+let etcd: EtcdServer;
+let raw: Etcd3;
+let seq = 0;
+
+before(async () => {
+  etcd = await startEtcd();
+  raw = new Etcd3({ hosts: etcd.url });
+});
+after(async () => {
+  raw?.close();
+  await etcd?.close();
+});
+
+const fast = { requestTimeoutMs: 1500, retryMinMs: 20, retryMaxMs: 200 };
+
+dtabStoreContract('io.l5d.etcd', async () => {
+  const pathPrefix = `/contract${++seq}/dtabs`;
+  const mk = () => new EtcdDtabStore({ host: etcd.host, port: etcd.port, pathPrefix }, fast);
+  const store = mk();
+  const replicas: EtcdDtabStore[] = [];
+  return {
+    store,
+    writeRaw: async (ns, text) => {
+      await raw.put(`${pathPrefix}/${ns}`).value(text);
+    },
+    replica: () => {
+      const r = mk();
+      replicas.push(r);
+      return r;
+    },
+    close: async () => {
+      await store.close();
+      for (const r of replicas) await r.close();
+    },
+  };
+});
+
+describe('io.l5d.etcd specifics', () => {
+  it('stores the dtab text under <pathPrefix>/<ns>; the version is the mod_revision', async () => {
+    const store = etcdStorage.create!({ host: etcd.host, port: etcd.port, pathPrefix: '/layout/' }, {});
+    try {
+      await store.create('default', d('/svc=>/#/io.l5d.fs'));
+      const res = await raw.get('/layout/default').exec();
+      assert.equal(res.kvs[0]!.value.toString(), '/svc=>/#/io.l5d.fs');
+      assert.equal((await store.get('default'))!.version, res.kvs[0]!.mod_revision);
+      // Keys nested below a namespace are not namespaces.
+      await raw.put('/layout/default/extra').value('x');
+      assert.deepEqual(await store.names(), ['default']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('down: calls reject with STORE_UNAVAILABLE, watches keep the last value; up: watches resume', async () => {
+    const store = new EtcdDtabStore({ host: etcd.host, port: etcd.port, pathPrefix: '/downup' }, fast);
+    const other = new Etcd3({ hosts: etcd.url });
+    try {
+      await store.create('ns', d('/a=>/1'));
+      const act = store.observe('ns');
+      const rec = record(act);
+      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/1', 5000, 'initial');
+
+      await etcd.stop();
+      await rejectsWith(store.get('ns'), 'MESH_ERR_STORE_UNAVAILABLE');
+      await rejectsWith(store.put('ns', d('/a=>/lost')), 'MESH_ERR_STORE_UNAVAILABLE');
+      await rejectsWith(store.names(), 'MESH_ERR_STORE_UNAVAILABLE');
+      const down = act.states.sample();
+      assert.equal(down.type, 'ok');
+      assert.equal((down as { value: { dtab: { show(): string } } }).value.dtab.show(), '/a=>/1');
+
+      await etcd.start();
+      // The failed write was not applied, and a write from another client reaches the old watch.
+      assert.equal((await other.get('/downup/ns').string()), '/a=>/1');
+      await other.put('/downup/ns').value('/a=>/2');
+      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/2', 10000, 'after restart');
+      await store.put('ns', d('/a=>/3'));
+      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/3', 5000, 'own write after restart');
+      rec.close();
+      const firstOk = rec.states.findIndex((s) => s.type === 'ok');
+      assert.ok(rec.states.slice(firstOk).every((s) => s.type === 'ok'), 'never failed once a value was known');
+    } finally {
+      other.close();
+      await store.close();
+      if (!etcd.running) await etcd.start();
+    }
+  });
+
+  it('a store that starts while etcd is down is failed, then recovers when etcd comes up', async () => {
+    await etcd.stop();
+    const store = new EtcdDtabStore({ host: etcd.host, port: etcd.port, pathPrefix: '/coldstart' }, fast);
+    try {
+      const act = store.list();
+      const st = await waitForState(act, (s) => s.type === 'failed', 5000, 'failed');
+      assert.equal((st as unknown as { error: { code: string } }).error.code, 'MESH_ERR_STORE_UNAVAILABLE');
+      await etcd.start();
+      await raw.put('/coldstart/x').value('/x=>/y');
+      assert.deepEqual(await waitForValue(act, (v) => v.length === 1, 10000, 'listed'), ['x']);
+    } finally {
+      await store.close();
+      if (!etcd.running) await etcd.start();
+    }
+  });
+});

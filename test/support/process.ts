@@ -1,0 +1,71 @@
+/** Free loopback ports and child processes that tests start, wait for, stop and restart. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+
+/** A port the OS just handed out on 127.0.0.1 (closed again, so a child process can bind it). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ReadyProcess {
+  readonly child: ChildProcess;
+  /** The process's combined output so far (for failure messages). */
+  output(): string;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Spawns `cmd` and resolves once a line of its output matches `ready`; rejects with the output
+ * if it exits first or `timeoutMs` passes.
+ */
+export function spawnReady(
+  cmd: string,
+  args: readonly string[],
+  ready: RegExp,
+  timeoutMs = 20000,
+  env?: NodeJS.ProcessEnv,
+): Promise<ReadyProcess> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+  let out = '';
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const proc: ReadyProcess = {
+    child,
+    output: () => out,
+    stop: async (graceMs = 5000) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (err?: Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (err) {
+        void proc.stop(1000).then(() => reject(err));
+      } else resolve(proc);
+    };
+    const timer = setTimeout(() => finish(new Error(`${cmd} not ready after ${timeoutMs}ms:\n${out.slice(-4000)}`)), timeoutMs);
+    const onData = (b: Buffer) => {
+      // Keep a bounded tail so chatty servers do not grow memory during a test run.
+      out = (out + b.toString()).slice(-64 * 1024);
+      if (!done && ready.test(out)) finish();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('error', (e) => finish(e));
+    child.once('exit', (code, sig) => finish(new Error(`${cmd} exited (${code ?? sig}) before ready:\n${out.slice(-4000)}`)));
+  });
+}
