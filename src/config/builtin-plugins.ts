@@ -10,6 +10,13 @@
  * Imported by the CLI commands and the compat suite, not by load.ts: unit tests of the loader
  * register exactly the kinds they need.
  */
+import { registerPlugin } from './plugins.js';
 import '../namers/registry.js';
 import '../router/register-plugins.js';
 import '../transformers/register-plugins.js';
+import { telemeterSpecs } from '../telemetry/telemeters.js';
+import { inMemoryStorage } from '../namerd/stores/in-memory.js';
+
+// Areas that export specs without a registering module of their own.
+for (const spec of telemeterSpecs) registerPlugin(spec);
+registerPlugin(inMemoryStorage);
