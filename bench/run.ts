@@ -12,7 +12,7 @@ import { tmpdir, cpus, loadavg, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childPids, cpuMicros, freePort, killAll, requireTools, rssBytes, sampleRss, spawnPinned, waitReady, type Pinned } from './lib/proc.js';
-import { startHaproxy, startNginx } from './lib/upstreams.js';
+import { haproxyMaxconn, startHaproxy, startNginx } from './lib/upstreams.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { holdIdle } from './lib/idle-conns.js';
 import { markdown, ratios, type BenchRecord, type CandidateResult } from './lib/report.js';
@@ -31,12 +31,18 @@ const IDLE_CONNS = quick ? 1000 : 10_000;
 const PROXY_CPU = '0';
 const LOAD_CPU = '1';
 
-interface Running { port: number; pids(): number[]; stop(): Promise<void>; note?: string }
+interface Running { port: number; pids(): number[]; stop(): Promise<void>; note?: string; maxIdle?: number }
 interface Candidate { name: string; start(): Promise<Running> }
 
 function fromPinned(p: Pinned, port: number): Running {
   // Include children so a multi-process (cluster) candidate is measured whole.
   return { port, pids: () => [p.pid, ...childPids(p.pid)], stop: () => p.stop() };
+}
+
+function nofileLimit(): number {
+  const r = spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' });
+  const n = Number(r.stdout.trim());
+  return Number.isFinite(n) && n > 0 ? n : 1_048_576;
 }
 
 function meshworkHas(sub: string): boolean {
@@ -95,7 +101,16 @@ async function main(): Promise<number> {
   const nginx = await startNginx(tools['nginx']!, dir, LOAD_CPU);
   const candidates: Candidate[] = [
     { name: 'direct', start: async () => ({ port: nginx.port, pids: () => [], stop: async () => {} }) },
-    { name: 'haproxy', start: async () => { const h = await startHaproxy(tools['haproxy']!, dir, PROXY_CPU, nginx.port, Math.max(2000, IDLE_CONNS + 500)); return fromPinned(h.proc, h.port); } },
+    {
+      name: 'haproxy',
+      start: async () => {
+        const maxconn = haproxyMaxconn(IDLE_CONNS + 500, nofileLimit());
+        const h = await startHaproxy(tools['haproxy']!, dir, PROXY_CPU, nginx.port, maxconn);
+        const maxIdle = Math.min(IDLE_CONNS, maxconn - 100);
+        const note = maxIdle < IDLE_CONNS ? `maxconn ${maxconn} (fd limit ${nofileLimit()}), so its idle test holds ${maxIdle} connections` : undefined;
+        return { ...fromPinned(h.proc, h.port), maxIdle, note };
+      },
+    },
   ];
   if (meshworkHas('linkerd')) candidates.push({ name: 'meshwork linkerd', start: () => startMeshworkLinkerd(dir, nginx.port) });
   else process.stderr.write('bench: `meshwork linkerd` not available yet; skipping it\n');
@@ -127,7 +142,7 @@ async function main(): Promise<number> {
       const run = await cand.start();
       running.set(cand.name, run);
       await runWrk(tools['wrk']!, LOAD_CPU, lua, `http://127.0.0.1:${run.port}/small`, CONNS, 1); // warm-up (JIT, pools)
-      results.set(cand.name, { name: cand.name, throughput: {}, rssIdleMB: sum(rssBytes, run.pids()) / 2 ** 20, rssLoadMB: 0 });
+      results.set(cand.name, { name: cand.name, throughput: {}, rssIdleMB: sum(rssBytes, run.pids()) / 2 ** 20, rssLoadMB: 0, ...(run.note ? { note: run.note } : {}) });
     } catch (e) { await failed(cand.name, e); }
   }
   const measure = async (name: string, path: string, seconds: number) => {
@@ -165,7 +180,7 @@ async function main(): Promise<number> {
     try {
       res.fixedRate = await fixedRate(run.port, rate);
       if (name !== 'direct') {
-        const hold = await holdIdle(run.port, IDLE_CONNS, '/small', 30_000);
+        const hold = await holdIdle(run.port, run.maxIdle ?? IDLE_CONNS, '/small', 30_000);
         res.idleConns = { opened: hold.opened, answered: hold.answered, rssMB: sum(rssBytes, run.pids()) / 2 ** 20 };
         hold.close();
       }

@@ -65,7 +65,7 @@ export function markdown(r: BenchRecord): string {
       `| ${c.name} | ${f0(s?.rps)} | ${ms(s?.p50)} | ${ms(s?.p99)} | ${ms(s?.p999)} | ${c.name === 'direct' ? '-' : f1(s?.cpuUsPerReq)} | ` +
         `${f0(c.throughput['/1k']?.rps)} | ${f0(c.throughput['/64k']?.rps)} | ` +
         `${fr ? `${ms(fr.p50)} / ${ms(fr.p99)} / ${ms(fr.p999)}` : '-'} | ${added === undefined ? '-' : added.toFixed(2)} | ` +
-        `${c.name === 'direct' ? '-' : f1(c.rssIdleMB)} | ${c.name === 'direct' ? '-' : f1(c.rssLoadMB)} | ${c.idleConns && c.name !== 'direct' ? `${f1(c.idleConns.rssMB)} (${c.idleConns.answered}/${r.settings.idleConns})` : '-'} |`,
+        `${c.name === 'direct' ? '-' : f1(c.rssIdleMB)} | ${c.name === 'direct' ? '-' : f1(c.rssLoadMB)} | ${c.idleConns && c.name !== 'direct' ? `${f1(c.idleConns.rssMB)} (${c.idleConns.answered} conns)` : '-'} |`,
     );
   }
   const notes = r.candidates.filter((c) => c.note).map((c) => `- ${c.name}: ${c.note}`);

@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, spawnPinned, waitForPort, type Pinned } from './proc.js';
+import { freePort, spawnPinned, waitForPort, waitReady, type Pinned } from './proc.js';
 
 /** Bodies served by the upstream, by path. The small one is what most sidecar benches use. */
 export const BODIES: Record<string, number> = { '/small': 13, '/1k': 1024, '/64k': 65536 };
@@ -51,6 +51,14 @@ http {
   return { proc, port };
 }
 
+/**
+ * HAProxy needs about 2 fds per maxconn and refuses to start when the fd limit is lower, so
+ * its maxconn (and the idle-connection test against it) is capped by the hard NOFILE limit.
+ */
+export function haproxyMaxconn(wanted: number, nofile: number): number {
+  return Math.min(wanted, Math.floor((nofile - 100) / 2));
+}
+
 export async function startHaproxy(haproxy: string, dir: string, cpus: string, upstreamPort: number, maxconn: number): Promise<Started> {
   const port = await freePort();
   const conf = `global
@@ -77,6 +85,6 @@ backend upstream
   const cfg = join(dir, 'haproxy.cfg');
   writeFileSync(cfg, conf);
   const proc = spawnPinned(cpus, haproxy, ['-f', cfg, '-db']);
-  await waitForPort(port).catch((e) => { throw new Error(`${e.message}\nhaproxy said: ${proc.output()}`); });
+  await waitReady(proc, port, 10_000);
   return { proc, port };
 }

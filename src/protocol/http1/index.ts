@@ -14,7 +14,9 @@
  *   - response: `ex.write(bytes)` (head + body in wire framing), `ex.end(close)`, or
  *     `ex.respond(status, headers, body)` for a local answer, `ex.fail(Http1Error)` for an
  *     error answer with `l5d-err` (or an abort once bytes were sent). `ex.status` carries the
- *     response status for metrics/classifiers; `ex.context` is free for the router.
+ *     response status; `ex.responseListener` (a shared object) sees each status before the
+ *     response is forwarded; `ex.responseHeaders` (pre-built "name: value\r\n" bytes) are
+ *     spliced into the forwarded response head; `ex.context` is free for the router.
  * The engine answers parse failures itself (400/414/431/501/505, 408 on slow heads) and
  * closes the connection; pipelined requests are answered in order.
  *
@@ -31,7 +33,7 @@
  * Hop-by-hop headers are forwarded as received; a router that must strip them calls
  * `head.remove('connection')` etc. Upgrades (101) are not supported and answer 502.
  */
-export { createHttp1Server, Http1Exchange, type Http1Server, type Http1Handler, type BodySink, type DrainListener, type CancelListener } from './server.js';
+export { createHttp1Server, Http1Exchange, type Http1Server, type Http1Handler, type BodySink, type DrainListener, type CancelListener, type ResponseListener } from './server.js';
 export { Http1Pool, type Http1PoolOptions } from './pool.js';
 export { Http1RequestHead, parseRequestHead } from './request-head.js';
 export { Http1Error, STATUS_OF, type Http1ErrorCode } from './errors.js';

@@ -113,24 +113,31 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       if (r === RESPONSE_BAD || info.status === 101) { this.broken(ex); return; }
       if (info.status < 200) { at = r; continue; } // 1xx: forwarded ahead of the final response
       ex.status = info.status;
-      if (info.bodyKind === BODY_NONE) {
-        ex.write(r === buf.length ? buf : buf.subarray(0, r));
-        this.finish(ex, r !== buf.length);
-        return;
+      const listener = ex.responseListener;
+      if (listener !== null) listener.onResponseHead(ex, info.status);
+      let upto: number;
+      let complete = true;
+      if (info.bodyKind === BODY_NONE) upto = r;
+      else {
+        this.framer.reset(info.bodyKind, info.contentLength);
+        const end = this.framer.scan(buf, r);
+        if (end === BAD_FRAMING) { this.broken(ex); return; }
+        if (end === NEED_MORE) { upto = buf.length; complete = false; this.state = S_BODY; }
+        else upto = end;
       }
-      this.framer.reset(info.bodyKind, info.contentLength);
-      const end = this.framer.scan(buf, r);
-      if (end === BAD_FRAMING) { this.broken(ex); return; }
-      if (end === NEED_MORE) {
-        this.state = S_BODY;
-        if (!ex.write(buf)) this.socket.pause();
-        return;
-      }
-      ex.write(end === buf.length ? buf : buf.subarray(0, end));
-      this.finish(ex, end !== buf.length);
+      const more = this.writeResponse(ex, buf, r, upto);
+      if (complete) this.finish(ex, upto !== buf.length);
+      else if (!more) this.socket.pause();
       return;
     }
     this.broken(ex);
+  }
+
+  /** Writes buf[0, upto) to the client, with the exchange's extra response headers (if any) spliced in before the head's blank line at `headEnd`. */
+  private writeResponse(ex: Http1Exchange, buf: Buffer, headEnd: number, upto: number): boolean {
+    const extra = ex.responseHeaders;
+    if (extra === null) return ex.write(upto === buf.length ? buf : buf.subarray(0, upto));
+    return ex.write(Buffer.concat([buf.subarray(0, headEnd - 2), extra, buf.subarray(headEnd - 2, upto)]));
   }
 
   /** The response is complete. `extra`: the upstream sent bytes past it (not reusable). */

@@ -26,6 +26,14 @@ export interface CancelListener {
   cancel(): void;
 }
 
+/**
+ * Sees each response's status before its bytes go to the client (metrics, classification).
+ * Built once per router stack and shared, so the request path allocates nothing for it.
+ */
+export interface ResponseListener {
+  onResponseHead(ex: Http1Exchange, status: number): void;
+}
+
 export type Http1Handler = (ex: Http1Exchange) => void;
 
 const REASONS: Record<number, string> = {
@@ -46,6 +54,9 @@ export class Http1Exchange {
   done = false;
   drain: DrainListener | null = null;
   canceller: CancelListener | null = null;
+  responseListener: ResponseListener | null = null;
+  /** Header lines ("name: value\r\n"...) added to the forwarded response head, or null. */
+  responseHeaders: Buffer | null = null;
   /** Free slot for the handler (router state); the engine never reads it. */
   context: unknown = undefined;
   /** @internal */ readonly conn: ServerConn;

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { once } from 'node:events';
 import { createHttp1Proxy, type Http1Proxy } from '../../../src/protocol/http1/proxy.js';
+import { createHttp1Server, type ResponseListener } from '../../../src/protocol/http1/server.js';
+import { Http1Pool } from '../../../src/protocol/http1/pool.js';
 import { exchange, ok, rawUpstream, type RawUpstream, type Responder } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -189,4 +191,31 @@ test('a malformed upstream response answers 502', async () => {
   const r = await exchange(port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\n', 1);
   assert.equal(r.responses[0]!.line, 'HTTP/1.1 502 Bad Gateway');
   assert.equal(r.responses[0]!.headers['l5d-err'], 'upstream sent a malformed response');
+});
+
+test('a router-style handler edits the forwarded head, sees the status and adds response headers', async () => {
+  const up = await rawUpstream((req) => (req.line.includes('/missing') ? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n' : ok('found')));
+  const pool = new Http1Pool({ host: '127.0.0.1', port: up.port });
+  const seen: string[] = [];
+  // Built once, shared by every request: no per-request closure.
+  const listener: ResponseListener = { onResponseHead: (ex, status) => { seen.push(`${ex.head.target} ${status}`); } };
+  const extra = Buffer.from('l5d-success-class: 1.0\r\n', 'latin1');
+  const server = createHttp1Server((ex) => {
+    ex.head.set('l5d-dst-service', `/svc/${ex.head.header('host')}`);
+    ex.head.remove('connection');
+    ex.responseListener = listener;
+    ex.responseHeaders = extra;
+    pool.dispatch(ex);
+  });
+  const port = (await server.listen(0)).port;
+  cleanups.push(async () => { await server.close(); pool.close(); }, () => up.close());
+  const r = await exchange(port, 'GET /found HTTP/1.1\r\nHost: web\r\nConnection: keep-alive\r\n\r\nGET /missing HTTP/1.1\r\nHost: web\r\n\r\n', 2);
+  assert.deepEqual(up.requests.map((m) => m.head), [
+    'GET /found HTTP/1.1\r\nHost: web\r\nl5d-dst-service: /svc/web\r\n\r\n',
+    'GET /missing HTTP/1.1\r\nHost: web\r\nl5d-dst-service: /svc/web\r\n\r\n',
+  ]);
+  assert.deepEqual(seen, ['/found 200', '/missing 404']);
+  assert.equal(r.responses[0]!.head, 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\nl5d-success-class: 1.0\r\n\r\n');
+  assert.equal(r.responses[0]!.body, 'found');
+  assert.equal(r.responses[1]!.head, 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nl5d-success-class: 1.0\r\n\r\n');
 });
