@@ -476,3 +476,20 @@ test('thrift: servers default to port 4114; enums name their values; thriftmux n
   ]);
   assert.equal(parseLinkerdConfig('routers: [{protocol: thriftmux, experimental: true}]', 'l.yaml').routers[0]!.servers[0]!.port, 4114);
 });
+
+test('with src/naming\'s parser, bad paths carry its message', async (t) => {
+  const { namingSyntax } = await import('../../src/config/naming-syntax.js');
+  const naming = await namingSyntax();
+  if (naming === undefined) {
+    t.skip('src/naming/index.ts (readPath/readDtab) is not built yet');
+    return;
+  }
+  const got = issues('routers: [{protocol: http, dstPrefix: svc, dtab: "/svc => /b;", servers: [{port: 4140}]}]', naming);
+  assert.deepEqual(got.map((i) => [i.code, i.message]), [
+    ['MESH_ERR_CONFIG_BAD_PATH', `linkerd.yaml: routers[0].dstPrefix: bad path "svc": '/' expected but 's' found at '[s]vc'`],
+  ]);
+  const dtab = issues('routers: [{protocol: http, dtab: "/svc => /b; /c =>", servers: [{port: 4140}]}]', naming);
+  assert.deepEqual(dtab.map((i) => [i.code, i.keyPath]), [['MESH_ERR_CONFIG_BAD_DTAB', 'routers[0].dtab']]);
+  assert.ok(dtab[0]!.message.startsWith('linkerd.yaml: routers[0].dtab: bad dtab: '), dtab[0]!.message);
+  assert.ok(dtab[0]!.message.endsWith("at '/svc => /b; /c =>[]'"), dtab[0]!.message);
+});
