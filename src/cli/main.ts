@@ -9,6 +9,8 @@ const commands: Record<string, () => Promise<Command>> = {
   'linkerd': async () => (await import('./commands/linkerd.js')).command,
   'namerd': async () => (await import('./commands/namerd.js')).command,
   'http1-proxy': async () => (await import('./commands/http1-proxy.js')).command,
+  'delegate': async () => (await import('./commands/delegate.js')).command,
+  'bind': async () => (await import('./commands/bind.js')).command,
 };
 
 export function commandNames(): string[] {
