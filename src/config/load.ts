@@ -10,7 +10,7 @@ import type { LinkerdConfig, NamerdConfig } from './types.js';
 import { Validator, isObject, type NamingSyntax } from './validate.js';
 import { checkLinkerd } from './linkerd-schema.js';
 import { checkNamerd } from './namerd-schema.js';
-import { namingSyntax } from './naming-syntax.js';
+import { defaultNaming } from './naming-syntax.js';
 
 export interface LoadOptions {
   /** Path and dtab parser; defaults to src/naming's readPath/readDtab. */
@@ -72,22 +72,22 @@ export function detectConfigKind(raw: unknown): 'linkerd' | 'namerd' | undefined
   return undefined;
 }
 
-export function parseLinkerdConfig(text: string, file: string, naming?: NamingSyntax): LinkerdConfig {
+export function parseLinkerdConfig(text: string, file: string, naming: NamingSyntax = defaultNaming): LinkerdConfig {
   return checkLinkerdObject(parseConfigText(text, file), file, naming);
 }
 
-export function parseNamerdConfig(text: string, file: string, naming?: NamingSyntax): NamerdConfig {
+export function parseNamerdConfig(text: string, file: string, naming: NamingSyntax = defaultNaming): NamerdConfig {
   return checkNamerdObject(parseConfigText(text, file), file, naming);
 }
 
-export function checkLinkerdObject(raw: unknown, file: string, naming?: NamingSyntax): LinkerdConfig {
+export function checkLinkerdObject(raw: unknown, file: string, naming: NamingSyntax = defaultNaming): LinkerdConfig {
   const v = new Validator(displayName(file), naming);
   const out = checkLinkerd(v, raw);
   if (v.issues.length > 0 || out === undefined) throw new ConfigError(displayName(file), v.issues);
   return { ...out, file };
 }
 
-export function checkNamerdObject(raw: unknown, file: string, naming?: NamingSyntax): NamerdConfig {
+export function checkNamerdObject(raw: unknown, file: string, naming: NamingSyntax = defaultNaming): NamerdConfig {
   const v = new Validator(displayName(file), naming);
   const out = checkNamerd(v, raw);
   if (v.issues.length > 0 || out === undefined) throw new ConfigError(displayName(file), v.issues);
@@ -97,10 +97,10 @@ export function checkNamerdObject(raw: unknown, file: string, naming?: NamingSyn
 /** Loads linkerd.yaml (or `-` for stdin). Relative paths in it (rootDir, ...) stay as written. */
 export async function loadLinkerdConfig(file: string, opts: LoadOptions = {}): Promise<LinkerdConfig> {
   const text = await readSource(file, opts);
-  return parseLinkerdConfig(text, file, opts.naming ?? (await namingSyntax()));
+  return parseLinkerdConfig(text, file, opts.naming ?? defaultNaming);
 }
 
 export async function loadNamerdConfig(file: string, opts: LoadOptions = {}): Promise<NamerdConfig> {
   const text = await readSource(file, opts);
-  return parseNamerdConfig(text, file, opts.naming ?? (await namingSyntax()));
+  return parseNamerdConfig(text, file, opts.naming ?? defaultNaming);
 }

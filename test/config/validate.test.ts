@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getPlugin, implementPlugin, keysNotBuilt, markKeyBuilt, registerPlugin } from '../../src/config/plugins.js';
-import { parseLinkerdConfig } from '../../src/config/load.js';
+import { parseLinkerdConfig, parseNamerdConfig } from '../../src/config/load.js';
 import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
 import type { NamingSyntax } from '../../src/config/validate.js';
 
@@ -477,19 +477,18 @@ test('thrift: servers default to port 4114; enums name their values; thriftmux n
   assert.equal(parseLinkerdConfig('routers: [{protocol: thriftmux, experimental: true}]', 'l.yaml').routers[0]!.servers[0]!.port, 4114);
 });
 
-test('with src/naming\'s parser, bad paths carry its message', async (t) => {
-  const { namingSyntax } = await import('../../src/config/naming-syntax.js');
-  const naming = await namingSyntax();
-  if (naming === undefined) {
-    t.skip('src/naming/index.ts (readPath/readDtab) is not built yet');
-    return;
-  }
-  const got = issues('routers: [{protocol: http, dstPrefix: svc, dtab: "/svc => /b;", servers: [{port: 4140}]}]', naming);
+test('with src/naming\'s parser (the default), bad paths and dtabs carry its message', () => {
+  const got = issues('routers: [{protocol: http, dstPrefix: svc, dtab: "/svc => /b;", servers: [{port: 4140}]}]');
   assert.deepEqual(got.map((i) => [i.code, i.message]), [
     ['MESH_ERR_CONFIG_BAD_PATH', `linkerd.yaml: routers[0].dstPrefix: bad path "svc": '/' expected but 's' found at '[s]vc'`],
   ]);
-  const dtab = issues('routers: [{protocol: http, dtab: "/svc => /b; /c =>", servers: [{port: 4140}]}]', naming);
+  const dtab = issues('routers: [{protocol: http, dtab: "/svc => /b; /c =>", servers: [{port: 4140}]}]');
   assert.deepEqual(dtab.map((i) => [i.code, i.keyPath]), [['MESH_ERR_CONFIG_BAD_DTAB', 'routers[0].dtab']]);
   assert.ok(dtab[0]!.message.startsWith('linkerd.yaml: routers[0].dtab: bad dtab: '), dtab[0]!.message);
   assert.ok(dtab[0]!.message.endsWith("at '/svc => /b; /c =>[]'"), dtab[0]!.message);
+  // namerd's in-memory namespaces are dtabs too.
+  assert.throws(
+    () => parseNamerdConfig('storage: {kind: io.l5d.inMemory, namespaces: {default: "/svc =>"}}\ninterfaces: [{kind: io.l5d.httpController}]\n', 'namerd.yaml'),
+    (e: unknown) => e instanceof ConfigError && e.errors.some((i) => i.code === 'MESH_ERR_CONFIG_BAD_DTAB' && i.keyPath === 'storage.namespaces.default'),
+  );
 });
