@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseWrkOutput } from '../../bench/lib/wrk.js';
-import { parseCpuMicros, parseRssBytes } from '../../bench/lib/proc.js';
+import { parseCpuMicros, parseRssBytes, requireTools } from '../../bench/lib/proc.js';
 import { percentile, responseLength } from '../../bench/lib/fixed-rate.js';
 import { markdown, ratios, type CandidateResult } from '../../bench/lib/report.js';
 
@@ -39,4 +39,11 @@ test('ratios and the markdown table', () => {
   assert.match(md, /^### D — commit abc\n/);
   assert.match(md, /\n\| meshwork http1-proxy \| 18,000 \| 1\.00 \| 2\.00 \| 3\.00 \| 40\.0 \| - \| - \| - \| - \| 50\.0 \| 60\.0 \| - \|\n/);
   assert.match(md, /meshwork http1-proxy\/haproxy = 0\.90; meshwork http1-proxy\/undici = 2\.00/);
+});
+
+test('a missing tool fails loudly with the install command', () => {
+  assert.throws(() => requireTools(['sh', 'meshwork-no-such-tool']), {
+    message: 'bench: missing tool(s): meshwork-no-such-tool; install with: apt-get install haproxy wrk nginx-light util-linux',
+  });
+  assert.equal(typeof requireTools(['sh'])['sh'], 'string');
 });
