@@ -492,3 +492,18 @@ test('with src/naming\'s parser (the default), bad paths and dtabs carry its mes
     (e: unknown) => e instanceof ConfigError && e.errors.some((i) => i.code === 'MESH_ERR_CONFIG_BAD_DTAB' && i.keyPath === 'storage.namespaces.default'),
   );
 });
+
+test('loadLinkerdConfig("-") reads stdin; file is "-", messages say <stdin>', async () => {
+  const { loadLinkerdConfig } = await import('../../src/config/load.js');
+  const { Readable } = await import('node:stream');
+  const c = await loadLinkerdConfig('-', { stdin: Readable.from([Buffer.from('routers: [{protocol: http, '), Buffer.from('servers: [{port: 4140}]}]\n')]) });
+  assert.equal(c.file, '-');
+  assert.equal(c.routers[0]!.servers[0]!.port, 4140);
+  await assert.rejects(
+    loadLinkerdConfig('-', { stdin: Readable.from(['routers: [{protocol: http, servers: [{port: x}]}]']) }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.file === '<stdin>' &&
+      e.message === '<stdin>: routers[0].servers[0].port: expected integer, found "x"',
+  );
+});
