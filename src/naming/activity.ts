@@ -3,7 +3,7 @@
  * It is a thin wrapper around a Var of states; combinators are lazy like the Vars beneath.
  */
 import type { Activity as ActivityContract, ActivityState, Closable, Var as VarContract } from './contracts.js';
-import { BaseVar, ConstVar, MutableVar, type Equality, collect, firstMatching, flatMap, map, sameValue } from './var.js';
+import { BaseVar, ConstVar, MutableVar, type Equality, collect, firstMatching, flatMap, isConstant, map, sameValue } from './var.js';
 
 export type { ActivityState };
 
@@ -85,6 +85,16 @@ export class Activity<T> implements ActivityContract<T> {
   }
 
   map<U>(f: (value: T) => U, eq?: Equality<U>): Activity<U> {
+    // A constant activity maps eagerly (most of a bind is constant dtab answers).
+    if (isConstant(this.states)) {
+      const s = this.states.value as ActivityState<T>;
+      if (s.type !== 'ok') return this as unknown as Activity<U>;
+      try {
+        return Activity.value(f(s.value));
+      } catch (e) {
+        return Activity.exception(toError(e));
+      }
+    }
     return new Activity(
       map(
         this.states,
@@ -102,6 +112,18 @@ export class Activity<T> implements ActivityContract<T> {
   }
 
   flatMap<U>(f: (value: T) => ActivityContract<U>, eq?: Equality<U>): Activity<U> {
+    if (isConstant(this.states)) {
+      const s = this.states.value as ActivityState<T>;
+      if (s.type !== 'ok') return this as unknown as Activity<U>;
+      let inner: ActivityContract<U>;
+      try {
+        inner = f(s.value);
+      } catch (e) {
+        return Activity.exception(toError(e));
+      }
+      // The inner activity is the answer; only a changing one needs de-duplication.
+      return isConstant(inner.states) ? Activity.from(inner) : Activity.from(inner).dedup(eq);
+    }
     return new Activity(
       flatMap(
         this.states,
@@ -126,6 +148,7 @@ export class Activity<T> implements ActivityContract<T> {
 
   /** Re-emits states only when they differ by `eq` (Linkerd's `dedup`). */
   dedup(eq?: Equality<T>): Activity<T> {
+    if (isConstant(this.states)) return this;
     return new Activity(map(this.states, (s) => s, stateEquals(eq)));
   }
 

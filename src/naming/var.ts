@@ -102,17 +102,25 @@ export abstract class BaseVar<T> implements VarContract<T> {
   }
 }
 
-/** A Var that never changes (Finagle's `Var.value`). */
-export class ConstVar<T> extends BaseVar<T> {
-  constructor(private readonly value: T) {
-    super();
-    this.set(value);
-  }
-  override sample(): T {
+/**
+ * A Var that never changes (Finagle's `Var.value`). It keeps no observer list: binding creates
+ * many of these per request path, so they are as small as possible.
+ */
+export class ConstVar<T> implements VarContract<T> {
+  constructor(readonly value: T) {}
+  sample(): T {
     return this.value;
   }
-  protected start(): void {}
-  protected stop(): void {}
+  observe(fn: (value: T) => void): Closable {
+    fn(this.value);
+    return NOOP_CLOSABLE;
+  }
+  map<U>(f: (value: T) => U): ConstVar<U> {
+    return new ConstVar(f(this.value));
+  }
+  flatMap<U>(f: (value: T) => VarContract<U>): VarContract<U> {
+    return f(this.value);
+  }
 }
 
 /** A Var with a witness: `update` publishes a new value to every observer. */
@@ -266,6 +274,11 @@ export function async<T>(initial: T, run: (update: (value: T) => void) => Closab
 
 export function map<T, U>(v: VarContract<T>, f: (value: T) => U, eq?: Equality<U>): BaseVar<U> {
   return new MapVar(v, f, eq);
+}
+
+/** True when `v` can never change, so combinators may compute eagerly. */
+export function isConstant(v: VarContract<unknown>): v is ConstVar<unknown> {
+  return v instanceof ConstVar;
 }
 
 export function flatMap<T, U>(v: VarContract<T>, f: (value: T) => VarContract<U>, eq?: Equality<U>): BaseVar<U> {
