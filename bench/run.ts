@@ -11,7 +11,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSy
 import { tmpdir, cpus, loadavg, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { childPids, cpuMicros, freePort, killAll, requireTools, rssBytes, sampleRss, spawnPinned, waitReady, type Pinned } from './lib/proc.js';
+import { NICE, childPids, cpuMicros, freePort, killAll, requireTools, rssBytes, sampleRss, spawnPinned, waitReady, type Pinned } from './lib/proc.js';
 import { haproxyMaxconn, startHaproxy, startNginx } from './lib/upstreams.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { holdIdle } from './lib/idle-conns.js';
@@ -195,7 +195,7 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     commit,
     host: { cpus: cpus().length, node: process.version, kernel: release() },
-    settings: { rounds: ROUNDS, loadavg: loadavg()[0]!, seconds: SECONDS, connections: CONNS, fixedRate: rate, idleConns: IDLE_CONNS, quick },
+    settings: { nice: NICE, rounds: ROUNDS, loadavg: loadavg()[0]!, seconds: SECONDS, connections: CONNS, fixedRate: rate, idleConns: IDLE_CONNS, quick },
     candidates: [...results.values()],
     ratios: ratios([...results.values()]),
   };
