@@ -15,6 +15,8 @@ export interface EtcdServer {
   readonly port: number;
   readonly url: string;
   readonly running: boolean;
+  /** The server's recent output, for failure messages. */
+  output(): string;
   stop(): Promise<void>;
   start(): Promise<void>;
   /** Stops the server and deletes its data dir. */
@@ -52,6 +54,7 @@ export async function startEtcd(): Promise<EtcdServer> {
     host,
     port,
     url: clientUrl,
+    output: () => proc?.output() ?? '',
     get running() {
       return proc !== undefined;
     },

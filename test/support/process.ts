@@ -35,7 +35,15 @@ export function spawnReady(
 ): Promise<ReadyProcess> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
   let out = '';
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  // If the test process dies without stopping it, take the server down with it.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  const exited = new Promise<void>((r) =>
+    child.once('exit', () => {
+      process.removeListener('exit', reap);
+      r();
+    }),
+  );
   const proc: ReadyProcess = {
     child,
     output: () => out,

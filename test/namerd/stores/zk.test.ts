@@ -1,0 +1,145 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import zookeeper, { type Client } from 'node-zookeeper-client';
+import { ZkDtabStore, permsToBits, zkStorage } from '../../../src/namerd/stores/zk.js';
+import { startZooKeeper, type ZkServer } from '../../support/zookeeper.js';
+import { record, waitForState, waitForValue } from '../../support/activity.js';
+import { d, dtabStoreContract, rejectsWith } from './contract.js';
+
+let zks: ZkServer;
+let raw: Client;
+let seq = 0;
+
+function connectRaw(): Promise<Client> {
+  const c = zookeeper.createClient(`${zks.host}:${zks.port}`, { sessionTimeout: 5000, spinDelay: 50 });
+  return new Promise((resolve) => {
+    c.once('connected', () => resolve(c));
+    c.connect();
+  });
+}
+
+function rawSet(path: string, text: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    raw.mkdirp(path, Buffer.from(text), [new zookeeper.ACL(31, new zookeeper.Id('world', 'anyone'))], 0, (err) => {
+      if (err) return reject(err);
+      raw.setData(path, Buffer.from(text), -1, (e2) => (e2 ? reject(e2) : resolve()));
+    }),
+  );
+}
+
+before(async () => {
+  zks = await startZooKeeper();
+  raw = await connectRaw();
+});
+after(async () => {
+  raw?.close();
+  await zks?.close();
+});
+
+const fast = { requestTimeoutMs: 1500, retryMinMs: 50, retryMaxMs: 200 };
+const addrs = () => [{ host: zks.host, port: zks.port }];
+
+dtabStoreContract('io.l5d.zk', async () => {
+  const pathPrefix = `/contract${++seq}/dtabs`;
+  const mk = () => new ZkDtabStore({ zkAddrs: addrs(), pathPrefix, sessionTimeoutMs: 4000 }, fast);
+  const store = mk();
+  const replicas: ZkDtabStore[] = [];
+  return {
+    store,
+    writeRaw: (ns, text) => rawSet(`${pathPrefix}/${ns}`, text),
+    replica: () => {
+      const r = mk();
+      replicas.push(r);
+      return r;
+    },
+    close: async () => {
+      await store.close();
+      for (const r of replicas) await r.close();
+    },
+  };
+});
+
+describe('io.l5d.zk specifics', () => {
+  it('acl perms: distinct letters of crwda', () => {
+    assert.equal(permsToBits('crwda'), 31);
+    assert.equal(permsToBits('r'), 1);
+    assert.equal(permsToBits('cd'), 12);
+    assert.equal(permsToBits('rr'), undefined);
+    assert.equal(permsToBits('x'), undefined);
+    assert.equal(permsToBits(''), undefined);
+  });
+
+  it('stores the dtab text in <pathPrefix>/<ns> with the configured digest auth and ACLs', async () => {
+    const store = zkStorage.create!(
+      {
+        zkAddrs: addrs(),
+        pathPrefix: '/secured',
+        authInfo: { scheme: 'digest', auth: 'namerd:secret' },
+        acls: [{ scheme: 'auth', id: '', perms: 'crwda' }],
+      },
+      {},
+    );
+    try {
+      await store.create('default', d('/svc=>/#/io.l5d.fs'));
+      assert.equal((await store.get('default'))!.dtab.show(), '/svc=>/#/io.l5d.fs');
+      // Another client without the credentials can not read it.
+      const err = await new Promise<unknown>((resolve) => raw.getData('/secured/default', undefined, (e) => resolve(e)));
+      assert.equal((err as { getCode(): number }).getCode(), zookeeper.Exception.NO_AUTH);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('down: calls reject with STORE_UNAVAILABLE, watches keep the last value; up: watches resume', async () => {
+    const store = new ZkDtabStore({ zkAddrs: addrs(), pathPrefix: '/downup', sessionTimeoutMs: 4000 }, fast);
+    try {
+      await store.create('ns', d('/a=>/1'));
+      const act = store.observe('ns');
+      const rec = record(act);
+      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/1', 5000, 'initial');
+
+      await zks.stop();
+      await rejectsWith(store.get('ns'), 'MESH_ERR_STORE_UNAVAILABLE');
+      await rejectsWith(store.put('ns', d('/a=>/lost')), 'MESH_ERR_STORE_UNAVAILABLE');
+      await rejectsWith(store.names(), 'MESH_ERR_STORE_UNAVAILABLE');
+      const down = act.states.sample();
+      assert.equal(down.type, 'ok');
+
+      await zks.start();
+      const other = await connectRaw();
+      try {
+        const before = await new Promise<string>((res, rej) => other.getData('/downup/ns', undefined, (e, data) => (e ? rej(e) : res(data!.toString()))));
+        assert.equal(before, '/a=>/1');
+        await new Promise<void>((res, rej) => other.setData('/downup/ns', Buffer.from('/a=>/2'), -1, (e) => (e ? rej(e) : res())));
+      } finally {
+        other.close();
+      }
+      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/2', 10000, 'after restart');
+      await store.put('ns', d('/a=>/3'));
+      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/3', 5000, 'own write after restart');
+      rec.close();
+      const firstOk = rec.states.findIndex((s) => s.type === 'ok');
+      assert.ok(rec.states.slice(firstOk).every((s) => s.type === 'ok'), 'never failed once a value was known');
+    } finally {
+      await store.close();
+      if (!zks.running) await zks.start();
+    }
+  });
+
+  it('a store that starts while ZooKeeper is down is failed, then recovers when it comes up', async () => {
+    await zks.stop();
+    const store = new ZkDtabStore({ zkAddrs: addrs(), pathPrefix: '/coldstart', sessionTimeoutMs: 4000 }, fast);
+    try {
+      const act = store.list();
+      const st = await waitForState(act, (s) => s.type === 'failed', 5000, 'failed');
+      assert.equal((st as unknown as { error: { code: string } }).error.code, 'MESH_ERR_STORE_UNAVAILABLE');
+      await zks.start();
+      assert.deepEqual(await waitForValue(act, () => true, 10000, 'listed'), []);
+      await store.create('x', d('/x=>/y'));
+      assert.deepEqual(await waitForValue(act, (v) => v.length === 1, 5000, 'x listed'), ['x']);
+    } finally {
+      await store.close();
+      if (!zks.running) await zks.start();
+    }
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * A real standalone ZooKeeper (Debian `zookeeper` package: /usr/share/java/zookeeper.jar) on a
+ * loopback port the OS chose, with a generated zoo.cfg and a temporary dataDir; the admin
+ * server is off. `stop()` / `start()` keep the port and data, so tests can take it down and
+ * bring it back.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:net';
+import { freePort, spawnReady, type ReadyProcess } from './process.js';
+
+const JARS = process.env['MESH_ZK_JARS'] ?? '/usr/share/java';
+const CLASSPATH = ['zookeeper.jar', 'zookeeper-jute.jar', 'slf4j-api.jar', 'slf4j-simple.jar', 'metrics-core.jar']
+  .map((j) => join(JARS, j))
+  .join(':');
+
+export interface ZkServer {
+  readonly host: string;
+  readonly port: number;
+  readonly running: boolean;
+  /** The server's recent output, for failure messages. */
+  output(): string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startZooKeeper(): Promise<ZkServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-zk-'));
+  const host = '127.0.0.1';
+  const port = await freePort();
+  const cfg = join(dir, 'zoo.cfg');
+  writeFileSync(
+    cfg,
+    [
+      'tickTime=200',
+      `dataDir=${join(dir, 'data')}`,
+      `clientPort=${port}`,
+      `clientPortAddress=${host}`,
+      'admin.enableServer=false',
+      'minSessionTimeout=400',
+      'maxSessionTimeout=60000',
+      '4lw.commands.whitelist=ruok,srvr',
+      '',
+    ].join('\n'),
+  );
+  const args = [
+    '-Xms32m',
+    '-Xmx128m',
+    '-XX:TieredStopAtLevel=1',
+    '-Dzookeeper.jmx.log4j.disable=true',
+    '-Dorg.slf4j.simpleLogger.defaultLogLevel=info',
+    '-cp',
+    CLASSPATH,
+    'org.apache.zookeeper.server.ZooKeeperServerMain',
+    cfg,
+  ];
+  let proc: ReadyProcess | undefined;
+  const start = async () => {
+    if (proc !== undefined) return;
+    proc = await spawnReady('java', args, /binding to port/, 30000);
+    // The port is bound before the database is loaded, and a client that connects in between
+    // hangs: wait until the server says it is serving.
+    for (let i = 0; i < 200; i++) {
+      if ((await fourLetter(host, port, 'srvr')).includes('Mode:')) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`zookeeper on ${port} never started serving:\n${proc.output().slice(-4000)}`);
+  };
+  await start();
+  return {
+    host,
+    port,
+    output: () => proc?.output() ?? '',
+    get running() {
+      return proc !== undefined;
+    },
+    start,
+    stop: async () => {
+      const p = proc;
+      proc = undefined;
+      await p?.stop();
+    },
+    close: async () => {
+      const p = proc;
+      proc = undefined;
+      await p?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Sends a four-letter command and resolves with the reply ('' on any error). */
+function fourLetter(host: string, port: number, cmd: string): Promise<string> {
+  return new Promise((resolve) => {
+    let out = '';
+    const s = connect(port, host, () => s.end(cmd));
+    s.setTimeout(1000, () => s.destroy());
+    s.on('data', (b) => (out += b.toString()));
+    s.on('error', () => {});
+    s.on('close', () => resolve(out));
+  });
+}
