@@ -1,0 +1,130 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { K8sDtabStore, k8sStorage } from '../../../src/namerd/stores/k8s.js';
+import { startFakeK8s, type FakeK8s } from '../../support/fake-k8s.js';
+import { record, waitForState, waitForValue } from '../../support/activity.js';
+import { d, dtabStoreContract, rejectsWith } from './contract.js';
+
+let k8s: FakeK8s;
+let seq = 0;
+
+before(async () => {
+  k8s = await startFakeK8s();
+});
+after(async () => {
+  await k8s?.stop();
+});
+
+const fast = { requestTimeoutMs: 1500, retryMinMs: 20, retryMaxMs: 200 };
+const dtabObject = (name: string, dentries: unknown) => ({ apiVersion: 'l5d.io/v1alpha1', kind: 'DTab', metadata: { name }, dentries });
+
+dtabStoreContract('io.l5d.k8s', async () => {
+  const namespace = `contract${++seq}`;
+  const mk = () => new K8sDtabStore({ host: k8s.host, port: k8s.port, namespace }, fast);
+  const store = mk();
+  const replicas: K8sDtabStore[] = [];
+  return {
+    store,
+    writeRaw: async (ns, text) => {
+      k8s.putObject(namespace, 'dtabs', dtabObject(ns, [{ prefix: text, dst: '' }]));
+    },
+    replica: () => {
+      const r = mk();
+      replicas.push(r);
+      return r;
+    },
+    close: async () => {
+      await store.close();
+      for (const r of replicas) await r.close();
+    },
+  };
+});
+
+describe('io.l5d.k8s specifics', () => {
+  it('writes DTab objects with dentries [{prefix, dst}]; the version is the resourceVersion', async () => {
+    const store = k8sStorage.create!({ host: k8s.host, port: k8s.port, namespace: 'shape' }, {});
+    try {
+      await store.create('default', d('/svc=>/#/io.l5d.fs;/svc/b=>/$/inet/127.0.0.1/80 | /x'));
+      const obj = k8s.getObject('shape', 'dtabs', 'default')!;
+      assert.equal(obj.apiVersion, 'l5d.io/v1alpha1');
+      assert.equal(obj.kind, 'DTab');
+      assert.equal(obj.metadata.name, 'default');
+      assert.deepEqual(obj['dentries'], [
+        { prefix: '/svc', dst: '/#/io.l5d.fs' },
+        { prefix: '/svc/b', dst: '/$/inet/127.0.0.1/80 | /x' },
+      ]);
+      assert.equal((await store.get('default'))!.version, obj.metadata.resourceVersion);
+      await rejectsWith(store.create('Upper', d('/a=>/b')), 'MESH_ERR_NAMESPACE_INVALID');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a 410 Gone on re-watch makes the store list again and catch up', async () => {
+    const store = new K8sDtabStore({ host: k8s.host, port: k8s.port, namespace: 'gone' }, fast);
+    try {
+      await store.create('a', d('/a=>/1'));
+      const act = store.observe('a');
+      const b = store.observe('b');
+      const keepB = b.states.observe(() => {});
+      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/1', 5000, 'a=1');
+      await k8s.stop();
+      // While the API is down, other clients change things and the history is compacted.
+      k8s.putObject('gone', 'dtabs', dtabObject('a', [{ prefix: '/a', dst: '/2' }]));
+      k8s.putObject('gone', 'dtabs', dtabObject('b', [{ prefix: '/b', dst: '/1' }]));
+      k8s.compact();
+      const before = k8s.requests.length;
+      await k8s.start();
+      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/2', 10000, 'a=2 after relist');
+      await waitForValue(b, (v) => v?.dtab.show() === '/b=>/1', 5000, 'b after relist');
+      keepB.close();
+      const after = k8s.requests.slice(before);
+      const gone = after.findIndex((r) => /watch=true.*resourceVersion=\d+/.test(r));
+      assert.ok(gone >= 0, after.join('\n'));
+      assert.ok(after.slice(gone + 1).some((r) => r === 'GET /apis/l5d.io/v1alpha1/namespaces/gone/dtabs'), after.join('\n'));
+    } finally {
+      await store.close();
+      if (!k8s.running) await k8s.start();
+    }
+  });
+
+  it('down: calls reject with STORE_UNAVAILABLE, watches keep the last value; up: watches resume', async () => {
+    const store = new K8sDtabStore({ host: k8s.host, port: k8s.port, namespace: 'downup' }, fast);
+    try {
+      await store.create('ns', d('/a=>/1'));
+      const act = store.observe('ns');
+      const rec = record(act);
+      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/1', 5000, 'initial');
+      await k8s.stop();
+      await rejectsWith(store.get('ns'), 'MESH_ERR_STORE_UNAVAILABLE');
+      await rejectsWith(store.put('ns', d('/a=>/lost')), 'MESH_ERR_STORE_UNAVAILABLE');
+      assert.equal(act.states.sample().type, 'ok');
+      await k8s.start();
+      assert.deepEqual(k8s.getObject('downup', 'dtabs', 'ns')!['dentries'], [{ prefix: '/a', dst: '/1' }]);
+      k8s.putObject('downup', 'dtabs', dtabObject('ns', [{ prefix: '/a', dst: '/2' }]));
+      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/2', 10000, 'after restart');
+      rec.close();
+      const firstOk = rec.states.findIndex((s) => s.type === 'ok');
+      assert.ok(rec.states.slice(firstOk).every((s) => s.type === 'ok'), 'never failed once a value was known');
+    } finally {
+      await store.close();
+      if (!k8s.running) await k8s.start();
+    }
+  });
+
+  it('a store that starts while the API is down is failed, then recovers', async () => {
+    await k8s.stop();
+    const store = new K8sDtabStore({ host: k8s.host, port: k8s.port, namespace: 'cold' }, fast);
+    try {
+      const act = store.list();
+      const st = await waitForState(act, (s) => s.type === 'failed', 5000, 'failed');
+      assert.equal((st as unknown as { error: { code: string } }).error.code, 'MESH_ERR_STORE_UNAVAILABLE');
+      await k8s.start();
+      k8s.putObject('cold', 'dtabs', dtabObject('x', [{ prefix: '/x', dst: '/y' }]));
+      assert.deepEqual(await waitForValue(act, (v) => v.length === 1, 10000, 'listed'), ['x']);
+    } finally {
+      await store.close();
+      if (!k8s.running) await k8s.start();
+    }
+  });
+});
