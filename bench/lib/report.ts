@@ -41,6 +41,8 @@ export function ratios(cands: readonly CandidateResult[]): Record<string, number
     const hc = cands.find((x) => x.name === 'haproxy')?.throughput['/small']?.cpuUsPerReq;
     const mc = c.throughput['/small']?.cpuUsPerReq;
     if (hc && mc) out[`${c.name} CPU efficiency/haproxy`] = hc / mc;
+    const uc = cands.find((x) => x.name === 'undici')?.throughput['/small']?.cpuUsPerReq;
+    if (uc && mc) out[`${c.name} CPU efficiency/undici`] = uc / mc;
   }
   return out;
 }

@@ -34,7 +34,7 @@ test('ratios and the markdown table', () => {
     { name: 'meshwork http1-proxy', throughput: t(18000, 40), rssIdleMB: 50, rssLoadMB: 60 },
     { name: 'undici', throughput: t(9000, 80), rssIdleMB: 70, rssLoadMB: 120 },
   ];
-  assert.deepEqual(ratios(cands), { 'meshwork http1-proxy/haproxy': 0.9, 'meshwork http1-proxy/undici': 2, 'meshwork http1-proxy CPU efficiency/haproxy': 0.75 });
+  assert.deepEqual(ratios(cands), { 'meshwork http1-proxy/haproxy': 0.9, 'meshwork http1-proxy/undici': 2, 'meshwork http1-proxy CPU efficiency/haproxy': 0.75, 'meshwork http1-proxy CPU efficiency/undici': 2 });
   const md = markdown({ date: 'D', commit: 'abc', host: { cpus: 2, node: 'v20', kernel: 'k' }, settings: { rounds: 3, loadavg: 1, seconds: 5, connections: 50, fixedRate: 10000, idleConns: 10000, quick: false }, candidates: cands, ratios: ratios(cands) });
   assert.match(md, /^### D — commit abc\n/);
   assert.match(md, /\n\| meshwork http1-proxy \| 18,000 \| 1\.00 \| 2\.00 \| 3\.00 \| 40\.0 \| - \| - \| - \| - \| 50\.0 \| 60\.0 \| - \|\n/);
