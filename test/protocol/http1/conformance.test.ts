@@ -219,3 +219,15 @@ test('a router-style handler edits the forwarded head, sees the status and adds 
   assert.equal(r.responses[0]!.body, 'found');
   assert.equal(r.responses[1]!.head, 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nl5d-success-class: 1.0\r\n\r\n');
 });
+
+test('proxy mode routes by Host header (case-insensitive) and answers 502 for an unknown host without a default', async () => {
+  const a = await rawUpstream(() => ok('from a'));
+  const b = await rawUpstream(() => ok('from b'));
+  const proxy = createHttp1Proxy({ routes: { 'a.svc': { host: '127.0.0.1', port: a.port }, 'b.svc:8080': { host: '127.0.0.1', port: b.port } } });
+  const port = (await proxy.server.listen(0, '127.0.0.1')).port;
+  cleanups.push(() => proxy.close(), () => a.close(), () => b.close());
+  const r = await exchange(port, 'GET / HTTP/1.1\r\nHost: A.svc\r\n\r\nGET / HTTP/1.1\r\nHost: b.svc:8080\r\n\r\nGET / HTTP/1.1\r\nHost: c.svc\r\n\r\n', 3);
+  assert.deepEqual(r.responses.map((m) => `${m.line.split(' ')[1]} ${m.body.trim()}`), ['200 from a', '200 from b', '502 no route for host c.svc']);
+  assert.equal(r.responses[2]!.headers['l5d-err'], 'no route for host c.svc');
+  assert.deepEqual([a.requests.length, b.requests.length], [1, 1]);
+});
