@@ -231,3 +231,36 @@ test('proxy mode routes by Host header (case-insensitive) and answers 502 for an
   assert.equal(r.responses[2]!.headers['l5d-err'], 'no route for host c.svc');
   assert.deepEqual([a.requests.length, b.requests.length], [1, 1]);
 });
+
+test('a client that stops reading stops the upstream (backpressure), and gets every byte once it reads again', async () => {
+  const size = 32 << 20;
+  let upstreamSock: import('node:net').Socket | undefined;
+  const { port } = await setup((_req, sock) => {
+    upstreamSock = sock;
+    sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`);
+    sock.write(Buffer.alloc(size, 0x61));
+    return null;
+  });
+  const client = connect(port, '127.0.0.1');
+  cleanups.push(async () => { client.destroy(); });
+  await once(client, 'connect');
+  client.pause();
+  client.write('GET /huge HTTP/1.1\r\nHost: svc\r\n\r\n');
+  // No event says "the proxy stopped reading": poll the upstream's unsent bytes, bounded.
+  let stalled = 0;
+  for (let i = 0; i < 200 && stalled < 25; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    stalled = upstreamSock && upstreamSock.writableLength > size / 2 ? stalled + 1 : 0;
+  }
+  assert.equal(stalled, 25, `upstream still has ${upstreamSock?.writableLength} bytes unsent`);
+  let got = 0;
+  const done = new Promise<void>((resolve) => {
+    client.on('data', (b: Buffer) => { got += b.length; if (got >= size) resolve(); });
+  });
+  client.resume();
+  const t = setTimeout(() => client.destroy(), 15_000);
+  await done;
+  clearTimeout(t);
+  const headLen = `HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`.length;
+  assert.equal(got, size + headLen);
+});
