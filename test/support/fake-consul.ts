@@ -1,0 +1,269 @@
+/**
+ * An in-test Consul agent serving the KV API the way Consul does:
+ * - `GET /v1/kv/<key>` (JSON list of {LockIndex, Key, Flags, Value (base64), CreateIndex,
+ *   ModifyIndex}), `?recurse`, `?keys[&separator=/]`, `?raw`; 404 with an empty body when
+ *   nothing matches; every read answers `X-Consul-Index`;
+ * - blocking reads: `?index=N&wait=10s` hold the request until the matching keys' index
+ *   (deletes included) passes N or the wait ends;
+ * - `PUT` (body = value) and `DELETE`, both with `?cas=<ModifyIndex>` (cas=0: only if absent),
+ *   answering `true` / `false`;
+ * - ACL token (`X-Consul-Token` header or `?token=`) → 403 "Permission denied" when wrong;
+ *   `?dc=` other than ours → 500 "No path to datacenter".
+ * `stop()` / `start()` keep port and data; `restoreWithIndex(n)` simulates a snapshot restore
+ * that moves the index backwards.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+interface KvEntry {
+  LockIndex: number;
+  Key: string;
+  Flags: number;
+  Value: string | null;
+  CreateIndex: number;
+  ModifyIndex: number;
+}
+
+interface Blocked {
+  readonly matches: (key: string) => boolean;
+  readonly after: number;
+  readonly wake: () => void;
+}
+
+export interface FakeConsulOptions {
+  readonly token?: string;
+  readonly datacenter?: string;
+  readonly startIndex?: number;
+}
+
+export class FakeConsul {
+  port = 0;
+  readonly host = '127.0.0.1';
+  readonly datacenter: string;
+  readonly token: string | undefined;
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly kv = new Map<string, KvEntry>();
+  /** Last index at which each key changed, deletes included (Consul's tombstones). */
+  private readonly changed = new Map<string, number>();
+  private index: number;
+  private readonly blocked = new Set<Blocked>();
+  readonly requests: string[] = [];
+
+  constructor(opts: FakeConsulOptions = {}) {
+    this.token = opts.token;
+    this.datacenter = opts.datacenter ?? 'dc1';
+    this.index = opts.startIndex ?? 1;
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    const server = createServer((req, res) => this.handle(req, res));
+    server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, this.host, () => resolve());
+    });
+    this.port = (server.address() as { port: number }).port;
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (!s) return;
+    for (const b of this.blocked) b.wake();
+    this.blocked.clear();
+    for (const sock of this.sockets) sock.destroy();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  get running(): boolean {
+    return this.server !== undefined;
+  }
+
+  get currentIndex(): number {
+    return this.index;
+  }
+
+  /** Writes a value as another client would (works while stopped, too). */
+  set(key: string, value: string): void {
+    this.write(key, value);
+  }
+
+  getValue(key: string): string | undefined {
+    const e = this.kv.get(key);
+    return e ? Buffer.from(e.Value ?? '', 'base64').toString('utf8') : undefined;
+  }
+
+  /** Replaces the data set and sets the index back, as restoring an older snapshot does. */
+  restoreWithIndex(index: number, data: Readonly<Record<string, string>>): void {
+    this.kv.clear();
+    this.changed.clear();
+    this.index = index;
+    for (const [k, v] of Object.entries(data)) {
+      const e: KvEntry = { LockIndex: 0, Key: k, Flags: 0, Value: Buffer.from(v).toString('base64'), CreateIndex: index, ModifyIndex: index };
+      this.kv.set(k, e);
+      this.changed.set(k, index);
+    }
+  }
+
+  private write(key: string, value: string): KvEntry {
+    const idx = ++this.index;
+    const prev = this.kv.get(key);
+    const e: KvEntry = {
+      LockIndex: 0,
+      Key: key,
+      Flags: 0,
+      Value: value === '' ? null : Buffer.from(value).toString('base64'),
+      CreateIndex: prev?.CreateIndex ?? idx,
+      ModifyIndex: idx,
+    };
+    this.kv.set(key, e);
+    this.touch(key, idx);
+    return e;
+  }
+
+  private remove(key: string): void {
+    const idx = ++this.index;
+    this.kv.delete(key);
+    this.touch(key, idx);
+  }
+
+  private touch(key: string, idx: number): void {
+    this.changed.set(key, idx);
+    for (const b of [...this.blocked]) if (b.matches(key) && idx > b.after) b.wake();
+  }
+
+  /** The index a read of these keys reports: the latest change among them, else the table's. */
+  private indexFor(matches: (key: string) => boolean): number {
+    let max = 0;
+    for (const [k, i] of this.changed) if (matches(k) && i > max) max = i;
+    return max > 0 ? max : this.index;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    this.requests.push(`${req.method} ${url.pathname}${url.search}`);
+    const q = url.searchParams;
+    if (this.token !== undefined && (req.headers['x-consul-token'] ?? q.get('token')) !== this.token) {
+      return text(res, 403, 'Permission denied');
+    }
+    const dc = q.get('dc');
+    if (dc !== null && dc !== this.datacenter) return text(res, 500, `No path to datacenter`);
+    if (!url.pathname.startsWith('/v1/kv/')) return text(res, 404, 'not found');
+    const key = decodeURIComponent(url.pathname.slice('/v1/kv/'.length));
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const method = req.method ?? 'GET';
+      if (method === 'GET') return this.read(req, res, key, q);
+      if (method === 'PUT') {
+        const cas = q.get('cas');
+        if (cas !== null) {
+          const cur = this.kv.get(key);
+          const want = Number(cas);
+          if (!(want === 0 ? cur === undefined : cur?.ModifyIndex === want)) return text(res, 200, 'false');
+        }
+        this.write(key, body);
+        return text(res, 200, 'true');
+      }
+      if (method === 'DELETE') {
+        if (q.has('recurse')) {
+          for (const k of [...this.kv.keys()]) if (k.startsWith(key)) this.remove(k);
+          return text(res, 200, 'true');
+        }
+        const cas = q.get('cas');
+        const cur = this.kv.get(key);
+        if (cas !== null && cur?.ModifyIndex !== Number(cas)) return text(res, 200, 'false');
+        if (cur) this.remove(key);
+        return text(res, 200, 'true');
+      }
+      return text(res, 405, 'method not allowed');
+    });
+  }
+
+  private read(req: IncomingMessage, res: ServerResponse, key: string, q: URLSearchParams): void {
+    const prefix = q.has('recurse') || q.has('keys');
+    const matches = prefix ? (k: string) => k.startsWith(key) : (k: string) => k === key;
+    const after = Number(q.get('index') ?? '0');
+    const answer = () => {
+      if (res.destroyed) return;
+      const idx = this.indexFor(matches);
+      const headers = { 'x-consul-index': String(idx), 'x-consul-knownleader': 'true', 'x-consul-lastcontact': '0' };
+      const found = [...this.kv.values()].filter((e) => matches(e.Key)).sort((a, b) => (a.Key < b.Key ? -1 : 1));
+      if (found.length === 0) {
+        res.writeHead(404, headers);
+        return res.end();
+      }
+      if (q.has('keys')) {
+        const sep = q.get('separator');
+        const keys = new Set<string>();
+        for (const e of found) {
+          const rest = e.Key.slice(key.length);
+          const cut = sep ? rest.indexOf(sep) : -1;
+          keys.add(cut >= 0 ? key + rest.slice(0, cut + sep!.length) : e.Key);
+        }
+        return json(res, 200, [...keys], headers);
+      }
+      if (q.has('raw')) {
+        res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream' });
+        return res.end(Buffer.from(found[0]!.Value ?? '', 'base64'));
+      }
+      return json(res, 200, found, headers);
+    };
+    if (after > 0 && this.indexFor(matches) <= after) {
+      const waitMs = Math.min(parseWait(q.get('wait') ?? '5m'), 600000);
+      let done = false;
+      const b: Blocked = {
+        matches,
+        after,
+        wake: () => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          this.blocked.delete(b);
+          answer();
+        },
+      };
+      const timer = setTimeout(b.wake, waitMs);
+      this.blocked.add(b);
+      req.socket.on('close', () => {
+        done = true;
+        clearTimeout(timer);
+        this.blocked.delete(b);
+      });
+      return;
+    }
+    answer();
+  }
+}
+
+/** Consul durations: `10s`, `500ms`, `1m`. */
+function parseWait(s: string): number {
+  const m = /^(\d+)(ms|s|m)?$/.exec(s);
+  if (!m) return 300000;
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60000 : n * 1000;
+}
+
+function text(res: ServerResponse, code: number, body: string): void {
+  res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function json(res: ServerResponse, code: number, body: unknown, headers: Record<string, string>): void {
+  const t = JSON.stringify(body);
+  res.writeHead(code, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(t) });
+  res.end(t);
+}
+
+export async function startFakeConsul(opts: FakeConsulOptions = {}): Promise<FakeConsul> {
+  const c = new FakeConsul(opts);
+  await c.start();
+  return c;
+}
