@@ -16,10 +16,10 @@
  * - A stored value that does not parse is a failed state for that namespace
  *   (MESH_ERR_STORED_DTAB_INVALID), never a crash; `get` rejects with the same error.
  */
-import type { Activity } from '../../naming/contracts.js';
-import type { Dtab } from './dtab-codec.js';
+import type { Activity } from '../../naming/activity.js';
+import type { Dtab } from '../../naming/dtab.js';
 
-export type { Dtab } from './dtab-codec.js';
+export type { Dtab };
 
 export interface VersionedDtab {
   readonly dtab: Dtab;

@@ -7,7 +7,7 @@
  * observer, so 1,000 watchers of one namespace cost one parse and one identity check each.
  */
 import type { ActivityState, Closable, Var } from '../../naming/contracts.js';
-import type { Activity } from '../../naming/contracts.js';
+import { Activity } from '../../naming/activity.js';
 import {
   NamerdError,
   NamespaceInvalidError,
@@ -100,11 +100,11 @@ export abstract class WatchedStore implements DtabStore {
 
   // ---- DtabStore ----
   list(): Activity<readonly string[]> {
-    return { states: new ListVar(this) };
+    return new Activity(new ListVar(this));
   }
 
   observe(ns: string): Activity<VersionedDtab | null> {
-    return { states: new NsVar(this, ns) };
+    return new Activity(new NsVar(this, ns));
   }
 
   names(): Promise<string[]> {
