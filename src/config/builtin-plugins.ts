@@ -14,6 +14,7 @@ import { registerPlugin } from './plugins.js';
 import '../namers/registry.js';
 import '../router/register-plugins.js';
 import '../transformers/register-plugins.js';
+import '../namerd/stores/registry.js';
 import { telemeterSpecs } from '../telemetry/telemeters.js';
 import { inMemoryStorage } from '../namerd/stores/in-memory.js';
 

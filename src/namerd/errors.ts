@@ -12,7 +12,8 @@ export type NamerdErrorCode =
   | 'MESH_ERR_STORED_DTAB_INVALID'
   | 'MESH_ERR_NAMESPACE_INVALID'
   | 'MESH_ERR_DTAB_INVALID'
-  | 'MESH_ERR_STORE_PROTOCOL';
+  | 'MESH_ERR_STORE_PROTOCOL'
+  | 'MESH_ERR_STORAGE_KIND';
 
 export class NamerdError extends Error {
   readonly code: NamerdErrorCode;

@@ -8,6 +8,7 @@
  * after an error.
  */
 import type { PluginSpec } from '../../config/schema.js';
+import { consulFields } from './fields.js';
 import {
   DtabExistsError,
   DtabNotFoundError,
@@ -237,20 +238,6 @@ export class ConsulDtabStore extends WatchedStore {
 export const consulStorage: PluginSpec<ConsulConfig, DtabStore, StoreContext> = {
   category: 'storage',
   kind: KIND,
-  fields: {
-    host: { type: 'string', default: 'localhost', doc: 'The Consul agent host.' },
-    port: { type: 'int', default: 8500, min: 1, max: 65535, doc: 'The Consul agent port.' },
-    pathPrefix: { type: 'path', default: '/namerd/dtabs', doc: 'The KV path under which dtabs are stored.' },
-    token: { type: 'string', doc: 'ACL token sent with every request.' },
-    datacenter: { type: 'string', doc: "Datacenter to send requests to (default: the agent's)." },
-    readConsistencyMode: { type: { enum: ['default', 'stale', 'consistent'] }, default: 'default' },
-    writeConsistencyMode: { type: { enum: ['default', 'stale', 'consistent'] }, default: 'default' },
-    failFast: { type: 'boolean', default: false, notSupported: true, doc: 'Accepted; calls always fail at once when Consul is down.' },
-    backoff: {
-      type: { object: { kind: { type: 'string' }, ms: { type: 'int', min: 0 }, minMs: { type: 'int', min: 0 }, maxMs: { type: 'int', min: 0 } } },
-      doc: 'Retry delay bounds for the watch after a failed request.',
-    },
-    tls: { type: { object: {}, open: true }, notSupported: true, doc: 'TLS to Consul is not built yet.' },
-  },
+  fields: consulFields,
   create: (config) => new ConsulDtabStore(config),
 };

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions, type IKeyValue, type Watcher } from 'etcd3';
 import type { PluginSpec } from '../../config/schema.js';
+import { etcdFields } from './fields.js';
 import { DtabExistsError, DtabNotFoundError, DtabVersionMismatchError } from '../errors.js';
 import type { DtabStore, StoreContext } from './store.js';
 import {
@@ -252,23 +253,6 @@ export const etcdStorage: PluginSpec<EtcdConfig, DtabStore, StoreContext> = {
   category: 'storage',
   kind: KIND,
   experimental: true,
-  fields: {
-    host: { type: 'string', default: 'localhost', doc: 'The etcd API host.' },
-    port: { type: 'int', default: 2379, min: 1, max: 65535, doc: 'The etcd API port.' },
-    pathPrefix: { type: 'path', default: '/namerd/dtabs', doc: 'The key path under which dtabs are stored.' },
-    tls: {
-      type: {
-        object: {
-          disableValidation: { type: 'boolean', default: false, notSupported: true },
-          commonName: { type: 'string' },
-          trustCerts: { type: { array: 'string' } },
-          clientAuth: {
-            type: { object: { certPath: { type: 'string', required: true }, keyPath: { type: 'string', required: true } } },
-          },
-        },
-      },
-      doc: 'TLS to etcd: CA files, name to verify, optional client certificate.',
-    },
-  },
+  fields: etcdFields,
   create: (config) => new EtcdDtabStore(config),
 };

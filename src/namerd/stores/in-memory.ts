@@ -3,6 +3,7 @@
  * store-wide counter so a namespace never gets a version it had before.
  */
 import type { PluginSpec } from '../../config/schema.js';
+import { inMemoryFields } from './fields.js';
 import { DtabExistsError, DtabNotFoundError, DtabVersionMismatchError } from '../errors.js';
 import { readStoredDtab } from './dtab-codec.js';
 import type { DtabStore, StoreContext } from './store.js';
@@ -89,8 +90,6 @@ export class InMemoryDtabStore extends WatchedStore {
 export const inMemoryStorage: PluginSpec<InMemoryConfig, DtabStore, StoreContext> = {
   category: 'storage',
   kind: KIND,
-  fields: {
-    namespaces: { type: { map: 'dtab' }, default: {}, doc: 'A map of namespaces to their dtabs.' },
-  },
+  fields: inMemoryFields,
   create: (config) => new InMemoryDtabStore(config.namespaces ?? {}),
 };

@@ -9,6 +9,7 @@
  * lost, so it lists again.
  */
 import type { PluginSpec } from '../../config/schema.js';
+import { k8sFields } from './fields.js';
 import {
   DtabExistsError,
   DtabNotFoundError,
@@ -258,10 +259,6 @@ export class K8sDtabStore extends WatchedStore {
 export const k8sStorage: PluginSpec<K8sConfig, DtabStore, StoreContext> = {
   category: 'storage',
   kind: KIND,
-  fields: {
-    host: { type: 'string', default: 'localhost', doc: 'The Kubernetes API host (usually kubectl proxy).' },
-    port: { type: 'int', default: 8001, min: 1, max: 65535, doc: 'The Kubernetes API port.' },
-    namespace: { type: 'string', default: 'default', doc: 'The Kubernetes namespace holding the DTab objects.' },
-  },
+  fields: k8sFields,
   create: (config) => new K8sDtabStore(config),
 };

@@ -11,6 +11,7 @@
  */
 import zookeeper, { type ACL, type Client, type Stat, type ZkException } from 'node-zookeeper-client';
 import type { PluginSpec } from '../../config/schema.js';
+import { zkFields } from './fields.js';
 import {
   DtabExistsError,
   DtabNotFoundError,
@@ -486,31 +487,6 @@ export class ZkDtabStore extends WatchedStore {
 export const zkStorage: PluginSpec<ZkConfig, DtabStore, StoreContext> = {
   category: 'storage',
   kind: KIND,
-  fields: {
-    zkAddrs: {
-      type: { array: { object: { host: { type: 'string', required: true }, port: { type: 'int', required: true, min: 1, max: 65535 } } } },
-      required: true,
-      doc: 'ZooKeeper servers, each with host and port.',
-    },
-    pathPrefix: { type: 'path', default: '/dtabs', doc: 'The znode under which dtabs are stored.' },
-    sessionTimeoutMs: { type: 'int', default: 10000, min: 1, doc: 'ZooKeeper session timeout in milliseconds.' },
-    authInfo: {
-      type: { object: { scheme: { type: 'string', required: true }, auth: { type: 'string', required: true } } },
-      doc: 'Authentication sent when connecting.',
-    },
-    acls: {
-      type: {
-        array: {
-          object: {
-            scheme: { type: 'string', required: true },
-            id: { type: 'string', required: true },
-            perms: { type: 'string', required: true, doc: "distinct letters of 'crwda'" },
-          },
-        },
-      },
-      default: [],
-      doc: 'ACLs set on each dtab znode created (none given: world:anyone:crwda).',
-    },
-  },
+  fields: zkFields,
   create: (config) => new ZkDtabStore({ ...config, acls: config.acls && config.acls.length > 0 ? config.acls : undefined }),
 };
