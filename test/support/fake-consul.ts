@@ -232,7 +232,7 @@ export class FakeConsul {
       };
       const timer = setTimeout(b.wake, waitMs);
       this.blocked.add(b);
-      req.socket.on('close', () => {
+      res.on('close', () => {
         done = true;
         clearTimeout(timer);
         this.blocked.delete(b);
