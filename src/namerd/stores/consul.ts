@@ -25,8 +25,8 @@ import {
   type RetryOptions,
   type WatchedStoreOptions,
   type WatchSink,
+  normalizePrefix,
 } from './watched-store.js';
-import { normalizePrefix } from './etcd.js';
 
 export const KIND = 'io.l5d.consul';
 

@@ -20,6 +20,7 @@ import {
   type RetryOptions,
   type WatchedStoreOptions,
   type WatchSink,
+  normalizePrefix,
 } from './watched-store.js';
 
 export const KIND = 'io.l5d.etcd';
@@ -241,12 +242,6 @@ export class EtcdDtabStore extends WatchedStore {
     }
     this.client.close();
   }
-}
-
-/** `/namerd/dtabs/` and `namerd/dtabs` both mean `/namerd/dtabs`. */
-export function normalizePrefix(p: string): string {
-  const trimmed = p.replace(/\/+$/, '');
-  return trimmed.startsWith('/') ? trimmed : '/' + trimmed;
 }
 
 export const etcdStorage: PluginSpec<EtcdConfig, DtabStore, StoreContext> = {

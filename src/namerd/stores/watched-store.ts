@@ -301,10 +301,9 @@ function emit<T>(set: Iterable<Observer<T>>, state: T): void {
     try {
       obs.fn(state);
     } catch (e) {
-      // One observer's bug must not stop the others from hearing about the change.
-      queueMicrotask(() => {
-        throw e;
-      });
+      // One observer's bug must not stop the others hearing of the change, nor stop namerd.
+      const err = e instanceof Error ? e : new Error(String(e));
+      process.emitWarning(`dtab observer threw: ${err.message}`, { code: 'MESH_WARN_DTAB_OBSERVER_THREW', detail: err.stack });
     }
   }
 }
@@ -412,4 +411,10 @@ export interface RetryOptions {
   /** Watch-loop retry delay bounds after a failure. */
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
+}
+
+/** `/namerd/dtabs/` and `namerd/dtabs` both mean `/namerd/dtabs`. */
+export function normalizePrefix(p: string): string {
+  const trimmed = p.replace(/\/+$/, '');
+  return trimmed.startsWith('/') ? trimmed : '/' + trimmed;
 }

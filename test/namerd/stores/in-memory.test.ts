@@ -51,3 +51,25 @@ describe('io.l5d.inMemory specifics', () => {
     await store.close();
   });
 });
+
+describe('observer isolation', () => {
+  it('an observer that throws does not stop the others; it becomes a process warning', async () => {
+    const store = new InMemoryDtabStore({ a: '/a=>/1' });
+    const warned = new Promise<Error & { code?: string }>((resolve) => process.once('warning', (w) => resolve(w as Error & { code?: string })));
+    const bad = store.observe('a').states.observe((s) => {
+      if (s.type === 'ok' && s.value?.dtab.show() === '/a=>/2') throw new Error('observer bug');
+    });
+    const rec = record(store.observe('a'));
+    await store.put('a', d('/a=>/2'));
+    const w = await warned;
+    assert.equal(w.message, 'dtab observer threw: observer bug');
+    assert.equal(w.code, 'MESH_WARN_DTAB_OBSERVER_THREW');
+    assert.deepEqual(
+      rec.states.map((s) => (s.type === 'ok' ? s.value!.dtab.show() : s.type)),
+      ['/a=>/1', '/a=>/2'],
+    );
+    bad.close();
+    rec.close();
+    await store.close();
+  });
+});
