@@ -49,7 +49,7 @@ interface Row {
 
 function measure(name: string, seconds: number, paths: readonly Path[], dtab: DtabLookup, namers: ConfiguredNamers, expect: string): Row {
   // Warm up and check the answer so the benchmark cannot silently measure failures.
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 5000; i++) {
     const got = bindOnce(dtab, paths[i % paths.length]!, namers);
     if (got !== expect) throw new Error(`${name}: expected ${expect}, got ${got}`);
   }
