@@ -23,12 +23,19 @@ export interface EtcdServer {
   close(): Promise<void>;
 }
 
-export async function startEtcd(): Promise<EtcdServer> {
+export interface EtcdTlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+}
+
+/** With `tls`, clients must speak TLS and present a certificate signed by `caFile`. */
+export async function startEtcd(opts: { tls?: EtcdTlsFiles } = {}): Promise<EtcdServer> {
   const dir = mkdtempSync(join(tmpdir(), 'mesh-etcd-'));
   const host = '127.0.0.1';
   const port = await freePort();
   const peer = await freePort();
-  const clientUrl = `http://${host}:${port}`;
+  const clientUrl = `${opts.tls ? 'https' : 'http'}://${host}:${port}`;
   const peerUrl = `http://${host}:${peer}`;
   const args = [
     '--name', 'mesh-test',
@@ -43,6 +50,9 @@ export async function startEtcd(): Promise<EtcdServer> {
     '--election-timeout', '100',
     '--logger', 'zap',
     '--log-outputs', 'stderr',
+    ...(opts.tls
+      ? ['--cert-file', opts.tls.certFile, '--key-file', opts.tls.keyFile, '--trusted-ca-file', opts.tls.caFile, '--client-cert-auth']
+      : []),
   ];
   let proc: ReadyProcess | undefined;
   const start = async () => {

@@ -99,7 +99,8 @@ export class EtcdDtabStore extends WatchedStore {
     if (config.tls) {
       const ca = config.tls.trustCerts?.map((p) => readFileSync(p, 'utf8')).join('\n');
       options.credentials = {
-        rootCertificate: Buffer.from(ca ?? ''),
+        // No trustCerts: grpc's default (system) roots, which it uses when given null.
+        rootCertificate: ca === undefined ? (null as unknown as Buffer) : Buffer.from(ca),
         ...(config.tls.clientAuth
           ? { certChain: readFileSync(config.tls.clientAuth.certPath), privateKey: readFileSync(config.tls.clientAuth.keyPath) }
           : {}),

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
 import { EtcdDtabStore, etcdStorage } from '../../../src/namerd/stores/etcd.js';
 import { startEtcd, type EtcdServer } from '../../support/etcd.js';
+import { makeTestCerts } from '../../support/certs.js';
+import { isNamerdError } from '../../../src/namerd/errors.js';
 import { record, waitForState, waitForValue } from '../../support/activity.js';
 import { d, dtabStoreContract, rejectsWith } from './contract.js';
 
@@ -107,5 +109,31 @@ describe('io.l5d.etcd specifics', () => {
       await store.close();
       if (!etcd.running) await etcd.start();
     }
+  });
+});
+
+describe('io.l5d.etcd over TLS', () => {
+  it('talks to an etcd that requires client certificates, given trustCerts and clientAuth', async (t) => {
+    const certs = makeTestCerts();
+    t.after(() => certs.cleanup());
+    const secure = await startEtcd({ tls: { certFile: certs.serverCert, keyFile: certs.serverKey, caFile: certs.caCert } });
+    t.after(() => secure.close());
+    const store = etcdStorage.create!(
+      {
+        host: secure.host,
+        port: secure.port,
+        tls: { trustCerts: [certs.caCert], clientAuth: { certPath: certs.clientCert, keyPath: certs.clientKey } },
+      },
+      {},
+    );
+    t.after(() => store.close());
+    await store.create('secure', d('/s=>/tls'));
+    assert.equal((await store.get('secure'))!.dtab.show(), '/s=>/tls');
+    await waitForValue(store.observe('secure'), (v) => v?.dtab.show() === '/s=>/tls', 5000, 'watched over TLS');
+
+    // Without a client certificate the server refuses the connection: unavailable, not a hang.
+    const anonymous = new EtcdDtabStore({ host: secure.host, port: secure.port, tls: { trustCerts: [certs.caCert] } }, fast);
+    t.after(() => anonymous.close());
+    await assert.rejects(anonymous.get('secure'), (e: unknown) => isNamerdError(e, 'MESH_ERR_STORE_UNAVAILABLE'));
   });
 });
