@@ -23,6 +23,8 @@ export interface ZkServer {
   output(): string;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Deletes all data (the server must be stopped): every session and znode is gone. */
+  wipeData(): void;
   close(): Promise<void>;
 }
 
@@ -77,15 +79,19 @@ export async function startZooKeeper(): Promise<ZkServer> {
       return proc !== undefined;
     },
     start,
+    wipeData: () => {
+      if (proc !== undefined) throw new Error('stop the server before wiping its data');
+      rmSync(join(dir, 'data'), { recursive: true, force: true });
+    },
     stop: async () => {
       const p = proc;
       proc = undefined;
-      await p?.stop();
+      await p?.stop(1000);
     },
     close: async () => {
       const p = proc;
       proc = undefined;
-      await p?.stop();
+      await p?.stop(1000);
       rmSync(dir, { recursive: true, force: true });
     },
   };

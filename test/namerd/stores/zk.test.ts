@@ -143,3 +143,23 @@ describe('io.l5d.zk specifics', () => {
     }
   });
 });
+
+describe('io.l5d.zk session loss', () => {
+  it('a session the server no longer knows (data wiped) gets a new client; the watch lists again', async (t) => {
+    const store = new ZkDtabStore({ zkAddrs: addrs(), pathPrefix: '/expiry', sessionTimeoutMs: 4000 }, fast);
+    t.after(() => store.close());
+    await store.create('x', d('/x=>/1'));
+    const act = store.list();
+    const keep = act.states.observe(() => {});
+    t.after(() => keep.close());
+    assert.deepEqual(await waitForValue(act, (v) => v.length === 1, 5000, 'x'), ['x']);
+    raw.close();
+    await zks.stop();
+    zks.wipeData();
+    await zks.start();
+    raw = await connectRaw();
+    assert.deepEqual(await waitForValue(act, (v) => v.length === 0, 10000, 'empty after wipe'), []);
+    await store.create('y', d('/y=>/1'));
+    assert.deepEqual(await waitForValue(act, (v) => v.length === 1, 5000, 'y'), ['y']);
+  });
+});
