@@ -149,7 +149,17 @@ test('the snapshot timer runs on its own and close() stops it', async () => {
     });
   });
   m.start();
-  await fired;
+  // The registry's timer is unref'd so it never holds a process open; this bounded, ref'd
+  // timer keeps the test's event loop alive until the snapshot fires (or fails the test).
+  let guard: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    guard = setTimeout(() => reject(new Error('snapshot timer never fired')), 2000);
+  });
+  try {
+    await Promise.race([fired, timedOut]);
+  } finally {
+    clearTimeout(guard);
+  }
   m.close();
   assert.equal(m.flatJson()['s.count'], 1);
   assert.equal(m.flatJson()['s.p50'], 4);
