@@ -248,7 +248,6 @@ export class EtcdDtabStore extends WatchedStore {
 export const etcdStorage: PluginSpec<EtcdConfig, DtabStore, StoreContext> = {
   category: 'storage',
   kind: KIND,
-  experimental: true,
   fields: etcdFields,
   create: (config) => new EtcdDtabStore(config),
 };

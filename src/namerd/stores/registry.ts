@@ -26,7 +26,9 @@ function lazy(kind: string, fields: StorageSpec['fields'], load: (config: any) =
 
 export const STORAGE_SPECS: readonly StorageSpec[] = [
   inMemoryStorage,
-  lazy('io.l5d.etcd', etcdFields, async (c) => new (await import('./etcd.js')).EtcdDtabStore(c), true),
+  // Linkerd demands `experimental: true` for etcd, but its own namerd/examples/etcd.yaml omits
+  // it and the compat corpus must load: Meshwork accepts etcd without the flag.
+  lazy('io.l5d.etcd', etcdFields, async (c) => new (await import('./etcd.js')).EtcdDtabStore(c)),
   lazy('io.l5d.zk', zkFields, async (c) => {
     const { ZkDtabStore } = await import('./zk.js');
     return new ZkDtabStore({ ...c, acls: Array.isArray(c.acls) && c.acls.length > 0 ? c.acls : undefined });

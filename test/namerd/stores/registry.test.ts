@@ -26,7 +26,7 @@ describe('storage registry', () => {
       assert.equal(typeof spec?.create, 'function', kind);
       assert.equal(spec, getStorageSpec(kind));
     }
-    assert.equal(getStorageSpec('io.l5d.etcd')!.experimental, true);
+    assert.equal(getStorageSpec('io.l5d.etcd')!.experimental, undefined, 'namerd/examples/etcd.yaml (no experimental flag) must load');
     assert.deepEqual(Object.keys(getStorageSpec('io.l5d.zk')!.fields).sort(), ['acls', 'authInfo', 'pathPrefix', 'sessionTimeoutMs', 'zkAddrs']);
     assert.equal(getStorageSpec('io.l5d.consul')!.fields['pathPrefix']!.default, '/namerd/dtabs');
     assert.equal(getStorageSpec('io.l5d.zk')!.fields['pathPrefix']!.default, '/dtabs');
