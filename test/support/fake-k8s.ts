@@ -80,6 +80,12 @@ export class FakeK8s {
     return this.rv;
   }
 
+  /** Ends every open watch stream cleanly, as the API server does when a watch times out. */
+  endWatches(): void {
+    for (const w of this.watchers) w.res.end();
+    this.watchers.clear();
+  }
+
   /** Forgets all events so far: watches from an older resourceVersion get 410 Gone. */
   compact(): void {
     this.floor = this.rv;

@@ -108,12 +108,15 @@ describe('io.l5d.consul specifics', () => {
 
   it('sends the ACL token and datacenter; a wrong token is STORE_UNAVAILABLE (403)', async () => {
     const secured = await startFakeConsul({ token: 's3cret', datacenter: 'dc2' });
-    const good = consulStorage.create!({ host: secured.host, port: secured.port, token: 's3cret', datacenter: 'dc2' }, {});
+    const good = consulStorage.create!(
+      { host: secured.host, port: secured.port, token: 's3cret', datacenter: 'dc2', readConsistencyMode: 'stale', writeConsistencyMode: 'consistent' },
+      {},
+    );
     const bad = new ConsulDtabStore({ host: secured.host, port: secured.port, token: 'nope' }, fast);
     try {
       await good.create('x', d('/x=>/y'));
       assert.equal((await good.get('x'))!.dtab.show(), '/x=>/y');
-      assert.ok(secured.requests.every((r) => r.includes('dc=dc2')), secured.requests.join('\n'));
+      assert.deepEqual(secured.requests, ['PUT /v1/kv/namerd/dtabs/x?cas=0&dc=dc2&consistent', 'GET /v1/kv/namerd/dtabs/x?dc=dc2&stale']);
       await assert.rejects(bad.get('x'), (e: unknown) => isNamerdError(e, 'MESH_ERR_STORE_UNAVAILABLE') && /403/.test(e.message));
     } finally {
       await good.close();

@@ -60,6 +60,22 @@ describe('io.l5d.k8s specifics', () => {
     }
   });
 
+  it('a watch the server ends is resumed from the last resourceVersion, without listing again', async (t) => {
+    const store = new K8sDtabStore({ host: k8s.host, port: k8s.port, namespace: 'resume' }, fast);
+    t.after(() => store.close());
+    await store.create('a', d('/a=>/1'));
+    const act = store.observe('a');
+    const keep = act.states.observe(() => {});
+    t.after(() => keep.close());
+    const v1 = await waitForValue(act, (v) => v?.dtab.show() === '/a=>/1', 5000, 'a=1');
+    const before = k8s.requests.length;
+    k8s.endWatches();
+    k8s.putObject('resume', 'dtabs', dtabObject('a', [{ prefix: '/a', dst: '/2' }]));
+    await waitForValue(act, (v) => v?.dtab.show() === '/a=>/2', 5000, 'a=2');
+    const after = k8s.requests.slice(before);
+    assert.deepEqual(after, [`GET /apis/l5d.io/v1alpha1/namespaces/resume/dtabs?watch=true&allowWatchBookmarks=true&resourceVersion=${v1!.version}`]);
+  });
+
   it('a 410 Gone on re-watch makes the store list again and catch up', async () => {
     const store = new K8sDtabStore({ host: k8s.host, port: k8s.port, namespace: 'gone' }, fast);
     try {
