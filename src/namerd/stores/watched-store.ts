@@ -141,6 +141,12 @@ export abstract class WatchedStore implements DtabStore {
     if (this.closed) return;
     this.closed = true;
     this.stop();
+    // Observers still attached learn that no more updates will come.
+    this.status = 'failed';
+    this.failedState = Object.freeze({ type: 'failed', error: new StoreClosedError(this.kind) });
+    this.listState = this.failedState;
+    emit(this.listObservers, this.listState);
+    for (const set of this.nsObservers.values()) emit(set, this.failedState);
     await this.closeBackend();
   }
 

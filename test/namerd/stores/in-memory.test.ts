@@ -52,6 +52,25 @@ describe('io.l5d.inMemory specifics', () => {
   });
 });
 
+describe('closing', () => {
+  it('observers still attached get a failed STORE_CLOSED state, and nothing after', async () => {
+    const store = new InMemoryDtabStore({ a: '/a=>/1' });
+    const ns = record(store.observe('a'));
+    const list = record(store.list());
+    await store.close();
+    const last = ns.states[ns.states.length - 1]!;
+    assert.equal(last.type, 'failed');
+    assert.equal((last as unknown as { error: { code: string } }).error.code, 'MESH_ERR_STORE_CLOSED');
+    assert.deepEqual(
+      list.states.map((s) => (s.type === 'failed' ? (s.error as unknown as { code: string }).code : s.type === 'ok' ? s.value.join() : s.type)),
+      ['a', 'MESH_ERR_STORE_CLOSED'],
+    );
+    assert.equal(ns.states.length, 2);
+    ns.close();
+    list.close();
+  });
+});
+
 describe('observer isolation', () => {
   it('an observer that throws does not stop the others; it becomes a process warning', async () => {
     const store = new InMemoryDtabStore({ a: '/a=>/1' });
