@@ -490,8 +490,9 @@ export class Router<D extends DtabLike = DtabLike> {
     };
     upstream.socket.once('error', kill);
     up.socket.once('error', kill);
-    upstream.socket.once('close', () => up.socket.end());
-    up.socket.once('close', () => upstream.socket.end());
+    // A tunnel lives as long as both ends: when either goes away, the other is closed too.
+    upstream.socket.once('close', kill);
+    up.socket.once('close', kill);
   }
 
   close(): void {

@@ -59,6 +59,8 @@ export class RouterServer {
       maxHeaderSize: limits.maxInitialLineBytes + limits.maxHeadersBytes + 4,
       headersTimeout: options.headersTimeoutMs,
       requestTimeout: 0,
+      // How often Node checks for clients that are slow to send their head.
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(options.headersTimeoutMs / 4))),
       keepAliveTimeout: 10_000,
       insecureHTTPParser: false,
     });

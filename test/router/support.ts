@@ -193,7 +193,7 @@ export function request(port: number, opts: { method?: string; path?: string; he
 }
 
 /** Sends raw bytes, returns everything the server wrote until it closed (bounded by `ms`). */
-export function rawExchange(port: number, bytes: string | Buffer, ms = 2000): Promise<string> {
+export function rawExchange(port: number, bytes: string | Buffer, ms = 2000, halfClose = false): Promise<string> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
@@ -204,6 +204,8 @@ export function rawExchange(port: number, bytes: string | Buffer, ms = 2000): Pr
       clearTimeout(timer);
       resolve(Buffer.concat(chunks).toString('latin1'));
     });
-    s.write(bytes);
+    // halfClose: the server sees the end of input instead of waiting for more bytes.
+    if (halfClose) s.end(bytes);
+    else s.write(bytes);
   });
 }
