@@ -13,6 +13,7 @@
 import { registerPlugin } from './plugins.js';
 import '../namers/registry.js';
 import '../router/register-plugins.js';
+import '../router/register-http.js';
 import '../transformers/register-plugins.js';
 import '../namerd/stores/registry.js';
 import { telemeterSpecs } from '../telemetry/telemeters.js';

@@ -66,7 +66,6 @@ export const command: Command = {
       return 2;
     }
     if (parsed.validate) return validate(parsed.file, io);
-    io.stderr('meshwork linkerd: running routers is not built yet; use --validate\n');
-    return 1;
+    return (await import('../../router/run.js')).runLinkerd(parsed.file, io);
   },
 };
