@@ -11,6 +11,7 @@ const commands: Record<string, () => Promise<Command>> = {
   'http1-proxy': async () => (await import('./commands/http1-proxy.js')).command,
   'delegate': async () => (await import('./commands/delegate.js')).command,
   'bind': async () => (await import('./commands/bind.js')).command,
+  'demo': async () => (await import('./commands/demo.js')).command,
 };
 
 export function commandNames(): string[] {

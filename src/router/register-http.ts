@@ -1,7 +1,9 @@
 /**
- * Marks router protocol `http` as built (the config catalogue knows every protocol; the
+ * Marks router protocol `http` and interpreter `default` as built (the config catalogue knows every protocol; the
  * others stay "not supported yet"). The router itself is assembled by linker.ts.
  */
 import { implementPlugin } from '../config/plugins.js';
 
 implementPlugin('protocol', 'http', () => 'http');
+// The router applies the `default` interpreter itself (binder + `transformers`), see naming-deps.ts.
+implementPlugin('interpreter', 'default', () => 'default');
