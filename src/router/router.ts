@@ -11,6 +11,7 @@ import type { NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
 import type { Counter, Metrics, Stat } from '../telemetry/metrics.js';
 import type { IdentifyRequest, IdentifyResult } from './identifiers/identifier.js';
+import { createClassifier } from './classifiers/index.js';
 import { BindingCache } from './binding-cache.js';
 import { Client, type ClassifyFn, type ClientParams } from './client.js';
 import { errorResponse, rawErrorResponse, respondWithError } from './error-responder.js';
@@ -78,27 +79,6 @@ export interface ServerContext {
 }
 
 const BUFFER_LIMIT = 64 * 1024;
-
-function defaultClassifier(kind: string): ClassifyFn {
-  const read = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
-  const idem = new Set([...read, 'PUT', 'DELETE']);
-  const retryOn =
-    kind === 'io.l5d.http.retryableRead5XX'
-      ? read
-      : kind === 'io.l5d.http.retryableIdempotent5XX'
-        ? idem
-        : kind === 'io.l5d.http.retryableAll5XX'
-          ? undefined
-          : null;
-  if (kind === 'io.l5d.http.allSuccessful') return () => 'success';
-  return (method, status) => {
-    const failed = status === undefined || status >= 500;
-    if (!failed) return 'success';
-    if (retryOn === null) return 'failure';
-    if (retryOn === undefined || retryOn.has(method)) return 'retryable-failure';
-    return 'failure';
-  };
-}
 
 export class Router<D extends DtabLike = DtabLike> {
   readonly label: string;
@@ -355,7 +335,8 @@ export class Router<D extends DtabLike = DtabLike> {
     const p = this.serviceConfigs.paramsFor(dst);
     const retries = (p['retries'] as Obj | undefined) ?? {};
     const classifierCfg = p['responseClassifier'] as Obj | undefined;
-    const classify = defaultClassifier(typeof classifierCfg?.['kind'] === 'string' ? (classifierCfg['kind'] as string) : 'io.l5d.http.nonRetryable5XX');
+    const classifier = createClassifier(classifierCfg);
+    const classify: ClassifyFn = (method, status, err) => classifier.classify(method, status, err);
     const scope = ['rt', this.label, 'service', dst.show().slice(1)];
     return new ServiceStack({
       scope,
