@@ -22,6 +22,8 @@ export interface Balancer<E extends BalancerEndpoint> {
   rebuild(): void;
   /** Request path: an endpoint, or null when none is available. */
   pick(): E | null;
+  /** Records a latency sample for an endpoint (the balancer keeps its own average). */
+  observe(node: E, latencyMs: number): void;
 }
 
 export type BalancerFactory = <E extends BalancerEndpoint>() => Balancer<E>;

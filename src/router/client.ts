@@ -237,7 +237,7 @@ export class Client {
         throw err;
       }
       const ms = Date.now() - started;
-      ep.ewmaMs = ep.ewmaMs === 0 ? ms : ep.ewmaMs * 0.7 + ms * 0.3;
+      this.balancer.observe(ep, ms);
       this.m.latency.add(ms);
       this.statusCounter(rsp.status).incr();
       const cls = classify(ex.method, rsp.status, undefined);

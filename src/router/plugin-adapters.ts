@@ -2,7 +2,8 @@
  * Builds the client stack's balancer / accrual / budget surfaces (balancing.ts) from router
  * config. Kinds are Linkerd's; parameters are read from the validated config objects.
  */
-import type { AccrualFactory, AccrualState, Balancer, BalancerEndpoint, BalancerFactory, Budget } from './balancing.js';
+import type { AccrualFactory, AccrualState, BalancerEndpoint, BalancerFactory, Budget } from './balancing.js';
+import { createBalancer } from './balancers/index.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -11,59 +12,9 @@ function num(o: Obj | undefined, k: string, dflt: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : dflt;
 }
 
-/** Finagle's picker snapshot: the available endpoints, rebuilt only on slow-path events. */
-class SnapshotBalancer<E extends BalancerEndpoint> implements Balancer<E> {
-  private all: readonly E[] = [];
-  private live: readonly E[] = [];
-  private rr = 0;
-
-  constructor(
-    private readonly kind: string,
-    private readonly maxEffort: number,
-    private readonly rng: () => number,
-  ) {}
-
-  update(endpoints: readonly E[]): void {
-    this.all = endpoints;
-    this.rebuild();
-  }
-
-  rebuild(): void {
-    const live = this.all.filter((e) => e.available);
-    // Finagle: when every node is down, balance over all of them rather than fail.
-    this.live = live.length > 0 ? live : this.all;
-  }
-
-  pick(): E | null {
-    const eps = this.live;
-    const n = eps.length;
-    if (n === 0) return null;
-    if (n === 1) return eps[0]!;
-    if (this.kind === 'roundRobin') {
-      for (let i = 0; i < Math.max(1, this.maxEffort); i++) {
-        const e = eps[this.rr++ % n]!;
-        if (e.available) return e;
-      }
-      return eps[this.rr++ % n]!;
-    }
-    const a = eps[Math.floor(this.rng() * n)]!;
-    let b = eps[Math.floor(this.rng() * (n - 1))]!;
-    if (b === a) b = eps[n - 1]!;
-    if (this.kind === 'ewma') {
-      const ca = (a.ewmaMs + 1) * (a.pending + 1);
-      const cb = (b.ewmaMs + 1) * (b.pending + 1);
-      return ca <= cb ? a : b;
-    }
-    // p2c (least loaded), heap and aperture pick by pending load.
-    if (a.pending !== b.pending) return a.pending < b.pending ? a : b;
-    return a.ewmaMs <= b.ewmaMs ? a : b;
-  }
-}
-
-export function balancerFactory(cfg: Obj | undefined, rng: () => number = Math.random): BalancerFactory {
-  const kind = typeof cfg?.['kind'] === 'string' ? (cfg['kind'] as string) : 'p2c';
-  const maxEffort = num(cfg, 'maxEffort', 5);
-  return <E extends BalancerEndpoint>() => new SnapshotBalancer<E>(kind, maxEffort, rng);
+/** Balancers come from the loadBalancer registry (src/router/balancers): p2c, ewma, aperture, heap, roundRobin. */
+export function balancerFactory(cfg: Obj | undefined): BalancerFactory {
+  return <E extends BalancerEndpoint>() => createBalancer<E>(cfg);
 }
 
 /** Back-off schedule: `constant` (ms) or `jittered` (minMs..maxMs, doubling). */

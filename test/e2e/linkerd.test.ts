@@ -45,6 +45,8 @@ let dir: string;
 let world: Upstream;
 let backup: Upstream;
 let staging: Upstream;
+let dying: Upstream;
+let slow: Upstream;
 let lk: Linkerd;
 
 before(async () => {
@@ -55,6 +57,15 @@ before(async () => {
   writeFileSync(join(dir, 'world'), `127.0.0.1 ${world.port}\n`);
   writeFileSync(join(dir, 'backup'), `127.0.0.1 ${backup.port}\n`);
   writeFileSync(join(dir, 'staging'), `127.0.0.1 ${staging.port}\n`);
+  // Written before the linker starts so the fs namer sees them on its first read.
+  dying = await upstream((req, res) => {
+    res.writeHead(200, { 'content-length': '1000' });
+    res.write('partial');
+    setTimeout(() => res.socket?.destroy(), 20);
+  });
+  slow = await upstream((req, res) => setTimeout(() => res.end('slow done'), 300));
+  writeFileSync(join(dir, 'dying'), `127.0.0.1 ${dying.port}\n`);
+  writeFileSync(join(dir, 'slow'), `127.0.0.1 ${slow.port}\n`);
   const cfg = join(dir, 'linkerd.yaml');
   writeFileSync(
     cfg,
@@ -95,7 +106,7 @@ routers:
 
 after(async () => {
   lk?.proc.kill('SIGKILL');
-  await Promise.all([world?.close(), backup?.close(), staging?.close()]);
+  await Promise.all([world?.close(), backup?.close(), staging?.close(), dying?.close(), slow?.close()]);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -139,14 +150,7 @@ test('unknown names are 502 with the logical name and dtab; bad l5d-dtab is 400'
   assert.match(String(bad.headers['l5d-err']), /^Invalid dtab in l5d-dtab header: /);
 });
 
-test('an upstream killed mid-response cuts the client response', async (t) => {
-  const dying = await upstream((req, res) => {
-    res.writeHead(200, { 'content-length': '1000' });
-    res.write('partial');
-    setTimeout(() => res.socket?.destroy(), 20);
-  });
-  t.after(() => dying.close());
-  writeFileSync(join(dir, 'dying'), `127.0.0.1 ${dying.port}\n`);
+test('an upstream killed mid-response cuts the client response', async () => {
   const outcome = await new Promise<string>((resolve) => {
     const req = http.get({ port: lk.ports['host']!, host: '127.0.0.1', headers: { host: 'dying' }, agent: false }, (res) => {
       let got = '';
@@ -183,10 +187,7 @@ test('dtab fallback: when the fs file disappears, the earlier dentry answers', a
   assert.equal(body, 'world /f');
 });
 
-test('SIGTERM drains: the request in flight finishes, then the port is closed', async (t) => {
-  const slow = await upstream((req, res) => setTimeout(() => res.end('slow done'), 300));
-  t.after(() => slow.close());
-  writeFileSync(join(dir, 'slow'), `127.0.0.1 ${slow.port}\n`);
+test('SIGTERM drains: the request in flight finishes, then the port is closed', async () => {
   const port = lk.ports['host']!;
   const inflight = request(port, { headers: { host: 'slow' } });
   for (let i = 0; i < 100 && slow.requests === 0; i++) await new Promise((r) => setTimeout(r, 10));
