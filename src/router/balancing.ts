@@ -30,6 +30,10 @@ export type BalancerFactory = <E extends BalancerEndpoint>() => Balancer<E>;
 
 export interface AccrualState {
   available(): boolean;
+  /** A request is being sent (claims the probe slot while probing). */
+  onRequest(): void;
+  /** The endpoint left the client: stop timers. */
+  close(): void;
   /** True from being marked dead until a success revives it (also while probing). */
   marked(): boolean;
   onSuccess(): void;
@@ -38,7 +42,8 @@ export interface AccrualState {
   msUntilProbe(): number | undefined;
 }
 
-export type AccrualFactory = () => AccrualState;
+/** `onChange` hears availability changes (the client rebuilds its picker). */
+export type AccrualFactory = (onChange: (available: boolean) => void) => AccrualState;
 
 export interface Budget {
   deposit(): void;

@@ -47,6 +47,7 @@ export class ClientEndpoint implements BalancerEndpoint {
   constructor(
     readonly address: Address,
     params: ClientParams,
+    onAvailability: (available: boolean) => void,
   ) {
     const idle = Math.min(params.pool.idleTimeMs > 0 ? params.pool.idleTimeMs : Infinity, params.sessionIdleTimeMs > 0 ? params.sessionIdleTimeMs : Infinity);
     this.agent = new http.Agent({
@@ -55,7 +56,7 @@ export class ClientEndpoint implements BalancerEndpoint {
       timeout: Number.isFinite(idle) ? idle : undefined,
     });
     this.label = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
-    this.accrual = params.accrual();
+    this.accrual = params.accrual(onAvailability);
   }
 
   get host(): string {
@@ -73,6 +74,7 @@ export class ClientEndpoint implements BalancerEndpoint {
   }
 
   close(): void {
+    this.accrual.close();
     this.agent.destroy();
   }
 }
@@ -129,6 +131,10 @@ export class Client {
     this.sub = addrVar.observe((a) => this.onAddr(a));
   }
 
+  private readonly onAvailability = (): void => {
+    if (!this.closed) this.balancer.rebuild();
+  };
+
   get endpointCount(): number {
     return this.endpoints.size;
   }
@@ -140,7 +146,7 @@ export class Client {
       for (const address of a.addrs) {
         const key = `${address.host}\n${address.port}`;
         const prev = this.endpoints.get(key) ?? next.get(key);
-        next.set(key, prev ?? new ClientEndpoint(address, this.params));
+        next.set(key, prev ?? new ClientEndpoint(address, this.params, this.onAvailability));
       }
       for (const [k, e] of this.endpoints) if (!next.has(k)) e.close();
       this.endpoints = next;
@@ -213,6 +219,7 @@ export class Client {
         });
       }
       let rsp: UpstreamResponse;
+      ep.accrual.onRequest();
       try {
         rsp = await forward(ex, ep, this.params.requestAttemptTimeoutMs);
       } catch (err) {

@@ -2,7 +2,8 @@
  * Builds the client stack's balancer / accrual / budget surfaces (balancing.ts) from router
  * config. Kinds are Linkerd's; parameters are read from the validated config objects.
  */
-import type { AccrualFactory, AccrualState, BalancerEndpoint, BalancerFactory, Budget } from './balancing.js';
+import type { AccrualFactory, BalancerEndpoint, BalancerFactory, Budget } from './balancing.js';
+import { createFailureAccrual } from './failure-accrual/index.js';
 import { createBalancer } from './balancers/index.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -17,7 +18,7 @@ export function balancerFactory(cfg: Obj | undefined): BalancerFactory {
   return <E extends BalancerEndpoint>() => createBalancer<E>(cfg);
 }
 
-/** Back-off schedule: `constant` (ms) or `jittered` (minMs..maxMs, doubling). */
+/** Back-off schedule for service retries: `constant` (ms) or `jittered` (minMs..maxMs, doubling). */
 function backoffFn(cfg: Obj | undefined): (attempt: number) => number {
   const kind = cfg?.['kind'];
   if (kind === 'constant') {
@@ -32,55 +33,21 @@ function backoffFn(cfg: Obj | undefined): (attempt: number) => number {
   };
 }
 
-class ConsecutiveFailures implements AccrualState {
-  private failures = 0;
-  private deadUntil = 0;
-  private marks = 0;
-
-  constructor(
-    private readonly threshold: number,
-    private readonly backoff: (attempt: number) => number,
-  ) {}
-
-  available(): boolean {
-    return this.deadUntil === 0 || Date.now() >= this.deadUntil;
-  }
-  marked(): boolean {
-    return this.deadUntil !== 0;
-  }
-  onSuccess(): void {
-    this.failures = 0;
-    this.deadUntil = 0;
-    this.marks = 0;
-  }
-  onFailure(): void {
-    this.failures++;
-    const probing = this.deadUntil !== 0;
-    if (probing || this.failures >= this.threshold) {
-      this.deadUntil = Date.now() + this.backoff(this.marks++);
-    }
-  }
-  msUntilProbe(): number | undefined {
-    if (this.deadUntil === 0) return undefined;
-    const d = this.deadUntil - Date.now();
-    return d > 0 ? d : undefined;
-  }
-}
-
-const ALWAYS: AccrualState = {
-  available: () => true,
-  marked: () => false,
-  onSuccess: () => {},
-  onFailure: () => {},
-  msUntilProbe: () => undefined,
-};
-
+/** Failure accrual from the failureAccrual registry (consecutiveFailures, successRate, ..., none). */
 export function accrualFactory(cfg: Obj | undefined): AccrualFactory {
-  const kind = typeof cfg?.['kind'] === 'string' ? (cfg['kind'] as string) : 'io.l5d.consecutiveFailures';
-  if (kind === 'none') return () => ALWAYS;
-  const backoff = backoffFn(cfg?.['backoff'] as Obj | undefined);
-  const threshold = num(cfg, 'failures', 5);
-  return () => new ConsecutiveFailures(threshold, backoff);
+  const make = createFailureAccrual(cfg);
+  return (onChange) => {
+    const m = make(onChange);
+    return {
+      available: () => m.available(),
+      marked: () => m.status !== 'alive',
+      onRequest: () => m.onRequest(),
+      onSuccess: () => m.onSuccess(),
+      onFailure: () => m.onFailure(),
+      msUntilProbe: () => m.msUntilProbe(),
+      close: () => m.close(),
+    };
+  };
 }
 
 /** Finagle's RetryBudget: `minRetriesPerSec` plus `percentCanRetry` of requests over `ttlSecs`. */
