@@ -18,7 +18,7 @@ import { errorResponse, rawErrorResponse, respondWithError } from './error-respo
 import { RouterError, noBrokersMessage } from './errors.js';
 import { BodyKind, Exchange, type UpstreamResponse } from './exchange.js';
 import * as H from './headers.js';
-import { accrualFactory, balancerFactory, budgetFactory, retryBackoff } from './plugin-adapters.js';
+import { accrualFactory, balancerFactory, requeueBudgetFactory, retryBackoff, retryBudgetFactory } from './plugin-adapters.js';
 import { PrefixConfigs } from './service-config.js';
 import { ServiceStack } from './service-stack.js';
 
@@ -342,7 +342,7 @@ export class Router<D extends DtabLike = DtabLike> {
       scope,
       metrics: this.deps.metrics,
       totalTimeoutMs: typeof p['totalTimeoutMs'] === 'number' ? (p['totalTimeoutMs'] as number) : 0,
-      budget: budgetFactory(retries['budget'] as Obj | undefined, { percentCanRetry: 0.2 })(),
+      budget: retryBudgetFactory(retries['budget'] as Obj | undefined)(),
       backoff: retryBackoff(retries['backoff'] as Obj | undefined),
       classify,
       attempt: (ex) => this.attempt(ex, classify),
@@ -391,7 +391,7 @@ export class Router<D extends DtabLike = DtabLike> {
       failFast: p['failFast'] === true,
       balancer: balancerFactory(p['loadBalancer'] as Obj | undefined),
       accrual: accrualFactory(p['failureAccrual'] as Obj | undefined),
-      requeueBudget: budgetFactory(p['requeueBudget'] as Obj | undefined, { percentCanRetry: 0.5 }),
+      requeueBudget: requeueBudgetFactory(p['requeueBudget'] as Obj | undefined),
       bindingTimeoutMs: this.bindingTimeoutMs,
     };
     c = new Client(idText, bound.addr, params, this.deps.metrics, ['rt', this.label, 'client', idText.slice(1)]);

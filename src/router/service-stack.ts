@@ -15,7 +15,8 @@ export interface ServiceParams {
   readonly metrics: Metrics;
   readonly totalTimeoutMs: number;
   readonly budget: Budget;
-  readonly backoff: (attempt: number) => number;
+  /** Starts a backoff schedule for one request's retries. */
+  readonly backoff: () => { next(): number };
   readonly classify: ClassifyFn;
   readonly attempt: Call;
 }
@@ -94,6 +95,7 @@ function retryLayer(p: ServiceParams): Layer {
     role: 'ClassifiedRetries',
     make: (next) => async (ex) => {
       p.budget.deposit();
+      let schedule: { next(): number } | undefined;
       for (let retries = 0; ; retries++) {
         let rsp: UpstreamResponse | undefined;
         let err: unknown;
@@ -115,7 +117,7 @@ function retryLayer(p: ServiceParams): Layer {
           total.incr();
           // Discard the failed response's body; the connection goes back to the pool.
           rsp?.body?.resume();
-          const wait = p.backoff(retries);
+          const wait = (schedule ??= p.backoff()).next();
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));
           if (!ex.aborted) continue;
         }
