@@ -32,6 +32,37 @@ export async function validate(file: string, io: CommandIO, opts: LoadOptions = 
   }
 }
 
+/** Runs namerd until SIGTERM/SIGINT; prints `namerd <kind> listening on <ip>:<port>` per listener. */
+async function serve(file: string, io: CommandIO): Promise<number> {
+  let config: NamerdConfig;
+  try {
+    config = await loadNamerdConfig(file);
+  } catch (e) {
+    return reportConfigError(e, io);
+  }
+  const { startNamerd } = await import('../../namerd/namerd.js');
+  let running;
+  try {
+    running = await startNamerd(config);
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    io.stderr(`meshwork namerd: ${err.message ?? String(e)}\n`);
+    return err.code === 'MESH_ERR_NAMESPACE_INVALID' || (err.code ?? '').startsWith('MESH_ERR_CONFIG') ? 2 : 1;
+  }
+  for (const l of running.listeners) io.stdout(`namerd ${l.kind} listening on ${l.ip}:${l.port}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await running.close();
+  return 0;
+}
+
 export const command: Command = {
   name: 'namerd',
   summary: 'run (or --validate) a namerd.yaml control plane',
@@ -43,7 +74,6 @@ export const command: Command = {
       return 2;
     }
     if (parsed.validate) return validate(parsed.file, io);
-    io.stderr('meshwork namerd: serving namerd is not built yet; use --validate\n');
-    return 1;
+    return serve(parsed.file, io);
   },
 };
