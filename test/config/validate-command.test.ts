@@ -61,11 +61,11 @@ test('meshwork linkerd --validate: a missing file and bad usage exit 2', async (
   assert.equal((await run(['linkerd', '--frobnicate', 'x'])).err.split('\n')[0], "meshwork linkerd: unknown option '--frobnicate'");
 });
 
-test('meshwork linkerd without --validate is not built yet (exit 1)', async () => {
-  const f = write('ok2.yaml', 'routers:\n- protocol: http\n  servers: [{port: 4140}]\n');
+test('meshwork linkerd without --validate runs the config; an unbuilt protocol fails at start-up (exit 2)', async () => {
+  const f = write('ok2.yaml', 'routers:\n- protocol: thrift\n  servers: [{port: 4140}]\n');
   const r = await run(['linkerd', f]);
-  assert.equal(r.code, 1);
-  assert.equal(r.err, 'meshwork linkerd: running routers is not built yet; use --validate\n');
+  assert.equal(r.code, 2);
+  assert.equal(r.err, `${f}: not supported yet: thrift at routers[0].protocol\n`);
 });
 
 test('meshwork namerd --validate', async () => {
