@@ -1,0 +1,214 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'node:http';
+import { createNamers } from '../../src/namers/registry.js';
+import { readPath, readDtab } from '../../src/naming/index.js';
+import { createStore } from '../../src/namerd/stores/registry.js';
+import { Namespaces } from '../../src/namerd/namespaces.js';
+import { HttpController } from '../../src/namerd/http-controller.js';
+import { NamerdError } from '../../src/namerd/errors.js';
+import type { DtabStore } from '../../src/namerd/stores/store.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'namerd-http-'));
+writeFileSync(join(dir, 'web'), '127.0.0.1 8080\n127.0.0.1 8081\n');
+const store = createStore({ kind: 'io.l5d.inMemory', namespaces: { default: '/svc => /#/io.l5d.fs' } });
+const namers = createNamers([{ kind: 'io.l5d.fs', rootDir: dir, prefix: '/io.l5d.fs' }] as never, { file: 't.yaml', readPath });
+const ctl = new HttpController(new Namespaces(store, namers), { ip: '127.0.0.1', port: 0 });
+const { port } = await ctl.listen();
+after(async () => {
+  await ctl.close();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Rsp {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function call(method: string, path: string, body?: string, headers: Record<string, string> = {}, p = port): Promise<Rsp> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: p, method, path, headers }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (data += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: data }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Reads `n` NDJSON lines of a watch stream, running `between` after each line but the last. */
+function watchLines(path: string, n: number, between: (i: number) => Promise<void>): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const lines: string[] = [];
+    const timer = setTimeout(() => reject(new Error(`only ${lines.length} lines: ${lines.join(' | ')}`)), 5000);
+    const req = request({ host: '127.0.0.1', port, path }, (res) => {
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        buf += c;
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          lines.push(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+          if (lines.length === n) {
+            clearTimeout(timer);
+            req.destroy();
+            resolve(lines);
+            return;
+          }
+          between(lines.length - 1).catch(reject);
+        }
+      });
+    });
+    req.on('error', (e) => (lines.length === n ? undefined : reject(e)));
+    req.end();
+  });
+}
+
+const etagOf = (r: Rsp): string => String(r.headers['etag']);
+
+test('list, get (JSON and application/dtab), HEAD with ETag', async () => {
+  assert.deepEqual(await call('GET', '/api/1/dtabs').then((r) => [r.status, r.body]), [200, '["default"]']);
+  const g = await call('GET', '/api/1/dtabs/default');
+  assert.equal(g.status, 200);
+  assert.equal(g.headers['content-type'], 'application/json');
+  assert.equal(g.body, '[{"prefix":"/svc","dst":"/#/io.l5d.fs"}]\n');
+  const t = await call('GET', '/api/1/dtabs/default', undefined, { accept: 'application/dtab' });
+  assert.equal(t.body, '/svc=>/#/io.l5d.fs\n');
+  assert.equal(t.headers['content-type'], 'application/dtab');
+  const h = await call('HEAD', '/api/1/dtabs/default');
+  assert.equal(h.status, 200);
+  assert.equal(etagOf(h), etagOf(g));
+  assert.equal((await call('GET', '/api/1/dtabs/nope')).status, 404);
+  assert.equal((await call('HEAD', '/api/1/dtabs/nope')).status, 404);
+});
+
+test('create 204 then 409; bad dtab 400 with the parser message and nothing stored; bad content type 400', async () => {
+  assert.equal((await call('POST', '/api/1/dtabs/canary', '/a=>/b', { 'content-type': 'application/dtab' })).status, 204);
+  assert.equal((await call('POST', '/api/1/dtabs/canary', '/a=>/b', { 'content-type': 'application/dtab' })).status, 409);
+  const bad = await call('PUT', '/api/1/dtabs/canary', '/a=>b', { 'content-type': 'text/plain' });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body, "Invalid dtab: simple expected but 'b' found at '/a=>[b]'\n");
+  assert.equal((await call('GET', '/api/1/dtabs/canary', undefined, { accept: 'application/dtab' })).body, '/a=>/b\n');
+  const badJson = await call('PUT', '/api/1/dtabs/canary', '[{"prefix":"/a"}]', { 'content-type': 'application/json' });
+  assert.equal(badJson.status, 400);
+  assert.equal((await call('PUT', '/api/1/dtabs/canary', '/a=>/c', { 'content-type': 'image/png' })).status, 400);
+  const json = await call('PUT', '/api/1/dtabs/canary', '[{"prefix":"/x","dst":"/y | /z"}]', { 'content-type': 'application/json' });
+  assert.equal(json.status, 204);
+  assert.equal((await call('GET', '/api/1/dtabs/canary', undefined, { accept: 'text/plain' })).body, '/x=>/y | /z\n');
+  assert.equal((await call('DELETE', '/api/1/dtabs/canary')).status, 204);
+  assert.equal((await call('DELETE', '/api/1/dtabs/canary')).status, 404);
+  assert.equal((await call('PATCH', '/api/1/dtabs/default')).status, 405);
+});
+
+test('If-Match compare-and-set: the current ETag wins, a stale one gets 412', async () => {
+  await call('POST', '/api/1/dtabs/cas', '/a=>/b', { 'content-type': 'application/dtab' });
+  const v1 = etagOf(await call('HEAD', '/api/1/dtabs/cas'));
+  assert.equal((await call('PUT', '/api/1/dtabs/cas', '/a=>/c', { 'content-type': 'application/dtab', 'if-match': v1 })).status, 204);
+  assert.equal((await call('PUT', '/api/1/dtabs/cas', '/a=>/d', { 'content-type': 'application/dtab', 'if-match': v1 })).status, 412);
+  assert.equal((await call('PUT', '/api/1/dtabs/missing', '/a=>/d', { 'content-type': 'application/dtab', 'if-match': v1 })).status, 404);
+  assert.equal((await call('GET', '/api/1/dtabs/cas', undefined, { accept: 'application/dtab' })).body, '/a=>/c\n');
+});
+
+test('50 concurrent CAS writers: each wins or gets 412, and no win is lost', async () => {
+  await call('POST', '/api/1/dtabs/race', '/base=>/x', { 'content-type': 'application/dtab' });
+  let wins = 0;
+  let conflicts = 0;
+  await Promise.all(
+    Array.from({ length: 50 }, async (_, i) => {
+      for (let attempt = 0; attempt < 200; attempt++) {
+        const cur = await call('GET', '/api/1/dtabs/race', undefined, { accept: 'application/dtab' });
+        const body = `${cur.body.trim()};/w${i}=>/x`;
+        const r = await call('PUT', '/api/1/dtabs/race', body, { 'content-type': 'application/dtab', 'if-match': etagOf(cur) });
+        if (r.status === 204) {
+          wins++;
+          return;
+        }
+        assert.equal(r.status, 412);
+        conflicts++;
+      }
+      assert.fail(`writer ${i} never won`);
+    }),
+  );
+  assert.equal(wins, 50);
+  assert.ok(conflicts > 0, 'concurrent writers must have collided at least once');
+  const final = readDtab((await call('GET', '/api/1/dtabs/race', undefined, { accept: 'application/dtab' })).body);
+  assert.equal(final.size, 51);
+  for (let i = 0; i < 50; i++) assert.ok(final.show().includes(`/w${i}=>/x`), `w${i} lost`);
+});
+
+test('bind, addr, resolve and delegate answer namerd JSON', async () => {
+  const addr = '{"type":"bound","addrs":[{"ip":"127.0.0.1","port":8080,"meta":{}},{"ip":"127.0.0.1","port":8081,"meta":{}}],"meta":{}}';
+  const b = await call('GET', '/api/1/bind/default?path=/svc/web');
+  assert.equal(b.status, 200);
+  assert.equal(b.body, `{"type":"leaf","bound":{"addr":${addr},"id":"/#/io.l5d.fs/web","path":"/"}}`);
+  assert.equal((await call('GET', '/api/1/addr/default?path=/%23/io.l5d.fs/web')).body, addr);
+  assert.equal((await call('GET', '/api/1/resolve/default?path=/svc/web')).body, addr);
+  assert.equal((await call('GET', '/api/1/bind/default?path=/svc/nope')).body, '{"type":"neg"}');
+  assert.equal((await call('GET', '/api/1/resolve/default?path=/svc/nope')).body, '{"type":"neg"}');
+  const d = await call('GET', '/api/1/delegate/default?path=/svc/web');
+  assert.equal(
+    d.body,
+    `{"type":"delegate","path":"/svc/web","delegate":{"type":"leaf","path":"/#/io.l5d.fs/web","dentry":{"prefix":"/svc","dst":"/#/io.l5d.fs"},"bound":{"addr":${addr},"id":"/#/io.l5d.fs/web","path":"/"}}}`,
+  );
+  const extra = await call('GET', `/api/1/delegate?path=/foo&dtab=${encodeURIComponent('/foo=>/bar')}`);
+  assert.equal(extra.body, '{"type":"delegate","path":"/foo","delegate":{"type":"neg","path":"/bar","dentry":{"prefix":"/foo","dst":"/bar"}}}');
+  const withDtab = await call('GET', `/api/1/bind/default?path=/svc/alias&dtab=${encodeURIComponent('/svc/alias=>/svc/web')}`);
+  assert.match(withDtab.body, /"id":"\/#\/io.l5d.fs\/web"/);
+  const badPath = await call('GET', '/api/1/bind/default?path=nope');
+  assert.equal(badPath.status, 400);
+  assert.equal(badPath.body, "Invalid path: nope\n'/' expected but 'n' found at '[n]ope'\n");
+  assert.equal((await call('GET', '/api/1/bind/default?path=/a&dtab=/a=>x')).status, 400);
+  const names = JSON.parse((await call('GET', '/api/1/bound-names')).body) as string[];
+  assert.ok(names.includes('/#/io.l5d.fs/web'));
+});
+
+test('watch streams a line per change and drops duplicates', async () => {
+  await call('POST', '/api/1/dtabs/w', '/svc=>/#/io.l5d.fs', { 'content-type': 'application/dtab' });
+  const lines = await watchLines('/api/1/dtabs/w?watch=true', 3, async (i) => {
+    if (i === 0) {
+      // the same dtab again: a new version but an identical document, so no line
+      await call('PUT', '/api/1/dtabs/w', '/svc=>/#/io.l5d.fs', { 'content-type': 'application/dtab' });
+      await call('PUT', '/api/1/dtabs/w', '/svc=>/$/nil', { 'content-type': 'application/dtab' });
+    } else {
+      await call('PUT', '/api/1/dtabs/w', '/svc=>/$/fail', { 'content-type': 'application/dtab' });
+    }
+  });
+  assert.deepEqual(lines, [
+    '[{"prefix":"/svc","dst":"/#/io.l5d.fs"}]',
+    '[{"prefix":"/svc","dst":"/$/nil"}]',
+    '[{"prefix":"/svc","dst":"/$/fail"}]',
+  ]);
+  const binds = await watchLines('/api/1/bind/w?path=/svc/web&watch=true', 2, async () => {
+    await call('PUT', '/api/1/dtabs/w', '/svc=>/#/io.l5d.fs', { 'content-type': 'application/dtab' });
+  });
+  assert.deepEqual(binds[0], '{"type":"fail"}');
+  assert.match(binds[1]!, /^\{"type":"leaf","bound":\{.*"id":"\/#\/io.l5d.fs\/web"/);
+});
+
+test('a store that is down answers 503 with the reason', async () => {
+  const down = new Proxy(store, {
+    get(target, prop) {
+      if (['names', 'get', 'create', 'update', 'put', 'delete'].includes(String(prop))) {
+        return () => Promise.reject(new NamerdError('MESH_ERR_STORE_UNAVAILABLE', 'etcd at 127.0.0.1:1 is unreachable', { retryable: true }));
+      }
+      return Reflect.get(target, prop) as unknown;
+    },
+  }) as DtabStore;
+  const c = new HttpController(new Namespaces(down, namers), { ip: '127.0.0.1', port: 0 });
+  const p = (await c.listen()).port;
+  try {
+    const r = await call('GET', '/api/1/dtabs', undefined, {}, p);
+    assert.deepEqual([r.status, r.body], [503, 'etcd at 127.0.0.1:1 is unreachable\n']);
+    assert.equal((await call('PUT', '/api/1/dtabs/default', '/a=>/b', { 'content-type': 'application/dtab' }, p)).status, 503);
+  } finally {
+    await c.close();
+  }
+});
