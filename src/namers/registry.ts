@@ -8,6 +8,7 @@ import { registerPlugin } from '../config/plugins.js';
 import { globalNamer } from './builtin/index.js';
 import { namerConfigError } from './errors.js';
 import { fsNamerSpec } from './fs.js';
+import { k8sNamerSpec } from './k8s/spec.js';
 import { rewriteNamerSpec } from './rewrite.js';
 import type { NamerConfigObject, NamerContext, NamerSpec } from './spec.js';
 
@@ -15,6 +16,7 @@ export type { MadeNamer, NamerContext, NamerSpec } from './spec.js';
 
 const NAMER_SPECS: readonly NamerSpec[] = [
   fsNamerSpec,
+  k8sNamerSpec,
   rewriteNamerSpec,
 ];
 

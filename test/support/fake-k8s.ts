@@ -29,9 +29,13 @@ interface WatchEvent {
 interface Watcher {
   readonly key: string;
   readonly res: ServerResponse;
+  /** Set for a watch of one named object (`GET .../<plural>/<name>?watch=true`). */
+  readonly name?: string;
 }
 
 const PATH = /^\/apis\/([^/]+)\/([^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/;
+/** core/v1 (Endpoints, Services, ...): `/api/v1/namespaces/<ns>/<plural>[/<name>]`. */
+const CORE_PATH = /^\/api\/(v1)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/;
 
 export class FakeK8s {
   port = 0;
@@ -125,13 +129,14 @@ export class FakeK8s {
     const ev: WatchEvent = { rv: Number(object.metadata.resourceVersion), key, type, object };
     this.history.push(ev);
     const line = JSON.stringify({ type, object }) + '\n';
-    for (const w of this.watchers) if (w.key === key) w.res.write(line);
+    for (const w of this.watchers) if (w.key === key && (w.name === undefined || w.name === object.metadata.name)) w.res.write(line);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
-    const m = PATH.exec(url.pathname);
+    const core = CORE_PATH.exec(url.pathname);
+    const m = core ? ([core[0], '', core[1], core[2], core[3], core[4]] as unknown as RegExpExecArray) : PATH.exec(url.pathname);
     if (!m) return status(res, 404, 'NotFound', `the server could not find the requested resource`);
     const [, group, version, namespace, plural, name] = m as unknown as [string, string, string, string, string, string | undefined];
     const key = `${namespace}/${plural}`;
@@ -169,6 +174,10 @@ export class FakeK8s {
       }
       if (name === undefined) return status(res, 405, 'MethodNotAllowed', 'method not allowed');
       const cur = col.get(name);
+      if (method === 'GET') {
+        const watch = url.searchParams.get('watch');
+        if (watch === 'true' || watch === '1') return this.watch(res, key, url.searchParams.get('resourceVersion'), name);
+      }
       if (method === 'GET') return cur ? json(res, 200, cur) : status(res, 404, 'NotFound', `${plural} "${name}" not found`);
       if (method === 'PUT') {
         if (!cur) return status(res, 404, 'NotFound', `${plural} "${name}" not found`);
@@ -193,11 +202,22 @@ export class FakeK8s {
     });
   }
 
-  private watch(res: ServerResponse, key: string, rvParam: string | null): void {
+  /** Deletes an object as another client would (works while stopped, too). */
+  deleteObject(namespace: string, plural: string, name: string): boolean {
+    const key = `${namespace}/${plural}`;
+    const cur = this.collection(key).get(name);
+    if (!cur) return false;
+    this.collection(key).delete(name);
+    this.rv++;
+    this.record(key, 'DELETED', { ...cur, metadata: { ...cur.metadata, resourceVersion: String(this.rv) } });
+    return true;
+  }
+
+  private watch(res: ServerResponse, key: string, rvParam: string | null, name?: string): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
     if (rvParam === null || rvParam === '' || rvParam === '0') {
-      for (const o of this.collection(key).values()) res.write(JSON.stringify({ type: 'ADDED', object: o }) + '\n');
+      for (const o of this.collection(key).values()) if (name === undefined || o.metadata.name === name) res.write(JSON.stringify({ type: 'ADDED', object: o }) + '\n');
     } else {
       const from = Number(rvParam);
       if (!Number.isInteger(from) || from < this.floor) {
@@ -217,9 +237,9 @@ export class FakeK8s {
         );
         return;
       }
-      for (const ev of this.history) if (ev.key === key && ev.rv > from) res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
+      for (const ev of this.history) if (ev.key === key && ev.rv > from && (name === undefined || ev.object.metadata.name === name)) res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
     }
-    const w: Watcher = { key, res };
+    const w: Watcher = name === undefined ? { key, res } : { key, res, name };
     this.watchers.add(w);
     res.on('close', () => this.watchers.delete(w));
   }

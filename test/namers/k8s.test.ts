@@ -1,0 +1,164 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { K8sApi } from '../../src/namers/k8s/api.js';
+import { K8sNamer } from '../../src/namers/k8s/namer.js';
+import { createNamer } from '../../src/namers/registry.js';
+import type { ActivityState, BoundName, Name } from '../../src/naming/contracts.js';
+import type { Addr } from '../../src/naming/addr.js';
+import type { NameTree } from '../../src/naming/name-tree.js';
+import { Path } from '../../src/naming/path.js';
+import { Var } from '../../src/naming/var.js';
+import { observerCountOf } from '../../src/naming/activity.js';
+import { FakeK8s, startFakeK8s, type K8sObject } from '../support/fake-k8s.js';
+
+const p = (s: string): Path => Path.utf8(...s.split('/').filter((e) => e.length > 0));
+const PREFIX = p('/#/io.l5d.k8s');
+const WAIT_MS = 1000;
+
+let k8s: FakeK8s;
+before(async () => {
+  k8s = await startFakeK8s();
+});
+after(() => k8s.stop());
+
+function endpoints(name: string, ips: readonly [string, string][], ports: Record<string, number> = { http: 8080, admin: 9990 }): K8sObject {
+  return {
+    kind: 'Endpoints',
+    apiVersion: 'v1',
+    metadata: { name },
+    subsets: [{ addresses: ips.map(([ip, nodeName]) => ({ ip, nodeName })), ports: Object.entries(ports).map(([n, port]) => ({ name: n, port, protocol: 'TCP' })) }],
+  };
+}
+
+function describeAddr(a: Addr): string {
+  if (a.type === 'bound') return 'bound:' + a.addrs.map((x) => `${x.host}:${x.port}@${String(x.meta['nodeName'])}`).join(',');
+  if (a.type === 'failed') return 'failed:' + a.cause.message;
+  return a.type;
+}
+
+function describeTree(s: ActivityState<NameTree<Name>>): string {
+  if (s.type !== 'ok') return s.type;
+  const t = s.value;
+  if (t.type !== 'leaf') return t.type;
+  const b = t.value as BoundName;
+  return `leaf:${b.id.show()}:${b.residual.show()}`;
+}
+
+async function bound(namer: K8sNamer, path: string): Promise<BoundName> {
+  const s = await Var.firstMatching(namer.lookup(p(path)).states, (x) => x.type !== 'pending', WAIT_MS);
+  assert.match(describeTree(s), /^leaf:/);
+  return ((s as { value: { value: BoundName } }).value.value);
+}
+
+test('bind /default/http/world: ready addresses with nodeName, named and numeric ports, residual', async () => {
+  k8s.putObject('default', 'endpoints', endpoints('world', [['10.0.0.2', 'node-b'], ['10.0.0.1', 'node-a']]));
+  const namer = new K8sNamer(new K8sApi(k8s.host, k8s.port), PREFIX);
+  const b = await bound(namer, '/default/http/world/extra');
+  assert.equal(b.id.show(), '/#/io.l5d.k8s/default/http/world');
+  assert.equal(b.residual.show(), '/extra');
+  assert.equal(describeAddr(await Var.firstMatching(b.addr, (a) => a.type !== 'pending', WAIT_MS)), 'bound:10.0.0.1:8080@node-a,10.0.0.2:8080@node-b');
+  const admin = await bound(namer, '/default/admin/world');
+  assert.equal(describeAddr(await Var.firstMatching(admin.addr, (a) => a.type !== 'pending', WAIT_MS)), 'bound:10.0.0.1:9990@node-a,10.0.0.2:9990@node-b');
+  const num = await bound(namer, '/default/7000/world');
+  assert.equal(describeAddr(await Var.firstMatching(num.addr, (a) => a.type !== 'pending', WAIT_MS)), 'bound:10.0.0.1:7000@node-a,10.0.0.2:7000@node-b');
+  // Unknown port name, unknown service, short path: Neg.
+  assert.equal(describeTree(await Var.firstMatching(namer.lookup(p('/default/grpc/world')).states, (x) => x.type !== 'pending', WAIT_MS)), 'neg');
+  assert.equal(describeTree(await Var.firstMatching(namer.lookup(p('/default/http/nobody')).states, (x) => x.type !== 'pending', WAIT_MS)), 'neg');
+  assert.equal(describeTree(namer.lookup(p('/default/http')).states.sample()), 'neg');
+});
+
+test('scaling (MODIFIED) updates the Addr within a second; deleting the endpoints → Neg; one shared watch closed by the last observer', async () => {
+  k8s.putObject('default', 'endpoints', endpoints('scale', [['10.1.0.1', 'n1']]));
+  const api = new K8sApi(k8s.host, k8s.port);
+  const namer = new K8sNamer(api, PREFIX);
+  const act = namer.lookup(p('/default/http/scale'));
+  const treeSub = act.states.observe(() => undefined);
+  const b = await bound(namer, '/default/http/scale');
+  const sub = b.addr.observe(() => undefined);
+  const sub2 = b.addr.observe(() => undefined);
+  try {
+    await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.1.0.1:8080@n1', WAIT_MS);
+    k8s.putObject('default', 'endpoints', endpoints('scale', [['10.1.0.1', 'n1'], ['10.1.0.2', 'n2'], ['10.1.0.3', 'n1']]));
+    await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.1.0.1:8080@n1,10.1.0.2:8080@n2,10.1.0.3:8080@n1', WAIT_MS);
+    // Three observers (tree + two addr) share one list and one watch.
+    const reqs = (q: string): number => k8s.requests.filter((r) => r === 'GET /api/v1/namespaces/default/endpoints/scale' + q).length;
+    assert.equal(reqs(''), 1);
+    assert.equal(reqs('?watch=true&resourceVersion=' + String(k8s.resourceVersion - 1)), 1);
+    k8s.putObject('default', 'endpoints', endpoints('scale', [['10.1.0.3', 'n1']]));
+    await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.1.0.3:8080@n1', WAIT_MS);
+    assert.equal(k8s.deleteObject('default', 'endpoints', 'scale'), true);
+    await Var.firstMatching(b.addr, (a) => a.type === 'neg', WAIT_MS);
+    await Var.firstMatching(act.states, (s) => describeTree(s) === 'neg', WAIT_MS);
+    k8s.putObject('default', 'endpoints', endpoints('scale', [['10.1.0.9', 'n9']]));
+    await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.1.0.9:8080@n9', WAIT_MS);
+    await Var.firstMatching(act.states, (s) => describeTree(s) === 'leaf:/#/io.l5d.k8s/default/http/scale:/', WAIT_MS);
+  } finally {
+    sub.close();
+    sub2.close();
+    treeSub.close();
+  }
+  assert.equal(observerCountOf(api.object('default', 'endpoints', 'scale')), 0);
+});
+
+test('the API server restarting mid-watch: the watch resumes from its resourceVersion', async () => {
+  k8s.putObject('default', 'endpoints', endpoints('restart', [['10.2.0.1', 'n1']]));
+  const namer = new K8sNamer(new K8sApi(k8s.host, k8s.port), PREFIX);
+  // Held for the whole test so the shared watch never restarts between steps.
+  const held = namer.lookup(p('/default/http/restart')).states.observe(() => undefined);
+  const b = await bound(namer, '/default/http/restart');
+  const addrSub = b.addr.observe(() => undefined);
+  const sub = { close: (): void => { addrSub.close(); held.close(); } };
+  try {
+    await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.2.0.1:8080@n1', WAIT_MS);
+    const listsBefore = k8s.requests.filter((r) => r === 'GET /api/v1/namespaces/default/endpoints/restart').length;
+    await k8s.stop();
+    const rv = k8s.putObject('default', 'endpoints', endpoints('restart', [['10.2.0.2', 'n2']])).metadata.resourceVersion;
+    await k8s.start();
+    await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.2.0.2:8080@n2', 3000);
+    assert.ok(rv !== undefined);
+    // Resumed with a watch from the old version, no second list was needed.
+    const lists = k8s.requests.filter((r) => r === 'GET /api/v1/namespaces/default/endpoints/restart').length;
+    assert.equal(lists, listsBefore);
+    assert.ok(k8s.requests.includes(`GET /api/v1/namespaces/default/endpoints/restart?watch=true&resourceVersion=${Number(rv) - 1}`));
+  } finally {
+    sub.close();
+  }
+});
+
+test('410 Gone: a compacted history makes the client re-list', async () => {
+  k8s.putObject('default', 'endpoints', endpoints('gone', [['10.3.0.1', 'n1']]));
+  const namer = new K8sNamer(new K8sApi(k8s.host, k8s.port), PREFIX);
+  // Held for the whole test so the shared watch never restarts between steps.
+  const held = namer.lookup(p('/default/http/gone')).states.observe(() => undefined);
+  const b = await bound(namer, '/default/http/gone');
+  const addrSub = b.addr.observe(() => undefined);
+  const sub = { close: (): void => { addrSub.close(); held.close(); } };
+  try {
+    await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.3.0.1:8080@n1', WAIT_MS);
+    const listsBefore = k8s.requests.filter((r) => r === 'GET /api/v1/namespaces/default/endpoints/gone').length;
+    await k8s.stop();
+    k8s.putObject('default', 'endpoints', endpoints('gone', [['10.3.0.2', 'n2']]));
+    k8s.compact();
+    await k8s.start();
+    await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.3.0.2:8080@n2', 3000);
+    const lists = k8s.requests.filter((r) => r === 'GET /api/v1/namespaces/default/endpoints/gone').length;
+    assert.equal(lists, listsBefore + 1);
+  } finally {
+    sub.close();
+  }
+});
+
+test('registry: io.l5d.k8s builds from config with defaults and rejects a bad port naming the key', () => {
+  const readPath = (s: string): Path => p(s);
+  const made = createNamer({ kind: 'io.l5d.k8s', host: '127.0.0.1', port: k8s.port }, { readPath, keyPath: 'namers[0]', file: 'l.yaml' });
+  assert.equal(made.prefix.show(), '/#/io.l5d.k8s');
+  assert.equal((made.namer as K8sNamer).api.port, k8s.port);
+  const d = createNamer({ kind: 'io.l5d.k8s', prefix: '/k' }, { readPath });
+  assert.equal(d.prefix.show(), '/#/k');
+  assert.equal((d.namer as K8sNamer).api.host, 'localhost');
+  assert.equal((d.namer as K8sNamer).api.port, 8001);
+  assert.throws(
+    () => createNamer({ kind: 'io.l5d.k8s', port: 70000 }, { readPath, keyPath: 'namers[1]', file: 'l.yaml' }),
+    (e: Error & { code?: string }) => e.code === 'MESH_ERR_NAMER_CONFIG' && e.message.includes('namers[1].port') && e.message.includes('70000'),
+  );
+});
