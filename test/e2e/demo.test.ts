@@ -94,6 +94,10 @@ test('meshwork demo: hello world through the mesh, metrics, dashboard, clean sto
       const card = page.locator('section.router[data-router="outgoing"]');
       assert.equal(await card.getAttribute('data-requests'), '7');
       assert.equal(await card.locator('[data-k="sr"]').textContent(), '100.00%');
+      // live traffic while the page polls: 5 more hello calls (10 requests on outgoing) give a rate
+      for (let i = 0; i < 5; i++) assert.equal((await request(outgoing!, { headers: { host: 'hello' } })).body, 'hello world');
+      await page.waitForSelector('section.router[data-router="outgoing"][data-requests="17"]', { timeout: 15_000 });
+      assert.ok(Number(await card.locator('[data-k="rate"]').textContent()) > 0, 'request rate is positive');
       await page.screenshot({ path: 'test-output/demo-dashboard.png' });
 
       await page.goto(admin + '/delegator?namespace=outgoing&path=/svc/world');
