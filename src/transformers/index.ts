@@ -5,12 +5,13 @@
  * namer) `transformers:` list; `applyTransformers(list, boundActivity)` chains them in order.
  * Each transformer's `transform(tree)` answers an Activity of the new bound tree, with ids
  * prefixed `/%/...`. `transformBinder(list, bind)` wraps a router's binder (the linker's
- * `interpreter` hook). `io.l5d.k8s.daemonset` (needs the Kubernetes API) is recognised, not built.
+ * `interpreter` hook).
  */
 import type { PluginSpec } from '../config/schema.js';
 import { constTransformerSpec } from './const.js';
 import { TransformerError } from './errors.js';
 import { localhostTransformerSpec } from './localhost.js';
+import { daemonSetTransformerSpec } from './k8s-daemonset.js';
 import { localNodeTransformerSpec } from './local-node.js';
 import { portTransformerSpec } from './port.js';
 import { replaceTransformerSpec } from './replace.js';
@@ -27,19 +28,7 @@ export const transformerPlugins: readonly PluginSpec<Record<string, unknown>, Na
   portTransformerSpec,
   replaceTransformerSpec,
   constTransformerSpec,
-  {
-    category: 'transformer',
-    kind: 'io.l5d.k8s.daemonset',
-    fields: {
-      k8sHost: { type: 'string', default: 'localhost' },
-      k8sPort: { type: 'int', default: 8001 },
-      namespace: { type: 'string', required: true },
-      service: { type: 'string', required: true },
-      port: { type: 'string', required: true },
-      hostNetwork: { type: 'boolean', default: false },
-      prefix: { type: 'path' },
-    },
-  },
+  daemonSetTransformerSpec,
   localNodeTransformerSpec,
 ];
 

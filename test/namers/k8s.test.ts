@@ -162,3 +162,39 @@ test('registry: io.l5d.k8s builds from config with defaults and rejects a bad po
     (e: Error & { code?: string }) => e.code === 'MESH_ERR_NAMER_CONFIG' && e.message.includes('namers[1].port') && e.message.includes('70000'),
   );
 });
+
+test('io.l5d.k8s.daemonset: each address maps to the daemonset pod on its node (nodeName with hostNetwork, /24 otherwise)', async () => {
+  const { createTransformer } = await import('../../src/transformers/index.js');
+  const { toDaemonSet } = await import('../../src/transformers/k8s-daemonset.js');
+  k8s.putObject('linkerd', 'endpoints', endpoints('l5d', [['10.9.1.5', 'node-a'], ['10.9.2.5', 'node-b']], { incoming: 4141 }));
+  k8s.putObject('default', 'endpoints', endpoints('app', [['10.9.1.20', 'node-a'], ['10.9.1.21', 'node-a'], ['10.9.3.7', 'node-c']]));
+  const namer = new K8sNamer(new K8sApi(k8s.host, k8s.port), PREFIX);
+  const held = namer.lookup(p('/default/http/app')).states.observe(() => undefined);
+  try {
+    const b = await bound(namer, '/default/http/app');
+    for (const hostNetwork of [true, false]) {
+      const t = createTransformer({ kind: 'io.l5d.k8s.daemonset', namespace: 'linkerd', service: 'l5d', port: 'incoming', hostNetwork, k8sHost: '127.0.0.1', k8sPort: k8s.port });
+      assert.equal(t.prefix.show(), '/%/io.l5d.k8s.daemonset/linkerd/incoming/l5d');
+      const mapped = t.mapBound!(b);
+      assert.equal(mapped.id.show(), '/%/io.l5d.k8s.daemonset/linkerd/incoming/l5d/#/io.l5d.k8s/default/http/app');
+      // node-a's two app pods collapse to node-a's daemonset pod; node-c has none.
+      assert.equal(describeAddr(await Var.firstMatching(mapped.addr, (a) => a.type !== 'pending', WAIT_MS)), 'bound:10.9.1.5:4141@node-a');
+    }
+    const t = createTransformer({ kind: 'io.l5d.k8s.daemonset', namespace: 'linkerd', service: 'l5d', port: 'incoming', hostNetwork: true, k8sHost: '127.0.0.1', k8sPort: k8s.port });
+    const mapped = t.mapBound!(b);
+    const sub = mapped.addr.observe(() => undefined);
+    try {
+      // Scaling the app onto node-b reaches the mapped Addr.
+      k8s.putObject('default', 'endpoints', endpoints('app', [['10.9.1.20', 'node-a'], ['10.9.2.30', 'node-b']]));
+      await Var.firstMatching(mapped.addr, (a) => describeAddr(a) === 'bound:10.9.1.5:4141@node-a,10.9.2.5:4141@node-b', WAIT_MS);
+    } finally {
+      sub.close();
+    }
+  } finally {
+    held.close();
+  }
+  const pod = { host: '10.0.0.1', port: 1, meta: { nodeName: 'x' } };
+  assert.deepEqual(toDaemonSet({ type: 'bound', addrs: [{ host: '10.0.0.9', port: 2, meta: { nodeName: 'y' } }], meta: {} }, { type: 'bound', addrs: [pod], meta: {} }, true), { type: 'neg' });
+  assert.deepEqual(toDaemonSet({ type: 'neg' }, { type: 'bound', addrs: [pod], meta: {} }, true), { type: 'neg' });
+  assert.deepEqual(toDaemonSet({ type: 'bound', addrs: [{ host: '10.0.0.9', port: 2, meta: {} }], meta: {} }, { type: 'neg' }, false), { type: 'neg' });
+});

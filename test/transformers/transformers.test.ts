@@ -177,7 +177,7 @@ test('transformNamer transforms bound answers and passes paths through', async (
 test('registry, unsupported kinds and config errors', () => {
   assert.deepEqual(
     transformerPlugins.map((p) => `${p.kind}${p.create ? '' : ' (not supported)'}`),
-    ['io.l5d.localhost', 'io.l5d.specificHost', 'io.l5d.port', 'io.l5d.replace', 'io.l5d.const', 'io.l5d.k8s.daemonset (not supported)', 'io.l5d.k8s.localnode'],
+    ['io.l5d.localhost', 'io.l5d.specificHost', 'io.l5d.port', 'io.l5d.replace', 'io.l5d.const', 'io.l5d.k8s.daemonset', 'io.l5d.k8s.localnode'],
   );
   const code = (f: () => unknown) => {
     try {
@@ -188,8 +188,8 @@ test('registry, unsupported kinds and config errors', () => {
     }
   };
   assert.equal(
-    code(() => createTransformer({ kind: 'io.l5d.k8s.daemonset', namespace: 'n', service: 's', port: 'p' })),
-    'MESH_ERR_TRANSFORMER_NOT_SUPPORTED: transformer: kind io.l5d.k8s.daemonset is not supported yet; supported: io.l5d.localhost, io.l5d.specificHost, io.l5d.port, io.l5d.replace, io.l5d.const, io.l5d.k8s.localnode',
+    code(() => createTransformer({ kind: 'io.l5d.k8s.daemonset', service: 's', port: 'p' })),
+    "MESH_ERR_TRANSFORMER_MISSING_KEY: io.l5d.k8s.daemonset: 'namespace' is required",
   );
   assert.equal(code(() => createTransformer({ kind: 'io.l5d.port' })), "MESH_ERR_TRANSFORMER_MISSING_KEY: io.l5d.port: 'port' is required");
   assert.equal(code(() => createTransformer({ kind: 'io.l5d.port', port: 70000 })), 'MESH_ERR_TRANSFORMER_BAD_VALUE: io.l5d.port: \'port\' must be an integer between 1 and 65535, found 70000');
