@@ -198,3 +198,27 @@ test('io.l5d.k8s.daemonset: each address maps to the daemonset pod on its node (
   assert.deepEqual(toDaemonSet({ type: 'neg' }, { type: 'bound', addrs: [pod], meta: {} }, true), { type: 'neg' });
   assert.deepEqual(toDaemonSet({ type: 'bound', addrs: [{ host: '10.0.0.9', port: 2, meta: {} }], meta: {} }, { type: 'neg' }, false), { type: 'neg' });
 });
+
+test('io.l5d.k8s with namer transformers: answers go through io.l5d.k8s.daemonset', async () => {
+  k8s.putObject('linkerd', 'endpoints', endpoints('l5d-t', [['10.8.1.5', 'node-a']], { incoming: 4141 }));
+  k8s.putObject('default', 'endpoints', endpoints('tapp', [['10.8.1.20', 'node-a']]));
+  const readPath = (s: string): Path => p(s);
+  const made = createNamer(
+    { kind: 'io.l5d.k8s', host: '127.0.0.1', port: k8s.port, transformers: [{ kind: 'io.l5d.k8s.daemonset', namespace: 'linkerd', service: 'l5d-t', port: 'incoming', hostNetwork: true, k8sHost: '127.0.0.1', k8sPort: k8s.port }] },
+    { readPath, keyPath: 'namers[0]' },
+  );
+  const act = made.namer.lookup(p('/default/http/tapp'));
+  const held = act.states.observe(() => undefined);
+  try {
+    const s = await Var.firstMatching(act.states, (x) => x.type !== 'pending', WAIT_MS);
+    assert.equal(describeTree(s), 'leaf:/%/io.l5d.k8s.daemonset/linkerd/incoming/l5d-t/#/io.l5d.k8s/default/http/tapp:/');
+    const b = (s as { value: { value: BoundName } }).value.value;
+    assert.equal(describeAddr(await Var.firstMatching(b.addr, (a) => a.type !== 'pending', WAIT_MS)), 'bound:10.8.1.5:4141@node-a');
+  } finally {
+    held.close();
+  }
+  assert.throws(
+    () => createNamer({ kind: 'io.l5d.k8s', transformers: [{ kind: 'io.l5d.k8s.daemonset', service: 's', port: 'p' }] }, { readPath, keyPath: 'namers[2]', file: 'l.yaml' }),
+    (e: Error & { code?: string }) => e.code === 'MESH_ERR_NAMER_CONFIG' && e.message.includes('namers[2].transformers') && e.message.includes("'namespace' is required"),
+  );
+});
