@@ -79,7 +79,8 @@ interface Child {
 }
 
 function startChild(name: string, args: string[], expect: RegExp[], io: CommandIO, env: NodeJS.ProcessEnv = process.env): { child: Child; ready: Promise<string> } {
-  const proc = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The IPC channel lets a child notice that the demo died (see `followParent`).
+  const proc = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   let out = '';
   const ready = new Promise<string>((resolve, reject) => {
@@ -130,6 +131,7 @@ async function runParent(io: CommandIO): Promise<number> {
     const onSignal = (): void => void stop(0).then(resolve);
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    process.once('SIGHUP', onSignal);
   });
   try {
     // 1. the services, told where the outgoing router listens
@@ -145,7 +147,7 @@ async function runParent(io: CommandIO): Promise<number> {
     for (const f of readdirSync(join(DEMO_DIR, 'disco'))) writeFileSync(join(disco, f), fill(readFileSync(join(DEMO_DIR, 'disco', f), 'utf8'), vars));
     for (const f of ['linkerd.yaml', 'namerd.yaml']) writeFileSync(join(work, f), fill(readFileSync(join(DEMO_DIR, f), 'utf8'), vars));
     // 3. namerd and the linker
-    const namerd = startChild('namerd', ['namerd', join(work, 'namerd.yaml')], [/^namerd io\.l5d\.httpController listening on /m, /^namerd io\.l5d\.mesh listening on /m, /^namerd admin listening on /m], io);
+    const namerd = startChild('namerd', ['demo', '--role', 'namerd', join(work, 'namerd.yaml')], [/^namerd io\.l5d\.httpController listening on /m, /^namerd io\.l5d\.mesh listening on /m, /^namerd admin listening on /m], io);
     children.push(namerd.child);
     const linkerd = startChild('linkerd', ['demo', '--role', 'linkerd', join(work, 'linkerd.yaml')], [/^listening outgoing /m, /^listening incoming /m, /^admin listening on /m], io);
     children.push(linkerd.child);
@@ -274,15 +276,27 @@ async function runLinker(file: string, io: CommandIO): Promise<number> {
   return 0;
 }
 
+/**
+ * A demo child stops like on SIGTERM when the demo's IPC channel closes, so that no child
+ * outlives a demo that was killed (SIGKILL, or npm exiting without passing Ctrl-C on).
+ */
+function followParent(): void {
+  if (process.send === undefined) return;
+  process.once('disconnect', () => process.emit('SIGTERM', 'SIGTERM'));
+  process.channel?.unref();
+}
+
 export const command: Command = {
   name: 'demo',
   summary: 'run a demo mesh: services, two routers, namerd and the dashboard (npm start)',
   usage,
   async run(args, io) {
     if (args[0] === '--role') {
+      followParent();
       if (args[1] === 'services') return runServices(io);
+      if (args[1] === 'namerd' && args[2] !== undefined) return (await import('./namerd.js')).command.run([args[2]], io);
       if (args[1] === 'linkerd' && args[2] !== undefined) return runLinker(args[2], io);
-      io.stderr(`meshwork demo: unknown role '${args.slice(1).join(' ')}'; allowed: services, linkerd FILE\n`);
+      io.stderr(`meshwork demo: unknown role '${args.slice(1).join(' ')}'; allowed: services, linkerd FILE, namerd FILE\n`);
       return 2;
     }
     if (args.length > 0) {
