@@ -8,7 +8,7 @@ import { registerPlugin } from '../config/plugins.js';
 import { globalNamer } from './builtin/index.js';
 import { namerConfigError } from './errors.js';
 import { fsNamerSpec } from './fs.js';
-import { k8sNamerSpec } from './k8s/spec.js';
+import { k8sExternalNamerSpec, k8sNamerSpec, k8sNsNamerSpec } from './k8s/spec.js';
 import { rewriteNamerSpec } from './rewrite.js';
 import type { NamerConfigObject, NamerContext, NamerSpec } from './spec.js';
 
@@ -17,6 +17,8 @@ export type { MadeNamer, NamerContext, NamerSpec } from './spec.js';
 const NAMER_SPECS: readonly NamerSpec[] = [
   fsNamerSpec,
   k8sNamerSpec,
+  k8sExternalNamerSpec,
+  k8sNsNamerSpec,
   rewriteNamerSpec,
 ];
 

@@ -222,3 +222,54 @@ test('io.l5d.k8s with namer transformers: answers go through io.l5d.k8s.daemonse
     (e: Error & { code?: string }) => e.code === 'MESH_ERR_NAMER_CONFIG' && e.message.includes('namers[2].transformers') && e.message.includes("'namespace' is required"),
   );
 });
+
+test('io.l5d.k8s.external: LoadBalancer ingress addresses on the named service port; io.l5d.k8s.ns: namespace from envVar', async () => {
+  const readPath = (s: string): Path => p(s);
+  const svc = (ingress: readonly Record<string, string>[]): K8sObject => ({
+    kind: 'Service',
+    apiVersion: 'v1',
+    metadata: { name: 'web' },
+    spec: { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    status: { loadBalancer: { ingress } },
+  });
+  k8s.putObject('prod', 'services', svc([{ ip: '203.0.113.7' }]));
+  const ext = createNamer({ kind: 'io.l5d.k8s.external', experimental: true, host: '127.0.0.1', port: k8s.port }, { readPath, keyPath: 'namers[0]' });
+  assert.equal(ext.prefix.show(), '/#/io.l5d.k8s.external');
+  const act = ext.namer.lookup(p('/prod/http/web'));
+  const held = act.states.observe(() => undefined);
+  try {
+    const s = await Var.firstMatching(act.states, (x) => x.type !== 'pending', WAIT_MS);
+    assert.equal(describeTree(s), 'leaf:/#/io.l5d.k8s.external/prod/http/web:/');
+    const b = (s as { value: { value: BoundName } }).value.value;
+    assert.equal(describeAddr(await Var.firstMatching(b.addr, (a) => a.type !== 'pending', WAIT_MS)), 'bound:203.0.113.7:80@undefined');
+    k8s.putObject('prod', 'services', svc([{ ip: '203.0.113.7' }, { hostname: 'lb.example.com' }]));
+    await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:203.0.113.7:80@undefined,lb.example.com:80@undefined', WAIT_MS);
+    assert.equal(describeTree(await Var.firstMatching(ext.namer.lookup(p('/prod/80/web')).states, (x) => x.type !== 'pending', WAIT_MS)), 'leaf:/#/io.l5d.k8s.external/prod/80/web:/');
+    assert.equal(describeTree(await Var.firstMatching(ext.namer.lookup(p('/prod/grpc/web')).states, (x) => x.type !== 'pending', WAIT_MS)), 'neg');
+  } finally {
+    held.close();
+  }
+
+  k8s.putObject('team-a', 'endpoints', endpoints('api', [['10.7.0.1', 'n1']]));
+  process.env['MESHWORK_TEST_K8S_NS'] = 'team-a';
+  try {
+    const ns = createNamer({ kind: 'io.l5d.k8s.ns', envVar: 'MESHWORK_TEST_K8S_NS', host: '127.0.0.1', port: k8s.port }, { readPath, keyPath: 'namers[1]' });
+    assert.equal(ns.prefix.show(), '/#/io.l5d.k8s.ns');
+    const a = ns.namer.lookup(p('/http/api/rest'));
+    const h = a.states.observe(() => undefined);
+    try {
+      const s = await Var.firstMatching(a.states, (x) => x.type !== 'pending', WAIT_MS);
+      assert.equal(describeTree(s), 'leaf:/#/io.l5d.k8s.ns/http/api:/rest');
+      const b = (s as { value: { value: BoundName } }).value.value;
+      assert.equal(describeAddr(await Var.firstMatching(b.addr, (x) => x.type !== 'pending', WAIT_MS)), 'bound:10.7.0.1:8080@n1');
+    } finally {
+      h.close();
+    }
+  } finally {
+    delete process.env['MESHWORK_TEST_K8S_NS'];
+  }
+  assert.throws(
+    () => createNamer({ kind: 'io.l5d.k8s.ns', envVar: 'MESHWORK_TEST_K8S_NS' }, { readPath, keyPath: 'namers[1]', file: 'l.yaml' }),
+    (e: Error & { code?: string }) => e.code === 'MESH_ERR_NAMER_CONFIG' && e.message.includes('namers[1].envVar') && e.message.includes('MESHWORK_TEST_K8S_NS'),
+  );
+});

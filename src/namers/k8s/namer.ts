@@ -60,32 +60,78 @@ export function endpointsAddr(obj: K8sObject, port: string): Addr | undefined {
   return { type: 'bound', addrs, meta: {} };
 }
 
-function toAddr(s: ObjectState, port: string): Addr {
+interface ServicePort {
+  readonly name?: string;
+  readonly port: number;
+}
+interface LoadBalancerIngress {
+  readonly ip?: string;
+  readonly hostname?: string;
+}
+
+/**
+ * io.l5d.k8s.external: a Service's load balancer ingress addresses (ip, else hostname) on the
+ * service port named (or numbered) `port`; undefined if the service has no such port.
+ */
+export function externalAddr(obj: K8sObject, port: string): Addr | undefined {
+  const spec = obj['spec'] as { ports?: readonly ServicePort[] } | undefined;
+  const numeric = isPortNumber(port) ? Number(port) : undefined;
+  const sp = spec?.ports?.find((x) => (numeric !== undefined ? x.port === numeric : x.name === port));
+  if (!sp) return undefined;
+  const status = obj['status'] as { loadBalancer?: { ingress?: readonly LoadBalancerIngress[] } } | undefined;
+  const addrs: Address[] = [];
+  for (const i of status?.loadBalancer?.ingress ?? []) {
+    const host = i.ip ?? i.hostname;
+    if (host !== undefined) addrs.push({ host, port: sp.port, meta: {} });
+  }
+  return { type: 'bound', addrs, meta: {} };
+}
+
+export type ObjectAddr = (obj: K8sObject, port: string) => Addr | undefined;
+
+function toAddr(s: ObjectState, port: string, f: ObjectAddr): Addr {
   if (s.type === 'pending') return ADDR_PENDING;
   if (s.type === 'missing') return ADDR_NEG;
   if (s.type === 'failed') return { type: 'failed', cause: s.error };
-  return endpointsAddr(s.object, port) ?? ADDR_NEG;
+  return f(s.object, port) ?? ADDR_NEG;
+}
+
+export interface K8sNamerOptions {
+  /** `endpoints` (io.l5d.k8s, default) or `services` (io.l5d.k8s.external). */
+  readonly plural?: 'endpoints' | 'services';
+  /** io.l5d.k8s.ns: a fixed namespace; paths are then `/<port>/<service>`. */
+  readonly namespace?: string;
 }
 
 export class K8sNamer implements NameNamer {
   private readonly bounds = new Map<string, BoundName>();
+  private readonly plural: 'endpoints' | 'services';
+  private readonly toAddr: ObjectAddr;
 
   constructor(
     readonly api: K8sApi,
     readonly prefix: Path,
     readonly labelSelector?: string,
-  ) {}
+    readonly options: K8sNamerOptions = {},
+  ) {
+    this.plural = options.plural ?? 'endpoints';
+    this.toAddr = this.plural === 'services' ? externalAddr : endpointsAddr;
+  }
 
   lookup(path: Path): Activity<NameTree<Name>> {
-    if (path.size < 3) return Activity.value<NameTree<Name>>(NEG);
-    const [ns, port, svc] = path.utf8Elems as [string, string, string];
-    const residual = path.drop(3);
-    const eps = this.api.object(ns, 'endpoints', svc);
+    const fixed = this.options.namespace;
+    const n = fixed === undefined ? 3 : 2;
+    if (path.size < n) return Activity.value<NameTree<Name>>(NEG);
+    const e = path.utf8Elems;
+    const [ns, port, svc] = fixed === undefined ? (e as [string, string, string]) : [fixed, e[0]!, e[1]!];
+    const residual = path.drop(n);
+    const eps = this.api.object(ns, this.plural, svc);
+    const objAddr = this.toAddr;
     const states = map<ObjectState, ActivityState<NameTree<Name>>>(eps, (s) => {
       if (s.type === 'pending') return PENDING;
       if (s.type === 'failed') return failed(s.error);
       if (s.type === 'missing') return ok<NameTree<Name>>(NEG);
-      if (endpointsAddr(s.object, port) === undefined) return ok<NameTree<Name>>(NEG);
+      if (objAddr(s.object, port) === undefined) return ok<NameTree<Name>>(NEG);
       return ok<NameTree<Name>>(leaf<Name>(this.bound(ns, port, svc, residual)));
     }, (a, b) => a === b || (a.type === b.type && a.type === 'ok' && (a.value === (b as { value: unknown }).value)) || (a.type === 'pending' && b.type === 'pending'));
     return new Activity(states);
@@ -96,8 +142,10 @@ export class K8sNamer implements NameNamer {
     let b = this.bounds.get(key);
     if (!b) {
       if (this.bounds.size >= MAX_BOUND_NAMES) this.bounds.clear();
-      const addr = map(this.api.object(ns, 'endpoints', svc), (s) => toAddr(s, port), addrEquals);
-      b = boundName(this.prefix.concat(Path.utf8(ns, port, svc)), addr, residual);
+      const f = this.toAddr;
+      const addr = map(this.api.object(ns, this.plural, svc), (s) => toAddr(s, port, f), addrEquals);
+      const id = this.options.namespace === undefined ? Path.utf8(ns, port, svc) : Path.utf8(port, svc);
+      b = boundName(this.prefix.concat(id), addr, residual);
       this.bounds.set(key, b);
     }
     return b;

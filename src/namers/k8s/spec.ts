@@ -3,27 +3,38 @@ import { configuredPrefix, type NamerSpec } from '../spec.js';
 import { namerConfigError } from '../errors.js';
 import { createTransformers, transformNamer } from '../../transformers/index.js';
 import { K8sApi } from './api.js';
-import { K8sNamer } from './namer.js';
+import { K8sNamer, type K8sNamerOptions } from './namer.js';
 
-export const k8sNamerSpec: NamerSpec = {
+function k8sSpec(kind: string, experimental: boolean, mode: 'endpoints' | 'external' | 'ns'): NamerSpec {
+  return {
   category: 'namer',
-  kind: 'io.l5d.k8s',
+  kind,
+  ...(experimental ? { experimental: true } : {}),
   fields: {
-    prefix: { type: 'path', default: '/io.l5d.k8s' },
+    prefix: { type: 'path', default: '/' + kind },
+    ...(mode === 'ns' ? { envVar: { type: 'string' as const, default: 'POD_NAMESPACE', doc: 'Environment variable holding the namespace.' } } : {}),
     host: { type: 'string', default: 'localhost', doc: 'Kubernetes API host (kubectl proxy).' },
     port: { type: 'int', default: 8001, doc: 'Kubernetes API port.' },
     labelSelector: { type: 'string', doc: 'Accepted; not applied yet.' },
     transformers: { type: { array: { plugin: 'transformer' } }, doc: 'Applied to every bound answer (Linkerd namer transformers).' },
   },
   create(config, ctx) {
-    const prefix = configuredPrefix(config, 'io.l5d.k8s', ctx);
+    const prefix = configuredPrefix(config, kind, ctx);
     const host = config['host'] ?? 'localhost';
     const port = config['port'] ?? 8001;
     const kp = ctx.keyPath ?? 'namer';
     if (typeof host !== 'string' || host.length === 0) throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, `${kp}.host`, host, 'a non-empty host name');
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, `${kp}.port`, port, 'a port number 1-65535');
     const sel = config['labelSelector'];
-    const namer = new K8sNamer(new K8sApi(host, port), prefix, typeof sel === 'string' ? sel : undefined);
+    let options: K8sNamerOptions = {};
+    if (mode === 'external') options = { plural: 'services' };
+    if (mode === 'ns') {
+      const envVar = config['envVar'] ?? 'POD_NAMESPACE';
+      const ns = typeof envVar === 'string' ? process.env[envVar] : undefined;
+      if (ns === undefined || ns === '') throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, `${kp}.envVar`, envVar, 'the name of a set environment variable holding the namespace');
+      options = { namespace: ns };
+    }
+    const namer = new K8sNamer(new K8sApi(host, port), prefix, typeof sel === 'string' ? sel : undefined, options);
     const tcfg = config['transformers'];
     if (tcfg === undefined || tcfg === null) return { prefix, namer };
     if (!Array.isArray(tcfg)) throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, `${kp}.transformers`, tcfg, 'a list of transformers');
@@ -34,3 +45,8 @@ export const k8sNamerSpec: NamerSpec = {
     }
   },
 };
+}
+
+export const k8sNamerSpec: NamerSpec = k8sSpec('io.l5d.k8s', false, 'endpoints');
+export const k8sExternalNamerSpec: NamerSpec = k8sSpec('io.l5d.k8s.external', true, 'external');
+export const k8sNsNamerSpec: NamerSpec = k8sSpec('io.l5d.k8s.ns', false, 'ns');
