@@ -121,3 +121,32 @@ test('meshwork demo: hello world through the mesh, metrics, dashboard, clean sto
   assert.equal(await exited, 0);
   for (const pid of children) assert.equal(alive(pid), false, `child ${pid} still running`);
 });
+
+test('meshwork demo killed with SIGKILL: its children notice and exit', { timeout: 40_000 }, async (t) => {
+  const proc = spawn(process.execPath, [join(process.cwd(), 'bin', 'meshwork.js'), 'demo'], {
+    env: { ...process.env, MESHWORK_DEMO_BASE_PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<string | null>((r) => proc.once('exit', (_c, sig) => r(sig)));
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`demo did not start:\n${out}`)), 30_000);
+    proc.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (/^demo ready: /m.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  const children = childPids(proc.pid!);
+  t.after(() => {
+    for (const pid of children) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  assert.equal(children.length, 3);
+  proc.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+  // the children are not ours to wait on: poll, bounded (50 x 100 ms)
+  for (let i = 0; i < 50 && children.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(children.filter(alive), []);
+});
