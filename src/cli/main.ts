@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   'delegate': async () => (await import('./commands/delegate.js')).command,
   'bind': async () => (await import('./commands/bind.js')).command,
   'demo': async () => (await import('./commands/demo.js')).command,
+  'dtab': async () => (await import('./commands/dtab.js')).command,
 };
 
 export function commandNames(): string[] {
