@@ -61,6 +61,13 @@ test('bind /default/http/world: ready addresses with nodeName, named and numeric
   assert.equal(describeAddr(await Var.firstMatching(admin.addr, (a) => a.type !== 'pending', WAIT_MS)), 'bound:10.0.0.1:9990@node-a,10.0.0.2:9990@node-b');
   const num = await bound(namer, '/default/7000/world');
   assert.equal(describeAddr(await Var.firstMatching(num.addr, (a) => a.type !== 'pending', WAIT_MS)), 'bound:10.0.0.1:7000@node-a,10.0.0.2:7000@node-b');
+  // A numeric port with a Service is a service port mapped to its targetPort (name or number).
+  k8s.putObject('default', 'services', { kind: 'Service', apiVersion: 'v1', metadata: { name: 'world' }, spec: { ports: [{ name: 'web', port: 80, targetPort: 'http' }, { name: 'x', port: 81, targetPort: 9999 }] } });
+  const svc80 = await bound(namer, '/default/80/world');
+  // (A restarted shared watch shows its last value, "missing" from /default/7000/world, until its list answers.)
+  await Var.firstMatching(svc80.addr, (a) => describeAddr(a) === 'bound:10.0.0.1:8080@node-a,10.0.0.2:8080@node-b', WAIT_MS);
+  const svc81 = await bound(namer, '/default/81/world');
+  await Var.firstMatching(svc81.addr, (a) => describeAddr(a) === 'bound:10.0.0.1:9999@node-a,10.0.0.2:9999@node-b', WAIT_MS);
   // Unknown port name, unknown service, short path: Neg.
   assert.equal(describeTree(await Var.firstMatching(namer.lookup(p('/default/grpc/world')).states, (x) => x.type !== 'pending', WAIT_MS)), 'neg');
   assert.equal(describeTree(await Var.firstMatching(namer.lookup(p('/default/http/nobody')).states, (x) => x.type !== 'pending', WAIT_MS)), 'neg');

@@ -13,7 +13,7 @@ import { addrEquals, boundName } from '../../naming/bound.js';
 import type { ActivityState, BoundName, Name, NameNamer } from '../../naming/contracts.js';
 import { NEG, leaf, type NameTree } from '../../naming/name-tree.js';
 import { Path } from '../../naming/path.js';
-import { map } from '../../naming/var.js';
+import { collect, map, type BaseVar } from '../../naming/var.js';
 import { K8sApi, type K8sObject, type ObjectState } from './api.js';
 
 interface EndpointPort {
@@ -87,6 +87,20 @@ export function externalAddr(obj: K8sObject, port: string): Addr | undefined {
   return { type: 'bound', addrs, meta: {} };
 }
 
+/**
+ * A numeric port element of io.l5d.k8s is a service port: the Service maps it to its
+ * targetPort (a number, or a name looked up in the endpoints). Without a Service or a matching
+ * service port, the number is used as the endpoint port directly.
+ */
+export function targetPort(svc: ObjectState, port: string): string {
+  if (svc.type !== 'found') return port;
+  const ports = (svc.object['spec'] as { ports?: readonly { port: number; targetPort?: number | string }[] } | undefined)?.ports;
+  const n = Number(port);
+  const sp = ports?.find((x) => x.port === n);
+  if (sp === undefined || sp.targetPort === undefined) return port;
+  return String(sp.targetPort);
+}
+
 export type ObjectAddr = (obj: K8sObject, port: string) => Addr | undefined;
 
 function toAddr(s: ObjectState, port: string, f: ObjectAddr): Addr {
@@ -94,6 +108,18 @@ function toAddr(s: ObjectState, port: string, f: ObjectAddr): Addr {
   if (s.type === 'missing') return ADDR_NEG;
   if (s.type === 'failed') return { type: 'failed', cause: s.error };
   return f(s.object, port) ?? ADDR_NEG;
+}
+
+interface Resolved {
+  readonly state: ObjectState;
+  readonly port: string;
+}
+
+function resolvedEquals(a: Resolved, b: Resolved): boolean {
+  if (a.port !== b.port || a.state.type !== b.state.type) return false;
+  if (a.state === b.state) return true;
+  if (a.state.type === 'found') return a.state.object.metadata.resourceVersion === (b.state as { object: K8sObject }).object.metadata.resourceVersion;
+  return a.state.type !== 'failed';
 }
 
 export interface K8sNamerOptions {
@@ -125,16 +151,28 @@ export class K8sNamer implements NameNamer {
     const e = path.utf8Elems;
     const [ns, port, svc] = fixed === undefined ? (e as [string, string, string]) : [fixed, e[0]!, e[1]!];
     const residual = path.drop(n);
-    const eps = this.api.object(ns, this.plural, svc);
+    const eps = this.resolved(ns, port, svc);
     const objAddr = this.toAddr;
-    const states = map<ObjectState, ActivityState<NameTree<Name>>>(eps, (s) => {
+    const states = map<Resolved, ActivityState<NameTree<Name>>>(eps, ({ state: s, port: target }) => {
       if (s.type === 'pending') return PENDING;
       if (s.type === 'failed') return failed(s.error);
       if (s.type === 'missing') return ok<NameTree<Name>>(NEG);
-      if (objAddr(s.object, port) === undefined) return ok<NameTree<Name>>(NEG);
+      if (objAddr(s.object, target) === undefined) return ok<NameTree<Name>>(NEG);
       return ok<NameTree<Name>>(leaf<Name>(this.bound(ns, port, svc, residual)));
     }, (a, b) => a === b || (a.type === b.type && a.type === 'ok' && (a.value === (b as { value: unknown }).value)) || (a.type === 'pending' && b.type === 'pending'));
     return new Activity(states);
+  }
+
+  /** The watched object with the port to read from it (numeric endpoints ports via the Service). */
+  private resolved(ns: string, port: string, svc: string): BaseVar<Resolved> {
+    const obj = this.api.object(ns, this.plural, svc);
+    if (this.plural !== 'endpoints' || !isPortNumber(port)) return map(obj, (state): Resolved => ({ state, port }), resolvedEquals);
+    const service = this.api.object(ns, 'services', svc);
+    return map(
+      collect<ObjectState>([obj, service]),
+      ([state, s]): Resolved => (s!.type === 'pending' ? { state: { type: 'pending' }, port } : { state: state!, port: targetPort(s!, port) }),
+      resolvedEquals,
+    );
   }
 
   private bound(ns: string, port: string, svc: string, residual: Path): BoundName {
@@ -143,7 +181,7 @@ export class K8sNamer implements NameNamer {
     if (!b) {
       if (this.bounds.size >= MAX_BOUND_NAMES) this.bounds.clear();
       const f = this.toAddr;
-      const addr = map(this.api.object(ns, this.plural, svc), (s) => toAddr(s, port, f), addrEquals);
+      const addr = map(this.resolved(ns, port, svc), (r) => toAddr(r.state, r.port, f), addrEquals);
       const id = this.options.namespace === undefined ? Path.utf8(ns, port, svc) : Path.utf8(port, svc);
       b = boundName(this.prefix.concat(id), addr, residual);
       this.bounds.set(key, b);
