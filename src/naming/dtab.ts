@@ -70,7 +70,7 @@ export class Dentry {
 export class Dtab {
   static readonly empty = new Dtab([]);
 
-  private shown: string | undefined;
+  #shown: string | undefined;
 
   constructor(readonly dentries: readonly Dentry[]) {}
 
@@ -103,8 +103,8 @@ export class Dtab {
   }
 
   show(): string {
-    if (this.shown === undefined) this.shown = this.dentries.map((d) => d.show()).join(';');
-    return this.shown;
+    if (this.#shown === undefined) this.#shown = this.dentries.map((d) => d.show()).join(';');
+    return this.#shown;
   }
 
   equals(other: Dtab): boolean {

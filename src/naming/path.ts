@@ -6,7 +6,7 @@
 export class Path {
   static readonly empty: Path = new Path([]);
 
-  private shown: string | undefined;
+  #shown: string | undefined;
 
   private constructor(readonly elems: readonly string[]) {}
 
@@ -63,10 +63,10 @@ export class Path {
 
   /** Canonical text form, e.g. `/foo/bar`; `/` for the empty path. */
   show(): string {
-    if (this.shown === undefined) {
-      this.shown = this.elems.length === 0 ? '/' : this.elems.map((e) => '/' + showElem(e)).join('');
+    if (this.#shown === undefined) {
+      this.#shown = this.elems.length === 0 ? '/' : this.elems.map((e) => '/' + showElem(e)).join('');
     }
-    return this.shown;
+    return this.#shown;
   }
 
   toString(): string {
