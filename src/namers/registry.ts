@@ -7,6 +7,7 @@ import type { ConfiguredNamer, ConfiguredNamers } from '../naming/namer-ops.js';
 import { registerPlugin } from '../config/plugins.js';
 import { globalNamer } from './builtin/index.js';
 import { namerConfigError } from './errors.js';
+import { consulNamerSpec } from './consul.js';
 import { dnsSrvNamerSpec } from './dnssrv.js';
 import { fsNamerSpec } from './fs.js';
 import { k8sExternalNamerSpec, k8sNamerSpec, k8sNsNamerSpec } from './k8s/spec.js';
@@ -17,6 +18,7 @@ export type { MadeNamer, NamerContext, NamerSpec } from './spec.js';
 
 const NAMER_SPECS: readonly NamerSpec[] = [
   fsNamerSpec,
+  consulNamerSpec,
   dnsSrvNamerSpec,
   k8sNamerSpec,
   k8sExternalNamerSpec,

@@ -30,6 +30,20 @@ interface Blocked {
   readonly wake: () => void;
 }
 
+/** One catalog entry of a service (Consul's Node Address vs ServiceAddress). */
+export interface FakeServiceInstance {
+  readonly address: string;
+  readonly port: number;
+  readonly serviceAddress?: string;
+  readonly node?: string;
+  readonly tags?: readonly string[];
+  readonly meta?: Readonly<Record<string, string>>;
+  readonly status?: 'passing' | 'warning' | 'critical' | 'maintenance';
+}
+
+/** Service changes share the KV change table under a key no KV path can have. */
+const SVC_KEY = '\u0000service/';
+
 export interface FakeConsulOptions {
   readonly token?: string;
   readonly datacenter?: string;
@@ -48,6 +62,7 @@ export class FakeConsul {
   private readonly changed = new Map<string, number>();
   private index: number;
   private readonly blocked = new Set<Blocked>();
+  private readonly services = new Map<string, readonly FakeServiceInstance[]>();
   readonly requests: string[] = [];
 
   constructor(opts: FakeConsulOptions = {}) {
@@ -127,6 +142,63 @@ export class FakeConsul {
     return e;
   }
 
+  /** Registers (replaces) a service's instances; an empty list deregisters it. */
+  setService(name: string, instances: readonly FakeServiceInstance[]): void {
+    const idx = ++this.index;
+    if (instances.length === 0) this.services.delete(name);
+    else this.services.set(name, instances);
+    this.touch(SVC_KEY + name, idx);
+  }
+
+  private readService(res: ServerResponse, health: boolean, name: string, q: URLSearchParams): void {
+    const key = SVC_KEY + name;
+    const matches = (k: string) => k === key;
+    const after = Number(q.get('index') ?? '0');
+    const answer = () => {
+      if (res.destroyed) return;
+      const headers = { 'x-consul-index': String(this.indexFor(matches)), 'x-consul-knownleader': 'true', 'x-consul-lastcontact': '0' };
+      const tag = q.get('tag');
+      const all = (this.services.get(name) ?? []).filter((i) => tag === null || (i.tags ?? []).includes(tag));
+      if (!health) {
+        return json(res, 200, all.map((i) => ({
+          Node: i.node ?? 'n', Address: i.address, Datacenter: this.datacenter, ServiceID: name, ServiceName: name,
+          ServiceAddress: i.serviceAddress ?? '', ServicePort: i.port, ServiceTags: i.tags ?? [], ServiceMeta: i.meta ?? {},
+        })), headers);
+      }
+      const passing = q.has('passing');
+      const out = all.filter((i) => !passing || (i.status ?? 'passing') === 'passing').map((i) => ({
+        Node: { Node: i.node ?? 'n', Address: i.address, Datacenter: this.datacenter },
+        Service: { ID: name, Service: name, Address: i.serviceAddress ?? '', Port: i.port, Tags: i.tags ?? [], Meta: i.meta ?? {} },
+        Checks: [{ CheckID: 'serfHealth', Status: i.status ?? 'passing' }],
+      }));
+      return json(res, 200, out, headers);
+    };
+    if (after > 0 && this.indexFor(matches) <= after) {
+      const waitMs = Math.min(parseWait(q.get('wait') ?? '5m'), 600000);
+      let done = false;
+      const b: Blocked = {
+        matches,
+        after,
+        wake: () => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          this.blocked.delete(b);
+          answer();
+        },
+      };
+      const timer = setTimeout(b.wake, waitMs);
+      this.blocked.add(b);
+      res.on('close', () => {
+        done = true;
+        clearTimeout(timer);
+        this.blocked.delete(b);
+      });
+      return;
+    }
+    answer();
+  }
+
   private remove(key: string): void {
     const idx = ++this.index;
     this.kv.delete(key);
@@ -154,6 +226,9 @@ export class FakeConsul {
     }
     const dc = q.get('dc');
     if (dc !== null && dc !== this.datacenter) return text(res, 500, `No path to datacenter`);
+    if (url.pathname === '/v1/catalog/datacenters') return json(res, 200, [this.datacenter], {});
+    const svc = /^\/v1\/(catalog|health)\/service\/([^/]+)$/.exec(url.pathname);
+    if (svc) return this.readService(res, svc[1] === 'health', decodeURIComponent(svc[2]!), q);
     if (!url.pathname.startsWith('/v1/kv/')) return text(res, 404, 'not found');
     const key = decodeURIComponent(url.pathname.slice('/v1/kv/'.length));
     const chunks: Buffer[] = [];
