@@ -1,22 +1,64 @@
 /**
- * `meshwork linkerd FILE`: load the config, start every router, print one
- * `listening <label> <ip>:<port>` line per server (tests and scripts parse it), and drain on
- * SIGTERM / SIGINT within `admin.shutdownGraceMs`.
+ * `meshwork linkerd FILE`: load the config, start every router and the admin server (with the
+ * dashboard, delegator and telemeters' routes), print one `listening <label> <ip>:<port>` line
+ * per server and `admin listening on <ip>:<port>` (tests and scripts parse them), and drain
+ * on SIGTERM / SIGINT within `admin.shutdownGraceMs`.
  */
 import type { CommandIO } from '../cli/command.js';
 import '../config/builtin-plugins.js';
 import { loadLinkerdConfig } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
+import type { LinkerdConfig } from '../config/types.js';
 import { MetricsRegistry } from '../telemetry/metrics-registry.js';
+import { buildTelemetry } from '../telemetry/telemeters.js';
+import { createAdminServer, type AdminServer } from '../admin/server.js';
+import { DelegateRejection } from '../admin/errors.js';
+import { createNamers } from '../namers/registry.js';
+import { Dtab, explainDelegation, readDtab, readPath, showNameTree } from '../naming/index.js';
 import { Linker } from './linker.js';
 import { namingDeps } from './naming-deps.js';
 
+/** The admin server of a linker: metrics, telemeters' routes, config and the dtab playground. */
+function linkerAdmin(config: LinkerdConfig, metrics: MetricsRegistry, routes: Parameters<typeof createAdminServer>[0]['routes'], onShutdown: (graceMs: number) => void): AdminServer {
+  // The playground explains with the same namer kinds the routers bind with.
+  const namers = createNamers(config.namers as unknown as Parameters<typeof createNamers>[0], { file: config.file, readPath });
+  const dtabs = new Map(config.routers.map((r) => [r.label, readDtab(r.dtab ?? '')]));
+  return createAdminServer({
+    config: config.admin,
+    metrics,
+    routes,
+    appName: 'linkerd',
+    routers: () => config.routers.map((r) => ({ label: r.label, protocol: r.protocol, dtab: r.dtab ?? '' })),
+    configJson: () => config,
+    onShutdown,
+    delegate: async (namespace, dtabText, pathText) => {
+      let extra: Dtab;
+      let path;
+      try {
+        extra = readDtab(dtabText);
+      } catch (e) {
+        throw new DelegateRejection('invalidDtab', (e as Error).message);
+      }
+      try {
+        path = readPath(pathText);
+      } catch (e) {
+        throw new DelegateRejection('invalidPath', (e as Error).message);
+      }
+      const base = dtabs.get(namespace ?? config.routers[0]?.label ?? '') ?? Dtab.empty;
+      return explainDelegation(base.concat(extra), path, namers, { showTree: showNameTree, timeoutMs: 2000 });
+    },
+  });
+}
+
 export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
-  let linker: Linker<import('../naming/index.js').Dtab>;
-  let config;
+  let linker: Linker<Dtab>;
+  let config: LinkerdConfig;
+  const metrics = new MetricsRegistry();
+  let telemetry: ReturnType<typeof buildTelemetry>;
   try {
     config = await loadLinkerdConfig(file);
-    linker = new Linker(config, namingDeps(), new MetricsRegistry().start());
+    telemetry = buildTelemetry(config.telemetry as never, { metrics });
+    linker = new Linker(config, namingDeps(), metrics);
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const issue of e.errors) io.stderr(issue.message + '\n');
@@ -25,26 +67,35 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
     io.stderr(`meshwork linkerd: ${(e as Error).message}\n`);
     return 2;
   }
+  metrics.start();
+  const grace = config.admin.shutdownGraceMs ?? 10_000;
+  let stop: (graceMs: number) => void = () => undefined;
+  const admin = linkerAdmin(config, metrics, telemetry.adminRoutes, (g) => stop(g));
   let bound;
   try {
     bound = await linker.start();
+    await admin.listen();
   } catch (e) {
     io.stderr(`meshwork linkerd: cannot listen: ${(e as Error).message}\n`);
+    await Promise.allSettled([linker.close(0), admin.close()]);
+    metrics.close();
     return 1;
   }
   for (const b of bound) io.stdout(`listening ${b.label} ${b.ip}:${b.port}\n`);
-  const grace = config.admin.shutdownGraceMs ?? 10_000;
+  const a = admin.address()!;
+  io.stdout(`admin listening on ${a.address}:${a.port}\n`);
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (): void => {
+    stop = (graceMs: number): void => {
       if (stopping) return;
       stopping = true;
-      void linker.close(grace).then(() => {
+      void Promise.allSettled([linker.close(graceMs), admin.close(), telemetry.close()]).then(() => {
+        metrics.close();
         io.stdout('stopped\n');
         resolve(0);
       });
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    process.once('SIGTERM', () => stop(grace));
+    process.once('SIGINT', () => stop(grace));
   });
 }

@@ -31,7 +31,9 @@ async function startLinkerd(configFile: string, routers: number): Promise<Linker
     proc.stdout!.on('data', (c: Buffer) => {
       l.stdout += c.toString();
       for (const m of l.stdout.matchAll(/^listening (\S+) 127\.0\.0\.1:(\d+)$/gm)) l.ports[m[1]!] = Number(m[2]);
-      if (Object.keys(l.ports).length === routers) {
+      const admin = /^admin listening on 127\.0\.0\.1:(\d+)$/m.exec(l.stdout);
+      if (admin) l.ports['admin'] = Number(admin[1]);
+      if (Object.keys(l.ports).length === routers + 1) {
         clearTimeout(timer);
         resolve();
       }
@@ -69,7 +71,9 @@ before(async () => {
   const cfg = join(dir, 'linkerd.yaml');
   writeFileSync(
     cfg,
-    `namers:
+    `admin:
+  port: 0
+namers:
 - kind: io.l5d.fs
   rootDir: ${dir}
 routers:
@@ -185,6 +189,24 @@ test('dtab fallback: when the fs file disappears, the earlier dentry answers', a
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.equal(body, 'world /f');
+});
+
+test('the admin server answers ping, exact request counts and the delegator for a router', async () => {
+  const admin = lk.ports['admin']!;
+  assert.equal((await request(admin, { path: '/admin/ping' })).body, 'pong');
+  const metrics = async (): Promise<Record<string, number>> => JSON.parse((await request(admin, { path: '/admin/metrics.json' })).body) as Record<string, number>;
+  const port = lk.ports['path']!;
+  const key = (k: string): string => `rt/path/server/127.0.0.1/${port}/${k}`;
+  const before = await metrics();
+  for (let i = 0; i < 3; i++) assert.equal((await request(port, { path: '/world/ok' })).status, 200);
+  for (let i = 0; i < 2; i++) assert.equal((await request(port, { path: '/nowhere/x' })).status, 502);
+  const after = await metrics();
+  const delta = (k: string): number => (after[key(k)] ?? 0) - (before[key(k)] ?? 0);
+  assert.deepEqual([delta('requests'), delta('success'), delta('failures')], [5, 3, 2]);
+  const d = await request(admin, { path: '/delegator.json?namespace=path&path=/svc/world&dtab=' });
+  assert.equal(d.status, 200);
+  assert.match(d.body, /^\{"type":"delegate","path":"\/svc\/world","delegate":\{"type":"leaf","path":"\/#\/io.l5d.fs\/world"/);
+  assert.equal((await request(admin, { path: '/delegator.json?namespace=path&path=/svc/world&dtab=/a=>b' })).status, 400);
 });
 
 test('SIGTERM drains: the request in flight finishes, then the port is closed', async () => {

@@ -48,7 +48,9 @@ before(async () => {
   writeFileSync(join(dir, 'pair'), `127.0.0.1 ${ups['good']!.port}\n127.0.0.1 ${ups['bad']!.port}\n`);
   writeFileSync(
     join(dir, 'l.yaml'),
-    `namers:
+    `admin:
+  port: 0
+namers:
 - kind: io.l5d.fs
   rootDir: ${dir}
 routers:

@@ -50,7 +50,7 @@ before(async () => {
     pump();
   });
   writeFileSync(join(dir, 'sink'), `127.0.0.1 ${sink.port}\n`);
-  writeFileSync(join(dir, 'l.yaml'), `namers:\n- kind: io.l5d.fs\n  rootDir: ${dir}\nrouters:\n- protocol: http\n  dtab: /svc => /#/io.l5d.fs\n  servers:\n  - port: 0\n`);
+  writeFileSync(join(dir, 'l.yaml'), `admin:\n  port: 0\nnamers:\n- kind: io.l5d.fs\n  rootDir: ${dir}\nrouters:\n- protocol: http\n  dtab: /svc => /#/io.l5d.fs\n  servers:\n  - port: 0\n`);
   proc = spawn(process.execPath, [join(process.cwd(), 'bin', 'meshwork.js'), 'linkerd', join(dir, 'l.yaml')], { stdio: ['ignore', 'pipe', 'inherit'] });
   port = await new Promise<number>((resolve, reject) => {
     let out = '';

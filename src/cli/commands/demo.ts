@@ -218,64 +218,6 @@ async function runServices(io: CommandIO): Promise<number> {
   return 0;
 }
 
-/** `--role linkerd FILE`: the linker of `meshwork linkerd` with its admin server and dashboard. */
-async function runLinker(file: string, io: CommandIO): Promise<number> {
-  await import('../../config/builtin-plugins.js');
-  const { loadLinkerdConfig } = await import('../../config/load.js');
-  const { MetricsRegistry } = await import('../../telemetry/metrics-registry.js');
-  const { Linker } = await import('../../router/linker.js');
-  const { namingDeps } = await import('../../router/naming-deps.js');
-  const { createAdminServer } = await import('../../admin/server.js');
-  const { DelegateRejection } = await import('../../admin/errors.js');
-  const { buildTelemetry } = await import('../../telemetry/telemeters.js');
-  const { createNamers } = await import('../../namers/registry.js');
-  const { readDtab, readPath, explainDelegation, showNameTree } = await import('../../naming/index.js');
-
-  const config = await loadLinkerdConfig(file);
-  const metrics = new MetricsRegistry().start();
-  const linker = new Linker(config, namingDeps(), metrics);
-  const bound = await linker.start();
-  // The playground explains with the same namers the routers bind with (a second instance over the same dir).
-  const namers = createNamers(config.namers as unknown as Parameters<typeof createNamers>[0], { file: config.file, readPath });
-  const dtabs = new Map(config.routers.map((r) => [r.label, r.dtab ?? '']));
-  const telemetry = buildTelemetry([{ kind: 'io.l5d.prometheus' }], { metrics });
-  const admin = createAdminServer({
-    config: config.admin,
-    metrics,
-    routes: telemetry.adminRoutes,
-    appName: 'linkerd',
-    routers: () => config.routers.map((r) => ({ label: r.label, protocol: r.protocol, dtab: r.dtab ?? '' })),
-    configJson: () => config,
-    delegate: async (namespace, dtabText, pathText) => {
-      let extra;
-      let path;
-      try {
-        extra = readDtab(dtabText);
-      } catch (e) {
-        throw new DelegateRejection('invalidDtab', (e as Error).message);
-      }
-      try {
-        path = readPath(pathText);
-      } catch (e) {
-        throw new DelegateRejection('invalidPath', (e as Error).message);
-      }
-      const base = readDtab(dtabs.get(namespace ?? '') ?? '');
-      return explainDelegation(base.concat(extra), path, namers, { showTree: showNameTree, timeoutMs: 2000 });
-    },
-  });
-  await admin.listen();
-  for (const b of bound) io.stdout(`listening ${b.label} ${b.ip}:${b.port}\n`);
-  const addr = admin.address()!;
-  io.stdout(`admin listening on ${addr.address}:${addr.port}\n`);
-  await new Promise<void>((r) => {
-    process.once('SIGTERM', r);
-    process.once('SIGINT', r);
-  });
-  await Promise.all([linker.close(1000), admin.close()]);
-  metrics.close();
-  return 0;
-}
-
 /**
  * A demo child stops like on SIGTERM when the demo's IPC channel closes, so that no child
  * outlives a demo that was killed (SIGKILL, or npm exiting without passing Ctrl-C on).
@@ -295,7 +237,7 @@ export const command: Command = {
       followParent();
       if (args[1] === 'services') return runServices(io);
       if (args[1] === 'namerd' && args[2] !== undefined) return (await import('./namerd.js')).command.run([args[2]], io);
-      if (args[1] === 'linkerd' && args[2] !== undefined) return runLinker(args[2], io);
+      if (args[1] === 'linkerd' && args[2] !== undefined) return (await import('../../router/run.js')).runLinkerd(args[2], io);
       io.stderr(`meshwork demo: unknown role '${args.slice(1).join(' ')}'; allowed: services, linkerd FILE, namerd FILE\n`);
       return 2;
     }
