@@ -8,6 +8,7 @@ import type { Path } from '../naming/path.js';
 import { createNamers } from '../namers/registry.js';
 import { createTransformers, transformBinder } from '../transformers/index.js';
 import type { NamingDeps } from './linker.js';
+import { MeshInterpreter } from '../interpreters/mesh.js';
 
 export function namingDeps(): NamingDeps<Dtab> {
   let namers: ReturnType<typeof createNamers> | undefined;
@@ -23,7 +24,13 @@ export function namingDeps(): NamingDeps<Dtab> {
       const transformers = createTransformers(router.interpreter['transformers'] as readonly Readonly<Record<string, unknown>>[] | undefined, {
         bindGlobal: (p: Path) => bindPath(Dtab.empty, p, { configured: [], global: namers?.global }),
       });
-      return transformBinder(transformers, bind);
+      // io.l5d.mesh: namerd binds instead of the local namers (as Linkerd); the router's dtab
+      // (base ++ request dentries) travels as the request-local dtab.
+      const base =
+        router.interpreter.kind === 'io.l5d.mesh'
+          ? ((m: MeshInterpreter) => (dtab: Dtab, path: Path) => m.bind(dtab, path))(new MeshInterpreter(router.interpreter as never, readPath))
+          : bind;
+      return transformBinder(transformers, base);
     },
   };
 }

@@ -130,10 +130,13 @@ test('failure accrual takes a failing endpoint out, and back after its backoff',
   const id = '/#/io.l5d.fs/pair';
   const r = await startRouter({
     trees: { '/svc/pair': okTree(boundLeaf(id, inetAddr(good.port, bad.port))) },
-    config: { client: global({ failureAccrual: { kind: 'io.l5d.consecutiveFailures', failures: 2, backoff: { kind: 'constant', ms: 300 } } }) },
+    config: { client: global({ failureAccrual: { kind: 'io.l5d.consecutiveFailures', failures: 2, backoff: { kind: 'constant', ms: 1500 } } }) },
   });
   t.after(() => r.close());
+  // The backoff is long enough that these requests finish within it even on a loaded machine.
+  const t0 = Date.now();
   for (let i = 0; i < 40; i++) await request(r.port, { headers: { host: 'pair' } });
+  assert.ok(Date.now() - t0 < 1500, 'the requests must finish within the backoff for this test to mean anything');
   // Two consecutive failures mark it dead; then nothing more reaches it within the backoff.
   assert.equal(bad.requests, 2);
   assert.equal(r.metrics.counter(['rt', 'http', 'client', id.slice(1), 'failure_accrual', 'removals']).value, 1);
@@ -141,7 +144,7 @@ test('failure accrual takes a failing endpoint out, and back after its backoff',
   assert.equal(flat[`rt/http/client/${id.slice(1)}/loadbalancer/available`], 1);
   assert.equal(flat[`rt/http/client/${id.slice(1)}/loadbalancer/size`], 2);
   badHealthy = true;
-  await new Promise((res) => setTimeout(res, 350));
+  await new Promise((res) => setTimeout(res, Math.max(0, 1550 - (Date.now() - t0))));
   for (let i = 0; i < 200 && bad.requests === 2; i++) await request(r.port, { headers: { host: 'pair' } });
   assert.equal(bad.requests, 3);
   assert.equal(r.metrics.counter(['rt', 'http', 'client', id.slice(1), 'failure_accrual', 'revivals']).value, 1);
