@@ -12,8 +12,8 @@
  * base+5851); `MESHWORK_DEMO_BASE_PORT=0` picks free ports (tests). SIGTERM / SIGINT stops every
  * child and exits 0 once they have all exited.
  *
- * The linkerd child is `meshwork demo --role linkerd FILE`: `meshwork linkerd` plus the admin
- * server (dashboard, metrics, delegator.json for the playground) over the same linker.
+ * The linkerd child is `meshwork demo --role linkerd FILE`: plain `meshwork linkerd` (with its
+ * admin server and dashboard) that also stops when the demo's IPC channel closes.
  */
 import * as http from 'node:http';
 import * as net from 'node:net';
