@@ -16,7 +16,7 @@ import { Path } from '../naming/path.js';
 import { map } from '../naming/var.js';
 import { boundTreeEquals, isPath } from '../naming/bound.js';
 import { TransformerError } from './errors.js';
-import { readPathText } from '../router/identifiers/read-path.js';
+import { readPath as readPathText } from '../naming/parser.js';
 
 export interface NameTreeTransformer {
   readonly kind: string;

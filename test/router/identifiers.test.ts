@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { Path } from '../../src/naming/path.js';
 import { createIdentifier, createOneIdentifier, composeIdentifiers, identifierPlugins, splitAbsoluteForm } from '../../src/router/identifiers/index.js';
 import type { IdentifyRequest, IdentifyResult } from '../../src/router/identifiers/index.js';
-import { readPathText } from '../../src/router/identifiers/read-path.js';
 import { PluginError } from '../../src/router/plugin-errors.js';
 
 const svc = { dstPrefix: Path.utf8('svc') };
@@ -142,9 +141,3 @@ test('unknown and unsupported kinds', () => {
   );
 });
 
-test('readPathText follows Finagle path syntax', () => {
-  assert.equal(readPathText('  /a/b\\x2fc ').show(), '/a/\\x62\\x2f\\x63');
-  assert.equal(readPathText('/').size, 0);
-  assert.throws(() => readPathText('/a b'), { message: "end of input expected but 'b' found at '/a [b]'" });
-  assert.throws(() => readPathText(''), { message: "'/' expected but end of input found at '[]'" });
-});

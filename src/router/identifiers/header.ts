@@ -7,7 +7,7 @@ import type { Path } from '../../naming/path.js';
 import { stringKey } from '../plugin-errors.js';
 import type { Identifier, IdentifierContext, IdentifyRequest, IdentifyResult } from './identifier.js';
 import { identified, unidentified } from './identifier.js';
-import { readPathText } from './read-path.js';
+import { readPath as readPathText } from '../../naming/parser.js';
 
 export const KIND = 'io.l5d.header';
 

@@ -8,7 +8,7 @@ import { Path, utf8Bytes } from '../../naming/path.js';
 import { booleanKey } from '../plugin-errors.js';
 import type { Identifier, IdentifierContext, IdentifyRequest, IdentifyResult } from './identifier.js';
 import { identified, pathEnd, unidentified } from './identifier.js';
-import { readPathText } from './read-path.js';
+import { readPath as readPathText } from '../../naming/parser.js';
 
 export const KIND = 'io.l5d.methodAndHost';
 

@@ -4,7 +4,7 @@ import { Path } from '../../naming/path.js';
 import { PluginError } from '../plugin-errors.js';
 import type { Identifier, IdentifierContext, IdentifyRequest, IdentifyResult } from './identifier.js';
 import { identified } from './identifier.js';
-import { readPathText } from './read-path.js';
+import { readPath as readPathText } from '../../naming/parser.js';
 
 export const KIND = 'io.l5d.static';
 
