@@ -30,6 +30,7 @@ interface Entry {
   readonly kind: string;
   readonly fields?: Fields;
   readonly experimental?: boolean;
+  readonly hint?: string;
 }
 
 const k8sApi: Fields = { host: host('localhost'), port: port(8001) };
@@ -279,6 +280,7 @@ const catalogue: Partial<Record<PluginCategory, readonly Entry[]>> = {
   namerdInterface: [
     {
       kind: 'io.l5d.thriftNameInterpreter',
+      hint: 'Meshwork does not plan the ThriftMux interface: use io.l5d.mesh (gRPC), which Linkerd 1.x proxies speak with interpreter kind io.l5d.mesh',
       fields: {
         port: port(4100),
         cache: {
@@ -404,7 +406,7 @@ export function catalogueSpecs(): PluginSpec[] {
   const out: PluginSpec[] = [];
   for (const [category, entries] of Object.entries(catalogue) as [PluginCategory, readonly Entry[]][]) {
     for (const e of entries) {
-      out.push({ category, kind: e.kind, fields: e.fields ?? {}, ...(e.experimental ? { experimental: true } : {}) });
+      out.push({ category, kind: e.kind, fields: e.fields ?? {}, ...(e.experimental ? { experimental: true } : {}), ...(e.hint ? { hint: e.hint } : {}) });
     }
   }
   return out;

@@ -66,4 +66,6 @@ export interface PluginSpec<Cfg = Record<string, unknown>, Made = unknown, Ctx =
   /** Absent for kinds Linkerd documents that Meshwork does not build yet. */
   readonly create?: (config: Cfg, ctx: Ctx) => Made;
   readonly experimental?: boolean;
+  /** Said after "not supported yet" for a kind without `create`, e.g. what to use instead. */
+  readonly hint?: string;
 }

@@ -73,7 +73,7 @@ export class Validator {
     this.issues.push({ code, file: this.file, keyPath, found, allowed, message });
   }
 
-  notSupported(what: string, keyPath: string, found: unknown): void {
+  notSupported(what: string, keyPath: string, found: unknown, hint?: string): void {
     if (this.defaulting > 0) return;
     this.issues.push({
       code: 'MESH_ERR_CONFIG_NOT_SUPPORTED',
@@ -81,7 +81,7 @@ export class Validator {
       keyPath,
       found,
       allowed: [],
-      message: `${this.file}: not supported yet: ${what} at ${keyPath}`,
+      message: `${this.file}: not supported yet: ${what} at ${keyPath}${hint === undefined ? '' : `; ${hint}`}`,
     });
   }
 
@@ -205,7 +205,7 @@ export class Validator {
     const out = this.fields(v, fields, path);
     if (out === undefined) return undefined;
     out['kind'] = kind;
-    if (spec.create === undefined) this.notSupported(kind, path, kind);
+    if (spec.create === undefined) this.notSupported(kind, path, kind, spec.hint);
     else this.experimental(spec, v, path);
     return out;
   }

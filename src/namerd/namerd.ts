@@ -13,7 +13,6 @@ import type { DtabStore } from './stores/store.js';
 import { Namespaces } from './namespaces.js';
 import { HttpController } from './http-controller.js';
 import { MeshServer } from './mesh/server.js';
-import { NamerdError } from './errors.js';
 
 export interface NamerdListener {
   readonly kind: string;
@@ -30,14 +29,6 @@ export interface RunningNamerd {
 const LOOPBACK = '127.0.0.1';
 
 export async function startNamerd(config: NamerdConfig): Promise<RunningNamerd> {
-  for (const [i, iface] of config.interfaces.entries()) {
-    if (iface.kind === 'io.l5d.thriftNameInterpreter') {
-      throw new NamerdError(
-        'MESH_ERR_NAMESPACE_INVALID',
-        `${config.file}: interfaces[${i}].kind: io.l5d.thriftNameInterpreter is not planned in Meshwork; use io.l5d.mesh (gRPC), which Linkerd 1.x proxies speak with interpreter kind io.l5d.mesh`,
-      );
-    }
-  }
   const store: DtabStore = createStore(config.storage, { file: config.file });
   const namers = createNamers(config.namers as never, { file: config.file, readPath });
   const namespaces = new Namespaces(store, namers);
