@@ -96,3 +96,12 @@ test('the real CLI reads the config from stdin with `-` (no ports opened, exits 
   const lines = r.stderr.trimEnd().split('\n');
   assert.ok(lines.includes('<stdin>: routers[0].servers[0].port: expected integer, found "4140x"'), r.stderr);
 });
+
+test('namerd: io.l5d.thriftNameInterpreter is refused at --validate with the kind to use instead', async () => {
+  const f = write('thrift.yaml', 'storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.thriftNameInterpreter}]\n');
+  assert.deepEqual(await run(['namerd', '--validate', f]), {
+    code: 2,
+    out: '',
+    err: `${f}: not supported yet: io.l5d.thriftNameInterpreter at interfaces[0]; Meshwork does not plan the ThriftMux interface: use io.l5d.mesh (gRPC), which Linkerd 1.x proxies speak with interpreter kind io.l5d.mesh\n`,
+  });
+});
