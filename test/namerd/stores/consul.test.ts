@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ConsulDtabStore, consulStorage, nextIndex } from '../../../src/namerd/stores/consul.js';
 import { startFakeConsul, type FakeConsul } from '../../support/fake-consul.js';
 import { record, waitForState, waitForValue } from '../../support/activity.js';
-import { d, dtabStoreContract, rejectsWith } from './contract.js';
+import { d, dtabStoreContract, rejectsWith, replicatedHarness } from './contract.js';
 import { isNamerdError } from '../../../src/namerd/errors.js';
 
 let consul: FakeConsul;
@@ -21,21 +21,7 @@ const fast = { requestTimeoutMs: 1500, retryMinMs: 20, retryMaxMs: 200, blocking
 dtabStoreContract('io.l5d.consul', async () => {
   const pathPrefix = `/contract${++seq}/dtabs`;
   const mk = () => new ConsulDtabStore({ host: consul.host, port: consul.port, pathPrefix }, fast);
-  const store = mk();
-  const replicas: ConsulDtabStore[] = [];
-  return {
-    store,
-    writeRaw: async (ns, text) => consul.set(`${pathPrefix.slice(1)}/${ns}`, text),
-    replica: () => {
-      const r = mk();
-      replicas.push(r);
-      return r;
-    },
-    close: async () => {
-      await store.close();
-      for (const r of replicas) await r.close();
-    },
-  };
+  return replicatedHarness(mk, async (ns, text) => consul.set(`${pathPrefix.slice(1)}/${ns}`, text));
 });
 
 describe('io.l5d.consul specifics', () => {

@@ -20,6 +20,28 @@ export interface StoreHarness {
 
 export const d = (text: string) => readStoredDtab(text);
 
+/**
+ * The harness of a store with a shared backend: `mk` makes one store (namerd replica) on it;
+ * every replica handed out is closed with the harness.
+ */
+export function replicatedHarness(mk: () => DtabStore, writeRaw: StoreHarness['writeRaw']): StoreHarness {
+  const store = mk();
+  const replicas: DtabStore[] = [];
+  return {
+    store,
+    writeRaw,
+    replica: () => {
+      const r = mk();
+      replicas.push(r);
+      return r;
+    },
+    close: async () => {
+      await store.close();
+      for (const r of replicas) await r.close();
+    },
+  };
+}
+
 export async function rejectsWith(p: Promise<unknown>, code: NamerdErrorCode): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
     assert.ok(isNamerdError(e), `expected a NamerdError, got ${String(e)}`);

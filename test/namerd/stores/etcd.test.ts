@@ -6,7 +6,7 @@ import { startEtcd, type EtcdServer } from '../../support/etcd.js';
 import { makeTestCerts } from '../../support/certs.js';
 import { isNamerdError } from '../../../src/namerd/errors.js';
 import { record, waitForState, waitForValue } from '../../support/activity.js';
-import { d, dtabStoreContract, rejectsWith } from './contract.js';
+import { d, dtabStoreContract, rejectsWith, replicatedHarness } from './contract.js';
 
 let etcd: EtcdServer;
 let raw: Etcd3;
@@ -26,23 +26,9 @@ const fast = { requestTimeoutMs: 1500, retryMinMs: 20, retryMaxMs: 200 };
 dtabStoreContract('io.l5d.etcd', async () => {
   const pathPrefix = `/contract${++seq}/dtabs`;
   const mk = () => new EtcdDtabStore({ host: etcd.host, port: etcd.port, pathPrefix }, fast);
-  const store = mk();
-  const replicas: EtcdDtabStore[] = [];
-  return {
-    store,
-    writeRaw: async (ns, text) => {
+  return replicatedHarness(mk, async (ns, text) => {
       await raw.put(`${pathPrefix}/${ns}`).value(text);
-    },
-    replica: () => {
-      const r = mk();
-      replicas.push(r);
-      return r;
-    },
-    close: async () => {
-      await store.close();
-      for (const r of replicas) await r.close();
-    },
-  };
+    });
 });
 
 describe('io.l5d.etcd specifics', () => {

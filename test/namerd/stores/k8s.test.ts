@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { K8sDtabStore, k8sStorage } from '../../../src/namerd/stores/k8s.js';
 import { startFakeK8s, type FakeK8s } from '../../support/fake-k8s.js';
 import { record, waitForState, waitForValue } from '../../support/activity.js';
-import { d, dtabStoreContract, rejectsWith } from './contract.js';
+import { d, dtabStoreContract, rejectsWith, replicatedHarness } from './contract.js';
 
 let k8s: FakeK8s;
 let seq = 0;
@@ -21,23 +21,9 @@ const dtabObject = (name: string, dentries: unknown) => ({ apiVersion: 'l5d.io/v
 dtabStoreContract('io.l5d.k8s', async () => {
   const namespace = `contract${++seq}`;
   const mk = () => new K8sDtabStore({ host: k8s.host, port: k8s.port, namespace }, fast);
-  const store = mk();
-  const replicas: K8sDtabStore[] = [];
-  return {
-    store,
-    writeRaw: async (ns, text) => {
-      k8s.putObject(namespace, 'dtabs', dtabObject(ns, [{ prefix: text, dst: '' }]));
-    },
-    replica: () => {
-      const r = mk();
-      replicas.push(r);
-      return r;
-    },
-    close: async () => {
-      await store.close();
-      for (const r of replicas) await r.close();
-    },
-  };
+  return replicatedHarness(mk, async (ns, text) => {
+    k8s.putObject(namespace, 'dtabs', dtabObject(ns, [{ prefix: text, dst: '' }]));
+  });
 });
 
 describe('io.l5d.k8s specifics', () => {

@@ -4,7 +4,7 @@ import zookeeper, { type Client } from 'node-zookeeper-client';
 import { ZkDtabStore, permsToBits, zkStorage } from '../../../src/namerd/stores/zk.js';
 import { startZooKeeper, type ZkServer } from '../../support/zookeeper.js';
 import { record, waitForState, waitForValue } from '../../support/activity.js';
-import { d, dtabStoreContract, rejectsWith } from './contract.js';
+import { d, dtabStoreContract, rejectsWith, replicatedHarness } from './contract.js';
 
 let zks: ZkServer;
 let raw: Client;
@@ -42,21 +42,7 @@ const addrs = () => [{ host: zks.host, port: zks.port }];
 dtabStoreContract('io.l5d.zk', async () => {
   const pathPrefix = `/contract${++seq}/dtabs`;
   const mk = () => new ZkDtabStore({ zkAddrs: addrs(), pathPrefix, sessionTimeoutMs: 4000 }, fast);
-  const store = mk();
-  const replicas: ZkDtabStore[] = [];
-  return {
-    store,
-    writeRaw: (ns, text) => rawSet(`${pathPrefix}/${ns}`, text),
-    replica: () => {
-      const r = mk();
-      replicas.push(r);
-      return r;
-    },
-    close: async () => {
-      await store.close();
-      for (const r of replicas) await r.close();
-    },
-  };
+  return replicatedHarness(mk, (ns, text) => rawSet(`${pathPrefix}/${ns}`, text));
 });
 
 describe('io.l5d.zk specifics', () => {
