@@ -18,6 +18,9 @@ import { async as asyncVar } from '../naming/var.js';
 import { meshServices } from '../namerd/mesh/proto.js';
 import { boundTreeFromMsg, dtabToMsg, pathToMsg, replicasToAddr, type BoundNameTreeMsg, type ReplicasMsg } from '../namerd/mesh/codec.js';
 
+/** Past this many names the caches are dropped (live observers keep their streams). */
+const MAX_CACHED = 10_000;
+
 export interface MeshInterpreterConfig {
   readonly dst: string;
   readonly root?: string;
@@ -117,6 +120,7 @@ export class MeshInterpreter {
         addrEquals,
         this.backoff,
       );
+      if (this.addrs.size >= MAX_CACHED) this.addrs.clear();
       this.addrs.set(key, v);
     }
     return v;
@@ -142,6 +146,7 @@ export class MeshInterpreter {
         this.backoff,
       );
       act = new Activity(states);
+      if (this.binds.size >= MAX_CACHED) this.binds.clear();
       this.binds.set(key, act);
     }
     return act;

@@ -18,6 +18,13 @@ import type { DtabStore, VersionedDtab } from './stores/store.js';
 
 type BoundTree = NameTree<BoundName>;
 
+/**
+ * Names requested through the APIs are cached so watchers share one binding; the caches are
+ * dropped wholesale past this size so that clients asking for endless distinct names cannot
+ * grow namerd without bound (live observers keep their activities).
+ */
+const MAX_CACHED = 10_000;
+
 export class Namespaces {
   private readonly bindCache = new Map<string, Activity<BoundTree>>();
   private readonly dtabCache = new Map<string, Activity<Dtab>>();
@@ -38,6 +45,7 @@ export class Namespaces {
         (v: VersionedDtab | null) => (v === null ? Dtab.empty : (v.dtab as unknown as Dtab)),
         (a, b) => a === b || a.show() === b.show(),
       );
+      if (this.dtabCache.size >= MAX_CACHED) this.dtabCache.clear();
       this.dtabCache.set(ns, act);
     }
     return act;
@@ -54,6 +62,10 @@ export class Namespaces {
           this.noteBound(key, tree);
           return tree;
         }, boundTreeEquals);
+      if (this.bindCache.size >= MAX_CACHED) {
+        this.bindCache.clear();
+        this.boundByKey.clear();
+      }
       this.bindCache.set(key, act);
     }
     return act;
@@ -89,6 +101,7 @@ export class Namespaces {
     let v = this.idCache.get(key);
     if (!v) {
       v = flattenToAddr(Activity.from(bind(Dtab.empty, id, this.namers)), id, true);
+      if (this.idCache.size >= MAX_CACHED) this.idCache.clear();
       this.idCache.set(key, v);
     }
     return v;
