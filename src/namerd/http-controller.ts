@@ -90,6 +90,14 @@ function parseDtab(text: string): Dtab {
   }
 }
 
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new BadRequest(`malformed percent-encoding in namespace '${s}'`);
+  }
+}
+
 function parsePathParam(q: URLSearchParams): Path {
   const p = q.get('path');
   if (p === null) throw new BadRequest('missing required query parameter: path');
@@ -244,13 +252,13 @@ export class HttpController {
       const names = await this.namespaces.store.names();
       return send(res, 200, JSON.stringify(names), JSON_TYPE);
     }
-    if (path.startsWith(`${API}/dtabs/`)) return this.dtabs(decodeURIComponent(path.slice(`${API}/dtabs/`.length)), method, req, res, watch);
+    if (path.startsWith(`${API}/dtabs/`)) return this.dtabs(decodeSegment(path.slice(`${API}/dtabs/`.length)), method, req, res, watch);
 
     if (method !== 'GET') return send(res, 405, `method ${method} not allowed\n`);
     const route = /^\/api\/1\/(bind|addr|resolve|delegate)(?:\/(.+))?$/.exec(path);
     if (route) {
       const kind = route[1]!;
-      const ns = route[2] !== undefined ? decodeURIComponent(route[2]) : undefined;
+      const ns = route[2] !== undefined ? decodeSegment(route[2]) : undefined;
       const name = parsePathParam(q);
       const extra = extraDtab(q);
       if (kind === 'delegate') {

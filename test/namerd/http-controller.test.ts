@@ -106,6 +106,9 @@ test('create 204 then 409; bad dtab 400 with the parser message and nothing stor
   assert.equal((await call('DELETE', '/api/1/dtabs/canary')).status, 204);
   assert.equal((await call('DELETE', '/api/1/dtabs/canary')).status, 404);
   assert.equal((await call('PATCH', '/api/1/dtabs/default')).status, 405);
+  const malformed = await call('GET', '/api/1/dtabs/%E0');
+  assert.deepEqual([malformed.status, malformed.body], [400, "malformed percent-encoding in namespace '%E0'\n"]);
+  assert.equal((await call('GET', '/api/1/bind/%E0?path=/a')).status, 400);
 });
 
 test('If-Match compare-and-set: the current ETag wins, a stale one gets 412', async () => {
