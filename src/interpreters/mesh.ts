@@ -4,6 +4,14 @@
  * StreamReplicas call, shared by every observer and closed with the last one. When namerd goes
  * away the last state stays in place (requests keep routing) and the streams reconnect with
  * exponential backoff between `retry.baseSeconds` and `retry.maxSeconds`.
+ *
+ * Which dtab is sent: the one the router hands bind(), unchanged, as Linkerd's mesh Client does
+ * (interpreter/mesh/.../mesh/Client.scala:92 `mkBindReq(root, path, dtab)`, :445-446 puts it in
+ * BindReq.dtab). Linkerd's router hands its interpreter `baseDtab ++ localDtab`
+ * (router/core/.../finagle/buoyant/Dst.scala:18; the identifiers build
+ * `Dst.Path(prefix ++ path, baseDtab(), Dtab.local)`, e.g. router/http/.../MethodAndHostIdentifier.scala:27,
+ * with baseDtab the router's `dtab:` per linkerd/core/.../Router.scala:158; linkerd/linkerd 1.7.5).
+ * So namerd receives the router's dtab followed by the request's dentries — ours too.
  */
 import * as grpc from '@grpc/grpc-js';
 import { Activity } from '../naming/activity.js';
@@ -14,7 +22,8 @@ import type { Dtab } from '../naming/dtab.js';
 import { mapTree } from '../naming/show.js';
 import type { NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
-import { async as asyncVar } from '../naming/var.js';
+import { interpreterConfigError, type ConfigWhere } from './errors.js';
+import { backoffFrom, followStream, inetTarget, type Backoff, type FollowStats, type OpenStream } from './follow.js';
 import { meshServices } from '../namerd/mesh/proto.js';
 import { boundTreeFromMsg, dtabToMsg, pathToMsg, replicasToAddr, type BoundNameTreeMsg, type ReplicasMsg } from '../namerd/mesh/codec.js';
 
@@ -27,85 +36,48 @@ export interface MeshInterpreterConfig {
   readonly retry?: { readonly baseSeconds?: number; readonly maxSeconds?: number };
 }
 
-export class MeshInterpreterError extends Error {
-  readonly code = 'MESH_ERR_INTERPRETER_CONFIG';
+/** `dst` must name namerd directly: `/$/inet/<host>/<port>`; the gRPC target `host:port`. */
+export function meshTarget(dst: Path, where?: ConfigWhere): string {
+  const t = inetTarget(dst, where);
+  return `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
 }
 
-/** `dst` must name namerd directly: `/$/inet/<host>/<port>`. */
-export function meshTarget(dst: Path): string {
-  const e = dst.utf8Elems;
-  if (e.length === 4 && e[0] === '$' && e[1] === 'inet' && /^\d+$/.test(e[3]!)) {
-    const host = e[2]!.includes(':') ? `[${e[2]}]` : e[2]!;
-    return `${host}:${e[3]}`;
-  }
-  throw new MeshInterpreterError(`interpreter dst ${dst.show()}: expected /$/inet/<host>/<port> naming namerd's io.l5d.mesh interface`);
-}
-
-type StreamFactory<M> = () => grpc.ClientReadableStream<M>;
-
-/**
- * Follows a server stream for as long as the Var is observed; reconnects with backoff and
- * keeps the last value meanwhile.
- */
-function followStream<M, T>(open: StreamFactory<M>, toValue: (m: M) => T, initial: T, eq: (a: T, b: T) => boolean, backoff: { baseMs: number; maxMs: number }): Var<T> {
-  return asyncVar<T>(
-    initial,
-    (update) => {
-      let closed = false;
-      let call: grpc.ClientReadableStream<M> | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      let attempt = 0;
-      const connect = (): void => {
-        if (closed) return;
-        const c = open();
-        call = c;
-        c.on('data', (m: M) => {
-          attempt = 0;
-          update(toValue(m));
-        });
-        const retry = (): void => {
-          if (closed || call !== c) return;
-          call = undefined;
-          const delay = Math.min(backoff.maxMs, backoff.baseMs * 2 ** attempt++);
-          timer = setTimeout(connect, delay);
-          timer.unref();
-        };
-        c.on('error', retry);
-        c.on('end', retry);
-      };
-      connect();
-      return {
-        close(): void {
-          closed = true;
-          if (timer) clearTimeout(timer);
-          call?.cancel();
-        },
-      };
-    },
-    eq,
-  );
+/** One server stream as an OpenStream: each message becomes a value; error or end ends it. */
+function grpcStream<M, T>(open: () => grpc.ClientReadableStream<M>, toValue: (m: M) => T): OpenStream<T> {
+  return (sink) => {
+    const call = open();
+    call.on('data', (m: M) => sink.value(toValue(m)));
+    call.on('error', (e: Error) => sink.end(e));
+    call.on('end', () => sink.end());
+    return {
+      close(): void {
+        call.cancel();
+      },
+    };
+  };
 }
 
 export class MeshInterpreter {
   private readonly interpreter: grpc.Client & Record<string, (req: unknown) => grpc.ClientReadableStream<unknown>>;
   private readonly resolver: grpc.Client & Record<string, (req: unknown) => grpc.ClientReadableStream<unknown>>;
   private readonly root: Path;
-  private readonly backoff: { baseMs: number; maxMs: number };
+  readonly backoff: Backoff;
+  /** Streams opened and ended, for tests and the admin page. */
+  readonly stats: FollowStats = { opened: 0, ended: 0 };
   private readonly addrs = new Map<string, Var<Addr>>();
   private readonly binds = new Map<string, Activity<NameTree<BoundName>>>();
 
-  constructor(config: MeshInterpreterConfig, readPath: (s: string) => Path) {
-    const target = meshTarget(readPath(config.dst));
+  constructor(config: MeshInterpreterConfig, readPath: (s: string) => Path, where?: ConfigWhere) {
+    const target = meshTarget(readPath(config.dst), where);
     this.root = readPath(config.root ?? '/default');
-    if (this.root.size !== 1) throw new MeshInterpreterError(`interpreter root ${this.root.show()}: expected a single-element path such as /default`);
+    if (this.root.size !== 1) throw interpreterConfigError(where, 'root', this.root.show(), 'a single-element path such as /default');
     const svc = meshServices();
     const creds = grpc.credentials.createInsecure();
     this.interpreter = new svc.Interpreter(target, creds) as never;
     this.resolver = new svc.Resolver(target, creds) as never;
-    // Linkerd's defaults are 5 s and 10 min; the backoff starts lower so a restarted namerd is
-    // picked up quickly, and is capped by maxSeconds.
-    const base = (config.retry?.baseSeconds ?? 5) * 1000;
-    this.backoff = { baseMs: Math.min(base, 200), maxMs: (config.retry?.maxSeconds ?? 600) * 1000 };
+    // Linkerd's defaults are 5 s and 10 min (MeshInterpreterInitializer); the first wait is
+    // baseSeconds, as Linkerd's Backoff.exponentialJittered(base, max) starts there.
+    this.backoff = backoffFrom(config.retry);
   }
 
   /** The Addr of a bound id, shared per id. */
@@ -113,12 +85,12 @@ export class MeshInterpreter {
     const key = id.show();
     let v = this.addrs.get(key);
     if (!v) {
-      v = followStream<ReplicasMsg, Addr>(
-        () => this.resolver['StreamReplicas']!({ id: pathToMsg(id) }) as grpc.ClientReadableStream<ReplicasMsg>,
-        replicasToAddr,
+      v = followStream<Addr>(
         { type: 'pending' },
+        grpcStream(() => this.resolver['StreamReplicas']!({ id: pathToMsg(id) }) as grpc.ClientReadableStream<ReplicasMsg>, replicasToAddr),
         addrEquals,
         this.backoff,
+        this.stats,
       );
       if (this.addrs.size >= MAX_CACHED) this.addrs.clear();
       this.addrs.set(key, v);
@@ -131,19 +103,19 @@ export class MeshInterpreter {
     let act = this.binds.get(key);
     if (!act) {
       const req = { root: pathToMsg(this.root), name: pathToMsg(path), dtab: dtabToMsg(dtab) };
-      const states = followStream<{ tree?: BoundNameTreeMsg }, ActivityState<NameTree<BoundName>>>(
-        () => this.interpreter['StreamBoundTree']!(req) as grpc.ClientReadableStream<{ tree?: BoundNameTreeMsg }>,
-        (m) => {
+      const states = followStream<ActivityState<NameTree<BoundName>>>(
+        { type: 'pending' },
+        grpcStream(() => this.interpreter['StreamBoundTree']!(req) as grpc.ClientReadableStream<{ tree?: BoundNameTreeMsg }>, (m) => {
           try {
             const tree = mapTree(boundTreeFromMsg(m.tree), (l): BoundName => ({ id: l.id, residual: l.residual, addr: this.addr(l.id) }));
             return { type: 'ok', value: tree };
           } catch (e) {
             return { type: 'failed', error: e as Error };
           }
-        },
-        { type: 'pending' },
+        }),
         (a, b) => a.type === b.type && (a.type !== 'ok' || boundTreeEquals(a.value, (b as typeof a).value)),
         this.backoff,
+        this.stats,
       );
       act = new Activity(states);
       if (this.binds.size >= MAX_CACHED) this.binds.clear();

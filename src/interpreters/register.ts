@@ -1,4 +1,21 @@
 /** Router interpreters built besides `default` (which the router applies itself). */
 import { implementPlugin } from '../config/plugins.js';
+import type { Fields } from '../config/schema.js';
 
-implementPlugin('interpreter', 'io.l5d.mesh', (c: Record<string, unknown>) => c);
+/**
+ * Linkerd reads `retry` seconds as integers; Meshwork also takes fractions (0.05) so a restarted
+ * namerd can be followed within milliseconds in tests and small setups. Integers read the same.
+ */
+const retry: Fields = {
+  retry: {
+    type: {
+      object: {
+        baseSeconds: { type: 'number', min: 0, default: 5 },
+        maxSeconds: { type: 'number', min: 0, default: 600 },
+      },
+    },
+  },
+};
+
+implementPlugin('interpreter', 'io.l5d.mesh', (c: Record<string, unknown>) => c, retry);
+implementPlugin('interpreter', 'io.l5d.namerd.http', (c: Record<string, unknown>) => c, retry);

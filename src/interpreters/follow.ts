@@ -1,0 +1,117 @@
+/**
+ * What every namerd-backed interpreter shares: naming namerd by `/$/inet/<host>/<port>`, the
+ * reconnect backoff, and a Var that follows a server stream while it is observed, keeping the
+ * last value whenever the stream breaks.
+ */
+import type { Closable, Var } from '../naming/contracts.js';
+import type { Path } from '../naming/path.js';
+import { async as asyncVar, type Equality } from '../naming/var.js';
+import { interpreterConfigError, type ConfigWhere } from './errors.js';
+
+export interface InetTarget {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `dst` must name namerd directly: `/$/inet/<host>/<port>`. */
+export function inetTarget(dst: Path, where?: ConfigWhere): InetTarget {
+  const e = dst.utf8Elems;
+  if (e.length === 4 && e[0] === '$' && e[1] === 'inet' && /^\d+$/.test(e[3]!) && Number(e[3]) <= 65535) {
+    return { host: e[2]!, port: Number(e[3]) };
+  }
+  throw interpreterConfigError(where, 'dst', dst.show(), "/$/inet/<host>/<port> naming namerd's interface");
+}
+
+export interface Backoff {
+  readonly baseMs: number;
+  readonly maxMs: number;
+}
+
+/** Linkerd's defaults: `Retry(5, 10.minutes)` (NamerdHttpInterpreterInitializer, MeshInterpreterInitializer). */
+export const DEFAULT_BASE_SECONDS = 5;
+export const DEFAULT_MAX_SECONDS = 600;
+/** A zero base would retry a dead namerd in a tight loop; this is the least we wait. */
+export const MIN_BACKOFF_MS = 10;
+
+export function backoffFrom(retry: { readonly baseSeconds?: number; readonly maxSeconds?: number } | undefined): Backoff {
+  const baseMs = Math.max(MIN_BACKOFF_MS, (retry?.baseSeconds ?? DEFAULT_BASE_SECONDS) * 1000);
+  const maxMs = Math.max(baseMs, (retry?.maxSeconds ?? DEFAULT_MAX_SECONDS) * 1000);
+  return { baseMs, maxMs };
+}
+
+/** The wait before reconnect attempt `n` (0-based): base, 2·base, 4·base, … capped at max. */
+export function backoffDelay(b: Backoff, n: number): number {
+  return n >= 52 ? b.maxMs : Math.min(b.maxMs, b.baseMs * 2 ** n);
+}
+
+/** Receives one stream's messages; calls after `end` (or after the Var closed) are ignored. */
+export interface StreamSink<T> {
+  value(v: T): void;
+  end(error?: Error): void;
+}
+
+/** Opens one stream to namerd; closing it must stop the stream without calling `end`. */
+export type OpenStream<T> = (sink: StreamSink<T>) => Closable;
+
+/** Counters a test (or the admin page) can read: how often the stream was (re)opened. */
+export interface FollowStats {
+  opened: number;
+  ended: number;
+}
+
+/**
+ * A Var that, while observed, follows the streams `open` returns: each value is published
+ * (identical ones dropped by `eq`); when a stream ends or fails the last value stays, and a
+ * new stream opens after `backoffDelay(attempt)`. A stream that delivered a value resets the
+ * attempt count, so a namerd that comes back after a restart is retried from `baseMs` again.
+ */
+export function followStream<T>(initial: T, open: OpenStream<T>, eq: Equality<T>, backoff: Backoff, stats?: FollowStats): Var<T> {
+  return asyncVar<T>(
+    initial,
+    (update) => {
+      let closed = false;
+      let current: Closable | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      let attempt = 0;
+      const connect = (): void => {
+        timer = undefined;
+        if (closed) return;
+        let ended = false;
+        if (stats) stats.opened++;
+        const sink: StreamSink<T> = {
+          value(v: T): void {
+            if (ended || closed) return;
+            attempt = 0;
+            update(v);
+          },
+          end(): void {
+            if (ended || closed) return;
+            ended = true;
+            if (stats) stats.ended++;
+            current = undefined;
+            timer = setTimeout(connect, backoffDelay(backoff, attempt++));
+            timer.unref();
+          },
+        };
+        try {
+          const c = open(sink);
+          if (!ended) current = c;
+        } catch (e) {
+          sink.end(e as Error);
+        }
+      };
+      connect();
+      return {
+        close(): void {
+          closed = true;
+          if (timer) clearTimeout(timer);
+          timer = undefined;
+          const c = current;
+          current = undefined;
+          c?.close();
+        },
+      };
+    },
+    eq,
+  );
+}
