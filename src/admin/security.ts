@@ -35,9 +35,12 @@ const UI = [
   '/requests',
   '/clients',
   '/admin/routers[.]json',
+  // namerd's namespace page (src/namerd/admin) reads this
+  '/namespaces[.]json',
 ].map((s) => new RegExp(`^${s}$`));
 
-const CONTROL = ['/admin/shutdown', '/logging[.]json'].map((s) => new RegExp(`^${s}$`));
+// namerd's dtab writes from its admin page change state like shutdown does (src/namerd/admin)
+const CONTROL = ['/admin/shutdown', '/logging[.]json', '/namespaces/(?:create|save|delete)'].map((s) => new RegExp(`^${s}$`));
 
 export function categoryOf(path: string): Category {
   if (UI.some((r) => r.test(path))) return 'ui';

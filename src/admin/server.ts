@@ -64,6 +64,12 @@ export interface AdminServerOptions {
   readonly delegateTimeoutMs?: number;
   /** Used when `config.port` is absent (namerd: 9991). */
   readonly defaultPort?: number;
+  /**
+   * false: leave out linkerd's dashboard pages (`/`, `/delegator`, `/requests`, `/clients`) so
+   * a process with its own UI (namerd) can serve `/` through `routes`; `/files/*` stays served
+   * so such pages can reuse common.js, admin.css and delegator.js. Default true.
+   */
+  readonly dashboard?: boolean;
 }
 
 export interface AdminServer {
@@ -259,10 +265,12 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
       const a = assets.get(file)!;
       return { status: 200, headers: { 'content-type': a.type, 'cache-control': 'no-cache' }, body: a.body };
     };
-    addRoute({ path: '/', handle: page('dashboard.html') });
-    addRoute({ path: '/delegator', handle: page('delegator.html') });
-    addRoute({ path: '/requests', handle: page('requests.html') });
-    addRoute({ path: '/clients', handle: page('clients.html') });
+    if (opts.dashboard !== false) {
+      addRoute({ path: '/', handle: page('dashboard.html') });
+      addRoute({ path: '/delegator', handle: page('delegator.html') });
+      addRoute({ path: '/requests', handle: page('requests.html') });
+      addRoute({ path: '/clients', handle: page('clients.html') });
+    }
     addRoute({
       path: '/files/',
       handle: (req) => {

@@ -13,6 +13,7 @@ import type { DtabStore } from './stores/store.js';
 import { Namespaces } from './namespaces.js';
 import { HttpController } from './http-controller.js';
 import { MeshServer } from './mesh/server.js';
+import { namerdAdminPage } from './admin/routes.js';
 
 export interface NamerdListener {
   readonly kind: string;
@@ -56,13 +57,17 @@ export async function startNamerd(config: NamerdConfig): Promise<RunningNamerd> 
         listeners.push({ kind: iface.kind, ip, port: p });
       }
     }
+    const page = namerdAdminPage(namespaces);
     const admin: AdminServer = createAdminServer({
       config: config.admin as never,
       metrics,
       appName: 'namerd',
       defaultPort: 9991,
       configJson: () => config,
-      delegate: undefined,
+      // namerd's own page at `/` (namespaces, dtab editor, playground) instead of linkerd's dashboard
+      dashboard: false,
+      routes: page.routes,
+      delegate: page.delegate,
     });
     const a = await admin.listen();
     closers.push(() => admin.close());

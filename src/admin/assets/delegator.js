@@ -111,4 +111,5 @@ async function init() {
   document.getElementById('play').addEventListener('submit', delegate);
   if (params.get('path')) delegate();
 }
-init();
+// Other pages (namerd's namespace page) include this file for draw(); only the playground runs init.
+if (document.getElementById('play')) init();
