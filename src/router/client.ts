@@ -1,17 +1,14 @@
 /**
- * The client stack for one bound id (`/#/io.l5d.fs/users`): it follows the id's Addr, keeps a
- * pooled endpoint per address, asks the load balancer for an endpoint per attempt, feeds
- * failure accrual, and requeues attempts that failed before reaching the upstream (within the
- * requeue budget). Metrics go to `rt/<label>/client/<id>/...`.
+ * The client for one bound id (`/#/io.l5d.fs/users`): it follows the id's Addr, keeps a pooled
+ * endpoint (an engine connection pool) per address, gives the load balancer's pick per attempt,
+ * feeds failure accrual and holds the requeue budget. The request itself is driven by the
+ * route (route.ts). Metrics go to `rt/<label>/client/<id>/...`.
  */
-import * as http from 'node:http';
 import * as net from 'node:net';
 import type { Addr, Address } from '../naming/addr.js';
 import type { Closable, Var } from '../naming/contracts.js';
 import type { Counter, Metrics, Stat } from '../telemetry/metrics.js';
-import { RouterError } from './errors.js';
-import type { Exchange, UpstreamResponse } from './exchange.js';
-import { forward } from './forward.js';
+import { Http1Pool } from '../protocol/http1/pool.js';
 import type { Balancer, BalancerFactory, BalancerEndpoint } from './balancing.js';
 import type { AccrualFactory, AccrualState } from './balancing.js';
 import type { Budget } from './balancing.js';
@@ -32,13 +29,13 @@ export interface ClientParams {
 }
 
 /** Finagle's cap on requeues per request, whatever the budget says. */
-const MAX_REQUEUES = 25;
+export const MAX_REQUEUES = 25;
 
 export class ClientEndpoint implements BalancerEndpoint {
   pending = 0;
   queued = 0;
   ewmaMs = 0;
-  readonly agent: http.Agent;
+  readonly pool: Http1Pool;
   readonly label: string;
   accrual: AccrualState;
   /** failFast: marked down after a connection failure until a connection succeeds again. */
@@ -50,12 +47,15 @@ export class ClientEndpoint implements BalancerEndpoint {
     onAvailability: (available: boolean) => void,
   ) {
     const idle = Math.min(params.pool.idleTimeMs > 0 ? params.pool.idleTimeMs : Infinity, params.sessionIdleTimeMs > 0 ? params.sessionIdleTimeMs : Infinity);
-    this.agent = new http.Agent({
-      keepAlive: true,
-      maxSockets: params.pool.maxSize > 0 ? params.pool.maxSize : Infinity,
-      timeout: Number.isFinite(idle) ? idle : undefined,
+    this.pool = new Http1Pool({
+      host: address.host,
+      port: address.port,
+      maxConnections: params.pool.maxSize > 0 ? params.pool.maxSize : Infinity,
+      maxQueue: params.pool.maxWaiters,
+      idleTimeoutMs: Number.isFinite(idle) ? idle : 0,
+      minConnections: params.pool.minSize,
     });
-    this.label = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+    this.label = this.pool.authority;
     this.accrual = params.accrual(onAvailability);
   }
 
@@ -75,7 +75,7 @@ export class ClientEndpoint implements BalancerEndpoint {
 
   close(): void {
     this.accrual.close();
-    this.agent.destroy();
+    this.pool.close();
   }
 }
 
@@ -97,7 +97,7 @@ export class Client {
   private readonly sub: Closable;
   private readonly balancer: Balancer<ClientEndpoint>;
   private readonly requeueBudget: Budget;
-  private readonly m: ClientMetrics;
+  readonly m: ClientMetrics;
   private addrWaiters: Array<() => void> = [];
   lastUsed = Date.now();
   private closed = false;
@@ -164,7 +164,7 @@ export class Client {
     }
   }
 
-  private addrSettled(timeoutMs: number): Promise<void> {
+  addrSettled(timeoutMs: number): Promise<void> {
     if (this.addr.type !== 'pending') return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
@@ -189,85 +189,75 @@ export class Client {
     return c;
   }
 
-  /** One logical attempt of the service stack: may requeue internally on connection failures. */
-  async call(ex: Exchange, classify: ClassifyFn, noBrokers: () => RouterError): Promise<UpstreamResponse> {
+  /**
+   * The request path's pick: an available endpoint, or null. The caller counts the attempt
+   * (`m.requests`, `ep.pending`) and reports its outcome with `recordOutcome`.
+   */
+  pick(): ClientEndpoint | null {
+    return this.balancer.pick();
+  }
+
+  /** An attempt ended: feed the balancer's latency and the endpoint's failure accrual. */
+  attemptDone(ep: ClientEndpoint, ms: number, status: number, ok: boolean): void {
+    this.balancer.observe(ep, ms);
+    this.m.latency.add(ms);
+    this.statusCounter(status).incr();
+    if (ok) this.m.success.incr();
+    else this.m.failures.incr();
+    this.recordOutcome(ep, ok);
+  }
+
+  /** An attempt failed before a response (connection refused, reset, pool full). */
+  attemptFailed(ep: ClientEndpoint, ms: number, connectFailed: boolean, ok: boolean): void {
+    this.m.latency.add(ms);
+    this.m.failures.incr();
+    if (connectFailed) {
+      this.m.connectFailures.incr();
+      if (this.params.failFast && !ep.failFastDown) {
+        ep.failFastDown = true;
+        this.balancer.rebuild();
+        this.probeFailFast(ep);
+      }
+    }
+    this.recordOutcome(ep, ok);
+  }
+
+  /** A requeue (a resend after a failure that never reached the application) within budget. */
+  tryRequeue(): boolean {
+    if (!this.requeueBudget.tryWithdraw()) return false;
+    this.m.requeues.incr();
+    return true;
+  }
+
+  /** Called once per request that reaches this client (funds its requeue budget). */
+  deposit(): void {
     this.lastUsed = Date.now();
-    if (this.addr.type === 'pending') await this.addrSettled(this.params.bindingTimeoutMs);
-    const a = this.addr;
-    if (a.type === 'pending') {
-      throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${this.params.bindingTimeoutMs}ms binding timeout while resolving name: ${this.id}`, {
-        interrupted: true,
-      });
-    }
-    if (a.type === 'failed' && this.endpoints.size === 0) {
-      throw new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to resolve ${this.id}: ${a.cause.message}`);
-    }
     this.requeueBudget.deposit();
-    for (let requeues = 0; ; requeues++) {
-      const ep = this.balancer.pick();
-      if (ep === null) throw noBrokers();
-      const started = Date.now();
-      this.m.requests.incr();
-      ep.pending++;
-      const maxSize = this.params.pool.maxSize;
-      if (maxSize > 0 && ep.pending > maxSize && ep.pending - maxSize > this.params.pool.maxWaiters) {
-        ep.pending--;
-        this.m.failures.incr();
-        throw new RouterError('MESH_ERR_ROUTER_POOL_EXHAUSTED', `connection pool to ${ep.label} is full (${maxSize} connections, ${this.params.pool.maxWaiters} waiters)`, {
-          rejected: true,
-          retryable: true,
-        });
-      }
-      let rsp: UpstreamResponse;
-      ep.accrual.onRequest();
-      try {
-        rsp = await forward(ex, ep, this.params.requestAttemptTimeoutMs);
-      } catch (err) {
-        ep.pending--;
-        const ms = Date.now() - started;
-        this.m.latency.add(ms);
-        this.m.failures.incr();
-        const re = err instanceof RouterError ? err : undefined;
-        if (re?.code === 'MESH_ERR_ROUTER_CONNECT_FAILED') {
-          this.m.connectFailures.incr();
-          if (this.params.failFast && !ep.failFastDown) {
-            ep.failFastDown = true;
-            this.balancer.rebuild();
-            this.probeFailFast(ep);
-          }
-        }
-        this.recordOutcome(ep, classify(ex.method, undefined, err) === 'success');
-        if (re !== undefined && re.retryable && ex.replayable && !ex.aborted && requeues < MAX_REQUEUES && this.requeueBudget.tryWithdraw()) {
-          this.m.requeues.incr();
-          continue;
-        }
-        throw err;
-      }
-      const ms = Date.now() - started;
-      this.balancer.observe(ep, ms);
-      this.m.latency.add(ms);
-      this.statusCounter(rsp.status).incr();
-      const cls = classify(ex.method, rsp.status, undefined);
-      if (cls === 'success') this.m.success.incr();
-      else this.m.failures.incr();
-      this.recordOutcome(ep, cls === 'success');
-      // The endpoint is busy until its body is done; release the load counter then.
-      const body = rsp.body;
-      if (body === undefined) ep.pending--;
-      else {
-        let released = false;
-        const release = (): void => {
-          if (!released) {
-            released = true;
-            ep.pending--;
-          }
-        };
-        body.once('end', release);
-        body.once('close', release);
-        body.once('error', release);
-      }
-      return rsp;
-    }
+  }
+
+  /** The Addr state: callers wait on `addrSettled` while it is pending. */
+  get addrState(): Addr {
+    return this.addr;
+  }
+
+  /**
+   * This client's state for the admin's `/client_state.json` (Linkerd's shape: the Addr's
+   * state and its endpoints) plus each endpoint's load and failure-accrual state.
+   */
+  snapshot(): Record<string, unknown> {
+    const a = this.addr;
+    return {
+      state: a.type,
+      addresses: [...this.endpoints.values()].map((e) => ({
+        ip: e.host,
+        port: e.port,
+        meta: e.address.meta,
+        available: e.available,
+        load: e.pending,
+        accrual: e.failFastDown ? 'failFast' : e.accrual.available() ? (e.accrual.marked() ? 'probing' : 'alive') : 'dead',
+        connections: e.pool.size,
+      })),
+    };
   }
 
   private recordOutcome(ep: ClientEndpoint, ok: boolean): void {

@@ -1,26 +1,29 @@
 /**
- * One HTTP router (a `routers[]` entry): identifies each request, binds its logical name
- * under `base ++ l5d-ctx-dtab ++ l5d-dtab`, and sends it through the service stack of that
- * name and the client stack of the chosen bound id. Stacks are built once per name / id and
- * cached; the request path reads snapshots.
+ * One HTTP router (a `routers[]` entry). Its servers hand it each parsed request head
+ * (an engine exchange); the router edits the head as Linkerd does (hop-by-hop fields out,
+ * `l5d-*` context read and re-set, `Via`), identifies the logical name, and starts a Route
+ * (route.ts) with the name's service settings. Services (per name), clients (per bound id)
+ * and bound trees (per dtab and name) are built once and cached; the request path reads them.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Http1Exchange } from '../protocol/http1/server.js';
+import type { ResponseInfo, ResponseListener } from '../protocol/http1/index.js';
 import type { Activity, BoundName } from '../naming/contracts.js';
 import type { NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
 import type { Counter, Metrics, Stat } from '../telemetry/metrics.js';
+import type { Tracer } from '../telemetry/tracing.js';
+import type { AccessLogWriter } from '../telemetry/access-log.js';
 import type { IdentifyRequest, IdentifyResult } from './identifiers/identifier.js';
 import { createClassifier } from './classifiers/index.js';
 import { BindingCache } from './binding-cache.js';
 import { Client, type ClassifyFn, type ClientParams } from './client.js';
-import { errorResponse, rawErrorResponse, respondWithError } from './error-responder.js';
-import { RouterError, noBrokersMessage } from './errors.js';
-import { BodyKind, Exchange, type UpstreamResponse } from './exchange.js';
+import { errorResponse } from './error-responder.js';
+import { RouterError } from './errors.js';
 import * as H from './headers.js';
 import { accrualFactory, balancerFactory, requeueBudgetFactory, retryBackoff, retryBudgetFactory } from './plugin-adapters.js';
 import { PrefixConfigs } from './service-config.js';
-import { ServiceStack } from './service-stack.js';
+import { Service } from './service.js';
+import { Route } from './route.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -38,31 +41,18 @@ export interface RouterDeps<D extends DtabLike = DtabLike> {
   readonly baseDtab: D;
   readonly identify: IdentifyFn;
   readonly parseDtab: (s: string) => D;
+  /** Binds a name under a dtab (the interpreter, transformers applied). */
   readonly bind: (dtab: D, path: Path) => Activity<NameTree<BoundName>>;
-  /** Applies interpreter transformers to a bound tree activity (identity when none). */
   readonly metrics: Metrics;
   /** The raw `routers[i]` config (validated and defaulted by src/config). */
   readonly config: Obj;
+  /** Spans for requests through this router (null or absent: no tracing telemeter). */
+  readonly tracer?: Tracer | null;
+  /** The router's `httpAccessLog` (null or absent: none). */
+  readonly accessLog?: AccessLogWriter | null;
 }
 
-class ReqView implements IdentifyRequest {
-  constructor(private readonly req: IncomingMessage) {}
-  get method(): string {
-    return this.req.method ?? 'GET';
-  }
-  get url(): string {
-    return this.req.url ?? '/';
-  }
-  get httpVersion(): string {
-    return this.req.httpVersion;
-  }
-  header(name: string): string | undefined {
-    const v = this.req.headers[name.toLowerCase()];
-    return Array.isArray(v) ? v.join(', ') : v;
-  }
-}
-
-/** Per-server settings the router needs while handling a request. */
+/** Per-server settings and metrics the router needs while handling a request. */
 export interface ServerContext {
   readonly clearContext: boolean;
   readonly addForwardedHeader: Obj | undefined;
@@ -76,25 +66,80 @@ export interface ServerContext {
   readonly localPort: number;
   /** Requests that already passed this many proxies (`Via` entries) are refused (loops). */
   readonly maxCallDepth: number;
+  /** Requests in flight on this server. */
+  inflight: number;
 }
 
-const BUFFER_LIMIT = 64 * 1024;
+/** What a Route reads from its router. */
+export interface RouterCore {
+  readonly bindings: BindingCache;
+  readonly bindingTimeoutMs: number;
+  readonly baseDtabText: string;
+  pick(tree: NameTree<BoundName>): BoundName | undefined;
+  clientFor(bound: BoundName): Client;
+  attemptTimeoutMs(client: Client): number;
+  finish(srv: ServerContext, ex: Http1Exchange, status: number, ms: number, route: Route | null): void;
+}
 
-export class Router<D extends DtabLike = DtabLike> {
+/** The identifiers' view of a request head. */
+class HeadView implements IdentifyRequest {
+  constructor(private readonly ex: Http1Exchange) {}
+  get method(): string {
+    return this.ex.head.method;
+  }
+  get url(): string {
+    return this.ex.head.target;
+  }
+  get httpVersion(): string {
+    return this.ex.head.minor === 0 ? '1.0' : '1.1';
+  }
+  header(name: string): string | undefined {
+    const all = this.ex.head.headerAll(name.toLowerCase());
+    return all.length === 0 ? undefined : all.length === 1 ? all[0] : all.join(', ');
+  }
+}
+
+/** A request answered by the router itself before routing (bad dtab, loop, unidentified). */
+class LocalAnswer implements ResponseListener {
+  constructor(
+    private readonly core: RouterCore,
+    private readonly srv: ServerContext,
+    private readonly started: number,
+  ) {}
+  onResponseHead(_ex: Http1Exchange, _status: number, _info: ResponseInfo): boolean {
+    return true;
+  }
+  onDone(ex: Http1Exchange): void {
+    this.core.finish(this.srv, ex, ex.status, Date.now() - this.started, null);
+  }
+}
+
+/** Names of hop-by-hop fields by length, for the one pass over a request head. */
+const HOP_NAMES: readonly (readonly string[])[] = (() => {
+  const byLen: string[][] = [];
+  for (const n of H.HOP_BY_HOP) (byLen[n.length] ??= []).push(n);
+  return byLen;
+})();
+
+export class Router<D extends DtabLike = DtabLike> implements RouterCore {
   readonly label: string;
-  private readonly bindings: BindingCache;
+  readonly bindings: BindingCache;
+  readonly bindingTimeoutMs: number;
+  readonly baseDtabText: string;
   private readonly dtabs = new Map<string, D>();
-  private readonly services = new Map<string, ServiceStack>();
+  private readonly services = new Map<string, Service>();
   private readonly clients = new Map<string, Client>();
   private readonly clientConfigs: PrefixConfigs;
   private readonly serviceConfigs: PrefixConfigs;
-  private readonly bindingTimeoutMs: number;
+  private readonly attemptTimeouts = new WeakMap<Client, number>();
   private readonly clientCapacity: number;
+  private readonly serviceCapacity: number;
   private readonly clientIdleMs: number;
   private readonly sweeper: NodeJS.Timeout | undefined;
-  private readonly baseDtabText: string;
   private readonly maxInitialLineBytes: number;
   private readonly maxHeadersBytes: number;
+  private readonly tracer: Tracer | null;
+  private readonly accessLog: AccessLogWriter | null;
 
   constructor(private readonly deps: RouterDeps<D>) {
     this.label = deps.label;
@@ -105,9 +150,14 @@ export class Router<D extends DtabLike = DtabLike> {
     this.maxInitialLineBytes = num(cfg, 'maxInitialLineKB', 4) * 1024;
     this.maxHeadersBytes = num(cfg, 'maxHeadersKB', 8) * 1024;
     const idleTtlMs = num(cache, 'idleTtlSecs', 600) * 1000;
-    this.clientCapacity = num(cache, 'clients', 1000);
+    // Linkerd's bindingCache: `paths` logical names (our service entries), `trees` bound trees,
+    // `bounds` bound names and `clients` client stacks (both our per-bound-id clients).
+    this.serviceCapacity = num(cache, 'paths', 1000);
+    this.clientCapacity = Math.min(num(cache, 'clients', 1000), num(cache, 'bounds', 1000));
     this.clientIdleMs = idleTtlMs;
     this.baseDtabText = deps.baseDtab.show();
+    this.tracer = deps.tracer ?? null;
+    this.accessLog = deps.accessLog ?? null;
     this.bindings = new BindingCache(
       (dtabKey, path) => deps.bind(this.dtabs.get(dtabKey) ?? deps.baseDtab, path),
       num(cache, 'trees', 1000),
@@ -127,129 +177,111 @@ export class Router<D extends DtabLike = DtabLike> {
   }
 
   /** Handles one request from a server; never throws (errors become responses). */
-  handle(req: IncomingMessage, res: ServerResponse | undefined, srv: ServerContext, upgrade?: { socket: Duplex; head: Buffer }): void {
+  handle(ex: Http1Exchange, srv: ServerContext): void {
     const started = Date.now();
-    srv.requests.incr();
-    let ex: Exchange | undefined;
-    const finish = (status: number): void => {
-      srv.latency.add(Date.now() - started);
-      if (status >= 500) srv.failures.incr();
-      else srv.success.incr();
-      let c = srv.statusCounters.get(status);
-      if (c === undefined) {
-        c = this.deps.metrics.counter([...srv.scope, 'status', String(status)]);
-        srv.statusCounters.set(status, c);
-      }
-      c.incr();
-    };
-    const fail = (err: unknown): void => {
-      const r = errorResponse(err, srv.clearContext);
-      finish(r.status);
-      if (res !== undefined) respondWithError(res, err, srv.clearContext);
-      else if (upgrade !== undefined) {
-        upgrade.socket.end(rawErrorResponse(err, srv.clearContext));
-      }
-    };
+    srv.inflight++;
     try {
-      ex = this.prepare(req, res, srv, upgrade);
+      this.prepare(ex, srv, started);
     } catch (err) {
-      fail(err);
-      return;
+      this.answerLocally(ex, srv, started, err);
     }
-    const exchange = ex;
-    if (res !== undefined) {
-      res.once('close', () => {
-        if (!res.writableFinished) {
-          exchange.aborted = true;
-          exchange.cancel?.();
-        }
-      });
-    }
-    this.dispatch(exchange).then(
-      (rsp) => {
-        finish(rsp.status);
-        if (rsp.upgraded !== undefined && upgrade !== undefined) this.spliceUpgrade(rsp, upgrade, srv);
-        else if (res !== undefined) this.writeResponse(rsp, res, srv);
-        else if (upgrade !== undefined) this.writeRawResponse(rsp, upgrade.socket, srv);
-      },
-      fail,
-    );
   }
 
-  /** Reads the request head into an Exchange: headers edited, context read, name identified. */
-  private prepare(req: IncomingMessage, res: ServerResponse | undefined, srv: ServerContext, upgrade: { socket: Duplex; head: Buffer } | undefined): Exchange {
-    const raw = req.rawHeaders;
-    const out: string[] = [];
+  /** Answers a request the router refused before routing (counted like any other). */
+  answerLocally(ex: Http1Exchange, srv: ServerContext, started: number, err: unknown): void {
+    ex.responseListener = new LocalAnswer(this, srv, started);
+    const r = errorResponse(err, srv.clearContext);
+    const headers: [string, string][] = [['content-type', 'text/plain; charset=utf-8']];
+    if (r.l5dErr !== undefined) headers.push([H.H_ERR, r.l5dErr]);
+    if (r.retryable) headers.push([H.H_RETRYABLE, 'true']);
+    ex.respond(r.status, headers, r.body);
+  }
+
+  /**
+   * Edits the request head as Linkerd does, identifies its logical name and starts its route.
+   * One pass over the header fields; field names are decoded only for the `l5d-*` ones.
+   */
+  private prepare(ex: Http1Exchange, srv: ServerContext, started: number): void {
+    const head = ex.head;
+    const b = head.buf;
+    const f = head.fields;
+    const clear = srv.clearContext;
     let ctxDtab = '';
     let userDtab = '';
-    let via: string[] | undefined;
+    let via: string | undefined;
     let deadlines: string[] | undefined;
     let trace: string | undefined;
     let sample: number | undefined;
-    let connectionTokens: string[] | undefined;
-    let contentLength = -1;
-    let chunked = false;
-    let expectContinue = false;
-    const clear = srv.clearContext;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      const lower = name.toLowerCase();
-      const value = raw[i + 1]!;
-      if (lower.charCodeAt(0) === 108 /* l */ && lower.startsWith('l5d-')) {
-        if (lower === H.H_DTAB) {
+    let connection: string | undefined;
+    let upgrade = false;
+    for (let i = 0; i < f.length; i += 4) {
+      const ns = f[i]!;
+      const len = f[i + 1]! - ns;
+      if (len > 4 && (b[ns]! | 0x20) === 0x6c && b[ns + 1] === 0x35 && (b[ns + 2]! | 0x20) === 0x64 && b[ns + 3] === 0x2d) {
+        const name = b.toString('latin1', ns, ns + len).toLowerCase();
+        const value = b.toString('latin1', f[i + 2]!, f[i + 3]!);
+        if (name === H.H_DTAB) {
           if (!clear) userDtab = userDtab === '' ? value : userDtab + ';' + value;
-        } else if (lower === H.H_CTX_DTAB) {
+          head.remove(name);
+        } else if (name === H.H_CTX_DTAB) {
           if (!clear) ctxDtab = ctxDtab === '' ? value : ctxDtab + ';' + value;
-        } else if (lower === H.H_CTX_TRACE) {
+          head.remove(name);
+        } else if (name === H.H_CTX_TRACE) {
           if (!clear) trace = value;
-        } else if (lower === H.H_CTX_DEADLINE) {
+        } else if (name === H.H_CTX_DEADLINE) {
           if (!clear) (deadlines ??= []).push(value);
-        } else if (lower === H.H_SAMPLE) {
+          head.remove(name);
+        } else if (name === H.H_SAMPLE) {
           const n = Number(value);
           if (!clear && value.trim() !== '' && Number.isFinite(n)) sample = n;
-        } else if (lower.startsWith('l5d-ctx-')) {
-          if (!clear) out.push(name, value);
-        } else if (lower === H.H_DST_SERVICE || lower === H.H_DST_CLIENT || lower === H.H_DST_RESIDUAL || lower === H.H_REQID) {
-          // Set afresh by this router.
-        } else if (!clear) {
-          out.push(name, value);
+          head.remove(name);
+        } else if (name === H.H_DST_SERVICE || name === H.H_DST_CLIENT || name === H.H_DST_RESIDUAL || name === H.H_REQID || clear) {
+          // Set afresh by this router, or context an untrusted caller may not pass.
+          head.remove(name);
         }
         continue;
       }
-      if (lower === 'via') {
-        (via ??= []).push(value);
+      if (len === 3 && (b[ns]! | 0x20) === 0x76 && (b[ns + 1]! | 0x20) === 0x69 && (b[ns + 2]! | 0x20) === 0x61) {
+        const v = b.toString('latin1', f[i + 2]!, f[i + 3]!);
+        via = via === undefined ? v : via + ', ' + v;
         continue;
       }
-      if (lower === 'connection') {
-        for (const t of value.split(',')) (connectionTokens ??= []).push(t.trim().toLowerCase());
-        continue;
-      }
-      if (lower === 'content-length') {
-        contentLength = Number(value);
-      } else if (lower === 'transfer-encoding') {
-        chunked = true;
-      } else if (lower === 'expect') {
-        if (value.trim().toLowerCase() === '100-continue') expectContinue = true;
-      }
-      if (H.HOP_BY_HOP.has(lower) && !(upgrade !== undefined && lower === 'upgrade')) continue;
-      out.push(name, value);
-    }
-    if (connectionTokens !== undefined) {
-      for (let j = out.length - 2; j >= 0; j -= 2) {
-        const l = out[j]!.toLowerCase();
-        if (connectionTokens.includes(l) && !(upgrade !== undefined && l === 'upgrade')) out.splice(j, 2);
+      const hop = HOP_NAMES[len];
+      if (hop !== undefined) {
+        for (const n of hop) {
+          if (!eqLowerAt(b, ns, n)) continue;
+          if (n === 'connection') {
+            const v = b.toString('latin1', f[i + 2]!, f[i + 3]!);
+            connection = connection === undefined ? v : connection + ',' + v;
+          } else if (n === 'upgrade') upgrade = true;
+          head.remove(n);
+          break;
+        }
       }
     }
-    if (upgrade !== undefined) out.push('Connection', 'Upgrade');
+    if (connection !== undefined) {
+      // Fields named by Connection are hop-by-hop too; `Upgrade` survives for an upgrade.
+      for (const t of connection.split(',')) {
+        const tok = t.trim().toLowerCase();
+        if (tok === 'upgrade') continue;
+        if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') head.remove(tok);
+      }
+      upgrade = upgrade && /(^|,)\s*upgrade\s*(,|$)/i.test(connection);
+    } else upgrade = false;
+    if (upgrade) {
+      head.set('connection', 'Upgrade');
+      head.set('upgrade', head.header('upgrade') ?? '');
+    }
 
-    const depth = via === undefined ? 0 : H.viaDepth(via);
+    const depth = via === undefined ? 0 : H.viaDepth([via]);
     if (depth >= srv.maxCallDepth) {
       throw new RouterError('MESH_ERR_ROUTER_CALL_DEPTH', `Maximum call depth ${srv.maxCallDepth} exceeded: the request passed ${depth} proxies (routing loop?)`);
     }
-    out.push('Via', via === undefined ? H.VIA_ENTRY : via.join(', ') + ', ' + H.VIA_ENTRY);
+    head.set('via', via === undefined ? H.VIA_ENTRY : via + ', ' + H.VIA_ENTRY);
 
     // Request dtabs: base ++ l5d-ctx-dtab ++ l5d-dtab (request entries win).
     let localText = '';
+    let dtabKey = this.baseDtabText;
     if (ctxDtab !== '' || userDtab !== '') {
       let local: D | undefined;
       try {
@@ -262,122 +294,96 @@ export class Router<D extends DtabLike = DtabLike> {
       }
       if (local !== undefined && local.size > 0) {
         localText = local.show();
-        const fullKey = this.baseDtabText + '\n' + localText;
-        if (!this.dtabs.has(fullKey)) {
-          if (this.dtabs.size > 10_000) this.dtabs.clear();
-          this.dtabs.set(fullKey, this.deps.baseDtab.concat(local) as D);
+        dtabKey = this.baseDtabText + '\n' + localText;
+        if (!this.dtabs.has(dtabKey)) {
+          if (this.dtabs.size > 10_000) {
+            this.dtabs.clear();
+            this.dtabs.set(this.baseDtabText, this.deps.baseDtab);
+          }
+          this.dtabs.set(dtabKey, this.deps.baseDtab.concat(local) as D);
         }
-        out.push(H.H_CTX_DTAB, localText);
+        head.set(H.H_CTX_DTAB, localText);
       }
     }
 
-    const parentTrace = H.decodeTrace(trace);
-    const t = H.childTrace(parentTrace, sample);
-    out.push(H.H_CTX_TRACE, H.encodeTrace(t), H.H_REQID, t.traceId);
-    if (deadlines !== undefined) {
-      const d = H.parseDeadline(deadlines);
-      if (d !== undefined) out.push(H.H_CTX_DEADLINE, H.formatDeadline(d.timestampNs, d.deadlineNs));
+    const id = this.deps.identify(new HeadView(ex));
+    if (id.type === 'unidentified') {
+      throw new RouterError('MESH_ERR_ROUTER_UNIDENTIFIED', `Unknown destination: ${head.method} ${head.target} / ${id.reason}`);
     }
     if (srv.addForwardedHeader !== undefined) {
-      out.push('Forwarded', forwardedValue(srv.addForwardedHeader, req, srv, this.label));
+      head.set('forwarded', forwardedValue(srv.addForwardedHeader, ex, srv, this.label));
     }
+    if (id.rewrittenUrl !== undefined) head.target = id.rewrittenUrl;
+    // Proxy-form request: forwarded in origin-form with the authority as Host.
+    if (id.rewrittenHost !== undefined) head.set('host', id.rewrittenHost);
+    const dst = id.dst;
+    const dstText = dst.show();
+    head.set(H.H_DST_SERVICE, dstText);
 
-    const id = this.deps.identify(new ReqView(req));
-    if (id.type === 'unidentified') {
-      throw new RouterError('MESH_ERR_ROUTER_UNIDENTIFIED', `Unknown destination: ${req.method} ${req.url} / ${id.reason}`);
-    }
-    const url = id.rewrittenUrl ?? req.url ?? '/';
-    if (id.rewrittenHost !== undefined) {
-      // Proxy-form request: forwarded in origin-form with the authority as Host.
-      let replaced = false;
-      for (let j = 0; j < out.length; j += 2) {
-        if (out[j]!.toLowerCase() === 'host') {
-          out[j + 1] = id.rewrittenHost;
-          replaced = true;
+    let svc = this.services.get(dstText);
+    if (svc === undefined) svc = this.makeService(dst, dstText);
+
+    // The caller's deadline tightens the total timeout; the tighter one travels on.
+    let timeoutMs = svc.totalTimeoutMs;
+    if (deadlines !== undefined) {
+      const d = H.parseDeadline(deadlines);
+      if (d !== undefined) {
+        const now = Date.now();
+        const left = Number(d.deadlineNs / 1_000_000n) - now;
+        if (left <= 0) {
+          throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `the caller's deadline (l5d-ctx-deadline) passed ${-left}ms before ${dstText} was called`, { interrupted: true });
         }
+        let deadlineNs = d.deadlineNs;
+        if (timeoutMs <= 0 || left < timeoutMs) timeoutMs = left;
+        else deadlineNs = BigInt(now + timeoutMs) * 1_000_000n;
+        head.set(H.H_CTX_DEADLINE, H.formatDeadline(d.timestampNs, deadlineNs));
       }
-      if (!replaced) out.push('Host', id.rewrittenHost);
     }
-    out.push(H.H_DST_SERVICE, id.dst.show());
 
-    let bodyKind = BodyKind.None;
-    if (upgrade === undefined && (chunked || contentLength > 0)) {
-      bodyKind = !chunked && !expectContinue && contentLength <= BUFFER_LIMIT ? BodyKind.Buffered : BodyKind.Stream;
+    const route = new Route(this, ex, srv, svc, dst, dtabKey, localText);
+    if (this.tracer !== null) {
+      const span = this.tracer.startServerSpan(headersOf(ex), this.label, head.method, head.target);
+      span.tag('l5d.dst.service', dstText);
+      route.span = span;
+      head.set(H.H_REQID, span.context.traceId);
+    } else {
+      const t = H.childTrace(H.decodeTrace(trace), sample);
+      head.set(H.H_CTX_TRACE, H.encodeTrace(t));
+      head.set(H.H_REQID, t.traceId);
     }
-    const ex = new Exchange(
-      req,
-      req.method ?? 'GET',
-      url,
-      out,
-      bodyKind,
-      expectContinue && bodyKind === BodyKind.Stream,
-      res !== undefined ? () => res.writeContinue() : undefined,
-      upgrade,
-    );
-    ex.dst = id.dst;
-    ex.localDtab = localText;
-    return ex;
+    ex.responseListener = route;
+    route.start(timeoutMs);
+    void started;
   }
 
-  private async dispatch(ex: Exchange): Promise<UpstreamResponse> {
-    if (ex.bodyKind === BodyKind.Buffered) ex.body = await readBody(ex.inbound, BUFFER_LIMIT);
-    const dst = ex.dst!;
-    const key = dst.show();
-    let svc = this.services.get(key);
-    if (svc === undefined) {
-      svc = this.makeService(dst);
-      this.services.set(key, svc);
-    }
-    return svc.call(ex);
-  }
-
-  private makeService(dst: Path): ServiceStack {
+  private makeService(dst: Path, key: string): Service {
     const p = this.serviceConfigs.paramsFor(dst);
     const retries = (p['retries'] as Obj | undefined) ?? {};
-    const classifierCfg = p['responseClassifier'] as Obj | undefined;
-    const classifier = createClassifier(classifierCfg);
+    const classifier = createClassifier(p['responseClassifier'] as Obj | undefined);
     const classify: ClassifyFn = (method, status, err) => classifier.classify(method, status, err);
-    const scope = ['rt', this.label, 'service', dst.show().slice(1)];
-    return new ServiceStack({
-      scope,
+    const svc = new Service({
+      scope: ['rt', this.label, 'service', key.slice(1)],
       metrics: this.deps.metrics,
       totalTimeoutMs: typeof p['totalTimeoutMs'] === 'number' ? (p['totalTimeoutMs'] as number) : 0,
       budget: retryBudgetFactory(retries['budget'] as Obj | undefined)(),
       backoff: retryBackoff(retries['backoff'] as Obj | undefined),
       classify,
-      attempt: (ex) => this.attempt(ex, classify),
     });
+    this.services.set(key, svc);
+    if (this.services.size > this.serviceCapacity) this.services.delete(this.services.keys().next().value as string);
+    return svc;
   }
 
-  /** One attempt: read the current bound tree, pick a branch, call that client. */
-  private async attempt(ex: Exchange, classify: ClassifyFn): Promise<UpstreamResponse> {
-    const dtabKey = ex.localDtab === '' ? this.baseDtabText : this.baseDtabText + '\n' + ex.localDtab;
-    const entry = this.bindings.get(dtabKey, ex.dst!);
-    if (entry.state.type === 'pending') await entry.settled(this.bindingTimeoutMs);
-    const st = entry.state;
-    if (st.type === 'pending') {
-      throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${this.bindingTimeoutMs}ms binding timeout while resolving name: ${ex.dst!.show()}`, {
-        interrupted: true,
-      });
-    }
-    if (st.type === 'failed') {
-      throw new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to bind ${ex.dst!.show()}: ${st.error.message}`);
-    }
-    const bound = pickLeaf(st.value);
-    const noBrokers = (): RouterError =>
-      new RouterError('MESH_ERR_ROUTER_NO_BROKERS', noBrokersMessage(ex.dst!.show(), this.baseDtabText, ex.localDtab));
-    if (bound === undefined) throw noBrokers();
+  pick(tree: NameTree<BoundName>): BoundName | undefined {
+    return pickLeaf(tree);
+  }
+
+  attemptTimeoutMs(client: Client): number {
+    return this.attemptTimeouts.get(client) ?? 0;
+  }
+
+  clientFor(bound: BoundName): Client {
     const idText = bound.id.show();
-    const client = this.clientFor(idText, bound);
-    ex.clientId = idText;
-    ex.residual = bound.residual.show();
-    ex.setHeader(H.H_DST_CLIENT, idText);
-    if (bound.residual.isEmpty) ex.removeHeader(H.H_DST_RESIDUAL);
-    else ex.setHeader(H.H_DST_RESIDUAL, ex.residual);
-    return client.call(ex, classify, noBrokers);
-  }
-
-  private clientFor(idText: string, bound: BoundName): Client {
     let c = this.clients.get(idText);
     if (c !== undefined) return c;
     const p = this.clientConfigs.paramsFor(bound.id);
@@ -395,6 +401,7 @@ export class Router<D extends DtabLike = DtabLike> {
       bindingTimeoutMs: this.bindingTimeoutMs,
     };
     c = new Client(idText, bound.addr, params, this.deps.metrics, ['rt', this.label, 'client', idText.slice(1)]);
+    this.attemptTimeouts.set(c, params.requestAttemptTimeoutMs);
     this.clients.set(idText, c);
     while (this.clients.size > this.clientCapacity) {
       const oldest = this.clients.keys().next().value as string;
@@ -402,6 +409,40 @@ export class Router<D extends DtabLike = DtabLike> {
       this.clients.delete(oldest);
     }
     return c;
+  }
+
+  /** Every request ends here once: server metrics, the access log line, the server span. */
+  finish(srv: ServerContext, ex: Http1Exchange, status: number, ms: number, route: Route | null): void {
+    srv.inflight--;
+    srv.latency.add(ms);
+    if (status >= 500 || status === 0) srv.failures.incr();
+    else srv.success.incr();
+    srv.requests.incr();
+    if (status !== 0) {
+      let c = srv.statusCounters.get(status);
+      if (c === undefined) {
+        c = this.deps.metrics.counter([...srv.scope, 'status', String(status)]);
+        srv.statusCounters.set(status, c);
+      }
+      c.incr();
+    }
+    if (route !== null && route.span !== null) route.span.finish(status, route.errorMessage);
+    if (this.accessLog !== null) {
+      const head = ex.head;
+      this.accessLog.log({
+        host: head.header('host'),
+        remote: ex.remoteAddress,
+        method: head.method,
+        uri: head.target,
+        httpVersion: head.minor === 0 ? '1.0' : '1.1',
+        status,
+        responseBytes: undefined,
+        referer: head.header('referer'),
+        userAgent: head.header('user-agent'),
+        logicalName: route?.dst.show(),
+        client: route?.clientId,
+      });
+    }
   }
 
   private sweepClients(): void {
@@ -414,66 +455,16 @@ export class Router<D extends DtabLike = DtabLike> {
     }
   }
 
-  private writeResponse(rsp: UpstreamResponse, res: ServerResponse, srv: ServerContext): void {
-    const out = responseHeaders(rsp.rawHeaders, srv.clearContext);
-    const body = rsp.body!;
-    try {
-      res.writeHead(rsp.status, rsp.statusMessage, out);
-    } catch (e) {
-      body.destroy();
-      respondWithError(res, new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', `invalid response from upstream: ${(e as Error).message}`), srv.clearContext);
-      return;
-    }
-    body.on('error', () => res.destroy());
-    body.once('close', () => {
-      if (!body.complete) res.destroy();
-    });
-    res.once('close', () => {
-      if (!res.writableFinished) body.destroy();
-    });
-    body.pipe(res);
+  /** Client stacks for the admin's client state: id -> endpoints with their state. */
+  clientSnapshot(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [id, c] of this.clients) out[id] = c.snapshot();
+    return out;
   }
 
-  /** A non-101 answer to an upgrade request, written straight to the client socket. */
-  private writeRawResponse(rsp: UpstreamResponse, socket: Duplex, srv: ServerContext): void {
-    const out = responseHeaders(rsp.rawHeaders, srv.clearContext);
-    let head = `HTTP/1.1 ${rsp.status} ${rsp.statusMessage}\r\n`;
-    let hasLength = false;
-    for (let i = 0; i < out.length; i += 2) {
-      if (out[i]!.toLowerCase() === 'content-length') hasLength = true;
-      head += `${out[i]}: ${out[i + 1]}\r\n`;
-    }
-    head += 'Connection: close\r\n\r\n';
-    socket.write(head);
-    const body = rsp.body!;
-    if (!hasLength) {
-      body.resume();
-      socket.end();
-      return;
-    }
-    body.pipe(socket);
-    body.once('error', () => socket.destroy());
-  }
-
-  private spliceUpgrade(rsp: UpstreamResponse, up: { socket: Duplex; head: Buffer }, srv: ServerContext): void {
-    const upstream = rsp.upgraded!;
-    const out = responseHeaders(rsp.rawHeaders, srv.clearContext, true);
-    let head = `HTTP/1.1 ${rsp.status} ${rsp.statusMessage}\r\n`;
-    for (let i = 0; i < out.length; i += 2) head += `${out[i]}: ${out[i + 1]}\r\n`;
-    up.socket.write(head + '\r\n');
-    if (upstream.head.length > 0) up.socket.write(upstream.head);
-    if (up.head.length > 0) upstream.socket.write(up.head);
-    upstream.socket.pipe(up.socket);
-    up.socket.pipe(upstream.socket);
-    const kill = (): void => {
-      upstream.socket.destroy();
-      up.socket.destroy();
-    };
-    upstream.socket.once('error', kill);
-    up.socket.once('error', kill);
-    // A tunnel lives as long as both ends: when either goes away, the other is closed too.
-    upstream.socket.once('close', kill);
-    up.socket.once('close', kill);
+  /** Bound names in the binding cache (admin `/bound-names.json`). */
+  boundNames(): string[] {
+    return [...this.clients.keys()];
   }
 
   close(): void {
@@ -482,7 +473,31 @@ export class Router<D extends DtabLike = DtabLike> {
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
     this.services.clear();
+    void this.accessLog?.close();
   }
+}
+
+function eqLowerAt(b: Buffer, s: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let c = b[s + i]!;
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** The head's fields as Node-style headers (only for the tracer, which reads several). */
+function headersOf(ex: Http1Exchange): Record<string, string> {
+  const h = ex.head;
+  const b = h.buf;
+  const f = h.fields;
+  const out: Record<string, string> = {};
+  for (let i = 0; i < f.length; i += 4) {
+    const name = b.toString('latin1', f[i]!, f[i + 1]!).toLowerCase();
+    const v = b.toString('latin1', f[i + 2]!, f[i + 3]!);
+    out[name] = out[name] === undefined ? v : out[name] + ', ' + v;
+  }
+  return out;
 }
 
 /** Evaluates a bound tree for one request: a weighted random choice through unions. */
@@ -521,46 +536,6 @@ export function pickLeaf(tree: NameTree<BoundName>, rng: () => number = Math.ran
   return undefined;
 }
 
-function responseHeaders(raw: readonly string[], clearContext: boolean, keepUpgrade = false): string[] {
-  const out: string[] = [];
-  let tokens: string[] | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const lower = raw[i]!.toLowerCase();
-    if (lower === 'connection') {
-      for (const t of raw[i + 1]!.split(',')) (tokens ??= []).push(t.trim().toLowerCase());
-      if (keepUpgrade) out.push(raw[i]!, raw[i + 1]!);
-      continue;
-    }
-    if (lower === 'transfer-encoding') continue;
-    if (H.HOP_BY_HOP.has(lower) && !(keepUpgrade && lower === 'upgrade')) continue;
-    if (clearContext && (lower === H.H_ERR || lower === H.H_RETRYABLE || lower === 'l5d-success-class')) continue;
-    out.push(raw[i]!, raw[i + 1]!);
-  }
-  if (tokens !== undefined && !keepUpgrade) {
-    for (let j = out.length - 2; j >= 0; j -= 2) if (tokens.includes(out[j]!.toLowerCase())) out.splice(j, 2);
-  }
-  return out;
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    req.on('data', (c: Buffer) => {
-      n += c.length;
-      if (n > limit) {
-        req.destroy();
-        reject(new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', 'request body larger than its Content-Length'));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.once('error', reject);
-    req.once('aborted', () => reject(new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', 'client closed the request before its body was read', { interrupted: true })));
-  });
-}
-
 const RANDOM_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 function obfuscated(): string {
   let s = '_';
@@ -569,7 +544,7 @@ function obfuscated(): string {
 }
 
 /** RFC 7239 `Forwarded` with Linkerd's labelers (ip, ip:port, requestRandom, router, static). */
-function forwardedValue(cfg: Obj, req: IncomingMessage, srv: ServerContext, label: string): string {
+function forwardedValue(cfg: Obj, ex: Http1Exchange, srv: ServerContext, label: string): string {
   const lab = (k: Obj | undefined, ip: string, port: number): string => {
     const kind = (k?.['kind'] as string | undefined) ?? 'requestRandom';
     const host = ip.includes(':') ? `"[${ip}]"` : ip;
@@ -587,8 +562,8 @@ function forwardedValue(cfg: Obj, req: IncomingMessage, srv: ServerContext, labe
     }
   };
   const by = lab(cfg['by'] as Obj | undefined, srv.localAddress, srv.localPort);
-  const forIp = req.socket.remoteAddress ?? 'unknown';
-  const f = lab(cfg['for'] as Obj | undefined, forIp, req.socket.remotePort ?? 0);
-  const host = req.headers.host;
+  const forIp = ex.remoteAddress || 'unknown';
+  const f = lab(cfg['for'] as Obj | undefined, forIp, ex.remotePort);
+  const host = ex.head.header('host');
   return `by=${by};for=${f}${host !== undefined ? `;host=${host}` : ''};proto=http`;
 }

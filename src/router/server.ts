@@ -1,14 +1,13 @@
 /**
- * One `servers[]` entry of a router: a Node HTTP/1.1 listener that hands requests, `Expect:
- * 100-continue` requests and upgrades to the router, enforces `maxConcurrentRequests`, the
- * request-line and header limits (414 / 431) and slow-client timeouts, answers malformed or
- * smuggling-shaped requests with 400, and drains on close.
+ * One `servers[]` entry of a router: an engine listener (src/protocol/http1) that parses each
+ * request head in place and hands it to the router. The engine enforces the request-line and
+ * header limits (414 / 431), slow-client timeouts (408) and strict framing (400 on
+ * smuggling-shaped requests); this wrapper adds `maxConcurrentRequests` (503), counts the
+ * engine's rejections in the server metrics, and drains on close.
  */
-import * as http from 'node:http';
-import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Http1Error } from '../protocol/http1/errors.js';
+import { createHttp1Server, type Http1Exchange, type Http1Server } from '../protocol/http1/server.js';
 import type { Counter, Metrics } from '../telemetry/metrics.js';
-import { rawErrorResponse, reasonPhrase, respondWithError } from './error-responder.js';
 import { RouterError } from './errors.js';
 import type { Router, ServerContext } from './router.js';
 
@@ -42,11 +41,9 @@ export function serverOptions(cfg: Obj): ServerOptions {
 }
 
 export class RouterServer {
-  private readonly server: http.Server;
-  private inflight = 0;
+  private readonly server: Http1Server;
   private ctx: ServerContext | undefined;
   private draining = false;
-  private readonly upgraded = new Set<Duplex>();
 
   constructor(
     private readonly router: Router,
@@ -54,148 +51,75 @@ export class RouterServer {
     private readonly metrics: Metrics,
   ) {
     const limits = router.limits;
-    this.server = http.createServer({
-      // Node's limit covers the request line and headers together; exact limits are checked below.
-      maxHeaderSize: limits.maxInitialLineBytes + limits.maxHeadersBytes + 4,
-      headersTimeout: options.headersTimeoutMs,
-      requestTimeout: 0,
-      // How often Node checks for clients that are slow to send their head.
-      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(options.headersTimeoutMs / 4))),
-      keepAliveTimeout: 10_000,
-      insecureHTTPParser: false,
-    });
-    this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
-    this.server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
-    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
-    this.server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => this.onClientError(err, socket));
+    this.server = createHttp1Server(
+      (ex) => this.onRequest(ex),
+      {
+        maxInitialLineKB: limits.maxInitialLineBytes / 1024,
+        maxHeadersKB: limits.maxHeadersBytes / 1024,
+        headerTimeoutMs: options.headersTimeoutMs,
+        idleTimeoutMs: 300_000,
+      },
+      { onReject: (err) => this.onReject(err) },
+    );
   }
 
   /** Listens; resolves with the bound address (port 0 picks a free port). */
-  listen(): Promise<{ ip: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const onError = (e: Error): void => reject(e);
-      this.server.once('error', onError);
-      this.server.listen(this.options.port, this.options.ip, () => {
-        this.server.off('error', onError);
-        const a = this.server.address();
-        const port = typeof a === 'object' && a !== null ? a.port : this.options.port;
-        const scope = ['rt', this.router.label, 'server', `${this.options.ip}/${port}`];
-        this.ctx = {
-          clearContext: this.options.clearContext,
-          addForwardedHeader: this.options.addForwardedHeader,
-          scope,
-          requests: this.metrics.counter([...scope, 'requests']),
-          success: this.metrics.counter([...scope, 'success']),
-          failures: this.metrics.counter([...scope, 'failures']),
-          latency: this.metrics.stat([...scope, 'request_latency_ms']),
-          statusCounters: new Map<number, Counter>(),
-          localAddress: this.options.ip,
-          localPort: port,
-          maxCallDepth: this.options.maxCallDepth,
-        };
-        this.metrics.gauge([...scope, 'load'], () => this.inflight);
-        resolve({ ip: this.options.ip, port });
-      });
-    });
+  async listen(): Promise<{ ip: string; port: number }> {
+    const a = await this.server.listen(this.options.port, this.options.ip);
+    const port = a.port;
+    const scope = ['rt', this.router.label, 'server', `${this.options.ip}/${port}`];
+    this.ctx = {
+      clearContext: this.options.clearContext,
+      addForwardedHeader: this.options.addForwardedHeader,
+      scope,
+      requests: this.metrics.counter([...scope, 'requests']),
+      success: this.metrics.counter([...scope, 'success']),
+      failures: this.metrics.counter([...scope, 'failures']),
+      latency: this.metrics.stat([...scope, 'request_latency_ms']),
+      statusCounters: new Map<number, Counter>(),
+      localAddress: this.options.ip,
+      localPort: port,
+      maxCallDepth: this.options.maxCallDepth,
+      inflight: 0,
+    };
+    const ctx = this.ctx;
+    this.metrics.gauge([...scope, 'load'], () => ctx.inflight);
+    this.metrics.gauge([...scope, 'connections'], () => this.server.connectionCount);
+    return { ip: this.options.ip, port };
   }
 
   get inFlight(): number {
-    return this.inflight;
+    return this.ctx?.inflight ?? 0;
   }
 
-  private tooLarge(req: http.IncomingMessage): RouterError | undefined {
-    const limits = this.router.limits;
-    const lineLen = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 10;
-    if (lineLen > limits.maxInitialLineBytes) {
-      return new RouterError('MESH_ERR_ROUTER_LINE_TOO_LONG', `request line of ${lineLen} bytes exceeds maxInitialLineKB (${limits.maxInitialLineBytes / 1024})`);
-    }
-    let n = 0;
-    const raw = req.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) n += raw[i]!.length + raw[i + 1]!.length + 4;
-    if (n > limits.maxHeadersBytes) {
-      return new RouterError('MESH_ERR_ROUTER_HEADERS_TOO_LARGE', `request headers of ${n} bytes exceed maxHeadersKB (${limits.maxHeadersBytes / 1024})`);
-    }
-    return undefined;
-  }
-
-  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private onRequest(ex: Http1Exchange): void {
     const ctx = this.ctx!;
-    if (this.draining) res.shouldKeepAlive = false;
-    const big = this.tooLarge(req);
-    if (big !== undefined) {
-      ctx.requests.incr();
-      ctx.failures.incr();
-      res.shouldKeepAlive = false;
-      respondWithError(res, big, ctx.clearContext);
-      req.resume();
-      return;
-    }
     const max = this.options.maxConcurrentRequests;
-    if (max > 0 && this.inflight >= max) {
-      ctx.requests.incr();
-      ctx.failures.incr();
-      respondWithError(
-        res,
-        new RouterError('MESH_ERR_ROUTER_OVERLOADED', `max concurrent requests (${max}) exceeded`, { rejected: true, retryable: true }),
-        ctx.clearContext,
-      );
-      req.resume();
-      return;
-    }
-    this.inflight++;
-    let released = false;
-    res.once('close', () => {
-      if (!released) {
-        released = true;
-        this.inflight--;
-      }
-    });
-    this.router.handle(req, res, ctx);
-  }
-
-  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    const ctx = this.ctx!;
     if (this.draining) {
-      socket.end(rawErrorResponse(new RouterError('MESH_ERR_ROUTER_SHUTTING_DOWN', 'router is shutting down'), ctx.clearContext));
+      this.router.answerLocally(ex, (ctx.inflight++, ctx), Date.now(), new RouterError('MESH_ERR_ROUTER_SHUTTING_DOWN', 'router is shutting down', { rejected: true, retryable: true }));
       return;
     }
-    this.upgraded.add(socket);
-    socket.once('close', () => this.upgraded.delete(socket));
-    socket.on('error', () => socket.destroy());
-    const big = this.tooLarge(req);
-    if (big !== undefined) {
-      socket.end(rawErrorResponse(big, ctx.clearContext));
+    if (max > 0 && ctx.inflight >= max) {
+      ctx.inflight++;
+      this.router.answerLocally(ex, ctx, Date.now(), new RouterError('MESH_ERR_ROUTER_OVERLOADED', `max concurrent requests (${max}) exceeded`, { rejected: true, retryable: true }));
       return;
     }
-    this.router.handle(req, undefined, ctx, { socket, head });
+    this.router.handle(ex, ctx);
   }
 
-  private onClientError(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex): void {
-    const s = socket as Socket;
-    if (!s.writable || (s as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
-      s.destroy();
-      return;
-    }
+  /** The engine refused a request head (it answered 400/408/414/431/501/505 itself). */
+  private onReject(err: Http1Error): void {
     const ctx = this.ctx;
-    ctx?.requests.incr();
-    ctx?.failures.incr();
-    let status = 400;
-    let why = `bad request: ${err.code ?? err.message}`;
-    if (err.code === 'HPE_HEADER_OVERFLOW') {
-      const raw = err.rawPacket;
-      const eol = raw === undefined ? -1 : raw.indexOf('\n');
-      const lineTooLong = raw !== undefined && (eol < 0 || eol > this.router.limits.maxInitialLineBytes);
-      status = lineTooLong ? 414 : 431;
-      why = lineTooLong ? 'request line exceeds maxInitialLineKB' : 'request headers exceed maxHeadersKB';
-    } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT') {
-      status = 408;
-      why = 'request head not received in time';
+    if (ctx === undefined) return;
+    ctx.requests.incr();
+    if (err.status >= 500) ctx.failures.incr();
+    else ctx.success.incr();
+    let c = ctx.statusCounters.get(err.status);
+    if (c === undefined) {
+      c = this.metrics.counter([...ctx.scope, 'status', String(err.status)]);
+      ctx.statusCounters.set(err.status, c);
     }
-    const clear = ctx?.clearContext === true;
-    const body = clear ? '' : why + '\n';
-    let head = `HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : reasonPhrase(status)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n`;
-    if (!clear) head += `l5d-err: ${why}\r\n`;
-    s.end(head + '\r\n' + body);
+    c.incr();
   }
 
   /**
@@ -203,15 +127,6 @@ export class RouterServer {
    */
   async close(graceMs: number): Promise<void> {
     this.draining = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
-    const deadline = Date.now() + graceMs;
-    while (this.inflight > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-      this.server.closeIdleConnections();
-    }
-    this.server.closeAllConnections();
-    for (const s of this.upgraded) s.destroy();
-    await closed;
+    await this.server.close(graceMs);
   }
 }

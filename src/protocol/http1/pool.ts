@@ -2,11 +2,16 @@
  * The client side of the engine: keep-alive connections to one upstream endpoint. A request
  * is the exchange itself: its (possibly edited) head is written, its body piped, and the
  * response streamed back to the client as it arrives, its framing found in place.
+ *
+ * The exchange's `responseListener` sees every final response head first and may discard it
+ * (a retry); upstream failures go to its `onUpstreamError` when it has one. A 101 answer to an
+ * upgrade request turns both connections into a tunnel.
  */
 import { connect, type Socket } from 'node:net';
 import { Http1Error } from './errors.js';
 import { BAD_FRAMING, BODY_CLOSE, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { parseResponseHead, ResponseInfo, RESPONSE_BAD, RESPONSE_NEED_MORE } from './response-head.js';
+import { eqLower } from './request-head.js';
 import type { BodySink, CancelListener, DrainListener, Http1Exchange } from './server.js';
 
 export interface Http1PoolOptions {
@@ -17,11 +22,17 @@ export interface Http1PoolOptions {
   /** Most queued requests; beyond that requests fail with 503. */
   maxQueue?: number;
   connectTimeoutMs?: number;
+  /** Idle connections are closed after this many ms (0: kept until the upstream closes them). */
+  idleTimeoutMs?: number;
+  /** Connections kept open even when idle (opened at start, reopened when lost). */
+  minConnections?: number;
 }
 
 const S_IDLE = 0;
 const S_HEAD = 1;
 const S_BODY = 2;
+
+const EMPTY = Buffer.alloc(0);
 
 class UpstreamConn implements BodySink, DrainListener, CancelListener {
   readonly socket: Socket;
@@ -34,6 +45,8 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   private reqBodyDone = true;
   private gotBytes = false;
   private pending: Buffer | null = null;
+  /** The socket error's code (ECONNREFUSED...), for the failure message. */
+  private lastError: string | undefined = undefined;
   private readonly info = new ResponseInfo();
   private readonly framer = new BodyFramer();
 
@@ -46,11 +59,12 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       this.socket.setTimeout(0);
       const ex = this.ex;
       if (ex !== null) this.send(ex);
+      else this.pool.release(this);
     });
     this.socket.on('timeout', () => this.socket.destroy());
     this.socket.on('data', (b: Buffer) => this.onData(b));
     this.socket.on('drain', () => { if (this.ex !== null && !this.reqBodyDone) this.ex.resumeBody(); });
-    this.socket.on('error', () => {});
+    this.socket.on('error', (e: NodeJS.ErrnoException) => { this.lastError = e.code ?? e.message; });
     this.socket.on('close', () => this.onClose());
   }
 
@@ -58,8 +72,10 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     this.ex = ex;
     this.state = S_HEAD;
     this.gotBytes = false;
+    this.pending = null;
     ex.drain = this;
     ex.canceller = this;
+    this.socket.setTimeout(0);
     if (this.connected) this.send(ex);
   }
 
@@ -85,9 +101,14 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     this.socket.resume();
   }
 
-  // CancelListener: the client went away mid-exchange; this connection's state is unknown.
+  // CancelListener: the exchange was abandoned mid-attempt; this connection's state is unknown.
   cancel(): void {
+    const ex = this.ex;
     this.ex = null;
+    if (ex !== null) {
+      ex.drain = null;
+      ex.canceller = null;
+    }
     this.socket.destroy();
   }
 
@@ -110,11 +131,22 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       const info = this.info;
       const r = parseResponseHead(buf, at, ex.head.isHead, info);
       if (r === RESPONSE_NEED_MORE) { this.pending = at === 0 ? buf : buf.subarray(at); if (at > 0) ex.write(buf.subarray(0, at)); return; }
-      if (r === RESPONSE_BAD || info.status === 101) { this.broken(ex); return; }
-      if (info.status < 200) { at = r; continue; } // 1xx: forwarded ahead of the final response
+      if (r === RESPONSE_BAD) { this.broken(ex); return; }
+      if (info.status === 101) { this.upgraded(ex, buf, at, r); return; }
+      if (info.status < 200) {
+        // 1xx (100 Continue): forwarded ahead of the final response.
+        if (!ex.write(buf.subarray(at, r))) this.socket.pause();
+        buf = buf.subarray(r);
+        at = 0;
+        if (buf.length === 0) return;
+        continue;
+      }
       ex.status = info.status;
       const listener = ex.responseListener;
-      if (listener !== null) listener.onResponseHead(ex, info.status);
+      if (listener !== null && listener.onResponseHead(ex, info.status, info) === false) {
+        this.discard(ex);
+        return;
+      }
       let upto: number;
       let complete = true;
       if (info.bodyKind === BODY_NONE) upto = r;
@@ -125,7 +157,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
         if (end === NEED_MORE) { upto = buf.length; complete = false; this.state = S_BODY; }
         else upto = end;
       }
-      const more = this.writeResponse(ex, buf, r, upto);
+      const more = this.writeResponse(ex, buf, at, r, upto);
       if (complete) this.finish(ex, upto !== buf.length);
       else if (!more) this.socket.pause();
       return;
@@ -133,11 +165,55 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     this.broken(ex);
   }
 
-  /** Writes buf[0, upto) to the client, with the exchange's extra response headers (if any) spliced in before the head's blank line at `headEnd`. */
-  private writeResponse(ex: Http1Exchange, buf: Buffer, headEnd: number, upto: number): boolean {
+  /**
+   * Writes the response head buf[start, headEnd) and body bytes up to `upto` to the client,
+   * dropping the header fields the exchange strips and adding its extra ones.
+   */
+  private writeResponse(ex: Http1Exchange, buf: Buffer, start: number, headEnd: number, upto: number): boolean {
     const extra = ex.responseHeaders;
-    if (extra === null) return ex.write(upto === buf.length ? buf : buf.subarray(0, upto));
-    return ex.write(Buffer.concat([buf.subarray(0, headEnd - 2), extra, buf.subarray(headEnd - 2, upto)]));
+    const strip = ex.stripResponseHeaders;
+    if (extra === null && strip === null) return ex.write(start === 0 && upto === buf.length ? buf : buf.subarray(start, upto));
+    const head = strip === null ? buf.subarray(start, headEnd - 2) : stripFields(buf, start, headEnd, strip);
+    return ex.write(Buffer.concat([head, extra ?? EMPTY, buf.subarray(headEnd - 2, upto)]));
+  }
+
+  /** The listener turned the response down (it will retry): this connection is dropped. */
+  private discard(ex: Http1Exchange): void {
+    this.ex = null;
+    ex.drain = null;
+    ex.canceller = null;
+    ex.status = 0;
+    this.socket.destroy();
+  }
+
+  /** 101 Switching Protocols: relay the head, then splice the two sockets. */
+  private upgraded(ex: Http1Exchange, buf: Buffer, start: number, headEnd: number): void {
+    ex.status = 101;
+    const listener = ex.responseListener;
+    if (listener !== null && listener.onResponseHead(ex, 101, this.info) === false) { this.discard(ex); return; }
+    this.ex = null;
+    ex.drain = null;
+    ex.canceller = null;
+    this.pool.detach(this);
+    this.writeResponse(ex, buf, start, headEnd, headEnd);
+    const client = ex.takeover();
+    const up = this.socket;
+    up.removeAllListeners('data');
+    up.removeAllListeners('drain');
+    up.removeAllListeners('close');
+    up.setTimeout(0);
+    const rest = buf.subarray(headEnd);
+    if (rest.length > 0) client.socket.write(rest);
+    if (client.head.length > 0) up.write(client.head);
+    client.socket.pipe(up);
+    up.pipe(client.socket);
+    if (up.isPaused()) up.resume();
+    const kill = (): void => { up.destroy(); client.socket.destroy(); };
+    up.on('error', kill);
+    client.socket.on('error', kill);
+    // A tunnel lives as long as both ends: when either goes away, the other is closed too.
+    up.once('close', kill);
+    client.socket.once('close', kill);
   }
 
   /** The response is complete. `extra`: the upstream sent bytes past it (not reusable). */
@@ -157,8 +233,10 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
 
   private broken(ex: Http1Exchange): void {
     this.ex = null;
+    ex.drain = null;
+    ex.canceller = null;
     this.socket.destroy();
-    ex.fail(new Http1Error('MESH_ERR_HTTP1_UPSTREAM_BAD_RESPONSE', 'upstream sent a malformed response'));
+    this.pool.failed(ex, new Http1Error('MESH_ERR_HTTP1_UPSTREAM_BAD_RESPONSE', `upstream ${this.pool.authority} sent a malformed response`));
   }
 
   private onClose(): void {
@@ -174,14 +252,42 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       ex.end(true);
       return;
     }
-    if (!this.gotBytes && !ex.hasBody && this.served > 0 && !ex.done) {
+    if (!this.gotBytes && this.served > 0 && !ex.done && ex.replayable) {
       // A reused connection the upstream had already closed: nothing was processed, resend once.
       this.pool.dispatch(ex);
       return;
     }
-    const code = this.connected ? 'MESH_ERR_HTTP1_UPSTREAM_RESET' : 'MESH_ERR_HTTP1_UPSTREAM_CONNECT';
-    ex.fail(new Http1Error(code, this.connected ? 'upstream closed the connection' : `cannot connect to ${this.pool.authority}`, !this.gotBytes));
+    if (this.state === S_BODY) {
+      // The response was under way: it can only be cut.
+      ex.abort();
+      return;
+    }
+    const err = this.connected
+      ? new Http1Error('MESH_ERR_HTTP1_UPSTREAM_RESET', `connection to ${this.pool.authority} closed before a response${this.lastError !== undefined ? `: ${this.lastError}` : ''}`, !this.gotBytes && ex.replayable)
+      : new Http1Error('MESH_ERR_HTTP1_UPSTREAM_CONNECT', `connection to ${this.pool.authority} failed: ${this.lastError ?? 'timed out'}`, true);
+    this.pool.failed(ex, err);
   }
+}
+
+/** The head buf[start, headEnd - 2) without the fields named in `strip` (lowercase). */
+function stripFields(buf: Buffer, start: number, headEnd: number, strip: readonly string[]): Buffer {
+  const parts: Buffer[] = [];
+  let line = start;
+  const stop = headEnd - 2;
+  let first = true;
+  while (line < stop) {
+    const eol = buf.indexOf(13, line);
+    const next = eol + 2;
+    let keep = true;
+    if (!first) {
+      const colon = buf.indexOf(58, line);
+      for (const name of strip) if (eqLower(buf, line, colon, name)) { keep = false; break; }
+    }
+    if (keep) parts.push(buf.subarray(line, next));
+    first = false;
+    line = next;
+  }
+  return Buffer.concat(parts);
 }
 
 export class Http1Pool {
@@ -195,13 +301,17 @@ export class Http1Pool {
   private readonly all = new Set<UpstreamConn>();
 
   constructor(opts: Http1PoolOptions) {
-    this.opts = { maxConnections: 256, maxQueue: 10_000, connectTimeoutMs: 5000, ...opts };
-    this.authority = `${opts.host}:${opts.port}`;
+    this.opts = { maxConnections: 256, maxQueue: 10_000, connectTimeoutMs: 5000, idleTimeoutMs: 0, minConnections: 0, ...opts };
+    if (this.opts.maxConnections <= 0) this.opts.maxConnections = Infinity;
+    this.authority = opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
+    this.fill();
   }
 
   get size(): number { return this.open; }
   get idleCount(): number { return this.idle.length; }
   get queued(): number { return this.queue.length - this.queueHead; }
+  /** Requests on a connection or waiting for one. */
+  get load(): number { return this.open - this.idle.length + this.queued; }
 
   /** Sends the exchange's request upstream and streams the response into it. */
   dispatch(ex: Http1Exchange): void {
@@ -215,21 +325,38 @@ export class Http1Pool {
       return;
     }
     if (this.queued >= this.opts.maxQueue || this.closed) {
-      ex.fail(new Http1Error('MESH_ERR_HTTP1_POOL_QUEUE_FULL', `too many requests queued for ${this.authority}`, true));
+      this.failed(ex, new Http1Error('MESH_ERR_HTTP1_POOL_QUEUE_FULL', `connection pool to ${this.authority} is full (${this.opts.maxConnections} connections, ${this.opts.maxQueue} waiting)`, true));
       return;
     }
     this.queue.push(ex);
   }
 
-  /** @internal A connection finished a response and can be reused. */
+  /** @internal An attempt failed before a response: the listener decides, else the client hears it. */
+  failed(ex: Http1Exchange, err: Http1Error): void {
+    if (ex.done) return;
+    const l = ex.responseListener;
+    if (l !== null && l.onUpstreamError !== undefined) l.onUpstreamError(ex, err);
+    else ex.fail(err);
+  }
+
+  /** @internal A connection finished a response (or connected) and can be reused. */
   release(c: UpstreamConn): void {
+    if (this.closed) { c.socket.destroy(); return; }
     while (this.queueHead < this.queue.length) {
       const ex = this.queue[this.queueHead];
       this.queue[this.queueHead++] = undefined;
       if (this.queueHead === this.queue.length) { this.queue.length = 0; this.queueHead = 0; }
       if (ex !== undefined && !ex.done) { c.assign(ex); return; }
     }
+    if (this.opts.idleTimeoutMs > 0 && this.open > this.opts.minConnections) c.socket.setTimeout(this.opts.idleTimeoutMs);
     this.idle.push(c);
+  }
+
+  /** @internal A connection left the pool for good (upgraded to a tunnel). */
+  detach(c: UpstreamConn): void {
+    if (!this.all.delete(c)) return;
+    this.open--;
+    this.fill();
   }
 
   /** @internal */
@@ -244,6 +371,15 @@ export class Http1Pool {
       this.queue[this.queueHead++] = undefined;
       if (this.queueHead === this.queue.length) { this.queue.length = 0; this.queueHead = 0; }
       if (!ex.done) this.dispatch(ex);
+    }
+    if (c.connected) this.fill();
+  }
+
+  /** Opens connections up to `minConnections` (they wait idle). */
+  private fill(): void {
+    while (!this.closed && this.open < this.opts.minConnections) {
+      this.open++;
+      this.all.add(new UpstreamConn(this, this.opts));
     }
   }
 

@@ -8,7 +8,6 @@ import { Http1Error, type Http1ErrorCode } from './errors.js';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE } from './framing.js';
 import type { Http1Limits } from './limits.js';
 
-const CRLF = Buffer.from('\r\n', 'latin1');
 
 /** Compares buf[s,e) with an all-lowercase ASCII name, ignoring the case of buf. */
 export function eqLower(buf: Buffer, s: number, e: number, lower: string): boolean {
@@ -136,8 +135,9 @@ export class Http1RequestHead {
       for (const name of edits.keys()) if (eqLower(b, f[i]!, f[i + 1]!, name)) { skip = true; break; }
       if (!skip) parts.push(b.subarray(f[i]!, f[i + 3]! + 2));
     }
-    for (const [name, value] of edits) if (value !== null) parts.push(Buffer.from(`${name}: ${value}\r\n`, 'latin1'));
-    parts.push(CRLF);
+    let added = '';
+    for (const [name, value] of edits) if (value !== null) added += `${name}: ${value}\r\n`;
+    parts.push(Buffer.from(added + '\r\n', 'latin1'));
     return Buffer.concat(parts);
   }
 
@@ -299,7 +299,12 @@ function parseComplete(b: Buffer, start: number, end: number, limits: Http1Limit
   }
   if (te && cl >= 0) return fail('MESH_ERR_HTTP1_CL_AND_TE', 'both Content-Length and Transfer-Encoding');
   if (te && head.minor === 0) return fail('MESH_ERR_HTTP1_BAD_TE', 'Transfer-Encoding in an HTTP/1.0 request');
-  if (te && !teChunked) return fail('MESH_ERR_HTTP1_UNSUPPORTED_TE', 'only Transfer-Encoding: chunked is supported');
+  if (te && !teChunked) {
+    // RFC 9112 6.3: chunked anywhere but last cannot be framed (400); other codings are 501.
+    const v = head.header('transfer-encoding') ?? '';
+    if (/(^|,)\s*chunked\s*,/i.test(v)) return fail('MESH_ERR_HTTP1_BAD_TE', 'chunked must be the final transfer coding');
+    return fail('MESH_ERR_HTTP1_UNSUPPORTED_TE', 'only Transfer-Encoding: chunked is supported');
+  }
   if (head.minor === 1 && hosts !== 1) return fail('MESH_ERR_HTTP1_HOST', hosts === 0 ? 'missing Host' : 'more than one Host');
   if (hosts > 1) return fail('MESH_ERR_HTTP1_HOST', 'more than one Host');
   if (teChunked) head.bodyKind = BODY_CHUNKED;

@@ -16,6 +16,8 @@ export class ResponseInfo {
   contentLength = 0;
   /** The upstream will close after this response (or the response is close-delimited). */
   close = false;
+  /** The upstream said `l5d-retryable: true` (the request did not reach the application). */
+  retryable = false;
   /** Offsets of the head within the buffer it was parsed from. */
   start = 0;
   end = 0;
@@ -49,6 +51,7 @@ export function parseResponseHead(b: Buffer, start: number, headRequest: boolean
   let te = false;
   let chunked = false;
   let close = minor === 0;
+  let retryable = false;
   for (;;) {
     if (b[i] === CR) { if (b[i + 1] !== LF) return RESPONSE_BAD; break; }
     const ns = i;
@@ -73,6 +76,8 @@ export function parseResponseHead(b: Buffer, start: number, headRequest: boolean
       te = true;
       // The final coding decides the framing; anything else is read until close.
       chunked = ve - vs >= 7 && eqLower(b, ve - 7, ve, 'chunked');
+    } else if (n === 13 && eqLower(b, ns, ne, 'l5d-retryable')) {
+      retryable = eqLower(b, vs, ve, 'true');
     } else if (n === 10 && eqLower(b, ns, ne, 'connection')) {
       if (hasToken(b, vs, ve, 'close')) close = true;
       else if (minor === 0 && hasToken(b, vs, ve, 'keep-alive')) close = false;
@@ -80,6 +85,7 @@ export function parseResponseHead(b: Buffer, start: number, headRequest: boolean
   }
   out.status = status;
   out.minor = minor;
+  out.retryable = retryable;
   out.start = start;
   out.end = end;
   out.contentLength = 0;

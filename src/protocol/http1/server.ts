@@ -6,9 +6,10 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Http1Error, type Http1ErrorCode } from './errors.js';
-import { BAD_FRAMING, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
+import { BAD_FRAMING, BODY_LENGTH, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { DEFAULT_LIMITS, type Http1Limits } from './limits.js';
 import { parseRequestHead, type Http1RequestHead } from './request-head.js';
+import type { ResponseInfo } from './response-head.js';
 
 /** Receives request body bytes (wire framing). `write` returning false pauses the client. */
 export interface BodySink {
@@ -27,11 +28,21 @@ export interface CancelListener {
 }
 
 /**
- * Sees each response's status before its bytes go to the client (metrics, classification).
- * Built once per router stack and shared, so the request path allocates nothing for it.
+ * Sees each response's status before its bytes go to the client (metrics, classification),
+ * upstream failures, and the end of the exchange. A router sets one per request (its route
+ * state); a plain proxy may share one.
  */
 export interface ResponseListener {
-  onResponseHead(ex: Http1Exchange, status: number): void;
+  /**
+   * The upstream's final response head arrived (`info` is valid only during the call).
+   * Returning false discards it: the upstream connection is dropped and the exchange stays
+   * open for the listener to retry or answer itself.
+   */
+  onResponseHead(ex: Http1Exchange, status: number, info: ResponseInfo): boolean | void;
+  /** The attempt failed before a response head; without this hook the client gets `err`. */
+  onUpstreamError?(ex: Http1Exchange, err: Http1Error): void;
+  /** The exchange is over (response ended, aborted, upgraded or the client left). Called once. */
+  onDone?(ex: Http1Exchange): void;
 }
 
 export type Http1Handler = (ex: Http1Exchange) => void;
@@ -57,12 +68,19 @@ export class Http1Exchange {
   responseListener: ResponseListener | null = null;
   /** Header lines ("name: value\r\n"...) added to the forwarded response head, or null. */
   responseHeaders: Buffer | null = null;
+  /** Lowercase names of response header fields dropped from the forwarded head, or null. */
+  stripResponseHeaders: readonly string[] | null = null;
   /** Free slot for the handler (router state); the engine never reads it. */
   context: unknown = undefined;
   /** @internal */ readonly conn: ServerConn;
   /** @internal */ bodyDone: boolean;
   private sink: BodySink | null = null;
   private queued: Buffer[] | null = null;
+  /** Body bytes kept for a resend (see `keepBody`), or null. */
+  private kept: Buffer[] | null = null;
+  private keptBytes = 0;
+  /** True once the body started flowing to a sink. */
+  bodyPiped = false;
 
   constructor(conn: ServerConn, head: Http1RequestHead) {
     this.conn = conn;
@@ -70,20 +88,58 @@ export class Http1Exchange {
     this.bodyDone = head.bodyKind === BODY_NONE;
   }
 
+  /** The client's address and port. */
+  get remoteAddress(): string {
+    return this.conn.socket.remoteAddress ?? '';
+  }
+  get remotePort(): number {
+    return this.conn.socket.remotePort ?? 0;
+  }
+
   /** True when the request carries a body (Content-Length > 0 or chunked). */
   get hasBody(): boolean {
     return this.head.bodyKind !== BODY_NONE;
   }
 
+  /**
+   * Keeps a copy of a body of at most `limit` bytes as it streams, so the request can be sent
+   * again (retries). Larger or chunked bodies are not kept.
+   */
+  keepBody(limit: number): void {
+    const h = this.head;
+    if (h.bodyKind === BODY_LENGTH && h.contentLength <= limit && !this.bodyPiped) this.kept = [];
+  }
+
+  /** True when the request can be sent (again): no body, a body not yet sent, or a kept one. */
+  get replayable(): boolean {
+    return this.head.bodyKind === BODY_NONE || !this.bodyPiped || (this.kept !== null && this.bodyDone);
+  }
+
   /** Streams the request body (already received bytes first) into `sink`. */
   pipeBody(sink: BodySink): void {
+    if (this.bodyPiped) {
+      // A resend: only a kept, complete body can be replayed.
+      this.sink = sink;
+      if (this.kept !== null) for (const b of this.kept) sink.write(b);
+      if (this.bodyDone) sink.end();
+      return;
+    }
+    this.bodyPiped = true;
     this.sink = sink;
     const q = this.queued;
     if (q !== null) {
       this.queued = null;
-      for (const b of q) sink.write(b);
+      for (const b of q) this.toSink(sink, b);
     }
     if (this.bodyDone) sink.end();
+  }
+
+  private toSink(sink: BodySink, b: Buffer): boolean {
+    if (this.kept !== null) {
+      this.kept.push(Buffer.from(b));
+      this.keptBytes += b.length;
+    }
+    return sink.write(b);
   }
 
   /** The sink drained after returning false: read from the client again. */
@@ -93,7 +149,7 @@ export class Http1Exchange {
 
   /** @internal */ bodyData(b: Buffer): void {
     if (this.sink !== null) {
-      if (!this.sink.write(b)) this.conn.socket.pause();
+      if (!this.toSink(this.sink, b)) this.conn.socket.pause();
     } else (this.queued ??= []).push(b);
   }
 
@@ -113,11 +169,26 @@ export class Http1Exchange {
     if (this.done) return;
     this.done = true;
     this.conn.responseEnded(this, close);
+    this.responseListener?.onDone?.(this);
+  }
+
+  /**
+   * Hands the client connection over (a 101 upgrade): the engine stops reading it. Returns the
+   * socket and any bytes the client already sent past the request head.
+   */
+  takeover(): { socket: Socket; head: Buffer } {
+    this.done = true;
+    this.responseStarted = true;
+    const r = this.conn.takeover(this);
+    this.responseListener?.onDone?.(this);
+    return r;
   }
 
   /** A complete local response with a Content-Length body. */
   respond(status: number, headers: readonly (readonly [string, string])[] | null, body: string | Buffer = ''): void {
+    if (this.done) return;
     const b = typeof body === 'string' ? Buffer.from(body) : body;
+    // A request whose body was not read cannot be followed by another on this connection.
     const close = !this.head.keepAlive || !this.bodyDone;
     let h = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Unknown'}\r\ncontent-length: ${b.length}\r\n`;
     if (headers !== null) for (const [k, v] of headers) h += `${k}: ${v}\r\n`;
@@ -136,8 +207,10 @@ export class Http1Exchange {
 
   /** Drops the client connection (a response cannot be completed). */
   abort(): void {
+    if (this.done) return;
     this.done = true;
     this.conn.socket.destroy();
+    this.responseListener?.onDone?.(this);
   }
 }
 
@@ -235,7 +308,7 @@ export class ServerConn {
     const body = `${err.message}\n`;
     this.socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nl5d-err: ${err.message}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${body}`);
     this.closed = true;
-    this.server.rejected(err.code);
+    this.server.rejected(err);
   }
 
   /** The header timeout or idle timeout passed (called by the server's coarse sweep). */
@@ -250,10 +323,23 @@ export class ServerConn {
     }
   }
 
+  /** A request is in flight on this connection. */
+  get busy(): boolean {
+    return this.ex !== null || (this.headStartedAt !== 0 && !this.closed);
+  }
+
+  /** Ends a connection with no request in flight (shutdown). */
+  closeIdle(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending = null;
+    this.socket.end();
+  }
+
   responseEnded(ex: Http1Exchange, close: boolean): void {
     if (ex !== this.ex) return;
     this.ex = null;
-    if (close || !ex.head.keepAlive || !ex.bodyDone) {
+    if (close || !ex.head.keepAlive || !ex.bodyDone || this.server.draining) {
       this.closed = true;
       this.pending = null;
       this.socket.end();
@@ -268,22 +354,49 @@ export class ServerConn {
     this.closed = true;
     this.server.conns.delete(this);
     const ex = this.ex;
+    this.ex = null;
     if (ex !== null && !ex.done) {
       ex.done = true;
       if (ex.canceller !== null) ex.canceller.cancel();
+      ex.responseListener?.onDone?.(ex);
     }
+  }
+
+  /** @internal The exchange's 101 response went out: stop parsing, give the socket away. */
+  takeover(ex: Http1Exchange): { socket: Socket; head: Buffer } {
+    const head = this.pending ?? Buffer.alloc(0);
+    this.pending = null;
     this.ex = null;
+    this.closed = true;
+    this.socket.removeAllListeners('data');
+    this.socket.removeAllListeners('drain');
+    this.server.conns.delete(this);
+    this.server.tunnels.add(this.socket);
+    this.socket.once('close', () => this.server.tunnels.delete(this.socket));
+    if (this.socket.isPaused()) this.socket.resume();
+    void ex;
+    return { socket: this.socket, head };
   }
 }
 
 export interface Http1Server {
   readonly server: Server;
   listen(port: number, host?: string): Promise<AddressInfo>;
-  /** Stops accepting, ends idle connections and destroys the rest. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting and ends idle connections; requests in flight may finish within
+   * `graceMs` (their connections close after the response), then everything left is cut.
+   */
+  close(graceMs?: number): Promise<void>;
   readonly connectionCount: number;
+  /** Connections with a request in flight. */
+  readonly activeCount: number;
   /** Requests rejected by the parser, by error code. */
   readonly rejections: Readonly<Record<string, number>>;
+}
+
+export interface Http1ServerHooks {
+  /** A request was rejected by the parser (answered 4xx/5xx and the connection closed). */
+  onReject?(err: Http1Error): void;
 }
 
 class Http1ServerImpl implements Http1Server {
@@ -291,10 +404,13 @@ class Http1ServerImpl implements Http1Server {
   readonly limits: Http1Limits;
   readonly handler: Http1Handler;
   readonly conns = new Set<ServerConn>();
+  /** Client sockets handed over by upgrades (WebSocket tunnels). */
+  readonly tunnels = new Set<Socket>();
   readonly rejections: Record<string, number> = {};
+  draining = false;
   private sweeper: NodeJS.Timeout;
 
-  constructor(handler: Http1Handler, limits: Http1Limits) {
+  constructor(handler: Http1Handler, limits: Http1Limits, private readonly hooks: Http1ServerHooks) {
     this.handler = handler;
     this.limits = limits;
     this.server = createServer({ noDelay: true }, (s) => { this.conns.add(new ServerConn(s, this)); });
@@ -308,8 +424,15 @@ class Http1ServerImpl implements Http1Server {
     return this.conns.size;
   }
 
-  rejected(code: Http1ErrorCode): void {
-    this.rejections[code] = (this.rejections[code] ?? 0) + 1;
+  get activeCount(): number {
+    let n = 0;
+    for (const c of this.conns) if (c.busy) n++;
+    return n;
+  }
+
+  rejected(err: Http1Error): void {
+    this.rejections[err.code] = (this.rejections[err.code] ?? 0) + 1;
+    this.hooks.onReject?.(err);
   }
 
   listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
@@ -319,15 +442,22 @@ class Http1ServerImpl implements Http1Server {
     });
   }
 
-  close(): Promise<void> {
+  async close(graceMs = 0): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const deadline = Date.now() + graceMs;
+    for (;;) {
+      for (const c of this.conns) if (!c.busy) c.closeIdle();
+      if (this.conns.size === 0 || Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
     clearInterval(this.sweeper);
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      for (const c of this.conns) c.socket.destroy();
-    });
+    for (const c of this.conns) c.socket.destroy();
+    for (const t of this.tunnels) t.destroy();
+    await closed;
   }
 }
 
-export function createHttp1Server(handler: Http1Handler, limits: Partial<Http1Limits> = {}): Http1Server {
-  return new Http1ServerImpl(handler, { ...DEFAULT_LIMITS, ...limits });
+export function createHttp1Server(handler: Http1Handler, limits: Partial<Http1Limits> = {}, hooks: Http1ServerHooks = {}): Http1Server {
+  return new Http1ServerImpl(handler, { ...DEFAULT_LIMITS, ...limits }, hooks);
 }

@@ -1,0 +1,347 @@
+/**
+ * One request on its way through a router, after identification: the per-request state the
+ * engine calls back into (it is the exchange's ResponseListener). It reads the name's bound
+ * tree, picks a branch and an endpoint, sends the attempt on that endpoint's pool, and decides
+ * on each outcome:
+ *
+ *   response head  -> classify; retryable failure within budget: discard it and retry after
+ *                     the backoff; otherwise it streams to the client
+ *   upstream error -> never reached the application: requeue on the same client (requeue
+ *                     budget); else classify and retry or answer with the error
+ *   done           -> metrics, spans and the access log line; endpoint load released
+ *
+ * Timeouts (`totalTimeoutMs` and the caller's `l5d-ctx-deadline`, `requestAttemptTimeoutMs`)
+ * are one timer each, only when configured. The common case (binding and addresses already
+ * known, one attempt) runs synchronously from the request head to the upstream write.
+ */
+import type { Http1Error } from '../protocol/http1/errors.js';
+import type { ResponseInfo, ResponseListener } from '../protocol/http1/index.js';
+import type { Http1Exchange } from '../protocol/http1/server.js';
+import type { BoundName } from '../naming/contracts.js';
+import type { Path } from '../naming/path.js';
+import type { ClientSpan, ServerSpan } from '../telemetry/tracing.js';
+import { MAX_REQUEUES, type Client, type ClientEndpoint } from './client.js';
+import { errorResponse } from './error-responder.js';
+import { RouterError, noBrokersMessage } from './errors.js';
+import * as H from './headers.js';
+import { MAX_RETRIES, type Service } from './service.js';
+import type { RouterCore, ServerContext } from './router.js';
+
+/** Response fields a `clearContext` server never passes to its (untrusted) callers. */
+const CLEARED_RESPONSE_FIELDS: readonly string[] = [H.H_ERR, H.H_RETRYABLE, 'l5d-success-class'];
+
+/** Small request bodies are kept for a resend when the classifier may retry the response. */
+const KEEP_BODY_LIMIT = 64 * 1024;
+
+export class Route implements ResponseListener {
+  readonly started = Date.now();
+  /** Status the client got (0 until known). */
+  status = 0;
+  private retries = 0;
+  private requeues = 0;
+  private schedule: { next(): number } | undefined = undefined;
+  private client: Client | undefined = undefined;
+  private bound: BoundName | undefined = undefined;
+  /** The endpoint of the attempt in flight or of the response streaming, or undefined. */
+  private ep: ClientEndpoint | undefined = undefined;
+  private attemptStarted = 0;
+  private attemptTimer: NodeJS.Timeout | undefined = undefined;
+  private totalTimer: NodeJS.Timeout | undefined = undefined;
+  private finished = false;
+  private error: string | undefined = undefined;
+  span: ServerSpan | null = null;
+  private clientSpan: ClientSpan | null = null;
+
+  constructor(
+    private readonly core: RouterCore,
+    readonly ex: Http1Exchange,
+    readonly srv: ServerContext,
+    readonly svc: Service,
+    readonly dst: Path,
+    /** The binding cache key: router dtab, plus the request's dtab when it has one. */
+    readonly dtabKey: string,
+    readonly localDtab: string,
+  ) {}
+
+  /** Starts the request; `timeoutMs` is the effective total timeout (0: none). */
+  start(timeoutMs: number): void {
+    const svc = this.svc;
+    svc.requests.incr();
+    svc.budget.deposit();
+    if (this.ex.hasBody && svc.mayRetryResponse(this.ex.head.method)) this.ex.keepBody(KEEP_BODY_LIMIT);
+    if (timeoutMs > 0) this.totalTimer = setTimeout(() => this.totalTimeout(timeoutMs), timeoutMs);
+    this.attempt();
+  }
+
+  /** Reads the current bound tree and picks the client for this attempt. */
+  private attempt(): void {
+    if (this.finished) return;
+    const entry = this.core.bindings.get(this.dtabKey, this.dst);
+    const st = entry.state;
+    if (st.type === 'pending') {
+      const ms = this.core.bindingTimeoutMs;
+      void entry.settled(ms).then(() => {
+        if (entry.state.type === 'pending') {
+          this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${this.dst.show()}`, { interrupted: true }));
+        } else this.attempt();
+      });
+      return;
+    }
+    if (st.type === 'failed') {
+      this.fail(new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to bind ${this.dst.show()}: ${st.error.message}`));
+      return;
+    }
+    const bound = this.core.pick(st.value);
+    if (bound === undefined) {
+      this.fail(this.noBrokers());
+      return;
+    }
+    if (bound !== this.bound) {
+      this.bound = bound;
+      const client = this.core.clientFor(bound);
+      this.client = client;
+      const head = this.ex.head;
+      head.set(H.H_DST_CLIENT, client.id);
+      if (bound.residual.isEmpty) head.remove(H.H_DST_RESIDUAL);
+      else head.set(H.H_DST_RESIDUAL, bound.residual.show());
+      client.deposit();
+    }
+    const client = this.client!;
+    if (client.addrState.type === 'pending') {
+      const ms = this.core.bindingTimeoutMs;
+      void client.addrSettled(ms).then(() => {
+        if (this.finished) return;
+        if (client.addrState.type === 'pending') {
+          this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${client.id}`, { interrupted: true }));
+        } else this.send();
+      });
+      return;
+    }
+    this.send();
+  }
+
+  private noBrokers(): RouterError {
+    return new RouterError('MESH_ERR_ROUTER_NO_BROKERS', noBrokersMessage(this.dst.show(), this.core.baseDtabText, this.localDtab));
+  }
+
+  /** Sends one attempt to an endpoint the client's balancer picks. */
+  private send(): void {
+    if (this.finished) return;
+    const client = this.client!;
+    const a = client.addrState;
+    if (a.type === 'failed' && client.endpointCount === 0) {
+      this.fail(new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to resolve ${client.id}: ${a.cause.message}`));
+      return;
+    }
+    const ep = client.pick();
+    if (ep === null) {
+      this.fail(this.noBrokers());
+      return;
+    }
+    this.ep = ep;
+    ep.pending++;
+    client.m.requests.incr();
+    ep.accrual.onRequest();
+    this.attemptStarted = Date.now();
+    const ex = this.ex;
+    if (this.span !== null) {
+      this.clientSpan?.finish(0, undefined, 'retried');
+      const cs = this.span.child(client.id);
+      this.clientSpan = cs;
+      const out: Record<string, string> = {};
+      cs.inject(out as never);
+      for (const k in out) ex.head.set(k, out[k]!);
+    }
+    const t = this.core.attemptTimeoutMs(client);
+    if (t > 0) this.attemptTimer = setTimeout(() => this.attemptTimeout(t), t);
+    ex.responseListener = this;
+    ep.pool.dispatch(ex);
+  }
+
+  /** Releases the endpoint of the attempt that just ended; returns its latency in ms. */
+  private endAttempt(): number {
+    if (this.attemptTimer !== undefined) {
+      clearTimeout(this.attemptTimer);
+      this.attemptTimer = undefined;
+    }
+    return Date.now() - this.attemptStarted;
+  }
+
+  // ResponseListener: the upstream's final response head.
+  onResponseHead(ex: Http1Exchange, status: number, info: ResponseInfo): boolean {
+    const ep = this.ep!;
+    const client = this.client!;
+    const ms = this.endAttempt();
+    let cls = this.svc.classify(ex.head.method, status, undefined);
+    // `l5d-retryable: true` from a downstream linker: the request never reached the application.
+    if (info.retryable && cls === 'failure' && status >= 500) cls = 'retryable-failure';
+    client.attemptDone(ep, ms, status, cls === 'success');
+    this.clientSpan?.finish(status, { ip: ep.host, port: ep.port });
+    this.clientSpan = null;
+    if (cls === 'retryable-failure' && status !== 101 && this.retryAllowed()) {
+      ep.pending--;
+      this.ep = undefined;
+      this.retryLater();
+      return false;
+    }
+    if (this.srv.clearContext) ex.stripResponseHeaders = CLEARED_RESPONSE_FIELDS;
+    this.status = status;
+    return true;
+  }
+
+  // ResponseListener: the attempt failed before a response head.
+  onUpstreamError(ex: Http1Exchange, err: Http1Error): void {
+    const ep = this.ep!;
+    const client = this.client!;
+    const ms = this.endAttempt();
+    ep.pending--;
+    this.ep = undefined;
+    const rerr = toRouterError(err);
+    const ok = this.svc.classify(ex.head.method, undefined, rerr) === 'success';
+    client.attemptFailed(ep, ms, err.code === 'MESH_ERR_HTTP1_UPSTREAM_CONNECT', ok);
+    this.clientSpan?.finish(502, { ip: ep.host, port: ep.port }, rerr.message);
+    this.clientSpan = null;
+    if (this.finished) return;
+    if (rerr.retryable && ex.replayable && this.requeues < MAX_REQUEUES && client.tryRequeue()) {
+      this.requeues++;
+      this.send();
+      return;
+    }
+    if (this.svc.classify(ex.head.method, undefined, rerr) === 'retryable-failure' && this.retryAllowed()) {
+      this.retryLater();
+      return;
+    }
+    this.fail(rerr);
+  }
+
+  /** Whether a failed attempt may be retried: replayable, under the cap, within the budget. */
+  private retryAllowed(): boolean {
+    if (this.finished || !this.ex.replayable || this.ex.head.expectContinue || this.retries >= MAX_RETRIES) return false;
+    if (!this.svc.budget.tryWithdraw()) {
+      this.svc.budgetExhausted.incr();
+      return false;
+    }
+    return true;
+  }
+
+  private retryLater(): void {
+    this.retries++;
+    this.svc.retriesTotal.incr();
+    const wait = (this.schedule ??= this.svc.backoff()).next();
+    if (wait > 0) setTimeout(() => this.attempt(), wait);
+    else this.attempt();
+  }
+
+  private attemptTimeout(ms: number): void {
+    this.attemptTimer = undefined;
+    const ep = this.ep;
+    if (this.finished || ep === undefined || this.ex.responseStarted) return;
+    // The attempt is abandoned: its connection is dropped and the failure classified.
+    this.ex.canceller?.cancel();
+    const err = new Http1TimeoutError(`exceeded ${ms}ms request attempt timeout to ${ep.label}`);
+    this.onAttemptTimeout(err);
+  }
+
+  private onAttemptTimeout(err: RouterError): void {
+    const ep = this.ep!;
+    const client = this.client!;
+    const ms = Date.now() - this.attemptStarted;
+    ep.pending--;
+    this.ep = undefined;
+    client.attemptFailed(ep, ms, false, false);
+    this.clientSpan?.finish(503, { ip: ep.host, port: ep.port }, err.message);
+    this.clientSpan = null;
+    if (this.svc.classify(this.ex.head.method, undefined, err) === 'retryable-failure' && this.retryAllowed()) {
+      this.retryLater();
+      return;
+    }
+    this.fail(err);
+  }
+
+  private totalTimeout(ms: number): void {
+    this.totalTimer = undefined;
+    if (this.finished) return;
+    if (this.ex.responseStarted) return;
+    if (this.ep !== undefined) {
+      this.ex.canceller?.cancel();
+      const ep = this.ep;
+      this.ep = undefined;
+      ep.pending--;
+      this.client!.attemptFailed(ep, Date.now() - this.attemptStarted, false, false);
+      if (this.attemptTimer !== undefined) clearTimeout(this.attemptTimer);
+    }
+    this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms total timeout for ${this.dst.show()}`, { interrupted: true }));
+  }
+
+  /** Answers with the error (Linkerd's ErrorResponder), or cuts a response under way. */
+  fail(err: unknown): void {
+    const ex = this.ex;
+    if (ex.done) return;
+    if (ex.responseStarted) {
+      ex.abort();
+      return;
+    }
+    const r = errorResponse(err, this.srv.clearContext);
+    this.error = err instanceof Error ? err.message : String(err);
+    this.status = r.status;
+    const headers: [string, string][] = [['content-type', 'text/plain; charset=utf-8']];
+    if (r.l5dErr !== undefined) headers.push([H.H_ERR, r.l5dErr]);
+    if (r.retryable) headers.push([H.H_RETRYABLE, 'true']);
+    ex.responseListener = this;
+    ex.respond(r.status, headers, r.body);
+  }
+
+  // ResponseListener: the exchange is over.
+  onDone(ex: Http1Exchange): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.totalTimer !== undefined) clearTimeout(this.totalTimer);
+    if (this.attemptTimer !== undefined) clearTimeout(this.attemptTimer);
+    const ep = this.ep;
+    if (ep !== undefined) {
+      this.ep = undefined;
+      ep.pending--;
+      if (this.status === 0) {
+        // The client left while the attempt was in flight.
+        this.client!.attemptFailed(ep, Date.now() - this.attemptStarted, false, false);
+      }
+    }
+    const status = this.status !== 0 ? this.status : ex.status;
+    const ms = Date.now() - this.started;
+    const svc = this.svc;
+    svc.latency.add(ms);
+    if (status !== 0 && svc.classify(ex.head.method, status, undefined) === 'success') svc.success.incr();
+    else svc.failures.incr();
+    svc.retriesPerRequest.add(this.retries);
+    this.core.finish(this.srv, ex, status, ms, this);
+  }
+
+  /** The bound client's id, once one was chosen. */
+  get clientId(): string | undefined {
+    return this.client?.id;
+  }
+
+  get errorMessage(): string | undefined {
+    return this.error;
+  }
+}
+
+/** A per-attempt timeout, retryable only by classifiers that retry timeouts. */
+class Http1TimeoutError extends RouterError {
+  constructor(message: string) {
+    super('MESH_ERR_ROUTER_TIMEOUT', message, { interrupted: true });
+  }
+}
+
+function toRouterError(err: Http1Error): RouterError {
+  switch (err.code) {
+    case 'MESH_ERR_HTTP1_UPSTREAM_CONNECT':
+      return new RouterError('MESH_ERR_ROUTER_CONNECT_FAILED', err.message, { retryable: true });
+    case 'MESH_ERR_HTTP1_POOL_QUEUE_FULL':
+      return new RouterError('MESH_ERR_ROUTER_POOL_EXHAUSTED', err.message, { rejected: true, retryable: true });
+    default:
+      return new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', err.message, { retryable: err.retryable });
+  }
+}
+
+export type { ServerContext };
