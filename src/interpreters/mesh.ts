@@ -72,12 +72,18 @@ export class MeshInterpreter {
     this.root = readPath(config.root ?? '/default');
     if (this.root.size !== 1) throw interpreterConfigError(where, 'root', this.root.show(), 'a single-element path such as /default');
     const svc = meshServices();
-    const creds = grpc.credentials.createInsecure();
-    this.interpreter = new svc.Interpreter(target, creds) as never;
-    this.resolver = new svc.Resolver(target, creds) as never;
     // Linkerd's defaults are 5 s and 10 min (MeshInterpreterInitializer); the first wait is
     // baseSeconds, as Linkerd's Backoff.exponentialJittered(base, max) starts there.
     this.backoff = backoffFrom(config.retry);
+    const creds = grpc.credentials.createInsecure();
+    // The channel's own reconnect backoff (grpc-js: 1 s doubling to 2 min) would otherwise
+    // hold a restarted namerd off longer than the configured retry.
+    const options: grpc.ChannelOptions = {
+      'grpc.initial_reconnect_backoff_ms': this.backoff.baseMs,
+      'grpc.max_reconnect_backoff_ms': this.backoff.maxMs,
+    };
+    this.interpreter = new svc.Interpreter(target, creds, options) as never;
+    this.resolver = new svc.Resolver(target, creds, options) as never;
   }
 
   /** The Addr of a bound id, shared per id. */
