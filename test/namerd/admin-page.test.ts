@@ -175,6 +175,17 @@ test('delegator.json explains with namerd namers: the given dtab alone, or a nam
   assert.equal(bad.body, "Invalid dtab: '=' expected but end of input found at '/svc[]'");
 });
 
+test('a store that cannot answer is a 503 with its code, for the list and for writes', async () => {
+  const { n, url } = await namerd('closed');
+  await n.namespaces.store.close();
+  const list = await call(url + '/namespaces.json', 'GET');
+  assert.equal(list.status, 503);
+  assert.deepEqual(JSON.parse(list.body), { code: 'MESH_ERR_STORE_CLOSED', message: 'io.l5d.inMemory storage is closed' });
+  const save = await call(url + '/namespaces/save', 'PUT', { namespace: 'default', dtab: '/a=>/b', version: '1' });
+  assert.equal(save.status, 503);
+  assert.equal(JSON.parse(save.body).code, 'MESH_ERR_STORE_CLOSED');
+});
+
 test('the page replaces linkerd dashboard at / and reuses its common files', async () => {
   const { url } = await namerd('page');
   const page = await call(url + '/', 'GET');

@@ -154,18 +154,20 @@ export function namerdAdminPage(namespaces: Namespaces, options: NamerdAdminPage
   const list = async (): Promise<AdminResponse> => {
     try {
       const names = (await store.names()).sort();
-      const rows: unknown[] = [];
-      for (const ns of names) {
-        try {
-          const v = await store.get(ns);
-          // deleted between names() and get(): not listed
-          if (v !== null) rows.push({ namespace: ns, dtab: v.dtab.show(), version: v.version });
-        } catch (e) {
-          if (e instanceof NamerdError && e.code === 'MESH_ERR_STORED_DTAB_INVALID') rows.push({ namespace: ns, error: { code: e.code, message: e.message } });
-          else throw e;
-        }
-      }
-      return jsonResponse(200, rows);
+      // one read per namespace, all at once: remote stores answer each in a round trip
+      const rows = await Promise.all(
+        names.map(async (ns) => {
+          try {
+            const v = await store.get(ns);
+            return v === null ? undefined : { namespace: ns, dtab: v.dtab.show(), version: v.version };
+          } catch (e) {
+            if (e instanceof NamerdError && e.code === 'MESH_ERR_STORED_DTAB_INVALID') return { namespace: ns, error: { code: e.code, message: e.message } };
+            throw e;
+          }
+        }),
+      );
+      // a namespace deleted between names() and get() is not listed
+      return jsonResponse(200, rows.filter((r) => r !== undefined));
     } catch (e) {
       return failure(e);
     }
