@@ -8,6 +8,8 @@ import type { NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
 import type { LinkerdConfig, RouterConfig } from '../config/types.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import type { Tracer } from '../telemetry/tracing.js';
+import { AccessLogWriter } from '../telemetry/access-log.js';
 import { createIdentifier } from './identifiers/index.js';
 import { Router, type DtabLike } from './router.js';
 import { RouterServer, serverOptions } from './server.js';
@@ -38,6 +40,8 @@ export class Linker<D extends DtabLike = DtabLike> {
     readonly config: LinkerdConfig,
     private readonly naming: NamingDeps<D>,
     readonly metrics: Metrics,
+    /** The telemeters' tracer (null: no tracing telemeter). */
+    tracer: Tracer | null = null,
   ) {
     const bind = naming.binder(config);
     for (const [i, rc] of config.routers.entries()) {
@@ -56,6 +60,8 @@ export class Linker<D extends DtabLike = DtabLike> {
         bind: routerBind,
         metrics,
         config: rc as unknown as Readonly<Record<string, unknown>>,
+        tracer,
+        accessLog: AccessLogWriter.fromRouterConfig(rc as unknown as Readonly<Record<string, unknown>>, undefined, 'http'),
       });
       this.routers.push(router);
       for (const sc of rc.servers) {
@@ -80,6 +86,20 @@ export class Linker<D extends DtabLike = DtabLike> {
       throw e;
     }
     return out;
+  }
+
+  /** Every router's clients, for the admin's `/client_state.json`: `{<label>: {<id>: state}}`. */
+  clientState(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const r of this.routers) out[r.label] = r.clientSnapshot();
+    return out;
+  }
+
+  /** Bound names every router has clients for (`/bound-names.json`). */
+  boundNames(): string[] {
+    const names = new Set<string>();
+    for (const r of this.routers) for (const n of r.boundNames()) names.add(n);
+    return [...names].sort();
   }
 
   get inFlight(): number {

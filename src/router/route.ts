@@ -48,6 +48,7 @@ export class Route implements ResponseListener {
   private attemptTimer: NodeJS.Timeout | undefined = undefined;
   private totalTimer: NodeJS.Timeout | undefined = undefined;
   private finished = false;
+  private byDeadline = false;
   private error: string | undefined = undefined;
   span: ServerSpan | null = null;
   private clientSpan: ClientSpan | null = null;
@@ -63,8 +64,12 @@ export class Route implements ResponseListener {
     readonly localDtab: string,
   ) {}
 
-  /** Starts the request; `timeoutMs` is the effective total timeout (0: none). */
-  start(timeoutMs: number): void {
+  /**
+   * Starts the request; `timeoutMs` is the effective total timeout (0: none), `byDeadline`
+   * when the caller's `l5d-ctx-deadline` set it.
+   */
+  start(timeoutMs: number, byDeadline = false): void {
+    this.byDeadline = byDeadline;
     const svc = this.svc;
     svc.requests.incr();
     svc.budget.deposit();
@@ -270,7 +275,8 @@ export class Route implements ResponseListener {
       this.client!.attemptFailed(ep, Date.now() - this.attemptStarted, false, false);
       if (this.attemptTimer !== undefined) clearTimeout(this.attemptTimer);
     }
-    this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms total timeout for ${this.dst.show()}`, { interrupted: true }));
+    const why = this.byDeadline ? `the caller's deadline (l5d-ctx-deadline, ${ms}ms left)` : `${ms}ms total timeout`;
+    this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${why} for ${this.dst.show()}`, { interrupted: true }));
   }
 
   /** Answers with the error (Linkerd's ErrorResponder), or cuts a response under way. */

@@ -325,6 +325,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
 
     // The caller's deadline tightens the total timeout; the tighter one travels on.
     let timeoutMs = svc.totalTimeoutMs;
+    let byDeadline = false;
     if (deadlines !== undefined) {
       const d = H.parseDeadline(deadlines);
       if (d !== undefined) {
@@ -334,8 +335,10 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
           throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `the caller's deadline (l5d-ctx-deadline) passed ${-left}ms before ${dstText} was called`, { interrupted: true });
         }
         let deadlineNs = d.deadlineNs;
-        if (timeoutMs <= 0 || left < timeoutMs) timeoutMs = left;
-        else deadlineNs = BigInt(now + timeoutMs) * 1_000_000n;
+        if (timeoutMs <= 0 || left < timeoutMs) {
+          timeoutMs = left;
+          byDeadline = true;
+        } else deadlineNs = BigInt(now + timeoutMs) * 1_000_000n;
         head.set(H.H_CTX_DEADLINE, H.formatDeadline(d.timestampNs, deadlineNs));
       }
     }
@@ -352,7 +355,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
       head.set(H.H_REQID, t.traceId);
     }
     ex.responseListener = route;
-    route.start(timeoutMs);
+    route.start(timeoutMs, byDeadline);
     void started;
   }
 

@@ -19,7 +19,7 @@ import { Linker } from './linker.js';
 import { namingDeps } from './naming-deps.js';
 
 /** The admin server of a linker: metrics, telemeters' routes, config and the dtab playground. */
-function linkerAdmin(config: LinkerdConfig, metrics: MetricsRegistry, routes: Parameters<typeof createAdminServer>[0]['routes'], onShutdown: (graceMs: number) => void): AdminServer {
+function linkerAdmin(config: LinkerdConfig, metrics: MetricsRegistry, routes: Parameters<typeof createAdminServer>[0]['routes'], onShutdown: (graceMs: number) => void, linker: Linker<Dtab>): AdminServer {
   // The playground explains with the same namer kinds the routers bind with.
   const namers = createNamers(config.namers as unknown as Parameters<typeof createNamers>[0], { file: config.file, readPath });
   const dtabs = new Map(config.routers.map((r) => [r.label, readDtab(r.dtab ?? '')]));
@@ -30,6 +30,9 @@ function linkerAdmin(config: LinkerdConfig, metrics: MetricsRegistry, routes: Pa
     appName: 'linkerd',
     routers: () => config.routers.map((r) => ({ label: r.label, protocol: r.protocol, dtab: r.dtab ?? '' })),
     configJson: () => config,
+    clientState: () => linker.clientState(),
+    boundNames: () => linker.boundNames(),
+    namerState: (prefix) => namerState(namers, prefix),
     onShutdown,
     delegate: async (namespace, dtabText, pathText) => {
       let extra: Dtab;
@@ -50,6 +53,21 @@ function linkerAdmin(config: LinkerdConfig, metrics: MetricsRegistry, routes: Pa
   });
 }
 
+/**
+ * `/namer_state/<prefix>.json`: the configured namer at that prefix (`/#/io.l5d.fs` or
+ * `/io.l5d.fs`), its kind, and its own state when the namer exposes one (`state()`).
+ */
+function namerState(namers: ReturnType<typeof createNamers>, prefix: string): unknown {
+  const want = prefix.startsWith('/#/') ? prefix : '/#' + prefix;
+  for (const n of namers.configured) {
+    const p = n.prefix.show();
+    if (p !== want && p !== prefix) continue;
+    const own = (n.namer as { state?: () => unknown }).state;
+    return { prefix: p, kind: n.kind ?? null, ...(typeof own === 'function' ? { state: own.call(n.namer) } : {}) };
+  }
+  return undefined;
+}
+
 export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
   let linker: Linker<Dtab>;
   let config: LinkerdConfig;
@@ -58,7 +76,7 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
   try {
     config = await loadLinkerdConfig(file);
     telemetry = buildTelemetry(config.telemetry as never, { metrics });
-    linker = new Linker(config, namingDeps(), metrics);
+    linker = new Linker(config, namingDeps(), metrics, telemetry.tracer);
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const issue of e.errors) io.stderr(issue.message + '\n');
@@ -70,7 +88,7 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
   metrics.start();
   const grace = config.admin.shutdownGraceMs ?? 10_000;
   let stop: (graceMs: number) => void = () => undefined;
-  const admin = linkerAdmin(config, metrics, telemetry.adminRoutes, (g) => stop(g));
+  const admin = linkerAdmin(config, metrics, telemetry.adminRoutes, (g) => stop(g), linker);
   let bound;
   try {
     bound = await linker.start();

@@ -317,6 +317,10 @@ export class Http1Pool {
   dispatch(ex: Http1Exchange): void {
     const c = this.idle.pop();
     if (c !== undefined) { c.assign(ex); return; }
+    if (this.opts.minConnections > 0) {
+      // A kept-open connection still connecting takes the request (sent once connected).
+      for (const k of this.all) if (!k.connected && k.ex === null) { k.assign(ex); return; }
+    }
     if (this.open < this.opts.maxConnections && !this.closed) {
       this.open++;
       const n = new UpstreamConn(this, this.opts);
