@@ -276,6 +276,16 @@ test('the page lists, edits, saves, shows errors inline, explains the edited dta
   assert.equal(await page.locator('#dirty').isVisible(), true);
   assert.deepEqual(await stored(n, 'default'), { dtab: DEFAULT_DTAB, version: '1' });
   await page.screenshot({ path: 'test-output/namerd-admin.png', fullPage: true });
+  // switching namespaces asks before dropping the edits; declining keeps them
+  let asked = '';
+  page.once('dialog', (d) => {
+    asked = d.message();
+    void d.dismiss();
+  });
+  await page.click('#rows tr[data-ns="staging"] a');
+  assert.equal(asked, 'Drop your unsaved changes to default?');
+  assert.equal(await page.locator('#ns-name').textContent(), 'default');
+  assert.equal(await page.inputValue('#dtab'), edited);
 
   // 4. save: the store changes, the list and version follow
   await page.click('#save');

@@ -27,6 +27,8 @@
   // One dentry per line reads better than the stored one-line form; ';' only ever separates dentries.
   const multiline = (dtab) => dtab.split(';').filter((s) => s.trim() !== '').join(';\n');
 
+  const isDirty = () => state.selected !== null && $('dtab').value !== state.loaded;
+
   function show(el, text) {
     el.textContent = text;
     el.hidden = false;
@@ -43,6 +45,8 @@
       tr.innerHTML = `<td><a href="/?ns=${encodeURIComponent(r.namespace)}">${mesh.esc(r.namespace)}</a></td><td class="dtab">${dtab}</td><td class="version">${mesh.esc(r.version ?? '–')}</td>`;
       tr.addEventListener('click', (ev) => {
         ev.preventDefault();
+        if (r.namespace === state.selected) return;
+        if (isDirty() && !confirm(`Drop your unsaved changes to ${state.selected}?`)) return;
         select(r.namespace);
       });
       body.appendChild(tr);
@@ -151,7 +155,7 @@
   }
 
   function edited() {
-    $('dirty').hidden = $('dtab').value === state.loaded;
+    $('dirty').hidden = !isDirty();
     $('saved').hidden = true;
     clearTimeout(playTimer);
     playTimer = setTimeout(explain, 300);
