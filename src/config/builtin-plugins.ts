@@ -18,6 +18,7 @@ import '../transformers/register-plugins.js';
 import '../namerd/stores/registry.js';
 import '../namerd/register-interfaces.js';
 import '../interpreters/register.js';
+import '../admin/register.js';
 import { telemeterSpecs } from '../telemetry/telemeters.js';
 import { inMemoryStorage } from '../namerd/stores/in-memory.js';
 
