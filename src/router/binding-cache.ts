@@ -85,10 +85,13 @@ export class BindingCache {
     const key = dtabKey + '\n' + path.show();
     let e = this.entries.get(key);
     if (e !== undefined) {
-      e.lastUsed = Date.now();
-      // Move to the back: Map order is our LRU order.
-      this.entries.delete(key);
-      this.entries.set(key, e);
+      const now = Date.now();
+      // Move to the back (Map order is our LRU order), at most once a second per entry.
+      if (now - e.lastUsed > 1000) {
+        this.entries.delete(key);
+        this.entries.set(key, e);
+      }
+      e.lastUsed = now;
       return e;
     }
     e = new BoundEntry(key);

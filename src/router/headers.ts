@@ -2,7 +2,7 @@
  * Linkerd's `l5d-*` headers and the request context they carry between linkers: request
  * dtabs, trace ids (Finagle's 32-byte binary TraceId in base64), deadlines and `Via`.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 export const H_DTAB = 'l5d-dtab';
 export const H_CTX_DTAB = 'l5d-ctx-dtab';
@@ -40,8 +40,18 @@ export interface TraceContext {
 const FLAG_SAMPLING_KNOWN = 1n << 1n;
 const FLAG_SAMPLED = 1n << 2n;
 
+/** Random bytes drawn 4 KiB at a time: one system call per 512 ids instead of one per id. */
+const RANDOM_POOL = Buffer.alloc(4096);
+let randomAt = RANDOM_POOL.length;
+
 function hex64(): string {
-  return randomBytes(8).toString('hex');
+  if (randomAt + 8 > RANDOM_POOL.length) {
+    randomFillSync(RANDOM_POOL);
+    randomAt = 0;
+  }
+  const s = RANDOM_POOL.toString('hex', randomAt, randomAt + 8);
+  randomAt += 8;
+  return s;
 }
 
 /** Decodes `l5d-ctx-trace` (base64 of span, parent, trace, flags: 4 x 8 bytes, big-endian). */

@@ -80,7 +80,7 @@ routers:
         failures: 2
         backoff:
           kind: constant
-          ms: 300
+          ms: 1500
   servers:
   - port: 0
 `,
@@ -138,7 +138,8 @@ test('failure accrual removes the failing endpoint and revives it after the back
   for (let i = 0; i < 30; i++) await request(port, { headers: { host: 'pair' } });
   assert.equal(ups['bad']!.requests, 2);
   badHealthy = true;
-  await new Promise((r) => setTimeout(r, 350));
+  // The backoff is long enough that 30 requests on a loaded machine finish inside it.
+  await new Promise((r) => setTimeout(r, 1600));
   for (let i = 0; i < 200 && ups['bad']!.requests === 2; i++) await request(port, { headers: { host: 'pair' } });
   assert.equal(ups['bad']!.requests, 3);
 });
