@@ -78,12 +78,15 @@ export class MeshInterpreter {
     const creds = grpc.credentials.createInsecure();
     // The channel's own reconnect backoff (grpc-js: 1 s doubling to 2 min) would otherwise
     // hold a restarted namerd off longer than the configured retry.
+    // One channel of our own for both services (a local subchannel pool), so close() really
+    // closes the connection instead of leaving it to the global pool's sweep.
     const options: grpc.ChannelOptions = {
       'grpc.initial_reconnect_backoff_ms': this.backoff.baseMs,
       'grpc.max_reconnect_backoff_ms': this.backoff.maxMs,
+      'grpc.use_local_subchannel_pool': 1,
     };
     this.interpreter = new svc.Interpreter(target, creds, options) as never;
-    this.resolver = new svc.Resolver(target, creds, options) as never;
+    this.resolver = new svc.Resolver(target, creds, { ...options, channelOverride: this.interpreter.getChannel() }) as never;
   }
 
   /** The Addr of a bound id, shared per id. */
@@ -130,9 +133,9 @@ export class MeshInterpreter {
     return act;
   }
 
+  /** Closes the channel; open streams end (observers keep their last state). */
   close(): void {
     this.interpreter.close();
-    this.resolver.close();
   }
 }
 

@@ -17,11 +17,10 @@ import { HttpController } from '../../src/namerd/http-controller.js';
 import { NamerdHttpInterpreter } from '../../src/interpreters/namerd-http.js';
 import { InterpreterError } from '../../src/interpreters/errors.js';
 import { Dtab, readDtab, readPath } from '../../src/naming/index.js';
-import type { Addr } from '../../src/naming/addr.js';
-import type { ActivityState, BoundName, Closable, Var } from '../../src/naming/contracts.js';
+import type { BoundName } from '../../src/naming/contracts.js';
 import type { NameTree } from '../../src/naming/name-tree.js';
 import { freePort } from '../support/process.js';
-import { waitForState, waitForValue } from '../support/activity.js';
+import { eventually, okTree, plain, plainAddr, watch } from './support.js';
 import { makeTestCerts } from '../support/certs.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -51,65 +50,9 @@ function interpreter(port: number, extra: Record<string, unknown> = {}): NamerdH
   return i;
 }
 
-/** A bound tree as plain data, so tests can compare exactly. */
-function plain(t: NameTree<BoundName>): unknown {
-  switch (t.type) {
-    case 'leaf':
-      return { id: t.value.id.show(), residual: t.value.residual.show() };
-    case 'alt':
-      return { alt: t.trees.map(plain) };
-    case 'union':
-      return { union: t.trees.map((w) => [w.weight, plain(w.tree)]) };
-    default:
-      return t.type;
-  }
-}
-
-function plainAddr(a: Addr): unknown {
-  if (a.type === 'failed') return { failed: a.cause.message };
-  if (a.type !== 'bound') return a.type;
-  return { addrs: a.addrs.map((x) => `${x.host}:${x.port} ${JSON.stringify(x.meta)}`).sort(), meta: a.meta };
-}
-
-/** Keeps a Var observed (so its stream stays open) and waits for values. */
-function watch<T>(v: Var<T>): { last(): T; until(pred: (x: T) => boolean, ms?: number, what?: string): Promise<T>; close(): void } {
-  let last: T;
-  let waiters: Array<{ pred: (x: T) => boolean; resolve: (x: T) => void }> = [];
-  const h: Closable = v.observe((x) => {
-    last = x;
-    const ready = waiters.filter((w) => w.pred(x));
-    waiters = waiters.filter((w) => !w.pred(x));
-    for (const w of ready) w.resolve(x);
-  });
-  cleanups.push(() => h.close());
-  return {
-    last: () => last,
-    until: (pred, ms = 3000, what = 'value') =>
-      pred(last)
-        ? Promise.resolve(last)
-        : new Promise((resolve, reject) => {
-            const t = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms; last: ${JSON.stringify(last, (_k, x) => (x instanceof Error ? x.message : x))}`)), ms);
-            waiters.push({ pred, resolve: (x) => (clearTimeout(t), resolve(x)) });
-          }),
-    close: () => h.close(),
-  };
-}
-
-const okTree = (s: ActivityState<NameTree<BoundName>>): unknown => (s.type === 'ok' ? plain(s.value) : s.type === 'failed' ? { failed: s.error.message } : 'pending');
-
 async function putDtab(port: number, dtab: string, ns = 'default'): Promise<void> {
   const r = await fetch(`http://127.0.0.1:${port}/api/1/dtabs/${ns}`, { method: 'PUT', headers: { 'content-type': 'application/dtab' }, body: dtab });
   assert.equal(r.status, 204, await r.text());
-}
-
-/** Waits (bounded) for a condition the interpreter exposes no event for. */
-async function eventually(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  for (let i = 0; i < 1000 && Date.now() - t0 < ms; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.ok(cond(), `${what} within ${ms} ms`);
 }
 
 /**
@@ -161,11 +104,11 @@ async function recordingFront(n: RunningNamerd, tls?: { key: Buffer; cert: Buffe
 test('bind follows /api/1/bind: the exact bound tree and Addr, and every dtab write after', async () => {
   const { port } = await namerd(`/svc/web => ${inet(8081)}`);
   const i = interpreter(port);
-  const tree = watch(i.bind(Dtab.empty, readPath('/svc/web/a/b')).states);
+  const tree = watch(i.bind(Dtab.empty, readPath('/svc/web/a/b')).states, cleanups);
   const s = await tree.until((x) => x.type === 'ok');
   assert.deepEqual(okTree(s), { id: inet(8081), residual: '/a/b' });
   const leaf = (s as { value: NameTree<BoundName> }).value as { value: BoundName };
-  const addr = watch(leaf.value.addr);
+  const addr = watch(leaf.value.addr, cleanups);
   assert.deepEqual(plainAddr(await addr.until((a) => a.type === 'bound')), { addrs: ['127.0.0.1:8081 {}'], meta: {} });
 
   const cases: Array<[string, unknown]> = [
@@ -188,10 +131,10 @@ test('the dtab handed to bind is sent whole as namerd\'s request dtab, after the
   // What the router hands the interpreter: its base dtab followed by the request's dentries.
   const base = readDtab('/svc => /alias');
   const local = readDtab(`/alias/web => ${inet(8083)}`);
-  const t = watch(i.bind(base.concat(local), readPath('/svc/web')).states);
+  const t = watch(i.bind(base.concat(local), readPath('/svc/web')).states, cleanups);
   const s = await t.until((x) => x.type === 'ok');
   assert.deepEqual(okTree(s), { id: inet(8083), residual: '/' }, 'the request dentries win over the namespace dtab');
-  const a = watch(((s as { value: NameTree<BoundName> }).value as { value: BoundName }).value.addr);
+  const a = watch(((s as { value: NameTree<BoundName> }).value as { value: BoundName }).value.addr, cleanups);
   await a.until((x) => x.type === 'bound');
   assert.equal(front.urls.length, 2, front.urls.join('\n'));
   const bindUrl = new URL(front.urls[0]!, 'http://namerd');
@@ -206,7 +149,7 @@ test('the dtab handed to bind is sent whole as namerd\'s request dtab, after the
   assert.deepEqual([...addrUrl.searchParams.entries()].sort(), [['path', inet(8083)], ['watch', 'true']]);
 
   // An empty dtab is sent as an empty parameter, as Linkerd sends `dtab.show`.
-  const e = watch(i.bind(Dtab.empty, readPath('/svc/web')).states);
+  const e = watch(i.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
   assert.deepEqual(okTree(await e.until((x) => x.type === 'ok')), { id: inet(8081), residual: '/' });
   assert.equal(new URL(front.urls[2]!, 'http://namerd').searchParams.get('dtab'), '');
 });
@@ -218,14 +161,14 @@ test('observers share one stream per (dtab, path) and per id; the last observer 
   const act1 = i.bind(Dtab.empty, readPath('/svc/web'));
   const act2 = i.bind(Dtab.empty, readPath('/svc/web'));
   assert.equal(act1, act2, 'one activity per (dtab, path)');
-  const w1 = watch(act1.states);
-  const w2 = watch(act2.states);
+  const w1 = watch(act1.states, cleanups);
+  const w2 = watch(act2.states, cleanups);
   const s = await w1.until((x) => x.type === 'ok');
   await w2.until((x) => x.type === 'ok');
   const id = ((s as { value: NameTree<BoundName> }).value as { value: BoundName }).value;
   assert.equal(id.addr, i.addr(readPath(inet(8081))), 'one Addr var per bound id');
-  const a1 = watch(id.addr);
-  const a2 = watch(i.addr(readPath(inet(8081))));
+  const a1 = watch(id.addr, cleanups);
+  const a2 = watch(i.addr(readPath(inet(8081))), cleanups);
   await a1.until((x) => x.type === 'bound');
   await a2.until((x) => x.type === 'bound');
   assert.equal(front.urls.length, 2, `one bind and one addr stream: ${front.urls.join(', ')}`);
@@ -240,7 +183,7 @@ test('observers share one stream per (dtab, path) and per id; the last observer 
   assert.equal(front.live(), 0);
 
   const staging = interpreter(front.port, { namespace: 'staging' });
-  const st = watch(staging.bind(Dtab.empty, readPath('/svc/web')).states);
+  const st = watch(staging.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
   assert.deepEqual(okTree(await st.until((x) => x.type === 'ok')), { id: inet(9090), residual: '/' });
   assert.equal(new URL(front.urls[2]!, 'http://namerd').pathname, '/api/1/bind/staging');
   st.close();
@@ -250,9 +193,9 @@ test('namerd stopped: the last tree and Addr stay; restarted on the same port wi
   const port = await freePort();
   const first = await namerd(`/svc/web => ${inet(8081)}`, port);
   const i = interpreter(port);
-  const tree = watch(i.bind(Dtab.empty, readPath('/svc/web')).states);
+  const tree = watch(i.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
   const s = await tree.until((x) => x.type === 'ok');
-  const addr = watch(((s as { value: NameTree<BoundName> }).value as { value: BoundName }).value.addr);
+  const addr = watch(((s as { value: NameTree<BoundName> }).value as { value: BoundName }).value.addr, cleanups);
   await addr.until((a) => a.type === 'bound');
   assert.equal(i.stats.opened, 2);
 
@@ -268,14 +211,14 @@ test('namerd stopped: the last tree and Addr stay; restarted on the same port wi
   // maxSeconds is 0.5: the reconnect lands within one capped wait plus the round trip.
   assert.ok(Date.now() - t0 < 1500, `followed after ${Date.now() - t0} ms`);
   const s2 = tree.last() as { value: { value: BoundName } };
-  const addr2 = watch(s2.value.value.addr);
+  const addr2 = watch(s2.value.value.addr, cleanups);
   assert.deepEqual(plainAddr(await addr2.until((a) => a.type === 'bound')), { addrs: ['127.0.0.1:8082 {}'], meta: {} });
 });
 
 test('an interpreter started while namerd is down stays pending, and is ok once namerd starts', async () => {
   const port = await freePort();
   const i = interpreter(port);
-  const tree = watch(i.bind(Dtab.empty, readPath('/svc/web')).states);
+  const tree = watch(i.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
   await eventually(() => i.stats.ended >= 2, 3000, 'two failed connection attempts');
   assert.equal(tree.last().type, 'pending');
   await namerd(`/svc/web => ${inet(8084)}`, port);
@@ -320,7 +263,7 @@ async function scriptedNamerd() {
 test('namerd answers: every JSON tree shape, lines split across chunks, failures, 4xx and 5xx', async () => {
   const fake = await scriptedNamerd();
   const i = interpreter(fake.port);
-  const tree = watch(i.bind(Dtab.empty, readPath('/svc/web')).states);
+  const tree = watch(i.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
   const res = await fake.stream('/api/1/bind/default /svc/web');
   res.write('{"type":"leaf","bound":{"addr":{"type":"neg"},');
   res.write('"id":"/#/io.l5d.fs/web","path":"/x"}}\n{"type":"alt","alt":[{"type":"neg"},{"type":"empty"}]}');
@@ -343,7 +286,7 @@ test('namerd answers: every JSON tree shape, lines split across chunks, failures
   s = await tree.until((x) => x.type === 'failed' && x.error.message.includes('bound.id'));
   assert.equal((s as { error: Error }).error.message, 'unreadable bound tree from namerd: expected a leaf with bound.id, found {"type":"leaf","bound":{}}');
 
-  const addr = watch(i.addr(readPath('/#/io.l5d.fs/web')));
+  const addr = watch(i.addr(readPath('/#/io.l5d.fs/web')), cleanups);
   const ares = await fake.stream('/api/1/addr/default /#/io.l5d.fs/web');
   ares.write('{"type":"bound","addrs":[{"ip":"10.0.0.1","port":80,"meta":{"nodeName":"n1"}},{"ip":"::1","port":81,"meta":{}}],"meta":{"m":1}}\n');
   assert.deepEqual(plainAddr(await addr.until((a) => a.type === 'bound')), { addrs: ['10.0.0.1:80 {"nodeName":"n1"}', '::1:81 {}'], meta: { m: 1 } });
@@ -353,11 +296,11 @@ test('namerd answers: every JSON tree shape, lines split across chunks, failures
   assert.deepEqual(plainAddr(await addr.until((a) => a.type === 'failed')), { failed: 'gone' });
 
   // 4xx: namerd refused the request — a failed state with its answer.
-  const missing = watch(i.bind(Dtab.empty, readPath('/svc/missing')).states);
+  const missing = watch(i.bind(Dtab.empty, readPath('/svc/missing')).states, cleanups);
   s = await missing.until((x) => x.type === 'failed');
   assert.equal((s as { error: Error }).error.message, 'namerd answered 404 to /api/1/bind/default: no such thing');
   // 5xx: namerd is in trouble — the last state (here: pending) stays while it retries.
-  const busy = watch(i.bind(Dtab.empty, readPath('/svc/busy')).states);
+  const busy = watch(i.bind(Dtab.empty, readPath('/svc/busy')).states, cleanups);
   const before = i.stats.ended;
   await eventually(() => i.stats.ended >= before + 2, 3000, 'two 503 answers');
   assert.equal(busy.last().type, 'pending');
@@ -369,16 +312,16 @@ test('tls: trustCerts and commonName verify namerd; an untrusted certificate nev
   const { n } = await namerd(`/svc/web => ${inet(8085)}`);
   const front = await recordingFront(n, { key: readFileSync(certs.serverKey), cert: readFileSync(certs.serverCert) });
   const good = interpreter(front.port, { tls: { trustCerts: [certs.caCert], commonName: 'localhost' } });
-  const t = watch(good.bind(Dtab.empty, readPath('/svc/web')).states);
+  const t = watch(good.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
   assert.deepEqual(okTree(await t.until((x) => x.type === 'ok')), { id: inet(8085), residual: '/' });
 
   const untrusted = interpreter(front.port, { tls: { commonName: 'localhost' } });
-  const u = watch(untrusted.bind(Dtab.empty, readPath('/svc/web')).states);
+  const u = watch(untrusted.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
   await eventually(() => untrusted.stats.ended >= 2, 3000, 'two refused handshakes');
   assert.equal(u.last().type, 'pending');
 
   const wrongName = interpreter(front.port, { tls: { trustCerts: [certs.caCert], commonName: 'namerd.example' } });
-  const w = watch(wrongName.bind(Dtab.empty, readPath('/svc/web')).states);
+  const w = watch(wrongName.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
   await eventually(() => wrongName.stats.ended >= 2, 3000, 'two refused handshakes');
   assert.equal(w.last().type, 'pending');
 });
