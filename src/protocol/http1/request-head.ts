@@ -56,6 +56,8 @@ export class Http1RequestHead {
   private targetStr: string | undefined;
   /** Pending edits: lowercase name -> value (null removes). */
   private edits: Map<string, string | null> | null = null;
+  /** Fields added by `append`, as "name: value\r\n" lines. */
+  private appended: string | null = null;
 
   constructor(buf: Buffer, start: number, end: number) {
     this.buf = buf;
@@ -109,6 +111,12 @@ export class Http1RequestHead {
     (this.edits ??= new Map()).set(lower, value);
   }
 
+  /** Adds a field after the existing ones of that name (which are kept). */
+  append(lower: string, value: string): void {
+    this.appended = (this.appended ?? '') + `${lower}: ${value}\r\n`;
+    this.edits ??= new Map();
+  }
+
   /** Removes every field of that name from the forwarded request. */
   remove(lower: string): void {
     (this.edits ??= new Map()).set(lower, null);
@@ -135,7 +143,7 @@ export class Http1RequestHead {
       for (const name of edits.keys()) if (eqLower(b, f[i]!, f[i + 1]!, name)) { skip = true; break; }
       if (!skip) parts.push(b.subarray(f[i]!, f[i + 3]! + 2));
     }
-    let added = '';
+    let added = this.appended ?? '';
     for (const [name, value] of edits) if (value !== null) added += `${name}: ${value}\r\n`;
     parts.push(Buffer.from(added + '\r\n', 'latin1'));
     return Buffer.concat(parts);

@@ -88,6 +88,18 @@ export class Http1Exchange {
     this.bodyDone = head.bodyKind === BODY_NONE;
   }
 
+  /** The local end of the client connection (the listener's address as the client reached it). */
+  get localAddress(): string {
+    return this.conn.socket.localAddress ?? '';
+  }
+  get localPort(): number {
+    return this.conn.socket.localPort ?? 0;
+  }
+  /** An object that stands for the client connection (a key for per-connection state). */
+  get connection(): object {
+    return this.conn;
+  }
+
   /** The client's address and port. */
   get remoteAddress(): string {
     return this.conn.socket.remoteAddress ?? '';
