@@ -50,11 +50,28 @@ function meshworkHas(sub: string): boolean {
   return r.status === 0;
 }
 
-async function startMeshworkLinkerd(dir: string, upstream: number): Promise<Running> {
+/**
+ * `meshwork linkerd` with the plain bench config; `telemetry` adds the telemeters a production
+ * linker typically runs (Prometheus scrape endpoint, recent requests and Zipkin at Linkerd's
+ * default sample rates) to measure what they cost.
+ */
+async function startMeshworkLinkerd(dir: string, upstream: number, telemetry = false): Promise<Running> {
   const port = await freePort();
   const admin = await freePort();
-  const cfg = join(dir, 'linkerd.yaml');
-  writeFileSync(cfg, `admin:
+  const zipkin = telemetry ? await freePort() : 0;
+  const cfg = join(dir, telemetry ? 'linkerd-telemetry.yaml' : 'linkerd.yaml');
+  const tele = telemetry
+    ? `telemetry:
+- kind: io.l5d.prometheus
+- kind: io.l5d.recentRequests
+  sampleRate: 0.01
+- kind: io.l5d.zipkin
+  host: 127.0.0.1
+  port: ${zipkin}
+  sampleRate: 0.001
+`
+    : '';
+  writeFileSync(cfg, `${tele}admin:
   ip: 127.0.0.1
   port: ${admin}
 routers:
@@ -112,7 +129,10 @@ async function main(): Promise<number> {
       },
     },
   ];
-  if (meshworkHas('linkerd')) candidates.push({ name: 'meshwork linkerd', start: () => startMeshworkLinkerd(dir, nginx.port) });
+  if (meshworkHas('linkerd')) {
+    candidates.push({ name: 'meshwork linkerd', start: () => startMeshworkLinkerd(dir, nginx.port) });
+    candidates.push({ name: 'meshwork linkerd +telemetry', start: () => startMeshworkLinkerd(dir, nginx.port, true) });
+  }
   else process.stderr.write('bench: `meshwork linkerd` not available yet; skipping it\n');
   if (meshworkHas('http1-proxy')) candidates.push({ name: 'meshwork http1-proxy', start: () => startEngineProxy(nginx.port) });
   candidates.push({

@@ -44,6 +44,10 @@ export function ratios(cands: readonly CandidateResult[]): Record<string, number
     const uc = cands.find((x) => x.name === 'undici')?.throughput['/small']?.cpuUsPerReq;
     if (uc && mc) out[`${c.name} CPU efficiency/undici`] = uc / mc;
   }
+  // What the telemeters cost: the same linker with them on, over without.
+  const plain = rps('meshwork linkerd');
+  const tele = rps('meshwork linkerd +telemetry');
+  if (plain && tele) out['meshwork linkerd +telemetry/meshwork linkerd'] = tele / plain;
   return out;
 }
 
