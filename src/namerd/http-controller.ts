@@ -174,6 +174,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
  */
 function streamVar<T>(req: IncomingMessage, res: ServerResponse, v: Var<T>, render: (t: T) => Promise<string | undefined> | string | undefined): void {
   res.writeHead(200, { 'content-type': JSON_TYPE, 'transfer-encoding': 'chunked' });
+  // The head goes out now, so a watcher knows its watch is open before the first change.
+  res.flushHeaders();
   let last: string | undefined;
   let chain: Promise<void> = Promise.resolve();
   let closed = false;

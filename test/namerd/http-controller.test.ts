@@ -215,3 +215,31 @@ test('a store that is down answers 503 with the reason', async () => {
     await c.close();
   }
 });
+
+test('a watch on a namespace that does not exist yet answers its head at once, then streams the create', async () => {
+  const ns = `later${Date.now()}`;
+  const t0 = Date.now();
+  const got = await new Promise<{ status: number; headMs: number; first: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no head or line within 3 s')), 3000);
+    const req = request({ host: '127.0.0.1', port, path: `/api/1/dtabs/${ns}?watch=true` }, (res) => {
+      const headMs = Date.now() - t0;
+      res.setEncoding('utf8');
+      let buf = '';
+      res.on('data', (c: string) => {
+        buf += c;
+        const i = buf.indexOf('\n');
+        if (i < 0) return;
+        clearTimeout(timer);
+        req.destroy();
+        resolve({ status: res.statusCode ?? 0, headMs, first: buf.slice(0, i) });
+      });
+      // The head arrived before any change: now create the namespace.
+      void call('POST', `/api/1/dtabs/${ns}`, '/svc => /#/io.l5d.fs/web', { 'content-type': 'application/dtab' });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(got.status, 200);
+  assert.ok(got.headMs < 1000, `head after ${got.headMs} ms`);
+  assert.deepEqual(JSON.parse(got.first), [{ prefix: '/svc', dst: '/#/io.l5d.fs/web' }]);
+});
