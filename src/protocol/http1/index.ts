@@ -14,9 +14,12 @@
  *   - response: `ex.write(bytes)` (head + body in wire framing), `ex.end(close)`, or
  *     `ex.respond(status, headers, body)` for a local answer, `ex.fail(Http1Error)` for an
  *     error answer with `l5d-err` (or an abort once bytes were sent). `ex.status` carries the
- *     response status; `ex.responseListener` (a shared object) sees each status before the
- *     response is forwarded; `ex.responseHeaders` (pre-built "name: value\r\n" bytes) are
- *     spliced into the forwarded response head; `ex.context` is free for the router.
+ *     response status; `ex.responseListener` sees each final response head first (and may
+ *     discard it, for a retry), upstream failures (`onUpstreamError`) and the end of the
+ *     exchange (`onDone`, once); `ex.responseHeaders` (pre-built "name: value\r\n" bytes) are
+ *     spliced into the forwarded response head and `ex.stripResponseHeaders` names fields to
+ *     drop from it; `ex.keepBody(limit)` keeps a small body so the request can be resent;
+ *     `ex.context` is free for the router.
  * The engine answers parse failures itself (400/414/431/501/505, 408 on slow heads) and
  * closes the connection; pipelined requests are answered in order.
  *
@@ -24,14 +27,16 @@
  * `pool.dispatch(ex)` writes `ex.head.toBuffer()` and the body on a keep-alive connection
  * (queueing when all are busy) and streams the response into `ex` with its framing found in
  * place (Content-Length, chunked, close-delimited, HEAD/1xx/204/304). Upstream failures reach
- * the client through `ex.fail` (502/503); a request on a stale reused connection is resent once
- * when it had no body and no byte came back.
+ * the exchange's listener, or the client through `ex.fail` (502/503); a request on a stale
+ * reused connection is resent once when it can be replayed and no byte came back. A 101
+ * answer turns the client and upstream connections into a tunnel. Pools take
+ * `maxConnections`, `maxQueue`, `idleTimeoutMs` and `minConnections`.
  *
  * `createHttp1Proxy` wires the two for a fixed upstream (the `/$/inet/host/port` case);
  * `runWorkers` gives `--workers N` via node:cluster.
  *
  * Hop-by-hop headers are forwarded as received; a router that must strip them calls
- * `head.remove('connection')` etc. Upgrades (101) are not supported and answer 502.
+ * `head.remove('connection')` etc. (src/router/router.ts does).
  */
 export { createHttp1Server, Http1Exchange, type Http1Server, type Http1Handler, type BodySink, type DrainListener, type CancelListener, type ResponseListener } from './server.js';
 export { Http1Pool, type Http1PoolOptions } from './pool.js';
