@@ -14,6 +14,8 @@
  * So namerd receives the router's dtab followed by the request's dentries — ours too.
  */
 import * as grpc from '@grpc/grpc-js';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { Activity } from '../naming/activity.js';
 import type { Addr } from '../naming/addr.js';
 import { addrEquals, boundTreeEquals } from '../naming/bound.js';
@@ -23,6 +25,7 @@ import { mapTree } from '../naming/show.js';
 import type { NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
 import { interpreterConfigError, type ConfigWhere } from './errors.js';
+import { readTls, type NamerdTlsConfig } from './tls.js';
 import { backoffFrom, followStream, inetTarget, type Backoff, type FollowStats, type OpenStream } from './follow.js';
 import { meshServices } from '../namerd/mesh/proto.js';
 import { boundTreeFromMsg, dtabToMsg, pathToMsg, replicasToAddr, type BoundNameTreeMsg, type ReplicasMsg } from '../namerd/mesh/codec.js';
@@ -34,6 +37,7 @@ export interface MeshInterpreterConfig {
   readonly dst: string;
   readonly root?: string;
   readonly retry?: { readonly baseSeconds?: number; readonly maxSeconds?: number };
+  readonly tls?: NamerdTlsConfig;
 }
 
 /** `dst` must name namerd directly: `/$/inet/<host>/<port>`; the gRPC target `host:port`. */
@@ -75,7 +79,15 @@ export class MeshInterpreter {
     // Linkerd's defaults are 5 s and 10 min (MeshInterpreterInitializer); the first wait is
     // baseSeconds, as Linkerd's Backoff.exponentialJittered(base, max) starts there.
     this.backoff = backoffFrom(config.retry);
-    const creds = grpc.credentials.createInsecure();
+    const tls = readTls(config.tls, where);
+    const cn = tls?.commonName;
+    const creds = tls
+      ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null, {
+          rejectUnauthorized: tls.rejectUnauthorized,
+          // Validate the certificate against `commonName`, not against the address we dialled.
+          ...(cn !== undefined ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(cn, cert) } : {}),
+        })
+      : grpc.credentials.createInsecure();
     // The channel's own reconnect backoff (grpc-js: 1 s doubling to 2 min) would otherwise
     // hold a restarted namerd off longer than the configured retry.
     // One channel of our own for both services (a local subchannel pool), so close() really
@@ -84,6 +96,7 @@ export class MeshInterpreter {
       'grpc.initial_reconnect_backoff_ms': this.backoff.baseMs,
       'grpc.max_reconnect_backoff_ms': this.backoff.maxMs,
       'grpc.use_local_subchannel_pool': 1,
+      ...(cn !== undefined && isIP(cn) === 0 ? { 'grpc.ssl_target_name_override': cn, 'grpc.default_authority': cn } : {}),
     };
     this.interpreter = new svc.Interpreter(target, creds, options) as never;
     this.resolver = new svc.Resolver(target, creds, { ...options, channelOverride: this.interpreter.getChannel() }) as never;

@@ -20,7 +20,7 @@
  */
 import { request as httpRequest, Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { Activity } from '../naming/activity.js';
 import type { Addr, Address } from '../naming/addr.js';
@@ -30,6 +30,7 @@ import type { Dtab } from '../naming/dtab.js';
 import { EMPTY, FAIL, NEG, alt, leaf, union, weighted, type NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
 import { InterpreterError, interpreterConfigError, type ConfigWhere } from './errors.js';
+import { readTls, type NamerdTlsConfig } from './tls.js';
 import { backoffFrom, followStream, inetTarget, type Backoff, type FollowStats, type InetTarget, type StreamSink } from './follow.js';
 
 /** Past this many names the caches are dropped (live observers keep their streams). */
@@ -39,14 +40,7 @@ const MAX_LINE_BYTES = 8 << 20;
 /** How much of an error response body is kept for the message. */
 const MAX_ERROR_BODY = 4096;
 
-export interface NamerdTlsConfig {
-  readonly enabled?: boolean;
-  readonly disableValidation?: boolean;
-  readonly commonName?: string;
-  readonly trustCerts?: readonly string[];
-  readonly trustCertsBundle?: string;
-  readonly clientAuth?: { readonly certPath: string; readonly keyPath: string; readonly intermediateCertsPath?: string };
-}
+export type { NamerdTlsConfig };
 
 export interface NamerdHttpInterpreterConfig {
   readonly dst: string;
@@ -298,41 +292,21 @@ export function addrFromJson(j: unknown): Addr {
   }
 }
 
-function readFiles(paths: readonly string[], where: ConfigWhere | undefined, key: string): Buffer[] {
-  return paths.map((p) => {
-    try {
-      return readFileSync(p);
-    } catch (e) {
-      throw interpreterConfigError(where, key, p, `a readable file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-  });
-}
-
-/** Plain HTTP, or HTTPS when `tls` is given (files are read once, here). */
+/** Plain HTTP, or HTTPS when `tls` is on (its files are read once, here). */
 function makeTransport(target: InetTarget, tls: NamerdTlsConfig | undefined, where: ConfigWhere | undefined): Transport {
   const base = { host: target.host, port: target.port };
-  if (!tls || tls.enabled === false) {
-    // One socket per watch: streams never finish, so there is nothing to keep alive.
-    return { request: httpRequest, options: { ...base, agent: new HttpAgent({ keepAlive: false }) } };
-  }
-  const ca = [
-    ...readFiles(tls.trustCerts ?? [], where, 'tls.trustCerts'),
-    ...readFiles(tls.trustCertsBundle ? [tls.trustCertsBundle] : [], where, 'tls.trustCertsBundle'),
-  ];
-  const opts: Record<string, unknown> = { rejectUnauthorized: tls.disableValidation !== true };
-  if (ca.length > 0) opts['ca'] = ca;
-  if (tls.commonName !== undefined) {
-    const cn = tls.commonName;
-    opts['servername'] = /^[\d.]+$|:/.test(cn) ? undefined : cn;
+  const m = readTls(tls, where);
+  // One socket per watch: streams never finish, so there is nothing to keep alive.
+  if (!m) return { request: httpRequest, options: { ...base, agent: new HttpAgent({ keepAlive: false }) } };
+  const opts: Record<string, unknown> = { rejectUnauthorized: m.rejectUnauthorized };
+  if (m.ca) opts['ca'] = m.ca;
+  if (m.cert) opts['cert'] = m.cert;
+  if (m.key) opts['key'] = m.key;
+  const cn = m.commonName;
+  if (cn !== undefined) {
+    if (isIP(cn) === 0) opts['servername'] = cn;
     // Validate the certificate against `commonName`, not against the address we dialled.
     opts['checkServerIdentity'] = (_host: string, cert: PeerCertificate) => checkServerIdentity(cn, cert);
-  }
-  if (tls.clientAuth) {
-    const [cert] = readFiles([tls.clientAuth.certPath], where, 'tls.clientAuth.certPath');
-    const [key] = readFiles([tls.clientAuth.keyPath], where, 'tls.clientAuth.keyPath');
-    const chain = tls.clientAuth.intermediateCertsPath ? readFiles([tls.clientAuth.intermediateCertsPath], where, 'tls.clientAuth.intermediateCertsPath') : [];
-    opts['cert'] = chain.length > 0 ? Buffer.concat([cert!, Buffer.from('\n'), chain[0]!]) : cert;
-    opts['key'] = key;
   }
   return { request: httpsRequest as unknown as typeof httpRequest, options: { ...base, ...opts, agent: new HttpsAgent({ keepAlive: false }) } };
 }

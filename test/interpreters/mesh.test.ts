@@ -14,7 +14,9 @@ import { MeshInterpreter } from '../../src/interpreters/mesh.js';
 import { InterpreterError } from '../../src/interpreters/errors.js';
 import { Dtab, readDtab, readPath } from '../../src/naming/index.js';
 import type { Path } from '../../src/naming/path.js';
+import { readFileSync } from 'node:fs';
 import { freePort } from '../support/process.js';
+import { makeTestCerts } from '../support/certs.js';
 import { eventually, leafOf, okTree, plainAddr, tcpRelay, watch, type Cleanups } from './support.js';
 
 const cleanups: Cleanups = [];
@@ -148,6 +150,27 @@ test('a dead namerd is retried at the configured pace: ~base, 2·base, 4·base b
   const elapsed = Date.now() - t0;
   assert.ok(elapsed >= 690 && elapsed < 1500, `four attempts took ${elapsed} ms`);
   assert.equal(tree.last().type, 'pending');
+});
+
+test('tls: trustCerts and commonName verify namerd; an untrusted certificate never binds', async () => {
+  const certs = makeTestCerts();
+  cleanups.push(() => certs.cleanup());
+  const { mesh } = await namerd(`/svc/web => ${inet(8085)}`);
+  const relay = await tcpRelay(0, mesh, { key: readFileSync(certs.serverKey), cert: readFileSync(certs.serverCert) });
+  cleanups.push(() => relay.close());
+  const good = interpreter(relay.port, { tls: { trustCerts: [certs.caCert], commonName: 'localhost' } });
+  const t = watch(good.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
+  assert.deepEqual(okTree(await t.until((x) => x.type === 'ok')), { id: inet(8085), residual: '/' });
+
+  const untrusted = interpreter(relay.port, { tls: { commonName: 'localhost' } });
+  const u = watch(untrusted.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
+  await eventually(() => untrusted.stats.ended >= 2, 3000, 'two refused handshakes');
+  assert.equal(u.last().type, 'pending');
+
+  const wrongName = interpreter(relay.port, { tls: { trustCerts: [certs.caCert], commonName: 'namerd.example' } });
+  const w = watch(wrongName.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
+  await eventually(() => wrongName.stats.ended >= 2, 3000, 'two refused handshakes');
+  assert.equal(w.last().type, 'pending');
 });
 
 test('config errors: dst and root name the key, what was found and what is allowed', () => {

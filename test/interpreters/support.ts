@@ -1,6 +1,7 @@
 /** Helpers for the interpreter tests: plain views of trees and Addrs, and bounded waits. */
 import assert from 'node:assert/strict';
-import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Addr } from '../../src/naming/addr.js';
 import type { ActivityState, BoundName, Closable, Var } from '../../src/naming/contracts.js';
 import type { NameTree } from '../../src/naming/name-tree.js';
@@ -72,12 +73,12 @@ export function leafOf(s: ActivityState<NameTree<BoundName>>): BoundName {
 }
 
 /**
- * A TCP relay on `port` (0: any) to `target`: `close()` stops listening and cuts every relayed
+ * A TCP relay on `port` (0: any) to `target` (optionally terminating TLS): `close()` stops listening and cuts every relayed
  * connection, which is what a killed namerd looks like to its clients.
  */
-export async function tcpRelay(port: number, target: number): Promise<{ port: number; close(): Promise<void> }> {
+export async function tcpRelay(port: number, target: number, tls?: TlsOptions): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
-  const server = createNetServer((client) => {
+  const onClient = (client: Socket): void => {
     const upstream = connect(target, '127.0.0.1');
     sockets.add(client).add(upstream);
     const drop = (): void => {
@@ -89,7 +90,9 @@ export async function tcpRelay(port: number, target: number): Promise<{ port: nu
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
     client.pipe(upstream).pipe(client);
-  });
+  };
+  // With `tls`, the relay terminates TLS (offering h2 for gRPC) and relays plain bytes.
+  const server: NetServer = tls ? createTlsServer({ ALPNProtocols: ['h2', 'http/1.1'], ...tls }, onClient) : createNetServer(onClient);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
