@@ -55,11 +55,11 @@ function meshworkHas(sub: string): boolean {
  * linker typically runs (Prometheus scrape endpoint, recent requests and Zipkin at Linkerd's
  * default sample rates) to measure what they cost.
  */
-async function startMeshworkLinkerd(dir: string, upstream: number, telemetry = false): Promise<Running> {
+async function startMeshworkLinkerd(dir: string, upstream: number, telemetry = false, workers = 1): Promise<Running> {
   const port = await freePort();
   const admin = await freePort();
   const zipkin = telemetry ? await freePort() : 0;
-  const cfg = join(dir, telemetry ? 'linkerd-telemetry.yaml' : 'linkerd.yaml');
+  const cfg = join(dir, `linkerd${telemetry ? '-telemetry' : ''}${workers > 1 ? `-w${workers}` : ''}.yaml`);
   const tele = telemetry
     ? `telemetry:
 - kind: io.l5d.prometheus
@@ -88,7 +88,9 @@ routers:
   - ip: 127.0.0.1
     port: ${port}
 `);
-  const p = spawnPinned(PROXY_CPU, process.execPath, [join(root, 'bin', 'meshwork.js'), 'linkerd', cfg]);
+  // With workers, the linker may use both cores (the load generator shares the second one).
+  const args = workers > 1 ? ['linkerd', '--workers', String(workers), cfg] : ['linkerd', cfg];
+  const p = spawnPinned(workers > 1 ? `${PROXY_CPU},${LOAD_CPU}` : PROXY_CPU, process.execPath, [join(root, 'bin', 'meshwork.js'), ...args]);
   await waitReady(p, port, 15_000);
   return fromPinned(p, port);
 }
@@ -132,6 +134,7 @@ async function main(): Promise<number> {
   if (meshworkHas('linkerd')) {
     candidates.push({ name: 'meshwork linkerd', start: () => startMeshworkLinkerd(dir, nginx.port) });
     candidates.push({ name: 'meshwork linkerd +telemetry', start: () => startMeshworkLinkerd(dir, nginx.port, true) });
+    candidates.push({ name: 'meshwork linkerd --workers 2', start: () => startMeshworkLinkerd(dir, nginx.port, false, 2) });
   }
   else process.stderr.write('bench: `meshwork linkerd` not available yet; skipping it\n');
   if (meshworkHas('http1-proxy')) candidates.push({ name: 'meshwork http1-proxy', start: () => startEngineProxy(nginx.port) });

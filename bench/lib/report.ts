@@ -48,6 +48,8 @@ export function ratios(cands: readonly CandidateResult[]): Record<string, number
   const plain = rps('meshwork linkerd');
   const tele = rps('meshwork linkerd +telemetry');
   if (plain && tele) out['meshwork linkerd +telemetry/meshwork linkerd'] = tele / plain;
+  const two = rps('meshwork linkerd --workers 2');
+  if (plain && two) out['meshwork linkerd --workers 2/meshwork linkerd'] = two / plain;
   return out;
 }
 
