@@ -14,6 +14,8 @@ import { NamerdHttpInterpreter } from './namerd-http.js';
 
 export interface RemoteInterpreter {
   bind(dtab: Dtab, path: Path): Activity<NameTree<BoundName>>;
+  /** namerd's delegation JSON for the dtab playground, where the interface offers it. */
+  delegate?(dtab: Dtab, path: Path, timeoutMs?: number): Promise<unknown>;
   close(): void;
 }
 

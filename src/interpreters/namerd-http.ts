@@ -138,6 +138,41 @@ export class NamerdHttpInterpreter {
     return act;
   }
 
+  /**
+   * The dtab playground for a router that follows namerd (Linkerd's StreamingNamerClient
+   * `delegate`): namerd explains `path` under its namespace dtab followed by `dtab`, and its
+   * JSON (`GET /api/1/delegate/<ns>?path=&dtab=`) is returned as namerd wrote it.
+   */
+  delegate(dtab: Dtab, path: Path, timeoutMs = 5000): Promise<unknown> {
+    const url =
+      `/api/1/delegate/${encodeURIComponent(this.namespace)}?path=` + encodeURIComponent(path.show()) + '&dtab=' + encodeURIComponent(dtab.show());
+    return new Promise((resolve, reject) => {
+      const req = this.transport.request({ ...this.transport.options, path: url, method: 'GET', headers: { accept: 'application/json' }, timeout: timeoutMs });
+      req.on('timeout', () => req.destroy(new InterpreterError('MESH_ERR_INTERPRETER_STREAM', `namerd did not answer ${url.slice(0, url.indexOf('?'))} within ${timeoutMs} ms`)));
+      req.on('error', reject);
+      req.on('response', (res: IncomingMessage) => {
+        res.setEncoding('utf8');
+        let body = '';
+        res.on('data', (c: string) => {
+          if (body.length <= MAX_LINE_BYTES) body += c;
+        });
+        res.on('error', reject);
+        res.on('end', () => {
+          if (res.statusCode !== 200) {
+            reject(new InterpreterError('MESH_ERR_INTERPRETER_RESPONSE', `namerd answered ${res.statusCode} to ${url.slice(0, url.indexOf('?'))}: ${body.slice(0, MAX_ERROR_BODY).trim()}`));
+            return;
+          }
+          try {
+            resolve(JSON.parse(body));
+          } catch (e) {
+            reject(new InterpreterError('MESH_ERR_INTERPRETER_RESPONSE', `unreadable answer from namerd: ${(e as Error).message}`));
+          }
+        });
+      });
+      req.end();
+    });
+  }
+
   /** Ends every open stream (observers keep their last state). */
   close(): void {
     for (const r of this.open) r.destroy();

@@ -326,6 +326,29 @@ test('tls: trustCerts and commonName verify namerd; an untrusted certificate nev
   assert.equal(w.last().type, 'pending');
 });
 
+test('delegate: namerd explains the name under its namespace dtab followed by the dtab given; errors are namerd\'s', async () => {
+  const { port } = await namerd(`/svc/web => ${inet(8081)}`);
+  const i = interpreter(port);
+  assert.deepEqual(await i.delegate(readDtab('/svc=>/alias'), readPath('/svc/web')), {
+    type: 'alt',
+    path: '/svc/web',
+    alt: [
+      { type: 'neg', path: '/alias/web', dentry: { prefix: '/svc', dst: '/alias' } },
+      {
+        type: 'leaf',
+        path: inet(8081),
+        dentry: { prefix: '/svc/web', dst: inet(8081) },
+        bound: { addr: { type: 'bound', addrs: [{ ip: '127.0.0.1', port: 8081, meta: {} }], meta: {} }, id: inet(8081), path: '/' },
+      },
+    ],
+  });
+  const fake = await scriptedNamerd();
+  await assert.rejects(interpreter(fake.port).delegate(Dtab.empty, readPath('/svc/missing')), {
+    code: 'MESH_ERR_INTERPRETER_RESPONSE',
+    message: 'namerd answered 404 to /api/1/delegate/default: no such thing',
+  });
+});
+
 test('config errors: dst, namespace and tls files name the key, what was found and what is allowed', () => {
   const where = { file: 'linkerd.yaml', keyPath: 'routers[1].interpreter' };
   const check = (cfg: Record<string, unknown>, message: string): void => {
