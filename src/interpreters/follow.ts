@@ -25,6 +25,8 @@ export function inetTarget(dst: Path, where?: ConfigWhere): InetTarget {
 export interface Backoff {
   readonly baseMs: number;
   readonly maxMs: number;
+  /** Source of jitter in [0, 1); tests pass a constant to make waits exact. */
+  readonly random?: () => number;
 }
 
 /** Linkerd's defaults: `Retry(5, 10.minutes)` (NamerdHttpInterpreterInitializer, MeshInterpreterInitializer). */
@@ -39,9 +41,20 @@ export function backoffFrom(retry: { readonly baseSeconds?: number; readonly max
   return { baseMs, maxMs };
 }
 
-/** The wait before reconnect attempt `n` (0-based): base, 2·base, 4·base, … capped at max. */
-export function backoffDelay(b: Backoff, n: number): number {
+/** The longest wait before reconnect attempt `n` (0-based): base, 2·base, 4·base, … capped at max. */
+export function backoffCeiling(b: Backoff, n: number): number {
   return n >= 52 ? b.maxMs : Math.min(b.maxMs, b.baseMs * 2 ** n);
+}
+
+/**
+ * The wait before reconnect attempt `n`, jittered as Finagle's Backoff.exponentialJittered (which
+ * Linkerd's namerd interpreters use): the first is exactly base, later ones are drawn between
+ * base and the ceiling, so a fleet of routers does not reconnect to a restarted namerd in step.
+ */
+export function backoffDelay(b: Backoff, n: number): number {
+  const ceiling = backoffCeiling(b, n);
+  if (n === 0 || ceiling <= b.baseMs) return ceiling;
+  return Math.round(b.baseMs + (b.random ?? Math.random)() * (ceiling - b.baseMs));
 }
 
 /** Receives one stream's messages; calls after `end` (or after the Var closed) are ignored. */

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelay, backoffFrom, followStream, inetTarget, type StreamSink } from '../../src/interpreters/follow.js';
+import { backoffCeiling, backoffDelay, backoffFrom, followStream, inetTarget, type StreamSink } from '../../src/interpreters/follow.js';
 import { InterpreterError } from '../../src/interpreters/errors.js';
 import { readPath } from '../../src/naming/index.js';
 
@@ -17,10 +17,21 @@ test('backoffFrom: Linkerd defaults 5 s / 600 s; fractions kept; max never below
   assert.deepEqual(backoffFrom({ baseSeconds: 0, maxSeconds: 0 }), { baseMs: 10, maxMs: 10 });
 });
 
-test('backoffDelay: starts at base, doubles, capped at max', () => {
+test('backoffCeiling: starts at base, doubles, capped at max', () => {
   const b = { baseMs: 50, maxMs: 500 };
-  assert.deepEqual([0, 1, 2, 3, 4, 5, 60, 2000].map((n) => backoffDelay(b, n)), [50, 100, 200, 400, 500, 500, 500, 500]);
-  assert.deepEqual([0, 1, 2].map((n) => backoffDelay({ baseMs: 5000, maxMs: 600_000 }, n)), [5000, 10_000, 20_000]);
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 60, 2000].map((n) => backoffCeiling(b, n)), [50, 100, 200, 400, 500, 500, 500, 500]);
+  assert.deepEqual([0, 1, 2].map((n) => backoffCeiling({ baseMs: 5000, maxMs: 600_000 }, n)), [5000, 10_000, 20_000]);
+});
+
+test('backoffDelay: the first wait is base; later ones are jittered between base and the ceiling', () => {
+  const at = (r: number) => [0, 1, 2, 3, 4, 5].map((n) => backoffDelay({ baseMs: 50, maxMs: 500, random: () => r }, n));
+  assert.deepEqual(at(0), [50, 50, 50, 50, 50, 50]);
+  assert.deepEqual(at(0.5), [50, 75, 125, 225, 275, 275]);
+  assert.deepEqual(at(0.999999), [50, 100, 200, 400, 500, 500]);
+  for (let n = 0; n < 50; n++) {
+    const d = backoffDelay({ baseMs: 50, maxMs: 500 }, n);
+    assert.ok(d >= 50 && d <= backoffCeiling({ baseMs: 50, maxMs: 500 }, n), `attempt ${n}: ${d}`);
+  }
 });
 
 test('inetTarget: /$/inet/<host>/<port> only, with a config error naming file, key, found and allowed', () => {
@@ -69,7 +80,7 @@ function fakeSource<T = string>() {
 
 test('followStream: a failing stream is reopened after base, 2·base, 4·base … and the last value stays', async () => {
   const src = fakeSource();
-  const v = followStream('initial', src.open, (a, b) => a === b, { baseMs: 40, maxMs: 100 });
+  const v = followStream('initial', src.open, (a, b) => a === b, { baseMs: 40, maxMs: 100, random: () => 0.999999 });
   const seen: string[] = [];
   const h = v.observe((x) => seen.push(x));
   try {
@@ -82,7 +93,7 @@ test('followStream: a failing stream is reopened after base, 2·base, 4·base �
     src.sinks[0]!.value('stale');
     assert.deepEqual(seen, ['initial', 'a', 'b']);
     assert.equal(v.sample(), 'b');
-    // Every reopened stream fails at once: waits 40, 80, 100 (capped), 100.
+    // Every reopened stream fails at once: waits 40, 80, 100 (capped), 100 (jitter at its top).
     for (let i = 1; i <= 4; i++) {
       await src.opened(i + 1);
       src.sinks[i]!.end();
