@@ -68,13 +68,11 @@ export function decodeTrace(v: string | undefined): TraceContext | undefined {
 }
 
 export function encodeTrace(t: TraceContext): string {
-  const b = Buffer.alloc(32);
-  b.write(t.spanId, 0, 8, 'hex');
-  b.write(t.parentId, 8, 8, 'hex');
-  b.write(t.traceId, 16, 8, 'hex');
-  b.writeBigUInt64BE(t.flags, 24);
-  return b.toString('base64');
+  const flags = t.flags === 0n ? ZERO64 : t.flags.toString(16).padStart(16, '0');
+  return Buffer.from(t.spanId + t.parentId + t.traceId + flags, 'hex').toString('base64');
 }
+
+const ZERO64 = '0000000000000000';
 
 /**
  * The trace context for the request the router sends: a child span of the caller's, or a

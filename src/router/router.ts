@@ -94,8 +94,7 @@ class HeadView implements IdentifyRequest {
     return this.ex.head.minor === 0 ? '1.0' : '1.1';
   }
   header(name: string): string | undefined {
-    const all = this.ex.head.headerAll(name.toLowerCase());
-    return all.length === 0 ? undefined : all.length === 1 ? all[0] : all.join(', ');
+    return this.ex.head.header(name.toLowerCase());
   }
 }
 

@@ -22,12 +22,21 @@ export class HeaderTokenIdentifier implements Identifier {
     this.absent = unidentified(`${header} header is absent`);
   }
 
+  /** Results by header value: a service sees few distinct values, and a Path is immutable. */
+  private readonly seen = new Map<string, IdentifyResult>();
+
   identify(req: IdentifyRequest): IdentifyResult {
     const v = req.header(this.lower);
     if (v === undefined || v === '') return this.absent;
-    const elems = this.prefixElems.slice();
-    elems.push(utf8Bytes(v));
-    return identified(Path.fromElems(elems));
+    let r = this.seen.get(v);
+    if (r === undefined) {
+      const elems = this.prefixElems.slice();
+      elems.push(utf8Bytes(v));
+      r = identified(Path.fromElems(elems));
+      if (this.seen.size >= 1024) this.seen.clear();
+      this.seen.set(v, r);
+    }
+    return r;
   }
 }
 
