@@ -47,9 +47,11 @@ export function backoffCeiling(b: Backoff, n: number): number {
 }
 
 /**
- * The wait before reconnect attempt `n`, jittered as Finagle's Backoff.exponentialJittered (which
- * Linkerd's namerd interpreters use): the first is exactly base, later ones are drawn between
- * base and the ceiling, so a fleet of routers does not reconnect to a restarted namerd in step.
+ * The wait before reconnect attempt `n`. Linkerd's namerd interpreters use Finagle's
+ * Backoff.exponentialJittered: first exactly base, then "full jitter" drawn in [0, ceiling), and
+ * max once the ceiling reaches it. We keep the first wait and the jitter, but never wait less
+ * than base (a dead namerd is not hammered) and keep jittering at the cap, so a fleet of
+ * routers does not reconnect to a restarted namerd in step.
  */
 export function backoffDelay(b: Backoff, n: number): number {
   const ceiling = backoffCeiling(b, n);
