@@ -146,7 +146,7 @@ export class MeshInterpreter {
     return act;
   }
 
-  /** Closes the channel; open streams end (observers keep their last state). */
+  /** Closes the channel: no new streams are opened (observers keep their last state). */
   close(): void {
     this.interpreter.close();
   }
