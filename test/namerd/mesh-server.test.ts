@@ -130,3 +130,24 @@ test('Codec: read and show dtabs and paths; bad text is INVALID_ARGUMENT with th
   await assert.rejects(unary(codec, 'ReadDtab', { text: '/a=>b' }), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && e.details === "simple expected but 'b' found at '/a=>[b]'");
   await assert.rejects(unary(codec, 'ReadPath', { text: 'x' }), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT);
 });
+
+test('close() cuts open watch streams after its grace instead of waiting for them forever', { timeout: 5000 }, async () => {
+  const own = new MeshServer(new Namespaces(store, namers), { ip: '127.0.0.1', port: 0 });
+  const ownPort = await own.listen();
+  const client = new svc.Interpreter(`127.0.0.1:${ownPort}`, creds) as unknown as Client;
+  try {
+    const call = client['StreamBoundTree']!({ root: pathToMsg(readPath('/default')), name: pathToMsg(readPath('/svc/web')) }) as grpc.ClientReadableStream<unknown>;
+    const ended = new Promise<string>((resolve) => {
+      call.on('error', (e: grpc.ServiceError) => resolve(`error ${e.code}`));
+      call.on('end', () => resolve('end'));
+    });
+    await new Promise<void>((resolve) => call.once('data', () => resolve()));
+    const t0 = Date.now();
+    await own.close(200);
+    const took = Date.now() - t0;
+    assert.ok(took < 1500, `close took ${took} ms`);
+    assert.match(await ended, /^(end|error \d+)$/);
+  } finally {
+    client.close();
+  }
+});

@@ -264,11 +264,24 @@ export class MeshServer {
     return { tree: delegateTreeToMsg(tree) };
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops accepting and lets unary calls finish within `graceMs`; watch streams never end by
+   * themselves (proxies follow namerd for as long as it runs), so what is left is then cut.
+   */
+  async close(graceMs = 1000): Promise<void> {
     const s = this.server;
     if (!s) return;
     this.server = undefined;
-    await new Promise<void>((resolve) => s.tryShutdown(() => resolve()));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        s.forceShutdown();
+        resolve();
+      }, graceMs);
+      s.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     s.forceShutdown();
   }
 }
