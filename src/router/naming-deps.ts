@@ -8,9 +8,22 @@ import type { Path } from '../naming/path.js';
 import { createNamers } from '../namers/registry.js';
 import { createTransformers, transformBinder } from '../transformers/index.js';
 import type { NamingDeps } from './linker.js';
-import { namerdInterpreter } from '../interpreters/index.js';
+import type * as Interpreters from '../interpreters/index.js';
 
-export function namingDeps(): NamingDeps<Dtab> {
+/** Router interpreter kinds that bind through namerd (their modules load gRPC / HTTP clients). */
+const REMOTE_KINDS = new Set(['io.l5d.mesh', 'io.l5d.namerd.http']);
+
+/**
+ * Loads the namerd interpreters only when a router uses one: the gRPC stack alone is ~15 MB
+ * of a proxy's memory, which a linker binding with local namers should not pay.
+ */
+export async function loadInterpreters(config: LinkerdConfig): Promise<typeof Interpreters | undefined> {
+  if (!config.routers.some((r) => REMOTE_KINDS.has(r.interpreter.kind as string))) return undefined;
+  return import('../interpreters/index.js');
+}
+
+/** `interpreters`: from loadInterpreters(config), required when a router follows namerd. */
+export function namingDeps(interpreters?: typeof Interpreters): NamingDeps<Dtab> {
   let namers: ReturnType<typeof createNamers> | undefined;
   let linker: LinkerdConfig | undefined;
   return {
@@ -29,7 +42,9 @@ export function namingDeps(): NamingDeps<Dtab> {
       // io.l5d.mesh / io.l5d.namerd.http: namerd binds instead of the local namers (as Linkerd);
       // the router's dtab (base ++ request dentries) is sent whole, as Linkerd sends it.
       const where = { file: linker?.file, keyPath: `routers[${linker ? linker.routers.indexOf(router) : 0}].interpreter` };
-      const remote = namerdInterpreter(router.interpreter as Readonly<Record<string, unknown>>, readPath, where);
+      const kind = router.interpreter.kind as string;
+      if (REMOTE_KINDS.has(kind) && interpreters === undefined) throw new Error(`interpreter ${kind}: loadInterpreters() was not called`);
+      const remote = interpreters?.namerdInterpreter(router.interpreter as Readonly<Record<string, unknown>>, readPath, where);
       const base = remote ? (dtab: Dtab, path: Path) => remote.bind(dtab, path) : bind;
       return transformBinder(transformers, base);
     },

@@ -16,7 +16,7 @@ import { DelegateRejection } from '../admin/errors.js';
 import { createNamers } from '../namers/registry.js';
 import { Dtab, explainDelegation, readDtab, readPath, showNameTree } from '../naming/index.js';
 import { Linker } from './linker.js';
-import { namingDeps } from './naming-deps.js';
+import { loadInterpreters, namingDeps } from './naming-deps.js';
 
 /** The admin server of a linker: metrics, telemeters' routes, config and the dtab playground. */
 function linkerAdmin(config: LinkerdConfig, metrics: MetricsRegistry, routes: Parameters<typeof createAdminServer>[0]['routes'], onShutdown: (graceMs: number) => void, linker: Linker<Dtab>): AdminServer {
@@ -76,7 +76,7 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
   try {
     config = await loadLinkerdConfig(file);
     telemetry = buildTelemetry(config.telemetry as never, { metrics });
-    linker = new Linker(config, namingDeps(), metrics, telemetry.tracer);
+    linker = new Linker(config, namingDeps(await loadInterpreters(config)), metrics, telemetry.tracer);
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const issue of e.errors) io.stderr(issue.message + '\n');
