@@ -38,6 +38,11 @@ export interface MeshInterpreterConfig {
   readonly root?: string;
   readonly retry?: { readonly baseSeconds?: number; readonly maxSeconds?: number };
   readonly tls?: NamerdTlsConfig;
+  /** Linkerd's session failure detector: a ping every `minPeriodMs`, the session closed when
+   * one is not answered within `closeTimeoutMs` (gRPC keepalive here). */
+  readonly failureThreshold?: { readonly minPeriodMs?: number; readonly closeTimeoutMs?: number };
+  /** HTTP/2 stream flow-control window, KiB. */
+  readonly initialStreamWindowSizeKB?: number;
 }
 
 /** `dst` must name namerd directly: `/$/inet/<host>/<port>`; the gRPC target `host:port`. */
@@ -96,6 +101,10 @@ export class MeshInterpreter {
       'grpc.initial_reconnect_backoff_ms': this.backoff.baseMs,
       'grpc.max_reconnect_backoff_ms': this.backoff.maxMs,
       'grpc.use_local_subchannel_pool': 1,
+      // failureThreshold: a silently dead namerd connection is noticed and redialled.
+      'grpc.keepalive_time_ms': config.failureThreshold?.minPeriodMs ?? 5000,
+      'grpc.keepalive_timeout_ms': config.failureThreshold?.closeTimeoutMs ?? 4000,
+      'grpc-node.flow_control_window': (config.initialStreamWindowSizeKB ?? 1024) * 1024,
       ...(cn !== undefined && isIP(cn) === 0 ? { 'grpc.ssl_target_name_override': cn, 'grpc.default_authority': cn } : {}),
     };
     this.interpreter = new svc.Interpreter(target, creds, options) as never;

@@ -184,3 +184,45 @@ test('config errors: dst and root name the key, what was found and what is allow
   check({ dst: '/$/inet/namerd' }, `linkerd.yaml: routers[0].interpreter.dst: found "/$/inet/namerd"; allowed: /$/inet/<host>/<port> naming namerd's interface`);
   check({ root: '/a/b' }, 'linkerd.yaml: routers[0].interpreter.root: found "/a/b"; allowed: a single-element path such as /default');
 });
+
+test('failureThreshold: a namerd connection that goes silent is noticed by its pings and redialled', { timeout: 15_000 }, async () => {
+  const net = await import('node:net');
+  const { mesh, api } = await namerd(`/svc/web => ${inet(8081)}`);
+  // A relay whose connections can be frozen: open, but nothing passes any more.
+  const live = new Set<import('node:net').Socket>();
+  let frozen: Array<import('node:net').Socket> = [];
+  const relay = net.createServer((c) => {
+    const u = net.connect(mesh, '127.0.0.1');
+    c.pipe(u);
+    u.pipe(c);
+    live.add(c);
+    live.add(u);
+    const drop = (): void => {
+      c.destroy();
+      u.destroy();
+    };
+    c.on('error', drop);
+    u.on('error', drop);
+    c.on('close', drop);
+    u.on('close', drop);
+  });
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+  cleanups.unshift(() => {
+    for (const s of [...live, ...frozen]) s.destroy();
+    return new Promise<void>((r) => relay.close(() => r()));
+  });
+  const port = (relay.address() as import('node:net').AddressInfo).port;
+  const i = interpreter(port, { failureThreshold: { minPeriodMs: 200, closeTimeoutMs: 300 } });
+  const tree = watch(i.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
+  await tree.until((x) => x.type === 'ok');
+  // Freeze every connection through the relay: no FIN, no RST, just silence.
+  for (const s of live) {
+    s.unpipe();
+    s.pause();
+  }
+  frozen = [...live];
+  live.clear();
+  await putDtab(api, `/svc/web => ${inet(8082)}`);
+  // Only a failure detector notices the silent connection; the redial goes through the relay anew.
+  await tree.until((x) => JSON.stringify(okTree(x)) === JSON.stringify({ id: inet(8082), residual: '/' }), 8000, 'the new dtab after the redial');
+});

@@ -150,7 +150,9 @@ export class MeshServer {
 
   async listen(): Promise<number> {
     const svc = meshServices();
-    const server = new grpc.Server();
+    // Proxies (Linkerd's and ours) ping their namerd session every few seconds to notice a
+    // dead connection (io.l5d.mesh failureThreshold); those pings are welcome here.
+    const server = new grpc.Server({ 'grpc.http2.min_ping_interval_without_data_ms': 1000, 'grpc.keepalive_permit_without_calls': 1 });
     const unary = <Req, Rsp>(f: (req: Req) => Promise<Rsp> | Rsp) =>
       (call: grpc.ServerUnaryCall<Req, Rsp>, cb: grpc.sendUnaryData<Rsp>): void => {
         Promise.resolve()
