@@ -401,6 +401,8 @@ const SMUGGLE: ReadonlyArray<[string, string, number?]> = [
   ['bare LF in a header', 'GET / HTTP/1.1\r\nHost: smug\nX-A: b\r\n\r\n'],
   ['bare CR in a header', 'GET / HTTP/1.1\r\nHost: smug\rX-A: b\r\n\r\n'],
   ['NUL in a header value', 'GET / HTTP/1.1\r\nHost: smug\r\nX-A: a\x00b\r\n\r\n'],
+  ['two Host headers', 'GET / HTTP/1.1\r\nHost: smug\r\nHost: evil\r\n\r\n'],
+  ['no Host in HTTP/1.1', 'GET / HTTP/1.1\r\n\r\n'],
 ];
 
 for (const [name, bytes, status] of SMUGGLE) {
@@ -417,6 +419,15 @@ for (const [name, bytes, status] of SMUGGLE) {
     assert.deepEqual(smugUp.refused.slice(refused), []);
   });
 }
+
+test('absolute-form: the target authority wins over Host, and the upstream gets one Host with it', async () => {
+  const before = smugUp.seen.length;
+  const r = await raw(ports['smug']!, 'GET http://smug/abs?q=1 HTTP/1.1\r\nHost: evil\r\nConnection: close\r\n\r\n');
+  assert.match(r.text, /^HTTP\/1\.1 200 OK\r\n/, JSON.stringify(r.text));
+  const s = smugUp.seen[before]!;
+  const hosts = s.rawHeaders.filter((x, i) => i % 2 === 1 && s.rawHeaders[i - 1]!.toLowerCase() === 'host');
+  assert.deepEqual([s.url, hosts], ['/abs?q=1', ['smug']]);
+});
 
 test('a client that stops halfway through its head gets 408 after the head timeout, and the upstream sees nothing', async () => {
   const before = smugUp.seen.length;
