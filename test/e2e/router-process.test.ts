@@ -155,6 +155,11 @@ before(async () => {
     const t = setTimeout(() => res.end('slow'), 200);
     res.on('close', () => clearTimeout(t));
   });
+  // Answers /slow after 150 ms and anything else at once, echoing the path.
+  ups['paced'] = await upstream((req, res) => {
+    const t = setTimeout(() => res.end(req.url), req.url === '/slow' ? 150 : 0);
+    res.on('close', () => clearTimeout(t));
+  });
   echo = await recorder();
   smugUp = await recorder();
   const line = (u: Upstream): string => `127.0.0.1 ${u.port}\n`;
@@ -162,6 +167,7 @@ before(async () => {
   writeFileSync(join(dir, 'even'), line(ups['even1']!) + line(ups['even2']!) + line(ups['even3']!));
   writeFileSync(join(dir, 'echo'), line(echo));
   writeFileSync(join(dir, 'smug'), line(smugUp));
+  writeFileSync(join(dir, 'paced'), line(ups['paced']!));
   resetUp = net.createServer((sock) => {
     sock.on('error', () => {});
     sock.once('data', () => {
@@ -427,6 +433,13 @@ test('absolute-form: the target authority wins over Host, and the upstream gets 
   const s = smugUp.seen[before]!;
   const hosts = s.rawHeaders.filter((x, i) => i % 2 === 1 && s.rawHeaders[i - 1]!.toLowerCase() === 'host');
   assert.deepEqual([s.url, hosts], ['/abs?q=1', ['smug']]);
+});
+
+test('pipelining: a slow request and a fast one on one connection are answered in the order sent', async () => {
+  const r = await raw(ports['smug']!, 'GET /slow HTTP/1.1\r\nHost: paced\r\n\r\nGET /fast HTTP/1.1\r\nHost: paced\r\nConnection: close\r\n\r\n');
+  assert.equal(r.closedByServer, true);
+  const bodies = [...r.text.matchAll(/HTTP\/1\.1 (\d{3}) [^\r]*\r\n(?:[^\r]+\r\n)*\r\n(\/slow|\/fast)/g)].map((m) => `${m[1]} ${m[2]}`);
+  assert.deepEqual(bodies, ['200 /slow', '200 /fast'], JSON.stringify(r.text));
 });
 
 test('a client that stops halfway through its head gets 408 after the head timeout, and the upstream sees nothing', async () => {
