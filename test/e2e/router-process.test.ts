@@ -2,9 +2,9 @@
  * End to end through a real `meshwork linkerd` child process: p2c least-loaded balancing over an
  * io.l5d.fs disco file, the RFC 7239 `Forwarded` header each `addForwardedHeader` labeler adds
  * (as Linkerd's AddForwardedHeader does), smuggling-shaped requests that must be refused with 400
- * before any byte reaches the upstream, and a slow head's 408. Where the router differs from
- * Linkerd or HTTP today, a `todo` test names the bug and asserts the right behaviour, so it turns
- * into a passing test when the router is fixed.
+ * before any byte reaches the upstream, a slow head's 408, requests the router must forward
+ * intact (trailing whitespace, HTTP/1.2, chunk extensions), the client hop's own connection
+ * header, and no requeue of a request the upstream already read.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -66,9 +66,9 @@ interface RawReply {
 }
 
 /** Writes raw bytes; resolves with everything read until the server closes or `ms` passes. */
-function raw(port: number, bytes: string | Buffer, ms = 3000): Promise<RawReply> {
+function raw(port: number, bytes: string | Buffer, ms = 3000, halfClose = false): Promise<RawReply> {
   return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     const chunks: Buffer[] = [];
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -81,7 +81,9 @@ function raw(port: number, bytes: string | Buffer, ms = 3000): Promise<RawReply>
       clearTimeout(timer);
       resolve({ text: Buffer.concat(chunks).toString('latin1'), closedByServer: !timedOut });
     });
-    s.write(bytes);
+    s.on('end', () => s.end());
+    if (halfClose) s.end(bytes);
+    else s.write(bytes);
   });
 }
 
@@ -277,9 +279,8 @@ test('addForwardedHeader {} on an IPv6 server: random labels too, one Forwarded 
   assert.match(f[0]!, /^by=_[A-Za-z0-9]+;for=_[A-Za-z0-9]+;host=echo;proto=http$/);
 });
 
-const KEEP_BUG = "router bug: a Forwarded field sent by the client is replaced; Linkerd adds its own field after it (headerMap.add)";
 
-test('addForwardedHeader {}: a client Forwarded field is kept and ours is added after it', { todo: KEEP_BUG }, async () => {
+test('addForwardedHeader {}: a client Forwarded field is kept and ours is added after it', async () => {
   const r = await send(ports['fwd-default']!, 'http://echo/x', { host: 'echo', forwarded: 'for=192.0.2.60;proto=http;by=203.0.113.43' });
   assert.equal(r.status, 200);
   const f = forwardedFields(r.body);
@@ -288,22 +289,18 @@ test('addForwardedHeader {}: a client Forwarded field is kept and ours is added 
   assert.match(f[1]!, /^by=_[A-Za-z0-9]+;for=_[A-Za-z0-9]+;host=echo;proto=http$/);
 });
 
-const LENGTH_BUG = 'router bug: random labels are _ + 7 characters; Linkerd (ObfuscatedRandom, length 6) makes _ + 6, e.g. _6Oq8jJ';
-const PROTO_BUG = 'router bug: proto=http is added to origin-form requests; Linkerd adds proto= only when the request-target has a scheme';
 
-test('addForwardedHeader {}: random labels are _ and 6 letters or digits, as Linkerd makes them', { todo: LENGTH_BUG }, async () => {
+test('addForwardedHeader {}: random labels are _ and 6 letters or digits, as Linkerd makes them', async () => {
   const r = await send(ports['fwd-default']!, 'http://echo/x', { host: 'echo' });
   assert.match(forwardedFields(r.body)[0]!, /^by=_[A-Za-z0-9]{6};for=_[A-Za-z0-9]{6};host=echo;proto=http$/);
 });
 
-test('addForwardedHeader {}: an origin-form request gets no proto= (no scheme in the target)', { todo: PROTO_BUG }, async () => {
+test('addForwardedHeader {}: an origin-form request gets no proto= (no scheme in the target)', async () => {
   const r = await send(ports['fwd-default']!, '/x', { host: 'echo' });
   assert.match(forwardedFields(r.body)[0]!, /^by=_[A-Za-z0-9]+;for=_[A-Za-z0-9]+;host=echo$/);
 });
 
 // Every explicit labeler kind, in a linker of its own so a rejected config fails only these tests.
-const LABELER_BUG =
-  'router bug: no forwardedLabeler kind is registered (src/router/register-plugins.ts), so meshwork linkerd refuses every explicit by/for kind with "not supported yet"';
 let labelers: Promise<{ proc: ReadyProcess; ports: Record<string, number> }> | undefined;
 function labelerLinkerd(): Promise<{ proc: ReadyProcess; ports: Record<string, number> }> {
   labelers ??= startLinkerd(
@@ -328,14 +325,14 @@ ${fwdRouter('fwd-ip', '{by: {kind: ip}, for: {kind: ip}}')}${fwdRouter('fwd-ippo
 
 // Linkerd adds `proto=` only for absolute-form targets; these send `GET http://echo/x` so the
 // expected value does not depend on that rule.
-test('addForwardedHeader ip: by=<server ip>;for=<client ip>;host=<Host>;proto=http', { todo: LABELER_BUG }, async () => {
+test('addForwardedHeader ip: by=<server ip>;for=<client ip>;host=<Host>;proto=http', async () => {
   const { ports: p } = await labelerLinkerd();
   const r = await send(p['fwd-ip']!, 'http://echo/x', { host: 'echo' });
   assert.equal(r.status, 200);
   assert.deepEqual(forwardedFields(r.body), ['by=127.0.0.1;for=127.0.0.1;host=echo;proto=http']);
 });
 
-test('addForwardedHeader ip:port: quoted "ip:port" for both ends with the real ports', { todo: LABELER_BUG }, async () => {
+test('addForwardedHeader ip:port: quoted "ip:port" for both ends with the real ports', async () => {
   const { ports: p } = await labelerLinkerd();
   const port = p['fwd-ipport']!;
   const r = await send(port, 'http://echo/x', { host: 'echo' });
@@ -343,26 +340,26 @@ test('addForwardedHeader ip:port: quoted "ip:port" for both ends with the real p
   assert.deepEqual(forwardedFields(r.body), [`by="127.0.0.1:${port}";for="127.0.0.1:${r.clientPort}";host=echo;proto=http`]);
 });
 
-test('addForwardedHeader on an IPv6 server: by="[::1]:port";for="[::1]"', { todo: LABELER_BUG }, async () => {
+test('addForwardedHeader on an IPv6 server: by="[::1]:port";for="[::1]"', async () => {
   const { ports: p } = await labelerLinkerd();
   const port = p['fwd-v6']!;
   const r = await send(port, 'http://echo/x', { host: 'echo' }, { host: '::1' });
   assert.deepEqual(forwardedFields(r.body), [`by="[::1]:${port}";for="[::1]";host=echo;proto=http`]);
 });
 
-test('addForwardedHeader router: the router label as an obfuscated label', { todo: LABELER_BUG }, async () => {
+test('addForwardedHeader router: the router label as an obfuscated label', async () => {
   const { ports: p } = await labelerLinkerd();
   const r = await send(p['fwd-router']!, 'http://echo/x', { host: 'echo' });
   assert.deepEqual(forwardedFields(r.body), ['by=_fwd-router;for=_fwd-router;host=echo;proto=http']);
 });
 
-test('addForwardedHeader static: label x becomes _x; a label already starting with _ is kept', { todo: LABELER_BUG }, async () => {
+test('addForwardedHeader static: label x becomes _x; a label already starting with _ is kept', async () => {
   const { ports: p } = await labelerLinkerd();
   const r = await send(p['fwd-static']!, 'http://echo/x', { host: 'echo' });
   assert.deepEqual(forwardedFields(r.body), ['by=_x;for=_y;host=echo;proto=http']);
 });
 
-test('addForwardedHeader connectionRandom: one label pair per connection', { todo: LABELER_BUG }, async () => {
+test('addForwardedHeader connectionRandom: one label pair per connection', async () => {
   const { ports: p } = await labelerLinkerd();
   const port = p['fwd-conn']!;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -381,7 +378,7 @@ test('addForwardedHeader connectionRandom: one label pair per connection', { tod
   }
 });
 
-test('addForwardedHeader requestRandom by, default for: both random, 6 characters', { todo: LABELER_BUG }, async () => {
+test('addForwardedHeader requestRandom by, default for: both random, 6 characters', async () => {
   const { ports: p } = await labelerLinkerd();
   const r = await send(p['fwd-req']!, 'http://echo/x', { host: 'echo' });
   assert.match(forwardedFields(r.body)[0]!, /^by=_[A-Za-z0-9]{6};for=_[A-Za-z0-9]{6};host=echo;proto=http$/);
@@ -463,9 +460,7 @@ test('smuggling control: the same router forwards a valid chunked POST (so the 4
 });
 
 // Requests a client may send that the router must forward intact. Found by router-fuzz.test.ts.
-const OWS_BUG =
-  'router bug: a header whose value ends in SP/HTAB (legal OWS) is forwarded as "x-a: b \\rx-c: d": the LF is lost (Http1RequestHead.toBuffer copies [name, valueEnd + 2) after trimming OWS); the upstream answers 400 and the router requeues it';
-test('a header value with trailing whitespace reaches the upstream with its CRLF intact', { todo: OWS_BUG }, async () => {
+test('a header value with trailing whitespace reaches the upstream with its CRLF intact', async () => {
   const before = smugUp.seen.length;
   const refused = smugUp.refused.length;
   const r = await raw(ports['smug']!, 'GET /ows HTTP/1.1\r\nHost: smug \r\nx-a: b\t\r\nx-c: d\r\nConnection: close\r\n\r\n');
@@ -476,17 +471,21 @@ test('a header value with trailing whitespace reaches the upstream with its CRLF
   assert.deepEqual([s.url, h('x-a'), h('x-c')], ['/ows', 'b', 'd']);
 });
 
-const VERSION_BUG = 'router bug: an HTTP/1.2 request is forwarded with "HTTP/1.2" in its request line; an intermediary sends its own version (RFC 9110 6.2), and the upstream refuses 1.2';
-test('an HTTP/1.2 request is forwarded as HTTP/1.1', { todo: VERSION_BUG }, async () => {
+test('an HTTP/1.2 request is forwarded as HTTP/1.1', async () => {
   const before = smugUp.seen.length;
   const r = await raw(ports['smug']!, 'GET /v HTTP/1.2\r\nHost: smug\r\nConnection: close\r\n\r\n');
   assert.match(r.text, /^HTTP\/1\.1 200 OK\r\n/, JSON.stringify(r.text));
   assert.deepEqual([smugUp.seen[before]?.url, smugUp.seen[before]?.version], ['/v', '1.1']);
 });
 
-const HOP_BUG =
-  "router bug: the upstream's hop-by-hop response headers (Connection: keep-alive, Keep-Alive: timeout=5) reach the client, even on a connection the router then closes because the client asked for Connection: close";
-test('a response on a Connection: close request says connection: close and carries no Keep-Alive', { todo: HOP_BUG }, async () => {
+test('a client that half-closes right after its requests still gets every answer, then the connection closes', async () => {
+  const r = await raw(ports['smug']!, 'GET /half1 HTTP/1.1\r\nHost: smug\r\n\r\nGET /half2 HTTP/1.1\r\nHost: smug\r\n\r\n', 3000, true);
+  assert.equal(r.closedByServer, true);
+  assert.deepEqual([...r.text.matchAll(/HTTP\/1\.1 (\d{3}) OK\r\n/g)].map((m) => m[1]), ['200', '200']);
+  assert.deepEqual([...r.text.matchAll(/"url":"(\/half\d)"/g)].map((m) => m[1]), ['/half1', '/half2']);
+});
+
+test('a response on a Connection: close request says connection: close and carries no Keep-Alive', async () => {
   const r = await raw(ports['smug']!, 'GET /hop HTTP/1.1\r\nHost: smug\r\nConnection: close\r\n\r\n');
   assert.match(r.text, /^HTTP\/1\.1 200 OK\r\n/);
   assert.equal(r.closedByServer, true);
@@ -494,13 +493,11 @@ test('a response on a Connection: close request says connection: close and carri
   assert.deepEqual(head.filter((l) => l.startsWith('connection:') || l.startsWith('keep-alive:')), ['connection: close']);
 });
 
-const CHUNK_BUG =
-  'router bug: chunk-size lines "3 \\r\\n" (whitespace, no extension) and "3;ext:=1\\r\\n" (":" is not a token char) are accepted and forwarded byte for byte; a stricter upstream (Node) refuses them, so the two parsers disagree on the framing';
 for (const [name, chunk] of [
   ['whitespace after the size', '3 \r\n'],
   ['a malformed extension', '3;ext:=1\r\n'],
 ]) {
-  test(`a chunk-size line with ${name} is refused, or forwarded in a form the upstream reads`, { todo: CHUNK_BUG }, async () => {
+  test(`a chunk-size line with ${name} is refused, or forwarded in a form the upstream reads`, async () => {
     const before = smugUp.seen.length;
     const refused = smugUp.refused.length;
     const r = await raw(ports['smug']!, `POST /cs HTTP/1.1\r\nHost: smug\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk}abc\r\n0\r\n\r\n`);
@@ -515,9 +512,7 @@ for (const [name, chunk] of [
 
 // Finagle's RequeueFilter requeues only RetryableWriteException (the request was never written);
 // the default classifier (io.l5d.http.nonRetryable5XX) retries nothing.
-const REQUEUE_BUG =
-  'router bug: a GET whose upstream reads it and then closes the connection is sent 26 times (1 + 25 requeues) before the 502; Linkerd requeues only requests that were not written (a POST is sent once, as it should be)';
-test('a request the upstream read and then dropped is not requeued: one attempt, then 502', { todo: REQUEUE_BUG }, async () => {
+test('a request the upstream read and then dropped is not requeued: one attempt, then 502', async () => {
   const before = resetAttempts;
   const r = await raw(ports['smug']!, 'GET /once HTTP/1.1\r\nHost: reset\r\nConnection: close\r\n\r\n');
   assert.match(r.text, /^HTTP\/1\.1 502 Bad Gateway\r\n/, JSON.stringify(r.text));

@@ -233,3 +233,22 @@ test('fuzz: random and mutated bytes never crash the router', async (t) => {
   }
   assert.equal((await request(r.port, { headers: { host: 'dog' } })).status, 200);
 });
+
+test('the upstream hop’s Connection and Keep-Alive fields stay on that hop; HTTP/1.0 keep-alive is answered as such', async (t) => {
+  const up = await upstream((req, res) => {
+    res.writeHead(200, { 'content-length': '2', 'keep-alive': 'timeout=5', connection: 'keep-alive' });
+    res.end('ok');
+  });
+  t.after(() => up.close());
+  const r = await routerTo(up.port);
+  t.after(() => r.close());
+  // Two requests on one connection: both answered, neither carries the upstream's fields.
+  const raw = await rawExchange(r.port, 'GET /1 HTTP/1.1\r\nHost: dog\r\n\r\nGET /2 HTTP/1.1\r\nHost: dog\r\nConnection: close\r\n\r\n');
+  const heads = raw.split('\r\n\r\nok').filter((h) => h !== '').map((h) => h.toLowerCase().split('\r\n'));
+  assert.equal(heads.length, 2, raw);
+  assert.deepEqual(heads[0]!.filter((l) => /^(connection|keep-alive):/.test(l)), []);
+  assert.deepEqual(heads[1]!.filter((l) => /^(connection|keep-alive):/.test(l)), ['connection: close']);
+  const ten = await rawExchange(r.port, 'GET /3 HTTP/1.0\r\nHost: dog\r\nConnection: keep-alive\r\n\r\n', 500);
+  assert.match(ten, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.deepEqual(ten.toLowerCase().split('\r\n').filter((l) => /^(connection|keep-alive):/.test(l)), ['connection: keep-alive']);
+});

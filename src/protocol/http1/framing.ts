@@ -17,7 +17,6 @@ export const BAD_FRAMING = -2;
 
 const S_SIZE_START = 0;
 const S_SIZE = 1;
-const S_EXT = 2;
 const S_SIZE_LF = 3;
 const S_DATA = 4;
 const S_DATA_CR = 5;
@@ -27,11 +26,58 @@ const S_TRAILER_LINE = 8;
 const S_TRAILER_LF = 9;
 const S_END_LF = 10;
 const S_TRAILER_NAME = 11;
+// chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ( token / quoted-string ) ] )
+const S_EXT_BWS = 12;
+const S_EXT_NAME_START = 13;
+const S_EXT_NAME = 14;
+const S_EXT_AFTER_NAME = 15;
+const S_EXT_VAL_START = 16;
+const S_EXT_TOKEN = 17;
+const S_EXT_QUOTED = 18;
+const S_EXT_QESC = 19;
+const S_EXT_AFTER_VAL = 20;
+const MAX_EXT_BYTES = 4096;
 
 const MAX_SIZE_DIGITS = 12;
 const MAX_TRAILER_BYTES = 8192;
 const TE_NAME = 'transfer-encoding';
 const CL_NAME = 'content-length';
+
+const WS = (c: number): boolean => c === SP || c === HTAB;
+
+const afterName = (c: number): number =>
+  WS(c) ? S_EXT_AFTER_NAME : c === 0x3d ? S_EXT_VAL_START : c === 0x3b ? S_EXT_NAME_START : c === CR ? S_SIZE_LF : -1;
+const afterValue = (c: number): number => (WS(c) ? S_EXT_BWS : c === 0x3b ? S_EXT_NAME_START : c === CR ? S_SIZE_LF : -1);
+
+/** One byte of a chunk extension: the next state, S_SIZE_LF at its CR, or -1 when malformed. */
+function chunkExt(state: number, c: number): number {
+  switch (state) {
+    case S_EXT_BWS: // whitespace after the size or a value: only before another ";"
+      return WS(c) ? S_EXT_BWS : c === 0x3b ? S_EXT_NAME_START : -1;
+    case S_EXT_NAME_START:
+      return WS(c) ? S_EXT_NAME_START : TCHAR[c] === 1 ? S_EXT_NAME : -1;
+    case S_EXT_NAME:
+      if (TCHAR[c] === 1) return S_EXT_NAME;
+      return afterName(c);
+    case S_EXT_AFTER_NAME:
+      return afterName(c);
+    case S_EXT_VAL_START:
+      return WS(c) ? S_EXT_VAL_START : c === 0x22 ? S_EXT_QUOTED : TCHAR[c] === 1 ? S_EXT_TOKEN : -1;
+    case S_EXT_TOKEN:
+      if (TCHAR[c] === 1) return S_EXT_TOKEN;
+      return afterValue(c);
+    case S_EXT_AFTER_VAL:
+      return afterValue(c);
+    case S_EXT_QUOTED: // qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
+      if (c === 0x22) return S_EXT_AFTER_VAL;
+      if (c === 0x5c) return S_EXT_QESC;
+      return c === HTAB || c === SP || c === 0x21 || (c >= 0x23 && c <= 0x7e) || c >= 0x80 ? S_EXT_QUOTED : -1;
+    case S_EXT_QESC: // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+      return c === HTAB || c === SP || (c >= 0x21 && c <= 0x7e) || c >= 0x80 ? S_EXT_QUOTED : -1;
+    default:
+      return -1;
+  }
+}
 
 export class BodyFramer {
   kind = BODY_NONE;
@@ -39,6 +85,7 @@ export class BodyFramer {
   remaining = 0;
   private state = S_SIZE_START;
   private digits = 0;
+  private extBytes = 0;
   private trailerBytes = 0;
   /** Trailer name matching: length so far and whether it may still be a framing field. */
   private nameLen = 0;
@@ -99,14 +146,24 @@ export class BodyFramer {
             this.remaining = this.remaining * 16 + h;
             i++;
           } else if (c === CR) { state = S_SIZE_LF; i++; }
-          else if (c === 0x3b || c === SP || c === HTAB) { state = S_EXT; i++; }
+          else if (c === 0x3b) { state = S_EXT_NAME_START; this.extBytes = 0; i++; }
+          else if (c === SP || c === HTAB) { state = S_EXT_BWS; this.extBytes = 0; i++; }
           else return BAD_FRAMING;
           break;
         }
-        case S_EXT:
-          if (c === CR) { state = S_SIZE_LF; i++; }
-          else if (VCHAR_OBS[c] === 1) i++;
-          else return BAD_FRAMING;
+        case S_EXT_BWS:
+        case S_EXT_NAME_START:
+        case S_EXT_NAME:
+        case S_EXT_AFTER_NAME:
+        case S_EXT_VAL_START:
+        case S_EXT_TOKEN:
+        case S_EXT_QUOTED:
+        case S_EXT_QESC:
+        case S_EXT_AFTER_VAL:
+          if (++this.extBytes > MAX_EXT_BYTES) return BAD_FRAMING;
+          state = chunkExt(state, c);
+          if (state < 0) return BAD_FRAMING;
+          i++;
           break;
         case S_SIZE_LF:
           if (c !== LF) return BAD_FRAMING;

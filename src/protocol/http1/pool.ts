@@ -33,6 +33,10 @@ const S_HEAD = 1;
 const S_BODY = 2;
 
 const EMPTY = Buffer.alloc(0);
+const CONNECTION_CLOSE = Buffer.from('connection: close\r\n', 'latin1');
+const CONNECTION_KEEP_ALIVE = Buffer.from('connection: keep-alive\r\n', 'latin1');
+/** Response fields that describe the upstream hop only. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection'];
 
 class UpstreamConn implements BodySink, DrainListener, CancelListener {
   readonly socket: Socket;
@@ -45,6 +49,9 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   private reqBodyDone = true;
   private gotBytes = false;
   private pending: Buffer | null = null;
+  /** The request head reached the kernel: a failure after this is not requeued (Finagle's
+   * RequeueFilter requeues only requests that were never written). */
+  private written = false;
   /** The socket error's code (ECONNREFUSED...), for the failure message. */
   private lastError: string | undefined = undefined;
   private readonly info = new ResponseInfo();
@@ -80,7 +87,10 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   }
 
   private send(ex: Http1Exchange): void {
-    this.socket.write(ex.head.toBuffer());
+    this.written = false;
+    this.socket.write(ex.head.toBuffer(), (err) => {
+      if (err == null && this.ex === ex) this.written = true;
+    });
     if (ex.hasBody) {
       this.reqBodyDone = false;
       ex.pipeBody(this);
@@ -172,9 +182,23 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   private writeResponse(ex: Http1Exchange, buf: Buffer, start: number, headEnd: number, upto: number): boolean {
     const extra = ex.responseHeaders;
     const strip = ex.stripResponseHeaders;
-    if (extra === null && strip === null) return ex.write(start === 0 && upto === buf.length ? buf : buf.subarray(start, upto));
-    const head = strip === null ? buf.subarray(start, headEnd - 2) : stripFields(buf, start, headEnd, strip);
-    return ex.write(Buffer.concat([head, extra ?? EMPTY, buf.subarray(headEnd - 2, upto)]));
+    const info = this.info;
+    if (info.status === 101) {
+      // A tunnel: Connection/Upgrade are the switch itself and pass unchanged.
+      if (extra === null && strip === null) return ex.write(buf.subarray(start, upto));
+      const h = strip === null ? buf.subarray(start, headEnd - 2) : stripFields(buf, start, headEnd, strip, false);
+      return ex.write(Buffer.concat([h, extra ?? EMPTY, buf.subarray(headEnd - 2, upto)]));
+    }
+    // The client hop gets its own connection management: the upstream's hop-by-hop fields are
+    // dropped, and `connection: close` says when the client connection ends after this.
+    const closing = info.close || !ex.head.keepAlive;
+    const keepAlive10 = !closing && ex.head.minor === 0;
+    if (extra === null && strip === null && !info.hopByHop && !closing && !keepAlive10) {
+      return ex.write(start === 0 && upto === buf.length ? buf : buf.subarray(start, upto));
+    }
+    const head = strip === null && !info.hopByHop ? buf.subarray(start, headEnd - 2) : stripFields(buf, start, headEnd, strip);
+    const conn = closing ? CONNECTION_CLOSE : keepAlive10 ? CONNECTION_KEEP_ALIVE : EMPTY;
+    return ex.write(Buffer.concat([head, extra ?? EMPTY, conn, buf.subarray(headEnd - 2, upto)]));
   }
 
   /** The listener turned the response down (it will retry): this connection is dropped. */
@@ -252,7 +276,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       ex.end(true);
       return;
     }
-    if (!this.gotBytes && this.served > 0 && !ex.done && ex.replayable) {
+    if (!this.gotBytes && this.served > 0 && !ex.done && !ex.hasBody) {
       // A reused connection the upstream had already closed: nothing was processed, resend once.
       this.pool.dispatch(ex);
       return;
@@ -263,14 +287,15 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       return;
     }
     const err = this.connected
-      ? new Http1Error('MESH_ERR_HTTP1_UPSTREAM_RESET', `connection to ${this.pool.authority} closed before a response${this.lastError !== undefined ? `: ${this.lastError}` : ''}`, !this.gotBytes && ex.replayable)
+      ? new Http1Error('MESH_ERR_HTTP1_UPSTREAM_RESET', `connection to ${this.pool.authority} closed before a response${this.lastError !== undefined ? `: ${this.lastError}` : ''}`, !this.written && !this.gotBytes && ex.replayable)
       : new Http1Error('MESH_ERR_HTTP1_UPSTREAM_CONNECT', `connection to ${this.pool.authority} failed: ${this.lastError ?? 'timed out'}`, true);
     this.pool.failed(ex, err);
   }
 }
 
-/** The head buf[start, headEnd - 2) without the fields named in `strip` (lowercase). */
-function stripFields(buf: Buffer, start: number, headEnd: number, strip: readonly string[]): Buffer {
+/** The head buf[start, headEnd - 2) without hop-by-hop fields and those named in `strip`. */
+function stripFields(buf: Buffer, start: number, headEnd: number, extraStrip: readonly string[] | null, hop = true): Buffer {
+  const strip = !hop ? (extraStrip ?? []) : extraStrip === null ? HOP_BY_HOP : [...HOP_BY_HOP, ...extraStrip];
   const parts: Buffer[] = [];
   let line = start;
   const stop = headEnd - 2;

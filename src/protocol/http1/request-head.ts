@@ -34,6 +34,8 @@ export function hasToken(buf: Buffer, s: number, e: number, lower: string): bool
   return false;
 }
 
+const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
+
 export class Http1RequestHead {
   /** The bytes the head was parsed from; valid until the exchange ends. */
   readonly buf: Buffer;
@@ -56,6 +58,8 @@ export class Http1RequestHead {
   private targetStr: string | undefined;
   /** Pending edits: lowercase name -> value (null removes). */
   private edits: Map<string, string | null> | null = null;
+  private targetEdited = false;
+  private versionEdited = false;
   /** Fields added by `append`, as "name: value\r\n" lines. */
   private appended: string | null = null;
 
@@ -76,6 +80,16 @@ export class Http1RequestHead {
   /** Replaces the request-target (e.g. proxy-form to origin-form) when forwarded. */
   set target(t: string) {
     this.targetStr = t;
+    this.targetEdited = true;
+    this.edits ??= new Map();
+  }
+
+  /**
+   * The request said HTTP/1.<n> with n > 1: it is forwarded as HTTP/1.1, the version this
+   * intermediary speaks (RFC 9110 6.2).
+   */
+  downgradeVersion(): void {
+    this.versionEdited = true;
     this.edits ??= new Map();
   }
 
@@ -132,8 +146,10 @@ export class Http1RequestHead {
     if (edits === null) return this.buf.subarray(this.start, this.end);
     const parts: Buffer[] = [];
     const b = this.buf;
-    if (this.targetStr !== undefined) {
-      parts.push(b.subarray(this.start, this.targetStart), Buffer.from(this.targetStr, 'latin1'), b.subarray(this.targetEnd, this.lineEnd() + 2));
+    if (this.versionEdited) {
+      parts.push(Buffer.from(`${this.method} ${this.target} HTTP/1.1\r\n`, 'latin1'));
+    } else if (this.targetEdited) {
+      parts.push(b.subarray(this.start, this.targetStart), Buffer.from(this.targetStr!, 'latin1'), b.subarray(this.targetEnd, this.lineEnd() + 2));
     } else {
       parts.push(b.subarray(this.start, this.lineEnd() + 2));
     }
@@ -141,7 +157,12 @@ export class Http1RequestHead {
     for (let i = 0; i < f.length; i += 4) {
       let skip = false;
       for (const name of edits.keys()) if (eqLower(b, f[i]!, f[i + 1]!, name)) { skip = true; break; }
-      if (!skip) parts.push(b.subarray(f[i]!, f[i + 3]! + 2));
+      if (skip) continue;
+      // Forwarded without trailing whitespace (legal, but strict parsers refuse it in some
+      // fields, e.g. `Content-Length: 0\t`).
+      const ve = f[i + 3]!;
+      if (b[ve] === CR) parts.push(b.subarray(f[i]!, ve + 2));
+      else parts.push(b.subarray(f[i]!, ve), CRLF_BYTES);
     }
     let added = this.appended ?? '';
     for (const [name, value] of edits) if (value !== null) added += `${name}: ${value}\r\n`;
@@ -231,6 +252,7 @@ function parseComplete(b: Buffer, start: number, end: number, limits: Http1Limit
   if (major < 0 || major > 9 || minor < 0 || minor > 9) return fail('MESH_ERR_HTTP1_BAD_REQUEST_LINE', 'bad HTTP version');
   if (major !== 1) return fail('MESH_ERR_HTTP1_VERSION', `HTTP/${major}.${minor} is not supported`);
   head.minor = minor === 0 ? 0 : 1;
+  if (minor > 1) head.downgradeVersion();
   i += 8;
   if (b[i] === LF) return fail('MESH_ERR_HTTP1_BARE_LF', 'bare LF after request line');
   if (b[i] !== CR || b[i + 1] !== LF) return fail('MESH_ERR_HTTP1_BAD_REQUEST_LINE', 'junk after HTTP version');

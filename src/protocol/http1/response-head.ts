@@ -18,6 +18,8 @@ export class ResponseInfo {
   close = false;
   /** The upstream said `l5d-retryable: true` (the request did not reach the application). */
   retryable = false;
+  /** The head has hop-by-hop fields (Connection, Keep-Alive, Proxy-Connection) a proxy drops. */
+  hopByHop = false;
   /** Offsets of the head within the buffer it was parsed from. */
   start = 0;
   end = 0;
@@ -52,6 +54,7 @@ export function parseResponseHead(b: Buffer, start: number, headRequest: boolean
   let chunked = false;
   let close = minor === 0;
   let retryable = false;
+  let hop = false;
   for (;;) {
     if (b[i] === CR) { if (b[i + 1] !== LF) return RESPONSE_BAD; break; }
     const ns = i;
@@ -79,13 +82,17 @@ export function parseResponseHead(b: Buffer, start: number, headRequest: boolean
     } else if (n === 13 && eqLower(b, ns, ne, 'l5d-retryable')) {
       retryable = eqLower(b, vs, ve, 'true');
     } else if (n === 10 && eqLower(b, ns, ne, 'connection')) {
+      hop = true;
       if (hasToken(b, vs, ve, 'close')) close = true;
       else if (minor === 0 && hasToken(b, vs, ve, 'keep-alive')) close = false;
+    } else if ((n === 10 && eqLower(b, ns, ne, 'keep-alive')) || (n === 16 && eqLower(b, ns, ne, 'proxy-connection'))) {
+      hop = true;
     }
   }
   out.status = status;
   out.minor = minor;
   out.retryable = retryable;
+  out.hopByHop = hop;
   out.start = start;
   out.end = end;
   out.contentLength = 0;

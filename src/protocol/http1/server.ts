@@ -238,6 +238,8 @@ export class ServerConn {
   idleSince: number;
   private parsing = false;
   private closed = false;
+  /** The client sent FIN: no more bytes will come. */
+  private clientEnded = false;
 
   constructor(socket: Socket, server: Http1ServerImpl) {
     this.socket = socket;
@@ -246,7 +248,30 @@ export class ServerConn {
     socket.on('data', (b: Buffer) => this.onData(b));
     socket.on('drain', () => { const d = this.ex?.drain; if (d) d.onDrain(); });
     socket.on('error', () => {});
+    socket.on('end', () => this.onEnd());
     socket.on('close', () => this.onClose());
+  }
+
+  /**
+   * The client half-closed after sending: requests already received are still answered (the
+   * server socket allows half-open connections), then the connection is ended.
+   */
+  private onEnd(): void {
+    this.clientEnded = true;
+    const ex = this.ex;
+    // A body cut short can never complete: the exchange is abandoned.
+    if (ex !== null && !ex.bodyDone) this.socket.destroy();
+    else if (ex === null && !this.closed) this.endIfDone();
+  }
+
+  /** With the client's side ended and nothing in flight: parse what is left, or end. */
+  private endIfDone(): void {
+    if (this.pending !== null) this.parse();
+    if (this.ex === null && !this.closed) {
+      this.closed = true;
+      this.pending = null;
+      this.socket.end();
+    }
   }
 
   private onData(b: Buffer): void {
@@ -358,6 +383,10 @@ export class ServerConn {
       return;
     }
     this.idleSince = Date.now();
+    if (this.clientEnded) {
+      this.endIfDone();
+      return;
+    }
     if (this.socket.isPaused()) this.socket.resume();
     if (this.pending !== null) this.parse();
   }
@@ -425,7 +454,7 @@ class Http1ServerImpl implements Http1Server {
   constructor(handler: Http1Handler, limits: Http1Limits, private readonly hooks: Http1ServerHooks) {
     this.handler = handler;
     this.limits = limits;
-    this.server = createServer({ noDelay: true }, (s) => { this.conns.add(new ServerConn(s, this)); });
+    this.server = createServer({ noDelay: true, allowHalfOpen: true }, (s) => { this.conns.add(new ServerConn(s, this)); });
     // One coarse timer for every connection's header and idle deadlines.
     const every = Math.max(10, Math.min(1000, Math.floor(limits.headerTimeoutMs / 4)));
     this.sweeper = setInterval(() => { const now = Date.now(); for (const c of this.conns) c.sweep(now); }, every);

@@ -112,3 +112,14 @@ test('request line and header limits answer 414 and 431, complete or not', () =>
   assert.equal(line.length, 1024);
   assert.ok(parse(`${line}\r\nHost: a\r\n\r\n`, limits) instanceof Http1RequestHead);
 });
+
+test('forwarded heads: trailing whitespace is dropped with the line kept whole, HTTP/1.2 goes out as HTTP/1.1', async () => {
+  const { parseRequestHead, DEFAULT_LIMITS } = await import('../../../src/protocol/http1/index.js');
+  const h = parseRequestHead(Buffer.from('GET /x HTTP/1.1\r\nHost: a \r\nx-a: b\t\r\nContent-Length: 0\t\r\n\r\n', 'latin1'), 0, DEFAULT_LIMITS);
+  assert.ok(h !== null && !(h instanceof Error));
+  h.set('via', '1.1 linkerd');
+  assert.equal(h.toBuffer().toString('latin1'), 'GET /x HTTP/1.1\r\nHost: a\r\nx-a: b\r\nContent-Length: 0\r\nvia: 1.1 linkerd\r\n\r\n');
+  const v = parseRequestHead(Buffer.from('GET /v HTTP/1.2\r\nHost: a\r\n\r\n', 'latin1'), 0, DEFAULT_LIMITS);
+  assert.ok(v !== null && !(v instanceof Error));
+  assert.equal(v.toBuffer().toString('latin1'), 'GET /v HTTP/1.1\r\nHost: a\r\n\r\n');
+});
