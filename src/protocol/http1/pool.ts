@@ -33,6 +33,7 @@ const S_HEAD = 1;
 const S_BODY = 2;
 
 const EMPTY = Buffer.alloc(0);
+const CRLF = Buffer.from('\r\n', 'latin1');
 const CONNECTION_CLOSE = Buffer.from('connection: close\r\n', 'latin1');
 const CONNECTION_KEEP_ALIVE = Buffer.from('connection: keep-alive\r\n', 'latin1');
 /** Response fields that describe the upstream hop only. */
@@ -187,7 +188,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       // A tunnel: Connection/Upgrade are the switch itself and pass unchanged.
       if (extra === null && strip === null) return ex.write(buf.subarray(start, upto));
       const h = strip === null ? buf.subarray(start, headEnd - 2) : stripFields(buf, start, headEnd, strip, false);
-      return ex.write(Buffer.concat([h, extra ?? EMPTY, buf.subarray(headEnd - 2, upto)]));
+      return ex.write2(Buffer.concat([h, extra ?? EMPTY, CRLF]), buf.subarray(headEnd, upto));
     }
     // The client hop gets its own connection management: the upstream's hop-by-hop fields are
     // dropped, and `connection: close` says when the client connection ends after this.
@@ -198,7 +199,8 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     }
     const head = strip === null && !info.hopByHop ? buf.subarray(start, headEnd - 2) : stripFields(buf, start, headEnd, strip);
     const conn = closing ? CONNECTION_CLOSE : keepAlive10 ? CONNECTION_KEEP_ALIVE : EMPTY;
-    return ex.write(Buffer.concat([head, extra ?? EMPTY, conn, buf.subarray(headEnd - 2, upto)]));
+    // The head is rebuilt (small); body bytes after it are written as they are, not copied.
+    return ex.write2(Buffer.concat([head, extra ?? EMPTY, conn, CRLF]), buf.subarray(headEnd, upto));
   }
 
   /** The listener turned the response down (it will retry): this connection is dropped. */

@@ -176,6 +176,18 @@ export class Http1Exchange {
     return this.conn.socket.write(b);
   }
 
+  /** Writes a rebuilt response head and the body bytes after it in one system call (writev). */
+  write2(head: Buffer, body: Buffer): boolean {
+    this.responseStarted = true;
+    const sock = this.conn.socket;
+    if (body.length === 0) return sock.write(head);
+    sock.cork();
+    sock.write(head);
+    const more = sock.write(body);
+    sock.uncork();
+    return more;
+  }
+
   /** The response is complete; `close` ends the connection after it. */
   end(close: boolean): void {
     if (this.done) return;
