@@ -488,14 +488,25 @@ function eqLowerAt(b: Buffer, s: number, lower: string): boolean {
   return true;
 }
 
-/** The head's fields as Node-style headers (only for the tracer, which reads several). */
+/** The trace-context fields the tracer reads (B3, W3C, Linkerd's), by lowercase name. */
+const TRACE_FIELDS = new Set(['l5d-ctx-trace', 'l5d-sample', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags', 'traceparent']);
+
+/**
+ * The head's trace-context fields as Node-style headers, for the tracer. Only names that can
+ * be one of them (by length and first letter) are decoded.
+ */
 function headersOf(ex: Http1Exchange): Record<string, string> {
   const h = ex.head;
   const b = h.buf;
   const f = h.fields;
   const out: Record<string, string> = {};
   for (let i = 0; i < f.length; i += 4) {
+    const len = f[i + 1]! - f[i]!;
+    if (len < 10 || len > 17) continue;
+    const c = b[f[i]!]! | 0x20;
+    if (c !== 0x6c && c !== 0x78 && c !== 0x74) continue; // l, x, t
     const name = b.toString('latin1', f[i]!, f[i + 1]!).toLowerCase();
+    if (!TRACE_FIELDS.has(name)) continue;
     const v = b.toString('latin1', f[i + 2]!, f[i + 3]!);
     out[name] = out[name] === undefined ? v : out[name] + ', ' + v;
   }

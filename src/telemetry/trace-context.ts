@@ -64,17 +64,11 @@ export function traceId128(traceId: string): string {
 
 export function encodeL5dCtxTrace(ctx: TraceContext): string {
   const high = traceIdHigh(ctx.traceId);
-  const buf = Buffer.alloc(high === null ? 32 : 40);
-  const parent = ctx.parentId ?? ctx.spanId;
-  buf.write(ctx.spanId, 0, 'hex');
-  buf.write(parent, 8, 'hex');
-  buf.write(traceIdLow(ctx.traceId), 16, 'hex');
   let flags = ctx.debug ? FLAG_DEBUG : 0;
   if (ctx.sampled !== undefined) flags |= FLAG_SAMPLING_KNOWN | (ctx.sampled ? FLAG_SAMPLED : 0);
-  buf.writeUInt32BE(0, 24);
-  buf.writeUInt32BE(flags, 28);
-  if (high !== null) buf.write(high, 32, 'hex');
-  return buf.toString('base64');
+  // span, parent, trace (low 64 bits), 64-bit flags, then the high 64 bits when there are.
+  const hex = ctx.spanId + (ctx.parentId ?? ctx.spanId) + traceIdLow(ctx.traceId) + '00000000' + flags.toString(16).padStart(8, '0') + (high ?? '');
+  return Buffer.from(hex, 'hex').toString('base64');
 }
 
 /** Returns undefined when the header is not 32 or 40 bytes of base64. */
