@@ -60,7 +60,8 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
 
   constructor(pool: Http1Pool, opts: Required<Http1PoolOptions>) {
     this.pool = pool;
-    this.socket = connect({ host: opts.host, port: opts.port, noDelay: true });
+    // Request bodies (uploads) get the same 128 KiB write buffer as client sockets (server.ts).
+    this.socket = connect({ host: opts.host, port: opts.port, noDelay: true, highWaterMark: 128 * 1024 } as import('node:net').NetConnectOpts);
     this.socket.setTimeout(opts.connectTimeoutMs);
     this.socket.once('connect', () => {
       this.connected = true;
