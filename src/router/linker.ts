@@ -23,6 +23,8 @@ export interface NamingDeps<D extends DtabLike> {
   binder(config: LinkerdConfig): (dtab: D, path: Path) => Activity<NameTree<BoundName>>;
   /** Wraps a router's binder with its interpreter's transformers (identity when none). */
   interpreter?(router: RouterConfig, bind: (dtab: D, path: Path) => Activity<NameTree<BoundName>>): (dtab: D, path: Path) => Activity<NameTree<BoundName>>;
+  /** For a router whose interpreter asks namerd and can explain: namerd's delegation JSON. */
+  delegator?(label: string): ((dtab: D, path: Path) => Promise<unknown>) | undefined;
   close?(): void;
 }
 

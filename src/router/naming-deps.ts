@@ -26,7 +26,17 @@ export async function loadInterpreters(config: LinkerdConfig): Promise<typeof In
 export function namingDeps(interpreters?: typeof Interpreters): NamingDeps<Dtab> {
   let namers: ReturnType<typeof createNamers> | undefined;
   let linker: LinkerdConfig | undefined;
+  const remotes = new Map<string, Interpreters.RemoteInterpreter>();
   return {
+    delegator(label: string) {
+      const r = remotes.get(label);
+      const d = r?.delegate;
+      return d === undefined ? undefined : (dtab: Dtab, path: Path) => d.call(r, dtab, path);
+    },
+    close() {
+      for (const r of remotes.values()) r.close();
+      remotes.clear();
+    },
     readDtab,
     readPath,
     binder(config: LinkerdConfig) {
@@ -45,6 +55,7 @@ export function namingDeps(interpreters?: typeof Interpreters): NamingDeps<Dtab>
       const kind = router.interpreter.kind as string;
       if (REMOTE_KINDS.has(kind) && interpreters === undefined) throw new Error(`interpreter ${kind}: loadInterpreters() was not called`);
       const remote = interpreters?.namerdInterpreter(router.interpreter as Readonly<Record<string, unknown>>, readPath, where);
+      if (remote !== undefined) remotes.set(router.label, remote);
       const base = remote ? (dtab: Dtab, path: Path) => remote.bind(dtab, path) : bind;
       return transformBinder(transformers, base);
     },

@@ -15,11 +15,11 @@ import { createAdminServer, type AdminServer } from '../admin/server.js';
 import { DelegateRejection } from '../admin/errors.js';
 import { createNamers } from '../namers/registry.js';
 import { Dtab, explainDelegation, readDtab, readPath, showNameTree } from '../naming/index.js';
-import { Linker } from './linker.js';
+import { Linker, type NamingDeps } from './linker.js';
 import { loadInterpreters, namingDeps } from './naming-deps.js';
 
 /** The admin server of a linker: metrics, telemeters' routes, config and the dtab playground. */
-function linkerAdmin(config: LinkerdConfig, metrics: MetricsRegistry, routes: Parameters<typeof createAdminServer>[0]['routes'], onShutdown: (graceMs: number) => void, linker: Linker<Dtab>): AdminServer {
+function linkerAdmin(config: LinkerdConfig, metrics: MetricsRegistry, routes: Parameters<typeof createAdminServer>[0]['routes'], onShutdown: (graceMs: number) => void, linker: Linker<Dtab>, naming: NamingDeps<Dtab>): AdminServer {
   // The playground explains with the same namer kinds the routers bind with.
   const namers = createNamers(config.namers as unknown as Parameters<typeof createNamers>[0], { file: config.file, readPath });
   const dtabs = new Map(config.routers.map((r) => [r.label, readDtab(r.dtab ?? '')]));
@@ -47,7 +47,11 @@ function linkerAdmin(config: LinkerdConfig, metrics: MetricsRegistry, routes: Pa
       } catch (e) {
         throw new DelegateRejection('invalidPath', (e as Error).message);
       }
-      const base = dtabs.get(namespace ?? config.routers[0]?.label ?? '') ?? Dtab.empty;
+      const label = namespace ?? config.routers[0]?.label ?? '';
+      const base = dtabs.get(label) ?? Dtab.empty;
+      // A router that follows namerd is explained by namerd, with the dtab it would send.
+      const remote = naming.delegator?.(label);
+      if (remote !== undefined) return remote(base.concat(extra), path);
       return explainDelegation(base.concat(extra), path, namers, { showTree: showNameTree, timeoutMs: 2000 });
     },
   });
@@ -70,13 +74,15 @@ function namerState(namers: ReturnType<typeof createNamers>, prefix: string): un
 
 export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
   let linker: Linker<Dtab>;
+  let naming: NamingDeps<Dtab>;
   let config: LinkerdConfig;
   const metrics = new MetricsRegistry();
   let telemetry: ReturnType<typeof buildTelemetry>;
   try {
     config = await loadLinkerdConfig(file);
     telemetry = buildTelemetry(config.telemetry as never, { metrics });
-    linker = new Linker(config, namingDeps(await loadInterpreters(config)), metrics, telemetry.tracer);
+    naming = namingDeps(await loadInterpreters(config));
+    linker = new Linker(config, naming, metrics, telemetry.tracer);
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const issue of e.errors) io.stderr(issue.message + '\n');
@@ -88,7 +94,7 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
   metrics.start();
   const grace = config.admin.shutdownGraceMs ?? 10_000;
   let stop: (graceMs: number) => void = () => undefined;
-  const admin = linkerAdmin(config, metrics, telemetry.adminRoutes, (g) => stop(g), linker);
+  const admin = linkerAdmin(config, metrics, telemetry.adminRoutes, (g) => stop(g), linker, naming);
   let bound;
   try {
     bound = await linker.start();

@@ -141,3 +141,23 @@ for (const [kind, iface, interp] of [
     assert.deepEqual(await counts(l.port, 10), { v1: 10 });
   });
 }
+
+test('io.l5d.namerd.http: the admin dtab playground asks namerd, with the router dtab and the extra dentries', async () => {
+  const [v1] = await upstreams();
+  const port = await freePort();
+  const [, l] = await Promise.all([startNamerd('io.l5d.httpController', port, `/alias/web => ${ep(v1)}`), startLinkerd(namerdHttp(port), '  dtab: /svc => /alias\n')]);
+  assert.deepEqual(await counts(l.port, 2), { v1: 2 });
+  const admin = Number(/^admin listening on 127\.0\.0\.1:(\d+)$/m.exec(l.proc.output())![1]);
+  const get = async (q: string): Promise<{ status: number; json: Record<string, unknown> }> => {
+    const r = await fetch(`http://127.0.0.1:${admin}/delegator.json?${q}`);
+    return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+  };
+  // /alias is known to namerd only: a local explanation could not bind it.
+  const r = await get('namespace=web&path=/svc/web');
+  assert.equal(r.status, 200);
+  const text = JSON.stringify(r.json);
+  assert.match(text, new RegExp(`"id":"${ep(v1).replace(/[$/.]/g, (c) => `\\${c}`)}"`));
+  assert.match(text, /"dentry":\{"prefix":"\/svc","dst":"\/alias"\}/);
+  const extra = await get(`namespace=web&path=/svc/web&dtab=${encodeURIComponent('/alias/web => /$/inet/127.0.0.1/1')}`);
+  assert.match(JSON.stringify(extra.json), /"id":"\/\$\/inet\/127\.0\.0\.1\/1"/);
+});
