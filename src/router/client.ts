@@ -123,6 +123,11 @@ export class Client {
       status: new Map(),
     };
     metrics.gauge([...scope, 'loadbalancer', 'size'], () => this.endpoints.size);
+    metrics.gauge([...scope, 'connections'], () => {
+      let n = 0;
+      for (const e of this.endpoints.values()) n += e.pool.size;
+      return n;
+    });
     metrics.gauge([...scope, 'loadbalancer', 'available'], () => {
       let n = 0;
       for (const e of this.endpoints.values()) if (e.available) n++;

@@ -41,6 +41,10 @@ test('3 successes and 2 failures through the router read back exactly from the a
   assert.equal(flat[`${client}/requests`], 5);
   assert.equal(flat[`${client}/status/200`], 3);
   assert.equal(flat[`${client}/status/500`], 2);
+  assert.equal(flat[`${client}/loadbalancer/size`], 1);
+  assert.equal(flat[`${client}/loadbalancer/available`], 1);
+  // Five sequential requests share one pooled keep-alive connection to the upstream.
+  assert.equal(flat[`${client}/connections`], 1);
 
   const prom = (await (await fetch(`${admin.url()}/admin/metrics/prometheus`)).text()).split('\n');
   assert.ok(prom.includes(`rt:server:requests{rt="in", server="127.0.0.1/${r.port}"} 5`), prom.join('\n'));
