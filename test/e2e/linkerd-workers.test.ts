@@ -54,5 +54,6 @@ test('--workers 2: two linker processes share the router port, route, and stop o
   child.kill('SIGTERM');
   const [code] = await exited;
   assert.equal(code, 0);
+  assert.equal(out.match(/^stopped$/gm)?.length, 1);
   for (const pid of workers) assert.throws(() => process.kill(Number(pid), 0), /ESRCH/);
 });

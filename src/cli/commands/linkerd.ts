@@ -73,7 +73,9 @@ async function runWithWorkers(file: string, n: number, io: CommandIO): Promise<n
   const cluster = (await import('node:cluster')).default;
   const { runLinkerd } = await import('../../router/run.js');
   if (cluster.isWorker) {
-    const quiet = cluster.worker!.id === 1 ? io : { ...io, stdout: () => undefined };
+    // The first worker prints the listening lines; the primary alone says `stopped`.
+    const first = cluster.worker!.id === 1;
+    const quiet = { ...io, stdout: (s: string) => (first && s !== 'stopped\n' ? io.stdout(s) : undefined) };
     const code = await runLinkerd(file, quiet);
     process.exit(code);
   }
