@@ -12,7 +12,7 @@ import type { LinkerdConfig } from '../config/types.js';
 import { MetricsRegistry } from '../telemetry/metrics-registry.js';
 import { buildTelemetry } from '../telemetry/telemeters.js';
 import { createAdminServer, type AdminServer } from '../admin/server.js';
-import { DelegateRejection } from '../admin/errors.js';
+import { readDelegateInput } from '../admin/delegate-input.js';
 import { createNamers } from '../namers/registry.js';
 import { Dtab, explainDelegation, readDtab, readPath, showNameTree } from '../naming/index.js';
 import { Linker, type NamingDeps } from './linker.js';
@@ -35,18 +35,7 @@ function linkerAdmin(config: LinkerdConfig, metrics: MetricsRegistry, routes: Pa
     namerState: (prefix) => namerState(namers, prefix),
     onShutdown,
     delegate: async (namespace, dtabText, pathText) => {
-      let extra: Dtab;
-      let path;
-      try {
-        extra = readDtab(dtabText);
-      } catch (e) {
-        throw new DelegateRejection('invalidDtab', (e as Error).message);
-      }
-      try {
-        path = readPath(pathText);
-      } catch (e) {
-        throw new DelegateRejection('invalidPath', (e as Error).message);
-      }
+      const { extra, path } = readDelegateInput(dtabText, pathText);
       const label = namespace ?? config.routers[0]?.label ?? '';
       const base = dtabs.get(label) ?? Dtab.empty;
       // A router that follows namerd is explained by namerd, with the dtab it would send.

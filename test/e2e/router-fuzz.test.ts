@@ -15,6 +15,7 @@ import type * as http from 'node:http';
 import * as net from 'node:net';
 import { spawnReady, type ReadyProcess } from '../support/process.js';
 import { request, upstream, type Upstream } from '../router/support.js';
+import { seededRandom as prng } from '../support/prng.js';
 
 const BIN = join(process.cwd(), 'bin', 'meshwork.js');
 const CASES = 2000;
@@ -29,17 +30,6 @@ const CASE_MS = 5000;
 const TOTAL_MS = 20_000;
 const ROUTER_STATUSES = new Set([400, 408, 413, 414, 431, 501, 505, 502, 503]);
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A tag the upstream echoes so a response can be traced to the connection that caused it. */
 function tag(i: number): string {

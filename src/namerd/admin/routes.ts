@@ -27,12 +27,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DelegateRejection } from '../../admin/errors.js';
+import { readDelegateInput } from '../../admin/delegate-input.js';
 import type { AdminRequest, AdminResponse, AdminRoute, DelegateFn } from '../../admin/server.js';
 import { delegate, delegateTreeToJson } from '../../naming/delegator.js';
 import { Dtab } from '../../naming/dtab.js';
-import { readDtab, readPath, showNameTree } from '../../naming/index.js';
-import type { Path } from '../../naming/path.js';
+import { readDtab, showNameTree } from '../../naming/index.js';
 import { DtabVersionMismatchError, NamerdError } from '../errors.js';
 import type { Namespaces } from '../namespaces.js';
 import { NamerdAdminError } from './errors.js';
@@ -225,18 +224,7 @@ export function namerdAdminPage(namespaces: Namespaces, options: NamerdAdminPage
   ];
 
   const explain: DelegateFn = async (ns, dtabText, pathText) => {
-    let extra: Dtab;
-    let path: Path;
-    try {
-      extra = readDtab(dtabText);
-    } catch (e) {
-      throw new DelegateRejection('invalidDtab', (e as Error).message);
-    }
-    try {
-      path = readPath(pathText);
-    } catch (e) {
-      throw new DelegateRejection('invalidPath', (e as Error).message);
-    }
+    const { extra, path } = readDelegateInput(dtabText, pathText);
     const tree =
       ns === undefined || ns === ''
         ? await delegate(extra, path, namespaces.namers, { timeoutMs })

@@ -10,22 +10,13 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { createHttp1Proxy } from '../../../src/protocol/http1/proxy.js';
+import { seededRandom as rng } from '../../support/prng.js';
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 0x5eed);
 const CASES = 400;
 const BATCH = 40;
 const CASE_TIMEOUT_MS = 300;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BASES = [
   'GET /index.html?q=1 HTTP/1.1\r\nHost: svc\r\nAccept: */*\r\n\r\n',
