@@ -196,27 +196,38 @@ export class Route implements ResponseListener {
 
   // ResponseListener: the attempt failed before a response head.
   onUpstreamError(ex: Http1Exchange, err: Http1Error): void {
-    const ep = this.ep!;
-    const client = this.client!;
-    const ms = this.endAttempt();
-    ep.pending--;
-    this.ep = undefined;
     const rerr = toRouterError(err);
-    const ok = this.svc.classify(ex.head.method, undefined, rerr) === 'success';
-    client.attemptFailed(ep, ms, err.code === 'MESH_ERR_HTTP1_UPSTREAM_CONNECT', ok);
-    this.clientSpan?.finish(502, { ip: ep.host, port: ep.port }, rerr.message);
-    this.clientSpan = null;
+    const client = this.client!;
+    this.attemptFailed(rerr, 502, err.code === 'MESH_ERR_HTTP1_UPSTREAM_CONNECT');
     if (this.finished) return;
     if (rerr.retryable && ex.replayable && this.requeues < MAX_REQUEUES && client.tryRequeue()) {
       this.requeues++;
       this.send();
       return;
     }
-    if (this.svc.classify(ex.head.method, undefined, rerr) === 'retryable-failure' && this.retryAllowed()) {
-      this.retryLater();
-      return;
-    }
-    this.fail(rerr);
+    this.retryOrFail(rerr);
+  }
+
+  /**
+   * The attempt in flight ended without a response (error, timeout, caller gone): its endpoint
+   * is released and the failure recorded for the balancer, failure accrual and the span.
+   */
+  private attemptFailed(err: RouterError, spanStatus: number, connectFailed: boolean): void {
+    const ep = this.ep;
+    if (ep === undefined) return;
+    const ms = this.endAttempt();
+    ep.pending--;
+    this.ep = undefined;
+    const ok = this.svc.classify(this.ex.head.method, undefined, err) === 'success';
+    this.client!.attemptFailed(ep, ms, connectFailed, ok);
+    this.clientSpan?.finish(spanStatus, { ip: ep.host, port: ep.port }, err.message);
+    this.clientSpan = null;
+  }
+
+  /** Retries a failed attempt when the classifier and the budget allow, else answers with it. */
+  private retryOrFail(err: RouterError): void {
+    if (this.svc.classify(this.ex.head.method, undefined, err) === 'retryable-failure' && this.retryAllowed()) this.retryLater();
+    else this.fail(err);
   }
 
   /** Whether a failed attempt may be retried: replayable, under the cap, within the budget. */
@@ -243,40 +254,21 @@ export class Route implements ResponseListener {
     if (this.finished || ep === undefined || this.ex.responseStarted) return;
     // The attempt is abandoned: its connection is dropped and the failure classified.
     this.ex.canceller?.cancel();
-    const err = new Http1TimeoutError(`exceeded ${ms}ms request attempt timeout to ${ep.label}`);
-    this.onAttemptTimeout(err);
-  }
-
-  private onAttemptTimeout(err: RouterError): void {
-    const ep = this.ep!;
-    const client = this.client!;
-    const ms = Date.now() - this.attemptStarted;
-    ep.pending--;
-    this.ep = undefined;
-    client.attemptFailed(ep, ms, false, false);
-    this.clientSpan?.finish(503, { ip: ep.host, port: ep.port }, err.message);
-    this.clientSpan = null;
-    if (this.svc.classify(this.ex.head.method, undefined, err) === 'retryable-failure' && this.retryAllowed()) {
-      this.retryLater();
-      return;
-    }
-    this.fail(err);
+    const err = new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms request attempt timeout to ${ep.label}`, { interrupted: true });
+    this.attemptFailed(err, 503, false);
+    this.retryOrFail(err);
   }
 
   private totalTimeout(ms: number): void {
     this.totalTimer = undefined;
-    if (this.finished) return;
-    if (this.ex.responseStarted) return;
+    if (this.finished || this.ex.responseStarted) return;
+    const why = this.byDeadline ? `the caller's deadline (l5d-ctx-deadline, ${ms}ms left)` : `${ms}ms total timeout`;
+    const err = new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${why} for ${this.dst.show()}`, { interrupted: true });
     if (this.ep !== undefined) {
       this.ex.canceller?.cancel();
-      const ep = this.ep;
-      this.ep = undefined;
-      ep.pending--;
-      this.client!.attemptFailed(ep, Date.now() - this.attemptStarted, false, false);
-      if (this.attemptTimer !== undefined) clearTimeout(this.attemptTimer);
+      this.attemptFailed(err, 503, false);
     }
-    const why = this.byDeadline ? `the caller's deadline (l5d-ctx-deadline, ${ms}ms left)` : `${ms}ms total timeout`;
-    this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${why} for ${this.dst.show()}`, { interrupted: true }));
+    this.fail(err);
   }
 
   /** Answers with the error (Linkerd's ErrorResponder), or cuts a response under way. */
@@ -329,13 +321,6 @@ export class Route implements ResponseListener {
 
   get errorMessage(): string | undefined {
     return this.error;
-  }
-}
-
-/** A per-attempt timeout, retryable only by classifiers that retry timeouts. */
-class Http1TimeoutError extends RouterError {
-  constructor(message: string) {
-    super('MESH_ERR_ROUTER_TIMEOUT', message, { interrupted: true });
   }
 }
 
