@@ -28,7 +28,9 @@ import { interpreterConfigError, type ConfigWhere } from './errors.js';
 import { readTls, type NamerdTlsConfig } from './tls.js';
 import { backoffFrom, followStream, inetTarget, type Backoff, type FollowStats, type OpenStream } from './follow.js';
 import { meshServices } from '../namerd/mesh/proto.js';
-import { boundTreeFromMsg, dtabToMsg, pathToMsg, replicasToAddr, type BoundNameTreeMsg, type ReplicasMsg } from '../namerd/mesh/codec.js';
+import { boundTreeFromMsg, delegateTreeFromMsg, dtabToMsg, pathToMsg, pathTreeToMsg, replicasToAddr, type BoundDelegateTreeMsg, type BoundNameTreeMsg, type ReplicasMsg } from '../namerd/mesh/codec.js';
+import { delegateTreeToJson, showNameTree } from '../naming/index.js';
+import { leaf } from '../naming/name-tree.js';
 
 /** Past this many names the caches are dropped (live observers keep their streams). */
 const MAX_CACHED = 10_000;
@@ -69,6 +71,7 @@ function grpcStream<M, T>(open: () => grpc.ClientReadableStream<M>, toValue: (m:
 export class MeshInterpreter {
   private readonly interpreter: grpc.Client & Record<string, (req: unknown) => grpc.ClientReadableStream<unknown>>;
   private readonly resolver: grpc.Client & Record<string, (req: unknown) => grpc.ClientReadableStream<unknown>>;
+  private readonly delegator: grpc.Client & Record<string, (req: unknown, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, rsp: { tree?: BoundDelegateTreeMsg }) => void) => void>;
   private readonly root: Path;
   readonly backoff: Backoff;
   /** Streams opened and ended, for tests and the admin page. */
@@ -109,6 +112,7 @@ export class MeshInterpreter {
     };
     this.interpreter = new svc.Interpreter(target, creds, options) as never;
     this.resolver = new svc.Resolver(target, creds, { ...options, channelOverride: this.interpreter.getChannel() }) as never;
+    this.delegator = new svc.Delegator(target, creds, { ...options, channelOverride: this.interpreter.getChannel() }) as never;
   }
 
   /** The Addr of a bound id, shared per id. */
@@ -156,6 +160,20 @@ export class MeshInterpreter {
   }
 
   /** Closes the channel: no new streams are opened (observers keep their last state). */
+  /**
+   * namerd's explanation of `path` under its namespace dtab followed by `dtab` (the admin
+   * playground of a router that follows namerd), as Linkerd's delegator JSON; bound leaves
+   * show their Addr from namerd's Resolver.
+   */
+  async delegate(dtab: Dtab, path: Path, timeoutMs = 5000): Promise<unknown> {
+    const req = { root: pathToMsg(this.root), tree: pathTreeToMsg(leaf(path)), dtab: dtabToMsg(dtab) };
+    const rsp = await new Promise<{ tree?: BoundDelegateTreeMsg }>((resolve, reject) => {
+      this.delegator['GetDelegateTree']!(req, { deadline: Date.now() + timeoutMs }, (err, r) => (err ? reject(new Error(`namerd delegation failed: ${err.details || err.message}`)) : resolve(r)));
+    });
+    const tree = delegateTreeFromMsg(rsp.tree, (l): BoundName => ({ id: l.id, residual: l.residual, addr: this.addr(l.id) }));
+    return delegateTreeToJson(tree, { showTree: showNameTree, timeoutMs });
+  }
+
   close(): void {
     this.interpreter.close();
   }

@@ -226,3 +226,21 @@ test('failureThreshold: a namerd connection that goes silent is noticed by its p
   // Only a failure detector notices the silent connection; the redial goes through the relay anew.
   await tree.until((x) => JSON.stringify(okTree(x)) === JSON.stringify({ id: inet(8082), residual: '/' }), 8000, 'the new dtab after the redial');
 });
+
+test('delegate: namerd explains through the mesh Delegator exactly as through its HTTP API', async () => {
+  const { NamerdHttpInterpreter } = await import('../../src/interpreters/namerd-http.js');
+  const { mesh, api } = await namerd(`/svc => /alias; /alias/web => 1 * ${inet(8081)} & 3 * ${inet(8082)}`);
+  const m = interpreter(mesh);
+  const h = new NamerdHttpInterpreter({ dst: inet(api), namespace: 'default', retry: RETRY } as never, readPath);
+  cleanups.push(() => h.close());
+  const extra = readDtab('/alias/web/x => /$/fail');
+  const viaMesh = await m.delegate(extra, readPath('/svc/web/x'));
+  const viaHttp = await h.delegate(extra, readPath('/svc/web/x'));
+  assert.deepEqual(viaMesh, viaHttp);
+  const text = JSON.stringify(viaMesh);
+  assert.match(text, /"dentry":\{"prefix":"\/svc","dst":"\/alias"\}/);
+  assert.match(text, /"type":"union"/);
+  assert.match(text, new RegExp(`"id":"${inet(8082).replace(/[$/.]/g, (c) => `\\${c}`)}"`));
+  // A call past its deadline fails with the reason instead of hanging the playground.
+  await assert.rejects(m.delegate(Dtab.empty, readPath('/svc/web'), 1), /namerd delegation failed/);
+});

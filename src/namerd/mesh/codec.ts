@@ -8,6 +8,7 @@ import { EMPTY, FAIL, NEG, alt, leaf, union, weighted } from '../../naming/name-
 import type { Addr } from '../../naming/addr.js';
 import { ANY_ELEM, Dentry, Dtab, Prefix, type PrefixElem } from '../../naming/dtab.js';
 import { isIPv4, isIPv6 } from 'node:net';
+import type { DelegateTree } from '../../naming/delegator.js';
 
 export interface PathMsg {
   elems?: Buffer[];
@@ -247,4 +248,51 @@ export function dentryFromMsg(m: DentryMsg): Dentry {
 export function dtabFromMsg(m: DtabMsg): Dtab {
   const ds = (m.dentries ?? []).map(dentryFromMsg);
   return ds.length === 0 ? Dtab.empty : new Dtab(ds);
+}
+
+/** `io.linkerd.mesh.BoundDelegateTree` as the proto loader gives it (oneof `node`). */
+export interface BoundDelegateTreeMsg {
+  path?: PathMsg;
+  dentry?: DentryMsg;
+  node?: 'neg' | 'fail' | 'empty' | 'alt' | 'union' | 'leaf' | 'delegate' | 'transformation' | 'exception';
+  alt?: { trees?: BoundDelegateTreeMsg[] };
+  union?: { trees?: { weight?: number; tree?: BoundDelegateTreeMsg }[] };
+  leaf?: { id?: PathMsg; residual?: PathMsg };
+  delegate?: BoundDelegateTreeMsg;
+  transformation?: { name?: string; leaf?: { id?: PathMsg; residual?: PathMsg }; tree?: BoundDelegateTreeMsg };
+  exception?: string;
+}
+
+/**
+ * A delegation tree from namerd's Delegator, with each bound leaf made a value by `bound`
+ * (the interpreter gives it a live Addr). The reverse of the server's delegateTreeToMsg.
+ */
+export function delegateTreeFromMsg<T>(m: BoundDelegateTreeMsg | null | undefined, bound: (leaf: BoundLeaf) => T): DelegateTree<T> {
+  if (!m) throw new MeshDecodeError('delegate tree missing');
+  const path = pathFromMsg(m.path);
+  const dentry = m.dentry ? dentryFromMsg(m.dentry) : null;
+  const leafOf = (l: { id?: PathMsg; residual?: PathMsg } | undefined): T => bound({ id: pathFromMsg(l?.id), residual: pathFromMsg(l?.residual) });
+  const go = (x: BoundDelegateTreeMsg | undefined): DelegateTree<T> => delegateTreeFromMsg(x, bound);
+  switch (m.node) {
+    case 'neg':
+      return { type: 'neg', path, dentry };
+    case 'fail':
+      return { type: 'fail', path, dentry };
+    case 'empty':
+      return { type: 'empty', path, dentry };
+    case 'exception':
+      return { type: 'exception', path, dentry, error: new Error(m.exception ?? '') };
+    case 'leaf':
+      return { type: 'leaf', path, dentry, value: leafOf(m.leaf) };
+    case 'delegate':
+      return { type: 'delegate', path, dentry, tree: go(m.delegate) };
+    case 'alt':
+      return { type: 'alt', path, dentry, trees: (m.alt?.trees ?? []).map(go) };
+    case 'union':
+      return { type: 'union', path, dentry, trees: (m.union?.trees ?? []).map((w) => ({ weight: w.weight ?? 0, tree: go(w.tree) })) };
+    case 'transformation':
+      return { type: 'transformation', path, name: m.transformation?.name ?? '', value: leafOf(m.transformation?.leaf), tree: go(m.transformation?.tree) };
+    default:
+      throw new MeshDecodeError(`delegate tree node ${String(m.node)}`);
+  }
 }
