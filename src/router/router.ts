@@ -180,7 +180,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     const started = Date.now();
     srv.inflight++;
     try {
-      this.prepare(ex, srv, started);
+      this.prepare(ex, srv);
     } catch (err) {
       this.answerLocally(ex, srv, started, err);
     }
@@ -200,7 +200,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
    * Edits the request head as Linkerd does, identifies its logical name and starts its route.
    * One pass over the header fields; field names are decoded only for the `l5d-*` ones.
    */
-  private prepare(ex: Http1Exchange, srv: ServerContext, started: number): void {
+  private prepare(ex: Http1Exchange, srv: ServerContext): void {
     const head = ex.head;
     const b = head.buf;
     const f = head.fields;
@@ -355,7 +355,6 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     }
     ex.responseListener = route;
     route.start(timeoutMs, byDeadline);
-    void started;
   }
 
   private makeService(dst: Path, key: string): Service {

@@ -5,7 +5,7 @@
  * wait in the connection's buffer until the response before them has ended.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { Http1Error, type Http1ErrorCode } from './errors.js';
+import { Http1Error } from './errors.js';
 import { BAD_FRAMING, BODY_LENGTH, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { DEFAULT_LIMITS, type Http1Limits } from './limits.js';
 import { parseRequestHead, type Http1RequestHead } from './request-head.js';
