@@ -1,12 +1,5 @@
-/** mulberry32: a small seeded PRNG, the same sequence for the same seed everywhere, so a
- * property or fuzz failure reproduces from its printed seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/**
+ * The seeded PRNG (mulberry32) the property and fuzz tests share, so a failure reproduces from
+ * its printed seed. It is the balancers' own, not a copy.
+ */
+export { seededRandom } from '../../src/router/balancers/balancer.js';
