@@ -95,16 +95,18 @@ export class RouterServer {
   private onRequest(ex: Http1Exchange): void {
     const ctx = this.ctx!;
     const max = this.options.maxConcurrentRequests;
-    if (this.draining) {
-      this.router.answerLocally(ex, (ctx.inflight++, ctx), Date.now(), new RouterError('MESH_ERR_ROUTER_SHUTTING_DOWN', 'router is shutting down', { rejected: true, retryable: true }));
+    let refusal: RouterError | undefined;
+    if (this.draining) refusal = new RouterError('MESH_ERR_ROUTER_SHUTTING_DOWN', 'router is shutting down', { rejected: true, retryable: true });
+    else if (max > 0 && ctx.inflight >= max) {
+      refusal = new RouterError('MESH_ERR_ROUTER_OVERLOADED', `max concurrent requests (${max}) exceeded`, { rejected: true, retryable: true });
+    }
+    if (refusal === undefined) {
+      this.router.handle(ex, ctx);
       return;
     }
-    if (max > 0 && ctx.inflight >= max) {
-      ctx.inflight++;
-      this.router.answerLocally(ex, ctx, Date.now(), new RouterError('MESH_ERR_ROUTER_OVERLOADED', `max concurrent requests (${max}) exceeded`, { rejected: true, retryable: true }));
-      return;
-    }
-    this.router.handle(ex, ctx);
+    // Counted in flight like any request: the router's finish() takes it back off.
+    ctx.inflight++;
+    this.router.answerLocally(ex, ctx, Date.now(), refusal);
   }
 
   /** The engine refused a request head (it answered 400/408/414/431/501/505 itself). */
