@@ -39,6 +39,16 @@ test('an expired l5d-ctx-deadline is refused at once and never reaches the upstr
   assert.equal(up.requests, 0);
 });
 
+test('a malformed l5d-ctx-deadline is ignored: the request is routed and no deadline is forwarded', async (t) => {
+  const up = await upstream(echo);
+  t.after(() => up.close());
+  const r = await startRouter({ trees: { '/svc/dog': okTree(boundLeaf('/#/io.l5d.fs/dog', inetAddr(up.port))) } });
+  t.after(() => r.close());
+  const rsp = await request(r.port, { headers: { host: 'dog', 'l5d-ctx-deadline': 'soon, please' } });
+  assert.equal(rsp.status, 200);
+  assert.equal(JSON.parse(rsp.body).headers['l5d-ctx-deadline'], undefined);
+});
+
 test('the forwarded deadline is the tighter of the caller’s and totalTimeoutMs', async (t) => {
   const up = await upstream(echo);
   t.after(() => up.close());
