@@ -32,6 +32,14 @@ const S_IDLE = 0;
 const S_HEAD = 1;
 const S_BODY = 2;
 
+/**
+ * Upstream reads land in a buffer the connection owns (Node's `onread`) instead of a fresh
+ * 64 KiB allocation per read, which for large bodies cost a page fault per 4 KiB touched. The
+ * buffer is reused until a write to the client still points into it when the read is handled;
+ * then the next read gets a new one.
+ */
+const READ_BUFFER = 64 * 1024;
+
 const EMPTY = Buffer.alloc(0);
 const CRLF = Buffer.from('\r\n', 'latin1');
 const CONNECTION_CLOSE = Buffer.from('connection: close\r\n', 'latin1');
@@ -57,11 +65,21 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   private lastError: string | undefined = undefined;
   private readonly info = new ResponseInfo();
   private readonly framer = new BodyFramer();
+  /** The buffer the next read lands in; null once a pending write holds the last one. */
+  private rbuf: Buffer | null = null;
+  /** Set once upgraded: upstream bytes go straight to this client socket. */
+  private tunnel: Socket | null = null;
 
   constructor(pool: Http1Pool, opts: Required<Http1PoolOptions>) {
     this.pool = pool;
     // Request bodies (uploads) get the same 128 KiB write buffer as client sockets (server.ts).
-    this.socket = connect({ host: opts.host, port: opts.port, noDelay: true, highWaterMark: 128 * 1024 } as import('node:net').NetConnectOpts);
+    this.socket = connect({
+      host: opts.host,
+      port: opts.port,
+      noDelay: true,
+      highWaterMark: 128 * 1024,
+      onread: { buffer: () => this.readBuffer(), callback: (n: number, b: Uint8Array) => { this.onRead(n, b as Buffer); return true; } },
+    } as unknown as import('node:net').NetConnectOpts);
     this.socket.setTimeout(opts.connectTimeoutMs);
     this.socket.once('connect', () => {
       this.connected = true;
@@ -71,7 +89,6 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       else this.pool.release(this);
     });
     this.socket.on('timeout', () => this.socket.destroy());
-    this.socket.on('data', (b: Buffer) => this.onData(b));
     this.socket.on('drain', () => { if (this.ex !== null && !this.reqBodyDone) this.ex.resumeBody(); });
     this.socket.on('error', (e: NodeJS.ErrnoException) => { this.lastError = e.code ?? e.message; });
     this.socket.on('close', () => this.onClose());
@@ -124,6 +141,26 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     this.socket.destroy();
   }
 
+  private readBuffer(): Buffer {
+    let b = this.rbuf;
+    if (b === null) { b = Buffer.allocUnsafeSlow(READ_BUFFER); this.rbuf = b; }
+    return b;
+  }
+
+  private onRead(n: number, buf: Buffer): void {
+    const b = buf.subarray(0, n);
+    const t = this.tunnel;
+    if (t !== null) {
+      if (!t.write(b)) this.socket.pause();
+      if (t.writableLength > 0) this.rbuf = null;
+      return;
+    }
+    const ex = this.ex;
+    this.onData(b);
+    // A write that did not complete at once still points into `buf`.
+    if (ex !== null && ex.writing) this.rbuf = null;
+  }
+
   private onData(b: Buffer): void {
     const ex = this.ex;
     if (ex === null) { this.socket.destroy(); return; }
@@ -142,7 +179,8 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     for (let guard = 0; guard < 64; guard++) {
       const info = this.info;
       const r = parseResponseHead(buf, at, ex.head.isHead, info);
-      if (r === RESPONSE_NEED_MORE) { this.pending = at === 0 ? buf : buf.subarray(at); if (at > 0) ex.write(buf.subarray(0, at)); return; }
+      // The partial head is copied: `buf` may be the connection's read buffer.
+      if (r === RESPONSE_NEED_MORE) { this.pending = Buffer.from(buf.subarray(at)); if (at > 0) ex.write(buf.subarray(0, at)); return; }
       if (r === RESPONSE_BAD) { this.broken(ex); return; }
       if (info.status === 101) { this.upgraded(ex, buf, at, r); return; }
       if (info.status < 200) {
@@ -225,7 +263,6 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     this.writeResponse(ex, buf, start, headEnd, headEnd);
     const client = ex.takeover();
     const up = this.socket;
-    up.removeAllListeners('data');
     up.removeAllListeners('drain');
     up.removeAllListeners('close');
     up.setTimeout(0);
@@ -233,7 +270,11 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     if (rest.length > 0) client.socket.write(rest);
     if (client.head.length > 0) up.write(client.head);
     client.socket.pipe(up);
-    up.pipe(client.socket);
+    // Upstream bytes are read by onRead (onread sockets emit no 'data'): it writes them to the
+    // client and pauses on back-pressure until the client drains.
+    this.tunnel = client.socket;
+    client.socket.on('drain', () => up.resume());
+    up.on('end', () => client.socket.end());
     if (up.isPaused()) up.resume();
     const kill = (): void => { up.destroy(); client.socket.destroy(); };
     up.on('error', kill);

@@ -179,6 +179,12 @@ export class Http1Exchange {
     return this.conn.socket.write(b);
   }
 
+  /** A response write has not reached the kernel yet: buffers given to write() are still in use. */
+  get writing(): boolean {
+    const s = this.conn.socket;
+    return s.writableLength > 0 || s.destroyed;
+  }
+
   /** Writes a rebuilt response head and the body bytes after it in one system call (writev). */
   write2(head: Buffer, body: Buffer): boolean {
     this.responseStarted = true;

@@ -10,6 +10,7 @@ import { createHttp1Proxy, type Http1Proxy } from '../../../src/protocol/http1/p
 import { createHttp1Server, type ResponseListener } from '../../../src/protocol/http1/server.js';
 import { Http1Pool } from '../../../src/protocol/http1/pool.js';
 import { exchange, ok, rawUpstream, type RawUpstream, type Responder } from './helpers.js';
+import { seededRandom } from '../../support/prng.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
@@ -263,4 +264,96 @@ test('a client that stops reading stops the upstream (backpressure), and gets ev
   clearTimeout(t);
   const headLen = `HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`.length;
   assert.equal(got, size + headLen);
+});
+
+/** `n` bytes no two 4-byte-aligned words of which are equal, so a reused read buffer shows. */
+function patterned(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i + 4 <= n; i += 4) b.writeUInt32BE((i * 2654435761 + seed) >>> 0, i);
+  return b;
+}
+
+test('large responses arrive intact through a client that reads in fits and starts (read buffers are not reused while a write holds them)', async () => {
+  const rnd = seededRandom(20261125);
+  const bodies = [patterned(16 << 20, 1), patterned(700_000, 2), patterned(65_536, 3)];
+  const { port } = await setup((req, sock) => {
+    const body = bodies[Number(req.line.split(' ')[1]!.slice(1))]!;
+    sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`);
+    // Irregular write sizes: reads end at every kind of offset.
+    for (let at = 0; at < body.length;) {
+      const n = 1 + Math.floor(rnd() * 90_000);
+      sock.write(body.subarray(at, at + n));
+      at += n;
+    }
+    return null;
+  });
+  const client = connect(port, '127.0.0.1');
+  cleanups.push(async () => { client.destroy(); });
+  await once(client, 'connect');
+  client.write(bodies.map((_, i) => `GET /${i} HTTP/1.1\r\nHost: svc\r\n\r\n`).join(''));
+  const chunks: Buffer[] = [];
+  let got = 0;
+  const want = bodies.reduce((a, b) => a + b.length + `HTTP/1.1 200 OK\r\ncontent-length: ${b.length}\r\n\r\n`.length, 0);
+  const deadline = setTimeout(() => client.destroy(), 30_000);
+  await new Promise<void>((resolve, reject) => {
+    client.on('close', () => reject(new Error(`closed after ${got} of ${want} bytes`)));
+    client.on('data', (b: Buffer) => {
+      chunks.push(b);
+      got += b.length;
+      if (got >= want) { resolve(); return; }
+      // Stop reading now and then so the proxy's writes to us back up.
+      if (rnd() < 0.2) { client.pause(); setTimeout(() => client.resume(), Math.floor(rnd() * 40)); }
+    });
+  });
+  clearTimeout(deadline);
+  const all = Buffer.concat(chunks);
+  let at = 0;
+  for (const [i, body] of bodies.entries()) {
+    const headEnd = all.indexOf('\r\n\r\n', at) + 4;
+    assert.equal(all.subarray(at, headEnd).toString('latin1'), `HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`);
+    assert.ok(all.subarray(headEnd, headEnd + body.length).equals(body), `body ${i} (${body.length} bytes) differs`);
+    at = headEnd + body.length;
+  }
+  assert.equal(at, all.length);
+});
+
+test('an upgraded connection (101) relays both directions intact, with back-pressure', async () => {
+  const down = patterned(12 << 20, 7);
+  const upBytes = patterned(2 << 20, 8);
+  const rnd = seededRandom(7);
+  let fromClient = 0;
+  const received: Buffer[] = [];
+  let upstreamGotAll!: () => void;
+  const upstreamDone = new Promise<void>((r) => { upstreamGotAll = r; });
+  const { port } = await setup((_req, sock) => {
+    sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n');
+    sock.removeAllListeners('data');
+    sock.on('data', (b: Buffer) => { received.push(b); fromClient += b.length; if (fromClient >= upBytes.length) upstreamGotAll(); });
+    for (let at = 0; at < down.length;) { const n = 1 + Math.floor(rnd() * 100_000); sock.write(down.subarray(at, at + n)); at += n; }
+    return null;
+  });
+  const client = connect(port, '127.0.0.1');
+  cleanups.push(async () => { client.destroy(); });
+  await once(client, 'connect');
+  client.write('GET /ws HTTP/1.1\r\nHost: svc\r\nConnection: Upgrade\r\nUpgrade: x-test\r\n\r\n');
+  client.write(upBytes);
+  const chunks: Buffer[] = [];
+  let got = 0;
+  const head = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n';
+  const deadline = setTimeout(() => client.destroy(), 30_000);
+  await new Promise<void>((resolve, reject) => {
+    client.on('close', () => reject(new Error(`closed after ${got} bytes`)));
+    client.on('data', (b: Buffer) => {
+      chunks.push(b);
+      got += b.length;
+      if (got >= head.length + down.length) { resolve(); return; }
+      if (rnd() < 0.2) { client.pause(); setTimeout(() => client.resume(), Math.floor(rnd() * 40)); }
+    });
+  });
+  await upstreamDone;
+  clearTimeout(deadline);
+  const all = Buffer.concat(chunks);
+  assert.equal(all.subarray(0, head.length).toString('latin1'), head);
+  assert.ok(all.subarray(head.length).equals(down), 'upstream → client bytes differ');
+  assert.ok(Buffer.concat(received).equals(upBytes), 'client → upstream bytes differ');
 });
