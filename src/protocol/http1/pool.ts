@@ -9,6 +9,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { Http1Error } from './errors.js';
+import { WRITE_FULL, WRITE_HELD, writeBorrowed, writeOwned } from './write-batch.js';
 import { BAD_FRAMING, BODY_CLOSE, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { parseResponseHead, ResponseInfo, RESPONSE_BAD, RESPONSE_NEED_MORE } from './response-head.js';
 import { eqLower } from './request-head.js';
@@ -107,7 +108,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
 
   private send(ex: Http1Exchange): void {
     this.written = false;
-    this.socket.write(ex.head.toBuffer(), (err) => {
+    writeOwned(this.socket, ex.head.toBuffer(), (err) => {
       if (err == null && this.ex === ex) this.written = true;
     });
     if (ex.hasBody) {
@@ -151,14 +152,16 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     const b = buf.subarray(0, n);
     const t = this.tunnel;
     if (t !== null) {
-      if (!t.write(b)) this.socket.pause();
-      if (t.writableLength > 0) this.rbuf = null;
+      const r = writeBorrowed(t, b);
+      if ((r & WRITE_FULL) !== 0) this.socket.pause();
+      if ((r & WRITE_HELD) !== 0) this.rbuf = null;
       return;
     }
     const ex = this.ex;
+    if (ex !== null) ex.held = false;
     this.onData(b);
     // A write that did not complete at once still points into `buf`.
-    if (ex !== null && ex.writing) this.rbuf = null;
+    if (ex !== null && ex.held) this.rbuf = null;
   }
 
   private onData(b: Buffer): void {
@@ -267,7 +270,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     up.removeAllListeners('close');
     up.setTimeout(0);
     const rest = buf.subarray(headEnd);
-    if (rest.length > 0) client.socket.write(rest);
+    if (rest.length > 0 && (writeBorrowed(client.socket, rest) & WRITE_HELD) !== 0) ex.held = true;
     if (client.head.length > 0) up.write(client.head);
     client.socket.pipe(up);
     // Upstream bytes are read by onRead (onread sockets emit no 'data'): it writes them to the

@@ -4,6 +4,7 @@
  * buffers in wire framing. Requests on a connection are answered in order; pipelined bytes
  * wait in the connection's buffer until the response before them has ended.
  */
+import { WRITE_FULL, WRITE_HELD, writeBorrowed, writeBorrowed2, writeOwned } from './write-batch.js';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Http1Error } from './errors.js';
 import { BAD_FRAMING, BODY_LENGTH, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
@@ -173,28 +174,30 @@ export class Http1Exchange {
     if (this.sink !== null) this.sink.end();
   }
 
-  /** Writes response bytes (head and body, in wire framing). False means wait for `drain`. */
+  /**
+   * Set when a `write`/`write2` left the socket pointing into the buffer it was given (the
+   * caller clears it before writing from a buffer it wants to reuse, and must not reuse the
+   * buffer while it is set).
+   */
+  held = false;
+
+  /**
+   * Writes response bytes (head and body, in wire framing) borrowed from a buffer the caller
+   * may reuse once `held` is false. False means wait for `drain`.
+   */
   write(b: Buffer): boolean {
     this.responseStarted = true;
-    return this.conn.socket.write(b);
+    const r = writeBorrowed(this.conn.socket, b);
+    if ((r & WRITE_HELD) !== 0) this.held = true;
+    return (r & WRITE_FULL) === 0;
   }
 
-  /** A response write has not reached the kernel yet: buffers given to write() are still in use. */
-  get writing(): boolean {
-    const s = this.conn.socket;
-    return s.writableLength > 0 || s.destroyed;
-  }
-
-  /** Writes a rebuilt response head and the body bytes after it in one system call (writev). */
+  /** A rebuilt response head (handed over) and the body bytes after it (borrowed), in one write. */
   write2(head: Buffer, body: Buffer): boolean {
     this.responseStarted = true;
-    const sock = this.conn.socket;
-    if (body.length === 0) return sock.write(head);
-    sock.cork();
-    sock.write(head);
-    const more = sock.write(body);
-    sock.uncork();
-    return more;
+    const r = writeBorrowed2(this.conn.socket, head, body);
+    if ((r & WRITE_HELD) !== 0) this.held = true;
+    return (r & WRITE_FULL) === 0;
   }
 
   /** The response is complete; `close` ends the connection after it. */
@@ -227,7 +230,8 @@ export class Http1Exchange {
     if (headers !== null) for (const [k, v] of headers) h += `${k}: ${v}\r\n`;
     if (close) h += 'connection: close\r\n';
     this.status = status;
-    this.write(Buffer.concat([Buffer.from(h + '\r\n', 'latin1'), this.head.isHead ? Buffer.alloc(0) : b]));
+    this.responseStarted = true;
+    writeOwned(this.conn.socket, Buffer.concat([Buffer.from(h + '\r\n', 'latin1'), this.head.isHead ? Buffer.alloc(0) : b]));
     this.end(close);
   }
 
