@@ -9,7 +9,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { Http1Error } from './errors.js';
-import { WRITE_FULL, WRITE_HELD, writeBorrowed, writeOwned } from './write-batch.js';
+import { BATCH_COPY_MAX, WRITE_FULL, WRITE_HELD, writeBorrowed, writeOwned } from './write-batch.js';
 import { BAD_FRAMING, BODY_CLOSE, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { parseResponseHead, ResponseInfo, RESPONSE_BAD, RESPONSE_NEED_MORE } from './response-head.js';
 import { eqLower } from './request-head.js';
@@ -42,11 +42,18 @@ const S_BODY = 2;
 const READ_BUFFER = 64 * 1024;
 
 const EMPTY = Buffer.alloc(0);
-const CRLF = Buffer.from('\r\n', 'latin1');
 const CONNECTION_CLOSE = Buffer.from('connection: close\r\n', 'latin1');
 const CONNECTION_KEEP_ALIVE = Buffer.from('connection: keep-alive\r\n', 'latin1');
 /** Response fields that describe the upstream hop only. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection'];
+const NONE: readonly string[] = [];
+const hopAnd = new WeakMap<readonly string[], readonly string[]>();
+/** HOP_BY_HOP and `strip` (a list the exchange keeps, so the union is made once). */
+function withHopByHop(strip: readonly string[]): readonly string[] {
+  let u = hopAnd.get(strip);
+  if (u === undefined) { u = [...HOP_BY_HOP, ...strip]; hopAnd.set(strip, u); }
+  return u;
+}
 
 class UpstreamConn implements BodySink, DrainListener, CancelListener {
   readonly socket: Socket;
@@ -229,8 +236,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     if (info.status === 101) {
       // A tunnel: Connection/Upgrade are the switch itself and pass unchanged.
       if (extra === null && strip === null) return ex.write(buf.subarray(start, upto));
-      const h = strip === null ? buf.subarray(start, headEnd - 2) : stripFields(buf, start, headEnd, strip, false);
-      return ex.write2(Buffer.concat([h, extra ?? EMPTY, CRLF]), buf.subarray(headEnd, upto));
+      return this.writeRebuilt(ex, buf, start, headEnd, upto, strip ?? NONE, extra, EMPTY);
     }
     // The client hop gets its own connection management: the upstream's hop-by-hop fields are
     // dropped, and `connection: close` says when the client connection ends after this.
@@ -239,11 +245,27 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     if (extra === null && strip === null && !info.hopByHop && !closing && !keepAlive10) {
       return ex.write(start === 0 && upto === buf.length ? buf : buf.subarray(start, upto));
     }
-    const head = strip === null && !info.hopByHop ? buf.subarray(start, headEnd - 2) : stripFields(buf, start, headEnd, strip);
     const conn = closing ? CONNECTION_CLOSE : keepAlive10 ? CONNECTION_KEEP_ALIVE : EMPTY;
-    // The head is rebuilt (small); body bytes after it are written as they are, not copied.
-    return ex.write2(Buffer.concat([head, extra ?? EMPTY, conn, CRLF]), buf.subarray(headEnd, upto));
+    const drop = strip === null ? (info.hopByHop ? HOP_BY_HOP : NONE) : info.hopByHop ? withHopByHop(strip) : strip;
+    return this.writeRebuilt(ex, buf, start, headEnd, upto, drop, extra, conn);
   }
+
+  /**
+   * Writes the head buf[start, headEnd) without the fields named in `drop`, plus `extra` and
+   * `conn`, then the body bytes buf[headEnd, upto): in one new buffer when the body is small,
+   * else the rebuilt head and the body as they are (not copied).
+   */
+  private writeRebuilt(ex: Http1Exchange, buf: Buffer, start: number, headEnd: number, upto: number, drop: readonly string[], extra: Buffer | null, conn: Buffer): boolean {
+    const bodyLen = upto - headEnd;
+    const inline = bodyLen <= BATCH_COPY_MAX;
+    const out = rebuildHead(buf, start, headEnd, drop, extra, conn, inline ? bodyLen : 0);
+    if (inline) {
+      buf.copy(out, out.length - bodyLen, headEnd, upto);
+      return ex.writeOwned(out);
+    }
+    return ex.write2(out, buf.subarray(headEnd, upto));
+  }
+
 
   /** The listener turned the response down (it will retry): this connection is dropped. */
   private discard(ex: Http1Exchange): void {
@@ -340,26 +362,44 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   }
 }
 
-/** The head buf[start, headEnd - 2) without hop-by-hop fields and those named in `strip`. */
-function stripFields(buf: Buffer, start: number, headEnd: number, extraStrip: readonly string[] | null, hop = true): Buffer {
-  const strip = !hop ? (extraStrip ?? []) : extraStrip === null ? HOP_BY_HOP : [...HOP_BY_HOP, ...extraStrip];
-  const parts: Buffer[] = [];
+/** Line boundaries of the head being rebuilt (reused; grown for heads with many fields). */
+let lines = new Int32Array(128);
+
+/**
+ * A new buffer: the head buf[start, headEnd - 2) without the fields named in `drop`, then
+ * `extra`, `conn` and the blank line, with `room` bytes left free at the end (for a body).
+ */
+function rebuildHead(buf: Buffer, start: number, headEnd: number, drop: readonly string[], extra: Buffer | null, conn: Buffer, room: number): Buffer {
+  let n = 0;
+  let size = 0;
   let line = start;
   const stop = headEnd - 2;
   let first = true;
   while (line < stop) {
-    const eol = buf.indexOf(13, line);
-    const next = eol + 2;
+    const next = buf.indexOf(13, line) + 2;
     let keep = true;
-    if (!first) {
+    if (!first && drop.length > 0) {
       const colon = buf.indexOf(58, line);
-      for (const name of strip) if (eqLower(buf, line, colon, name)) { keep = false; break; }
+      for (let i = 0; i < drop.length; i++) if (eqLower(buf, line, colon, drop[i]!)) { keep = false; break; }
     }
-    if (keep) parts.push(buf.subarray(line, next));
+    if (keep) {
+      if (n + 2 > lines.length) { const grown = new Int32Array(lines.length * 2); grown.set(lines); lines = grown; }
+      lines[n++] = line;
+      lines[n++] = next;
+      size += next - line;
+    }
     first = false;
     line = next;
   }
-  return Buffer.concat(parts);
+  const extraLen = extra === null ? 0 : extra.length;
+  const out = Buffer.allocUnsafe(size + extraLen + conn.length + 2 + room);
+  let at = 0;
+  for (let i = 0; i < n; i += 2) at += buf.copy(out, at, lines[i]!, lines[i + 1]!);
+  if (extra !== null) at += extra.copy(out, at);
+  at += conn.copy(out, at);
+  out[at++] = 13;
+  out[at] = 10;
+  return out;
 }
 
 export class Http1Pool {

@@ -192,6 +192,12 @@ export class Http1Exchange {
     return (r & WRITE_FULL) === 0;
   }
 
+  /** Writes response bytes the caller hands over (never reused). False means wait for `drain`. */
+  writeOwned(b: Buffer): boolean {
+    this.responseStarted = true;
+    return writeOwned(this.conn.socket, b);
+  }
+
   /** A rebuilt response head (handed over) and the body bytes after it (borrowed), in one write. */
   write2(head: Buffer, body: Buffer): boolean {
     this.responseStarted = true;
