@@ -1,5 +1,6 @@
 import type { Command, CommandIO } from './command.js';
 import { processIO } from './command.js';
+import { SERVER_COMMANDS, tuneHeapForServing } from './heap.js';
 
 /**
  * The subcommand registry. Each entry is loaded lazily so that `meshwork dtab fmt` does not
@@ -40,6 +41,7 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
     io.stderr(`meshwork: unknown command '${name}'; known commands: ${Object.keys(commands).join(', ')}\n`);
     return 2;
   }
+  if (SERVER_COMMANDS.has(name)) tuneHeapForServing();
   const cmd = await load();
   if (rest.includes('--help') || rest.includes('-h')) {
     io.stdout(cmd.usage.endsWith('\n') ? cmd.usage : cmd.usage + '\n');

@@ -1,0 +1,35 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { operatorSetYoungGeneration, SERVER_COMMANDS } from '../../src/cli/heap.js';
+
+test('young-generation flags the operator gave are recognised in node options and NODE_OPTIONS', () => {
+  assert.equal(operatorSetYoungGeneration([], undefined), false);
+  assert.equal(operatorSetYoungGeneration(['--enable-source-maps'], '--max-old-space-size=512'), false);
+  assert.equal(operatorSetYoungGeneration(['--max-semi-space-size=8'], undefined), true);
+  assert.equal(operatorSetYoungGeneration([], '--trace-gc --max_semi_space_size=4'), true);
+  assert.equal(operatorSetYoungGeneration(['--semi-space-growth-factor=2'], ''), true);
+  assert.equal(operatorSetYoungGeneration(['--min-semi-space-size=2'], ''), true);
+});
+
+test('only the long-running commands are tuned', () => {
+  assert.deepEqual([...SERVER_COMMANDS].sort(), ['demo', 'http1-proxy', 'linkerd', 'namerd']);
+});
+
+test('a tuned process keeps the young generation at its initial size under allocation', () => {
+  // The same call main() makes, then 200 MB of short-lived garbage: new space must not grow.
+  const script = `
+    import { tuneHeapForServing } from ${JSON.stringify(new URL('../../src/cli/heap.js', import.meta.url).href)};
+    import v8 from 'node:v8';
+    if (process.env.HEAP_MODE === 'tuned') tuneHeapForServing();
+    const keep = [];
+    for (let i = 0; i < 200_000; i++) { keep.push({ i, s: 'x'.repeat(1000) + i }); if (keep.length > 2000) keep.length = 0; }
+    const n = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+    process.stdout.write(String(n.space_size));`;
+  const size = (mode: string) => Number(spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, HEAP_MODE: mode, NODE_OPTIONS: '' } }).stdout);
+  const tuned = size('tuned');
+  const plain = size('plain');
+  assert.ok(tuned > 0 && plain > 0, `sizes ${tuned} ${plain}`);
+  assert.ok(tuned <= 4 * 2 ** 20, `tuned new space ${tuned} bytes`);
+  assert.ok(plain > tuned, `untuned new space ${plain} should have grown past ${tuned}`);
+});
