@@ -40,6 +40,8 @@ const S_BODY = 2;
  * then the next read gets a new one.
  */
 const READ_BUFFER = 64 * 1024;
+/** A connection starts with a small buffer and moves to READ_BUFFER once a read fills it. */
+const FIRST_READ_BUFFER = 8 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 const CONNECTION_CLOSE = Buffer.from('connection: close\r\n', 'latin1');
@@ -75,6 +77,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   private readonly framer = new BodyFramer();
   /** The buffer the next read lands in; null once a pending write holds the last one. */
   private rbuf: Buffer | null = null;
+  private rsize = FIRST_READ_BUFFER;
   /** Set once upgraded: upstream bytes go straight to this client socket. */
   private tunnel: Socket | null = null;
 
@@ -151,24 +154,25 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
 
   private readBuffer(): Buffer {
     let b = this.rbuf;
-    if (b === null) { b = Buffer.allocUnsafeSlow(READ_BUFFER); this.rbuf = b; }
+    if (b === null) { b = Buffer.allocUnsafeSlow(this.rsize); this.rbuf = b; }
     return b;
   }
 
   private onRead(n: number, buf: Buffer): void {
     const b = buf.subarray(0, n);
+    if (n === buf.length && this.rsize < READ_BUFFER) this.rsize = READ_BUFFER;
     const t = this.tunnel;
     if (t !== null) {
       const r = writeBorrowed(t, b);
       if ((r & WRITE_FULL) !== 0) this.socket.pause();
-      if ((r & WRITE_HELD) !== 0) this.rbuf = null;
+      if ((r & WRITE_HELD) !== 0 || buf.length < this.rsize) this.rbuf = null;
       return;
     }
     const ex = this.ex;
     if (ex !== null) ex.held = false;
     this.onData(b);
     // A write that did not complete at once still points into `buf`.
-    if (ex !== null && ex.held) this.rbuf = null;
+    if ((ex !== null && ex.held) || buf.length < this.rsize) this.rbuf = null;
   }
 
   private onData(b: Buffer): void {
