@@ -11,7 +11,8 @@
  *   - request body: `ex.hasBody`, `ex.pipeBody(sink)` streams the body in wire framing
  *     (chunked stays chunked, trailers included); a sink returning false pauses the client
  *     until `ex.resumeBody()`.
- *   - response: `ex.write(bytes)` (head + body in wire framing), `ex.end(close)`, or
+ *   - response: `ex.write(bytes)` (head + body in wire framing, borrowed: `ex.held` says when
+ *     the socket still points into them) or `ex.writeOwned(bytes)` (handed over), `ex.end(close)`, or
  *     `ex.respond(status, headers, body)` for a local answer, `ex.fail(Http1Error)` for an
  *     error answer with `l5d-err` (or an abort once bytes were sent). `ex.status` carries the
  *     response status; `ex.responseListener` sees each final response head first (and may
@@ -31,6 +32,10 @@
  * reused connection is resent once when it can be replayed and no byte came back. A 101
  * answer turns the client and upstream connections into a tunnel. Pools take
  * `maxConnections`, `maxQueue`, `idleTimeoutMs` and `minConnections`.
+ *
+ * Writes — write-batch.ts: sockets written during one batch of I/O callbacks are corked and
+ * flushed together after it (one wake-up of the peer per batch); upstream reads land in a
+ * per-connection buffer (`onread`) that is replaced only when a write still holds it.
  *
  * `createHttp1Proxy` wires the two for a fixed upstream (the `/$/inet/host/port` case);
  * `runWorkers` gives `--workers N` via node:cluster.

@@ -4,8 +4,8 @@
  * buffers in wire framing. Requests on a connection are answered in order; pipelined bytes
  * wait in the connection's buffer until the response before them has ended.
  */
-import { WRITE_FULL, WRITE_HELD, writeBorrowed, writeBorrowed2, writeOwned } from './write-batch.js';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { WRITE_FULL, WRITE_HELD, writeBorrowed, writeBorrowed2, writeOwned } from './write-batch.js';
 import { Http1Error } from './errors.js';
 import { BAD_FRAMING, BODY_LENGTH, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { DEFAULT_LIMITS, type Http1Limits } from './limits.js';
@@ -236,8 +236,7 @@ export class Http1Exchange {
     if (headers !== null) for (const [k, v] of headers) h += `${k}: ${v}\r\n`;
     if (close) h += 'connection: close\r\n';
     this.status = status;
-    this.responseStarted = true;
-    writeOwned(this.conn.socket, Buffer.concat([Buffer.from(h + '\r\n', 'latin1'), this.head.isHead ? Buffer.alloc(0) : b]));
+    this.writeOwned(Buffer.concat([Buffer.from(h + '\r\n', 'latin1'), this.head.isHead ? Buffer.alloc(0) : b]));
     this.end(close);
   }
 
