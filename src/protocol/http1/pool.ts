@@ -171,7 +171,8 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     const ex = this.ex;
     if (ex !== null) ex.held = false;
     this.onData(b);
-    // A write that did not complete at once still points into `buf`.
+    // A write that did not complete at once still points into `buf`; or `buf` is the small
+    // first buffer and a read filled it: either way the next read gets a new one.
     if ((ex !== null && ex.held) || buf.length < this.rsize) this.rbuf = null;
   }
 
