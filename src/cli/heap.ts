@@ -3,7 +3,7 @@
  * modules load. A proxy's objects live for one request: V8 grows the young generation up to
  * 16 MiB semi-spaces under load anyway, which held 10-20 MB more RSS here than keeping it at
  * its initial 1 MiB, with the same throughput (alternating A/B runs: 63 vs 89 MB after load;
-bench/RESULTS.md's 11:42 run of 2026-11-25 shows 64.4 MB loaded, 88.4 in the run before). A
+ * bench/RESULTS.md's 11:42 run of 2026-11-25 shows 64.4 MB loaded, 88.4 in the run before). A
  * small young generation also stays in the CPU's caches. Flags the operator gave (node
  * options or NODE_OPTIONS) win.
  */
