@@ -34,7 +34,38 @@ export function hasToken(buf: Buffer, s: number, e: number, lower: string): bool
   return false;
 }
 
-const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
+/** Compares buf[s, s + lower.length) with an all-lowercase ASCII name, ignoring case. */
+function eqLowerAt(buf: Buffer, s: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let c = buf[s + i]!;
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** Which fields toBuffer keeps (one byte per field), reused: the head is serialised at once. */
+let keepBytes = new Uint8Array(128);
+function keepScratch(n: number): Uint8Array {
+  if (n > keepBytes.length) keepBytes = new Uint8Array(n);
+  return keepBytes;
+}
+
+/** Copies src[s, e) to dst at `at`; short runs by hand (Buffer#copy allocates a view). */
+function copyBytes(src: Buffer, s: number, e: number, dst: Buffer, at: number): number {
+  const n = e - s;
+  if (n > 64) return at + src.copy(dst, at, s, e);
+  for (let i = 0; i < n; i++) dst[at + i] = src[s + i]!;
+  return at + n;
+}
+
+/** Writes a string's chars as bytes (latin1: each char's low byte); returns the new offset. */
+function writeLatin1(dst: Buffer, at: number, s: string): number {
+  const n = s.length;
+  if (n > 64) return at + dst.write(s, at, n, 'latin1');
+  for (let i = 0; i < n; i++) dst[at + i] = s.charCodeAt(i) & 0xff;
+  return at + n;
+}
 
 export class Http1RequestHead {
   /** The bytes the head was parsed from; valid until the exchange ends. */
@@ -56,8 +87,11 @@ export class Http1RequestHead {
   expectContinue = false;
   private methodStr: string | undefined;
   private targetStr: string | undefined;
-  /** Pending edits: lowercase name -> value (null removes). */
-  private edits: Map<string, string | null> | null = null;
+  /**
+   * Pending edits as pairs: lowercase name, then its value (null removes). A handful per
+   * request, so a flat array beats a Map (no hashing, one allocation).
+   */
+  private edits: (string | null)[] | null = null;
   private targetEdited = false;
   private versionEdited = false;
   /** Fields added by `append`, as "name: value\r\n" lines. */
@@ -81,7 +115,7 @@ export class Http1RequestHead {
   set target(t: string) {
     this.targetStr = t;
     this.targetEdited = true;
-    this.edits ??= new Map();
+    this.edits ??= [];
   }
 
   /**
@@ -90,7 +124,7 @@ export class Http1RequestHead {
    */
   downgradeVersion(): void {
     this.versionEdited = true;
-    this.edits ??= new Map();
+    this.edits ??= [];
   }
 
   get version(): string {
@@ -122,52 +156,127 @@ export class Http1RequestHead {
 
   /** Sets (replacing every existing field of that name) a header on the forwarded request. */
   set(lower: string, value: string): void {
-    (this.edits ??= new Map()).set(lower, value);
+    this.edit(lower, value);
   }
 
   /** Adds a field after the existing ones of that name (which are kept). */
   append(lower: string, value: string): void {
     this.appended = (this.appended ?? '') + `${lower}: ${value}\r\n`;
-    this.edits ??= new Map();
+    this.edits ??= [];
   }
 
   /** Removes every field of that name from the forwarded request. */
   remove(lower: string): void {
-    (this.edits ??= new Map()).set(lower, null);
+    this.edit(lower, null);
+  }
+
+  private edit(lower: string, value: string | null): void {
+    const e = (this.edits ??= []);
+    for (let i = 0; i < e.length; i += 2) {
+      if (e[i] === lower) {
+        e[i + 1] = value;
+        return;
+      }
+    }
+    e.push(lower, value);
   }
 
   get edited(): boolean {
     return this.edits !== null;
   }
 
-  /** The head to forward: the original bytes when unedited, else one rebuilt buffer. */
+  /**
+   * The head to forward: the original bytes when unedited, else one buffer sized up front and
+   * filled in place (kept fields are copied as contiguous runs, added fields written as text).
+   */
   toBuffer(): Buffer {
     const edits = this.edits;
     if (edits === null) return this.buf.subarray(this.start, this.end);
-    const parts: Buffer[] = [];
     const b = this.buf;
-    if (this.versionEdited) {
-      parts.push(Buffer.from(`${this.method} ${this.target} HTTP/1.1\r\n`, 'latin1'));
-    } else if (this.targetEdited) {
-      parts.push(b.subarray(this.start, this.targetStart), Buffer.from(this.targetStr!, 'latin1'), b.subarray(this.targetEnd, this.lineEnd() + 2));
-    } else {
-      parts.push(b.subarray(this.start, this.lineEnd() + 2));
-    }
     const f = this.fields;
-    for (let i = 0; i < f.length; i += 4) {
-      let skip = false;
-      for (const name of edits.keys()) if (eqLower(b, f[i]!, f[i + 1]!, name)) { skip = true; break; }
-      if (skip) continue;
-      // Forwarded without trailing whitespace (legal, but strict parsers refuse it in some
-      // fields, e.g. `Content-Length: 0\t`).
-      const ve = f[i + 3]!;
-      if (b[ve] === CR) parts.push(b.subarray(f[i]!, ve + 2));
-      else parts.push(b.subarray(f[i]!, ve), CRLF_BYTES);
+    const n = f.length >> 2;
+    const keep = keepScratch(n);
+    // Sizes first: the request line, the kept fields (without trailing whitespace), the rest.
+    let line: string | null = null;
+    let size = 0;
+    if (this.versionEdited) {
+      line = `${this.method} ${this.target} HTTP/1.1\r\n`;
+      size = line.length;
+    } else if (this.targetEdited) {
+      size = this.targetStart - this.start + this.targetStr!.length + this.lineEnd() + 2 - this.targetEnd;
+    } else size = this.lineEnd() + 2 - this.start;
+    for (let k = 0, i = 0; k < n; k++, i += 4) {
+      const ns = f[i]!;
+      const len = f[i + 1]! - ns;
+      let kept = 1;
+      for (let j = 0; j < edits.length; j += 2) {
+        const name = edits[j]!;
+        if (name.length === len && eqLowerAt(b, ns, name)) {
+          kept = 0;
+          break;
+        }
+      }
+      keep[k] = kept;
+      if (kept === 1) size += f[i + 3]! - ns + 2;
     }
-    let added = this.appended ?? '';
-    for (const [name, value] of edits) if (value !== null) added += `${name}: ${value}\r\n`;
-    parts.push(Buffer.from(added + '\r\n', 'latin1'));
-    return Buffer.concat(parts);
+    const appended = this.appended;
+    if (appended !== null) size += appended.length;
+    for (let j = 0; j < edits.length; j += 2) {
+      const v = edits[j + 1];
+      if (v != null) size += edits[j]!.length + v.length + 4;
+    }
+    size += 2;
+
+    const out = Buffer.allocUnsafe(size);
+    let at = 0;
+    // A run of bytes copied as is: [runStart, runEnd) of `b`, extended while fields follow.
+    let runStart: number;
+    let runEnd: number;
+    if (line !== null) {
+      at = writeLatin1(out, at, line);
+      runStart = runEnd = 0;
+    } else if (this.targetEdited) {
+      at = copyBytes(b, this.start, this.targetStart, out, at);
+      at = writeLatin1(out, at, this.targetStr!);
+      runStart = this.targetEnd;
+      runEnd = this.lineEnd() + 2;
+    } else {
+      runStart = this.start;
+      runEnd = this.lineEnd() + 2;
+    }
+    for (let k = 0, i = 0; k < n; k++, i += 4) {
+      if (keep[k] === 0) continue;
+      const ns = f[i]!;
+      const ve = f[i + 3]!;
+      if (ns !== runEnd) {
+        at = copyBytes(b, runStart, runEnd, out, at);
+        runStart = ns;
+      }
+      if (b[ve] === CR) runEnd = ve + 2;
+      else {
+        // Forwarded without trailing whitespace (legal, but strict parsers refuse it in some
+        // fields, e.g. `Content-Length: 0\t`).
+        at = copyBytes(b, runStart, ve, out, at);
+        out[at++] = CR;
+        out[at++] = LF;
+        runStart = runEnd = ve;
+      }
+    }
+    at = copyBytes(b, runStart, runEnd, out, at);
+    if (appended !== null) at = writeLatin1(out, at, appended);
+    for (let j = 0; j < edits.length; j += 2) {
+      const v = edits[j + 1];
+      if (v == null) continue;
+      at = writeLatin1(out, at, edits[j]!);
+      out[at++] = 0x3a;
+      out[at++] = SP;
+      at = writeLatin1(out, at, v);
+      out[at++] = CR;
+      out[at++] = LF;
+    }
+    out[at++] = CR;
+    out[at++] = LF;
+    return out;
   }
 
   private lineEnd(): number {
