@@ -67,12 +67,18 @@ export function decodeTrace(v: string | undefined): TraceContext | undefined {
   };
 }
 
-export function encodeTrace(t: TraceContext): string {
-  const flags = t.flags === 0n ? ZERO64 : t.flags.toString(16).padStart(16, '0');
-  return Buffer.from(t.spanId + t.parentId + t.traceId + flags, 'hex').toString('base64');
-}
+/** Where encodeTrace assembles the 32 bytes (it runs once per request; nothing is kept). */
+const TRACE_BYTES = Buffer.alloc(32);
 
-const ZERO64 = '0000000000000000';
+export function encodeTrace(t: TraceContext): string {
+  const b = TRACE_BYTES;
+  b.write(t.spanId, 0, 8, 'hex');
+  b.write(t.parentId, 8, 8, 'hex');
+  b.write(t.traceId, 16, 8, 'hex');
+  if (t.flags === 0n) b.fill(0, 24, 32);
+  else b.writeBigUInt64BE(BigInt.asUintN(64, t.flags), 24);
+  return b.toString('base64', 0, 32);
+}
 
 /**
  * The trace context for the request the router sends: a child span of the caller's, or a
