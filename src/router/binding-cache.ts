@@ -19,7 +19,12 @@ export class BoundEntry {
   private sub: Closable | undefined;
   private waiters: Array<() => void> = [];
 
-  constructor(readonly key: string) {}
+  constructor(
+    /** The dtab part of the key (the full dtab text) and the name's text. */
+    readonly dtabKey: string,
+    readonly pathKey: string,
+  ) {}
+
 
   start(bind: BindFn, dtabKey: string, path: Path): void {
     this.sub = bind(dtabKey, path).states.observe((s) => {
@@ -61,8 +66,14 @@ export class BoundEntry {
   }
 }
 
+/**
+ * Entries are found by dtab text, then by name text: both strings are reused from request to
+ * request (the router's dtab text, a Path's cached `show()`), so a lookup hashes nothing new
+ * and builds no key. `order` holds every entry, least recently used first.
+ */
 export class BindingCache {
-  private readonly entries = new Map<string, BoundEntry>();
+  private readonly byDtab = new Map<string, Map<string, BoundEntry>>();
+  private readonly order = new Set<BoundEntry>();
   private readonly sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -77,47 +88,54 @@ export class BindingCache {
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.order.size;
   }
 
   /** The entry for (dtab, path); `dtabKey` is the full dtab text, part of the cache key. */
   get(dtabKey: string, path: Path): BoundEntry {
-    const key = dtabKey + '\n' + path.show();
-    let e = this.entries.get(key);
+    const pathKey = path.show();
+    let names = this.byDtab.get(dtabKey);
+    let e = names?.get(pathKey);
     if (e !== undefined) {
       const now = Date.now();
-      // Move to the back (Map order is our LRU order), at most once a second per entry.
+      // Move to the back (Set order is our LRU order), at most once a second per entry.
       if (now - e.lastUsed > 1000) {
-        this.entries.delete(key);
-        this.entries.set(key, e);
+        this.order.delete(e);
+        this.order.add(e);
       }
       e.lastUsed = now;
       return e;
     }
-    e = new BoundEntry(key);
-    this.entries.set(key, e);
-    e.start(this.bind, dtabKey, path);
-    while (this.entries.size > this.capacity) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.get(oldest)!.close();
-      this.entries.delete(oldest);
+    if (names === undefined) {
+      names = new Map();
+      this.byDtab.set(dtabKey, names);
     }
+    e = new BoundEntry(dtabKey, pathKey);
+    names.set(pathKey, e);
+    this.order.add(e);
+    e.start(this.bind, dtabKey, path);
+    while (this.order.size > this.capacity) this.drop(this.order.values().next().value as BoundEntry);
     return e;
+  }
+
+  private drop(e: BoundEntry): void {
+    e.close();
+    this.order.delete(e);
+    const names = this.byDtab.get(e.dtabKey);
+    if (names === undefined) return;
+    names.delete(e.pathKey);
+    if (names.size === 0) this.byDtab.delete(e.dtabKey);
   }
 
   private sweep(): void {
     const cutoff = Date.now() - this.idleTtlMs;
-    for (const [k, e] of this.entries) {
-      if (e.lastUsed < cutoff) {
-        e.close();
-        this.entries.delete(k);
-      }
-    }
+    for (const e of this.order) if (e.lastUsed < cutoff) this.drop(e);
   }
 
   close(): void {
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
-    for (const e of this.entries.values()) e.close();
-    this.entries.clear();
+    for (const e of this.order) e.close();
+    this.order.clear();
+    this.byDtab.clear();
   }
 }
