@@ -81,9 +81,12 @@ export interface RouterCore {
   finish(srv: ServerContext, ex: Http1Exchange, status: number, ms: number, route: Route | null): void;
 }
 
-/** The identifiers' view of a request head. */
+/**
+ * The identifiers' view of a request head. A router keeps one and points it at each request
+ * while its identifier runs (identification is synchronous and keeps no reference).
+ */
 class HeadView implements IdentifyRequest {
-  constructor(private readonly ex: Http1Exchange) {}
+  ex: Http1Exchange = null as unknown as Http1Exchange;
   get method(): string {
     return this.ex.head.method;
   }
@@ -139,6 +142,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
   private readonly maxHeadersBytes: number;
   private readonly tracer: Tracer | null;
   private readonly accessLog: AccessLogWriter | null;
+  private readonly view = new HeadView();
 
   constructor(private readonly deps: RouterDeps<D>) {
     this.label = deps.label;
@@ -305,7 +309,10 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
       }
     }
 
-    const id = this.deps.identify(new HeadView(ex));
+    const view = this.view;
+    view.ex = ex;
+    const id = this.deps.identify(view);
+    view.ex = null as unknown as Http1Exchange;
     if (id.type === 'unidentified') {
       throw new RouterError('MESH_ERR_ROUTER_UNIDENTIFIED', `Unknown destination: ${head.method} ${head.target} / ${id.reason}`);
     }

@@ -71,6 +71,13 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   /** The request head reached the kernel: a failure after this is not requeued (Finagle's
    * RequeueFilter requeues only requests that were never written). */
   private written = false;
+  /** The exchange whose head is being written (what `headWritten` reports on). */
+  private writing: Http1Exchange | null = null;
+  /** One write callback per connection, not a closure per request. */
+  private readonly headWritten = (err?: Error | null): void => {
+    if (err == null && this.writing !== null && this.writing === this.ex) this.written = true;
+    this.writing = null;
+  };
   /** The socket error's code (ECONNREFUSED...), for the failure message. */
   private lastError: string | undefined = undefined;
   private readonly info = new ResponseInfo();
@@ -118,9 +125,8 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
 
   private send(ex: Http1Exchange): void {
     this.written = false;
-    writeOwned(this.socket, ex.head.toBuffer(), (err) => {
-      if (err == null && this.ex === ex) this.written = true;
-    });
+    this.writing = ex;
+    writeOwned(this.socket, ex.head.toBuffer(), this.headWritten);
     if (ex.hasBody) {
       this.reqBodyDone = false;
       ex.pipeBody(this);
