@@ -15,5 +15,5 @@ function collect(dir, out) {
 const only = process.argv.slice(2);
 const roots = only.length > 0 ? only.map((p) => p.replace(/^test\//, 'dist/test/').replace(/\.ts$/, '.js')) : ['dist/test'];
 const files = roots.flatMap((r) => (statSync(r).isDirectory() ? collect(r, []) : [r])).sort();
-const res = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+const res = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...files], { stdio: 'inherit' });
 process.exit(res.status ?? 1);
