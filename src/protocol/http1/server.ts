@@ -5,6 +5,7 @@
  * wait in the connection's buffer until the response before them has ended.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { adopt, copyRead } from './adopt.js';
 import { WRITE_FULL, WRITE_HELD, writeBorrowed, writeBorrowed2, writeOwned } from './write-batch.js';
 import { Http1Error } from './errors.js';
 import { BAD_FRAMING, BODY_LENGTH, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
@@ -55,6 +56,8 @@ const REASONS: Record<number, string> = {
 
 /** Bytes a client socket buffers before a write reports back-pressure. */
 const WRITE_HIGH_WATER = 128 * 1024;
+
+const ADOPT_OPTIONS = { allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER };
 
 /** Pending pipelined bytes beyond this pause reading until the current response ends. */
 const MAX_PENDING = 64 * 1024;
@@ -270,12 +273,15 @@ export class ServerConn {
   private closed = false;
   /** The client sent FIN: no more bytes will come. */
   private clientEnded = false;
+  /** Upgraded: the socket's new owner reads it with 'data' events. */
+  private handedOver = false;
 
-  constructor(socket: Socket, server: Http1ServerImpl) {
+  /** `adopted`: the socket reads through `onBytes` (adopt.ts), else with 'data' events. */
+  constructor(socket: Socket, server: Http1ServerImpl, adopted: boolean) {
     this.socket = socket;
     this.server = server;
     this.idleSince = Date.now();
-    socket.on('data', (b: Buffer) => this.onData(b));
+    if (!adopted) socket.on('data', (b: Buffer) => this.onData(b));
     socket.on('drain', () => { const d = this.ex?.drain; if (d) d.onDrain(); });
     socket.on('error', () => {});
     socket.on('end', () => this.onEnd());
@@ -302,6 +308,12 @@ export class ServerConn {
       this.pending = null;
       this.socket.end();
     }
+  }
+
+  /** Bytes `0..n` of the shared read buffer (adopted sockets): kept bytes are copied. */
+  onBytes(buf: Buffer, n: number): void {
+    if (this.handedOver) this.socket.emit('data', copyRead(buf, n));
+    else this.onData(copyRead(buf, n));
   }
 
   private onData(b: Buffer): void {
@@ -439,6 +451,7 @@ export class ServerConn {
     this.pending = null;
     this.ex = null;
     this.closed = true;
+    this.handedOver = true;
     this.socket.removeAllListeners('data');
     this.socket.removeAllListeners('drain');
     this.server.conns.delete(this);
@@ -468,6 +481,11 @@ export interface Http1Server {
 export interface Http1ServerHooks {
   /** A request was rejected by the parser (answered 4xx/5xx and the connection closed). */
   onReject?(err: Http1Error): void;
+  /**
+   * Read client sockets with 'data' events instead of adopting them into `onread` sockets
+   * (adopt.ts); for tests of that path and diagnosis.
+   */
+  streamReads?: boolean;
 }
 
 class Http1ServerImpl implements Http1Server {
@@ -480,18 +498,29 @@ class Http1ServerImpl implements Http1Server {
   readonly rejections: Record<string, number> = {};
   draining = false;
   private sweeper: NodeJS.Timeout;
+  private readonly adoptSockets: boolean;
 
   constructor(handler: Http1Handler, limits: Http1Limits, private readonly hooks: Http1ServerHooks) {
     this.handler = handler;
     this.limits = limits;
+    this.adoptSockets = hooks.streamReads !== true && process.env['MESHWORK_HTTP1_STREAM_READS'] !== '1';
     // Client sockets buffer up to 128 KiB before back-pressure pauses the upstream: with Node's
     // 16 KiB default every 64 KiB read from an upstream paused and resumed it (3x fewer 64 KiB
     // responses per second).
-    this.server = createServer({ noDelay: true, allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER }, (s) => { this.conns.add(new ServerConn(s, this)); });
+    // Accepted paused, then adopted (adopt.ts) so that reads skip Node's per-read allocation.
+    this.server = createServer({ noDelay: true, allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER, pauseOnConnect: true }, (s) => this.accept(s));
     // One coarse timer for every connection's header and idle deadlines.
     const every = Math.max(10, Math.min(1000, Math.floor(limits.headerTimeoutMs / 4)));
     this.sweeper = setInterval(() => { const now = Date.now(); for (const c of this.conns) c.sweep(now); }, every);
     this.sweeper.unref();
+  }
+
+  private accept(s: Socket): void {
+    let conn: ServerConn | null = null;
+    const a = this.adoptSockets ? adopt(s, ADOPT_OPTIONS, (buf, n) => conn!.onBytes(buf, n)) : null;
+    conn = new ServerConn(a ?? s, this, a !== null);
+    this.conns.add(conn);
+    if (a === null) s.resume();
   }
 
   get connectionCount(): number {
