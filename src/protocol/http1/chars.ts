@@ -24,3 +24,17 @@ export const CR = 13;
 export const LF = 10;
 export const SP = 32;
 export const HTAB = 9;
+
+/**
+ * Offset of the first CRLFCRLF (the end of a head) at or after `start`, or -1. Hops from LF
+ * to LF with the native byte search: about half the cost of `indexOf('\r\n\r\n')`, which
+ * converts its string needle on every call.
+ */
+export function indexOfHeadEnd(b: Buffer, start: number): number {
+  let i = b.indexOf(LF, start + 1);
+  while (i !== -1) {
+    if (b[i + 2] === LF && b[i + 1] === CR && b[i - 1] === CR) return i - 1;
+    i = b.indexOf(LF, i + 1);
+  }
+  return -1;
+}

@@ -3,7 +3,7 @@
  * decoded to strings only when asked for. Edits (set/remove) are recorded and applied when the
  * head is serialised for forwarding, so an unedited head is forwarded as the same bytes.
  */
-import { CR, HTAB, LF, SP, TARGET, TCHAR, VCHAR_OBS } from './chars.js';
+import { CR, HTAB, LF, SP, TARGET, TCHAR, VCHAR_OBS, indexOfHeadEnd } from './chars.js';
 import { Http1Error, type Http1ErrorCode } from './errors.js';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE } from './framing.js';
 import type { Http1Limits } from './limits.js';
@@ -316,7 +316,7 @@ function fail(code: Http1ErrorCode, msg: string): Http1Error {
 export function parseRequestHead(buf: Buffer, start: number, limits: Http1Limits): ParseResult {
   const maxLine = limits.maxInitialLineKB * 1024;
   const maxHeaders = limits.maxHeadersKB * 1024;
-  let end = buf.indexOf('\r\n\r\n', start, 'latin1');
+  let end = indexOfHeadEnd(buf, start);
   if (end < 0) {
     // A blank line made with bare LFs would never match: parse up to it so it is rejected.
     const lflf = buf.indexOf('\n\n', start, 'latin1');

@@ -2,7 +2,7 @@
  * Response heads from upstreams, read in place for framing only: status, Content-Length,
  * Transfer-Encoding and Connection. The head bytes themselves are forwarded unchanged.
  */
-import { CR, HTAB, LF, SP, TCHAR, VCHAR_OBS } from './chars.js';
+import { CR, HTAB, LF, SP, TCHAR, VCHAR_OBS, indexOfHeadEnd } from './chars.js';
 import { BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE } from './framing.js';
 import { eqLower, hasToken } from './request-head.js';
 
@@ -33,7 +33,7 @@ export const RESPONSE_BAD = -2;
  * RESPONSE_NEED_MORE, or RESPONSE_BAD. `headRequest` marks a response to HEAD (no body).
  */
 export function parseResponseHead(b: Buffer, start: number, headRequest: boolean, out: ResponseInfo): number {
-  const e = b.indexOf('\r\n\r\n', start, 'latin1');
+  const e = indexOfHeadEnd(b, start);
   if (e < 0) return b.length - start > MAX_RESPONSE_HEAD ? RESPONSE_BAD : RESPONSE_NEED_MORE;
   const end = e + 4;
   let i = start;
