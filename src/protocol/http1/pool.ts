@@ -253,11 +253,14 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     // dropped, and `connection: close` says when the client connection ends after this.
     const closing = info.close || !ex.head.keepAlive;
     const keepAlive10 = !closing && ex.head.minor === 0;
-    if (extra === null && strip === null && !info.hopByHop && !closing && !keepAlive10) {
+    // A lone `Connection: keep-alive` stays when it is true of the client hop as well (most
+    // upstreams send it on every response; forwarding the head as it is saves a rebuild).
+    const hop = info.hopByHop || (info.keepAliveOnly && (closing || keepAlive10));
+    if (extra === null && strip === null && !hop && !closing && !keepAlive10) {
       return ex.write(start === 0 && upto === buf.length ? buf : buf.subarray(start, upto));
     }
     const conn = closing ? CONNECTION_CLOSE : keepAlive10 ? CONNECTION_KEEP_ALIVE : EMPTY;
-    const drop = strip === null ? (info.hopByHop ? HOP_BY_HOP : NONE) : info.hopByHop ? withHopByHop(strip) : strip;
+    const drop = strip === null ? (hop ? HOP_BY_HOP : NONE) : hop ? withHopByHop(strip) : strip;
     return this.writeRebuilt(ex, buf, start, headEnd, upto, drop, extra, conn);
   }
 

@@ -20,6 +20,12 @@ export class ResponseInfo {
   retryable = false;
   /** The head has hop-by-hop fields (Connection, Keep-Alive, Proxy-Connection) a proxy drops. */
   hopByHop = false;
+  /**
+   * The only hop-by-hop field is one `Connection: keep-alive` on an HTTP/1.1 response (not
+   * counted in `hopByHop`): it is as true of the client hop when that connection stays open,
+   * so the head can be forwarded as it is.
+   */
+  keepAliveOnly = false;
   /** Offsets of the head within the buffer it was parsed from. */
   start = 0;
   end = 0;
@@ -55,6 +61,7 @@ export function parseResponseHead(b: Buffer, start: number, headRequest: boolean
   let close = minor === 0;
   let retryable = false;
   let hop = false;
+  let keepAliveOnly = false;
   for (;;) {
     if (b[i] === CR) { if (b[i + 1] !== LF) return RESPONSE_BAD; break; }
     const ns = i;
@@ -82,7 +89,8 @@ export function parseResponseHead(b: Buffer, start: number, headRequest: boolean
     } else if (n === 13 && eqLower(b, ns, ne, 'l5d-retryable')) {
       retryable = eqLower(b, vs, ve, 'true');
     } else if (n === 10 && eqLower(b, ns, ne, 'connection')) {
-      hop = true;
+      if (minor === 1 && !keepAliveOnly && ve - vs === 10 && eqLower(b, vs, ve, 'keep-alive')) keepAliveOnly = true;
+      else hop = true;
       if (hasToken(b, vs, ve, 'close')) close = true;
       else if (minor === 0 && hasToken(b, vs, ve, 'keep-alive')) close = false;
     } else if ((n === 10 && eqLower(b, ns, ne, 'keep-alive')) || (n === 16 && eqLower(b, ns, ne, 'proxy-connection'))) {
@@ -93,6 +101,7 @@ export function parseResponseHead(b: Buffer, start: number, headRequest: boolean
   out.minor = minor;
   out.retryable = retryable;
   out.hopByHop = hop;
+  out.keepAliveOnly = keepAliveOnly && !hop;
   out.start = start;
   out.end = end;
   out.contentLength = 0;

@@ -86,6 +86,30 @@ test('Connection: close is honoured after the response', async () => {
   assert.equal(r.closed, true);
 });
 
+test("the upstream's Connection fields: a lone keep-alive passes when true of the client hop, anything else is replaced", async () => {
+  const { port } = await setup((req) => {
+    const p = req.line.split(' ')[1]!;
+    if (p === '/lone') return ok('a', 'Connection: Keep-Alive\r\nX-After: 1\r\n');
+    if (p === '/timeout') return ok('b', 'Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n');
+    if (p === '/two') return ok('c', 'Connection: keep-alive\r\nConnection: keep-alive\r\n');
+    if (p === '/token') return ok('d', 'Connection: keep-alive, x-hop\r\n');
+    return ok('e', 'Connection: keep-alive\r\n');
+  });
+  const fields = (head: string): string[] => head.split('\r\n').filter((l) => /^(connection|keep-alive):/i.test(l));
+  const r = await exchange(port, ['/lone', '/timeout', '/two', '/token'].map((p) => `GET ${p} HTTP/1.1\r\nHost: svc\r\n\r\n`).join(''), 4);
+  assert.deepEqual(r.responses.map((m) => m.body), ['a', 'b', 'c', 'd']);
+  // Forwarded as it is (the same bytes), other fields in place.
+  assert.equal(r.responses[0]!.head, 'HTTP/1.1 200 OK\r\ncontent-length: 1\r\nConnection: Keep-Alive\r\nX-After: 1\r\n\r\n');
+  assert.deepEqual(r.responses.slice(1).map((m) => fields(m.head)), [[], [], []]);
+  // The client connection ends after this response: the upstream's keep-alive is not true of it.
+  const closing = await exchange(port, 'GET /close HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n', 1, { waitClose: true });
+  assert.deepEqual(fields(closing.responses[0]!.head), ['connection: close']);
+  assert.equal(closing.closed, true);
+  // An HTTP/1.0 keep-alive client gets exactly one keep-alive field (the engine's own).
+  const ten = await exchange(port, 'GET /ten HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\n', 1);
+  assert.deepEqual(fields(ten.responses[0]!.head), ['connection: keep-alive']);
+});
+
 test('HTTP/1.0 without keep-alive gets a read-to-close response and a closed connection', async () => {
   const { up, port } = await setup((_req, sock) => { sock.end('HTTP/1.0 200 OK\r\n\r\nold style body'); return null; });
   const r = await exchange(port, 'GET /old HTTP/1.0\r\n\r\n', 1, { waitClose: true });
