@@ -9,7 +9,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { Http1Error } from './errors.js';
-import { BATCH_COPY_MAX, WRITE_FULL, WRITE_HELD, writeBorrowed, writeOwned } from './write-batch.js';
+import { BATCH_COPY_MAX, SocketWriter, WRITE_FULL, WRITE_HELD, writeBorrowedNow } from './write-batch.js';
 import { BAD_FRAMING, BODY_CLOSE, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { parseResponseHead, ResponseInfo, RESPONSE_BAD, RESPONSE_NEED_MORE } from './response-head.js';
 import { eqLower } from './request-head.js';
@@ -59,6 +59,8 @@ function withHopByHop(strip: readonly string[]): readonly string[] {
 
 class UpstreamConn implements BodySink, DrainListener, CancelListener {
   readonly socket: Socket;
+  /** Every write on the socket goes through here (write-batch.ts). */
+  private readonly writer: SocketWriter;
   private readonly pool: Http1Pool;
   ex: Http1Exchange | null = null;
   state = S_IDLE;
@@ -98,6 +100,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       highWaterMark: 128 * 1024,
       onread: { buffer: () => this.readBuffer(), callback: (n: number, b: Uint8Array) => { this.onRead(n, b as Buffer); return true; } },
     } as unknown as import('node:net').NetConnectOpts);
+    this.writer = new SocketWriter(this.socket);
     this.socket.setTimeout(opts.connectTimeoutMs);
     this.socket.once('connect', () => {
       this.connected = true;
@@ -126,7 +129,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   private send(ex: Http1Exchange): void {
     this.written = false;
     this.writing = ex;
-    writeOwned(this.socket, ex.head.toBuffer(), this.headWritten);
+    this.writer.writeOwned(ex.head.toBuffer(), this.headWritten);
     if (ex.hasBody) {
       this.reqBodyDone = false;
       ex.pipeBody(this);
@@ -135,7 +138,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
 
   // BodySink: request body bytes from the client.
   write(chunk: Buffer): boolean {
-    return this.socket.write(chunk);
+    return this.writer.writeOwned(chunk);
   }
 
   end(): void {
@@ -169,7 +172,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     if (n === buf.length && this.rsize < READ_BUFFER) this.rsize = READ_BUFFER;
     const t = this.tunnel;
     if (t !== null) {
-      const r = writeBorrowed(t, b);
+      const r = writeBorrowedNow(t, b);
       if ((r & WRITE_FULL) !== 0) this.socket.pause();
       if ((r & WRITE_HELD) !== 0 || buf.length < this.rsize) this.rbuf = null;
       return;
@@ -306,7 +309,8 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     up.removeAllListeners('close');
     up.setTimeout(0);
     const rest = buf.subarray(headEnd);
-    if (rest.length > 0 && (writeBorrowed(client.socket, rest) & WRITE_HELD) !== 0) ex.held = true;
+    if (rest.length > 0 && (writeBorrowedNow(client.socket, rest) & WRITE_HELD) !== 0) ex.held = true;
+    this.writer.flush();
     if (client.head.length > 0) up.write(client.head);
     client.socket.pipe(up);
     // Upstream bytes are read by onRead (onread sockets emit no 'data'): it writes them to the

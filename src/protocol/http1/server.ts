@@ -6,7 +6,7 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { adopt, copyRead } from './adopt.js';
-import { WRITE_FULL, WRITE_HELD, writeBorrowed, writeBorrowed2, writeOwned } from './write-batch.js';
+import { SocketWriter, WRITE_FULL, WRITE_HELD } from './write-batch.js';
 import { Http1Error } from './errors.js';
 import { BAD_FRAMING, BODY_LENGTH, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { DEFAULT_LIMITS, type Http1Limits } from './limits.js';
@@ -190,7 +190,7 @@ export class Http1Exchange {
    */
   write(b: Buffer): boolean {
     this.responseStarted = true;
-    const r = writeBorrowed(this.conn.socket, b);
+    const r = this.conn.writer.writeBorrowed(b);
     if ((r & WRITE_HELD) !== 0) this.held = true;
     return (r & WRITE_FULL) === 0;
   }
@@ -198,13 +198,13 @@ export class Http1Exchange {
   /** Writes response bytes the caller hands over (never reused). False means wait for `drain`. */
   writeOwned(b: Buffer): boolean {
     this.responseStarted = true;
-    return writeOwned(this.conn.socket, b);
+    return this.conn.writer.writeOwned(b);
   }
 
   /** A rebuilt response head (handed over) and the body bytes after it (borrowed), in one write. */
   write2(head: Buffer, body: Buffer): boolean {
     this.responseStarted = true;
-    const r = writeBorrowed2(this.conn.socket, head, body);
+    const r = this.conn.writer.writeBorrowed2(head, body);
     if ((r & WRITE_HELD) !== 0) this.held = true;
     return (r & WRITE_FULL) === 0;
   }
@@ -262,6 +262,8 @@ export class Http1Exchange {
 /** @internal One client connection. */
 export class ServerConn {
   readonly socket: Socket;
+  /** Every write and end on the socket goes through here (write-batch.ts). */
+  readonly writer: SocketWriter;
   private readonly server: Http1ServerImpl;
   private pending: Buffer | null = null;
   private ex: Http1Exchange | null = null;
@@ -279,6 +281,7 @@ export class ServerConn {
   /** `adopted`: the socket reads through `onBytes` (adopt.ts), else with 'data' events. */
   constructor(socket: Socket, server: Http1ServerImpl, adopted: boolean) {
     this.socket = socket;
+    this.writer = new SocketWriter(socket);
     this.server = server;
     this.idleSince = Date.now();
     if (!adopted) socket.on('data', (b: Buffer) => this.onData(b));
@@ -306,7 +309,7 @@ export class ServerConn {
     if (this.ex === null && !this.closed) {
       this.closed = true;
       this.pending = null;
-      this.socket.end();
+      this.writer.end();
     }
   }
 
@@ -339,7 +342,7 @@ export class ServerConn {
   private badBody(ex: Http1Exchange): void {
     ex.bodyEnd();
     ex.fail(new Http1Error('MESH_ERR_HTTP1_BAD_CHUNK', 'bad chunked framing'));
-    this.socket.destroySoon();
+    this.writer.destroySoon();
   }
 
   /** Parses and dispatches every complete request in the buffer, in order. */
@@ -385,7 +388,7 @@ export class ServerConn {
     this.pending = null;
     const status = err.status;
     const body = `${err.message}\n`;
-    this.socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nl5d-err: ${err.message}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${body}`);
+    this.writer.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nl5d-err: ${err.message}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${body}`);
     this.closed = true;
     this.server.rejected(err);
   }
@@ -398,7 +401,7 @@ export class ServerConn {
       this.reject(new Http1Error('MESH_ERR_HTTP1_HEADER_TIMEOUT', `request head not received within ${l.headerTimeoutMs} ms`));
     } else if (this.headStartedAt === 0 && this.pending === null && now - this.idleSince > l.idleTimeoutMs) {
       this.closed = true;
-      this.socket.end();
+      this.writer.end();
     }
   }
 
@@ -412,7 +415,7 @@ export class ServerConn {
     if (this.closed) return;
     this.closed = true;
     this.pending = null;
-    this.socket.end();
+    this.writer.end();
   }
 
   responseEnded(ex: Http1Exchange, close: boolean): void {
@@ -421,7 +424,7 @@ export class ServerConn {
     if (close || !ex.head.keepAlive || !ex.bodyDone || this.server.draining) {
       this.closed = true;
       this.pending = null;
-      this.socket.end();
+      this.writer.end();
       return;
     }
     this.idleSince = Date.now();
@@ -452,6 +455,8 @@ export class ServerConn {
     this.ex = null;
     this.closed = true;
     this.handedOver = true;
+    // The 101 head and anything before it go out now; the tunnel writes the socket directly.
+    this.writer.flush();
     this.socket.removeAllListeners('data');
     this.socket.removeAllListeners('drain');
     this.server.conns.delete(this);

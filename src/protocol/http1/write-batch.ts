@@ -1,77 +1,166 @@
 /**
  * Response and request bytes written while the event loop handles one batch of I/O events
- * leave together when the batch is done (`setImmediate` runs after the poll phase): each
- * socket written in the batch is corked at its first write and uncorked then. A peer asleep in
- * epoll is then woken once per batch rather than once per message; on loopback that wake-up,
- * not the copy, is most of what a small write costs the kernel. `end()` flushes corked bytes
- * first and `destroy()` drops them, as without batching.
+ * leave together when the batch is done (`setImmediate` runs after the poll phase). A peer
+ * asleep in epoll is then woken once per batch rather than once per message; on loopback that
+ * wake-up, not the copy, is most of what a small write costs the kernel.
+ *
+ * The bytes wait in the connection's SocketWriter, not in a corked socket: Node's cork keeps
+ * an entry object per write and replays them through `writev` on uncork, which cost more per
+ * request than the write itself here. A writer holds bytes back only while its socket has
+ * nothing buffered; otherwise it writes at once behind what is buffered, so Node's
+ * back-pressure (`write` returning false, then 'drain') is unchanged. Every write and `end`
+ * on a socket with a writer goes through the writer so that order is kept; `destroy` drops
+ * what waits.
  *
  * Bytes borrowed from a read buffer the caller reuses (the upstream connections' `onread`
- * buffers) cannot wait in a corked socket: small ones are copied into the batch, large ones
- * (where a copy would cost more than a wake-up saves) are written at once after the batch so
- * far, and the caller learns whether the socket still points into its buffer.
+ * buffers) are copied when small; large ones (where a copy would cost more than a wake-up
+ * saves) are written at once after what waits, and the caller learns whether the socket
+ * still points into its buffer.
  */
 import type { Socket } from 'node:net';
 
 /** Borrowed writes up to this size are copied and batched; larger ones go out at once. */
 export const BATCH_COPY_MAX = 16 * 1024;
+/** Bytes a writer holds back before it writes them without waiting for the batch's end. */
+const HOLD_MAX = 64 * 1024;
 /** The socket's write buffer is full: wait for 'drain'. */
 export const WRITE_FULL = 1;
 /** The socket still references the borrowed buffer (its write did not complete at once). */
 export const WRITE_HELD = 2;
 
-const corked: Socket[] = [];
+type WriteCb = (err?: Error | null) => void;
+
+const waiting: SocketWriter[] = [];
 let scheduled = false;
 
-function flush(): void {
+function flushAll(): void {
   scheduled = false;
-  for (let i = 0; i < corked.length; i++) {
-    const s = corked[i]!;
-    if (s.writableCorked > 0) s.uncork();
+  // Writers added while flushing (none expected) are flushed in the same pass.
+  for (let i = 0; i < waiting.length; i++) waiting[i]!.flush();
+  waiting.length = 0;
+}
+
+/** One socket's writes, held until the end of the current batch of I/O callbacks. */
+export class SocketWriter {
+  /** The first held chunk (most batches hold exactly one). */
+  private first: Buffer | null = null;
+  private firstCb: WriteCb | undefined = undefined;
+  /** Further held chunks and their callbacks, in order. */
+  private rest: Buffer[] | null = null;
+  private restCbs: (WriteCb | undefined)[] | null = null;
+  private bytes = 0;
+
+  constructor(readonly socket: Socket) {}
+
+  /** True while bytes wait for the end of the batch. */
+  get holding(): boolean {
+    return this.first !== null;
   }
-  corked.length = 0;
-}
 
-/** Corks `s` until the end of the current batch of I/O callbacks. */
-function batch(s: Socket): void {
-  if (s.writableCorked > 0) return;
-  s.cork();
-  corked.push(s);
-  if (!scheduled) {
-    scheduled = true;
-    setImmediate(flush);
+  /** Writes bytes the caller hands over (never reused). False: wait for 'drain'. */
+  writeOwned(b: Buffer, cb?: WriteCb): boolean {
+    if (this.first !== null) {
+      (this.rest ??= []).push(b);
+      (this.restCbs ??= []).push(cb);
+      this.bytes += b.length;
+      if (this.bytes > HOLD_MAX) return this.flush();
+      return true;
+    }
+    const s = this.socket;
+    if (s.writableLength > 0 || s.destroyed || s.writableEnded) return s.write(b, cb);
+    this.first = b;
+    this.firstCb = cb;
+    this.bytes = b.length;
+    waiting.push(this);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flushAll);
+    }
+    return true;
   }
-}
 
-/** Writes bytes the caller hands over (never reused): batched. False: wait for 'drain'. */
-export function writeOwned(s: Socket, b: Buffer, cb?: (err?: Error | null) => void): boolean {
-  batch(s);
-  return s.write(b, cb);
-}
+  /** Writes `body`, borrowed from a buffer the caller reuses. Returns WRITE_FULL | WRITE_HELD bits. */
+  writeBorrowed(body: Buffer): number {
+    if (body.length > BATCH_COPY_MAX) return this.writeNow(null, body);
+    return this.writeOwned(Buffer.from(body)) ? 0 : WRITE_FULL;
+  }
 
-function writeNow(s: Socket, head: Buffer | null, body: Buffer): number {
-  if (s.writableCorked > 0) s.uncork();
-  let more: boolean;
-  if (head === null) more = s.write(body);
-  else {
+  /** `head` (owned) then `body` (borrowed), in one write. Returns WRITE_FULL | WRITE_HELD bits. */
+  writeBorrowed2(head: Buffer, body: Buffer): number {
+    if (body.length > BATCH_COPY_MAX) return this.writeNow(head, body);
+    return this.writeOwned(body.length === 0 ? head : Buffer.concat([head, body], head.length + body.length)) ? 0 : WRITE_FULL;
+  }
+
+  /** What waits, then `head` and the borrowed `body`, written now. */
+  private writeNow(head: Buffer | null, body: Buffer): number {
+    const s = this.socket;
+    if (this.first !== null) {
+      if (head !== null) this.writeOwned(head);
+      s.cork();
+      this.flush();
+      s.write(body);
+      s.uncork();
+    } else if (head === null) s.write(body);
+    else {
+      s.cork();
+      s.write(head);
+      s.write(body);
+      s.uncork();
+    }
+    return (s.writableLength < s.writableHighWaterMark ? 0 : WRITE_FULL) | (s.writableLength > 0 || s.destroyed ? WRITE_HELD : 0);
+  }
+
+  /**
+   * Writes what waits now (the batch's end, or before an `end`). Returns false when the
+   * socket's buffer is full (wait for 'drain').
+   */
+  flush(): boolean {
+    const b = this.first;
+    if (b === null) return true;
+    const cb = this.firstCb;
+    const rest = this.rest;
+    const cbs = this.restCbs;
+    this.first = null;
+    this.firstCb = undefined;
+    this.rest = null;
+    this.restCbs = null;
+    this.bytes = 0;
+    const s = this.socket;
+    if (s.destroyed) {
+      // Dropped with the socket; callbacks hear it as Node's own writes would.
+      const err = new Error('socket destroyed before its pending bytes were written');
+      cb?.(err);
+      if (cbs !== null) for (const c of cbs) c?.(err);
+      return false;
+    }
+    if (rest === null) return s.write(b, cb);
     s.cork();
-    s.write(head);
-    more = s.write(body);
+    s.write(b, cb);
+    let more = true;
+    for (let i = 0; i < rest.length; i++) more = s.write(rest[i]!, cbs![i]);
     s.uncork();
+    return more;
   }
+
+  /** Ends the socket after what waits (and `last`, when given). */
+  end(last?: string | Buffer): void {
+    this.flush();
+    if (last === undefined) this.socket.end();
+    else this.socket.end(last);
+  }
+
+  /** Ends the socket after what waits once its buffer is written (`destroySoon`). */
+  destroySoon(): void {
+    this.flush();
+    this.socket.destroySoon();
+  }
+}
+
+/**
+ * Writes borrowed bytes to a socket that has no writer (a tunnel after an upgrade) at once.
+ * Returns WRITE_FULL | WRITE_HELD bits.
+ */
+export function writeBorrowedNow(s: Socket, body: Buffer): number {
+  const more = s.write(body);
   return (more ? 0 : WRITE_FULL) | (s.writableLength > 0 || s.destroyed ? WRITE_HELD : 0);
-}
-
-/** Writes `body`, borrowed from a buffer the caller reuses. Returns WRITE_FULL | WRITE_HELD bits. */
-export function writeBorrowed(s: Socket, body: Buffer): number {
-  if (body.length > BATCH_COPY_MAX) return writeNow(s, null, body);
-  batch(s);
-  return s.write(Buffer.from(body)) ? 0 : WRITE_FULL;
-}
-
-/** `head` (owned) then `body` (borrowed), in one write. Returns WRITE_FULL | WRITE_HELD bits. */
-export function writeBorrowed2(s: Socket, head: Buffer, body: Buffer): number {
-  if (body.length > BATCH_COPY_MAX) return writeNow(s, head, body);
-  batch(s);
-  return s.write(body.length === 0 ? head : Buffer.concat([head, body], head.length + body.length)) ? 0 : WRITE_FULL;
 }

@@ -1,0 +1,98 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, connect, type Socket, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { SocketWriter } from '../../../src/protocol/http1/write-batch.js';
+
+/** A connected pair: `a` (ours) and what its peer receives. */
+async function pair(): Promise<{ a: Socket; peer: Socket; received: () => string; ended: Promise<void>; close: () => Promise<void> }> {
+  let got = '';
+  let peer!: Socket;
+  const server = createServer((s) => { peer = s; s.on('data', (d: Buffer) => { got += d.toString('latin1'); }); });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const a = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  a.on('error', () => {});
+  await once(a, 'connect');
+  for (let i = 0; i < 100 && peer === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+  const ended = once(peer, 'end').then(() => undefined);
+  return { a, peer, received: () => got, ended, close: async () => { a.destroy(); peer.destroy(); await new Promise<void>((r) => server.close(() => r())); } };
+}
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+test('writes in one turn are held and leave together, in order, at the end of the batch', async () => {
+  const p = await pair();
+  const w = new SocketWriter(p.a);
+  const order: string[] = [];
+  assert.equal(w.writeOwned(Buffer.from('one,'), () => order.push('cb1')), true);
+  assert.equal(w.writeBorrowed(Buffer.from('two,')), 0);
+  assert.equal(w.writeBorrowed2(Buffer.from('three,'), Buffer.from('four')), 0);
+  assert.equal(w.holding, true);
+  assert.equal(p.a.writableLength, 0, 'nothing reached the socket yet');
+  await turn();
+  assert.equal(w.holding, false);
+  for (let i = 0; i < 100 && p.received().length < 18; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(p.received(), 'one,two,three,four');
+  for (let i = 0; i < 100 && order.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(order, ['cb1']);
+  await p.close();
+});
+
+test('end() writes what is held first; destroy() drops it and its callback hears an error', async () => {
+  const p = await pair();
+  const w = new SocketWriter(p.a);
+  w.writeOwned(Buffer.from('last words'));
+  w.end();
+  await p.ended;
+  assert.equal(p.received(), 'last words');
+  await p.close();
+
+  const q = await pair();
+  const w2 = new SocketWriter(q.a);
+  let heard: Error | null | undefined;
+  w2.writeOwned(Buffer.from('never'), (err) => { heard = err; });
+  q.a.destroy();
+  await turn();
+  assert.ok(heard instanceof Error);
+  await q.close();
+});
+
+test('a borrowed buffer is copied when held, and large ones go out at once after what is held', async () => {
+  const p = await pair();
+  const w = new SocketWriter(p.a);
+  const borrowed = Buffer.from('abc');
+  w.writeBorrowed(borrowed);
+  borrowed.write('xyz');
+  const big = Buffer.alloc(20 * 1024, 0x62);
+  w.writeBorrowed(big);
+  assert.equal(w.holding, false, 'the large write flushed what was held before it');
+  await turn();
+  for (let i = 0; i < 200 && p.received().length < 3 + big.length; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(p.received().slice(0, 3), 'abc');
+  assert.equal(p.received().length, 3 + big.length);
+  await p.close();
+});
+
+test('with bytes already buffered in the socket, writes go straight behind them and report back-pressure', async (t) => {
+  const p = await pair();
+  t.after(() => p.close());
+  const w = new SocketWriter(p.a);
+  // The peer stops reading until the kernel's buffers are full and the socket buffers bytes.
+  p.peer.pause();
+  const chunk = Buffer.alloc(256 * 1024, 0x61);
+  let sent = 0;
+  for (let i = 0; i < 400 && p.a.writableLength === 0; i++) {
+    p.a.write(chunk);
+    sent += chunk.length;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  assert.ok(p.a.writableLength > 0, 'the socket holds unsent bytes');
+  assert.equal(w.writeOwned(Buffer.from('tail')), false, "Node's back-pressure passes through");
+  assert.equal(w.holding, false, 'not held: written behind the buffered bytes');
+  p.peer.resume();
+  await once(p.a, 'drain');
+  for (let i = 0; i < 400 && p.received().length < sent + 4; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(p.received().length, sent + 4);
+  assert.ok(p.received().endsWith('atail'));
+});
