@@ -36,9 +36,9 @@
  * Reads and writes — adopt.ts: accepted client sockets are moved into `onread` sockets that
  * read into one shared buffer (copied out per read), instead of a fresh allocation and a
  * Readable pass per read; upstream reads land in a per-connection buffer (`onread`) that is
- * replaced only when a write still holds it. write-batch.ts: sockets written during one batch
- * of I/O callbacks are corked and flushed together after it (one wake-up of the peer per
- * batch).
+ * replaced only when a write still holds it. write-batch.ts: each connection's SocketWriter
+ * holds the bytes written during one batch of I/O callbacks and writes them after it (one
+ * wake-up of the peer per batch); every write and end on a connection goes through it.
  *
  * `createHttp1Proxy` wires the two for a fixed upstream (the `/$/inet/host/port` case);
  * `runWorkers` gives `--workers N` via node:cluster.
