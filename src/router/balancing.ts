@@ -46,6 +46,7 @@ export interface AccrualState {
 export type AccrualFactory = (onChange: (available: boolean) => void) => AccrualState;
 
 export interface Budget {
-  deposit(): void;
+  /** `now`: the current time when the caller has it (ms since the epoch). */
+  deposit(now?: number): void;
   tryWithdraw(): boolean;
 }

@@ -92,12 +92,11 @@ export class BindingCache {
   }
 
   /** The entry for (dtab, path); `dtabKey` is the full dtab text, part of the cache key. */
-  get(dtabKey: string, path: Path): BoundEntry {
+  get(dtabKey: string, path: Path, now = Date.now()): BoundEntry {
     const pathKey = path.show();
     let names = this.byDtab.get(dtabKey);
     let e = names?.get(pathKey);
     if (e !== undefined) {
-      const now = Date.now();
       // Move to the back (Set order is our LRU order), at most once a second per entry.
       if (now - e.lastUsed > 1000) {
         this.order.delete(e);

@@ -235,9 +235,9 @@ export class Client {
   }
 
   /** Called once per request that reaches this client (funds its requeue budget). */
-  deposit(): void {
-    this.lastUsed = Date.now();
-    this.requeueBudget.deposit();
+  deposit(now = Date.now()): void {
+    this.lastUsed = now;
+    this.requeueBudget.deposit(now);
   }
 
   /** The Addr state: callers wait on `addrSettled` while it is pending. */

@@ -16,8 +16,8 @@ import { PluginError, numberKey } from './plugin-errors.js';
 type Obj = Readonly<Record<string, unknown>>;
 
 export interface RetryBudget {
-  /** Called once per request that is not itself a retry. */
-  deposit(): void;
+  /** Called once per request that is not itself a retry (`now`: the time, when known). */
+  deposit(now?: number): void;
   /** Called before a retry; false means the budget is spent and the failure stands. */
   tryWithdraw(): boolean;
   /** Retries available right now. */
@@ -49,8 +49,8 @@ class WindowedSum {
     this.gen = Math.floor(now() / this.slotMs);
   }
 
-  private expire(): void {
-    const g = Math.floor(this.now() / this.slotMs);
+  private expire(now: number): void {
+    const g = Math.floor(now / this.slotMs);
     const passed = g - this.gen;
     if (passed <= 0) return;
     if (passed >= SLICES) this.slots.fill(0);
@@ -58,13 +58,13 @@ class WindowedSum {
     this.gen = g;
   }
 
-  add(n: number): void {
-    this.expire();
+  add(n: number, now = this.now()): void {
+    this.expire(now);
     this.slots[this.gen % SLICES]! += n;
   }
 
   sum(): number {
-    this.expire();
+    this.expire(this.now());
     let s = 0;
     for (let i = 0; i < SLICES; i++) s += this.slots[i]!;
     return s;
@@ -85,8 +85,8 @@ export class TokenRetryBudget implements RetryBudget {
     this.window = new WindowedSum(params.ttlSecs * 1000, now);
   }
 
-  deposit(): void {
-    if (this.depositAmount !== 0) this.window.add(this.depositAmount);
+  deposit(now?: number): void {
+    if (this.depositAmount !== 0) this.window.add(this.depositAmount, now);
   }
 
   tryWithdraw(): boolean {

@@ -34,7 +34,6 @@ const CLEARED_RESPONSE_FIELDS: readonly string[] = [H.H_ERR, H.H_RETRYABLE, 'l5d
 const KEEP_BODY_LIMIT = 64 * 1024;
 
 export class Route implements ResponseListener {
-  readonly started = Date.now();
   /** Status the client got (0 until known). */
   status = 0;
   private retries = 0;
@@ -55,6 +54,8 @@ export class Route implements ResponseListener {
 
   constructor(
     private readonly core: RouterCore,
+    /** When the router took the request (ms since the epoch). */
+    readonly started: number,
     readonly ex: Http1Exchange,
     readonly srv: ServerContext,
     readonly svc: Service,
@@ -72,16 +73,21 @@ export class Route implements ResponseListener {
     this.byDeadline = byDeadline;
     const svc = this.svc;
     svc.requests.incr();
-    svc.budget.deposit();
+    const now = this.started;
+    svc.budget.deposit(now);
     if (this.ex.hasBody && svc.mayRetryResponse(this.ex.head.method)) this.ex.keepBody(KEEP_BODY_LIMIT);
     if (timeoutMs > 0) this.totalTimer = setTimeout(() => this.totalTimeout(timeoutMs), timeoutMs);
-    this.attempt();
+    this.attempt(now);
   }
 
-  /** Reads the current bound tree and picks the client for this attempt. */
-  private attempt(): void {
+  /**
+   * Reads the current bound tree and picks the client for this attempt. `now`: the current
+   * time, when the caller has it (the request's first attempt runs in the same turn as its
+   * arrival and reuses that timestamp).
+   */
+  private attempt(now = Date.now()): void {
     if (this.finished) return;
-    const entry = this.core.bindings.get(this.dtabKey, this.dst);
+    const entry = this.core.bindings.get(this.dtabKey, this.dst, now);
     const st = entry.state;
     if (st.type === 'pending') {
       const ms = this.core.bindingTimeoutMs;
@@ -109,7 +115,7 @@ export class Route implements ResponseListener {
       head.set(H.H_DST_CLIENT, client.id);
       if (bound.residual.isEmpty) head.remove(H.H_DST_RESIDUAL);
       else head.set(H.H_DST_RESIDUAL, bound.residual.show());
-      client.deposit();
+      client.deposit(now);
     }
     const client = this.client!;
     if (client.addrState.type === 'pending') {
@@ -122,7 +128,7 @@ export class Route implements ResponseListener {
       });
       return;
     }
-    this.send();
+    this.send(now);
   }
 
   private noBrokers(): RouterError {
@@ -130,7 +136,7 @@ export class Route implements ResponseListener {
   }
 
   /** Sends one attempt to an endpoint the client's balancer picks. */
-  private send(): void {
+  private send(now = Date.now()): void {
     if (this.finished) return;
     const client = this.client!;
     const a = client.addrState;
@@ -147,7 +153,7 @@ export class Route implements ResponseListener {
     ep.pending++;
     client.m.requests.incr();
     ep.accrual.onRequest();
-    this.attemptStarted = Date.now();
+    this.attemptStarted = now;
     const ex = this.ex;
     if (this.span !== null) {
       this.clientSpan?.finish(0, undefined, 'retried');

@@ -184,7 +184,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     const started = Date.now();
     srv.inflight++;
     try {
-      this.prepare(ex, srv);
+      this.prepare(ex, srv, started);
     } catch (err) {
       this.answerLocally(ex, srv, started, err);
     }
@@ -204,7 +204,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
    * Edits the request head as Linkerd does, identifies its logical name and starts its route.
    * One pass over the header fields; field names are decoded only for the `l5d-*` ones.
    */
-  private prepare(ex: Http1Exchange, srv: ServerContext): void {
+  private prepare(ex: Http1Exchange, srv: ServerContext, started: number): void {
     const head = ex.head;
     const b = head.buf;
     const f = head.fields;
@@ -349,7 +349,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
       }
     }
 
-    const route = new Route(this, ex, srv, svc, dst, dtabKey, localText);
+    const route = new Route(this, started, ex, srv, svc, dst, dtabKey, localText);
     if (this.tracer !== null) {
       const span = this.tracer.startServerSpan(headersOf(ex), this.label, head.method, head.target);
       span.tag('l5d.dst.service', dstText);
