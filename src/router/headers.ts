@@ -96,6 +96,51 @@ export function childTrace(parent: TraceContext | undefined, sampleOverride: num
   return { traceId: parent.traceId, spanId: hex64(), parentId: parent.spanId, flags };
 }
 
+/** The trace context the router forwards: `l5d-ctx-trace` and `l5d-reqid` values. */
+export interface ForwardedTrace {
+  /** `l5d-ctx-trace`: base64 of span, parent, trace and flags. */
+  header: string;
+  /** The trace id in hex (`l5d-reqid`). */
+  traceId: string;
+}
+
+/** Where forwardTrace decodes the caller's context (up to 40 bytes) and builds the child's. */
+const TRACE_IN = Buffer.alloc(48);
+const TRACE_OUT: ForwardedTrace = { header: '', traceId: '' };
+
+/**
+ * What `encodeTrace(childTrace(decodeTrace(incoming), sample))` gives, built in place: no hex
+ * strings, BigInts or objects per request. The result object is reused by the next call.
+ */
+export function forwardTrace(incoming: string | undefined, sampleOverride: number | undefined): ForwardedTrace {
+  const out = TRACE_BYTES;
+  if (randomAt + 8 > RANDOM_POOL.length) {
+    randomFillSync(RANDOM_POOL);
+    randomAt = 0;
+  }
+  const n = incoming === undefined || incoming.length > 64 ? 0 : TRACE_IN.write(incoming, 'base64');
+  if (n === 32 || n === 40) {
+    // A child of the caller's span: new span id, the caller's span as parent, same trace, flags.
+    RANDOM_POOL.copy(out, 0, randomAt, randomAt + 8);
+    TRACE_IN.copy(out, 8, 0, 8);
+    TRACE_IN.copy(out, 16, 16, 32);
+  } else {
+    // A new root: span, parent and trace are one new id; no flags.
+    RANDOM_POOL.copy(out, 0, randomAt, randomAt + 8);
+    RANDOM_POOL.copy(out, 8, randomAt, randomAt + 8);
+    RANDOM_POOL.copy(out, 16, randomAt, randomAt + 8);
+    out.fill(0, 24, 32);
+  }
+  randomAt += 8;
+  if (sampleOverride !== undefined && sampleOverride >= 0 && sampleOverride <= 1) {
+    // Flag bits 1 (sampling known) and 2 (sampled) live in the last byte (big-endian u64).
+    out[31] = (out[31]! & ~4) | 2 | (Math.random() < sampleOverride ? 4 : 0);
+  }
+  TRACE_OUT.header = out.toString('base64', 0, 32);
+  TRACE_OUT.traceId = out.toString('hex', 16, 24);
+  return TRACE_OUT;
+}
+
 /** `l5d-ctx-deadline: <timestamp ns> <deadline ns>`; several values: the tightest wins. */
 export function parseDeadline(values: readonly string[]): { timestampNs: bigint; deadlineNs: bigint } | undefined {
   let best: { timestampNs: bigint; deadlineNs: bigint } | undefined;

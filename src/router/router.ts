@@ -356,8 +356,8 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
       route.span = span;
       head.set(H.H_REQID, span.context.traceId);
     } else {
-      const t = H.childTrace(H.decodeTrace(trace), sample);
-      head.set(H.H_CTX_TRACE, H.encodeTrace(t));
+      const t = H.forwardTrace(trace, sample);
+      head.set(H.H_CTX_TRACE, t.header);
       head.set(H.H_REQID, t.traceId);
     }
     ex.responseListener = route;
