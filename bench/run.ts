@@ -180,6 +180,7 @@ async function main(): Promise<number> {
     const cpu = sum(cpuMicros, pids) - cpu0;
     const up = cpuMicros(nginx.proc.pid) - up0;
     res.rssLoadMB = Math.max(res.rssLoadMB, peak / 2 ** 20);
+    if (path === '/small') (res.rounds ??= []).push(w.rps);
     const prev = res.throughput[path];
     if (!prev || w.rps > prev.rps) res.throughput[path] = { ...w, cpuUsPerReq: w.requests ? cpu / w.requests : 0, upstreamCpuUsPerReq: w.requests ? up / w.requests : 0 };
     if (w.errors || w.non2xx) res.note = `${res.note ?? ''}${path}: ${w.errors} socket errors, ${w.non2xx} non-2xx. `;

@@ -10,6 +10,8 @@ export interface CandidateResult {
   rssIdleMB: number;
   rssLoadMB: number;
   idleConns?: { opened: number; answered: number; rssMB: number };
+  /** req/s of each interleaved 13 B round, in order (the table shows the best). */
+  rounds?: number[];
   note?: string;
 }
 
@@ -26,6 +28,22 @@ const f0 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? 
 const f1 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(1));
 const ms = (us: number | undefined) => (us === undefined ? '-' : (us / 1000).toFixed(2));
 
+/**
+ * The median over rounds of a/b within each round: the two were measured seconds apart, so a
+ * change in the machine's speed between rounds moves both. Undefined without two paired rounds.
+ */
+export function pairedMedian(a: readonly number[] | undefined, b: readonly number[] | undefined): number | undefined {
+  if (a === undefined || b === undefined) return undefined;
+  const n = Math.min(a.length, b.length);
+  if (n < 2) return undefined;
+  const r: number[] = [];
+  for (let i = 0; i < n; i++) if (b[i]! > 0) r.push(a[i]! / b[i]!);
+  if (r.length < 2) return undefined;
+  r.sort((x, y) => x - y);
+  const m = r.length >> 1;
+  return r.length % 2 === 1 ? r[m]! : (r[m - 1]! + r[m]!) / 2;
+}
+
 /** Ratios of each Meshwork candidate against HAProxy and the undici reference (req/s, /small). */
 export function ratios(cands: readonly CandidateResult[]): Record<string, number> {
   const rps = (n: string) => cands.find((c) => c.name === n)?.throughput['/small']?.rps;
@@ -37,6 +55,10 @@ export function ratios(cands: readonly CandidateResult[]): Record<string, number
     const u = rps('undici');
     if (m !== undefined && h) out[`${c.name}/haproxy`] = m / h;
     if (m !== undefined && u) out[`${c.name}/undici`] = m / u;
+    const ph = pairedMedian(c.rounds, cands.find((x) => x.name === 'haproxy')?.rounds);
+    if (ph !== undefined) out[`${c.name}/haproxy, median of rounds`] = ph;
+    const pu = pairedMedian(c.rounds, cands.find((x) => x.name === 'undici')?.rounds);
+    if (pu !== undefined) out[`${c.name}/undici, median of rounds`] = pu;
     // When the load generator's core saturates first, req/s ties; CPU per request still differs.
     const hc = cands.find((x) => x.name === 'haproxy')?.throughput['/small']?.cpuUsPerReq;
     const mc = c.throughput['/small']?.cpuUsPerReq;
@@ -76,6 +98,8 @@ export function markdown(r: BenchRecord): string {
         `${c.name === 'direct' ? '-' : f1(c.rssIdleMB)} | ${c.name === 'direct' ? '-' : f1(c.rssLoadMB)} | ${c.idleConns && c.name !== 'direct' ? `${f1(c.idleConns.rssMB)} (${c.idleConns.answered} conns)` : '-'} |`,
     );
   }
+  const rounds = r.candidates.filter((c) => c.rounds !== undefined && c.rounds.length > 1).map((c) => `${c.name} ${c.rounds!.map((x) => f0(x)).join(' / ')}`);
+  if (rounds.length) lines.push('', `13 B req/s per round: ${rounds.join('; ')}.`);
   const notes = r.candidates.filter((c) => c.note).map((c) => `- ${c.name}: ${c.note}`);
   const rat = Object.entries(r.ratios).map(([k, v]) => `${k} = ${v.toFixed(2)}`);
   if (rat.length) lines.push('', `Ratios (13 B body; req/s unless named): ${rat.join('; ')}. Targets: meshwork/haproxy >= 0.80, meshwork/undici >= 2.0, added p99 <= 1 ms, RSS <= 60 MB idle / 100 MB loaded.`);

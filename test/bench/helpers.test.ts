@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseWrkOutput } from '../../bench/lib/wrk.js';
 import { parseCpuMicros, parseRssBytes, requireTools } from '../../bench/lib/proc.js';
 import { percentile, responseLength } from '../../bench/lib/fixed-rate.js';
-import { markdown, ratios, type CandidateResult } from '../../bench/lib/report.js';
+import { markdown, pairedMedian, ratios, type CandidateResult } from '../../bench/lib/report.js';
 
 test('wrk result line is parsed and req/s derived from the run duration', () => {
   const out = 'Running 5s test @ http://127.0.0.1:1/small\n  1 threads and 50 connections\nWRKJSON {"requests":100000,"durationUs":5000000,"bytes":2400000,"errors":0,"non2xx":3,"p50":1500,"p99":4000,"p999":9000,"max":12000}\n';
@@ -39,6 +39,26 @@ test('ratios and the markdown table', () => {
   assert.match(md, /^### D — commit abc\n/);
   assert.match(md, /\n\| meshwork http1-proxy \| 18,000 \| 1\.00 \| 2\.00 \| 3\.00 \| 40\.0 \| - \| - \| - \| - \| 50\.0 \| 60\.0 \| - \|\n/);
   assert.match(md, /meshwork http1-proxy\/haproxy = 0\.90; meshwork http1-proxy\/undici = 2\.00/);
+});
+
+test('per-round ratios pair each round with the same round of the reference', () => {
+  assert.equal(pairedMedian([10, 20, 30], [20, 20, 20]), 1);
+  assert.equal(pairedMedian([9, 30, 8], [10, 40, 20]), 0.75);
+  assert.equal(pairedMedian([1, 2, 3, 4], [2, 2, 2, 2]), 1.25);
+  assert.equal(pairedMedian([10], [20]), undefined);
+  assert.equal(pairedMedian(undefined, [1, 2]), undefined);
+  const t = (rps: number) => ({ '/small': { requests: 1, durationUs: 1, bytes: 1, errors: 0, non2xx: 0, p50: 1, p99: 1, p999: 1, max: 1, rps, cpuUsPerReq: 0, upstreamCpuUsPerReq: 0 } });
+  // The best rounds (40 vs 30) say 0.75; paired round by round the proxy is at 0.8 of HAProxy.
+  const cands: CandidateResult[] = [
+    { name: 'haproxy', throughput: t(40), rssIdleMB: 0, rssLoadMB: 0, rounds: [40, 25, 30] },
+    { name: 'meshwork linkerd', throughput: t(30), rssIdleMB: 0, rssLoadMB: 0, rounds: [30, 20, 24] },
+  ];
+  const r = ratios(cands);
+  assert.equal(r['meshwork linkerd/haproxy'], 0.75);
+  assert.ok(Math.abs(r['meshwork linkerd/haproxy, median of rounds']! - 0.8) < 1e-9);
+  const md = markdown({ date: 'D', commit: 'abc', host: { cpus: 2, node: 'v20', kernel: 'k' }, settings: { rounds: 3, loadavg: 1, seconds: 5, connections: 50, fixedRate: 10000, idleConns: 10000, quick: false }, candidates: cands, ratios: r });
+  assert.match(md, /13 B req\/s per round: haproxy 40 \/ 25 \/ 30; meshwork linkerd 30 \/ 20 \/ 24\./);
+  assert.match(md, /meshwork linkerd\/haproxy, median of rounds = 0\.80/);
 });
 
 test('a missing tool fails loudly with the install command', () => {
