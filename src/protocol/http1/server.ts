@@ -57,6 +57,7 @@ const REASONS: Record<number, string> = {
 /** Bytes a client socket buffers before a write reports back-pressure. */
 const WRITE_HIGH_WATER = 128 * 1024;
 
+/** Adopted client sockets get what the server gives its own: half-open allowed, the same buffer. */
 const ADOPT_OPTIONS = { allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER };
 
 /** Pending pipelined bytes beyond this pause reading until the current response ends. */
@@ -275,7 +276,7 @@ export class ServerConn {
   private closed = false;
   /** The client sent FIN: no more bytes will come. */
   private clientEnded = false;
-  /** Upgraded: the socket's new owner reads it with 'data' events. */
+  /** Upgraded: the socket's new owner reads it with 'data' events (emitted here when adopted). */
   private handedOver = false;
 
   /** `adopted`: the socket reads through `onBytes` (adopt.ts), else with 'data' events. */
