@@ -25,7 +25,6 @@ export class BoundEntry {
     readonly pathKey: string,
   ) {}
 
-
   start(bind: BindFn, dtabKey: string, path: Path): void {
     this.sub = bind(dtabKey, path).states.observe((s) => {
       this.state = s;

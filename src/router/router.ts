@@ -7,6 +7,7 @@
  */
 import type { Http1Exchange } from '../protocol/http1/server.js';
 import type { ResponseInfo, ResponseListener } from '../protocol/http1/index.js';
+import { eqLowerAt } from '../protocol/http1/chars.js';
 import type { Activity, BoundName } from '../naming/contracts.js';
 import type { NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
@@ -483,15 +484,6 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     this.services.clear();
     void this.accessLog?.close();
   }
-}
-
-function eqLowerAt(b: Buffer, s: number, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) {
-    let c = b[s + i]!;
-    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-    if (c !== lower.charCodeAt(i)) return false;
-  }
-  return true;
 }
 
 /** The trace-context fields the tracer reads (B3, W3C, Linkerd's), by lowercase name. */

@@ -38,3 +38,13 @@ export function indexOfHeadEnd(b: Buffer, start: number): number {
   }
   return -1;
 }
+
+/** Compares buf[s, s + lower.length) with an all-lowercase ASCII name, ignoring case. */
+export function eqLowerAt(buf: Buffer, s: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let c = buf[s + i]!;
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}

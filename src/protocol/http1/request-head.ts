@@ -3,7 +3,7 @@
  * decoded to strings only when asked for. Edits (set/remove) are recorded and applied when the
  * head is serialised for forwarding, so an unedited head is forwarded as the same bytes.
  */
-import { CR, HTAB, LF, SP, TARGET, TCHAR, VCHAR_OBS, indexOfHeadEnd } from './chars.js';
+import { CR, HTAB, LF, SP, TARGET, TCHAR, VCHAR_OBS, eqLowerAt, indexOfHeadEnd } from './chars.js';
 import { Http1Error, type Http1ErrorCode } from './errors.js';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE } from './framing.js';
 import type { Http1Limits } from './limits.js';
@@ -32,16 +32,6 @@ export function hasToken(buf: Buffer, s: number, e: number, lower: string): bool
     if (eqLower(buf, ts, te, lower)) return true;
   }
   return false;
-}
-
-/** Compares buf[s, s + lower.length) with an all-lowercase ASCII name, ignoring case. */
-function eqLowerAt(buf: Buffer, s: number, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) {
-    let c = buf[s + i]!;
-    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-    if (c !== lower.charCodeAt(i)) return false;
-  }
-  return true;
 }
 
 /** Which fields toBuffer keeps (one byte per field), reused: the head is serialised at once. */
