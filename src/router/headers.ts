@@ -3,6 +3,7 @@
  * dtabs, trace ids (Finagle's 32-byte binary TraceId in base64), deadlines and `Via`.
  */
 import { randomFillSync } from 'node:crypto';
+import { FLAG_SAMPLED, FLAG_SAMPLING_KNOWN } from '../telemetry/trace-context.js';
 
 export const H_DTAB = 'l5d-dtab';
 export const H_CTX_DTAB = 'l5d-ctx-dtab';
@@ -29,116 +30,56 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'upgrade',
 ]);
 
-/** A Finagle trace id: span, parent and trace as 64-bit values in hex, plus flags. */
-export interface TraceContext {
-  readonly traceId: string;
-  readonly spanId: string;
-  readonly parentId: string;
-  readonly flags: bigint;
-}
-
-const FLAG_SAMPLING_KNOWN = 1n << 1n;
-const FLAG_SAMPLED = 1n << 2n;
-
 /** Random bytes drawn 4 KiB at a time: one system call per 512 ids instead of one per id. */
 const RANDOM_POOL = Buffer.alloc(4096);
 let randomAt = RANDOM_POOL.length;
 
-function hex64(): string {
-  if (randomAt + 8 > RANDOM_POOL.length) {
-    randomFillSync(RANDOM_POOL);
-    randomAt = 0;
-  }
-  const s = RANDOM_POOL.toString('hex', randomAt, randomAt + 8);
-  randomAt += 8;
-  return s;
-}
-
-/** Decodes `l5d-ctx-trace` (base64 of span, parent, trace, flags: 4 x 8 bytes, big-endian). */
-export function decodeTrace(v: string | undefined): TraceContext | undefined {
-  if (v === undefined) return undefined;
-  const b = Buffer.from(v, 'base64');
-  if (b.length !== 32 && b.length !== 40) return undefined;
-  return {
-    spanId: b.subarray(0, 8).toString('hex'),
-    parentId: b.subarray(8, 16).toString('hex'),
-    traceId: b.subarray(16, 24).toString('hex'),
-    flags: b.readBigUInt64BE(24),
-  };
-}
-
-/** Where encodeTrace assembles the 32 bytes (it runs once per request; nothing is kept). */
-const TRACE_BYTES = Buffer.alloc(32);
-
-export function encodeTrace(t: TraceContext): string {
-  const b = TRACE_BYTES;
-  b.write(t.spanId, 0, 8, 'hex');
-  b.write(t.parentId, 8, 8, 'hex');
-  b.write(t.traceId, 16, 8, 'hex');
-  if (t.flags === 0n) b.fill(0, 24, 32);
-  else b.writeBigUInt64BE(BigInt.asUintN(64, t.flags), 24);
-  return b.toString('base64', 0, 32);
-}
-
-/**
- * The trace context for the request the router sends: a child span of the caller's, or a
- * new root. `sampleOverride` is the `l5d-sample` rate (0..1) the caller asked for.
- */
-export function childTrace(parent: TraceContext | undefined, sampleOverride: number | undefined): TraceContext {
-  let flags = parent?.flags ?? 0n;
-  if (sampleOverride !== undefined && sampleOverride >= 0 && sampleOverride <= 1) {
-    flags = (flags & ~FLAG_SAMPLED) | FLAG_SAMPLING_KNOWN | (Math.random() < sampleOverride ? FLAG_SAMPLED : 0n);
-  }
-  if (parent === undefined) {
-    const id = hex64();
-    return { traceId: id, spanId: id, parentId: id, flags };
-  }
-  return { traceId: parent.traceId, spanId: hex64(), parentId: parent.spanId, flags };
-}
-
 /** The trace context the router forwards: `l5d-ctx-trace` and `l5d-reqid` values. */
 export interface ForwardedTrace {
-  /** `l5d-ctx-trace`: base64 of span, parent, trace and flags. */
+  /** `l5d-ctx-trace`: base64 of span, parent, trace (low 64 bits), flags [, trace high 64 bits]. */
   header: string;
-  /** The trace id in hex (`l5d-reqid`). */
+  /** The trace id's low 64 bits in hex (`l5d-reqid`). */
   traceId: string;
 }
 
-/** Where forwardTrace decodes the caller's context (up to 40 bytes) and builds the child's. */
+/** The caller's context as decoded (up to 48 bytes), and the child's as built. */
 const TRACE_IN = Buffer.alloc(48);
-const TRACE_OUT: ForwardedTrace = { header: '', traceId: '' };
+const TRACE_OUT = Buffer.alloc(40);
+const FORWARDED: ForwardedTrace = { header: '', traceId: '' };
 
 /**
- * What `encodeTrace(childTrace(decodeTrace(incoming), sample))` gives, built in place: no hex
- * strings, BigInts or objects per request. The result object is reused by the next call.
+ * The context for the request the router sends, built in place (Finagle's layout, 8 bytes
+ * each, big-endian; telemetry/trace-context.ts reads it): a child of the caller's span when
+ * `incoming` is 32 or 40 bytes of base64 (new span id, the caller's span as parent, its trace
+ * id and flags, its high trace id kept), else a new root whose span, parent and trace are one
+ * new id. `sampleOverride` is the `l5d-sample` rate (0..1) the caller asked for. The returned
+ * object is reused by the next call.
  */
 export function forwardTrace(incoming: string | undefined, sampleOverride: number | undefined): ForwardedTrace {
-  const out = TRACE_BYTES;
+  const out = TRACE_OUT;
   if (randomAt + 8 > RANDOM_POOL.length) {
     randomFillSync(RANDOM_POOL);
     randomAt = 0;
   }
   const n = incoming === undefined || incoming.length > 64 ? 0 : TRACE_IN.write(incoming, 'base64');
+  const len = n === 40 ? 40 : 32;
+  RANDOM_POOL.copy(out, 0, randomAt, randomAt + 8);
   if (n === 32 || n === 40) {
-    // A child of the caller's span: new span id, the caller's span as parent, same trace, flags.
-    RANDOM_POOL.copy(out, 0, randomAt, randomAt + 8);
     TRACE_IN.copy(out, 8, 0, 8);
-    TRACE_IN.copy(out, 16, 16, 32);
+    TRACE_IN.copy(out, 16, 16, n);
   } else {
-    // A new root: span, parent and trace are one new id; no flags.
-    RANDOM_POOL.copy(out, 0, randomAt, randomAt + 8);
     RANDOM_POOL.copy(out, 8, randomAt, randomAt + 8);
     RANDOM_POOL.copy(out, 16, randomAt, randomAt + 8);
     out.fill(0, 24, 32);
   }
   randomAt += 8;
   if (sampleOverride !== undefined && sampleOverride >= 0 && sampleOverride <= 1) {
-    // Flag bits 1 (sampling known) and 2 (sampled) live in the last byte (big-endian u64).
-    out[31] = (out[31]! & ~4) | 2 | (Math.random() < sampleOverride ? 4 : 0);
+    // The sampling bits live in the flags' last byte.
+    out[31] = (out[31]! & ~FLAG_SAMPLED) | FLAG_SAMPLING_KNOWN | (Math.random() < sampleOverride ? FLAG_SAMPLED : 0);
   }
-  TRACE_OUT.header = out.toString('base64', 0, 32);
-  TRACE_OUT.traceId = out.toString('hex', 16, 24);
-  return TRACE_OUT;
+  FORWARDED.header = out.toString('base64', 0, len);
+  FORWARDED.traceId = out.toString('hex', 16, 24);
+  return FORWARDED;
 }
 
 /** `l5d-ctx-deadline: <timestamp ns> <deadline ns>`; several values: the tightest wins. */

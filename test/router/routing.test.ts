@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeTrace } from '../../src/router/headers.js';
+import { decodeL5dCtxTrace } from '../../src/telemetry/trace-context.js';
 import { boundLeaf, echo, inetAddr, okTree, request, startRouter, upstream, TestVar } from './support.js';
 import type { ActivityState, BoundName } from '../../src/naming/contracts.js';
 import type { NameTree } from '../../src/naming/name-tree.js';
@@ -21,7 +21,7 @@ test('routes by Host to the bound endpoint and sets the l5d headers', async (t) 
   assert.equal(seen.headers['l5d-dst-residual'], undefined);
   assert.equal(seen.headers.via, '1.1 linkerd');
   assert.match(seen.headers['l5d-reqid'], /^[0-9a-f]{16}$/);
-  const trace = decodeTrace(seen.headers['l5d-ctx-trace']);
+  const trace = decodeL5dCtxTrace(seen.headers['l5d-ctx-trace']);
   assert.equal(trace?.traceId, seen.headers['l5d-reqid']);
   assert.equal(r.binds.length, 1);
   assert.equal(r.binds[0], `/svc=>/#/io.l5d.fs|/svc/dog`);
