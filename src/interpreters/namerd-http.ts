@@ -19,9 +19,9 @@
  * router passes the same `base ++ local` to the interpreter, so it is sent unchanged.
  */
 import { request as httpRequest, Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import { isIP } from 'node:net';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { createRequire } from 'node:module';
+import type { PeerCertificate } from 'node:tls';
 import { Activity } from '../naming/activity.js';
 import type { Addr, Address } from '../naming/addr.js';
 import { addrEquals, boundTreeEquals } from '../naming/bound.js';
@@ -333,6 +333,10 @@ function makeTransport(target: InetTarget, tls: NamerdTlsConfig | undefined, whe
   const m = readTls(tls, where);
   // One socket per watch: streams never finish, so there is nothing to keep alive.
   if (!m) return { request: httpRequest, options: { ...base, agent: new HttpAgent({ keepAlive: false }) } };
+  // node:https and node:tls load only when TLS is on (~1.3 MB resident otherwise idle).
+  const require = createRequire(import.meta.url);
+  const { request: httpsRequest, Agent: HttpsAgent } = require('node:https') as typeof import('node:https');
+  const { checkServerIdentity } = require('node:tls') as typeof import('node:tls');
   const opts: Record<string, unknown> = { rejectUnauthorized: m.rejectUnauthorized };
   if (m.ca) opts['ca'] = m.ca;
   if (m.cert) opts['cert'] = m.cert;
