@@ -2,8 +2,7 @@
  * Linkerd's `l5d-*` headers and the request context they carry between linkers: request
  * dtabs, trace ids (Finagle's 32-byte binary TraceId in base64), deadlines and `Via`.
  */
-import { randomFillSync } from 'node:crypto';
-import { FLAG_SAMPLED, FLAG_SAMPLING_KNOWN } from '../telemetry/trace-context.js';
+import { FLAG_SAMPLED, FLAG_SAMPLING_KNOWN, fillRandom } from '../telemetry/trace-context.js';
 
 export const H_DTAB = 'l5d-dtab';
 export const H_CTX_DTAB = 'l5d-ctx-dtab';
@@ -58,7 +57,7 @@ const FORWARDED: ForwardedTrace = { header: '', traceId: '' };
 export function forwardTrace(incoming: string | undefined, sampleOverride: number | undefined): ForwardedTrace {
   const out = TRACE_OUT;
   if (randomAt + 8 > RANDOM_POOL.length) {
-    randomFillSync(RANDOM_POOL);
+    fillRandom(RANDOM_POOL);
     randomAt = 0;
   }
   const n = incoming === undefined || incoming.length > 64 ? 0 : TRACE_IN.write(incoming, 'base64');

@@ -8,7 +8,6 @@
  *  - W3C `traceparent: 00-<trace 32 hex>-<parent span 16 hex>-<flags 2 hex>`.
  * Ids are kept as lowercase hex strings (16 chars; trace ids 16 or 32).
  */
-import { randomFillSync } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
 export const FLAG_DEBUG = 1;
@@ -29,7 +28,18 @@ const HEX16 = /^[0-9a-f]{16}$/;
 const HEX_TRACE = /^(?:[0-9a-f]{16}|[0-9a-f]{32})$/;
 const ZERO16 = '0000000000000000';
 
-// Ids come from a pooled random buffer so a traced request does not call into crypto each time.
+/**
+ * Fills `buf` with pseudo-random bytes. Trace and span ids must be unlikely to collide, not
+ * unguessable (Finagle draws them from a plain Random too), so V8's per-process seeded
+ * xorshift128+ serves; node:crypto would add ~0.6 MB resident to every proxy for this alone.
+ */
+export function fillRandom(buf: Buffer): void {
+  let i = 0;
+  for (; i + 4 <= buf.length; i += 4) buf.writeUInt32BE((Math.random() * 0x1_0000_0000) >>> 0, i);
+  for (; i < buf.length; i++) buf[i] = (Math.random() * 256) & 0xff;
+}
+
+// Ids come from a pooled random buffer, refilled every 512 ids.
 const pool = Buffer.alloc(4096);
 let poolPos = pool.length;
 
@@ -37,7 +47,7 @@ let poolPos = pool.length;
 export function newSpanId(): string {
   for (;;) {
     if (poolPos + 8 > pool.length) {
-      randomFillSync(pool);
+      fillRandom(pool);
       poolPos = 0;
     }
     const id = pool.toString('hex', poolPos, poolPos + 8);

@@ -6,8 +6,10 @@ import {
   decodeL5dCtxTrace,
   encodeL5dCtxTrace,
   extractContext,
+  fillRandom,
   formatTraceparent,
   injectContext,
+  newSpanId,
 } from '../../src/telemetry/trace-context.js';
 import { Tracer, type FinishedSpan } from '../../src/telemetry/tracing.js';
 import { buildTelemetry } from '../../src/telemetry/telemeters.js';
@@ -201,4 +203,24 @@ test('l5d-sample overrides the caller\'s sampling decision', () => {
   assert.equal(tracer.startServerSpan({ ...b3, 'x-b3-sampled': '1', 'l5d-sample': '0.25' }, 'r', 'GET', '/').sampled, false);
   assert.equal(tracer.startServerSpan({ ...b3, 'l5d-sample': 'lots' }, 'r', 'GET', '/').sampled, false);
   assert.equal(got.length, 1);
+});
+
+test('fillRandom covers every byte, including a tail shorter than four, and differs per call', () => {
+  const pools = new Set<string>();
+  for (let round = 0; round < 50; round++) {
+    const a = Buffer.alloc(4096);
+    fillRandom(a);
+    pools.add(a.toString('hex'));
+  }
+  assert.equal(pools.size, 50);
+  // An unwritten byte stays 0; written 50 times at random it is non-zero at least once.
+  const tails = Array.from({ length: 50 }, () => {
+    const b = Buffer.alloc(7);
+    fillRandom(b);
+    return b;
+  });
+  for (let i = 0; i < 7; i++) assert.ok(tails.some((b) => b[i] !== 0), `byte ${i} never written`);
+  const ids = new Set(Array.from({ length: 2000 }, () => newSpanId()));
+  assert.equal(ids.size, 2000);
+  for (const id of ids) assert.match(id, /^[0-9a-f]{16}$/);
 });
