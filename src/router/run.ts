@@ -5,6 +5,7 @@
  * on SIGTERM / SIGINT within `admin.shutdownGraceMs`.
  */
 import type { CommandIO } from '../cli/command.js';
+import { compactAfterStart } from '../cli/heap.js';
 import '../config/builtin-plugins.js';
 import { loadLinkerdConfig } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
@@ -97,6 +98,7 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
   for (const b of bound) io.stdout(`listening ${b.label} ${b.ip}:${b.port}\n`);
   const a = admin.address()!;
   io.stdout(`admin listening on ${a.address}:${a.port}\n`);
+  compactAfterStart();
   return new Promise<number>((resolve) => {
     let stopping = false;
     stop = (graceMs: number): void => {

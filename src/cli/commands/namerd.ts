@@ -4,6 +4,7 @@ import '../../config/builtin-plugins.js';
 import { loadNamerdConfig, type LoadOptions } from '../../config/load.js';
 import type { NamerdConfig } from '../../config/types.js';
 import { parseArgs, reportConfigError } from './linkerd.js';
+import { compactAfterStart } from '../heap.js';
 
 const usage = `usage: meshwork namerd [--validate] FILE
 
@@ -50,6 +51,7 @@ async function serve(file: string, io: CommandIO): Promise<number> {
     return err.code === 'MESH_ERR_NAMESPACE_INVALID' || (err.code ?? '').startsWith('MESH_ERR_CONFIG') ? 2 : 1;
   }
   for (const l of running.listeners) io.stdout(`namerd ${l.kind} listening on ${l.ip}:${l.port}\n`);
+  compactAfterStart();
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGTERM', stop);
