@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg, release } from 'node:os';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NICE, childPids, cpuMicros, freePort, killAll, requireTools, rssBytes, sampleRss, spawnPinned, waitReady, type Pinned } from './lib/proc.js';
 import { haproxyMaxconn, startHaproxy, startNginx } from './lib/upstreams.js';
@@ -44,6 +44,13 @@ function nofileLimit(): number {
   const n = Number(r.stdout.trim());
   return Number.isFinite(n) && n > 0 ? n : 1_048_576;
 }
+
+/**
+ * Runs `bin/meshwork.js` as its users do, through its `#!` line (which carries the launcher's
+ * V8 flags), with this node first on PATH so the measured node is the one running the bench.
+ */
+const LAUNCHER = join(root, 'bin', 'meshwork.js');
+const launcherEnv = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env['PATH'] ?? ''}` };
 
 function meshworkHas(sub: string): boolean {
   const r = spawnSync(process.execPath, [join(root, 'bin', 'meshwork.js'), sub, '--help'], { encoding: 'utf8', timeout: 20_000 });
@@ -90,14 +97,14 @@ routers:
 `);
   // With workers, the linker may use both cores (the load generator shares the second one).
   const args = workers > 1 ? ['linkerd', '--workers', String(workers), cfg] : ['linkerd', cfg];
-  const p = spawnPinned(workers > 1 ? `${PROXY_CPU},${LOAD_CPU}` : PROXY_CPU, process.execPath, [join(root, 'bin', 'meshwork.js'), ...args]);
+  const p = spawnPinned(workers > 1 ? `${PROXY_CPU},${LOAD_CPU}` : PROXY_CPU, LAUNCHER, args, launcherEnv);
   await waitReady(p, port, 15_000);
   return fromPinned(p, port);
 }
 
 async function startEngineProxy(upstream: number): Promise<Running> {
   const port = await freePort();
-  const p = spawnPinned(PROXY_CPU, process.execPath, [join(root, 'bin', 'meshwork.js'), 'http1-proxy', '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${upstream}`]);
+  const p = spawnPinned(PROXY_CPU, LAUNCHER, ['http1-proxy', '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${upstream}`], launcherEnv);
   await waitReady(p, port, 15_000);
   return fromPinned(p, port);
 }

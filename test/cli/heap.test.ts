@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { delimiter, dirname } from 'node:path';
+import { freePort, spawnReady } from '../support/process.js';
 import { operatorSetYoungGeneration, SERVER_COMMANDS } from '../../src/cli/heap.js';
 
 test('young-generation flags the operator gave are recognised in node options and NODE_OPTIONS', () => {
@@ -60,4 +63,19 @@ test('a server process drops its start-up garbage once listening; other processe
   assert.ok(plain.freed < 2 ** 20, `untuned freed ${plain.freed} bytes`);
   assert.equal(tuned.gc, 'undefined');
   assert.equal(plain.gc, 'undefined');
+});
+
+test('the launcher runs node with its V8 flags when executed as a command', { skip: process.platform !== 'linux' ? 'reads /proc/<pid>/cmdline' : false }, async () => {
+  const bin = new URL('../../../bin/meshwork.js', import.meta.url).pathname;
+  const up = await freePort();
+  // As `npx meshwork` or a PATH install runs it: through the #! line, with this node on PATH.
+  const env = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env['PATH'] ?? ''}` };
+  const p = await spawnReady(bin, ['http1-proxy', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${up}`], /listening/, 15_000, env);
+  try {
+    const argv = readFileSync(`/proc/${p.child.pid}/cmdline`, 'utf8').split('\0');
+    assert.ok(argv.includes('--no-concurrent-recompilation'), argv.join(' '));
+    assert.ok(argv.includes(bin), argv.join(' '));
+  } finally {
+    await p.stop();
+  }
 });
