@@ -3,9 +3,9 @@
 //
 // --no-concurrent-recompilation: V8 optimises hot functions on the main thread instead of a
 // helper thread. The helper's malloc arena kept ~2-4 MB resident after warm-up for good (RSS
-// after the bench's warm-up: 58.3 MB with it, 60.2 without); the compile work is the same, it
-// only moves, and it is done within the first second of traffic. Running
-// `node bin/meshwork.js ...` skips this line and keeps V8's default.
+// after the bench's warm-up: 58.3 MB with the flag, 60.2 without); the compile work is the
+// same, it only stops running beside the requests. Running `node bin/meshwork.js ...` skips
+// this line and keeps V8's default.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
