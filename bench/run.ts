@@ -15,7 +15,7 @@ import { NICE, childPids, cpuMicros, freePort, killAll, requireTools, rssBytes, 
 import { haproxyMaxconn, startHaproxy, startNginx } from './lib/upstreams.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { holdIdle } from './lib/idle-conns.js';
-import { markdown, ratios, type BenchRecord, type CandidateResult } from './lib/report.js';
+import { markdown, medianByP99, ratios, type BenchRecord, type CandidateResult } from './lib/report.js';
 import type { FixedRateResult } from './lib/fixed-rate.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -24,7 +24,8 @@ const quick = process.env['BENCH_QUICK'] === '1';
 const only = process.env['BENCH_ONLY']?.split(',').filter(Boolean);
 const SECONDS = quick ? 2 : 5;
 const BODY_SECONDS = quick ? 2 : 4;
-const FIXED_SECONDS = quick ? 3 : 8;
+const FIXED_SECONDS = quick ? 3 : 5;
+const FIXED_ROUNDS = quick ? 1 : 3;
 const CONNS = 50;
 const ROUNDS = quick ? 1 : 3;
 const IDLE_CONNS = quick ? 1000 : 10_000;
@@ -205,11 +206,20 @@ async function main(): Promise<number> {
     }
   }
   const rate = Number(process.env['BENCH_RATE'] ?? 0) || Math.round((results.get('haproxy')?.throughput['/small']?.rps ?? 10_000) / 2);
+  // Fixed-rate rounds interleave direct and every proxy like the 13 B rounds, so each proxy's
+  // p99 can be set against direct's from the same few seconds.
+  for (let round = 0; round < FIXED_ROUNDS; round++) {
+    for (const [name, run] of running) {
+      process.stderr.write(`bench: round ${round + 1}/${FIXED_ROUNDS} ${name} fixed rate ${rate}/s\n`);
+      const res = results.get(name)!;
+      try { (res.fixedRateRounds ??= []).push(await fixedRate(run.port, rate)); } catch (e) { await failed(name, e); }
+    }
+  }
   for (const [name, run] of running) {
-    process.stderr.write(`bench: ${name} fixed rate ${rate}/s, then ${IDLE_CONNS} idle connections\n`);
+    process.stderr.write(`bench: ${name} ${IDLE_CONNS} idle connections\n`);
     const res = results.get(name)!;
+    res.fixedRate = medianByP99(res.fixedRateRounds ?? []);
     try {
-      res.fixedRate = await fixedRate(run.port, rate);
       if (name !== 'direct') {
         const hold = await holdIdle(run.port, run.maxIdle ?? IDLE_CONNS, '/small', 30_000);
         res.idleConns = { opened: hold.opened, answered: hold.answered, rssMB: sum(rssBytes, run.pids()) / 2 ** 20 };
@@ -226,7 +236,7 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     commit,
     host: { cpus: cpus().length, node: process.version, kernel: release() },
-    settings: { nice: NICE, rounds: ROUNDS, loadavg: loadavg()[0]!, seconds: SECONDS, connections: CONNS, fixedRate: rate, idleConns: IDLE_CONNS, quick },
+    settings: { nice: NICE, rounds: ROUNDS, loadavg: loadavg()[0]!, seconds: SECONDS, connections: CONNS, fixedRate: rate, fixedRounds: FIXED_ROUNDS, fixedSeconds: FIXED_SECONDS, idleConns: IDLE_CONNS, quick },
     candidates: [...results.values()],
     ratios: ratios([...results.values()]),
   };

@@ -6,7 +6,10 @@ export interface CandidateResult {
   name: string;
   /** Throughput per body path (/small, /1k, /64k). */
   throughput: Record<string, WrkResult & { cpuUsPerReq: number; upstreamCpuUsPerReq: number }>;
+  /** The fixed-rate round whose p99 is the median of the rounds (the table's figures). */
   fixedRate?: FixedRateResult;
+  /** Every interleaved fixed-rate round, in order. */
+  fixedRateRounds?: FixedRateResult[];
   rssIdleMB: number;
   rssLoadMB: number;
   idleConns?: { opened: number; answered: number; rssMB: number };
@@ -19,7 +22,7 @@ export interface BenchRecord {
   date: string;
   commit: string;
   host: { cpus: number; node: string; kernel: string };
-  settings: { nice?: string; rounds: number; loadavg: number; seconds: number; connections: number; fixedRate: number; idleConns: number; quick: boolean };
+  settings: { nice?: string; rounds: number; loadavg: number; seconds: number; connections: number; fixedRate: number; fixedRounds?: number; fixedSeconds?: number; idleConns: number; quick: boolean };
   candidates: CandidateResult[];
   ratios: Record<string, number>;
 }
@@ -42,6 +45,33 @@ export function pairedMedian(a: readonly number[] | undefined, b: readonly numbe
   r.sort((x, y) => x - y);
   const m = r.length >> 1;
   return r.length % 2 === 1 ? r[m]! : (r[m - 1]! + r[m]!) / 2;
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** The round whose p99 is the median (the lower middle one for an even count). */
+export function medianByP99(rounds: readonly FixedRateResult[]): FixedRateResult | undefined {
+  if (rounds.length === 0) return undefined;
+  return [...rounds].sort((a, b) => a.p99 - b.p99)[(rounds.length - 1) >> 1];
+}
+
+/**
+ * p99 added over direct at the fixed rate, in µs: the median over rounds of the candidate's p99
+ * minus direct's p99 in the same round, as pairedMedian does for req/s; with one round, that
+ * round's difference.
+ */
+export function addedP99(c: CandidateResult, direct: CandidateResult | undefined): number | undefined {
+  const a = c.fixedRateRounds ?? (c.fixedRate ? [c.fixedRate] : []);
+  const d = direct?.fixedRateRounds ?? (direct?.fixedRate ? [direct.fixedRate] : []);
+  const n = Math.min(a.length, d.length);
+  if (n === 0 || c === direct) return undefined;
+  const diffs: number[] = [];
+  for (let i = 0; i < n; i++) diffs.push(a[i]!.p99 - d[i]!.p99);
+  return median(diffs);
 }
 
 /** Ratios of each Meshwork candidate against HAProxy and the undici reference (req/s, /small). */
@@ -81,7 +111,7 @@ export function markdown(r: BenchRecord): string {
     `### ${r.date} — commit ${r.commit}${r.settings.quick ? ' (BENCH_QUICK)' : ''}`,
     '',
     `${r.host.cpus} CPUs, node ${r.host.node}, kernel ${r.host.kernel}; proxy on CPU 0, wrk/nginx/load generator on CPU 1; ` +
-      `wrk 1 thread x ${r.settings.connections} conns, ${r.settings.seconds}s per run, best of ${r.settings.rounds} interleaved rounds for 13 B; load average at start ${r.settings.loadavg.toFixed(2)}; nice ${r.settings.nice ?? '0'}; fixed rate ${f0(r.settings.fixedRate)} req/s; ` +
+      `wrk 1 thread x ${r.settings.connections} conns, ${r.settings.seconds}s per run, best of ${r.settings.rounds} interleaved rounds for 13 B; load average at start ${r.settings.loadavg.toFixed(2)}; nice ${r.settings.nice ?? '0'}; fixed rate ${f0(r.settings.fixedRate)} req/s${r.settings.fixedRounds ? ` (${r.settings.fixedRounds} interleaved rounds of ${r.settings.fixedSeconds}s)` : ''}; ` +
       `${r.settings.idleConns} idle keep-alive conns.`,
     '',
     '| candidate | req/s 13 B | p50 ms | p99 ms | p99.9 ms | proxy CPU µs/req | req/s 1 KB | req/s 64 KB | fixed-rate p50 / p99 / p99.9 ms | added p99 ms | RSS idle MB | RSS load MB | RSS idle conns MB |',
@@ -90,7 +120,8 @@ export function markdown(r: BenchRecord): string {
   for (const c of r.candidates) {
     const s = c.throughput['/small'];
     const fr = c.fixedRate;
-    const added = fr && direct?.fixedRate && c !== direct ? (fr.p99 - direct.fixedRate.p99) / 1000 : undefined;
+    const addedUs = addedP99(c, direct);
+    const added = addedUs === undefined ? undefined : addedUs / 1000;
     lines.push(
       `| ${c.name} | ${f0(s?.rps)} | ${ms(s?.p50)} | ${ms(s?.p99)} | ${ms(s?.p999)} | ${c.name === 'direct' ? '-' : f1(s?.cpuUsPerReq)} | ` +
         `${f0(c.throughput['/1k']?.rps)} | ${f0(c.throughput['/64k']?.rps)} | ` +
@@ -100,6 +131,8 @@ export function markdown(r: BenchRecord): string {
   }
   const rounds = r.candidates.filter((c) => c.rounds !== undefined && c.rounds.length > 1).map((c) => `${c.name} ${c.rounds!.map((x) => f0(x)).join(' / ')}`);
   if (rounds.length) lines.push('', `13 B req/s per round: ${rounds.join('; ')}.`);
+  const fixed = r.candidates.filter((c) => c.fixedRateRounds !== undefined && c.fixedRateRounds.length > 1).map((c) => `${c.name} ${c.fixedRateRounds!.map((x) => ms(x.p99)).join(' / ')}`);
+  if (fixed.length) lines.push('', `Fixed-rate p99 ms per round (the table shows each candidate's median round; added p99 is the median of its per-round differences from direct): ${fixed.join('; ')}.`);
   const notes = r.candidates.filter((c) => c.note).map((c) => `- ${c.name}: ${c.note}`);
   const rat = Object.entries(r.ratios).map(([k, v]) => `${k} = ${v.toFixed(2)}`);
   if (rat.length) lines.push('', `Ratios (13 B body; req/s unless named): ${rat.join('; ')}. Targets: meshwork/haproxy >= 0.80, meshwork/undici >= 2.0, added p99 <= 1 ms, RSS <= 60 MB idle / 100 MB loaded.`);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { parseWrkOutput } from '../../bench/lib/wrk.js';
 import { parseCpuMicros, parseRssBytes, requireTools } from '../../bench/lib/proc.js';
 import { percentile, responseLength } from '../../bench/lib/fixed-rate.js';
-import { markdown, pairedMedian, ratios, type CandidateResult } from '../../bench/lib/report.js';
+import { addedP99, markdown, medianByP99, pairedMedian, ratios, type CandidateResult } from '../../bench/lib/report.js';
+import type { FixedRateResult } from '../../bench/lib/fixed-rate.js';
 
 test('wrk result line is parsed and req/s derived from the run duration', () => {
   const out = 'Running 5s test @ http://127.0.0.1:1/small\n  1 threads and 50 connections\nWRKJSON {"requests":100000,"durationUs":5000000,"bytes":2400000,"errors":0,"non2xx":3,"p50":1500,"p99":4000,"p999":9000,"max":12000}\n';
@@ -59,6 +60,29 @@ test('per-round ratios pair each round with the same round of the reference', ()
   const md = markdown({ date: 'D', commit: 'abc', host: { cpus: 2, node: 'v20', kernel: 'k' }, settings: { rounds: 3, loadavg: 1, seconds: 5, connections: 50, fixedRate: 10000, idleConns: 10000, quick: false }, candidates: cands, ratios: r });
   assert.match(md, /13 B req\/s per round: haproxy 40 \/ 25 \/ 30; meshwork linkerd 30 \/ 20 \/ 24\./);
   assert.match(md, /meshwork linkerd\/haproxy, median of rounds = 0\.80/);
+});
+
+test('added p99 is the median of per-round differences from direct', () => {
+  const fr = (p99: number): FixedRateResult => ({ target: 1, achievedRps: 1, sent: 1, completed: 1, errors: 0, p50: 100, p99, p999: p99 * 2, max: p99 * 3, correctedP99: p99, correctedP999: p99 });
+  const t = { '/small': { requests: 1, durationUs: 1, bytes: 1, errors: 0, non2xx: 0, p50: 1, p99: 1, p999: 1, max: 1, rps: 1, cpuUsPerReq: 0, upstreamCpuUsPerReq: 0 } };
+  // Round 2 disturbed both alike and round 3 only the proxy: the per-round differences are
+  // 0.5, 0.5 and 1.0 ms, so 0.5 ms added, while the median rounds (1.8 against 0.9) say 0.9.
+  const directRounds = [fr(900), fr(3000), fr(800)];
+  const proxyRounds = [fr(1400), fr(3500), fr(1800)];
+  const direct: CandidateResult = { name: 'direct', throughput: t, rssIdleMB: 0, rssLoadMB: 0, fixedRateRounds: directRounds, fixedRate: medianByP99(directRounds)! };
+  const proxy: CandidateResult = { name: 'meshwork linkerd', throughput: t, rssIdleMB: 0, rssLoadMB: 0, fixedRateRounds: proxyRounds, fixedRate: medianByP99(proxyRounds)! };
+  assert.equal(direct.fixedRate!.p99, 900);
+  assert.equal(proxy.fixedRate!.p99, 1800);
+  assert.equal(medianByP99([fr(5), fr(1), fr(3), fr(2)])!.p99, 2);
+  assert.equal(medianByP99([]), undefined);
+  assert.equal(addedP99(proxy, direct), 500);
+  assert.equal(addedP99(direct, direct), undefined);
+  // A single round (BENCH_QUICK) is its own difference.
+  assert.equal(addedP99({ ...proxy, fixedRateRounds: [fr(1400)] }, { ...direct, fixedRateRounds: [fr(900)] }), 500);
+  const md = markdown({ date: 'D', commit: 'abc', host: { cpus: 2, node: 'v20', kernel: 'k' }, settings: { rounds: 3, loadavg: 1, seconds: 5, connections: 50, fixedRate: 10000, fixedRounds: 3, fixedSeconds: 5, idleConns: 10000, quick: false }, candidates: [direct, proxy], ratios: {} });
+  assert.match(md, /fixed rate 10,000 req\/s \(3 interleaved rounds of 5s\)/);
+  assert.match(md, /\| meshwork linkerd \|[^\n]*\| 0\.10 \/ 1\.80 \/ 3\.60 \| 0\.50 \|/);
+  assert.match(md, /Fixed-rate p99 ms per round[^\n]*: direct 0\.90 \/ 3\.00 \/ 0\.80; meshwork linkerd 1\.40 \/ 3\.50 \/ 1\.80\./);
 });
 
 test('a missing tool fails loudly with the install command', () => {
