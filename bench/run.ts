@@ -121,6 +121,8 @@ async function fixedRate(port: number, rate: number): Promise<FixedRateResult> {
 const sum = (f: (pid: number) => number, pids: readonly number[]) => pids.reduce((a, p) => { try { return a + f(p); } catch { return a; } }, 0);
 
 async function main(): Promise<number> {
+  // Before anything here loads the machine: the table reports it as the load at the start.
+  const loadAtStart = loadavg()[0]!;
   const tools = requireTools(['nginx', 'haproxy', 'wrk', 'taskset']);
   if (cpus().length < 2) throw new Error('bench: needs 2 CPUs (proxy on one, load generator + upstream on the other)');
   const dir = mkdtempSync(join(tmpdir(), 'meshwork-bench-'));
@@ -236,7 +238,7 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     commit,
     host: { cpus: cpus().length, node: process.version, kernel: release() },
-    settings: { nice: NICE, rounds: ROUNDS, loadavg: loadavg()[0]!, seconds: SECONDS, connections: CONNS, fixedRate: rate, fixedRounds: FIXED_ROUNDS, fixedSeconds: FIXED_SECONDS, idleConns: IDLE_CONNS, quick },
+    settings: { nice: NICE, rounds: ROUNDS, loadavg: loadAtStart, seconds: SECONDS, connections: CONNS, fixedRate: rate, fixedRounds: FIXED_ROUNDS, fixedSeconds: FIXED_SECONDS, idleConns: IDLE_CONNS, quick },
     candidates: [...results.values()],
     ratios: ratios([...results.values()]),
   };
