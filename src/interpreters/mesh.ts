@@ -15,8 +15,6 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { isIP } from 'node:net';
-import { createRequire } from 'node:module';
-import type { PeerCertificate } from 'node:tls';
 import { Activity } from '../naming/activity.js';
 import type { Addr } from '../naming/addr.js';
 import { addrEquals, boundTreeEquals } from '../naming/bound.js';
@@ -26,7 +24,7 @@ import { mapTree } from '../naming/show.js';
 import type { NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
 import { interpreterConfigError, type ConfigWhere } from './errors.js';
-import { readTls, type NamerdTlsConfig } from './tls.js';
+import { commonNameCheck, readTls, type NamerdTlsConfig } from './tls.js';
 import { backoffFrom, followStream, inetTarget, type Backoff, type FollowStats, type OpenStream } from './follow.js';
 import { meshServices } from '../namerd/mesh/proto.js';
 import { boundTreeFromMsg, delegateTreeFromMsg, dtabToMsg, pathToMsg, pathTreeToMsg, replicasToAddr, type BoundDelegateTreeMsg, type BoundNameTreeMsg, type ReplicasMsg } from '../namerd/mesh/codec.js';
@@ -90,13 +88,10 @@ export class MeshInterpreter {
     this.backoff = backoffFrom(config.retry);
     const tls = readTls(config.tls, where);
     const cn = tls?.commonName;
-    // node:tls loads only when TLS is on (it holds ~1.3 MB resident with node:https).
-    const checkServerIdentity = cn !== undefined ? (createRequire(import.meta.url)('node:tls') as typeof import('node:tls')).checkServerIdentity : undefined;
     const creds = tls
       ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null, {
           rejectUnauthorized: tls.rejectUnauthorized,
-          // Validate the certificate against `commonName`, not against the address we dialled.
-          ...(cn !== undefined && checkServerIdentity ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(cn, cert) } : {}),
+          ...(cn !== undefined ? { checkServerIdentity: commonNameCheck(cn) } : {}),
         })
       : grpc.credentials.createInsecure();
     // The channel's own reconnect backoff (grpc-js: 1 s doubling to 2 min) would otherwise

@@ -20,8 +20,6 @@
  */
 import { request as httpRequest, Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
-import { createRequire } from 'node:module';
-import type { PeerCertificate } from 'node:tls';
 import { Activity } from '../naming/activity.js';
 import type { Addr, Address } from '../naming/addr.js';
 import { addrEquals, boundTreeEquals } from '../naming/bound.js';
@@ -30,7 +28,7 @@ import type { Dtab } from '../naming/dtab.js';
 import { EMPTY, FAIL, NEG, alt, leaf, union, weighted, type NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
 import { InterpreterError, interpreterConfigError, type ConfigWhere } from './errors.js';
-import { readTls, type NamerdTlsConfig } from './tls.js';
+import { commonNameCheck, readTls, requireBuiltin, type NamerdTlsConfig } from './tls.js';
 import { backoffFrom, followStream, inetTarget, type Backoff, type FollowStats, type InetTarget, type StreamSink } from './follow.js';
 
 /** Past this many names the caches are dropped (live observers keep their streams). */
@@ -333,10 +331,7 @@ function makeTransport(target: InetTarget, tls: NamerdTlsConfig | undefined, whe
   const m = readTls(tls, where);
   // One socket per watch: streams never finish, so there is nothing to keep alive.
   if (!m) return { request: httpRequest, options: { ...base, agent: new HttpAgent({ keepAlive: false }) } };
-  // node:https and node:tls load only when TLS is on (~1.3 MB resident otherwise idle).
-  const require = createRequire(import.meta.url);
-  const { request: httpsRequest, Agent: HttpsAgent } = require('node:https') as typeof import('node:https');
-  const { checkServerIdentity } = require('node:tls') as typeof import('node:tls');
+  const { request: httpsRequest, Agent: HttpsAgent } = requireBuiltin('node:https') as typeof import('node:https');
   const opts: Record<string, unknown> = { rejectUnauthorized: m.rejectUnauthorized };
   if (m.ca) opts['ca'] = m.ca;
   if (m.cert) opts['cert'] = m.cert;
@@ -344,8 +339,7 @@ function makeTransport(target: InetTarget, tls: NamerdTlsConfig | undefined, whe
   const cn = m.commonName;
   if (cn !== undefined) {
     if (isIP(cn) === 0) opts['servername'] = cn;
-    // Validate the certificate against `commonName`, not against the address we dialled.
-    opts['checkServerIdentity'] = (_host: string, cert: PeerCertificate) => checkServerIdentity(cn, cert);
+    opts['checkServerIdentity'] = commonNameCheck(cn);
   }
   return { request: httpsRequest as unknown as typeof httpRequest, options: { ...base, ...opts, agent: new HttpsAgent({ keepAlive: false }) } };
 }

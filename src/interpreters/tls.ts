@@ -3,6 +3,8 @@
  * commonName, trustCerts, trustCertsBundle, clientAuth), read once when the interpreter is built.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { PeerCertificate } from 'node:tls';
 import { interpreterConfigError, type ConfigWhere } from './errors.js';
 
 export interface NamerdTlsConfig {
@@ -54,4 +56,16 @@ export function readTls(tls: NamerdTlsConfig | undefined, where: ConfigWhere | u
     rejectUnauthorized: tls.disableValidation !== true,
     commonName: tls.commonName,
   };
+}
+
+/** Loads a builtin when first needed: node:tls and node:https hold ~1.3 MB resident. */
+export const requireBuiltin = createRequire(import.meta.url);
+
+/**
+ * A `checkServerIdentity` that validates namerd's certificate against `commonName` rather
+ * than against the address dialled (node:tls is loaded here, only once TLS is configured).
+ */
+export function commonNameCheck(commonName: string): (host: string, cert: PeerCertificate) => Error | undefined {
+  const { checkServerIdentity } = requireBuiltin('node:tls') as typeof import('node:tls');
+  return (_host, cert) => checkServerIdentity(commonName, cert);
 }
