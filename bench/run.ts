@@ -54,7 +54,7 @@ const LAUNCHER = join(root, 'bin', 'meshwork.js');
 const launcherEnv = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env['PATH'] ?? ''}` };
 
 function meshworkHas(sub: string): boolean {
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'meshwork.js'), sub, '--help'], { encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(LAUNCHER, [sub, '--help'], { encoding: 'utf8', timeout: 20_000, env: launcherEnv });
   return r.status === 0;
 }
 

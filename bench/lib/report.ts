@@ -31,6 +31,12 @@ const f0 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? 
 const f1 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(1));
 const ms = (us: number | undefined) => (us === undefined ? '-' : (us / 1000).toFixed(2));
 
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
 /**
  * The median over rounds of a/b within each round: the two were measured seconds apart, so a
  * change in the machine's speed between rounds moves both. Undefined without two paired rounds.
@@ -41,17 +47,8 @@ export function pairedMedian(a: readonly number[] | undefined, b: readonly numbe
   if (n < 2) return undefined;
   const r: number[] = [];
   for (let i = 0; i < n; i++) if (b[i]! > 0) r.push(a[i]! / b[i]!);
-  if (r.length < 2) return undefined;
-  r.sort((x, y) => x - y);
-  const m = r.length >> 1;
-  return r.length % 2 === 1 ? r[m]! : (r[m - 1]! + r[m]!) / 2;
+  return r.length < 2 ? undefined : median(r);
 }
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** The round whose p99 is the median (the lower middle one for an even count). */
 export function medianByP99(rounds: readonly FixedRateResult[]): FixedRateResult | undefined {
