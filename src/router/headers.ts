@@ -2,7 +2,7 @@
  * Linkerd's `l5d-*` headers and the request context they carry between linkers: request
  * dtabs, trace ids (Finagle's 32-byte binary TraceId in base64), deadlines and `Via`.
  */
-import { FLAG_SAMPLED, FLAG_SAMPLING_KNOWN, fillRandom } from '../telemetry/trace-context.js';
+import { FLAG_SAMPLED, FLAG_SAMPLING_KNOWN } from '../telemetry/trace-context.js';
 
 export const H_DTAB = 'l5d-dtab';
 export const H_CTX_DTAB = 'l5d-ctx-dtab';
@@ -29,10 +29,6 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'upgrade',
 ]);
 
-/** Random bytes drawn 4 KiB at a time: one system call per 512 ids instead of one per id. */
-const RANDOM_POOL = Buffer.alloc(4096);
-let randomAt = RANDOM_POOL.length;
-
 /** The trace context the router forwards: `l5d-ctx-trace` and `l5d-reqid` values. */
 export interface ForwardedTrace {
   /** `l5d-ctx-trace`: base64 of span, parent, trace (low 64 bits), flags [, trace high 64 bits]. */
@@ -56,22 +52,19 @@ const FORWARDED: ForwardedTrace = { header: '', traceId: '' };
  */
 export function forwardTrace(incoming: string | undefined, sampleOverride: number | undefined): ForwardedTrace {
   const out = TRACE_OUT;
-  if (randomAt + 8 > RANDOM_POOL.length) {
-    fillRandom(RANDOM_POOL);
-    randomAt = 0;
-  }
+  // The new span id: V8's seeded PRNG (ids must not collide, need not be unguessable).
+  out.writeUInt32BE((Math.random() * 0x1_0000_0000) >>> 0, 0);
+  out.writeUInt32BE((Math.random() * 0x1_0000_0000) >>> 0, 4);
   const n = incoming === undefined || incoming.length > 64 ? 0 : TRACE_IN.write(incoming, 'base64');
   const len = n === 40 ? 40 : 32;
-  RANDOM_POOL.copy(out, 0, randomAt, randomAt + 8);
   if (n === 32 || n === 40) {
     TRACE_IN.copy(out, 8, 0, 8);
     TRACE_IN.copy(out, 16, 16, n);
   } else {
-    RANDOM_POOL.copy(out, 8, randomAt, randomAt + 8);
-    RANDOM_POOL.copy(out, 16, randomAt, randomAt + 8);
+    out.copy(out, 8, 0, 8);
+    out.copy(out, 16, 0, 8);
     out.fill(0, 24, 32);
   }
-  randomAt += 8;
   if (sampleOverride !== undefined && sampleOverride >= 0 && sampleOverride <= 1) {
     // The sampling bits live in the flags' last byte.
     out[31] = (out[31]! & ~FLAG_SAMPLED) | FLAG_SAMPLING_KNOWN | (Math.random() < sampleOverride ? FLAG_SAMPLED : 0);
