@@ -24,8 +24,10 @@ const quick = process.env['BENCH_QUICK'] === '1';
 const only = process.env['BENCH_ONLY']?.split(',').filter(Boolean);
 const SECONDS = quick ? 2 : 5;
 const BODY_SECONDS = quick ? 2 : 4;
-const FIXED_SECONDS = quick ? 3 : 5;
-const FIXED_ROUNDS = quick ? 1 : 3;
+const FIXED_SECONDS = quick ? 3 : 4;
+/** Sent at the rate before each fixed-rate round records (see bench/lib/fixed-rate.ts). */
+const FIXED_WARMUP = quick ? 1 : 2;
+const FIXED_ROUNDS = quick ? 1 : 5;
 const CONNS = 50;
 const ROUNDS = quick ? 1 : 3;
 const IDLE_CONNS = quick ? 1000 : 10_000;
@@ -111,7 +113,7 @@ async function startEngineProxy(upstream: number): Promise<Running> {
 }
 
 async function fixedRate(port: number, rate: number): Promise<FixedRateResult> {
-  const p = spawnPinned(LOAD_CPU, process.execPath, [join(here, 'lib', 'fixed-rate.js'), '127.0.0.1', String(port), '/small', String(rate), String(FIXED_SECONDS), String(CONNS)]);
+  const p = spawnPinned(LOAD_CPU, process.execPath, [join(here, 'lib', 'fixed-rate.js'), '127.0.0.1', String(port), '/small', String(rate), String(FIXED_SECONDS), String(CONNS), String(FIXED_WARMUP)]);
   const code = await new Promise<number | null>((resolve) => p.child.once('exit', resolve));
   const line = p.output().split('\n').find((l) => l.startsWith('FIXEDJSON '));
   if (code !== 0 || !line) throw new Error(`bench: fixed-rate generator failed: ${p.output().slice(-2000)}`);
@@ -238,7 +240,7 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     commit,
     host: { cpus: cpus().length, node: process.version, kernel: release() },
-    settings: { nice: NICE, rounds: ROUNDS, loadavg: loadAtStart, seconds: SECONDS, connections: CONNS, fixedRate: rate, fixedRounds: FIXED_ROUNDS, fixedSeconds: FIXED_SECONDS, idleConns: IDLE_CONNS, quick },
+    settings: { nice: NICE, rounds: ROUNDS, loadavg: loadAtStart, seconds: SECONDS, connections: CONNS, fixedRate: rate, fixedRounds: FIXED_ROUNDS, fixedSeconds: FIXED_SECONDS, fixedWarmup: FIXED_WARMUP, idleConns: IDLE_CONNS, quick },
     candidates: [...results.values()],
     ratios: ratios([...results.values()]),
   };

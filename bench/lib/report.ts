@@ -22,7 +22,7 @@ export interface BenchRecord {
   date: string;
   commit: string;
   host: { cpus: number; node: string; kernel: string };
-  settings: { nice?: string; rounds: number; loadavg: number; seconds: number; connections: number; fixedRate: number; fixedRounds?: number; fixedSeconds?: number; idleConns: number; quick: boolean };
+  settings: { nice?: string; rounds: number; loadavg: number; seconds: number; connections: number; fixedRate: number; fixedRounds?: number; fixedSeconds?: number; fixedWarmup?: number; idleConns: number; quick: boolean };
   candidates: CandidateResult[];
   ratios: Record<string, number>;
 }
@@ -108,7 +108,7 @@ export function markdown(r: BenchRecord): string {
     `### ${r.date} — commit ${r.commit}${r.settings.quick ? ' (BENCH_QUICK)' : ''}`,
     '',
     `${r.host.cpus} CPUs, node ${r.host.node}, kernel ${r.host.kernel}; proxy on CPU 0, wrk/nginx/load generator on CPU 1; ` +
-      `wrk 1 thread x ${r.settings.connections} conns, ${r.settings.seconds}s per run, best of ${r.settings.rounds} interleaved rounds for 13 B; load average at start ${r.settings.loadavg.toFixed(2)}; nice ${r.settings.nice ?? '0'}; fixed rate ${f0(r.settings.fixedRate)} req/s${r.settings.fixedRounds ? ` (${r.settings.fixedRounds} interleaved rounds of ${r.settings.fixedSeconds}s)` : ''}; ` +
+      `wrk 1 thread x ${r.settings.connections} conns, ${r.settings.seconds}s per run, best of ${r.settings.rounds} interleaved rounds for 13 B; load average at start ${r.settings.loadavg.toFixed(2)}; nice ${r.settings.nice ?? '0'}; fixed rate ${f0(r.settings.fixedRate)} req/s${r.settings.fixedRounds ? ` (${r.settings.fixedRounds} interleaved rounds of ${r.settings.fixedSeconds}s${r.settings.fixedWarmup ? ` after ${r.settings.fixedWarmup}s unrecorded at the rate` : ''})` : ''}; ` +
       `${r.settings.idleConns} idle keep-alive conns.`,
     '',
     '| candidate | req/s 13 B | p50 ms | p99 ms | p99.9 ms | proxy CPU µs/req | req/s 1 KB | req/s 64 KB | fixed-rate p50 / p99 / p99.9 ms | added p99 ms | RSS idle MB | RSS load MB | RSS idle conns MB |',

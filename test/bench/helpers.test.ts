@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseWrkOutput } from '../../bench/lib/wrk.js';
 import { parseCpuMicros, parseRssBytes, requireTools } from '../../bench/lib/proc.js';
-import { percentile, responseLength } from '../../bench/lib/fixed-rate.js';
+import { percentile, responseLength, runFixedRate } from '../../bench/lib/fixed-rate.js';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { addedP99, markdown, medianByP99, pairedMedian, ratios, type CandidateResult } from '../../bench/lib/report.js';
 import type { FixedRateResult } from '../../bench/lib/fixed-rate.js';
 
@@ -22,9 +23,14 @@ test('/proc stat and status readings', () => {
 test('fixed-rate helpers: nearest-rank percentiles and response lengths', () => {
   const a = Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   assert.deepEqual([percentile(a, 50), percentile(a, 99), percentile(a, 99.9), percentile(new Float64Array(0), 50)], [5, 10, 10, 0]);
+  const len = (head: string) => responseLength(Buffer.from(head + 'body bytes', 'latin1'), head.indexOf('\r\n\r\n'));
   const head = 'HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 13\r\n\r\n';
-  assert.equal(responseLength(head, head.length - 4), head.length + 13);
-  assert.equal(responseLength('HTTP/1.1 503 x\r\ncontent-length: 0\r\n\r\n', 33), -1);
+  assert.equal(len(head), head.length + 13);
+  const h10 = 'HTTP/1.0 200 OK\r\ncontent-length:\t4096\r\n\r\n';
+  assert.equal(len(h10), h10.length + 4096);
+  assert.equal(len('HTTP/1.1 200 OK\r\nX-Content-Length: 5\r\n\r\n'), -1, 'only a field named content-length counts');
+  assert.equal(len('HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n'), -1);
+  assert.equal(len('HTTP/1.1 503 x\r\ncontent-length: 0\r\n\r\n'), -1);
 });
 
 test('ratios and the markdown table', () => {
@@ -90,4 +96,47 @@ test('a missing tool fails loudly with the install command', () => {
     message: 'bench: missing tool(s): meshwork-no-such-tool; install with: apt-get install haproxy wrk nginx-light util-linux',
   });
   assert.equal(typeof requireTools(['sh'])['sh'], 'string');
+});
+
+test('fixed-rate generator: keeps the rate, records only after the warm-up, reads heads split across reads', async () => {
+  // A raw upstream: every other response's head arrives in two writes, 2 ms apart.
+  let answered = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((sock) => {
+    sockets.add(sock);
+    sock.setNoDelay(true);
+    sock.on('close', () => sockets.delete(sock));
+    let pending = '';
+    sock.on('data', (b) => {
+      pending += b.toString('latin1');
+      let end: number;
+      while ((end = pending.indexOf('\r\n\r\n')) >= 0) {
+        pending = pending.slice(end + 4);
+        const n = answered++;
+        if (n % 2 === 0) sock.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello');
+        else {
+          sock.write('HTTP/1.1 200 OK\r\nConte');
+          setTimeout(() => sock.write('nt-Length: 5\r\n\r\nhel'), 2);
+          setTimeout(() => sock.write('lo'), 4);
+        }
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    const r = await runFixedRate({ host: '127.0.0.1', port, path: '/', rate: 400, seconds: 1, connections: 8, warmupSeconds: 0.5 });
+    assert.equal(r.errors, 0);
+    // 0.5 s unrecorded + 1 s recorded at 400/s: ~600 answered, ~400 recorded.
+    assert.ok(answered >= 560 && answered <= 610, `answered ${answered}`);
+    assert.ok(r.completed >= 380 && r.completed <= 410, `recorded ${r.completed}`);
+    assert.equal(r.completed, r.sent);
+    assert.ok(r.achievedRps > 340 && r.achievedRps < 420, `achieved ${r.achievedRps}`);
+    // Half the responses waited 4 ms for their last bytes: p99 sees them, p50 need not.
+    assert.ok(r.p99 >= 4000, `p99 ${r.p99} µs`);
+    assert.ok(r.p50 < r.p99);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
 });
