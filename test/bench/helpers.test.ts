@@ -99,7 +99,7 @@ test('a missing tool fails loudly with the install command', () => {
 });
 
 test('fixed-rate generator: keeps the rate, records only after the warm-up, reads heads split across reads', async () => {
-  // A raw upstream: every other response's head arrives in two writes, 2 ms apart.
+  // A raw upstream: every other response arrives in three writes 2 ms apart, the head split.
   let answered = 0;
   const sockets = new Set<Socket>();
   const server = createServer((sock) => {
@@ -116,8 +116,11 @@ test('fixed-rate generator: keeps the rate, records only after the warm-up, read
         if (n % 2 === 0) sock.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello');
         else {
           sock.write('HTTP/1.1 200 OK\r\nConte');
-          setTimeout(() => sock.write('nt-Length: 5\r\n\r\nhel'), 2);
-          setTimeout(() => sock.write('lo'), 4);
+          // Chained: two timers of different lengths may fire out of order on a busy loop.
+          setTimeout(() => {
+            sock.write('nt-Length: 5\r\n\r\nhel');
+            setTimeout(() => sock.write('lo'), 2);
+          }, 2);
         }
       }
     });
