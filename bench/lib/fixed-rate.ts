@@ -104,6 +104,7 @@ export function runFixedRate(o: FixedRateOptions): Promise<FixedRateResult> {
   const interval = 1000 / o.rate;
   let t0 = 0;
   let recordFrom = 0;
+  let lastDone = 0;
   let stopAt = 0;
 
   return new Promise((resolve, reject) => {
@@ -114,7 +115,8 @@ export function runFixedRate(o: FixedRateOptions): Promise<FixedRateResult> {
       clearInterval(timer);
       clearTimeout(guard);
       for (const c of conns) c.sock.destroy();
-      const elapsed = performance.now() - recordFrom;
+      // From the window's start to its last answer (not to when the tick noticed it).
+      const elapsed = (lastDone > recordFrom ? lastDone : performance.now()) - recordFrom;
       const s = service.slice(0, recorded).sort();
       const c = corrected.slice(0, recorded).sort();
       resolve({
@@ -169,6 +171,7 @@ export function runFixedRate(o: FixedRateOptions): Promise<FixedRateResult> {
         service[recorded] = (now - c.sentAt) * 1000;
         corrected[recorded] = (now - c.dueAt) * 1000;
         recorded++;
+        lastDone = now;
       }
       c.busy = false;
       // A backlog (proxy slower than the rate) is drained at once, still timed from its due time.
