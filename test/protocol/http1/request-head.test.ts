@@ -17,6 +17,17 @@ const code = (s: string, limits = DEFAULT_LIMITS): string => {
   return `${r.code} ${r.status}`;
 };
 
+test('methods are case-sensitive tokens; the common ones and any other read back exactly', () => {
+  for (const m of ['GET', 'PUT', 'POST', 'HEAD', 'get', 'Post', 'GETS', 'PUTX', 'HEA', 'DELETE', 'PATCH', 'OPTIONS', 'M-SEARCH', 'X']) {
+    assert.equal(head(`${m} / HTTP/1.1\r\nHost: a\r\n\r\n`).method, m);
+  }
+  // A method read from further into a buffer (pipelined requests) reads its own bytes.
+  const two = Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\nPUT / HTTP/1.1\r\nHost: a\r\n\r\n', 'latin1');
+  const second = parseRequestHead(two, 27, DEFAULT_LIMITS);
+  assert.ok(second instanceof Http1RequestHead);
+  assert.equal(second.method, 'PUT');
+});
+
 test('fields decode lazily from the buffer; header lookup ignores case', () => {
   const h = head('POST /a/b?c=d HTTP/1.1\r\nHost: svc.local\r\nX-Multi: 1\r\nx-multi: 2 \r\nContent-Length: 12\r\n\r\nbody...');
   assert.equal(h.method, 'POST');
