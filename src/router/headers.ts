@@ -57,13 +57,17 @@ export function forwardTrace(incoming: string | undefined, sampleOverride: numbe
   out.writeUInt32BE((Math.random() * 0x1_0000_0000) >>> 0, 4);
   const n = incoming === undefined || incoming.length > 64 ? 0 : TRACE_IN.write(incoming, 'base64');
   const len = n === 40 ? 40 : 32;
+  // Byte loops: Buffer#copy and #fill allocate a view per call and cost more for 8-24 bytes.
   if (n === 32 || n === 40) {
-    TRACE_IN.copy(out, 8, 0, 8);
-    TRACE_IN.copy(out, 16, 16, n);
+    for (let i = 0; i < 8; i++) out[8 + i] = TRACE_IN[i]!;
+    for (let i = 16; i < n; i++) out[i] = TRACE_IN[i]!;
   } else {
-    out.copy(out, 8, 0, 8);
-    out.copy(out, 16, 0, 8);
-    out.fill(0, 24, 32);
+    for (let i = 0; i < 8; i++) {
+      const v = out[i]!;
+      out[8 + i] = v;
+      out[16 + i] = v;
+      out[24 + i] = 0;
+    }
   }
   if (sampleOverride !== undefined && sampleOverride >= 0 && sampleOverride <= 1) {
     // The sampling bits live in the flags' last byte.

@@ -188,6 +188,25 @@ test('Endpoint keeps pending and latency through the balancer', () => {
   assert.equal(e.available, false);
 });
 
+test('only ewma keeps a latency average; the other kinds read no clock per request', () => {
+  for (const kind of ['p2c', 'roundRobin', 'heap']) {
+    let reads = 0;
+    const lb = createBalancer<Node>({ kind }, { now: () => { reads++; return 0; } });
+    const [a, b] = nodes('a', 'b');
+    lb.update([a!, b!]);
+    for (let i = 0; i < 20; i++) lb.observe(lb.pick()!, 5);
+    assert.equal(reads, 0, kind);
+    assert.equal(a!.ewmaMs + b!.ewmaMs, 0, kind);
+  }
+  let reads = 0;
+  const lb = createBalancer<Node>({ kind: 'ewma' }, { now: () => { reads++; return 0; } });
+  const [a] = nodes('a');
+  lb.update([a!]);
+  lb.observe(a!, 5);
+  assert.equal(a!.ewmaMs, 5);
+  assert.ok(reads > 0);
+});
+
 test('weight classes share traffic by weight × size', () => {
   class W extends Node {
     constructor(name: string, readonly weight: number) {

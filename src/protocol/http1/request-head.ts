@@ -94,7 +94,7 @@ export class Http1RequestHead {
   }
 
   get method(): string {
-    return (this.methodStr ??= this.buf.toString('latin1', this.start, this.methodEnd));
+    return (this.methodStr ??= knownMethod(this.buf, this.start, this.methodEnd) ?? this.buf.toString('latin1', this.start, this.methodEnd));
   }
 
   get target(): string {
@@ -293,6 +293,22 @@ function targetForm(b: Buffer, s: number, e: number, connect: boolean): boolean 
   let i = s + 1;
   while (i < e && SCHEME[b[i]!] !== 0) i++;
   return i + 3 <= e && b[i] === 0x3a && b[i + 1] === 0x2f && b[i + 2] === 0x2f;
+}
+
+/** The common methods as constant strings: most requests' method then costs no allocation. */
+function knownMethod(b: Buffer, s: number, e: number): string | undefined {
+  switch (e - s) {
+    case 3:
+      if (b[s] === 0x47 && b[s + 1] === 0x45 && b[s + 2] === 0x54) return 'GET';
+      if (b[s] === 0x50 && b[s + 1] === 0x55 && b[s + 2] === 0x54) return 'PUT';
+      return undefined;
+    case 4:
+      if (b[s] === 0x50 && b[s + 1] === 0x4f && b[s + 2] === 0x53 && b[s + 3] === 0x54) return 'POST';
+      if (b[s] === 0x48 && b[s + 1] === 0x45 && b[s + 2] === 0x41 && b[s + 3] === 0x44) return 'HEAD';
+      return undefined;
+    default:
+      return undefined;
+  }
 }
 
 function fail(code: Http1ErrorCode, msg: string): Http1Error {

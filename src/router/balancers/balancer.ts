@@ -4,7 +4,8 @@
  * it builds a new immutable `Picker` over the endpoints that are available (all of them when
  * none is: Finagle balances over busy nodes rather than fail). The request path calls only
  * `pick()` and keeps the endpoint's load counters: `pending` up on start and down on end,
- * and `observe(node, latencyMs)` (or `Endpoint.onEnd`) for the latency average.
+ * and `observe(node, latencyMs)` (or `Endpoint.onEnd`) for the latency average that `ewma`
+ * keeps (the other kinds ignore it).
  */
 
 /** What a balancer reads from an endpoint. The client's own endpoint objects satisfy it. */
@@ -204,9 +205,11 @@ export abstract class BaseBalancer<E extends BalancerNode> implements LoadBalanc
     return this.picker.pick();
   }
 
-  observe(node: E, latencyMs: number): void {
-    observeLatency(node, latencyMs, this.now(), this.decayMs);
-  }
+  /**
+   * A request's latency on `node`. Only balancers that weigh latency keep an average (`ewma`
+   * overrides this); the others need no clock read per request.
+   */
+  observe(_node: E, _latencyMs: number): void {}
 
   protected abstract build(nodes: readonly E[]): Picker<E>;
 }

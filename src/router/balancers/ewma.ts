@@ -5,7 +5,7 @@
 import type { PluginSpec } from '../../config/schema.js';
 import { numberKey } from '../plugin-errors.js';
 import type { BalancerContext, BalancerNode, LoadBalancer, Picker } from './balancer.js';
-import { BaseBalancer, EWMA_PENALTY, P2CPicker, decayedCost } from './balancer.js';
+import { BaseBalancer, EWMA_PENALTY, P2CPicker, decayedCost, observeLatency } from './balancer.js';
 
 export const KIND = 'ewma';
 
@@ -39,6 +39,10 @@ export class EwmaBalancer<E extends BalancerNode> extends BaseBalancer<E> {
   readonly kind = KIND;
   protected build(nodes: readonly E[]): Picker<E> {
     return new PeakEwmaPicker(nodes, this.rng, this.effort, this.now, this.decayMs);
+  }
+
+  override observe(node: E, latencyMs: number): void {
+    observeLatency(node, latencyMs, this.now(), this.decayMs);
   }
 }
 
