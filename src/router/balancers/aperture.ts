@@ -7,7 +7,7 @@
 import type { PluginSpec } from '../../config/schema.js';
 import { PluginError, numberKey } from '../plugin-errors.js';
 import type { BalancerContext, BalancerNode, LoadBalancer, Picker } from './balancer.js';
-import { BaseBalancer, DEFAULT_DECAY_TIME_MS } from './balancer.js';
+import { BaseBalancer } from './balancer.js';
 
 export const KIND = 'aperture';
 
@@ -90,7 +90,7 @@ export class ApertureBalancer<E extends BalancerNode> extends BaseBalancer<E> {
     private readonly params: ApertureParams,
     ctx: BalancerContext,
   ) {
-    super(params.maxEffort, DEFAULT_DECAY_TIME_MS, ctx);
+    super(params.maxEffort, ctx);
     this.state = new ApertureState(params.minAperture);
   }
 

@@ -67,8 +67,6 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export const DEFAULT_DECAY_TIME_MS = 10_000;
-
 /**
  * Peak EWMA (Finagle's PeakEwma): a latency above the average replaces it at once; below,
  * it is folded in with weight `1 - exp(-elapsed/decay)`.
@@ -151,7 +149,6 @@ export abstract class BaseBalancer<E extends BalancerNode> implements LoadBalanc
 
   constructor(
     protected readonly maxEffort: number,
-    protected readonly decayMs: number,
     ctx: BalancerContext,
   ) {
     this.effort = maxEffort;

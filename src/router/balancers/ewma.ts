@@ -8,6 +8,8 @@ import type { BalancerContext, BalancerNode, LoadBalancer, Picker } from './bala
 import { BaseBalancer, EWMA_PENALTY, P2CPicker, decayedCost, observeLatency } from './balancer.js';
 
 export const KIND = 'ewma';
+/** Finagle's default window of latency observations. */
+const DEFAULT_DECAY_TIME_MS = 10_000;
 
 class PeakEwmaPicker<E extends BalancerNode> extends P2CPicker<E> {
   /** The clock read once per pick, shared by both candidates' cost. */
@@ -37,6 +39,15 @@ class PeakEwmaPicker<E extends BalancerNode> extends P2CPicker<E> {
 
 export class EwmaBalancer<E extends BalancerNode> extends BaseBalancer<E> {
   readonly kind = KIND;
+
+  constructor(
+    maxEffort: number,
+    /** The window of latency observations (`decayTimeMs`). */
+    private readonly decayMs: number,
+    ctx: BalancerContext,
+  ) {
+    super(maxEffort, ctx);
+  }
   protected build(nodes: readonly E[]): Picker<E> {
     return new PeakEwmaPicker(nodes, this.rng, this.effort, this.now, this.decayMs);
   }
@@ -51,13 +62,13 @@ export const ewmaBalancer: PluginSpec<Record<string, unknown>, LoadBalancer<Bala
   kind: KIND,
   fields: {
     maxEffort: { type: 'int', default: 5, min: 0 },
-    decayTimeMs: { type: 'int', default: 10_000, min: 1, doc: 'The window of latency observations.' },
+    decayTimeMs: { type: 'int', default: DEFAULT_DECAY_TIME_MS, min: 1, doc: 'The window of latency observations.' },
     enableProbation: { type: 'boolean', default: false, notSupported: true },
   },
   create: (cfg, ctx) =>
     new EwmaBalancer(
       numberKey(KIND, cfg, 'maxEffort', 5, 0, undefined, true),
-      numberKey(KIND, cfg, 'decayTimeMs', 10_000, 1, undefined, true),
+      numberKey(KIND, cfg, 'decayTimeMs', DEFAULT_DECAY_TIME_MS, 1, undefined, true),
       ctx,
     ),
 };

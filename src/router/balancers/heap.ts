@@ -4,7 +4,7 @@
  */
 import type { PluginSpec } from '../../config/schema.js';
 import type { BalancerContext, BalancerNode, LoadBalancer, Picker } from './balancer.js';
-import { BaseBalancer, DEFAULT_DECAY_TIME_MS } from './balancer.js';
+import { BaseBalancer } from './balancer.js';
 
 export const KIND = 'heap';
 
@@ -45,5 +45,5 @@ export const heapBalancer: PluginSpec<Record<string, unknown>, LoadBalancer<Bala
   fields: {
     enableProbation: { type: 'boolean', default: false, notSupported: true },
   },
-  create: (_cfg, ctx) => new HeapBalancer(0, DEFAULT_DECAY_TIME_MS, ctx),
+  create: (_cfg, ctx) => new HeapBalancer(0, ctx),
 };

@@ -2,7 +2,7 @@
 import type { PluginSpec } from '../../config/schema.js';
 import { numberKey } from '../plugin-errors.js';
 import type { BalancerContext, BalancerNode, LoadBalancer, Picker } from './balancer.js';
-import { BaseBalancer, DEFAULT_DECAY_TIME_MS } from './balancer.js';
+import { BaseBalancer } from './balancer.js';
 
 export const KIND = 'roundRobin';
 
@@ -42,5 +42,5 @@ export const roundRobinBalancer: PluginSpec<Record<string, unknown>, LoadBalance
     maxEffort: { type: 'int', default: 5, min: 0 },
     enableProbation: { type: 'boolean', default: false, notSupported: true },
   },
-  create: (cfg, ctx) => new RoundRobinBalancer(numberKey(KIND, cfg, 'maxEffort', 5, 0, undefined, true), DEFAULT_DECAY_TIME_MS, ctx),
+  create: (cfg, ctx) => new RoundRobinBalancer(numberKey(KIND, cfg, 'maxEffort', 5, 0, undefined, true), ctx),
 };
