@@ -2,7 +2,7 @@
  * Linkerd's `l5d-*` headers and the request context they carry between linkers: request
  * dtabs, trace ids (Finagle's 32-byte binary TraceId in base64), deadlines and `Via`.
  */
-import { FLAG_SAMPLED, FLAG_SAMPLING_KNOWN } from '../telemetry/trace-context.js';
+import { FLAG_SAMPLED, FLAG_SAMPLING_KNOWN, fillRandom } from '../telemetry/trace-context.js';
 
 export const H_DTAB = 'l5d-dtab';
 export const H_CTX_DTAB = 'l5d-ctx-dtab';
@@ -52,9 +52,7 @@ const FORWARDED: ForwardedTrace = { header: '', traceId: '' };
  */
 export function forwardTrace(incoming: string | undefined, sampleOverride: number | undefined): ForwardedTrace {
   const out = TRACE_OUT;
-  // The new span id: V8's seeded PRNG (ids must not collide, need not be unguessable).
-  out.writeUInt32BE((Math.random() * 0x1_0000_0000) >>> 0, 0);
-  out.writeUInt32BE((Math.random() * 0x1_0000_0000) >>> 0, 4);
+  fillRandom(out, 0, 8); // the new span id
   const n = incoming === undefined || incoming.length > 64 ? 0 : TRACE_IN.write(incoming, 'base64');
   const len = n === 40 ? 40 : 32;
   // Byte loops: Buffer#copy and #fill allocate a view per call and cost more for 8-24 bytes.

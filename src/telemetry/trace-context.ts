@@ -32,26 +32,22 @@ const ZERO16 = '0000000000000000';
  * Fills `buf` with pseudo-random bytes. Trace and span ids must be unlikely to collide, not
  * unguessable (Finagle draws them from a plain Random too), so V8's per-process seeded
  * xorshift128+ serves; node:crypto would add ~0.6 MB resident to every proxy for this alone.
+ * Bytes `start..end` are written, the rest left as they are.
  */
-export function fillRandom(buf: Buffer): void {
-  let i = 0;
-  for (; i + 4 <= buf.length; i += 4) buf.writeUInt32BE((Math.random() * 0x1_0000_0000) >>> 0, i);
-  for (; i < buf.length; i++) buf[i] = (Math.random() * 256) & 0xff;
+export function fillRandom(buf: Buffer, start = 0, end = buf.length): void {
+  let i = start;
+  for (; i + 4 <= end; i += 4) buf.writeUInt32BE((Math.random() * 0x1_0000_0000) >>> 0, i);
+  for (; i < end; i++) buf[i] = (Math.random() * 256) & 0xff;
 }
 
-// Ids come from a pooled random buffer, refilled every 512 ids.
-const pool = Buffer.alloc(4096);
-let poolPos = pool.length;
+/** Where newSpanId draws its 8 bytes (nothing is saved by drawing ahead from Math.random). */
+const ID_BYTES = Buffer.alloc(8);
 
 /** A random non-zero 64-bit id as 16 hex chars. */
 export function newSpanId(): string {
   for (;;) {
-    if (poolPos + 8 > pool.length) {
-      fillRandom(pool);
-      poolPos = 0;
-    }
-    const id = pool.toString('hex', poolPos, poolPos + 8);
-    poolPos += 8;
+    fillRandom(ID_BYTES);
+    const id = ID_BYTES.toString('hex');
     if (id !== ZERO16) return id;
   }
 }

@@ -220,6 +220,14 @@ test('fillRandom covers every byte, including a tail shorter than four, and diff
     return b;
   });
   for (let i = 0; i < 7; i++) assert.ok(tails.some((b) => b[i] !== 0), `byte ${i} never written`);
+  // A range: bytes 3..9 written (a word and a 2-byte tail), the others left alone.
+  const ranged = Array.from({ length: 50 }, () => {
+    const b = Buffer.alloc(12, 0xee);
+    fillRandom(b, 3, 9);
+    return b;
+  });
+  for (const i of [0, 1, 2, 9, 10, 11]) assert.ok(ranged.every((b) => b[i] === 0xee), `byte ${i} written`);
+  for (let i = 3; i < 9; i++) assert.ok(ranged.some((b) => b[i] !== 0xee), `byte ${i} never written`);
   const ids = new Set(Array.from({ length: 2000 }, () => newSpanId()));
   assert.equal(ids.size, 2000);
   for (const id of ids) assert.match(id, /^[0-9a-f]{16}$/);
