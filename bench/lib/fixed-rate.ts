@@ -3,7 +3,8 @@
  * Requests are due at t0 + k/rate; each tick sends every due request on an idle keep-alive
  * connection. Latency is recorded twice: from the write (service time) and from the due time
  * (corrected for coordinated omission: a stalled proxy cannot hide its backlog).
- * Responses must carry Content-Length (the bench upstream always does).
+ * Responses must be 200s framed by Content-Length (the bench upstream's always are); their
+ * heads are read with the engine's own parser (src/protocol/http1/response-head.ts).
  *
  * The first `warmupSeconds` run at the same rate and are not recorded: the generator's own
  * start (V8 compiling its hot paths on the shared load core, first GCs) otherwise lands in
@@ -12,6 +13,8 @@
  */
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { BODY_LENGTH, BODY_NONE } from '../../src/protocol/http1/framing.js';
+import { RESPONSE_NEED_MORE, ResponseInfo, parseResponseHead } from '../../src/protocol/http1/response-head.js';
 
 export interface FixedRateOptions {
   host: string;
@@ -46,34 +49,6 @@ export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i]!;
-}
-
-const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
-const STATUS_11 = Buffer.from('HTTP/1.1 200', 'latin1');
-const STATUS_10 = Buffer.from('HTTP/1.0 200', 'latin1');
-const CONTENT_LENGTH = 'content-length:';
-
-/**
- * Length of a 200 response whose head, starting at `buf[0]`, ends at `headEnd` (index of the
- * blank line's CRLFCRLF), read from the bytes; -1 unless it is a 200 with Content-Length.
- */
-export function responseLength(buf: Buffer, headEnd: number): number {
-  if (headEnd < 12 || (buf.compare(STATUS_11, 0, 12, 0, 12) !== 0 && buf.compare(STATUS_10, 0, 12, 0, 12) !== 0)) return -1;
-  let line = buf.indexOf(10, 0) + 1;
-  while (line > 0 && line < headEnd) {
-    let k = 0;
-    while (k < CONTENT_LENGTH.length && (buf[line + k]! | 0x20) === CONTENT_LENGTH.charCodeAt(k)) k++;
-    if (k === CONTENT_LENGTH.length) {
-      let i = line + k;
-      while (buf[i] === 32 || buf[i] === 9) i++;
-      let n = 0;
-      const from = i;
-      while (buf[i]! >= 48 && buf[i]! <= 57) n = n * 10 + buf[i++]! - 48;
-      return i === from ? -1 : headEnd + 4 + n;
-    }
-    line = buf.indexOf(10, line) + 1;
-  }
-  return -1;
 }
 
 /** One keep-alive connection; one request in flight at a time. */
@@ -149,20 +124,15 @@ export function runFixedRate(o: FixedRateOptions): Promise<FixedRateResult> {
       if (!c.busy) { errors++; c.sock.destroy(); return; }
       c.got += n;
       if (c.need < 0) {
-        let head = b;
-        let len = n;
-        if (c.partial !== null) {
-          head = Buffer.concat([c.partial, b.subarray(0, n)]);
-          len = head.length;
-        }
-        const he = head.indexOf(CRLF2);
-        if (he < 0 || he + 4 > len) {
-          c.partial = Buffer.from(head.subarray(0, len));
+        const head = c.partial === null ? b.subarray(0, n) : Buffer.concat([c.partial, b.subarray(0, n)]);
+        const end = parseResponseHead(head, 0, false, info);
+        if (end === RESPONSE_NEED_MORE) {
+          c.partial = Buffer.from(head); // a copy: `b` is reused by the next read
           return;
         }
         c.partial = null;
-        c.need = responseLength(head, he);
-        if (c.need < 0) { errors++; c.sock.destroy(); return; }
+        if (end < 0 || info.status !== 200 || (info.bodyKind !== BODY_LENGTH && info.bodyKind !== BODY_NONE)) { errors++; c.sock.destroy(); return; }
+        c.need = end + info.contentLength;
       }
       if (c.got < c.need) return;
       const now = performance.now();
@@ -183,6 +153,7 @@ export function runFixedRate(o: FixedRateOptions): Promise<FixedRateResult> {
     // Responses are read through `onread` into one buffer (each is handled before the next read),
     // so the generator spends its share of the load core on little more than system calls.
     const readBuf = Buffer.allocUnsafe(65536);
+    const info = new ResponseInfo();
     for (let i = 0; i < o.connections; i++) {
       const c = new Conn();
       const sock = connect({ port: o.port, host: o.host, onread: { buffer: readBuf, callback: (n: number, b: Uint8Array) => { onBytes(c, b as Buffer, n); return true; } } });
