@@ -177,8 +177,16 @@ export function runFixedRate(o: FixedRateOptions): Promise<FixedRateResult> {
 
 const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isMain) {
-  const [host, port, path, rate, seconds, connections, warmup] = process.argv.slice(2);
-  runFixedRate({ host: host!, port: Number(port), path: path!, rate: Number(rate), seconds: Number(seconds), connections: Number(connections), warmupSeconds: Number(warmup ?? 0) })
-    .then((r) => { process.stdout.write(`FIXEDJSON ${JSON.stringify(r)}\n`); })
-    .catch((e: Error) => { process.stderr.write(`${e.message}\n`); process.exitCode = 1; });
+  const [host, port, path, rate, seconds, connections, warmup = '0'] = process.argv.slice(2);
+  const nums = { port, rate, seconds, connections, warmup };
+  const bad = Object.entries(nums).filter(([k, v]) => v === undefined || !(Number(v) > 0 || (k === 'warmup' && Number(v) === 0)));
+  if (host === undefined || path === undefined || !path.startsWith('/') || bad.length > 0) {
+    const found = bad.map(([k, v]) => `${k}=${JSON.stringify(v ?? null)}`).join(', ') || `path=${JSON.stringify(path ?? null)}`;
+    process.stderr.write(`usage: fixed-rate.js HOST PORT /PATH RATE SECONDS CONNECTIONS [WARMUP_SECONDS]: positive numbers (warm-up may be 0) and a path starting with /; found ${found}\n`);
+    process.exitCode = 2;
+  } else {
+    runFixedRate({ host, port: Number(port), path, rate: Number(rate), seconds: Number(seconds), connections: Number(connections), warmupSeconds: Number(warmup) })
+      .then((r) => { process.stdout.write(`FIXEDJSON ${JSON.stringify(r)}\n`); })
+      .catch((e: Error) => { process.stderr.write(`${e.message}\n`); process.exitCode = 1; });
+  }
 }

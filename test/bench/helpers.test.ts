@@ -4,6 +4,8 @@ import { parseWrkOutput } from '../../bench/lib/wrk.js';
 import { parseCpuMicros, parseRssBytes, requireTools } from '../../bench/lib/proc.js';
 import { percentile, runFixedRate } from '../../bench/lib/fixed-rate.js';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { addedP99, markdown, medianByP99, pairedMedian, ratios, type CandidateResult } from '../../bench/lib/report.js';
 import type { FixedRateResult } from '../../bench/lib/fixed-rate.js';
 
@@ -157,4 +159,16 @@ test('fixed-rate generator: a response that is not a 200 framed by length counts
       await new Promise<void>((r) => server.close(() => r()));
     }
   }
+});
+
+test('fixed-rate generator command: bad arguments exit 2 naming the value found', () => {
+  const script = fileURLToPath(new URL('../../bench/lib/fixed-rate.js', import.meta.url));
+  const run = (...args: string[]) => spawnSync(process.execPath, [script, ...args], { encoding: 'utf8', timeout: 10_000 });
+  const r = run('127.0.0.1', '80', '/x', 'abc', '1', '2');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /found rate="abc"/);
+  const p = run('127.0.0.1', '80', 'x', '5', '1', '2', '0');
+  assert.equal(p.status, 2);
+  assert.match(p.stderr, /found path="x"/);
+  assert.equal(r.stdout + p.stdout, '');
 });
