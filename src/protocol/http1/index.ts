@@ -39,6 +39,9 @@
  * replaced only when a write still holds it. write-batch.ts: each connection's SocketWriter
  * holds the bytes written during one batch of I/O callbacks and writes them after it (one
  * wake-up of the peer per batch); every write and end on a connection goes through it.
+ * direct-write.ts: a writer's batch leaves through the TCP handle's `writeBuffer` when nothing
+ * is queued before it, skipping Node's Writable bookkeeping (`MESHWORK_NO_DIRECT_WRITE=1`
+ * turns that off).
  *
  * `createHttp1Proxy` wires the two for a fixed upstream (the `/$/inet/host/port` case);
  * `runWorkers` gives `--workers N` via node:cluster.

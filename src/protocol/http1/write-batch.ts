@@ -18,6 +18,7 @@
  * still points into its buffer.
  */
 import type { Socket } from 'node:net';
+import { writeDirect } from './direct-write.js';
 
 /** Borrowed writes up to this size are copied and batched; larger ones go out at once. */
 export const BATCH_COPY_MAX = 16 * 1024;
@@ -112,7 +113,8 @@ export class SocketWriter {
 
   /**
    * Writes what waits now (the batch's end, or before an `end`). Returns false when the
-   * socket's buffer is full (wait for 'drain').
+   * socket's buffer is full (wait for 'drain'). A single chunk goes straight to the TCP
+   * handle when nothing is queued before it (direct-write.ts).
    */
   flush(): boolean {
     const b = this.first;
@@ -133,7 +135,7 @@ export class SocketWriter {
       if (cbs !== null) for (const c of cbs) c?.(err);
       return false;
     }
-    if (rest === null) return s.write(b, cb);
+    if (rest === null) return writeDirect(s, b, cb) || s.write(b, cb);
     s.cork();
     s.write(b, cb);
     let more = true;
