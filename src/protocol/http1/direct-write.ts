@@ -106,6 +106,24 @@ function onComplete(this: WriteReq, status: number): void {
 }
 
 /**
+ * A request object not in use. A write that completes at once never hands its request to
+ * libuv (the handle only wraps it when bytes must wait), so the next write can use it again.
+ */
+let spare: WriteReq | null = null;
+
+function newReq(i: Internals): WriteReq {
+  const req = new i.WriteWrap();
+  req.handle = null;
+  req.oncomplete = onComplete;
+  req.async = false;
+  req.bytes = 0;
+  req.buffer = null;
+  req.socket = null;
+  req.callback = undefined;
+  return req;
+}
+
+/**
  * Writes `b` (owned: never reused by the caller) to the socket's handle when nothing is queued
  * before it. Returns false without writing when it cannot; the caller then uses
  * `socket.write`. `cb` runs once the bytes reached the kernel (at once when they all did).
@@ -116,14 +134,9 @@ export function writeDirect(s: Socket, b: Buffer, cb?: (err?: Error | null) => v
   const h = si._handle;
   if (h === null || !(h instanceof internals.TCP) || si.connecting || s.writableLength !== 0 || h.writeQueueSize !== 0 || s.destroyed || s.writableEnded) return false;
   if (si.timeout !== undefined && si.timeout !== 0) return false;
-  const req = new internals.WriteWrap();
+  const req = spare ?? newReq(internals);
+  spare = null;
   req.handle = h;
-  req.oncomplete = onComplete;
-  req.async = false;
-  req.bytes = 0;
-  req.buffer = null;
-  req.socket = null;
-  req.callback = undefined;
   const err = h.writeBuffer(req, b);
   if (err !== 0) {
     // As Node does for its own writes: the socket is destroyed with the error.
@@ -133,10 +146,15 @@ export function writeDirect(s: Socket, b: Buffer, cb?: (err?: Error | null) => v
     return true;
   }
   if (internals.state[internals.lastWriteWasAsync] !== 0) {
+    // The handle keeps this request until libuv is done with it.
     req.async = true;
     req.buffer = b;
     req.socket = s;
     req.callback = cb;
-  } else cb?.(null);
+  } else {
+    req.handle = null;
+    spare = req;
+    cb?.(null);
+  }
   return true;
 }
