@@ -19,7 +19,10 @@
  * writes; these do not). `socket.bytesWritten` does not count direct writes.
  *
  * When this Node's internals do not look as expected (no `process.binding`, no `WriteWrap`,
- * no write state) `writeDirect` always declines and callers use `socket.write`.
+ * no write state) `writeDirect` always declines and callers use `socket.write`. The contract
+ * used here (the caller passes the request object; `kLastWriteWasAsync` says whether the
+ * handle kept it) is that of Node 20; a Node whose handles create their own requests exports
+ * no `kLastWriteWasAsync` and is detected by that.
  */
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
