@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { directWrites, writeDirect } from '../../../src/protocol/http1/direct-write.js';
+import { SocketWriter } from '../../../src/protocol/http1/write-batch.js';
 
 /** A connected pair: `a` (ours) and `peer`, whose bytes are collected unless `paused`. */
 async function pair(paused = false): Promise<{ server: Server; a: Socket; peer: Socket; received: () => Buffer; close: () => Promise<void> }> {
@@ -123,4 +124,18 @@ test('MESHWORK_NO_DIRECT_WRITE=1 turns direct writes off', () => {
   const run = (env: Record<string, string>) => execFileSync(process.execPath, ['--input-type=module', '-e', `import { directWrites } from ${JSON.stringify(mod)}; process.stdout.write(String(directWrites));`], { env: { ...process.env, ...env }, encoding: 'utf8' });
   assert.equal(run({ MESHWORK_NO_DIRECT_WRITE: '1' }), 'false');
   assert.equal(run({ MESHWORK_NO_DIRECT_WRITE: '' }), 'true');
+});
+
+test("a SocketWriter's batch of one chunk leaves through the handle (its callback runs within the flush)", async (t) => {
+  const p = await pair();
+  t.after(p.close);
+  const w = new SocketWriter(p.a);
+  let heard: Error | null | undefined;
+  w.writeOwned(Buffer.from('batched'), (e) => { heard = e; });
+  assert.equal(w.flush(), true);
+  // socket.write would call back on a later tick; the direct path does so before returning.
+  assert.equal(heard, null);
+  assert.equal(p.a.writableLength, 0);
+  await until(() => p.received().length === 7, 'the peer to read 7 bytes');
+  assert.equal(p.received().toString(), 'batched');
 });
