@@ -16,7 +16,10 @@
  *
  * Not for every socket: only plain TCP handles (TLS and pipes keep Node's path), not while
  * connecting, ended or destroyed, and not when a socket timeout is set (Node refreshes it on
- * writes; these do not). `socket.bytesWritten` does not count direct writes.
+ * writes; these do not). `socket.bytesWritten` does not count direct writes, and bytes a
+ * direct write left queued in libuv do not count toward the socket's high-water mark: later
+ * writes go through Node, whose back-pressure then starts one chunk later (a writer's chunk is
+ * at most about 64 KiB, half the engine's 128 KiB high-water mark).
  *
  * When this Node's internals do not look as expected (no `process.binding`, no `WriteWrap`,
  * no write state) `writeDirect` always declines and callers use `socket.write`. The contract
