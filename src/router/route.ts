@@ -159,9 +159,7 @@ export class Route implements ResponseListener {
       this.clientSpan?.finish(0, undefined, 'retried');
       const cs = this.span.child(client.id);
       this.clientSpan = cs;
-      const out: Record<string, string> = {};
-      cs.inject(out as never);
-      for (const k in out) ex.head.set(k, out[k]!);
+      cs.injectInto(ex.head);
     }
     const t = this.core.attemptTimeoutMs(client);
     if (t > 0) this.attemptTimer = setTimeout(() => this.attemptTimeout(t), t);

@@ -76,13 +76,35 @@ export function traceId128(traceId: string): string {
 
 // ---- l5d-ctx-trace -------------------------------------------------------------------------
 
+/** Hex digit values by char code (ids are lowercase hex: generated here or checked on the way in). */
+const HEX_VALUE = new Uint8Array(128);
+for (let i = 0; i < 10; i++) HEX_VALUE[0x30 + i] = i;
+for (let i = 0; i < 6; i++) HEX_VALUE[0x61 + i] = 10 + i;
+
+/** Writes 16 hex chars of `hex` from `from` as 8 bytes at `at`. */
+function putHex64(out: Buffer, at: number, hex: string, from: number): void {
+  for (let i = 0; i < 8; i++) {
+    out[at + i] = (HEX_VALUE[hex.charCodeAt(from + 2 * i) & 0x7f]! << 4) | HEX_VALUE[hex.charCodeAt(from + 2 * i + 1) & 0x7f]!;
+  }
+}
+
+/** The serialization being encoded (reused: it is turned into base64 before returning). */
+const CTX_BYTES = Buffer.alloc(40);
+
 export function encodeL5dCtxTrace(ctx: TraceContext): string {
-  const high = traceIdHigh(ctx.traceId);
   let flags = ctx.debug ? FLAG_DEBUG : 0;
   if (ctx.sampled !== undefined) flags |= FLAG_SAMPLING_KNOWN | (ctx.sampled ? FLAG_SAMPLED : 0);
   // span, parent, trace (low 64 bits), 64-bit flags, then the high 64 bits when there are.
-  const hex = ctx.spanId + (ctx.parentId ?? ctx.spanId) + traceIdLow(ctx.traceId) + '00000000' + flags.toString(16).padStart(8, '0') + (high ?? '');
-  return Buffer.from(hex, 'hex').toString('base64');
+  const out = CTX_BYTES;
+  const t = ctx.traceId;
+  const wide = t.length === 32;
+  putHex64(out, 0, ctx.spanId, 0);
+  putHex64(out, 8, ctx.parentId ?? ctx.spanId, 0);
+  putHex64(out, 16, t, wide ? 16 : 0);
+  for (let i = 24; i < 31; i++) out[i] = 0;
+  out[31] = flags;
+  if (wide) putHex64(out, 32, t, 0);
+  return out.toString('base64', 0, wide ? 40 : 32);
 }
 
 /** Returns undefined when the header is not 32 or 40 bytes of base64. */
@@ -154,14 +176,25 @@ export function extractContext(h: IncomingHttpHeaders): TraceContext | undefined
   return extractB3(h) ?? extractTraceparent(h);
 }
 
+/** Where trace headers are written: a request head being forwarded, or a headers object. */
+export interface TraceHeaderEdits {
+  set(name: string, value: string): void;
+  remove(name: string): void;
+}
+
 /** Writes all three forms onto an outgoing request (the downstream may speak any of them). */
+export function writeContext(ctx: TraceContext, h: TraceHeaderEdits): void {
+  h.set('l5d-ctx-trace', encodeL5dCtxTrace(ctx));
+  h.set('x-b3-traceid', ctx.traceId);
+  h.set('x-b3-spanid', ctx.spanId);
+  if (ctx.parentId !== null) h.set('x-b3-parentspanid', ctx.parentId);
+  else h.remove('x-b3-parentspanid');
+  if (ctx.sampled !== undefined) h.set('x-b3-sampled', ctx.sampled ? '1' : '0');
+  if (ctx.debug) h.set('x-b3-flags', '1');
+  h.set('traceparent', formatTraceparent(ctx));
+}
+
+/** `writeContext` onto a plain headers object. */
 export function injectContext(ctx: TraceContext, h: OutgoingHttpHeaders): void {
-  h['l5d-ctx-trace'] = encodeL5dCtxTrace(ctx);
-  h['x-b3-traceid'] = ctx.traceId;
-  h['x-b3-spanid'] = ctx.spanId;
-  if (ctx.parentId !== null) h['x-b3-parentspanid'] = ctx.parentId;
-  else delete h['x-b3-parentspanid'];
-  if (ctx.sampled !== undefined) h['x-b3-sampled'] = ctx.sampled ? '1' : '0';
-  if (ctx.debug) h['x-b3-flags'] = '1';
-  h['traceparent'] = formatTraceparent(ctx);
+  writeContext(ctx, { set: (n, v) => { h[n] = v; }, remove: (n) => { delete h[n]; } });
 }

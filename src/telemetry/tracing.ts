@@ -19,7 +19,7 @@
  * downstream keeps the same trace) but record nothing.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { extractContext, injectContext, newSpanId, type TraceContext } from './trace-context.js';
+import { extractContext, injectContext, newSpanId, writeContext, type TraceContext, type TraceHeaderEdits } from './trace-context.js';
 
 export type SpanKind = 'SERVER' | 'CLIENT';
 
@@ -61,9 +61,10 @@ function sampleOverride(h: IncomingHttpHeaders): number | undefined {
 
 export class ClientSpan {
   readonly context: TraceContext;
-  private readonly startUs = nowUs();
+  /** Start time, read only for a span that will be recorded (sampled); else 0. */
+  private readonly startUs: number;
   private done = false;
-  private readonly tags: Record<string, string> = {};
+  private tags: Record<string, string> | null = null;
 
   constructor(
     private readonly tracer: Tracer,
@@ -72,6 +73,7 @@ export class ClientSpan {
   ) {
     const p = server.context;
     this.context = { traceId: p.traceId, spanId: newSpanId(), parentId: p.spanId, sampled: p.sampled, debug: p.debug };
+    this.startUs = p.sampled === true ? nowUs() : 0;
   }
 
   /** Sets the trace headers for the downstream request. */
@@ -79,8 +81,14 @@ export class ClientSpan {
     injectContext(this.context, headers);
   }
 
+  /** Sets the trace headers on the request head being forwarded. */
+  injectInto(head: TraceHeaderEdits): void {
+    writeContext(this.context, head);
+  }
+
+  /** Kept only when the span will be recorded. */
   tag(key: string, value: string): void {
-    this.tags[key] = value;
+    if (this.context.sampled === true) (this.tags ??= {})[key] = value;
   }
 
   finish(status: number, remote?: { ip: string; port: number }, error?: string): void {
@@ -98,7 +106,7 @@ export class ClientSpan {
       durationUs: Math.max(0, nowUs() - this.startUs),
       status,
       error: error ?? null,
-      tags: { ...this.tags, 'http.status_code': String(status), 'client': this.clientName },
+      tags: { ...(this.tags ?? {}), 'http.status_code': String(status), 'client': this.clientName },
       remote: remote ?? null,
     });
   }
@@ -108,9 +116,10 @@ export class ServerSpan {
   readonly context: TraceContext;
   /** The sampling draw: -1 when the caller decided "sampled", so every sink records. */
   readonly draw: number;
-  readonly startUs = nowUs();
+  /** Start time, read only for a span that will be recorded (sampled); else 0. */
+  readonly startUs: number;
   private done = false;
-  private readonly tags: Record<string, string> = {};
+  private tags: Record<string, string> | null = null;
 
   constructor(
     private readonly tracer: Tracer,
@@ -137,15 +146,16 @@ export class ServerSpan {
       incoming === undefined
         ? { traceId: newSpanId(), spanId: newSpanId(), parentId: null, sampled, debug: false }
         : { traceId: incoming.traceId, spanId: newSpanId(), parentId: incoming.spanId, sampled, debug: incoming.debug };
+    this.startUs = sampled ? nowUs() : 0;
   }
 
   get sampled(): boolean {
     return this.context.sampled === true;
   }
 
-  /** Annotations such as `l5d.dst.service` (the logical name) or `l5d.dst.client`. */
+  /** Annotations such as `l5d.dst.service` (the logical name) or `l5d.dst.client`; kept only when the span will be recorded. */
   tag(key: string, value: string): void {
-    this.tags[key] = value;
+    if (this.context.sampled === true) (this.tags ??= {})[key] = value;
   }
 
   child(clientName: string): ClientSpan {
@@ -168,7 +178,7 @@ export class ServerSpan {
       durationUs: Math.max(0, nowUs() - this.startUs),
       status,
       error: error ?? null,
-      tags: { ...this.tags, 'http.method': this.method, 'http.path': q < 0 ? this.uri : this.uri.slice(0, q), 'http.status_code': String(status) },
+      tags: { ...(this.tags ?? {}), 'http.method': this.method, 'http.path': q < 0 ? this.uri : this.uri.slice(0, q), 'http.status_code': String(status) },
       remote: null,
     });
   }

@@ -232,3 +232,38 @@ test('fillRandom covers every byte, including a tail shorter than four, and diff
   assert.equal(ids.size, 2000);
   for (const id of ids) assert.match(id, /^[0-9a-f]{16}$/);
 });
+
+test('an unsampled span reads no clock and keeps no tags, yet its ids go downstream; a sampled one records its tags', () => {
+  const got: FinishedSpan[] = [];
+  let draw = 0.9;
+  const tracer = new Tracer([{ sink: { record: (s) => got.push(s) }, sampleRate: 0.5 }], () => draw);
+  const edits: [string, string | null][] = [];
+  const head = { set: (n: string, v: string) => { edits.push([n, v]); }, remove: (n: string) => { edits.push([n, null]); } };
+
+  const quiet = tracer.startServerSpan({}, 'rt', 'GET', '/a');
+  assert.equal(quiet.sampled, false);
+  assert.equal(quiet.startUs, 0);
+  quiet.tag('l5d.dst.service', '/svc/a');
+  const qc = quiet.child('/#/io.l5d.fs/a');
+  qc.injectInto(head);
+  assert.deepEqual(edits.map(([n]) => n), ['l5d-ctx-trace', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'traceparent']);
+  assert.deepEqual(decodeL5dCtxTrace(edits[0]![1]!), qc.context);
+  assert.equal(edits[3]![1], quiet.context.spanId);
+  qc.finish(200);
+  quiet.finish(200);
+  assert.equal(got.length, 0);
+
+  draw = 0.1;
+  const loud = tracer.startServerSpan({}, 'rt', 'GET', '/b');
+  assert.equal(loud.sampled, true);
+  assert.ok(loud.startUs > 0);
+  loud.tag('l5d.dst.service', '/svc/b');
+  const lc = loud.child('/#/io.l5d.fs/b');
+  lc.tag('extra', 'x');
+  lc.finish(200);
+  loud.finish(200);
+  assert.equal(got.length, 2);
+  assert.equal(got[0]!.tags['extra'], 'x');
+  assert.ok(got[0]!.startUs > 0);
+  assert.equal(got[1]!.tags['l5d.dst.service'], '/svc/b');
+});
