@@ -76,10 +76,10 @@ export function traceId128(traceId: string): string {
 
 // ---- l5d-ctx-trace -------------------------------------------------------------------------
 
-/** Hex digit values by char code (ids are lowercase hex: generated here or checked on the way in). */
+/** Hex digit values by char code (ids are hex: generated here or checked on the way in). */
 const HEX_VALUE = new Uint8Array(128);
 for (let i = 0; i < 10; i++) HEX_VALUE[0x30 + i] = i;
-for (let i = 0; i < 6; i++) HEX_VALUE[0x61 + i] = 10 + i;
+for (let i = 0; i < 6; i++) { HEX_VALUE[0x61 + i] = 10 + i; HEX_VALUE[0x41 + i] = 10 + i; }
 
 /** Writes 16 hex chars of `hex` from `from` as 8 bytes at `at`. */
 function putHex64(out: Buffer, at: number, hex: string, from: number): void {

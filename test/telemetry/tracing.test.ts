@@ -42,6 +42,7 @@ test('l5d-ctx-trace round-trips Finagle\'s 32 and 40 byte forms', () => {
   assert.equal(bytes.length, 32);
   assert.equal(bytes.toString('hex'), 'a2fb4a1d1a96d312' + '0020000000000001' + '463ac35c9f6413ad' + '0000000000000006');
   assert.deepEqual(decodeL5dCtxTrace(b64), ctx);
+  assert.equal(encodeL5dCtxTrace({ ...ctx, spanId: ctx.spanId.toUpperCase() }), b64, 'upper-case hex ids encode the same bytes');
   const wide = { ...ctx, traceId: '48485a3953bb6124463ac35c9f6413ad', sampled: undefined, debug: true };
   const b = Buffer.from(encodeL5dCtxTrace(wide), 'base64');
   assert.equal(b.length, 40);
