@@ -60,15 +60,6 @@ export function newSpanId(): string {
   }
 }
 
-/** The low 64 bits of a trace id (what B3's 64-bit form and Finagle's trace field carry). */
-export function traceIdLow(traceId: string): string {
-  return traceId.length === 32 ? traceId.slice(16) : traceId;
-}
-
-export function traceIdHigh(traceId: string): string | null {
-  return traceId.length === 32 ? traceId.slice(0, 16) : null;
-}
-
 /** The trace id padded to 128 bits (OTLP and traceparent need 32 hex chars). */
 export function traceId128(traceId: string): string {
   return traceId.length === 32 ? traceId : ZERO16 + traceId;
