@@ -30,12 +30,13 @@
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 
-/** The write request object the handle fills in and calls back on completion. */
+/**
+ * The write request object. The handle reads only `oncomplete` (called when a queued write is
+ * done); the other fields are ours, set while a write is queued.
+ */
 interface WriteReq {
-  handle: unknown;
   oncomplete: (this: WriteReq, status: number) => void;
-  async: boolean;
-  bytes: number;
+  /** Kept referenced until libuv is done with the bytes. */
   buffer: Buffer | null;
   socket: Socket | null;
   callback: ((err?: Error | null) => void) | undefined;
@@ -119,10 +120,7 @@ let spare: WriteReq | null = null;
 
 function newReq(i: Internals): WriteReq {
   const req = new i.WriteWrap();
-  req.handle = null;
   req.oncomplete = onComplete;
-  req.async = false;
-  req.bytes = 0;
   req.buffer = null;
   req.socket = null;
   req.callback = undefined;
@@ -142,7 +140,6 @@ export function writeDirect(s: Socket, b: Buffer, cb?: (err?: Error | null) => v
   if (si.timeout !== undefined && si.timeout !== 0) return false;
   const req = spare ?? newReq(internals);
   spare = null;
-  req.handle = h;
   const err = h.writeBuffer(req, b);
   if (err !== 0) {
     // As Node does for its own writes: the socket is destroyed with the error.
@@ -153,12 +150,10 @@ export function writeDirect(s: Socket, b: Buffer, cb?: (err?: Error | null) => v
   }
   if (internals.state[internals.lastWriteWasAsync] !== 0) {
     // The handle keeps this request until libuv is done with it.
-    req.async = true;
     req.buffer = b;
     req.socket = s;
     req.callback = cb;
   } else {
-    req.handle = null;
     spare = req;
     cb?.(null);
   }
