@@ -1,33 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect, type Socket, type AddressInfo, type Server } from 'node:net';
+import { createServer, connect, type Socket, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { directWrites, writeDirect } from '../../../src/protocol/http1/direct-write.js';
 import { SocketWriter } from '../../../src/protocol/http1/write-batch.js';
-
-/** A connected pair: `a` (ours) and `peer`, whose bytes are collected unless `paused`. */
-async function pair(paused = false): Promise<{ server: Server; a: Socket; peer: Socket; received: () => Buffer; close: () => Promise<void> }> {
-  const chunks: Buffer[] = [];
-  let peer!: Socket;
-  const server = createServer({ pauseOnConnect: paused }, (s) => {
-    peer = s;
-    s.on('error', () => {});
-    s.on('data', (d: Buffer) => chunks.push(d));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const a = connect((server.address() as AddressInfo).port, '127.0.0.1');
-  a.on('error', () => {});
-  await once(a, 'connect');
-  for (let i = 0; i < 200 && peer === undefined; i++) await new Promise((r) => setTimeout(r, 5));
-  return {
-    server, a, peer,
-    received: () => Buffer.concat(chunks),
-    close: async () => { a.destroy(); peer.destroy(); if (server.listening) await new Promise<void>((r) => server.close(() => r())); },
-  };
-}
+import { socketPair as pair } from './helpers.js';
 
 async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));

@@ -150,3 +150,42 @@ export async function exchange(port: number, data: string | Buffer, count = 1, o
   sock.destroy();
   return { responses, closed, text };
 }
+
+export interface SocketPair {
+  server: Server;
+  /** The side under test. */
+  a: Socket;
+  /** The other end, accepted by `server`; what it reads is collected. */
+  peer: Socket;
+  received(): Buffer;
+  /** `received()` as latin1 text. */
+  text(): string;
+  /** Resolves when the peer reads the end of the stream. */
+  ended: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A connected loopback pair. `paused`: the peer reads nothing until `peer.resume()`. */
+export async function socketPair(paused = false): Promise<SocketPair> {
+  const chunks: Buffer[] = [];
+  let peer!: Socket;
+  const server = createServer({ pauseOnConnect: paused }, (s) => {
+    peer = s;
+    s.on('error', () => {});
+    s.on('data', (d: Buffer) => chunks.push(d));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const a = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  a.on('error', () => {});
+  await once(a, 'connect');
+  for (let i = 0; i < 200 && peer === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+  if (peer === undefined) throw new Error('socketPair: the server did not accept within 1 s');
+  const received = (): Buffer => Buffer.concat(chunks);
+  return {
+    server, a, peer, received,
+    text: () => received().toString('latin1'),
+    ended: once(peer, 'end').then(() => undefined),
+    close: async () => { a.destroy(); peer.destroy(); if (server.listening) await new Promise<void>((r) => server.close(() => r())); },
+  };
+}

@@ -1,23 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect, type Socket, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { SocketWriter } from '../../../src/protocol/http1/write-batch.js';
-
-/** A connected pair: `a` (ours) and what its peer receives. */
-async function pair(): Promise<{ a: Socket; peer: Socket; received: () => string; ended: Promise<void>; close: () => Promise<void> }> {
-  let got = '';
-  let peer!: Socket;
-  const server = createServer((s) => { peer = s; s.on('data', (d: Buffer) => { got += d.toString('latin1'); }); });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const a = connect((server.address() as AddressInfo).port, '127.0.0.1');
-  a.on('error', () => {});
-  await once(a, 'connect');
-  for (let i = 0; i < 100 && peer === undefined; i++) await new Promise((r) => setTimeout(r, 5));
-  const ended = once(peer, 'end').then(() => undefined);
-  return { a, peer, received: () => got, ended, close: async () => { a.destroy(); peer.destroy(); await new Promise<void>((r) => server.close(() => r())); } };
-}
+import { socketPair as pair } from './helpers.js';
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -32,8 +17,8 @@ test('writes in one turn are held and leave together, in order, at the end of th
   assert.equal(p.a.writableLength, 0, 'nothing reached the socket yet');
   await turn();
   assert.equal(w.holding, false);
-  for (let i = 0; i < 100 && p.received().length < 18; i++) await new Promise((r) => setTimeout(r, 5));
-  assert.equal(p.received(), 'one,two,three,four');
+  for (let i = 0; i < 100 && p.text().length < 18; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(p.text(), 'one,two,three,four');
   for (let i = 0; i < 100 && order.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(order, ['cb1']);
   await p.close();
@@ -45,7 +30,7 @@ test('end() writes what is held first; destroy() drops it and its callback hears
   w.writeOwned(Buffer.from('last words'));
   w.end();
   await p.ended;
-  assert.equal(p.received(), 'last words');
+  assert.equal(p.text(), 'last words');
   await p.close();
 
   const q = await pair();
@@ -68,9 +53,9 @@ test('a borrowed buffer is copied when held, and large ones go out at once after
   w.writeBorrowed(big);
   assert.equal(w.holding, false, 'the large write flushed what was held before it');
   await turn();
-  for (let i = 0; i < 200 && p.received().length < 3 + big.length; i++) await new Promise((r) => setTimeout(r, 5));
-  assert.equal(p.received().slice(0, 3), 'abc');
-  assert.equal(p.received().length, 3 + big.length);
+  for (let i = 0; i < 200 && p.text().length < 3 + big.length; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(p.text().slice(0, 3), 'abc');
+  assert.equal(p.text().length, 3 + big.length);
   await p.close();
 });
 
@@ -92,7 +77,7 @@ test('with bytes already buffered in the socket, writes go straight behind them 
   assert.equal(w.holding, false, 'not held: written behind the buffered bytes');
   p.peer.resume();
   await once(p.a, 'drain');
-  for (let i = 0; i < 400 && p.received().length < sent + 4; i++) await new Promise((r) => setTimeout(r, 5));
-  assert.equal(p.received().length, sent + 4);
-  assert.ok(p.received().endsWith('atail'));
+  for (let i = 0; i < 400 && p.text().length < sent + 4; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(p.text().length, sent + 4);
+  assert.ok(p.text().endsWith('atail'));
 });
