@@ -17,6 +17,7 @@ import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { holdIdle } from './lib/idle-conns.js';
 import { markdown, medianByP99, ratios, type BenchRecord, type CandidateResult } from './lib/report.js';
 import type { FixedRateResult } from './lib/fixed-rate.js';
+import type { StallResult } from './lib/stall-probe.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const root = join(here, '..', '..');
@@ -120,6 +121,20 @@ async function fixedRate(port: number, rate: number): Promise<FixedRateResult> {
   return JSON.parse(line.slice('FIXEDJSON '.length)) as FixedRateResult;
 }
 
+/** Milliseconds of the idle stall probe on each CPU before each fixed-rate round. */
+const STALL_MS = quick ? 1000 : 2000;
+
+/** Runs the stall probe on every CPU at once (bench/lib/stall-probe.ts). */
+async function stallProbes(cpuList: readonly string[]): Promise<StallResult[]> {
+  return Promise.all(cpuList.map(async (cpu) => {
+    const p = spawnPinned(cpu, process.execPath, [join(here, 'lib', 'stall-probe.js'), String(STALL_MS)]);
+    const code = await new Promise<number | null>((resolve) => p.child.once('exit', resolve));
+    const line = p.output().split('\n').find((l) => l.startsWith('STALLJSON '));
+    if (code !== 0 || !line) throw new Error(`bench: stall probe on CPU ${cpu} failed: ${p.output().slice(-2000)}`);
+    return JSON.parse(line.slice('STALLJSON '.length)) as StallResult;
+  }));
+}
+
 const sum = (f: (pid: number) => number, pids: readonly number[]) => pids.reduce((a, p) => { try { return a + f(p); } catch { return a; } }, 0);
 
 async function main(): Promise<number> {
@@ -212,7 +227,11 @@ async function main(): Promise<number> {
   const rate = Number(process.env['BENCH_RATE'] ?? 0) || Math.round((results.get('haproxy')?.throughput['/small']?.rps ?? 10_000) / 2);
   // Fixed-rate rounds interleave direct and every proxy like the 13 B rounds, so each proxy's
   // p99 can be set against direct's from the same few seconds.
+  const stalls = [{ cpu: PROXY_CPU, role: 'proxy' }, { cpu: LOAD_CPU, role: 'load' }].map((c) => ({ ...c, rounds: [] as StallResult[] }));
   for (let round = 0; round < FIXED_ROUNDS; round++) {
+    process.stderr.write(`bench: round ${round + 1}/${FIXED_ROUNDS} idle stall probe, CPUs ${PROXY_CPU} and ${LOAD_CPU}\n`);
+    const probed = await stallProbes([PROXY_CPU, LOAD_CPU]);
+    probed.forEach((r, i) => stalls[i]!.rounds.push(r));
     for (const [name, run] of running) {
       process.stderr.write(`bench: round ${round + 1}/${FIXED_ROUNDS} ${name} fixed rate ${rate}/s\n`);
       const res = results.get(name)!;
@@ -242,6 +261,7 @@ async function main(): Promise<number> {
     host: { cpus: cpus().length, node: process.version, kernel: release() },
     settings: { nice: NICE, rounds: ROUNDS, loadavg: loadAtStart, seconds: SECONDS, connections: CONNS, fixedRate: rate, fixedRounds: FIXED_ROUNDS, fixedSeconds: FIXED_SECONDS, fixedWarmup: FIXED_WARMUP, idleConns: IDLE_CONNS, quick },
     candidates: [...results.values()],
+    stalls,
     ratios: ratios([...results.values()]),
   };
   const table = markdown(record);

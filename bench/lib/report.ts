@@ -1,6 +1,7 @@
 /** Turns bench measurements into the JSON record and the markdown table of bench/RESULTS.md. */
 import type { WrkResult } from './wrk.js';
 import type { FixedRateResult } from './fixed-rate.js';
+import { GAP_MS, type StallResult } from './stall-probe.js';
 
 export interface CandidateResult {
   name: string;
@@ -24,6 +25,8 @@ export interface BenchRecord {
   host: { cpus: number; node: string; kernel: string };
   settings: { nice?: string; rounds: number; loadavg: number; seconds: number; connections: number; fixedRate: number; fixedRounds?: number; fixedSeconds?: number; fixedWarmup?: number; idleConns: number; quick: boolean };
   candidates: CandidateResult[];
+  /** The idle stall probe of each CPU before each fixed-rate round (bench/lib/stall-probe.ts). */
+  stalls?: { cpu: string; role: string; rounds: StallResult[] }[];
   ratios: Record<string, number>;
 }
 
@@ -130,6 +133,13 @@ export function markdown(r: BenchRecord): string {
   if (rounds.length) lines.push('', `13 B req/s per round: ${rounds.join('; ')}.`);
   const fixed = r.candidates.filter((c) => c.fixedRateRounds !== undefined && c.fixedRateRounds.length > 1).map((c) => `${c.name} ${c.fixedRateRounds!.map((x) => ms(x.p99)).join(' / ')}`);
   if (fixed.length) lines.push('', `Fixed-rate p99 ms per round (the table shows each candidate's median round; added p99 is the median of its per-round differences from direct): ${fixed.join('; ')}.`);
+  const stalls = (r.stalls ?? []).filter((s) => s.rounds.length > 0);
+  if (stalls.length) {
+    const one = (x: StallResult) => `${(x.lost * 100).toFixed(2)}% / ${x.over1ms} / ${x.max.toFixed(1)}`;
+    const per = stalls.map((s) => `CPU ${s.cpu} (${s.role}) ${s.rounds.map(one).join(', ')}`);
+    const secs = (stalls[0]!.rounds[0]!.ms / 1000).toFixed(0);
+    lines.push('', `Idle CPU stalls before each fixed-rate round (a ${secs} s busy loop on each CPU at once: share of its time lost in gaps > ${GAP_MS} ms / gaps > 1 ms / longest gap ms): ${per.join('; ')}.`);
+  }
   const notes = r.candidates.filter((c) => c.note).map((c) => `- ${c.name}: ${c.note}`);
   const rat = Object.entries(r.ratios).map(([k, v]) => `${k} = ${v.toFixed(2)}`);
   if (rat.length) lines.push('', `Ratios (13 B body; req/s unless named): ${rat.join('; ')}. Targets: meshwork/haproxy >= 0.80, meshwork/undici >= 2.0, added p99 <= 1 ms, RSS <= 60 MB idle / 100 MB loaded.`);

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { addedP99, markdown, medianByP99, pairedMedian, ratios, type CandidateResult } from '../../bench/lib/report.js';
 import type { FixedRateResult } from '../../bench/lib/fixed-rate.js';
+import { probe, summarizeGaps } from '../../bench/lib/stall-probe.js';
 
 test('wrk result line is parsed and req/s derived from the run duration', () => {
   const out = 'Running 5s test @ http://127.0.0.1:1/small\n  1 threads and 50 connections\nWRKJSON {"requests":100000,"durationUs":5000000,"bytes":2400000,"errors":0,"non2xx":3,"p50":1500,"p99":4000,"p999":9000,"max":12000}\n';
@@ -171,4 +172,51 @@ test('fixed-rate generator command: bad arguments exit 2 naming the value found'
   assert.equal(p.status, 2);
   assert.match(p.stderr, /found path="x"/);
   assert.equal(r.stdout + p.stdout, '');
+});
+
+test('stall probe: gaps over 0.2 ms count as time lost; shorter ones do not', () => {
+  assert.deepEqual(summarizeGaps([0.1, 0.2, 0.5, 1.5, 6, 0.05], 1000), { ms: 1000, lost: 0.008, gaps: 3, over1ms: 2, max: 6 });
+  assert.deepEqual(summarizeGaps([], 2000), { ms: 2000, lost: 0, gaps: 0, over1ms: 0, max: 0 });
+});
+
+test('stall probe: the loop finds the clock jumps and ignores the settling time', () => {
+  // A clock advancing 0.01 ms a reading, with jumps of 3 ms (while settling: not counted),
+  // 0.5 ms and 5 ms (counted).
+  let t = 1000;
+  let n = 0;
+  const jumps = new Map([[100, 3], [3000, 0.5], [6000, 5]]);
+  const clock = () => {
+    n++;
+    t += jumps.get(n) ?? 0.01;
+    return t;
+  };
+  const r = probe(80, 2, clock);
+  assert.equal(r.gaps, 2);
+  assert.equal(r.over1ms, 1);
+  assert.ok(Math.abs(r.max - 5) < 1e-9);
+  assert.ok(Math.abs(r.lost - 5.5 / 80) < 1e-9);
+  // The real clock, briefly: a share of time between 0 and 1.
+  const real = probe(20, 0);
+  assert.ok(real.lost >= 0 && real.lost < 1 && real.max >= 0);
+});
+
+test('stall probe in the table and its command', () => {
+  const cands: CandidateResult[] = [{ name: 'direct', throughput: {}, rssIdleMB: 0, rssLoadMB: 0 }];
+  const one = { ms: 2000, lost: 0.0057, gaps: 9, over1ms: 3, max: 6.04 };
+  const md = markdown({
+    date: 'D', commit: 'abc', host: { cpus: 2, node: 'v20', kernel: 'k' },
+    settings: { rounds: 3, loadavg: 1, seconds: 5, connections: 50, fixedRate: 10000, idleConns: 10000, quick: false },
+    candidates: cands, ratios: {},
+    stalls: [{ cpu: '0', role: 'proxy', rounds: [one, { ...one, lost: 0.001, over1ms: 0, max: 0.4 }] }, { cpu: '1', role: 'load', rounds: [] }],
+  });
+  assert.match(md, /Idle CPU stalls before each fixed-rate round \(a 2 s busy loop .*: CPU 0 \(proxy\) 0\.57% \/ 3 \/ 6\.0, 0\.10% \/ 0 \/ 0\.4\.\n/);
+  assert.doesNotMatch(md, /CPU 1 \(load\)/);
+  const script = fileURLToPath(new URL('../../bench/lib/stall-probe.js', import.meta.url));
+  const ok = spawnSync(process.execPath, [script, '30'], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(ok.status, 0, ok.stderr);
+  const r = JSON.parse(ok.stdout.replace(/^STALLJSON /, '')) as { ms: number; lost: number };
+  assert.equal(r.ms, 30);
+  const bad = spawnSync(process.execPath, [script, 'soon'], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /found "soon"/);
 });
