@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: one nginx upstream, then in turns direct, HAProxy (1 thread), Meshwork
  * (`meshwork linkerd` and the lean http1 engine proxy, when they are built) and the undici
- * reference proxy. The proxy runs on CPU 0; wrk, nginx and the fixed-rate generator on CPU 1.
+ * reference proxy. The proxy runs on CPU 0; wrk, nginx and the fixed-rate generator on CPU 1
+ * (on CPU 2 and up when the machine has them: bench/lib/layout.ts).
  * Writes bench/results/<date>.json, prints a markdown table and appends it to bench/RESULTS.md.
  * BENCH_QUICK=1 is a short smoke run; BENCH_ONLY=a,b limits the candidates; BENCH_RATE=n fixes
  * the latency run's rate (default: half of HAProxy's measured max).
@@ -15,6 +16,7 @@ import { NICE, childPids, cpuMicros, freePort, killAll, requireTools, rssBytes, 
 import { haproxyMaxconn, startHaproxy, startNginx } from './lib/upstreams.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { holdIdle } from './lib/idle-conns.js';
+import { cpuLayout } from './lib/layout.js';
 import { markdown, medianByP99, ratios, type BenchRecord, type CandidateResult } from './lib/report.js';
 import type { FixedRateResult } from './lib/fixed-rate.js';
 import type { StallResult } from './lib/stall-probe.js';
@@ -32,8 +34,16 @@ const FIXED_ROUNDS = quick ? 1 : 5;
 const CONNS = 50;
 const ROUNDS = quick ? 1 : 3;
 const IDLE_CONNS = quick ? 1000 : 10_000;
-const PROXY_CPU = '0';
-const LOAD_CPU = '1';
+const LAYOUT = (() => {
+  try {
+    return cpuLayout(cpus().length);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return process.exit(1);
+  }
+})();
+const PROXY_CPU = LAYOUT.proxy;
+const LOAD_CPU = LAYOUT.load;
 
 interface Running { port: number; pids(): number[]; stop(): Promise<void>; note?: string; maxIdle?: number }
 interface Candidate { name: string; start(): Promise<Running> }
@@ -141,7 +151,6 @@ async function main(): Promise<number> {
   // Before anything here loads the machine: the table reports it as the load at the start.
   const loadAtStart = loadavg()[0]!;
   const tools = requireTools(['nginx', 'haproxy', 'wrk', 'taskset']);
-  if (cpus().length < 2) throw new Error('bench: needs 2 CPUs (proxy on one, load generator + upstream on the other)');
   const dir = mkdtempSync(join(tmpdir(), 'meshwork-bench-'));
   const lua = writeWrkScript(dir);
   const nginx = await startNginx(tools['nginx']!, dir, LOAD_CPU);
@@ -227,10 +236,10 @@ async function main(): Promise<number> {
   const rate = Number(process.env['BENCH_RATE'] ?? 0) || Math.round((results.get('haproxy')?.throughput['/small']?.rps ?? 10_000) / 2);
   // Fixed-rate rounds interleave direct and every proxy like the 13 B rounds, so each proxy's
   // p99 can be set against direct's from the same few seconds.
-  const stalls = [{ cpu: PROXY_CPU, role: 'proxy' }, { cpu: LOAD_CPU, role: 'load' }].map((c) => ({ ...c, rounds: [] as StallResult[] }));
+  const stalls = LAYOUT.roles.map((c) => ({ ...c, rounds: [] as StallResult[] }));
   for (let round = 0; round < FIXED_ROUNDS; round++) {
-    process.stderr.write(`bench: round ${round + 1}/${FIXED_ROUNDS} idle stall probe, CPUs ${PROXY_CPU} and ${LOAD_CPU}\n`);
-    const probed = await stallProbes([PROXY_CPU, LOAD_CPU]);
+    process.stderr.write(`bench: round ${round + 1}/${FIXED_ROUNDS} idle stall probe, CPUs ${LAYOUT.roles.map((r) => r.cpu).join(', ')}\n`);
+    const probed = await stallProbes(LAYOUT.roles.map((r) => r.cpu));
     probed.forEach((r, i) => stalls[i]!.rounds.push(r));
     for (const [name, run] of running) {
       process.stderr.write(`bench: round ${round + 1}/${FIXED_ROUNDS} ${name} fixed rate ${rate}/s\n`);
@@ -259,7 +268,7 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     commit,
     host: { cpus: cpus().length, node: process.version, kernel: release() },
-    settings: { nice: NICE, rounds: ROUNDS, loadavg: loadAtStart, seconds: SECONDS, connections: CONNS, fixedRate: rate, fixedRounds: FIXED_ROUNDS, fixedSeconds: FIXED_SECONDS, fixedWarmup: FIXED_WARMUP, idleConns: IDLE_CONNS, quick },
+    settings: { layout: LAYOUT.describe, nice: NICE, rounds: ROUNDS, loadavg: loadAtStart, seconds: SECONDS, connections: CONNS, fixedRate: rate, fixedRounds: FIXED_ROUNDS, fixedSeconds: FIXED_SECONDS, fixedWarmup: FIXED_WARMUP, idleConns: IDLE_CONNS, quick },
     candidates: [...results.values()],
     stalls,
     ratios: ratios([...results.values()]),

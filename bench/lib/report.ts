@@ -23,7 +23,7 @@ export interface BenchRecord {
   date: string;
   commit: string;
   host: { cpus: number; node: string; kernel: string };
-  settings: { nice?: string; rounds: number; loadavg: number; seconds: number; connections: number; fixedRate: number; fixedRounds?: number; fixedSeconds?: number; fixedWarmup?: number; idleConns: number; quick: boolean };
+  settings: { layout?: string; nice?: string; rounds: number; loadavg: number; seconds: number; connections: number; fixedRate: number; fixedRounds?: number; fixedSeconds?: number; fixedWarmup?: number; idleConns: number; quick: boolean };
   candidates: CandidateResult[];
   /** The idle stall probe of each CPU before each fixed-rate round (bench/lib/stall-probe.ts). */
   stalls?: { cpu: string; role: string; rounds: StallResult[] }[];
@@ -110,7 +110,7 @@ export function markdown(r: BenchRecord): string {
   const lines = [
     `### ${r.date} — commit ${r.commit}${r.settings.quick ? ' (BENCH_QUICK)' : ''}`,
     '',
-    `${r.host.cpus} CPUs, node ${r.host.node}, kernel ${r.host.kernel}; proxy on CPU 0, wrk/nginx/load generator on CPU 1; ` +
+    `${r.host.cpus} CPUs, node ${r.host.node}, kernel ${r.host.kernel}; ${r.settings.layout ?? 'proxy on CPU 0, wrk/nginx/load generator on CPU 1'}; ` +
       `wrk 1 thread x ${r.settings.connections} conns, ${r.settings.seconds}s per run, best of ${r.settings.rounds} interleaved rounds for 13 B; load average at start ${r.settings.loadavg.toFixed(2)}; nice ${r.settings.nice ?? '0'}; fixed rate ${f0(r.settings.fixedRate)} req/s${r.settings.fixedRounds ? ` (${r.settings.fixedRounds} interleaved rounds of ${r.settings.fixedSeconds}s${r.settings.fixedWarmup ? ` after ${r.settings.fixedWarmup}s unrecorded at the rate` : ''})` : ''}; ` +
       `${r.settings.idleConns} idle keep-alive conns.`,
     '',

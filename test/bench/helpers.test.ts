@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { addedP99, markdown, medianByP99, pairedMedian, ratios, type CandidateResult } from '../../bench/lib/report.js';
 import type { FixedRateResult } from '../../bench/lib/fixed-rate.js';
 import { probe, summarizeGaps } from '../../bench/lib/stall-probe.js';
+import { cpuLayout } from '../../bench/lib/layout.js';
 
 test('wrk result line is parsed and req/s derived from the run duration', () => {
   const out = 'Running 5s test @ http://127.0.0.1:1/small\n  1 threads and 50 connections\nWRKJSON {"requests":100000,"durationUs":5000000,"bytes":2400000,"errors":0,"non2xx":3,"p50":1500,"p99":4000,"p999":9000,"max":12000}\n';
@@ -205,12 +206,13 @@ test('stall probe in the table and its command', () => {
   const one = { ms: 2000, lost: 0.0057, gaps: 9, over1ms: 3, max: 6.04 };
   const md = markdown({
     date: 'D', commit: 'abc', host: { cpus: 2, node: 'v20', kernel: 'k' },
-    settings: { rounds: 3, loadavg: 1, seconds: 5, connections: 50, fixedRate: 10000, idleConns: 10000, quick: false },
+    settings: { layout: cpuLayout(3).describe, rounds: 3, loadavg: 1, seconds: 5, connections: 50, fixedRate: 10000, idleConns: 10000, quick: false },
     candidates: cands, ratios: {},
     stalls: [{ cpu: '0', role: 'proxy', rounds: [one, { ...one, lost: 0.001, over1ms: 0, max: 0.4 }] }, { cpu: '1', role: 'load', rounds: [] }],
   });
   assert.match(md, /Idle CPU stalls before each fixed-rate round \(a 2 s busy loop .*: CPU 0 \(proxy\) 0\.57% \/ 3 \/ 6\.0, 0\.10% \/ 0 \/ 0\.4\.\n/);
   assert.doesNotMatch(md, /CPU 1 \(load\)/);
+  assert.match(md, /kernel k; proxy on CPU 0 \(`--workers 2` on CPUs 0-1\), wrk\/nginx\/load generator on CPU 2; wrk 1 thread/);
   const script = fileURLToPath(new URL('../../bench/lib/stall-probe.js', import.meta.url));
   const ok = spawnSync(process.execPath, [script, '30'], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(ok.status, 0, ok.stderr);
@@ -219,4 +221,19 @@ test('stall probe in the table and its command', () => {
   const bad = spawnSync(process.execPath, [script, 'soon'], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /found "soon"/);
+});
+
+test('CPU layout: the load leaves CPU 1 to the second worker when there are 3 or more CPUs', () => {
+  const two = cpuLayout(2);
+  assert.deepEqual([two.proxy, two.workers2, two.load], ['0', '0,1', '1']);
+  assert.deepEqual(two.roles, [{ cpu: '0', role: 'proxy' }, { cpu: '1', role: 'load' }]);
+  assert.match(two.describe, /sharing CPU 1 with the load/);
+  const three = cpuLayout(3);
+  assert.deepEqual([three.proxy, three.workers2, three.load], ['0', '0,1', '2']);
+  assert.match(three.describe, /load generator on CPU 2$/);
+  const eight = cpuLayout(8);
+  assert.equal(eight.load, '2-7');
+  assert.deepEqual(eight.roles.map((r) => r.role), ['proxy', 'second worker', 'load', 'load', 'load', 'load', 'load', 'load']);
+  assert.match(eight.describe, /on CPUs 2-7$/);
+  assert.throws(() => cpuLayout(1), /needs 2 CPUs.*found 1/);
 });
