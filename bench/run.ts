@@ -17,6 +17,7 @@ import { haproxyMaxconn, startHaproxy, startNginx } from './lib/upstreams.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { holdIdle } from './lib/idle-conns.js';
 import { cpuLayout } from './lib/layout.js';
+import { benchLinkerdYaml } from './lib/linkerd-config.js';
 import { markdown, medianByP99, ratios, type BenchRecord, type CandidateResult } from './lib/report.js';
 import type { FixedRateResult } from './lib/fixed-rate.js';
 import type { StallResult } from './lib/stall-probe.js';
@@ -71,47 +72,15 @@ function meshworkHas(sub: string): boolean {
   return r.status === 0;
 }
 
-/**
- * `meshwork linkerd` with the plain bench config; `telemetry` adds the telemeters a production
- * linker typically runs (Prometheus scrape endpoint, recent requests and Zipkin at Linkerd's
- * default sample rates) to measure what they cost.
- */
+/** `meshwork linkerd` with the bench config (bench/lib/linkerd-config.ts), telemeters on or off. */
 async function startMeshworkLinkerd(dir: string, upstream: number, telemetry = false, workers = 1): Promise<Running> {
   const port = await freePort();
-  const admin = await freePort();
-  const zipkin = telemetry ? await freePort() : 0;
+  const adminPort = await freePort();
   const cfg = join(dir, `linkerd${telemetry ? '-telemetry' : ''}${workers > 1 ? `-w${workers}` : ''}.yaml`);
-  const tele = telemetry
-    ? `telemetry:
-- kind: io.l5d.prometheus
-- kind: io.l5d.recentRequests
-  sampleRate: 0.01
-- kind: io.l5d.zipkin
-  host: 127.0.0.1
-  port: ${zipkin}
-  sampleRate: 0.001
-`
-    : '';
-  writeFileSync(cfg, `${tele}admin:
-  ip: 127.0.0.1
-  port: ${admin}
-routers:
-- protocol: http
-  label: bench
-  identifier:
-    kind: io.l5d.header.token
-    header: Host
-  dtab: /svc => /$/inet/127.1/${upstream};
-  client:
-    loadBalancer:
-      kind: p2c
-  servers:
-  - ip: 127.0.0.1
-    port: ${port}
-`);
-  // With workers, the linker may use both cores (the load generator shares the second one).
+  writeFileSync(cfg, benchLinkerdYaml({ port, adminPort, upstreamPort: upstream, ...(telemetry ? { zipkinPort: await freePort() } : {}) }));
+  // Two workers run on CPUs 0 and 1 (bench/lib/layout.ts).
   const args = workers > 1 ? ['linkerd', '--workers', String(workers), cfg] : ['linkerd', cfg];
-  const p = spawnPinned(workers > 1 ? `${PROXY_CPU},${LOAD_CPU}` : PROXY_CPU, LAUNCHER, args, launcherEnv);
+  const p = spawnPinned(workers > 1 ? LAYOUT.workers2 : PROXY_CPU, LAUNCHER, args, launcherEnv);
   await waitReady(p, port, 15_000);
   return fromPinned(p, port);
 }

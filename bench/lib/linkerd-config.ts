@@ -1,0 +1,44 @@
+/**
+ * The `linkerd.yaml` the bench runs (`npm run bench` and `npm run bench:profile` alike): one
+ * HTTP router, `io.l5d.header.token` on Host, `/svc => /$/inet/127.1/<upstream>`, p2c. With
+ * `zipkinPort`, the telemeters a production linker typically runs are added (Prometheus scrape
+ * endpoint, recent requests at 0.01 and Zipkin at 0.001, Linkerd's default sample rates).
+ */
+export interface BenchLinkerdOptions {
+  port: number;
+  adminPort: number;
+  upstreamPort: number;
+  /** Turns the telemeters on, sending Zipkin spans (UDP) to this port. */
+  zipkinPort?: number;
+}
+
+export function benchLinkerdYaml(o: BenchLinkerdOptions): string {
+  const tele = o.zipkinPort !== undefined
+    ? `telemetry:
+- kind: io.l5d.prometheus
+- kind: io.l5d.recentRequests
+  sampleRate: 0.01
+- kind: io.l5d.zipkin
+  host: 127.0.0.1
+  port: ${o.zipkinPort}
+  sampleRate: 0.001
+`
+    : '';
+  return `${tele}admin:
+  ip: 127.0.0.1
+  port: ${o.adminPort}
+routers:
+- protocol: http
+  label: bench
+  identifier:
+    kind: io.l5d.header.token
+    header: Host
+  dtab: /svc => /$/inet/127.1/${o.upstreamPort};
+  client:
+    loadBalancer:
+      kind: p2c
+  servers:
+  - ip: 127.0.0.1
+    port: ${o.port}
+`;
+}
