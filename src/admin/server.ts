@@ -21,6 +21,7 @@ import { json, text, type AdminRequest, type AdminResponse, type AdminRoute } fr
 import { ADMIN_DEFAULT_IP, ADMIN_DEFAULT_PORT, ADMIN_DEFAULT_SHUTDOWN_GRACE_MS, type AdminConfig } from './config.js';
 import { AdminError, DelegateRejection } from './errors.js';
 import { SecurityFilter } from './security.js';
+import { cpuProfileRoute } from './profile.js';
 
 export type { AdminRequest, AdminResponse, AdminRoute } from '../telemetry/telemeter.js';
 
@@ -211,6 +212,7 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
         return text(200, 'shutting down');
       },
     },
+    cpuProfileRoute(),
     { path: '/admin', handle: () => text(200, paths().join('\n') + '\n') },
     { path: '/admin/index.txt', handle: () => text(200, paths().join('\n') + '\n') },
   ];

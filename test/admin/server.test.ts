@@ -244,3 +244,42 @@ test('an unparsable request target is a 400; encoded or slashed variants of shut
   assert.match(await raw('POST http://evil/admin/shutdown HTTP/1.1'), /^HTTP\/1\.1 403 /);
   assert.equal(ran, false);
 });
+
+test('/admin/profile.cpuprofile: a CPU profile of the process, one at a time, bounded seconds', async (t) => {
+  const { get } = await start(t);
+  // Work for the profiler to see while it runs.
+  const busyUntil = Date.now() + 250;
+  const spin = setInterval(() => {
+    const end = Date.now() + 5;
+    let x = 0;
+    while (Date.now() < end) x += Math.sqrt(x + 1);
+    if (Date.now() > busyUntil) clearInterval(spin);
+  }, 10);
+  const first = get('/admin/profile.cpuprofile?seconds=0.4&interval_us=200');
+  await new Promise((r) => setTimeout(r, 100));
+  const second = await get('/admin/profile.cpuprofile?seconds=0.2');
+  assert.equal(second.status, 409);
+  assert.match(second.body, /already being taken/);
+  const r = await first;
+  clearInterval(spin);
+  assert.equal(r.status, 200, r.body);
+  assert.match(r.headers.get('content-disposition') ?? '', /^attachment; filename="meshwork-\d+-.*\.cpuprofile"$/);
+  const prof = JSON.parse(r.body) as { nodes: { callFrame: { functionName: string } }[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
+  assert.ok(prof.nodes.length > 1 && prof.samples.length > 100, `${prof.samples.length} samples`);
+  assert.equal(prof.samples.length, prof.timeDeltas.length);
+  const spanMs = (prof.endTime - prof.startTime) / 1000;
+  assert.ok(spanMs >= 350 && spanMs < 5000, `profile spans ${spanMs} ms`);
+  // The profiler is free again.
+  assert.equal((await get('/admin/profile.cpuprofile?seconds=0.1')).status, 200);
+  for (const [q, msg] of [['seconds=0', /seconds must be a number from 0\.1 to 60; found "0"/], ['seconds=abc', /found "abc"/], ['seconds=61', /found "61"/], ['interval_us=10', /interval_us must be a number from 50 to 100000; found "10"/]] as const) {
+    const bad = await get(`/admin/profile.cpuprofile?${q}`);
+    assert.equal(bad.status, 400, q);
+    assert.match(bad.body, msg);
+  }
+});
+
+test('/admin/profile.cpuprofile is a diagnostics endpoint', async (t) => {
+  assert.equal(categoryOf('/admin/profile.cpuprofile'), 'diagnostics');
+  const { get } = await start(t, { config: { security: { diagnosticsEnabled: false } } });
+  assert.equal((await get('/admin/profile.cpuprofile?seconds=0.1')).status, 403);
+});
