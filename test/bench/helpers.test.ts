@@ -10,6 +10,7 @@ import { addedP99, markdown, medianByP99, pairedMedian, ratios, type CandidateRe
 import type { FixedRateResult } from '../../bench/lib/fixed-rate.js';
 import { probe, summarizeGaps } from '../../bench/lib/stall-probe.js';
 import { cpuLayout } from '../../bench/lib/layout.js';
+import { partOf, profileMarkdown, summarizeProfile, type CpuProfile } from '../../bench/lib/profile-summary.js';
 
 test('wrk result line is parsed and req/s derived from the run duration', () => {
   const out = 'Running 5s test @ http://127.0.0.1:1/small\n  1 threads and 50 connections\nWRKJSON {"requests":100000,"durationUs":5000000,"bytes":2400000,"errors":0,"non2xx":3,"p50":1500,"p99":4000,"p999":9000,"max":12000}\n';
@@ -236,4 +237,43 @@ test('CPU layout: the load leaves CPU 1 to the second worker when there are 3 or
   assert.deepEqual(eight.roles.map((r) => r.role), ['proxy', 'second worker', 'load', 'load', 'load', 'load', 'load', 'load']);
   assert.match(eight.describe, /on CPUs 2-7$/);
   assert.throws(() => cpuLayout(1), /needs 2 CPUs.*found 1/);
+});
+
+test('profile summary: self time per function and part, per request, from sample gaps', () => {
+  const frame = (functionName: string, url: string, lineNumber = 0) => ({ functionName, url, lineNumber });
+  const prof: CpuProfile = {
+    nodes: [
+      { id: 1, callFrame: frame('(root)', '') },
+      { id: 2, callFrame: frame('parse', 'file:///x/dist/src/protocol/http1/server.js', 319) },
+      { id: 3, callFrame: frame('prepare', 'file:///x/dist/src/router/router.js', 131) },
+      { id: 4, callFrame: frame('writeBuffer', '') },
+      { id: 5, callFrame: frame('(idle)', '') },
+      { id: 6, callFrame: frame('onStreamRead', 'node:internal/stream_base_commons', 167) },
+      { id: 7, callFrame: frame('', 'file:///x/dist/src/telemetry/tracing.js', 9) },
+    ],
+    // Each sample's time is the next delta: parse 10, prepare 40, writeBuffer 10, idle 5,
+    // onStreamRead 30, and the last (the anonymous telemetry function) the mean, 115 / 6.
+    samples: [2, 3, 4, 5, 6, 7],
+    timeDeltas: [20, 10, 40, 10, 5, 30],
+    startTime: 0,
+    endTime: 115,
+  };
+  const s = summarizeProfile(prof, 10, 3);
+  const us = (part: string) => s.parts.find((p) => p.part === part)?.usPerReq;
+  assert.equal(us('engine (src/protocol)'), 1);
+  assert.equal(us('router (src/router)'), 4);
+  assert.equal(us('native called from JS (bindings: socket writes, Buffer)'), 1);
+  assert.equal(us('event loop poll (epoll, socket reads in libuv, idle)'), 0.5);
+  assert.equal(us('Node.js internals (node:*)'), 3);
+  assert.ok(Math.abs(us('telemetry (src/telemetry)')! - 115 / 6 / 10) < 1e-9);
+  assert.deepEqual(s.top.map((t) => [t.fn, t.where]), [['prepare', 'src/router/router.js:132'], ['onStreamRead', 'node:internal/stream_base_commons:168'], ['(anonymous)', 'src/telemetry/tracing.js:10']]);
+  assert.ok(Math.abs(s.profileMs - (10 + 40 + 10 + 5 + 30 + 115 / 6) / 1000) < 1e-9);
+  assert.equal(partOf(frame('(garbage collector)', '')), 'garbage collector');
+  assert.equal(partOf(frame('parse', 'file:///x/node_modules/yaml/dist/index.js')), 'libraries (node_modules)');
+  assert.equal(partOf(frame('f', 'file:///x/dist/src/naming/path.js')), 'other Meshwork (src/naming)');
+  const md = profileMarkdown({ ...s, date: 'D', commit: 'abc', candidate: 'meshwork linkerd', layout: 'L', seconds: 5, requests: 10, processCpuUsPerReq: 12.345, wrkRps: 32000 });
+  assert.match(md, /^### Profile D — commit abc, meshwork linkerd\n/);
+  assert.match(md, /the process used 12\.35 µs of CPU per request/);
+  assert.match(md, /\n\| router \(src\/router\) \| 4\.00 \| /);
+  assert.match(md, /\n\| prepare \| src\/router\/router\.js:132 \| router \(src\/router\) \| 4\.00 \| /);
 });
