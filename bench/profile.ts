@@ -18,7 +18,8 @@ import { startNginx } from './lib/upstreams.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { cpuLayout } from './lib/layout.js';
 import { benchLinkerdYaml } from './lib/linkerd-config.js';
-import { profileMarkdown, summarizeProfile, type CpuProfile } from './lib/profile-summary.js';
+import { summarizeProfile, type CpuProfile } from '../src/admin/profile-summary.js';
+import { profileMarkdown } from './lib/profile-report.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const root = join(here, '..', '..');

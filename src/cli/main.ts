@@ -14,6 +14,7 @@ const commands: Record<string, () => Promise<Command>> = {
   'bind': async () => (await import('./commands/bind.js')).command,
   'demo': async () => (await import('./commands/demo.js')).command,
   'dtab': async () => (await import('./commands/dtab.js')).command,
+  'profile': async () => (await import('./commands/profile.js')).command,
 };
 
 export function commandNames(): string[] {

@@ -10,7 +10,8 @@ import { addedP99, markdown, medianByP99, pairedMedian, ratios, type CandidateRe
 import type { FixedRateResult } from '../../bench/lib/fixed-rate.js';
 import { probe, summarizeGaps } from '../../bench/lib/stall-probe.js';
 import { cpuLayout } from '../../bench/lib/layout.js';
-import { partOf, profileMarkdown, summarizeProfile, type CpuProfile } from '../../bench/lib/profile-summary.js';
+import { partOf, summarizeProfile, type CpuProfile } from '../../src/admin/profile-summary.js';
+import { profileMarkdown } from '../../bench/lib/profile-report.js';
 
 test('wrk result line is parsed and req/s derived from the run duration', () => {
   const out = 'Running 5s test @ http://127.0.0.1:1/small\n  1 threads and 50 connections\nWRKJSON {"requests":100000,"durationUs":5000000,"bytes":2400000,"errors":0,"non2xx":3,"p50":1500,"p99":4000,"p999":9000,"max":12000}\n';

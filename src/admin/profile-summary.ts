@@ -1,7 +1,7 @@
 /**
  * Reads a V8 `.cpuprofile` (what `/admin/profile.cpuprofile` answers) into time per request:
  * by part of the code (the engine, the router, telemetry, Node's internals, native code, GC,
- * idle) and by function (self time). Used by `npm run bench:profile`.
+ * idle) and by function (self time). Used by `meshwork profile` and `npm run bench:profile`.
  */
 
 export interface CpuProfileNode {
@@ -90,37 +90,4 @@ export function summarizeProfile(p: CpuProfile, requests: number, topN = 25): Pr
     parts: [...partTime].sort((a, b) => b[1] - a[1]).map(([part, us]) => ({ part, ms: us / 1000, usPerReq: perReq(us), share: share(us) })),
     top: [...fnTime.values()].sort((a, b) => b.us - a.us).slice(0, topN).map((e) => ({ fn: e.fn, where: e.where, part: e.part, usPerReq: perReq(e.us), share: share(e.us) })),
   };
-}
-
-export interface ProfileRecord extends ProfileSummary {
-  date: string;
-  commit: string;
-  candidate: string;
-  layout: string;
-  seconds: number;
-  requests: number;
-  processCpuUsPerReq: number;
-  wrkRps: number;
-}
-
-export function profileMarkdown(r: ProfileRecord): string {
-  const f2 = (x: number) => x.toFixed(2);
-  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-  const wall = r.requests > 0 ? (r.profileMs * 1000) / r.requests : 0;
-  const lines = [
-    `### Profile ${r.date} — commit ${r.commit}, ${r.candidate}`,
-    '',
-    `${r.layout}; wrk 1 thread x 50 conns throughout (${Math.round(r.wrkRps).toLocaleString('en-US')} req/s over its run); ` +
-      `the profile covers ${r.seconds} s and ${r.requests.toLocaleString('en-US')} requests: ${f2(wall)} µs of wall time per request, ` +
-      `the process used ${f2(r.processCpuUsPerReq)} µs of CPU per request (/proc, user + system).`,
-    '',
-    '| part of the process | µs/req | share |',
-    '|---|---|---|',
-    ...r.parts.map((p) => `| ${p.part} | ${f2(p.usPerReq)} | ${pct(p.share)} |`),
-    '',
-    '| function (self time) | where | part | µs/req | share |',
-    '|---|---|---|---|---|',
-    ...r.top.map((t) => `| ${t.fn.replace(/\|/g, '\\|')} | ${t.where} | ${t.part} | ${f2(t.usPerReq)} | ${pct(t.share)} |`),
-  ];
-  return lines.join('\n') + '\n';
 }
