@@ -40,8 +40,10 @@ function numberParam(req: AdminRequest, name: string, dflt: number, min: number,
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** One profile at a time per process (a linker and its namerd may share one). */
+let running = false;
+
 export function cpuProfileRoute(): AdminRoute {
-  let running = false;
   return {
     path: PROFILE_PATH,
     async handle(req: AdminRequest): Promise<AdminResponse> {

@@ -283,3 +283,13 @@ test('/admin/profile.cpuprofile is a diagnostics endpoint', async (t) => {
   const { get } = await start(t, { config: { security: { diagnosticsEnabled: false } } });
   assert.equal((await get('/admin/profile.cpuprofile?seconds=0.1')).status, 403);
 });
+
+test('/admin/profile.cpuprofile: one profile per process, across admin servers', async (t) => {
+  const a = await start(t);
+  const b = await start(t);
+  const first = a.get('/admin/profile.cpuprofile?seconds=0.4');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await b.get('/admin/profile.cpuprofile?seconds=0.1')).status, 409);
+  assert.equal((await first).status, 200);
+  assert.equal((await b.get('/admin/profile.cpuprofile?seconds=0.1')).status, 200);
+});
