@@ -2,7 +2,8 @@
  * Marks router protocol `http` and interpreter `default` as built (the config catalogue knows every protocol; the
  * others stay "not supported yet"). The router itself is assembled by linker.ts.
  */
-import { implementPlugin, markKeyBuilt } from '../config/plugins.js';
+import { implementPlugin, markKeyBuilt, registerPlugin } from '../config/plugins.js';
+import { PROPAGATORS } from '../telemetry/propagators.js';
 
 implementPlugin('protocol', 'http', () => 'http');
 // The router applies the `default` interpreter itself (binder + `transformers`), see naming-deps.ts.
@@ -12,4 +13,9 @@ markKeyBuilt('routers.httpAccessLog');
 // Forwarded labelers are applied by the router (router.ts `forwardedValue`).
 for (const kind of ['ip', 'ip:port', 'connectionRandom', 'requestRandom', 'router', 'static']) {
   implementPlugin('forwardedLabeler', kind, (c: Record<string, unknown>) => c);
+}
+// `tracePropagator` (src/telemetry/propagators.ts): Linkerd's two kinds and Meshwork's two.
+for (const p of PROPAGATORS) {
+  if (p.kind.startsWith('io.l5d.')) implementPlugin('tracePropagator', p.kind, () => p);
+  else registerPlugin({ category: 'tracePropagator', kind: p.kind, fields: {}, create: () => p });
 }

@@ -159,7 +159,7 @@ export class Route implements ResponseListener {
       this.clientSpan?.finish(0, undefined, 'retried');
       const cs = this.span.child(client.id);
       this.clientSpan = cs;
-      cs.injectInto(ex.head);
+      cs.injectInto(ex.head, this.core.propagator.write);
     }
     const t = this.core.attemptTimeoutMs(client);
     if (t > 0) this.attemptTimer = setTimeout(() => this.attemptTimeout(t), t);

@@ -12,7 +12,8 @@ import type { Activity, BoundName } from '../naming/contracts.js';
 import type { NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
 import type { Counter, Metrics, Stat } from '../telemetry/metrics.js';
-import type { Tracer } from '../telemetry/tracing.js';
+import { Tracer } from '../telemetry/tracing.js';
+import { L5D_PROPAGATOR, propagatorFor, type TracePropagator } from '../telemetry/propagators.js';
 import type { AccessLogWriter } from '../telemetry/access-log.js';
 import type { IdentifyRequest, IdentifyResult } from './identifiers/identifier.js';
 import { createClassifier } from './classifiers/index.js';
@@ -76,6 +77,7 @@ export interface RouterCore {
   readonly bindings: BindingCache;
   readonly bindingTimeoutMs: number;
   readonly baseDtabText: string;
+  readonly propagator: TracePropagator;
   pick(tree: NameTree<BoundName>): BoundName | undefined;
   clientFor(bound: BoundName): Client;
   attemptTimeoutMs(client: Client): number;
@@ -142,6 +144,8 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
   private readonly maxInitialLineBytes: number;
   private readonly maxHeadersBytes: number;
   private readonly tracer: Tracer | null;
+  /** Which headers carry the trace context (`tracePropagator`, default `io.l5d.default`). */
+  readonly propagator: TracePropagator;
   private readonly accessLog: AccessLogWriter | null;
   private readonly view = new HeadView();
 
@@ -160,7 +164,10 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     this.clientCapacity = Math.min(num(cache, 'clients', 1000), num(cache, 'bounds', 1000));
     this.clientIdleMs = idleTtlMs;
     this.baseDtabText = deps.baseDtab.show();
-    this.tracer = deps.tracer ?? null;
+    this.propagator = propagatorFor(cfg['tracePropagator']);
+    // Without a tracing telemeter the l5d-ctx-trace path below needs no tracer; another
+    // propagator gets one without sinks, which makes and forwards ids but records nothing.
+    this.tracer = deps.tracer ?? (this.propagator === L5D_PROPAGATOR ? null : new Tracer([]));
     this.accessLog = deps.accessLog ?? null;
     this.bindings = new BindingCache(
       (dtabKey, path) => deps.bind(this.dtabs.get(dtabKey) ?? deps.baseDtab, path),
@@ -352,7 +359,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
 
     const route = new Route(this, started, ex, srv, svc, dst, dtabKey, localText);
     if (this.tracer !== null) {
-      const span = this.tracer.startServerSpan(headersOf(ex), this.label, head.method, head.target);
+      const span = this.tracer.startServerSpan(headersOf(ex), this.label, head.method, head.target, this.propagator.extract);
       span.tag('l5d.dst.service', dstText);
       route.span = span;
       head.set(H.H_REQID, span.context.traceId);

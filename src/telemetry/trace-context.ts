@@ -157,14 +157,15 @@ export function formatTraceparent(ctx: TraceContext): string {
   return `00-${traceId128(ctx.traceId)}-${ctx.spanId}-${ctx.sampled === true ? '01' : '00'}`;
 }
 
+/** The caller's `l5d-ctx-trace`, when it has a usable one. */
+export function extractL5d(h: IncomingHttpHeaders): TraceContext | undefined {
+  const l5d = header(h, 'l5d-ctx-trace');
+  return l5d === undefined ? undefined : decodeL5dCtxTrace(l5d);
+}
+
 /** The incoming context, trying `l5d-ctx-trace`, then B3, then `traceparent`. */
 export function extractContext(h: IncomingHttpHeaders): TraceContext | undefined {
-  const l5d = header(h, 'l5d-ctx-trace');
-  if (l5d !== undefined) {
-    const c = decodeL5dCtxTrace(l5d);
-    if (c !== undefined) return c;
-  }
-  return extractB3(h) ?? extractTraceparent(h);
+  return extractL5d(h) ?? extractB3(h) ?? extractTraceparent(h);
 }
 
 /** Where trace headers are written: a request head being forwarded, or a headers object. */
@@ -175,13 +176,30 @@ export interface TraceHeaderEdits {
 
 /** Writes all three forms onto an outgoing request (the downstream may speak any of them). */
 export function writeContext(ctx: TraceContext, h: TraceHeaderEdits): void {
+  writeL5d(ctx, h);
+  writeB3(ctx, h);
+  writeTraceparent(ctx, h);
+}
+
+/** Linkerd's `l5d-ctx-trace`. */
+export function writeL5d(ctx: TraceContext, h: TraceHeaderEdits): void {
   h.set('l5d-ctx-trace', encodeL5dCtxTrace(ctx));
+}
+
+/** Zipkin's B3 headers (`x-b3-traceid`, `-spanid`, `-parentspanid`, `-sampled`, `-flags`). */
+export function writeB3(ctx: TraceContext, h: TraceHeaderEdits): void {
   h.set('x-b3-traceid', ctx.traceId);
   h.set('x-b3-spanid', ctx.spanId);
   if (ctx.parentId !== null) h.set('x-b3-parentspanid', ctx.parentId);
   else h.remove('x-b3-parentspanid');
   if (ctx.sampled !== undefined) h.set('x-b3-sampled', ctx.sampled ? '1' : '0');
+  else h.remove('x-b3-sampled');
   if (ctx.debug) h.set('x-b3-flags', '1');
+  else h.remove('x-b3-flags');
+}
+
+/** W3C `traceparent`. */
+export function writeTraceparent(ctx: TraceContext, h: TraceHeaderEdits): void {
   h.set('traceparent', formatTraceparent(ctx));
 }
 

@@ -2,15 +2,16 @@
  * The tracer the router calls per request. A router holds `tracer: Tracer | null`, built once
  * from the telemeters; with no tracing telemeter it is null and a request pays one comparison:
  *
- *   const span = this.tracer === null ? null : this.tracer.startServerSpan(req.headers, label, req.method, req.url);
+ *   const span = this.tracer === null ? null : this.tracer.startServerSpan(req.headers, label, req.method, req.url, propagator.extract);
  *   ...
  *   const cspan = span === null ? null : span.child(clientName);   // per attempt
- *   if (cspan !== null) cspan.inject(outgoingHeaders);
+ *   if (cspan !== null) cspan.injectInto(head, propagator.write);
  *   ... cspan?.finish(status, remoteAddr, error);  span?.finish(status, error);
  *
  * Span model: each hop makes a new span whose parent is the caller's span (Zipkin v2 and
  * OpenTelemetry style, not Finagle's shared server/client span). A server span continues the
- * trace found in `l5d-ctx-trace`, `x-b3-*` or `traceparent` (in that order); `l5d-sample: <rate>`
+ * trace its router's propagator finds (propagators.ts; without one, `l5d-ctx-trace`, `x-b3-*`
+ * or `traceparent`, in that order); `l5d-sample: <rate>`
  * overrides the sampling decision as in Linkerd. The client span's
  * id is what the downstream sees as its parent. The sampling decision of the caller wins;
  * otherwise one random draw per new trace is compared with each telemeter's own `sampleRate`
@@ -81,9 +82,12 @@ export class ClientSpan {
     injectContext(this.context, headers);
   }
 
-  /** Sets the trace headers on the request head being forwarded. */
-  injectInto(head: TraceHeaderEdits): void {
-    writeContext(this.context, head);
+  /**
+   * Sets the trace headers on the request head being forwarded: `write` is the router's
+   * propagator's (default: every format).
+   */
+  injectInto(head: TraceHeaderEdits, write: (ctx: TraceContext, h: TraceHeaderEdits) => void = writeContext): void {
+    write(this.context, head);
   }
 
   /** Kept only when the span will be recorded. */
@@ -206,8 +210,9 @@ export class Tracer {
     return this.random();
   }
 
-  startServerSpan(headers: IncomingHttpHeaders, routerLabel: string, method: string, uri: string): ServerSpan {
-    return new ServerSpan(this, headers, extractContext(headers), routerLabel, method, uri);
+  /** `extract` reads the caller's context (a router passes its propagator's; default: every format). */
+  startServerSpan(headers: IncomingHttpHeaders, routerLabel: string, method: string, uri: string, extract: (h: IncomingHttpHeaders) => TraceContext | undefined = extractContext): ServerSpan {
+    return new ServerSpan(this, headers, extract(headers), routerLabel, method, uri);
   }
 
   emit(draw: number, span: FinishedSpan): void {

@@ -3,7 +3,8 @@
  * telemeters pointed at in-test collectors (Zipkin's v2 JSON API, OTLP/HTTP JSON), an
  * `httpAccessLog`, and the admin's client state. Spans must chain: the caller's span is the
  * server span's parent, the server span the client span's parent, and the upstream sees the
- * client span as its parent in every propagation format.
+ * client span as its parent in the formats its router's `tracePropagator` writes (all three on
+ * the `meshwork.all` router; Linkerd's default and Zipkin propagators on two more).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request, upstream, type Upstream } from '../router/support.js';
+import { decodeL5dCtxTrace, encodeL5dCtxTrace } from '../../src/telemetry/trace-context.js';
 
 const BIN = join(process.cwd(), 'bin', 'meshwork.js');
 
@@ -51,6 +53,8 @@ let up: Upstream;
 let col: Collector;
 let proc: ChildProcess;
 let routerPort = 0;
+let plainPort = 0;
+let b3Port = 0;
 let adminPort = 0;
 let exited: Promise<number | null>;
 
@@ -73,8 +77,19 @@ before(async () => {
       'routers:',
       '- protocol: http',
       '  label: out',
+      '  tracePropagator: {kind: meshwork.all}',
       `  dtab: /svc => /$/inet/127.0.0.1/${up.port}`,
       `  httpAccessLog: ${join(dir, 'access.log')}`,
+      '  servers: [{ip: 127.0.0.1, port: 0}]',
+      // Linkerd's default propagator (l5d-ctx-trace only) and its Zipkin one (B3 only).
+      '- protocol: http',
+      '  label: plain',
+      `  dtab: /svc => /$/inet/127.0.0.1/${up.port}`,
+      '  servers: [{ip: 127.0.0.1, port: 0}]',
+      '- protocol: http',
+      '  label: b3',
+      '  tracePropagator: {kind: io.l5d.zipkin}',
+      `  dtab: /svc => /$/inet/127.0.0.1/${up.port}`,
       '  servers: [{ip: 127.0.0.1, port: 0}]',
       '',
     ].join('\n'),
@@ -89,9 +104,13 @@ before(async () => {
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const r = /^listening out 127\.0\.0\.1:(\d+)$/m.exec(out);
+      const plain = /^listening plain 127\.0\.0\.1:(\d+)$/m.exec(out);
+      const b3 = /^listening b3 127\.0\.0\.1:(\d+)$/m.exec(out);
       const a = /^admin listening on 127\.0\.0\.1:(\d+)$/m.exec(out);
-      if (r && a) {
+      if (r && a && plain && b3) {
         routerPort = Number(r[1]);
+        plainPort = Number(plain[1]);
+        b3Port = Number(b3[1]);
         adminPort = Number(a[1]);
         clearTimeout(timer);
         resolve();
@@ -221,4 +240,53 @@ test('admin client_state.json and bound-names.json show the clients the router m
   assert.deepEqual([c.addresses[0]!.ip, c.addresses[0]!.port, c.addresses[0]!.available, c.addresses[0]!.accrual], ['127.0.0.1', up.port, true, 'alive']);
   // The earlier l5d-dtab request made a client for the closed port too.
   assert.deepEqual(await get('/bound-names.json'), ['/$/inet/127.0.0.1/1', id]);
+});
+
+test('tracePropagator io.l5d.default (no key): l5d-ctx-trace in and out; B3 and traceparent pass through untouched', async () => {
+  const caller = { traceId: '1111222233334444', spanId: '5555666677778888', parentId: null, sampled: true, debug: false };
+  const b3 = { 'x-b3-traceid': 'aaaabbbbccccdddd', 'x-b3-spanid': 'eeeeffff00001111', 'x-b3-sampled': '1' };
+  const traceparent = `00-${'9'.repeat(32)}-${'8'.repeat(16)}-01`;
+  const rsp = await request(plainPort, { headers: { host: 'plain', 'l5d-ctx-trace': encodeL5dCtxTrace(caller), ...b3, traceparent } });
+  assert.equal(rsp.status, 200);
+  const seen = JSON.parse(rsp.body) as Record<string, string>;
+  const fwd = decodeL5dCtxTrace(seen['l5d-ctx-trace']!);
+  assert.ok(fwd !== undefined);
+  assert.equal(fwd.traceId, caller.traceId);
+  assert.equal(seen['l5d-reqid'], caller.traceId);
+  for (const [k, v] of Object.entries(b3)) assert.equal(seen[k], v, k);
+  assert.equal(seen['x-b3-parentspanid'], undefined);
+  assert.equal(seen['traceparent'], traceparent);
+  // The spans continue the l5d-ctx-trace caller, not the B3 one.
+  const spans = await until('the plain router\'s spans', () => {
+    const s = col.zipkin.filter((z) => z['traceId'] === caller.traceId);
+    return s.length >= 2 ? s : undefined;
+  });
+  const server = spans.find((s) => s['kind'] === 'SERVER')!;
+  const client = spans.find((s) => s['kind'] === 'CLIENT')!;
+  assert.equal(server['parentId'], caller.spanId);
+  assert.equal(fwd.spanId, client['id']);
+  assert.equal(fwd.parentId, server['id']);
+});
+
+test('tracePropagator io.l5d.zipkin: B3 in and out; l5d-ctx-trace passes through, no traceparent is added', async () => {
+  const traceId = '0123456789abcdef';
+  const callerSpan = 'fedcba9876543210';
+  const other = encodeL5dCtxTrace({ traceId: '7777777777777777', spanId: '6666666666666666', parentId: null, sampled: false, debug: false });
+  const rsp = await request(b3Port, { headers: { host: 'b3', 'x-b3-traceid': traceId, 'x-b3-spanid': callerSpan, 'x-b3-sampled': '1', 'l5d-ctx-trace': other } });
+  assert.equal(rsp.status, 200);
+  const seen = JSON.parse(rsp.body) as Record<string, string>;
+  assert.equal(seen['x-b3-traceid'], traceId);
+  assert.equal(seen['x-b3-sampled'], '1');
+  assert.equal(seen['l5d-reqid'], traceId);
+  assert.equal(seen['l5d-ctx-trace'], other);
+  assert.equal(seen['traceparent'], undefined);
+  const spans = await until('the b3 router\'s spans', () => {
+    const s = col.zipkin.filter((z) => z['traceId'] === traceId);
+    return s.length >= 2 ? s : undefined;
+  });
+  const server = spans.find((s) => s['kind'] === 'SERVER')!;
+  const client = spans.find((s) => s['kind'] === 'CLIENT')!;
+  assert.equal(server['parentId'], callerSpan);
+  assert.equal(seen['x-b3-spanid'], client['id']);
+  assert.equal(seen['x-b3-parentspanid'], server['id']);
 });

@@ -247,7 +247,8 @@ test('an unsampled span reads no clock and keeps no tags, yet its ids go downstr
   quiet.tag('l5d.dst.service', '/svc/a');
   const qc = quiet.child('/#/io.l5d.fs/a');
   qc.injectInto(head);
-  assert.deepEqual(edits.map(([n]) => n), ['l5d-ctx-trace', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'traceparent']);
+  assert.deepEqual(edits.map(([n]) => n), ['l5d-ctx-trace', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags', 'traceparent']);
+  assert.equal(edits[5]![1], null); // no debug flag: a caller's x-b3-flags is removed
   assert.deepEqual(decodeL5dCtxTrace(edits[0]![1]!), qc.context);
   assert.equal(edits[3]![1], quiet.context.spanId);
   qc.finish(200);
