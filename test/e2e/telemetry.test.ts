@@ -138,6 +138,15 @@ async function until<T>(what: string, f: () => T | undefined, ms = 5000): Promis
   }
 }
 
+/** The server and client spans Zipkin received for a trace, once both are there. */
+async function zipkinPair(what: string, traceId: string): Promise<{ server: Record<string, unknown>; client: Record<string, unknown> }> {
+  const spans = await until(what, () => {
+    const s = col.zipkin.filter((z) => z['traceId'] === traceId);
+    return s.length >= 2 ? s : undefined;
+  });
+  return { server: spans.find((s) => s['kind'] === 'SERVER')!, client: spans.find((s) => s['kind'] === 'CLIENT')! };
+}
+
 test('a proxied request continues the caller’s B3 trace: server and client spans reach Zipkin and OTLP with the right parents', async () => {
   const traceId = '463ac35c9f6413ad';
   const callerSpan = 'a2fb4a1d1a96d312';
@@ -145,12 +154,7 @@ test('a proxied request continues the caller’s B3 trace: server and client spa
   assert.equal(rsp.status, 200);
   const seen = JSON.parse(rsp.body) as Record<string, string>;
 
-  const spans = await until('two zipkin spans', () => {
-    const s = col.zipkin.filter((z) => z['traceId'] === traceId);
-    return s.length >= 2 ? s : undefined;
-  });
-  const server = spans.find((s) => s['kind'] === 'SERVER')!;
-  const client = spans.find((s) => s['kind'] === 'CLIENT')!;
+  const { server, client } = await zipkinPair('two zipkin spans', traceId);
   assert.equal(server['parentId'], callerSpan);
   assert.equal(server['name'], 'get /users/7');
   assert.deepEqual(server['localEndpoint'], { serviceName: 'out' });
@@ -257,12 +261,7 @@ test('tracePropagator io.l5d.default (no key): l5d-ctx-trace in and out; B3 and 
   assert.equal(seen['x-b3-parentspanid'], undefined);
   assert.equal(seen['traceparent'], traceparent);
   // The spans continue the l5d-ctx-trace caller, not the B3 one.
-  const spans = await until('the plain router\'s spans', () => {
-    const s = col.zipkin.filter((z) => z['traceId'] === caller.traceId);
-    return s.length >= 2 ? s : undefined;
-  });
-  const server = spans.find((s) => s['kind'] === 'SERVER')!;
-  const client = spans.find((s) => s['kind'] === 'CLIENT')!;
+  const { server, client } = await zipkinPair('the plain router\'s spans', caller.traceId);
   assert.equal(server['parentId'], caller.spanId);
   assert.equal(fwd.spanId, client['id']);
   assert.equal(fwd.parentId, server['id']);
@@ -280,12 +279,7 @@ test('tracePropagator io.l5d.zipkin: B3 in and out; l5d-ctx-trace passes through
   assert.equal(seen['l5d-reqid'], traceId);
   assert.equal(seen['l5d-ctx-trace'], other);
   assert.equal(seen['traceparent'], undefined);
-  const spans = await until('the b3 router\'s spans', () => {
-    const s = col.zipkin.filter((z) => z['traceId'] === traceId);
-    return s.length >= 2 ? s : undefined;
-  });
-  const server = spans.find((s) => s['kind'] === 'SERVER')!;
-  const client = spans.find((s) => s['kind'] === 'CLIENT')!;
+  const { server, client } = await zipkinPair('the b3 router\'s spans', traceId);
   assert.equal(server['parentId'], callerSpan);
   assert.equal(seen['x-b3-spanid'], client['id']);
   assert.equal(seen['x-b3-parentspanid'], server['id']);
