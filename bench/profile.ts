@@ -10,21 +10,19 @@
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { cpuMicros, freePort, killAll, requireTools, spawnPinned, waitReady } from './lib/proc.js';
 import { startNginx } from './lib/upstreams.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { cpuLayout } from './lib/layout.js';
-import { benchLinkerdYaml } from './lib/linkerd-config.js';
-import { summarizeProfile, type CpuProfile } from '../src/admin/profile-summary.js';
+import { LAUNCHER, benchLinkerdYaml, launcherEnv } from './lib/linkerd-config.js';
+import { serverRequests, summarizeProfile, type CpuProfile } from '../src/admin/profile-summary.js';
 import { profileMarkdown } from './lib/profile-report.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const root = join(here, '..', '..');
-const LAUNCHER = join(root, 'bin', 'meshwork.js');
-const launcherEnv = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env['PATH'] ?? ''}` };
 const CONNS = 50;
 
 function parseArgs(argv: readonly string[]): { telemetry: boolean; seconds: number } {
@@ -45,10 +43,7 @@ function parseArgs(argv: readonly string[]): { telemetry: boolean; seconds: numb
 
 async function requestsServed(adminPort: number): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${adminPort}/admin/metrics.json`);
-  const m = (await res.json()) as Record<string, number>;
-  let n = 0;
-  for (const [k, v] of Object.entries(m)) if (k.startsWith('rt/bench/server/') && k.endsWith('/requests')) n += v;
-  return n;
+  return serverRequests((await res.json()) as Record<string, unknown>);
 }
 
 async function main(): Promise<void> {

@@ -10,14 +10,14 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg, release } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NICE, childPids, cpuMicros, freePort, killAll, requireTools, rssBytes, sampleRss, spawnPinned, waitReady, type Pinned } from './lib/proc.js';
 import { haproxyMaxconn, startHaproxy, startNginx } from './lib/upstreams.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { holdIdle } from './lib/idle-conns.js';
 import { cpuLayout } from './lib/layout.js';
-import { benchLinkerdYaml } from './lib/linkerd-config.js';
+import { LAUNCHER, benchLinkerdYaml, launcherEnv } from './lib/linkerd-config.js';
 import { markdown, medianByP99, ratios, type BenchRecord, type CandidateResult } from './lib/report.js';
 import type { FixedRateResult } from './lib/fixed-rate.js';
 import type { StallResult } from './lib/stall-probe.js';
@@ -60,12 +60,6 @@ function nofileLimit(): number {
   return Number.isFinite(n) && n > 0 ? n : 1_048_576;
 }
 
-/**
- * Runs `bin/meshwork.js` as its users do, through its `#!` line (which carries the launcher's
- * V8 flags), with this node first on PATH so the measured node is the one running the bench.
- */
-const LAUNCHER = join(root, 'bin', 'meshwork.js');
-const launcherEnv = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env['PATH'] ?? ''}` };
 
 function meshworkHas(sub: string): boolean {
   const r = spawnSync(LAUNCHER, [sub, '--help'], { encoding: 'utf8', timeout: 20_000, env: launcherEnv });

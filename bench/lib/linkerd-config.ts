@@ -1,3 +1,14 @@
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * `bin/meshwork.js`, run as its users run it: through its `#!` line (which carries the
+ * launcher's V8 flags), with this node first on PATH so the measured node is the one running
+ * the bench.
+ */
+export const LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'meshwork.js'); // from dist/bench/lib
+export const launcherEnv: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env['PATH'] ?? ''}` };
+
 /**
  * The `linkerd.yaml` the bench runs (`npm run bench` and `npm run bench:profile` alike): one
  * HTTP router, `io.l5d.header.token` on Host, `/svc => /$/inet/127.1/<upstream>`, p2c. With

@@ -26,6 +26,16 @@ export interface ProfileSummary {
   top: { fn: string; where: string; part: string; usPerReq: number; share: number }[];
 }
 
+/**
+ * Requests answered so far by every router's servers, from `/admin/metrics.json`'s flat form
+ * (`rt/<label>/server/<ip>/<port>/requests`): what a profile's time is divided by.
+ */
+export function serverRequests(metrics: Readonly<Record<string, unknown>>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(metrics)) if (typeof v === 'number' && /^rt\/[^/]+\/server\/.+\/requests$/.test(k)) n += v;
+  return n;
+}
+
 /** The part of the process a frame belongs to, by its script URL (or V8's pseudo-frames). */
 export function partOf(frame: CpuProfileNode['callFrame']): string {
   const { functionName: name, url } = frame;

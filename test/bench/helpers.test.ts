@@ -10,7 +10,7 @@ import { addedP99, markdown, medianByP99, pairedMedian, ratios, type CandidateRe
 import type { FixedRateResult } from '../../bench/lib/fixed-rate.js';
 import { probe, summarizeGaps } from '../../bench/lib/stall-probe.js';
 import { cpuLayout } from '../../bench/lib/layout.js';
-import { partOf, summarizeProfile, type CpuProfile } from '../../src/admin/profile-summary.js';
+import { partOf, serverRequests, summarizeProfile, type CpuProfile } from '../../src/admin/profile-summary.js';
 import { profileMarkdown } from '../../bench/lib/profile-report.js';
 
 test('wrk result line is parsed and req/s derived from the run duration', () => {
@@ -277,4 +277,16 @@ test('profile summary: self time per function and part, per request, from sample
   assert.match(md, /the process used 12\.35 µs of CPU per request/);
   assert.match(md, /\n\| router \(src\/router\) \| 4\.00 \| /);
   assert.match(md, /\n\| prepare \| src\/router\/router\.js:132 \| router \(src\/router\) \| 4\.00 \| /);
+});
+
+test('server requests: only the routers\' server counters, summed', () => {
+  assert.equal(serverRequests({
+    'rt/web/server/127.0.0.1/4140/requests': 7,
+    'rt/api/server/0.0.0.0/4141/requests': 5,
+    'rt/web/client/$/inet/127.1/80/requests': 100,
+    'rt/web/server/127.0.0.1/4140/success': 6,
+    'rt/web/server/127.0.0.1/4140/requests.p99': 3,
+    'rt/odd/server/x/requests': 'n/a',
+  }), 12);
+  assert.equal(serverRequests({}), 0);
 });

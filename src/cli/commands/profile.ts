@@ -8,7 +8,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Command, CommandIO } from '../command.js';
-import { summarizeProfile, type CpuProfile } from '../../admin/profile-summary.js';
+import { serverRequests, summarizeProfile, type CpuProfile } from '../../admin/profile-summary.js';
 
 const DEFAULT_ADMIN = 'http://127.0.0.1:9990';
 
@@ -61,10 +61,7 @@ function parse(args: string[]): Options | string {
 async function requestsServed(admin: string): Promise<number> {
   const res = await fetch(`${admin}/admin/metrics.json`);
   if (res.status !== 200) throw new Error(`${admin}/admin/metrics.json answered ${res.status}`);
-  const m = (await res.json()) as Record<string, unknown>;
-  let n = 0;
-  for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && /^rt\/[^/]+\/server\/.+\/requests$/.test(k)) n += v;
-  return n;
+  return serverRequests((await res.json()) as Record<string, unknown>);
 }
 
 const reason = (e: unknown): string => {
