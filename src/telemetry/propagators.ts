@@ -22,6 +22,7 @@ import {
   type TraceContext,
   type TraceHeaderEdits,
 } from './trace-context.js';
+import { TelemetryError } from './errors.js';
 
 export interface TracePropagator {
   /** The `kind:` this propagator is configured by. */
@@ -47,6 +48,9 @@ export function propagatorFor(cfg: unknown): TracePropagator {
   if (cfg === undefined || cfg === null) return L5D_PROPAGATOR;
   const kind = (cfg as { kind?: unknown }).kind;
   const p = PROPAGATORS.find((x) => x.kind === kind);
-  if (p === undefined) throw new Error(`tracePropagator.kind: unknown ${JSON.stringify(kind)}; allowed: ${PROPAGATORS.map((x) => x.kind).join(', ')}`);
+  if (p === undefined) {
+    const allowed = PROPAGATORS.map((x) => x.kind);
+    throw new TelemetryError('MESH_ERR_TRACE_PROPAGATOR_UNKNOWN', `tracePropagator.kind: unknown ${JSON.stringify(kind)}; allowed: ${allowed.join(', ')}`, { found: kind, allowed });
+  }
   return p;
 }

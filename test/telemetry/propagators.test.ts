@@ -17,7 +17,13 @@ test('tracePropagator kinds: Linkerd\'s default when absent, each kind by name, 
   assert.equal(propagatorFor({ kind: 'io.l5d.zipkin' }), ZIPKIN_PROPAGATOR);
   assert.equal(propagatorFor({ kind: 'meshwork.w3c' }), W3C_PROPAGATOR);
   assert.equal(propagatorFor({ kind: 'meshwork.all' }), ALL_PROPAGATOR);
-  assert.throws(() => propagatorFor({ kind: 'io.l5d.b3' }), /tracePropagator\.kind: unknown "io\.l5d\.b3"; allowed: io\.l5d\.default, io\.l5d\.zipkin, meshwork\.w3c, meshwork\.all/);
+  assert.throws(() => propagatorFor({ kind: 'io.l5d.b3' }), (e: unknown) => {
+    const err = e as { code?: string; message: string; details?: Record<string, unknown> };
+    assert.equal(err.code, 'MESH_ERR_TRACE_PROPAGATOR_UNKNOWN');
+    assert.equal(err.message, 'tracePropagator.kind: unknown "io.l5d.b3"; allowed: io.l5d.default, io.l5d.zipkin, meshwork.w3c, meshwork.all');
+    assert.deepEqual(err.details, { found: 'io.l5d.b3', allowed: ['io.l5d.default', 'io.l5d.zipkin', 'meshwork.w3c', 'meshwork.all'] });
+    return true;
+  });
 });
 
 test('each propagator reads only its own headers and writes only its own', () => {
