@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAdminServer } from '../../src/admin/server.js';
@@ -83,6 +83,17 @@ test('meshwork profile: refusals, unreachable servers and bad arguments', async 
   const port = await closedPort();
   assert.equal(await main(['profile', '--admin', `http://127.0.0.1:${port}`, '--seconds', '0.2'], b.io), 1);
   assert.match(b.out.stderr, new RegExp(`cannot reach the admin server at http://127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
+
+  // A server that accepts and never answers: the command gives up, it does not hang.
+  const held: Socket[] = [];
+  const mute = createServer((sock) => held.push(sock));
+  await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { for (const sock of held) sock.destroy(); mute.close(() => r()); }));
+  const silent = capture();
+  const t0 = Date.now();
+  assert.equal(await main(['profile', '--admin', `http://127.0.0.1:${(mute.address() as AddressInfo).port}`, '--seconds', '0.1'], silent.io), 1);
+  assert.match(silent.out.stderr, /cannot reach the admin server at .*: no answer within 5000 ms \(beyond the profile's own seconds\)/);
+  assert.ok(Date.now() - t0 < 9000);
 
   for (const [args, msg] of [
     [['--seconds', '0'], /--seconds must be a number from 0\.1 to 60; found '0'/],

@@ -11,6 +11,8 @@ import type { Command, CommandIO } from '../command.js';
 import { serverRequests, summarizeProfile, type CpuProfile } from '../../admin/profile-summary.js';
 
 const DEFAULT_ADMIN = 'http://127.0.0.1:9990';
+/** How long the metrics read may take, and the profile beyond its own seconds. */
+const ANSWER_MS = 5000;
 
 const usage = `usage: meshwork profile [--admin URL] [--seconds N] [--out FILE] [--top N]
 
@@ -59,13 +61,14 @@ function parse(args: string[]): Options | string {
 
 /** Requests answered so far by every router's servers (`rt/<label>/server/<ip>/<port>/requests`). */
 async function requestsServed(admin: string): Promise<number> {
-  const res = await fetch(`${admin}/admin/metrics.json`);
+  const res = await fetch(`${admin}/admin/metrics.json`, { signal: AbortSignal.timeout(ANSWER_MS) });
   if (res.status !== 200) throw new Error(`${admin}/admin/metrics.json answered ${res.status}`);
   return serverRequests((await res.json()) as Record<string, unknown>);
 }
 
 const reason = (e: unknown): string => {
   const err = e as Error & { cause?: { code?: string; message?: string } };
+  if (err.name === 'TimeoutError') return `no answer within ${ANSWER_MS} ms (beyond the profile's own seconds)`;
   return err.cause?.code ?? err.cause?.message ?? err.message;
 };
 
@@ -81,7 +84,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   try {
     before = await requestsServed(o.admin);
     io.stderr(`profiling ${o.admin} for ${o.seconds} s ...\n`);
-    const res = await fetch(`${o.admin}/admin/profile.cpuprofile?seconds=${o.seconds}`);
+    const res = await fetch(`${o.admin}/admin/profile.cpuprofile?seconds=${o.seconds}`, { signal: AbortSignal.timeout(o.seconds * 1000 + ANSWER_MS) });
     body = await res.text();
     if (res.status !== 200) {
       io.stderr(`meshwork profile: ${o.admin}/admin/profile.cpuprofile answered ${res.status}: ${body.trim()}\n`);
