@@ -8,7 +8,7 @@
  *  - W3C `traceparent: 00-<trace 32 hex>-<parent span 16 hex>-<flags 2 hex>`.
  * Ids are kept as lowercase hex strings (16 chars; trace ids 16 or 32).
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 
 export const FLAG_DEBUG = 1;
 export const FLAG_SAMPLING_KNOWN = 2;
@@ -201,9 +201,4 @@ export function writeB3(ctx: TraceContext, h: TraceHeaderEdits): void {
 /** W3C `traceparent`. */
 export function writeTraceparent(ctx: TraceContext, h: TraceHeaderEdits): void {
   h.set('traceparent', formatTraceparent(ctx));
-}
-
-/** `writeContext` onto a plain headers object. */
-export function injectContext(ctx: TraceContext, h: OutgoingHttpHeaders): void {
-  writeContext(ctx, { set: (n, v) => { h[n] = v; }, remove: (n) => { delete h[n]; } });
 }

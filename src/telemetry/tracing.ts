@@ -19,8 +19,8 @@
  * decision is "sampled by at least one". Unsampled requests still propagate ids (so a
  * downstream keeps the same trace) but record nothing.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { extractContext, injectContext, newSpanId, writeContext, type TraceContext, type TraceHeaderEdits } from './trace-context.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { extractContext, newSpanId, writeContext, type TraceContext, type TraceHeaderEdits } from './trace-context.js';
 
 export type SpanKind = 'SERVER' | 'CLIENT';
 
@@ -75,11 +75,6 @@ export class ClientSpan {
     const p = server.context;
     this.context = { traceId: p.traceId, spanId: newSpanId(), parentId: p.spanId, sampled: p.sampled, debug: p.debug };
     this.startUs = p.sampled === true ? nowUs() : 0;
-  }
-
-  /** Sets the trace headers for the downstream request. */
-  inject(headers: OutgoingHttpHeaders): void {
-    injectContext(this.context, headers);
   }
 
   /**

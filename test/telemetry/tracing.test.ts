@@ -8,12 +8,17 @@ import {
   extractContext,
   fillRandom,
   formatTraceparent,
-  injectContext,
+  writeContext,
   newSpanId,
 } from '../../src/telemetry/trace-context.js';
 import { Tracer, type FinishedSpan } from '../../src/telemetry/tracing.js';
 import { buildTelemetry } from '../../src/telemetry/telemeters.js';
 import { MetricsRegistry } from '../../src/telemetry/metrics-registry.js';
+
+/** Trace header edits onto a plain record (a removal deletes). */
+function headerEdits(h: Record<string, string>) {
+  return { set: (n: string, v: string) => { h[n] = v; }, remove: (n: string) => { delete h[n]; } };
+}
 import { RecentRequests } from '../../src/telemetry/recent-requests.js';
 import { formatTraceLine } from '../../src/telemetry/tracelog.js';
 
@@ -64,9 +69,9 @@ test('B3 and traceparent are read; injection writes all three forms', () => {
   });
   assert.equal(extractContext({ traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' }), undefined);
   assert.equal(extractContext({ 'x-b3-traceid': 'zz', 'x-b3-spanid': 'a2fb4a1d1a96d312' }), undefined);
-  const h: Record<string, string | number | string[]> = {};
+  const h: Record<string, string> = {};
   const ctx = { traceId: '463ac35c9f6413ad', spanId: 'a2fb4a1d1a96d312', parentId: '0020000000000001', sampled: false, debug: false };
-  injectContext(ctx, h);
+  writeContext(ctx, headerEdits(h));
   assert.equal(h['x-b3-traceid'], '463ac35c9f6413ad');
   assert.equal(h['x-b3-spanid'], 'a2fb4a1d1a96d312');
   assert.equal(h['x-b3-parentspanid'], '0020000000000001');
@@ -99,7 +104,7 @@ test('server and client spans reach an in-test Zipkin and OTLP collector with th
   span.tag('l5d.dst.service', '/svc/users');
   const client = span.child('/#/io.l5d.fs/users');
   const out: Record<string, string> = {};
-  client.inject(out);
+  client.injectInto(headerEdits(out));
   assert.equal(out['x-b3-parentspanid'], span.context.spanId);
   assert.equal(out['x-b3-spanid'], client.context.spanId);
   client.finish(200, { ip: '127.0.0.1', port: 8080 });
