@@ -12,7 +12,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSy
 import { tmpdir, cpus, loadavg, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NICE, childPids, cpuMicros, freePort, killAll, requireTools, rssBytes, sampleRss, spawnPinned, waitReady, type Pinned } from './lib/proc.js';
+import { NICE, childPids, cpuMicros, cpuSplitMicros, freePort, killAll, requireTools, rssBytes, sampleRss, spawnPinned, waitReady, type Pinned } from './lib/proc.js';
 import { haproxyMaxconn, startHaproxy, startNginx } from './lib/upstreams.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { holdIdle } from './lib/idle-conns.js';
@@ -109,6 +109,8 @@ async function stallProbes(cpuList: readonly string[]): Promise<StallResult[]> {
 }
 
 const sum = (f: (pid: number) => number, pids: readonly number[]) => pids.reduce((a, p) => { try { return a + f(p); } catch { return a; } }, 0);
+/** User and system CPU of the processes, summed (a process gone meanwhile counts 0). */
+const cpuTimes = (pids: readonly number[]) => pids.reduce((a, p) => { try { const t = cpuSplitMicros(p); return { user: a.user + t.user, sys: a.sys + t.sys }; } catch { return a; } }, { user: 0, sys: 0 });
 
 async function main(): Promise<number> {
   // Before anything here loads the machine: the table reports it as the load at the start.
@@ -171,17 +173,19 @@ async function main(): Promise<number> {
     const run = running.get(name)!;
     const res = results.get(name)!;
     const pids = run.pids();
-    const cpu0 = sum(cpuMicros, pids);
+    const t0 = cpuTimes(pids);
     const up0 = cpuMicros(nginx.proc.pid);
     const stopRss = sampleRss(pids);
     const w = await runWrk(tools['wrk']!, LOAD_CPU, lua, `http://127.0.0.1:${run.port}${path}`, CONNS, seconds);
     const peak = stopRss();
-    const cpu = sum(cpuMicros, pids) - cpu0;
+    const t1 = cpuTimes(pids);
+    const user = t1.user - t0.user;
+    const cpu = user + t1.sys - t0.sys;
     const up = cpuMicros(nginx.proc.pid) - up0;
     res.rssLoadMB = Math.max(res.rssLoadMB, peak / 2 ** 20);
     if (path === '/small') (res.rounds ??= []).push(w.rps);
     const prev = res.throughput[path];
-    if (!prev || w.rps > prev.rps) res.throughput[path] = { ...w, cpuUsPerReq: w.requests ? cpu / w.requests : 0, upstreamCpuUsPerReq: w.requests ? up / w.requests : 0 };
+    if (!prev || w.rps > prev.rps) res.throughput[path] = { ...w, cpuUsPerReq: w.requests ? cpu / w.requests : 0, userUsPerReq: w.requests ? user / w.requests : 0, upstreamCpuUsPerReq: w.requests ? up / w.requests : 0 };
     if (w.errors || w.non2xx) res.note = `${res.note ?? ''}${path}: ${w.errors} socket errors, ${w.non2xx} non-2xx. `;
   };
   for (let round = 0; round < ROUNDS; round++) {

@@ -135,13 +135,23 @@ export function cpuMicros(pid: number): number {
   return parseCpuMicros(stat, CLK_TCK);
 }
 
+/** utime (user space) and stime (kernel) of a process in microseconds, read at once. */
+export function cpuSplitMicros(pid: number): { user: number; sys: number } {
+  return parseCpuSplit(readFileSync(`/proc/${pid}/stat`, 'latin1'), CLK_TCK);
+}
+
 /** Parses utime+stime (fields 14 and 15) out of a /proc/<pid>/stat line. */
 export function parseCpuMicros(stat: string, clkTck: number): number {
+  const t = parseCpuSplit(stat, clkTck);
+  return t.user + t.sys;
+}
+
+/** utime (field 14) and stime (field 15) of a /proc/<pid>/stat line, in microseconds. */
+export function parseCpuSplit(stat: string, clkTck: number): { user: number; sys: number } {
   // The command name (field 2) may contain spaces and parentheses; fields restart after the last ')'.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // rest[0] is field 3 (state), so field 14 is rest[11] and field 15 is rest[12].
-  const ticks = Number(rest[11]) + Number(rest[12]);
-  return (ticks * 1e6) / clkTck;
+  return { user: (Number(rest[11]) * 1e6) / clkTck, sys: (Number(rest[12]) * 1e6) / clkTck };
 }
 
 /** Resident set size in bytes from /proc/<pid>/status (VmRSS). */

@@ -6,7 +6,7 @@ import { GAP_MS, type StallResult } from './stall-probe.js';
 export interface CandidateResult {
   name: string;
   /** Throughput per body path (/small, /1k, /64k). */
-  throughput: Record<string, WrkResult & { cpuUsPerReq: number; upstreamCpuUsPerReq: number }>;
+  throughput: Record<string, WrkResult & { cpuUsPerReq: number; upstreamCpuUsPerReq: number; userUsPerReq?: number }>;
   /** The fixed-rate round whose p99 is the median of the rounds (the table's figures). */
   fixedRate?: FixedRateResult;
   /** Every interleaved fixed-rate round, in order. */
@@ -133,6 +133,11 @@ export function markdown(r: BenchRecord): string {
   if (rounds.length) lines.push('', `13 B req/s per round: ${rounds.join('; ')}.`);
   const fixed = r.candidates.filter((c) => c.fixedRateRounds !== undefined && c.fixedRateRounds.length > 1).map((c) => `${c.name} ${c.fixedRateRounds!.map((x) => ms(x.p99)).join(' / ')}`);
   if (fixed.length) lines.push('', `Fixed-rate p99 ms per round (the table shows each candidate's median round; added p99 is the median of its per-round differences from direct): ${fixed.join('; ')}.`);
+  // Where each proxy's CPU goes: its own code and runtime (user) or the kernel's socket work (system).
+  const split = r.candidates
+    .filter((c) => c.name !== 'direct' && c.throughput['/small']?.userUsPerReq !== undefined)
+    .map((c) => { const s = c.throughput['/small']!; return `${c.name} ${f1(s.userUsPerReq)} / ${f1(s.cpuUsPerReq - s.userUsPerReq!)}`; });
+  if (split.length) lines.push('', `Proxy CPU µs/req in the 13 B round of the table, user / system: ${split.join('; ')}.`);
   const stalls = (r.stalls ?? []).filter((s) => s.rounds.length > 0);
   if (stalls.length) {
     const one = (x: StallResult) => `${(x.lost * 100).toFixed(2)}% / ${x.over1ms} / ${x.max.toFixed(1)}`;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseWrkOutput } from '../../bench/lib/wrk.js';
-import { parseCpuMicros, parseRssBytes, requireTools } from '../../bench/lib/proc.js';
+import { parseCpuMicros, parseCpuSplit, parseRssBytes, requireTools } from '../../bench/lib/proc.js';
 import { percentile, runFixedRate } from '../../bench/lib/fixed-rate.js';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { spawnSync } from 'node:child_process';
@@ -23,6 +23,7 @@ test('/proc stat and status readings', () => {
   // comm with spaces and parentheses must not shift the fields.
   const stat = '1234 (node (x) y) S 1 1234 1234 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 11 0 99 1000 2000';
   assert.equal(parseCpuMicros(stat, 100), 3_000_000);
+  assert.deepEqual(parseCpuSplit(stat, 100), { user: 2_500_000, sys: 500_000 });
   assert.equal(parseRssBytes('Name:\tnode\nVmRSS:\t   51200 kB\nVmHWM:\t 60000 kB\n'), 51200 * 1024);
 });
 
@@ -35,7 +36,7 @@ test('ratios and the markdown table', () => {
   const t = (rps: number, cpu: number) => ({ '/small': { requests: 1, durationUs: 1, bytes: 1, errors: 0, non2xx: 0, p50: 1000, p99: 2000, p999: 3000, max: 4000, rps, cpuUsPerReq: cpu, upstreamCpuUsPerReq: 5 } });
   const cands: CandidateResult[] = [
     { name: 'direct', throughput: t(30000, 0), rssIdleMB: 0, rssLoadMB: 0 },
-    { name: 'haproxy', throughput: t(20000, 30), rssIdleMB: 15, rssLoadMB: 16 },
+    { name: 'haproxy', throughput: { '/small': { ...t(20000, 30)['/small'], userUsPerReq: 10 } }, rssIdleMB: 15, rssLoadMB: 16 },
     { name: 'meshwork http1-proxy', throughput: t(18000, 40), rssIdleMB: 50, rssLoadMB: 60 },
     { name: 'undici', throughput: t(9000, 80), rssIdleMB: 70, rssLoadMB: 120 },
   ];
@@ -44,6 +45,8 @@ test('ratios and the markdown table', () => {
   assert.match(md, /^### D — commit abc\n/);
   assert.match(md, /\n\| meshwork http1-proxy \| 18,000 \| 1\.00 \| 2\.00 \| 3\.00 \| 40\.0 \| - \| - \| - \| - \| 50\.0 \| 60\.0 \| - \|\n/);
   assert.match(md, /meshwork http1-proxy\/haproxy = 0\.90; meshwork http1-proxy\/undici = 2\.00/);
+  // The user/system split is printed for the candidates that have it (older records have none).
+  assert.match(md, /\nProxy CPU µs\/req in the 13 B round of the table, user \/ system: haproxy 10\.0 \/ 20\.0\.\n/);
 });
 
 test('per-round ratios pair each round with the same round of the reference', () => {
