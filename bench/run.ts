@@ -60,7 +60,6 @@ function nofileLimit(): number {
   return Number.isFinite(n) && n > 0 ? n : 1_048_576;
 }
 
-
 function meshworkHas(sub: string): boolean {
   const r = spawnSync(LAUNCHER, [sub, '--help'], { encoding: 'utf8', timeout: 20_000, env: launcherEnv });
   return r.status === 0;
