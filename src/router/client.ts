@@ -12,6 +12,7 @@ import { Http1Pool } from '../protocol/http1/pool.js';
 import type { Balancer, BalancerFactory, BalancerEndpoint } from './balancing.js';
 import type { AccrualFactory, AccrualState } from './balancing.js';
 import type { Budget } from './balancing.js';
+import { H_DST_CLIENT, fieldBytes } from './headers.js';
 
 export type Classification = 'success' | 'failure' | 'retryable-failure';
 export type ClassifyFn = (method: string, status: number | undefined, err: unknown) => Classification;
@@ -101,6 +102,8 @@ export class Client {
   private addrWaiters: Array<() => void> = [];
   lastUsed = Date.now();
   private closed = false;
+  /** `l5d-dst-client: <id>`, as every request through this client forwards it. */
+  readonly dstField: Buffer;
 
   constructor(
     readonly id: string,
@@ -109,6 +112,7 @@ export class Client {
     private readonly metrics: Metrics,
     private readonly scope: readonly string[],
   ) {
+    this.dstField = fieldBytes(H_DST_CLIENT, id);
     this.balancer = params.balancer<ClientEndpoint>();
     this.requeueBudget = params.requeueBudget();
     this.m = {

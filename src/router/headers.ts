@@ -2,7 +2,7 @@
  * Linkerd's `l5d-*` headers and the request context they carry between linkers: request
  * dtabs, trace ids (Finagle's 32-byte binary TraceId in base64), deadlines and `Via`.
  */
-import { FLAG_SAMPLED, FLAG_SAMPLING_KNOWN, fillRandom } from '../telemetry/trace-context.js';
+import { FLAG_SAMPLED, FLAG_SAMPLING_KNOWN } from '../telemetry/trace-context.js';
 
 export const H_DTAB = 'l5d-dtab';
 export const H_CTX_DTAB = 'l5d-ctx-dtab';
@@ -16,6 +16,20 @@ export const H_REQID = 'l5d-reqid';
 export const H_ERR = 'l5d-err';
 export const H_RETRYABLE = 'l5d-retryable';
 export const VIA_ENTRY = '1.1 linkerd';
+
+/** One header field as the bytes forwarded (`name: value\r\n`, latin1 as header values are read). */
+export function fieldBytes(name: string, value: string): Buffer {
+  return Buffer.from(`${name}: ${value}\r\n`, 'latin1');
+}
+
+/** The `Via` field a router adds when the request came without one. */
+export const VIA_FIELD = fieldBytes('via', VIA_ENTRY);
+
+/** Copies `src` into `out` at `at` (a byte loop: these are short, and Buffer#copy is a native call). */
+export function putBytes(out: Uint8Array, at: number, src: Uint8Array): number {
+  for (let i = 0; i < src.length; i++) out[at + i] = src[i]!;
+  return at + src.length;
+}
 
 /** Hop-by-hop headers (RFC 7230 6.1) plus the proxy ones; never forwarded as-is. */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -37,25 +51,27 @@ export interface ForwardedTrace {
   traceId: string;
 }
 
-/** The caller's context as decoded (up to 48 bytes), and the child's as built. */
+/** The caller's context as decoded (up to 48 bytes). */
 const TRACE_IN = Buffer.alloc(48);
 const TRACE_OUT = Buffer.alloc(40);
 const FORWARDED: ForwardedTrace = { header: '', traceId: '' };
 
 /**
- * The context for the request the router sends, built in place (Finagle's layout, 8 bytes
- * each, big-endian; telemetry/trace-context.ts reads it): a child of the caller's span when
- * `incoming` is 32 or 40 bytes of base64 (new span id, the caller's span as parent, its trace
- * id and flags, its high trace id kept), else a new root whose span, parent and trace are one
- * new id. `sampleOverride` is the `l5d-sample` rate (0..1) the caller asked for. The returned
- * object is reused by the next call.
+ * The context for the request the router sends, built into `out` (40 bytes; Finagle's layout,
+ * 8 bytes each, big-endian; telemetry/trace-context.ts reads it): a child of the caller's span
+ * when `incoming` is 32 or 40 bytes of base64 (new span id, the caller's span as parent, its
+ * trace id and flags, its high trace id kept), else a new root whose span, parent and trace
+ * are one new id. `sampleOverride` is the `l5d-sample` rate (0..1) the caller asked for.
+ * Returns the context's length: 32, or 40 with a 128-bit trace id.
  */
-export function forwardTrace(incoming: string | undefined, sampleOverride: number | undefined): ForwardedTrace {
-  const out = TRACE_OUT;
-  fillRandom(out, 0, 8); // the new span id
+export function traceContextInto(out: Uint8Array, incoming: string | undefined, sampleOverride: number | undefined): number {
+  // The new span id: ids need to be unlikely to collide, not unguessable (trace-context.ts).
+  const hi = (Math.random() * 0x1_0000_0000) >>> 0;
+  const lo = (Math.random() * 0x1_0000_0000) >>> 0;
+  out[0] = hi >>> 24; out[1] = hi >>> 16; out[2] = hi >>> 8; out[3] = hi;
+  out[4] = lo >>> 24; out[5] = lo >>> 16; out[6] = lo >>> 8; out[7] = lo;
   const n = incoming === undefined || incoming.length > 64 ? 0 : TRACE_IN.write(incoming, 'base64');
   const len = n === 40 ? 40 : 32;
-  // Byte loops: Buffer#copy and #fill allocate a view per call and cost more for 8-24 bytes.
   if (n === 32 || n === 40) {
     for (let i = 0; i < 8; i++) out[8 + i] = TRACE_IN[i]!;
     for (let i = 16; i < n; i++) out[i] = TRACE_IN[i]!;
@@ -71,9 +87,63 @@ export function forwardTrace(incoming: string | undefined, sampleOverride: numbe
     // The sampling bits live in the flags' last byte.
     out[31] = (out[31]! & ~FLAG_SAMPLED) | FLAG_SAMPLING_KNOWN | (Math.random() < sampleOverride ? FLAG_SAMPLED : 0);
   }
-  FORWARDED.header = out.toString('base64', 0, len);
-  FORWARDED.traceId = out.toString('hex', 16, 24);
+  return len;
+}
+
+/**
+ * `forwardTrace`'s context as the two header values (`l5d-ctx-trace`, `l5d-reqid`). The
+ * returned object is reused by the next call.
+ */
+export function forwardTrace(incoming: string | undefined, sampleOverride: number | undefined): ForwardedTrace {
+  const len = traceContextInto(TRACE_OUT, incoming, sampleOverride);
+  FORWARDED.header = TRACE_OUT.toString('base64', 0, len);
+  FORWARDED.traceId = TRACE_OUT.toString('hex', 16, 24);
   return FORWARDED;
+}
+
+const B64 = new Uint8Array(64);
+for (let i = 0; i < 64; i++) B64[i] = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i);
+const HEX = new Uint8Array(16);
+for (let i = 0; i < 16; i++) HEX[i] = '0123456789abcdef'.charCodeAt(i);
+const CTX_TRACE_PREFIX = Buffer.from(`${H_CTX_TRACE}: `, 'latin1');
+const REQID_PREFIX = Buffer.from(`\r\n${H_REQID}: `, 'latin1');
+
+/** Bytes `writeTraceFields` writes for a context of `len` bytes (32 or 40). */
+export function traceFieldsLength(len: number): number {
+  return CTX_TRACE_PREFIX.length + Math.ceil(len / 3) * 4 + REQID_PREFIX.length + 16 + 2;
+}
+
+/**
+ * Writes `l5d-ctx-trace: <base64 of ctx[0, len)>\r\nl5d-reqid: <trace id in hex>\r\n` at
+ * `at` (the values `forwardTrace` gives, without making strings); returns the offset past it.
+ */
+export function writeTraceFields(out: Uint8Array, at: number, ctx: Uint8Array, len: number): number {
+  for (let i = 0; i < CTX_TRACE_PREFIX.length; i++) out[at++] = CTX_TRACE_PREFIX[i]!;
+  let i = 0;
+  for (; i + 3 <= len; i += 3) {
+    const v = (ctx[i]! << 16) | (ctx[i + 1]! << 8) | ctx[i + 2]!;
+    out[at++] = B64[v >>> 18]!;
+    out[at++] = B64[(v >>> 12) & 63]!;
+    out[at++] = B64[(v >>> 6) & 63]!;
+    out[at++] = B64[v & 63]!;
+  }
+  const rest = len - i;
+  if (rest > 0) {
+    const v = (ctx[i]! << 16) | (rest === 2 ? ctx[i + 1]! << 8 : 0);
+    out[at++] = B64[v >>> 18]!;
+    out[at++] = B64[(v >>> 12) & 63]!;
+    out[at++] = rest === 2 ? B64[(v >>> 6) & 63]! : 0x3d;
+    out[at++] = 0x3d;
+  }
+  for (let k = 0; k < REQID_PREFIX.length; k++) out[at++] = REQID_PREFIX[k]!;
+  for (let k = 16; k < 24; k++) {
+    const b = ctx[k]!;
+    out[at++] = HEX[b >>> 4]!;
+    out[at++] = HEX[b & 15]!;
+  }
+  out[at++] = 0x0d;
+  out[at++] = 0x0a;
+  return at;
 }
 
 /** `l5d-ctx-deadline: <timestamp ns> <deadline ns>`; several values: the tightest wins. */

@@ -16,6 +16,7 @@
  */
 import type { Http1Error } from '../protocol/http1/errors.js';
 import type { ResponseInfo, ResponseListener } from '../protocol/http1/index.js';
+import type { HeadExtra } from '../protocol/http1/request-head.js';
 import type { Http1Exchange } from '../protocol/http1/server.js';
 import type { BoundName } from '../naming/contracts.js';
 import type { Path } from '../naming/path.js';
@@ -33,7 +34,16 @@ const CLEARED_RESPONSE_FIELDS: readonly string[] = [H.H_ERR, H.H_RETRYABLE, 'l5d
 /** Small request bodies are kept for a resend when the classifier may retry the response. */
 const KEEP_BODY_LIMIT = 64 * 1024;
 
-export class Route implements ResponseListener {
+export class Route implements ResponseListener, HeadExtra {
+  /** The request came without `Via`: this router's entry is the whole field. */
+  addVia = false;
+  /** The trace context forwarded in `l5d-ctx-trace` (`traceLen` bytes; 0: none, a span writes it). */
+  trace: Uint8Array | null = null;
+  traceLen = 0;
+  /** `l5d-dst-client` of the client the current attempt goes through, once one was chosen. */
+  private clientField: Buffer | null = null;
+  /** `l5d-dst-residual` was set by an attempt (a later attempt may need it removed). */
+  private residualSet = false;
   /** Status the client got (0 until known). */
   status = 0;
   private retries = 0;
@@ -111,10 +121,15 @@ export class Route implements ResponseListener {
       this.bound = bound;
       const client = this.core.clientFor(bound);
       this.client = client;
-      const head = this.ex.head;
-      head.set(H.H_DST_CLIENT, client.id);
-      if (bound.residual.isEmpty) head.remove(H.H_DST_RESIDUAL);
-      else head.set(H.H_DST_RESIDUAL, bound.residual.show());
+      this.clientField = client.dstField;
+      // A residual the client sent was removed with the other l5d-dst-* fields (router.ts).
+      if (!bound.residual.isEmpty) {
+        this.ex.head.set(H.H_DST_RESIDUAL, bound.residual.show());
+        this.residualSet = true;
+      } else if (this.residualSet) {
+        this.ex.head.remove(H.H_DST_RESIDUAL);
+        this.residualSet = false;
+      }
       client.deposit(now);
     }
     const client = this.client!;
@@ -316,6 +331,24 @@ export class Route implements ResponseListener {
     else svc.failures.incr();
     svc.retriesPerRequest.add(this.retries);
     this.core.finish(this.srv, ex, status, ms, this);
+  }
+
+  // HeadExtra: the fields every forwarded request gets (Via, l5d-dst-service, l5d-dst-client,
+  // l5d-ctx-trace and l5d-reqid), written into the forwarded head without per-request strings.
+  extraLength(): number {
+    let n = this.svc.dstField.length;
+    if (this.addVia) n += H.VIA_FIELD.length;
+    if (this.clientField !== null) n += this.clientField.length;
+    if (this.traceLen !== 0) n += H.traceFieldsLength(this.traceLen);
+    return n;
+  }
+
+  writeExtra(out: Buffer, at: number): number {
+    if (this.addVia) at = H.putBytes(out, at, H.VIA_FIELD);
+    at = H.putBytes(out, at, this.svc.dstField);
+    if (this.clientField !== null) at = H.putBytes(out, at, this.clientField);
+    if (this.traceLen !== 0) at = H.writeTraceFields(out, at, this.trace!, this.traceLen);
+    return at;
   }
 
   /** The bound client's id, once one was chosen. */

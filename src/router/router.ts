@@ -239,6 +239,8 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
           head.remove(name);
         } else if (name === H.H_CTX_TRACE) {
           if (!clear) trace = value;
+          // Without a tracer the forwarded context is written with the router's fields (Route).
+          if (this.tracer === null) head.remove(name);
         } else if (name === H.H_CTX_DEADLINE) {
           if (!clear) (deadlines ??= []).push(value);
           head.remove(name);
@@ -288,7 +290,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     if (depth >= srv.maxCallDepth) {
       throw new RouterError('MESH_ERR_ROUTER_CALL_DEPTH', `Maximum call depth ${srv.maxCallDepth} exceeded: the request passed ${depth} proxies (routing loop?)`);
     }
-    head.set('via', via === undefined ? H.VIA_ENTRY : via + ', ' + H.VIA_ENTRY);
+    if (via !== undefined) head.set('via', via + ', ' + H.VIA_ENTRY);
 
     // Request dtabs: base ++ l5d-ctx-dtab ++ l5d-dtab (request entries win).
     let localText = '';
@@ -332,7 +334,6 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     if (id.rewrittenHost !== undefined) head.set('host', id.rewrittenHost);
     const dst = id.dst;
     const dstText = dst.show();
-    head.set(H.H_DST_SERVICE, dstText);
 
     let svc = this.services.get(dstText);
     if (svc === undefined) svc = this.makeService(dst, dstText);
@@ -358,15 +359,19 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     }
 
     const route = new Route(this, started, ex, srv, svc, dst, dtabKey, localText);
+    // Via (when the client sent none), l5d-dst-service, l5d-dst-client and, without a tracer,
+    // the trace context are written by the route into the forwarded head.
+    route.addVia = via === undefined;
+    head.extra = route;
     if (this.tracer !== null) {
       const span = this.tracer.startServerSpan(headersOf(ex), this.label, head.method, head.target, this.propagator.extract);
       span.tag('l5d.dst.service', dstText);
       route.span = span;
       head.set(H.H_REQID, span.context.traceId);
     } else {
-      const t = H.forwardTrace(trace, sample);
-      head.set(H.H_CTX_TRACE, t.header);
-      head.set(H.H_REQID, t.traceId);
+      const ctx = new Uint8Array(40);
+      route.traceLen = H.traceContextInto(ctx, trace, sample);
+      route.trace = ctx;
     }
     ex.responseListener = route;
     route.start(timeoutMs, byDeadline);
@@ -378,6 +383,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     const classifier = createClassifier(p['responseClassifier'] as Obj | undefined);
     const classify: ClassifyFn = (method, status, err) => classifier.classify(method, status, err);
     const svc = new Service({
+      name: key,
       scope: ['rt', this.label, 'service', key.slice(1)],
       metrics: this.deps.metrics,
       totalTimeoutMs: typeof p['totalTimeoutMs'] === 'number' ? (p['totalTimeoutMs'] as number) : 0,

@@ -8,8 +8,11 @@
 import type { Counter, Metrics, Stat } from '../telemetry/metrics.js';
 import type { Budget } from './balancing.js';
 import type { ClassifyFn } from './client.js';
+import { H_DST_SERVICE, fieldBytes } from './headers.js';
 
 export interface ServiceParams {
+  /** The logical name's text (`/svc/users`). */
+  readonly name: string;
   readonly scope: readonly string[];
   readonly metrics: Metrics;
   readonly totalTimeoutMs: number;
@@ -23,6 +26,8 @@ export interface ServiceParams {
 export const MAX_RETRIES = 100;
 
 export class Service {
+  /** `l5d-dst-service: <name>`, as every request to this name forwards it. */
+  readonly dstField: Buffer;
   readonly totalTimeoutMs: number;
   readonly budget: Budget;
   readonly backoff: () => { next(): number };
@@ -38,6 +43,7 @@ export class Service {
   private readonly retriesResponses = new Map<string, boolean>();
 
   constructor(p: ServiceParams) {
+    this.dstField = fieldBytes(H_DST_SERVICE, p.name);
     this.totalTimeoutMs = p.totalTimeoutMs;
     this.budget = p.budget;
     this.backoff = p.backoff;

@@ -33,6 +33,42 @@ test('routes by Host to the bound endpoint and sets the l5d headers', async (t) 
   assert.equal(r.metrics.counter(['rt', 'http', 'client', `$/inet/127.0.0.1/${up.port}`, 'status', '200']).value, 1);
 });
 
+test('the fields the router sets replace what the client sent: each is forwarded once', async (t) => {
+  const up = await upstream((req, res) => {
+    const body = JSON.stringify(req.rawHeaders);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  t.after(() => up.close());
+  const r = await startRouter({ trees: { '/svc/dog': okTree(boundLeaf('/$/inet/127.0.0.1/' + up.port, inetAddr(up.port))) } });
+  t.after(() => r.close());
+  const span = '0102030405060708';
+  const traceId = 'a1a2a3a4a5a6a7a8';
+  const incoming = Buffer.from(span + '1112131415161718' + traceId + '0000000000000006', 'hex').toString('base64');
+  const rsp = await request(r.port, {
+    headers: {
+      host: 'dog', via: '1.1 edge', 'l5d-dst-service': '/evil', 'l5d-dst-client': '/evil', 'l5d-dst-residual': '/evil',
+      'l5d-reqid': 'evil', 'l5d-ctx-trace': incoming,
+    },
+  });
+  assert.equal(rsp.status, 200);
+  const raw = JSON.parse(rsp.body) as string[];
+  const byName = new Map<string, string[]>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    byName.set(k, [...(byName.get(k) ?? []), raw[i + 1]!]);
+  }
+  assert.deepEqual(byName.get('via'), ['1.1 edge, 1.1 linkerd']);
+  assert.deepEqual(byName.get('l5d-dst-service'), ['/svc/dog']);
+  assert.deepEqual(byName.get('l5d-dst-client'), [`/$/inet/127.0.0.1/${up.port}`]);
+  assert.equal(byName.get('l5d-dst-residual'), undefined);
+  assert.deepEqual(byName.get('l5d-reqid'), [traceId]);
+  assert.equal(byName.get('l5d-ctx-trace')?.length, 1);
+  const trace = decodeL5dCtxTrace(byName.get('l5d-ctx-trace')![0]!);
+  assert.equal(trace?.traceId, traceId);
+  assert.equal(trace?.parentId, span, "the caller's span is the parent");
+});
+
 test('no Host header is an unidentified request: 400 with l5d-err', async (t) => {
   const r = await startRouter({ trees: {} });
   t.after(() => r.close());

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { forwardTrace } from '../../src/router/headers.js';
+import { forwardTrace, traceContextInto, traceFieldsLength, writeTraceFields } from '../../src/router/headers.js';
 import { decodeL5dCtxTrace } from '../../src/telemetry/trace-context.js';
 
 // Finagle's l5d-ctx-trace: base64 of span id, parent id, trace id and flags, 8 bytes each,
@@ -60,4 +60,26 @@ test('without a usable context the request starts a new root: span = parent = tr
   const ids = new Set<string>();
   for (let i = 0; i < 1000; i++) ids.add(forwardTrace(undefined, undefined).traceId);
   assert.equal(ids.size, 1000, 'each call draws a new id');
+});
+
+test('the trace fields written in place are the ones forwardTrace gives, for 32- and 40-byte contexts', () => {
+  for (const incoming of [undefined, b64(SPAN, PARENT, TRACE, '0000000000000006'), b64(SPAN, PARENT, TRACE, '0000000000000006', 'b1b2b3b4b5b6b7b8')]) {
+    for (let i = 0; i < 50; i++) {
+      const ctx = new Uint8Array(40);
+      const len = traceContextInto(ctx, incoming, undefined);
+      const bytes = Buffer.from(ctx.subarray(0, len));
+      const out = Buffer.alloc(traceFieldsLength(len) + 6, 0x2e);
+      const end = writeTraceFields(out, 3, ctx, len);
+      assert.equal(end, 3 + traceFieldsLength(len));
+      assert.equal(out.toString('latin1'), `...l5d-ctx-trace: ${bytes.toString('base64')}\r\nl5d-reqid: ${bytes.toString('hex', 16, 24)}\r\n...`);
+      assert.equal(bytes.toString('hex', 8, 16), incoming === undefined ? bytes.toString('hex', 0, 8) : SPAN);
+    }
+  }
+  // Every base64 tail: a context of 31, 32 and 33 bytes (1, 2 and 0 bytes past the last full group).
+  for (const len of [31, 32, 33]) {
+    const ctx = Uint8Array.from({ length: len }, (_, i) => (i * 37 + 11) & 0xff);
+    const out = Buffer.alloc(traceFieldsLength(len));
+    writeTraceFields(out, 0, ctx, len);
+    assert.equal(out.toString('latin1').split('\r\n')[0], `l5d-ctx-trace: ${Buffer.from(ctx).toString('base64')}`);
+  }
 });

@@ -7,7 +7,9 @@
  *     `target`, `version` decode lazily; `header(lowerName)` / `headerAll(lowerName)` scan the
  *     raw buffer; `set(lowerName, value)`, `remove(lowerName)` and assigning `target` record
  *     edits applied only when `toBuffer()` serialises the head for forwarding (unedited heads
- *     are forwarded as the same bytes). `bodyKind`, `contentLength`, `keepAlive`, `isHead`.
+ *     are forwarded as the same bytes); `head.extra` (a HeadExtra) writes fields a handler adds
+ *     to every request straight into the forwarded bytes, after all others.
+ *     `bodyKind`, `contentLength`, `keepAlive`, `isHead`.
  *   - request body: `ex.hasBody`, `ex.pipeBody(sink)` streams the body in wire framing
  *     (chunked stays chunked, trailers included); a sink returning false pauses the client
  *     until `ex.resumeBody()`.

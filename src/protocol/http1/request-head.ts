@@ -34,6 +34,21 @@ export function hasToken(buf: Buffer, s: number, e: number, lower: string): bool
   return false;
 }
 
+/**
+ * Fields a handler adds to every forwarded head (a router's `Via`, `l5d-dst-*` and trace
+ * context), written straight into the forwarded bytes after all others: no per-request strings
+ * or edit entries for them. The fields it writes must not also be in the head (the handler
+ * removes any the client sent).
+ */
+export interface HeadExtra {
+  /** Bytes `writeExtra` writes. */
+  extraLength(): number;
+  /** Writes the fields, each `name: value\r\n`, at `at`; returns the offset past them. */
+  writeExtra(out: Buffer, at: number): number;
+}
+
+const NO_EDITS: readonly (string | null)[] = [];
+
 /** Which fields toBuffer keeps (one byte per field), reused: the head is serialised at once. */
 let keepBytes = new Uint8Array(128);
 function keepScratch(n: number): Uint8Array {
@@ -66,6 +81,8 @@ export class Http1RequestHead {
   methodEnd = 0;
   targetStart = 0;
   targetEnd = 0;
+  /** Offset just past the request line's CRLF (where the first field starts). */
+  lineEnd = 0;
   /** HTTP/1.<minor>; 0 or 1. */
   minor = 1;
   /** Header offsets, four per field: name start, name end, value start, value end. */
@@ -86,6 +103,8 @@ export class Http1RequestHead {
   private versionEdited = false;
   /** Fields added by `append`, as "name: value\r\n" lines. */
   private appended: string | null = null;
+  /** Fields written after all others when forwarded (see HeadExtra), or null. */
+  extra: HeadExtra | null = null;
 
   constructor(buf: Buffer, start: number, end: number) {
     this.buf = buf;
@@ -172,7 +191,7 @@ export class Http1RequestHead {
   }
 
   get edited(): boolean {
-    return this.edits !== null;
+    return this.edits !== null || this.extra !== null;
   }
 
   /**
@@ -180,8 +199,9 @@ export class Http1RequestHead {
    * filled in place (kept fields are copied as contiguous runs, added fields written as text).
    */
   toBuffer(): Buffer {
-    const edits = this.edits;
-    if (edits === null) return this.buf.subarray(this.start, this.end);
+    const extra = this.extra;
+    if (this.edits === null && extra === null) return this.buf.subarray(this.start, this.end);
+    const edits = this.edits ?? NO_EDITS;
     const b = this.buf;
     const f = this.fields;
     const n = f.length >> 2;
@@ -193,8 +213,8 @@ export class Http1RequestHead {
       line = `${this.method} ${this.target} HTTP/1.1\r\n`;
       size = line.length;
     } else if (this.targetEdited) {
-      size = this.targetStart - this.start + this.targetStr!.length + this.lineEnd() + 2 - this.targetEnd;
-    } else size = this.lineEnd() + 2 - this.start;
+      size = this.targetStart - this.start + this.targetStr!.length + this.lineEnd - this.targetEnd;
+    } else size = this.lineEnd - this.start;
     for (let k = 0, i = 0; k < n; k++, i += 4) {
       const ns = f[i]!;
       const len = f[i + 1]! - ns;
@@ -215,6 +235,7 @@ export class Http1RequestHead {
       const v = edits[j + 1];
       if (v != null) size += edits[j]!.length + v.length + 4;
     }
+    if (extra !== null) size += extra.extraLength();
     size += 2;
 
     const out = Buffer.allocUnsafe(size);
@@ -229,10 +250,10 @@ export class Http1RequestHead {
       at = copyBytes(b, this.start, this.targetStart, out, at);
       at = writeLatin1(out, at, this.targetStr!);
       runStart = this.targetEnd;
-      runEnd = this.lineEnd() + 2;
+      runEnd = this.lineEnd;
     } else {
       runStart = this.start;
-      runEnd = this.lineEnd() + 2;
+      runEnd = this.lineEnd;
     }
     for (let k = 0, i = 0; k < n; k++, i += 4) {
       if (keep[k] === 0) continue;
@@ -264,13 +285,10 @@ export class Http1RequestHead {
       out[at++] = CR;
       out[at++] = LF;
     }
+    if (extra !== null) at = extra.writeExtra(out, at);
     out[at++] = CR;
     out[at++] = LF;
     return out;
-  }
-
-  private lineEnd(): number {
-    return this.buf.indexOf(CR, this.targetEnd);
   }
 }
 
@@ -374,6 +392,7 @@ function parseComplete(b: Buffer, start: number, end: number, limits: Http1Limit
   if (i - start > maxLine) return fail('MESH_ERR_HTTP1_INITIAL_LINE_TOO_LONG', `request line longer than ${limits.maxInitialLineKB} KB`);
   i += 2;
   const headersStart = i;
+  head.lineEnd = i;
   if (end - 2 - headersStart > maxHeaders) return fail('MESH_ERR_HTTP1_HEADERS_TOO_LARGE', `headers larger than ${limits.maxHeadersKB} KB`);
   const fields = head.fields;
   let hosts = 0;
