@@ -102,6 +102,13 @@ class HeadView implements IdentifyRequest {
   header(name: string): string | undefined {
     return this.ex.head.header(name.toLowerCase());
   }
+  get originForm(): boolean {
+    const h = this.ex.head;
+    return h.buf[h.targetStart] === 0x2f;
+  }
+  headerIs(name: string, value: string): boolean {
+    return this.ex.head.headerIs(name, value);
+  }
 }
 
 /** A request answered by the router itself before routing (bad dtab, loop, unidentified). */

@@ -4,6 +4,8 @@ import { Path } from '../../src/naming/path.js';
 import { createIdentifier, createOneIdentifier, composeIdentifiers, identifierPlugins, splitAbsoluteForm } from '../../src/router/identifiers/index.js';
 import type { IdentifyRequest, IdentifyResult } from '../../src/router/identifiers/index.js';
 import { PluginError } from '../../src/router/plugin-errors.js';
+import { parseRequestHead, Http1RequestHead } from '../../src/protocol/http1/request-head.js';
+import { DEFAULT_LIMITS } from '../../src/protocol/http1/limits.js';
 
 const svc = { dstPrefix: Path.utf8('svc') };
 
@@ -25,6 +27,39 @@ test('default identifier is io.l5d.header.token on Host, value kept as one eleme
   assert.equal(show(id.identify(req('GET', '/x', { Host: '' }))), 'unidentified: Host header is absent');
   // A value with a slash stays one element (shown escaped).
   assert.equal(show(id.identify(req('GET', '/x', { Host: 'a/b' }))), '/svc/\\x61\\x2f\\x62');
+});
+
+/** A request over a parsed engine head, with the in-place checks the router offers. */
+function headReq(raw: string): IdentifyRequest {
+  const h = parseRequestHead(Buffer.from(raw, 'latin1'), 0, DEFAULT_LIMITS);
+  assert.ok(h instanceof Http1RequestHead);
+  return {
+    method: h.method,
+    get url() { return h.target; },
+    httpVersion: '1.1',
+    header: (n) => h.header(n),
+    originForm: h.buf[h.targetStart] === 0x2f,
+    headerIs: (n, v) => h.headerIs(n, v),
+  };
+}
+
+test('header.token answers repeated values from its last result, and only exact repeats', () => {
+  const id = createIdentifier(undefined, svc);
+  const seq: [string, string][] = [
+    ['GET /a HTTP/1.1\r\nHost: dog\r\n\r\n', '/svc/dog'],
+    ['GET /b HTTP/1.1\r\nhost:   dog \t\r\n\r\n', '/svc/dog'],
+    ['GET /c HTTP/1.1\r\nHOST: Dog\r\n\r\n', '/svc/Dog'],
+    ['GET /d HTTP/1.1\r\nHost: do\r\n\r\n', '/svc/do'],
+    ['GET /e HTTP/1.1\r\nHost: dogs\r\n\r\n', '/svc/dogs'],
+    ['GET /f HTTP/1.1\r\nX-Host: dogs\r\nHost: cat\r\n\r\n', '/svc/cat'],
+    ['GET /g HTTP/1.0\r\n\r\n', 'unidentified: Host header is absent'],
+    ['GET /h HTTP/1.0\r\nHost: cat\r\n\r\n', '/svc/cat'],
+    ['GET http://web:8080/p?q HTTP/1.1\r\nHost: cat\r\n\r\n', '/svc/web:8080 url=/p?q host=web:8080'],
+    ['GET /i HTTP/1.1\r\nHost: caf\xe9\r\n\r\n', '/svc/\\x63\\x61\\x66\\xc3\\xa9'],
+    ['GET /j HTTP/1.1\r\nHost: caf\xe9\r\n\r\n', '/svc/\\x63\\x61\\x66\\xc3\\xa9'],
+  ];
+  // Twice through, so each value follows both a different and (next round) the same last one.
+  for (let round = 0; round < 2; round++) for (const [raw, want] of seq) assert.equal(show(id.identify(headReq(raw))), want, raw);
 });
 
 test('header.token with a custom header', () => {

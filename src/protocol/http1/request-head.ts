@@ -153,6 +153,23 @@ export class Http1RequestHead {
     return undefined;
   }
 
+  /**
+   * True when the first field named `lower` has exactly the value `value` (as `header` would
+   * decode it: latin1, surrounding whitespace excluded), compared in place.
+   */
+  headerIs(lower: string, value: string): boolean {
+    const f = this.fields;
+    const b = this.buf;
+    for (let i = 0; i < f.length; i += 4) {
+      if (!eqLower(b, f[i]!, f[i + 1]!, lower)) continue;
+      const vs = f[i + 2]!;
+      if (f[i + 3]! - vs !== value.length) return false;
+      for (let k = 0; k < value.length; k++) if (b[vs + k] !== value.charCodeAt(k)) return false;
+      return true;
+    }
+    return false;
+  }
+
   /** Every value of a header, by lowercase name. */
   headerAll(lower: string): string[] {
     const out: string[] = [];

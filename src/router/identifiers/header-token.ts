@@ -24,8 +24,13 @@ export class HeaderTokenIdentifier implements Identifier {
 
   /** Results by header value: a service sees few distinct values, and a Path is immutable. */
   private readonly seen = new Map<string, IdentifyResult>();
+  /** The last value identified and its result: checked first, without decoding the header. */
+  private lastValue = '';
+  private lastResult: IdentifyResult | null = null;
 
   identify(req: IdentifyRequest): IdentifyResult {
+    const last = this.lastResult;
+    if (last !== null && req.headerIs !== undefined && req.headerIs(this.lower, this.lastValue)) return last;
     const v = req.header(this.lower);
     if (v === undefined || v === '') return this.absent;
     let r = this.seen.get(v);
@@ -36,6 +41,8 @@ export class HeaderTokenIdentifier implements Identifier {
       if (this.seen.size >= 1024) this.seen.clear();
       this.seen.set(v, r);
     }
+    this.lastValue = v;
+    this.lastResult = r;
     return r;
   }
 }

@@ -6,16 +6,21 @@
 import type { Path } from '../../naming/path.js';
 
 /**
- * The request facts identifiers read. The router implements it over Node's IncomingMessage:
- * `url` is the request-target as received, `httpVersion` is `'1.1'`/`'1.0'` (Node's
- * `req.httpVersion`), and `header(name)` is called with a lower-case name and returns the
- * first value or undefined.
+ * The request facts identifiers read. The router implements it over the engine's parsed head:
+ * `url` is the request-target as received, `httpVersion` is `'1.1'`/`'1.0'`, and
+ * `header(name)` is called with a lower-case name and returns the first value or undefined.
+ * The optional members answer without decoding strings; identifiers fall back to `url` and
+ * `header` when a request lacks them.
  */
 export interface IdentifyRequest {
   readonly method: string;
   readonly url: string;
   readonly httpVersion: string;
   header(name: string): string | undefined;
+  /** True when the request-target is origin-form (starts with `/`). */
+  readonly originForm?: boolean;
+  /** True when `header(name)` would return exactly `value`. */
+  headerIs?(name: string, value: string): boolean;
 }
 
 export interface Identified {
@@ -149,6 +154,7 @@ export class RouterIdentifier implements Identifier {
   }
 
   identify(req: IdentifyRequest): IdentifyResult {
+    if (req.originForm === true) return this.inner.identify(req);
     const url = req.url;
     if (url.charCodeAt(0) === 47 /* '/' */ || url === '*') return this.inner.identify(req);
     const abs = splitAbsoluteForm(url);

@@ -55,6 +55,19 @@ test('an unedited head is forwarded as the same bytes; edits rebuild it', () => 
   assert.equal(h.toBuffer().toString('latin1'), 'GET /y HTTP/1.1\r\nHost: a\r\nx-old: new\r\nl5d-dst-service: /svc/a\r\n\r\n');
 });
 
+test('headerIs compares the first field of a name with a value in place', () => {
+  const h = head('GET / HTTP/1.1\r\nHost: a\r\nX-V:  v1 \t\r\nx-v: v2\r\nX-E:\r\nX-L: caf\xe9\r\n\r\n');
+  assert.equal(h.headerIs('x-v', 'v1'), true);
+  assert.equal(h.headerIs('x-v', 'v2'), false, 'only the first field counts, as with header()');
+  assert.equal(h.headerIs('x-v', 'v'), false);
+  assert.equal(h.headerIs('x-v', 'v1 '), false);
+  assert.equal(h.headerIs('x-v', 'V1'), false, 'values compare exactly');
+  assert.equal(h.headerIs('x-e', ''), true);
+  assert.equal(h.headerIs('x-l', 'caf\xe9'), true);
+  assert.equal(h.headerIs('x-missing', ''), false);
+  for (const n of ['host', 'x-v', 'x-e', 'x-l']) assert.equal(h.headerIs(n, h.header(n)!), true, n);
+});
+
 test('framing, keep-alive and HEAD are derived from the head', () => {
   assert.equal(head('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n').bodyKind, BODY_CHUNKED);
   assert.equal(head('GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n').bodyKind, BODY_NONE);
