@@ -43,18 +43,8 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'upgrade',
 ]);
 
-/** The trace context the router forwards: `l5d-ctx-trace` and `l5d-reqid` values. */
-export interface ForwardedTrace {
-  /** `l5d-ctx-trace`: base64 of span, parent, trace (low 64 bits), flags [, trace high 64 bits]. */
-  header: string;
-  /** The trace id's low 64 bits in hex (`l5d-reqid`). */
-  traceId: string;
-}
-
 /** The caller's context as decoded (up to 48 bytes). */
 const TRACE_IN = Buffer.alloc(48);
-const TRACE_OUT = Buffer.alloc(40);
-const FORWARDED: ForwardedTrace = { header: '', traceId: '' };
 
 /**
  * The context for the request the router sends, built into `out` (40 bytes; Finagle's layout,
@@ -67,7 +57,8 @@ const FORWARDED: ForwardedTrace = { header: '', traceId: '' };
 export function traceContextInto(out: Uint8Array, incoming: string | undefined, sampleOverride: number | undefined): number {
   // The new span id: ids need to be unlikely to collide, not unguessable (trace-context.ts).
   const hi = (Math.random() * 0x1_0000_0000) >>> 0;
-  const lo = (Math.random() * 0x1_0000_0000) >>> 0;
+  let lo = (Math.random() * 0x1_0000_0000) >>> 0;
+  if ((hi | lo) === 0) lo = 1; // a zero id means "none" to Zipkin and B3 readers
   out[0] = hi >>> 24; out[1] = hi >>> 16; out[2] = hi >>> 8; out[3] = hi;
   out[4] = lo >>> 24; out[5] = lo >>> 16; out[6] = lo >>> 8; out[7] = lo;
   const n = incoming === undefined || incoming.length > 64 ? 0 : TRACE_IN.write(incoming, 'base64');
@@ -90,17 +81,6 @@ export function traceContextInto(out: Uint8Array, incoming: string | undefined, 
   return len;
 }
 
-/**
- * `forwardTrace`'s context as the two header values (`l5d-ctx-trace`, `l5d-reqid`). The
- * returned object is reused by the next call.
- */
-export function forwardTrace(incoming: string | undefined, sampleOverride: number | undefined): ForwardedTrace {
-  const len = traceContextInto(TRACE_OUT, incoming, sampleOverride);
-  FORWARDED.header = TRACE_OUT.toString('base64', 0, len);
-  FORWARDED.traceId = TRACE_OUT.toString('hex', 16, 24);
-  return FORWARDED;
-}
-
 const B64 = new Uint8Array(64);
 for (let i = 0; i < 64; i++) B64[i] = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i);
 const HEX = new Uint8Array(16);
@@ -115,7 +95,7 @@ export function traceFieldsLength(len: number): number {
 
 /**
  * Writes `l5d-ctx-trace: <base64 of ctx[0, len)>\r\nl5d-reqid: <trace id in hex>\r\n` at
- * `at` (the values `forwardTrace` gives, without making strings); returns the offset past it.
+ * `at`, without making strings; returns the offset past it.
  */
 export function writeTraceFields(out: Uint8Array, at: number, ctx: Uint8Array, len: number): number {
   for (let i = 0; i < CTX_TRACE_PREFIX.length; i++) out[at++] = CTX_TRACE_PREFIX[i]!;

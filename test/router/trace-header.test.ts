@@ -1,12 +1,28 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { forwardTrace, traceContextInto, traceFieldsLength, writeTraceFields } from '../../src/router/headers.js';
+import { traceContextInto, traceFieldsLength, writeTraceFields } from '../../src/router/headers.js';
 import { decodeL5dCtxTrace } from '../../src/telemetry/trace-context.js';
 
 // Finagle's l5d-ctx-trace: base64 of span id, parent id, trace id and flags, 8 bytes each,
 // big-endian, then the trace id's high 64 bits when it has 128.
 const b64 = (...hex: string[]): string => Buffer.from(hex.join(''), 'hex').toString('base64');
 const hexOf = (v: string, from: number, to: number): string => Buffer.from(v, 'base64').toString('hex', from * 8, to * 8);
+
+/** One scratch context, reused as a router reuses nothing: stale bytes would show. */
+const CTX = new Uint8Array(40);
+
+/**
+ * What the router forwards for a caller's `l5d-ctx-trace` (and `l5d-sample` rate): the
+ * context built by traceContextInto and written by writeTraceFields, read back from the bytes.
+ */
+function forwardTrace(incoming: string | undefined, sample: number | undefined): { header: string; traceId: string } {
+  const len = traceContextInto(CTX, incoming, sample);
+  const out = Buffer.alloc(traceFieldsLength(len));
+  assert.equal(writeTraceFields(out, 0, CTX, len), out.length);
+  const m = /^l5d-ctx-trace: ([A-Za-z0-9+/=]+)\r\nl5d-reqid: ([0-9a-f]{16})\r\n$/.exec(out.toString('latin1'));
+  assert.ok(m, out.toString('latin1'));
+  return { header: m[1]!, traceId: m[2]! };
+}
 
 const SPAN = '0102030405060708';
 const PARENT = '1112131415161718';
@@ -62,7 +78,7 @@ test('without a usable context the request starts a new root: span = parent = tr
   assert.equal(ids.size, 1000, 'each call draws a new id');
 });
 
-test('the trace fields written in place are the ones forwardTrace gives, for 32- and 40-byte contexts', () => {
+test('the trace fields written in place are the context in base64 and its trace id in hex, for 32- and 40-byte contexts', () => {
   for (const incoming of [undefined, b64(SPAN, PARENT, TRACE, '0000000000000006'), b64(SPAN, PARENT, TRACE, '0000000000000006', 'b1b2b3b4b5b6b7b8')]) {
     for (let i = 0; i < 50; i++) {
       const ctx = new Uint8Array(40);
