@@ -43,6 +43,33 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'upgrade',
 ]);
 
+/**
+ * Writes a new random 64-bit id, never zero, as 8 big-endian bytes at `at`. Ids need to be
+ * unlikely to collide, not unguessable (telemetry/trace-context.ts draws them the same way).
+ */
+export function newIdInto(out: Uint8Array, at: number): void {
+  const hi = (Math.random() * 0x1_0000_0000) >>> 0;
+  let lo = (Math.random() * 0x1_0000_0000) >>> 0;
+  if ((hi | lo) === 0) lo = 1; // a zero id means "none" to Zipkin and B3 readers
+  out[at] = hi >>> 24; out[at + 1] = hi >>> 16; out[at + 2] = hi >>> 8; out[at + 3] = hi;
+  out[at + 4] = lo >>> 24; out[at + 5] = lo >>> 16; out[at + 6] = lo >>> 8; out[at + 7] = lo;
+}
+
+/**
+ * What a router with a tracer forwards for a new trace it will not record (its sampling draw
+ * said no): the context its client span would carry, built without span objects. A new span
+ * id, the unrecorded server span's new id as parent, a new trace id, and flags saying
+ * "sampling known, not sampled" so that the hops after it record nothing either. Returns 32.
+ */
+export function unsampledRootInto(out: Uint8Array): number {
+  newIdInto(out, 0);
+  newIdInto(out, 8);
+  newIdInto(out, 16);
+  for (let i = 24; i < 31; i++) out[i] = 0;
+  out[31] = FLAG_SAMPLING_KNOWN;
+  return 32;
+}
+
 /** The caller's context as decoded (up to 48 bytes). */
 const TRACE_IN = Buffer.alloc(48);
 
@@ -55,12 +82,7 @@ const TRACE_IN = Buffer.alloc(48);
  * Returns the context's length: 32, or 40 with a 128-bit trace id.
  */
 export function traceContextInto(out: Uint8Array, incoming: string | undefined, sampleOverride: number | undefined): number {
-  // The new span id: ids need to be unlikely to collide, not unguessable (trace-context.ts).
-  const hi = (Math.random() * 0x1_0000_0000) >>> 0;
-  let lo = (Math.random() * 0x1_0000_0000) >>> 0;
-  if ((hi | lo) === 0) lo = 1; // a zero id means "none" to Zipkin and B3 readers
-  out[0] = hi >>> 24; out[1] = hi >>> 16; out[2] = hi >>> 8; out[3] = hi;
-  out[4] = lo >>> 24; out[5] = lo >>> 16; out[6] = lo >>> 8; out[7] = lo;
+  newIdInto(out, 0); // the new span id
   const n = incoming === undefined || incoming.length > 64 ? 0 : TRACE_IN.write(incoming, 'base64');
   const len = n === 40 ? 40 : 32;
   if (n === 32 || n === 40) {

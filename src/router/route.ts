@@ -40,6 +40,9 @@ export class Route implements ResponseListener, HeadExtra {
   /** The trace context forwarded in `l5d-ctx-trace` (`traceLen` bytes; 0: none, a span writes it). */
   trace: Uint8Array | null = null;
   traceLen = 0;
+  /** `trace` stands for an unrecorded client span: each attempt gets a new span id. */
+  newSpanPerAttempt = false;
+  private traceSent = false;
   /** `l5d-dst-client` of the client the current attempt goes through, once one was chosen. */
   private clientField: Buffer | null = null;
   /** `l5d-dst-residual` was set by an attempt (a later attempt may need it removed). */
@@ -175,6 +178,9 @@ export class Route implements ResponseListener, HeadExtra {
       const cs = this.span.child(client.id);
       this.clientSpan = cs;
       cs.injectInto(ex.head, this.core.propagator.write);
+    } else if (this.newSpanPerAttempt) {
+      if (this.traceSent) H.newIdInto(this.trace!, 0);
+      this.traceSent = true;
     }
     const t = this.core.attemptTimeoutMs(client);
     if (t > 0) this.attemptTimer = setTimeout(() => this.attemptTimeout(t), t);

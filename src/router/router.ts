@@ -230,6 +230,8 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     let deadlines: string[] | undefined;
     let trace: string | undefined;
     let sample: number | undefined;
+    /** The client sent l5d-ctx-trace or l5d-sample (a tracer then reads them). */
+    let traceField = false;
     let connection: string | undefined;
     let upgrade = false;
     for (let i = 0; i < f.length; i += 4) {
@@ -245,6 +247,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
           if (!clear) ctxDtab = ctxDtab === '' ? value : ctxDtab + ';' + value;
           head.remove(name);
         } else if (name === H.H_CTX_TRACE) {
+          traceField = true;
           if (!clear) trace = value;
           // Without a tracer the forwarded context is written with the router's fields (Route).
           if (this.tracer === null) head.remove(name);
@@ -252,6 +255,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
           if (!clear) (deadlines ??= []).push(value);
           head.remove(name);
         } else if (name === H.H_SAMPLE) {
+          traceField = true;
           const n = Number(value);
           if (!clear && value.trim() !== '' && Number.isFinite(n)) sample = n;
           head.remove(name);
@@ -371,10 +375,22 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     route.addVia = via === undefined;
     head.extra = route;
     if (this.tracer !== null) {
-      const span = this.tracer.startServerSpan(headersOf(ex), this.label, head.method, head.target, this.propagator.extract);
-      span.tag('l5d.dst.service', dstText);
-      route.span = span;
-      head.set(H.H_REQID, span.context.traceId);
+      const tracer = this.tracer;
+      // A new trace (Linkerd's propagator, no context or l5d-sample from the caller) is sampled
+      // by one draw. When it says no, nothing will be recorded for the request, so no spans are
+      // made: the route writes the ids its client span would have carried.
+      const draw = this.propagator === L5D_PROPAGATOR && !traceField ? tracer.draw() : undefined;
+      if (draw !== undefined && !(draw < tracer.sampleRate)) {
+        const ctx = new Uint8Array(40);
+        route.traceLen = H.unsampledRootInto(ctx);
+        route.trace = ctx;
+        route.newSpanPerAttempt = true;
+      } else {
+        const span = tracer.startServerSpan(headersOf(ex), this.label, head.method, head.target, this.propagator.extract, draw);
+        span.tag('l5d.dst.service', dstText);
+        route.span = span;
+        head.set(H.H_REQID, span.context.traceId);
+      }
     } else {
       const ctx = new Uint8Array(40);
       route.traceLen = H.traceContextInto(ctx, trace, sample);

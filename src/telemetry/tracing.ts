@@ -8,6 +8,10 @@
  *   if (cspan !== null) cspan.injectInto(head, propagator.write);
  *   ... cspan?.finish(status, remoteAddr, error);  span?.finish(status, error);
  *
+ * A router using Linkerd's propagator skips the spans for a new trace whose draw says "not
+ * sampled" (router.ts): it passes the draw it made to `startServerSpan` when the draw says
+ * "sampled", and otherwise forwards the same kind of ids itself, since nothing would be recorded.
+ *
  * Span model: each hop makes a new span whose parent is the caller's span (Zipkin v2 and
  * OpenTelemetry style, not Finagle's shared server/client span). A server span continues the
  * trace its router's propagator finds (propagators.ts; without one, `l5d-ctx-trace`, `x-b3-*`
@@ -127,6 +131,8 @@ export class ServerSpan {
     readonly service: string,
     readonly method: string,
     readonly uri: string,
+    /** For a new trace (no override, no caller's decision): the draw already made for it. */
+    draw?: number,
   ) {
     let sampled: boolean;
     const override = sampleOverride(headers);
@@ -138,7 +144,7 @@ export class ServerSpan {
       sampled = incoming.sampled;
       this.draw = sampled ? -1 : 2;
     } else {
-      this.draw = tracer.draw();
+      this.draw = draw ?? tracer.draw();
       sampled = this.draw < tracer.sampleRate;
     }
     this.context =
@@ -205,9 +211,12 @@ export class Tracer {
     return this.random();
   }
 
-  /** `extract` reads the caller's context (a router passes its propagator's; default: every format). */
-  startServerSpan(headers: IncomingHttpHeaders, routerLabel: string, method: string, uri: string, extract: (h: IncomingHttpHeaders) => TraceContext | undefined = extractContext): ServerSpan {
-    return new ServerSpan(this, headers, extract(headers), routerLabel, method, uri);
+  /**
+   * `extract` reads the caller's context (a router passes its propagator's; default: every
+   * format). `draw`: the sampling draw for a new trace, when the caller has already made it.
+   */
+  startServerSpan(headers: IncomingHttpHeaders, routerLabel: string, method: string, uri: string, extract: (h: IncomingHttpHeaders) => TraceContext | undefined = extractContext, draw?: number): ServerSpan {
+    return new ServerSpan(this, headers, extract(headers), routerLabel, method, uri, draw);
   }
 
   emit(draw: number, span: FinishedSpan): void {

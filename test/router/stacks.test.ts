@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { leaf, union, weighted } from '../../src/naming/name-tree.js';
 import { pickLeaf } from '../../src/router/router.js';
 import { bound, boundLeaf, inetAddr, okTree, request, startRouter, upstream } from './support.js';
+import { Tracer, type FinishedSpan } from '../../src/telemetry/tracing.js';
+import { decodeL5dCtxTrace, type TraceContext } from '../../src/telemetry/trace-context.js';
 
 const global = (params: Record<string, unknown>) => ({ kind: 'io.l5d.global', configs: [{ prefix: '/', ...params }] });
 
@@ -205,4 +207,73 @@ test('weighted union through the router: 9 * /a & 1 * /b splits about 90/10', as
   assert.equal(a.requests + b.requests, 1000);
   // Binomial(1000, 0.1): sd ~9.5; 5 sd either side.
   assert.ok(b.requests >= 52 && b.requests <= 148, `b got ${b.requests}`);
+});
+
+test('with a tracer, a new trace drawn unsampled forwards the ids its spans would carry, records nothing, and gives each attempt a new span id', async (t) => {
+  const seen: { ctx: TraceContext; reqid: string }[] = [];
+  let failNext = true;
+  const up = await upstream((req, res) => {
+    const ctx = decodeL5dCtxTrace(String(req.headers['l5d-ctx-trace']));
+    assert.ok(ctx, `l5d-ctx-trace: ${req.headers['l5d-ctx-trace']}`);
+    seen.push({ ctx, reqid: String(req.headers['l5d-reqid']) });
+    res.statusCode = failNext ? 500 : 200;
+    failNext = false;
+    res.end('x');
+  });
+  t.after(() => up.close());
+  const got: FinishedSpan[] = [];
+  let draw = 0.9;
+  const tracer = new Tracer([{ sink: { record: (s) => got.push(s) }, sampleRate: 0.5 }], () => draw);
+  const r = await startRouter({
+    trees: { '/svc/dog': okTree(boundLeaf('/#/io.l5d.fs/dog', inetAddr(up.port))) },
+    config: { service: global({ responseClassifier: { kind: 'io.l5d.http.retryableRead5XX' } }) },
+    tracer,
+  });
+  t.after(() => r.close());
+
+  /** One request that fails once and is retried; returns what the two attempts carried. */
+  const twoAttempts = async (headers: Record<string, string> = {}): Promise<{ ctx: TraceContext; reqid: string }[]> => {
+    seen.length = 0;
+    failNext = true;
+    const rsp = await request(r.port, { headers: { host: 'dog', ...headers } });
+    assert.equal(rsp.status, 200);
+    assert.equal(seen.length, 2);
+    const [a, b] = seen;
+    assert.equal(a!.ctx.traceId, b!.ctx.traceId);
+    assert.equal(a!.ctx.parentId, b!.ctx.parentId, 'both attempts are children of one server span');
+    assert.notEqual(a!.ctx.spanId, b!.ctx.spanId, 'each attempt is a new client span');
+    for (const x of seen) {
+      assert.equal(x.reqid, x.ctx.traceId, 'l5d-reqid is the trace id');
+      assert.match(x.ctx.spanId, /^[0-9a-f]{16}$/);
+      assert.match(x.ctx.parentId ?? '', /^[0-9a-f]{16}$/);
+      assert.notEqual(x.ctx.parentId, x.ctx.spanId);
+    }
+    return [a!, b!];
+  };
+
+  const quiet = await twoAttempts();
+  assert.equal(quiet[0].ctx.sampled, false, 'the decision travels: sampling known, not sampled');
+  assert.equal(quiet[0].ctx.debug, false);
+  assert.notEqual(quiet[0].ctx.traceId, quiet[0].ctx.parentId);
+  assert.equal(got.length, 0);
+
+  // Drawn sampled, the same request goes through span objects: the same shape, and recorded.
+  draw = 0.1;
+  const loud = await twoAttempts();
+  assert.equal(loud[0].ctx.sampled, true);
+  assert.deepEqual(got.map((s) => s.kind).sort(), ['CLIENT', 'CLIENT', 'SERVER']);
+  const server = got.find((s) => s.kind === 'SERVER')!;
+  assert.equal(server.traceId, loud[0].ctx.traceId);
+  assert.equal(server.spanId, loud[0].ctx.parentId);
+  assert.deepEqual(got.filter((s) => s.kind === 'CLIENT').map((s) => s.spanId).sort(), [loud[0].ctx.spanId, loud[1].ctx.spanId].sort());
+
+  // A caller's context is continued through spans whatever the draw: here it says sampled.
+  got.length = 0;
+  draw = 0.9;
+  const callerTrace = 'a1a2a3a4a5a6a7a8';
+  const caller = Buffer.from('0102030405060708' + '1112131415161718' + callerTrace + '0000000000000006', 'hex').toString('base64');
+  const continued = await twoAttempts({ 'l5d-ctx-trace': caller });
+  assert.equal(continued[0].ctx.traceId, callerTrace);
+  assert.equal(continued[0].ctx.sampled, true);
+  assert.equal(got.length, 3);
 });

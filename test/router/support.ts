@@ -15,6 +15,7 @@ import { MetricsRegistry } from '../../src/telemetry/metrics-registry.js';
 import { createIdentifier } from '../../src/router/identifiers/index.js';
 import { Router, type DtabLike } from '../../src/router/router.js';
 import { RouterServer, serverOptions } from '../../src/router/server.js';
+import type { Tracer } from '../../src/telemetry/tracing.js';
 
 export class TestVar<T> implements Var<T> {
   private observers = new Set<(v: T) => void>();
@@ -138,6 +139,7 @@ export async function startRouter(opts: {
   config?: Record<string, unknown>;
   server?: Record<string, unknown>;
   label?: string;
+  tracer?: Tracer;
 }): Promise<TestRouter> {
   const metrics = new MetricsRegistry({ snapshotIntervalMs: 0 });
   const binds: string[] = [];
@@ -157,6 +159,7 @@ export async function startRouter(opts: {
     },
     metrics,
     config,
+    tracer: opts.tracer ?? null,
   });
   const server = new RouterServer(router as unknown as Router, serverOptions({ ip: '127.0.0.1', port: 0, ...(opts.server ?? {}) }), metrics);
   const a = await server.listen();
