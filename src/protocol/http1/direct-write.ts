@@ -128,15 +128,28 @@ function newReq(i: Internals): WriteReq {
 }
 
 /**
+ * The socket's TCP handle when direct writes can use it, else null (no handle yet or any more,
+ * not TCP, or direct writes off). A socket keeps its handle for life, so a caller writing to
+ * the same socket again may keep it: Node's `_handle` is an accessor, dearer than a field.
+ */
+export function directHandle(s: Socket): object | null {
+  if (internals === null) return null;
+  const h = (s as unknown as SocketInternals)._handle;
+  return h !== null && h instanceof internals.TCP ? h : null;
+}
+
+/**
  * Writes `b` (owned: never reused by the caller) to the socket's handle when nothing is queued
  * before it. Returns false without writing when it cannot; the caller then uses
  * `socket.write`. `cb` runs once the bytes reached the kernel (at once when they all did).
+ * `handle`: the socket's `directHandle`, when the caller kept it (the socket must not be
+ * destroyed: Node drops a destroyed socket's handle, and a kept one would outlive it).
  */
-export function writeDirect(s: Socket, b: Buffer, cb?: (err?: Error | null) => void): boolean {
+export function writeDirect(s: Socket, b: Buffer, cb?: (err?: Error | null) => void, handle?: object | null): boolean {
   if (internals === null) return false;
   const si = s as unknown as SocketInternals;
-  const h = si._handle;
-  if (h === null || !(h instanceof internals.TCP) || si.connecting || s.writableLength !== 0 || h.writeQueueSize !== 0 || s.destroyed || s.writableEnded) return false;
+  const h = (handle ?? si._handle) as StreamHandle | null;
+  if (h === null || (handle === undefined && !(h instanceof internals.TCP)) || si.connecting || s.writableLength !== 0 || h.writeQueueSize !== 0 || s.destroyed || s.writableEnded) return false;
   if (si.timeout !== undefined && si.timeout !== 0) return false;
   const req = spare ?? newReq(internals);
   spare = null;

@@ -18,7 +18,7 @@
  * still points into its buffer.
  */
 import type { Socket } from 'node:net';
-import { writeDirect } from './direct-write.js';
+import { directHandle, writeDirect } from './direct-write.js';
 
 /** Borrowed writes up to this size are copied and batched; larger ones go out at once. */
 export const BATCH_COPY_MAX = 16 * 1024;
@@ -50,6 +50,8 @@ export class SocketWriter {
   private rest: Buffer[] | null = null;
   private restCbs: (WriteCb | undefined)[] | null = null;
   private bytes = 0;
+  /** The socket's TCP handle for direct writes, once seen (direct-write.ts). */
+  private handle: object | null = null;
 
   constructor(readonly socket: Socket) {}
 
@@ -135,7 +137,11 @@ export class SocketWriter {
       if (cbs !== null) for (const c of cbs) c?.(err);
       return false;
     }
-    if (rest === null) return writeDirect(s, b, cb) || s.write(b, cb);
+    if (rest === null) {
+      // Not destroyed (checked above): a handle kept from an earlier flush is still the socket's.
+      const h = this.handle ?? (this.handle = directHandle(s));
+      return (h !== null && writeDirect(s, b, cb, h)) || s.write(b, cb);
+    }
     s.cork();
     s.write(b, cb);
     let more = true;

@@ -4,7 +4,7 @@ import { createServer, connect, type Socket, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { directWrites, writeDirect } from '../../../src/protocol/http1/direct-write.js';
+import { directHandle, directWrites, writeDirect } from '../../../src/protocol/http1/direct-write.js';
 import { SocketWriter } from '../../../src/protocol/http1/write-batch.js';
 import { socketPair as pair } from './helpers.js';
 
@@ -117,4 +117,39 @@ test("a SocketWriter's batch of one chunk leaves through the handle (its callbac
   assert.equal(p.a.writableLength, 0);
   await until(() => p.received().length === 7, 'the peer to read 7 bytes');
   assert.equal(p.received().toString(), 'batched');
+});
+
+test('a kept handle is declined in the same cases, and a writer that kept one drops a destroyed socket\'s batch', async (t) => {
+  const p = await pair();
+  t.after(p.close);
+  const s = connect((p.server.address() as AddressInfo).port, '127.0.0.1');
+  s.on('error', () => {});
+  await once(s, 'connect');
+  const h = directHandle(s);
+  assert.ok(h !== null, 'a connected TCP socket has a handle for direct writes');
+  s.setTimeout(10_000);
+  assert.equal(writeDirect(s, Buffer.from('x'), undefined, h), false, 'timeout set');
+  s.setTimeout(0);
+  s.cork();
+  s.write('held');
+  assert.equal(writeDirect(s, Buffer.from('x'), undefined, h), false, "bytes wait in Node's buffer");
+  s.uncork();
+  s.end();
+  assert.equal(writeDirect(s, Buffer.from('x'), undefined, h), false, 'ended');
+  s.destroy();
+
+  const q = await pair();
+  t.after(q.close);
+  const w = new SocketWriter(q.a);
+  const heard: (Error | null | undefined)[] = [];
+  w.writeOwned(Buffer.from('one'), (e) => heard.push(e));
+  assert.equal(w.flush(), true);
+  w.writeOwned(Buffer.from('two'), (e) => heard.push(e));
+  q.a.destroy();
+  assert.equal(w.flush(), false);
+  assert.equal(heard[0], null);
+  assert.match(String(heard[1]), /destroyed before its pending bytes were written/);
+  await until(() => q.received().length === 3, 'the peer to read 3 bytes');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(q.received().toString(), 'one');
 });
