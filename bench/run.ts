@@ -18,7 +18,7 @@ import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { holdIdle } from './lib/idle-conns.js';
 import { cpuLayout } from './lib/layout.js';
 import { LAUNCHER, benchLinkerdYaml, launcherEnv } from './lib/linkerd-config.js';
-import { markdown, medianByP99, ratios, type BenchRecord, type CandidateResult } from './lib/report.js';
+import { markdown, medianByP99, ratios, type BenchRecord, type CandidateResult, type FixedRateRound } from './lib/report.js';
 import type { FixedRateResult } from './lib/fixed-rate.js';
 import type { StallResult } from './lib/stall-probe.js';
 
@@ -85,12 +85,25 @@ async function startEngineProxy(upstream: number): Promise<Running> {
   return fromPinned(p, port);
 }
 
-async function fixedRate(port: number, rate: number): Promise<FixedRateResult> {
+/**
+ * One fixed-rate round against `port`. With `pids` (a proxy's), also the CPU they used over the
+ * whole round, warm-up included: per request at the rate the recorded window achieved, and as
+ * a share of the round's wall time (of one CPU).
+ */
+async function fixedRate(port: number, rate: number, pids?: readonly number[]): Promise<FixedRateRound> {
+  const t0 = pids === undefined ? undefined : cpuTimes(pids);
+  const wall0 = performance.now();
   const p = spawnPinned(LOAD_CPU, process.execPath, [join(here, 'lib', 'fixed-rate.js'), '127.0.0.1', String(port), '/small', String(rate), String(FIXED_SECONDS), String(CONNS), String(FIXED_WARMUP)]);
   const code = await new Promise<number | null>((resolve) => p.child.once('exit', resolve));
+  const wallUs = (performance.now() - wall0) * 1000;
   const line = p.output().split('\n').find((l) => l.startsWith('FIXEDJSON '));
   if (code !== 0 || !line) throw new Error(`bench: fixed-rate generator failed: ${p.output().slice(-2000)}`);
-  return JSON.parse(line.slice('FIXEDJSON '.length)) as FixedRateResult;
+  const r = JSON.parse(line.slice('FIXEDJSON '.length)) as FixedRateResult;
+  if (pids === undefined || t0 === undefined) return r;
+  const t1 = cpuTimes(pids);
+  const cpu = t1.user - t0.user + t1.sys - t0.sys;
+  const requests = r.achievedRps * (FIXED_WARMUP + FIXED_SECONDS);
+  return { ...r, proxyCpuUsPerReq: requests > 0 ? cpu / requests : 0, proxyBusy: wallUs > 0 ? cpu / wallUs : 0 };
 }
 
 /** Milliseconds of the idle stall probe on each CPU before each fixed-rate round. */
@@ -210,7 +223,7 @@ async function main(): Promise<number> {
     for (const [name, run] of running) {
       process.stderr.write(`bench: round ${round + 1}/${FIXED_ROUNDS} ${name} fixed rate ${rate}/s\n`);
       const res = results.get(name)!;
-      try { (res.fixedRateRounds ??= []).push(await fixedRate(run.port, rate)); } catch (e) { await failed(name, e); }
+      try { (res.fixedRateRounds ??= []).push(await fixedRate(run.port, rate, name === 'direct' ? undefined : run.pids())); } catch (e) { await failed(name, e); }
     }
   }
   for (const [name, run] of running) {

@@ -10,7 +10,7 @@ export interface CandidateResult {
   /** The fixed-rate round whose p99 is the median of the rounds (the table's figures). */
   fixedRate?: FixedRateResult;
   /** Every interleaved fixed-rate round, in order. */
-  fixedRateRounds?: FixedRateResult[];
+  fixedRateRounds?: FixedRateRound[];
   rssIdleMB: number;
   rssLoadMB: number;
   idleConns?: { opened: number; answered: number; rssMB: number };
@@ -18,6 +18,12 @@ export interface CandidateResult {
   rounds?: number[];
   note?: string;
 }
+
+/**
+ * One fixed-rate round: the generator's result and, for a proxy, the CPU it used over the
+ * round (warm-up included): per request at the rate achieved, and as a share of one CPU's time.
+ */
+export type FixedRateRound = FixedRateResult & { proxyCpuUsPerReq?: number; proxyBusy?: number };
 
 export interface BenchRecord {
   date: string;
@@ -133,6 +139,11 @@ export function markdown(r: BenchRecord): string {
   if (rounds.length) lines.push('', `13 B req/s per round: ${rounds.join('; ')}.`);
   const fixed = r.candidates.filter((c) => c.fixedRateRounds !== undefined && c.fixedRateRounds.length > 1).map((c) => `${c.name} ${c.fixedRateRounds!.map((x) => ms(x.p99)).join(' / ')}`);
   if (fixed.length) lines.push('', `Fixed-rate p99 ms per round (the table shows each candidate's median round; added p99 is the median of its per-round differences from direct): ${fixed.join('; ')}.`);
+  // How busy each proxy's CPU was at the fixed rate: queueing, and so p99, follows from it.
+  const busy = r.candidates
+    .filter((c) => c.name !== 'direct' && (c.fixedRateRounds ?? []).some((x) => x.proxyBusy !== undefined))
+    .map((c) => `${c.name} ${c.fixedRateRounds!.map((x) => (x.proxyBusy === undefined ? '-' : `${f1(x.proxyCpuUsPerReq)} (${(x.proxyBusy * 100).toFixed(0)}%)`)).join(' / ')}`);
+  if (busy.length) lines.push('', `Proxy CPU at the fixed rate per round, µs/req (share of one CPU busy): ${busy.join('; ')}.`);
   // Where each proxy's CPU goes: its own code and runtime (user) or the kernel's socket work (system).
   const split = r.candidates
     .filter((c) => c.name !== 'direct' && c.throughput['/small']?.userUsPerReq !== undefined)

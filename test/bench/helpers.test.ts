@@ -90,6 +90,11 @@ test('added p99 is the median of per-round differences from direct', () => {
   assert.match(md, /fixed rate 10,000 req\/s \(3 interleaved rounds of 5s\)/);
   assert.match(md, /\| meshwork linkerd \|[^\n]*\| 0\.10 \/ 1\.80 \/ 3\.60 \| 0\.50 \|/);
   assert.match(md, /Fixed-rate p99 ms per round[^\n]*: direct 0\.90 \/ 3\.00 \/ 0\.80; meshwork linkerd 1\.40 \/ 3\.50 \/ 1\.80\./);
+  assert.doesNotMatch(md, /Proxy CPU at the fixed rate/, 'no line without CPU figures');
+  // With the proxy's CPU over each round: per request and as a share of one CPU.
+  const busy = { ...proxy, fixedRateRounds: proxyRounds.map((x, i) => ({ ...x, proxyCpuUsPerReq: 40 + i, proxyBusy: 0.8 + i / 100 })) };
+  const md2 = markdown({ date: 'D', commit: 'abc', host: { cpus: 2, node: 'v20', kernel: 'k' }, settings: { rounds: 3, loadavg: 1, seconds: 5, connections: 50, fixedRate: 10000, idleConns: 10000, quick: false }, candidates: [direct, busy], ratios: {} });
+  assert.match(md2, /Proxy CPU at the fixed rate per round, µs\/req \(share of one CPU busy\): meshwork linkerd 40\.0 \(80%\) \/ 41\.0 \(81%\) \/ 42\.0 \(82%\)\./);
 });
 
 test('a missing tool fails loudly with the install command', () => {
