@@ -2,7 +2,7 @@
  * Linkerd's `l5d-*` headers and the request context they carry between linkers: request
  * dtabs, trace ids (Finagle's 32-byte binary TraceId in base64), deadlines and `Via`.
  */
-import { FLAG_SAMPLED, FLAG_SAMPLING_KNOWN } from '../telemetry/trace-context.js';
+import { FLAG_DEBUG, FLAG_SAMPLED, FLAG_SAMPLING_KNOWN } from '../telemetry/trace-context.js';
 
 export const H_DTAB = 'l5d-dtab';
 export const H_CTX_DTAB = 'l5d-ctx-dtab';
@@ -72,6 +72,37 @@ export function unsampledRootInto(out: Uint8Array): number {
 
 /** The caller's context as decoded (up to 48 bytes). */
 const TRACE_IN = Buffer.alloc(48);
+
+/**
+ * Decodes a caller's `l5d-ctx-trace` for `callerSampling` and `unsampledChildInto` (which read
+ * it at once: the decoded bytes are kept until the next call). Returns the context's length,
+ * 32 or 40 bytes, or 0 when the value is not a context.
+ */
+export function readCallerTrace(value: string): number {
+  const n = value.length > 64 ? 0 : TRACE_IN.write(value, 'base64');
+  return n === 32 || n === 40 ? n : 0;
+}
+
+/** The sampling decision of the context `readCallerTrace` read: 1 sampled, 0 not, -1 open. */
+export function callerSampling(): number {
+  const flags = TRACE_IN[31]!;
+  return (flags & FLAG_SAMPLING_KNOWN) === 0 ? -1 : (flags & FLAG_SAMPLED) !== 0 ? 1 : 0;
+}
+
+/**
+ * What a router with a tracer forwards for a caller's 32-byte context (`readCallerTrace`) when
+ * nothing will be recorded: the context of a client span whose parent is the router's own
+ * (unrecorded) server span, a child of the caller's. New span and parent ids, the caller's trace
+ * id and debug flag, and "sampling known, not sampled". Returns 32.
+ */
+export function unsampledChildInto(out: Uint8Array): number {
+  newIdInto(out, 0);
+  newIdInto(out, 8);
+  for (let i = 16; i < 24; i++) out[i] = TRACE_IN[i]!;
+  for (let i = 24; i < 31; i++) out[i] = 0;
+  out[31] = (TRACE_IN[31]! & FLAG_DEBUG) | FLAG_SAMPLING_KNOWN;
+  return 32;
+}
 
 /**
  * The context for the request the router sends, built into `out` (40 bytes; Finagle's layout,

@@ -230,8 +230,10 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     let deadlines: string[] | undefined;
     let trace: string | undefined;
     let sample: number | undefined;
-    /** The client sent l5d-ctx-trace or l5d-sample (a tracer then reads them). */
-    let traceField = false;
+    /** The client's l5d-ctx-trace fields (a tracer reads them, clearContext or not) and l5d-sample. */
+    let traceFields = 0;
+    let traceRaw = '';
+    let sampleField = false;
     let connection: string | undefined;
     let upgrade = false;
     for (let i = 0; i < f.length; i += 4) {
@@ -247,7 +249,8 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
           if (!clear) ctxDtab = ctxDtab === '' ? value : ctxDtab + ';' + value;
           head.remove(name);
         } else if (name === H.H_CTX_TRACE) {
-          traceField = true;
+          traceFields++;
+          traceRaw = value;
           if (!clear) trace = value;
           // Without a tracer the forwarded context is written with the router's fields (Route).
           if (this.tracer === null) head.remove(name);
@@ -255,7 +258,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
           if (!clear) (deadlines ??= []).push(value);
           head.remove(name);
         } else if (name === H.H_SAMPLE) {
-          traceField = true;
+          sampleField = true;
           const n = Number(value);
           if (!clear && value.trim() !== '' && Number.isFinite(n)) sample = n;
           head.remove(name);
@@ -376,16 +379,31 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     head.extra = route;
     if (this.tracer !== null) {
       const tracer = this.tracer;
-      // A new trace (Linkerd's propagator, no context or l5d-sample from the caller) is sampled
-      // by one draw. When it says no, nothing will be recorded for the request, so no spans are
-      // made: the route writes the ids its client span would have carried.
-      const draw = this.propagator === L5D_PROPAGATOR && !traceField ? tracer.draw() : undefined;
-      if (draw !== undefined && !(draw < tracer.sampleRate)) {
+      // With Linkerd's propagator and no l5d-sample, the sampling is decided here as the server
+      // span would decide it: the caller's 32-byte context when it says, else one draw. When
+      // nothing will be recorded no spans are made: the route writes the ids its client span
+      // would have carried. Other cases (a 128-bit trace id, a value that is not a context,
+      // several fields) go through the spans.
+      let draw: number | undefined;
+      let unsampled = 0;
+      if (this.propagator === L5D_PROPAGATOR && !sampleField) {
         const ctx = new Uint8Array(40);
-        route.traceLen = H.unsampledRootInto(ctx);
-        route.trace = ctx;
-        route.newSpanPerAttempt = true;
-      } else {
+        if (traceFields === 0) {
+          draw = tracer.draw();
+          if (!(draw < tracer.sampleRate)) unsampled = H.unsampledRootInto(ctx);
+        } else if (traceFields === 1 && H.readCallerTrace(traceRaw) === 32) {
+          const s = H.callerSampling();
+          if (s === -1) draw = tracer.draw();
+          if (s === 0 || (s === -1 && !(draw! < tracer.sampleRate))) unsampled = H.unsampledChildInto(ctx);
+        }
+        if (unsampled !== 0) {
+          if (traceFields !== 0) head.remove(H.H_CTX_TRACE);
+          route.traceLen = unsampled;
+          route.trace = ctx;
+          route.newSpanPerAttempt = true;
+        }
+      }
+      if (unsampled === 0) {
         const span = tracer.startServerSpan(headersOf(ex), this.label, head.method, head.target, this.propagator.extract, draw);
         span.tag('l5d.dst.service', dstText);
         route.span = span;

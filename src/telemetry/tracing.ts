@@ -8,9 +8,10 @@
  *   if (cspan !== null) cspan.injectInto(head, propagator.write);
  *   ... cspan?.finish(status, remoteAddr, error);  span?.finish(status, error);
  *
- * A router using Linkerd's propagator skips the spans for a new trace whose draw says "not
- * sampled" (router.ts): it passes the draw it made to `startServerSpan` when the draw says
- * "sampled", and otherwise forwards the same kind of ids itself, since nothing would be recorded.
+ * A router using Linkerd's propagator decides the sampling itself as a server span would (the
+ * caller's 32-byte context when it says, else one draw) and skips the spans when nothing will
+ * be recorded (router.ts), forwarding the ids its client span would have carried; otherwise it
+ * passes the draw it made, if any, to `startServerSpan`.
  *
  * Span model: each hop makes a new span whose parent is the caller's span (Zipkin v2 and
  * OpenTelemetry style, not Finagle's shared server/client span). A server span continues the

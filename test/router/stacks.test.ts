@@ -267,13 +267,31 @@ test('with a tracer, a new trace drawn unsampled forwards the ids its spans woul
   assert.equal(server.spanId, loud[0].ctx.parentId);
   assert.deepEqual(got.filter((s) => s.kind === 'CLIENT').map((s) => s.spanId).sort(), [loud[0].ctx.spanId, loud[1].ctx.spanId].sort());
 
-  // A caller's context is continued through spans whatever the draw: here it says sampled.
-  got.length = 0;
-  draw = 0.9;
+  // A caller's context is continued; its decision, when it has one, wins over the draw.
+  const callerSpan = '0102030405060708';
   const callerTrace = 'a1a2a3a4a5a6a7a8';
-  const caller = Buffer.from('0102030405060708' + '1112131415161718' + callerTrace + '0000000000000006', 'hex').toString('base64');
-  const continued = await twoAttempts({ 'l5d-ctx-trace': caller });
-  assert.equal(continued[0].ctx.traceId, callerTrace);
-  assert.equal(continued[0].ctx.sampled, true);
+  const caller = (flags: string, high = ''): string => Buffer.from(callerSpan + '1112131415161718' + callerTrace + flags + high, 'hex').toString('base64');
+  const continued = async (flags: string, d: number, high = ''): Promise<{ ctx: TraceContext; reqid: string }[]> => {
+    got.length = 0;
+    draw = d;
+    const a = await twoAttempts({ 'l5d-ctx-trace': caller(flags, high) });
+    assert.equal(a[0].ctx.traceId, high + callerTrace);
+    assert.notEqual(a[0].ctx.parentId, callerSpan, "the parent is this router's server span, the caller's child");
+    return a;
+  };
+  assert.equal((await continued('0000000000000006', 0.9))[0].ctx.sampled, true, 'sampled by the caller');
   assert.equal(got.length, 3);
+  assert.equal(got.find((x) => x.kind === 'SERVER')!.parentId, callerSpan);
+  assert.equal((await continued('0000000000000002', 0.1))[0].ctx.sampled, false, 'not sampled by the caller');
+  assert.equal(got.length, 0);
+  assert.equal((await continued('0000000000000000', 0.9))[0].ctx.sampled, false, 'left open, drawn no');
+  assert.equal(got.length, 0);
+  assert.equal((await continued('0000000000000000', 0.1))[0].ctx.sampled, true, 'left open, drawn yes');
+  assert.equal(got.length, 3);
+  assert.equal((await continued('0000000000000003', 0.1))[0].ctx.debug, true, 'the debug flag travels on');
+  assert.equal(got.length, 0);
+  // A 128-bit trace id: l5d-reqid carries all of it.
+  const wide = await continued('0000000000000000', 0.9, 'b1b2b3b4b5b6b7b8');
+  assert.equal(wide[0].reqid, 'b1b2b3b4b5b6b7b8' + callerTrace);
+  assert.equal(got.length, 0);
 });
