@@ -1,8 +1,8 @@
 /**
  * Linkerd's `l5d-*` headers and the request context they carry between linkers: request
- * dtabs, trace ids (Finagle's 32-byte binary TraceId in base64), deadlines and `Via`.
+ * dtabs, trace ids (the context's bytes are built in telemetry/trace-context.ts; written here
+ * as the `l5d-ctx-trace` and `l5d-reqid` fields), deadlines and `Via`.
  */
-import { FLAG_DEBUG, FLAG_SAMPLED, FLAG_SAMPLING_KNOWN } from '../telemetry/trace-context.js';
 
 export const H_DTAB = 'l5d-dtab';
 export const H_CTX_DTAB = 'l5d-ctx-dtab';
@@ -42,97 +42,6 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'trailer',
   'upgrade',
 ]);
-
-/**
- * Writes a new random 64-bit id, never zero, as 8 big-endian bytes at `at`. Ids need to be
- * unlikely to collide, not unguessable (telemetry/trace-context.ts draws them the same way).
- */
-export function newIdInto(out: Uint8Array, at: number): void {
-  const hi = (Math.random() * 0x1_0000_0000) >>> 0;
-  let lo = (Math.random() * 0x1_0000_0000) >>> 0;
-  if ((hi | lo) === 0) lo = 1; // a zero id means "none" to Zipkin and B3 readers
-  out[at] = hi >>> 24; out[at + 1] = hi >>> 16; out[at + 2] = hi >>> 8; out[at + 3] = hi;
-  out[at + 4] = lo >>> 24; out[at + 5] = lo >>> 16; out[at + 6] = lo >>> 8; out[at + 7] = lo;
-}
-
-/**
- * What a router with a tracer forwards for a new trace it will not record (its sampling draw
- * said no): the context its client span would carry, built without span objects. A new span
- * id, the unrecorded server span's new id as parent, a new trace id, and flags saying
- * "sampling known, not sampled" so that the hops after it record nothing either. Returns 32.
- */
-export function unsampledRootInto(out: Uint8Array): number {
-  newIdInto(out, 0);
-  newIdInto(out, 8);
-  newIdInto(out, 16);
-  for (let i = 24; i < 31; i++) out[i] = 0;
-  out[31] = FLAG_SAMPLING_KNOWN;
-  return 32;
-}
-
-/** The caller's context as decoded (up to 48 bytes). */
-const TRACE_IN = Buffer.alloc(48);
-
-/**
- * Decodes a caller's `l5d-ctx-trace` for `callerSampling` and `unsampledChildInto` (which read
- * it at once: the decoded bytes are kept until the next call). Returns the context's length,
- * 32 or 40 bytes, or 0 when the value is not a context.
- */
-export function readCallerTrace(value: string): number {
-  const n = value.length > 64 ? 0 : TRACE_IN.write(value, 'base64');
-  return n === 32 || n === 40 ? n : 0;
-}
-
-/** The sampling decision of the context `readCallerTrace` read: 1 sampled, 0 not, -1 open. */
-export function callerSampling(): number {
-  const flags = TRACE_IN[31]!;
-  return (flags & FLAG_SAMPLING_KNOWN) === 0 ? -1 : (flags & FLAG_SAMPLED) !== 0 ? 1 : 0;
-}
-
-/**
- * What a router with a tracer forwards for a caller's 32-byte context (`readCallerTrace`) when
- * nothing will be recorded: the context of a client span whose parent is the router's own
- * (unrecorded) server span, a child of the caller's. New span and parent ids, the caller's trace
- * id and debug flag, and "sampling known, not sampled". Returns 32.
- */
-export function unsampledChildInto(out: Uint8Array): number {
-  newIdInto(out, 0);
-  newIdInto(out, 8);
-  for (let i = 16; i < 24; i++) out[i] = TRACE_IN[i]!;
-  for (let i = 24; i < 31; i++) out[i] = 0;
-  out[31] = (TRACE_IN[31]! & FLAG_DEBUG) | FLAG_SAMPLING_KNOWN;
-  return 32;
-}
-
-/**
- * The context for the request the router sends, built into `out` (40 bytes; Finagle's layout,
- * 8 bytes each, big-endian; telemetry/trace-context.ts reads it): a child of the caller's span
- * when `incoming` is 32 or 40 bytes of base64 (new span id, the caller's span as parent, its
- * trace id and flags, its high trace id kept), else a new root whose span, parent and trace
- * are one new id. `sampleOverride` is the `l5d-sample` rate (0..1) the caller asked for.
- * Returns the context's length: 32, or 40 with a 128-bit trace id.
- */
-export function traceContextInto(out: Uint8Array, incoming: string | undefined, sampleOverride: number | undefined): number {
-  newIdInto(out, 0); // the new span id
-  const n = incoming === undefined || incoming.length > 64 ? 0 : TRACE_IN.write(incoming, 'base64');
-  const len = n === 40 ? 40 : 32;
-  if (n === 32 || n === 40) {
-    for (let i = 0; i < 8; i++) out[8 + i] = TRACE_IN[i]!;
-    for (let i = 16; i < n; i++) out[i] = TRACE_IN[i]!;
-  } else {
-    for (let i = 0; i < 8; i++) {
-      const v = out[i]!;
-      out[8 + i] = v;
-      out[16 + i] = v;
-      out[24 + i] = 0;
-    }
-  }
-  if (sampleOverride !== undefined && sampleOverride >= 0 && sampleOverride <= 1) {
-    // The sampling bits live in the flags' last byte.
-    out[31] = (out[31]! & ~FLAG_SAMPLED) | FLAG_SAMPLING_KNOWN | (Math.random() < sampleOverride ? FLAG_SAMPLED : 0);
-  }
-  return len;
-}
 
 const B64 = new Uint8Array(64);
 for (let i = 0; i < 64; i++) B64[i] = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i);

@@ -21,6 +21,7 @@ import type { Http1Exchange } from '../protocol/http1/server.js';
 import type { BoundName } from '../naming/contracts.js';
 import type { Path } from '../naming/path.js';
 import type { ClientSpan, ServerSpan } from '../telemetry/tracing.js';
+import { newIdInto } from '../telemetry/trace-context.js';
 import { MAX_REQUEUES, type Client, type ClientEndpoint } from './client.js';
 import { errorResponse } from './error-responder.js';
 import { RouterError, noBrokersMessage } from './errors.js';
@@ -179,7 +180,7 @@ export class Route implements ResponseListener, HeadExtra {
       this.clientSpan = cs;
       cs.injectInto(ex.head, this.core.propagator.write);
     } else if (this.newSpanPerAttempt) {
-      if (this.traceSent) H.newIdInto(this.trace!, 0);
+      if (this.traceSent) newIdInto(this.trace!, 0);
       this.traceSent = true;
     }
     const t = this.core.attemptTimeoutMs(client);

@@ -14,6 +14,7 @@ import type { Path } from '../naming/path.js';
 import type { Counter, Metrics, Stat } from '../telemetry/metrics.js';
 import { Tracer } from '../telemetry/tracing.js';
 import { L5D_PROPAGATOR, propagatorFor, type TracePropagator } from '../telemetry/propagators.js';
+import { callerSampling, readCallerTrace, traceContextInto, unsampledChildInto, unsampledRootInto } from '../telemetry/trace-context.js';
 import type { AccessLogWriter } from '../telemetry/access-log.js';
 import type { IdentifyRequest, IdentifyResult } from './identifiers/identifier.js';
 import { createClassifier } from './classifiers/index.js';
@@ -379,31 +380,10 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     head.extra = route;
     if (this.tracer !== null) {
       const tracer = this.tracer;
-      // With Linkerd's propagator and no l5d-sample, the sampling is decided here as the server
-      // span would decide it: the caller's 32-byte context when it says, else one draw. When
-      // nothing will be recorded no spans are made: the route writes the ids its client span
-      // would have carried. Other cases (a 128-bit trace id, a value that is not a context,
-      // several fields) go through the spans.
-      let draw: number | undefined;
-      let unsampled = 0;
-      if (this.propagator === L5D_PROPAGATOR && !sampleField) {
-        const ctx = new Uint8Array(40);
-        if (traceFields === 0) {
-          draw = tracer.draw();
-          if (!(draw < tracer.sampleRate)) unsampled = H.unsampledRootInto(ctx);
-        } else if (traceFields === 1 && H.readCallerTrace(traceRaw) === 32) {
-          const s = H.callerSampling();
-          if (s === -1) draw = tracer.draw();
-          if (s === 0 || (s === -1 && !(draw! < tracer.sampleRate))) unsampled = H.unsampledChildInto(ctx);
-        }
-        if (unsampled !== 0) {
-          if (traceFields !== 0) head.remove(H.H_CTX_TRACE);
-          route.traceLen = unsampled;
-          route.trace = ctx;
-          route.newSpanPerAttempt = true;
-        }
-      }
-      if (unsampled === 0) {
+      // With Linkerd's propagator and no l5d-sample the sampling is decided here, as the server
+      // span would decide it; a request that will not be recorded makes no spans.
+      const draw = this.propagator === L5D_PROPAGATOR && !sampleField && traceFields <= 1 ? this.unrecorded(tracer, route, traceFields === 1 ? traceRaw : undefined) : undefined;
+      if (draw !== null) {
         const span = tracer.startServerSpan(headersOf(ex), this.label, head.method, head.target, this.propagator.extract, draw);
         span.tag('l5d.dst.service', dstText);
         route.span = span;
@@ -411,11 +391,42 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
       }
     } else {
       const ctx = new Uint8Array(40);
-      route.traceLen = H.traceContextInto(ctx, trace, sample);
+      route.traceLen = traceContextInto(ctx, trace, sample);
       route.trace = ctx;
     }
     ex.responseListener = route;
     route.start(timeoutMs, byDeadline);
+  }
+
+  /**
+   * Linkerd's propagator: the sampling a server span would decide for a request carrying the
+   * caller's `l5d-ctx-trace` value `callerTrace` (undefined: none): the caller's 32-byte
+   * context when it says, else one draw. When nothing will be recorded the route gets the ids
+   * its client span would have carried (written with its other fields) and this returns null.
+   * Otherwise it returns the draw made, if any, for the server span; a context that is not 32
+   * bytes (a 128-bit trace id, or not a context) is left to the span.
+   */
+  private unrecorded(tracer: Tracer, route: Route, callerTrace: string | undefined): number | undefined | null {
+    let draw: number | undefined;
+    let sampled: boolean | undefined;
+    if (callerTrace !== undefined) {
+      if (readCallerTrace(callerTrace) !== 32) return undefined;
+      sampled = callerSampling();
+    }
+    if (sampled === undefined) {
+      draw = tracer.draw();
+      sampled = draw < tracer.sampleRate;
+    }
+    if (sampled) return draw;
+    const ctx = new Uint8Array(40);
+    if (callerTrace === undefined) route.traceLen = unsampledRootInto(ctx);
+    else {
+      route.traceLen = unsampledChildInto(ctx);
+      route.ex.head.remove(H.H_CTX_TRACE);
+    }
+    route.trace = ctx;
+    route.newSpanPerAttempt = true;
+    return null;
   }
 
   private makeService(dst: Path, key: string): Service {

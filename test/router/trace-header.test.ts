@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { traceContextInto, traceFieldsLength, writeTraceFields } from '../../src/router/headers.js';
-import { decodeL5dCtxTrace } from '../../src/telemetry/trace-context.js';
+import { traceFieldsLength, writeTraceFields } from '../../src/router/headers.js';
+import { decodeL5dCtxTrace, traceContextInto } from '../../src/telemetry/trace-context.js';
 
 // Finagle's l5d-ctx-trace: base64 of span id, parent id, trace id and flags, 8 bytes each,
 // big-endian, then the trace id's high 64 bits when it has 128.
