@@ -290,6 +290,13 @@ test('with a tracer, a new trace drawn unsampled forwards the ids its spans woul
   assert.equal(got.length, 3);
   assert.equal((await continued('0000000000000003', 0.1))[0].ctx.debug, true, 'the debug flag travels on');
   assert.equal(got.length, 0);
+  // A value that is not a context starts a new trace (and is not passed on).
+  got.length = 0;
+  draw = 0.9;
+  const fresh = await twoAttempts({ 'l5d-ctx-trace': '%% not a context %%' });
+  assert.notEqual(fresh[0].ctx.traceId, callerTrace);
+  assert.equal(fresh[0].ctx.sampled, false);
+  assert.equal(got.length, 0);
   // A 128-bit trace id: l5d-reqid carries all of it.
   const wide = await continued('0000000000000000', 0.9, 'b1b2b3b4b5b6b7b8');
   assert.equal(wide[0].reqid, 'b1b2b3b4b5b6b7b8' + callerTrace);
