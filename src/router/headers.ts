@@ -25,12 +25,6 @@ export function fieldBytes(name: string, value: string): Buffer {
 /** The `Via` field a router adds when the request came without one. */
 export const VIA_FIELD = fieldBytes('via', VIA_ENTRY);
 
-/** Copies `src` into `out` at `at` (a byte loop: these are short, and Buffer#copy is a native call). */
-export function putBytes(out: Uint8Array, at: number, src: Uint8Array): number {
-  for (let i = 0; i < src.length; i++) out[at + i] = src[i]!;
-  return at + src.length;
-}
-
 /** Hop-by-hop headers (RFC 7230 6.1) plus the proxy ones; never forwarded as-is. */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',

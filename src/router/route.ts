@@ -17,6 +17,7 @@
 import type { Http1Error } from '../protocol/http1/errors.js';
 import type { ResponseInfo, ResponseListener } from '../protocol/http1/index.js';
 import type { HeadExtra } from '../protocol/http1/request-head.js';
+import { copyBytes } from '../protocol/http1/chars.js';
 import type { Http1Exchange } from '../protocol/http1/server.js';
 import type { BoundName } from '../naming/contracts.js';
 import type { Path } from '../naming/path.js';
@@ -44,8 +45,6 @@ export class Route implements ResponseListener, HeadExtra {
   /** `trace` stands for an unrecorded client span: each attempt gets a new span id. */
   newSpanPerAttempt = false;
   private traceSent = false;
-  /** `l5d-dst-client` of the client the current attempt goes through, once one was chosen. */
-  private clientField: Buffer | null = null;
   /** `l5d-dst-residual` was set by an attempt (a later attempt may need it removed). */
   private residualSet = false;
   /** Status the client got (0 until known). */
@@ -125,7 +124,6 @@ export class Route implements ResponseListener, HeadExtra {
       this.bound = bound;
       const client = this.core.clientFor(bound);
       this.client = client;
-      this.clientField = client.dstField;
       // A residual the client sent was removed with the other l5d-dst-* fields (router.ts).
       if (!bound.residual.isEmpty) {
         this.ex.head.set(H.H_DST_RESIDUAL, bound.residual.show());
@@ -345,15 +343,17 @@ export class Route implements ResponseListener, HeadExtra {
   extraLength(): number {
     let n = this.svc.dstField.length;
     if (this.addVia) n += H.VIA_FIELD.length;
-    if (this.clientField !== null) n += this.clientField.length;
+    if (this.client !== undefined) n += this.client.dstField.length;
     if (this.traceLen !== 0) n += H.traceFieldsLength(this.traceLen);
     return n;
   }
 
   writeExtra(out: Buffer, at: number): number {
-    if (this.addVia) at = H.putBytes(out, at, H.VIA_FIELD);
-    at = H.putBytes(out, at, this.svc.dstField);
-    if (this.clientField !== null) at = H.putBytes(out, at, this.clientField);
+    if (this.addVia) at = copyBytes(H.VIA_FIELD, 0, H.VIA_FIELD.length, out, at);
+    const svcField = this.svc.dstField;
+    at = copyBytes(svcField, 0, svcField.length, out, at);
+    const client = this.client;
+    if (client !== undefined) at = copyBytes(client.dstField, 0, client.dstField.length, out, at);
     if (this.traceLen !== 0) at = H.writeTraceFields(out, at, this.trace!, this.traceLen);
     return at;
   }

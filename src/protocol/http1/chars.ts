@@ -48,3 +48,11 @@ export function eqLowerAt(buf: Buffer, s: number, lower: string): boolean {
   }
   return true;
 }
+
+/** Copies src[s, e) to dst at `at`; short runs by hand (Buffer#copy allocates a view). */
+export function copyBytes(src: Buffer, s: number, e: number, dst: Buffer, at: number): number {
+  const n = e - s;
+  if (n > 64) return at + src.copy(dst, at, s, e);
+  for (let i = 0; i < n; i++) dst[at + i] = src[s + i]!;
+  return at + n;
+}

@@ -3,7 +3,7 @@
  * decoded to strings only when asked for. Edits (set/remove) are recorded and applied when the
  * head is serialised for forwarding, so an unedited head is forwarded as the same bytes.
  */
-import { CR, HTAB, LF, SP, TARGET, TCHAR, VCHAR_OBS, eqLowerAt, indexOfHeadEnd } from './chars.js';
+import { CR, HTAB, LF, SP, TARGET, TCHAR, VCHAR_OBS, copyBytes, eqLowerAt, indexOfHeadEnd } from './chars.js';
 import { Http1Error, type Http1ErrorCode } from './errors.js';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE } from './framing.js';
 import type { Http1Limits } from './limits.js';
@@ -54,14 +54,6 @@ let keepBytes = new Uint8Array(128);
 function keepScratch(n: number): Uint8Array {
   if (n > keepBytes.length) keepBytes = new Uint8Array(n);
   return keepBytes;
-}
-
-/** Copies src[s, e) to dst at `at`; short runs by hand (Buffer#copy allocates a view). */
-function copyBytes(src: Buffer, s: number, e: number, dst: Buffer, at: number): number {
-  const n = e - s;
-  if (n > 64) return at + src.copy(dst, at, s, e);
-  for (let i = 0; i < n; i++) dst[at + i] = src[s + i]!;
-  return at + n;
 }
 
 /** Writes a string's chars as bytes (latin1: each char's low byte); returns the new offset. */
