@@ -25,6 +25,25 @@ export function fieldBytes(name: string, value: string): Buffer {
 /** The `Via` field a router adds when the request came without one. */
 export const VIA_FIELD = fieldBytes('via', VIA_ENTRY);
 
+const RESIDUAL_PREFIX = Buffer.from(`${H_DST_RESIDUAL}: `, 'latin1');
+
+/** Bytes `writeResidualField` writes for a residual path's text. */
+export function residualFieldLength(residual: string): number {
+  return RESIDUAL_PREFIX.length + residual.length + 2;
+}
+
+/**
+ * Writes `l5d-dst-residual: <residual>\r\n` at `at` (a path's text is ASCII: `Path.show`
+ * escapes the rest); returns the offset past it.
+ */
+export function writeResidualField(out: Uint8Array, at: number, residual: string): number {
+  for (let i = 0; i < RESIDUAL_PREFIX.length; i++) out[at++] = RESIDUAL_PREFIX[i]!;
+  for (let i = 0; i < residual.length; i++) out[at++] = residual.charCodeAt(i) & 0xff;
+  out[at++] = 0x0d;
+  out[at++] = 0x0a;
+  return at;
+}
+
 /** Hop-by-hop headers (RFC 7230 6.1) plus the proxy ones; never forwarded as-is. */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',

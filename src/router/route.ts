@@ -45,8 +45,8 @@ export class Route implements ResponseListener, HeadExtra {
   /** `trace` stands for an unrecorded client span: each attempt gets a new span id. */
   newSpanPerAttempt = false;
   private traceSent = false;
-  /** `l5d-dst-residual` was set by an attempt (a later attempt may need it removed). */
-  private residualSet = false;
+  /** The bound name's residual path of the attempt (`l5d-dst-residual`), or null when empty. */
+  private residual: string | null = null;
   /** Status the client got (0 until known). */
   status = 0;
   private retries = 0;
@@ -124,14 +124,8 @@ export class Route implements ResponseListener, HeadExtra {
       this.bound = bound;
       const client = this.core.clientFor(bound);
       this.client = client;
-      // A residual the client sent was removed with the other l5d-dst-* fields (router.ts).
-      if (!bound.residual.isEmpty) {
-        this.ex.head.set(H.H_DST_RESIDUAL, bound.residual.show());
-        this.residualSet = true;
-      } else if (this.residualSet) {
-        this.ex.head.remove(H.H_DST_RESIDUAL);
-        this.residualSet = false;
-      }
+      // Written with the other l5d-dst-* fields (writeExtra); one the client sent was removed.
+      this.residual = bound.residual.isEmpty ? null : bound.residual.show();
       client.deposit(now);
     }
     const client = this.client!;
@@ -339,11 +333,13 @@ export class Route implements ResponseListener, HeadExtra {
   }
 
   // HeadExtra: the fields every forwarded request gets (Via, l5d-dst-service, l5d-dst-client,
-  // l5d-ctx-trace and l5d-reqid), written into the forwarded head without per-request strings.
+  // l5d-dst-residual, l5d-ctx-trace and l5d-reqid), written into the forwarded head without
+  // per-request strings.
   extraLength(): number {
     let n = this.svc.dstField.length;
     if (this.addVia) n += H.VIA_FIELD.length;
     if (this.client !== undefined) n += this.client.dstField.length;
+    if (this.residual !== null) n += H.residualFieldLength(this.residual);
     if (this.traceLen !== 0) n += H.traceFieldsLength(this.traceLen);
     return n;
   }
@@ -354,6 +350,7 @@ export class Route implements ResponseListener, HeadExtra {
     at = copyBytes(svcField, 0, svcField.length, out, at);
     const client = this.client;
     if (client !== undefined) at = copyBytes(client.dstField, 0, client.dstField.length, out, at);
+    if (this.residual !== null) at = H.writeResidualField(out, at, this.residual);
     if (this.traceLen !== 0) at = H.writeTraceFields(out, at, this.trace!, this.traceLen);
     return at;
   }

@@ -1,7 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeL5dCtxTrace } from '../../src/telemetry/trace-context.js';
-import { boundLeaf, echo, inetAddr, okTree, request, startRouter, upstream, TestVar } from './support.js';
+import type * as http from 'node:http';
+import { bound, boundLeaf, echo, inetAddr, okTree, request, startRouter, upstream, TestVar } from './support.js';
+import { leaf } from '../../src/naming/name-tree.js';
+import { Path } from '../../src/naming/path.js';
 import type { ActivityState, BoundName } from '../../src/naming/contracts.js';
 import type { NameTree } from '../../src/naming/name-tree.js';
 
@@ -67,6 +70,43 @@ test('the fields the router sets replace what the client sent: each is forwarded
   const trace = decodeL5dCtxTrace(byName.get('l5d-ctx-trace')![0]!);
   assert.equal(trace?.traceId, traceId);
   assert.equal(trace?.parentId, span, "the caller's span is the parent");
+});
+
+test('l5d-dst-residual carries the bound name\'s residual, once, and follows the bound name of each attempt', async (t) => {
+  const raw = (req: http.IncomingMessage): string[] => {
+    const out: string[] = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'l5d-dst-residual') out.push(req.rawHeaders[i + 1]!);
+    return out;
+  };
+  const seenB: string[][] = [];
+  const b = await upstream((req, res) => {
+    seenB.push(raw(req));
+    res.end('from b');
+  });
+  t.after(() => b.close());
+  const tree = okTree(leaf(bound('/#/io.l5d.fs/b', inetAddr(b.port), Path.of('extra', 'x y'))));
+  const seenA: string[][] = [];
+  const a = await upstream((req, res) => {
+    seenA.push(raw(req));
+    // The name now binds elsewhere, without a residual: the retry must not carry A's.
+    tree.set({ type: 'ok', value: boundLeaf('/#/io.l5d.fs/b', inetAddr(b.port)) });
+    res.writeHead(503, { 'l5d-retryable': 'true', 'content-length': '4' });
+    res.end('busy');
+  });
+  t.after(() => a.close());
+  const r = await startRouter({ trees: { '/svc/dog': tree } });
+  t.after(() => r.close());
+
+  const first = await request(r.port, { headers: { host: 'dog', 'l5d-dst-residual': '/evil' } });
+  assert.deepEqual([first.status, first.body], [200, 'from b']);
+  assert.deepEqual(seenB, [['/extra/\\x78\\x20\\x79']]);
+
+  tree.set({ type: 'ok', value: leaf(bound('/#/io.l5d.fs/a', inetAddr(a.port), Path.of('rest'))) });
+  seenB.length = 0;
+  const second = await request(r.port, { headers: { host: 'dog' } });
+  assert.deepEqual([second.status, second.body], [200, 'from b']);
+  assert.deepEqual(seenA, [['/rest']]);
+  assert.deepEqual(seenB, [[]]);
 });
 
 test('no Host header is an unidentified request: 400 with l5d-err', async (t) => {
