@@ -2,7 +2,9 @@
  * `npm run bench`: one nginx upstream, then in turns direct, HAProxy (1 thread), Meshwork
  * (`meshwork linkerd` and the lean http1 engine proxy, when they are built) and the undici
  * reference proxy. The proxy runs on CPU 0; wrk, nginx and the fixed-rate generator on CPU 1
- * (on CPU 2 and up when the machine has them: bench/lib/layout.ts).
+ * (on CPU 2 and up when the machine has them: bench/lib/layout.ts). After the interleaved 13 B
+ * rounds, meshwork linkerd and HAProxy also run in back-to-back pairs of short runs, whose
+ * median ratio a change in the machine's speed between rounds does not tilt.
  * Writes bench/results/<date>.json, prints a markdown table and appends it to bench/RESULTS.md.
  * BENCH_QUICK=1 is a short smoke run; BENCH_ONLY=a,b limits the candidates; BENCH_RATE=n fixes
  * the latency run's rate (default: half of HAProxy's measured max).
@@ -18,7 +20,7 @@ import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { holdIdle } from './lib/idle-conns.js';
 import { cpuLayout } from './lib/layout.js';
 import { LAUNCHER, benchLinkerdYaml, launcherEnv } from './lib/linkerd-config.js';
-import { markdown, medianByP99, ratios, type BenchRecord, type CandidateResult, type FixedRateRound } from './lib/report.js';
+import { markdown, medianByP99, ratios, type BenchRecord, type CandidateResult, type FixedRateRound, type PairedRuns } from './lib/report.js';
 import type { FixedRateResult } from './lib/fixed-rate.js';
 import type { StallResult } from './lib/stall-probe.js';
 
@@ -34,6 +36,9 @@ const FIXED_WARMUP = quick ? 1 : 2;
 const FIXED_ROUNDS = quick ? 1 : 5;
 const CONNS = 50;
 const ROUNDS = quick ? 1 : 3;
+/** Back-to-back pairs of short 13 B runs, meshwork linkerd against HAProxy (report.ts PairedRuns). */
+const PAIRS = quick ? 2 : 8;
+const PAIR_SECONDS = 2;
 const IDLE_CONNS = quick ? 1000 : 10_000;
 const LAYOUT = (() => {
   try {
@@ -206,6 +211,33 @@ async function main(): Promise<number> {
       try { await measure(name, '/small', SECONDS); } catch (e) { await failed(name, e); }
     }
   }
+  // The main target's ratio once more, from runs seconds apart (see PairedRuns).
+  const paired: PairedRuns[] = [];
+  const short = async (name: string) => {
+    const run = running.get(name)!;
+    const pids = run.pids();
+    const t0 = cpuTimes(pids);
+    const w = await runWrk(tools['wrk']!, LOAD_CPU, lua, `http://127.0.0.1:${run.port}/small`, CONNS, PAIR_SECONDS);
+    const t1 = cpuTimes(pids);
+    return { rps: w.rps, cpu: w.requests ? (t1.user - t0.user + t1.sys - t0.sys) / w.requests : 0 };
+  };
+  for (const [a, b] of [['meshwork linkerd', 'haproxy']] as const) {
+    if (!running.has(a) || !running.has(b)) continue;
+    const p: PairedRuns = { a, b, seconds: PAIR_SECONDS, pairs: [] };
+    try {
+      for (let i = 0; i < PAIRS; i++) {
+        const first = i % 2 === 0 ? 'a' : 'b';
+        process.stderr.write(`bench: pair ${i + 1}/${PAIRS} ${a} and ${b}, ${first === 'a' ? a : b} first\n`);
+        const x = await short(first === 'a' ? a : b);
+        const y = await short(first === 'a' ? b : a);
+        const [ra, rb] = first === 'a' ? [x, y] : [y, x];
+        p.pairs.push({ first, aRps: ra.rps, bRps: rb.rps, aCpuUsPerReq: ra.cpu, bCpuUsPerReq: rb.cpu });
+      }
+    } catch (e) {
+      process.stderr.write(`bench: back-to-back pairs of ${a} and ${b} stopped: ${(e as Error).message}\n`);
+    }
+    paired.push(p);
+  }
   for (const path of ['/1k', '/64k']) {
     for (const name of [...running.keys()]) {
       process.stderr.write(`bench: ${name} ${path}\n`);
@@ -250,7 +282,8 @@ async function main(): Promise<number> {
     settings: { layout: LAYOUT.describe, nice: NICE, rounds: ROUNDS, loadavg: loadAtStart, seconds: SECONDS, connections: CONNS, fixedRate: rate, fixedRounds: FIXED_ROUNDS, fixedSeconds: FIXED_SECONDS, fixedWarmup: FIXED_WARMUP, idleConns: IDLE_CONNS, quick },
     candidates: [...results.values()],
     stalls,
-    ratios: ratios([...results.values()]),
+    paired,
+    ratios: ratios([...results.values()], paired),
   };
   const table = markdown(record);
   process.stdout.write(table);

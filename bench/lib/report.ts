@@ -25,6 +25,27 @@ export interface CandidateResult {
  */
 export type FixedRateRound = FixedRateResult & { proxyCpuUsPerReq?: number; proxyBusy?: number };
 
+/** One pair of short 13 B runs of `a` and `b` back to back (`first`: which ran first). */
+export interface PairRun {
+  first: 'a' | 'b';
+  aRps: number;
+  bRps: number;
+  aCpuUsPerReq: number;
+  bCpuUsPerReq: number;
+}
+
+/**
+ * Short runs of two candidates back to back, the order alternating pair by pair: the two runs
+ * of a pair are seconds apart, so a change in the machine's speed between the 13 B rounds (each
+ * of which runs every candidate, tens of seconds) moves both runs of a pair alike.
+ */
+export interface PairedRuns {
+  a: string;
+  b: string;
+  seconds: number;
+  pairs: PairRun[];
+}
+
 export interface BenchRecord {
   date: string;
   commit: string;
@@ -33,6 +54,7 @@ export interface BenchRecord {
   candidates: CandidateResult[];
   /** The idle stall probe of each CPU before each fixed-rate round (bench/lib/stall-probe.ts). */
   stalls?: { cpu: string; role: string; rounds: StallResult[] }[];
+  paired?: PairedRuns[];
   ratios: Record<string, number>;
 }
 
@@ -59,6 +81,17 @@ export function pairedMedian(a: readonly number[] | undefined, b: readonly numbe
   return r.length < 2 ? undefined : median(r);
 }
 
+/**
+ * The median over pairs of a's req/s over b's and of b's CPU per request over a's (CPU
+ * efficiency); undefined without two pairs.
+ */
+export function pairedRatios(p: PairedRuns): { rps: number; cpu: number } | undefined {
+  const rps = p.pairs.filter((x) => x.bRps > 0).map((x) => x.aRps / x.bRps);
+  const cpu = p.pairs.filter((x) => x.aCpuUsPerReq > 0).map((x) => x.bCpuUsPerReq / x.aCpuUsPerReq);
+  if (rps.length < 2 || cpu.length < 2) return undefined;
+  return { rps: median(rps), cpu: median(cpu) };
+}
+
 /** The round whose p99 is the median (the lower middle one for an even count). */
 export function medianByP99(rounds: readonly FixedRateResult[]): FixedRateResult | undefined {
   if (rounds.length === 0) return undefined;
@@ -80,8 +113,11 @@ export function addedP99(c: CandidateResult, direct: CandidateResult | undefined
   return median(diffs);
 }
 
-/** Ratios of each Meshwork candidate against HAProxy and the undici reference (req/s, /small). */
-export function ratios(cands: readonly CandidateResult[]): Record<string, number> {
+/**
+ * Ratios of each Meshwork candidate against HAProxy and the undici reference (req/s, /small),
+ * and of the paired back-to-back runs.
+ */
+export function ratios(cands: readonly CandidateResult[], paired: readonly PairedRuns[] = []): Record<string, number> {
   const rps = (n: string) => cands.find((c) => c.name === n)?.throughput['/small']?.rps;
   const out: Record<string, number> = {};
   for (const c of cands) {
@@ -108,6 +144,12 @@ export function ratios(cands: readonly CandidateResult[]): Record<string, number
   if (plain && tele) out['meshwork linkerd +telemetry/meshwork linkerd'] = tele / plain;
   const two = rps('meshwork linkerd --workers 2');
   if (plain && two) out['meshwork linkerd --workers 2/meshwork linkerd'] = two / plain;
+  for (const p of paired) {
+    const r = pairedRatios(p);
+    if (r === undefined) continue;
+    out[`${p.a}/${p.b}, median of back-to-back pairs`] = r.rps;
+    out[`${p.a} CPU efficiency/${p.b}, median of back-to-back pairs`] = r.cpu;
+  }
   return out;
 }
 
@@ -137,6 +179,13 @@ export function markdown(r: BenchRecord): string {
   }
   const rounds = r.candidates.filter((c) => c.rounds !== undefined && c.rounds.length > 1).map((c) => `${c.name} ${c.rounds!.map((x) => f0(x)).join(' / ')}`);
   if (rounds.length) lines.push('', `13 B req/s per round: ${rounds.join('; ')}.`);
+  for (const p of r.paired ?? []) {
+    if (p.pairs.length === 0) continue;
+    const order = p.pairs.map((x) => (x.first === 'a' ? 'ab' : 'ba')).join(' ');
+    const rps = p.pairs.map((x) => (x.bRps > 0 ? (x.aRps / x.bRps).toFixed(2) : '-')).join(' / ');
+    const cpu = p.pairs.map((x) => (x.aCpuUsPerReq > 0 ? `${f1(x.aCpuUsPerReq)} vs ${f1(x.bCpuUsPerReq)}` : '-')).join(' / ');
+    lines.push('', `Back-to-back pairs of ${p.seconds} s 13 B runs, ${p.a} (a) against ${p.b} (b), order ${order}: req/s a/b per pair ${rps}; CPU µs/req a vs b per pair ${cpu}.`);
+  }
   const fixed = r.candidates.filter((c) => c.fixedRateRounds !== undefined && c.fixedRateRounds.length > 1).map((c) => `${c.name} ${c.fixedRateRounds!.map((x) => ms(x.p99)).join(' / ')}`);
   if (fixed.length) lines.push('', `Fixed-rate p99 ms per round (the table shows each candidate's median round; added p99 is the median of its per-round differences from direct): ${fixed.join('; ')}.`);
   // How busy each proxy's CPU was at the fixed rate: queueing, and so p99, follows from it.

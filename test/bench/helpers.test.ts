@@ -6,7 +6,7 @@ import { percentile, runFixedRate } from '../../bench/lib/fixed-rate.js';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { addedP99, markdown, medianByP99, pairedMedian, ratios, type CandidateResult } from '../../bench/lib/report.js';
+import { addedP99, markdown, medianByP99, pairedMedian, pairedRatios, ratios, type CandidateResult, type PairedRuns } from '../../bench/lib/report.js';
 import type { FixedRateResult } from '../../bench/lib/fixed-rate.js';
 import { probe, summarizeGaps } from '../../bench/lib/stall-probe.js';
 import { cpuLayout } from '../../bench/lib/layout.js';
@@ -67,6 +67,26 @@ test('per-round ratios pair each round with the same round of the reference', ()
   const md = markdown({ date: 'D', commit: 'abc', host: { cpus: 2, node: 'v20', kernel: 'k' }, settings: { rounds: 3, loadavg: 1, seconds: 5, connections: 50, fixedRate: 10000, idleConns: 10000, quick: false }, candidates: cands, ratios: r });
   assert.match(md, /13 B req\/s per round: haproxy 40 \/ 25 \/ 30; meshwork linkerd 30 \/ 20 \/ 24\./);
   assert.match(md, /meshwork linkerd\/haproxy, median of rounds = 0\.80/);
+});
+
+test('back-to-back pairs: the median of each pair\'s ratios, shown pair by pair', () => {
+  const pr = (first: 'a' | 'b', aRps: number, bRps: number, aCpu: number, bCpu: number) => ({ first, aRps, bRps, aCpuUsPerReq: aCpu, bCpuUsPerReq: bCpu });
+  // The machine slowed down for pairs 2 and 3; each pair's ratio stays near 0.85.
+  const paired: PairedRuns = { a: 'meshwork linkerd', b: 'haproxy', seconds: 2, pairs: [pr('a', 34_000, 40_000, 29, 24), pr('b', 25_500, 30_000, 39, 33), pr('a', 17_000, 25_000, 50, 40), pr('b', 36_000, 40_000, 27, 24)] };
+  const r = pairedRatios(paired)!;
+  assert.ok(Math.abs(r.rps - 0.85) < 1e-9, String(r.rps));
+  assert.ok(Math.abs(r.cpu - (24 / 29 + 33 / 39) / 2) < 1e-9, String(r.cpu));
+  assert.equal(pairedRatios({ ...paired, pairs: paired.pairs.slice(0, 1) }), undefined);
+  const t = (rps: number) => ({ '/small': { requests: 1, durationUs: 1, bytes: 1, errors: 0, non2xx: 0, p50: 1, p99: 1, p999: 1, max: 1, rps, cpuUsPerReq: 0, upstreamCpuUsPerReq: 0 } });
+  const cands: CandidateResult[] = [
+    { name: 'haproxy', throughput: t(40_000), rssIdleMB: 0, rssLoadMB: 0 },
+    { name: 'meshwork linkerd', throughput: t(36_000), rssIdleMB: 0, rssLoadMB: 0 },
+  ];
+  const rat = ratios(cands, [paired]);
+  assert.ok(Math.abs(rat['meshwork linkerd/haproxy, median of back-to-back pairs']! - 0.85) < 1e-9);
+  const md = markdown({ date: 'D', commit: 'abc', host: { cpus: 2, node: 'v20', kernel: 'k' }, settings: { rounds: 3, loadavg: 1, seconds: 5, connections: 50, fixedRate: 10000, idleConns: 10000, quick: false }, candidates: cands, paired: [paired], ratios: rat });
+  assert.match(md, /Back-to-back pairs of 2 s 13 B runs, meshwork linkerd \(a\) against haproxy \(b\), order ab ba ab ba: req\/s a\/b per pair 0\.85 \/ 0\.85 \/ 0\.68 \/ 0\.90; CPU µs\/req a vs b per pair 29\.0 vs 24\.0 \/ 39\.0 vs 33\.0 \/ 50\.0 vs 40\.0 \/ 27\.0 vs 24\.0\./);
+  assert.match(md, /meshwork linkerd\/haproxy, median of back-to-back pairs = 0\.85/);
 });
 
 test('added p99 is the median of per-round differences from direct', () => {
