@@ -74,6 +74,7 @@ test('the launcher runs node with its V8 flags when executed as a command', { sk
   try {
     const argv = readFileSync(`/proc/${p.child.pid}/cmdline`, 'utf8').split('\0');
     assert.ok(argv.includes('--no-concurrent-recompilation'), argv.join(' '));
+    assert.ok(argv.includes('--single-threaded-gc'), argv.join(' '));
     assert.ok(argv.includes(bin), argv.join(' '));
   } finally {
     await p.stop();
