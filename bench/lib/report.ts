@@ -81,15 +81,27 @@ export function pairedMedian(a: readonly number[] | undefined, b: readonly numbe
   return r.length < 2 ? undefined : median(r);
 }
 
+/** A proxy this busy (share of its one CPU) over a run was saturated: the load kept up. */
+export const SATURATED = 0.95;
+
+/** The share of one CPU a run kept busy: req/s times CPU seconds per request. */
+export function busyShare(rps: number, cpuUsPerReq: number): number {
+  return (rps * cpuUsPerReq) / 1e6;
+}
+
 /**
  * The median over pairs of a's req/s over b's and of b's CPU per request over a's (CPU
- * efficiency); undefined without two pairs.
+ * efficiency); undefined without two pairs. `saturated` restricts both to the pairs where both
+ * proxies kept their CPU at least SATURATED busy: in the others the load generator, not the
+ * proxy, set the pace (req/s tie, and a proxy's cost per request rises below saturation), so
+ * they do not compare capacity.
  */
-export function pairedRatios(p: PairedRuns): { rps: number; cpu: number } | undefined {
-  const rps = p.pairs.filter((x) => x.bRps > 0).map((x) => x.aRps / x.bRps);
-  const cpu = p.pairs.filter((x) => x.aCpuUsPerReq > 0).map((x) => x.bCpuUsPerReq / x.aCpuUsPerReq);
+export function pairedRatios(p: PairedRuns, saturated = false): { rps: number; cpu: number; pairs: number } | undefined {
+  const used = saturated ? p.pairs.filter((x) => busyShare(x.aRps, x.aCpuUsPerReq) >= SATURATED && busyShare(x.bRps, x.bCpuUsPerReq) >= SATURATED) : p.pairs;
+  const rps = used.filter((x) => x.bRps > 0).map((x) => x.aRps / x.bRps);
+  const cpu = used.filter((x) => x.aCpuUsPerReq > 0).map((x) => x.bCpuUsPerReq / x.aCpuUsPerReq);
   if (rps.length < 2 || cpu.length < 2) return undefined;
-  return { rps: median(rps), cpu: median(cpu) };
+  return { rps: median(rps), cpu: median(cpu), pairs: used.length };
 }
 
 /** The round whose p99 is the median (the lower middle one for an even count). */
@@ -146,9 +158,15 @@ export function ratios(cands: readonly CandidateResult[], paired: readonly Paire
   if (plain && two) out['meshwork linkerd --workers 2/meshwork linkerd'] = two / plain;
   for (const p of paired) {
     const r = pairedRatios(p);
-    if (r === undefined) continue;
-    out[`${p.a}/${p.b}, median of back-to-back pairs`] = r.rps;
-    out[`${p.a} CPU efficiency/${p.b}, median of back-to-back pairs`] = r.cpu;
+    if (r !== undefined) {
+      out[`${p.a}/${p.b}, median of back-to-back pairs`] = r.rps;
+      out[`${p.a} CPU efficiency/${p.b}, median of back-to-back pairs`] = r.cpu;
+    }
+    const s = pairedRatios(p, true);
+    if (s !== undefined) {
+      out[`${p.a}/${p.b}, median of saturated back-to-back pairs (${s.pairs})`] = s.rps;
+      out[`${p.a} CPU efficiency/${p.b}, median of saturated back-to-back pairs (${s.pairs})`] = s.cpu;
+    }
   }
   return out;
 }
@@ -184,7 +202,9 @@ export function markdown(r: BenchRecord): string {
     const order = p.pairs.map((x) => (x.first === 'a' ? 'ab' : 'ba')).join(' ');
     const rps = p.pairs.map((x) => (x.bRps > 0 ? (x.aRps / x.bRps).toFixed(2) : '-')).join(' / ');
     const cpu = p.pairs.map((x) => (x.aCpuUsPerReq > 0 ? `${f1(x.aCpuUsPerReq)} vs ${f1(x.bCpuUsPerReq)}` : '-')).join(' / ');
-    lines.push('', `Back-to-back pairs of ${p.seconds} s 13 B runs, ${p.a} (a) against ${p.b} (b), order ${order}: req/s a/b per pair ${rps}; CPU µs/req a vs b per pair ${cpu}.`);
+    const pct = (rps: number, us: number) => (busyShare(rps, us) * 100).toFixed(0);
+    const busy = p.pairs.map((x) => `${pct(x.aRps, x.aCpuUsPerReq)}/${pct(x.bRps, x.bCpuUsPerReq)}`).join(' ');
+    lines.push('', `Back-to-back pairs of ${p.seconds} s 13 B runs, ${p.a} (a) against ${p.b} (b), order ${order}: req/s a/b per pair ${rps}; CPU µs/req a vs b per pair ${cpu}; CPU busy a/b % per pair ${busy} (saturated: both at least ${SATURATED * 100}%).`);
   }
   const fixed = r.candidates.filter((c) => c.fixedRateRounds !== undefined && c.fixedRateRounds.length > 1).map((c) => `${c.name} ${c.fixedRateRounds!.map((x) => ms(x.p99)).join(' / ')}`);
   if (fixed.length) lines.push('', `Fixed-rate p99 ms per round (the table shows each candidate's median round; added p99 is the median of its per-round differences from direct): ${fixed.join('; ')}.`);
@@ -196,8 +216,9 @@ export function markdown(r: BenchRecord): string {
   // Where each proxy's CPU goes: its own code and runtime (user) or the kernel's socket work (system).
   const split = r.candidates
     .filter((c) => c.name !== 'direct' && c.throughput['/small']?.userUsPerReq !== undefined)
-    .map((c) => { const s = c.throughput['/small']!; return `${c.name} ${f1(s.userUsPerReq)} / ${f1(s.cpuUsPerReq - s.userUsPerReq!)}`; });
-  if (split.length) lines.push('', `Proxy CPU µs/req in the 13 B round of the table, user / system: ${split.join('; ')}.`);
+    .map((c) => { const s = c.throughput['/small']!; return `${c.name} ${f1(s.userUsPerReq)} / ${f1(s.cpuUsPerReq - s.userUsPerReq!)} (${(busyShare(s.rps, s.cpuUsPerReq) * 100).toFixed(0)}% busy)`; });
+  // A proxy below SATURATED busy was waiting for the load: its row does not show its capacity.
+  if (split.length) lines.push('', `Proxy CPU µs/req in the 13 B round of the table, user / system (share of one CPU busy): ${split.join('; ')}.`);
   const stalls = (r.stalls ?? []).filter((s) => s.rounds.length > 0);
   if (stalls.length) {
     const one = (x: StallResult) => `${(x.lost * 100).toFixed(2)}% / ${x.over1ms} / ${x.max.toFixed(1)}`;

@@ -6,7 +6,7 @@ import { percentile, runFixedRate } from '../../bench/lib/fixed-rate.js';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { addedP99, markdown, medianByP99, pairedMedian, pairedRatios, ratios, type CandidateResult, type PairedRuns } from '../../bench/lib/report.js';
+import { addedP99, busyShare, markdown, medianByP99, pairedMedian, pairedRatios, ratios, type CandidateResult, type PairedRuns } from '../../bench/lib/report.js';
 import type { FixedRateResult } from '../../bench/lib/fixed-rate.js';
 import { probe, summarizeGaps } from '../../bench/lib/stall-probe.js';
 import { cpuLayout } from '../../bench/lib/layout.js';
@@ -46,7 +46,8 @@ test('ratios and the markdown table', () => {
   assert.match(md, /\n\| meshwork http1-proxy \| 18,000 \| 1\.00 \| 2\.00 \| 3\.00 \| 40\.0 \| - \| - \| - \| - \| 50\.0 \| 60\.0 \| - \|\n/);
   assert.match(md, /meshwork http1-proxy\/haproxy = 0\.90; meshwork http1-proxy\/undici = 2\.00/);
   // The user/system split is printed for the candidates that have it (older records have none).
-  assert.match(md, /\nProxy CPU µs\/req in the 13 B round of the table, user \/ system: haproxy 10\.0 \/ 20\.0\.\n/);
+  // With the share of its CPU the run kept busy: 20,000 req/s at 30 µs each is 60%.
+  assert.match(md, /\nProxy CPU µs\/req in the 13 B round of the table, user \/ system \(share of one CPU busy\): haproxy 10\.0 \/ 20\.0 \(60% busy\)\.\n/);
 });
 
 test('per-round ratios pair each round with the same round of the reference', () => {
@@ -85,8 +86,24 @@ test('back-to-back pairs: the median of each pair\'s ratios, shown pair by pair'
   const rat = ratios(cands, [paired]);
   assert.ok(Math.abs(rat['meshwork linkerd/haproxy, median of back-to-back pairs']! - 0.85) < 1e-9);
   const md = markdown({ date: 'D', commit: 'abc', host: { cpus: 2, node: 'v20', kernel: 'k' }, settings: { rounds: 3, loadavg: 1, seconds: 5, connections: 50, fixedRate: 10000, idleConns: 10000, quick: false }, candidates: cands, paired: [paired], ratios: rat });
-  assert.match(md, /Back-to-back pairs of 2 s 13 B runs, meshwork linkerd \(a\) against haproxy \(b\), order ab ba ab ba: req\/s a\/b per pair 0\.85 \/ 0\.85 \/ 0\.68 \/ 0\.90; CPU µs\/req a vs b per pair 29\.0 vs 24\.0 \/ 39\.0 vs 33\.0 \/ 50\.0 vs 40\.0 \/ 27\.0 vs 24\.0\./);
+  assert.match(md, /Back-to-back pairs of 2 s 13 B runs, meshwork linkerd \(a\) against haproxy \(b\), order ab ba ab ba: req\/s a\/b per pair 0\.85 \/ 0\.85 \/ 0\.68 \/ 0\.90; CPU µs\/req a vs b per pair 29\.0 vs 24\.0 \/ 39\.0 vs 33\.0 \/ 50\.0 vs 40\.0 \/ 27\.0 vs 24\.0; CPU busy a\/b % per pair 99\/96 99\/99 85\/100 97\/96 \(saturated: both at least 95%\)\./);
   assert.match(md, /meshwork linkerd\/haproxy, median of back-to-back pairs = 0\.85/);
+  // Pair 3's linkerd run was held to 85% of its CPU by the load: left out of the saturated median.
+  const sat = pairedRatios(paired, true)!;
+  assert.equal(sat.pairs, 3);
+  assert.ok(Math.abs(sat.rps - 0.85) < 1e-9, String(sat.rps));
+  assert.ok(Math.abs(sat.cpu - 33 / 39) < 1e-9, String(sat.cpu));
+  assert.match(md, /meshwork linkerd\/haproxy, median of saturated back-to-back pairs \(3\) = 0\.85/);
+});
+
+test('saturated pairs: none when the load held every run below the line', () => {
+  const pr = (aRps: number, bRps: number, aCpu: number, bCpu: number) => ({ first: 'a' as const, aRps, bRps, aCpuUsPerReq: aCpu, bCpuUsPerReq: bCpu });
+  // 30k req/s at 27 µs/req is 81% of a CPU: HAProxy was waiting for the load, not saturated.
+  const p: PairedRuns = { a: 'meshwork linkerd', b: 'haproxy', seconds: 2, pairs: [pr(30_000, 30_000, 29.5, 27.4), pr(30_400, 30_500, 29.5, 27.0)] };
+  assert.ok(Math.abs(busyShare(30_000, 27.4) - 0.822) < 1e-9);
+  assert.equal(pairedRatios(p, true), undefined);
+  assert.ok(pairedRatios(p) !== undefined);
+  assert.ok(!Object.keys(ratios([], [p])).some((k) => k.includes('saturated')));
 });
 
 test('added p99 is the median of per-round differences from direct', () => {
