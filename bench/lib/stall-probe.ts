@@ -52,10 +52,12 @@ export function probe(ms: number, settleMs = 100, now: () => number = () => perf
   let last = now();
   const start = last + settleMs;
   const end = start + ms;
-  // Bounded by the clock; the counter only guards against a clock that stopped.
+  // Bounded by the clock; the counter only guards against a clock that stopped. A gap that
+  // runs past the end counts up to the end: the probe reports on its own window only (a busy
+  // machine may deschedule it for longer than the whole probe).
   for (let i = 0; i < 1e10; i++) {
     const t = now();
-    if (t - last > GAP_MS && last >= start) gaps.push(t - last);
+    if (t - last > GAP_MS && last >= start) gaps.push(Math.min(t, end) - last);
     last = t;
     if (t >= end) break;
   }
