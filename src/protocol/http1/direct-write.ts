@@ -145,7 +145,7 @@ export function directHandle(s: Socket): object | null {
  * `handle`: the socket's `directHandle`, when the caller kept it (the socket must not be
  * destroyed: Node drops a destroyed socket's handle, and a kept one would outlive it).
  */
-export function writeDirect(s: Socket, b: Buffer, cb?: (err?: Error | null) => void, handle?: object | null): boolean {
+export function writeDirect(s: Socket, b: Buffer, cb?: (err?: Error | null) => void, handle?: object): boolean {
   if (internals === null) return false;
   const si = s as unknown as SocketInternals;
   const h = (handle ?? si._handle) as StreamHandle | null;
