@@ -3,6 +3,7 @@
  * dtabs, trace ids (the context's bytes are built in telemetry/trace-context.ts; written here
  * as the `l5d-ctx-trace` and `l5d-reqid` fields), deadlines and `Via`.
  */
+import { copyBytes, writeLatin1 } from '../protocol/http1/chars.js';
 
 export const H_DTAB = 'l5d-dtab';
 export const H_CTX_DTAB = 'l5d-ctx-dtab';
@@ -36,9 +37,9 @@ export function residualFieldLength(residual: string): number {
  * Writes `l5d-dst-residual: <residual>\r\n` at `at` (a path's text is ASCII: `Path.show`
  * escapes the rest); returns the offset past it.
  */
-export function writeResidualField(out: Uint8Array, at: number, residual: string): number {
-  for (let i = 0; i < RESIDUAL_PREFIX.length; i++) out[at++] = RESIDUAL_PREFIX[i]!;
-  for (let i = 0; i < residual.length; i++) out[at++] = residual.charCodeAt(i) & 0xff;
+export function writeResidualField(out: Buffer, at: number, residual: string): number {
+  at = copyBytes(RESIDUAL_PREFIX, 0, RESIDUAL_PREFIX.length, out, at);
+  at = writeLatin1(out, at, residual);
   out[at++] = 0x0d;
   out[at++] = 0x0a;
   return at;

@@ -45,8 +45,6 @@ export class Route implements ResponseListener, HeadExtra {
   /** `trace` stands for an unrecorded client span: each attempt gets a new span id. */
   newSpanPerAttempt = false;
   private traceSent = false;
-  /** The bound name's residual path of the attempt (`l5d-dst-residual`), or null when empty. */
-  private residual: string | null = null;
   /** Status the client got (0 until known). */
   status = 0;
   private retries = 0;
@@ -124,8 +122,8 @@ export class Route implements ResponseListener, HeadExtra {
       this.bound = bound;
       const client = this.core.clientFor(bound);
       this.client = client;
-      // Written with the other l5d-dst-* fields (writeExtra); one the client sent was removed.
-      this.residual = bound.residual.isEmpty ? null : bound.residual.show();
+      // l5d-dst-client and l5d-dst-residual follow `client` and `bound` (writeExtra); any the
+      // client sent were removed (router.ts).
       client.deposit(now);
     }
     const client = this.client!;
@@ -339,7 +337,8 @@ export class Route implements ResponseListener, HeadExtra {
     let n = this.svc.dstField.length;
     if (this.addVia) n += H.VIA_FIELD.length;
     if (this.client !== undefined) n += this.client.dstField.length;
-    if (this.residual !== null) n += H.residualFieldLength(this.residual);
+    const residual = this.bound?.residual;
+    if (residual !== undefined && !residual.isEmpty) n += H.residualFieldLength(residual.show());
     if (this.traceLen !== 0) n += H.traceFieldsLength(this.traceLen);
     return n;
   }
@@ -350,7 +349,8 @@ export class Route implements ResponseListener, HeadExtra {
     at = copyBytes(svcField, 0, svcField.length, out, at);
     const client = this.client;
     if (client !== undefined) at = copyBytes(client.dstField, 0, client.dstField.length, out, at);
-    if (this.residual !== null) at = H.writeResidualField(out, at, this.residual);
+    const residual = this.bound?.residual;
+    if (residual !== undefined && !residual.isEmpty) at = H.writeResidualField(out, at, residual.show());
     if (this.traceLen !== 0) at = H.writeTraceFields(out, at, this.trace!, this.traceLen);
     return at;
   }

@@ -56,3 +56,11 @@ export function copyBytes(src: Buffer, s: number, e: number, dst: Buffer, at: nu
   for (let i = 0; i < n; i++) dst[at + i] = src[s + i]!;
   return at + n;
 }
+
+/** Writes a string's chars as bytes (latin1: each char's low byte); returns the new offset. */
+export function writeLatin1(dst: Buffer, at: number, s: string): number {
+  const n = s.length;
+  if (n > 64) return at + dst.write(s, at, n, 'latin1');
+  for (let i = 0; i < n; i++) dst[at + i] = s.charCodeAt(i) & 0xff;
+  return at + n;
+}

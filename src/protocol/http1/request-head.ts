@@ -3,7 +3,7 @@
  * decoded to strings only when asked for. Edits (set/remove) are recorded and applied when the
  * head is serialised for forwarding, so an unedited head is forwarded as the same bytes.
  */
-import { CR, HTAB, LF, SP, TARGET, TCHAR, VCHAR_OBS, copyBytes, eqLowerAt, indexOfHeadEnd } from './chars.js';
+import { CR, HTAB, LF, SP, TARGET, TCHAR, VCHAR_OBS, copyBytes, eqLowerAt, indexOfHeadEnd, writeLatin1 } from './chars.js';
 import { Http1Error, type Http1ErrorCode } from './errors.js';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE } from './framing.js';
 import type { Http1Limits } from './limits.js';
@@ -54,14 +54,6 @@ let keepBytes = new Uint8Array(128);
 function keepScratch(n: number): Uint8Array {
   if (n > keepBytes.length) keepBytes = new Uint8Array(n);
   return keepBytes;
-}
-
-/** Writes a string's chars as bytes (latin1: each char's low byte); returns the new offset. */
-function writeLatin1(dst: Buffer, at: number, s: string): number {
-  const n = s.length;
-  if (n > 64) return at + dst.write(s, at, n, 'latin1');
-  for (let i = 0; i < n; i++) dst[at + i] = s.charCodeAt(i) & 0xff;
-  return at + n;
 }
 
 export class Http1RequestHead {
@@ -197,10 +189,6 @@ export class Http1RequestHead {
       }
     }
     e.push(lower, value);
-  }
-
-  get edited(): boolean {
-    return this.edits !== null || this.extra !== null;
   }
 
   /**
