@@ -107,7 +107,7 @@ test('saturated pairs: none when the load held every run below the line', () => 
 });
 
 test('added p99 is the median of per-round differences from direct', () => {
-  const fr = (p99: number): FixedRateResult => ({ target: 1, achievedRps: 1, sent: 1, completed: 1, errors: 0, p50: 100, p99, p999: p99 * 2, max: p99 * 3, correctedP99: p99, correctedP999: p99 });
+  const fr = (p99: number): FixedRateResult => ({ target: 1, achievedRps: 1, sent: 1, completed: 1, errors: 0, p50: 100, p99, p999: p99 * 2, max: p99 * 3, correctedP99: p99, correctedP999: p99, lateP50: p99 / 20, lateP99: p99 / 2 });
   const t = { '/small': { requests: 1, durationUs: 1, bytes: 1, errors: 0, non2xx: 0, p50: 1, p99: 1, p999: 1, max: 1, rps: 1, cpuUsPerReq: 0, upstreamCpuUsPerReq: 0 } };
   // Round 2 disturbed both alike and round 3 only the proxy: the per-round differences are
   // 0.5, 0.5 and 1.0 ms, so 0.5 ms added, while the median rounds (1.8 against 0.9) say 0.9.
@@ -127,10 +127,14 @@ test('added p99 is the median of per-round differences from direct', () => {
   assert.match(md, /fixed rate 10,000 req\/s \(3 interleaved rounds of 5s\)/);
   assert.match(md, /\| meshwork linkerd \|[^\n]*\| 0\.10 \/ 1\.80 \/ 3\.60 \| 0\.50 \|/);
   assert.match(md, /Fixed-rate p99 ms per round[^\n]*: direct 0\.90 \/ 3\.00 \/ 0\.80; meshwork linkerd 1\.40 \/ 3\.50 \/ 1\.80\./);
+  assert.match(md, /Fixed-rate requests sent after their due time per round, p50\/p99 µs: direct 45\/450 150\/1,500 40\/400; meshwork linkerd 70\/700 175\/1,750 90\/900\./);
   assert.doesNotMatch(md, /Proxy CPU at the fixed rate/, 'no line without CPU figures');
   // With the proxy's CPU over each round: per request and as a share of one CPU.
   const busy = { ...proxy, fixedRateRounds: proxyRounds.map((x, i) => ({ ...x, proxyCpuUsPerReq: 40 + i, proxyBusy: 0.8 + i / 100 })) };
   const md2 = markdown({ date: 'D', commit: 'abc', host: { cpus: 2, node: 'v20', kernel: 'k' }, settings: { rounds: 3, loadavg: 1, seconds: 5, connections: 50, fixedRate: 10000, idleConns: 10000, quick: false }, candidates: [direct, busy], ratios: {} });
+  // Records from before the generator reported lateness print no lateness line.
+  const old = (c: CandidateResult): CandidateResult => ({ ...c, fixedRateRounds: c.fixedRateRounds!.map(({ lateP50: _a, lateP99: _b, ...x }) => x as FixedRateResult) });
+  assert.doesNotMatch(markdown({ date: 'D', commit: 'abc', host: { cpus: 2, node: 'v20', kernel: 'k' }, settings: { rounds: 3, loadavg: 1, seconds: 5, connections: 50, fixedRate: 10000, idleConns: 10000, quick: false }, candidates: [old(direct), old(proxy)], ratios: {} }), /sent after their due time/);
   assert.match(md2, /Proxy CPU at the fixed rate per round, µs\/req \(share of one CPU busy\): meshwork linkerd 40\.0 \(80%\) \/ 41\.0 \(81%\) \/ 42\.0 \(82%\)\./);
 });
 
@@ -182,6 +186,9 @@ test('fixed-rate generator: keeps the rate, records only after the warm-up, read
     // Half the responses waited 4 ms for their last bytes: p99 sees them, p50 need not.
     assert.ok(r.p99 >= 4000, `p99 ${r.p99} µs`);
     assert.ok(r.p50 < r.p99);
+    // How late requests went out after their due time: the 1 ms tick bounds it on a quiet loop.
+    assert.ok(r.lateP50 >= 0 && r.lateP50 <= r.lateP99, `late p50 ${r.lateP50} p99 ${r.lateP99} µs`);
+    assert.ok(r.lateP99 < 500_000, `late p99 ${r.lateP99} µs`);
   } finally {
     for (const s of sockets) s.destroy();
     await new Promise<void>((r) => server.close(() => r()));
