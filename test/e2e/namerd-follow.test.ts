@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, spawnReady, type ReadyProcess } from '../support/process.js';
+import { freePort, onChosenPort, spawnReady, type ReadyProcess } from '../support/process.js';
 import { request, upstream, type Upstream } from '../router/support.js';
 
 const BIN = join(process.cwd(), 'bin', 'meshwork.js');
@@ -40,12 +40,12 @@ async function meshwork(kind: 'namerd' | 'linkerd', yaml: string, ready: RegExp)
 /** namerd with the `default` namespace set to `dtab`; the interface `iface` on the fixed `port`. */
 function startNamerd(iface: 'io.l5d.httpController' | 'io.l5d.mesh', port: number, dtab: string): Promise<ReadyProcess> {
   const other = iface === 'io.l5d.mesh' ? 'io.l5d.httpController' : 'io.l5d.mesh';
-  return meshwork(
+  return onChosenPort(() => meshwork(
     'namerd',
     `admin:\n  port: 0\nstorage:\n  kind: io.l5d.inMemory\n  namespaces:\n    default: ${JSON.stringify(dtab)}\n` +
       `interfaces:\n- kind: ${iface}\n  ip: 127.0.0.1\n  port: ${port}\n- kind: ${other}\n  ip: 127.0.0.1\n  port: 0\n`,
     new RegExp(`namerd ${iface.replace(/\./g, '\\.')} listening on 127\\.0\\.0\\.1:${port}[\\s\\S]*namerd admin listening|namerd admin listening[\\s\\S]*namerd ${iface.replace(/\./g, '\\.')} listening on 127\\.0\\.0\\.1:${port}`),
-  );
+  ));
 }
 
 async function startLinkerd(interpreter: string, extra = ''): Promise<{ proc: ReadyProcess; port: number }> {

@@ -15,7 +15,7 @@ import { InterpreterError } from '../../src/interpreters/errors.js';
 import { Dtab, readDtab, readPath } from '../../src/naming/index.js';
 import type { Path } from '../../src/naming/path.js';
 import { readFileSync } from 'node:fs';
-import { freePort } from '../support/process.js';
+import { freePort, onChosenPort } from '../support/process.js';
 import { makeTestCerts } from '../support/certs.js';
 import { eventually, leafOf, okTree, plainAddr, tcpRelay, watch, type Cleanups } from './support.js';
 
@@ -32,7 +32,8 @@ async function namerd(dtab: string, port = 0): Promise<{ n: RunningNamerd; mesh:
   const yaml =
     `admin:\n  port: 0\nstorage:\n  kind: io.l5d.inMemory\n  namespaces:\n    default: ${JSON.stringify(dtab)}\n` +
     `interfaces:\n- kind: io.l5d.mesh\n  ip: 127.0.0.1\n  port: ${port}\n- kind: io.l5d.httpController\n  ip: 127.0.0.1\n  port: 0\n`;
-  const n = await startNamerd(parseNamerdConfig(yaml, 'namerd.yaml'));
+  // A fixed port (a restart on the same port) may be taken for a moment by another test file.
+  const n = await onChosenPort(() => startNamerd(parseNamerdConfig(yaml, 'namerd.yaml')));
   let closed = false;
   const close = n.close;
   const wrapped: RunningNamerd = { ...n, close: async () => (closed ? undefined : ((closed = true), close())) };
@@ -99,7 +100,7 @@ test('namerd stopped: the last tree and Addr stay; restarted on the same port wi
   // and a new relay on the same port to a second namerd is the restarted namerd.
   const port = await freePort();
   const first = await namerd(`/svc/web => ${inet(8081)}`);
-  const relay1 = await tcpRelay(port, first.mesh);
+  const relay1 = await onChosenPort(() => tcpRelay(port, first.mesh));
   cleanups.push(() => relay1.close());
   const i = interpreter(port);
   const tree = watch(i.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
@@ -113,7 +114,7 @@ test('namerd stopped: the last tree and Addr stay; restarted on the same port wi
 
   const t0 = Date.now();
   const second = await namerd(`/svc/web => ${inet(8082)}`);
-  const relay2 = await tcpRelay(port, second.mesh);
+  const relay2 = await onChosenPort(() => tcpRelay(port, second.mesh));
   cleanups.push(() => relay2.close());
   await tree.until((x) => JSON.stringify(okTree(x)) === JSON.stringify({ id: inet(8082), residual: '/' }), 3000, 'the new tree');
   // Retry waits are capped at maxSeconds 0.5 (and the channel's reconnect backoff with them).

@@ -19,7 +19,7 @@ import { InterpreterError } from '../../src/interpreters/errors.js';
 import { Dtab, readDtab, readPath } from '../../src/naming/index.js';
 import type { BoundName } from '../../src/naming/contracts.js';
 import type { NameTree } from '../../src/naming/name-tree.js';
-import { freePort } from '../support/process.js';
+import { freePort, onChosenPort } from '../support/process.js';
 import { eventually, okTree, plain, plainAddr, watch } from './support.js';
 import { makeTestCerts } from '../support/certs.js';
 
@@ -36,7 +36,8 @@ async function namerd(dtab: string, port = 0, extraNamespaces = ''): Promise<{ n
   const yaml =
     `admin:\n  port: 0\nstorage:\n  kind: io.l5d.inMemory\n  namespaces:\n    default: ${JSON.stringify(dtab)}\n${extraNamespaces}` +
     `interfaces:\n- kind: io.l5d.httpController\n  ip: 127.0.0.1\n  port: ${port}\n`;
-  const n = await startNamerd(parseNamerdConfig(yaml, 'namerd.yaml'));
+  // A fixed port (a restart on the same port) may be taken for a moment by another test file.
+  const n = await onChosenPort(() => startNamerd(parseNamerdConfig(yaml, 'namerd.yaml')));
   let closed = false;
   const close = n.close;
   const wrapped: RunningNamerd = { ...n, close: async () => (closed ? undefined : ((closed = true), close())) };

@@ -14,6 +14,24 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * Starts a server on a port chosen earlier (by `freePort`, or a server restarted on its old
+ * port). Until it listens, any process's `listen(0)` may be handed that port: the test files
+ * run in parallel, and one restart in a CI run failed so. `start` is retried while it fails
+ * with EADDRINUSE, at most `attempts` times, 100 ms apart; any other failure is thrown at once.
+ */
+export async function onChosenPort<T>(start: () => Promise<T>, attempts = 50): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await start();
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (i >= attempts || !(err.code === 'EADDRINUSE' || /EADDRINUSE/.test(String(err.message)))) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 export interface ReadyProcess {
   readonly child: ChildProcess;
   /** The process's combined output so far (for failure messages). */
