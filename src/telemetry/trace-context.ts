@@ -157,8 +157,8 @@ export function unsampledRootInto(out: Uint8Array): number {
 const TRACE_IN = Buffer.alloc(48);
 
 /**
- * Decodes a caller's `l5d-ctx-trace` for `callerSampling` and `unsampledChildInto` (which read
- * it at once: the decoded bytes are kept until the next call). Returns the context's length,
+ * Decodes a caller's `l5d-ctx-trace` for `callerSampling`, `unsampledChildInto` and
+ * `traceContextInto` (which read it at once: the decoded bytes are kept until the next call). Returns the context's length,
  * 32 or 40 bytes, or 0 when the value is not a context.
  */
 export function readCallerTrace(value: string): number {
@@ -196,9 +196,9 @@ export function unsampledChildInto(out: Uint8Array): number {
  */
 export function traceContextInto(out: Uint8Array, incoming: string | undefined, sampleOverride: number | undefined): number {
   newIdInto(out, 0); // the new span id
-  const n = incoming === undefined || incoming.length > 64 ? 0 : TRACE_IN.write(incoming, 'base64');
+  const n = incoming === undefined ? 0 : readCallerTrace(incoming);
   const len = n === 40 ? 40 : 32;
-  if (n === 32 || n === 40) {
+  if (n !== 0) {
     for (let i = 0; i < 8; i++) out[8 + i] = TRACE_IN[i]!;
     for (let i = 16; i < n; i++) out[i] = TRACE_IN[i]!;
   } else {
