@@ -210,8 +210,8 @@ export function markdown(r: BenchRecord): string {
   if (fixed.length) lines.push('', `Fixed-rate p99 ms per round (the table shows each candidate's median round; added p99 is the median of its per-round differences from direct): ${fixed.join('; ')}.`);
   // How closely the generator kept the rate: requests sent late arrive bunched.
   const late = r.candidates
-    .filter((c) => (c.fixedRateRounds ?? []).some((x) => x.lateP50 !== undefined))
-    .map((c) => `${c.name} ${c.fixedRateRounds!.map((x) => (x.lateP50 === undefined ? '-' : `${f0(x.lateP50)}/${f0(x.lateP99)}`)).join(' ')}`);
+    .filter((c) => c.fixedRateRounds !== undefined && c.fixedRateRounds.length > 0)
+    .map((c) => `${c.name} ${c.fixedRateRounds!.map((x) => `${f0(x.lateP50)}/${f0(x.lateP99)}`).join(' ')}`);
   if (late.length) lines.push('', `Fixed-rate requests sent after their due time per round, p50/p99 µs: ${late.join('; ')}.`);
   // How busy each proxy's CPU was at the fixed rate: queueing, and so p99, follows from it.
   const busy = r.candidates
