@@ -6,16 +6,17 @@
  * backwards (Consul restored / new leader) resets to 0. No instances -> Neg. Errors back off
  * and retry; the last good answer is kept (failFast: fail the Addr at once instead).
  */
-import { Activity, PENDING, failed, ok } from '../naming/activity.js';
+import { Activity } from '../naming/activity.js';
 import { ADDR_NEG, ADDR_PENDING, type Addr, type Address } from '../naming/addr.js';
 import { addrEquals, boundName } from '../naming/bound.js';
-import type { ActivityState, Name } from '../naming/contracts.js';
-import { NEG, leaf, type NameTree } from '../naming/name-tree.js';
+import type { Name } from '../naming/contracts.js';
+import { NEG, type NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
-import { AsyncVar, map } from '../naming/var.js';
+import { AsyncVar } from '../naming/var.js';
 import { HttpClient } from '../namerd/stores/http-client.js';
 import { NamerError } from './errors.js';
-import { configuredPrefix, type NamerSpec } from './spec.js';
+import { namerTlsFields } from '../config/router-fields.js';
+import { addrLeaf, configuredPrefix, type NamerSpec } from './spec.js';
 
 const EMPTY_META: Readonly<Record<string, unknown>> = Object.freeze({});
 /** Consul's blocking wait; the request timeout is above it. */
@@ -68,14 +69,7 @@ export class ConsulNamer {
     const service = elems[n - 1]!;
     const v = this.addr(dc, tag, service);
     const bound = boundName(this.prefix.concat(path.take(n)), v, path.drop(n));
-    return new Activity(
-      map(v, (a: Addr): ActivityState<NameTree<Name>> => {
-        if (a.type === 'pending') return PENDING;
-        if (a.type === 'neg') return ok<NameTree<Name>>(NEG);
-        if (a.type === 'failed') return failed(a.cause);
-        return ok<NameTree<Name>>(leaf<Name>(bound));
-      }),
-    ).dedup();
+    return addrLeaf(bound);
   }
 
   /** The query path for one blocking read after `index`. */
@@ -182,7 +176,7 @@ export const consulNamerSpec: NamerSpec = {
     setHost: { type: 'boolean', default: false, notSupported: true },
     weights: { type: { array: { object: { tag: { type: 'string', required: true }, weight: { type: 'number', required: true, min: 0 } } } }, notSupported: true },
     fixedLengthStreamedAfterKB: { type: 'int', min: 0, default: 5120 },
-    tls: { type: { object: {} }, notSupported: true },
+    tls: { type: { object: namerTlsFields }, notSupported: true },
     transferMetadata: { type: 'boolean', default: false, notSupported: true },
     transformers: { type: { array: { plugin: 'transformer' } }, notSupported: true },
   },

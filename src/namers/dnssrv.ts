@@ -5,15 +5,15 @@
  * NXDOMAIN / no data is Neg (so a dtab falls back); other DNS errors fail the Addr.
  */
 import { Resolver } from 'node:dns/promises';
-import { Activity, PENDING, failed, ok } from '../naming/activity.js';
+import { Activity } from '../naming/activity.js';
 import { ADDR_NEG, ADDR_PENDING, type Addr, type Address } from '../naming/addr.js';
 import { addrEquals, boundName } from '../naming/bound.js';
-import type { ActivityState, BoundName, Name } from '../naming/contracts.js';
-import { NEG, leaf, type NameTree } from '../naming/name-tree.js';
+import type { BoundName, Name } from '../naming/contracts.js';
+import { NEG, type NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
-import { AsyncVar, map } from '../naming/var.js';
+import { AsyncVar } from '../naming/var.js';
 import { NamerError } from './errors.js';
-import { configuredPrefix, type NamerSpec } from './spec.js';
+import { addrLeaf, configuredPrefix, type NamerSpec } from './spec.js';
 
 const EMPTY_META: Readonly<Record<string, unknown>> = Object.freeze({});
 const NEG_CODES = new Set(['ENOTFOUND', 'ENODATA']);
@@ -92,13 +92,7 @@ export class DnsSrvNamer {
     const residual = path.drop(1);
     const v = this.addr(record);
     const bound: BoundName = boundName(this.prefix.concat(Path.utf8(record)), v, residual);
-    const states = map(v, (a: Addr): ActivityState<NameTree<Name>> => {
-      if (a.type === 'pending') return PENDING;
-      if (a.type === 'neg') return ok<NameTree<Name>>(NEG);
-      if (a.type === 'failed') return failed(a.cause);
-      return ok<NameTree<Name>>(leaf<Name>(bound));
-    });
-    return new Activity(states).dedup();
+    return addrLeaf(bound);
   }
 }
 

@@ -2,8 +2,12 @@
  * The shape every namer plugin shares: a PluginSpec (src/config/schema.ts) of category
  * 'namer' whose `create` returns the namer with its full prefix (`/#/<prefix>`).
  */
-import type { NameNamer } from '../naming/contracts.js';
+import { Activity, PENDING, failed, ok } from '../naming/activity.js';
+import type { Addr } from '../naming/addr.js';
+import type { ActivityState, BoundName, Name, NameNamer } from '../naming/contracts.js';
+import { NEG, leaf, type NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
+import { map } from '../naming/var.js';
 import type { PluginSpec } from '../config/schema.js';
 import { namerConfigError } from './errors.js';
 
@@ -54,4 +58,19 @@ export function requiredString(config: NamerConfigObject, k: string, ctx: NamerC
   const v = config[k];
   if (typeof v !== 'string' || v.length === 0) throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, key(ctx, k), v, 'a non-empty string');
   return v;
+}
+
+/**
+ * A discovery namer's answer for one bound name, following its Addr: pending while the Addr
+ * is, Neg when no instances exist, failed with its cause, else the bound leaf.
+ */
+export function addrLeaf(bound: BoundName): Activity<NameTree<Name>> {
+  return new Activity(
+    map(bound.addr, (a: Addr): ActivityState<NameTree<Name>> => {
+      if (a.type === 'pending') return PENDING;
+      if (a.type === 'neg') return ok<NameTree<Name>>(NEG);
+      if (a.type === 'failed') return failed(a.cause);
+      return ok<NameTree<Name>>(leaf<Name>(bound));
+    }),
+  ).dedup();
 }

@@ -4,8 +4,8 @@ import { ConsulNamer, type ConsulNamerOptions } from '../../src/namers/consul.js
 import { createNamer } from '../../src/namers/registry.js';
 import { readPath } from '../../src/naming/parser.js';
 import type { Path } from '../../src/naming/path.js';
-import type { Addr } from '../../src/naming/addr.js';
 import type { BoundName } from '../../src/naming/contracts.js';
+import { collectAddrs as collect } from '../support/addrs.js';
 import { startFakeConsul, type FakeConsul } from '../support/fake-consul.js';
 
 let consul: FakeConsul;
@@ -27,27 +27,7 @@ function namer(o: Partial<ConsulNamerOptions> = {}): ConsulNamer {
   return n;
 }
 
-function hp(a: Addr): string[] {
-  return a.type === 'bound' ? a.addrs.map((x) => `${x.host}:${x.port}`) : [a.type];
-}
 
-/** Observes `b.addr` until `want` values were seen (bounded in time), running `step(i)` after each. */
-function collect(b: BoundName, want: number, step: (i: number) => void): Promise<string[][]> {
-  const seen: string[][] = [];
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { c.close(); reject(new Error(`timeout: ${JSON.stringify(seen)}`)); }, 4000);
-    const c = b.addr.observe((a) => {
-      if (a.type === 'pending') return;
-      seen.push(hp(a));
-      step(seen.length);
-      if (seen.length === want) {
-        clearTimeout(timer);
-        queueMicrotask(() => c.close());
-        resolve(seen);
-      }
-    });
-  });
-}
 
 test('/dc/service binds catalog instances (ServiceAddress preferred) and follows blocking-query updates', async () => {
   consul.setService('web', [{ address: '10.0.0.1', serviceAddress: '127.0.0.9', port: 8080 }, { address: '127.0.0.2', port: 8081 }]);
