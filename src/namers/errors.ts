@@ -5,7 +5,8 @@ export type NamerErrorCode =
   | 'MESH_ERR_NAMER_KIND' // `namers[i].kind` is not a registered namer kind
   | 'MESH_ERR_NAMER_CONFIG' // a namer's config is missing a key or has a bad value
   | 'MESH_ERR_FS_MALFORMED_ADDRESS' // an io.l5d.fs file has a line that is not `host port [* weight]`
-  | 'MESH_ERR_FS_READ'; // an io.l5d.fs file or directory could not be read
+  | 'MESH_ERR_FS_READ' // an io.l5d.fs file or directory could not be read
+  | 'MESH_ERR_NAMER_UNAVAILABLE'; // a service-discovery API did not answer, or answered an error
 
 export class NamerError extends Error {
   constructor(

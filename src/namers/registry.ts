@@ -11,6 +11,7 @@ import { consulNamerSpec } from './consul.js';
 import { dnsSrvNamerSpec } from './dnssrv.js';
 import { fsNamerSpec } from './fs.js';
 import { k8sExternalNamerSpec, k8sNamerSpec, k8sNsNamerSpec } from './k8s/spec.js';
+import { marathonNamerSpec } from './marathon.js';
 import { rewriteNamerSpec } from './rewrite.js';
 import type { NamerConfigObject, NamerContext, NamerSpec } from './spec.js';
 
@@ -23,6 +24,7 @@ const NAMER_SPECS: readonly NamerSpec[] = [
   k8sNamerSpec,
   k8sExternalNamerSpec,
   k8sNsNamerSpec,
+  marathonNamerSpec,
   rewriteNamerSpec,
 ];
 
