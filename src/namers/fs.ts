@@ -8,21 +8,18 @@
  * bounded poll (fs.watch can miss renames and events on some file systems) so a change
  * reaches subscribers within a second. Watches close when the last observer leaves.
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Activity, PENDING, failed, ok } from '../naming/activity.js';
 import { ADDR_NEG, ADDR_PENDING, type Addr, type Address } from '../naming/addr.js';
 import { addrEquals, boundName } from '../naming/bound.js';
-import type { ActivityState, BoundName, Closable, Name, NameNamer, Var } from '../naming/contracts.js';
+import type { ActivityState, BoundName, Name, NameNamer, Var } from '../naming/contracts.js';
 import { NEG, leaf, type NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
 import { AsyncVar } from '../naming/var.js';
 import { NamerError } from './errors.js';
+import { reader, watchDir } from './fs-watch.js';
 import { configuredPrefix, requiredString, type NamerSpec } from './spec.js';
-
-/** The fallback poll period; fs.watch usually reports sooner. */
-export const FS_POLL_MS = 400;
 
 const MAX_BOUND_NAMES = 10_000;
 
@@ -67,69 +64,6 @@ export function parseAddrFile(text: string, file: string): Addr {
     return { type: 'failed', cause };
   }
   return { type: 'bound', addrs, meta: EMPTY_META };
-}
-
-/**
- * Runs `refresh` on fs.watch events for `dir` (optionally only for `name`) and on a poll.
- * Returns what to close.
- */
-function watchDir(dir: string, name: string | undefined, refresh: () => void): Closable {
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(dir, { persistent: false }, (_event, changed) => {
-      if (name === undefined || changed === null || changed === name) refresh();
-    });
-    // A watched directory that disappears reports an error; the poll carries on.
-    watcher.on('error', () => {
-      watcher?.close();
-      watcher = undefined;
-    });
-  } catch {
-    watcher = undefined;
-  }
-  const timer = setInterval(refresh, FS_POLL_MS);
-  timer.unref();
-  return {
-    close: () => {
-      clearInterval(timer);
-      watcher?.close();
-    },
-  };
-}
-
-/** A sequence of async reads where only the newest result counts. */
-function reader<T>(read: () => Promise<T>, update: (v: T) => void): { run: () => void; stop: () => void } {
-  let stopped = false;
-  let inFlight = false;
-  let again = false;
-  const run = (): void => {
-    if (stopped) return;
-    if (inFlight) {
-      again = true;
-      return;
-    }
-    inFlight = true;
-    void read().then(
-      (v) => {
-        inFlight = false;
-        if (stopped) return;
-        update(v);
-        if (again) {
-          again = false;
-          run();
-        }
-      },
-      () => {
-        inFlight = false;
-      },
-    );
-  };
-  return {
-    run,
-    stop: () => {
-      stopped = true;
-    },
-  };
 }
 
 export class FsNamer implements NameNamer {
