@@ -1,9 +1,10 @@
-/** Errors of the interpreters area (routers that follow namerd). Codes are stable; tests assert them. */
+/** Errors of the interpreters area (routers that follow namerd or a dtab file). Codes are stable; tests assert them. */
 
 export type InterpreterErrorCode =
   | 'MESH_ERR_INTERPRETER_CONFIG' // an interpreter's config has a bad value (dst, root, tls files)
   | 'MESH_ERR_INTERPRETER_RESPONSE' // namerd answered something we cannot read (status, JSON shape)
-  | 'MESH_ERR_INTERPRETER_STREAM'; // a watch stream to namerd failed or ended (the last state is kept)
+  | 'MESH_ERR_INTERPRETER_STREAM' // a watch stream to namerd failed or ended (the last state is kept)
+  | 'MESH_ERR_INTERPRETER_DTAB'; // the io.l5d.fs interpreter's dtabFile is unreadable or not a dtab
 
 export class InterpreterError extends Error {
   constructor(

@@ -19,3 +19,4 @@ const retry: Fields = {
 
 implementPlugin('interpreter', 'io.l5d.mesh', (c: Record<string, unknown>) => c, retry);
 implementPlugin('interpreter', 'io.l5d.namerd.http', (c: Record<string, unknown>) => c, retry);
+implementPlugin('interpreter', 'io.l5d.fs', (c: Record<string, unknown>) => c);

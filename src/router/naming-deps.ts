@@ -1,9 +1,11 @@
 /**
  * The naming core as the linker uses it: the parser, the binder over the configured namers
- * (plus the built-in `/$/` ones), and each router's interpreter transformers.
+ * (plus the built-in `/$/` ones), each router's interpreter (local, a dtab file, or namerd)
+ * and its transformers.
  */
 import type { LinkerdConfig, RouterConfig } from '../config/types.js';
-import { Dtab, bind as bindPath, readDtab, readPath } from '../naming/index.js';
+import { Dtab, bind as bindPath, explainDelegation, readDtab, readPath, showNameTree } from '../naming/index.js';
+import { DtabFileInterpreter } from '../interpreters/dtab-file.js';
 import type { Path } from '../naming/path.js';
 import { createNamers } from '../namers/registry.js';
 import { createTransformers, transformBinder } from '../transformers/index.js';
@@ -54,7 +56,15 @@ export function namingDeps(interpreters?: typeof Interpreters): NamingDeps<Dtab>
       const where = { file: linker?.file, keyPath: `routers[${linker ? linker.routers.indexOf(router) : 0}].interpreter` };
       const kind = router.interpreter.kind as string;
       if (REMOTE_KINDS.has(kind) && interpreters === undefined) throw new Error(`interpreter ${kind}: loadInterpreters() was not called`);
-      const remote = interpreters?.namerdInterpreter(router.interpreter as Readonly<Record<string, unknown>>, readPath, where);
+      // io.l5d.fs: the local namers under a dtab file's entries (read and watched), then the router's.
+      const remote =
+        kind === 'io.l5d.fs'
+          ? new DtabFileInterpreter(router.interpreter as Readonly<Record<string, unknown>>, {
+              readDtab,
+              bind,
+              explain: (dtab, path) => explainDelegation(dtab, path, namers!, { showTree: showNameTree, timeoutMs: 2000 }),
+            }, where)
+          : interpreters?.namerdInterpreter(router.interpreter as Readonly<Record<string, unknown>>, readPath, where);
       if (remote !== undefined) remotes.set(router.label, remote);
       const base = remote ? (dtab: Dtab, path: Path) => remote.bind(dtab, path) : bind;
       return transformBinder(transformers, base);

@@ -23,8 +23,15 @@ routers:
 - protocol: http
   label: second
   dtab: /svc => /$/inet/127.0.0.1/9999
+- protocol: http
+  label: third
+  dtab: /svc/x => /$/inet/127.0.0.1/7777
+  interpreter:
+    kind: io.l5d.fs
+    dtabFile: ${join(dir, 'third.dtab')}
 `,
 );
+writeFileSync(join(dir, 'third.dtab'), '/svc => /#/io.l5d.fs;\n');
 
 async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -91,11 +98,24 @@ test('delegate: invalid path and dtab are exit 2 with Linkerd messages and nothi
   assert.equal(noPath.out, '');
   const badRouter = await run('--config', config, '--router', 'nope', '/svc/x');
   assert.equal(badRouter.code, 2);
-  assert.equal(badRouter.err, `${config}: routers: no router labelled "nope"; allowed: first, second\n`);
+  assert.equal(badRouter.err, `${config}: routers: no router labelled "nope"; allowed: first, second, third\n`);
 });
 
 test('meshwork delegate runs as a process', () => {
   const res = spawnSync(process.execPath, ['bin/meshwork.js', 'delegate', '--dtab', '/foo=>/$/nil', '/foo'], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(res.status, 0, res.stderr);
   assert.equal(res.stdout, '{"type":"delegate","path":"/foo","delegate":{"type":"empty","path":"/$/nil","dentry":{"prefix":"/foo","dst":"/$/nil"}}}\n');
+});
+
+test('delegate: a router with the io.l5d.fs interpreter explains with its dtab file first, then its dtab', async () => {
+  const users = await run('--config', config, '--router', 'third', '/svc/users');
+  assert.equal(users.code, 0, users.err);
+  assert.match(users.out, /"dentry":\{"prefix":"\/svc","dst":"\/#\/io\.l5d\.fs"\}/);
+  const x = await run('--config', config, '--router', 'third', '/svc/x');
+  assert.match(x.out, /^\{"type":"alt","path":"\/svc\/x","alt":\[\{"type":"leaf","path":"\/\$\/inet\/127\.0\.0\.1\/7777"/);
+  const broken = join(dir, 'broken.yaml');
+  writeFileSync(broken, `routers:\n- protocol: http\n  interpreter:\n    kind: io.l5d.fs\n    dtabFile: ${join(dir, 'nope.dtab')}\n`);
+  const r = await run('--config', broken, '/svc/x');
+  assert.equal(r.code === 0, false);
+  assert.match(r.err, /routers\[0\]\.interpreter\.dtabFile: cannot read .*nope\.dtab: ENOENT/);
 });

@@ -1,0 +1,115 @@
+/**
+ * `io.l5d.fs` interpreter: binds through the linker's own namers, like `default`, under a dtab
+ * read from `dtabFile` and watched, so the file can be edited live. A request binds with
+ * `file dtab ++ router dtab ++ request dentries` (the router's and the request's entries come
+ * later and win, as Linkerd's ConfiguredDtabNamer prepends the configured dtab).
+ *
+ * The file is read while some name is bound through it. Until it has been read and parsed once,
+ * binding fails with the reason; after that, a file that goes missing or stops parsing keeps
+ * the last good dtab (each new problem is reported once through `log`) until it is fixed.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { Activity, PENDING, failed, ok, stateEquals } from '../naming/activity.js';
+import type { Activity as ActivityContract, ActivityState, BoundName } from '../naming/contracts.js';
+import type { Dtab } from '../naming/dtab.js';
+import type { NameTree } from '../naming/name-tree.js';
+import type { Path } from '../naming/path.js';
+import { AsyncVar } from '../naming/var.js';
+import { reader, watchDir } from '../namers/fs-watch.js';
+import { InterpreterError, interpreterConfigError, type ConfigWhere } from './errors.js';
+import type { RemoteInterpreter } from './index.js';
+
+export interface DtabFileDeps {
+  /** Parses a dtab (the naming parser's `readDtab`). */
+  readonly readDtab: (text: string) => Dtab;
+  /** Binds with the linker's namers (the `default` interpreter). */
+  readonly bind: (dtab: Dtab, path: Path) => ActivityContract<NameTree<BoundName>>;
+  /** Explains a delegation with the linker's namers (the dtab playground). */
+  readonly explain?: (dtab: Dtab, path: Path) => Promise<unknown>;
+  /** Where problems with the file are reported once the first dtab was read (default stderr). */
+  readonly log?: (line: string) => void;
+  /** Relative `dtabFile` paths are resolved against this (default the working directory). */
+  readonly baseDir?: string;
+}
+
+const dtabEquals = (a: Dtab, b: Dtab): boolean => a === b || a.show() === b.show();
+
+export class DtabFileInterpreter implements RemoteInterpreter {
+  readonly file: string;
+  private readonly dtab: Activity<Dtab>;
+  private readonly states: AsyncVar<ActivityState<Dtab>>;
+  private lastProblem = '';
+
+  constructor(config: Readonly<Record<string, unknown>>, private readonly deps: DtabFileDeps, where?: ConfigWhere) {
+    const raw = config['dtabFile'];
+    if (typeof raw !== 'string' || raw === '') throw interpreterConfigError(where, 'dtabFile', raw, 'the path of a file holding a dtab');
+    this.file = resolve(deps.baseDir ?? process.cwd(), raw);
+    const log = deps.log ?? ((line: string) => void process.stderr.write(line + '\n'));
+    this.states = new AsyncVar<ActivityState<Dtab>>(
+      PENDING,
+      (update) => {
+        const r = reader(
+          () => this.read(),
+          (next) => {
+            if (next.type === 'ok') {
+              this.lastProblem = '';
+              update(next);
+              return;
+            }
+            if (next.type !== 'failed') return;
+            if (this.states.sample().type !== 'ok') {
+              update(next);
+              return;
+            }
+            // A good dtab is held: keep routing on it and say once what is wrong with the file.
+            if (next.error.message !== this.lastProblem) {
+              this.lastProblem = next.error.message;
+              log(`${next.error.message}; routing stays on the last dtab read from it`);
+            }
+          },
+        );
+        const w = watchDir(dirname(this.file), basename(this.file), r.run);
+        r.run();
+        return {
+          close: () => {
+            r.stop();
+            w.close();
+          },
+        };
+      },
+      stateEquals(dtabEquals),
+    );
+    this.dtab = new Activity(this.states);
+  }
+
+  /** The file's dtab, or why there is none. */
+  private async read(): Promise<ActivityState<Dtab>> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (e) {
+      return failed(new InterpreterError('MESH_ERR_INTERPRETER_DTAB', `io.l5d.fs interpreter: cannot read dtabFile ${this.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`));
+    }
+    try {
+      return ok(this.deps.readDtab(text));
+    } catch (e) {
+      return failed(new InterpreterError('MESH_ERR_INTERPRETER_DTAB', `io.l5d.fs interpreter: dtabFile ${this.file} is not a valid dtab: ${(e as Error).message}`));
+    }
+  }
+
+  bind(dtab: Dtab, path: Path): Activity<NameTree<BoundName>> {
+    return this.dtab.flatMap((fileDtab) => this.deps.bind(fileDtab.concat(dtab), path));
+  }
+
+  async delegate(dtab: Dtab, path: Path, timeoutMs = 2000): Promise<unknown> {
+    const explain = this.deps.explain;
+    if (explain === undefined) throw new Error('io.l5d.fs interpreter: no delegation explainer');
+    const fileDtab = await this.dtab.toPromise(timeoutMs);
+    return explain(fileDtab.concat(dtab), path);
+  }
+
+  close(): void {
+    // The file is watched only while bound names are observed; nothing else to release.
+  }
+}

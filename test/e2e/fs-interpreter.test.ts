@@ -1,0 +1,81 @@
+/**
+ * A real `meshwork linkerd` whose router uses the io.l5d.fs interpreter (Linkerd's
+ * linkerd/examples/fs.yaml shape): the dtab comes from a file and the io.l5d.fs namer finds
+ * the hosts. Editing the dtab file moves traffic without a restart; the router's own `dtab:`
+ * and a request's `l5d-dtab` still win over the file; the admin's delegator explains with the
+ * file's entries.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
+import { spawnReady, type ReadyProcess } from '../support/process.js';
+import { request, upstream, type Upstream } from '../router/support.js';
+
+const BIN = join(process.cwd(), 'bin', 'meshwork.js');
+const dir = mkdtempSync(join(tmpdir(), 'meshwork-fsinterp-'));
+const procs: ReadyProcess[] = [];
+const ups: Upstream[] = [];
+
+after(async () => {
+  for (const p of procs) await p.stop(1000);
+  for (const u of ups) await u.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function getJson(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let b = '';
+      res.on('data', (c: Buffer) => (b += c));
+      res.on('end', () => resolve(`${res.statusCode} ${b}`));
+    }).on('error', reject).end();
+  });
+}
+
+test('the dtab file routes, an edit to it moves traffic, and router and request entries still win', async () => {
+  const [v1, v2, v3] = [await upstream((_q, r) => r.end('v1')), await upstream((_q, r) => r.end('v2')), await upstream((_q, r) => r.end('v3'))];
+  ups.push(v1, v2, v3);
+  mkdirSync(join(dir, 'disco'));
+  writeFileSync(join(dir, 'disco', 'web-v1'), `127.0.0.1 ${v1.port}\n`);
+  writeFileSync(join(dir, 'disco', 'web-v2'), `127.0.0.1 ${v2.port}\n`);
+  writeFileSync(join(dir, 'disco', 'web-v3'), `127.0.0.1 ${v3.port}\n`);
+  const dtabFile = join(dir, 'example.dtab');
+  writeFileSync(dtabFile, '/svc => /#/io.l5d.fs;\n/svc/web => /svc/web-v1;\n');
+  const file = join(dir, 'linkerd.yaml');
+  writeFileSync(
+    file,
+    `admin:\n  ip: 127.0.0.1\n  port: 0\nnamers:\n- kind: io.l5d.fs\n  rootDir: ${join(dir, 'disco')}\n` +
+      `routers:\n- protocol: http\n  label: web\n  dtab: /svc/api => /svc/web-v3\n  interpreter:\n    kind: io.l5d.fs\n    dtabFile: ${dtabFile}\n  servers:\n  - port: 0\n`,
+  );
+  const proc = await spawnReady(process.execPath, [BIN, 'linkerd', file], /^listening web 127\.0\.0\.1:\d+[\s\S]*admin listening on|admin listening on[\s\S]*^listening web 127\.0\.0\.1:\d+/m, 15_000);
+  procs.push(proc);
+  const port = Number(/^listening web 127\.0\.0\.1:(\d+)/m.exec(proc.output())![1]);
+  const admin = Number(/admin listening on [^\s]*:(\d+)/.exec(proc.output())![1]);
+
+  const first = await request(port, { headers: { host: 'web' } });
+  assert.equal(first.status, 200, `${first.status} ${first.headers['l5d-err'] ?? ''}`);
+  assert.equal(first.body, 'v1');
+  // The router's dtab: entry comes after the file's and wins for /svc/api.
+  assert.equal((await request(port, { headers: { host: 'api' } })).body, 'v3');
+  // A request's l5d-dtab wins over both.
+  assert.equal((await request(port, { headers: { host: 'web', 'l5d-dtab': '/svc/web => /svc/web-v3' } })).body, 'v3');
+
+  writeFileSync(dtabFile, '/svc => /#/io.l5d.fs;\n/svc/web => /svc/web-v2;\n');
+  let body = '';
+  const t0 = Date.now();
+  for (let i = 0; i < 200 && Date.now() - t0 < 5000; i++) {
+    const r = await request(port, { headers: { host: 'web' } });
+    assert.equal(r.status, 200, `${r.status} ${r.headers['l5d-err'] ?? ''}`);
+    body = r.body;
+    if (body === 'v2') break;
+    await new Promise((res) => setTimeout(res, 25));
+  }
+  assert.equal(body, 'v2', 'traffic moved to v2 within 5 s of the edit');
+
+  const explained = await getJson(admin, '/delegator.json?namespace=web&path=/svc/web&dtab=');
+  assert.match(explained, /^200 /);
+  assert.match(explained, /web-v2/, explained);
+});
