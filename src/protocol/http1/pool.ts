@@ -7,7 +7,9 @@
  * (a retry); upstream failures go to its `onUpstreamError` when it has one. A 101 answer to an
  * upgrade request turns both connections into a tunnel.
  */
+import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { Http1Error } from './errors.js';
 import { BATCH_COPY_MAX, SocketWriter, WRITE_FULL, WRITE_HELD, writeBorrowedNow } from './write-batch.js';
 import { BAD_FRAMING, BODY_CLOSE, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
@@ -27,7 +29,18 @@ export interface Http1PoolOptions {
   idleTimeoutMs?: number;
   /** Connections kept open even when idle (opened at start, reopened when lost). */
   minConnections?: number;
+  /**
+   * TLS to the upstream (node:tls connect options: ca, cert, key, servername,
+   * rejectUnauthorized, checkServerIdentity); absent: plain TCP.
+   */
+  tls?: ConnectionOptions;
 }
+
+type PoolOptions = Required<Omit<Http1PoolOptions, 'tls'>> & { tls: ConnectionOptions | undefined };
+
+/** node:tls, loaded once a pool uses TLS (it holds ~1 MB resident a plain proxy need not pay). */
+let tlsModule: typeof import('node:tls') | undefined;
+const requireBuiltin = createRequire(import.meta.url);
 
 const S_IDLE = 0;
 const S_HEAD = 1;
@@ -90,19 +103,26 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   /** Set once upgraded: upstream bytes go straight to this client socket. */
   private tunnel: Socket | null = null;
 
-  constructor(pool: Http1Pool, opts: Required<Http1PoolOptions>) {
+  constructor(pool: Http1Pool, opts: PoolOptions) {
     this.pool = pool;
     // Request bodies (uploads) get the same 128 KiB write buffer as client sockets (server.ts).
-    this.socket = connect({
-      host: opts.host,
-      port: opts.port,
-      noDelay: true,
-      highWaterMark: 128 * 1024,
-      onread: { buffer: () => this.readBuffer(), callback: (n: number, b: Uint8Array) => { this.onRead(n, b as Buffer); return true; } },
-    } as unknown as import('node:net').NetConnectOpts);
+    if (opts.tls === undefined) {
+      this.socket = connect({
+        host: opts.host,
+        port: opts.port,
+        noDelay: true,
+        highWaterMark: 128 * 1024,
+        onread: { buffer: () => this.readBuffer(), callback: (n: number, b: Uint8Array) => { this.onRead(n, b as Buffer); return true; } },
+      } as unknown as import('node:net').NetConnectOpts);
+    } else {
+      // TLS: Node decrypts into buffers of its own ('data' events); `onread` is TCP's.
+      tlsModule ??= requireBuiltin('node:tls') as typeof import('node:tls');
+      this.socket = tlsModule.connect({ ...opts.tls, host: opts.host, port: opts.port, noDelay: true, highWaterMark: 128 * 1024 } as ConnectionOptions);
+      this.socket.on('data', (b: Buffer) => this.onOwnedChunk(b));
+    }
     this.writer = new SocketWriter(this.socket);
     this.socket.setTimeout(opts.connectTimeoutMs);
-    this.socket.once('connect', () => {
+    this.socket.once(opts.tls === undefined ? 'connect' : 'secureConnect', () => {
       this.connected = true;
       this.socket.setTimeout(0);
       const ex = this.ex;
@@ -183,6 +203,18 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     // A write that did not complete at once still points into `buf`; or `buf` is the small
     // first buffer and a read filled it: either way the next read gets a new one.
     if ((ex !== null && ex.held) || buf.length < this.rsize) this.rbuf = null;
+  }
+
+  /** A chunk the socket handed over (TLS: nothing here reuses it). */
+  private onOwnedChunk(b: Buffer): void {
+    const t = this.tunnel;
+    if (t !== null) {
+      if ((writeBorrowedNow(t, b) & WRITE_FULL) !== 0) this.socket.pause();
+      return;
+    }
+    const ex = this.ex;
+    if (ex !== null) ex.held = false;
+    this.onData(b);
   }
 
   private onData(b: Buffer): void {
@@ -422,7 +454,7 @@ function rebuildHead(buf: Buffer, start: number, headEnd: number, drop: readonly
 
 export class Http1Pool {
   readonly authority: string;
-  private readonly opts: Required<Http1PoolOptions>;
+  private readonly opts: PoolOptions;
   private readonly idle: UpstreamConn[] = [];
   private readonly queue: (Http1Exchange | undefined)[] = [];
   private queueHead = 0;
@@ -431,7 +463,7 @@ export class Http1Pool {
   private readonly all = new Set<UpstreamConn>();
 
   constructor(opts: Http1PoolOptions) {
-    this.opts = { maxConnections: 256, maxQueue: 10_000, connectTimeoutMs: 5000, idleTimeoutMs: 0, minConnections: 0, ...opts };
+    this.opts = { maxConnections: 256, maxQueue: 10_000, connectTimeoutMs: 5000, idleTimeoutMs: 0, minConnections: 0, ...opts, tls: opts.tls };
     if (this.opts.maxConnections <= 0) this.opts.maxConnections = Infinity;
     this.authority = opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
     this.fill();

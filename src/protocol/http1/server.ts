@@ -4,7 +4,9 @@
  * buffers in wire framing. Requests on a connection are answered in order; pipelined bytes
  * wait in the connection's buffer until the response before them has ended.
  */
+import { createRequire } from 'node:module';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { TlsOptions } from 'node:tls';
 import { adopt, copyRead } from './adopt.js';
 import { SocketWriter, WRITE_FULL, WRITE_HELD } from './write-batch.js';
 import { Http1Error } from './errors.js';
@@ -484,14 +486,24 @@ export interface Http1Server {
   readonly rejections: Readonly<Record<string, number>>;
 }
 
+const requireBuiltin = createRequire(import.meta.url);
+
 export interface Http1ServerHooks {
   /** A request was rejected by the parser (answered 4xx/5xx and the connection closed). */
   onReject?(err: Http1Error): void;
+  /** A TLS handshake with a client failed (the connection is closed). */
+  onTlsError?(err: Error & { code?: string }): void;
   /**
    * Read client sockets with 'data' events instead of adopting them into `onread` sockets
    * (adopt.ts); for tests of that path and diagnosis.
    */
   streamReads?: boolean;
+  /**
+   * Serve TLS (node:tls secure context and server options: key, cert, ca, requestCert,
+   * rejectUnauthorized, ciphers, minVersion...); absent: plain TCP. TLS connections are read
+   * with 'data' events and written through Node (adopting and direct writes are TCP's).
+   */
+  tls?: TlsOptions;
 }
 
 class Http1ServerImpl implements Http1Server {
@@ -509,12 +521,20 @@ class Http1ServerImpl implements Http1Server {
   constructor(handler: Http1Handler, limits: Http1Limits, private readonly hooks: Http1ServerHooks) {
     this.handler = handler;
     this.limits = limits;
-    this.adoptSockets = hooks.streamReads !== true && process.env['MESHWORK_HTTP1_STREAM_READS'] !== '1';
+    this.adoptSockets = hooks.streamReads !== true && hooks.tls === undefined && process.env['MESHWORK_HTTP1_STREAM_READS'] !== '1';
     // Client sockets buffer up to 128 KiB before back-pressure pauses the upstream: with Node's
     // 16 KiB default every 64 KiB read from an upstream paused and resumed it (3x fewer 64 KiB
     // responses per second).
     // Accepted paused, then adopted (adopt.ts) so that reads skip Node's per-read allocation.
-    this.server = createServer({ noDelay: true, allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER, pauseOnConnect: true }, (s) => this.accept(s));
+    if (hooks.tls === undefined) {
+      this.server = createServer({ noDelay: true, allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER, pauseOnConnect: true }, (s) => this.accept(s));
+    } else {
+      // Loaded only for TLS servers: node:tls holds ~1 MB resident a plain proxy need not pay.
+      const tls = requireBuiltin('node:tls') as typeof import('node:tls');
+      this.server = tls.createServer({ ...hooks.tls, noDelay: true, allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER } as TlsOptions, (s) => this.accept(s));
+      // A failed handshake (no client certificate, wrong protocol) drops that connection only.
+      this.server.on('tlsClientError', (e: Error & { code?: string }) => this.hooks.onTlsError?.(e));
+    }
     // One coarse timer for every connection's header and idle deadlines.
     const every = Math.max(10, Math.min(1000, Math.floor(limits.headerTimeoutMs / 4)));
     this.sweeper = setInterval(() => { const now = Date.now(); for (const c of this.conns) c.sweep(now); }, every);
