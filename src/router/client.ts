@@ -4,6 +4,7 @@
  * feeds failure accrual and holds the requeue budget. The request itself is driven by the
  * route (route.ts). Metrics go to `rt/<label>/client/<id>/...`.
  */
+import type { ConnectionOptions } from 'node:tls';
 import * as net from 'node:net';
 import type { Addr, Address } from '../naming/addr.js';
 import type { Closable, Var } from '../naming/contracts.js';
@@ -27,6 +28,8 @@ export interface ClientParams {
   readonly requeueBudget: () => Budget;
   /** How long a request waits for a pending Addr. */
   readonly bindingTimeoutMs: number;
+  /** TLS to every endpoint (the client `tls` block, tls.ts); undefined: plain TCP. */
+  readonly tls?: ConnectionOptions | undefined;
 }
 
 /** Finagle's cap on requeues per request, whatever the budget says. */
@@ -55,6 +58,7 @@ export class ClientEndpoint implements BalancerEndpoint {
       maxQueue: params.pool.maxWaiters,
       idleTimeoutMs: Number.isFinite(idle) ? idle : 0,
       minConnections: params.pool.minSize,
+      ...(params.tls !== undefined ? { tls: params.tls } : {}),
     });
     this.label = this.pool.authority;
     this.accrual = params.accrual(onAvailability);

@@ -14,6 +14,7 @@ import { createIdentifier } from './identifiers/index.js';
 import { Router, type DtabLike } from './router.js';
 import { RouterServer, serverOptions } from './server.js';
 import { RouterError } from './errors.js';
+import { TlsFiles, serverTlsOptions } from './tls.js';
 
 /** What the linker needs from the naming core (see naming-deps.ts for the real one). */
 export interface NamingDeps<D extends DtabLike> {
@@ -46,6 +47,8 @@ export class Linker<D extends DtabLike = DtabLike> {
     tracer: Tracer | null = null,
   ) {
     const bind = naming.binder(config);
+    // Certificates and keys are read now: a missing one stops the linker naming it.
+    const tlsFiles = new TlsFiles(config.file);
     for (const [i, rc] of config.routers.entries()) {
       if (rc.protocol !== 'http') {
         throw new RouterError('MESH_ERR_ROUTER_CONFIG', `${config.file}: routers[${i}].protocol: not supported yet: ${rc.protocol} at routers[${i}].protocol`);
@@ -54,8 +57,15 @@ export class Linker<D extends DtabLike = DtabLike> {
       const dstPrefix = naming.readPath(rc.dstPrefix ?? '/svc');
       const identifier = createIdentifier(rc.identifier as readonly Readonly<Record<string, unknown>>[] | undefined, { dstPrefix, baseDtab });
       const routerBind = naming.interpreter ? naming.interpreter(rc, bind) : bind;
+      // `client:` arrives as prefixed configs (io.l5d.global: one, prefix `/`).
+      const client = rc['client'] as unknown as { kind?: string; configs?: readonly Readonly<Record<string, unknown>>[] } | undefined;
+      (client?.configs ?? []).forEach((c, k) => {
+        const at = client?.kind === 'io.l5d.static' ? `routers[${i}].client.configs[${k}].tls` : `routers[${i}].client.tls`;
+        if (c['tls'] !== undefined && c['tls'] !== null) tlsFiles.loadClient(c['tls'] as Readonly<Record<string, unknown>>, at);
+      });
       const router = new Router<D>({
         label: rc.label,
+        tlsFiles,
         baseDtab,
         identify: (req) => identifier.identify(req),
         parseDtab: (s) => naming.readDtab(s),
@@ -66,11 +76,13 @@ export class Linker<D extends DtabLike = DtabLike> {
         accessLog: AccessLogWriter.fromRouterConfig(rc as unknown as Readonly<Record<string, unknown>>, undefined, 'http'),
       });
       this.routers.push(router);
-      for (const sc of rc.servers) {
+      for (const [j, sc] of rc.servers.entries()) {
         const merged = { ...sc } as Record<string, unknown>;
         // maxCallDepth may be written on the router as well as on each server.
         if (merged['maxCallDepth'] === undefined && typeof rc['maxCallDepth'] === 'number') merged['maxCallDepth'] = rc['maxCallDepth'];
-        this.servers.push(new RouterServer(router as unknown as Router, serverOptions(merged), metrics));
+        const tls = merged['tls'] as Readonly<Record<string, unknown>> | undefined | null;
+        if (tls !== undefined && tls !== null && tls['enabled'] !== false) tlsFiles.loadServer(tls, `routers[${i}].servers[${j}].tls`);
+        this.servers.push(new RouterServer(router as unknown as Router, serverOptions(merged, serverTlsOptions(tls ?? undefined, tlsFiles)), metrics));
       }
     }
   }

@@ -10,6 +10,9 @@ implementPlugin('protocol', 'http', () => 'http');
 implementPlugin('interpreter', 'default', () => 'default');
 // The router writes `httpAccessLog` (with its roll/append/rotate keys) through AccessLogWriter.
 markKeyBuilt('routers.httpAccessLog');
+// TLS on servers and to upstreams (tls.ts).
+markKeyBuilt('routers.servers.tls');
+markKeyBuilt('routers.client.tls');
 // Forwarded labelers are applied by the router (router.ts `forwardedValue`).
 for (const kind of ['ip', 'ip:port', 'connectionRandom', 'requestRandom', 'router', 'static']) {
   implementPlugin('forwardedLabeler', kind, (c: Record<string, unknown>) => c);

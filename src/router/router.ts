@@ -27,6 +27,7 @@ import { accrualFactory, balancerFactory, requeueBudgetFactory, retryBackoff, re
 import { PrefixConfigs } from './service-config.js';
 import { Service } from './service.js';
 import { Route } from './route.js';
+import { TlsFiles, clientTlsOptions } from './tls.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -53,6 +54,8 @@ export interface RouterDeps<D extends DtabLike = DtabLike> {
   readonly tracer?: Tracer | null;
   /** The router's `httpAccessLog` (null or absent: none). */
   readonly accessLog?: AccessLogWriter | null;
+  /** TLS files the linker read at start (the client `tls` blocks' trust and client certs). */
+  readonly tlsFiles?: TlsFiles;
 }
 
 /** Per-server settings and metrics the router needs while handling a request. */
@@ -126,6 +129,9 @@ class LocalAnswer implements ResponseListener {
     this.core.finish(this.srv, ex, ex.status, Date.now() - this.started, null);
   }
 }
+
+/** For routers built without a linker (tests): no client `tls` blocks were read. */
+const NO_TLS_FILES = new TlsFiles(undefined);
 
 /** Names of hop-by-hop fields by length, for the one pass over a request head. */
 const HOP_NAMES: readonly (readonly string[])[] = (() => {
@@ -473,6 +479,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
       accrual: accrualFactory(p['failureAccrual'] as Obj | undefined),
       requeueBudget: requeueBudgetFactory(p['requeueBudget'] as Obj | undefined),
       bindingTimeoutMs: this.bindingTimeoutMs,
+      tls: clientTlsOptions(p['tls'] as Obj | undefined, this.deps.tlsFiles ?? NO_TLS_FILES),
     };
     c = new Client(idText, bound.addr, params, this.deps.metrics, ['rt', this.label, 'client', idText.slice(1)]);
     this.attemptTimeouts.set(c, params.requestAttemptTimeoutMs);

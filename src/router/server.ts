@@ -5,6 +5,7 @@
  * smuggling-shaped requests); this wrapper adds `maxConcurrentRequests` (503), counts the
  * engine's rejections in the server metrics, and drains on close.
  */
+import type { TlsOptions } from 'node:tls';
 import type { Http1Error } from '../protocol/http1/errors.js';
 import { createHttp1Server, type Http1Exchange, type Http1Server } from '../protocol/http1/server.js';
 import type { Counter, Metrics } from '../telemetry/metrics.js';
@@ -22,12 +23,14 @@ export interface ServerOptions {
   /** Slow clients: the whole request head must arrive within this time. */
   readonly headersTimeoutMs: number;
   readonly maxCallDepth: number;
+  /** Serve TLS with these options (tls.ts); undefined: plain TCP. */
+  readonly tls: TlsOptions | undefined;
 }
 
 /** Linkerd's default bound on proxies a request may pass (counted from `Via`). */
 export const DEFAULT_MAX_CALL_DEPTH = 1000;
 
-export function serverOptions(cfg: Obj): ServerOptions {
+export function serverOptions(cfg: Obj, tls?: TlsOptions): ServerOptions {
   const envTimeout = Number(process.env['MESHWORK_HEADERS_TIMEOUT_MS']);
   return {
     ip: typeof cfg['ip'] === 'string' ? (cfg['ip'] as string) : '127.0.0.1',
@@ -37,6 +40,7 @@ export function serverOptions(cfg: Obj): ServerOptions {
     addForwardedHeader: (cfg['addForwardedHeader'] as Obj | null | undefined) ?? undefined,
     headersTimeoutMs: Number.isFinite(envTimeout) && envTimeout > 0 ? envTimeout : 30_000,
     maxCallDepth: typeof cfg['maxCallDepth'] === 'number' ? (cfg['maxCallDepth'] as number) : DEFAULT_MAX_CALL_DEPTH,
+    tls,
   };
 }
 
@@ -44,6 +48,8 @@ export class RouterServer {
   private readonly server: Http1Server;
   private ctx: ServerContext | undefined;
   private draining = false;
+  /** TLS handshakes with clients that failed (TLS servers only). */
+  private tlsFailures: Counter | undefined;
 
   constructor(
     private readonly router: Router,
@@ -59,7 +65,10 @@ export class RouterServer {
         headerTimeoutMs: options.headersTimeoutMs,
         idleTimeoutMs: 300_000,
       },
-      { onReject: (err) => this.onReject(err) },
+      {
+        onReject: (err) => this.onReject(err),
+        ...(options.tls !== undefined ? { tls: options.tls, onTlsError: () => this.tlsFailures?.incr() } : {}),
+      },
     );
   }
 
@@ -85,6 +94,7 @@ export class RouterServer {
     const ctx = this.ctx;
     this.metrics.gauge([...scope, 'load'], () => ctx.inflight);
     this.metrics.gauge([...scope, 'connections'], () => this.server.connectionCount);
+    if (this.options.tls !== undefined) this.tlsFailures = this.metrics.counter([...scope, 'handshake_failures']);
     return { ip: this.options.ip, port };
   }
 
