@@ -8,9 +8,12 @@ import type { AdminSecurityConfig } from './security.js';
 export interface AdminTlsConfig {
   readonly certPath: string;
   readonly keyPath: string;
+  readonly intermediateCertsPath?: string;
   readonly caCertPath?: string;
   readonly requireClientAuth?: boolean;
   readonly ciphers?: readonly string[];
+  /** `enabled: false` serves plain HTTP. */
+  readonly enabled?: boolean;
 }
 
 export interface AdminConfig {

@@ -333,14 +333,21 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
   }
 
   let server: Server;
-  if (cfg.tls !== undefined) {
-    let key: Buffer, cert: Buffer, ca: Buffer | undefined;
-    try {
-      key = readFileSync(cfg.tls.keyPath);
-      cert = readFileSync(cfg.tls.certPath);
-      ca = cfg.tls.caCertPath !== undefined ? readFileSync(cfg.tls.caCertPath) : undefined;
-    } catch (e) {
-      throw new AdminError('MESH_ERR_ADMIN_TLS', `admin.tls: ${(e as Error).message}`, { key: 'admin.tls' });
+  const tlsOn = cfg.tls !== undefined && cfg.tls.enabled !== false;
+  if (cfg.tls !== undefined && tlsOn) {
+    const read = (path: string, key: string): Buffer => {
+      try {
+        return readFileSync(path);
+      } catch (e) {
+        throw new AdminError('MESH_ERR_ADMIN_TLS', `admin.tls.${key}: found ${JSON.stringify(path)}; allowed: a readable PEM file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { key: `admin.tls.${key}` });
+      }
+    };
+    const key = read(cfg.tls.keyPath, 'keyPath');
+    let cert = read(cfg.tls.certPath, 'certPath');
+    if (cfg.tls.intermediateCertsPath !== undefined) cert = Buffer.concat([cert, Buffer.from('\n'), read(cfg.tls.intermediateCertsPath, 'intermediateCertsPath')]);
+    const ca = cfg.tls.caCertPath !== undefined ? read(cfg.tls.caCertPath, 'caCertPath') : undefined;
+    if (cfg.tls.requireClientAuth === true && ca === undefined) {
+      throw new AdminError('MESH_ERR_ADMIN_TLS', 'admin.tls.caCertPath: found undefined; allowed: the CA that signs client certificates (requireClientAuth is true)', { key: 'admin.tls.caCertPath' });
     }
     // Loaded only for a TLS admin port: node:https and node:tls hold ~1.3 MB resident.
     const { createServer: createHttpsServer } = createRequire(import.meta.url)('node:https') as typeof import('node:https');
@@ -361,7 +368,7 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
       else res.destroy();
     });
   });
-  const scheme = cfg.tls !== undefined ? 'https' : 'http';
+  const scheme = tlsOn ? 'https' : 'http';
 
   return {
     listen: () =>

@@ -84,7 +84,16 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
   metrics.start();
   const grace = config.admin.shutdownGraceMs ?? 10_000;
   let stop: (graceMs: number) => void = () => undefined;
-  const admin = linkerAdmin(config, metrics, telemetry.adminRoutes, (g) => stop(g), linker, naming);
+  let admin: AdminServer;
+  try {
+    admin = linkerAdmin(config, metrics, telemetry.adminRoutes, (g) => stop(g), linker, naming);
+  } catch (e) {
+    // admin.tls files that cannot be read: a config problem, named like the others.
+    io.stderr(`meshwork linkerd: ${config.file}: ${(e as Error).message}\n`);
+    await linker.close(0);
+    metrics.close();
+    return 2;
+  }
   let bound;
   try {
     bound = await linker.start();

@@ -159,6 +159,33 @@ test('large bodies pass both ways through a TLS server and a TLS upstream', asyn
   assert.ok(got.body.equals(big));
 });
 
+test('admin.tls serves the admin port over HTTPS (mutual with requireClientAuth); an unreadable file stops the linker', async () => {
+  const tlsBlock = `  tls:\n    certPath: ${certs.serverCert}\n    keyPath: ${certs.serverKey}\n    caCertPath: ${certs.caCert}\n    requireClientAuth: true\n`;
+  const file = join(dir, `linkerd-${files++}.yaml`);
+  writeFileSync(file, `admin:\n  ip: 127.0.0.1\n  port: 0\n${tlsBlock}routers:\n- protocol: http\n  label: web\n  dtab: /svc => /$/inet/127.0.0.1/1\n  servers:\n  - port: 0\n`);
+  const proc = await spawnReady(process.execPath, [BIN, 'linkerd', file], /admin listening on [^\s]*:\d+/, 15_000);
+  procs.push(proc);
+  const admin = Number(/admin listening on [^\s]*:(\d+)/.exec(proc.output())![1]);
+  const get = (cert: boolean): Promise<string> =>
+    new Promise((resolve) => {
+      const req = httpsRequest({ host: '127.0.0.1', port: admin, path: '/admin/ping', servername: 'localhost', agent: false, ca: readFileSync(certs.caCert), ...(cert ? { cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) } : {}) }, (res) => {
+        let b = '';
+        res.on('data', (c: Buffer) => (b += c));
+        res.on('end', () => resolve(`${res.statusCode} ${b.trim()}`));
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? e.message}`));
+      req.end();
+    });
+  assert.equal(await get(true), '200 pong');
+  assert.match(await get(false), /^error /);
+
+  const bad = join(dir, 'admin-missing.yaml');
+  writeFileSync(bad, `admin:\n  port: 0\n  tls:\n    certPath: ${join(dir, 'nope.pem')}\n    keyPath: ${certs.serverKey}\nrouters:\n- protocol: http\n  dtab: /svc => /$/inet/127.0.0.1/1\n  servers:\n  - port: 0\n`);
+  const r = spawnSync(process.execPath, [BIN, 'linkerd', bad], { encoding: 'utf8', timeout: 15000 });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /admin\.tls\.certPath: found ".*nope\.pem"; allowed: a readable PEM file \(ENOENT\)/);
+});
+
 test('a certificate file that cannot be read stops the linker, naming the key path', () => {
   const file = join(dir, 'missing-cert.yaml');
   writeFileSync(file, head(`  dtab: /svc => /$/inet/127.0.0.1/1\n  servers:\n  - port: 0\n    tls:\n      certPath: ${join(dir, 'nope.pem')}\n      keyPath: ${certs.serverKey}\n`));

@@ -48,7 +48,7 @@ async function serve(file: string, io: CommandIO): Promise<number> {
   } catch (e) {
     const err = e as { code?: string; message?: string };
     io.stderr(`meshwork namerd: ${err.message ?? String(e)}\n`);
-    return err.code === 'MESH_ERR_NAMESPACE_INVALID' || (err.code ?? '').startsWith('MESH_ERR_CONFIG') ? 2 : 1;
+    return err.code === 'MESH_ERR_NAMESPACE_INVALID' || err.code === 'MESH_ERR_ADMIN_TLS' || (err.code ?? '').startsWith('MESH_ERR_CONFIG') ? 2 : 1;
   }
   for (const l of running.listeners) io.stdout(`namerd ${l.kind} listening on ${l.ip}:${l.port}\n`);
   compactAfterStart();
