@@ -13,10 +13,11 @@ import type { Name } from '../naming/contracts.js';
 import { NEG, type NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
 import { AsyncVar } from '../naming/var.js';
+import type { ConnectionOptions } from 'node:tls';
 import { HttpClient } from '../namerd/stores/http-client.js';
 import { NamerError } from './errors.js';
 import { namerTlsFields } from '../config/router-fields.js';
-import { addrLeaf, configuredPrefix, type NamerSpec } from './spec.js';
+import { addrLeaf, configuredPrefix, namerTls, type NamerSpec } from './spec.js';
 
 const EMPTY_META: Readonly<Record<string, unknown>> = Object.freeze({});
 /** Consul's blocking wait; the request timeout is above it. */
@@ -34,6 +35,8 @@ export interface ConsulNamerOptions {
   readonly consistencyMode: 'default' | 'stale' | 'consistent';
   readonly failFast: boolean;
   readonly preferServiceAddress: boolean;
+  /** HTTPS to Consul (the namer's `tls` block); absent: plain HTTP. */
+  readonly tls?: ConnectionOptions;
 }
 
 interface CatalogEntry {
@@ -56,7 +59,7 @@ export class ConsulNamer {
     readonly prefix: Path,
     readonly opts: ConsulNamerOptions,
   ) {
-    this.client = new HttpClient(opts.host, opts.port);
+    this.client = new HttpClient(opts.host, opts.port, opts.tls);
     this.headers = opts.token ? { 'x-consul-token': opts.token } : {};
   }
 
@@ -176,7 +179,7 @@ export const consulNamerSpec: NamerSpec = {
     setHost: { type: 'boolean', default: false, notSupported: true },
     weights: { type: { array: { object: { tag: { type: 'string', required: true }, weight: { type: 'number', required: true, min: 0 } } } }, notSupported: true },
     fixedLengthStreamedAfterKB: { type: 'int', min: 0, default: 5120 },
-    tls: { type: { object: namerTlsFields }, notSupported: true },
+    tls: { type: { object: namerTlsFields } },
     transferMetadata: { type: 'boolean', default: false, notSupported: true },
     transformers: { type: { array: { plugin: 'transformer' } }, notSupported: true },
   },
@@ -195,6 +198,7 @@ export const consulNamerSpec: NamerSpec = {
       failFast: bool('failFast', false),
       preferServiceAddress: bool('preferServiceAddress', true),
     };
-    return { prefix, namer: new ConsulNamer(prefix, opts) };
+    const tls = namerTls(config, ctx);
+    return { prefix, namer: new ConsulNamer(prefix, tls === undefined ? opts : { ...opts, tls }) };
   },
 };

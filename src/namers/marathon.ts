@@ -11,7 +11,7 @@
  * - an app without tasks is Neg; an error before the first answer fails the name, later
  *   errors keep the last answer.
  * Requests carry `Host: <host>`; `MARATHON_HTTP_AUTH_CREDENTIAL` (base64 `user:password`)
- * adds HTTP basic authentication.
+ * adds HTTP basic authentication; a `tls` block makes them HTTPS (DC/OS strict mode).
  */
 import { Activity, PENDING, failed, ok, stateEquals } from '../naming/activity.js';
 import { ADDR_NEG, ADDR_PENDING, type Addr, type Address } from '../naming/addr.js';
@@ -20,10 +20,11 @@ import type { ActivityState, Name, NameNamer } from '../naming/contracts.js';
 import { NEG, type NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
 import { AsyncVar } from '../naming/var.js';
+import type { ConnectionOptions } from 'node:tls';
 import { HttpClient } from '../namerd/stores/http-client.js';
 import { NamerError, namerConfigError } from './errors.js';
 import { namerTlsFields } from '../config/router-fields.js';
-import { addrLeaf, configuredPrefix, type NamerContext, type NamerSpec } from './spec.js';
+import { addrLeaf, configuredPrefix, namerTls, type NamerContext, type NamerSpec } from './spec.js';
 
 const KIND = 'io.l5d.marathon';
 const EMPTY_META: Readonly<Record<string, unknown>> = Object.freeze({});
@@ -46,6 +47,8 @@ export interface MarathonNamerOptions {
   readonly useHealthCheck: boolean;
   /** The `Authorization` header, when authentication is configured. */
   readonly authorization?: string;
+  /** HTTPS to Marathon (the namer's `tls` block); absent: plain HTTP. */
+  readonly tls?: ConnectionOptions;
 }
 
 interface MarathonTask {
@@ -127,7 +130,7 @@ export class MarathonNamer implements NameNamer {
     readonly prefix: Path,
     readonly opts: MarathonNamerOptions,
   ) {
-    this.client = new HttpClient(opts.connectHost, opts.connectPort);
+    this.client = new HttpClient(opts.connectHost, opts.connectPort, opts.tls);
     this.headers = { host: opts.host };
     if (opts.authorization !== undefined) this.headers['authorization'] = opts.authorization;
     this.apps = new AsyncVar<ActivityState<ReadonlySet<string>>>(
@@ -252,7 +255,7 @@ export const marathonNamerSpec: NamerSpec = {
     ttlMs: { type: 'int', min: 0, default: 5000 },
     jitterMs: { type: 'int', min: 0, default: 50 },
     useHealthCheck: { type: 'boolean', default: false },
-    tls: { type: { object: namerTlsFields }, notSupported: true },
+    tls: { type: { object: namerTlsFields } },
     transformers: { type: { array: { plugin: 'transformer' } }, notSupported: true },
   },
   create(config, ctx) {
@@ -263,6 +266,7 @@ export const marathonNamerSpec: NamerSpec = {
     const rawPrefix = typeof config['uriPrefix'] === 'string' ? config['uriPrefix'] : '';
     const uriPrefix = rawPrefix.split('/').filter((s) => s !== '').map((s) => '/' + s).join('');
     const authorization = authorizationFromEnv(process.env, ctx);
+    const tls = namerTls(config, ctx);
     const opts: MarathonNamerOptions = {
       connectHost: target.host,
       connectPort: target.port,
@@ -272,6 +276,7 @@ export const marathonNamerSpec: NamerSpec = {
       jitterMs: typeof config['jitterMs'] === 'number' ? config['jitterMs'] : 50,
       useHealthCheck: config['useHealthCheck'] === true,
       ...(authorization !== undefined ? { authorization } : {}),
+      ...(tls !== undefined ? { tls } : {}),
     };
     return { prefix, namer: new MarathonNamer(prefix, opts) };
   },

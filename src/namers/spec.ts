@@ -9,7 +9,9 @@ import { NEG, leaf, type NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
 import { map } from '../naming/var.js';
 import type { PluginSpec } from '../config/schema.js';
-import { namerConfigError } from './errors.js';
+import { NamerError, namerConfigError } from './errors.js';
+import { TlsFiles, clientTlsOptions } from '../config/tls.js';
+import type { ConnectionOptions } from 'node:tls';
 
 export interface NamerContext {
   /** The config file, named in errors. */
@@ -73,4 +75,19 @@ export function addrLeaf(bound: BoundName): Activity<NameTree<Name>> {
       return ok<NameTree<Name>>(leaf<Name>(bound));
     }),
   ).dedup();
+}
+
+/**
+ * A namer's `tls` block (Linkerd's namer client TLS: commonName, trustCerts, trustCertsBundle,
+ * disableValidation, clientAuth, protocols) as node:tls options, its files read now; undefined
+ * when absent or `enabled: false`.
+ */
+export function namerTls(config: NamerConfigObject, ctx: NamerContext): ConnectionOptions | undefined {
+  const tls = config['tls'];
+  if (tls === undefined || tls === null) return undefined;
+  const block = tls as Readonly<Record<string, unknown>>;
+  if (block['enabled'] === false) return undefined;
+  const files = new TlsFiles(ctx.file, (m) => new NamerError('MESH_ERR_NAMER_CONFIG', m));
+  files.loadClient(block, key(ctx, 'tls'));
+  return clientTlsOptions(block, files);
 }

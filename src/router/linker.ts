@@ -14,7 +14,7 @@ import { createIdentifier } from './identifiers/index.js';
 import { Router, type DtabLike } from './router.js';
 import { RouterServer, serverOptions } from './server.js';
 import { RouterError } from './errors.js';
-import { TlsFiles, serverTlsOptions } from './tls.js';
+import { TlsFiles, serverTlsOptions } from '../config/tls.js';
 
 /** What the linker needs from the naming core (see naming-deps.ts for the real one). */
 export interface NamingDeps<D extends DtabLike> {
@@ -48,7 +48,7 @@ export class Linker<D extends DtabLike = DtabLike> {
   ) {
     const bind = naming.binder(config);
     // Certificates and keys are read now: a missing one stops the linker naming it.
-    const tlsFiles = new TlsFiles(config.file);
+    const tlsFiles = new TlsFiles(config.file, (m) => new RouterError('MESH_ERR_ROUTER_CONFIG', m));
     for (const [i, rc] of config.routers.entries()) {
       if (rc.protocol !== 'http') {
         throw new RouterError('MESH_ERR_ROUTER_CONFIG', `${config.file}: routers[${i}].protocol: not supported yet: ${rc.protocol} at routers[${i}].protocol`);

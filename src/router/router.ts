@@ -27,7 +27,7 @@ import { accrualFactory, balancerFactory, requeueBudgetFactory, retryBackoff, re
 import { PrefixConfigs } from './service-config.js';
 import { Service } from './service.js';
 import { Route } from './route.js';
-import { TlsFiles, clientTlsOptions } from './tls.js';
+import { TlsFiles, clientTlsOptions } from '../config/tls.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 

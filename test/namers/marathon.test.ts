@@ -206,23 +206,40 @@ test('config: uriPrefix, host and port, dst, and basic authentication from MARAT
   }
 });
 
-test('linkerd.yaml: a marathon namer validates; its tls block (and consul\'s) is "not supported yet", not unknown keys', async () => {
+test('linkerd.yaml: a marathon namer validates, tls block included; unknown tls keys are named', async () => {
   const { parseLinkerdConfig } = await import('../../src/config/load.js');
-  const { ConfigError } = await import('../../src/config/errors.js');
   await import('../../src/config/builtin-plugins.js');
   const routers = 'routers:\n- protocol: http\n  dtab: /svc => /#/io.l5d.marathon\n  servers:\n  - port: 0\n';
   parseLinkerdConfig(`namers:\n- kind: io.l5d.marathon\n  host: marathon.mesos\n  uriPrefix: /marathon\n  ttlMs: 1000\n  jitterMs: 10\n  useHealthCheck: true\n${routers}`, 'linkerd.yaml');
   for (const kind of ['io.l5d.marathon', 'io.l5d.consul']) {
-    const yaml = `namers:\n- kind: ${kind}\n  tls:\n    disableValidation: false\n    commonName: master.mesos\n    trustCerts:\n    - /certs/ca.pem\n${routers}`;
-    let err: unknown;
-    try {
-      parseLinkerdConfig(yaml, 'linkerd.yaml');
-    } catch (e) {
-      err = e;
-    }
-    assert.ok(err instanceof ConfigError, kind);
-    assert.ok(err.onlyNotSupported, `${kind}: ${err.message}`);
-    assert.deepEqual(err.errors.map((i) => i.message), ['linkerd.yaml: not supported yet: tls at namers[0].tls']);
+    parseLinkerdConfig(`namers:\n- kind: ${kind}\n  tls:\n    disableValidation: false\n    commonName: master.mesos\n    trustCerts:\n    - /certs/ca.pem\n${routers}`, 'linkerd.yaml');
+    assert.throws(() => parseLinkerdConfig(`namers:\n- kind: ${kind}\n  tls:\n    trustCert: /certs/ca.pem\n${routers}`, 'linkerd.yaml'), /namers\[0\]\.tls\.trustCert: unknown key/);
   }
   assert.throws(() => parseLinkerdConfig(`namers:\n- kind: io.l5d.marathon\n  ttlMs: soon\n${routers}`, 'linkerd.yaml'), /namers\[0\]\.ttlMs/);
+});
+
+test('tls: the namer speaks HTTPS to Marathon, checks commonName against the CA, and names unreadable files', async () => {
+  const { makeTestCerts } = await import('../support/certs.js');
+  const { readFileSync } = await import('node:fs');
+  const certs = makeTestCerts();
+  const secure = await startFakeMarathon('', undefined, { cert: readFileSync(certs.serverCert), key: readFileSync(certs.serverKey) });
+  try {
+    secure.setApp('/web', { tasks: [{ host: '127.0.0.1', ports: [8443] }] });
+    const ctx = { readPath, file: 'linkerd.yaml', keyPath: 'namers[0]' };
+    const mk = (tls: Record<string, unknown>): MarathonNamer => {
+      const m = createNamer({ kind: 'io.l5d.marathon', host: '127.0.0.1', port: secure.port, ttlMs: 1000, tls }, ctx);
+      assert.ok(m.namer instanceof MarathonNamer);
+      namers.push(m.namer);
+      return m.namer;
+    };
+    const good = mk({ commonName: 'localhost', trustCerts: [certs.caCert] });
+    const tree = await good.lookup(readPath('/web')).toPromise(3000);
+    assert.equal(tree.type, 'leaf');
+    await assert.rejects(mk({ commonName: 'master.mesos', trustCerts: [certs.caCert] }).lookup(readPath('/web')).toPromise(3000), /master\.mesos|ERR_TLS_CERT_ALTNAME_INVALID/);
+    await assert.rejects(mk({ commonName: 'localhost' }).lookup(readPath('/web')).toPromise(3000), /certificate|UNABLE_TO_VERIFY|self.signed/i);
+    assert.throws(() => mk({ trustCerts: ['/nonexistent/ca.pem'] }), /linkerd\.yaml: namers\[0\]\.tls\.trustCerts\[0\]: found "\/nonexistent\/ca\.pem"; allowed: a readable PEM file \(ENOENT\)/);
+  } finally {
+    await secure.stop();
+    certs.cleanup();
+  }
 });

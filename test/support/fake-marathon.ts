@@ -8,11 +8,13 @@
  *   exist"}`;
  * - with `credentials` set, a request without `Authorization: Basic <credentials>` answers 401
  *   with `WWW-Authenticate`, as Marathon's basic access authentication does;
- * - `prefix` puts the API under a path, as DC/OS's admin router does with `/marathon`.
+ * - `prefix` puts the API under a path, as DC/OS's admin router does with `/marathon`;
+ * - `tls` serves HTTPS, as DC/OS in strict mode does.
  * Every request is recorded (method, URL, Host and Authorization headers); `failing` makes
  * every request answer 503 until cleared.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 
 export interface FakeTask {
@@ -48,8 +50,10 @@ export class FakeMarathon {
   constructor(
     readonly prefix = '',
     readonly credentials?: string,
+    /** Serve HTTPS with this certificate (DC/OS strict mode); absent: HTTP. */
+    tls?: { readonly cert: Buffer; readonly key: Buffer },
   ) {
-    this.server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       const url = req.url ?? '/';
       this.requests.push({ method: req.method ?? '', url, host: req.headers.host, authorization: req.headers.authorization });
       const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
@@ -96,7 +100,8 @@ export class FakeMarathon {
         }));
       }
       send(200, { app: body });
-    });
+    };
+    this.server = tls === undefined ? createServer(handler) : createHttpsServer(tls, handler);
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
@@ -133,8 +138,8 @@ export class FakeMarathon {
   }
 }
 
-export async function startFakeMarathon(prefix = '', credentials?: string): Promise<FakeMarathon> {
-  const m = new FakeMarathon(prefix, credentials);
+export async function startFakeMarathon(prefix = '', credentials?: string, tls?: { readonly cert: Buffer; readonly key: Buffer }): Promise<FakeMarathon> {
+  const m = new FakeMarathon(prefix, credentials, tls);
   await m.start();
   return m;
 }

@@ -1,9 +1,14 @@
 /**
- * A small HTTP/1.1 client for the k8s and consul stores: JSON requests and line-delimited
+ * A small HTTP/1.1 (or HTTPS) client for the k8s and consul stores and namers: JSON requests and line-delimited
  * streams over one keep-alive agent per store, which `close()` tears down (so a closed store
  * leaves no sockets or blocking queries behind).
  */
-import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions as NodeRequestOptions } from 'node:http';
+import { createRequire } from 'node:module';
+import type { ConnectionOptions } from 'node:tls';
+
+/** node:https, loaded only for a client with TLS (it holds ~1 MB resident). */
+const requireBuiltin = createRequire(import.meta.url);
 
 export interface HttpResult {
   readonly status: number;
@@ -18,12 +23,24 @@ export interface RequestOptions {
 }
 
 export class HttpClient {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  private readonly agent: Agent;
+  private readonly send: (opts: NodeRequestOptions, onResponse: (res: IncomingMessage) => void) => ClientRequest;
 
+  /** `tls`: node:tls connect options (config/tls.ts) to speak HTTPS; absent: plain HTTP. */
   constructor(
     readonly host: string,
     readonly port: number,
-  ) {}
+    tls?: ConnectionOptions,
+  ) {
+    if (tls === undefined) {
+      this.agent = new Agent({ keepAlive: true, maxSockets: 64 });
+      this.send = httpRequest;
+    } else {
+      const https = requireBuiltin('node:https') as typeof import('node:https');
+      this.agent = new https.Agent({ keepAlive: true, maxSockets: 64, ...tls });
+      this.send = https.request;
+    }
+  }
 
   private open(method: string, path: string, opts: RequestOptions, onResponse: (res: IncomingMessage) => void, onError: (e: Error) => void): void {
     const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
@@ -31,10 +48,7 @@ export class HttpClient {
       headers['content-type'] ??= 'application/json';
       headers['content-length'] = String(Buffer.byteLength(opts.body));
     }
-    const req = httpRequest(
-      { host: this.host, port: this.port, method, path, headers, agent: this.agent, signal: opts.signal },
-      onResponse,
-    );
+    const req = this.send({ host: this.host, port: this.port, method, path, headers, agent: this.agent, signal: opts.signal }, onResponse);
     req.on('error', onError);
     req.end(opts.body);
   }

@@ -1,16 +1,17 @@
 /**
- * A router's TLS, as Linkerd configures it: `servers[].tls` (the server's certificate, and
- * client certificates it requires with `requireClientAuth`) and the client `tls` block (how
- * upstream certificates are validated, `commonName`, and `clientAuth` for mutual TLS), per
- * client prefix with `{var}` captures substituted into `commonName`.
+ * TLS blocks as Linkerd configures them, turned into node:tls options: a server `tls`
+ * (`servers[].tls`: the certificate, and client certificates it requires with
+ * `requireClientAuth`) and a client `tls` (a router's client block per prefix, with `{var}`
+ * captures substituted into `commonName`; a namer's `tls`): how the peer's certificate is
+ * validated, `commonName`, and `clientAuth` for mutual TLS.
  *
- * Certificate and key files are read when the linker starts (`RouterTls.load`), so a missing
- * or unreadable file stops it with the file and key path named, never at a request's time.
+ * Certificate and key files are read at start (`TlsFiles.load*`), so a missing or unreadable
+ * file stops the process with the file and key path named, never at a request's time. Each
+ * area passes its own error type (routers: RouterError, namers: NamerError).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { ConnectionOptions, PeerCertificate, SecureVersion, TlsOptions } from 'node:tls';
-import { RouterError } from './errors.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -19,25 +20,31 @@ const requireBuiltin = createRequire(import.meta.url);
 /** Linkerd's `protocols` names as Node's TLS versions, oldest first. */
 const VERSIONS: readonly SecureVersion[] = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 
-function configError(file: string | undefined, keyPath: string, found: unknown, allowed: string): RouterError {
-  return new RouterError('MESH_ERR_ROUTER_CONFIG', `${file ? `${file}: ` : ''}${keyPath}: found ${JSON.stringify(found) ?? 'undefined'}; allowed: ${allowed}`);
+/** Makes the area's config error from its message (`<file>: <key path>: found ...; allowed: ...`). */
+export type TlsErrorFactory = (message: string) => Error;
+
+function configError(make: TlsErrorFactory, file: string | undefined, keyPath: string, found: unknown, allowed: string): Error {
+  return make(`${file ? `${file}: ` : ''}${keyPath}: found ${JSON.stringify(found) ?? 'undefined'}; allowed: ${allowed}`);
 }
 
 /** Files a router's TLS blocks name, read once at start. */
 export class TlsFiles {
   private readonly files = new Map<string, Buffer>();
 
-  constructor(private readonly configFile: string | undefined) {}
+  constructor(
+    private readonly configFile: string | undefined,
+    private readonly makeError: TlsErrorFactory = (m) => new Error(m),
+  ) {}
 
   /** Reads `path` (a config value at `keyPath`) now; throws a config error naming both. */
   load(path: unknown, keyPath: string): void {
-    if (typeof path !== 'string' || path === '') throw configError(this.configFile, keyPath, path, 'the path of a PEM file');
-    if (path.includes('{')) throw configError(this.configFile, keyPath, path, 'a file path (not supported yet: {variable} captures in TLS file paths)');
+    if (typeof path !== 'string' || path === '') throw configError(this.makeError, this.configFile, keyPath, path, 'the path of a PEM file');
+    if (path.includes('{')) throw configError(this.makeError, this.configFile, keyPath, path, 'a file path (not supported yet: {variable} captures in TLS file paths)');
     if (this.files.has(path)) return;
     try {
       this.files.set(path, readFileSync(path));
     } catch (e) {
-      throw configError(this.configFile, keyPath, path, `a readable PEM file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw configError(this.makeError, this.configFile, keyPath, path, `a readable PEM file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
   }
 
@@ -54,9 +61,9 @@ export class TlsFiles {
     this.load(tls['keyPath'], `${at}.keyPath`);
     if (tls['intermediateCertsPath'] !== undefined) this.load(tls['intermediateCertsPath'], `${at}.intermediateCertsPath`);
     if (tls['caCertPath'] !== undefined) this.load(tls['caCertPath'], `${at}.caCertPath`);
-    versions(tls['protocols'], this.configFile, `${at}.protocols`);
+    versions(tls['protocols'], `${at}.protocols`, this.makeError, this.configFile);
     if (tls['requireClientAuth'] === true && tls['caCertPath'] === undefined) {
-      throw configError(this.configFile, `${at}.caCertPath`, undefined, 'the CA that signs client certificates (requireClientAuth is true)');
+      throw configError(this.makeError, this.configFile, `${at}.caCertPath`, undefined, 'the CA that signs client certificates (requireClientAuth is true)');
     }
   }
 
@@ -71,16 +78,16 @@ export class TlsFiles {
       this.load(auth['keyPath'], `${at}.clientAuth.keyPath`);
       if (auth['intermediateCertsPath'] !== undefined) this.load(auth['intermediateCertsPath'], `${at}.clientAuth.intermediateCertsPath`);
     }
-    versions(tls['protocols'], this.configFile, `${at}.protocols`);
+    versions(tls['protocols'], `${at}.protocols`, this.makeError, this.configFile);
   }
 }
 
 /** `protocols: [TLSv1.2, ...]` as Node's min and max versions (none given: Node's defaults). */
-function versions(protocols: unknown, file: string | undefined, keyPath: string): { minVersion?: SecureVersion; maxVersion?: SecureVersion } {
+function versions(protocols: unknown, keyPath: string, make: TlsErrorFactory = (m) => new Error(m), file?: string): { minVersion?: SecureVersion; maxVersion?: SecureVersion } {
   if (protocols === undefined) return {};
   const list = Array.isArray(protocols) ? protocols : [protocols];
   const idx = list.map((p) => VERSIONS.indexOf(p as SecureVersion));
-  if (list.length === 0 || idx.some((i) => i < 0)) throw configError(file, keyPath, protocols, VERSIONS.join(', '));
+  if (list.length === 0 || idx.some((i) => i < 0)) throw configError(make, file, keyPath, protocols, VERSIONS.join(', '));
   return { minVersion: VERSIONS[Math.min(...idx)]!, maxVersion: VERSIONS[Math.max(...idx)]! };
 }
 
@@ -92,7 +99,7 @@ export function serverTlsOptions(tls: Obj | undefined, files: TlsFiles): TlsOpti
   const opts: TlsOptions = {
     cert: chain(files.get(tls['certPath'] as string), tls['intermediateCertsPath'] === undefined ? undefined : files.get(tls['intermediateCertsPath'] as string)),
     key: files.get(tls['keyPath'] as string),
-    ...versions(tls['protocols'], undefined, 'tls.protocols'),
+    ...versions(tls['protocols'], 'tls.protocols'),
   };
   if (tls['caCertPath'] !== undefined) opts.ca = files.get(tls['caCertPath'] as string);
   if (tls['requireClientAuth'] === true) {
@@ -114,7 +121,7 @@ export function clientTlsOptions(tls: Obj | undefined, files: TlsFiles): Connect
   const cas: Buffer[] = [];
   if (Array.isArray(tls['trustCerts'])) for (const p of tls['trustCerts'] as string[]) cas.push(files.get(p));
   if (typeof tls['trustCertsBundle'] === 'string') cas.push(files.get(tls['trustCertsBundle']));
-  const opts: ConnectionOptions = { ...versions(tls['protocols'], undefined, 'tls.protocols') };
+  const opts: ConnectionOptions = { ...versions(tls['protocols'], 'tls.protocols') };
   if (cas.length > 0) opts.ca = cas.map((c) => c.toString('utf8'));
   const auth = tls['clientAuth'] as Obj | undefined;
   if (auth !== undefined) {
@@ -127,7 +134,7 @@ export function clientTlsOptions(tls: Obj | undefined, files: TlsFiles): Connect
     opts.rejectUnauthorized = true;
     const cn = tls['commonName'];
     if (typeof cn === 'string' && cn !== '') {
-      const { checkServerIdentity, } = requireBuiltin('node:tls') as typeof import('node:tls');
+      const { checkServerIdentity } = requireBuiltin('node:tls') as typeof import('node:tls');
       opts.checkServerIdentity = (_host: string, cert: PeerCertificate) => checkServerIdentity(cn, cert);
       if (!/^[\d.]+$/.test(cn) && !cn.includes(':')) opts.servername = cn;
     }
