@@ -35,13 +35,42 @@ export interface DtabFileDeps {
 
 const dtabEquals = (a: Dtab, b: Dtab): boolean => a === b || a.show() === b.show();
 
-export class DtabFileInterpreter implements RemoteInterpreter {
+/**
+ * Linkerd's ConfiguredDtabNamer: the local namers under a dtab that comes from elsewhere (a
+ * file, Consul), prepended to the router's dtab and the request's dentries.
+ */
+export class ConfiguredDtabInterpreter implements RemoteInterpreter {
+  constructor(
+    /** The configured dtab over time (pending until first read, failed while it cannot be). */
+    protected dtab: Activity<Dtab>,
+    protected readonly deps: Pick<DtabFileDeps, 'bind' | 'explain'>,
+    private readonly onClose: () => void = () => undefined,
+  ) {}
+
+  bind(dtab: Dtab, path: Path): Activity<NameTree<BoundName>> {
+    return this.dtab.flatMap((configured) => this.deps.bind(configured.concat(dtab), path));
+  }
+
+  async delegate(dtab: Dtab, path: Path, timeoutMs = 2000): Promise<unknown> {
+    const explain = this.deps.explain;
+    if (explain === undefined) throw new Error('no delegation explainer');
+    const configured = await this.dtab.toPromise(timeoutMs);
+    return explain(configured.concat(dtab), path);
+  }
+
+  close(): void {
+    this.onClose();
+  }
+}
+
+export class DtabFileInterpreter extends ConfiguredDtabInterpreter {
   readonly file: string;
-  private readonly dtab: Activity<Dtab>;
   private readonly states: AsyncVar<ActivityState<Dtab>>;
   private lastProblem = '';
 
-  constructor(config: Readonly<Record<string, unknown>>, private readonly deps: DtabFileDeps, where?: ConfigWhere) {
+  constructor(config: Readonly<Record<string, unknown>>, private readonly fileDeps: DtabFileDeps, where?: ConfigWhere) {
+    super(Activity.pending<Dtab>(), fileDeps);
+    const deps = fileDeps;
     const raw = config['dtabFile'];
     if (typeof raw !== 'string' || raw === '') throw interpreterConfigError(where, 'dtabFile', raw, 'the path of a file holding a dtab');
     this.file = resolve(deps.baseDir ?? process.cwd(), raw);
@@ -92,24 +121,10 @@ export class DtabFileInterpreter implements RemoteInterpreter {
       return failed(new InterpreterError('MESH_ERR_INTERPRETER_DTAB', `io.l5d.fs interpreter: cannot read dtabFile ${this.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`));
     }
     try {
-      return ok(this.deps.readDtab(text));
+      return ok(this.fileDeps.readDtab(text));
     } catch (e) {
       return failed(new InterpreterError('MESH_ERR_INTERPRETER_DTAB', `io.l5d.fs interpreter: dtabFile ${this.file} is not a valid dtab: ${(e as Error).message}`));
     }
   }
 
-  bind(dtab: Dtab, path: Path): Activity<NameTree<BoundName>> {
-    return this.dtab.flatMap((fileDtab) => this.deps.bind(fileDtab.concat(dtab), path));
-  }
-
-  async delegate(dtab: Dtab, path: Path, timeoutMs = 2000): Promise<unknown> {
-    const explain = this.deps.explain;
-    if (explain === undefined) throw new Error('io.l5d.fs interpreter: no delegation explainer');
-    const fileDtab = await this.dtab.toPromise(timeoutMs);
-    return explain(fileDtab.concat(dtab), path);
-  }
-
-  close(): void {
-    // The file is watched only while bound names are observed; nothing else to release.
-  }
 }

@@ -6,6 +6,7 @@
 import type { LinkerdConfig, RouterConfig } from '../config/types.js';
 import { Dtab, bind as bindPath, explainDelegation, readDtab, readPath, showNameTree } from '../naming/index.js';
 import { DtabFileInterpreter } from '../interpreters/dtab-file.js';
+import { consulInterpreter } from '../interpreters/consul.js';
 import type { Path } from '../naming/path.js';
 import { createNamers } from '../namers/registry.js';
 import { createTransformers, transformBinder } from '../transformers/index.js';
@@ -57,14 +58,15 @@ export function namingDeps(interpreters?: typeof Interpreters): NamingDeps<Dtab>
       const kind = router.interpreter.kind as string;
       if (REMOTE_KINDS.has(kind) && interpreters === undefined) throw new Error(`interpreter ${kind}: loadInterpreters() was not called`);
       // io.l5d.fs: the local namers under a dtab file's entries (read and watched), then the router's.
+      // io.l5d.consul.interpreter: the same under the dtab namerd's consul store keeps in Consul.
+      const cfg = router.interpreter as Readonly<Record<string, unknown>>;
+      const local = { bind, explain: (dtab: Dtab, path: Path) => explainDelegation(dtab, path, namers!, { showTree: showNameTree, timeoutMs: 2000 }) };
       const remote =
         kind === 'io.l5d.fs'
-          ? new DtabFileInterpreter(router.interpreter as Readonly<Record<string, unknown>>, {
-              readDtab,
-              bind,
-              explain: (dtab, path) => explainDelegation(dtab, path, namers!, { showTree: showNameTree, timeoutMs: 2000 }),
-            }, where)
-          : interpreters?.namerdInterpreter(router.interpreter as Readonly<Record<string, unknown>>, readPath, where);
+          ? new DtabFileInterpreter(cfg, { ...local, readDtab }, where)
+          : kind === 'io.l5d.consul.interpreter'
+            ? consulInterpreter(cfg, local, where)
+            : interpreters?.namerdInterpreter(cfg, readPath, where);
       if (remote !== undefined) remotes.set(router.label, remote);
       const base = remote ? (dtab: Dtab, path: Path) => remote.bind(dtab, path) : bind;
       return transformBinder(transformers, base);

@@ -1,9 +1,11 @@
 /**
- * A real `meshwork linkerd` whose router uses the io.l5d.fs interpreter (Linkerd's
- * linkerd/examples/fs.yaml shape): the dtab comes from a file and the io.l5d.fs namer finds
- * the hosts. Editing the dtab file moves traffic without a restart; the router's own `dtab:`
- * and a request's `l5d-dtab` still win over the file; the admin's delegator explains with the
- * file's entries.
+ * Routers whose dtab comes from elsewhere, through a real `meshwork linkerd`:
+ * - the io.l5d.fs interpreter (Linkerd's linkerd/examples/fs.yaml shape): the dtab comes from a
+ *   file and the io.l5d.fs namer finds the hosts. Editing the dtab file moves traffic without a
+ *   restart; the router's own `dtab:` and a request's `l5d-dtab` still win over the file; the
+ *   admin's delegator explains with the file's entries;
+ * - io.l5d.consul.interpreter against the in-test Consul: an edit of the stored dtab moves
+ *   traffic.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +15,7 @@ import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { spawnReady, type ReadyProcess } from '../support/process.js';
 import { request, upstream, type Upstream } from '../router/support.js';
+import { startFakeConsul } from '../support/fake-consul.js';
 
 const BIN = join(process.cwd(), 'bin', 'meshwork.js');
 const dir = mkdtempSync(join(tmpdir(), 'meshwork-fsinterp-'));
@@ -78,4 +81,32 @@ test('the dtab file routes, an edit to it moves traffic, and router and request 
   const explained = await getJson(admin, '/delegator.json?namespace=web&path=/svc/web&dtab=');
   assert.match(explained, /^200 /);
   assert.match(explained, /web-v2/, explained);
+});
+
+test('io.l5d.consul.interpreter routes by the dtab in Consul and follows an edit', async () => {
+  const [a, b] = [await upstream((_q, r) => r.end('a')), await upstream((_q, r) => r.end('b'))];
+  ups.push(a, b);
+  const consul = await startFakeConsul({ datacenter: 'dc1' });
+  try {
+    consul.set('namerd/dtabs/internal', `/svc/web => /$/inet/127.0.0.1/${a.port}`);
+    const file = join(dir, 'consul-linkerd.yaml');
+    writeFileSync(file, `admin:\n  ip: 127.0.0.1\n  port: 0\nrouters:\n- protocol: http\n  label: web\n  interpreter:\n    kind: io.l5d.consul.interpreter\n    host: 127.0.0.1\n    port: ${consul.port}\n    namespace: internal\n  servers:\n  - port: 0\n`);
+    const proc = await spawnReady(process.execPath, [BIN, 'linkerd', file], /^listening web 127\.0\.0\.1:\d+[\s\S]*admin listening on|admin listening on[\s\S]*^listening web 127\.0\.0\.1:\d+/m, 15_000);
+    procs.push(proc);
+    const port = Number(/^listening web 127\.0\.0\.1:(\d+)/m.exec(proc.output())![1]);
+    const first = await request(port, { headers: { host: 'web' } });
+    assert.equal(first.status, 200, `${first.status} ${first.headers['l5d-err'] ?? ''}`);
+    assert.equal(first.body, 'a');
+    consul.set('namerd/dtabs/internal', `/svc/web => /$/inet/127.0.0.1/${b.port}`);
+    let body = '';
+    const t0 = Date.now();
+    for (let i = 0; i < 200 && Date.now() - t0 < 5000 && body !== 'b'; i++) {
+      body = (await request(port, { headers: { host: 'web' } })).body;
+      if (body !== 'b') await new Promise((res) => setTimeout(res, 25));
+    }
+    assert.equal(body, 'b', 'traffic moved within 5 s of the Consul edit');
+  } finally {
+    for (const p of procs.splice(0)) await p.stop(1000);
+    await consul.stop();
+  }
 });

@@ -1,0 +1,63 @@
+/**
+ * io.l5d.consul.interpreter (src/interpreters/consul.ts) against the in-test Consul
+ * (test/support/fake-consul.ts, KV with blocking queries): the dtab at
+ * `<pathPrefix>/<namespace>` is followed under the router's entries; a missing namespace is an
+ * empty dtab; Consul going away keeps the last dtab.
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { consulInterpreter } from '../../src/interpreters/consul.js';
+import { Dtab, bind, readDtab, readPath } from '../../src/naming/index.js';
+import { createNamers } from '../../src/namers/registry.js';
+import { startFakeConsul, type FakeConsul } from '../support/fake-consul.js';
+import { okTree, watch, type Cleanups } from './support.js';
+
+let consul: FakeConsul;
+const cleanups: Cleanups = [];
+before(async () => {
+  consul = await startFakeConsul({ datacenter: 'dc1' });
+});
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+  await consul.stop();
+});
+
+const namers = createNamers([], { readPath });
+const leaf = (id: string, residual = '/') => JSON.stringify({ id, residual });
+
+function interpreter(config: Record<string, unknown>) {
+  const i = consulInterpreter({ kind: 'io.l5d.consul.interpreter', host: consul.host, port: consul.port, ...config }, { bind: (d, p) => bind(d, p, namers) }, { file: 'linkerd.yaml', keyPath: 'routers[0].interpreter' });
+  cleanups.push(() => i.close());
+  return i;
+}
+
+test('the namespace\'s dtab in Consul is followed, under the router\'s entries', async () => {
+  consul.set('namerd/dtabs/internal', '/svc => /$/inet/127.0.0.1/1111');
+  const i = interpreter({ namespace: 'internal' });
+  const w = watch(i.bind(Dtab.empty, readPath('/svc/a')).states, cleanups);
+  await w.until((s) => JSON.stringify(okTree(s)) === leaf('/$/inet/127.0.0.1/1111', '/a'), 3000, 'the stored dtab');
+  consul.set('namerd/dtabs/internal', '/svc => /$/inet/127.0.0.1/2222');
+  await w.until((s) => JSON.stringify(okTree(s)) === leaf('/$/inet/127.0.0.1/2222', '/a'), 3000, 'the edited dtab');
+  const routerWins = await i.bind(readDtab('/svc/a => /$/inet/127.0.0.1/3333'), readPath('/svc/a')).toPromise(3000);
+  assert.equal(JSON.stringify(okTree({ type: 'ok', value: routerWins })), leaf('/$/inet/127.0.0.1/3333'));
+  // Consul gone: the last dtab keeps routing.
+  await consul.stop();
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(JSON.stringify(okTree(w.last())), leaf('/$/inet/127.0.0.1/2222', '/a'));
+  } finally {
+    await consul.start();
+  }
+});
+
+test('a namespace that does not exist is an empty dtab; pathPrefix moves the key', async () => {
+  const i = interpreter({ namespace: 'nothere' });
+  assert.deepEqual(await i.bind(Dtab.empty, readPath('/svc/a')).toPromise(3000), { type: 'neg' });
+  const viaRouter = await i.bind(readDtab('/svc => /$/inet/127.0.0.1/4444'), readPath('/svc/a')).toPromise(3000);
+  assert.equal(JSON.stringify(okTree({ type: 'ok', value: viaRouter })), leaf('/$/inet/127.0.0.1/4444', '/a'));
+  consul.set('mesh/dtabs/default', '/svc => /$/inet/127.0.0.1/5555');
+  const prefixed = interpreter({ pathPrefix: '/mesh/dtabs' });
+  const t = await prefixed.bind(Dtab.empty, readPath('/svc/b')).toPromise(3000);
+  assert.equal(JSON.stringify(okTree({ type: 'ok', value: t })), leaf('/$/inet/127.0.0.1/5555', '/b'));
+  assert.throws(() => interpreter({ namespace: '' }), /linkerd\.yaml: routers\[0\]\.interpreter\.namespace: found ""/);
+});
