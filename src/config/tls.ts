@@ -141,3 +141,43 @@ export function clientTlsOptions(tls: Obj | undefined, files: TlsFiles): Connect
   }
   return opts;
 }
+
+/**
+ * Every TLS file a loaded linkerd.yaml names (servers, clients, admin, namers), read now:
+ * the problems as messages, one per file, for `meshwork linkerd --validate`.
+ */
+export function tlsFileProblems(config: {
+  readonly file?: string;
+  readonly admin?: unknown;
+  readonly namers?: readonly unknown[];
+  readonly routers: readonly Readonly<Record<string, unknown>>[];
+}): string[] {
+  const problems: string[] = [];
+  const files = new TlsFiles(config.file);
+  const check = (f: () => void): void => {
+    try {
+      f();
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  };
+  const on = (tls: unknown): tls is Obj => typeof tls === 'object' && tls !== null && (tls as Obj)['enabled'] !== false;
+  const admin = config.admin as Obj | undefined;
+  if (on(admin?.['tls'])) check(() => files.loadServer(admin!['tls'] as Obj, 'admin.tls'));
+  (config.namers ?? []).forEach((n, i) => {
+    const tls = (n as Obj)['tls'];
+    if (on(tls)) check(() => files.loadClient(tls, `namers[${i}].tls`));
+  });
+  config.routers.forEach((r, i) => {
+    const servers = Array.isArray(r['servers']) ? (r['servers'] as Obj[]) : [];
+    servers.forEach((s, j) => {
+      if (on(s['tls'])) check(() => files.loadServer(s['tls'] as Obj, `routers[${i}].servers[${j}].tls`));
+    });
+    const client = r['client'] as { kind?: string; configs?: readonly Obj[] } | undefined;
+    (client?.configs ?? []).forEach((c, k) => {
+      const at = client?.kind === 'io.l5d.static' ? `routers[${i}].client.configs[${k}].tls` : `routers[${i}].client.tls`;
+      if (on(c['tls'])) check(() => files.loadClient(c['tls'] as Obj, at));
+    });
+  });
+  return problems;
+}

@@ -105,3 +105,21 @@ test('namerd: io.l5d.thriftNameInterpreter is refused at --validate with the kin
     err: `${f}: not supported yet: io.l5d.thriftNameInterpreter at interfaces[0]; Meshwork does not plan the ThriftMux interface: use io.l5d.mesh (gRPC), which Linkerd 1.x proxies speak with interpreter kind io.l5d.mesh\n`,
   });
 });
+
+test('meshwork linkerd --validate: unreadable TLS files are errors, one per file, with key paths', async () => {
+  const cert = write('cert.pem', '-----BEGIN CERTIFICATE-----\n');
+  const f = write(
+    'tls.yaml',
+    `admin:\n  tls:\n    certPath: ${join(dir, 'no-admin.pem')}\n    keyPath: ${cert}\n` +
+      `routers:\n- protocol: http\n  servers:\n  - port: 4140\n    tls:\n      certPath: ${cert}\n      keyPath: ${join(dir, 'no-key.pem')}\n` +
+      `  client:\n    kind: io.l5d.static\n    configs:\n    - prefix: /\n      tls:\n        trustCerts: [${join(dir, 'no-ca.pem')}]\n    - prefix: /$/inet/localhost\n      tls:\n        enabled: false\n        trustCerts: [${join(dir, 'ignored.pem')}]\n`,
+  );
+  const r = await run(['linkerd', '--validate', f]);
+  assert.equal(r.code, 2, r.out);
+  assert.equal(r.out, '');
+  assert.deepEqual(r.err.trim().split('\n'), [
+    `${f}: admin.tls.certPath: found "${join(dir, 'no-admin.pem')}"; allowed: a readable PEM file (ENOENT)`,
+    `${f}: routers[0].servers[0].tls.keyPath: found "${join(dir, 'no-key.pem')}"; allowed: a readable PEM file (ENOENT)`,
+    `${f}: routers[0].client.configs[0].tls.trustCerts[0]: found "${join(dir, 'no-ca.pem')}"; allowed: a readable PEM file (ENOENT)`,
+  ]);
+});

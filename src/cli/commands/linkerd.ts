@@ -4,13 +4,15 @@ import '../../config/builtin-plugins.js';
 import { loadLinkerdConfig, type LoadOptions } from '../../config/load.js';
 import { ConfigError } from '../../config/errors.js';
 import type { LinkerdConfig } from '../../config/types.js';
+import { tlsFileProblems } from '../../config/tls.js';
 
 const usage = `usage: meshwork linkerd [--validate] [--workers N] FILE
 
 Runs a Linkerd 1.x linkerd.yaml (YAML or JSON; FILE '-' reads stdin).
 
-  --validate   load and check FILE without opening any port; exit 0 when it is valid,
-               2 with every error (file, key path, found and allowed values) when not
+  --validate   load and check FILE without opening any port (TLS certificate and key
+               files must be readable); exit 0 when it is valid, 2 with every error
+               (file, key path, found and allowed values) when not
   --workers N  run N linker processes sharing every listen socket (node:cluster), so the
                data plane uses N cores; each worker keeps its own metrics and admin state
                (the admin port is shared too: a request reaches one worker)
@@ -38,7 +40,14 @@ export function reportConfigError(e: unknown, io: CommandIO): number {
 /** `meshwork linkerd --validate FILE`: load and check, open nothing. */
 export async function validate(file: string, io: CommandIO, opts: LoadOptions = {}): Promise<number> {
   try {
-    io.stdout(describeLinkerd(await loadLinkerdConfig(file, opts)));
+    const config = await loadLinkerdConfig(file, opts);
+    // Certificates and keys named by tls blocks must be readable PEM files, as at start.
+    const problems = tlsFileProblems(config as unknown as Parameters<typeof tlsFileProblems>[0]);
+    if (problems.length > 0) {
+      for (const p of problems) io.stderr(p + '\n');
+      return 2;
+    }
+    io.stdout(describeLinkerd(config));
     return 0;
   } catch (e) {
     return reportConfigError(e, io);
