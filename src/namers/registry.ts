@@ -8,6 +8,7 @@ import { registerPlugin } from '../config/plugins.js';
 import { globalNamer } from './builtin/index.js';
 import { namerConfigError } from './errors.js';
 import { consulNamerSpec } from './consul.js';
+import { curatorNamerSpec } from './curator.js';
 import { dnsSrvNamerSpec } from './dnssrv.js';
 import { fsNamerSpec } from './fs.js';
 import { k8sExternalNamerSpec, k8sNamerSpec, k8sNsNamerSpec } from './k8s/spec.js';
@@ -20,6 +21,7 @@ export type { MadeNamer, NamerContext, NamerSpec } from './spec.js';
 const NAMER_SPECS: readonly NamerSpec[] = [
   fsNamerSpec,
   consulNamerSpec,
+  curatorNamerSpec,
   dnsSrvNamerSpec,
   k8sNamerSpec,
   k8sExternalNamerSpec,

@@ -95,7 +95,7 @@ interface ConnectionManagerInternals {
  * writes a close-session request to the socket); one still connecting is stopped by making
  * its reconnect a no-op and dropping its socket.
  */
-function forceClose(c: Client): void {
+export function forceClose(c: Client): void {
   c.removeAllListeners();
   c.on('error', () => {});
   if (c.getState() === zookeeper.State.SYNC_CONNECTED) {
