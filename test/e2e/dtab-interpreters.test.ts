@@ -13,11 +13,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
-import { spawnReady, type ReadyProcess } from '../support/process.js';
+import type { ReadyProcess } from '../support/process.js';
+import { startLinker, untilBody } from '../support/linker.js';
 import { request, upstream, type Upstream } from '../router/support.js';
 import { startFakeConsul } from '../support/fake-consul.js';
 
-const BIN = join(process.cwd(), 'bin', 'meshwork.js');
 const dir = mkdtempSync(join(tmpdir(), 'meshwork-fsinterp-'));
 const procs: ReadyProcess[] = [];
 const ups: Upstream[] = [];
@@ -53,10 +53,8 @@ test('the dtab file routes, an edit to it moves traffic, and router and request 
     `admin:\n  ip: 127.0.0.1\n  port: 0\nnamers:\n- kind: io.l5d.fs\n  rootDir: ${join(dir, 'disco')}\n` +
       `routers:\n- protocol: http\n  label: web\n  dtab: /svc/api => /svc/web-v3\n  interpreter:\n    kind: io.l5d.fs\n    dtabFile: ${dtabFile}\n  servers:\n  - port: 0\n`,
   );
-  const proc = await spawnReady(process.execPath, [BIN, 'linkerd', file], /^listening web 127\.0\.0\.1:\d+[\s\S]*admin listening on|admin listening on[\s\S]*^listening web 127\.0\.0\.1:\d+/m, 15_000);
+  const { proc, port, admin } = await startLinker(file);
   procs.push(proc);
-  const port = Number(/^listening web 127\.0\.0\.1:(\d+)/m.exec(proc.output())![1]);
-  const admin = Number(/admin listening on [^\s]*:(\d+)/.exec(proc.output())![1]);
 
   const first = await request(port, { headers: { host: 'web' } });
   assert.equal(first.status, 200, `${first.status} ${first.headers['l5d-err'] ?? ''}`);
@@ -67,16 +65,7 @@ test('the dtab file routes, an edit to it moves traffic, and router and request 
   assert.equal((await request(port, { headers: { host: 'web', 'l5d-dtab': '/svc/web => /svc/web-v3' } })).body, 'v3');
 
   writeFileSync(dtabFile, '/svc => /#/io.l5d.fs;\n/svc/web => /svc/web-v2;\n');
-  let body = '';
-  const t0 = Date.now();
-  for (let i = 0; i < 200 && Date.now() - t0 < 5000; i++) {
-    const r = await request(port, { headers: { host: 'web' } });
-    assert.equal(r.status, 200, `${r.status} ${r.headers['l5d-err'] ?? ''}`);
-    body = r.body;
-    if (body === 'v2') break;
-    await new Promise((res) => setTimeout(res, 25));
-  }
-  assert.equal(body, 'v2', 'traffic moved to v2 within 5 s of the edit');
+  assert.equal(await untilBody(port, 'web', 'v2'), 'v2', 'traffic moved to v2 within 5 s of the edit');
 
   const explained = await getJson(admin, '/delegator.json?namespace=web&path=/svc/web&dtab=');
   assert.match(explained, /^200 /);
@@ -91,20 +80,13 @@ test('io.l5d.consul.interpreter routes by the dtab in Consul and follows an edit
     consul.set('namerd/dtabs/internal', `/svc/web => /$/inet/127.0.0.1/${a.port}`);
     const file = join(dir, 'consul-linkerd.yaml');
     writeFileSync(file, `admin:\n  ip: 127.0.0.1\n  port: 0\nrouters:\n- protocol: http\n  label: web\n  interpreter:\n    kind: io.l5d.consul.interpreter\n    host: 127.0.0.1\n    port: ${consul.port}\n    namespace: internal\n  servers:\n  - port: 0\n`);
-    const proc = await spawnReady(process.execPath, [BIN, 'linkerd', file], /^listening web 127\.0\.0\.1:\d+[\s\S]*admin listening on|admin listening on[\s\S]*^listening web 127\.0\.0\.1:\d+/m, 15_000);
+    const { proc, port } = await startLinker(file);
     procs.push(proc);
-    const port = Number(/^listening web 127\.0\.0\.1:(\d+)/m.exec(proc.output())![1]);
     const first = await request(port, { headers: { host: 'web' } });
     assert.equal(first.status, 200, `${first.status} ${first.headers['l5d-err'] ?? ''}`);
     assert.equal(first.body, 'a');
     consul.set('namerd/dtabs/internal', `/svc/web => /$/inet/127.0.0.1/${b.port}`);
-    let body = '';
-    const t0 = Date.now();
-    for (let i = 0; i < 200 && Date.now() - t0 < 5000 && body !== 'b'; i++) {
-      body = (await request(port, { headers: { host: 'web' } })).body;
-      if (body !== 'b') await new Promise((res) => setTimeout(res, 25));
-    }
-    assert.equal(body, 'b', 'traffic moved within 5 s of the Consul edit');
+    assert.equal(await untilBody(port, 'web', 'b'), 'b', 'traffic moved within 5 s of the Consul edit');
   } finally {
     for (const p of procs.splice(0)) await p.stop(1000);
     await consul.stop();

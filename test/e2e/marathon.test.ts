@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnReady, type ReadyProcess } from '../support/process.js';
+import type { ReadyProcess } from '../support/process.js';
+import { startLinker, untilBody } from '../support/linker.js';
 import { request, upstream, type Upstream } from '../router/support.js';
 import { startFakeMarathon, type FakeMarathon } from '../support/fake-marathon.js';
 
-const BIN = join(process.cwd(), 'bin', 'meshwork.js');
 const dir = mkdtempSync(join(tmpdir(), 'meshwork-marathon-'));
 const procs: ReadyProcess[] = [];
 const ups: Upstream[] = [];
@@ -38,25 +38,15 @@ test('Host frontend.web routes to Marathon app /web/frontend and follows its tas
     `admin:\n  port: 0\nnamers:\n- kind: io.l5d.marathon\n  host: 127.0.0.1\n  port: ${marathon.port}\n  uriPrefix: /marathon\n  ttlMs: 100\n  jitterMs: 10\n` +
       `routers:\n- protocol: http\n  label: web\n  dtab: |\n    /marathonId => /#/io.l5d.marathon;\n    /host => /$/io.buoyant.http.domainToPathPfx/marathonId;\n    /svc => /host;\n  servers:\n  - port: 0\n`,
   );
-  const proc = await spawnReady(process.execPath, [BIN, 'linkerd', file], /^listening web 127\.0\.0\.1:\d+[\s\S]*admin listening on|admin listening on[\s\S]*^listening web 127\.0\.0\.1:\d+/m, 15_000);
+  const { proc, port } = await startLinker(file);
   procs.push(proc);
-  const port = Number(/^listening web 127\.0\.0\.1:(\d+)/m.exec(proc.output())![1]);
 
   const first = await request(port, { headers: { host: 'frontend.web' } });
   assert.equal(first.status, 200, `${first.status} ${first.headers['l5d-err'] ?? ''}`);
   assert.equal(first.body, 'task a');
 
   marathon.setApp('/web/frontend', { tasks: [{ host: '127.0.0.1', ports: [b.port] }] });
-  let body = '';
-  const t0 = Date.now();
-  for (let i = 0; i < 200 && Date.now() - t0 < 5000; i++) {
-    const r = await request(port, { headers: { host: 'frontend.web' } });
-    assert.equal(r.status, 200, `${r.status} ${r.headers['l5d-err'] ?? ''}`);
-    body = r.body;
-    if (body === 'task b') break;
-    await new Promise((res) => setTimeout(res, 25));
-  }
-  assert.equal(body, 'task b', 'traffic moved to the new task within 5 s');
+  assert.equal(await untilBody(port, 'frontend.web', 'task b'), 'task b', 'traffic moved to the new task within 5 s');
 
   const missing = await request(port, { headers: { host: 'missing.web' } });
   assert.equal(missing.status, 502);

@@ -18,6 +18,7 @@ import { request as httpsRequest, createServer as createHttpsServer, type Server
 import { spawnSync } from 'node:child_process';
 import type { TLSSocket } from 'node:tls';
 import { spawnReady, type ReadyProcess } from '../support/process.js';
+import { startLinker } from '../support/linker.js';
 import { request, upstream, type Upstream } from '../router/support.js';
 import { makeTestCerts, type TestCerts } from '../support/certs.js';
 
@@ -43,9 +44,9 @@ let files = 0;
 async function linkerd(yaml: string): Promise<{ port: number; admin: number }> {
   const file = join(dir, `linkerd-${files++}.yaml`);
   writeFileSync(file, yaml);
-  const proc = await spawnReady(process.execPath, [BIN, 'linkerd', file], /^listening web 127\.0\.0\.1:\d+[\s\S]*admin listening on|admin listening on[\s\S]*^listening web 127\.0\.0\.1:\d+/m, 15_000);
-  procs.push(proc);
-  return { port: Number(/^listening web 127\.0\.0\.1:(\d+)/m.exec(proc.output())![1]), admin: Number(/admin listening on [^\s]*:(\d+)/.exec(proc.output())![1]) };
+  const l = await startLinker(file);
+  procs.push(l.proc);
+  return { port: l.port, admin: l.admin };
 }
 
 /** An HTTPS request to the linker; resolves with status and body, or the client-side error. */
