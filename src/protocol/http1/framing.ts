@@ -26,11 +26,13 @@ const S_TRAILER_LINE = 8;
 const S_TRAILER_LF = 9;
 const S_END_LF = 10;
 const S_TRAILER_NAME = 11;
-// chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ( token / quoted-string ) ] )
-const S_EXT_BWS = 12;
+// chunk-ext = *( ";" ext-name [ "=" ( token / quoted-string ) ] ): RFC 9112 7.1.1 without its
+// BWS. A sender must not generate BWS, and this engine forwards chunk lines as received, so a
+// chunk line with whitespace outside a quoted value is refused (400), as Node's parser and
+// other strict upstreams refuse it; forwarding it would hand them a message they reject or,
+// worse, read differently.
 const S_EXT_NAME_START = 13;
 const S_EXT_NAME = 14;
-const S_EXT_AFTER_NAME = 15;
 const S_EXT_VAL_START = 16;
 const S_EXT_TOKEN = 17;
 const S_EXT_QUOTED = 18;
@@ -43,26 +45,20 @@ const MAX_TRAILER_BYTES = 8192;
 const TE_NAME = 'transfer-encoding';
 const CL_NAME = 'content-length';
 
-const WS = (c: number): boolean => c === SP || c === HTAB;
 
-const afterName = (c: number): number =>
-  WS(c) ? S_EXT_AFTER_NAME : c === 0x3d ? S_EXT_VAL_START : c === 0x3b ? S_EXT_NAME_START : c === CR ? S_SIZE_LF : -1;
-const afterValue = (c: number): number => (WS(c) ? S_EXT_BWS : c === 0x3b ? S_EXT_NAME_START : c === CR ? S_SIZE_LF : -1);
+const afterName = (c: number): number => (c === 0x3d ? S_EXT_VAL_START : c === 0x3b ? S_EXT_NAME_START : c === CR ? S_SIZE_LF : -1);
+const afterValue = (c: number): number => (c === 0x3b ? S_EXT_NAME_START : c === CR ? S_SIZE_LF : -1);
 
 /** One byte of a chunk extension: the next state, S_SIZE_LF at its CR, or -1 when malformed. */
 function chunkExt(state: number, c: number): number {
   switch (state) {
-    case S_EXT_BWS: // whitespace after the size or a value: only before another ";"
-      return WS(c) ? S_EXT_BWS : c === 0x3b ? S_EXT_NAME_START : -1;
     case S_EXT_NAME_START:
-      return WS(c) ? S_EXT_NAME_START : TCHAR[c] === 1 ? S_EXT_NAME : -1;
+      return TCHAR[c] === 1 ? S_EXT_NAME : -1;
     case S_EXT_NAME:
       if (TCHAR[c] === 1) return S_EXT_NAME;
       return afterName(c);
-    case S_EXT_AFTER_NAME:
-      return afterName(c);
     case S_EXT_VAL_START:
-      return WS(c) ? S_EXT_VAL_START : c === 0x22 ? S_EXT_QUOTED : TCHAR[c] === 1 ? S_EXT_TOKEN : -1;
+      return c === 0x22 ? S_EXT_QUOTED : TCHAR[c] === 1 ? S_EXT_TOKEN : -1;
     case S_EXT_TOKEN:
       if (TCHAR[c] === 1) return S_EXT_TOKEN;
       return afterValue(c);
@@ -147,14 +143,11 @@ export class BodyFramer {
             i++;
           } else if (c === CR) { state = S_SIZE_LF; i++; }
           else if (c === 0x3b) { state = S_EXT_NAME_START; this.extBytes = 0; i++; }
-          else if (c === SP || c === HTAB) { state = S_EXT_BWS; this.extBytes = 0; i++; }
           else return BAD_FRAMING;
           break;
         }
-        case S_EXT_BWS:
         case S_EXT_NAME_START:
         case S_EXT_NAME:
-        case S_EXT_AFTER_NAME:
         case S_EXT_VAL_START:
         case S_EXT_TOKEN:
         case S_EXT_QUOTED:
