@@ -4,7 +4,9 @@
  * `file dtab ++ router dtab ++ request dentries` (the router's and the request's entries come
  * later and win, as Linkerd's ConfiguredDtabNamer prepends the configured dtab).
  *
- * The file is read while some name is bound through it. Until it has been read and parsed once,
+ * The file is read while some name is bound through it; a changed text counts once a second
+ * read 30 ms later agrees (an editor that truncates and then writes must not route, even for a
+ * moment, on the empty file in between). Until it has been read and parsed once,
  * binding fails with the reason; after that, a file that goes missing or stops parsing keeps
  * the last good dtab (each new problem is reported once through `log`) until it is fixed.
  */
@@ -34,6 +36,9 @@ export interface DtabFileDeps {
 }
 
 const dtabEquals = (a: Dtab, b: Dtab): boolean => a === b || a.show() === b.show();
+
+/** How long a changed dtab file must stay the same before it is read as the new dtab. */
+const SETTLE_MS = 30;
 
 /**
  * Linkerd's ConfiguredDtabNamer: the local namers under a dtab that comes from elsewhere (a
@@ -67,6 +72,8 @@ export class DtabFileInterpreter extends ConfiguredDtabInterpreter {
   readonly file: string;
   private readonly states: AsyncVar<ActivityState<Dtab>>;
   private lastProblem = '';
+  /** The text last read (a changed text is read twice before it counts). */
+  private lastText: string | undefined;
 
   constructor(config: Readonly<Record<string, unknown>>, private readonly fileDeps: DtabFileDeps, where?: ConfigWhere) {
     super(Activity.pending<Dtab>(), fileDeps);
@@ -117,9 +124,18 @@ export class DtabFileInterpreter extends ConfiguredDtabInterpreter {
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
+      // An editor that truncates and then writes shows a half-written (often empty) file for
+      // a moment: a changed text counts once a second read, a little later, agrees with it.
+      for (let i = 0; i < 5 && text !== this.lastText; i++) {
+        await new Promise((r) => setTimeout(r, SETTLE_MS));
+        const again = await readFile(this.file, 'utf8');
+        if (again === text) break;
+        text = again;
+      }
     } catch (e) {
       return failed(new InterpreterError('MESH_ERR_INTERPRETER_DTAB', `io.l5d.fs interpreter: cannot read dtabFile ${this.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`));
     }
+    this.lastText = text;
     try {
       return ok(this.fileDeps.readDtab(text));
     } catch (e) {

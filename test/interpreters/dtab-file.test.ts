@@ -74,6 +74,23 @@ test('an edited file is followed; a broken or removed one keeps the last good dt
   await w.until((s) => JSON.stringify(okTree(s)) === JSON.stringify(leaf('/$/inet/127.0.0.1/3333')), 3000, 'the fixed dtab');
 });
 
+test('a file rewritten in two steps (truncated, then written) never routes on the empty file in between', async () => {
+  const i = interpreter('/svc => /$/inet/127.0.0.1/1111');
+  const seen: string[] = [];
+  const w = watch(i.bind(Dtab.empty, readPath('/svc')).states, cleanups);
+  const c = i.bind(Dtab.empty, readPath('/svc')).states.observe((s) => seen.push(JSON.stringify(okTree(s))));
+  cleanups.push(() => c.close());
+  await w.until((s) => JSON.stringify(okTree(s)) === JSON.stringify(leaf('/$/inet/127.0.0.1/1111')), 3000, 'the first dtab');
+  for (let round = 0; round < 5; round++) {
+    const port = 2000 + round;
+    writeFileSync(i.file, '');
+    await new Promise((r) => setTimeout(r, 8));
+    writeFileSync(i.file, `/svc => /$/inet/127.0.0.1/${port}`);
+    await w.until((s) => JSON.stringify(okTree(s)) === JSON.stringify(leaf(`/$/inet/127.0.0.1/${port}`)), 3000, `round ${round}`);
+  }
+  assert.ok(!seen.includes('"neg"'), JSON.stringify(seen));
+});
+
 test('a file that was never read fails binding with the reason; dtabFile is required', async () => {
   const missing = interpreter(undefined);
   await assert.rejects(missing.bind(Dtab.empty, readPath('/svc/a')).toPromise(3000), (e: unknown) => e instanceof InterpreterError && e.code === 'MESH_ERR_INTERPRETER_DTAB' && /cannot read dtabFile .*: ENOENT/.test(e.message));
