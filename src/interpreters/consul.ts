@@ -16,7 +16,7 @@ export function consulInterpreter(config: Readonly<Record<string, unknown>>, dep
   const ns = config['namespace'] ?? 'default';
   if (typeof ns !== 'string' || ns === '') throw interpreterConfigError(where, 'namespace', ns, 'a namespace name (the last element of the KV key)');
   const { kind: _kind, namespace: _ns, ...storeConfig } = config;
-  const store = new ConsulDtabStore(storeConfig as ConsulConfig);
+  const store = new ConsulDtabStore(storeConfig as ConsulConfig, { tlsAt: { ...(where?.file !== undefined ? { file: where.file } : {}), keyPath: `${where?.keyPath ?? 'interpreter'}.tls` } });
   const dtab = Activity.from(store.observe(ns)).map((v) => (v === null ? Dtab.empty : v.dtab));
   return new ConfiguredDtabInterpreter(dtab, deps, () => void store.close());
 }

@@ -23,5 +23,4 @@ implementPlugin('interpreter', 'io.l5d.fs', (c: Record<string, unknown>) => c);
 implementPlugin('interpreter', 'io.l5d.consul.interpreter', (c: Record<string, unknown>) => c, {
   // As namerd's io.l5d.consul store, which this interpreter reads through.
   failFast: { type: 'boolean', default: false, notSupported: true },
-  tls: { type: { object: {}, open: true }, notSupported: true },
 });

@@ -61,3 +61,26 @@ test('a namespace that does not exist is an empty dtab; pathPrefix moves the key
   assert.equal(JSON.stringify(okTree({ type: 'ok', value: t })), leaf('/$/inet/127.0.0.1/5555', '/b'));
   assert.throws(() => interpreter({ namespace: '' }), /linkerd\.yaml: routers\[0\]\.interpreter\.namespace: found ""/);
 });
+
+test('tls: the interpreter reads the dtab from Consul over HTTPS; an unreadable CA file is named with its key path', async () => {
+  const { makeTestCerts } = await import('../support/certs.js');
+  const { readFileSync } = await import('node:fs');
+  const certs = makeTestCerts();
+  const secure = await startFakeConsul({ tls: { cert: readFileSync(certs.serverCert), key: readFileSync(certs.serverKey) } });
+  try {
+    secure.set('namerd/dtabs/default', '/svc => /$/inet/127.0.0.1/6666');
+    const deps = { bind: (d: Dtab, p: ReturnType<typeof readPath>) => bind(d, p, namers) };
+    const where = { file: 'linkerd.yaml', keyPath: 'routers[0].interpreter' };
+    const i = consulInterpreter({ kind: 'io.l5d.consul.interpreter', host: secure.host, port: secure.port, tls: { commonName: 'localhost', trustCerts: [certs.caCert] } }, deps, where);
+    cleanups.push(() => i.close());
+    const t = await i.bind(Dtab.empty, readPath('/svc/x')).toPromise(3000);
+    assert.equal(JSON.stringify(okTree({ type: 'ok', value: t })), leaf('/$/inet/127.0.0.1/6666', '/x'));
+    assert.throws(
+      () => consulInterpreter({ kind: 'io.l5d.consul.interpreter', host: secure.host, port: secure.port, tls: { trustCerts: ['/nonexistent/ca.pem'] } }, deps, where),
+      /linkerd\.yaml: routers\[0\]\.interpreter\.tls\.trustCerts\[0\]: found "\/nonexistent\/ca\.pem"; allowed: a readable PEM file \(ENOENT\)/,
+    );
+  } finally {
+    await secure.stop();
+    certs.cleanup();
+  }
+});

@@ -9,10 +9,11 @@
  *   answering `true` / `false`;
  * - ACL token (`X-Consul-Token` header or `?token=`) → 403 "Permission denied" when wrong;
  *   `?dc=` other than ours → 500 "No path to datacenter".
- * `stop()` / `start()` keep port and data; `restoreWithIndex(n)` simulates a snapshot restore
+ * With `tls` it serves HTTPS. `stop()` / `start()` keep port and data; `restoreWithIndex(n)` simulates a snapshot restore
  * that moves the index backwards.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 
 interface KvEntry {
@@ -48,6 +49,8 @@ export interface FakeConsulOptions {
   readonly token?: string;
   readonly datacenter?: string;
   readonly startIndex?: number;
+  /** Serve HTTPS with this certificate (Consul's `verify_incoming` setups); absent: HTTP. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
 
 export class FakeConsul {
@@ -65,7 +68,10 @@ export class FakeConsul {
   private readonly services = new Map<string, readonly FakeServiceInstance[]>();
   readonly requests: string[] = [];
 
+  private readonly tls: FakeConsulOptions['tls'];
+
   constructor(opts: FakeConsulOptions = {}) {
+    this.tls = opts.tls;
     this.token = opts.token;
     this.datacenter = opts.datacenter ?? 'dc1';
     this.index = opts.startIndex ?? 1;
@@ -73,7 +79,8 @@ export class FakeConsul {
 
   async start(): Promise<void> {
     if (this.server) return;
-    const server = createServer((req, res) => this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
+    const server = this.tls === undefined ? createServer(handler) : createHttpsServer(this.tls, handler);
     server.on('connection', (s) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));

@@ -9,6 +9,8 @@
  */
 import type { PluginSpec } from '../../config/schema.js';
 import { consulFields } from './fields.js';
+import type { ConnectionOptions } from 'node:tls';
+import { TlsFiles, clientTlsOptions } from '../../config/tls.js';
 import {
   DtabExistsError,
   DtabNotFoundError,
@@ -42,11 +44,15 @@ export interface ConsulConfig {
   readonly writeConsistencyMode?: ConsistencyMode;
   readonly failFast?: boolean;
   readonly backoff?: { readonly minMs?: number; readonly maxMs?: number; readonly kind?: string; readonly ms?: number };
+  /** Linkerd's namer TLS block: HTTPS to Consul (files read when the store is made). */
+  readonly tls?: Readonly<Record<string, unknown>> | null;
 }
 
 export interface ConsulStoreOptions extends WatchedStoreOptions, RetryOptions {
   /** How long one blocking query may be held by Consul (its `wait`). */
   readonly blockingWaitMs?: number;
+  /** Where the `tls` block sits, for errors about its files (default `storage.tls`). */
+  readonly tlsAt?: { readonly file?: string; readonly keyPath: string };
 }
 
 interface KvEntry {
@@ -76,7 +82,7 @@ export class ConsulDtabStore extends WatchedStore {
 
   constructor(config: ConsulConfig, opts: ConsulStoreOptions = {}) {
     super(opts);
-    this.http = new HttpClient(config.host ?? 'localhost', config.port ?? 8500);
+    this.http = new HttpClient(config.host ?? 'localhost', config.port ?? 8500, consulTls(config.tls, opts.tlsAt ?? { keyPath: 'storage.tls' }));
     this.dir = normalizePrefix(config.pathPrefix ?? '/namerd/dtabs').slice(1) + '/';
     this.headers = config.token ? { 'x-consul-token': config.token } : {};
     const dc = config.datacenter ? `dc=${encodeURIComponent(config.datacenter)}` : '';
@@ -235,9 +241,17 @@ export class ConsulDtabStore extends WatchedStore {
   }
 }
 
+/** The `tls` block as node:tls options (undefined when absent or `enabled: false`). */
+function consulTls(tls: ConsulConfig['tls'], at: { readonly file?: string; readonly keyPath: string }): ConnectionOptions | undefined {
+  if (tls === undefined || tls === null || tls['enabled'] === false) return undefined;
+  const files = new TlsFiles(at.file);
+  files.loadClient(tls, at.keyPath);
+  return clientTlsOptions(tls, files);
+}
+
 export const consulStorage: PluginSpec<ConsulConfig, DtabStore, StoreContext> = {
   category: 'storage',
   kind: KIND,
   fields: consulFields,
-  create: (config) => new ConsulDtabStore(config),
+  create: (config, ctx) => new ConsulDtabStore(config, { tlsAt: { ...(ctx?.file !== undefined ? { file: ctx.file } : {}), keyPath: 'storage.tls' } }),
 };

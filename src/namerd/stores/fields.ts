@@ -3,6 +3,7 @@
  * config validation) can describe all kinds without loading etcd, gRPC or ZooKeeper clients.
  */
 import type { Fields } from '../../config/schema.js';
+import { namerTlsFields } from '../../config/router-fields.js';
 
 export const inMemoryFields: Fields = {
   namespaces: { type: { map: 'dtab' }, default: {}, doc: 'A map of namespaces to their dtabs.' },
@@ -73,5 +74,5 @@ export const consulFields: Fields = {
     type: { object: { kind: { type: 'string' }, ms: { type: 'int', min: 0 }, minMs: { type: 'int', min: 0 }, maxMs: { type: 'int', min: 0 } } },
     doc: 'Retry delay bounds for the watch after a failed request.',
   },
-  tls: { type: { object: {}, open: true }, notSupported: true, doc: 'TLS to Consul is not built yet.' },
+  tls: { type: { object: namerTlsFields }, doc: "HTTPS to Consul: Linkerd's namer TLS block (commonName, trustCerts, clientAuth, ...)." },
 };

@@ -151,3 +151,35 @@ describe('io.l5d.consul specifics', () => {
     }
   });
 });
+
+describe('io.l5d.consul over TLS', () => {
+  it('speaks HTTPS with the namer TLS block (commonName against the CA); unreadable files are named', async () => {
+    const { makeTestCerts } = await import('../../support/certs.js');
+    const { readFileSync } = await import('node:fs');
+    const certs = makeTestCerts();
+    const secure = await startFakeConsul({ tls: { cert: readFileSync(certs.serverCert), key: readFileSync(certs.serverKey) } });
+    try {
+      const store = consulStorage.create!({ host: secure.host, port: secure.port, pathPrefix: '/tls/dtabs', tls: { commonName: 'localhost', trustCerts: [certs.caCert] } }, { file: 'namerd.yaml' });
+      try {
+        await store.create('web', d('/svc => /$/inet/127.0.0.1/1'));
+        assert.equal((await store.get('web'))?.dtab.show(), '/svc=>/$/inet/127.0.0.1/1');
+        assert.equal(secure.getValue('tls/dtabs/web'), '/svc=>/$/inet/127.0.0.1/1');
+      } finally {
+        await store.close();
+      }
+      const wrongName = new ConsulDtabStore({ host: secure.host, port: secure.port, tls: { commonName: 'consul.example', trustCerts: [certs.caCert] } }, fast);
+      try {
+        await assert.rejects(wrongName.names(), (e: unknown) => isNamerdError(e) && e.code === 'MESH_ERR_STORE_UNAVAILABLE');
+      } finally {
+        await wrongName.close();
+      }
+      assert.throws(
+        () => consulStorage.create!({ host: secure.host, port: secure.port, tls: { trustCerts: ['/nonexistent/ca.pem'] } }, { file: 'namerd.yaml' }),
+        /namerd\.yaml: storage\.tls\.trustCerts\[0\]: found "\/nonexistent\/ca\.pem"; allowed: a readable PEM file \(ENOENT\)/,
+      );
+    } finally {
+      await secure.stop();
+      certs.cleanup();
+    }
+  });
+});
