@@ -87,3 +87,30 @@ test('registry builds io.l5d.consul from config', () => {
   assert.equal(n.opts.port, 1234);
   assert.equal(n.opts.includeTag, true);
 });
+
+test('tls: the namer speaks HTTPS to Consul with the namer TLS block', async () => {
+  const { makeTestCerts } = await import('../support/certs.js');
+  const { readFileSync } = await import('node:fs');
+  const { createNamer } = await import('../../src/namers/registry.js');
+  const certs = makeTestCerts();
+  const secure = await startFakeConsul({ datacenter: 'dc1', tls: { cert: readFileSync(certs.serverCert), key: readFileSync(certs.serverKey) } });
+  try {
+    secure.setService('web', [{ address: '127.0.0.5', port: 8443 }]);
+    const made = createNamer({ kind: 'io.l5d.consul', host: secure.host, port: secure.port, tls: { commonName: 'localhost', trustCerts: [certs.caCert] } }, { readPath, file: 'linkerd.yaml', keyPath: 'namers[0]' });
+    assert.ok(made.namer instanceof ConsulNamer);
+    namers.push(made.namer);
+    const tree = await made.namer.lookup(readPath('/dc1/web')).toPromise(3000);
+    assert.equal(tree.type, 'leaf');
+    const first = await new Promise<string[]>((resolve) => {
+      const c = (tree as { value: BoundName }).value.addr.observe((a) => { if (a.type !== 'pending') { queueMicrotask(() => c.close()); resolve(a.type === 'bound' ? a.addrs.map((x) => `${x.host}:${x.port}`) : [a.type]); } });
+    });
+    assert.deepEqual(first, ['127.0.0.5:8443']);
+    const wrong = createNamer({ kind: 'io.l5d.consul', host: secure.host, port: secure.port, tls: { commonName: 'consul.example', trustCerts: [certs.caCert] } }, { readPath });
+    assert.ok(wrong.namer instanceof ConsulNamer);
+    namers.push(wrong.namer);
+    await assert.rejects(wrong.namer.lookup(readPath('/dc1/web')).toPromise(3000), /consul\.example/);
+  } finally {
+    await secure.stop();
+    certs.cleanup();
+  }
+});
