@@ -43,14 +43,46 @@ const SETTLE_MS = 30;
 /**
  * Linkerd's ConfiguredDtabNamer: the local namers under a dtab that comes from elsewhere (a
  * file, Consul), prepended to the router's dtab and the request's dentries.
+ *
+ * The source's dtab is followed with one rule for every source: until it has given a dtab, its
+ * failures fail binding (with the reason); after that, a source that fails (a file that stops
+ * parsing, a typo stored in Consul, the source unreachable) keeps the last good dtab and each
+ * new problem is reported once through `log`, so a bad edit never takes routing down.
  */
 export class ConfiguredDtabInterpreter implements RemoteInterpreter {
+  private dtab: Activity<Dtab> = Activity.pending<Dtab>();
+  private lastProblem = '';
+
   constructor(
-    /** The configured dtab over time (pending until first read, failed while it cannot be). */
-    protected dtab: Activity<Dtab>,
-    protected readonly deps: Pick<DtabFileDeps, 'bind' | 'explain'>,
+    protected readonly deps: Pick<DtabFileDeps, 'bind' | 'explain' | 'log'>,
+    /** The configured dtab over time; null: the subclass calls `follow` once it can make it. */
+    source: Activity<Dtab> | null,
     private readonly onClose: () => void = () => undefined,
-  ) {}
+  ) {
+    if (source !== null) this.follow(source);
+  }
+
+  protected follow(source: Activity<Dtab>): void {
+    const log = this.deps.log ?? ((line: string) => void process.stderr.write(line + '\n'));
+    let last: Dtab | undefined;
+    const states = new AsyncVar<ActivityState<Dtab>>(
+      PENDING,
+      (update) =>
+        source.states.observe((s) => {
+          if (s.type === 'ok') {
+            last = s.value;
+            this.lastProblem = '';
+            update(s);
+          } else if (last === undefined) update(s);
+          else if (s.type === 'failed' && s.error.message !== this.lastProblem) {
+            this.lastProblem = s.error.message;
+            log(`${s.error.message}; routing stays on the last dtab read from it`);
+          }
+        }),
+      stateEquals(dtabEquals),
+    );
+    this.dtab = new Activity(states);
+  }
 
   bind(dtab: Dtab, path: Path): Activity<NameTree<BoundName>> {
     return this.dtab.flatMap((configured) => this.deps.bind(configured.concat(dtab), path));
@@ -70,41 +102,18 @@ export class ConfiguredDtabInterpreter implements RemoteInterpreter {
 
 export class DtabFileInterpreter extends ConfiguredDtabInterpreter {
   readonly file: string;
-  private readonly states: AsyncVar<ActivityState<Dtab>>;
-  private lastProblem = '';
   /** The text last read (a changed text is read twice before it counts). */
   private lastText: string | undefined;
 
   constructor(config: Readonly<Record<string, unknown>>, private readonly fileDeps: DtabFileDeps, where?: ConfigWhere) {
-    super(Activity.pending<Dtab>(), fileDeps);
-    const deps = fileDeps;
+    super(fileDeps, null);
     const raw = config['dtabFile'];
     if (typeof raw !== 'string' || raw === '') throw interpreterConfigError(where, 'dtabFile', raw, 'the path of a file holding a dtab');
-    this.file = resolve(deps.baseDir ?? process.cwd(), raw);
-    const log = deps.log ?? ((line: string) => void process.stderr.write(line + '\n'));
-    this.states = new AsyncVar<ActivityState<Dtab>>(
+    this.file = resolve(fileDeps.baseDir ?? process.cwd(), raw);
+    const states = new AsyncVar<ActivityState<Dtab>>(
       PENDING,
       (update) => {
-        const r = reader(
-          () => this.read(),
-          (next) => {
-            if (next.type === 'ok') {
-              this.lastProblem = '';
-              update(next);
-              return;
-            }
-            if (next.type !== 'failed') return;
-            if (this.states.sample().type !== 'ok') {
-              update(next);
-              return;
-            }
-            // A good dtab is held: keep routing on it and say once what is wrong with the file.
-            if (next.error.message !== this.lastProblem) {
-              this.lastProblem = next.error.message;
-              log(`${next.error.message}; routing stays on the last dtab read from it`);
-            }
-          },
-        );
+        const r = reader(() => this.read(), update);
         const w = watchDir(dirname(this.file), basename(this.file), r.run);
         r.run();
         return {
@@ -116,7 +125,7 @@ export class DtabFileInterpreter extends ConfiguredDtabInterpreter {
       },
       stateEquals(dtabEquals),
     );
-    this.dtab = new Activity(this.states);
+    this.follow(new Activity(states));
   }
 
   /** The file's dtab, or why there is none. */

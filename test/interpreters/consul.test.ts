@@ -25,8 +25,8 @@ after(async () => {
 const namers = createNamers([], { readPath });
 const leaf = (id: string, residual = '/') => JSON.stringify({ id, residual });
 
-function interpreter(config: Record<string, unknown>) {
-  const i = consulInterpreter({ kind: 'io.l5d.consul.interpreter', host: consul.host, port: consul.port, ...config }, { bind: (d, p) => bind(d, p, namers) }, { file: 'linkerd.yaml', keyPath: 'routers[0].interpreter' });
+function interpreter(config: Record<string, unknown>, log: string[] = []) {
+  const i = consulInterpreter({ kind: 'io.l5d.consul.interpreter', host: consul.host, port: consul.port, ...config }, { bind: (d, p) => bind(d, p, namers), log: (line) => log.push(line) }, { file: 'linkerd.yaml', keyPath: 'routers[0].interpreter' });
   cleanups.push(() => i.close());
   return i;
 }
@@ -48,6 +48,22 @@ test('the namespace\'s dtab in Consul is followed, under the router\'s entries',
   } finally {
     await consul.start();
   }
+});
+
+test('a dtab stored with a typo keeps the last good one (said once) until it is fixed', async () => {
+  consul.set('namerd/dtabs/typo', '/svc => /$/inet/127.0.0.1/1111');
+  const log: string[] = [];
+  const i = interpreter({ namespace: 'typo' }, log);
+  const w = watch(i.bind(Dtab.empty, readPath('/svc')).states, cleanups);
+  await w.until((s) => JSON.stringify(okTree(s)) === leaf('/$/inet/127.0.0.1/1111'), 3000, 'the stored dtab');
+  consul.set('namerd/dtabs/typo', '/svc => => broken');
+  for (let k = 0; k < 100 && log.length === 0; k++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(log.length, 1, JSON.stringify(log));
+  assert.match(log[0]!, /stored dtab for namespace 'typo' does not parse: .*; routing stays on the last dtab read from it/);
+  assert.equal(JSON.stringify(okTree(w.last())), leaf('/$/inet/127.0.0.1/1111'));
+  consul.set('namerd/dtabs/typo', '/svc => /$/inet/127.0.0.1/2222');
+  await w.until((s) => JSON.stringify(okTree(s)) === leaf('/$/inet/127.0.0.1/2222'), 3000, 'the fixed dtab');
+  assert.equal(log.length, 1);
 });
 
 test('a namespace that does not exist is an empty dtab; pathPrefix moves the key', async () => {

@@ -20,7 +20,7 @@ import { Dtab, readDtab, readPath } from '../../src/naming/index.js';
 import type { BoundName } from '../../src/naming/contracts.js';
 import type { NameTree } from '../../src/naming/name-tree.js';
 import { freePort, onChosenPort } from '../support/process.js';
-import { eventually, okTree, plain, plainAddr, watch } from './support.js';
+import { eventually, okTree, plainAddr, watch } from './support.js';
 import { makeTestCerts } from '../support/certs.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
