@@ -83,6 +83,8 @@ const codeOf = (e: unknown): number | undefined => {
 
 export class CuratorNamer implements NameNamer {
   private client: Client | null = null;
+  /** When reads first found the client not connected (0: it is connected). */
+  private waitingSince = 0;
   private readonly vars = new Map<string, AsyncVar<Addr>>();
   private active = 0;
 
@@ -179,7 +181,19 @@ export class CuratorNamer implements NameNamer {
    */
   private async read(dir: string, watch: (c: Client, path: string) => ((e: unknown) => void) | undefined, release: (path: string) => void): Promise<Addr | undefined> {
     const c = this.zk();
-    if (c.getState() !== zookeeper.State.SYNC_CONNECTED) return undefined;
+    if (c.getState() !== zookeeper.State.SYNC_CONNECTED) {
+      // A restarting ZooKeeper can take a connection and never serve its session (see the zk
+      // store's watchdog): a client not connected for this long is replaced by a fresh one.
+      const now = Date.now();
+      if (this.waitingSince === 0) this.waitingSince = now;
+      else if (now - this.waitingSince > (this.opts.sessionTimeoutMs ?? 10_000) && this.client === c) {
+        this.client = null;
+        this.waitingSince = 0;
+        forceClose(c);
+      }
+      return undefined;
+    }
+    this.waitingSince = 0;
     try {
       const children = await zk<string[]>((cb) => c.getChildren(dir, watch(c, dir), (err, ch) => cb(err, ch)));
       const datas = await Promise.all(

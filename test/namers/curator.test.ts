@@ -116,5 +116,13 @@ test('ZooKeeper going away keeps the last instances; config errors name the key'
   } finally {
     await server.start();
   }
+  // Back up: a registration made afterwards reaches the same observation.
+  const writerUp = async (): Promise<void> => {
+    for (let k = 0; k < 200 && writer.getState() !== zookeeper.State.SYNC_CONNECTED; k++) await new Promise((r) => setTimeout(r, 50));
+  };
+  await writerUp();
+  await register('/keep', 'svc', 'i2', '127.0.0.8', 8000);
+  for (let k = 0; k < 300 && JSON.stringify(states.at(-1)) !== JSON.stringify(['127.0.0.7:7000', '127.0.0.8:8000']); k++) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(states.at(-1), ['127.0.0.7:7000', '127.0.0.8:8000'], JSON.stringify(states));
   assert.throws(() => createNamer({ kind: 'io.l5d.curator', experimental: true, zkAddrs: [] }, { readPath, file: 'linkerd.yaml', keyPath: 'namers[0]' }), /linkerd\.yaml: namers\[0\]\.zkAddrs: found \[\]; allowed: a list of \{host, port\}/);
 });
