@@ -28,7 +28,7 @@ import { addrLeaf, configuredPrefix, namerTls, type NamerContext, type NamerSpec
 
 const KIND = 'io.l5d.marathon';
 const EMPTY_META: Readonly<Record<string, unknown>> = Object.freeze({});
-/** A poll that has not answered after this long counts as failed. */
+/** A poll that has not answered after this long counts as failed (default). */
 const REQUEST_TIMEOUT_MS = 10_000;
 /** Linkerd's environment variables for Marathon authentication. */
 export const BASIC_AUTH_ENV = 'MARATHON_HTTP_AUTH_CREDENTIAL';
@@ -45,6 +45,8 @@ export interface MarathonNamerOptions {
   readonly ttlMs: number;
   readonly jitterMs: number;
   readonly useHealthCheck: boolean;
+  /** A poll not answered within this many ms fails (default 10 s). */
+  readonly requestTimeoutMs?: number;
   /** The `Authorization` header, when authentication is configured. */
   readonly authorization?: string;
   /** HTTPS to Marathon (the namer's `tls` block); absent: plain HTTP. */
@@ -193,7 +195,8 @@ export class MarathonNamer implements NameNamer {
       if (closed) return;
       const abort = new AbortController();
       inflight = abort;
-      const deadline = setTimeout(() => abort.abort(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS);
+      const limit = this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+      const deadline = setTimeout(() => abort.abort(new Error(`no answer within ${limit} ms`)), limit);
       this.client
         .request('GET', url, { headers: this.headers, signal: abort.signal })
         .then((r) => {
@@ -202,7 +205,9 @@ export class MarathonNamer implements NameNamer {
         })
         .catch((e: unknown) => {
           if (closed) return;
-          const err = e instanceof NamerError ? e : new NamerError('MESH_ERR_NAMER_UNAVAILABLE', `marathon GET ${url}: ${e instanceof Error ? e.message : String(e)}`);
+          // A request our deadline aborted reports the deadline, not "This operation was aborted".
+          const cause = abort.signal.aborted && abort.signal.reason instanceof Error ? abort.signal.reason : e;
+          const err = cause instanceof NamerError ? cause : new NamerError('MESH_ERR_NAMER_UNAVAILABLE', `marathon GET ${url}: ${cause instanceof Error ? cause.message : String(cause)}`);
           if (!answered()) onFail(err);
         })
         .finally(() => {

@@ -153,6 +153,15 @@ test('Marathon down before the first answer fails the name; errors after it keep
   }
 });
 
+test('a Marathon that takes requests and never answers fails the name after requestTimeoutMs, saying so', async () => {
+  marathon.stalled = true;
+  try {
+    await assert.rejects(namer({ requestTimeoutMs: 150 }).lookup(readPath('/users')).toPromise(3000), /marathon GET \/v2\/apps: no answer within 150 ms/);
+  } finally {
+    marathon.stalled = false;
+  }
+});
+
 test('polling stops when nothing observes the name any more', async () => {
   marathon.setApp('/quiet', { tasks: [{ host: '127.0.0.1', ports: [7000] }] });
   const n = namer();

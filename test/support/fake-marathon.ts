@@ -11,7 +11,7 @@
  * - `prefix` puts the API under a path, as DC/OS's admin router does with `/marathon`;
  * - `tls` serves HTTPS, as DC/OS in strict mode does.
  * Every request is recorded (method, URL, Host and Authorization headers); `failing` makes
- * every request answer 503 until cleared.
+ * every request answer 503 until cleared, `stalled` leaves them unanswered.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -43,6 +43,8 @@ export class FakeMarathon {
   readonly host = '127.0.0.1';
   readonly requests: RecordedRequest[] = [];
   failing = false;
+  /** Take requests and never answer them (a hung master). */
+  stalled = false;
   private readonly apps = new Map<string, FakeApp>();
   private readonly sockets = new Set<Socket>();
   private readonly server: Server;
@@ -65,6 +67,7 @@ export class FakeMarathon {
         send(401, { message: 'Invalid username or password.' }, { 'www-authenticate': 'Basic realm="Mesosphere Marathon"' });
         return;
       }
+      if (this.stalled) return;
       if (this.failing) {
         send(503, { message: 'Marathon is not the leader' });
         return;
