@@ -158,8 +158,8 @@ const TRACE_IN = Buffer.alloc(48);
 
 /**
  * Decodes a caller's `l5d-ctx-trace` for `callerSampling`, `unsampledChildInto` and
- * `traceContextInto` (which read it at once: the decoded bytes are kept until the next call). Returns the context's length,
- * 32 or 40 bytes, or 0 when the value is not a context.
+ * `traceContextInto` (which read it at once: the decoded bytes are kept until the next call).
+ * Returns the context's length, 32 or 40 bytes, or 0 when the value is not a context.
  */
 export function readCallerTrace(value: string): number {
   const n = value.length > 64 ? 0 : TRACE_IN.write(value, 'base64');
