@@ -12,7 +12,7 @@
  * last answer is kept; before any answer the name stays pending (the router's
  * bindingTimeoutMs bounds a request's wait). An expired session gets a new client.
  */
-import zookeeper, { type Client, type ZkException } from 'node-zookeeper-client';
+import type { Client, ZkException } from 'node-zookeeper-client';
 import { Activity } from '../naming/activity.js';
 import { ADDR_NEG, ADDR_PENDING, type Addr, type Address } from '../naming/addr.js';
 import { addrEquals, boundName } from '../naming/bound.js';
@@ -20,7 +20,7 @@ import type { Name, NameNamer } from '../naming/contracts.js';
 import { NEG, type NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
 import { AsyncVar } from '../naming/var.js';
-import { forceClose } from '../namerd/stores/zk.js';
+import { forceClose, zkLib } from '../namerd/stores/zk-client.js';
 import { reader } from './fs-watch.js';
 import { NamerError, namerConfigError } from './errors.js';
 import { addrLeaf, configuredPrefix, type NamerSpec } from './spec.js';
@@ -28,7 +28,6 @@ import { addrLeaf, configuredPrefix, type NamerSpec } from './spec.js';
 const KIND = 'io.l5d.curator';
 /** The backstop re-read period. */
 export const CURATOR_RESYNC_MS = 1000;
-const NO_NODE = zookeeper.Exception.NO_NODE;
 
 export interface CuratorNamerOptions {
   /** ZooKeeper's connect string (`host:port,host:port`). */
@@ -102,7 +101,7 @@ export class CuratorNamer implements NameNamer {
   /** The ZooKeeper client, made when a name is first observed and while any is. */
   private zk(): Client {
     if (this.client !== null) return this.client;
-    const c = zookeeper.createClient(this.opts.connect, { sessionTimeout: this.opts.sessionTimeoutMs ?? 10_000, spinDelay: 200, retries: 0 });
+    const c = zkLib().createClient(this.opts.connect, { sessionTimeout: this.opts.sessionTimeoutMs ?? 10_000, spinDelay: 200, retries: 0 });
     // An expired session never comes back: the next read makes a new client.
     c.on('expired', () => {
       if (this.client === c) {
@@ -181,7 +180,7 @@ export class CuratorNamer implements NameNamer {
    */
   private async read(dir: string, watch: (c: Client, path: string) => ((e: unknown) => void) | undefined, release: (path: string) => void): Promise<Addr | undefined> {
     const c = this.zk();
-    if (c.getState() !== zookeeper.State.SYNC_CONNECTED) {
+    if (c.getState() !== zkLib().State.SYNC_CONNECTED) {
       // A restarting ZooKeeper can take a connection and never serve its session (see the zk
       // store's watchdog): a client not connected for this long is replaced by a fresh one.
       const now = Date.now();
@@ -200,7 +199,7 @@ export class CuratorNamer implements NameNamer {
         children.map((ch) =>
           zk<Buffer | undefined>((cb) => c.getData(`${dir}/${ch}`, watch(c, `${dir}/${ch}`), (err, data) => cb(err, data ?? undefined))).catch((e: unknown) => {
             // Removed between the two reads (ZooKeeper set no watch on it).
-            if (codeOf(e) === NO_NODE) {
+            if (codeOf(e) === zkLib().Exception.NO_NODE) {
               release(`${dir}/${ch}`);
               return undefined;
             }
@@ -210,7 +209,7 @@ export class CuratorNamer implements NameNamer {
       );
       return addrOfInstances(datas);
     } catch (e) {
-      if (codeOf(e) === NO_NODE) {
+      if (codeOf(e) === zkLib().Exception.NO_NODE) {
         // No service node (ZooKeeper set no children watch): Neg, and wake up when it appears.
         release(dir);
         c.exists(dir, watch(c, `exists:${dir}`), () => undefined);

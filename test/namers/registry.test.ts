@@ -108,3 +108,19 @@ test('BUILTIN_ONLY binds /$/ names', async () => {
   const t = await bind(NO_DTAB, p('/$/nil'), BUILTIN_ONLY).toPromise(1000);
   assert.equal(t.type, 'empty');
 });
+
+test('building the namer registry and every config plugin does not load the ZooKeeper client (about 2 MB resident)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const src = fileURLToPath(new URL('../../src/', import.meta.url));
+  const script = `
+    await import(${JSON.stringify(src + 'config/builtin-plugins.js')});
+    await import(${JSON.stringify(src + 'namers/registry.js')});
+    await import(${JSON.stringify(src + 'router/naming-deps.js')});
+    const { createRequire } = await import('node:module');
+    const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('node-zookeeper-client'));
+    process.stdout.write(JSON.stringify(loaded));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), []);
+});

@@ -10,6 +10,7 @@
  * ignored); an expired session gets a new client.
  */
 import zookeeper, { type ACL, type Client, type Stat, type ZkException } from 'node-zookeeper-client';
+import { forceClose } from './zk-client.js';
 import type { PluginSpec } from '../../config/schema.js';
 import { zkFields } from './fields.js';
 import {
@@ -82,32 +83,6 @@ function versionOf(stat: Stat): string {
 /** Turns a node-style callback API into a promise. */
 function zk<T>(fn: (cb: (err: ZkException | null, v: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
-}
-
-interface ConnectionManagerInternals {
-  socket?: { destroy(): void };
-  connect(): void;
-  onSocketConnected(): void;
-}
-
-/**
- * Closes a client in any state. The library's close() only works on a connected client (it
- * writes a close-session request to the socket); one still connecting is stopped by making
- * its reconnect a no-op and dropping its socket.
- */
-export function forceClose(c: Client): void {
-  c.removeAllListeners();
-  c.on('error', () => {});
-  if (c.getState() === zookeeper.State.SYNC_CONNECTED) {
-    c.close();
-    return;
-  }
-  const cm = (c as unknown as { connectionManager: ConnectionManagerInternals }).connectionManager;
-  cm.connect = () => {};
-  cm.onSocketConnected = function (this: ConnectionManagerInternals) {
-    this.socket?.destroy();
-  };
-  cm.socket?.destroy();
 }
 
 interface ConnListener {
