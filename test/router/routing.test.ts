@@ -72,6 +72,45 @@ test('the fields the router sets replace what the client sent: each is forwarded
   assert.equal(trace?.parentId, span, "the caller's span is the parent");
 });
 
+test('trace contexts stay per request: concurrent requests, 40-byte callers, then roots', async (t) => {
+  const up = await upstream(echo);
+  t.after(() => up.close());
+  const r = await startRouter({ trees: { '/svc/dog': okTree(boundLeaf('/$/inet/127.0.0.1/' + up.port, inetAddr(up.port))) } });
+  t.after(() => r.close());
+  const high = 'b1b2b3b4b5b6b7b8';
+  const callerCtx = (i: number): { header: string; trace: string } => {
+    const trace = (0xa0000000 + i).toString(16) + 'a5a6a7a8';
+    return { header: Buffer.from('0102030405060708' + '1112131415161718' + trace + '0000000000000006' + high, 'hex').toString('base64'), trace };
+  };
+  const ids = new Set<string>();
+  for (let round = 0; round < 3; round++) {
+    // A wave of callers with 128-bit trace ids, in flight together, then a wave without any:
+    // state shared between requests would show as a wrong trace id or a 40-byte root.
+    const callers = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      const c = callerCtx(round * 100 + i);
+      const rsp = await request(r.port, { headers: { host: 'dog', 'l5d-ctx-trace': c.header } });
+      return { c, seen: JSON.parse(rsp.body) as { headers: Record<string, string> } };
+    }));
+    for (const { c, seen } of callers) {
+      const d = decodeL5dCtxTrace(seen.headers['l5d-ctx-trace']!)!;
+      assert.equal(d.traceId, high + c.trace);
+      assert.equal(d.parentId, '0102030405060708');
+      assert.equal(seen.headers['l5d-reqid'], c.trace);
+    }
+    const roots = await Promise.all(Array.from({ length: 20 }, async () => JSON.parse((await request(r.port, { headers: { host: 'dog' } })).body) as { headers: Record<string, string> }));
+    for (const seen of roots) {
+      const v = seen.headers['l5d-ctx-trace']!;
+      assert.equal(Buffer.from(v, 'base64').length, 32, 'a root context has no high half');
+      const d = decodeL5dCtxTrace(v)!;
+      assert.equal(d.parentId, null, 'a root is its own parent');
+      assert.equal(d.traceId, d.spanId);
+      assert.equal(seen.headers['l5d-reqid'], d.traceId);
+      ids.add(d.traceId);
+    }
+  }
+  assert.equal(ids.size, 60, 'every root request drew its own id');
+});
+
 test('l5d-dst-residual carries the bound name\'s residual, once, and follows the bound name of each attempt', async (t) => {
   const raw = (req: http.IncomingMessage): string[] => {
     const out: string[] = [];
