@@ -27,6 +27,7 @@ interface WatchEvent {
 }
 
 interface Watcher {
+  /** `<namespace>/<plural>`, or `*` and `/<plural>` for a watch across namespaces. */
   readonly key: string;
   readonly res: ServerResponse;
   /** Set for a watch of one named object (`GET .../<plural>/<name>?watch=true`). */
@@ -34,6 +35,8 @@ interface Watcher {
 }
 
 const PATH = /^\/apis\/([^/]+)\/([^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/;
+/** A collection across namespaces: `/apis/<group>/<version>/<plural>` (list and watch). */
+const ALL_NAMESPACES_PATH = /^\/apis\/([^/]+)\/([^/]+)\/([^/]+)$/;
 /** core/v1 (Endpoints, Services, ...): `/api/v1/namespaces/<ns>/<plural>[/<name>]`. */
 const CORE_PATH = /^\/api\/(v1)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/;
 
@@ -50,6 +53,11 @@ export class FakeK8s {
   private readonly watchers = new Set<Watcher>();
   /** Every request as `METHOD path?query`, for assertions. */
   readonly requests: string[] = [];
+  /**
+   * API groups this server does not serve, as `<group>/<version>` (say
+   * `extensions/v1beta1`, removed in Kubernetes 1.22): their paths answer 404.
+   */
+  readonly unserved = new Set<string>();
 
   async start(): Promise<void> {
     if (this.server) return;
@@ -129,16 +137,27 @@ export class FakeK8s {
     const ev: WatchEvent = { rv: Number(object.metadata.resourceVersion), key, type, object };
     this.history.push(ev);
     const line = JSON.stringify({ type, object }) + '\n';
-    for (const w of this.watchers) if (w.key === key && (w.name === undefined || w.name === object.metadata.name)) w.res.write(line);
+    const across = '*/' + key.slice(key.indexOf('/') + 1);
+    for (const w of this.watchers) if ((w.key === key || w.key === across) && (w.name === undefined || w.name === object.metadata.name)) w.res.write(line);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
+    const all = ALL_NAMESPACES_PATH.exec(url.pathname);
+    if (all !== null) {
+      if (this.unserved.has(`${all[1]}/${all[2]}`) || req.method !== 'GET') return status(res, 404, 'NotFound', `the server could not find the requested resource`);
+      req.resume();
+      const key = `*/${all[3]}`;
+      const watch = url.searchParams.get('watch');
+      if (watch === 'true' || watch === '1') return this.watch(res, key, url.searchParams.get('resourceVersion'));
+      return json(res, 200, { kind: 'List', apiVersion: `${all[1]}/${all[2]}`, metadata: { resourceVersion: String(this.rv) }, items: this.across(all[3]!) });
+    }
     const core = CORE_PATH.exec(url.pathname);
     const m = core ? ([core[0], '', core[1], core[2], core[3], core[4]] as unknown as RegExpExecArray) : PATH.exec(url.pathname);
     if (!m) return status(res, 404, 'NotFound', `the server could not find the requested resource`);
     const [, group, version, namespace, plural, name] = m as unknown as [string, string, string, string, string, string | undefined];
+    if (this.unserved.has(`${group}/${version}`)) return status(res, 404, 'NotFound', `the server could not find the requested resource`);
     const key = `${namespace}/${plural}`;
     const col = this.collection(key);
     const chunks: Buffer[] = [];
@@ -213,11 +232,19 @@ export class FakeK8s {
     return true;
   }
 
+  /** Every namespace's objects of one plural, in the order they were first written. */
+  private across(plural: string): K8sObject[] {
+    const out: K8sObject[] = [];
+    for (const [k, col] of this.objects) if (k.slice(k.indexOf('/') + 1) === plural) out.push(...col.values());
+    return out;
+  }
+
   private watch(res: ServerResponse, key: string, rvParam: string | null, name?: string): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
     if (rvParam === null || rvParam === '' || rvParam === '0') {
-      for (const o of this.collection(key).values()) if (name === undefined || o.metadata.name === name) res.write(JSON.stringify({ type: 'ADDED', object: o }) + '\n');
+      const current = key.startsWith('*/') ? this.across(key.slice(2)) : [...this.collection(key).values()];
+      for (const o of current) if (name === undefined || o.metadata.name === name) res.write(JSON.stringify({ type: 'ADDED', object: o }) + '\n');
     } else {
       const from = Number(rvParam);
       if (!Number.isInteger(from) || from < this.floor) {
@@ -237,7 +264,8 @@ export class FakeK8s {
         );
         return;
       }
-      for (const ev of this.history) if (ev.key === key && ev.rv > from && (name === undefined || ev.object.metadata.name === name)) res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
+      const across = key.startsWith('*/') ? key.slice(1) : undefined;
+      for (const ev of this.history) if ((ev.key === key || (across !== undefined && ev.key.endsWith(across))) && ev.rv > from && (name === undefined || ev.object.metadata.name === name)) res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
     }
     const w: Watcher = name === undefined ? { key, res } : { key, res, name };
     this.watchers.add(w);

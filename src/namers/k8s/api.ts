@@ -1,14 +1,17 @@
 /**
- * A small Kubernetes API client: get + watch of one named core/v1 object
- * (`/api/v1/namespaces/<ns>/<plural>/<name>`, then `?watch=true&resourceVersion=<rv>`),
- * newline-delimited JSON watch events (ADDED/MODIFIED/DELETED/ERROR).
+ * A small Kubernetes API client: list + watch of one named core/v1 object
+ * (`/api/v1/namespaces/<ns>/<plural>/<name>`, then `?watch=true&resourceVersion=<rv>`) or of
+ * a collection (`/apis/<group>/<version>[/namespaces/<ns>]/<plural>`: the list's items, kept
+ * up to date by the watch), newline-delimited JSON watch events (ADDED/MODIFIED/DELETED/ERROR).
  *
  * - an ERROR event with code 410 (Gone/Expired) re-lists and watches from the new version;
  * - a watch stream that ends is resumed from the last seen resourceVersion (no re-list);
  * - a refused or broken connection retries with exponential backoff (bounded), resuming
  *   from the last seen resourceVersion (a 410 then re-lists);
- * - one shared watch per (namespace, plural, name) however many observers; it is closed
- *   when the last observer leaves (AsyncVar semantics).
+ * - a collection may name several API paths, tried in order while the server answers 404
+ *   (an API group it does not serve, e.g. `networking.k8s.io/v1` before `extensions/v1beta1`);
+ * - one shared watch per path however many observers; it is closed when the last observer
+ *   leaves (AsyncVar semantics).
  */
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Closable } from '../../naming/contracts.js';
@@ -29,6 +32,18 @@ export type ObjectState =
 export const OBJ_PENDING: ObjectState = Object.freeze({ type: 'pending' });
 export const OBJ_MISSING: ObjectState = Object.freeze({ type: 'missing' });
 
+/**
+ * A collection's state: its objects in the order the API server listed them, those added
+ * later after them (a modified object moves to the end, as Linkerd's IngressCache keeps them).
+ * `path` is the API path that answered.
+ */
+export type CollectionState =
+  | { readonly type: 'pending' }
+  | { readonly type: 'found'; readonly items: readonly K8sObject[]; readonly path: string }
+  | { readonly type: 'failed'; readonly error: Error };
+
+export const COLLECTION_PENDING: CollectionState = Object.freeze({ type: 'pending' });
+
 export const BACKOFF_START_MS = 50;
 export const BACKOFF_MAX_MS = 2000;
 
@@ -40,8 +55,70 @@ function stateEquals(a: ObjectState, b: ObjectState): boolean {
   return true;
 }
 
+/** How one watched resource reads the list answer and the watch events. */
+interface Shape<S> {
+  /**
+   * The list answered: its state and the resourceVersion to watch from, `'next'` to try the
+   * next path at once, or an error (reported, then retried with backoff).
+   */
+  listed(status: number, body: unknown, path: string, lastPath: boolean): { state: S; rv: string } | 'next' | Error;
+  /** One ADDED/MODIFIED/DELETED event: the new state, or undefined when nothing changed. */
+  event(type: string, obj: K8sObject): S | undefined;
+  failed(error: Error): S;
+}
+
+const objectShape: Shape<ObjectState> = {
+  listed(status, body, path) {
+    if (status === 404) return { state: OBJ_MISSING, rv: '' }; // the watch starts with its current state
+    if (status !== 200) return new K8sError('MESH_ERR_K8S_API', `GET ${path}: HTTP ${status}`);
+    const obj = body as K8sObject | undefined;
+    if (obj?.metadata === undefined) return new K8sError('MESH_ERR_K8S_API', `GET ${path}: invalid JSON`);
+    return { state: { type: 'found', object: obj }, rv: obj.metadata.resourceVersion ?? '' };
+  },
+  event(type, obj) {
+    if (type === 'ADDED' || type === 'MODIFIED') return { type: 'found', object: obj };
+    if (type === 'DELETED') return OBJ_MISSING;
+    return undefined;
+  },
+  failed: (error) => ({ type: 'failed', error }),
+};
+
+const itemKey = (o: K8sObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+/** A collection's shape: its items by namespace/name, in list-then-arrival order. */
+function collectionShape(): Shape<CollectionState> {
+  let items = new Map<string, K8sObject>();
+  let at = '';
+  const found = (): CollectionState => ({ type: 'found', items: [...items.values()], path: at });
+  return {
+    listed(status, body, path, lastPath) {
+      if (status === 404 && !lastPath) return 'next';
+      if (status !== 200) return new K8sError('MESH_ERR_K8S_API', `GET ${path}: HTTP ${status}`);
+      const list = body as { metadata?: { resourceVersion?: string }; items?: unknown } | undefined;
+      if (list === undefined || !Array.isArray(list.items)) return new K8sError('MESH_ERR_K8S_API', `GET ${path}: not a list`);
+      items = new Map();
+      for (const o of list.items as K8sObject[]) if (o?.metadata?.name !== undefined) items.set(itemKey(o), o);
+      at = path;
+      return { state: found(), rv: list.metadata?.resourceVersion ?? '' };
+    },
+    event(type, obj) {
+      if (obj.metadata?.name === undefined) return undefined;
+      const k = itemKey(obj);
+      if (type === 'ADDED' || type === 'MODIFIED') {
+        items.delete(k);
+        items.set(k, obj);
+      } else if (type === 'DELETED') {
+        if (!items.delete(k)) return undefined;
+      } else return undefined;
+      return found();
+    },
+    failed: (error) => ({ type: 'failed', error }),
+  };
+}
+
 export class K8sApi {
   private readonly watches = new Map<string, AsyncVar<ObjectState>>();
+  private readonly collections = new Map<string, AsyncVar<CollectionState>>();
 
   constructor(
     readonly host: string,
@@ -53,15 +130,30 @@ export class K8sApi {
     const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(name)}`;
     let v = this.watches.get(path);
     if (!v) {
-      v = new AsyncVar<ObjectState>(OBJ_PENDING, (update) => this.run(path, update), stateEquals);
+      v = new AsyncVar<ObjectState>(OBJ_PENDING, (update) => this.run([path], objectShape, update), stateEquals);
       this.watches.set(path, v);
     }
     return v;
   }
 
-  private run(path: string, update: (s: ObjectState) => void): Closable {
+  /**
+   * The shared, lazily started list + watch of a collection, at the first of `paths` the
+   * server serves (each `/apis/<group>/<version>[/namespaces/<ns>]/<plural>`).
+   */
+  collection(paths: readonly string[]): AsyncVar<CollectionState> {
+    const key = paths.join(' ');
+    let v = this.collections.get(key);
+    if (!v) {
+      v = new AsyncVar<CollectionState>(COLLECTION_PENDING, (update) => this.run(paths, collectionShape(), update));
+      this.collections.set(key, v);
+    }
+    return v;
+  }
+
+  private run<S>(paths: readonly string[], shape: Shape<S>, update: (s: S) => void): Closable {
     let closed = false;
     let rv: string | undefined;
+    let at = 0;
     let backoff = BACKOFF_START_MS;
     let req: ClientRequest | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -79,6 +171,7 @@ export class K8sApi {
 
     const list = (): void => {
       if (closed) return;
+      const path = paths[at]!;
       req = request({ host: this.host, port: this.port, path, method: 'GET', agent: false }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -86,24 +179,27 @@ export class K8sApi {
         res.on('end', () => {
           if (closed) return;
           const status = res.statusCode ?? 0;
+          let body: unknown;
           if (status === 200) {
-            let obj: K8sObject;
             try {
-              obj = JSON.parse(Buffer.concat(chunks).toString('utf8')) as K8sObject;
+              body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
             } catch {
-              update({ type: 'failed', error: new K8sError('MESH_ERR_K8S_API', `GET ${path}: invalid JSON`) });
-              return retry();
+              body = undefined;
             }
-            rv = obj.metadata.resourceVersion;
-            update({ type: 'found', object: obj });
-          } else if (status === 404) {
-            // No version to resume from: the watch starts with the object's current state.
-            rv = '';
-            update(OBJ_MISSING);
-          } else {
-            update({ type: 'failed', error: new K8sError('MESH_ERR_K8S_API', `GET ${path}: HTTP ${status}`) });
+          }
+          const r = shape.listed(status, body, path, at === paths.length - 1);
+          if (r === 'next') {
+            at++;
+            return list();
+          }
+          if (r instanceof Error) {
+            // Every path is tried again from the first: the server may serve it by then.
+            at = 0;
+            update(shape.failed(r));
             return retry();
           }
+          rv = r.rv;
+          update(r.state);
           backoff = BACKOFF_START_MS;
           watch();
         });
@@ -116,7 +212,7 @@ export class K8sApi {
       if (closed) return;
       const q = rv ? `?watch=true&resourceVersion=${encodeURIComponent(rv)}` : '?watch=true';
       let relist = false;
-      req = request({ host: this.host, port: this.port, path: path + q, method: 'GET', agent: false }, (res: IncomingMessage) => {
+      req = request({ host: this.host, port: this.port, path: paths[at]! + q, method: 'GET', agent: false }, (res: IncomingMessage) => {
         if (res.statusCode === 410) {
           res.resume();
           rv = undefined;
@@ -149,8 +245,8 @@ export class K8sApi {
               continue;
             }
             if (o.metadata?.resourceVersion) rv = o.metadata.resourceVersion;
-            if (ev.type === 'ADDED' || ev.type === 'MODIFIED') update({ type: 'found', object: o });
-            else if (ev.type === 'DELETED') update(OBJ_MISSING);
+            const next = shape.event(ev.type ?? '', o);
+            if (next !== undefined) update(next);
           }
         });
         res.on('error', () => undefined);
