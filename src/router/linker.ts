@@ -10,7 +10,7 @@ import type { LinkerdConfig, RouterConfig } from '../config/types.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Tracer } from '../telemetry/tracing.js';
 import { AccessLogWriter } from '../telemetry/access-log.js';
-import { createIdentifier } from './identifiers/index.js';
+import { createIdentifier, type Identifier } from './identifiers/index.js';
 import { Router, type DtabLike } from './router.js';
 import { RouterServer, serverOptions } from './server.js';
 import { RouterError } from './errors.js';
@@ -38,6 +38,7 @@ export interface BoundServer {
 export class Linker<D extends DtabLike = DtabLike> {
   readonly routers: Router<D>[] = [];
   private readonly servers: RouterServer[] = [];
+  private readonly identifiers: Identifier[] = [];
 
   constructor(
     readonly config: LinkerdConfig,
@@ -56,6 +57,7 @@ export class Linker<D extends DtabLike = DtabLike> {
       const baseDtab = naming.readDtab(rc.dtab ?? '');
       const dstPrefix = naming.readPath(rc.dstPrefix ?? '/svc');
       const identifier = createIdentifier(rc.identifier as readonly Readonly<Record<string, unknown>>[] | undefined, { dstPrefix, baseDtab });
+      this.identifiers.push(identifier);
       const routerBind = naming.interpreter ? naming.interpreter(rc, bind) : bind;
       // `client:` arrives as prefixed configs (io.l5d.global: one, prefix `/`).
       const client = rc['client'] as unknown as { kind?: string; configs?: readonly Readonly<Record<string, unknown>>[] } | undefined;
@@ -125,6 +127,7 @@ export class Linker<D extends DtabLike = DtabLike> {
   async close(graceMs: number): Promise<void> {
     await Promise.all(this.servers.map((s) => s.close(graceMs)));
     for (const r of this.routers) r.close();
+    for (const i of this.identifiers) i.close?.();
     this.naming.close?.();
   }
 }

@@ -48,6 +48,8 @@ export type IdentifyResult = Identified | Unidentified;
 export interface Identifier {
   readonly kind: string;
   identify(req: IdentifyRequest): IdentifyResult;
+  /** Stops what the identifier watches (io.l5d.ingress: its Kubernetes watch), if anything. */
+  close?(): void;
 }
 
 /** What a router gives every identifier it creates. */
@@ -82,6 +84,10 @@ export class ComposedIdentifier implements Identifier {
 
   constructor(private readonly all: readonly Identifier[]) {
     this.kind = all.map((i) => i.kind).join(',');
+  }
+
+  close(): void {
+    for (const i of this.all) i.close?.();
   }
 
   identify(req: IdentifyRequest): IdentifyResult {
@@ -151,6 +157,10 @@ export class RouterIdentifier implements Identifier {
   constructor(all: readonly Identifier[]) {
     this.inner = all.length === 1 ? all[0]! : new ComposedIdentifier(all);
     this.kind = this.inner.kind;
+  }
+
+  close(): void {
+    this.inner.close?.();
   }
 
   identify(req: IdentifyRequest): IdentifyResult {

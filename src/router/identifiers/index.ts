@@ -15,6 +15,7 @@ import { headerTokenIdentifier } from './header-token.js';
 import { headerIdentifier } from './header.js';
 import type { Identifier, IdentifierContext } from './identifier.js';
 import { ComposedIdentifier, RouterIdentifier } from './identifier.js';
+import { ingressIdentifier } from './ingress.js';
 import { methodAndHostIdentifier } from './method-and-host.js';
 import { pathIdentifier } from './path.js';
 import { staticIdentifier } from './static.js';
@@ -30,16 +31,7 @@ export const identifierPlugins: readonly PluginSpec<Record<string, unknown>, Ide
   pathIdentifier,
   headerIdentifier,
   staticIdentifier,
-  // Documented by Linkerd, needs a Kubernetes watch: recognised, not built.
-  {
-    category: 'identifier',
-    kind: 'io.l5d.ingress',
-    fields: {
-      namespace: { type: 'string' },
-      host: { type: 'string', default: 'localhost' },
-      port: { type: 'int', default: 8001 },
-    },
-  },
+  ingressIdentifier,
 ];
 
 export function identifierKinds(): string[] {
