@@ -35,15 +35,46 @@ after(async () => {
 
 const OPEN = [new zookeeper.ACL(zookeeper.Permission.ALL, new zookeeper.Id('world', 'anyone'))];
 
+/**
+ * One ZooKeeper call, failing after 10 s: node-zookeeper-client never answers a call on a
+ * connection to a server that took it while starting and never served the session.
+ */
 const call = <T>(fn: (cb: (err: Error | null, v: T) => void) => void): Promise<T> =>
-  new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
+  new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('ZooKeeper call unanswered after 10 s')), 10_000);
+    fn((err, v) => {
+      clearTimeout(t);
+      if (err) reject(err);
+      else resolve(v);
+    });
+  });
 
 /** Registers an instance as Curator's ServiceDiscovery does (its JSON serialiser's fields). */
-async function register(base: string, service: string, id: string, address: string, port: number | null, sslPort: number | null = null): Promise<void> {
+async function register(base: string, service: string, id: string, address: string, port: number | null, sslPort: number | null = null, opts: { client?: Client; persistent?: boolean } = {}): Promise<void> {
+  const c = opts.client ?? writer;
   const dir = `${base.replace(/\/+$/, '')}/${service}`;
-  await call<string>((cb) => writer.mkdirp(dir, null, OPEN, zookeeper.CreateMode.PERSISTENT, (err, p) => cb(err, p)));
+  await call<string>((cb) => c.mkdirp(dir, null, OPEN, zookeeper.CreateMode.PERSISTENT, (err, p) => cb(err, p)));
   const data = { name: service, id, address, port, sslPort, payload: null, registrationTimeUTC: Date.now(), serviceType: 'DYNAMIC', uriSpec: null };
-  await call<string>((cb) => writer.create(`${dir}/${id}`, Buffer.from(JSON.stringify(data)), OPEN, zookeeper.CreateMode.EPHEMERAL, (err, p) => cb(err, p)));
+  const mode = opts.persistent === true ? zookeeper.CreateMode.PERSISTENT : zookeeper.CreateMode.EPHEMERAL;
+  await call<string>((cb) => c.create(`${dir}/${id}`, Buffer.from(JSON.stringify(data)), OPEN, mode, (err, p) => cb(err, p)));
+}
+
+/**
+ * A new client on a fresh session, connected: one that is not within 3 s (its connection
+ * taken by a server still starting) is dropped for another, at most five times.
+ */
+async function freshClient(): Promise<Client> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const c = zookeeper.createClient(`${server.host}:${server.port}`, { sessionTimeout: 5000, spinDelay: 100, retries: 0 });
+    const ok = await new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), 3000);
+      c.once('connected', () => { clearTimeout(t); resolve(true); });
+      c.connect();
+    });
+    if (ok) return c;
+    c.close();
+  }
+  throw new Error('no ZooKeeper session after five attempts');
 }
 
 const unregister = (base: string, service: string, id: string): Promise<void> =>
@@ -101,7 +132,8 @@ test('sslPort wins over port and marks the Addr ssl; unreadable instances are sk
 });
 
 test('ZooKeeper going away keeps the last instances; config errors name the key', async () => {
-  await register('/keep', 'svc', 'i1', '127.0.0.7', 7000);
+  // Persistent: the instance must outlive the writer's session, which a restart may cost.
+  await register('/keep', 'svc', 'i1', '127.0.0.7', 7000, null, { persistent: true });
   const n = namer('/keep');
   const tree = await n.lookup(readPath('/svc')).toPromise(8000);
   const b = (tree as { value: BoundName }).value;
@@ -116,13 +148,18 @@ test('ZooKeeper going away keeps the last instances; config errors name the key'
   } finally {
     await server.start();
   }
-  // Back up: a registration made afterwards reaches the same observation.
-  const writerUp = async (): Promise<void> => {
-    for (let k = 0; k < 200 && writer.getState() !== zookeeper.State.SYNC_CONNECTED; k++) await new Promise((r) => setTimeout(r, 50));
-  };
-  await writerUp();
-  await register('/keep', 'svc', 'i2', '127.0.0.8', 8000);
-  for (let k = 0; k < 300 && JSON.stringify(states.at(-1)) !== JSON.stringify(['127.0.0.7:7000', '127.0.0.8:8000']); k++) await new Promise((r) => setTimeout(r, 50));
+  // Back up: a registration made afterwards (by a client on a new session) reaches the same
+  // observation, once the namer's client is serving again (its watchdog replaces a client a
+  // starting server took and never served: up to its 10 s session timeout).
+  const late = await freshClient();
+  try {
+    await register('/keep', 'svc', 'i2', '127.0.0.8', 8000, null, { client: late, persistent: true });
+  } finally {
+    late.close();
+  }
+  const want = JSON.stringify(['127.0.0.7:7000', '127.0.0.8:8000']);
+  const deadline = Date.now() + 30_000;
+  while (JSON.stringify(states.at(-1)) !== want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(states.at(-1), ['127.0.0.7:7000', '127.0.0.8:8000'], JSON.stringify(states));
   assert.throws(() => createNamer({ kind: 'io.l5d.curator', experimental: true, zkAddrs: [] }, { readPath, file: 'linkerd.yaml', keyPath: 'namers[0]' }), /linkerd\.yaml: namers\[0\]\.zkAddrs: found \[\]; allowed: a list of \{host, port\}/);
 });

@@ -10,12 +10,23 @@ let zks: ZkServer;
 let raw: Client;
 let seq = 0;
 
-function connectRaw(): Promise<Client> {
-  const c = zookeeper.createClient(`${zks.host}:${zks.port}`, { sessionTimeout: 5000, spinDelay: 50 });
-  return new Promise((resolve) => {
-    c.once('connected', () => resolve(c));
-    c.connect();
-  });
+/**
+ * A connected test client. node-zookeeper-client waits forever on a connection that a server
+ * still starting took and never served: a client not connected within 3 s is dropped for a
+ * new one, at most five times.
+ */
+async function connectRaw(): Promise<Client> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const c = zookeeper.createClient(`${zks.host}:${zks.port}`, { sessionTimeout: 5000, spinDelay: 50 });
+    const ok = await new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), 3000);
+      c.once('connected', () => { clearTimeout(t); resolve(true); });
+      c.connect();
+    });
+    if (ok) return c;
+    c.close();
+  }
+  throw new Error('test ZooKeeper client: no session after five attempts');
 }
 
 function rawSet(path: string, text: string): Promise<void> {
