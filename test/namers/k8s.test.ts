@@ -280,3 +280,39 @@ test('io.l5d.k8s.external: LoadBalancer ingress addresses on the named service p
     (e: Error & { code?: string }) => e.code === 'MESH_ERR_NAMER_CONFIG' && e.message.includes('namers[1].envVar') && e.message.includes('MESHWORK_TEST_K8S_NS'),
   );
 });
+
+test('labelSelector: the label value is one more element, and binds only while the service carries that label', async () => {
+  const eps = (labels: Record<string, string>): K8sObject => ({ ...endpoints('labelled', [['10.7.0.1', 'n1']]), metadata: { name: 'labelled', labels } });
+  k8s.putObject('prod', 'endpoints', eps({ version: 'v1', app: 'web' }));
+  const readPath = (s: string): Path => p(s);
+  const made = createNamer({ kind: 'io.l5d.k8s', host: '127.0.0.1', port: k8s.port, labelSelector: 'version' }, { readPath, keyPath: 'namers[0]', file: 'l.yaml' });
+  const namer = made.namer as K8sNamer;
+  const v1 = await bound(namer, '/prod/http/labelled/v1/rest');
+  assert.equal(v1.id.show(), '/#/io.l5d.k8s/prod/http/labelled/v1');
+  assert.equal(v1.residual.show(), '/rest');
+  assert.equal(describeAddr(await Var.firstMatching(v1.addr, (a) => a.type !== 'pending', WAIT_MS)), 'bound:10.7.0.1:8080@n1');
+  const state = (path: string): Promise<string> => Var.firstMatching(namer.lookup(p(path)).states, (x) => x.type !== 'pending', WAIT_MS).then(describeTree);
+  assert.equal(await state('/prod/http/labelled/v2'), 'neg', 'another value of the label');
+  assert.equal(await state('/prod/http/labelled'), 'neg', 'the label value element is required');
+  // Relabelled to v2: the v1 name goes Neg, the v2 name binds.
+  const v1States = namer.lookup(p('/prod/http/labelled/v1')).states;
+  const seen: string[] = [];
+  const c = v1States.observe((s) => seen.push(describeTree(s)));
+  try {
+    k8s.putObject('prod', 'endpoints', eps({ version: 'v2' }));
+    await Var.firstMatching(v1States, (s) => describeTree(s) === 'neg', WAIT_MS);
+    assert.match(await state('/prod/http/labelled/v2'), /^leaf:\/#\/io\.l5d\.k8s\/prod\/http\/labelled\/v2:/);
+  } finally {
+    c.close();
+  }
+  assert.ok(seen.some((x) => x.startsWith('leaf:')) && seen.at(-1) === 'neg', seen.join(' '));
+});
+
+test('names are read in lower case, as Linkerd reads them: /Default/HTTP/World binds /default/http/world', async () => {
+  k8s.putObject('default', 'endpoints', endpoints('caps', [['10.8.0.1', 'n1']]));
+  const namer = new K8sNamer(new K8sApi(k8s.host, k8s.port), PREFIX);
+  const b = await bound(namer, '/Default/HTTP/Caps/Keep/Case');
+  assert.equal(b.id.show(), '/#/io.l5d.k8s/default/http/caps');
+  assert.equal(b.residual.show(), '/Keep/Case', 'the residual keeps its case');
+  assert.equal(describeAddr(await Var.firstMatching(b.addr, (a) => a.type !== 'pending', WAIT_MS)), 'bound:10.8.0.1:8080@n1');
+});

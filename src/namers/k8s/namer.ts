@@ -5,7 +5,10 @@
  * is Neg; a named port that the endpoints do not expose is Neg. A numeric port element is
  * used as the target port directly.
  *
- * `labelSelector` is accepted and recorded but not applied yet (not built).
+ * As in Linkerd, the elements that name the object are read in lower case (Kubernetes names
+ * are), and with `labelSelector: <key>` a name has one more element, the label's value:
+ * `/<namespace>/<port>/<service>/<value>` binds only while the service's objects carry the
+ * label `<key>=<value>` (Neg otherwise, and without the element).
  */
 import { Activity, PENDING, failed, ok } from '../../naming/activity.js';
 import { ADDR_NEG, ADDR_PENDING, type Addr, type Address } from '../../naming/addr.js';
@@ -14,7 +17,7 @@ import type { ActivityState, BoundName, Name, NameNamer } from '../../naming/con
 import { NEG, leaf, type NameTree } from '../../naming/name-tree.js';
 import { Path } from '../../naming/path.js';
 import { collect, map, type BaseVar } from '../../naming/var.js';
-import { K8sApi, type K8sObject, type ObjectState } from './api.js';
+import { K8sApi, OBJ_MISSING, type K8sObject, type ObjectState } from './api.js';
 
 interface EndpointPort {
   readonly name?: string;
@@ -103,6 +106,13 @@ export function targetPort(svc: ObjectState, port: string): string {
 
 export type ObjectAddr = (obj: K8sObject, port: string) => Addr | undefined;
 
+/** The object as a `labelSelector` watch sees it: one without the label `key=value` is missing. */
+export function withLabel(s: ObjectState, key: string, value: string): ObjectState {
+  if (s.type !== 'found') return s;
+  const labels = s.object.metadata['labels'] as Readonly<Record<string, unknown>> | undefined;
+  return labels?.[key] === value ? s : OBJ_MISSING;
+}
+
 function toAddr(s: ObjectState, port: string, f: ObjectAddr): Addr {
   if (s.type === 'pending') return ADDR_PENDING;
   if (s.type === 'missing') return ADDR_NEG;
@@ -120,6 +130,12 @@ function resolvedEquals(a: Resolved, b: Resolved): boolean {
   if (a.state === b.state) return true;
   if (a.state.type === 'found') return a.state.object.metadata.resourceVersion === (b.state as { object: K8sObject }).object.metadata.resourceVersion;
   return a.state.type !== 'failed';
+}
+
+/** A name's label selector: the namer's `labelSelector` key and the value the name gives. */
+interface Selector {
+  readonly key: string;
+  readonly value: string;
 }
 
 export interface K8sNamerOptions {
@@ -146,28 +162,37 @@ export class K8sNamer implements NameNamer {
 
   lookup(path: Path): Activity<NameTree<Name>> {
     const fixed = this.options.namespace;
-    const n = fixed === undefined ? 3 : 2;
+    const label = this.labelSelector;
+    const base = fixed === undefined ? 3 : 2;
+    const n = label === undefined ? base : base + 1;
     if (path.size < n) return Activity.value<NameTree<Name>>(NEG);
-    const e = path.utf8Elems;
+    const e = path.utf8Elems.slice(0, n).map((x) => x.toLowerCase());
     const [ns, port, svc] = fixed === undefined ? (e as [string, string, string]) : [fixed, e[0]!, e[1]!];
+    const sel = label === undefined ? undefined : { key: label, value: e[base]! };
     const residual = path.drop(n);
-    const eps = this.resolved(ns, port, svc);
+    const eps = this.resolved(ns, port, svc, sel);
     const objAddr = this.toAddr;
     const states = map<Resolved, ActivityState<NameTree<Name>>>(eps, ({ state: s, port: target }) => {
       if (s.type === 'pending') return PENDING;
       if (s.type === 'failed') return failed(s.error);
       if (s.type === 'missing') return ok<NameTree<Name>>(NEG);
       if (objAddr(s.object, target) === undefined) return ok<NameTree<Name>>(NEG);
-      return ok<NameTree<Name>>(leaf<Name>(this.bound(ns, port, svc, residual)));
+      return ok<NameTree<Name>>(leaf<Name>(this.bound(e, ns, port, svc, sel, residual)));
     }, (a, b) => a === b || (a.type === b.type && a.type === 'ok' && (a.value === (b as { value: unknown }).value)) || (a.type === 'pending' && b.type === 'pending'));
     return new Activity(states);
   }
 
+  /** One watched object, seen through the name's label selector when there is one. */
+  private object(ns: string, plural: string, name: string, sel: Selector | undefined): BaseVar<ObjectState> {
+    const v = this.api.object(ns, plural, name);
+    return sel === undefined ? v : map(v, (s) => withLabel(s, sel.key, sel.value));
+  }
+
   /** The watched object with the port to read from it (numeric endpoints ports via the Service). */
-  private resolved(ns: string, port: string, svc: string): BaseVar<Resolved> {
-    const obj = this.api.object(ns, this.plural, svc);
+  private resolved(ns: string, port: string, svc: string, sel: Selector | undefined): BaseVar<Resolved> {
+    const obj = this.object(ns, this.plural, svc, sel);
     if (this.plural !== 'endpoints' || !isPortNumber(port)) return map(obj, (state): Resolved => ({ state, port }), resolvedEquals);
-    const service = this.api.object(ns, 'services', svc);
+    const service = this.object(ns, 'services', svc, sel);
     return map(
       collect<ObjectState>([obj, service]),
       ([state, s]): Resolved => (s!.type === 'pending' ? { state: { type: 'pending' }, port } : { state: state!, port: targetPort(s!, port) }),
@@ -175,15 +200,15 @@ export class K8sNamer implements NameNamer {
     );
   }
 
-  private bound(ns: string, port: string, svc: string, residual: Path): BoundName {
-    const key = `${ns}/${port}/${svc}\u0000${residual.show()}`;
+  /** `id`: the name's elements that name the object (the bound id after the prefix). */
+  private bound(id: readonly string[], ns: string, port: string, svc: string, sel: Selector | undefined, residual: Path): BoundName {
+    const key = `${id.join('/')}\u0000${residual.show()}`;
     let b = this.bounds.get(key);
     if (!b) {
       if (this.bounds.size >= MAX_BOUND_NAMES) this.bounds.clear();
       const f = this.toAddr;
-      const addr = map(this.resolved(ns, port, svc), (r) => toAddr(r.state, r.port, f), addrEquals);
-      const id = this.options.namespace === undefined ? Path.utf8(ns, port, svc) : Path.utf8(port, svc);
-      b = boundName(this.prefix.concat(id), addr, residual);
+      const addr = map(this.resolved(ns, port, svc, sel), (r) => toAddr(r.state, r.port, f), addrEquals);
+      b = boundName(this.prefix.concat(Path.utf8(...id)), addr, residual);
       this.bounds.set(key, b);
     }
     return b;

@@ -15,7 +15,7 @@ function k8sSpec(kind: string, experimental: boolean, mode: 'endpoints' | 'exter
     ...(mode === 'ns' ? { envVar: { type: 'string' as const, default: 'POD_NAMESPACE', doc: 'Environment variable holding the namespace.' } } : {}),
     host: { type: 'string', default: 'localhost', doc: 'Kubernetes API host (kubectl proxy).' },
     port: { type: 'int', default: 8001, doc: 'Kubernetes API port.' },
-    labelSelector: { type: 'string', doc: 'Accepted; not applied yet.' },
+    labelSelector: { type: 'string', doc: "A label key: names then end with the label's value, and bind only to services carrying it." },
     transformers: { type: { array: { plugin: 'transformer' } }, doc: 'Applied to every bound answer (Linkerd namer transformers).' },
   },
   create(config, ctx) {
