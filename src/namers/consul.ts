@@ -181,7 +181,7 @@ export const consulNamerSpec: NamerSpec = {
     fixedLengthStreamedAfterKB: { type: 'int', min: 0, default: 5120 },
     tls: { type: { object: namerTlsFields } },
     transferMetadata: { type: 'boolean', default: false, notSupported: true },
-    transformers: { type: { array: { plugin: 'transformer' } }, notSupported: true },
+    transformers: { type: { array: { plugin: 'transformer' } }, doc: 'Applied to every bound answer (Linkerd namer transformers).' },
   },
   create(config, ctx) {
     const prefix = configuredPrefix(config, 'io.l5d.consul', ctx);

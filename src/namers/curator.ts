@@ -233,7 +233,7 @@ export const curatorNamerSpec: NamerSpec = {
       required: true,
     },
     basePath: { type: 'string', default: '/' },
-    transformers: { type: { array: { plugin: 'transformer' } }, notSupported: true },
+    transformers: { type: { array: { plugin: 'transformer' } }, doc: 'Applied to every bound answer (Linkerd namer transformers).' },
   },
   create(config, ctx) {
     const prefix = configuredPrefix(config, KIND, ctx);

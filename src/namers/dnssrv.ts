@@ -104,7 +104,7 @@ export const dnsSrvNamerSpec: NamerSpec = {
     prefix: { type: 'path', default: '/io.l5d.dnssrv' },
     refreshIntervalSeconds: { type: 'int', min: 1, default: 5 },
     dnsHosts: { type: { array: 'string' }, default: [] },
-    transformers: { type: { array: { plugin: 'transformer' } }, notSupported: true },
+    transformers: { type: { array: { plugin: 'transformer' } }, doc: 'Applied to every bound answer (Linkerd namer transformers).' },
   },
   create(config, ctx) {
     const prefix = configuredPrefix(config, 'io.l5d.dnssrv', ctx);

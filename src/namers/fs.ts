@@ -198,7 +198,7 @@ export const fsNamerSpec: NamerSpec = {
   fields: {
     prefix: { type: 'path', default: '/io.l5d.fs' },
     rootDir: { type: 'string', required: true, doc: 'Directory with one file per service.' },
-    transformers: { type: { array: { plugin: 'transformer' } }, notSupported: true },
+    transformers: { type: { array: { plugin: 'transformer' } }, doc: 'Applied to every bound answer (Linkerd namer transformers).' },
   },
   create(config, ctx) {
     const prefix = configuredPrefix(config, 'io.l5d.fs', ctx);

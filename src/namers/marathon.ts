@@ -261,7 +261,7 @@ export const marathonNamerSpec: NamerSpec = {
     jitterMs: { type: 'int', min: 0, default: 50 },
     useHealthCheck: { type: 'boolean', default: false },
     tls: { type: { object: namerTlsFields } },
-    transformers: { type: { array: { plugin: 'transformer' } }, notSupported: true },
+    transformers: { type: { array: { plugin: 'transformer' } }, doc: 'Applied to every bound answer (Linkerd namer transformers).' },
   },
   create(config, ctx) {
     const prefix = configuredPrefix(config, KIND, ctx);

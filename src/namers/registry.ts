@@ -3,7 +3,9 @@
  * Adding a namer is one file exporting a NamerSpec and one line in NAMER_SPECS. The specs are
  * also registered with the config area's plugin registry so configs validate against them.
  */
+import type { NameNamer } from '../naming/contracts.js';
 import type { ConfiguredNamer, ConfiguredNamers } from '../naming/namer-ops.js';
+import { createTransformers, transformNamer } from '../transformers/index.js';
 import { registerPlugin } from '../config/plugins.js';
 import { globalNamer } from './builtin/index.js';
 import { namerConfigError } from './errors.js';
@@ -48,7 +50,10 @@ export function getNamerSpec(kind: string): NamerSpec | undefined {
   return registry.get(kind);
 }
 
-/** Builds one namer from its config object (`{kind, prefix?, ...}`). */
+/**
+ * Builds one namer from its config object (`{kind, prefix?, transformers?, ...}`). Any
+ * namer's `transformers` (Linkerd's common namer key) apply to every answer it binds.
+ */
 export function createNamer(config: NamerConfigObject, ctx: NamerContext): ConfiguredNamer {
   const kind = config['kind'];
   const spec = typeof kind === 'string' ? registry.get(kind) : undefined;
@@ -56,7 +61,19 @@ export function createNamer(config: NamerConfigObject, ctx: NamerContext): Confi
     throw namerConfigError('MESH_ERR_NAMER_KIND', ctx.file, `${ctx.keyPath ?? 'namer'}.kind`, kind, namerKinds().join(', '));
   }
   const made = spec.create(config, ctx);
-  return { prefix: made.prefix, namer: made.namer, kind: spec.kind };
+  return { prefix: made.prefix, namer: withTransformers(made.namer, config, ctx), kind: spec.kind };
+}
+
+function withTransformers(namer: NameNamer, config: NamerConfigObject, ctx: NamerContext): NameNamer {
+  const tcfg = config['transformers'];
+  if (tcfg === undefined || tcfg === null) return namer;
+  const kp = `${ctx.keyPath ?? 'namer'}.transformers`;
+  if (!Array.isArray(tcfg)) throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, kp, tcfg, 'a list of transformers');
+  try {
+    return transformNamer(createTransformers(tcfg as Record<string, unknown>[]), namer);
+  } catch (e) {
+    throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, kp, tcfg, `valid transformers (${(e as Error).message})`);
+  }
 }
 
 /** Builds a `namers:` list, in config order, with the built-in `/$/` namers. */

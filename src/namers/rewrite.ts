@@ -111,7 +111,7 @@ export const rewriteNamerSpec: NamerSpec = {
     prefix: { type: 'path', required: true },
     pattern: { type: 'string', required: true, doc: 'e.g. /{service}/api' },
     name: { type: 'string', required: true, doc: 'e.g. /srv/{service}' },
-    transformers: { type: { array: { plugin: 'transformer' } }, notSupported: true },
+    transformers: { type: { array: { plugin: 'transformer' } }, doc: 'Applied to every bound answer (Linkerd namer transformers).' },
   },
   create(config, ctx) {
     const prefix = configuredPrefix(config, 'io.l5d.rewrite', ctx, true);

@@ -124,3 +124,35 @@ test('building the namer registry and every config plugin does not load the ZooK
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), []);
 });
+
+test('any namer takes transformers: io.l5d.fs answers pass io.l5d.port; a bad list names its key', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'mw-namer-t-'));
+  try {
+    writeFileSync(join(dir, 'users'), '10.0.0.1 8080\n10.0.0.2 8080\n');
+    const made = createNamer({ kind: 'io.l5d.fs', rootDir: dir, transformers: [{ kind: 'io.l5d.port', port: 4141 }] }, { readPath, keyPath: 'namers[0]', file: 'l.yaml' });
+    const st = await Var.firstMatching(made.namer.lookup(p('/users/rest')).states, (x) => x.type !== 'pending', 2000);
+    assert.ok(st.type === 'ok' && st.value.type === 'leaf', JSON.stringify(st));
+    const b = (st as { value: { value: BoundName } }).value.value;
+    assert.equal(b.id.show(), '/%/io.l5d.port/4141/#/io.l5d.fs/users');
+    assert.equal(b.residual.show(), '/rest');
+    const addr = await Var.firstMatching(b.addr, (a) => a.type === 'bound', 2000);
+    assert.deepEqual(addr.type === 'bound' ? addr.addrs.map((a) => `${a.host}:${a.port}`).sort() : [], ['10.0.0.1:4141', '10.0.0.2:4141']);
+    // Without transformers the same namer answers the file's ports.
+    const plain = createNamer({ kind: 'io.l5d.fs', rootDir: dir }, { readPath });
+    const pt = await Var.firstMatching(plain.namer.lookup(p('/users')).states, (x) => x.type === 'ok', 2000);
+    assert.equal((pt as { value: { value: BoundName } }).value.value.id.show(), '/#/io.l5d.fs/users');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.throws(
+    () => createNamer({ kind: 'io.l5d.fs', rootDir: '.', transformers: { kind: 'io.l5d.port' } }, { readPath, keyPath: 'namers[2]', file: 'l.yaml' }),
+    (e: unknown) => e instanceof NamerError && /l\.yaml: namers\[2\]\.transformers: found .*; allowed: a list of transformers/.test(e.message),
+  );
+  assert.throws(
+    () => createNamer({ kind: 'io.l5d.fs', rootDir: '.', transformers: [{ kind: 'io.l5d.nope' }] }, { readPath, keyPath: 'namers[2]', file: 'l.yaml' }),
+    (e: unknown) => e instanceof NamerError && /namers\[2\]\.transformers: .*allowed: valid transformers \(transformer: unknown kind "io\.l5d\.nope"/.test(e.message),
+  );
+});

@@ -1,7 +1,6 @@
 /** The io.l5d.k8s namer spec: host (default localhost) and port (default 8001, kubectl proxy). */
 import { configuredPrefix, type NamerSpec } from '../spec.js';
 import { namerConfigError } from '../errors.js';
-import { createTransformers, transformNamer } from '../../transformers/index.js';
 import { K8sApi } from './api.js';
 import { K8sNamer, type K8sNamerOptions } from './namer.js';
 
@@ -34,15 +33,8 @@ function k8sSpec(kind: string, experimental: boolean, mode: 'endpoints' | 'exter
       if (ns === undefined || ns === '') throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, `${kp}.envVar`, envVar, 'the name of a set environment variable holding the namespace');
       options = { namespace: ns };
     }
-    const namer = new K8sNamer(new K8sApi(host, port), prefix, typeof sel === 'string' ? sel : undefined, options);
-    const tcfg = config['transformers'];
-    if (tcfg === undefined || tcfg === null) return { prefix, namer };
-    if (!Array.isArray(tcfg)) throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, `${kp}.transformers`, tcfg, 'a list of transformers');
-    try {
-      return { prefix, namer: transformNamer(createTransformers(tcfg as Record<string, unknown>[]), namer) };
-    } catch (e) {
-      throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, `${kp}.transformers`, tcfg, `valid transformers (${(e as Error).message})`);
-    }
+    // `transformers` are applied by the namer registry, as for every namer.
+    return { prefix, namer: new K8sNamer(new K8sApi(host, port), prefix, typeof sel === 'string' ? sel : undefined, options) };
   },
 };
 }
