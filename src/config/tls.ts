@@ -150,7 +150,9 @@ export function tlsFileProblems(config: {
   readonly file?: string;
   readonly admin?: unknown;
   readonly namers?: readonly unknown[];
-  readonly routers: readonly Readonly<Record<string, unknown>>[];
+  readonly routers?: readonly Readonly<Record<string, unknown>>[];
+  /** namerd's interfaces (their server `tls` blocks). */
+  readonly interfaces?: readonly unknown[];
 }): string[] {
   const problems: string[] = [];
   const files = new TlsFiles(config.file);
@@ -168,7 +170,11 @@ export function tlsFileProblems(config: {
     const tls = (n as Obj)['tls'];
     if (on(tls)) check(() => files.loadClient(tls, `namers[${i}].tls`));
   });
-  config.routers.forEach((r, i) => {
+  (config.interfaces ?? []).forEach((f, i) => {
+    const tls = (f as Obj)['tls'];
+    if (on(tls)) check(() => files.loadServer(tls, `interfaces[${i}].tls`));
+  });
+  (config.routers ?? []).forEach((r, i) => {
     const servers = Array.isArray(r['servers']) ? (r['servers'] as Obj[]) : [];
     servers.forEach((s, j) => {
       if (on(s['tls'])) check(() => files.loadServer(s['tls'] as Obj, `routers[${i}].servers[${j}].tls`));

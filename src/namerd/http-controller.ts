@@ -11,7 +11,9 @@
  * Every GET takes `?watch=true`: one JSON document per line per change, duplicates dropped.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import type { TlsOptions } from 'node:tls';
 import { Dtab } from '../naming/dtab.js';
 import { readDtab, readPath, showNameTree } from '../naming/index.js';
 import type { Path } from '../naming/path.js';
@@ -25,9 +27,13 @@ import type { Namespaces } from './namespaces.js';
 export interface HttpControllerOptions {
   readonly ip: string;
   readonly port: number;
+  /** Serve HTTPS with these options (the interface's `tls` block). */
+  readonly tls?: TlsOptions;
   /** Longest a request body may be (dtabs are small). */
   readonly maxBodyBytes?: number;
 }
+
+const requireBuiltin = createRequire(import.meta.url);
 
 const JSON_TYPE = 'application/json';
 const DTAB_TYPE = 'application/dtab';
@@ -217,9 +223,12 @@ export class HttpController {
   }
 
   async listen(): Promise<AddressInfo> {
-    const server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((e: unknown) => send(res, statusOf(e), (e as Error).message + '\n'));
-    });
+    };
+    const tls = this.options.tls;
+    // node:https only when an interface serves TLS (it brings node:tls with it).
+    const server: Server = tls === undefined ? createServer(handler) : (requireBuiltin('node:https') as typeof import('node:https')).createServer(tls, handler);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

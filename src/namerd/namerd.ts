@@ -1,9 +1,13 @@
 /**
  * A namerd process: one dtab store, the configured namers, and the interfaces that serve them
- * (`io.l5d.httpController`, `io.l5d.mesh`), plus the admin server on 9991.
+ * (`io.l5d.httpController`, `io.l5d.mesh`), plus the admin server on 9991. An interface's `tls`
+ * (Linkerd's server block: certPath, keyPath, intermediateCertsPath, caCertPath with
+ * requireClientAuth for mutual TLS) serves it over HTTPS or gRPC over TLS; its files are read
+ * at start and one that cannot be read stops namerd naming its key path.
  */
 import type { AddressInfo } from 'node:net';
 import type { NamerdConfig } from '../config/types.js';
+import { TlsFiles, serverTlsOptions } from '../config/tls.js';
 import { createNamers } from '../namers/registry.js';
 import { readPath } from '../naming/index.js';
 import { MetricsRegistry } from '../telemetry/metrics-registry.js';
@@ -29,6 +33,9 @@ export interface RunningNamerd {
 
 const LOOPBACK = '127.0.0.1';
 
+/** A config problem found at start (exit status 2, as for config errors). */
+const configError = (message: string): Error => Object.assign(new Error(message), { code: 'MESH_ERR_CONFIG_TLS' });
+
 export async function startNamerd(config: NamerdConfig): Promise<RunningNamerd> {
   const store: DtabStore = createStore(config.storage, { file: config.file });
   const namers = createNamers(config.namers as never, { file: config.file, readPath });
@@ -42,16 +49,25 @@ export async function startNamerd(config: NamerdConfig): Promise<RunningNamerd> 
     await store.close().catch(() => undefined);
   };
   try {
-    for (const iface of config.interfaces) {
+    const tlsFiles = new TlsFiles(config.file, configError);
+    for (const [i, iface] of config.interfaces.entries()) {
       const ip = typeof iface['ip'] === 'string' ? (iface['ip'] as string) : LOOPBACK;
       const port = typeof iface['port'] === 'number' ? (iface['port'] as number) : 0;
+      const tlsCfg = iface['tls'] as Readonly<Record<string, unknown>> | null | undefined;
+      const tlsOn = tlsCfg !== undefined && tlsCfg !== null && tlsCfg['enabled'] !== false;
+      if (tlsOn) tlsFiles.loadServer(tlsCfg, `interfaces[${i}].tls`);
+      const tls = tlsOn ? serverTlsOptions(tlsCfg, tlsFiles) : undefined;
       if (iface.kind === 'io.l5d.httpController') {
-        const c = new HttpController(namespaces, { ip, port });
+        const c = new HttpController(namespaces, { ip, port, tls });
         const a: AddressInfo = await c.listen();
         closers.push(() => c.close());
         listeners.push({ kind: iface.kind, ip: a.address, port: a.port });
       } else if (iface.kind === 'io.l5d.mesh') {
-        const m = new MeshServer(namespaces, { ip, port });
+        if (tlsOn && (tlsCfg['protocols'] !== undefined || tlsCfg['ciphers'] !== undefined)) {
+          const key = tlsCfg['protocols'] !== undefined ? 'protocols' : 'ciphers';
+          throw configError(`${config.file ? `${config.file}: ` : ''}interfaces[${i}].tls.${key}: found ${JSON.stringify(tlsCfg[key])}; allowed: nothing for io.l5d.mesh (its gRPC server offers TLS 1.2 and 1.3 with Node's ciphers)`);
+        }
+        const m = new MeshServer(namespaces, { ip, port, tls });
         const p = await m.listen();
         closers.push(() => m.close());
         listeners.push({ kind: iface.kind, ip, port: p });

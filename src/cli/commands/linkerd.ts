@@ -37,16 +37,21 @@ export function reportConfigError(e: unknown, io: CommandIO): number {
   throw e;
 }
 
+/**
+ * `--validate` of linkerd and namerd: certificates and keys named by tls blocks must be
+ * readable PEM files, as at start. Prints each problem; true when there was one.
+ */
+export function reportTlsFileProblems(config: object, io: CommandIO): boolean {
+  const problems = tlsFileProblems(config as Parameters<typeof tlsFileProblems>[0]);
+  for (const p of problems) io.stderr(p + '\n');
+  return problems.length > 0;
+}
+
 /** `meshwork linkerd --validate FILE`: load and check, open nothing. */
 export async function validate(file: string, io: CommandIO, opts: LoadOptions = {}): Promise<number> {
   try {
     const config = await loadLinkerdConfig(file, opts);
-    // Certificates and keys named by tls blocks must be readable PEM files, as at start.
-    const problems = tlsFileProblems(config as unknown as Parameters<typeof tlsFileProblems>[0]);
-    if (problems.length > 0) {
-      for (const p of problems) io.stderr(p + '\n');
-      return 2;
-    }
+    if (reportTlsFileProblems(config, io)) return 2;
     io.stdout(describeLinkerd(config));
     return 0;
   } catch (e) {

@@ -3,7 +3,7 @@ import type { Command, CommandIO } from '../command.js';
 import '../../config/builtin-plugins.js';
 import { loadNamerdConfig, type LoadOptions } from '../../config/load.js';
 import type { NamerdConfig } from '../../config/types.js';
-import { parseArgs, reportConfigError } from './linkerd.js';
+import { parseArgs, reportConfigError, reportTlsFileProblems } from './linkerd.js';
 import { compactAfterStart } from '../heap.js';
 
 const usage = `usage: meshwork namerd [--validate] FILE
@@ -26,7 +26,9 @@ export function describeNamerd(c: NamerdConfig): string {
 /** `meshwork namerd --validate FILE`: load and check, open nothing. */
 export async function validate(file: string, io: CommandIO, opts: LoadOptions = {}): Promise<number> {
   try {
-    io.stdout(describeNamerd(await loadNamerdConfig(file, opts)));
+    const config = await loadNamerdConfig(file, opts);
+    if (reportTlsFileProblems(config, io)) return 2;
+    io.stdout(describeNamerd(config));
     return 0;
   } catch (e) {
     return reportConfigError(e, io);

@@ -4,6 +4,7 @@
  * the underlying Activity/Var and stop when the client cancels.
  */
 import * as grpc from '@grpc/grpc-js';
+import type { TlsOptions } from 'node:tls';
 import type { Closable, Var } from '../../naming/contracts.js';
 import type { Addr } from '../../naming/addr.js';
 import type { BoundName } from '../../naming/contracts.js';
@@ -32,6 +33,21 @@ import {
 export interface MeshServerOptions {
   readonly ip: string;
   readonly port: number;
+  /** Serve gRPC over TLS (the interface's `tls` block; `requestCert` asks for client certificates). */
+  readonly tls?: TlsOptions;
+}
+
+/** A PEM option of node:tls as one buffer (a chain's parts concatenated). */
+function pem(v: TlsOptions['cert']): Buffer {
+  if (v === undefined) throw new Error('io.l5d.mesh tls: certificate or key missing');
+  const parts = Array.isArray(v) ? v : [v];
+  return Buffer.concat(parts.map((x) => (typeof x === 'string' ? Buffer.from(x) : Buffer.isBuffer(x) ? x : Buffer.from((x as { pem: string | Buffer }).pem))));
+}
+
+function credentials(tls: TlsOptions | undefined): grpc.ServerCredentials {
+  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
+  const mutual = tls.requestCert === true;
+  return grpc.ServerCredentials.createSsl(mutual ? pem(tls.ca as TlsOptions['cert']) : null, [{ cert_chain: pem(tls.cert), private_key: pem(tls.key as TlsOptions['cert']) }], mutual);
 }
 
 function nsOf(root: PathMsg | undefined): string {
@@ -244,7 +260,7 @@ export class MeshServer {
     this.server = server;
     this.boundPort = await new Promise<number>((resolve, reject) => {
       const host = this.options.ip.includes(':') ? `[${this.options.ip}]` : this.options.ip;
-      server.bindAsync(`${host}:${this.options.port}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      server.bindAsync(`${host}:${this.options.port}`, credentials(this.options.tls), (err, port) =>
         err ? reject(err) : resolve(port),
       );
     });
