@@ -11,7 +11,7 @@ import { createNamer } from '../../src/namers/registry.js';
 import { readPath } from '../../src/naming/parser.js';
 import type { Path } from '../../src/naming/path.js';
 import type { BoundName } from '../../src/naming/contracts.js';
-import { startZooKeeper, type ZkServer } from '../support/zookeeper.js';
+import { connectedClient, startZooKeeper, zkCall, type ZkServer } from '../support/zookeeper.js';
 import { collectAddrs as collect, hostPorts as hp } from '../support/addrs.js';
 
 let server: ZkServer;
@@ -20,12 +20,7 @@ const closers: Array<() => void> = [];
 
 before(async () => {
   server = await startZooKeeper();
-  writer = zookeeper.createClient(`${server.host}:${server.port}`, { sessionTimeout: 5000, spinDelay: 100, retries: 0 });
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('test ZooKeeper client did not connect')), 10_000);
-    writer.once('connected', () => { clearTimeout(t); resolve(); });
-    writer.connect();
-  });
+  writer = await connectedClient(server);
 });
 after(async () => {
   for (const c of closers) c();
@@ -35,19 +30,7 @@ after(async () => {
 
 const OPEN = [new zookeeper.ACL(zookeeper.Permission.ALL, new zookeeper.Id('world', 'anyone'))];
 
-/**
- * One ZooKeeper call, failing after 10 s: node-zookeeper-client never answers a call on a
- * connection to a server that took it while starting and never served the session.
- */
-const call = <T>(fn: (cb: (err: Error | null, v: T) => void) => void): Promise<T> =>
-  new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('ZooKeeper call unanswered after 10 s')), 10_000);
-    fn((err, v) => {
-      clearTimeout(t);
-      if (err) reject(err);
-      else resolve(v);
-    });
-  });
+const call = zkCall;
 
 /** Registers an instance as Curator's ServiceDiscovery does (its JSON serialiser's fields). */
 async function register(base: string, service: string, id: string, address: string, port: number | null, sslPort: number | null = null, opts: { client?: Client; persistent?: boolean } = {}): Promise<void> {
@@ -57,24 +40,6 @@ async function register(base: string, service: string, id: string, address: stri
   const data = { name: service, id, address, port, sslPort, payload: null, registrationTimeUTC: Date.now(), serviceType: 'DYNAMIC', uriSpec: null };
   const mode = opts.persistent === true ? zookeeper.CreateMode.PERSISTENT : zookeeper.CreateMode.EPHEMERAL;
   await call<string>((cb) => c.create(`${dir}/${id}`, Buffer.from(JSON.stringify(data)), OPEN, mode, (err, p) => cb(err, p)));
-}
-
-/**
- * A new client on a fresh session, connected: one that is not within 3 s (its connection
- * taken by a server still starting) is dropped for another, at most five times.
- */
-async function freshClient(): Promise<Client> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const c = zookeeper.createClient(`${server.host}:${server.port}`, { sessionTimeout: 5000, spinDelay: 100, retries: 0 });
-    const ok = await new Promise<boolean>((resolve) => {
-      const t = setTimeout(() => resolve(false), 3000);
-      c.once('connected', () => { clearTimeout(t); resolve(true); });
-      c.connect();
-    });
-    if (ok) return c;
-    c.close();
-  }
-  throw new Error('no ZooKeeper session after five attempts');
 }
 
 const unregister = (base: string, service: string, id: string): Promise<void> =>
@@ -151,7 +116,7 @@ test('ZooKeeper going away keeps the last instances; config errors name the key'
   // Back up: a registration made afterwards (by a client on a new session) reaches the same
   // observation, once the namer's client is serving again (its watchdog replaces a client a
   // starting server took and never served: up to its 10 s session timeout).
-  const late = await freshClient();
+  const late = await connectedClient(server);
   try {
     await register('/keep', 'svc', 'i2', '127.0.0.8', 8000, null, { client: late, persistent: true });
   } finally {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { freePort, spawnReady, type ReadyProcess } from './process.js';
+import zookeeper, { type Client } from 'node-zookeeper-client';
 
 const JARS = process.env['MESH_ZK_JARS'] ?? '/usr/share/java';
 const CLASSPATH = ['zookeeper.jar', 'zookeeper-jute.jar', 'slf4j-api.jar', 'slf4j-simple.jar', 'metrics-core.jar']
@@ -108,3 +109,36 @@ function fourLetter(host: string, port: number, cmd: string): Promise<string> {
     s.on('close', () => resolve(out));
   });
 }
+
+/**
+ * A client of `server` on a new session, connected. node-zookeeper-client waits forever on a
+ * connection that a server still starting took and never served: a client not connected
+ * within 3 s is dropped for a new one, at most five times.
+ */
+export async function connectedClient(server: { host: string; port: number }, opts: { sessionTimeout?: number; spinDelay?: number } = {}): Promise<Client> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const c = zookeeper.createClient(`${server.host}:${server.port}`, { sessionTimeout: opts.sessionTimeout ?? 5000, spinDelay: opts.spinDelay ?? 100, retries: 0 });
+    const ok = await new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), 3000);
+      c.once('connected', () => {
+        clearTimeout(t);
+        resolve(true);
+      });
+      c.connect();
+    });
+    if (ok) return c;
+    c.close();
+  }
+  throw new Error(`no ZooKeeper session at ${server.host}:${server.port} after five attempts`);
+}
+
+/** One ZooKeeper call, failing after 10 s instead of waiting forever (see connectedClient). */
+export const zkCall = <T>(fn: (cb: (err: Error | null, v: T) => void) => void): Promise<T> =>
+  new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('ZooKeeper call unanswered after 10 s')), 10_000);
+    fn((err, v) => {
+      clearTimeout(t);
+      if (err) reject(err);
+      else resolve(v);
+    });
+  });

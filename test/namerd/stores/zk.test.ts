@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import zookeeper, { type Client } from 'node-zookeeper-client';
 import { ZkDtabStore, permsToBits, zkStorage } from '../../../src/namerd/stores/zk.js';
-import { startZooKeeper, type ZkServer } from '../../support/zookeeper.js';
+import { connectedClient, startZooKeeper, type ZkServer } from '../../support/zookeeper.js';
 import { record, waitForState, waitForValue } from '../../support/activity.js';
 import { d, dtabStoreContract, rejectsWith, replicatedHarness } from './contract.js';
 
@@ -10,23 +10,8 @@ let zks: ZkServer;
 let raw: Client;
 let seq = 0;
 
-/**
- * A connected test client. node-zookeeper-client waits forever on a connection that a server
- * still starting took and never served: a client not connected within 3 s is dropped for a
- * new one, at most five times.
- */
-async function connectRaw(): Promise<Client> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const c = zookeeper.createClient(`${zks.host}:${zks.port}`, { sessionTimeout: 5000, spinDelay: 50 });
-    const ok = await new Promise<boolean>((resolve) => {
-      const t = setTimeout(() => resolve(false), 3000);
-      c.once('connected', () => { clearTimeout(t); resolve(true); });
-      c.connect();
-    });
-    if (ok) return c;
-    c.close();
-  }
-  throw new Error('test ZooKeeper client: no session after five attempts');
+function connectRaw(): Promise<Client> {
+  return connectedClient(zks, { spinDelay: 50 });
 }
 
 function rawSet(path: string, text: string): Promise<void> {
