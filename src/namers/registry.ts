@@ -16,6 +16,7 @@ import { fsNamerSpec } from './fs.js';
 import { k8sExternalNamerSpec, k8sNamerSpec, k8sNsNamerSpec } from './k8s/spec.js';
 import { marathonNamerSpec } from './marathon.js';
 import { rewriteNamerSpec } from './rewrite.js';
+import { serversetsNamerSpec } from './serversets.js';
 import type { NamerConfigObject, NamerContext, NamerSpec } from './spec.js';
 
 export type { MadeNamer, NamerContext, NamerSpec } from './spec.js';
@@ -30,6 +31,7 @@ const NAMER_SPECS: readonly NamerSpec[] = [
   k8sNsNamerSpec,
   marathonNamerSpec,
   rewriteNamerSpec,
+  serversetsNamerSpec,
 ];
 
 const registry = new Map<string, NamerSpec>();

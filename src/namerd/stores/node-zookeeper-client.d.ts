@@ -42,7 +42,7 @@ declare module 'node-zookeeper-client' {
   }
   export function createClient(connectionString: string, options?: { sessionTimeout?: number; spinDelay?: number; retries?: number }): Client;
   export const Permission: { READ: number; WRITE: number; CREATE: number; DELETE: number; ADMIN: number; ALL: number };
-  export const CreateMode: { PERSISTENT: number; EPHEMERAL: number };
+  export const CreateMode: { PERSISTENT: number; EPHEMERAL: number; PERSISTENT_SEQUENTIAL: number; EPHEMERAL_SEQUENTIAL: number };
   export const State: { SYNC_CONNECTED: ZkState; DISCONNECTED: ZkState; EXPIRED: ZkState; AUTH_FAILED: ZkState };
   export const Event: { NODE_CREATED: number; NODE_DELETED: number; NODE_DATA_CHANGED: number; NODE_CHILDREN_CHANGED: number };
   export const Exception: { NO_NODE: number; NODE_EXISTS: number; BAD_VERSION: number; NOT_EMPTY: number; CONNECTION_LOSS: number; NO_AUTH: number };
