@@ -19,6 +19,7 @@ import '../namerd/stores/registry.js';
 import '../namerd/register-interfaces.js';
 import '../interpreters/register.js';
 import '../admin/register.js';
+import '../announcers/index.js';
 import { telemeterSpecs } from '../telemetry/telemeters.js';
 import { inMemoryStorage } from '../namerd/stores/in-memory.js';
 

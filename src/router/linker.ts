@@ -15,6 +15,8 @@ import { Router, type DtabLike } from './router.js';
 import { RouterServer, serverOptions } from './server.js';
 import { RouterError } from './errors.js';
 import { TlsFiles, serverTlsOptions } from '../config/tls.js';
+import { announceServer, createAnnouncer, type Announcer } from '../announcers/index.js';
+import type { Closable } from '../naming/contracts.js';
 
 /** What the linker needs from the naming core (see naming-deps.ts for the real one). */
 export interface NamingDeps<D extends DtabLike> {
@@ -39,6 +41,10 @@ export class Linker<D extends DtabLike = DtabLike> {
   readonly routers: Router<D>[] = [];
   private readonly servers: RouterServer[] = [];
   private readonly identifiers: Identifier[] = [];
+  private readonly announcers: Announcer[] = [];
+  /** Per server (same order): its router's announcers and its `announce` names. */
+  private readonly announce: { announcers: readonly Announcer[]; names: readonly Path[] }[] = [];
+  private announcements: Closable[] = [];
 
   constructor(
     readonly config: LinkerdConfig,
@@ -59,6 +65,10 @@ export class Linker<D extends DtabLike = DtabLike> {
       const identifier = createIdentifier(rc.identifier as readonly Readonly<Record<string, unknown>>[] | undefined, { dstPrefix, baseDtab });
       this.identifiers.push(identifier);
       const routerBind = naming.interpreter ? naming.interpreter(rc, bind) : bind;
+      const announcers = (rc.announcers ?? []).map((ac, k) =>
+        createAnnouncer(ac as unknown as Readonly<Record<string, unknown>>, { file: config.file, keyPath: `routers[${i}].announcers[${k}]`, readPath: (s) => naming.readPath(s) }),
+      );
+      this.announcers.push(...announcers);
       // `client:` arrives as prefixed configs (io.l5d.global: one, prefix `/`).
       const client = rc['client'] as unknown as { kind?: string; configs?: readonly Readonly<Record<string, unknown>>[] } | undefined;
       (client?.configs ?? []).forEach((c, k) => {
@@ -85,6 +95,7 @@ export class Linker<D extends DtabLike = DtabLike> {
         const tls = merged['tls'] as Readonly<Record<string, unknown>> | undefined | null;
         if (tls !== undefined && tls !== null && tls['enabled'] !== false) tlsFiles.loadServer(tls, `routers[${i}].servers[${j}].tls`);
         this.servers.push(new RouterServer(router as unknown as Router, serverOptions(merged, serverTlsOptions(tls ?? undefined, tlsFiles)), metrics));
+        this.announce.push({ announcers, names: (sc.announce ?? []).map((n) => naming.readPath(n)) });
       }
     }
   }
@@ -93,9 +104,11 @@ export class Linker<D extends DtabLike = DtabLike> {
   async start(): Promise<BoundServer[]> {
     const out: BoundServer[] = [];
     try {
-      for (const s of this.servers) {
+      for (const [k, s] of this.servers.entries()) {
         const a = await s.listen();
         out.push({ label: (s as unknown as { router: Router }).router.label, ip: a.ip, port: a.port });
+        const { announcers, names } = this.announce[k]!;
+        if (names.length > 0) this.announcements.push(announceServer(announcers, a.ip, a.port, names, (l) => process.stderr.write(`announce: ${l}\n`)));
       }
     } catch (e) {
       await this.close(0);
@@ -125,7 +138,11 @@ export class Linker<D extends DtabLike = DtabLike> {
   }
 
   async close(graceMs: number): Promise<void> {
+    // Out of service discovery first, then drain (Linkerd closes announcements before servers).
+    for (const a of this.announcements) a.close();
+    this.announcements = [];
     await Promise.all(this.servers.map((s) => s.close(graceMs)));
+    for (const a of this.announcers) a.close();
     for (const r of this.routers) r.close();
     for (const i of this.identifiers) i.close?.();
     this.naming.close?.();

@@ -1,7 +1,5 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Path } from '../../src/naming/path.js';
@@ -11,7 +9,7 @@ import { createIdentifier } from '../../src/router/identifiers/index.js';
 import type { IdentifyRequest, IdentifyResult } from '../../src/router/identifiers/index.js';
 import { PluginError } from '../../src/router/plugin-errors.js';
 import { FakeK8s, startFakeK8s, type K8sObject } from '../support/fake-k8s.js';
-import { startLinker } from '../support/linker.js';
+import { linkerdYaml, startLinker } from '../support/linker.js';
 import { request, upstream } from './support.js';
 
 const SVC = Path.utf8('svc');
@@ -237,10 +235,7 @@ test('meshwork linkerd as an ingress controller: io.l5d.ingress names the reques
     subsets: [{ addresses: [{ ip: '127.0.0.1' }], ports: [{ name: 'web', port: up.port, protocol: 'TCP' }] }],
   });
   k8s.putObject('default', 'ingresses', v1beta1('my-first-ingress', 'default', { rules: [{ http: { paths: [path('/testpath', 'test', 80)] } }] }, { 'kubernetes.io/ingress.class': 'linkerd' }));
-  const dir = mkdtempSync(join(tmpdir(), 'mw-ingress-'));
-  const file = join(dir, 'linkerd.yaml');
-  writeFileSync(
-    file,
+  const file = linkerdYaml(
     `admin: {ip: 127.0.0.1, port: 0}
 namers:
 - kind: io.l5d.k8s

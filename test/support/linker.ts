@@ -1,5 +1,7 @@
 /** A `meshwork linkerd` child process for end-to-end tests, and waits on what it answers. */
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnReady, type ReadyProcess } from './process.js';
 import { request } from '../router/support.js';
@@ -40,4 +42,11 @@ export async function untilBody(port: number, host: string, want: string, ms = 5
     await new Promise((res) => setTimeout(res, 25));
   }
   return body;
+}
+
+/** Writes `text` as `linkerd.yaml` in a new temporary directory; returns the file's path. */
+export function linkerdYaml(text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'mw-linkerd-')), 'linkerd.yaml');
+  writeFileSync(file, text);
+  return file;
 }
