@@ -63,7 +63,8 @@ export class ServersetsAnnouncer implements Announcer {
   }
 
   announce(host: string, port: number, name: Path): Closable {
-    const dir = (this.opts.pathPrefix.replace(/\/+$/, '') + name.show()).replace(/^$/, '/');
+    // The name exactly the prefix announces at pathPrefix itself.
+    const dir = (this.opts.pathPrefix.replace(/\/+$/, '') + (name.isEmpty ? '' : name.show())).replace(/^$/, '/');
     const m: Member = { dir, data: memberJson(host, port), node: undefined, creating: undefined };
     this.members.add(m);
     const c = this.zk();

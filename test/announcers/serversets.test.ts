@@ -72,6 +72,11 @@ test("members as Finagle writes them, bound by io.l5d.serversets, gone when the 
     assert.equal((await children('/discovery/prod/admin')).length, 1, 'the other member stays');
     other.close();
     await until(async () => (await children('/discovery/prod/admin')).length === 0, 8000, 'last member removed');
+    // A name that is exactly the prefix is announced at pathPrefix itself.
+    const root = announceServer([a], '127.0.0.1', 4160, [readPath('/#/io.l5d.serversets')], () => undefined);
+    await until(async () => (await children('/discovery/prod')).some((c) => c.startsWith('member_')), 8000, 'member at the prefix');
+    root.close();
+    await until(async () => !(await children('/discovery/prod')).some((c) => c.startsWith('member_')), 8000, 'prefix member removed');
   } finally {
     a.close();
   }
