@@ -31,6 +31,9 @@ export interface NamingDeps<D extends DtabLike> {
   close?(): void;
 }
 
+/** Longest the servers wait for identifiers to be ready (io.l5d.ingress's first list). */
+const IDENTIFIER_READY_MS = 10_000;
+
 export interface BoundServer {
   readonly label: string;
   readonly ip: string;
@@ -104,6 +107,8 @@ export class Linker<D extends DtabLike = DtabLike> {
   async start(): Promise<BoundServer[]> {
     const out: BoundServer[] = [];
     try {
+      // Identifiers that read rules from elsewhere (io.l5d.ingress) get them before traffic.
+      await Promise.all(this.identifiers.map((i) => i.ready?.(IDENTIFIER_READY_MS)));
       for (const [k, s] of this.servers.entries()) {
         const a = await s.listen();
         out.push({ label: (s as unknown as { router: Router }).router.label, ip: a.ip, port: a.port });

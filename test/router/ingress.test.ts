@@ -166,7 +166,8 @@ test('watching one namespace (networking.k8s.io/v1): not ready until listed, the
   const id = new IngressIdentifier(new K8sApi(k8s.host, k8s.port), 'shop', 'linkerd', false, SVC, () => undefined);
   try {
     assert.match(show(id.identify(req('/cart', 'x'))), /^unidentified: ingress resources not read yet from the Kubernetes API at 127\.0\.0\.1:\d+$/);
-    await until(id, req('/cart/1', 'x'), '/svc/shop/80/cart-v1');
+    await id.ready(5000);
+    assert.equal(show(id.identify(req('/cart/1', 'x'))), '/svc/shop/80/cart-v1', 'ready once the first list arrived');
     assert.equal(show(id.identify(req('/other', 'x'))), 'unidentified: no ingress rule matches', 'another namespace is not watched');
     k8s.putObject('shop', 'ingresses', v1('cart', '/cart', 'cart-v2'));
     await until(id, req('/cart', 'x'), '/svc/shop/80/cart-v2');
@@ -209,9 +210,14 @@ test('an unreachable API: requests are refused with the reason, and routing star
   await down.start();
   const port = down.port;
   await down.stop();
-  const id = new IngressIdentifier(new K8sApi('127.0.0.1', port), 'default', 'linkerd', false, SVC, () => undefined);
-  // Refused connections are retried with backoff; meanwhile every request gets the reason.
-  await new Promise((res) => setTimeout(res, 150));
+  const logged: string[] = [];
+  const id = new IngressIdentifier(new K8sApi('127.0.0.1', port), 'default', 'linkerd', false, SVC, (l) => logged.push(l));
+  // Refused connections are retried with backoff; meanwhile every request gets the reason, and
+  // readiness gives up after its timeout, saying so.
+  const t0 = Date.now();
+  await id.ready(150);
+  assert.ok(Date.now() - t0 >= 140, 'ready waited for its timeout');
+  assert.deepEqual(logged, ['io.l5d.ingress: no ingress list after 150 ms; serving (requests get 400 until it arrives)']);
   assert.equal(show(id.identify(req('/', 'x'))), `unidentified: ingress resources not read yet from the Kubernetes API at 127.0.0.1:${port}`);
   down.port = port;
   down.putObject('default', 'ingresses', v1beta1('late', 'default', { backend: { serviceName: 'late', servicePort: 80 } }));
@@ -256,18 +262,15 @@ routers:
   );
   const validate = spawnSync(process.execPath, [join(process.cwd(), 'bin', 'meshwork.js'), 'linkerd', '--validate', file], { encoding: 'utf8', timeout: 15_000 });
   assert.equal(validate.status, 0, validate.stderr);
+  // A slow API server (every answer 1.5 s late): the linker must not listen before the
+  // ingresses are read, so the very first request is routed.
+  k8s.delayMs = 1500;
+  t.after(() => (k8s.delayMs = 0));
   const l = await startLinker(file, 'ingress');
   t.after(() => l.proc.stop());
-  // The first list may still be on its way: wait for the route, then check the answers.
-  const deadline = Date.now() + 5000;
-  let last = '';
-  for (let i = 0; i < 200 && Date.now() < deadline; i++) {
-    const r = await request(l.port, { path: '/testpath', headers: { host: 'anything.example.com' } });
-    last = `${r.status} ${r.body}`;
-    if (r.status === 200) break;
-    await new Promise((res) => setTimeout(res, 25));
-  }
-  assert.equal(last, '200 pod saw /testpath');
+  const first = await request(l.port, { path: '/testpath', headers: { host: 'anything.example.com' } });
+  k8s.delayMs = 0;
+  assert.equal(`${first.status} ${first.body}`, '200 pod saw /testpath');
   const miss = await request(l.port, { path: '/nope', headers: { host: 'x' } });
   assert.equal(miss.status, 400);
   assert.match(miss.body, /no ingress rule matches/);

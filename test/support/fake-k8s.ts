@@ -58,6 +58,8 @@ export class FakeK8s {
    * `extensions/v1beta1`, removed in Kubernetes 1.22): their paths answer 404.
    */
   readonly unserved = new Set<string>();
+  /** Milliseconds every request waits before it is answered (a slow API server). */
+  delayMs = 0;
 
   async start(): Promise<void> {
     if (this.server) return;
@@ -142,6 +144,18 @@ export class FakeK8s {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    if (this.delayMs > 0) {
+      req.pause();
+      setTimeout(() => {
+        req.resume();
+        this.answer(req, res);
+      }, this.delayMs);
+      return;
+    }
+    this.answer(req, res);
+  }
+
+  private answer(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
     const all = ALL_NAMESPACES_PATH.exec(url.pathname);

@@ -50,6 +50,11 @@ export interface Identifier {
   identify(req: IdentifyRequest): IdentifyResult;
   /** Stops what the identifier watches (io.l5d.ingress: its Kubernetes watch), if anything. */
   close?(): void;
+  /**
+   * Resolves once the identifier can answer (io.l5d.ingress: the first list of ingresses), or
+   * after `timeoutMs`; the linker waits for it before its servers listen.
+   */
+  ready?(timeoutMs: number): Promise<void>;
 }
 
 /** What a router gives every identifier it creates. */
@@ -88,6 +93,10 @@ export class ComposedIdentifier implements Identifier {
 
   close(): void {
     for (const i of this.all) i.close?.();
+  }
+
+  async ready(timeoutMs: number): Promise<void> {
+    await Promise.all(this.all.map((i) => i.ready?.(timeoutMs)));
   }
 
   identify(req: IdentifyRequest): IdentifyResult {
@@ -161,6 +170,10 @@ export class RouterIdentifier implements Identifier {
 
   close(): void {
     this.inner.close?.();
+  }
+
+  async ready(timeoutMs: number): Promise<void> {
+    await this.inner.ready?.(timeoutMs);
   }
 
   identify(req: IdentifyRequest): IdentifyResult {

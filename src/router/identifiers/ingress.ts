@@ -19,8 +19,9 @@
  *   names another class than `ingressClassAnnotation` (default `linkerd`) is left alone.
  *
  * The API: `networking.k8s.io/v1` (Kubernetes 1.19 and later), else `extensions/v1beta1`
- * (the group Linkerd 1.x read, gone since Kubernetes 1.22). Until the first list arrives a
- * request is refused (400) with that reason rather than held.
+ * (the group Linkerd 1.x read, gone since Kubernetes 1.22). The linker's servers listen once
+ * the first list arrived (at most 10 s after start); a request before it is refused (400) with
+ * that reason rather than held.
  */
 import type { PluginSpec } from '../../config/schema.js';
 import { K8sApi, type CollectionState, type K8sObject } from '../../namers/k8s/api.js';
@@ -175,10 +176,12 @@ export class IngressIdentifier implements Identifier {
   readonly kind = KIND;
   private ingresses: readonly IngressSpec[] = [];
   /** Set once a list arrived; until then requests get `notReady`. */
-  private ready = false;
+  private hasList = false;
   private notReady: IdentifyResult;
   private readonly watch: Closable;
   private readonly warned = new Set<string>();
+  private readonly listed: Promise<void>;
+  private resolveListed: () => void = () => undefined;
 
   constructor(
     api: K8sApi,
@@ -191,6 +194,7 @@ export class IngressIdentifier implements Identifier {
     const scope = namespace === undefined ? '' : `/namespaces/${encodeURIComponent(namespace)}`;
     const paths = [`/apis/networking.k8s.io/v1${scope}/ingresses`, `/apis/extensions/v1beta1${scope}/ingresses`];
     this.notReady = unidentified(`ingress resources not read yet from the Kubernetes API at ${api.host}:${api.port}`);
+    this.listed = new Promise((resolve) => (this.resolveListed = resolve));
     this.watch = api.collection(paths).observe((s) => this.update(s));
   }
 
@@ -198,7 +202,7 @@ export class IngressIdentifier implements Identifier {
     if (s.type === 'pending') return;
     if (s.type === 'failed') {
       // The last rules read stay in force while the API is unreachable.
-      if (!this.ready) this.notReady = unidentified(`ingress resources unavailable: ${s.error.message}`);
+      if (!this.hasList) this.notReady = unidentified(`ingress resources unavailable: ${s.error.message}`);
       return;
     }
     const warn = (m: string): void => {
@@ -212,17 +216,28 @@ export class IngressIdentifier implements Identifier {
       if (spec !== undefined) out.push(spec);
     }
     this.ingresses = out;
-    this.ready = true;
+    this.hasList = true;
+    this.resolveListed();
   }
 
   identify(req: IdentifyRequest): IdentifyResult {
-    if (!this.ready) return this.notReady;
+    if (!this.hasList) return this.notReady;
     const url = req.url;
     return matchIngress(this.ingresses, req.header('host'), url.slice(0, pathEnd(url)));
   }
 
   close(): void {
     this.watch.close();
+    this.resolveListed();
+  }
+
+  /** Resolves at the first list, or after `timeoutMs` (reported: requests get 400 until then). */
+  async ready(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const ok = await Promise.race([this.listed.then(() => true), late]);
+    clearTimeout(timer);
+    if (!ok) this.log(`${KIND}: no ingress list after ${timeoutMs} ms; serving (requests get 400 until it arrives)`);
   }
 }
 
