@@ -8,7 +8,8 @@ import { registerPlugin } from '../config/plugins.js';
 import type { PluginSpec } from '../config/schema.js';
 import type { Closable } from '../naming/contracts.js';
 import { Path } from '../naming/path.js';
-import { connectString } from '../namers/zk-dir.js';
+import { zkConnect } from '../namers/zk-dir.js';
+import { zkAddrs } from '../config/catalogue.js';
 import type { Announcer } from './announcer.js';
 import { KIND as SERVERSETS, ServersetsAnnouncer } from './serversets.js';
 
@@ -24,11 +25,6 @@ export interface AnnouncerContext {
 
 type Obj = Readonly<Record<string, unknown>>;
 
-const zkAddrs = {
-  type: { array: { object: { host: { type: 'string', required: true }, port: { type: 'int', min: 1, max: 65535, default: 2181 } } } },
-  required: true,
-} as const;
-
 export const announcerPlugins: readonly PluginSpec<Record<string, unknown>, Announcer, AnnouncerContext>[] = [
   {
     category: 'announcer',
@@ -39,13 +35,10 @@ export const announcerPlugins: readonly PluginSpec<Record<string, unknown>, Anno
       pathPrefix: { type: 'string', default: '/discovery', doc: 'The ZooKeeper path serversets are announced under.' },
     },
     create: (cfg: Obj, ctx) => {
-      const addrs = cfg['zkAddrs'];
-      if (!Array.isArray(addrs) || addrs.length === 0) {
-        throw new Error(`${ctx.file ? `${ctx.file}: ` : ''}${ctx.keyPath ?? 'announcer'}.zkAddrs: found ${JSON.stringify(addrs)}; allowed: a list of {host, port}`);
-      }
+      const connect = zkConnect(cfg['zkAddrs'], `${ctx.file ? `${ctx.file}: ` : ''}${ctx.keyPath ?? 'announcer'}`, (m) => new Error(m));
       const pathPrefix = typeof cfg['pathPrefix'] === 'string' && cfg['pathPrefix'] !== '' ? (cfg['pathPrefix'] as string) : '/discovery';
       return new ServersetsAnnouncer({
-        connect: connectString(addrs as { host: string; port?: number }[]),
+        connect,
         pathPrefix: pathPrefix.startsWith('/') ? pathPrefix : '/' + pathPrefix,
         prefix: ctx.readPath(typeof cfg['prefix'] === 'string' ? (cfg['prefix'] as string) : '/' + SERVERSETS),
         ...(ctx.log === undefined ? {} : { log: ctx.log }),

@@ -18,7 +18,8 @@ const int: FieldType = 'int';
 const strings: FieldType = { array: 'string' };
 const tls: FieldSpec = { type: { object: namerTlsFields } };
 const consistency: FieldType = { enum: ['default', 'stale', 'consistent'] };
-const zkAddrs: FieldSpec = {
+/** Linkerd's ZooKeeper ensemble key (`[{host, port}]`, port 2181 by default); plugins reuse it. */
+export const zkAddrs: FieldSpec = {
   type: { array: { object: { host: { type: 'string', required: true }, port: { ...portField, default: 2181 } } } },
   required: true,
 };

@@ -20,9 +20,10 @@ import type { Name, NameNamer } from '../naming/contracts.js';
 import { NEG, type NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
 import type { AsyncVar } from '../naming/var.js';
-import { namerConfigError } from './errors.js';
+import { NamerError } from './errors.js';
 import { addrLeaf, configuredPrefix, type NamerSpec } from './spec.js';
-import { ZkDirWatcher, connectString } from './zk-dir.js';
+import { ZkDirWatcher, zkConnect } from './zk-dir.js';
+import { zkAddrs } from '../config/catalogue.js';
 
 const KIND = 'io.l5d.curator';
 
@@ -97,18 +98,13 @@ export const curatorNamerSpec: NamerSpec = {
   experimental: true,
   fields: {
     prefix: { type: 'path', default: '/io.l5d.curator' },
-    zkAddrs: {
-      type: { array: { object: { host: { type: 'string', required: true }, port: { type: 'int', min: 1, max: 65535, default: 2181 } } } },
-      required: true,
-    },
+    zkAddrs,
     basePath: { type: 'string', default: '/' },
     transformers: { type: { array: { plugin: 'transformer' } }, doc: 'Applied to every bound answer (Linkerd namer transformers).' },
   },
   create(config, ctx) {
     const prefix = configuredPrefix(config, KIND, ctx);
-    const addrs = config['zkAddrs'];
-    if (!Array.isArray(addrs) || addrs.length === 0) throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, `${ctx.keyPath ?? 'namer'}.zkAddrs`, addrs, 'a list of {host, port}');
-    const connect = connectString(addrs as { host: string; port?: number }[]);
+    const connect = zkConnect(config['zkAddrs'], `${ctx.file ? `${ctx.file}: ` : ''}${ctx.keyPath ?? 'namer'}`, (m) => new NamerError('MESH_ERR_NAMER_CONFIG', m));
     const basePath = typeof config['basePath'] === 'string' && config['basePath'] !== '' ? (config['basePath'] as string) : '/';
     return { prefix, namer: new CuratorNamer(prefix, { connect, basePath: basePath.startsWith('/') ? basePath : '/' + basePath }) };
   },

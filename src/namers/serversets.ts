@@ -19,9 +19,10 @@ import type { Name, NameNamer } from '../naming/contracts.js';
 import { NEG, leaf, type NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
 import { ConstVar, flatMap } from '../naming/var.js';
-import { NamerError, namerConfigError } from './errors.js';
+import { NamerError } from './errors.js';
 import { configuredPrefix, type NamerSpec } from './spec.js';
-import { ZkDirWatcher, connectString } from './zk-dir.js';
+import { ZkDirWatcher, zkConnect } from './zk-dir.js';
+import { zkAddrs } from '../config/catalogue.js';
 
 const KIND = 'io.l5d.serversets';
 const MEMBER_PREFIX = 'member_';
@@ -124,16 +125,12 @@ export const serversetsNamerSpec: NamerSpec = {
   kind: KIND,
   fields: {
     prefix: { type: 'path', default: '/io.l5d.serversets' },
-    zkAddrs: {
-      type: { array: { object: { host: { type: 'string', required: true }, port: { type: 'int', min: 1, max: 65535, default: 2181 } } } },
-      required: true,
-    },
+    zkAddrs,
     transformers: { type: { array: { plugin: 'transformer' } }, doc: 'Applied to every bound answer (Linkerd namer transformers).' },
   },
   create(config, ctx) {
     const prefix = configuredPrefix(config, KIND, ctx);
-    const addrs = config['zkAddrs'];
-    if (!Array.isArray(addrs) || addrs.length === 0) throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, `${ctx.keyPath ?? 'namer'}.zkAddrs`, addrs, 'a list of {host, port}');
-    return { prefix, namer: new ServersetsNamer(prefix, connectString(addrs as { host: string; port?: number }[])) };
+    const connect = zkConnect(config['zkAddrs'], `${ctx.file ? `${ctx.file}: ` : ''}${ctx.keyPath ?? 'namer'}`, (m) => new NamerError('MESH_ERR_NAMER_CONFIG', m));
+    return { prefix, namer: new ServersetsNamer(prefix, connect) };
   },
 };

@@ -36,9 +36,13 @@ const codeOf = (e: unknown): number | undefined => {
   return typeof ex?.getCode === 'function' ? ex.getCode() : undefined;
 };
 
-/** `{host, port}` list of a namer config as a connect string (IPv6 hosts bracketed). */
-export function connectString(addrs: readonly { host: string; port?: number }[]): string {
-  return addrs.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port ?? 2181}`).join(',');
+/**
+ * A plugin's `zkAddrs` (`[{host, port}]`) as ZooKeeper's connect string (IPv6 hosts
+ * bracketed); an empty or missing list is an error naming `where` (file: key path).
+ */
+export function zkConnect(addrs: unknown, where: string, makeError: (message: string) => Error): string {
+  if (!Array.isArray(addrs) || addrs.length === 0) throw makeError(`${where}.zkAddrs: found ${JSON.stringify(addrs) ?? 'undefined'}; allowed: a list of {host, port}`);
+  return (addrs as { host: string; port?: number }[]).map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port ?? 2181}`).join(',');
 }
 
 export class ZkDirWatcher {
