@@ -56,14 +56,14 @@ export function createAnnouncer(cfg: Obj, ctx: AnnouncerContext): Announcer {
 }
 
 /**
- * The addresses a server bound to `ip` is announced at: that address, or for a wildcard
- * (`0.0.0.0`, `::`) every non-loopback address of the host, as Linkerd does (link-local IPv6
- * addresses are left out: they are unusable without an interface scope).
+ * The addresses a server bound to `ip` is announced at: that address, or for a wildcard every
+ * non-loopback address of the host, as Linkerd does: IPv4 ones for `0.0.0.0`, both families
+ * for `::` (link-local IPv6 addresses are left out: unusable without an interface scope).
  */
-export function announcedHosts(ip: string): string[] {
+export function announcedHosts(ip: string, interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces()): string[] {
   if (ip !== '0.0.0.0' && ip !== '::' && ip !== '') return [ip];
   const out: string[] = [];
-  for (const list of Object.values(networkInterfaces())) {
+  for (const list of Object.values(interfaces)) {
     for (const a of list ?? []) {
       if (a.internal || (a.family === 'IPv6' && a.address.toLowerCase().startsWith('fe80'))) continue;
       if (ip === '0.0.0.0' && a.family !== 'IPv4') continue;
@@ -77,7 +77,14 @@ export function announcedHosts(ip: string): string[] {
  * Announces a bound server under each of its `announce` names with every announcer whose prefix
  * the name starts with; a name no announcer owns is reported and skipped, as Linkerd warns.
  */
-export function announceServer(announcers: readonly Announcer[], ip: string, port: number, names: readonly Path[], log: (line: string) => void): Closable {
+export function announceServer(
+  announcers: readonly Announcer[],
+  ip: string,
+  port: number,
+  names: readonly Path[],
+  log: (line: string) => void,
+  interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces(),
+): Closable {
   const closers: Closable[] = [];
   for (const name of names) {
     const mine = announcers.filter((a) => name.startsWith(a.prefix));
@@ -85,7 +92,9 @@ export function announceServer(announcers: readonly Announcer[], ip: string, por
       log(`no announcer found for ${name.show()}`);
       continue;
     }
-    for (const a of mine) for (const host of announcedHosts(ip)) closers.push(a.announce(host, port, name.drop(a.prefix.size)));
+    const hosts = announcedHosts(ip, interfaces);
+    if (hosts.length === 0) log(`no address to announce ${name.show()} at: ${ip} and the host has no non-loopback address`);
+    for (const a of mine) for (const host of hosts) closers.push(a.announce(host, port, name.drop(a.prefix.size)));
   }
   return { close: () => closers.forEach((c) => c.close()) };
 }

@@ -45,8 +45,8 @@ export class Linker<D extends DtabLike = DtabLike> {
   private readonly servers: RouterServer[] = [];
   private readonly identifiers: Identifier[] = [];
   private readonly announcers: Announcer[] = [];
-  /** Per server (same order): its router's announcers and its `announce` names. */
-  private readonly announce: { announcers: readonly Announcer[]; names: readonly Path[] }[] = [];
+  /** Per server (same order as `servers`): its router's announcers and its `announce` names. */
+  private readonly serverAnnounce: { announcers: readonly Announcer[]; names: readonly Path[] }[] = [];
   private announcements: Closable[] = [];
 
   constructor(
@@ -98,7 +98,7 @@ export class Linker<D extends DtabLike = DtabLike> {
         const tls = merged['tls'] as Readonly<Record<string, unknown>> | undefined | null;
         if (tls !== undefined && tls !== null && tls['enabled'] !== false) tlsFiles.loadServer(tls, `routers[${i}].servers[${j}].tls`);
         this.servers.push(new RouterServer(router as unknown as Router, serverOptions(merged, serverTlsOptions(tls ?? undefined, tlsFiles)), metrics));
-        this.announce.push({ announcers, names: (sc.announce ?? []).map((n) => naming.readPath(n)) });
+        this.serverAnnounce.push({ announcers, names: (sc.announce ?? []).map((n) => naming.readPath(n)) });
       }
     }
   }
@@ -112,7 +112,7 @@ export class Linker<D extends DtabLike = DtabLike> {
       for (const [k, s] of this.servers.entries()) {
         const a = await s.listen();
         out.push({ label: (s as unknown as { router: Router }).router.label, ip: a.ip, port: a.port });
-        const { announcers, names } = this.announce[k]!;
+        const { announcers, names } = this.serverAnnounce[k]!;
         if (names.length > 0) this.announcements.push(announceServer(announcers, a.ip, a.port, names, (l) => process.stderr.write(`announce: ${l}\n`)));
       }
     } catch (e) {

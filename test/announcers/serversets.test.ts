@@ -7,6 +7,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from 'node-zookeeper-client';
+import { networkInterfaces } from 'node:os';
 import '../../src/config/builtin-plugins.js';
 import { announceServer, announcedHosts, createAnnouncer } from '../../src/announcers/index.js';
 import { ServersetsNamer } from '../../src/namers/serversets.js';
@@ -102,10 +103,24 @@ test('a lost session (ZooKeeper restarted with its data wiped) gets the member a
   }
 });
 
-test('wildcard servers are announced at the host addresses, loopback excluded', () => {
-  assert.deepEqual(announcedHosts('127.0.0.1'), ['127.0.0.1']);
-  for (const h of announcedHosts('0.0.0.0')) assert.ok(!h.startsWith('127.') && !h.includes(':'), h);
-  for (const h of announcedHosts('::')) assert.ok(h !== '::1' && !h.startsWith('127.') && !h.toLowerCase().startsWith('fe80'), h);
+test('wildcard servers are announced at the host addresses, loopback and link-local excluded', () => {
+  const iface = (address: string, family: 'IPv4' | 'IPv6', internal: boolean) => ({ address, family, internal, netmask: '', mac: '', cidr: null, ...(family === 'IPv6' ? { scopeid: 0 } : {}) });
+  const host = {
+    lo: [iface('127.0.0.1', 'IPv4', true), iface('::1', 'IPv6', true)],
+    eth0: [iface('192.0.2.2', 'IPv4', false), iface('fd00::2', 'IPv6', false), iface('fe80::1', 'IPv6', false)],
+    eth1: [iface('198.51.100.7', 'IPv4', false)],
+  } as unknown as ReturnType<typeof networkInterfaces>;
+  assert.deepEqual(announcedHosts('127.0.0.1', host), ['127.0.0.1']);
+  assert.deepEqual(announcedHosts('::1', host), ['::1']);
+  assert.deepEqual(announcedHosts('0.0.0.0', host), ['192.0.2.2', '198.51.100.7']);
+  assert.deepEqual(announcedHosts('::', host), ['192.0.2.2', 'fd00::2', '198.51.100.7']);
+  // A host with nothing but loopback announces nothing, and says so.
+  const logged: string[] = [];
+  const a = { kind: 'test', prefix: readPath('/#/t'), announce: () => assert.fail('nothing to announce'), close: () => undefined };
+  announceServer([a], '0.0.0.0', 1, [readPath('/#/t/x')], (l) => logged.push(l), { lo: host['lo']! });
+  assert.deepEqual(logged, ['no address to announce /#/t/x at: 0.0.0.0 and the host has no non-loopback address']);
+  // The real host's table is what a linker uses by default.
+  assert.deepEqual(announcedHosts('0.0.0.0'), announcedHosts('0.0.0.0', networkInterfaces()));
 });
 
 test("meshwork linkerd announces its server (Linkerd's serversets example), and takes it out when stopped", async () => {
