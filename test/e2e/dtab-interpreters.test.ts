@@ -7,26 +7,16 @@
  * - io.l5d.consul.interpreter against the in-test Consul: an edit of the stored dtab moves
  *   traffic.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
-import type { ReadyProcess } from '../support/process.js';
-import { startLinker, untilBody } from '../support/linker.js';
-import { request, upstream, type Upstream } from '../router/support.js';
+import { e2eScratch, startLinker, untilBody } from '../support/linker.js';
+import { request, upstream } from '../router/support.js';
 import { startFakeConsul } from '../support/fake-consul.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'meshwork-fsinterp-'));
-const procs: ReadyProcess[] = [];
-const ups: Upstream[] = [];
-
-after(async () => {
-  for (const p of procs) await p.stop(1000);
-  for (const u of ups) await u.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, procs, ups } = e2eScratch('meshwork-fsinterp-');
 
 function getJson(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {

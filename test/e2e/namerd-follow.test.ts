@@ -7,24 +7,16 @@
  *  (b) linkerd started while namerd is down (bindingTimeoutMs 500): 503 with the binding
  *      timeout in l5d-err, then namerd starts and requests succeed.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, onChosenPort, spawnReady, type ReadyProcess } from '../support/process.js';
 import { request, upstream, type Upstream } from '../router/support.js';
+import { e2eScratch } from '../support/linker.js';
 
 const BIN = join(process.cwd(), 'bin', 'meshwork.js');
-const dir = mkdtempSync(join(tmpdir(), 'meshwork-follow-'));
-const procs: ReadyProcess[] = [];
-const ups: Upstream[] = [];
-
-after(async () => {
-  for (const p of procs) await p.stop(1000);
-  for (const u of ups) await u.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, procs, ups } = e2eScratch('meshwork-follow-');
 
 const ep = (u: Upstream): string => `/$/inet/127.0.0.1/${u.port}`;
 let files = 0;

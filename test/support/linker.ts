@@ -1,10 +1,11 @@
 /** A `meshwork linkerd` child process for end-to-end tests, and waits on what it answers. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { after } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnReady, type ReadyProcess } from './process.js';
-import { request } from '../router/support.js';
+import { request, type Upstream } from '../router/support.js';
 
 const BIN = join(process.cwd(), 'bin', 'meshwork.js');
 
@@ -49,4 +50,20 @@ export function linkerdYaml(text: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'mw-linkerd-')), 'linkerd.yaml');
   writeFileSync(file, text);
   return file;
+}
+
+/**
+ * A test file's scratch space for end-to-end runs: a temporary directory, and the processes
+ * and upstreams it starts, all stopped and removed after the file's tests.
+ */
+export function e2eScratch(prefix: string): { readonly dir: string; readonly procs: ReadyProcess[]; readonly ups: Upstream[] } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const procs: ReadyProcess[] = [];
+  const ups: Upstream[] = [];
+  after(async () => {
+    for (const p of procs) await p.stop(1000);
+    for (const u of ups) await u.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { dir, procs, ups };
 }
