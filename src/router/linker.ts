@@ -59,47 +59,56 @@ export class Linker<D extends DtabLike = DtabLike> {
     const bind = naming.binder(config);
     // Certificates and keys are read now: a missing one stops the linker naming it.
     const tlsFiles = new TlsFiles(config.file, (m) => new RouterError('MESH_ERR_ROUTER_CONFIG', m));
-    for (const [i, rc] of config.routers.entries()) {
-      if (rc.protocol !== 'http') {
-        throw new RouterError('MESH_ERR_ROUTER_CONFIG', `${config.file}: routers[${i}].protocol: not supported yet: ${rc.protocol} at routers[${i}].protocol`);
+    // What was built before a config problem stops the linker is let go (an io.l5d.ingress
+    // watch or an announcer's ZooKeeper session would keep the process from exiting).
+    try {
+      for (const [i, rc] of config.routers.entries()) {
+        if (rc.protocol !== 'http') {
+          throw new RouterError('MESH_ERR_ROUTER_CONFIG', `${config.file}: routers[${i}].protocol: not supported yet: ${rc.protocol} at routers[${i}].protocol`);
+        }
+        const baseDtab = naming.readDtab(rc.dtab ?? '');
+        const dstPrefix = naming.readPath(rc.dstPrefix ?? '/svc');
+        const identifier = createIdentifier(rc.identifier as readonly Readonly<Record<string, unknown>>[] | undefined, { dstPrefix, baseDtab });
+        this.identifiers.push(identifier);
+        const routerBind = naming.interpreter ? naming.interpreter(rc, bind) : bind;
+        const announcers = (rc.announcers ?? []).map((ac, k) =>
+          createAnnouncer(ac as unknown as Readonly<Record<string, unknown>>, { file: config.file, keyPath: `routers[${i}].announcers[${k}]`, readPath: (s) => naming.readPath(s) }),
+        );
+        this.announcers.push(...announcers);
+        // `client:` arrives as prefixed configs (io.l5d.global: one, prefix `/`).
+        const client = rc['client'] as unknown as { kind?: string; configs?: readonly Readonly<Record<string, unknown>>[] } | undefined;
+        (client?.configs ?? []).forEach((c, k) => {
+          const at = client?.kind === 'io.l5d.static' ? `routers[${i}].client.configs[${k}].tls` : `routers[${i}].client.tls`;
+          if (c['tls'] !== undefined && c['tls'] !== null) tlsFiles.loadClient(c['tls'] as Readonly<Record<string, unknown>>, at);
+        });
+        const router = new Router<D>({
+          label: rc.label,
+          tlsFiles,
+          baseDtab,
+          identify: (req) => identifier.identify(req),
+          parseDtab: (s) => naming.readDtab(s),
+          bind: routerBind,
+          metrics,
+          config: rc as unknown as Readonly<Record<string, unknown>>,
+          tracer,
+          accessLog: AccessLogWriter.fromRouterConfig(rc as unknown as Readonly<Record<string, unknown>>, undefined, 'http'),
+        });
+        this.routers.push(router);
+        for (const [j, sc] of rc.servers.entries()) {
+          const merged = { ...sc } as Record<string, unknown>;
+          // maxCallDepth may be written on the router as well as on each server.
+          if (merged['maxCallDepth'] === undefined && typeof rc['maxCallDepth'] === 'number') merged['maxCallDepth'] = rc['maxCallDepth'];
+          const tls = merged['tls'] as Readonly<Record<string, unknown>> | undefined | null;
+          if (tls !== undefined && tls !== null && tls['enabled'] !== false) tlsFiles.loadServer(tls, `routers[${i}].servers[${j}].tls`);
+          this.servers.push(new RouterServer(router as unknown as Router, serverOptions(merged, serverTlsOptions(tls ?? undefined, tlsFiles)), metrics));
+          this.serverAnnounce.push({ announcers, names: (sc.announce ?? []).map((n) => naming.readPath(n)) });
+        }
       }
-      const baseDtab = naming.readDtab(rc.dtab ?? '');
-      const dstPrefix = naming.readPath(rc.dstPrefix ?? '/svc');
-      const identifier = createIdentifier(rc.identifier as readonly Readonly<Record<string, unknown>>[] | undefined, { dstPrefix, baseDtab });
-      this.identifiers.push(identifier);
-      const routerBind = naming.interpreter ? naming.interpreter(rc, bind) : bind;
-      const announcers = (rc.announcers ?? []).map((ac, k) =>
-        createAnnouncer(ac as unknown as Readonly<Record<string, unknown>>, { file: config.file, keyPath: `routers[${i}].announcers[${k}]`, readPath: (s) => naming.readPath(s) }),
-      );
-      this.announcers.push(...announcers);
-      // `client:` arrives as prefixed configs (io.l5d.global: one, prefix `/`).
-      const client = rc['client'] as unknown as { kind?: string; configs?: readonly Readonly<Record<string, unknown>>[] } | undefined;
-      (client?.configs ?? []).forEach((c, k) => {
-        const at = client?.kind === 'io.l5d.static' ? `routers[${i}].client.configs[${k}].tls` : `routers[${i}].client.tls`;
-        if (c['tls'] !== undefined && c['tls'] !== null) tlsFiles.loadClient(c['tls'] as Readonly<Record<string, unknown>>, at);
-      });
-      const router = new Router<D>({
-        label: rc.label,
-        tlsFiles,
-        baseDtab,
-        identify: (req) => identifier.identify(req),
-        parseDtab: (s) => naming.readDtab(s),
-        bind: routerBind,
-        metrics,
-        config: rc as unknown as Readonly<Record<string, unknown>>,
-        tracer,
-        accessLog: AccessLogWriter.fromRouterConfig(rc as unknown as Readonly<Record<string, unknown>>, undefined, 'http'),
-      });
-      this.routers.push(router);
-      for (const [j, sc] of rc.servers.entries()) {
-        const merged = { ...sc } as Record<string, unknown>;
-        // maxCallDepth may be written on the router as well as on each server.
-        if (merged['maxCallDepth'] === undefined && typeof rc['maxCallDepth'] === 'number') merged['maxCallDepth'] = rc['maxCallDepth'];
-        const tls = merged['tls'] as Readonly<Record<string, unknown>> | undefined | null;
-        if (tls !== undefined && tls !== null && tls['enabled'] !== false) tlsFiles.loadServer(tls, `routers[${i}].servers[${j}].tls`);
-        this.servers.push(new RouterServer(router as unknown as Router, serverOptions(merged, serverTlsOptions(tls ?? undefined, tlsFiles)), metrics));
-        this.serverAnnounce.push({ announcers, names: (sc.announce ?? []).map((n) => naming.readPath(n)) });
-      }
+    } catch (e) {
+      for (const i of this.identifiers) i.close?.();
+      for (const a of this.announcers) a.close();
+      for (const r of this.routers) r.close();
+      throw e;
     }
   }
 

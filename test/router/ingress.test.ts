@@ -275,3 +275,23 @@ routers:
   assert.equal(miss.status, 400);
   assert.match(miss.body, /no ingress rule matches/);
 });
+
+test('a config problem found while building the linker still ends meshwork linkerd (exit 2), its ingress watch let go', async () => {
+  const down = await startFakeK8s();
+  const port = down.port;
+  await down.stop(); // the identifier's watch retries against nothing, forever
+  const file = linkerdYaml(`admin: {ip: 127.0.0.1, port: 0}
+routers:
+- protocol: http
+  identifier: {kind: io.l5d.ingress, host: 127.0.0.1, port: ${port}}
+  dtab: /svc => /$/inet/127.1/9
+  servers:
+  - ip: 127.0.0.1
+    port: 0
+    tls: {certPath: /nonexistent/cert.pem, keyPath: /nonexistent/key.pem}
+`);
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [join(process.cwd(), 'bin', 'meshwork.js'), 'linkerd', file], { encoding: 'utf8', timeout: 15_000 });
+  assert.equal(r.status, 2, `status ${r.status} after ${Date.now() - t0} ms; ${r.stderr}`);
+  assert.match(r.stderr, /routers\[0\]\.servers\[0\]\.tls\.certPath: found "\/nonexistent\/cert\.pem"; allowed: a readable PEM file \(ENOENT\)/);
+});
