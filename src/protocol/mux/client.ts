@@ -1,0 +1,439 @@
+/**
+ * A mux client for one endpoint (Finagle's MuxClientNegotiatingSession + MuxClientSession, the
+ * transport only): `dispatch(body)` sends a Tdispatch with no contexts, dst or dtab and resolves
+ * with the Rdispatch payload.
+ *
+ * A session (one connection) is opened on the first dispatch. It sends the marker
+ * Rerr(1, "tinit check"); a server that echoes it gets Tinit(1, version 1) and must answer Rinit;
+ * a server that answers anything else is used without the exchange. Dispatches made meanwhile
+ * wait for it. Liveness follows Finagle's failure detector: a Tping every `pingIntervalMs`, and
+ * a session whose Rping does not come within `pingTimeoutMs` is torn down. A server's Tdrain is
+ * acknowledged and the session finishes its pending calls while new ones go to a new session.
+ */
+import { createRequire } from 'node:module';
+import { connect as netConnect, type Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+import { abortError, muxClosed, MuxError } from './errors.js';
+import {
+  CONTROL_TAG,
+  type MuxDtab,
+  DEFAULT_MAX_FRAME_SIZE,
+  encodeMessage,
+  encodeMessageParts,
+  FragmentAssembler,
+  FrameDecoder,
+  MAX_TAG,
+  MIN_TAG,
+  MUX_VERSION,
+  TINIT_CHECK,
+  decodeMessage,
+  type MuxMessage,
+  type MuxPairs,
+} from './frame.js';
+
+export interface MuxClientOptions {
+  host: string;
+  port: number;
+  /** TLS to the server (node:tls connect options); absent: plain TCP. */
+  tls?: ConnectionOptions;
+  /** Time between Tpings on an open session; 0 turns pings off. Default 5000. */
+  pingIntervalMs?: number;
+  /** A session whose Rping takes longer than this is torn down. Default 4000. */
+  pingTimeoutMs?: number;
+  /** Bound on connecting, TLS and the Tinit exchange together. Default 5000. */
+  connectTimeoutMs?: number;
+  /** Largest frame (and reassembled message) accepted from the server. Default 16 MiB. */
+  maxFrameSize?: number;
+}
+
+/** node:tls, loaded once a client uses TLS. */
+let tlsModule: typeof import('node:tls') | undefined;
+const requireBuiltin = createRequire(import.meta.url);
+
+const NO_PAIRS: MuxPairs = [];
+const NO_DTAB: MuxDtab = [];
+const MARKER_FRAME = encodeMessage({ kind: 'Rerr', tag: CONTROL_TAG, message: TINIT_CHECK });
+const TINIT_FRAME = encodeMessage({ kind: 'Tinit', tag: CONTROL_TAG, version: MUX_VERSION, headers: NO_PAIRS });
+const TPING_FRAME = encodeMessage({ kind: 'Tping', tag: CONTROL_TAG });
+const RPING_CONTROL_FRAME = encodeMessage({ kind: 'Rping', tag: CONTROL_TAG });
+
+// Session states, in the order a session goes through them.
+const S_CONNECTING = 0;
+const S_MARKER = 1; // marker Rerr sent, waiting for the server's first answer
+const S_RINIT = 2; // Tinit sent, waiting for Rinit
+const S_OPEN = 3;
+const S_DRAINING = 4; // Tdrain received: no new dispatches, pending ones finish
+const S_CLOSED = 5;
+
+/** One dispatch. It is its own abort listener so that no closure is made per call. */
+class PendingCall {
+  tag = -1;
+  readonly session: ClientSession;
+  readonly body: Buffer;
+  readonly signal: AbortSignal | undefined;
+  readonly resolve: (b: Buffer) => void;
+  readonly reject: (e: Error) => void;
+  constructor(session: ClientSession, body: Buffer, signal: AbortSignal | undefined, resolve: (b: Buffer) => void, reject: (e: Error) => void) {
+    this.session = session;
+    this.body = body;
+    this.signal = signal;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+  handleEvent(): void {
+    this.session.abortCall(this);
+  }
+  detach(): void {
+    if (this.signal !== undefined) this.signal.removeEventListener('abort', this);
+  }
+}
+
+class ClientSession {
+  private readonly client: MuxClient;
+  private readonly opts: ResolvedOptions;
+  private readonly socket: Socket;
+  private readonly frames: FrameDecoder;
+  private readonly assembler: FragmentAssembler;
+  private state = S_CONNECTING;
+  /** Dispatches waiting for the session to open. */
+  private queue: PendingCall[] = [];
+  /** Tags in use: a live call, or null for a discarded call whose reply has not come yet. */
+  private readonly calls = new Map<number, PendingCall | null>();
+  private live = 0;
+  private readonly freeTags: number[] = [];
+  private nextTag = MIN_TAG;
+  private connectTimer: NodeJS.Timeout | null;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private pingDeadline: NodeJS.Timeout | null = null;
+
+  constructor(client: MuxClient, opts: ResolvedOptions) {
+    this.client = client;
+    this.opts = opts;
+    this.frames = new FrameDecoder(opts.maxFrameSize);
+    this.assembler = new FragmentAssembler(opts.maxFrameSize);
+    let sock: Socket;
+    let ready: string;
+    if (opts.tls !== undefined) {
+      tlsModule ??= requireBuiltin('node:tls') as typeof import('node:tls');
+      sock = tlsModule.connect({ ...opts.tls, host: opts.host, port: opts.port });
+      ready = 'secureConnect';
+    } else {
+      sock = netConnect({ host: opts.host, port: opts.port });
+      ready = 'connect';
+    }
+    this.socket = sock;
+    sock.setNoDelay(true);
+    this.connectTimer = setTimeout(() => {
+      this.destroy(muxClosed(`no session with ${opts.host}:${opts.port} within ${opts.connectTimeoutMs} ms`));
+    }, opts.connectTimeoutMs);
+    this.connectTimer.unref();
+    sock.once(ready, () => this.onConnect());
+    sock.on('data', (chunk: Buffer) => this.onData(chunk));
+    sock.on('error', (err: Error) => this.destroy(muxClosed(`${opts.host}:${opts.port}: ${err.message}`)));
+    sock.on('close', () => this.destroy(muxClosed(`${opts.host}:${opts.port} closed the connection`)));
+  }
+
+  /** True while new dispatches may be given to this session. */
+  get accepting(): boolean {
+    return this.state <= S_OPEN;
+  }
+
+  dispatch(call: PendingCall): void {
+    if (call.signal !== undefined) call.signal.addEventListener('abort', call, { once: true });
+    if (this.state === S_OPEN) this.send(call);
+    else this.queue.push(call);
+  }
+
+  private send(call: PendingCall): void {
+    let tag: number;
+    if (this.freeTags.length > 0) tag = this.freeTags.pop()!;
+    else if (this.nextTag <= MAX_TAG) tag = this.nextTag++;
+    else {
+      call.detach();
+      call.reject(new MuxError('MESH_ERR_MUX_TAGS_EXHAUSTED', 'every mux tag of the session is in use', { retryable: true, rejected: true }));
+      return;
+    }
+    call.tag = tag;
+    this.calls.set(tag, call);
+    this.live++;
+    this.write(encodeMessageParts({ kind: 'Tdispatch', tag, contexts: NO_PAIRS, dst: '', dtab: NO_DTAB, body: call.body }));
+  }
+
+  private write(parts: Buffer[]): void {
+    if (parts.length === 1) {
+      this.socket.write(parts[0]);
+      return;
+    }
+    this.socket.cork();
+    for (const p of parts) this.socket.write(p);
+    this.socket.uncork();
+  }
+
+  abortCall(call: PendingCall): void {
+    const err = abortError(call.signal?.reason);
+    if (call.tag === -1) {
+      const i = this.queue.indexOf(call);
+      if (i < 0) return;
+      this.queue.splice(i, 1);
+      call.reject(err);
+      return;
+    }
+    if (this.calls.get(call.tag) !== call) return;
+    // The tag stays reserved until the server answers the Tdiscarded (or sends the late reply).
+    this.calls.set(call.tag, null);
+    this.live--;
+    call.reject(err);
+    const why = call.signal?.reason instanceof Error ? call.signal.reason.message : 'request aborted';
+    this.write(encodeMessageParts({ kind: 'Tdiscarded', which: call.tag, why }));
+    this.checkDrained();
+  }
+
+  private onConnect(): void {
+    if (this.state !== S_CONNECTING) return;
+    this.state = S_MARKER;
+    this.socket.write(MARKER_FRAME);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === S_CLOSED) return;
+    try {
+      for (const frame of this.frames.push(chunk)) {
+        const whole = this.assembler.push(frame);
+        if (whole === null) continue;
+        this.onMessage(decodeMessage(whole));
+        if (this.state === S_CLOSED) return;
+      }
+    } catch (err) {
+      this.destroy(muxClosed(`bad bytes from ${this.opts.host}:${this.opts.port}: ${(err as Error).message}`));
+    }
+  }
+
+  private onMessage(m: MuxMessage): void {
+    if (this.state === S_MARKER) {
+      if (m.kind === 'Rerr' && m.tag === CONTROL_TAG && m.message === TINIT_CHECK) {
+        this.state = S_RINIT;
+        this.socket.write(TINIT_FRAME);
+        return;
+      }
+      // The server cannot negotiate. Its answer to the marker (an Rerr) is dropped; anything
+      // else is an ordinary message of the session.
+      this.open();
+      if (m.kind === 'Rerr') return;
+    } else if (this.state === S_RINIT) {
+      if (m.kind === 'Rinit' && m.version === MUX_VERSION) {
+        this.open();
+        return;
+      }
+      const what = m.kind === 'Rerr' ? `Rerr "${m.message}"` : m.kind === 'Rinit' ? `Rinit version ${m.version}` : m.kind;
+      this.destroy(new MuxError('MESH_ERR_MUX_HANDSHAKE', `${this.opts.host}:${this.opts.port} answered Tinit with ${what}`));
+      return;
+    } else if (this.state === S_CONNECTING) {
+      return;
+    }
+    switch (m.kind) {
+      case 'RdispatchOk':
+      case 'RreqOk': {
+        const c = this.release(m.tag);
+        if (c !== null) c.resolve(m.body);
+        break;
+      }
+      case 'RdispatchError':
+      case 'RreqError': {
+        const c = this.release(m.tag);
+        if (c !== null) c.reject(new MuxError('MESH_ERR_MUX_REMOTE', m.message));
+        break;
+      }
+      case 'RdispatchNack':
+      case 'RreqNack': {
+        const c = this.release(m.tag);
+        if (c !== null) c.reject(new MuxError('MESH_ERR_MUX_NACK', 'the server refused the request (nack)', { retryable: true, rejected: true }));
+        break;
+      }
+      case 'Rerr': {
+        const c = this.release(m.tag);
+        if (c !== null) c.reject(new MuxError('MESH_ERR_MUX_REMOTE', m.message));
+        break;
+      }
+      case 'Rdiscarded':
+        this.release(m.tag);
+        break;
+      case 'Tping':
+        this.socket.write(m.tag === CONTROL_TAG ? RPING_CONTROL_FRAME : encodeMessage({ kind: 'Rping', tag: m.tag }));
+        break;
+      case 'Rping':
+        if (this.pingDeadline !== null) {
+          clearTimeout(this.pingDeadline);
+          this.pingDeadline = null;
+        }
+        break;
+      case 'Tdrain':
+        this.socket.write(encodeMessage({ kind: 'Rdrain', tag: m.tag }));
+        if (this.state === S_OPEN) {
+          this.state = S_DRAINING;
+          this.client.sessionDraining(this);
+          this.checkDrained();
+        }
+        break;
+      case 'Tlease':
+      case 'Rinit':
+      case 'Rdrain':
+        break; // leases are advisory; stray control replies carry nothing to act on
+      default:
+        this.destroy(muxClosed(`${this.opts.host}:${this.opts.port} sent an unexpected ${m.kind}`));
+    }
+  }
+
+  /** Frees the tag of a reply; returns its live call, or null for a discarded or unknown tag. */
+  private release(tag: number): PendingCall | null {
+    const c = this.calls.get(tag);
+    if (c === undefined) return null;
+    this.calls.delete(tag);
+    this.freeTags.push(tag);
+    if (c === null) return null;
+    this.live--;
+    c.detach();
+    this.checkDrained();
+    return c;
+  }
+
+  private checkDrained(): void {
+    if (this.state === S_DRAINING && this.live === 0) {
+      this.finish();
+    }
+  }
+
+  private open(): void {
+    this.clearConnectTimer();
+    this.state = S_OPEN;
+    if (this.opts.pingIntervalMs > 0) {
+      this.pingTimer = setInterval(() => this.ping(), this.opts.pingIntervalMs);
+      this.pingTimer.unref();
+    }
+    const q = this.queue;
+    this.queue = [];
+    if (q.length === 0) return;
+    this.socket.cork();
+    for (const call of q) this.send(call);
+    this.socket.uncork();
+  }
+
+  private ping(): void {
+    if (this.pingDeadline !== null || this.state === S_CLOSED) return; // one ping at a time
+    this.socket.write(TPING_FRAME);
+    this.pingDeadline = setTimeout(() => {
+      this.destroy(muxClosed(`no Rping from ${this.opts.host}:${this.opts.port} within ${this.opts.pingTimeoutMs} ms`));
+    }, this.opts.pingTimeoutMs);
+    this.pingDeadline.unref();
+  }
+
+  private clearConnectTimer(): void {
+    if (this.connectTimer !== null) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+    }
+  }
+
+  private stopTimers(): void {
+    this.clearConnectTimer();
+    if (this.pingTimer !== null) clearInterval(this.pingTimer);
+    if (this.pingDeadline !== null) clearTimeout(this.pingDeadline);
+    this.pingTimer = null;
+    this.pingDeadline = null;
+  }
+
+  /** A drained session ends quietly: nothing is pending. */
+  private finish(): void {
+    this.state = S_CLOSED;
+    this.stopTimers();
+    const sock = this.socket;
+    sock.end(() => sock.destroy());
+    this.client.sessionClosed(this);
+  }
+
+  /** Tears the session down; every waiting and pending call rejects with `err`. */
+  destroy(err: MuxError): void {
+    if (this.state === S_CLOSED) return;
+    this.state = S_CLOSED;
+    this.stopTimers();
+    this.socket.destroy();
+    const waiting = this.queue;
+    this.queue = [];
+    const pending: PendingCall[] = [];
+    for (const c of this.calls.values()) if (c !== null) pending.push(c);
+    this.calls.clear();
+    this.live = 0;
+    this.client.sessionClosed(this);
+    for (const c of waiting) {
+      c.detach();
+      c.reject(err);
+    }
+    for (const c of pending) {
+      c.detach();
+      c.reject(err);
+    }
+  }
+}
+
+type ResolvedOptions = Required<Omit<MuxClientOptions, 'tls'>> & { tls: ConnectionOptions | undefined };
+
+export class MuxClient {
+  private readonly opts: ResolvedOptions;
+  private current: ClientSession | null = null;
+  /** Every session not yet closed: the current one and those draining. */
+  private readonly sessions = new Set<ClientSession>();
+  private closed = false;
+  private opened = 0;
+
+  constructor(opts: MuxClientOptions) {
+    this.opts = {
+      host: opts.host,
+      port: opts.port,
+      tls: opts.tls,
+      pingIntervalMs: opts.pingIntervalMs ?? 5000,
+      pingTimeoutMs: opts.pingTimeoutMs ?? 4000,
+      connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
+      maxFrameSize: opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+    };
+  }
+
+  /** Sessions opened so far. */
+  get connections(): number {
+    return this.opened;
+  }
+
+  dispatch(body: Buffer, signal?: AbortSignal): Promise<Buffer> {
+    if (this.closed) return Promise.reject(muxClosed('the client is closed'));
+    if (signal?.aborted) return Promise.reject(abortError(signal.reason));
+    let s = this.current;
+    if (s === null || !s.accepting) {
+      s = new ClientSession(this, this.opts);
+      this.opened++;
+      this.current = s;
+      this.sessions.add(s);
+    }
+    const session = s;
+    return new Promise<Buffer>((resolve, reject) => {
+      session.dispatch(new PendingCall(session, body, signal, resolve, reject));
+    });
+  }
+
+  /** Rejects every pending call with MESH_ERR_MUX_CLOSED and ends every session; later dispatches reject. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.current = null;
+    for (const s of [...this.sessions]) s.destroy(muxClosed('the client is closed'));
+    this.sessions.clear();
+  }
+
+  /** @internal */
+  sessionDraining(s: ClientSession): void {
+    if (this.current === s) this.current = null;
+  }
+
+  /** @internal */
+  sessionClosed(s: ClientSession): void {
+    this.sessions.delete(s);
+    if (this.current === s) this.current = null;
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Finagle's mux protocol, the transport under ThriftMux: frames and messages (frame.ts), a
+ * client for one endpoint (client.ts) and a server that also serves downgraded framed thrift
+ * (server.ts). Bodies are opaque Buffers; thrift encoding lives with the services that use it.
+ */
+export { MuxError, type MuxErrorCode } from './errors.js';
+export {
+  CONTROL_TAG,
+  DEFAULT_MAX_FRAME_SIZE,
+  decodeMessage,
+  encodeMessage,
+  encodeMessageParts,
+  FragmentAssembler,
+  FrameDecoder,
+  MARKER_TAG,
+  MAX_TAG,
+  MIN_TAG,
+  MUX_TYPE,
+  MUX_VERSION,
+  MuxDecoder,
+  TAG_MSB,
+  TINIT_CHECK,
+  type MuxDtab,
+  type MuxMessage,
+  type MuxMessageKind,
+  type MuxPairs,
+} from './frame.js';
+export { MuxClient, type MuxClientOptions } from './client.js';
+export { MuxServer, type MuxHandler, type MuxServerOptions } from './server.js';

@@ -1,0 +1,428 @@
+/**
+ * A ThriftMux-style server for opaque bodies (Finagle's MuxDowngradingNegotiator,
+ * MuxServerNegotiator and MuxServerSession, the transport only).
+ *
+ * The first frame of a connection picks the protocol. If it decodes as a mux message (other
+ * than an Rerr with tag 65537 or 65540, which is how a framed thrift CALL or ONEWAY header
+ * 0x8001000x reads as mux), the connection is a mux session: the marker Rerr is echoed, Tinit
+ * (version 1) answered with Rinit, pings answered, and each Tdispatch/Treq goes to the handler
+ * concurrently, replies leaving as they complete. Otherwise it is a downgraded framed-thrift
+ * session: each frame is one message for the same handler, replies framed and sent in order.
+ *
+ * A peer's bad bytes never escape: the connection is closed (a mux session is told why with an
+ * Rerr on tag 0 first), and other connections go on.
+ */
+import { createRequire } from 'node:module';
+import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { TlsOptions } from 'node:tls';
+import type { MuxError } from './errors.js';
+import {
+  CONTROL_TAG,
+  DEFAULT_MAX_FRAME_SIZE,
+  decodeMessage,
+  encodeMessage,
+  encodeMessageParts,
+  FragmentAssembler,
+  FrameDecoder,
+  MARKER_TAG,
+  MUX_VERSION,
+  TINIT_CHECK,
+  type MuxMessage,
+  type MuxPairs,
+} from './frame.js';
+
+/** Handles one request body; `signal` aborts when the client discards it or the connection ends. */
+export type MuxHandler = (body: Buffer, signal: AbortSignal) => Promise<Buffer>;
+
+export interface MuxServerOptions {
+  ip: string;
+  port: number;
+  /** Serve over TLS (node:tls server options); absent: plain TCP. */
+  tls?: TlsOptions;
+  handler: MuxHandler;
+  /** Largest frame (and reassembled message) accepted. Default 16 MiB. */
+  maxFrameSize?: number;
+}
+
+/** node:tls, loaded once a server uses TLS. */
+let tlsModule: typeof import('node:tls') | undefined;
+const requireBuiltin = createRequire(import.meta.url);
+
+const NO_PAIRS: MuxPairs = [];
+const MARKER_ECHO = encodeMessage({ kind: 'Rerr', tag: CONTROL_TAG, message: TINIT_CHECK });
+const RINIT_CONTROL = encodeMessage({ kind: 'Rinit', tag: CONTROL_TAG, version: MUX_VERSION, headers: NO_PAIRS });
+const RPING_CONTROL = encodeMessage({ kind: 'Rping', tag: CONTROL_TAG });
+
+/** The first bytes of a framed thrift CALL (0x80010001) and ONEWAY (0x80010004), read as an Rerr's tag. */
+const THRIFT_CALL_TAG = 0x010001;
+const THRIFT_ONEWAY_TAG = 0x010004;
+
+/** How long an ended connection may wait for the peer to close before it is destroyed. */
+const LINGER_MS = 2000;
+
+const M_SNIFF = 0;
+const M_MUX = 1;
+const M_THRIFT = 2;
+const M_CLOSED = 3;
+
+// Handshake phases of a mux session.
+const H_START = 0;
+const H_AWAIT_TINIT = 1;
+const H_DONE = 2;
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}
+
+function discardReason(why: string): Error {
+  const e = new Error(`the mux client discarded the request: ${why}`);
+  e.name = 'AbortError';
+  return e;
+}
+
+function closedReason(): Error {
+  const e = new Error('the mux connection closed');
+  e.name = 'AbortError';
+  return e;
+}
+
+class MuxCall {
+  readonly tag: number;
+  readonly treq: boolean;
+  readonly ac = new AbortController();
+  constructor(tag: number, treq: boolean) {
+    this.tag = tag;
+    this.treq = treq;
+  }
+}
+
+class ThriftSlot {
+  readonly ac = new AbortController();
+  reply: Buffer | null = null;
+}
+
+class ServerConn {
+  private readonly server: MuxServer;
+  private readonly socket: Socket;
+  private readonly handler: MuxHandler;
+  private readonly frames: FrameDecoder;
+  private assembler: FragmentAssembler | null = null;
+  private mode = M_SNIFF;
+  private phase = H_START;
+  private readonly calls = new Map<number, MuxCall>();
+  private readonly thriftQueue: ThriftSlot[] = [];
+
+  constructor(server: MuxServer, socket: Socket, handler: MuxHandler, maxFrameSize: number) {
+    this.server = server;
+    this.socket = socket;
+    this.handler = handler;
+    this.frames = new FrameDecoder(maxFrameSize);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => this.destroy());
+    socket.on('close', () => this.destroy());
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.mode === M_CLOSED) return;
+    try {
+      for (const frame of this.frames.push(chunk)) {
+        if (this.mode === M_SNIFF) this.sniff(frame);
+        if (this.mode === M_MUX) this.muxFrame(frame);
+        else if (this.mode === M_THRIFT) this.thriftFrame(frame);
+        else return;
+      }
+    } catch (err) {
+      this.fail(errorText(err));
+    }
+  }
+
+  private sniff(frame: Buffer): void {
+    let mux = false;
+    try {
+      const m = decodeMessage(frame);
+      mux = !(m.kind === 'Rerr' && (m.tag === THRIFT_CALL_TAG || m.tag === THRIFT_ONEWAY_TAG));
+    } catch {
+      mux = false;
+    }
+    if (mux) {
+      this.mode = M_MUX;
+      this.assembler = new FragmentAssembler(this.frames.maxFrameSize);
+      this.server.counted(true);
+    } else {
+      this.mode = M_THRIFT;
+      this.server.counted(false);
+    }
+  }
+
+  // ---- mux ------------------------------------------------------------------------------
+
+  private muxFrame(frame: Buffer): void {
+    const whole = this.assembler!.push(frame);
+    if (whole === null) return;
+    this.onMux(decodeMessage(whole));
+  }
+
+  private onMux(m: MuxMessage): void {
+    if (this.phase === H_START) {
+      if (m.kind === 'Rerr' && m.tag === CONTROL_TAG && m.message === TINIT_CHECK) {
+        this.phase = H_AWAIT_TINIT;
+        this.socket.write(MARKER_ECHO);
+        return;
+      }
+      this.phase = H_DONE; // a client without the handshake
+    } else if (this.phase === H_AWAIT_TINIT) {
+      this.phase = H_DONE;
+    }
+    switch (m.kind) {
+      case 'Tdispatch':
+        this.dispatch(m.tag, m.body, false);
+        break;
+      case 'Treq':
+        this.dispatch(m.tag, m.body, true);
+        break;
+      case 'Tping':
+        this.socket.write(m.tag === CONTROL_TAG ? RPING_CONTROL : encodeMessage({ kind: 'Rping', tag: m.tag }));
+        break;
+      case 'Tdiscarded': {
+        const c = this.calls.get(m.which);
+        if (c === undefined) break; // already answered: the tag is free on both sides
+        this.calls.delete(m.which);
+        c.ac.abort(discardReason(m.why));
+        this.socket.write(encodeMessage({ kind: 'Rdiscarded', tag: m.which }));
+        break;
+      }
+      case 'Tinit':
+        if (m.version === MUX_VERSION) {
+          this.socket.write(m.tag === CONTROL_TAG ? RINIT_CONTROL : encodeMessage({ kind: 'Rinit', tag: m.tag, version: MUX_VERSION, headers: NO_PAIRS }));
+        } else {
+          this.write(encodeMessageParts({ kind: 'Rerr', tag: m.tag, message: `unsupported mux version ${m.version}` }));
+          this.end();
+        }
+        break;
+      case 'Tdrain':
+        this.socket.write(encodeMessage({ kind: 'Rerr', tag: m.tag, message: 'unexpected mux message Tdrain' }));
+        break;
+      default:
+        // R messages answer exchanges this server never starts (it sends no Tdrain or Tping),
+        // and a Tlease is advisory: nothing to answer, and answering an R could echo forever.
+        break;
+    }
+  }
+
+  private dispatch(tag: number, body: Buffer, treq: boolean): void {
+    if (this.calls.has(tag)) {
+      this.fail(`duplicate tag ${tag} from the client`);
+      return;
+    }
+    const call = new MuxCall(tag, treq);
+    this.calls.set(tag, call);
+    let p: Promise<Buffer>;
+    try {
+      p = this.handler(body, call.ac.signal);
+    } catch (err) {
+      this.fail(`the handler failed: ${errorText(err)}`);
+      return;
+    }
+    Promise.resolve(p).then(
+      (rep) => this.reply(call, rep),
+      (err) => this.replyError(call, err),
+    );
+  }
+
+  private reply(call: MuxCall, rep: Buffer): void {
+    if (this.calls.get(call.tag) !== call) return; // discarded, or the connection is gone
+    if (!Buffer.isBuffer(rep)) {
+      this.replyError(call, new TypeError('the handler resolved with something other than a Buffer'));
+      return;
+    }
+    this.calls.delete(call.tag);
+    this.write(
+      encodeMessageParts(call.treq ? { kind: 'RreqOk', tag: call.tag, body: rep } : { kind: 'RdispatchOk', tag: call.tag, contexts: NO_PAIRS, body: rep }),
+    );
+  }
+
+  private replyError(call: MuxCall, err: unknown): void {
+    if (this.calls.get(call.tag) !== call) return;
+    this.calls.delete(call.tag);
+    // A handler that refuses work (a nack) says so with this code; the client may resend.
+    const nack = (err as Partial<MuxError> | null)?.code === 'MESH_ERR_MUX_NACK';
+    let m: MuxMessage;
+    if (call.treq) m = nack ? { kind: 'RreqNack', tag: call.tag } : { kind: 'RreqError', tag: call.tag, message: errorText(err) };
+    else m = nack ? { kind: 'RdispatchNack', tag: call.tag, contexts: NO_PAIRS } : { kind: 'RdispatchError', tag: call.tag, contexts: NO_PAIRS, message: errorText(err) };
+    this.write(encodeMessageParts(m));
+  }
+
+  // ---- downgraded framed thrift -----------------------------------------------------------
+
+  private thriftFrame(frame: Buffer): void {
+    const slot = new ThriftSlot();
+    this.thriftQueue.push(slot);
+    let p: Promise<Buffer>;
+    try {
+      p = this.handler(frame, slot.ac.signal);
+    } catch {
+      this.end();
+      return;
+    }
+    Promise.resolve(p).then(
+      (rep) => {
+        if (this.mode === M_CLOSED) return;
+        if (!Buffer.isBuffer(rep)) {
+          this.end();
+          return;
+        }
+        slot.reply = rep;
+        this.flushThrift();
+      },
+      // Plain thrift has no error reply outside the thrift message itself (the handler's
+      // job), so, as Finagle does, a failed dispatch tears the connection down.
+      () => this.end(),
+    );
+  }
+
+  private flushThrift(): void {
+    const q = this.thriftQueue;
+    let n = 0;
+    while (n < q.length && q[n].reply !== null) n++;
+    if (n === 0) return;
+    const done = q.splice(0, n);
+    this.socket.cork();
+    for (const s of done) {
+      const len = Buffer.allocUnsafe(4);
+      len.writeUInt32BE(s.reply!.length, 0);
+      this.socket.write(len);
+      if (s.reply!.length > 0) this.socket.write(s.reply!);
+    }
+    this.socket.uncork();
+  }
+
+  // ---- closing ------------------------------------------------------------------------------
+
+  private write(parts: Buffer[]): void {
+    if (parts.length === 1) {
+      this.socket.write(parts[0]);
+      return;
+    }
+    this.socket.cork();
+    for (const p of parts) this.socket.write(p);
+    this.socket.uncork();
+  }
+
+  /** A protocol failure: a mux peer is told why on tag 0, then the connection ends. */
+  private fail(why: string): void {
+    if (this.mode === M_CLOSED) return;
+    if (this.mode === M_MUX) this.write(encodeMessageParts({ kind: 'Rerr', tag: MARKER_TAG, message: why }));
+    this.end();
+  }
+
+  /** Stops serving: pending handlers are aborted, written bytes flushed, the socket ended. */
+  private end(): void {
+    if (this.mode === M_CLOSED) return;
+    this.abortAll();
+    const sock = this.socket;
+    sock.end();
+    // Keep reading (and dropping) so the peer gets our last bytes rather than a reset.
+    setTimeout(() => sock.destroy(), LINGER_MS).unref();
+  }
+
+  /** Ends at once (server close, socket error or close). */
+  destroy(): void {
+    this.abortAll();
+    this.socket.destroy();
+    this.server.forget(this);
+  }
+
+  private abortAll(): void {
+    if (this.mode === M_CLOSED) return;
+    this.mode = M_CLOSED;
+    const calls = [...this.calls.values()];
+    this.calls.clear();
+    const slots = this.thriftQueue.splice(0);
+    if (calls.length === 0 && slots.length === 0) return;
+    const reason = closedReason();
+    for (const c of calls) c.ac.abort(reason);
+    for (const s of slots) s.ac.abort(reason);
+  }
+}
+
+export class MuxServer {
+  private readonly opts: MuxServerOptions;
+  private readonly maxFrameSize: number;
+  private server: Server | null = null;
+  private readonly conns = new Set<ServerConn>();
+  /** Every accepted socket, TLS handshake done or not, so close() can end them all. */
+  private readonly rawSockets = new Set<Socket>();
+  private muxCount = 0;
+  private thriftCount = 0;
+  private closing = false;
+
+  constructor(opts: MuxServerOptions) {
+    this.opts = opts;
+    this.maxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+  }
+
+  /** Connections accepted so far, by the protocol their first frame chose. */
+  get sessions(): { mux: number; thrift: number } {
+    return { mux: this.muxCount, thrift: this.thriftCount };
+  }
+
+  listen(): Promise<AddressInfo> {
+    if (this.server !== null) return Promise.reject(new Error('MuxServer.listen called twice'));
+    const onConn = (sock: Socket) => this.accept(sock);
+    let srv: Server;
+    if (this.opts.tls !== undefined) {
+      tlsModule ??= requireBuiltin('node:tls') as typeof import('node:tls');
+      const t = tlsModule.createServer(this.opts.tls, onConn);
+      t.on('tlsClientError', () => {}); // a failed handshake only concerns that socket
+      srv = t;
+    } else {
+      srv = createNetServer(onConn);
+    }
+    srv.on('connection', (raw: Socket) => {
+      this.rawSockets.add(raw);
+      raw.on('close', () => this.rawSockets.delete(raw));
+      if (this.closing) raw.destroy();
+    });
+    this.server = srv;
+    return new Promise((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(this.opts.port, this.opts.ip, () => {
+        srv.off('error', reject);
+        srv.on('error', () => {});
+        resolve(srv.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting, aborts pending handlers' signals and closes every connection. */
+  close(): Promise<void> {
+    this.closing = true;
+    const srv = this.server;
+    for (const c of [...this.conns]) c.destroy();
+    for (const s of [...this.rawSockets]) s.destroy();
+    if (srv === null || !srv.listening) return Promise.resolve();
+    return new Promise((resolve) => srv.close(() => resolve()));
+  }
+
+  private accept(sock: Socket): void {
+    if (this.closing) {
+      sock.destroy();
+      return;
+    }
+    sock.on('error', () => {}); // the connection handles errors by closing; never crash here
+    this.conns.add(new ServerConn(this, sock, this.opts.handler, this.maxFrameSize));
+  }
+
+  /** @internal */
+  counted(mux: boolean): void {
+    if (mux) this.muxCount++;
+    else this.thriftCount++;
+  }
+
+  /** @internal */
+  forget(c: ServerConn): void {
+    this.conns.delete(c);
+  }
+}
