@@ -281,7 +281,6 @@ const catalogue: Partial<Record<PluginCategory, readonly Entry[]>> = {
   namerdInterface: [
     {
       kind: 'io.l5d.thriftNameInterpreter',
-      hint: 'Meshwork does not plan the ThriftMux interface: use io.l5d.mesh (gRPC), which Linkerd 1.x proxies speak with interpreter kind io.l5d.mesh',
       fields: {
         port: port(4100),
         cache: {

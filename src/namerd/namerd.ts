@@ -1,9 +1,10 @@
 /**
  * A namerd process: one dtab store, the configured namers, and the interfaces that serve them
- * (`io.l5d.httpController`, `io.l5d.mesh`), plus the admin server on 9991. An interface's `tls`
- * (Linkerd's server block: certPath, keyPath, intermediateCertsPath, caCertPath with
- * requireClientAuth for mutual TLS) serves it over HTTPS or gRPC over TLS; its files are read
- * at start and one that cannot be read stops namerd naming its key path.
+ * (`io.l5d.httpController`, `io.l5d.mesh`, `io.l5d.thriftNameInterpreter`), plus the admin
+ * server on 9991. An interface's `tls` (Linkerd's server block: certPath, keyPath,
+ * intermediateCertsPath, caCertPath with requireClientAuth for mutual TLS) serves it over HTTPS,
+ * gRPC over TLS or ThriftMux over TLS; its files are read at start and one that cannot be read
+ * stops namerd naming its key path.
  */
 import type { AddressInfo } from 'node:net';
 import type { NamerdConfig } from '../config/types.js';
@@ -17,6 +18,8 @@ import type { DtabStore } from './stores/store.js';
 import { Namespaces } from './namespaces.js';
 import { HttpController } from './http-controller.js';
 import { MeshServer } from './mesh/server.js';
+import { DEFAULT_THRIFT_NAMER_PORT, ThriftNamerInterface } from './thrift/server.js';
+import type { ThriftNamerCapacity } from './thrift/service.js';
 import { namerdAdminPage } from './admin/routes.js';
 
 export interface NamerdListener {
@@ -71,6 +74,17 @@ export async function startNamerd(config: NamerdConfig): Promise<RunningNamerd> 
         const p = await m.listen();
         closers.push(() => m.close());
         listeners.push({ kind: iface.kind, ip, port: p });
+      } else if (iface.kind === 'io.l5d.thriftNameInterpreter') {
+        const cache = iface['cache'] as Partial<ThriftNamerCapacity> | null | undefined;
+        const t = new ThriftNamerInterface(namespaces, {
+          ip,
+          port: typeof iface['port'] === 'number' ? port : DEFAULT_THRIFT_NAMER_PORT,
+          tls,
+          cache: cache ?? undefined,
+        });
+        const a: AddressInfo = await t.listen();
+        closers.push(() => t.close());
+        listeners.push({ kind: iface.kind, ip: a.address, port: a.port });
       }
     }
     const page = namerdAdminPage(namespaces);
