@@ -19,6 +19,8 @@ const retry: Fields = {
 
 implementPlugin('interpreter', 'io.l5d.mesh', (c: Record<string, unknown>) => c, retry);
 implementPlugin('interpreter', 'io.l5d.namerd.http', (c: Record<string, unknown>) => c, retry);
+// io.l5d.namerd (thrift): the catalogue's tls {commonName, caCert} and failureThreshold are kept.
+implementPlugin('interpreter', 'io.l5d.namerd', (c: Record<string, unknown>) => c, retry);
 implementPlugin('interpreter', 'io.l5d.fs', (c: Record<string, unknown>) => c);
 implementPlugin('interpreter', 'io.l5d.consul.interpreter', (c: Record<string, unknown>) => c, {
   // As namerd's io.l5d.consul store, which this interpreter reads through.

@@ -13,16 +13,20 @@ import { createTransformers, transformBinder } from '../transformers/index.js';
 import type { NamingDeps } from './linker.js';
 import type * as Interpreters from '../interpreters/index.js';
 
-/** Router interpreter kinds that bind through namerd (their modules load gRPC / HTTP clients). */
-const REMOTE_KINDS = new Set(['io.l5d.mesh', 'io.l5d.namerd.http']);
+/** Router interpreter kinds that bind through namerd (their modules load gRPC / HTTP / mux clients). */
+const REMOTE_KINDS = new Set(['io.l5d.mesh', 'io.l5d.namerd.http', 'io.l5d.namerd']);
 
 /**
- * Loads the namerd interpreters only when a router uses one: the gRPC stack alone is ~15 MB
- * of a proxy's memory, which a linker binding with local namers should not pay.
+ * Loads the namerd interpreters only when a router uses one, and only the kinds used: the gRPC
+ * stack alone is ~15 MB of a proxy's memory, which a linker binding with local namers (or
+ * following namerd over thrift or HTTP) should not pay.
  */
 export async function loadInterpreters(config: LinkerdConfig): Promise<typeof Interpreters | undefined> {
-  if (!config.routers.some((r) => REMOTE_KINDS.has(r.interpreter.kind as string))) return undefined;
-  return import('../interpreters/index.js');
+  const kinds = new Set(config.routers.map((r) => r.interpreter.kind as string).filter((k) => REMOTE_KINDS.has(k)));
+  if (kinds.size === 0) return undefined;
+  const m = await import('../interpreters/index.js');
+  await m.loadInterpreterKinds(kinds);
+  return m;
 }
 
 /** `interpreters`: from loadInterpreters(config), required when a router follows namerd. */
@@ -52,7 +56,7 @@ export function namingDeps(interpreters?: typeof Interpreters): NamingDeps<Dtab>
       const transformers = createTransformers(router.interpreter['transformers'] as readonly Readonly<Record<string, unknown>>[] | undefined, {
         bindGlobal: (p: Path) => bindPath(Dtab.empty, p, { configured: [], global: namers?.global }),
       });
-      // io.l5d.mesh / io.l5d.namerd.http: namerd binds instead of the local namers (as Linkerd);
+      // io.l5d.mesh / io.l5d.namerd.http / io.l5d.namerd: namerd binds instead of the local namers (as Linkerd);
       // the router's dtab (base ++ request dentries) is sent whole, as Linkerd sends it.
       const where = { file: linker?.file, keyPath: `routers[${linker ? linker.routers.indexOf(router) : 0}].interpreter` };
       const kind = router.interpreter.kind as string;
