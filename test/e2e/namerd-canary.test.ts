@@ -1,6 +1,7 @@
 /**
  * The canary story through real processes: `meshwork namerd` (in-memory store) and a
- * `meshwork linkerd` whose router follows it over io.l5d.mesh. Three dtab writes move traffic
+ * `meshwork linkerd` whose router follows it, once over io.l5d.mesh (gRPC) and once over
+ * io.l5d.namerd (namer.thrift over ThriftMux). Three dtab writes move traffic
  * 100% v1 -> 90/10 -> 100% v2 with no failed request; when namerd dies the proxy keeps
  * routing on the last state.
  */
@@ -45,21 +46,28 @@ function start(args: string[], patterns: RegExp[]): Promise<{ proc: ChildProcess
 
 const portOf = (out: string, re: RegExp): number => Number(re.exec(out)![1]);
 
-test('canary by three dtab writes through namerd, then namerd down: proxies keep routing', async () => {
+/** namerd's interface a router follows, and the router's interpreter block for it. */
+const VIA = [
+  { iface: 'io.l5d.mesh', interpreter: (port: number) => `    kind: io.l5d.mesh\n    dst: /$/inet/127.0.0.1/${port}\n    root: /default\n` },
+  { iface: 'io.l5d.thriftNameInterpreter', interpreter: (port: number) => `    kind: io.l5d.namerd\n    dst: /$/inet/127.0.0.1/${port}\n    namespace: default\n` },
+] as const;
+
+for (const via of VIA) test(`canary by three dtab writes through namerd's ${via.iface}, then namerd down: proxies keep routing`, async () => {
   const v1 = await upstream((_req, res) => res.end('v1'));
   const v2 = await upstream((_req, res) => res.end('v2'));
   ups.push(v1, v2);
   const ep = (u: Upstream): string => `/$/inet/127.0.0.1/${u.port}`;
   writeFileSync(
     join(dir, 'namerd.yaml'),
-    `admin:\n  port: 0\nstorage:\n  kind: io.l5d.inMemory\n  namespaces:\n    default: /svc/web => ${ep(v1)}\ninterfaces:\n- kind: io.l5d.httpController\n  port: 0\n- kind: io.l5d.mesh\n  port: 0\n`,
+    `admin:\n  port: 0\nstorage:\n  kind: io.l5d.inMemory\n  namespaces:\n    default: /svc/web => ${ep(v1)}\ninterfaces:\n- kind: io.l5d.httpController\n  port: 0\n- kind: ${via.iface}\n  port: 0\n`,
   );
-  const namerd = await start(['namerd', join(dir, 'namerd.yaml')], [/httpController listening on/, /io\.l5d\.mesh listening on/, /admin listening on/]);
+  const ifaceRe = new RegExp(`${via.iface.replace(/\./g, '\\.')} listening on 127\\.0\\.0\\.1:(\\d+)`);
+  const namerd = await start(['namerd', join(dir, 'namerd.yaml')], [/httpController listening on/, ifaceRe, /admin listening on/]);
   const api = portOf(namerd.out, /httpController listening on 127\.0\.0\.1:(\d+)/);
-  const mesh = portOf(namerd.out, /io\.l5d\.mesh listening on 127\.0\.0\.1:(\d+)/);
+  const ifacePort = portOf(namerd.out, ifaceRe);
   writeFileSync(
     join(dir, 'linkerd.yaml'),
-    `admin:\n  port: 0\nrouters:\n- protocol: http\n  label: web\n  interpreter:\n    kind: io.l5d.mesh\n    dst: /$/inet/127.0.0.1/${mesh}\n    root: /default\n  servers:\n  - port: 0\n`,
+    `admin:\n  port: 0\nrouters:\n- protocol: http\n  label: web\n  interpreter:\n${via.interpreter(ifacePort)}  servers:\n  - port: 0\n`,
   );
   const linkerd = await start(['linkerd', join(dir, 'linkerd.yaml')], [/^listening web /m, /^admin listening on/m]);
   const port = portOf(linkerd.out, /^listening web 127\.0\.0\.1:(\d+)/m);

@@ -170,7 +170,7 @@ async function runParent(io: CommandIO): Promise<number> {
       'Canary: send this one request for hello to world instead (a per-request dtab override; answers "world"):',
       `  curl -H 'Host: hello' -H 'l5d-dtab: /svc/hello => /svc/world' http://127.0.0.1:${p.OUTGOING_PORT}/`,
       'namerd (control plane) holds the dtab of namespace default (a 90/10 canary shown; the demo routers',
-      'bind with their own dtab until the io.l5d.mesh / io.l5d.namerd.http interpreters are built):',
+      'bind with their own dtab; a router follows namerd with interpreter io.l5d.mesh, io.l5d.namerd or io.l5d.namerd.http):',
       `  curl http://127.0.0.1:${p.NAMERD_HTTP_PORT}/api/1/dtabs/default`,
       `  curl -X PUT -H 'Content-Type: application/dtab' --data-binary '/svc => /#/io.l5d.fs; /svc/world => 9 * /#/io.l5d.fs/world & 1 * /#/io.l5d.fs/hello' http://127.0.0.1:${p.NAMERD_HTTP_PORT}/api/1/dtabs/default`,
       '',
