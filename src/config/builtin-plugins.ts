@@ -14,6 +14,7 @@ import { registerPlugin } from './plugins.js';
 import '../namers/registry.js';
 import '../router/register-plugins.js';
 import '../router/register-http.js';
+import '../router/register-h2.js';
 import '../transformers/register-plugins.js';
 import '../namerd/stores/registry.js';
 import '../namerd/register-interfaces.js';

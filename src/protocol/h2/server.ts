@@ -1,0 +1,89 @@
+/**
+ * An HTTP/2 listener over node:http2: plaintext h2c with prior knowledge (what gRPC clients and
+ * Linkerd's plaintext h2 servers speak) or TLS with ALPN `h2`. Each request stream goes to
+ * `onStream`; the server keeps its sessions so it can count them and drain them on close
+ * (GOAWAY first, then whatever is left is cut when the grace period ends).
+ */
+import * as http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { TlsOptions } from 'node:tls';
+
+export interface H2ServerOptions {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS announced to each client (0 or absent: Node's default). */
+  readonly maxConcurrentStreams?: number;
+  /** Serve TLS with ALPN `h2` with these options; undefined: plaintext h2c (prior knowledge). */
+  readonly tls?: TlsOptions | undefined;
+  /** A TLS handshake with a client failed, or a client did not negotiate `h2`. */
+  readonly onTlsError?: () => void;
+}
+
+export type H2StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void;
+
+export class H2Server {
+  private readonly server: http2.Http2Server | http2.Http2SecureServer;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+
+  constructor(onStream: H2StreamHandler, opts: H2ServerOptions = {}) {
+    const settings: http2.Settings = {};
+    if (opts.maxConcurrentStreams !== undefined && opts.maxConcurrentStreams > 0) settings.maxConcurrentStreams = opts.maxConcurrentStreams;
+    this.server = opts.tls !== undefined ? http2.createSecureServer({ ...opts.tls, ALPNProtocols: ['h2'], allowHTTP1: false, settings }) : http2.createServer({ settings });
+    this.server.on('session', (s: http2.ServerHttp2Session) => {
+      this.sessions.add(s);
+      // A client's protocol error ends its session, never the process.
+      s.on('error', () => {});
+      s.on('close', () => this.sessions.delete(s));
+    });
+    this.server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
+      // Resets from either side surface as stream errors; the handler's own listeners decide.
+      stream.on('error', () => {});
+      onStream(stream, headers, flags);
+    });
+    this.server.on('sessionError', () => {});
+    if (opts.tls !== undefined) {
+      this.server.on('tlsClientError', () => opts.onTlsError?.());
+      this.server.on('unknownProtocol', (socket: import('node:tls').TLSSocket) => {
+        opts.onTlsError?.();
+        socket.destroy();
+      });
+    }
+  }
+
+  /** Sessions (client connections) open now. */
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  listen(port: number, host: string): Promise<{ ip: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error): void => reject(e);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        const a = this.server.address() as AddressInfo;
+        resolve({ ip: host, port: a.port });
+      });
+    });
+  }
+
+  /** Stops accepting, sends GOAWAY to every session, and destroys what is left after `graceMs`. */
+  close(graceMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        for (const s of this.sessions) s.destroy();
+        finish();
+      }, Math.max(0, graceMs));
+      this.server.close(() => finish());
+      for (const s of this.sessions) {
+        if (graceMs <= 0) s.destroy();
+        else s.close();
+      }
+    });
+  }
+}

@@ -1,0 +1,583 @@
+/**
+ * One request stream on its way through an h2 router, after identification. It reads the
+ * name's bound tree, picks a branch, a client and an endpoint, and opens a stream on that
+ * endpoint's HTTP/2 session; bodies stream both ways with backpressure, trailers are forwarded
+ * both ways, and a reset on one side resets the other (the caller cancels: the upstream stream
+ * gets RST_STREAM CANCEL; the upstream resets a response under way: the caller's stream is
+ * reset with the same code).
+ *
+ * Request bodies up to the service's `retryBufferSize.requestBytes` are kept, so a request
+ * whose attempt never reached the application (connect failure, REFUSED_STREAM) is requeued
+ * and a response classified retryable is retried (within the retry budget). A response whose
+ * class is only known at its end (gRPC's trailers) is held, up to `responseBytes` and
+ * `classificationTimeoutMs`, when a retry is possible; otherwise it streams at once.
+ */
+import * as http2 from 'node:http2';
+import type { BoundName } from '../../naming/contracts.js';
+import type { Path } from '../../naming/path.js';
+import type { ResponseClass } from '../classifiers/classifier.js';
+import { isConnectFailure } from '../../protocol/h2/session-pool.js';
+import { MAX_REQUEUES } from '../client.js';
+import { errorResponse } from '../error-responder.js';
+import { RouterError, noBrokersMessage } from '../errors.js';
+import * as H from '../headers.js';
+import { MAX_RETRIES } from '../service.js';
+import type { H2Client, H2Endpoint } from './client.js';
+import type { H2RouterCore, H2ServerContext, H2Service } from './router.js';
+
+const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+
+/** Response fields never forwarded on an HTTP/2 hop, and those a clearContext server strips. */
+const CONNECTION_FIELDS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
+const CLEARED_FIELDS: ReadonlySet<string> = new Set([H.H_ERR, H.H_RETRYABLE, 'l5d-success-class']);
+
+/** Response headers (or trailers) as forwarded: connection-specific fields out. */
+export function cleanResponseHeaders(h: http2.IncomingHttpHeaders, clearContext: boolean, trailers = false): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = {};
+  for (const name of Object.keys(h)) {
+    const v = h[name];
+    if (v === undefined || CONNECTION_FIELDS.has(name)) continue;
+    if (name.charCodeAt(0) === 58 && (trailers || name !== ':status')) continue;
+    if (clearContext && CLEARED_FIELDS.has(name)) continue;
+    out[name] = v;
+  }
+  return out;
+}
+
+/** The headers of a response the router makes itself (Linkerd's error responder). */
+export function errorHeaders(r: { status: number; l5dErr: string | undefined; retryable: boolean }): http2.OutgoingHttpHeaders {
+  const h: http2.OutgoingHttpHeaders = { ':status': r.status, 'content-type': 'text/plain; charset=utf-8' };
+  if (r.l5dErr !== undefined) h[H.H_ERR] = r.l5dErr;
+  if (r.retryable) h[H.H_RETRYABLE] = 'true';
+  return h;
+}
+
+/** Request trailers as forwarded. */
+function cleanTrailers(h: http2.IncomingHttpHeaders | undefined): http2.OutgoingHttpHeaders {
+  return h === undefined ? {} : cleanResponseHeaders(h, false, true);
+}
+
+const RST_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(http2.constants)
+    .filter(([k]) => k.startsWith('NGHTTP2_') && !k.startsWith('NGHTTP2_FLAG') && !k.startsWith('NGHTTP2_SETTINGS') && !k.startsWith('NGHTTP2_SESSION') && !k.startsWith('NGHTTP2_STREAM') && !k.startsWith('NGHTTP2_ERR_') && !k.startsWith('NGHTTP2_HCAT') && !k.startsWith('NGHTTP2_NV') && !k.startsWith('NGHTTP2_DEFAULT') && !k.startsWith('NGHTTP2_DATA'))
+    .map(([k, v]) => [v as number, k.slice('NGHTTP2_'.length)]),
+);
+
+export class H2Call {
+  /** The status the caller got (0 until a response was committed). */
+  status = 0;
+  private finalClass: ResponseClass | undefined = undefined;
+  private finished = false;
+  private retries = 0;
+  private requeues = 0;
+  private schedule: { next(): number } | undefined = undefined;
+  private client: H2Client | undefined = undefined;
+  private bound: BoundName | undefined = undefined;
+  private ep: H2Endpoint | undefined = undefined;
+  private up: http2.ClientHttp2Stream | undefined = undefined;
+  private upError: Error | undefined = undefined;
+  private attemptStarted = 0;
+  private attemptRecorded = false;
+  private attemptTimer: NodeJS.Timeout | undefined = undefined;
+  private totalTimer: NodeJS.Timeout | undefined = undefined;
+
+  // Request body: chunks kept for a resend (all of them while within the buffer), `written`
+  // of them sent on the current attempt.
+  private chunks: Buffer[] = [];
+  private written = 0;
+  private reqBytes = 0;
+  private overflow = false;
+  private reqEnded: boolean;
+  private reqTrailers: http2.IncomingHttpHeaders | undefined = undefined;
+  private upReqEnded = false;
+  private dropBody = false;
+
+  // Response.
+  private responding = false;
+  private respEnded = false;
+  private held = false;
+  private holdTimer: NodeJS.Timeout | undefined = undefined;
+  private respHeaders: http2.IncomingHttpHeaders = {};
+  private respStatus = 0;
+  private respChunks: Buffer[] = [];
+  private respBytes = 0;
+  private respTrailers: http2.IncomingHttpHeaders | undefined = undefined;
+  private upEnded = false;
+  private readonly remote: string | undefined;
+
+  constructor(
+    private readonly router: H2RouterCore,
+    private readonly down: http2.ServerHttp2Stream,
+    flags: number,
+    /** The request headers as received (for the access log). */
+    private readonly reqHeaders: http2.IncomingHttpHeaders,
+    /** The request headers as forwarded (edited by the router). */
+    private readonly fwd: http2.OutgoingHttpHeaders,
+    private readonly method: string,
+    private readonly srv: H2ServerContext,
+    private readonly svc: H2Service,
+    readonly dst: Path,
+    private readonly dtabKey: string,
+    private readonly localDtab: string,
+    private readonly started: number,
+  ) {
+    this.reqEnded = (flags & NGHTTP2_FLAG_END_STREAM) !== 0 || down.readableEnded;
+    this.remote = down.session?.socket?.remoteAddress;
+  }
+
+  start(timeoutMs: number): void {
+    const down = this.down;
+    const base = this.svc.base;
+    base.requests.incr();
+    base.budget.deposit(this.started);
+    down.on('data', (c: Buffer) => this.onRequestData(c));
+    down.on('end', () => {
+      this.reqEnded = true;
+      this.pump();
+    });
+    down.on('trailers', (t: http2.IncomingHttpHeaders) => {
+      this.reqTrailers = t;
+    });
+    down.on('close', () => this.onDownClose());
+    down.on('wantTrailers', () => {
+      try {
+        down.sendTrailers(cleanResponseHeaders(this.respTrailers ?? {}, this.srv.clearContext, true));
+      } catch {
+        down.close();
+      }
+    });
+    if (timeoutMs > 0) this.totalTimer = setTimeout(() => this.totalTimeout(timeoutMs), timeoutMs);
+    this.attempt(this.started);
+  }
+
+  // ---- routing -------------------------------------------------------------------------
+
+  private attempt(now = Date.now()): void {
+    if (this.finished) return;
+    const entry = this.router.bindings.get(this.dtabKey, this.dst, now);
+    const st = entry.state;
+    if (st.type === 'pending') {
+      const ms = this.router.bindingTimeoutMs;
+      void entry.settled(ms).then(() => {
+        if (entry.state.type === 'pending') {
+          this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${this.dst.show()}`, { interrupted: true }));
+        } else this.attempt();
+      });
+      return;
+    }
+    if (st.type === 'failed') {
+      this.fail(new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to bind ${this.dst.show()}: ${st.error.message}`));
+      return;
+    }
+    const bound = this.router.pick(st.value);
+    if (bound === undefined) {
+      this.fail(this.noBrokers());
+      return;
+    }
+    if (bound !== this.bound) {
+      this.bound = bound;
+      this.client = this.router.clientFor(bound);
+      this.client.deposit(now);
+    }
+    const client = this.client!;
+    if (client.addrState.type === 'pending') {
+      const ms = this.router.bindingTimeoutMs;
+      void client.addrSettled(ms).then(() => {
+        if (this.finished) return;
+        if (client.addrState.type === 'pending') {
+          this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${client.id}`, { interrupted: true }));
+        } else this.send();
+      });
+      return;
+    }
+    this.send(now);
+  }
+
+  private noBrokers(): RouterError {
+    return new RouterError('MESH_ERR_ROUTER_NO_BROKERS', noBrokersMessage(this.dst.show(), this.router.baseDtabText, this.localDtab));
+  }
+
+  /** Opens one attempt's stream on an endpoint the client's balancer picks. */
+  private send(now = Date.now()): void {
+    if (this.finished) return;
+    const client = this.client!;
+    const a = client.addrState;
+    if (a.type === 'failed' && client.endpointCount === 0) {
+      this.fail(new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to resolve ${client.id}: ${a.cause.message}`));
+      return;
+    }
+    const ep = client.pick();
+    if (ep === null) {
+      this.fail(this.noBrokers());
+      return;
+    }
+    const headers: http2.OutgoingHttpHeaders = { ...this.fwd, ':scheme': ep.pool.scheme, [H.H_DST_CLIENT]: client.id };
+    const residual = this.bound?.residual;
+    if (residual !== undefined && !residual.isEmpty) headers[H.H_DST_RESIDUAL] = residual.show();
+    const endStream = this.reqEnded && this.chunks.length === 0 && this.reqBytes === 0 && this.reqTrailers === undefined;
+    let up: http2.ClientHttp2Stream;
+    try {
+      up = ep.pool.request(headers, endStream ? { endStream: true } : { endStream: false, waitForTrailers: true });
+    } catch (e) {
+      this.fail(new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', `could not open a stream to ${ep.label}: ${(e as Error).message}`));
+      return;
+    }
+    this.ep = ep;
+    this.up = up;
+    this.upError = undefined;
+    this.upEnded = false;
+    this.upReqEnded = endStream;
+    this.written = 0;
+    this.attemptRecorded = false;
+    this.attemptStarted = now;
+    ep.pending++;
+    client.m.requests.incr();
+    ep.accrual.onRequest();
+    up.on('error', (e: Error) => {
+      if (up === this.up) this.upError = e;
+    });
+    up.on('response', (h: http2.IncomingHttpHeaders, flags: number) => this.onResponse(up, h, flags));
+    up.on('data', (c: Buffer) => this.onResponseData(up, c));
+    up.on('trailers', (t: http2.IncomingHttpHeaders) => {
+      if (up === this.up) this.respTrailers = t;
+    });
+    up.on('end', () => this.onResponseEnd(up));
+    up.on('close', () => this.onUpClose(up));
+    if (!endStream) {
+      up.on('wantTrailers', () => {
+        try {
+          up.sendTrailers(cleanTrailers(this.reqTrailers));
+        } catch {
+          up.close(NGHTTP2_CANCEL);
+        }
+      });
+    }
+    const t = client.params.requestAttemptTimeoutMs;
+    if (t > 0) this.attemptTimer = setTimeout(() => this.attemptTimeout(t), t);
+    if (this.down.isPaused()) this.down.resume();
+    this.pump();
+  }
+
+  // ---- request body --------------------------------------------------------------------
+
+  private onRequestData(c: Buffer): void {
+    if (this.dropBody) return;
+    this.chunks.push(c);
+    this.reqBytes += c.length;
+    if (this.reqBytes > this.svc.requestBufferBytes) this.overflow = true;
+    this.pump();
+  }
+
+  /** Writes what the current attempt has not had yet, with backpressure both ways. */
+  private pump(): void {
+    const up = this.up;
+    const down = this.down;
+    if (up === undefined || up.destroyed || this.upReqEnded) {
+      // No attempt under way: the caller waits (flow control) once the buffer is full.
+      if (!this.dropBody && this.up === undefined && this.overflow && !down.isPaused()) down.pause();
+      return;
+    }
+    while (this.written < this.chunks.length) {
+      if (!up.write(this.chunks[this.written++]!)) {
+        down.pause();
+        up.once('drain', () => {
+          if (up !== this.up) return;
+          down.resume();
+          this.pump();
+        });
+        break;
+      }
+    }
+    if (this.overflow && this.written > 0) {
+      // Past the retry buffer: what was sent is not kept.
+      this.chunks.splice(0, this.written);
+      this.written = 0;
+    }
+    if (this.reqEnded && this.written === this.chunks.length) {
+      this.upReqEnded = true;
+      up.end();
+    }
+  }
+
+  /** The request can be sent again: every byte of its body is still held. */
+  private get replayable(): boolean {
+    return !this.overflow;
+  }
+
+  // ---- response ------------------------------------------------------------------------
+
+  private onResponse(up: http2.ClientHttp2Stream, h: http2.IncomingHttpHeaders, flags: number): void {
+    if (up !== this.up || this.finished) return;
+    this.clearAttemptTimer();
+    const status = Number(h[':status']);
+    const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+    this.respHeaders = h;
+    this.respStatus = status;
+    this.respChunks = [];
+    this.respBytes = 0;
+    this.respTrailers = undefined;
+    const classifier = this.svc.classifier;
+    let cls = classifier.classifyHeaders(this.method, status, h);
+    // A trailers-only response (gRPC errors): its headers are its trailers.
+    if (cls === undefined && endStream) cls = classifier.classifyEnd(this.method, status, h, h);
+    if (cls !== undefined) {
+      this.recordAttempt(status, cls);
+      if (cls === 'retryable-failure' && this.retryAllowed()) {
+        this.abandonAttempt();
+        this.retryLater();
+        return;
+      }
+      this.finalClass = cls;
+      this.commit(endStream);
+      return;
+    }
+    if (this.svc.retries && this.replayable && this.retries < MAX_RETRIES) {
+      this.held = true;
+      const ms = this.svc.classificationTimeoutMs;
+      this.holdTimer = setTimeout(() => this.release(), ms);
+      return;
+    }
+    this.commit(false);
+  }
+
+  /** Sends the response headers to the caller: from here on the response is the caller's. */
+  private commit(endStream: boolean): void {
+    this.responding = true;
+    this.status = this.respStatus;
+    const down = this.down;
+    if (down.destroyed || down.closed) return;
+    try {
+      down.respond(cleanResponseHeaders(this.respHeaders, this.srv.clearContext), endStream ? { endStream: true } : { waitForTrailers: true });
+      if (endStream) this.respEnded = true;
+    } catch {
+      down.close(NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+
+  /** A held response streams after all (too large, too slow, or not retried). */
+  private release(): void {
+    if (!this.held) return;
+    this.held = false;
+    if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    this.commit(false);
+    for (const c of this.respChunks) this.down.write(c);
+    this.respChunks = [];
+    if (this.upEnded) this.endResponse();
+  }
+
+  private onResponseData(up: http2.ClientHttp2Stream, c: Buffer): void {
+    if (up !== this.up || this.finished) return;
+    if (this.held) {
+      this.respChunks.push(c);
+      this.respBytes += c.length;
+      if (this.respBytes > this.svc.responseBufferBytes) this.release();
+      return;
+    }
+    if (!this.responding) return;
+    const down = this.down;
+    if (down.destroyed) return;
+    if (!down.write(c)) {
+      up.pause();
+      down.once('drain', () => up.resume());
+    }
+  }
+
+  private onResponseEnd(up: http2.ClientHttp2Stream): void {
+    if (up !== this.up || this.finished) return;
+    this.upEnded = true;
+    if (!this.attemptRecorded) {
+      const cls = this.svc.classifier.classifyEnd(this.method, this.respStatus, this.respHeaders, this.respTrailers ?? {});
+      this.recordAttempt(this.respStatus, cls);
+      this.finalClass = cls;
+      if (this.held && cls === 'retryable-failure' && this.retryAllowed()) {
+        this.held = false;
+        if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
+        this.abandonAttempt();
+        this.retryLater();
+        return;
+      }
+    }
+    if (this.held) this.release();
+    else if (this.responding) this.endResponse();
+  }
+
+  private endResponse(): void {
+    if (this.respEnded) return;
+    this.respEnded = true;
+    const down = this.down;
+    if (!down.destroyed && !down.writableEnded) down.end();
+  }
+
+  /** The upstream stream closed: normal after its response ended, else a failure. */
+  private onUpClose(up: http2.ClientHttp2Stream): void {
+    if (up !== this.up || this.finished) return;
+    if (this.upEnded) {
+      // Response complete; the request side may still have been open (its body unwanted).
+      if (!this.upReqEnded) this.dropBody = true;
+      this.releaseEndpoint();
+      this.up = undefined;
+      return;
+    }
+    const ep = this.ep!;
+    const rst = up.rstCode ?? NGHTTP2_INTERNAL_ERROR;
+    const connect = isConnectFailure(this.upError);
+    const committed = this.responding;
+    this.up = undefined;
+    if (this.held) {
+      this.held = false;
+      if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
+    }
+    let err: RouterError;
+    if (connect) {
+      const cause = (this.upError as { cause?: Error } | undefined)?.cause;
+      err = new RouterError('MESH_ERR_ROUTER_CONNECT_FAILED', `connection to ${ep.label} failed: ${cause?.message ?? this.upError?.message ?? 'closed'}`, { retryable: true });
+    } else {
+      const refused = rst === NGHTTP2_REFUSED_STREAM;
+      err = new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', `stream to ${ep.label} reset (${RST_NAMES[rst] ?? rst})${this.upError !== undefined && rst === NGHTTP2_INTERNAL_ERROR ? `: ${this.upError.message}` : ''}`, { retryable: refused });
+    }
+    if (!this.attemptRecorded) {
+      this.attemptRecorded = true;
+      this.client!.attemptFailed(ep, Date.now() - this.attemptStarted, connect);
+    }
+    this.releaseEndpoint();
+    this.clearAttemptTimer();
+    if (committed) {
+      // A response under way cannot become another one: the caller's stream is reset too.
+      this.finalClass = 'failure';
+      if (!this.down.destroyed) this.down.close(rst === NGHTTP2_NO_ERROR ? NGHTTP2_INTERNAL_ERROR : rst);
+      return;
+    }
+    if (err.retryable && this.replayable && this.requeues < MAX_REQUEUES && this.client!.tryRequeue()) {
+      this.requeues++;
+      this.send();
+      return;
+    }
+    this.retryOrFail(err);
+  }
+
+  private recordAttempt(status: number, cls: ResponseClass): void {
+    if (this.attemptRecorded) return;
+    this.attemptRecorded = true;
+    this.client!.attemptDone(this.ep!, Date.now() - this.attemptStarted, status, cls === 'success');
+  }
+
+  private releaseEndpoint(): void {
+    const ep = this.ep;
+    if (ep === undefined) return;
+    this.ep = undefined;
+    ep.pending--;
+  }
+
+  /** Drops the attempt in flight (its stream is reset with CANCEL). */
+  private abandonAttempt(): void {
+    const up = this.up;
+    this.up = undefined;
+    this.clearAttemptTimer();
+    if (up !== undefined && !up.destroyed) up.close(NGHTTP2_CANCEL);
+    if (this.ep !== undefined && !this.attemptRecorded) {
+      this.attemptRecorded = true;
+      this.client!.attemptFailed(this.ep, Date.now() - this.attemptStarted, false);
+    }
+    this.releaseEndpoint();
+  }
+
+  private clearAttemptTimer(): void {
+    if (this.attemptTimer !== undefined) clearTimeout(this.attemptTimer);
+    this.attemptTimer = undefined;
+  }
+
+  // ---- retries, timeouts, failures -----------------------------------------------------
+
+  private retryOrFail(err: RouterError): void {
+    if (this.svc.classifier.classifyError(this.method, err, false) === 'retryable-failure' && this.retryAllowed()) this.retryLater();
+    else this.fail(err);
+  }
+
+  private retryAllowed(): boolean {
+    if (this.finished || !this.svc.retries || !this.replayable || this.retries >= MAX_RETRIES) return false;
+    if (!this.svc.base.budget.tryWithdraw()) {
+      this.svc.base.budgetExhausted.incr();
+      return false;
+    }
+    return true;
+  }
+
+  private retryLater(): void {
+    this.retries++;
+    this.svc.base.retriesTotal.incr();
+    const wait = (this.schedule ??= this.svc.base.backoff()).next();
+    if (wait > 0) setTimeout(() => this.attempt(), wait);
+    else this.attempt();
+  }
+
+  private attemptTimeout(ms: number): void {
+    this.attemptTimer = undefined;
+    if (this.finished || this.responding || this.up === undefined) return;
+    const label = this.ep?.label ?? '';
+    this.held = false;
+    if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
+    this.abandonAttempt();
+    this.retryOrFail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms request attempt timeout to ${label}`, { interrupted: true }));
+  }
+
+  private totalTimeout(ms: number): void {
+    this.totalTimer = undefined;
+    if (this.finished || this.responding) return;
+    if (this.up !== undefined) this.abandonAttempt();
+    this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms total timeout for ${this.dst.show()}`, { interrupted: true }));
+  }
+
+  /** Answers with the error (Linkerd's error responder), or resets a response under way. */
+  fail(err: unknown): void {
+    if (this.finished) return;
+    const down = this.down;
+    if (this.up !== undefined) this.abandonAttempt();
+    this.finalClass = 'failure';
+    this.dropBody = true;
+    this.chunks = [];
+    if (down.isPaused()) down.resume();
+    if (this.responding) {
+      if (!down.destroyed) down.close(NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    const r = errorResponse(err, this.srv.clearContext);
+    this.responding = true;
+    this.respEnded = true;
+    this.status = r.status;
+    if (down.destroyed || down.closed) return;
+    try {
+      down.respond(errorHeaders(r));
+      down.end(r.body);
+    } catch {
+      down.close(NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+
+  /** The caller's stream closed: the exchange is over (a cancelled caller cancels upstream). */
+  private onDownClose(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.totalTimer !== undefined) clearTimeout(this.totalTimer);
+    if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
+    this.clearAttemptTimer();
+    const up = this.up;
+    if (up !== undefined) {
+      this.up = undefined;
+      if (!up.destroyed && !up.closed) up.close(NGHTTP2_CANCEL);
+      if (this.ep !== undefined && !this.attemptRecorded) {
+        this.attemptRecorded = true;
+        this.client!.attemptFailed(this.ep, Date.now() - this.attemptStarted, false);
+      }
+    }
+    this.releaseEndpoint();
+    const completed = this.respEnded && this.down.rstCode === NGHTTP2_NO_ERROR;
+    const ms = Date.now() - this.started;
+    const base = this.svc.base;
+    base.latency.add(ms);
+    if (completed && this.finalClass === 'success') base.success.incr();
+    else base.failures.incr();
+    base.retriesPerRequest.add(this.retries);
+    this.router.finish(this.srv, completed || this.status !== 0 ? this.status : 0, ms, { remote: this.remote, headers: this.reqHeaders, dst: this.dst.show(), ...(this.client !== undefined ? { client: this.client.id } : {}) });
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * The h2 router's client for one bound id: it follows the id's Addr, keeps one HTTP/2 session
+ * pool (one multiplexed session) per address, gives the balancer's pick per attempt, feeds
+ * failure accrual and holds the requeue budget. Same metrics as the http router's client
+ * (`rt/<label>/client/<id>/...`) and the same admin snapshot shape.
+ */
+import type { ConnectionOptions } from 'node:tls';
+import type { Addr, Address } from '../../naming/addr.js';
+import type { Closable, Var } from '../../naming/contracts.js';
+import type { Counter, Metrics, Stat } from '../../telemetry/metrics.js';
+import { H2SessionPool } from '../../protocol/h2/session-pool.js';
+import type { AccrualFactory, AccrualState, Balancer, BalancerEndpoint, BalancerFactory, Budget } from '../balancing.js';
+
+export interface H2ClientParams {
+  readonly requestAttemptTimeoutMs: number;
+  readonly sessionIdleTimeMs: number;
+  readonly balancer: BalancerFactory;
+  readonly accrual: AccrualFactory;
+  readonly requeueBudget: () => Budget;
+  readonly tls?: ConnectionOptions | undefined;
+}
+
+export class H2Endpoint implements BalancerEndpoint {
+  pending = 0;
+  queued = 0;
+  ewmaMs = 0;
+  readonly pool: H2SessionPool;
+  readonly accrual: AccrualState;
+
+  constructor(
+    readonly address: Address,
+    params: H2ClientParams,
+    onAvailability: (available: boolean) => void,
+  ) {
+    this.pool = new H2SessionPool({ host: address.host, port: address.port, tls: params.tls, idleTimeoutMs: params.sessionIdleTimeMs });
+    this.accrual = params.accrual(onAvailability);
+  }
+  get label(): string {
+    return this.pool.authority;
+  }
+  get host(): string {
+    return this.address.host;
+  }
+  get port(): number {
+    return this.address.port;
+  }
+  get weight(): number {
+    const w = this.address.meta['endpoint_addr_weight'] ?? this.address.meta['weight'];
+    return typeof w === 'number' && w > 0 ? w : 1;
+  }
+  get available(): boolean {
+    return this.accrual.available();
+  }
+  close(): void {
+    this.accrual.close();
+    this.pool.close();
+  }
+}
+
+export class H2Client {
+  private endpoints = new Map<string, H2Endpoint>();
+  private addr: Addr = { type: 'pending' };
+  private readonly sub: Closable;
+  private readonly balancer: Balancer<H2Endpoint>;
+  private readonly requeueBudget: Budget;
+  private addrWaiters: Array<() => void> = [];
+  private closed = false;
+  lastUsed = Date.now();
+  readonly m: {
+    requests: Counter;
+    success: Counter;
+    failures: Counter;
+    latency: Stat;
+    requeues: Counter;
+    connectFailures: Counter;
+    removals: Counter;
+    revivals: Counter;
+    status: Map<number, Counter>;
+  };
+
+  constructor(
+    readonly id: string,
+    addrVar: Var<Addr>,
+    readonly params: H2ClientParams,
+    private readonly metrics: Metrics,
+    private readonly scope: readonly string[],
+  ) {
+    this.balancer = params.balancer<H2Endpoint>();
+    this.requeueBudget = params.requeueBudget();
+    this.m = {
+      requests: metrics.counter([...scope, 'requests']),
+      success: metrics.counter([...scope, 'success']),
+      failures: metrics.counter([...scope, 'failures']),
+      latency: metrics.stat([...scope, 'request_latency_ms']),
+      requeues: metrics.counter([...scope, 'retries', 'requeues']),
+      connectFailures: metrics.counter([...scope, 'connect_failures']),
+      removals: metrics.counter([...scope, 'failure_accrual', 'removals']),
+      revivals: metrics.counter([...scope, 'failure_accrual', 'revivals']),
+      status: new Map(),
+    };
+    metrics.gauge([...scope, 'loadbalancer', 'size'], () => this.endpoints.size);
+    metrics.gauge([...scope, 'connections'], () => {
+      let n = 0;
+      for (const e of this.endpoints.values()) n += e.pool.size;
+      return n;
+    });
+    metrics.gauge([...scope, 'loadbalancer', 'available'], () => {
+      let n = 0;
+      for (const e of this.endpoints.values()) if (e.available) n++;
+      return n;
+    });
+    this.sub = addrVar.observe((a) => this.onAddr(a));
+  }
+
+  private readonly onAvailability = (): void => {
+    if (!this.closed) this.balancer.rebuild();
+  };
+
+  get endpointCount(): number {
+    return this.endpoints.size;
+  }
+
+  get addrState(): Addr {
+    return this.addr;
+  }
+
+  private onAddr(a: Addr): void {
+    this.addr = a;
+    if (a.type === 'bound') {
+      const next = new Map<string, H2Endpoint>();
+      for (const address of a.addrs) {
+        const key = `${address.host}\n${address.port}`;
+        next.set(key, this.endpoints.get(key) ?? next.get(key) ?? new H2Endpoint(address, this.params, this.onAvailability));
+      }
+      for (const [k, e] of this.endpoints) if (!next.has(k)) e.close();
+      this.endpoints = next;
+      this.balancer.update([...next.values()]);
+    } else if (a.type === 'neg') {
+      for (const e of this.endpoints.values()) e.close();
+      this.endpoints = new Map();
+      this.balancer.update([]);
+    }
+    if (a.type !== 'pending' && this.addrWaiters.length > 0) {
+      const w = this.addrWaiters;
+      this.addrWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  addrSettled(timeoutMs: number): Promise<void> {
+    if (this.addr.type !== 'pending') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        const i = this.addrWaiters.indexOf(done);
+        if (i >= 0) this.addrWaiters.splice(i, 1);
+        resolve();
+      }, timeoutMs);
+      this.addrWaiters.push(done);
+    });
+  }
+
+  pick(): H2Endpoint | null {
+    return this.balancer.pick();
+  }
+
+  deposit(now = Date.now()): void {
+    this.lastUsed = now;
+    this.requeueBudget.deposit(now);
+  }
+
+  tryRequeue(): boolean {
+    if (!this.requeueBudget.tryWithdraw()) return false;
+    this.m.requeues.incr();
+    return true;
+  }
+
+  /** An attempt got a response (`status`), classified `ok` or not. */
+  attemptDone(ep: H2Endpoint, ms: number, status: number, ok: boolean): void {
+    this.balancer.observe(ep, ms);
+    this.m.latency.add(ms);
+    let c = this.m.status.get(status);
+    if (c === undefined) {
+      c = this.metrics.counter([...this.scope, 'status', String(status)]);
+      this.m.status.set(status, c);
+    }
+    c.incr();
+    if (ok) this.m.success.incr();
+    else this.m.failures.incr();
+    this.recordOutcome(ep, ok);
+  }
+
+  /** An attempt failed before a response (connect failure, reset, timeout). */
+  attemptFailed(ep: H2Endpoint, ms: number, connectFailed: boolean): void {
+    this.m.latency.add(ms);
+    this.m.failures.incr();
+    if (connectFailed) this.m.connectFailures.incr();
+    this.recordOutcome(ep, false);
+  }
+
+  private recordOutcome(ep: H2Endpoint, ok: boolean): void {
+    const wasMarked = ep.accrual.marked();
+    const wasAvailable = ep.accrual.available();
+    if (ok) ep.accrual.onSuccess();
+    else ep.accrual.onFailure();
+    const marked = ep.accrual.marked();
+    if (wasMarked !== marked) (marked ? this.m.removals : this.m.revivals).incr();
+    if (wasAvailable !== ep.accrual.available()) this.balancer.rebuild();
+    if (!ep.accrual.available()) {
+      const wait = ep.accrual.msUntilProbe();
+      if (wait !== undefined) {
+        setTimeout(() => {
+          if (!this.closed) this.balancer.rebuild();
+        }, wait + 1).unref();
+      }
+    }
+  }
+
+  snapshot(): Record<string, unknown> {
+    return {
+      state: this.addr.type,
+      addresses: [...this.endpoints.values()].map((e) => ({
+        ip: e.host,
+        port: e.port,
+        meta: e.address.meta,
+        available: e.available,
+        load: e.pending,
+        accrual: e.accrual.available() ? (e.accrual.marked() ? 'probing' : 'alive') : 'dead',
+        connections: e.pool.size,
+      })),
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    this.sub.close();
+    for (const e of this.endpoints.values()) e.close();
+    this.endpoints.clear();
+    this.metrics.remove(this.scope);
+    const w = this.addrWaiters;
+    this.addrWaiters = [];
+    for (const f of w) f();
+  }
+}

@@ -1,0 +1,384 @@
+/**
+ * One h2 router (a `routers[]` entry with `protocol: h2`). Its servers hand it each request
+ * stream; the router edits the headers as Linkerd does (connection-specific fields out,
+ * `l5d-dtab`/`l5d-ctx-dtab` read, `Via` loop check), identifies the logical name with the h2
+ * identifiers, and starts an H2Call (call.ts) with the name's service. Services (per name),
+ * clients (per bound id, one HTTP/2 session per endpoint) and bound trees (per dtab and name,
+ * the router's BindingCache) are built once and cached.
+ */
+import type * as http2 from 'node:http2';
+import type { Activity, BoundName } from '../../naming/contracts.js';
+import type { NameTree } from '../../naming/name-tree.js';
+import type { Path } from '../../naming/path.js';
+import type { Counter, Metrics, Stat } from '../../telemetry/metrics.js';
+import { AccessLogWriter } from '../../telemetry/access-log.js';
+import { TlsFiles, clientTlsOptions } from '../../config/tls.js';
+import { BindingCache } from '../binding-cache.js';
+import { errorResponse } from '../error-responder.js';
+import { RouterError } from '../errors.js';
+import * as H from '../headers.js';
+import type { Identifier } from '../identifiers/identifier.js';
+import { accrualFactory, balancerFactory, requeueBudgetFactory, retryBackoff, retryBudgetFactory } from '../plugin-adapters.js';
+import { pickLeaf, type DtabLike } from '../router.js';
+import { PrefixConfigs } from '../service-config.js';
+import { Service } from '../service.js';
+import { createH2Classifier, type H2ResponseClassifier } from '../classifiers/h2.js';
+import { H2Client, type H2ClientParams } from './client.js';
+import { H2HeadersView } from './identifiers.js';
+import { H2Call, errorHeaders } from './call.js';
+
+type Obj = Readonly<Record<string, unknown>>;
+
+export interface H2RouterDeps<D extends DtabLike = DtabLike> {
+  readonly label: string;
+  readonly baseDtab: D;
+  readonly identifier: Identifier;
+  readonly parseDtab: (s: string) => D;
+  readonly bind: (dtab: D, path: Path) => Activity<NameTree<BoundName>>;
+  readonly metrics: Metrics;
+  /** The raw `routers[i]` config (validated and defaulted by src/config). */
+  readonly config: Obj;
+  readonly tlsFiles?: TlsFiles;
+}
+
+/** Per-server settings and metrics (same scope and names as the http router's servers). */
+export interface H2ServerContext {
+  readonly clearContext: boolean;
+  readonly scope: readonly string[];
+  readonly requests: Counter;
+  readonly success: Counter;
+  readonly failures: Counter;
+  readonly latency: Stat;
+  readonly statusCounters: Map<number, Counter>;
+  readonly maxCallDepth: number;
+  inflight: number;
+}
+
+/** What a call reads from its router. */
+export interface H2RouterCore {
+  readonly bindings: BindingCache;
+  readonly bindingTimeoutMs: number;
+  readonly baseDtabText: string;
+  pick(tree: NameTree<BoundName>): BoundName | undefined;
+  clientFor(bound: BoundName): H2Client;
+  finish(srv: H2ServerContext, status: number, ms: number, log?: H2LogInfo): void;
+}
+
+/** What an access log line says about a request. */
+export interface H2LogInfo {
+  /** The caller's address, read when the request arrived. */
+  readonly remote: string | undefined;
+  readonly headers: http2.IncomingHttpHeaders;
+  readonly dst?: string;
+  readonly client?: string;
+}
+
+/** Linkerd's h2 retry buffer defaults (protocol-h2.md, RetryBufferSize). */
+export const DEFAULT_RETRY_BUFFER_BYTES = 16383;
+/** Linkerd's h2 `classificationTimeoutMs` default. */
+export const DEFAULT_CLASSIFICATION_TIMEOUT_MS = 100;
+
+/** A logical name's service: the shared metrics and budget (service.ts) and the h2 classifier. */
+export class H2Service {
+  constructor(
+    readonly base: Service,
+    readonly classifier: H2ResponseClassifier,
+    /** Request bytes kept for a resend (a larger request body is neither requeued nor retried). */
+    readonly requestBufferBytes: number,
+    /** Response bytes held while waiting for the class at the end of the stream. */
+    readonly responseBufferBytes: number,
+    readonly classificationTimeoutMs: number,
+    /** `service.retries` was configured: responses may be retried. */
+    readonly retries: boolean,
+  ) {}
+}
+
+/**
+ * Fields never forwarded on an HTTP/2 hop (RFC 9113 8.2.2; node:http2 refuses to send them),
+ * plus `host` (`:authority` carries it).
+ */
+const CONNECTION_FIELDS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
+
+export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
+  readonly label: string;
+  readonly bindings: BindingCache;
+  readonly bindingTimeoutMs: number;
+  readonly baseDtabText: string;
+  private readonly dtabs = new Map<string, D>();
+  private readonly services = new Map<string, H2Service>();
+  private readonly clients = new Map<string, H2Client>();
+  private readonly clientConfigs: PrefixConfigs;
+  private readonly serviceConfigs: PrefixConfigs;
+  private readonly clientCapacity: number;
+  private readonly serviceCapacity: number;
+  private readonly clientIdleMs: number;
+  private readonly sweeper: NodeJS.Timeout | undefined;
+  readonly metrics: Metrics;
+  /** The router's `h2AccessLog` (null: none). */
+  private readonly accessLog: AccessLogWriter | null;
+
+  constructor(private readonly deps: H2RouterDeps<D>) {
+    this.label = deps.label;
+    this.metrics = deps.metrics;
+    this.accessLog = AccessLogWriter.fromRouterConfig(deps.config, undefined, 'h2');
+    const cfg = deps.config;
+    const cache = (cfg['bindingCache'] as Obj | undefined) ?? {};
+    const num = (o: Obj, k: string, d: number): number => (typeof o[k] === 'number' ? (o[k] as number) : d);
+    this.bindingTimeoutMs = num(cfg, 'bindingTimeoutMs', 10_000);
+    const idleTtlMs = num(cache, 'idleTtlSecs', 600) * 1000;
+    this.serviceCapacity = num(cache, 'paths', 1000);
+    this.clientCapacity = Math.min(num(cache, 'clients', 1000), num(cache, 'bounds', 1000));
+    this.clientIdleMs = idleTtlMs;
+    this.baseDtabText = deps.baseDtab.show();
+    this.bindings = new BindingCache((dtabKey, path) => deps.bind(this.dtabs.get(dtabKey) ?? deps.baseDtab, path), num(cache, 'trees', 1000), idleTtlMs);
+    this.dtabs.set(this.baseDtabText, deps.baseDtab);
+    this.clientConfigs = new PrefixConfigs(cfg['client'] as Obj | undefined);
+    this.serviceConfigs = new PrefixConfigs(cfg['service'] as Obj | undefined);
+    if (idleTtlMs > 0) {
+      this.sweeper = setInterval(() => this.sweepClients(), Math.min(Math.max(idleTtlMs / 2, 50), 60_000));
+      this.sweeper.unref();
+    }
+  }
+
+  /** Handles one request stream from a server; never throws (failures become responses). */
+  handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, srv: H2ServerContext): void {
+    const started = Date.now();
+    srv.inflight++;
+    try {
+      this.prepare(stream, headers, flags, srv, started);
+    } catch (err) {
+      this.answerLocally(stream, srv, started, err, headers);
+    }
+  }
+
+  /** Answers a request the router refused before routing (counted like any other). */
+  answerLocally(stream: http2.ServerHttp2Stream, srv: H2ServerContext, started: number, err: unknown, reqHeaders: http2.IncomingHttpHeaders = {}): void {
+    let done = false;
+    let status = 0;
+    const remote = stream.session?.socket?.remoteAddress;
+    const end = (): void => {
+      if (done) return;
+      done = true;
+      this.finish(srv, status, Date.now() - started, { remote, headers: reqHeaders });
+    };
+    stream.once('close', end);
+    if (stream.destroyed || stream.closed) {
+      end();
+      return;
+    }
+    const r = errorResponse(err, srv.clearContext);
+    status = r.status;
+    try {
+      stream.respond(errorHeaders(r));
+      stream.end(r.body);
+    } catch {
+      stream.close();
+    }
+    // The request body, if any, is not wanted: read and dropped so the stream can close.
+    stream.resume();
+  }
+
+  private prepare(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, srv: H2ServerContext, started: number): void {
+    const clear = srv.clearContext;
+    const fwd: http2.OutgoingHttpHeaders = {};
+    let ctxDtab = '';
+    let userDtab = '';
+    let via: string | undefined;
+    for (const name of Object.keys(headers)) {
+      const v = headers[name];
+      if (v === undefined) continue;
+      if (name.charCodeAt(0) === 58 /* ':' */) {
+        if (name === ':method' || name === ':path' || name === ':authority' || name === ':scheme') fwd[name] = v;
+        continue;
+      }
+      if (name.startsWith('l5d-')) {
+        const text = Array.isArray(v) ? v.join(',') : v;
+        if (name === H.H_DTAB) {
+          if (!clear) userDtab = userDtab === '' ? text : userDtab + ';' + text;
+        } else if (name === H.H_CTX_DTAB) {
+          if (!clear) ctxDtab = ctxDtab === '' ? text : ctxDtab + ';' + text;
+        } else if (!clear && name !== H.H_DST_SERVICE && name !== H.H_DST_CLIENT && name !== H.H_DST_RESIDUAL && name !== H.H_REQID) {
+          fwd[name] = v;
+        }
+        continue;
+      }
+      if (name === 'via') {
+        const text = Array.isArray(v) ? v.join(', ') : v;
+        via = via === undefined ? text : via + ', ' + text;
+        continue;
+      }
+      if (CONNECTION_FIELDS.has(name)) continue;
+      if (name === 'te') {
+        // The one TE value HTTP/2 allows (gRPC sends it).
+        if (String(v).toLowerCase().includes('trailers')) fwd['te'] = 'trailers';
+        continue;
+      }
+      fwd[name] = v;
+    }
+    if (fwd[':authority'] === undefined && typeof headers['host'] === 'string') fwd[':authority'] = headers['host'];
+
+    const depth = via === undefined ? 0 : H.viaDepth([via]);
+    if (depth >= srv.maxCallDepth) {
+      throw new RouterError('MESH_ERR_ROUTER_CALL_DEPTH', `Maximum call depth ${srv.maxCallDepth} exceeded: the request passed ${depth} proxies (routing loop?)`);
+    }
+    fwd['via'] = via === undefined ? H.VIA_ENTRY : via + ', ' + H.VIA_ENTRY;
+
+    // Request dtabs: base ++ l5d-ctx-dtab ++ l5d-dtab (request entries win), as the http router.
+    let localText = '';
+    let dtabKey = this.baseDtabText;
+    if (ctxDtab !== '' || userDtab !== '') {
+      let local: D | undefined;
+      try {
+        const ctx = ctxDtab === '' ? undefined : this.deps.parseDtab(ctxDtab);
+        const user = userDtab === '' ? undefined : this.deps.parseDtab(userDtab);
+        local = ctx === undefined ? user : user === undefined ? ctx : (ctx.concat(user) as D);
+      } catch (e) {
+        const which = userDtab !== '' ? H.H_DTAB : H.H_CTX_DTAB;
+        throw new RouterError('MESH_ERR_ROUTER_BAD_DTAB', `Invalid dtab in ${which} header: ${(e as Error).message}`);
+      }
+      if (local !== undefined && local.size > 0) {
+        localText = local.show();
+        dtabKey = this.baseDtabText + '\n' + localText;
+        if (!this.dtabs.has(dtabKey)) {
+          if (this.dtabs.size > 10_000) {
+            this.dtabs.clear();
+            this.dtabs.set(this.baseDtabText, this.deps.baseDtab);
+          }
+          this.dtabs.set(dtabKey, this.deps.baseDtab.concat(local) as D);
+        }
+        fwd[H.H_CTX_DTAB] = localText;
+      }
+    }
+
+    const id = this.deps.identifier.identify(new H2HeadersView(headers));
+    if (id.type === 'unidentified') {
+      throw new RouterError('MESH_ERR_ROUTER_UNIDENTIFIED', `Unknown destination: ${String(headers[':method'])} ${String(headers[':path'])} / ${id.reason}`);
+    }
+    const dst = id.dst;
+    const dstText = dst.show();
+    fwd[H.H_DST_SERVICE] = dstText;
+    const svc = this.services.get(dstText) ?? this.makeService(dst, dstText);
+    const call = new H2Call(this, stream, flags, headers, fwd, String(headers[':method'] ?? 'GET'), srv, svc, dst, dtabKey, localText, started);
+    call.start(svc.base.totalTimeoutMs);
+  }
+
+  private makeService(dst: Path, key: string): H2Service {
+    const p = this.serviceConfigs.paramsFor(dst);
+    const retries = p['retries'] as Obj | undefined;
+    const classifier = createH2Classifier(p['responseClassifier'] as Obj | undefined);
+    const buf = (p['retryBufferSize'] as Obj | undefined) ?? {};
+    const base = new Service({
+      name: key,
+      scope: ['rt', this.label, 'service', key.slice(1)],
+      metrics: this.deps.metrics,
+      totalTimeoutMs: typeof p['totalTimeoutMs'] === 'number' ? (p['totalTimeoutMs'] as number) : 0,
+      budget: retryBudgetFactory((retries?.['budget'] as Obj | undefined) ?? undefined)(),
+      backoff: retryBackoff(retries?.['backoff'] as Obj | undefined),
+      // The service's success/failure counters are kept by the call with the h2 classes.
+      classify: (method, status) => (status === undefined ? classifier.classifyError(method, new Error('failed'), false) : classifier.classifyHeaders(method, status, {}) ?? 'success'),
+    });
+    const svc = new H2Service(
+      base,
+      classifier,
+      typeof buf['requestBytes'] === 'number' ? (buf['requestBytes'] as number) : DEFAULT_RETRY_BUFFER_BYTES,
+      typeof buf['responseBytes'] === 'number' ? (buf['responseBytes'] as number) : DEFAULT_RETRY_BUFFER_BYTES,
+      typeof p['classificationTimeoutMs'] === 'number' ? (p['classificationTimeoutMs'] as number) : DEFAULT_CLASSIFICATION_TIMEOUT_MS,
+      retries !== undefined && retries !== null,
+    );
+    this.services.set(key, svc);
+    if (this.services.size > this.serviceCapacity) this.services.delete(this.services.keys().next().value as string);
+    return svc;
+  }
+
+  pick(tree: NameTree<BoundName>): BoundName | undefined {
+    return pickLeaf(tree);
+  }
+
+  clientFor(bound: BoundName): H2Client {
+    const idText = bound.id.show();
+    let c = this.clients.get(idText);
+    if (c !== undefined) return c;
+    const p = this.clientConfigs.paramsFor(bound.id);
+    const session = (p['clientSession'] as Obj | undefined) ?? {};
+    const n = (o: Obj, k: string, d: number): number => (typeof o[k] === 'number' ? (o[k] as number) : d);
+    const params: H2ClientParams = {
+      requestAttemptTimeoutMs: n(p, 'requestAttemptTimeoutMs', 0),
+      sessionIdleTimeMs: n(session, 'idleTimeMs', 0),
+      balancer: balancerFactory(p['loadBalancer'] as Obj | undefined),
+      accrual: accrualFactory(p['failureAccrual'] as Obj | undefined),
+      requeueBudget: requeueBudgetFactory(p['requeueBudget'] as Obj | undefined),
+      tls: clientTlsOptions(p['tls'] as Obj | undefined, this.deps.tlsFiles ?? new TlsFiles(undefined)),
+    };
+    c = new H2Client(idText, bound.addr, params, this.deps.metrics, ['rt', this.label, 'client', idText.slice(1)]);
+    this.clients.set(idText, c);
+    while (this.clients.size > this.clientCapacity) {
+      const oldest = this.clients.keys().next().value as string;
+      this.clients.get(oldest)!.close();
+      this.clients.delete(oldest);
+    }
+    return c;
+  }
+
+  /** Every request ends here once: the server's metrics and the access log line. */
+  finish(srv: H2ServerContext, status: number, ms: number, log?: H2LogInfo): void {
+    if (this.accessLog !== null && log !== undefined) {
+      const h = log.headers;
+      const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(', ') : v);
+      this.accessLog.log({
+        host: one(h[':authority']) ?? one(h['host']),
+        remote: log.remote,
+        method: String(h[':method'] ?? ''),
+        uri: String(h[':path'] ?? ''),
+        httpVersion: '2.0',
+        status,
+        responseBytes: undefined,
+        referer: one(h['referer']),
+        userAgent: one(h['user-agent']),
+        logicalName: log.dst,
+        client: log.client,
+      });
+    }
+    srv.inflight--;
+    srv.latency.add(ms);
+    if (status >= 500 || status === 0) srv.failures.incr();
+    else srv.success.incr();
+    srv.requests.incr();
+    if (status !== 0) {
+      let c = srv.statusCounters.get(status);
+      if (c === undefined) {
+        c = this.deps.metrics.counter([...srv.scope, 'status', String(status)]);
+        srv.statusCounters.set(status, c);
+      }
+      c.incr();
+    }
+  }
+
+  private sweepClients(): void {
+    const cutoff = Date.now() - this.clientIdleMs;
+    for (const [k, c] of this.clients) {
+      if (c.lastUsed < cutoff) {
+        c.close();
+        this.clients.delete(k);
+      }
+    }
+  }
+
+  clientSnapshot(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [id, c] of this.clients) out[id] = c.snapshot();
+    return out;
+  }
+
+  boundNames(): string[] {
+    return [...this.clients.keys()];
+  }
+
+  close(): void {
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.bindings.close();
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+    this.services.clear();
+    void this.accessLog?.close();
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * One `servers[]` entry of an h2 router: an HTTP/2 listener (src/protocol/h2) whose request
+ * streams go to the router. It adds `maxConcurrentRequests` (503 with l5d-err), the server
+ * metrics under `rt/<label>/server/<ip>/<port>/...` (as the http router's servers), and drains
+ * on close.
+ */
+import type * as http2 from 'node:http2';
+import type { TlsOptions } from 'node:tls';
+import { H2Server } from '../../protocol/h2/server.js';
+import type { Counter, Metrics } from '../../telemetry/metrics.js';
+import { RouterError } from '../errors.js';
+import type { H2Router, H2ServerContext } from './router.js';
+
+type Obj = Readonly<Record<string, unknown>>;
+
+export interface H2ServerOptions {
+  readonly ip: string;
+  readonly port: number;
+  readonly clearContext: boolean;
+  readonly maxConcurrentRequests: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS (Linkerd's default 1000). */
+  readonly maxConcurrentStreamsPerConnection: number;
+  readonly maxCallDepth: number;
+  readonly tls: TlsOptions | undefined;
+}
+
+/** Linkerd's h2 default bound on proxies a request may pass (protocol-h2.md). */
+export const DEFAULT_H2_MAX_CALL_DEPTH = 10;
+
+export function h2ServerOptions(cfg: Obj, tls: TlsOptions | undefined): H2ServerOptions {
+  const n = (k: string, d: number): number => (typeof cfg[k] === 'number' ? (cfg[k] as number) : d);
+  return {
+    ip: typeof cfg['ip'] === 'string' ? (cfg['ip'] as string) : '127.0.0.1',
+    port: n('port', 4142),
+    clearContext: cfg['clearContext'] === true,
+    maxConcurrentRequests: n('maxConcurrentRequests', 0),
+    maxConcurrentStreamsPerConnection: n('maxConcurrentStreamsPerConnection', 1000),
+    maxCallDepth: n('maxCallDepth', DEFAULT_H2_MAX_CALL_DEPTH),
+    tls,
+  };
+}
+
+export class H2RouterServer {
+  private readonly server: H2Server;
+  private ctx: H2ServerContext | undefined;
+  private draining = false;
+  private tlsFailures: Counter | undefined;
+
+  constructor(
+    readonly router: H2Router,
+    readonly options: H2ServerOptions,
+    private readonly metrics: Metrics,
+  ) {
+    this.server = new H2Server((stream, headers, flags) => this.onStream(stream, headers, flags), {
+      maxConcurrentStreams: options.maxConcurrentStreamsPerConnection,
+      tls: options.tls,
+      onTlsError: () => this.tlsFailures?.incr(),
+    });
+  }
+
+  async listen(): Promise<{ ip: string; port: number }> {
+    const a = await this.server.listen(this.options.port, this.options.ip);
+    const scope = ['rt', this.router.label, 'server', `${this.options.ip}/${a.port}`];
+    const ctx: H2ServerContext = {
+      clearContext: this.options.clearContext,
+      scope,
+      requests: this.metrics.counter([...scope, 'requests']),
+      success: this.metrics.counter([...scope, 'success']),
+      failures: this.metrics.counter([...scope, 'failures']),
+      latency: this.metrics.stat([...scope, 'request_latency_ms']),
+      statusCounters: new Map<number, Counter>(),
+      maxCallDepth: this.options.maxCallDepth,
+      inflight: 0,
+    };
+    this.ctx = ctx;
+    this.metrics.gauge([...scope, 'load'], () => ctx.inflight);
+    this.metrics.gauge([...scope, 'connections'], () => this.server.connectionCount);
+    if (this.options.tls !== undefined) this.tlsFailures = this.metrics.counter([...scope, 'handshake_failures']);
+    return { ip: this.options.ip, port: a.port };
+  }
+
+  get inFlight(): number {
+    return this.ctx?.inflight ?? 0;
+  }
+
+  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number): void {
+    const ctx = this.ctx;
+    if (ctx === undefined) {
+      stream.close();
+      return;
+    }
+    const max = this.options.maxConcurrentRequests;
+    let refusal: RouterError | undefined;
+    if (this.draining) refusal = new RouterError('MESH_ERR_ROUTER_SHUTTING_DOWN', 'router is shutting down', { rejected: true, retryable: true });
+    else if (max > 0 && ctx.inflight >= max) refusal = new RouterError('MESH_ERR_ROUTER_OVERLOADED', `max concurrent requests (${max}) exceeded`, { rejected: true, retryable: true });
+    if (refusal === undefined) {
+      this.router.handle(stream, headers, flags, ctx);
+      return;
+    }
+    ctx.inflight++;
+    this.router.answerLocally(stream, ctx, Date.now(), refusal, headers);
+  }
+
+  async close(graceMs: number): Promise<void> {
+    this.draining = true;
+    await this.server.close(graceMs);
+  }
+}

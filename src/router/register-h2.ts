@@ -1,0 +1,23 @@
+/**
+ * Marks router protocol `h2` as built (the h2 router, src/router/h2, assembled by linker.ts)
+ * with its identifiers `io.l5d.header.token` and `io.l5d.header.path` (category
+ * `h2Identifier`) and the `io.l5d.h2.*` response classifiers. Keys the h2 router does not build
+ * stay "not supported yet" at validation: `tracePropagator` here (h2 requests are not traced
+ * yet), server and client keys in config/router-fields.ts (notBuiltYet).
+ */
+import { implementPlugin, markKeyBuilt, registerPlugin } from '../config/plugins.js';
+import type { Fields } from '../config/schema.js';
+import { h2ClassifierPlugins } from './classifiers/h2.js';
+import { h2IdentifierPlugins } from './h2/identifiers.js';
+
+const unbuilt: Fields = {
+  tracePropagator: { type: 'any', notSupported: true },
+};
+
+implementPlugin('protocol', 'h2', () => 'h2', unbuilt);
+for (const spec of h2IdentifierPlugins) registerPlugin(spec);
+// The io.l5d.h2.* response classifiers (classifiers/h2.ts) are built into h2 services by the
+// h2 router (createH2Classifier), so they are registered with it.
+for (const spec of h2ClassifierPlugins) registerPlugin(spec);
+// The h2 router writes `h2AccessLog` (with its roll/append/rotate keys) through AccessLogWriter.
+markKeyBuilt('routers.h2AccessLog');

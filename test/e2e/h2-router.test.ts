@@ -1,0 +1,449 @@
+/**
+ * The h2 router through a real `meshwork linkerd`: node:http2 upstreams routed by
+ * `:authority` (the default identifier), trailers both ways, `l5d-dst-*` headers, a
+ * per-request `l5d-dtab`, an upstream that is gone (502 with l5d-err), unidentified requests
+ * (400), a caller that cancels (the upstream's stream is reset), a TLS server with ALPN h2,
+ * and the router's metrics in /admin/metrics.json.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { startLinker, linkerdYaml } from '../support/linker.js';
+import type { ReadyProcess } from '../support/process.js';
+import { makeTestCerts, type TestCerts } from '../support/certs.js';
+
+interface Seen {
+  headers: http2.IncomingHttpHeaders;
+  body: string;
+  trailers: http2.IncomingHttpHeaders | undefined;
+}
+
+interface H2Upstream {
+  readonly port: number;
+  readonly seen: Seen[];
+  /** Resolves with the RST_STREAM code of the next stream the upstream sees reset. */
+  readonly resets: number[];
+  close(): Promise<void>;
+}
+
+const procs: ReadyProcess[] = [];
+const ups: H2Upstream[] = [];
+let certs: TestCerts;
+const logDir = mkdtempSync(join(tmpdir(), 'mw-h2-log-'));
+const accessLog = join(logDir, 'access.log');
+
+before(() => {
+  certs = makeTestCerts();
+});
+after(async () => {
+  for (const p of procs) await p.stop(1000);
+  for (const u of ups) await u.close();
+  certs?.cleanup();
+  rmSync(logDir, { recursive: true, force: true });
+});
+
+/** An HTTP/2 upstream answering `<name> <path> <body>` with a trailer; `/hang` never answers. */
+async function h2Upstream(name: string): Promise<H2Upstream> {
+  const srv = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const seen: Seen[] = [];
+  const resets: number[] = [];
+  srv.on('session', (s) => {
+    sessions.add(s);
+    s.on('close', () => sessions.delete(s));
+    s.on('error', () => {});
+  });
+  srv.on('stream', (s, h) => {
+    s.on('error', () => {});
+    const entry: Seen = { headers: h, body: '', trailers: undefined };
+    seen.push(entry);
+    s.on('close', () => {
+      if (s.rstCode !== http2.constants.NGHTTP2_NO_ERROR) resets.push(s.rstCode);
+    });
+    if (h[':path'] === '/hang') return;
+    s.on('data', (c: Buffer) => (entry.body += c.toString()));
+    s.on('trailers', (t) => (entry.trailers = t));
+    s.on('end', () => {
+      s.respond({ ':status': 200, 'x-upstream': name }, { waitForTrailers: true });
+      s.on('wantTrailers', () => s.sendTrailers({ 'x-checksum': String(entry.body.length) }));
+      s.end(`${name} ${String(h[':path'])} ${entry.body}`);
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: (srv.address() as AddressInfo).port,
+    seen,
+    resets,
+    close: () =>
+      new Promise((r) => {
+        for (const s of sessions) s.destroy();
+        srv.close(() => r());
+      }),
+  };
+}
+
+interface Answer {
+  status: number;
+  headers: http2.IncomingHttpHeaders;
+  body: string;
+  trailers: http2.IncomingHttpHeaders | undefined;
+}
+
+function call(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: string, trailers?: http2.OutgoingHttpHeaders): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const st = session.request({ ':method': body === undefined ? 'GET' : 'POST', ...headers }, body === undefined ? { endStream: true } : { waitForTrailers: trailers !== undefined });
+    const timer = setTimeout(() => {
+      st.close();
+      reject(new Error('no answer in 5s'));
+    }, 5000);
+    const a: Answer = { status: 0, headers: {}, body: '', trailers: undefined };
+    st.on('response', (h) => {
+      a.status = Number(h[':status']);
+      a.headers = h;
+    });
+    st.on('data', (c: Buffer) => (a.body += c.toString()));
+    st.on('trailers', (t) => (a.trailers = t));
+    st.on('end', () => {
+      clearTimeout(timer);
+      resolve(a);
+    });
+    st.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    if (body !== undefined) {
+      if (trailers !== undefined) st.on('wantTrailers', () => st.sendTrailers(trailers));
+      st.end(body);
+    }
+  });
+}
+
+function connect(port: number): Promise<http2.ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const s = http2.connect(`http://127.0.0.1:${port}`);
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+async function closedPort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return port;
+}
+
+let plainPort = 0;
+let adminPort = 0;
+let web: H2Upstream;
+let other: H2Upstream;
+let deadPort = 0;
+
+before(async () => {
+  web = await h2Upstream('web');
+  other = await h2Upstream('other');
+  ups.push(web, other);
+  deadPort = await closedPort();
+  const file = linkerdYaml(`
+admin: {ip: 127.0.0.1, port: 0}
+routers:
+- protocol: h2
+  label: h2
+  h2AccessLog: ${accessLog}
+  dtab: |
+    /svc/web => /$/inet/127.1/${web.port};
+    /svc/other => /$/inet/127.1/${other.port};
+    /svc/dead => /$/inet/127.1/${deadPort};
+    /svc/metered => /$/inet/127.1/${other.port};
+    /svc/slow => /$/inet/127.1/${web.port};
+  service:
+    kind: io.l5d.static
+    configs:
+    - prefix: /svc/slow
+      totalTimeoutMs: 200
+  servers:
+  - port: 0
+`);
+  const l = await startLinker(file, 'h2');
+  procs.push(l.proc);
+  plainPort = l.port;
+  adminPort = l.admin;
+});
+
+test('routes by :authority, streams the body and forwards trailers both ways', async () => {
+  const s = await connect(plainPort);
+  try {
+    const a = await call(s, { ':path': '/echo?x=1', ':authority': 'web' }, 'ping', { 'x-client-trailer': 'ct' });
+    assert.equal(a.status, 200);
+    assert.equal(a.headers['x-upstream'], 'web');
+    assert.equal(a.body, 'web /echo?x=1 ping');
+    assert.equal(a.trailers?.['x-checksum'], '4');
+    const seen = web.seen[web.seen.length - 1]!;
+    assert.equal(seen.headers[':authority'], 'web');
+    assert.equal(seen.headers['l5d-dst-service'], '/svc/web');
+    assert.equal(seen.headers['l5d-dst-client'], `/$/inet/127.1/${web.port}`);
+    assert.equal(seen.headers['via'], '1.1 linkerd');
+    assert.equal(seen.trailers?.['x-client-trailer'], 'ct');
+  } finally {
+    s.close();
+  }
+});
+
+test('an l5d-dtab header overrides routing for that request', async () => {
+  const s = await connect(plainPort);
+  try {
+    const a = await call(s, { ':path': '/d', ':authority': 'web', 'l5d-dtab': '/svc/web => /svc/other' });
+    assert.equal(a.status, 200);
+    assert.equal(a.body, 'other /d ');
+    const seen = other.seen[other.seen.length - 1]!;
+    assert.equal(seen.headers['l5d-ctx-dtab'], '/svc/web=>/svc/other');
+    assert.equal(seen.headers['l5d-dtab'], undefined);
+    const bad = await call(s, { ':path': '/d', ':authority': 'web', 'l5d-dtab': '/svc/web =>' });
+    assert.equal(bad.status, 400);
+    assert.match(String(bad.headers['l5d-err']), /^Invalid dtab in l5d-dtab header/);
+  } finally {
+    s.close();
+  }
+});
+
+test('an upstream that is gone answers 502 with l5d-err; a name without endpoints too', async () => {
+  const s = await connect(plainPort);
+  try {
+    const dead = await call(s, { ':path': '/', ':authority': 'dead' });
+    assert.equal(dead.status, 502);
+    assert.match(String(dead.headers['l5d-err']), new RegExp(`^connection to 127\\.0\\.0\\.1:${deadPort} failed: connect ECONNREFUSED`));
+    const unknown = await call(s, { ':path': '/', ':authority': 'nowhere' });
+    assert.equal(unknown.status, 502);
+    assert.match(String(unknown.headers['l5d-err']), /^No hosts are available for \/svc\/nowhere/);
+  } finally {
+    s.close();
+  }
+});
+
+test('an upstream that dies: the next request answers 502 with l5d-err', async () => {
+  const dying = await h2Upstream('dying');
+  const file = linkerdYaml(`
+admin: {ip: 127.0.0.1, port: 0}
+routers:
+- protocol: h2
+  label: d
+  dtab: /svc => /$/inet/127.1/${dying.port}
+  servers: [{port: 0}]
+`);
+  const l = await startLinker(file, 'd');
+  procs.push(l.proc);
+  const s = await connect(l.port);
+  try {
+    assert.equal((await call(s, { ':path': '/ok', ':authority': 'x' })).body, 'dying /ok ');
+    await dying.close();
+    const a = await call(s, { ':path': '/after', ':authority': 'x' });
+    assert.equal(a.status, 502);
+    assert.match(String(a.headers['l5d-err']), /^connection to 127\.0\.0\.1:\d+ failed: connect ECONNREFUSED/);
+  } finally {
+    s.close();
+  }
+});
+
+test('a caller that cancels resets the upstream stream', async () => {
+  const s = await connect(plainPort);
+  try {
+    const before = web.resets.length;
+    const seenBefore = web.seen.length;
+    const st = s.request({ ':path': '/hang', ':authority': 'web' }, { endStream: true });
+    st.on('error', () => {});
+    const t0 = Date.now();
+    while (web.seen.length === seenBefore && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(web.seen[web.seen.length - 1]!.headers[':path'], '/hang');
+    st.close(http2.constants.NGHTTP2_CANCEL);
+    while (web.resets.length === before && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(web.resets.slice(before), [http2.constants.NGHTTP2_CANCEL]);
+  } finally {
+    s.close();
+  }
+});
+
+test('totalTimeoutMs answers 503 with l5d-err and cancels the upstream stream', async () => {
+  const s = await connect(plainPort);
+  try {
+    const before = web.resets.length;
+    const t0 = Date.now();
+    const a = await call(s, { ':path': '/hang', ':authority': 'slow' });
+    assert.equal(a.status, 503);
+    assert.equal(a.headers['l5d-err'], 'exceeded 200ms total timeout for /svc/slow');
+    assert.ok(Date.now() - t0 >= 190);
+    while (web.resets.length === before && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(web.resets.slice(before), [http2.constants.NGHTTP2_CANCEL]);
+  } finally {
+    s.close();
+  }
+});
+
+test('a TLS server negotiates h2 with ALPN', async () => {
+  const file = linkerdYaml(`
+admin: {ip: 127.0.0.1, port: 0}
+routers:
+- protocol: h2
+  label: tls
+  dtab: /svc/web => /$/inet/127.1/${web.port}
+  servers:
+  - port: 0
+    tls:
+      certPath: ${certs.serverCert}
+      keyPath: ${certs.serverKey}
+`);
+  const l = await startLinker(file, 'tls');
+  procs.push(l.proc);
+  const s = http2.connect(`https://127.0.0.1:${l.port}`, { ca: readFileSync(certs.caCert), servername: 'localhost' });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      s.once('connect', () => resolve());
+      s.once('error', reject);
+    });
+    assert.equal(s.alpnProtocol, 'h2');
+    const a = await call(s, { ':path': '/secure', ':authority': 'web' });
+    assert.equal(a.status, 200);
+    assert.equal(a.body, 'web /secure ');
+  } finally {
+    s.close();
+  }
+});
+
+test('the router, server, service and client metrics are in /admin/metrics.json', async () => {
+  const s = await connect(plainPort);
+  try {
+    assert.equal((await call(s, { ':path': '/m', ':authority': 'metered' })).status, 200);
+    assert.equal((await call(s, { ':path': '/n', ':authority': 'metered' })).status, 200);
+  } finally {
+    s.close();
+  }
+  const m = await new Promise<Record<string, number>>((resolve, reject) => {
+    const req = (net.connect(adminPort, '127.0.0.1') as net.Socket);
+    let raw = '';
+    req.on('data', (c) => (raw += c.toString()));
+    req.on('end', () => {
+      try {
+        resolve(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as Record<string, number>);
+      } catch (e) {
+        reject(e);
+      }
+    });
+    req.on('error', reject);
+    req.end('GET /admin/metrics.json HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n');
+  });
+  const srv = `rt/h2/server/127.0.0.1/${plainPort}`;
+  assert.ok((m[`${srv}/requests`] ?? 0) >= 5, `server requests: ${m[`${srv}/requests`]}`);
+  assert.ok((m[`${srv}/status/200`] ?? 0) >= 3);
+  assert.ok((m[`${srv}/status/502`] ?? 0) >= 2);
+  assert.equal(m['rt/h2/service/svc/metered/requests'], 2);
+  assert.equal(m['rt/h2/service/svc/metered/success'], 2);
+  assert.equal(m['rt/h2/service/svc/metered/failures'], 0);
+  // The access log has a line per request, with the logical name and the client.
+  const t0 = Date.now();
+  const want = `"GET /n HTTP/2.0" 200 - "-" "-" /svc/metered /$/inet/127.1/${other.port}`;
+  while (!(existsSync(accessLog) && readFileSync(accessLog, 'utf8').includes(want)) && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
+  const line = readFileSync(accessLog, 'utf8').split('\n').find((l) => l.includes('"GET /n '));
+  assert.match(line ?? '', new RegExp(`^metered 127\\.0\\.0\\.1 - - \\[[^\\]]+\\] ${want.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`));
+  assert.ok((m[`rt/h2/client/$/inet/127.1/${other.port}/requests`] ?? 0) >= 2);
+  assert.ok((m[`rt/h2/client/$/inet/127.1/${deadPort}/connect_failures`] ?? 0) >= 1);
+});
+
+/** An upstream answering from a script, one entry per request (the last one repeats). */
+async function scriptedUpstream(script: ReadonlyArray<(s: http2.ServerHttp2Stream, body: string) => void>): Promise<H2Upstream> {
+  const srv = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const seen: Seen[] = [];
+  srv.on('session', (s) => {
+    sessions.add(s);
+    s.on('close', () => sessions.delete(s));
+    s.on('error', () => {});
+  });
+  srv.on('stream', (s, h) => {
+    s.on('error', () => {});
+    const entry: Seen = { headers: h, body: '', trailers: undefined };
+    const n = seen.length;
+    seen.push(entry);
+    s.on('data', (c: Buffer) => (entry.body += c.toString()));
+    s.on('end', () => script[Math.min(n, script.length - 1)]!(s, entry.body));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: (srv.address() as AddressInfo).port,
+    seen,
+    resets: [],
+    close: () =>
+      new Promise((r) => {
+        for (const s of sessions) s.destroy();
+        srv.close(() => r());
+      }),
+  };
+}
+
+const plain = (status: number, text: string) => (s: http2.ServerHttp2Stream): void => {
+  s.respond({ ':status': status });
+  s.end(text);
+};
+const grpcLike = (code: number, text: string) => (s: http2.ServerHttp2Stream, body: string): void => {
+  s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+  s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': String(code) }));
+  s.end(`${text}:${body}`);
+};
+
+test('retries: a retryable 5XX and a retryable gRPC status are retried, the request body replayed', async () => {
+  const http = await scriptedUpstream([plain(503, 'busy'), plain(200, 'fine')]);
+  const rpc = await scriptedUpstream([grpcLike(14, 'unavailable'), grpcLike(0, 'ok')]);
+  const big = await scriptedUpstream([plain(503, 'busy'), plain(200, 'fine')]);
+  ups.push(http, rpc, big);
+  const file = linkerdYaml(`
+admin: {ip: 127.0.0.1, port: 0}
+routers:
+- protocol: h2
+  label: r
+  dtab: |
+    /svc/http => /$/inet/127.1/${http.port};
+    /svc/rpc => /$/inet/127.1/${rpc.port};
+    /svc/big => /$/inet/127.1/${big.port};
+  service:
+    kind: io.l5d.static
+    configs:
+    - prefix: /svc/http
+      responseClassifier: {kind: io.l5d.h2.retryableRead5XX}
+      retries: {budget: {minRetriesPerSec: 10, percentCanRetry: 1}}
+    - prefix: /svc/rpc
+      responseClassifier: {kind: io.l5d.h2.grpc.default}
+      retries: {budget: {minRetriesPerSec: 10, percentCanRetry: 1}}
+    - prefix: /svc/big
+      responseClassifier: {kind: io.l5d.h2.retryableAll5XX}
+      retries: {budget: {minRetriesPerSec: 10, percentCanRetry: 1}}
+      retryBufferSize: {requestBytes: 8}
+  servers: [{port: 0}]
+`);
+  const l = await startLinker(file, 'r');
+  procs.push(l.proc);
+  const s = await connect(l.port);
+  try {
+    const a = await call(s, { ':path': '/', ':authority': 'http' });
+    assert.equal(a.status, 200);
+    assert.equal(a.body, 'fine');
+    assert.equal(http.seen.length, 2);
+
+    const g = await call(s, { ':path': '/pkg.Svc/M', ':authority': 'rpc', 'content-type': 'application/grpc' }, 'req-body');
+    assert.equal(g.status, 200);
+    assert.equal(g.body, 'ok:req-body');
+    assert.equal(g.trailers?.['grpc-status'], '0');
+    assert.deepEqual(rpc.seen.map((x) => x.body), ['req-body', 'req-body']);
+
+    // A body past retryBufferSize.requestBytes is not kept, so its 503 is not retried.
+    const b = await call(s, { ':path': '/', ':authority': 'big' }, 'more than eight bytes');
+    assert.equal(b.status, 503);
+    assert.equal(b.body, 'busy');
+    assert.equal(big.seen.length, 1);
+  } finally {
+    s.close();
+  }
+});
