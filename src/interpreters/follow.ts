@@ -1,12 +1,30 @@
 /**
  * What every namerd-backed interpreter shares: naming namerd by `/$/inet/<host>/<port>`, the
- * reconnect backoff, and a Var that follows a server stream while it is observed, keeping the
- * last value whenever the stream breaks.
+ * reconnect backoff, the bound-tree states they answer with, and a Var that follows a server
+ * stream while it is observed, keeping the last value whenever the stream breaks.
  */
-import type { Closable, Var } from '../naming/contracts.js';
+import type { Addr } from '../naming/addr.js';
+import { boundTreeEquals } from '../naming/bound.js';
+import type { ActivityState, BoundName, Closable, Var } from '../naming/contracts.js';
+import type { NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
 import { async as asyncVar, type Equality } from '../naming/var.js';
 import { interpreterConfigError, type ConfigWhere } from './errors.js';
+
+export type BoundTree = NameTree<BoundName>;
+export type TreeState = ActivityState<BoundTree>;
+
+export const PENDING_STATE: TreeState = Object.freeze({ type: 'pending' });
+export const ADDR_PENDING: Addr = Object.freeze({ type: 'pending' });
+
+/** Bound-tree states are equal when their trees are; failures when their messages are. */
+export const treeStateEquals = (a: TreeState, b: TreeState): boolean => {
+  if (a === b) return true;
+  if (a.type !== b.type) return false;
+  if (a.type === 'ok') return boundTreeEquals(a.value, (b as typeof a).value);
+  if (a.type === 'failed') return a.error.message === (b as typeof a).error.message;
+  return true;
+};
 
 export interface InetTarget {
   readonly host: string;

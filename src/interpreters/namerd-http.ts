@@ -29,7 +29,7 @@ import { EMPTY, FAIL, NEG, alt, leaf, union, weighted, type NameTree } from '../
 import type { Path } from '../naming/path.js';
 import { InterpreterError, interpreterConfigError, type ConfigWhere } from './errors.js';
 import { commonNameCheck, readTls, requireBuiltin, type NamerdTlsConfig } from './tls.js';
-import { backoffFrom, followStream, inetTarget, type Backoff, type FollowStats, type InetTarget, type StreamSink } from './follow.js';
+import { ADDR_PENDING, PENDING_STATE, backoffFrom, followStream, inetTarget, treeStateEquals, type Backoff, type BoundTree, type FollowStats, type InetTarget, type StreamSink, type TreeState } from './follow.js';
 
 /** Past this many names the caches are dropped (live observers keep their streams). */
 const MAX_CACHED = 10_000;
@@ -47,19 +47,6 @@ export interface NamerdHttpInterpreterConfig {
   readonly tls?: NamerdTlsConfig;
 }
 
-type BoundTree = NameTree<BoundName>;
-type TreeState = ActivityState<BoundTree>;
-
-const PENDING_STATE: TreeState = Object.freeze({ type: 'pending' });
-const ADDR_PENDING: Addr = Object.freeze({ type: 'pending' });
-
-const treeStateEquals = (a: TreeState, b: TreeState): boolean => {
-  if (a === b) return true;
-  if (a.type !== b.type) return false;
-  if (a.type === 'ok') return boundTreeEquals(a.value, (b as typeof a).value);
-  if (a.type === 'failed') return a.error.message === (b as typeof a).error.message;
-  return true;
-};
 
 interface Transport {
   readonly request: typeof httpRequest;

@@ -30,6 +30,7 @@ import { Path } from '../naming/path.js';
 import { showNameTree } from '../naming/show.js';
 import { NOOP_CLOSABLE, async as asyncVar, type Equality } from '../naming/var.js';
 import { decodeReply, encodeCall } from '../namerd/thrift/codec.js';
+import { NOP_DENTRY, fromTPathOr, toTPath } from '../namerd/thrift/paths.js';
 import type {
   AddrMeta,
   AddrVal,
@@ -45,7 +46,7 @@ import type {
 } from '../namerd/thrift/types.js';
 import { MuxClient } from '../protocol/mux/index.js';
 import { InterpreterError, interpreterConfigError, type ConfigWhere } from './errors.js';
-import { backoffDelay, backoffFrom, inetTarget, type Backoff } from './follow.js';
+import { ADDR_PENDING, PENDING_STATE, backoffDelay, backoffFrom, inetTarget, treeStateEquals, type Backoff, type BoundTree, type TreeState } from './follow.js';
 import { commonNameCheck } from './tls.js';
 
 /** Past this many names the caches are dropped (live observers keep their loops). */
@@ -56,12 +57,7 @@ export const DEFAULT_PING_TIMEOUT_MS = 4000;
 
 const EMPTY_STAMP = Buffer.alloc(0);
 const NO_CLIENT_ID: TPath = [];
-/**
- * Linkerd's `Dentry.nop.show`: prefix of the single label "/" (not showable, so `\x2f`) to a
- * negative tree. ThriftNamerClient sends it as the dentry of the path it asks namerd to
- * explain, and namerd's delegate trees carry it on their root.
- */
-export const NOP_DENTRY = '/\\x2f=>~';
+export { NOP_DENTRY };
 
 export interface NamerdThriftInterpreterConfig {
   readonly dst: string;
@@ -85,38 +81,17 @@ export interface NamerdThriftStats {
   errors: number;
 }
 
-type BoundTree = NameTree<BoundName>;
-type TreeState = ActivityState<BoundTree>;
-
-const PENDING_STATE: TreeState = Object.freeze({ type: 'pending' });
-const ADDR_PENDING: Addr = Object.freeze({ type: 'pending' });
 const ADDR_NEG: Addr = Object.freeze({ type: 'neg' });
-
-const treeStateEquals = (a: TreeState, b: TreeState): boolean => {
-  if (a === b) return true;
-  if (a.type !== b.type) return false;
-  if (a.type === 'ok') return boundTreeEquals(a.value, (b as typeof a).value);
-  if (a.type === 'failed') return a.error.message === (b as typeof a).error.message;
-  return true;
-};
 
 function responseError(message: string): InterpreterError {
   return new InterpreterError('MESH_ERR_INTERPRETER_RESPONSE', message);
 }
 
-export function toTPath(p: Path): TPath {
-  return p.elems.map((e) => Buffer.from(e, 'latin1'));
-}
+export { toTPath };
 
 /** A path from the wire; Finagle paths have no empty element. */
 export function fromTPath(t: TPath): Path {
-  if (t.length === 0) return Path.empty;
-  return Path.fromElems(
-    t.map((b) => {
-      if (b.length === 0) throw responseError('unreadable path from namerd: an empty element');
-      return b.toString('latin1');
-    }),
-  );
+  return fromTPathOr(t, () => responseError('unreadable path from namerd: an empty element'));
 }
 
 /**

@@ -8,11 +8,12 @@ import type { ConnectionOptions } from 'node:tls';
 import * as net from 'node:net';
 import type { Addr, Address } from '../naming/addr.js';
 import type { Closable, Var } from '../naming/contracts.js';
-import type { Counter, Metrics, Stat } from '../telemetry/metrics.js';
+import type { Counter, Metrics } from '../telemetry/metrics.js';
 import { Http1Pool } from '../protocol/http1/pool.js';
 import type { Balancer, BalancerFactory, BalancerEndpoint } from './balancing.js';
 import type { AccrualFactory, AccrualState } from './balancing.js';
 import type { Budget } from './balancing.js';
+import { AddrWaiters, accrualText, clientMetrics, clientSnapshot, closeEndpoints, nextEndpoints, type ClientMetrics } from './endpoint-set.js';
 import { H_DST_CLIENT, fieldBytes } from './headers.js';
 
 export type Classification = 'success' | 'failure' | 'retryable-failure';
@@ -84,18 +85,6 @@ export class ClientEndpoint implements BalancerEndpoint {
   }
 }
 
-interface ClientMetrics {
-  requests: Counter;
-  success: Counter;
-  failures: Counter;
-  latency: Stat;
-  requeues: Counter;
-  connectFailures: Counter;
-  removals: Counter;
-  revivals: Counter;
-  status: Map<number, Counter>;
-}
-
 export class Client {
   private endpoints = new Map<string, ClientEndpoint>();
   private addr: Addr = { type: 'pending' };
@@ -103,7 +92,7 @@ export class Client {
   private readonly balancer: Balancer<ClientEndpoint>;
   private readonly requeueBudget: Budget;
   readonly m: ClientMetrics;
-  private addrWaiters: Array<() => void> = [];
+  private readonly addrWaiters = new AddrWaiters();
   lastUsed = Date.now();
   private closed = false;
   /** `l5d-dst-client: <id>`, as every request through this client forwards it. */
@@ -119,28 +108,7 @@ export class Client {
     this.dstField = fieldBytes(H_DST_CLIENT, id);
     this.balancer = params.balancer<ClientEndpoint>();
     this.requeueBudget = params.requeueBudget();
-    this.m = {
-      requests: metrics.counter([...scope, 'requests']),
-      success: metrics.counter([...scope, 'success']),
-      failures: metrics.counter([...scope, 'failures']),
-      latency: metrics.stat([...scope, 'request_latency_ms']),
-      requeues: metrics.counter([...scope, 'retries', 'requeues']),
-      connectFailures: metrics.counter([...scope, 'connect_failures']),
-      removals: metrics.counter([...scope, 'failure_accrual', 'removals']),
-      revivals: metrics.counter([...scope, 'failure_accrual', 'revivals']),
-      status: new Map(),
-    };
-    metrics.gauge([...scope, 'loadbalancer', 'size'], () => this.endpoints.size);
-    metrics.gauge([...scope, 'connections'], () => {
-      let n = 0;
-      for (const e of this.endpoints.values()) n += e.pool.size;
-      return n;
-    });
-    metrics.gauge([...scope, 'loadbalancer', 'available'], () => {
-      let n = 0;
-      for (const e of this.endpoints.values()) if (e.available) n++;
-      return n;
-    });
+    this.m = clientMetrics(metrics, scope, () => this.endpoints);
     this.sub = addrVar.observe((a) => this.onAddr(a));
   }
 
@@ -152,45 +120,17 @@ export class Client {
     return this.endpoints.size;
   }
 
+  private readonly makeEndpoint = (address: Address): ClientEndpoint => new ClientEndpoint(address, this.params, this.onAvailability);
+
   private onAddr(a: Addr): void {
     this.addr = a;
-    if (a.type === 'bound') {
-      const next = new Map<string, ClientEndpoint>();
-      for (const address of a.addrs) {
-        const key = `${address.host}\n${address.port}`;
-        const prev = this.endpoints.get(key) ?? next.get(key);
-        next.set(key, prev ?? new ClientEndpoint(address, this.params, this.onAvailability));
-      }
-      for (const [k, e] of this.endpoints) if (!next.has(k)) e.close();
-      this.endpoints = next;
-      this.balancer.update([...next.values()]);
-    } else if (a.type === 'neg') {
-      for (const e of this.endpoints.values()) e.close();
-      this.endpoints = new Map();
-      this.balancer.update([]);
-    }
-    // failed / pending: keep the endpoints we had (Finagle keeps the last good set).
-    if (a.type !== 'pending' && this.addrWaiters.length > 0) {
-      const w = this.addrWaiters;
-      this.addrWaiters = [];
-      for (const f of w) f();
-    }
+    this.endpoints = nextEndpoints(this.endpoints, a, this.makeEndpoint, this.balancer);
+    if (a.type !== 'pending') this.addrWaiters.wake();
   }
 
   addrSettled(timeoutMs: number): Promise<void> {
     if (this.addr.type !== 'pending') return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        const i = this.addrWaiters.indexOf(done);
-        if (i >= 0) this.addrWaiters.splice(i, 1);
-        resolve();
-      }, timeoutMs);
-      this.addrWaiters.push(done);
-    });
+    return this.addrWaiters.wait(timeoutMs);
   }
 
   private statusCounter(status: number): Counter {
@@ -258,19 +198,7 @@ export class Client {
    * state and its endpoints) plus each endpoint's load and failure-accrual state.
    */
   snapshot(): Record<string, unknown> {
-    const a = this.addr;
-    return {
-      state: a.type,
-      addresses: [...this.endpoints.values()].map((e) => ({
-        ip: e.host,
-        port: e.port,
-        meta: e.address.meta,
-        available: e.available,
-        load: e.pending,
-        accrual: e.failFastDown ? 'failFast' : e.accrual.available() ? (e.accrual.marked() ? 'probing' : 'alive') : 'dead',
-        connections: e.pool.size,
-      })),
-    };
+    return clientSnapshot(this.addr, this.endpoints, (e) => (e.failFastDown ? 'failFast' : accrualText(e.accrual)));
   }
 
   private recordOutcome(ep: ClientEndpoint, ok: boolean): void {
@@ -325,11 +253,8 @@ export class Client {
   close(): void {
     this.closed = true;
     this.sub.close();
-    for (const e of this.endpoints.values()) e.close();
-    this.endpoints.clear();
+    closeEndpoints(this.endpoints);
     this.metrics.remove(this.scope);
-    const w = this.addrWaiters;
-    this.addrWaiters = [];
-    for (const f of w) f();
+    this.addrWaiters.wake();
   }
 }

@@ -51,6 +51,18 @@ export async function loadH2(config: LinkerdConfig): Promise<typeof H2Build | un
   return config.routers.some((r) => r.protocol === 'h2') ? import('./h2/build.js') : undefined;
 }
 
+/**
+ * Reads the certificates router `i`'s client `tls` blocks name, so a missing one stops the
+ * linker naming it. `client:` arrives as prefixed configs (io.l5d.global: one, prefix `/`).
+ */
+function loadClientTls(rc: RouterConfig, i: number, tlsFiles: TlsFiles): void {
+  const client = rc['client'] as unknown as { kind?: string; configs?: readonly Readonly<Record<string, unknown>>[] } | undefined;
+  (client?.configs ?? []).forEach((c, k) => {
+    const at = client?.kind === 'io.l5d.static' ? `routers[${i}].client.configs[${k}].tls` : `routers[${i}].client.tls`;
+    if (c['tls'] !== undefined && c['tls'] !== null) tlsFiles.loadClient(c['tls'] as Readonly<Record<string, unknown>>, at);
+  });
+}
+
 export class Linker<D extends DtabLike = DtabLike> {
   readonly routers: (Router<D> | H2Router<D>)[] = [];
   private readonly servers: (RouterServer | H2RouterServer)[] = [];
@@ -83,15 +95,8 @@ export class Linker<D extends DtabLike = DtabLike> {
         const dstPrefix = naming.readPath(rc.dstPrefix ?? '/svc');
         if (rc.protocol === 'h2') {
           // HTTP/2 and gRPC: the h2 router (src/router/h2) with its own servers.
-          const announcers = (rc.announcers ?? []).map((ac, k) =>
-            createAnnouncer(ac as unknown as Readonly<Record<string, unknown>>, { file: config.file, keyPath: `routers[${i}].announcers[${k}]`, readPath: (s) => naming.readPath(s) }),
-          );
-          this.announcers.push(...announcers);
-          const client = rc['client'] as unknown as { kind?: string; configs?: readonly Readonly<Record<string, unknown>>[] } | undefined;
-          (client?.configs ?? []).forEach((c, k) => {
-            const at = client?.kind === 'io.l5d.static' ? `routers[${i}].client.configs[${k}].tls` : `routers[${i}].client.tls`;
-            if (c['tls'] !== undefined && c['tls'] !== null) tlsFiles.loadClient(c['tls'] as Readonly<Record<string, unknown>>, at);
-          });
+          const announcers = this.announcersFor(rc, i);
+          loadClientTls(rc, i, tlsFiles);
           if (h2 === undefined) throw new RouterError('MESH_ERR_ROUTER_CONFIG', `routers[${i}]: the h2 router module was not loaded (loadH2)`);
           const built = h2.buildH2Router<D>(rc as unknown as Readonly<Record<string, unknown>>, {
             file: config.file, index: i, baseDtab, dstPrefix, parseDtab: (s) => naming.readDtab(s),
@@ -108,16 +113,8 @@ export class Linker<D extends DtabLike = DtabLike> {
         const identifier = createIdentifier(rc.identifier as readonly Readonly<Record<string, unknown>>[] | undefined, { dstPrefix, baseDtab });
         this.identifiers.push(identifier);
         const routerBind = naming.interpreter ? naming.interpreter(rc, bind) : bind;
-        const announcers = (rc.announcers ?? []).map((ac, k) =>
-          createAnnouncer(ac as unknown as Readonly<Record<string, unknown>>, { file: config.file, keyPath: `routers[${i}].announcers[${k}]`, readPath: (s) => naming.readPath(s) }),
-        );
-        this.announcers.push(...announcers);
-        // `client:` arrives as prefixed configs (io.l5d.global: one, prefix `/`).
-        const client = rc['client'] as unknown as { kind?: string; configs?: readonly Readonly<Record<string, unknown>>[] } | undefined;
-        (client?.configs ?? []).forEach((c, k) => {
-          const at = client?.kind === 'io.l5d.static' ? `routers[${i}].client.configs[${k}].tls` : `routers[${i}].client.tls`;
-          if (c['tls'] !== undefined && c['tls'] !== null) tlsFiles.loadClient(c['tls'] as Readonly<Record<string, unknown>>, at);
-        });
+        const announcers = this.announcersFor(rc, i);
+        loadClientTls(rc, i, tlsFiles);
         const router = new Router<D>({
           label: rc.label,
           tlsFiles,
@@ -147,6 +144,15 @@ export class Linker<D extends DtabLike = DtabLike> {
       for (const r of this.routers) r.close();
       throw e;
     }
+  }
+
+  /** Router `i`'s announcers, built now and closed with the linker. */
+  private announcersFor(rc: RouterConfig, i: number): Announcer[] {
+    const announcers = (rc.announcers ?? []).map((ac, k) =>
+      createAnnouncer(ac as unknown as Readonly<Record<string, unknown>>, { file: this.config.file, keyPath: `routers[${i}].announcers[${k}]`, readPath: (s) => this.naming.readPath(s) }),
+    );
+    this.announcers.push(...announcers);
+    return announcers;
   }
 
   /** Listens on every server; resolves with the bound addresses in config order. */

@@ -20,14 +20,15 @@ import type { IdentifyRequest, IdentifyResult } from './identifiers/identifier.j
 import { createClassifier } from './classifiers/index.js';
 import { BindingCache } from './binding-cache.js';
 import { Client, type ClassifyFn, type ClientParams } from './client.js';
+import { ClientCache } from './client-cache.js';
 import { errorResponse } from './error-responder.js';
 import { RouterError } from './errors.js';
 import * as H from './headers.js';
-import { accrualFactory, balancerFactory, requeueBudgetFactory, retryBackoff, retryBudgetFactory } from './plugin-adapters.js';
+import { cacheService, commonClientParams, commonService, num, routerCacheSettings } from './router-config.js';
 import { PrefixConfigs } from './service-config.js';
-import { Service } from './service.js';
+import type { Service } from './service.js';
 import { Route } from './route.js';
-import { TlsFiles, clientTlsOptions } from '../config/tls.js';
+import type { TlsFiles } from '../config/tls.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -130,9 +131,6 @@ class LocalAnswer implements ResponseListener {
   }
 }
 
-/** For routers built without a linker (tests): no client `tls` blocks were read. */
-const NO_TLS_FILES = new TlsFiles(undefined);
-
 /** Names of hop-by-hop fields by length, for the one pass over a request head. */
 const HOP_NAMES: readonly (readonly string[])[] = (() => {
   const byLen: string[][] = [];
@@ -147,14 +145,13 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
   readonly baseDtabText: string;
   private readonly dtabs = new Map<string, D>();
   private readonly services = new Map<string, Service>();
-  private readonly clients = new Map<string, Client>();
+  private readonly clientCache: ClientCache<Client>;
+  /** The cache's map, read directly by the request path. */
+  private readonly clients: Map<string, Client>;
   private readonly clientConfigs: PrefixConfigs;
   private readonly serviceConfigs: PrefixConfigs;
   private readonly attemptTimeouts = new WeakMap<Client, number>();
-  private readonly clientCapacity: number;
   private readonly serviceCapacity: number;
-  private readonly clientIdleMs: number;
-  private readonly sweeper: NodeJS.Timeout | undefined;
   private readonly maxInitialLineBytes: number;
   private readonly maxHeadersBytes: number;
   private readonly tracer: Tracer | null;
@@ -166,35 +163,23 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
   constructor(private readonly deps: RouterDeps<D>) {
     this.label = deps.label;
     const cfg = deps.config;
-    const cache = (cfg['bindingCache'] as Obj | undefined) ?? {};
-    const num = (o: Obj, k: string, d: number): number => (typeof o[k] === 'number' ? (o[k] as number) : d);
-    this.bindingTimeoutMs = num(cfg, 'bindingTimeoutMs', 10_000);
+    const cache = routerCacheSettings(cfg);
+    this.bindingTimeoutMs = cache.bindingTimeoutMs;
     this.maxInitialLineBytes = num(cfg, 'maxInitialLineKB', 4) * 1024;
     this.maxHeadersBytes = num(cfg, 'maxHeadersKB', 8) * 1024;
-    const idleTtlMs = num(cache, 'idleTtlSecs', 600) * 1000;
-    // Linkerd's bindingCache: `paths` logical names (our service entries), `trees` bound trees,
-    // `bounds` bound names and `clients` client stacks (both our per-bound-id clients).
-    this.serviceCapacity = num(cache, 'paths', 1000);
-    this.clientCapacity = Math.min(num(cache, 'clients', 1000), num(cache, 'bounds', 1000));
-    this.clientIdleMs = idleTtlMs;
+    this.serviceCapacity = cache.serviceCapacity;
+    this.clientCache = new ClientCache(cache.clientCapacity, cache.idleTtlMs);
+    this.clients = this.clientCache.byId;
     this.baseDtabText = deps.baseDtab.show();
     this.propagator = propagatorFor(cfg['tracePropagator']);
     // Without a tracing telemeter the l5d-ctx-trace path below needs no tracer; another
     // propagator gets one without sinks, which makes and forwards ids but records nothing.
     this.tracer = deps.tracer ?? (this.propagator === L5D_PROPAGATOR ? null : new Tracer([]));
     this.accessLog = deps.accessLog ?? null;
-    this.bindings = new BindingCache(
-      (dtabKey, path) => deps.bind(this.dtabs.get(dtabKey) ?? deps.baseDtab, path),
-      num(cache, 'trees', 1000),
-      idleTtlMs,
-    );
+    this.bindings = new BindingCache((dtabKey, path) => deps.bind(this.dtabs.get(dtabKey) ?? deps.baseDtab, path), cache.treeCapacity, cache.idleTtlMs);
     this.dtabs.set(this.baseDtabText, deps.baseDtab);
     this.clientConfigs = new PrefixConfigs(cfg['client'] as Obj | undefined);
     this.serviceConfigs = new PrefixConfigs(cfg['service'] as Obj | undefined);
-    if (idleTtlMs > 0) {
-      this.sweeper = setInterval(() => this.sweepClients(), Math.min(Math.max(idleTtlMs / 2, 50), 60_000));
-      this.sweeper.unref();
-    }
   }
 
   get limits(): { maxInitialLineBytes: number; maxHeadersBytes: number } {
@@ -437,20 +422,10 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
 
   private makeService(dst: Path, key: string): Service {
     const p = this.serviceConfigs.paramsFor(dst);
-    const retries = (p['retries'] as Obj | undefined) ?? {};
     const classifier = createClassifier(p['responseClassifier'] as Obj | undefined);
     const classify: ClassifyFn = (method, status, err) => classifier.classify(method, status, err);
-    const svc = new Service({
-      name: key,
-      scope: ['rt', this.label, 'service', key.slice(1)],
-      metrics: this.deps.metrics,
-      totalTimeoutMs: typeof p['totalTimeoutMs'] === 'number' ? (p['totalTimeoutMs'] as number) : 0,
-      budget: retryBudgetFactory(retries['budget'] as Obj | undefined)(),
-      backoff: retryBackoff(retries['backoff'] as Obj | undefined),
-      classify,
-    });
-    this.services.set(key, svc);
-    if (this.services.size > this.serviceCapacity) this.services.delete(this.services.keys().next().value as string);
+    const svc = commonService(this.label, this.deps.metrics, key, p, classify);
+    cacheService(this.services, key, svc, this.serviceCapacity);
     return svc;
   }
 
@@ -468,27 +443,15 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     if (c !== undefined) return c;
     const p = this.clientConfigs.paramsFor(bound.id);
     const pool = (p['hostConnectionPool'] as Obj | undefined) ?? {};
-    const session = (p['clientSession'] as Obj | undefined) ?? {};
-    const n = (o: Obj, k: string, d: number): number => (typeof o[k] === 'number' ? (o[k] as number) : d);
     const params: ClientParams = {
-      requestAttemptTimeoutMs: n(p, 'requestAttemptTimeoutMs', 0),
-      pool: { maxSize: n(pool, 'maxSize', 0), minSize: n(pool, 'minSize', 0), idleTimeMs: n(pool, 'idleTimeMs', 0), maxWaiters: n(pool, 'maxWaiters', Infinity) },
-      sessionIdleTimeMs: n(session, 'idleTimeMs', 0),
+      ...commonClientParams(p, this.deps.tlsFiles),
+      pool: { maxSize: num(pool, 'maxSize', 0), minSize: num(pool, 'minSize', 0), idleTimeMs: num(pool, 'idleTimeMs', 0), maxWaiters: num(pool, 'maxWaiters', Infinity) },
       failFast: p['failFast'] === true,
-      balancer: balancerFactory(p['loadBalancer'] as Obj | undefined),
-      accrual: accrualFactory(p['failureAccrual'] as Obj | undefined),
-      requeueBudget: requeueBudgetFactory(p['requeueBudget'] as Obj | undefined),
       bindingTimeoutMs: this.bindingTimeoutMs,
-      tls: clientTlsOptions(p['tls'] as Obj | undefined, this.deps.tlsFiles ?? NO_TLS_FILES),
     };
     c = new Client(idText, bound.addr, params, this.deps.metrics, ['rt', this.label, 'client', idText.slice(1)]);
     this.attemptTimeouts.set(c, params.requestAttemptTimeoutMs);
-    this.clients.set(idText, c);
-    while (this.clients.size > this.clientCapacity) {
-      const oldest = this.clients.keys().next().value as string;
-      this.clients.get(oldest)!.close();
-      this.clients.delete(oldest);
-    }
+    this.clientCache.add(idText, c);
     return c;
   }
 
@@ -526,33 +489,19 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     }
   }
 
-  private sweepClients(): void {
-    const cutoff = Date.now() - this.clientIdleMs;
-    for (const [k, c] of this.clients) {
-      if (c.lastUsed < cutoff) {
-        c.close();
-        this.clients.delete(k);
-      }
-    }
-  }
-
   /** Client stacks for the admin's client state: id -> endpoints with their state. */
   clientSnapshot(): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
-    for (const [id, c] of this.clients) out[id] = c.snapshot();
-    return out;
+    return this.clientCache.snapshot();
   }
 
   /** Bound names in the binding cache (admin `/bound-names.json`). */
   boundNames(): string[] {
-    return [...this.clients.keys()];
+    return this.clientCache.ids();
   }
 
   close(): void {
-    if (this.sweeper !== undefined) clearInterval(this.sweeper);
     this.bindings.close();
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
+    this.clientCache.close();
     this.services.clear();
     void this.accessLog?.close();
   }

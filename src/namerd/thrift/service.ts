@@ -12,7 +12,7 @@ import type { Addr, Address } from '../../naming/addr.js';
 import { addrEquals, boundTreeEquals, isPath } from '../../naming/bound.js';
 import type { BoundName, Closable } from '../../naming/contracts.js';
 import type { DelegateTree, DentryRef } from '../../naming/delegator.js';
-import { Dentry, Dtab, Prefix } from '../../naming/dtab.js';
+import { Dentry, Dtab } from '../../naming/dtab.js';
 import type { NameTree } from '../../naming/name-tree.js';
 import { readDtab } from '../../naming/parser.js';
 import { Path } from '../../naming/path.js';
@@ -22,6 +22,7 @@ import { inetBytes } from '../../transformers/transformer.js';
 import type { Namespaces } from '../namespaces.js';
 import { decodeCall, encodeApplicationException, encodeReply, peekMethod } from './codec.js';
 import { ThriftCodecError } from './errors.js';
+import { NOP_DENTRY, fromTPathOr, toTPath } from './paths.js';
 import { ThriftNamerError, closedError, discarded, maxObservations } from './service-errors.js';
 import {
   NAMER_METHODS,
@@ -315,19 +316,11 @@ export class ObserverCache<T> {
 // ---------------------------------------------------------------------------------------------
 // Conversions between naming values and namer.thrift structs
 
-/** A thrift Path: one buffer per element (our elements are byte strings). */
-export function toTPath(p: Path): Buffer[] {
-  return p.elems.map((e) => Buffer.from(e, 'latin1'));
-}
+export { NOP_DENTRY, toTPath };
 
 /** A Path from a thrift Path; an empty element is refused as Finagle's Path refuses it. */
 export function fromTPath(t: TPath): Path {
-  const elems: string[] = [];
-  for (const b of t) {
-    if (b.length === 0) throw new Error('path elements must be non-empty');
-    elems.push(b.toString('latin1'));
-  }
-  return Path.fromElems(elems);
+  return fromTPathOr(t, () => new Error('path elements must be non-empty'));
 }
 
 /**
@@ -374,9 +367,6 @@ function mkBoundNode(t: NameTree<BoundName>, nextId: number, nodes: Map<number, 
     }
   }
 }
-
-/** Finagle's `Dentry.nop` as `show` prints it: Linkerd clients `Dentry.read` every node's dentry. */
-export const NOP_DENTRY = `${Prefix.of(['/']).show()}=>~`;
 
 function showDentry(d: DentryRef): string {
   if (d === null) return NOP_DENTRY;

@@ -7,9 +7,10 @@
 import type { ConnectionOptions } from 'node:tls';
 import type { Addr, Address } from '../../naming/addr.js';
 import type { Closable, Var } from '../../naming/contracts.js';
-import type { Counter, Metrics, Stat } from '../../telemetry/metrics.js';
+import type { Metrics } from '../../telemetry/metrics.js';
 import { H2SessionPool } from '../../protocol/h2/session-pool.js';
 import type { AccrualFactory, AccrualState, Balancer, BalancerEndpoint, BalancerFactory, Budget } from '../balancing.js';
+import { AddrWaiters, accrualText, clientMetrics, clientSnapshot, closeEndpoints, nextEndpoints, type ClientMetrics } from '../endpoint-set.js';
 
 export interface H2ClientParams {
   readonly requestAttemptTimeoutMs: number;
@@ -63,20 +64,10 @@ export class H2Client {
   private readonly sub: Closable;
   private readonly balancer: Balancer<H2Endpoint>;
   private readonly requeueBudget: Budget;
-  private addrWaiters: Array<() => void> = [];
+  private readonly addrWaiters = new AddrWaiters();
   private closed = false;
   lastUsed = Date.now();
-  readonly m: {
-    requests: Counter;
-    success: Counter;
-    failures: Counter;
-    latency: Stat;
-    requeues: Counter;
-    connectFailures: Counter;
-    removals: Counter;
-    revivals: Counter;
-    status: Map<number, Counter>;
-  };
+  readonly m: ClientMetrics;
 
   constructor(
     readonly id: string,
@@ -87,28 +78,7 @@ export class H2Client {
   ) {
     this.balancer = params.balancer<H2Endpoint>();
     this.requeueBudget = params.requeueBudget();
-    this.m = {
-      requests: metrics.counter([...scope, 'requests']),
-      success: metrics.counter([...scope, 'success']),
-      failures: metrics.counter([...scope, 'failures']),
-      latency: metrics.stat([...scope, 'request_latency_ms']),
-      requeues: metrics.counter([...scope, 'retries', 'requeues']),
-      connectFailures: metrics.counter([...scope, 'connect_failures']),
-      removals: metrics.counter([...scope, 'failure_accrual', 'removals']),
-      revivals: metrics.counter([...scope, 'failure_accrual', 'revivals']),
-      status: new Map(),
-    };
-    metrics.gauge([...scope, 'loadbalancer', 'size'], () => this.endpoints.size);
-    metrics.gauge([...scope, 'connections'], () => {
-      let n = 0;
-      for (const e of this.endpoints.values()) n += e.pool.size;
-      return n;
-    });
-    metrics.gauge([...scope, 'loadbalancer', 'available'], () => {
-      let n = 0;
-      for (const e of this.endpoints.values()) if (e.available) n++;
-      return n;
-    });
+    this.m = clientMetrics(metrics, scope, () => this.endpoints);
     this.sub = addrVar.observe((a) => this.onAddr(a));
   }
 
@@ -124,43 +94,17 @@ export class H2Client {
     return this.addr;
   }
 
+  private readonly makeEndpoint = (address: Address): H2Endpoint => new H2Endpoint(address, this.params, this.onAvailability);
+
   private onAddr(a: Addr): void {
     this.addr = a;
-    if (a.type === 'bound') {
-      const next = new Map<string, H2Endpoint>();
-      for (const address of a.addrs) {
-        const key = `${address.host}\n${address.port}`;
-        next.set(key, this.endpoints.get(key) ?? next.get(key) ?? new H2Endpoint(address, this.params, this.onAvailability));
-      }
-      for (const [k, e] of this.endpoints) if (!next.has(k)) e.close();
-      this.endpoints = next;
-      this.balancer.update([...next.values()]);
-    } else if (a.type === 'neg') {
-      for (const e of this.endpoints.values()) e.close();
-      this.endpoints = new Map();
-      this.balancer.update([]);
-    }
-    if (a.type !== 'pending' && this.addrWaiters.length > 0) {
-      const w = this.addrWaiters;
-      this.addrWaiters = [];
-      for (const f of w) f();
-    }
+    this.endpoints = nextEndpoints(this.endpoints, a, this.makeEndpoint, this.balancer);
+    if (a.type !== 'pending') this.addrWaiters.wake();
   }
 
   addrSettled(timeoutMs: number): Promise<void> {
     if (this.addr.type !== 'pending') return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        const i = this.addrWaiters.indexOf(done);
-        if (i >= 0) this.addrWaiters.splice(i, 1);
-        resolve();
-      }, timeoutMs);
-      this.addrWaiters.push(done);
-    });
+    return this.addrWaiters.wait(timeoutMs);
   }
 
   pick(): H2Endpoint | null {
@@ -220,28 +164,14 @@ export class H2Client {
   }
 
   snapshot(): Record<string, unknown> {
-    return {
-      state: this.addr.type,
-      addresses: [...this.endpoints.values()].map((e) => ({
-        ip: e.host,
-        port: e.port,
-        meta: e.address.meta,
-        available: e.available,
-        load: e.pending,
-        accrual: e.accrual.available() ? (e.accrual.marked() ? 'probing' : 'alive') : 'dead',
-        connections: e.pool.size,
-      })),
-    };
+    return clientSnapshot(this.addr, this.endpoints, (e) => accrualText(e.accrual));
   }
 
   close(): void {
     this.closed = true;
     this.sub.close();
-    for (const e of this.endpoints.values()) e.close();
-    this.endpoints.clear();
+    closeEndpoints(this.endpoints);
     this.metrics.remove(this.scope);
-    const w = this.addrWaiters;
-    this.addrWaiters = [];
-    for (const f of w) f();
+    this.addrWaiters.wake();
   }
 }

@@ -12,16 +12,17 @@ import type { NameTree } from '../../naming/name-tree.js';
 import type { Path } from '../../naming/path.js';
 import type { Counter, Metrics, Stat } from '../../telemetry/metrics.js';
 import { AccessLogWriter } from '../../telemetry/access-log.js';
-import { TlsFiles, clientTlsOptions } from '../../config/tls.js';
+import type { TlsFiles } from '../../config/tls.js';
 import { BindingCache } from '../binding-cache.js';
+import { ClientCache } from '../client-cache.js';
 import { errorResponse } from '../error-responder.js';
 import { RouterError } from '../errors.js';
 import * as H from '../headers.js';
 import type { Identifier } from '../identifiers/identifier.js';
-import { accrualFactory, balancerFactory, requeueBudgetFactory, retryBackoff, retryBudgetFactory } from '../plugin-adapters.js';
 import { pickLeaf, type DtabLike } from '../router.js';
+import { cacheService, commonClientParams, commonService, num, routerCacheSettings } from '../router-config.js';
 import { PrefixConfigs } from '../service-config.js';
-import { Service } from '../service.js';
+import type { Service } from '../service.js';
 import { createH2Classifier, type H2ResponseClassifier } from '../classifiers/h2.js';
 import { H2Client, type H2ClientParams } from './client.js';
 import { H2HeadersView } from './identifiers.js';
@@ -106,13 +107,11 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
   readonly baseDtabText: string;
   private readonly dtabs = new Map<string, D>();
   private readonly services = new Map<string, H2Service>();
-  private readonly clients = new Map<string, H2Client>();
+  private readonly clientCache: ClientCache<H2Client>;
+  private readonly clients: Map<string, H2Client>;
   private readonly clientConfigs: PrefixConfigs;
   private readonly serviceConfigs: PrefixConfigs;
-  private readonly clientCapacity: number;
   private readonly serviceCapacity: number;
-  private readonly clientIdleMs: number;
-  private readonly sweeper: NodeJS.Timeout | undefined;
   readonly metrics: Metrics;
   /** The router's `h2AccessLog` (null: none). */
   private readonly accessLog: AccessLogWriter | null;
@@ -122,22 +121,16 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     this.metrics = deps.metrics;
     this.accessLog = AccessLogWriter.fromRouterConfig(deps.config, undefined, 'h2');
     const cfg = deps.config;
-    const cache = (cfg['bindingCache'] as Obj | undefined) ?? {};
-    const num = (o: Obj, k: string, d: number): number => (typeof o[k] === 'number' ? (o[k] as number) : d);
-    this.bindingTimeoutMs = num(cfg, 'bindingTimeoutMs', 10_000);
-    const idleTtlMs = num(cache, 'idleTtlSecs', 600) * 1000;
-    this.serviceCapacity = num(cache, 'paths', 1000);
-    this.clientCapacity = Math.min(num(cache, 'clients', 1000), num(cache, 'bounds', 1000));
-    this.clientIdleMs = idleTtlMs;
+    const cache = routerCacheSettings(cfg);
+    this.bindingTimeoutMs = cache.bindingTimeoutMs;
+    this.serviceCapacity = cache.serviceCapacity;
+    this.clientCache = new ClientCache(cache.clientCapacity, cache.idleTtlMs);
+    this.clients = this.clientCache.byId;
     this.baseDtabText = deps.baseDtab.show();
-    this.bindings = new BindingCache((dtabKey, path) => deps.bind(this.dtabs.get(dtabKey) ?? deps.baseDtab, path), num(cache, 'trees', 1000), idleTtlMs);
+    this.bindings = new BindingCache((dtabKey, path) => deps.bind(this.dtabs.get(dtabKey) ?? deps.baseDtab, path), cache.treeCapacity, cache.idleTtlMs);
     this.dtabs.set(this.baseDtabText, deps.baseDtab);
     this.clientConfigs = new PrefixConfigs(cfg['client'] as Obj | undefined);
     this.serviceConfigs = new PrefixConfigs(cfg['service'] as Obj | undefined);
-    if (idleTtlMs > 0) {
-      this.sweeper = setInterval(() => this.sweepClients(), Math.min(Math.max(idleTtlMs / 2, 50), 60_000));
-      this.sweeper.unref();
-    }
   }
 
   /** Handles one request stream from a server; never throws (failures become responses). */
@@ -267,26 +260,19 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     const retries = p['retries'] as Obj | undefined;
     const classifier = createH2Classifier(p['responseClassifier'] as Obj | undefined);
     const buf = (p['retryBufferSize'] as Obj | undefined) ?? {};
-    const base = new Service({
-      name: key,
-      scope: ['rt', this.label, 'service', key.slice(1)],
-      metrics: this.deps.metrics,
-      totalTimeoutMs: typeof p['totalTimeoutMs'] === 'number' ? (p['totalTimeoutMs'] as number) : 0,
-      budget: retryBudgetFactory((retries?.['budget'] as Obj | undefined) ?? undefined)(),
-      backoff: retryBackoff(retries?.['backoff'] as Obj | undefined),
-      // The service's success/failure counters are kept by the call with the h2 classes.
-      classify: (method, status) => (status === undefined ? classifier.classifyError(method, new Error('failed'), false) : classifier.classifyHeaders(method, status, {}) ?? 'success'),
-    });
+    // The service's success/failure counters are kept by the call with the h2 classes.
+    const base: Service = commonService(this.label, this.deps.metrics, key, p, (method, status) =>
+      status === undefined ? classifier.classifyError(method, new Error('failed'), false) : classifier.classifyHeaders(method, status, {}) ?? 'success',
+    );
     const svc = new H2Service(
       base,
       classifier,
-      typeof buf['requestBytes'] === 'number' ? (buf['requestBytes'] as number) : DEFAULT_RETRY_BUFFER_BYTES,
-      typeof buf['responseBytes'] === 'number' ? (buf['responseBytes'] as number) : DEFAULT_RETRY_BUFFER_BYTES,
-      typeof p['classificationTimeoutMs'] === 'number' ? (p['classificationTimeoutMs'] as number) : DEFAULT_CLASSIFICATION_TIMEOUT_MS,
+      num(buf, 'requestBytes', DEFAULT_RETRY_BUFFER_BYTES),
+      num(buf, 'responseBytes', DEFAULT_RETRY_BUFFER_BYTES),
+      num(p, 'classificationTimeoutMs', DEFAULT_CLASSIFICATION_TIMEOUT_MS),
       retries !== undefined && retries !== null,
     );
-    this.services.set(key, svc);
-    if (this.services.size > this.serviceCapacity) this.services.delete(this.services.keys().next().value as string);
+    cacheService(this.services, key, svc, this.serviceCapacity);
     return svc;
   }
 
@@ -298,24 +284,9 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     const idText = bound.id.show();
     let c = this.clients.get(idText);
     if (c !== undefined) return c;
-    const p = this.clientConfigs.paramsFor(bound.id);
-    const session = (p['clientSession'] as Obj | undefined) ?? {};
-    const n = (o: Obj, k: string, d: number): number => (typeof o[k] === 'number' ? (o[k] as number) : d);
-    const params: H2ClientParams = {
-      requestAttemptTimeoutMs: n(p, 'requestAttemptTimeoutMs', 0),
-      sessionIdleTimeMs: n(session, 'idleTimeMs', 0),
-      balancer: balancerFactory(p['loadBalancer'] as Obj | undefined),
-      accrual: accrualFactory(p['failureAccrual'] as Obj | undefined),
-      requeueBudget: requeueBudgetFactory(p['requeueBudget'] as Obj | undefined),
-      tls: clientTlsOptions(p['tls'] as Obj | undefined, this.deps.tlsFiles ?? new TlsFiles(undefined)),
-    };
+    const params: H2ClientParams = commonClientParams(this.clientConfigs.paramsFor(bound.id), this.deps.tlsFiles);
     c = new H2Client(idText, bound.addr, params, this.deps.metrics, ['rt', this.label, 'client', idText.slice(1)]);
-    this.clients.set(idText, c);
-    while (this.clients.size > this.clientCapacity) {
-      const oldest = this.clients.keys().next().value as string;
-      this.clients.get(oldest)!.close();
-      this.clients.delete(oldest);
-    }
+    this.clientCache.add(idText, c);
     return c;
   }
 
@@ -353,31 +324,17 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     }
   }
 
-  private sweepClients(): void {
-    const cutoff = Date.now() - this.clientIdleMs;
-    for (const [k, c] of this.clients) {
-      if (c.lastUsed < cutoff) {
-        c.close();
-        this.clients.delete(k);
-      }
-    }
-  }
-
   clientSnapshot(): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
-    for (const [id, c] of this.clients) out[id] = c.snapshot();
-    return out;
+    return this.clientCache.snapshot();
   }
 
   boundNames(): string[] {
-    return [...this.clients.keys()];
+    return this.clientCache.ids();
   }
 
   close(): void {
-    if (this.sweeper !== undefined) clearInterval(this.sweeper);
     this.bindings.close();
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
+    this.clientCache.close();
     this.services.clear();
     void this.accessLog?.close();
   }

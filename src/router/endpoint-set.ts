@@ -1,0 +1,146 @@
+/**
+ * The slow-path half of a per-bound-id client, shared by the http (client.ts) and h2
+ * (h2/client.ts) clients: its metrics and gauges, the endpoint set that follows the id's Addr,
+ * the waiters for a pending Addr and the admin snapshot. Plain functions over the client's own
+ * fields, so the request path (`pick()`, `addrState`, the attempt bookkeeping) stays in each
+ * client's class and reads its fields directly.
+ */
+import type { Addr, Address } from '../naming/addr.js';
+import type { Counter, Metrics, Stat } from '../telemetry/metrics.js';
+import type { AccrualState, Balancer, BalancerEndpoint } from './balancing.js';
+
+/** `rt/<label>/client/<id>/...`: the same names for both clients. */
+export interface ClientMetrics {
+  requests: Counter;
+  success: Counter;
+  failures: Counter;
+  latency: Stat;
+  requeues: Counter;
+  connectFailures: Counter;
+  removals: Counter;
+  revivals: Counter;
+  status: Map<number, Counter>;
+}
+
+/** What the shared code reads of an endpoint (both clients' endpoint classes have it). */
+export interface SetEndpoint extends BalancerEndpoint {
+  readonly address: Address;
+  readonly host: string;
+  readonly port: number;
+  readonly available: boolean;
+  readonly accrual: AccrualState;
+  readonly pool: { readonly size: number };
+  close(): void;
+}
+
+/**
+ * The client's counters, and its gauges over `endpoints()` (a getter: the client replaces its
+ * endpoint map when the Addr changes).
+ */
+export function clientMetrics(metrics: Metrics, scope: readonly string[], endpoints: () => ReadonlyMap<string, SetEndpoint>): ClientMetrics {
+  const m: ClientMetrics = {
+    requests: metrics.counter([...scope, 'requests']),
+    success: metrics.counter([...scope, 'success']),
+    failures: metrics.counter([...scope, 'failures']),
+    latency: metrics.stat([...scope, 'request_latency_ms']),
+    requeues: metrics.counter([...scope, 'retries', 'requeues']),
+    connectFailures: metrics.counter([...scope, 'connect_failures']),
+    removals: metrics.counter([...scope, 'failure_accrual', 'removals']),
+    revivals: metrics.counter([...scope, 'failure_accrual', 'revivals']),
+    status: new Map(),
+  };
+  metrics.gauge([...scope, 'loadbalancer', 'size'], () => endpoints().size);
+  metrics.gauge([...scope, 'connections'], () => {
+    let n = 0;
+    for (const e of endpoints().values()) n += e.pool.size;
+    return n;
+  });
+  metrics.gauge([...scope, 'loadbalancer', 'available'], () => {
+    let n = 0;
+    for (const e of endpoints().values()) if (e.available) n++;
+    return n;
+  });
+  return m;
+}
+
+/**
+ * The endpoint set after Addr `a`: a bound Addr keeps the endpoints it still lists, makes the
+ * new ones and closes the rest; a negative one closes them all; failed or pending keep the
+ * endpoints there were (Finagle keeps the last good set). The balancer gets every new set.
+ */
+export function nextEndpoints<E extends SetEndpoint>(current: Map<string, E>, a: Addr, make: (address: Address) => E, balancer: Balancer<E>): Map<string, E> {
+  if (a.type === 'bound') {
+    const next = new Map<string, E>();
+    for (const address of a.addrs) {
+      const key = `${address.host}\n${address.port}`;
+      next.set(key, current.get(key) ?? next.get(key) ?? make(address));
+    }
+    for (const [k, e] of current) if (!next.has(k)) e.close();
+    balancer.update([...next.values()]);
+    return next;
+  }
+  if (a.type === 'neg') {
+    for (const e of current.values()) e.close();
+    balancer.update([]);
+    return new Map();
+  }
+  return current;
+}
+
+/** Closes every endpoint and empties the set (the client is closing). */
+export function closeEndpoints(endpoints: Map<string, SetEndpoint>): void {
+  for (const e of endpoints.values()) e.close();
+  endpoints.clear();
+}
+
+/** Requests waiting for a pending Addr to settle; each gives up after its own timeout. */
+export class AddrWaiters {
+  private waiters: Array<() => void> = [];
+
+  /** Resolves when `wake` is called or after `timeoutMs`, whichever comes first. */
+  wait(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(done);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve();
+      }, timeoutMs);
+      this.waiters.push(done);
+    });
+  }
+
+  wake(): void {
+    if (this.waiters.length === 0) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+/** An endpoint's failure-accrual state as the admin shows it. */
+export function accrualText(accrual: AccrualState): string {
+  return accrual.available() ? (accrual.marked() ? 'probing' : 'alive') : 'dead';
+}
+
+/**
+ * A client's state for the admin's `/client_state.json` (Linkerd's shape: the Addr's state
+ * and its endpoints) plus each endpoint's load and failure-accrual state (`accrual`).
+ */
+export function clientSnapshot<E extends SetEndpoint>(addr: Addr, endpoints: ReadonlyMap<string, E>, accrual: (e: E) => string): Record<string, unknown> {
+  return {
+    state: addr.type,
+    addresses: [...endpoints.values()].map((e) => ({
+      ip: e.host,
+      port: e.port,
+      meta: e.address.meta,
+      available: e.available,
+      load: e.pending,
+      accrual: accrual(e),
+      connections: e.pool.size,
+    })),
+  };
+}

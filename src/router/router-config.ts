@@ -1,0 +1,90 @@
+/**
+ * What the http and h2 routers read alike from a `routers[i]` entry, at build time or on a
+ * cache miss: the binding cache's sizes and timeouts, a client's common params (per bound id)
+ * and a service's common settings (per logical name).
+ */
+import type { ConnectionOptions } from 'node:tls';
+import type { Metrics } from '../telemetry/metrics.js';
+import { TlsFiles, clientTlsOptions } from '../config/tls.js';
+import type { AccrualFactory, BalancerFactory, Budget } from './balancing.js';
+import type { ClassifyFn } from './client.js';
+import { accrualFactory, balancerFactory, requeueBudgetFactory, retryBackoff, retryBudgetFactory } from './plugin-adapters.js';
+import { Service } from './service.js';
+
+type Obj = Readonly<Record<string, unknown>>;
+
+/** `o[k]` when it is a number, else `d`. */
+export const num = (o: Obj, k: string, d: number): number => (typeof o[k] === 'number' ? (o[k] as number) : d);
+
+export interface RouterCacheSettings {
+  readonly bindingTimeoutMs: number;
+  /** Bound trees, services and clients unused this long are dropped (0: never). */
+  readonly idleTtlMs: number;
+  readonly treeCapacity: number;
+  readonly serviceCapacity: number;
+  readonly clientCapacity: number;
+}
+
+/**
+ * Linkerd's bindingCache: `paths` logical names (our service entries), `trees` bound trees,
+ * `bounds` bound names and `clients` client stacks (both our per-bound-id clients).
+ */
+export function routerCacheSettings(cfg: Obj): RouterCacheSettings {
+  const cache = (cfg['bindingCache'] as Obj | undefined) ?? {};
+  return {
+    bindingTimeoutMs: num(cfg, 'bindingTimeoutMs', 10_000),
+    idleTtlMs: num(cache, 'idleTtlSecs', 600) * 1000,
+    treeCapacity: num(cache, 'trees', 1000),
+    serviceCapacity: num(cache, 'paths', 1000),
+    clientCapacity: Math.min(num(cache, 'clients', 1000), num(cache, 'bounds', 1000)),
+  };
+}
+
+/** For routers built without a linker (tests): no client `tls` blocks were read. */
+const NO_TLS_FILES = new TlsFiles(undefined);
+
+/** The client params both routers' clients take. */
+export interface CommonClientParams {
+  readonly requestAttemptTimeoutMs: number;
+  readonly sessionIdleTimeMs: number;
+  readonly balancer: BalancerFactory;
+  readonly accrual: AccrualFactory;
+  readonly requeueBudget: () => Budget;
+  readonly tls?: ConnectionOptions | undefined;
+}
+
+/** The common client params from a bound id's `client` config `p`. */
+export function commonClientParams(p: Obj, tlsFiles: TlsFiles | undefined): CommonClientParams {
+  const session = (p['clientSession'] as Obj | undefined) ?? {};
+  return {
+    requestAttemptTimeoutMs: num(p, 'requestAttemptTimeoutMs', 0),
+    sessionIdleTimeMs: num(session, 'idleTimeMs', 0),
+    balancer: balancerFactory(p['loadBalancer'] as Obj | undefined),
+    accrual: accrualFactory(p['failureAccrual'] as Obj | undefined),
+    requeueBudget: requeueBudgetFactory(p['requeueBudget'] as Obj | undefined),
+    tls: clientTlsOptions(p['tls'] as Obj | undefined, tlsFiles ?? NO_TLS_FILES),
+  };
+}
+
+/**
+ * A logical name's service (`rt/<label>/service/<name>/...`) from its `service` config `p`:
+ * total timeout, retry budget and backoff, with the router's classification.
+ */
+export function commonService(label: string, metrics: Metrics, key: string, p: Obj, classify: ClassifyFn): Service {
+  const retries = (p['retries'] as Obj | undefined) ?? {};
+  return new Service({
+    name: key,
+    scope: ['rt', label, 'service', key.slice(1)],
+    metrics,
+    totalTimeoutMs: num(p, 'totalTimeoutMs', 0),
+    budget: retryBudgetFactory(retries['budget'] as Obj | undefined)(),
+    backoff: retryBackoff(retries['backoff'] as Obj | undefined),
+    classify,
+  });
+}
+
+/** Caches a new service; past the capacity the oldest is dropped. */
+export function cacheService<S>(services: Map<string, S>, key: string, svc: S, capacity: number): void {
+  services.set(key, svc);
+  if (services.size > capacity) services.delete(services.keys().next().value as string);
+}
