@@ -79,6 +79,7 @@ export class H2Call {
   private attemptStarted = 0;
   private attemptRecorded = false;
   private attemptTimer: NodeJS.Timeout | undefined = undefined;
+  private retryTimer: NodeJS.Timeout | undefined = undefined;
   private totalTimer: NodeJS.Timeout | undefined = undefined;
 
   // Request body: chunks kept for a resend (all of them while within the buffer), `written`
@@ -152,13 +153,19 @@ export class H2Call {
 
   // ---- routing -------------------------------------------------------------------------
 
+  /** The caller has its answer (or is gone): no attempt may start any more. */
+  private get settled(): boolean {
+    return this.finished || this.responding;
+  }
+
   private attempt(now = Date.now()): void {
-    if (this.finished) return;
+    if (this.settled) return;
     const entry = this.router.bindings.get(this.dtabKey, this.dst, now);
     const st = entry.state;
     if (st.type === 'pending') {
       const ms = this.router.bindingTimeoutMs;
       void entry.settled(ms).then(() => {
+        if (this.settled) return;
         if (entry.state.type === 'pending') {
           this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${this.dst.show()}`, { interrupted: true }));
         } else this.attempt();
@@ -183,7 +190,7 @@ export class H2Call {
     if (client.addrState.type === 'pending') {
       const ms = this.router.bindingTimeoutMs;
       void client.addrSettled(ms).then(() => {
-        if (this.finished) return;
+        if (this.settled) return;
         if (client.addrState.type === 'pending') {
           this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${client.id}`, { interrupted: true }));
         } else this.send();
@@ -199,7 +206,7 @@ export class H2Call {
 
   /** Opens one attempt's stream on an endpoint the client's balancer picks. */
   private send(now = Date.now()): void {
-    if (this.finished) return;
+    if (this.settled) return;
     const client = this.client!;
     const a = client.addrState;
     if (a.type === 'failed' && client.endpointCount === 0) {
@@ -413,8 +420,14 @@ export class H2Call {
   private onUpClose(up: http2.ClientHttp2Stream): void {
     if (up !== this.up || this.finished) return;
     if (this.upEnded) {
-      // Response complete; the request side may still have been open (its body unwanted).
-      if (!this.upReqEnded) this.dropBody = true;
+      // Response complete; the request side may still have been open (its body unwanted). The
+      // caller may be paused for backpressure toward this stream: it is read and dropped now,
+      // else it could never finish sending and its stream would never close.
+      if (!this.upReqEnded) {
+        this.dropBody = true;
+        this.chunks = [];
+        if (this.down.isPaused()) this.down.resume();
+      }
       this.releaseEndpoint();
       this.up = undefined;
       return;
@@ -487,6 +500,11 @@ export class H2Call {
     this.attemptTimer = undefined;
   }
 
+  private clearRetryTimer(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
   // ---- retries, timeouts, failures -----------------------------------------------------
 
   private retryOrFail(err: RouterError): void {
@@ -507,8 +525,12 @@ export class H2Call {
     this.retries++;
     this.svc.base.retriesTotal.incr();
     const wait = (this.schedule ??= this.svc.base.backoff()).next();
-    if (wait > 0) setTimeout(() => this.attempt(), wait);
-    else this.attempt();
+    if (wait > 0) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.attempt();
+      }, wait);
+    } else this.attempt();
   }
 
   private attemptTimeout(ms: number): void {
@@ -532,6 +554,7 @@ export class H2Call {
   fail(err: unknown): void {
     if (this.finished) return;
     const down = this.down;
+    this.clearRetryTimer();
     if (this.up !== undefined) this.abandonAttempt();
     this.finalClass = 'failure';
     this.dropBody = true;
@@ -561,6 +584,7 @@ export class H2Call {
     if (this.totalTimer !== undefined) clearTimeout(this.totalTimer);
     if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
     this.clearAttemptTimer();
+    this.clearRetryTimer();
     const up = this.up;
     if (up !== undefined) {
       this.up = undefined;

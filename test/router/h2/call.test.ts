@@ -1,0 +1,223 @@
+/**
+ * H2Call (src/router/h2/call.ts) through an in-process h2 router and server on loopback, with
+ * naming faked (test/router/support.ts): what happens to an exchange after the router has
+ * answered it, and the caller's request body once the upstream no longer wants it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { Path } from '../../../src/naming/path.js';
+import { MetricsRegistry } from '../../../src/telemetry/metrics-registry.js';
+import { H2Router } from '../../../src/router/h2/router.js';
+import { H2RouterServer, h2ServerOptions } from '../../../src/router/h2/server.js';
+import type { Identifier } from '../../../src/router/identifiers/identifier.js';
+import type { ActivityState, BoundName } from '../../../src/naming/contracts.js';
+import type { NameTree } from '../../../src/naming/name-tree.js';
+import { TestVar, TextDtab, activity, boundLeaf, inetAddr, okTree, parseTextDtab } from '../support.js';
+
+const DST = Path.of('svc', 'up');
+const identifier: Identifier = { kind: 'test', identify: () => ({ type: 'identified', dst: DST }) };
+
+interface Upstream {
+  readonly port: number;
+  /** Request streams seen, in order. */
+  readonly streams: http2.ServerHttp2Stream[];
+  /** Resolves when the upstream has seen `n` streams. */
+  seen(n: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function upstream(onStream: (s: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders) => void): Promise<Upstream> {
+  const srv = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const streams: http2.ServerHttp2Stream[] = [];
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  srv.on('session', (s) => {
+    sessions.add(s);
+    s.on('close', () => sessions.delete(s));
+    s.on('error', () => {});
+  });
+  srv.on('stream', (s, h) => {
+    s.on('error', () => {});
+    streams.push(s);
+    for (const w of waiters.splice(0)) {
+      if (streams.length >= w.n) w.resolve();
+      else waiters.push(w);
+    }
+    onStream(s, h);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: (srv.address() as AddressInfo).port,
+    streams,
+    seen: (n) => (streams.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }))),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sessions) s.destroy();
+        srv.close(() => r());
+      }),
+  };
+}
+
+interface Harness {
+  readonly port: number;
+  readonly server: H2RouterServer;
+  /** The bound tree of DST (set it to pending to hold binding). */
+  readonly tree: TestVar<ActivityState<NameTree<BoundName>>>;
+  close(): Promise<void>;
+}
+
+async function router(upPort: number, config: Record<string, unknown>): Promise<Harness> {
+  const metrics = new MetricsRegistry();
+  const tree = okTree(boundLeaf('/#/io.l5d.fs/up', inetAddr(upPort)));
+  const r = new H2Router<TextDtab>({
+    label: 'h2',
+    baseDtab: new TextDtab(''),
+    identifier,
+    parseDtab: parseTextDtab,
+    bind: () => activity(tree),
+    metrics,
+    config: { label: 'h2', ...config },
+  });
+  const server = new H2RouterServer(r as unknown as H2Router, h2ServerOptions({ ip: '127.0.0.1', port: 0 }, undefined), metrics);
+  const { port } = await server.listen();
+  return {
+    port,
+    server,
+    tree,
+    close: async () => {
+      await server.close(0);
+      r.close();
+      metrics.close();
+    },
+  };
+}
+
+function connect(port: number): Promise<http2.ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const s = http2.connect(`http://127.0.0.1:${port}`);
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Resolves with the response's status and body once it ended, or rejects after `ms`. */
+function response(st: http2.ClientHttp2Stream, ms = 5000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    let body = '';
+    const timer = setTimeout(() => reject(new Error(`no whole response within ${ms} ms`)), ms);
+    st.on('response', (h) => (status = Number(h[':status'])));
+    st.on('data', (c: Buffer) => (body += c.toString()));
+    st.on('end', () => {
+      clearTimeout(timer);
+      resolve({ status, body });
+    });
+    st.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+/** Resolves true when `p` settles within `ms`, false otherwise (for what must not happen). */
+function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    p.then(
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+    );
+  });
+}
+
+function closed(st: http2.Http2Stream): Promise<void> {
+  return st.closed ? Promise.resolve() : new Promise((r) => st.once('close', () => r()));
+}
+
+test('a total timeout during the retry backoff answers 503 and sends no further attempt', async () => {
+  // Every attempt is refused with a retryable 503; the retry waits 300 ms, the total timeout is 100 ms.
+  const up = await upstream((s) => s.respond({ ':status': 503 }, { endStream: true }));
+  const h = await router(up.port, {
+    service: { totalTimeoutMs: 100, responseClassifier: { kind: 'io.l5d.h2.retryableAll5XX' }, retries: { backoff: { kind: 'constant', ms: 300 } } },
+  });
+  const session = await connect(h.port);
+  try {
+    // The caller's request body is still open, so its stream outlives the router's answer.
+    const st = session.request({ ':method': 'POST', ':path': '/x' }, { endStream: false });
+    st.write('part');
+    const r = await response(st);
+    assert.deepEqual(r, { status: 503, body: 'exceeded 100ms total timeout for /svc/up\n' });
+    assert.equal(up.streams.length, 1);
+    // The backoff (300 ms) ends well within 800 ms: a retry would show as a second upstream stream.
+    assert.equal(await within(up.seen(2), 800), false, 'no attempt after the 503');
+    assert.equal(st.closed, false, 'the answered caller is not reset');
+    st.end();
+    await closed(st);
+    assert.equal(st.rstCode, http2.constants.NGHTTP2_NO_ERROR);
+    assert.equal(up.streams.length, 1);
+  } finally {
+    session.destroy();
+    await h.close();
+    await up.close();
+  }
+});
+
+test('a total timeout while binding is pending answers 503 and the name bound later is not called', async () => {
+  const up = await upstream((s) => s.respond({ ':status': 200 }, { endStream: true }));
+  const h = await router(up.port, { service: { totalTimeoutMs: 100 }, bindingTimeoutMs: 10_000 });
+  const session = await connect(h.port);
+  const bound = h.tree.sample();
+  h.tree.set({ type: 'pending' });
+  try {
+    const st = session.request({ ':method': 'POST', ':path': '/x' }, { endStream: false });
+    st.write('part');
+    const r = await response(st);
+    assert.deepEqual(r, { status: 503, body: 'exceeded 100ms total timeout for /svc/up\n' });
+    h.tree.set(bound);
+    assert.equal(await within(up.seen(1), 500), false, 'no attempt after the 503');
+    st.end();
+    await closed(st);
+    assert.equal(st.rstCode, http2.constants.NGHTTP2_NO_ERROR);
+    assert.equal(up.streams.length, 0);
+  } finally {
+    session.destroy();
+    await h.close();
+    await up.close();
+  }
+});
+
+test('a request body still flowing when the upstream has answered is read to its end (the caller is not stalled)', async () => {
+  // The upstream answers 100 ms after the request starts and never reads the body: meanwhile the
+  // router's writes upstream fill the flow-control window and the caller's stream is paused.
+  const up = await upstream((s) => {
+    setTimeout(() => {
+      if (!s.closed) s.respond({ ':status': 200 }, { endStream: true });
+    }, 100);
+  });
+  const h = await router(up.port, {});
+  const session = await connect(h.port);
+  try {
+    const st = session.request({ ':method': 'POST', ':path': '/x' }, { endStream: false });
+    const r = response(st);
+    const body = Buffer.alloc(1024 * 1024, 0x61);
+    const written = new Promise<void>((resolve) => st.end(body, () => resolve()));
+    assert.equal((await r).status, 200);
+    assert.equal(await within(written, 3000), true, 'the whole request body was taken');
+    assert.equal(await within(closed(st), 3000), true, 'the stream closed');
+    // The router's side of the stream closes a moment after the caller's; nothing to await but its count.
+    for (let i = 0; i < 300 && h.server.inFlight !== 0; i++) await new Promise((res) => setTimeout(res, 10));
+    assert.equal(h.server.inFlight, 0, 'the call finished');
+  } finally {
+    session.destroy();
+    await h.close();
+    await up.close();
+  }
+});
