@@ -53,9 +53,12 @@ export const DEFAULT_MAX_SECONDS = 600;
 /** A zero base would retry a dead namerd in a tight loop; this is the least we wait. */
 export const MIN_BACKOFF_MS = 10;
 
+/** The longest delay a Node timer takes; past it setTimeout fires after 1 ms (a tight loop). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 export function backoffFrom(retry: { readonly baseSeconds?: number; readonly maxSeconds?: number } | undefined): Backoff {
-  const baseMs = Math.max(MIN_BACKOFF_MS, (retry?.baseSeconds ?? DEFAULT_BASE_SECONDS) * 1000);
-  const maxMs = Math.max(baseMs, (retry?.maxSeconds ?? DEFAULT_MAX_SECONDS) * 1000);
+  const baseMs = Math.min(MAX_TIMER_MS, Math.max(MIN_BACKOFF_MS, (retry?.baseSeconds ?? DEFAULT_BASE_SECONDS) * 1000));
+  const maxMs = Math.min(MAX_TIMER_MS, Math.max(baseMs, (retry?.maxSeconds ?? DEFAULT_MAX_SECONDS) * 1000));
   return { baseMs, maxMs };
 }
 

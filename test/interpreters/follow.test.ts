@@ -34,6 +34,17 @@ test('backoffDelay: the first wait is base; later ones are jittered between base
   }
 });
 
+test('backoff: a cap past what a Node timer can wait (24.8 days) waits the longest a timer can, never 1 ms', () => {
+  // setTimeout fires after 1 ms for any delay over 2^31-1 ms, which would turn the longest
+  // waits of a dead namerd into a tight loop.
+  const b = backoffFrom({ baseSeconds: 1, maxSeconds: 3_000_000 });
+  assert.equal(b.maxMs, 2_147_483_647);
+  const top = { ...b, random: () => 0.999999999 };
+  assert.equal(backoffCeiling(top, 40), 2_147_483_647);
+  assert.ok(backoffDelay(top, 40) <= 2_147_483_647);
+  assert.equal(backoffFrom({ baseSeconds: 3_000_000, maxSeconds: 3_000_000 }).baseMs, 2_147_483_647);
+});
+
 test('inetTarget: /$/inet/<host>/<port> only, with a config error naming file, key, found and allowed', () => {
   assert.deepEqual(inetTarget(readPath('/$/inet/127.0.0.1/4180')), { host: '127.0.0.1', port: 4180 });
   assert.deepEqual(inetTarget(readPath('/$/inet/::1/4180')), { host: '::1', port: 4180 });

@@ -248,3 +248,21 @@ test('tls: the interface behind TLS binds for a trusting client; a plaintext cli
   const res = await within(call(plain, 'dtab', { stamp: EMPTY, ns: 'default', clientId: [] }, AbortSignal.timeout(3000)), 4000);
   assert.ok(res instanceof Error, `a plaintext client must not be answered, got ${String(res)}`);
 });
+
+test('a long poll whose client goes away without a Tdiscarded (the socket just closes) stops waiting on the server', async () => {
+  const store = new InMemoryDtabStore({ default: '/svc=>/$/inet/127.0.0.1' });
+  cleanups.push(() => store.close());
+  const iface = new ThriftNamerInterface(new Namespaces(store, BUILTIN_ONLY), { ip: '127.0.0.1', port: 0 });
+  const a = await iface.listen();
+  cleanups.push(() => iface.close());
+  const c = client(a.port);
+  const first = await call(c, 'bind', { dtab: '', name: { stamp: EMPTY, name: tp('svc', '80'), ns: 'default' }, clientId: [] });
+  assert.ok(first.ok);
+  const poll = call(c, 'bind', { dtab: '', name: { stamp: first.value.stamp, name: tp('svc', '80'), ns: 'default' }, clientId: [] });
+  await eventually(() => iface.service.observers().bind.waiting === 1, 'the poll to wait on the server');
+  // close() tears the session down at once: no Tdiscarded goes out for the pending call.
+  c.close();
+  await assert.rejects(poll, { code: 'MESH_ERR_MUX_CLOSED' });
+  await eventually(() => iface.service.observers().bind.active === 0, 'the server to drop the orphaned poll');
+  assert.deepEqual(iface.service.observers().bind, { active: 0, inactive: 1, waiting: 0, opened: 1, closed: 0 });
+});
