@@ -588,10 +588,24 @@ function isDiscard(type: number): boolean {
  */
 export class FragmentAssembler {
   readonly maxMessageSize: number;
+  /** Bytes of all unfinished messages together: a peer fragmenting on many tags at once must
+   * not hold more than this (each tag alone is held to maxMessageSize). */
+  readonly maxPendingBytes: number;
   private readonly partials = new Map<number, Partial>();
+  private pendingBytes = 0;
 
-  constructor(maxMessageSize: number = DEFAULT_MAX_FRAME_SIZE) {
+  constructor(maxMessageSize: number = DEFAULT_MAX_FRAME_SIZE, maxPendingBytes: number = 4 * maxMessageSize) {
     this.maxMessageSize = maxMessageSize;
+    this.maxPendingBytes = maxPendingBytes;
+  }
+
+  private drop(tag: number): Partial | undefined {
+    const p = this.partials.get(tag);
+    if (p !== undefined) {
+      this.partials.delete(tag);
+      this.pendingBytes -= p.size;
+    }
+    return p;
   }
 
   /** Tags with fragments gathered and no ending frame yet. */
@@ -613,12 +627,17 @@ export class FragmentAssembler {
       const body = frame.subarray(4);
       let p = this.partials.get(tag);
       if (p === undefined || p.type !== type) {
+        this.drop(tag);
         p = { type, parts: [], size: 0 };
         this.partials.set(tag, p);
       }
       p.size += body.length;
+      this.pendingBytes += body.length;
       if (p.size > this.maxMessageSize) {
         throw new MuxError('MESH_ERR_MUX_FRAME_TOO_LARGE', `a fragmented mux message of over ${this.maxMessageSize} bytes`);
+      }
+      if (this.pendingBytes > this.maxPendingBytes) {
+        throw new MuxError('MESH_ERR_MUX_FRAME_TOO_LARGE', `unfinished fragmented mux messages of over ${this.maxPendingBytes} bytes in all`);
       }
       p.parts.push(body);
       return null;
@@ -626,12 +645,11 @@ export class FragmentAssembler {
     if (this.partials.size === 0) return frame;
     if (isDiscard(type)) {
       const forTag = type === MUX_TYPE.Rdiscarded ? rawTag : frame.length >= 7 ? frame.readUIntBE(4, 3) : -1;
-      this.partials.delete(forTag);
+      this.drop(forTag);
       return frame;
     }
-    const p = this.partials.get(rawTag);
+    const p = this.drop(rawTag);
     if (p === undefined) return frame;
-    this.partials.delete(rawTag);
     if (p.type !== type) return frame;
     if (p.size + frame.length - 4 > this.maxMessageSize) {
       throw new MuxError('MESH_ERR_MUX_FRAME_TOO_LARGE', `a fragmented mux message of over ${this.maxMessageSize} bytes`);

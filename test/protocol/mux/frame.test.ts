@@ -251,6 +251,25 @@ test('a frame over the limit is rejected as soon as its size is read', () => {
   assert.throws(() => f.push(hex('00 00 00 0c 02 80 00 02 61 62 63 64 65 66 67 68')), (e: unknown) => e instanceof MuxError && e.code === 'MESH_ERR_MUX_FRAME_TOO_LARGE');
 });
 
+test('fragments on many tags at once may not hold more than maxPendingBytes in all', () => {
+  // Each tag stays under its own 8-byte limit; together they pass the 20-byte total.
+  const a = new FragmentAssembler(8, 20);
+  const frag = (tag: number, n: number): Buffer => Buffer.concat([hex(`02 80 00 ${tag.toString(16).padStart(2, '0')}`), Buffer.alloc(n, 0x61)]);
+  assert.equal(a.push(frag(2, 6)), null);
+  assert.equal(a.push(frag(3, 6)), null);
+  assert.equal(a.push(frag(4, 6)), null);
+  assert.throws(() => a.push(frag(5, 6)), (e: unknown) => e instanceof MuxError && e.code === 'MESH_ERR_MUX_FRAME_TOO_LARGE' && /in all/.test(e.message));
+  // Finished and discarded messages give their bytes back.
+  const b = new FragmentAssembler(8, 20);
+  assert.equal(b.push(frag(2, 6)), null);
+  assert.equal(b.push(frag(3, 6)), null);
+  assert.equal(b.push(hex('02 00 00 02 62'))?.length, 4 + 6 + 1);
+  assert.equal(b.push(hex('c2 00 00 00 00 00 03'))?.length, 7);
+  assert.equal(b.pending, 0);
+  for (let tag = 2; tag < 5; tag++) assert.equal(b.push(frag(tag, 6)), null);
+  assert.equal(b.pending, 3);
+});
+
 test('a large frame arriving in many chunks is decoded whole', () => {
   const payload = Buffer.alloc(300_000, 7);
   const frame = encodeMessage({ kind: 'RdispatchOk', tag: 9, contexts: [], body: payload });
