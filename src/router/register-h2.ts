@@ -1,7 +1,7 @@
 /**
  * Marks router protocol `h2` as built (the h2 router, src/router/h2, assembled by linker.ts)
- * with its identifiers `io.l5d.header.token` and `io.l5d.header.path` (category
- * `h2Identifier`) and the `io.l5d.h2.*` response classifiers. Keys the h2 router does not build
+ * with its identifiers `io.l5d.header.token`, `io.l5d.header.path` and `io.l5d.ingress`
+ * (category `h2Identifier`) and the `io.l5d.h2.*` response classifiers. Keys the h2 router does not build
  * stay "not supported yet" at validation: `tracePropagator` here (h2 requests are not traced
  * yet), server and client keys in config/router-fields.ts (notBuiltYet).
  */

@@ -35,8 +35,19 @@ export interface H2BuildDeps<D extends DtabLike> {
 }
 
 export function buildH2Router<D extends DtabLike>(rc: Obj, deps: H2BuildDeps<D>): BuiltH2Router<D> {
-  const i = deps.index;
   const identifier = createH2Identifier(rc['identifier'] as readonly Obj[] | undefined, { dstPrefix: deps.dstPrefix, baseDtab: deps.baseDtab });
+  try {
+    return assemble(rc, deps, identifier);
+  } catch (e) {
+    // An identifier may already watch something (io.l5d.ingress): a config problem found now
+    // must not leave that watch keeping the process alive.
+    identifier.close?.();
+    throw e;
+  }
+}
+
+function assemble<D extends DtabLike>(rc: Obj, deps: H2BuildDeps<D>, identifier: Identifier): BuiltH2Router<D> {
+  const i = deps.index;
   const label = String(rc['label'] ?? 'h2');
   const router = new H2Router<D>({
     label,

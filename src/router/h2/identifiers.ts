@@ -6,13 +6,20 @@
  *  - `io.l5d.header.path`: a header (default `:path`) read as a path (its query cut off),
  *    `dstPrefix/<first segments elements>`; without `segments` the whole path. gRPC's
  *    `/pkg.Service/Method` with `segments: 1` is `/svc/pkg.Service`.
+ *  - `io.l5d.ingress`: the first Kubernetes Ingress rule matching the host of `:authority`
+ *    (without its port) and `:path` (without its query), `dstPrefix/<namespace>/<port>/<service>`;
+ *    the watch and the matching are the http identifier's (identifiers/ingress-cache.ts), with
+ *    Linkerd's h2 keys. Linkerd's h2 variant compares `:authority` port included and `:path`
+ *    query included, so a rule with a host never matched a client that sent a port; Meshwork
+ *    matches as its http variant does.
  * They implement the router's Identifier contract (identifiers/identifier.ts).
  */
 import type { PluginSpec } from '../../config/schema.js';
 import { Path, utf8Bytes } from '../../naming/path.js';
 import { readPath } from '../../naming/parser.js';
 import { PluginError, numberKey, stringKey } from '../plugin-errors.js';
-import { ComposedIdentifier, identified, unidentified, type Identifier, type IdentifierContext, type IdentifyRequest, type IdentifyResult } from '../identifiers/identifier.js';
+import { ComposedIdentifier, identified, pathEnd, unidentified, type Identifier, type IdentifierContext, type IdentifyRequest, type IdentifyResult } from '../identifiers/identifier.js';
+import { IngressCache, KIND as INGRESS_KIND, ingressArgs, ingressFields, matchIngress } from '../identifiers/ingress-cache.js';
 
 export const HEADER_TOKEN_KIND = 'io.l5d.header.token';
 export const HEADER_PATH_KIND = 'io.l5d.header.path';
@@ -100,6 +107,14 @@ export class H2HeaderPathIdentifier implements Identifier {
   }
 }
 
+export class H2IngressIdentifier extends IngressCache {
+  identify(req: IdentifyRequest): IdentifyResult {
+    if (!this.hasList) return this.notReady;
+    const path = req.url; // :path, in H2HeadersView
+    return matchIngress(this.ingresses, req.header(':authority'), path.slice(0, pathEnd(path)));
+  }
+}
+
 type Spec = PluginSpec<Record<string, unknown>, Identifier, IdentifierContext>;
 
 export const h2HeaderTokenIdentifier: Spec = {
@@ -124,7 +139,14 @@ export const h2HeaderPathIdentifier: Spec = {
     ),
 };
 
-export const h2IdentifierPlugins: readonly Spec[] = [h2HeaderTokenIdentifier, h2HeaderPathIdentifier];
+export const h2IngressIdentifier: Spec = {
+  category: 'h2Identifier',
+  kind: INGRESS_KIND,
+  fields: ingressFields,
+  create: (cfg, ctx) => new H2IngressIdentifier(...ingressArgs(cfg, ctx.dstPrefix)),
+};
+
+export const h2IdentifierPlugins: readonly Spec[] = [h2HeaderTokenIdentifier, h2HeaderPathIdentifier, h2IngressIdentifier];
 
 /** The h2 router's identifier from its `identifier:` config (object, list or absent). */
 export function createH2Identifier(

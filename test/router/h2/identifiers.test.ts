@@ -41,5 +41,8 @@ test('a list of identifiers is tried in order', () => {
 });
 
 test('identifier kinds not built for h2 are refused', () => {
-  assert.throws(() => createH2Identifier({ kind: 'io.l5d.ingress' }, ctx), (e: Error & { code?: string }) => e.code === 'MESH_ERR_PLUGIN_NOT_SUPPORTED');
+  assert.throws(
+    () => createH2Identifier({ kind: 'io.l5d.k8s.istio' }, ctx),
+    (e: Error & { code?: string }) => e.code === 'MESH_ERR_PLUGIN_NOT_SUPPORTED' && e.message.endsWith('supported: io.l5d.header.token, io.l5d.header.path, io.l5d.ingress'),
+  );
 });
