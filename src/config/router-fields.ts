@@ -117,14 +117,23 @@ function commonServerFields(defaultPort: number | undefined): Fields {
   };
 }
 
-const h2StreamFields: Fields = {
+/**
+ * HTTP/2 SETTINGS an h2 server announces and an h2 client sends (protocol-h2.md), bounded by
+ * what node:http2 accepts (RFC 9113 6.5.2) so an out-of-range value is a config error, not a
+ * crash when the listener or session is made.
+ */
+const h2SettingsFields: Fields = {
+  headerTableBytes: { type: int, min: 0, max: 2 ** 32 - 1 },
+  initialStreamWindowBytes: { type: int, min: 0, max: 2 ** 31 - 1 },
+  maxFrameBytes: { type: int, min: 16384, max: 2 ** 24 - 1 },
+  maxHeaderListBytes: { type: int, min: 0, max: 2 ** 32 - 1 },
+  // Spelled this way in protocol-h2.md's tables; accepted as the same setting.
+  maxHeaderListByts: { type: int, min: 0, max: 2 ** 32 - 1 },
+};
+
+/** node:http2 has no setting for when window updates are sent. */
+const h2WindowUpdateFields: Fields = {
   windowUpdateRatio: { type: 'number', min: 0, max: 1 },
-  headerTableBytes: { type: int, min: 0 },
-  initialStreamWindowBytes: { type: int, min: 0 },
-  maxFrameBytes: { type: int, min: 0 },
-  maxHeaderListBytes: { type: int, min: 0 },
-  // Spelled this way in protocol-h2.md's tables; recognised so a copied key is not "unknown".
-  maxHeaderListByts: { type: int, min: 0 },
 };
 
 /**
@@ -142,9 +151,10 @@ const protocolServerFields: Record<ProtocolName, Fields> = {
     maxCallDepth: { type: int, min: 0, default: 1000 },
   },
   h2: {
+    ...h2SettingsFields,
+    addForwardedHeader: { type: { object: forwardedFields } },
     ...notBuiltYet({
-      ...h2StreamFields,
-      addForwardedHeader: { type: { object: forwardedFields } },
+      ...h2WindowUpdateFields,
       timeoutMs: { type: int, min: 0 },
       socketOptions: { type: { object: socketOptionsFields } },
       serverSession: { type: { object: sessionFields } },
@@ -187,14 +197,17 @@ const protocolClientParams: Record<ProtocolName, Fields> = {
     forwardClientCert: { type: 'boolean' },
     requestAuthorizers: { type: { array: { plugin: 'requestAuthorizer' } } },
   },
-  h2: notBuiltYet({
-    ...h2StreamFields,
-    forwardClientCert: { type: 'boolean' },
-    requestAuthorizers: { type: { array: { plugin: 'h2RequestAuthorizer' } } },
-    hostConnectionPool: { type: { object: hostConnectionPoolFields } },
-    failFast: { type: 'boolean' },
-    socketOptions: { type: { object: socketOptionsFields } },
-  }),
+  h2: {
+    ...h2SettingsFields,
+    ...notBuiltYet({
+      ...h2WindowUpdateFields,
+      forwardClientCert: { type: 'boolean' },
+      requestAuthorizers: { type: { array: { plugin: 'h2RequestAuthorizer' } } },
+      hostConnectionPool: { type: { object: hostConnectionPoolFields } },
+      failFast: { type: 'boolean' },
+      socketOptions: { type: { object: socketOptionsFields } },
+    }),
+  },
   thrift: { thriftFramed: { type: 'boolean' }, attemptTTwitterUpgrade: { type: 'boolean' } },
   thriftmux: { thriftFramed: { type: 'boolean' }, attemptTTwitterUpgrade: { type: 'boolean' } },
   mux: {},

@@ -13,7 +13,7 @@ markKeyBuilt('routers.httpAccessLog');
 // TLS on servers and to upstreams (tls.ts).
 markKeyBuilt('routers.servers.tls');
 markKeyBuilt('routers.client.tls');
-// Forwarded labelers are applied by the router (router.ts `forwardedValue`).
+// Forwarded labelers are applied by the routers (forwarded.ts `forwardedValue`).
 for (const kind of ['ip', 'ip:port', 'connectionRandom', 'requestRandom', 'router', 'static']) {
   implementPlugin('forwardedLabeler', kind, (c: Record<string, unknown>) => c);
 }

@@ -28,6 +28,7 @@ import { cacheService, commonClientParams, commonService, num, routerCacheSettin
 import { PrefixConfigs } from './service-config.js';
 import type { Service } from './service.js';
 import { Route } from './route.js';
+import { forwardedValue, targetScheme } from './forwarded.js';
 import type { TlsFiles } from '../config/tls.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -333,7 +334,10 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
       throw new RouterError('MESH_ERR_ROUTER_UNIDENTIFIED', `Unknown destination: ${head.method} ${head.target} / ${id.reason}`);
     }
     if (srv.addForwardedHeader !== undefined) {
-      head.append('forwarded', forwardedValue(srv.addForwardedHeader, ex, this.label));
+      head.append(
+        'forwarded',
+        forwardedValue(srv.addForwardedHeader, this.label, ex.localAddress, ex.localPort, ex.remoteAddress, ex.remotePort, ex.connection, head.header('host'), targetScheme(head.target)),
+      );
     }
     if (id.rewrittenUrl !== undefined) head.target = id.rewrittenUrl;
     // Proxy-form request: forwarded in origin-form with the authority as Host.
@@ -566,67 +570,4 @@ export function pickLeaf(tree: NameTree<BoundName>, rng: () => number = Math.ran
     }
   }
   return undefined;
-}
-
-const RANDOM_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-/** An RFC 7239 obfuscated identifier: `_` and six letters or digits, as Linkerd makes them. */
-function obfuscated(): string {
-  let s = '_';
-  for (let i = 0; i < 6; i++) s += RANDOM_CHARS[Math.floor(Math.random() * RANDOM_CHARS.length)];
-  return s;
-}
-
-/** Per-connection labels for `connectionRandom` (by, for), dropped with the connection. */
-const connectionLabels = new WeakMap<object, { by: string; for: string }>();
-
-/**
- * Labels one end of the connection with a `forwardedLabeler` (`ip`, `ip:port`,
- * `requestRandom` (default), `connectionRandom`, `router`, `static`).
- */
-function label(k: Obj | undefined, ip: string, port: number, routerLabel: string, perConnection: () => string): string {
-  const kind = (k?.['kind'] as string | undefined) ?? 'requestRandom';
-  switch (kind) {
-    case 'ip':
-      if (ip === '' || ip === '0.0.0.0' || ip === '::') return 'unknown';
-      return ip.includes(':') ? `"[${ip}]"` : ip;
-    case 'ip:port':
-      if (ip === '' || ip === '0.0.0.0' || ip === '::') return 'unknown';
-      return ip.includes(':') ? `"[${ip}]:${port}"` : `"${ip}:${port}"`;
-    case 'router':
-      return routerLabel.startsWith('_') ? routerLabel : '_' + routerLabel;
-    case 'static': {
-      const l = String(k?.['label'] ?? '');
-      return l.startsWith('_') ? l : '_' + l;
-    }
-    case 'connectionRandom':
-      return perConnection();
-    default:
-      return obfuscated();
-  }
-}
-
-/**
- * Linkerd's `addForwardedHeader`: one RFC 7239 field added after any the client sent:
- * `by=<label>;for=<label>`, then `;host=<Host>` when there is one and `;proto=<scheme>` when
- * the request-target has a scheme (absolute-form).
- */
-function forwardedValue(cfg: Obj, ex: Http1Exchange, routerLabel: string): string {
-  let conn: { by: string; for: string } | undefined;
-  const perConn = (which: 'by' | 'for') => (): string => {
-    conn ??= connectionLabels.get(ex.connection);
-    if (conn === undefined) {
-      conn = { by: obfuscated(), for: obfuscated() };
-      connectionLabels.set(ex.connection, conn);
-    }
-    return conn[which];
-  };
-  const by = label(cfg['by'] as Obj | undefined, ex.localAddress, ex.localPort, routerLabel, perConn('by'));
-  const f = label(cfg['for'] as Obj | undefined, ex.remoteAddress, ex.remotePort, routerLabel, perConn('for'));
-  let v = `by=${by};for=${f}`;
-  const host = ex.head.header('host');
-  if (host !== undefined) v += `;host=${host}`;
-  const target = ex.head.target;
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(target);
-  if (m !== null) v += `;proto=${m[1]}`;
-  return v;
 }

@@ -8,9 +8,17 @@ import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 
+/**
+ * The SETTINGS a Meshwork h2 server announces or h2 client sends besides
+ * SETTINGS_MAX_CONCURRENT_STREAMS; an absent one keeps node's default.
+ */
+export type H2Settings = Pick<http2.Settings, 'headerTableSize' | 'initialWindowSize' | 'maxFrameSize' | 'maxHeaderListSize'>;
+
 export interface H2ServerOptions {
   /** SETTINGS_MAX_CONCURRENT_STREAMS announced to each client (0 or absent: Node's default). */
   readonly maxConcurrentStreams?: number;
+  /** Further SETTINGS announced to each client. */
+  readonly settings?: H2Settings;
   /** Serve TLS with ALPN `h2` with these options; undefined: plaintext h2c (prior knowledge). */
   readonly tls?: TlsOptions | undefined;
   /** A TLS handshake with a client failed, or a client did not negotiate `h2`. */
@@ -24,7 +32,7 @@ export class H2Server {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
   constructor(onStream: H2StreamHandler, opts: H2ServerOptions = {}) {
-    const settings: http2.Settings = {};
+    const settings: http2.Settings = { ...opts.settings };
     if (opts.maxConcurrentStreams !== undefined && opts.maxConcurrentStreams > 0) settings.maxConcurrentStreams = opts.maxConcurrentStreams;
     this.server = opts.tls !== undefined ? http2.createSecureServer({ ...opts.tls, ALPNProtocols: ['h2'], allowHTTP1: false, settings }) : http2.createServer({ settings });
     this.server.on('session', (s: http2.ServerHttp2Session) => {

@@ -6,6 +6,7 @@
  */
 import * as http2 from 'node:http2';
 import type { ConnectionOptions } from 'node:tls';
+import type { H2Settings } from './server.js';
 
 export interface H2SessionPoolOptions {
   readonly host: string;
@@ -14,6 +15,8 @@ export interface H2SessionPoolOptions {
   readonly tls?: ConnectionOptions | undefined;
   /** Close a session with no stream open for this long (0: never). */
   readonly idleTimeoutMs?: number;
+  /** SETTINGS sent to the endpoint when a session opens (absent ones: node's defaults). */
+  readonly settings?: H2Settings;
 }
 
 /** Streams of a session that never connected fail with this flag set on their error. */
@@ -47,7 +50,9 @@ export class H2SessionPool {
 
   private open(): http2.ClientHttp2Session {
     const url = `${this.scheme}://${this.authority}`;
-    const s = this.opts.tls !== undefined ? http2.connect(url, { ...this.opts.tls, ALPNProtocols: ['h2'] }) : http2.connect(url);
+    const settings = this.opts.settings;
+    const s =
+      this.opts.tls !== undefined ? http2.connect(url, { ...this.opts.tls, ALPNProtocols: ['h2'], settings }) : settings !== undefined ? http2.connect(url, { settings }) : http2.connect(url);
     this.opened++;
     this.session = s;
     const drop = (): void => {

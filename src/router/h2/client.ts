@@ -9,6 +9,7 @@ import type { Addr, Address } from '../../naming/addr.js';
 import type { Closable, Var } from '../../naming/contracts.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import { H2SessionPool } from '../../protocol/h2/session-pool.js';
+import type { H2Settings } from '../../protocol/h2/server.js';
 import type { AccrualFactory, AccrualState, Balancer, BalancerEndpoint, BalancerFactory, Budget } from '../balancing.js';
 import { AddrWaiters, accrualText, clientMetrics, clientSnapshot, closeEndpoints, nextEndpoints, type ClientMetrics } from '../endpoint-set.js';
 
@@ -19,6 +20,8 @@ export interface H2ClientParams {
   readonly accrual: AccrualFactory;
   readonly requeueBudget: () => Budget;
   readonly tls?: ConnectionOptions | undefined;
+  /** SETTINGS each session sends (`headerTableBytes`, `initialStreamWindowBytes`, ...). */
+  readonly settings?: H2Settings | undefined;
 }
 
 export class H2Endpoint implements BalancerEndpoint {
@@ -33,7 +36,7 @@ export class H2Endpoint implements BalancerEndpoint {
     params: H2ClientParams,
     onAvailability: (available: boolean) => void,
   ) {
-    this.pool = new H2SessionPool({ host: address.host, port: address.port, tls: params.tls, idleTimeoutMs: params.sessionIdleTimeMs });
+    this.pool = new H2SessionPool({ host: address.host, port: address.port, tls: params.tls, idleTimeoutMs: params.sessionIdleTimeMs, settings: params.settings });
     this.accrual = params.accrual(onAvailability);
   }
   get label(): string {

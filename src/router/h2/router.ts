@@ -20,11 +20,13 @@ import { RouterError } from '../errors.js';
 import * as H from '../headers.js';
 import type { Identifier } from '../identifiers/identifier.js';
 import { pickLeaf, type DtabLike } from '../router.js';
+import { forwardedValue } from '../forwarded.js';
 import { cacheService, commonClientParams, commonService, num, routerCacheSettings } from '../router-config.js';
 import { PrefixConfigs } from '../service-config.js';
 import type { Service } from '../service.js';
 import { createH2Classifier, type H2ResponseClassifier } from '../classifiers/h2.js';
 import { H2Client, type H2ClientParams } from './client.js';
+import { h2Settings } from './settings.js';
 import { H2HeadersView } from './identifiers.js';
 import { H2Call, errorHeaders } from './call.js';
 
@@ -45,6 +47,8 @@ export interface H2RouterDeps<D extends DtabLike = DtabLike> {
 /** Per-server settings and metrics (same scope and names as the http router's servers). */
 export interface H2ServerContext {
   readonly clearContext: boolean;
+  /** The server's `addForwardedHeader`; undefined: off. */
+  readonly addForwardedHeader: Obj | undefined;
   readonly scope: readonly string[];
   readonly requests: Counter;
   readonly success: Counter;
@@ -247,12 +251,37 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     if (id.type === 'unidentified') {
       throw new RouterError('MESH_ERR_ROUTER_UNIDENTIFIED', `Unknown destination: ${String(headers[':method'])} ${String(headers[':path'])} / ${id.reason}`);
     }
+    if (srv.addForwardedHeader !== undefined) this.addForwarded(srv.addForwardedHeader, stream, headers, fwd);
     const dst = id.dst;
     const dstText = dst.show();
     fwd[H.H_DST_SERVICE] = dstText;
     const svc = this.services.get(dstText) ?? this.makeService(dst, dstText);
     const call = new H2Call(this, stream, flags, headers, fwd, String(headers[':method'] ?? 'GET'), srv, svc, dst, dtabKey, localText, started);
     call.start(svc.base.totalTimeoutMs);
+  }
+
+  /** Appends Linkerd's `forwarded` field after any the client sent (forwarded.ts). */
+  private addForwarded(cfg: Obj, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, fwd: http2.OutgoingHttpHeaders): void {
+    const session = stream.session;
+    const sock = session?.socket;
+    const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+    const value = forwardedValue(
+      cfg,
+      this.label,
+      sock?.localAddress ?? '',
+      sock?.localPort ?? 0,
+      sock?.remoteAddress ?? '',
+      sock?.remotePort ?? 0,
+      session ?? stream,
+      one(headers[':authority']) ?? one(headers['host']),
+      one(headers[':scheme']),
+      'authority',
+    );
+    const prior = fwd['forwarded'];
+    const all: string[] = prior === undefined ? [] : Array.isArray(prior) ? [...prior] : [String(prior)];
+    all.push(value);
+    // node:http2 sends an array as one field line per value.
+    (fwd as Record<string, string | string[]>)['forwarded'] = all.length === 1 ? value : all;
   }
 
   private makeService(dst: Path, key: string): H2Service {
@@ -284,7 +313,8 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     const idText = bound.id.show();
     let c = this.clients.get(idText);
     if (c !== undefined) return c;
-    const params: H2ClientParams = commonClientParams(this.clientConfigs.paramsFor(bound.id), this.deps.tlsFiles);
+    const p = this.clientConfigs.paramsFor(bound.id);
+    const params: H2ClientParams = { ...commonClientParams(p, this.deps.tlsFiles), settings: h2Settings(p) };
     c = new H2Client(idText, bound.addr, params, this.deps.metrics, ['rt', this.label, 'client', idText.slice(1)]);
     this.clientCache.add(idText, c);
     return c;

@@ -6,7 +6,8 @@
  */
 import type * as http2 from 'node:http2';
 import type { TlsOptions } from 'node:tls';
-import { H2Server } from '../../protocol/h2/server.js';
+import { H2Server, type H2Settings } from '../../protocol/h2/server.js';
+import { h2Settings } from './settings.js';
 import type { Counter, Metrics } from '../../telemetry/metrics.js';
 import { RouterError } from '../errors.js';
 import type { H2Router, H2ServerContext } from './router.js';
@@ -22,6 +23,10 @@ export interface H2ServerOptions {
   readonly maxConcurrentStreamsPerConnection: number;
   readonly maxCallDepth: number;
   readonly tls: TlsOptions | undefined;
+  /** SETTINGS announced besides SETTINGS_MAX_CONCURRENT_STREAMS (undefined: node's defaults). */
+  readonly settings: H2Settings | undefined;
+  /** `addForwardedHeader` (by/for labelers); undefined: no `forwarded` field is added. */
+  readonly addForwardedHeader: Obj | undefined;
 }
 
 /** Linkerd's h2 default bound on proxies a request may pass (protocol-h2.md). */
@@ -37,6 +42,8 @@ export function h2ServerOptions(cfg: Obj, tls: TlsOptions | undefined): H2Server
     maxConcurrentStreamsPerConnection: n('maxConcurrentStreamsPerConnection', 1000),
     maxCallDepth: n('maxCallDepth', DEFAULT_H2_MAX_CALL_DEPTH),
     tls,
+    settings: h2Settings(cfg),
+    addForwardedHeader: (cfg['addForwardedHeader'] as Obj | null | undefined) ?? undefined,
   };
 }
 
@@ -53,6 +60,7 @@ export class H2RouterServer {
   ) {
     this.server = new H2Server((stream, headers, flags) => this.onStream(stream, headers, flags), {
       maxConcurrentStreams: options.maxConcurrentStreamsPerConnection,
+      ...(options.settings !== undefined ? { settings: options.settings } : {}),
       tls: options.tls,
       onTlsError: () => this.tlsFailures?.incr(),
     });
@@ -63,6 +71,7 @@ export class H2RouterServer {
     const scope = ['rt', this.router.label, 'server', `${this.options.ip}/${a.port}`];
     const ctx: H2ServerContext = {
       clearContext: this.options.clearContext,
+      addForwardedHeader: this.options.addForwardedHeader,
       scope,
       requests: this.metrics.counter([...scope, 'requests']),
       success: this.metrics.counter([...scope, 'success']),
