@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { startLinker, linkerdYaml } from '../support/linker.js';
 import { startFakeK8s, type FakeK8s, type K8sObject } from '../support/fake-k8s.js';
+import { startH2Upstream } from '../support/h2.js';
 
 interface Upstream {
   readonly port: number;
@@ -19,31 +19,14 @@ interface Upstream {
 }
 
 /** An HTTP/2 upstream answering `<name> <:path>` with the request's `l5d-dst-service`. */
-async function h2Upstream(name: string): Promise<Upstream> {
-  const srv = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  srv.on('session', (s) => {
-    sessions.add(s);
-    s.on('close', () => sessions.delete(s));
-    s.on('error', () => {});
-  });
-  srv.on('stream', (s, h) => {
-    s.on('error', () => {});
+function h2Upstream(name: string): Promise<Upstream> {
+  return startH2Upstream((s, h) => {
     s.resume();
     s.on('end', () => {
       s.respond({ ':status': 200, 'x-dst': String(h['l5d-dst-service']) });
       s.end(`${name} ${String(h[':path'])}`);
     });
   });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: (srv.address() as AddressInfo).port,
-    close: () =>
-      new Promise((r) => {
-        for (const s of sessions) s.destroy();
-        srv.close(() => r());
-      }),
-  };
 }
 
 interface Answer {

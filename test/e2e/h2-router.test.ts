@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { startLinker, linkerdYaml } from '../support/linker.js';
 import type { ReadyProcess } from '../support/process.js';
 import { makeTestCerts, type TestCerts } from '../support/certs.js';
+import { connectH2 as connect, startH2Upstream } from '../support/h2.js';
 
 interface Seen {
   headers: http2.IncomingHttpHeaders;
@@ -49,17 +50,9 @@ after(async () => {
 
 /** An HTTP/2 upstream answering `<name> <path> <body>` with a trailer; `/hang` never answers. */
 async function h2Upstream(name: string): Promise<H2Upstream> {
-  const srv = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
   const seen: Seen[] = [];
   const resets: number[] = [];
-  srv.on('session', (s) => {
-    sessions.add(s);
-    s.on('close', () => sessions.delete(s));
-    s.on('error', () => {});
-  });
-  srv.on('stream', (s, h) => {
-    s.on('error', () => {});
+  const up = await startH2Upstream((s, h) => {
     const entry: Seen = { headers: h, body: '', trailers: undefined };
     seen.push(entry);
     s.on('close', () => {
@@ -74,17 +67,7 @@ async function h2Upstream(name: string): Promise<H2Upstream> {
       s.end(`${name} ${String(h[':path'])} ${entry.body}`);
     });
   });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: (srv.address() as AddressInfo).port,
-    seen,
-    resets,
-    close: () =>
-      new Promise((r) => {
-        for (const s of sessions) s.destroy();
-        srv.close(() => r());
-      }),
-  };
+  return { port: up.port, seen, resets, close: up.close };
 }
 
 interface Answer {
@@ -120,14 +103,6 @@ function call(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHead
       if (trailers !== undefined) st.on('wantTrailers', () => st.sendTrailers(trailers));
       st.end(body);
     }
-  });
-}
-
-function connect(port: number): Promise<http2.ClientHttp2Session> {
-  return new Promise((resolve, reject) => {
-    const s = http2.connect(`http://127.0.0.1:${port}`);
-    s.once('connect', () => resolve(s));
-    s.once('error', reject);
   });
 }
 
@@ -355,33 +330,15 @@ test('the router, server, service and client metrics are in /admin/metrics.json'
 
 /** An upstream answering from a script, one entry per request (the last one repeats). */
 async function scriptedUpstream(script: ReadonlyArray<(s: http2.ServerHttp2Stream, body: string) => void>): Promise<H2Upstream> {
-  const srv = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
   const seen: Seen[] = [];
-  srv.on('session', (s) => {
-    sessions.add(s);
-    s.on('close', () => sessions.delete(s));
-    s.on('error', () => {});
-  });
-  srv.on('stream', (s, h) => {
-    s.on('error', () => {});
+  const up = await startH2Upstream((s, h) => {
     const entry: Seen = { headers: h, body: '', trailers: undefined };
     const n = seen.length;
     seen.push(entry);
     s.on('data', (c: Buffer) => (entry.body += c.toString()));
     s.on('end', () => script[Math.min(n, script.length - 1)]!(s, entry.body));
   });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: (srv.address() as AddressInfo).port,
-    seen,
-    resets: [],
-    close: () =>
-      new Promise((r) => {
-        for (const s of sessions) s.destroy();
-        srv.close(() => r());
-      }),
-  };
+  return { port: up.port, seen, resets: [], close: up.close };
 }
 
 const plain = (status: number, text: string) => (s: http2.ServerHttp2Stream): void => {

@@ -6,18 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
-import { Path } from '../../../src/naming/path.js';
-import { MetricsRegistry } from '../../../src/telemetry/metrics-registry.js';
-import { H2Router } from '../../../src/router/h2/router.js';
-import { H2RouterServer, h2ServerOptions } from '../../../src/router/h2/server.js';
-import type { Identifier } from '../../../src/router/identifiers/identifier.js';
-import type { ActivityState, BoundName } from '../../../src/naming/contracts.js';
-import type { NameTree } from '../../../src/naming/name-tree.js';
-import { TestVar, TextDtab, activity, boundLeaf, inetAddr, okTree, parseTextDtab } from '../support.js';
-
-const DST = Path.of('svc', 'up');
-const identifier: Identifier = { kind: 'test', identify: () => ({ type: 'identified', dst: DST }) };
+import { connectH2 as connect, startH2Router, startH2Upstream } from '../../support/h2.js';
 
 interface Upstream {
   readonly port: number;
@@ -29,17 +18,9 @@ interface Upstream {
 }
 
 async function upstream(onStream: (s: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders) => void): Promise<Upstream> {
-  const srv = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
   const streams: http2.ServerHttp2Stream[] = [];
   const waiters: Array<{ n: number; resolve: () => void }> = [];
-  srv.on('session', (s) => {
-    sessions.add(s);
-    s.on('close', () => sessions.delete(s));
-    s.on('error', () => {});
-  });
-  srv.on('stream', (s, h) => {
-    s.on('error', () => {});
+  const up = await startH2Upstream((s, h) => {
     streams.push(s);
     for (const w of waiters.splice(0)) {
       if (streams.length >= w.n) w.resolve();
@@ -47,59 +28,12 @@ async function upstream(onStream: (s: http2.ServerHttp2Stream, h: http2.Incoming
     }
     onStream(s, h);
   });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return {
-    port: (srv.address() as AddressInfo).port,
+    port: up.port,
     streams,
     seen: (n) => (streams.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }))),
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sessions) s.destroy();
-        srv.close(() => r());
-      }),
+    close: up.close,
   };
-}
-
-interface Harness {
-  readonly port: number;
-  readonly server: H2RouterServer;
-  /** The bound tree of DST (set it to pending to hold binding). */
-  readonly tree: TestVar<ActivityState<NameTree<BoundName>>>;
-  close(): Promise<void>;
-}
-
-async function router(upPort: number, config: Record<string, unknown>): Promise<Harness> {
-  const metrics = new MetricsRegistry();
-  const tree = okTree(boundLeaf('/#/io.l5d.fs/up', inetAddr(upPort)));
-  const r = new H2Router<TextDtab>({
-    label: 'h2',
-    baseDtab: new TextDtab(''),
-    identifier,
-    parseDtab: parseTextDtab,
-    bind: () => activity(tree),
-    metrics,
-    config: { label: 'h2', ...config },
-  });
-  const server = new H2RouterServer(r as unknown as H2Router, h2ServerOptions({ ip: '127.0.0.1', port: 0 }, undefined), metrics);
-  const { port } = await server.listen();
-  return {
-    port,
-    server,
-    tree,
-    close: async () => {
-      await server.close(0);
-      r.close();
-      metrics.close();
-    },
-  };
-}
-
-function connect(port: number): Promise<http2.ClientHttp2Session> {
-  return new Promise((resolve, reject) => {
-    const s = http2.connect(`http://127.0.0.1:${port}`);
-    s.once('connect', () => resolve(s));
-    s.once('error', reject);
-  });
 }
 
 /** Resolves with the response's status and body once it ended, or rejects after `ms`. */
@@ -145,7 +79,7 @@ function closed(st: http2.Http2Stream): Promise<void> {
 test('a total timeout during the retry backoff answers 503 and sends no further attempt', async () => {
   // Every attempt is refused with a retryable 503; the retry waits 300 ms, the total timeout is 100 ms.
   const up = await upstream((s) => s.respond({ ':status': 503 }, { endStream: true }));
-  const h = await router(up.port, {
+  const h = await startH2Router(up.port, {
     service: { totalTimeoutMs: 100, responseClassifier: { kind: 'io.l5d.h2.retryableAll5XX' }, retries: { backoff: { kind: 'constant', ms: 300 } } },
   });
   const session = await connect(h.port);
@@ -172,7 +106,7 @@ test('a total timeout during the retry backoff answers 503 and sends no further 
 
 test('a total timeout while binding is pending answers 503 and the name bound later is not called', async () => {
   const up = await upstream((s) => s.respond({ ':status': 200 }, { endStream: true }));
-  const h = await router(up.port, { service: { totalTimeoutMs: 100 }, bindingTimeoutMs: 10_000 });
+  const h = await startH2Router(up.port, { service: { totalTimeoutMs: 100 }, bindingTimeoutMs: 10_000 });
   const session = await connect(h.port);
   const bound = h.tree.sample();
   h.tree.set({ type: 'pending' });
@@ -202,7 +136,7 @@ test('a request body still flowing when the upstream has answered is read to its
       if (!s.closed) s.respond({ ':status': 200 }, { endStream: true });
     }, 100);
   });
-  const h = await router(up.port, {});
+  const h = await startH2Router(up.port, {});
   const session = await connect(h.port);
   try {
     const st = session.request({ ':method': 'POST', ':path': '/x' }, { endStream: false });

@@ -5,16 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
-import { Path } from '../../../src/naming/path.js';
-import { MetricsRegistry } from '../../../src/telemetry/metrics-registry.js';
-import { H2Router } from '../../../src/router/h2/router.js';
-import { H2RouterServer, h2ServerOptions } from '../../../src/router/h2/server.js';
-import type { Identifier } from '../../../src/router/identifiers/identifier.js';
-import { TextDtab, activity, boundLeaf, inetAddr, okTree, parseTextDtab } from '../support.js';
-
-const DST = Path.of('svc', 'up');
-const identifier: Identifier = { kind: 'test', identify: () => ({ type: 'identified', dst: DST }) };
+import { startH2Router, startH2Upstream } from '../../support/h2.js';
 
 interface Upstream {
   readonly port: number;
@@ -26,63 +17,18 @@ interface Upstream {
 }
 
 async function upstream(): Promise<Upstream> {
-  const srv = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
   const requests: http2.IncomingHttpHeaders[] = [];
   let gotSettings!: (s: http2.Settings) => void;
   const settings = new Promise<http2.Settings>((r) => (gotSettings = r));
-  srv.on('session', (s) => {
-    sessions.add(s);
-    s.on('close', () => sessions.delete(s));
-    s.on('error', () => {});
-    s.once('remoteSettings', (st) => gotSettings(st));
-  });
-  srv.on('stream', (s, h) => {
-    s.on('error', () => {});
-    requests.push(h);
-    s.respond({ ':status': 200 });
-    s.end('ok');
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: (srv.address() as AddressInfo).port,
-    requests,
-    settings,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sessions) s.destroy();
-        srv.close(() => r());
-      }),
-  };
-}
-
-interface Harness {
-  readonly port: number;
-  close(): Promise<void>;
-}
-
-async function router(upPort: number, routerConfig: Record<string, unknown>, serverConfig: Record<string, unknown>): Promise<Harness> {
-  const metrics = new MetricsRegistry();
-  const tree = okTree(boundLeaf('/#/io.l5d.fs/up', inetAddr(upPort)));
-  const r = new H2Router<TextDtab>({
-    label: 'h2',
-    baseDtab: new TextDtab(''),
-    identifier,
-    parseDtab: parseTextDtab,
-    bind: () => activity(tree),
-    metrics,
-    config: { label: 'h2', ...routerConfig },
-  });
-  const server = new H2RouterServer(r as unknown as H2Router, h2ServerOptions({ ip: '127.0.0.1', port: 0, ...serverConfig }, undefined), metrics);
-  const { port } = await server.listen();
-  return {
-    port,
-    close: async () => {
-      await server.close(0);
-      r.close();
-      metrics.close();
+  const up = await startH2Upstream(
+    (s, h) => {
+      requests.push(h);
+      s.respond({ ':status': 200 });
+      s.end('ok');
     },
-  };
+    { onSession: (s) => s.once('remoteSettings', (st) => gotSettings(st)) },
+  );
+  return { port: up.port, requests, settings, close: up.close };
 }
 
 /** Connects to the router and resolves once the router's SETTINGS arrived. */
@@ -109,7 +55,7 @@ const SETTINGS = { initialStreamWindowBytes: 1048576, maxFrameBytes: 32768, maxH
 
 test('an h2 server announces the configured SETTINGS', async () => {
   const up = await upstream();
-  const h = await router(up.port, {}, { ...SETTINGS, maxConcurrentStreamsPerConnection: 7 });
+  const h = await startH2Router(up.port, {}, { ...SETTINGS, maxConcurrentStreamsPerConnection: 7 });
   const { session, settings } = await connect(h.port);
   try {
     assert.equal(settings.initialWindowSize, 1048576);
@@ -127,7 +73,7 @@ test('an h2 server announces the configured SETTINGS', async () => {
 
 test("an h2 server takes Linkerd's spelling maxHeaderListByts; unset keys keep node's defaults", async () => {
   const up = await upstream();
-  const h = await router(up.port, {}, { maxHeaderListByts: 12345 });
+  const h = await startH2Router(up.port, {}, { maxHeaderListByts: 12345 });
   const { session, settings } = await connect(h.port);
   try {
     assert.equal(settings.maxHeaderListSize, 12345);
@@ -143,7 +89,7 @@ test("an h2 server takes Linkerd's spelling maxHeaderListByts; unset keys keep n
 
 test('an h2 client sends the configured SETTINGS to the upstream', async () => {
   const up = await upstream();
-  const h = await router(up.port, { client: { ...SETTINGS, maxHeaderListBytes: undefined, maxHeaderListByts: 70000 } }, {});
+  const h = await startH2Router(up.port, { client: { ...SETTINGS, maxHeaderListBytes: undefined, maxHeaderListByts: 70000 } }, {});
   const { session } = await connect(h.port);
   try {
     assert.equal(await get(session), 200);
@@ -161,7 +107,7 @@ test('an h2 client sends the configured SETTINGS to the upstream', async () => {
 
 test('addForwardedHeader with ip:port labelers: one forwarded field after the caller\'s', async () => {
   const up = await upstream();
-  const h = await router(up.port, {}, { addForwardedHeader: { by: { kind: 'ip:port' }, for: { kind: 'ip:port' } } });
+  const h = await startH2Router(up.port, {}, { addForwardedHeader: { by: { kind: 'ip:port' }, for: { kind: 'ip:port' } } });
   const { session } = await connect(h.port);
   try {
     assert.equal(await get(session, { ':authority': 'web.example:8080' }), 200);
@@ -183,7 +129,7 @@ test('addForwardedHeader with ip:port labelers: one forwarded field after the ca
 
 test('addForwardedHeader: the router label; connectionRandom is one label per connection', async () => {
   const up = await upstream();
-  const h = await router(up.port, {}, { addForwardedHeader: { by: { kind: 'router' }, for: { kind: 'connectionRandom' } } });
+  const h = await startH2Router(up.port, {}, { addForwardedHeader: { by: { kind: 'router' }, for: { kind: 'connectionRandom' } } });
   const a = await connect(h.port);
   const b = await connect(h.port);
   try {
@@ -206,7 +152,7 @@ test('addForwardedHeader: the router label; connectionRandom is one label per co
 
 test('without addForwardedHeader no forwarded field is added', async () => {
   const up = await upstream();
-  const h = await router(up.port, {}, {});
+  const h = await startH2Router(up.port, {}, {});
   const { session } = await connect(h.port);
   try {
     assert.equal(await get(session, { ':authority': 'w' }), 200);
