@@ -81,6 +81,7 @@ export async function startNamerd(config: NamerdConfig): Promise<RunningNamerd> 
           port: typeof iface['port'] === 'number' ? port : DEFAULT_THRIFT_NAMER_PORT,
           tls,
           cache: cache ?? undefined,
+          metrics,
         });
         const a: AddressInfo = await t.listen();
         closers.push(() => t.close());

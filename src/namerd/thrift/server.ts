@@ -6,6 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import { MuxServer } from '../../protocol/mux/index.js';
+import type { MetricsRegistry } from '../../telemetry/metrics-registry.js';
 import type { Namespaces } from '../namespaces.js';
 import { ThriftNamerService, type ThriftNamerCapacity, type ThriftNamerServiceOptions } from './service.js';
 
@@ -21,7 +22,18 @@ export interface ThriftNamerInterfaceOptions {
   readonly cache?: Partial<ThriftNamerCapacity>;
   /** Stamper, clock and host lookup of the service (tests). */
   readonly service?: Omit<ThriftNamerServiceOptions, 'cache'>;
+  /** namerd's metrics: the observer caches' sizes as Linkerd names them. */
+  readonly metrics?: MetricsRegistry;
 }
+
+/** Linkerd's stats scope of the interface (ThriftInterpreterInterfaceConfig). */
+const SCOPE = 'io.l5d.thriftNameInterpreter';
+/** Linkerd's names of the bind, addr and dtab observer caches (ThriftNamerInterface). */
+const CACHES = [
+  ['bindingcache', 'bind'],
+  ['addrcache', 'addr'],
+  ['delegationcache', 'dtab'],
+] as const;
 
 export class ThriftNamerInterface {
   readonly service: ThriftNamerService;
@@ -30,7 +42,14 @@ export class ThriftNamerInterface {
   constructor(namespaces: Namespaces, opts: ThriftNamerInterfaceOptions) {
     this.service = new ThriftNamerService(namespaces, { ...opts.service, cache: opts.cache });
     this.server = new MuxServer({ ip: opts.ip, port: opts.port, ...(opts.tls ? { tls: opts.tls } : {}), handler: this.service.handle });
+    this.metrics = opts.metrics;
+    for (const [name, which] of CACHES) {
+      this.metrics?.gauge([SCOPE, name, 'active'], () => this.service.observers()[which].active);
+      this.metrics?.gauge([SCOPE, name, 'inactive'], () => this.service.observers()[which].inactive);
+    }
   }
+
+  private readonly metrics: MetricsRegistry | undefined;
 
   listen(): Promise<AddressInfo> {
     return this.server.listen();
@@ -43,6 +62,7 @@ export class ThriftNamerInterface {
 
   /** Ends the long polls (their observers close) and then the listener and its sessions. */
   async close(): Promise<void> {
+    this.metrics?.remove([SCOPE]);
     this.service.close();
     await this.server.close();
   }

@@ -266,3 +266,35 @@ test('a long poll whose client goes away without a Tdiscarded (the socket just c
   await eventually(() => iface.service.observers().bind.active === 0, 'the server to drop the orphaned poll');
   assert.deepEqual(iface.service.observers().bind, { active: 0, inactive: 1, waiting: 0, opened: 1, closed: 0 });
 });
+
+test("namerd's admin metrics show the observer caches under Linkerd's names", async () => {
+  const { n, port } = await namerd();
+  const admin = n.listeners.find((x) => x.kind === 'admin');
+  assert.ok(admin);
+  const gauges = async (): Promise<Record<string, number>> => {
+    const all = (await (await fetch(`http://127.0.0.1:${admin.port}/admin/metrics.json`)).json()) as Record<string, number>;
+    return Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith('io.l5d.thriftNameInterpreter/')));
+  };
+  const zero = { active: 0, inactive: 0 };
+  const expect = (bind: typeof zero, addr: typeof zero, dtab: typeof zero): Record<string, number> => ({
+    'io.l5d.thriftNameInterpreter/bindingcache/active': bind.active,
+    'io.l5d.thriftNameInterpreter/bindingcache/inactive': bind.inactive,
+    'io.l5d.thriftNameInterpreter/addrcache/active': addr.active,
+    'io.l5d.thriftNameInterpreter/addrcache/inactive': addr.inactive,
+    'io.l5d.thriftNameInterpreter/delegationcache/active': dtab.active,
+    'io.l5d.thriftNameInterpreter/delegationcache/inactive': dtab.inactive,
+  });
+  assert.deepEqual(await gauges(), expect(zero, zero, zero));
+  const c = client(port);
+  const first = await call(c, 'bind', { dtab: '', name: { stamp: EMPTY, name: tp('svc', 'web'), ns: 'default' }, clientId: [] });
+  assert.ok(first.ok);
+  const ac = new AbortController();
+  const poll = call(c, 'bind', { dtab: '', name: { stamp: first.value.stamp, name: tp('svc', 'web'), ns: 'default' }, clientId: [] }, ac.signal);
+  const deadline = Date.now() + 3000;
+  while ((await gauges())['io.l5d.thriftNameInterpreter/bindingcache/active'] !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(await gauges(), expect({ active: 1, inactive: 0 }, zero, zero));
+  ac.abort();
+  await assert.rejects(poll);
+  while ((await gauges())['io.l5d.thriftNameInterpreter/bindingcache/active'] !== 0 && Date.now() < deadline + 3000) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(await gauges(), expect({ active: 0, inactive: 1 }, zero, zero));
+});
