@@ -333,6 +333,23 @@ export function boundTreeToThrift(tree: NameTree<BoundName>): BoundTreeT {
   return { root, nodes: sortedById(nodes) };
 }
 
+/**
+ * Linkerd's numbering of an Alt's or Union's children: each child takes the next id, its own
+ * subtree is numbered after it, and the node goes into `nodes` under its id.
+ */
+function numberChildren<T, N>(children: readonly T[], nextId: number, nodes: Map<number, N>, mk: (child: T, nextId: number) => [N, number]): [number[], number] {
+  const ids: number[] = [];
+  let next = nextId;
+  for (const c of children) {
+    const id = next;
+    const [node, after] = mk(c, id + 1);
+    nodes.set(id, node);
+    ids.push(id);
+    next = after;
+  }
+  return [ids, next];
+}
+
 function mkBoundNode(t: NameTree<BoundName>, nextId: number, nodes: Map<number, BoundNode>): [BoundNode, number] {
   switch (t.type) {
     case 'neg':
@@ -342,28 +359,12 @@ function mkBoundNode(t: NameTree<BoundName>, nextId: number, nodes: Map<number, 
     case 'leaf':
       return [{ type: 'leaf', leaf: { id: toTPath(t.value.id), residual: toTPath(t.value.residual) } }, nextId];
     case 'alt': {
-      const ids: number[] = [];
-      let next = nextId;
-      for (const c of t.trees) {
-        const id = next;
-        const [node, after] = mkBoundNode(c, id + 1, nodes);
-        nodes.set(id, node);
-        ids.push(id);
-        next = after;
-      }
+      const [ids, next] = numberChildren(t.trees, nextId, nodes, (c, id) => mkBoundNode(c, id, nodes));
       return [{ type: 'alt', alt: ids }, next];
     }
     case 'union': {
-      const weighted: { weight: number; id: number }[] = [];
-      let next = nextId;
-      for (const w of t.trees) {
-        const id = next;
-        const [node, after] = mkBoundNode(w.tree, id + 1, nodes);
-        nodes.set(id, node);
-        weighted.push({ weight: w.weight, id });
-        next = after;
-      }
-      return [{ type: 'weighted', weighted }, next];
+      const [ids, next] = numberChildren(t.trees, nextId, nodes, (w, id) => mkBoundNode(w.tree, id, nodes));
+      return [{ type: 'weighted', weighted: ids.map((id, i) => ({ weight: t.trees[i]!.weight, id })) }, next];
     }
   }
 }
@@ -415,28 +416,12 @@ function mkDelegateNode(dt: DelegateTree<BoundName>, nextId: number, nodes: Map<
       return [node({ type: 'delegate', delegate: id }), id + 1];
     }
     case 'alt': {
-      const ids: number[] = [];
-      let next = nextId;
-      for (const c of dt.trees) {
-        const id = next;
-        const [child, after] = mkDelegateNode(c, id + 1, nodes);
-        nodes.set(id, child);
-        ids.push(id);
-        next = after;
-      }
+      const [ids, next] = numberChildren(dt.trees, nextId, nodes, (c, id) => mkDelegateNode(c, id, nodes));
       return [node({ type: 'alt', alt: ids }), next];
     }
     case 'union': {
-      const weighted: { weight: number; id: number }[] = [];
-      let next = nextId;
-      for (const w of dt.trees) {
-        const id = next;
-        const [child, after] = mkDelegateNode(w.tree, id + 1, nodes);
-        nodes.set(id, child);
-        weighted.push({ weight: w.weight, id });
-        next = after;
-      }
-      return [node({ type: 'weighted', weighted }), next];
+      const [ids, next] = numberChildren(dt.trees, nextId, nodes, (w, id) => mkDelegateNode(w.tree, id, nodes));
+      return [node({ type: 'weighted', weighted: ids.map((id, i) => ({ weight: dt.trees[i]!.weight, id })) }), next];
     }
   }
 }

@@ -27,6 +27,7 @@ import {
   MUX_VERSION,
   TINIT_CHECK,
   decodeMessage,
+  writeParts,
   type MuxMessage,
   type MuxPairs,
 } from './frame.js';
@@ -160,13 +161,7 @@ class ClientSession {
   }
 
   private write(parts: Buffer[]): void {
-    if (parts.length === 1) {
-      this.socket.write(parts[0]);
-      return;
-    }
-    this.socket.cork();
-    for (const p of parts) this.socket.write(p);
-    this.socket.uncork();
+    writeParts(this.socket, parts);
   }
 
   abortCall(call: PendingCall): void {

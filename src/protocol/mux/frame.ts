@@ -678,3 +678,14 @@ export class MuxDecoder {
     return out;
   }
 }
+
+/** Writes an encoded message's parts as one segment where the socket allows (corked). */
+export function writeParts(socket: import('node:net').Socket, parts: readonly Buffer[]): void {
+  if (parts.length === 1) {
+    socket.write(parts[0]!);
+    return;
+  }
+  socket.cork();
+  for (const p of parts) socket.write(p);
+  socket.uncork();
+}

@@ -27,6 +27,7 @@ import {
   MARKER_TAG,
   MUX_VERSION,
   TINIT_CHECK,
+  writeParts,
   type MuxMessage,
   type MuxPairs,
 } from './frame.js';
@@ -301,13 +302,7 @@ class ServerConn {
   // ---- closing ------------------------------------------------------------------------------
 
   private write(parts: Buffer[]): void {
-    if (parts.length === 1) {
-      this.socket.write(parts[0]);
-      return;
-    }
-    this.socket.cork();
-    for (const p of parts) this.socket.write(p);
-    this.socket.uncork();
+    writeParts(this.socket, parts);
   }
 
   /** A protocol failure: a mux peer is told why on tag 0, then the connection ends. */
