@@ -29,6 +29,7 @@ import { PrefixConfigs } from './service-config.js';
 import type { Service } from './service.js';
 import { Route } from './route.js';
 import { forwardedValue, targetScheme } from './forwarded.js';
+import { RequestDtabs } from './request-dtabs.js';
 import type { TlsFiles } from '../config/tls.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -144,7 +145,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
   readonly bindings: BindingCache;
   readonly bindingTimeoutMs: number;
   readonly baseDtabText: string;
-  private readonly dtabs = new Map<string, D>();
+  private readonly requestDtabs: RequestDtabs<D>;
   private readonly services = new Map<string, Service>();
   private readonly clientCache: ClientCache<Client>;
   /** The cache's map, read directly by the request path. */
@@ -171,14 +172,14 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     this.serviceCapacity = cache.serviceCapacity;
     this.clientCache = new ClientCache(cache.clientCapacity, cache.idleTtlMs);
     this.clients = this.clientCache.byId;
-    this.baseDtabText = deps.baseDtab.show();
+    this.requestDtabs = new RequestDtabs(deps.baseDtab, deps.parseDtab);
+    this.baseDtabText = this.requestDtabs.baseText;
     this.propagator = propagatorFor(cfg['tracePropagator']);
     // Without a tracing telemeter the l5d-ctx-trace path below needs no tracer; another
     // propagator gets one without sinks, which makes and forwards ids but records nothing.
     this.tracer = deps.tracer ?? (this.propagator === L5D_PROPAGATOR ? null : new Tracer([]));
     this.accessLog = deps.accessLog ?? null;
-    this.bindings = new BindingCache((dtabKey, path) => deps.bind(this.dtabs.get(dtabKey) ?? deps.baseDtab, path), cache.treeCapacity, cache.idleTtlMs);
-    this.dtabs.set(this.baseDtabText, deps.baseDtab);
+    this.bindings = new BindingCache((dtabKey, path) => deps.bind(this.requestDtabs.get(dtabKey), path), cache.treeCapacity, cache.idleTtlMs);
     this.clientConfigs = new PrefixConfigs(cfg['client'] as Obj | undefined);
     this.serviceConfigs = new PrefixConfigs(cfg['service'] as Obj | undefined);
   }
@@ -303,25 +304,9 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     let localText = '';
     let dtabKey = this.baseDtabText;
     if (ctxDtab !== '' || userDtab !== '') {
-      let local: D | undefined;
-      try {
-        const ctx = ctxDtab === '' ? undefined : this.deps.parseDtab(ctxDtab);
-        const user = userDtab === '' ? undefined : this.deps.parseDtab(userDtab);
-        local = ctx === undefined ? user : user === undefined ? ctx : (ctx.concat(user) as D);
-      } catch (e) {
-        const which = userDtab !== '' ? H.H_DTAB : H.H_CTX_DTAB;
-        throw new RouterError('MESH_ERR_ROUTER_BAD_DTAB', `Invalid dtab in ${which} header: ${(e as Error).message}`);
-      }
-      if (local !== undefined && local.size > 0) {
-        localText = local.show();
-        dtabKey = this.baseDtabText + '\n' + localText;
-        if (!this.dtabs.has(dtabKey)) {
-          if (this.dtabs.size > 10_000) {
-            this.dtabs.clear();
-            this.dtabs.set(this.baseDtabText, this.deps.baseDtab);
-          }
-          this.dtabs.set(dtabKey, this.deps.baseDtab.concat(local) as D);
-        }
+      localText = this.requestDtabs.local(ctxDtab, userDtab);
+      if (localText !== '') {
+        dtabKey = this.requestDtabs.keyOf(localText);
         head.set(H.H_CTX_DTAB, localText);
       }
     }

@@ -22,6 +22,7 @@ import type { Identifier } from '../identifiers/identifier.js';
 import { pickLeaf, type DtabLike } from '../router.js';
 import { forwardedValue } from '../forwarded.js';
 import { cacheService, commonClientParams, commonService, num, routerCacheSettings } from '../router-config.js';
+import { RequestDtabs } from '../request-dtabs.js';
 import { PrefixConfigs } from '../service-config.js';
 import type { Service } from '../service.js';
 import { createH2Classifier, type H2ResponseClassifier } from '../classifiers/h2.js';
@@ -109,7 +110,7 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
   readonly bindings: BindingCache;
   readonly bindingTimeoutMs: number;
   readonly baseDtabText: string;
-  private readonly dtabs = new Map<string, D>();
+  private readonly requestDtabs: RequestDtabs<D>;
   private readonly services = new Map<string, H2Service>();
   private readonly clientCache: ClientCache<H2Client>;
   private readonly clients: Map<string, H2Client>;
@@ -130,9 +131,9 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     this.serviceCapacity = cache.serviceCapacity;
     this.clientCache = new ClientCache(cache.clientCapacity, cache.idleTtlMs);
     this.clients = this.clientCache.byId;
-    this.baseDtabText = deps.baseDtab.show();
-    this.bindings = new BindingCache((dtabKey, path) => deps.bind(this.dtabs.get(dtabKey) ?? deps.baseDtab, path), cache.treeCapacity, cache.idleTtlMs);
-    this.dtabs.set(this.baseDtabText, deps.baseDtab);
+    this.requestDtabs = new RequestDtabs(deps.baseDtab, deps.parseDtab);
+    this.baseDtabText = this.requestDtabs.baseText;
+    this.bindings = new BindingCache((dtabKey, path) => deps.bind(this.requestDtabs.get(dtabKey), path), cache.treeCapacity, cache.idleTtlMs);
     this.clientConfigs = new PrefixConfigs(cfg['client'] as Obj | undefined);
     this.serviceConfigs = new PrefixConfigs(cfg['service'] as Obj | undefined);
   }
@@ -224,25 +225,9 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     let localText = '';
     let dtabKey = this.baseDtabText;
     if (ctxDtab !== '' || userDtab !== '') {
-      let local: D | undefined;
-      try {
-        const ctx = ctxDtab === '' ? undefined : this.deps.parseDtab(ctxDtab);
-        const user = userDtab === '' ? undefined : this.deps.parseDtab(userDtab);
-        local = ctx === undefined ? user : user === undefined ? ctx : (ctx.concat(user) as D);
-      } catch (e) {
-        const which = userDtab !== '' ? H.H_DTAB : H.H_CTX_DTAB;
-        throw new RouterError('MESH_ERR_ROUTER_BAD_DTAB', `Invalid dtab in ${which} header: ${(e as Error).message}`);
-      }
-      if (local !== undefined && local.size > 0) {
-        localText = local.show();
-        dtabKey = this.baseDtabText + '\n' + localText;
-        if (!this.dtabs.has(dtabKey)) {
-          if (this.dtabs.size > 10_000) {
-            this.dtabs.clear();
-            this.dtabs.set(this.baseDtabText, this.deps.baseDtab);
-          }
-          this.dtabs.set(dtabKey, this.deps.baseDtab.concat(local) as D);
-        }
+      localText = this.requestDtabs.local(ctxDtab, userDtab);
+      if (localText !== '') {
+        dtabKey = this.requestDtabs.keyOf(localText);
         fwd[H.H_CTX_DTAB] = localText;
       }
     }
