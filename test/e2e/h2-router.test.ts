@@ -243,13 +243,13 @@ test('a caller that cancels resets the upstream stream', async () => {
   }
 });
 
-test('totalTimeoutMs answers 503 with l5d-err and cancels the upstream stream', async () => {
+test('totalTimeoutMs answers 504 with l5d-err and cancels the upstream stream', async () => {
   const s = await connect(plainPort);
   try {
     const before = web.resets.length;
     const t0 = Date.now();
     const a = await call(s, { ':path': '/hang', ':authority': 'slow' });
-    assert.equal(a.status, 503);
+    assert.equal(a.status, 504);
     assert.equal(a.headers['l5d-err'], 'exceeded 200ms total timeout for /svc/slow');
     assert.ok(Date.now() - t0 >= 190);
     while (web.resets.length === before && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));

@@ -4,7 +4,7 @@
  *      state; namerd restarted on the same port with a dtab to a second upstream → traffic
  *      moves there within a bounded time. The router's `dtab:` and the request's l5d-dtab both
  *      reach namerd (Linkerd sends base ++ local).
- *  (b) linkerd started while namerd is down (bindingTimeoutMs 500): 503 with the binding
+ *  (b) linkerd started while namerd is down (bindingTimeoutMs 500): 504 with the binding
  *      timeout in l5d-err, then namerd starts and requests succeed.
  */
 import { test } from 'node:test';
@@ -114,21 +114,21 @@ for (const [kind, iface, interp] of [
   ['io.l5d.namerd.http', 'io.l5d.httpController', namerdHttp],
   ['io.l5d.mesh', 'io.l5d.mesh', mesh],
 ] as const) {
-  test(`${kind}: linkerd started while namerd is down → 503 binding timeout; namerd starts → requests succeed`, async () => {
+  test(`${kind}: linkerd started while namerd is down → 504 binding timeout; namerd starts → requests succeed`, async () => {
     const [v1] = await upstreams();
     const port = await freePort();
     const l = await startLinkerd(interp(port), '  bindingTimeoutMs: 500\n');
     const t0 = Date.now();
     const r = await request(l.port, { headers: { host: 'web' } });
     const took = Date.now() - t0;
-    assert.equal(r.status, 503, r.body);
+    assert.equal(r.status, 504, r.body);
     // The 500 ms binding timeout answers, not the 10 s default (upper bound loose for loaded CI machines).
     assert.ok(took >= 450 && took < 3000, `answered after ${took} ms`);
     const err = String(r.headers['l5d-err']);
     assert.equal(err, 'exceeded 500ms binding timeout while resolving name: /svc/web');
 
     await startNamerd(iface, port, `/svc/web => ${ep(v1)}`);
-    const followed = await until(l.port, 'v1', 5000, (s) => s === 200 || s === 503);
+    const followed = await until(l.port, 'v1', 5000, (s) => s === 200 || s === 504);
     assert.ok(followed < 3000, `ok ${followed} ms after namerd started`);
     assert.deepEqual(await counts(l.port, 10), { v1: 10 });
   });

@@ -126,10 +126,10 @@ test('retries within the budget: attempts counted exactly', async () => {
   assert.equal(u.requests, 9);
 });
 
-test('totalTimeoutMs from the service config: 503 after 100 ms', async () => {
+test('totalTimeoutMs from the service config: 504 after 100 ms', async () => {
   const t0 = Date.now();
   const rsp = await request(port, { headers: { host: 'slow' } });
-  assert.equal(rsp.status, 503);
+  assert.equal(rsp.status, 504);
   assert.equal(rsp.headers['l5d-err'], 'exceeded 100ms total timeout for /svc/slow');
   assert.ok(Date.now() - t0 < 1500);
 });

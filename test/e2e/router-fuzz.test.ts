@@ -2,7 +2,7 @@
  * Raw-socket fuzz against a real `meshwork linkerd` process: 2,000 generated, mutated and random
  * HTTP/1.1 requests, each on its own connection. Every connection must end with well-formed
  * HTTP/1.1 responses whose statuses are a parse refusal (400/408/413/414/431/501/505), a routing
- * failure (502/503) or the upstream's own answer to a request it received intact; the process must
+ * failure (502/503/504) or the upstream's own answer to a request it received intact; the process must
  * stay up and answer afterwards, and its RSS must stay bounded. The seed is printed; set
  * MESHWORK_FUZZ_SEED to replay a run.
  */
@@ -28,7 +28,7 @@ const IDLE_MS = 1000;
 /** Bound on one connection; the router must have closed it by then. */
 const CASE_MS = 5000;
 const TOTAL_MS = 20_000;
-const ROUTER_STATUSES = new Set([400, 408, 413, 414, 431, 501, 505, 502, 503]);
+const ROUTER_STATUSES = new Set([400, 408, 413, 414, 431, 501, 505, 502, 503, 504]);
 
 
 /** A tag the upstream echoes so a response can be traced to the connection that caused it. */

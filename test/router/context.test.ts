@@ -15,7 +15,7 @@ function deadlineHeader(msFromNow: number): string {
   return `${now} ${now + BigInt(msFromNow) * 1_000_000n}`;
 }
 
-test('l5d-ctx-deadline tightens the timeout: 503 after the caller’s deadline, not the service’s', async (t) => {
+test('l5d-ctx-deadline tightens the timeout: 504 after the caller’s deadline, not the service’s', async (t) => {
   const up = await upstream((req, res) => setTimeout(() => res.end('late'), 600));
   t.after(() => up.close());
   const r = await startRouter({ trees: { '/svc/dog': okTree(boundLeaf('/#/io.l5d.fs/dog', inetAddr(up.port))) }, config: { service: { totalTimeoutMs: 5000 } } });
@@ -23,7 +23,7 @@ test('l5d-ctx-deadline tightens the timeout: 503 after the caller’s deadline, 
   const t0 = Date.now();
   const rsp = await request(r.port, { headers: { host: 'dog', 'l5d-ctx-deadline': deadlineHeader(150) } });
   const took = Date.now() - t0;
-  assert.equal(rsp.status, 503);
+  assert.equal(rsp.status, 504);
   assert.match(rsp.headers['l5d-err'] as string, /^exceeded the caller's deadline \(l5d-ctx-deadline, \d+ms left\) for \/svc\/dog$/);
   assert.ok(took < 550, `took ${took} ms`); // the upstream answers after 600 ms
 });
@@ -34,7 +34,7 @@ test('an expired l5d-ctx-deadline is refused at once and never reaches the upstr
   const r = await startRouter({ trees: { '/svc/dog': okTree(boundLeaf('/#/io.l5d.fs/dog', inetAddr(up.port))) } });
   t.after(() => r.close());
   const rsp = await request(r.port, { headers: { host: 'dog', 'l5d-ctx-deadline': deadlineHeader(-50) } });
-  assert.equal(rsp.status, 503);
+  assert.equal(rsp.status, 504);
   assert.match(rsp.headers['l5d-err'] as string, /^the caller's deadline \(l5d-ctx-deadline\) passed \d+ms before \/svc\/dog was called$/);
   assert.equal(up.requests, 0);
 });

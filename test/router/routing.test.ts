@@ -237,12 +237,12 @@ test('a connection failure is a 502 with l5d-err; clearContext hides it', async 
   assert.equal(hidden.body, '');
 });
 
-test('a pending binding times out after bindingTimeoutMs with 503', async (t) => {
+test('a pending binding times out after bindingTimeoutMs with 504', async (t) => {
   const pending = new TestVar<ActivityState<NameTree<BoundName>>>({ type: 'pending' });
   const r = await startRouter({ trees: { '/svc/slow': pending }, config: { bindingTimeoutMs: 50 } });
   t.after(() => r.close());
   const rsp = await request(r.port, { headers: { host: 'slow' } });
-  assert.equal(rsp.status, 503);
+  assert.equal(rsp.status, 504);
   assert.equal(rsp.headers['l5d-err'], 'exceeded 50ms binding timeout while resolving name: /svc/slow');
 });
 

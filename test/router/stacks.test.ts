@@ -79,7 +79,7 @@ test('retries stay within the budget: percentCanRetry 0.5, no minimum, over 4 re
   assert.equal(r.metrics.counter(['rt', 'http', 'service', 'svc/dog', 'retries', 'budget_exhausted']).value, 4);
 });
 
-test('totalTimeoutMs: a slow upstream gives 503 with the timeout in l5d-err', async (t) => {
+test('totalTimeoutMs: a slow upstream gives 504 with the timeout in l5d-err', async (t) => {
   const up = await upstream((req, res) => {
     const timer = setTimeout(() => res.end('late'), 2000);
     res.on('close', () => clearTimeout(timer));
@@ -92,7 +92,7 @@ test('totalTimeoutMs: a slow upstream gives 503 with the timeout in l5d-err', as
   t.after(() => r.close());
   const t0 = Date.now();
   const rsp = await request(r.port, { headers: { host: 'slow' } });
-  assert.equal(rsp.status, 503);
+  assert.equal(rsp.status, 504);
   assert.equal(rsp.headers['l5d-err'], 'exceeded 100ms total timeout for /svc/slow');
   assert.ok(Date.now() - t0 < 1500);
 });

@@ -76,7 +76,7 @@ function closed(st: http2.Http2Stream): Promise<void> {
   return st.closed ? Promise.resolve() : new Promise((r) => st.once('close', () => r()));
 }
 
-test('a total timeout during the retry backoff answers 503 and sends no further attempt', async () => {
+test('a total timeout during the retry backoff answers 504 and sends no further attempt', async () => {
   // Every attempt is refused with a retryable 503; the retry waits 300 ms, the total timeout is 100 ms.
   const up = await upstream((s) => s.respond({ ':status': 503 }, { endStream: true }));
   const h = await startH2Router(up.port, {
@@ -88,10 +88,10 @@ test('a total timeout during the retry backoff answers 503 and sends no further 
     const st = session.request({ ':method': 'POST', ':path': '/x' }, { endStream: false });
     st.write('part');
     const r = await response(st);
-    assert.deepEqual(r, { status: 503, body: 'exceeded 100ms total timeout for /svc/up\n' });
+    assert.deepEqual(r, { status: 504, body: 'exceeded 100ms total timeout for /svc/up\n' });
     assert.equal(up.streams.length, 1);
     // The backoff (300 ms) ends well within 800 ms: a retry would show as a second upstream stream.
-    assert.equal(await within(up.seen(2), 800), false, 'no attempt after the 503');
+    assert.equal(await within(up.seen(2), 800), false, 'no attempt after the timeout answer');
     assert.equal(st.closed, false, 'the answered caller is not reset');
     st.end();
     await closed(st);
@@ -104,7 +104,7 @@ test('a total timeout during the retry backoff answers 503 and sends no further 
   }
 });
 
-test('a total timeout while binding is pending answers 503 and the name bound later is not called', async () => {
+test('a total timeout while binding is pending answers 504 and the name bound later is not called', async () => {
   const up = await upstream((s) => s.respond({ ':status': 200 }, { endStream: true }));
   const h = await startH2Router(up.port, { service: { totalTimeoutMs: 100 }, bindingTimeoutMs: 10_000 });
   const session = await connect(h.port);
@@ -114,9 +114,9 @@ test('a total timeout while binding is pending answers 503 and the name bound la
     const st = session.request({ ':method': 'POST', ':path': '/x' }, { endStream: false });
     st.write('part');
     const r = await response(st);
-    assert.deepEqual(r, { status: 503, body: 'exceeded 100ms total timeout for /svc/up\n' });
+    assert.deepEqual(r, { status: 504, body: 'exceeded 100ms total timeout for /svc/up\n' });
     h.tree.set(bound);
-    assert.equal(await within(up.seen(1), 500), false, 'no attempt after the 503');
+    assert.equal(await within(up.seen(1), 500), false, 'no attempt after the timeout answer');
     st.end();
     await closed(st);
     assert.equal(st.rstCode, http2.constants.NGHTTP2_NO_ERROR);
