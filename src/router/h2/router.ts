@@ -26,7 +26,7 @@ import { RequestDtabs } from '../request-dtabs.js';
 import { PrefixConfigs } from '../service-config.js';
 import type { Service } from '../service.js';
 import { createH2Classifier, type H2ResponseClassifier } from '../classifiers/h2.js';
-import { H2Client, type H2ClientParams } from './client.js';
+import { newH2Client, type H2Client, type H2ClientParams } from './client.js';
 import { h2Settings } from './settings.js';
 import { H2HeadersView } from './identifiers.js';
 import { H2Call, errorHeaders } from './call.js';
@@ -300,7 +300,7 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     if (c !== undefined) return c;
     const p = this.clientConfigs.paramsFor(bound.id);
     const params: H2ClientParams = { ...commonClientParams(p, this.deps.tlsFiles), settings: h2Settings(p) };
-    c = new H2Client(idText, bound.addr, params, this.deps.metrics, ['rt', this.label, 'client', idText.slice(1)]);
+    c = newH2Client(idText, bound.addr, params, this.deps.metrics, ['rt', this.label, 'client', idText.slice(1)]);
     this.clientCache.add(idText, c);
     return c;
   }
