@@ -26,4 +26,4 @@ export {
   type MuxPairs,
 } from './frame.js';
 export { MuxClient, type MuxClientOptions } from './client.js';
-export { MuxServer, type MuxHandler, type MuxServerOptions } from './server.js';
+export { MuxServer, type MuxDispatchInfo, type MuxHandler, type MuxServerOptions } from './server.js';

@@ -28,12 +28,22 @@ import {
   MUX_VERSION,
   TINIT_CHECK,
   writeParts,
+  type MuxDtab,
   type MuxMessage,
   type MuxPairs,
 } from './frame.js';
 
-/** Handles one request body; `signal` aborts when the client discards it or the connection ends. */
-export type MuxHandler = (body: Buffer, signal: AbortSignal) => Promise<Buffer>;
+/** What a Tdispatch says about its request besides the body: its destination and dtab. */
+export interface MuxDispatchInfo {
+  readonly dst: string;
+  readonly dtab: MuxDtab;
+}
+
+/**
+ * Handles one request body; `signal` aborts when the client discards it or the connection ends.
+ * `info` is there for a Tdispatch (a Treq or a downgraded thrift frame has neither field).
+ */
+export type MuxHandler = (body: Buffer, signal: AbortSignal, info?: MuxDispatchInfo) => Promise<Buffer>;
 
 export interface MuxServerOptions {
   ip: string;
@@ -178,7 +188,7 @@ class ServerConn {
     }
     switch (m.kind) {
       case 'Tdispatch':
-        this.dispatch(m.tag, m.body, false);
+        this.dispatch(m.tag, m.body, false, m);
         break;
       case 'Treq':
         this.dispatch(m.tag, m.body, true);
@@ -212,7 +222,7 @@ class ServerConn {
     }
   }
 
-  private dispatch(tag: number, body: Buffer, treq: boolean): void {
+  private dispatch(tag: number, body: Buffer, treq: boolean, info?: MuxDispatchInfo): void {
     if (this.calls.has(tag)) {
       this.fail(`duplicate tag ${tag} from the client`);
       return;
@@ -221,7 +231,7 @@ class ServerConn {
     this.calls.set(tag, call);
     let p: Promise<Buffer>;
     try {
-      p = this.handler(body, call.ac.signal);
+      p = info === undefined ? this.handler(body, call.ac.signal) : this.handler(body, call.ac.signal, info);
     } catch (err) {
       this.fail(`the handler failed: ${errorText(err)}`);
       return;
@@ -356,6 +366,11 @@ export class MuxServer {
   constructor(opts: MuxServerOptions) {
     this.opts = opts;
     this.maxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+  }
+
+  /** Open connections. */
+  get connectionCount(): number {
+    return this.conns.size;
   }
 
   /** Connections accepted so far, by the protocol their first frame chose. */
