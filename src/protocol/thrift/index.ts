@@ -1,0 +1,2 @@
+/** The thrift wire module (see wire.ts). */
+export * from './wire.js';
