@@ -144,6 +144,31 @@ function notBuiltYet(fields: Fields): Fields {
   return Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, { ...f, notSupported: true }]));
 }
 
+/** A thrift or thriftmux router's server keys; those its servers do not build yet are refused. */
+function thriftServerFields(): Fields {
+  return {
+    thriftFramed: { type: 'boolean', default: true },
+    ...notBuiltYet({
+      timeoutMs: { type: int, min: 0 },
+      socketOptions: { type: { object: socketOptionsFields } },
+      serverSession: { type: { object: sessionFields } },
+    }),
+  };
+}
+
+/** A thrift or thriftmux router's client keys; those its clients do not build yet are refused. */
+function thriftClientFields(): Fields {
+  return {
+    thriftFramed: { type: 'boolean' },
+    attemptTTwitterUpgrade: { type: 'boolean' },
+    ...notBuiltYet({
+      hostConnectionPool: { type: { object: hostConnectionPoolFields } },
+      failFast: { type: 'boolean' },
+      socketOptions: { type: { object: socketOptionsFields } },
+    }),
+  };
+}
+
 const protocolServerFields: Record<ProtocolName, Fields> = {
   http: {
     addForwardedHeader: { type: { object: forwardedFields } },
@@ -162,8 +187,8 @@ const protocolServerFields: Record<ProtocolName, Fields> = {
     maxConcurrentStreamsPerConnection: { type: int, min: 0, default: 1000 },
     maxCallDepth: { type: int, min: 0, default: 10 },
   },
-  thrift: { thriftFramed: { type: 'boolean', default: true } },
-  thriftmux: { thriftFramed: { type: 'boolean', default: true } },
+  thrift: thriftServerFields(),
+  thriftmux: thriftServerFields(),
   mux: {},
 };
 
@@ -208,8 +233,8 @@ const protocolClientParams: Record<ProtocolName, Fields> = {
       socketOptions: { type: { object: socketOptionsFields } },
     }),
   },
-  thrift: { thriftFramed: { type: 'boolean' }, attemptTTwitterUpgrade: { type: 'boolean' } },
-  thriftmux: { thriftFramed: { type: 'boolean' }, attemptTTwitterUpgrade: { type: 'boolean' } },
+  thrift: thriftClientFields(),
+  thriftmux: thriftClientFields(),
   mux: {},
 };
 

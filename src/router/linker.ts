@@ -20,6 +20,9 @@ import type { Closable } from '../naming/contracts.js';
 import type * as H2Build from './h2/build.js';
 import type { H2Router } from './h2/router.js';
 import type { H2RouterServer } from './h2/server.js';
+import type * as ThriftBuild from './thrift/build.js';
+import type { ThriftRouter } from './thrift/router.js';
+import type { ThriftMuxRouterServer, ThriftRouterServer } from './thrift/server.js';
 
 /** What the linker needs from the naming core (see naming-deps.ts for the real one). */
 export interface NamingDeps<D extends DtabLike> {
@@ -51,6 +54,11 @@ export async function loadH2(config: LinkerdConfig): Promise<typeof H2Build | un
   return config.routers.some((r) => r.protocol === 'h2') ? import('./h2/build.js') : undefined;
 }
 
+/** The thrift routers' module, loaded only when a config has a thrift or thriftmux router. */
+export async function loadThrift(config: LinkerdConfig): Promise<typeof ThriftBuild | undefined> {
+  return config.routers.some((r) => r.protocol === 'thrift' || r.protocol === 'thriftmux') ? import('./thrift/build.js') : undefined;
+}
+
 /**
  * Reads the certificates router `i`'s client `tls` blocks name, so a missing one stops the
  * linker naming it. `client:` arrives as prefixed configs (io.l5d.global: one, prefix `/`).
@@ -64,8 +72,8 @@ function loadClientTls(rc: RouterConfig, i: number, tlsFiles: TlsFiles): void {
 }
 
 export class Linker<D extends DtabLike = DtabLike> {
-  readonly routers: (Router<D> | H2Router<D>)[] = [];
-  private readonly servers: (RouterServer | H2RouterServer)[] = [];
+  readonly routers: (Router<D> | H2Router<D> | ThriftRouter<D>)[] = [];
+  private readonly servers: (RouterServer | H2RouterServer | ThriftRouterServer | ThriftMuxRouterServer)[] = [];
   private readonly identifiers: Identifier[] = [];
   private readonly announcers: Announcer[] = [];
   /** Per server (same order as `servers`): its router's announcers and its `announce` names. */
@@ -80,6 +88,8 @@ export class Linker<D extends DtabLike = DtabLike> {
     tracer: Tracer | null = null,
     /** From loadH2(config); required when a router is `protocol: h2`. */
     h2?: typeof H2Build,
+    /** From loadThrift(config); required when a router is `protocol: thrift` or `thriftmux`. */
+    thrift?: typeof ThriftBuild,
   ) {
     const bind = naming.binder(config);
     // Certificates and keys are read now: a missing one stops the linker naming it.
@@ -88,7 +98,7 @@ export class Linker<D extends DtabLike = DtabLike> {
     // watch or an announcer's ZooKeeper session would keep the process from exiting).
     try {
       for (const [i, rc] of config.routers.entries()) {
-        if (rc.protocol !== 'http' && rc.protocol !== 'h2') {
+        if (rc.protocol === 'mux') {
           throw new RouterError('MESH_ERR_ROUTER_CONFIG', `${config.file}: routers[${i}].protocol: not supported yet: ${rc.protocol} at routers[${i}].protocol`);
         }
         const baseDtab = naming.readDtab(rc.dtab ?? '');
@@ -107,6 +117,22 @@ export class Linker<D extends DtabLike = DtabLike> {
           for (const [j, s] of built.servers.entries()) {
             this.servers.push(s);
             this.serverAnnounce.push({ announcers, names: (rc.servers[j]!.announce ?? []).map((n) => naming.readPath(n)) });
+          }
+          continue;
+        }
+        if (rc.protocol === 'thrift' || rc.protocol === 'thriftmux') {
+          // Thrift and ThriftMux: the thrift routers (src/router/thrift) with their own servers.
+          const announcers = this.announcersFor(rc, i);
+          loadClientTls(rc, i, tlsFiles);
+          if (thrift === undefined) throw new RouterError('MESH_ERR_ROUTER_CONFIG', `routers[${i}]: the thrift router module was not loaded (loadThrift)`);
+          const built = thrift.buildThriftRouter<D>(rc as unknown as Readonly<Record<string, unknown>>, {
+            index: i, protocol: rc.protocol, baseDtab, dstPrefix, readPath: (s) => naming.readPath(s), parseDtab: (s) => naming.readDtab(s),
+            bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles,
+          });
+          this.routers.push(built.router);
+          for (const [j, s] of built.servers.entries()) {
+            this.servers.push(s);
+            this.serverAnnounce.push({ announcers, names: (rc.servers[j]?.announce ?? []).map((n) => naming.readPath(n)) });
           }
           continue;
         }

@@ -62,10 +62,10 @@ test('meshwork linkerd --validate: a missing file and bad usage exit 2', async (
 });
 
 test('meshwork linkerd without --validate runs the config; an unbuilt protocol fails at start-up (exit 2)', async () => {
-  const f = write('ok2.yaml', 'routers:\n- protocol: thrift\n  servers: [{port: 4140}]\n');
+  const f = write('ok2.yaml', 'routers:\n- protocol: mux\n  servers: [{port: 4140}]\n');
   const r = await run(['linkerd', f]);
   assert.equal(r.code, 2);
-  assert.equal(r.err, `${f}: not supported yet: thrift at routers[0].protocol\n`);
+  assert.equal(r.err, `${f}: not supported yet: mux at routers[0].protocol\n`);
 });
 
 test('meshwork namerd --validate', async () => {

@@ -1,0 +1,340 @@
+/**
+ * Client connections to one thrift endpoint, as Finagle's thrift client keeps them: a thrift
+ * connection carries one request at a time (the protocol has no request ids a proxy could match
+ * replies by), so the pool lends an idle connection per call and opens another when none is
+ * idle. Messages are sent framed or buffered (wire.ts); a ONEWAY call has no reply.
+ *
+ * With `ttwitter`, each new connection first offers Finagle's TTwitter upgrade
+ * (`__can__finagle__trace__v3__`): a server that accepts it gets a RequestHeader (trace ids,
+ * `dest`, the request's dtab as delegations) before every request and answers with a
+ * ResponseHeader before every reply, which is taken off; one that refuses stays plain thrift.
+ */
+import * as net from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import {
+  CAN_TRACE_METHOD,
+  MessageReader,
+  MessageType,
+  encodeRequestHeader,
+  encodeUpgradeCall,
+  frameParts,
+  readMessageHead,
+  structLength,
+  type ThriftProtocolKind,
+} from './wire.js';
+
+/** node:tls, loaded once a pool uses TLS. */
+let tlsModule: typeof import('node:tls') | undefined;
+const requireBuiltin = createRequire(import.meta.url);
+
+export type ThriftPoolErrorCode =
+  /** The connection (or the TLS handshake) could not be made: the request never left. */
+  | 'MESH_ERR_THRIFT_CONNECT'
+  /** The connection closed or failed before the reply came. */
+  | 'MESH_ERR_THRIFT_CLOSED'
+  /** The endpoint sent bytes that are not a thrift message in the router's protocol. */
+  | 'MESH_ERR_THRIFT_PROTOCOL'
+  /** The caller gave up (timeout, its own connection gone). */
+  | 'MESH_ERR_THRIFT_ABORTED';
+
+export class ThriftPoolError extends Error {
+  constructor(
+    readonly code: ThriftPoolErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ThriftPoolError';
+  }
+  /** True when the request was certainly not written: it may be sent elsewhere. */
+  get connectFailed(): boolean {
+    return this.code === 'MESH_ERR_THRIFT_CONNECT';
+  }
+}
+
+export interface ThriftPoolOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly framed: boolean;
+  readonly proto: ThriftProtocolKind;
+  readonly maxMessageBytes: number;
+  /** Offer the TTwitter upgrade on each new connection (`attemptTTwitterUpgrade`). */
+  readonly ttwitter: boolean;
+  readonly tls?: ConnectionOptions | undefined;
+  /** Idle connections are closed after this long (0: kept). */
+  readonly idleTimeoutMs: number;
+  /** Bound on connecting (and the TTwitter handshake). */
+  readonly connectTimeoutMs?: number;
+}
+
+/** What a TTwitter RequestHeader carries from the router's request. */
+export interface ThriftCallContext {
+  /** The logical name (Linkerd writes the name it routed on into `dest`). */
+  readonly dest?: string;
+  readonly delegations: readonly { src: string; dst: string }[];
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+interface Waiter {
+  resolve(reply: Buffer): void;
+  reject(err: ThriftPoolError): void;
+}
+
+class Conn {
+  readonly reader: MessageReader;
+  upgraded = false;
+  private waiter: Waiter | undefined;
+  closed = false;
+  idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly opts: ThriftPoolOptions,
+    private readonly onClose: (c: Conn) => void,
+  ) {
+    this.reader = new MessageReader({ framed: opts.framed, proto: opts.proto, maxBytes: opts.maxMessageBytes });
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => this.onSocketClose());
+  }
+
+  /** Sends one message and waits for the next message from the endpoint. */
+  exchange(parts: readonly Buffer[]): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      if (this.closed) {
+        reject(new ThriftPoolError('MESH_ERR_THRIFT_CLOSED', `connection to ${label(this.opts)} closed`));
+        return;
+      }
+      this.waiter = { resolve, reject };
+      this.send(parts);
+    });
+  }
+
+  send(parts: readonly Buffer[]): void {
+    const s = this.socket;
+    s.cork();
+    for (const p of parts) s.write(p);
+    s.uncork();
+  }
+
+  private onData(chunk: Buffer): void {
+    let messages: Buffer[];
+    try {
+      messages = this.reader.push(chunk);
+    } catch (e) {
+      this.fail(new ThriftPoolError('MESH_ERR_THRIFT_PROTOCOL', `${label(this.opts)} sent bytes that are not thrift: ${(e as Error).message}`));
+      return;
+    }
+    for (const m of messages) {
+      const w = this.waiter;
+      if (w === undefined) {
+        this.fail(new ThriftPoolError('MESH_ERR_THRIFT_PROTOCOL', `${label(this.opts)} sent a message nobody asked for`));
+        return;
+      }
+      this.waiter = undefined;
+      w.resolve(m);
+    }
+  }
+
+  fail(err: ThriftPoolError): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    this.destroy();
+    w?.reject(err);
+  }
+
+  private onSocketClose(): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.onClose(this);
+    }
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.reject(new ThriftPoolError('MESH_ERR_THRIFT_CLOSED', `connection to ${label(this.opts)} closed before the reply`));
+  }
+
+  destroy(): void {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    if (!this.closed) {
+      this.closed = true;
+      this.onClose(this);
+    }
+    this.socket.destroy();
+  }
+}
+
+function label(o: ThriftPoolOptions): string {
+  return o.host.includes(':') ? `[${o.host}]:${o.port}` : `${o.host}:${o.port}`;
+}
+
+function randomId(): bigint {
+  return randomBytes(8).readBigInt64BE(0);
+}
+
+export class ThriftConnPool {
+  private readonly idle: Conn[] = [];
+  private readonly all = new Set<Conn>();
+  private closed = false;
+
+  constructor(private readonly opts: ThriftPoolOptions) {}
+
+  /** Open connections (idle or lent). */
+  get size(): number {
+    return this.all.size;
+  }
+
+  /**
+   * Sends `msg` (one thrift message) and resolves with the reply message, or null for a
+   * ONEWAY message once it is written. `signal` aborts the call: its connection is closed.
+   */
+  async call(msg: Buffer, oneway: boolean, ctx: ThriftCallContext, signal?: AbortSignal): Promise<Buffer | null> {
+    if (this.closed) throw new ThriftPoolError('MESH_ERR_THRIFT_CONNECT', `client for ${label(this.opts)} is closed`);
+    const conn = this.idle.pop() ?? (await this.connect(signal));
+    if (conn.idleTimer !== undefined) {
+      clearTimeout(conn.idleTimer);
+      conn.idleTimer = undefined;
+    }
+    const body = conn.upgraded ? Buffer.concat([this.header(ctx), msg]) : msg;
+    const parts = frameParts(body, this.opts.framed);
+    if (oneway) {
+      conn.send(parts);
+      this.release(conn);
+      return null;
+    }
+    const onAbort = (): void => conn.fail(new ThriftPoolError('MESH_ERR_THRIFT_ABORTED', `call to ${label(this.opts)} aborted`));
+    if (signal?.aborted) {
+      this.release(conn);
+      throw new ThriftPoolError('MESH_ERR_THRIFT_ABORTED', `call to ${label(this.opts)} aborted`);
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let reply: Buffer;
+    try {
+      reply = await conn.exchange(parts);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    if (conn.upgraded) {
+      // The ResponseHeader comes first on an upgraded connection.
+      let n: number | undefined;
+      try {
+        n = structLength(reply, 0, reply.length, this.opts.proto, this.opts.maxMessageBytes);
+      } catch {
+        n = undefined;
+      }
+      if (n === undefined) {
+        conn.destroy();
+        throw new ThriftPoolError('MESH_ERR_THRIFT_PROTOCOL', `${label(this.opts)} answered an upgraded request without a ResponseHeader`);
+      }
+      reply = reply.subarray(n);
+    }
+    this.release(conn);
+    return reply;
+  }
+
+  private header(ctx: ThriftCallContext): Buffer {
+    const traceId = randomId();
+    return encodeRequestHeader(
+      {
+        traceId,
+        spanId: traceId,
+        contexts: [],
+        delegations: [...ctx.delegations],
+        ...(ctx.dest !== undefined ? { dest: ctx.dest } : {}),
+      },
+      this.opts.proto,
+    );
+  }
+
+  private release(conn: Conn): void {
+    if (conn.closed) return;
+    if (this.closed) {
+      conn.destroy();
+      return;
+    }
+    this.idle.push(conn);
+    const ms = this.opts.idleTimeoutMs;
+    if (ms > 0) {
+      conn.idleTimer = setTimeout(() => {
+        const i = this.idle.indexOf(conn);
+        if (i >= 0) this.idle.splice(i, 1);
+        conn.destroy();
+      }, ms);
+      conn.idleTimer.unref();
+    }
+  }
+
+  private connect(signal: AbortSignal | undefined): Promise<Conn> {
+    const o = this.opts;
+    return new Promise<Conn>((resolve, reject) => {
+      let settled = false;
+      const failConnect = (why: string): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        socket.destroy();
+        reject(new ThriftPoolError('MESH_ERR_THRIFT_CONNECT', `could not connect to ${label(o)}: ${why}`));
+      };
+      const onAbort = (): void => failConnect('the call was aborted');
+      let socket: net.Socket;
+      if (o.tls !== undefined) {
+        tlsModule ??= requireBuiltin('node:tls') as typeof import('node:tls');
+        socket = tlsModule.connect({ ...o.tls, host: o.host, port: o.port, servername: o.tls.servername ?? (net.isIP(o.host) ? undefined : o.host) });
+      } else {
+        socket = net.connect({ host: o.host, port: o.port });
+      }
+      socket.setNoDelay(true);
+      const timer = setTimeout(() => failConnect(`no connection after ${o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms`), o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      socket.once('error', (e: Error) => failConnect(e.message));
+      socket.once(o.tls !== undefined ? 'secureConnect' : 'connect', () => {
+        if (settled) return;
+        const conn = new Conn(socket, o, (c) => this.forget(c));
+        this.all.add(conn);
+        if (this.closed) {
+          failConnect('the client closed');
+          return;
+        }
+        const done = (): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          resolve(conn);
+        };
+        if (!o.ttwitter) {
+          done();
+          return;
+        }
+        conn.exchange(frameParts(encodeUpgradeCall(o.proto, 0), o.framed)).then(
+          (reply) => {
+            try {
+              const h = readMessageHead(reply, 0, o.proto);
+              conn.upgraded = h.type === MessageType.REPLY && h.name === CAN_TRACE_METHOD;
+              // Replies now start with a ResponseHeader (the reader must know on a buffered connection).
+              if (conn.upgraded) conn.reader.prefixed = true;
+            } catch {
+              conn.upgraded = false;
+            }
+            done();
+          },
+          (e: Error) => failConnect(`the TTwitter upgrade failed: ${e.message}`),
+        );
+      });
+    });
+  }
+
+  private forget(c: Conn): void {
+    this.all.delete(c);
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of [...this.all]) c.destroy();
+    this.idle.length = 0;
+  }
+}

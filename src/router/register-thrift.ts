@@ -1,0 +1,11 @@
+/**
+ * Marks router protocols `thrift` and `thriftmux` as built (the thrift routers, src/router/thrift,
+ * assembled by linker.ts). thriftmux stays experimental, as in Linkerd: a config must say
+ * `experimental: true`. Server and client keys the thrift routers do not build are refused at
+ * validation (config/router-fields.ts, notBuiltYet).
+ */
+import { implementPlugin, registerPlugin } from '../config/plugins.js';
+import { routerFields } from '../config/router-fields.js';
+
+implementPlugin('protocol', 'thrift', () => 'thrift');
+registerPlugin({ category: 'protocol', kind: 'thriftmux', fields: routerFields('thriftmux'), experimental: true, create: () => 'thriftmux' });

@@ -1,0 +1,338 @@
+/**
+ * One `servers[]` entry of a thrift or thriftmux router.
+ *
+ * thrift: a TCP (or TLS) listener speaking framed or buffered thrift (`thriftFramed`). Each
+ * connection's messages are routed one after another, in order, as Finagle's thrift server
+ * dispatches them. A connection that opens with Finagle's TTwitter upgrade call is answered
+ * and upgraded: each request then starts with a RequestHeader whose `dest` and delegations
+ * (the caller's dtab) route the request, and each reply gets an (empty) ResponseHeader.
+ *
+ * thriftmux: Finagle's mux (src/protocol/mux), which also serves clients that speak plain
+ * framed thrift; a Tdispatch's `dst` and dtab route the request as a TTwitter header's would.
+ *
+ * A request the router cannot route is answered with a TApplicationException (INTERNAL_ERROR,
+ * with the reason), as Finagle's thrift server answers an uncaught failure; bytes that are not
+ * thrift close the connection. Metrics as the http servers': `rt/<label>/server/<ip>/<port>/...`.
+ */
+import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import type { TlsOptions } from 'node:tls';
+import { createRequire } from 'node:module';
+import type { Counter, Metrics, Stat } from '../../telemetry/metrics.js';
+import { MuxServer, type MuxDispatchInfo } from '../../protocol/mux/index.js';
+import {
+  APP_EXCEPTION,
+  CAN_TRACE_METHOD,
+  MessageReader,
+  MessageType,
+  emptyResponseHeader,
+  encodeApplicationException,
+  encodeUpgradeReply,
+  frameParts,
+  readMessageHead,
+  readRequestHeader,
+  type MessageHead,
+  type ThriftProtocolKind,
+} from '../../protocol/thrift/wire.js';
+import { RouterError } from '../errors.js';
+import { MAX_THRIFT_MESSAGE_BYTES, type ThriftRequest, type ThriftRouter } from './router.js';
+
+type Obj = Readonly<Record<string, unknown>>;
+
+let tlsModule: typeof import('node:tls') | undefined;
+const requireBuiltin = createRequire(import.meta.url);
+
+export interface ThriftServerOptions {
+  readonly ip: string;
+  readonly port: number;
+  readonly framed: boolean;
+  readonly clearContext: boolean;
+  readonly maxConcurrentRequests: number;
+  readonly tls: TlsOptions | undefined;
+}
+
+export function thriftServerOptions(cfg: Obj, tls: TlsOptions | undefined): ThriftServerOptions {
+  return {
+    ip: typeof cfg['ip'] === 'string' ? (cfg['ip'] as string) : '127.0.0.1',
+    port: typeof cfg['port'] === 'number' ? (cfg['port'] as number) : 4114,
+    framed: cfg['thriftFramed'] !== false,
+    clearContext: cfg['clearContext'] === true,
+    maxConcurrentRequests: typeof cfg['maxConcurrentRequests'] === 'number' ? (cfg['maxConcurrentRequests'] as number) : 0,
+    tls,
+  };
+}
+
+interface ServerMetrics {
+  readonly requests: Counter;
+  readonly success: Counter;
+  readonly failures: Counter;
+  readonly latency: Stat;
+}
+
+/** What both kinds of server share: limits, draining, metrics and the error replies. */
+abstract class ThriftRouterServerBase {
+  protected m: ServerMetrics | undefined;
+  protected inflight = 0;
+  protected draining = false;
+
+  constructor(
+    readonly router: ThriftRouter,
+    readonly options: ThriftServerOptions,
+    protected readonly metrics: Metrics,
+  ) {}
+
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  protected abstract get connectionCount(): number;
+
+  protected bindMetrics(port: number): void {
+    const scope = ['rt', this.router.label, 'server', `${this.options.ip}/${port}`];
+    this.m = {
+      requests: this.metrics.counter([...scope, 'requests']),
+      success: this.metrics.counter([...scope, 'success']),
+      failures: this.metrics.counter([...scope, 'failures']),
+      latency: this.metrics.stat([...scope, 'request_latency_ms']),
+    };
+    this.metrics.gauge([...scope, 'load'], () => this.inflight);
+    this.metrics.gauge([...scope, 'connections'], () => this.connectionCount);
+  }
+
+  /**
+   * Routes one request and gives the reply message to send (null: nothing to send, a ONEWAY
+   * message). Failures become a TApplicationException for the caller.
+   */
+  protected async serve(req: ThriftRequest, signal: AbortSignal): Promise<Buffer | null> {
+    const started = Date.now();
+    this.inflight++;
+    let ok = false;
+    try {
+      const max = this.options.maxConcurrentRequests;
+      if (this.draining) throw new RouterError('MESH_ERR_ROUTER_SHUTTING_DOWN', 'router is shutting down', { rejected: true, retryable: true });
+      if (max > 0 && this.inflight > max) throw new RouterError('MESH_ERR_ROUTER_OVERLOADED', `max concurrent requests (${max}) exceeded`, { rejected: true, retryable: true });
+      const reply = await this.router.route(this.options.clearContext ? { msg: req.msg, head: req.head } : req, signal);
+      ok = true;
+      return reply;
+    } catch (e) {
+      if (req.head.type === MessageType.ONEWAY) return null;
+      return encodeApplicationException(this.router.proto, req.head.name, req.head.seqid, APP_EXCEPTION.INTERNAL_ERROR, e instanceof Error ? e.message : String(e));
+    } finally {
+      this.inflight--;
+      const m = this.m;
+      if (m !== undefined) {
+        m.requests.incr();
+        (ok ? m.success : m.failures).incr();
+        m.latency.add(Date.now() - started);
+      }
+    }
+  }
+
+  /** Waits (up to `graceMs`) for requests under way, then closes every connection. */
+  protected async drain(graceMs: number): Promise<void> {
+    this.draining = true;
+    const until = Date.now() + graceMs;
+    while (this.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** `protocol: thrift` */
+export class ThriftRouterServer extends ThriftRouterServerBase {
+  private server: Server | null = null;
+  private readonly conns = new Set<ThriftServerConn>();
+
+  protected get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  async listen(): Promise<{ ip: string; port: number }> {
+    const o = this.options;
+    const onConn = (sock: Socket): void => {
+      if (this.draining) {
+        sock.destroy();
+        return;
+      }
+      sock.on('error', () => {});
+      const c = new ThriftServerConn(sock, this, o.framed, this.router.proto, o.clearContext);
+      this.conns.add(c);
+      sock.on('close', () => this.conns.delete(c));
+    };
+    let srv: Server;
+    if (o.tls !== undefined) {
+      tlsModule ??= requireBuiltin('node:tls') as typeof import('node:tls');
+      const t = tlsModule.createServer(o.tls, onConn);
+      t.on('tlsClientError', () => {});
+      srv = t;
+    } else {
+      srv = createNetServer(onConn);
+    }
+    this.server = srv;
+    const port = await new Promise<number>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(o.port, o.ip, () => {
+        srv.off('error', reject);
+        srv.on('error', () => {});
+        resolve((srv.address() as { port: number }).port);
+      });
+    });
+    this.bindMetrics(port);
+    return { ip: o.ip, port };
+  }
+
+  /** @internal (ThriftServerConn) */
+  handle(req: ThriftRequest, signal: AbortSignal): Promise<Buffer | null> {
+    return this.serve(req, signal);
+  }
+
+  async close(graceMs: number): Promise<void> {
+    const srv = this.server;
+    const closed = srv === null || !srv.listening ? Promise.resolve() : new Promise<void>((r) => srv.close(() => r()));
+    await this.drain(graceMs);
+    for (const c of [...this.conns]) c.destroy();
+    await closed;
+  }
+}
+
+/** One client connection of a thrift server: messages routed in order, one at a time. */
+class ThriftServerConn {
+  private readonly reader: MessageReader;
+  private readonly queue: Buffer[] = [];
+  private busy = false;
+  private upgraded = false;
+  private first = true;
+  private readonly ac = new AbortController();
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly server: ThriftRouterServer,
+    private readonly framed: boolean,
+    private readonly proto: ThriftProtocolKind,
+    private readonly clearContext: boolean,
+  ) {
+    this.reader = new MessageReader({ framed, proto, maxBytes: MAX_THRIFT_MESSAGE_BYTES });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('close', () => this.ac.abort(new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', 'the caller closed its connection', { interrupted: true })));
+  }
+
+  private onData(chunk: Buffer): void {
+    let messages: Buffer[];
+    try {
+      messages = this.reader.push(chunk);
+    } catch {
+      this.destroy();
+      return;
+    }
+    for (const m of messages) this.queue.push(m);
+    if (!this.busy) void this.drainQueue();
+  }
+
+  private async drainQueue(): Promise<void> {
+    this.busy = true;
+    try {
+      while (this.queue.length > 0 && !this.socket.destroyed) {
+        const msg = this.queue.shift()!;
+        const reply = await this.one(msg);
+        if (reply === undefined) {
+          this.destroy();
+          return;
+        }
+        if (reply !== null && !this.socket.destroyed) {
+          this.socket.cork();
+          for (const p of frameParts(reply, this.framed)) this.socket.write(p);
+          this.socket.uncork();
+        }
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** The reply to send for one message (null: none; undefined: the bytes were not thrift). */
+  private async one(msg: Buffer): Promise<Buffer | null | undefined> {
+    let body = msg;
+    let dest: string | undefined;
+    let delegations: { src: string; dst: string }[] | undefined;
+    if (this.upgraded) {
+      try {
+        const h = readRequestHeader(msg, this.proto);
+        body = msg.subarray(h.length);
+        dest = h.header.dest;
+        delegations = h.header.delegations;
+      } catch {
+        return undefined;
+      }
+    }
+    let head: MessageHead;
+    try {
+      head = readMessageHead(body, 0, this.proto);
+    } catch {
+      return undefined;
+    }
+    if (this.first) {
+      this.first = false;
+      if (head.type === MessageType.CALL && head.name === CAN_TRACE_METHOD) {
+        this.upgraded = true;
+        // From now on each message is a RequestHeader then the message (the reader must know
+        // where one ends on a buffered connection).
+        this.reader.prefixed = true;
+        return encodeUpgradeReply(this.proto, head.seqid);
+      }
+    }
+    const req: ThriftRequest = this.clearContext ? { msg: body, head } : { msg: body, head, dest, delegations };
+    const reply = await this.server.handle(req, this.ac.signal);
+    if (reply === null || !this.upgraded) return reply;
+    return Buffer.concat([emptyResponseHeader(this.proto), reply]);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** `protocol: thriftmux` */
+export class ThriftMuxRouterServer extends ThriftRouterServerBase {
+  private mux: MuxServer | null = null;
+
+  protected get connectionCount(): number {
+    return this.mux?.connectionCount ?? 0;
+  }
+
+  async listen(): Promise<{ ip: string; port: number }> {
+    const o = this.options;
+    const proto = this.router.proto;
+    const mux = new MuxServer({
+      ip: o.ip,
+      port: o.port,
+      ...(o.tls !== undefined ? { tls: o.tls } : {}),
+      maxFrameSize: MAX_THRIFT_MESSAGE_BYTES,
+      handler: async (body: Buffer, signal: AbortSignal, info?: MuxDispatchInfo): Promise<Buffer> => {
+        let head: MessageHead;
+        try {
+          head = readMessageHead(body, 0, proto);
+        } catch (e) {
+          // Not a thrift message: the mux client gets an Rdispatch error with the reason.
+          throw new Error(`the request is not a thrift message: ${(e as Error).message}`);
+        }
+        if (head.type === MessageType.CALL && head.name === CAN_TRACE_METHOD) {
+          // Downgraded thrift clients offering TTwitter stay on plain thrift here.
+          return encodeApplicationException(proto, head.name, head.seqid, APP_EXCEPTION.UNKNOWN_METHOD, `${CAN_TRACE_METHOD} is not offered by this server`);
+        }
+        const req: ThriftRequest =
+          info === undefined || o.clearContext
+            ? { msg: body, head }
+            : { msg: body, head, dest: info.dst, delegations: info.dtab.map(([src, dst]) => ({ src, dst })) };
+        const reply = await this.serve(req, signal);
+        return reply ?? Buffer.alloc(0);
+      },
+    });
+    this.mux = mux;
+    const a = await mux.listen();
+    this.bindMetrics(a.port);
+    return { ip: o.ip, port: a.port };
+  }
+
+  async close(graceMs: number): Promise<void> {
+    await this.drain(graceMs);
+    await this.mux?.close();
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * The thrift and thriftmux routers through a real `meshwork linkerd`, with upstreams and callers
+ * built on the `thrift` package's own protocols (test/support/thrift.ts):
+ * - routing by method name (`thriftMethodInDst`), multiplexed `service:method` names, several
+ *   calls and pipelined calls on one connection, ONEWAY messages;
+ * - failures answered as TApplicationException INTERNAL_ERROR with the reason (no hosts, an
+ *   upstream that is gone, the total timeout), the connection still usable after them; bytes
+ *   that are not thrift close only that connection;
+ * - TTwitter: a caller's upgrade is accepted, its RequestHeader `dest` and delegations route
+ *   the request; `attemptTTwitterUpgrade` upgrades to an upstream that accepts it (which sees
+ *   the dest and dtab) and stays plain with one that refuses;
+ * - buffered transport with the compact protocol;
+ * - thriftmux: a Tdispatch's dst and dtab route; plain framed thrift on the same port works;
+ * - server and client metrics in /admin/metrics.json.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
+import { ThriftCaller, callMessage, parseMessage, requestHeader, thriftUpstream, MessageTypes, type ThriftUpstream, type Parsed, type Proto } from '../support/thrift.js';
+import { FrameDecoder, decodeMessage, encodeMessage } from '../../src/protocol/mux/index.js';
+
+const { procs } = e2eScratch('mw-thrift-');
+const ups: ThriftUpstream[] = [];
+let a: ThriftUpstream; // /svc/ping
+let b: ThriftUpstream; // /svc/echo, /svc/Users/get
+let tt: ThriftUpstream; // TTwitter-capable, behind /svc/traced
+let slow: ThriftUpstream;
+let thriftPort = 0;
+let muxPort = 0;
+let compactPort = 0;
+let admin = 0;
+let deadPort = 0;
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+before(async () => {
+  a = await thriftUpstream('A');
+  b = await thriftUpstream('B');
+  tt = await thriftUpstream('T', { ttwitter: true });
+  slow = await thriftUpstream('S');
+  ups.push(a, b, tt, slow);
+  deadPort = await freePort();
+  const inet = (u: ThriftUpstream | number): string => `/$/inet/127.0.0.1/${typeof u === 'number' ? u : u.port}`;
+  const file = linkerdYaml(`
+admin:
+  port: 0
+routers:
+- protocol: thrift
+  label: thr
+  thriftMethodInDst: true
+  dtab: |
+    /svc/ping => ${inet(a)};
+    /svc/echo => ${inet(b)};
+    /svc/Users/get => ${inet(b)};
+    /svc/slow => ${inet(slow)};
+    /svc/gone => ${inet(deadPort)};
+    /svc/users => ${inet(tt)};
+    /svc/other => ${inet(a)};
+  service:
+    kind: io.l5d.static
+    configs:
+    - prefix: /svc/slow
+      totalTimeoutMs: 300
+  client:
+    kind: io.l5d.static
+    configs:
+    - prefix: /
+      thriftFramed: true
+      attemptTTwitterUpgrade: true
+  servers:
+  - port: 0
+- protocol: thriftmux
+  label: tmux
+  experimental: true
+  thriftMethodInDst: true
+  dtab: |
+    /svc/ping => ${inet(a)};
+    /svc/users => ${inet(b)};
+    /svc/other => ${inet(a)};
+  servers:
+  - port: 0
+- protocol: thrift
+  label: cmp
+  thriftProtocol: compact
+  dtab: |
+    /svc => ${inet(0)};
+  servers:
+  - port: 0
+    thriftFramed: false
+  client:
+    thriftFramed: false
+`);
+  // The compact router's upstream speaks buffered compact thrift: started first, then named.
+  const c = await thriftUpstream('C', { proto: 'compact', framed: false });
+  ups.push(c);
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('/$/inet/127.0.0.1/0;', `/$/inet/127.0.0.1/${c.port};`));
+  const l = await startLinker(file, 'thr');
+  procs.push(l.proc);
+  thriftPort = l.port;
+  admin = l.admin;
+  muxPort = Number(/^listening tmux 127\.0\.0\.1:(\d+)/m.exec(l.proc.output())![1]);
+  compactPort = Number(/^listening cmp 127\.0\.0\.1:(\d+)/m.exec(l.proc.output())![1]);
+});
+after(async () => {
+  for (const u of ups) await u.close();
+});
+
+async function caller(port = thriftPort, opts: { proto?: Proto; framed?: boolean } = {}): Promise<ThriftCaller> {
+  return ThriftCaller.connect(port, opts);
+}
+
+function expectReply(r: Parsed, name: string, seqid: number, text: string): void {
+  assert.deepEqual([r.type, r.name, r.seqid, r.text], [MessageTypes.REPLY, name, seqid, text]);
+}
+
+test('thrift: calls route by method name, several on one connection, one upstream connection reused', async () => {
+  const c = await caller();
+  try {
+    expectReply(await c.call(callMessage('binary', 'ping', 1, 'x')), 'ping', 1, 'A:ping:x');
+    expectReply(await c.call(callMessage('binary', 'echo', 2, 'y')), 'echo', 2, 'B:echo:y');
+    const before = a.connections;
+    for (let i = 3; i < 8; i++) expectReply(await c.call(callMessage('binary', 'ping', i, String(i))), 'ping', i, `A:ping:${i}`);
+    assert.ok(a.connections - before <= 1, `upstream connections opened: ${a.connections - before}`);
+    // A multiplexed name `service:method` routes as /svc/service/method.
+    expectReply(await c.call(callMessage('binary', 'Users:get', 9, 'z')), 'Users:get', 9, 'B:Users:get:z');
+  } finally {
+    c.close();
+  }
+});
+
+test('thrift: pipelined calls are answered in order; a ONEWAY message is forwarded without a reply', async () => {
+  const c = await caller();
+  try {
+    c.send(callMessage('binary', 'echo', 11, 'p1'));
+    c.send(callMessage('binary', 'ping', 12, 'p2'));
+    expectReply(await c.next(), 'echo', 11, 'B:echo:p1');
+    expectReply(await c.next(), 'ping', 12, 'A:ping:p2');
+    const seen = a.seen.length;
+    c.send(callMessage('binary', 'ping', 13, 'fire', true));
+    expectReply(await c.call(callMessage('binary', 'ping', 14, 'after')), 'ping', 14, 'A:ping:after');
+    const got = a.seen.slice(seen).map((m) => [m.type, m.text]);
+    assert.deepEqual(got, [[MessageTypes.ONEWAY, 'fire'], [MessageTypes.CALL, 'after']]);
+  } finally {
+    c.close();
+  }
+});
+
+test('thrift: failures answer TApplicationException INTERNAL_ERROR with the reason; the connection stays usable', async () => {
+  const c = await caller();
+  try {
+    const none = await c.call(callMessage('binary', 'nosuch', 21, 'x'));
+    assert.equal(none.type, MessageTypes.EXCEPTION);
+    assert.deepEqual([none.name, none.seqid, none.exType], ['nosuch', 21, 6]);
+    assert.match(none.text ?? '', /No hosts are available for \/svc\/nosuch/);
+
+    const gone = await c.call(callMessage('binary', 'gone', 22, 'x'));
+    assert.equal(gone.type, MessageTypes.EXCEPTION);
+    assert.match(gone.text ?? '', /could not connect to 127\.0\.0\.1:\d+/);
+
+    const t0 = Date.now();
+    const late = await c.call(callMessage('binary', 'slow', 23, 'x'));
+    assert.equal(late.type, MessageTypes.EXCEPTION);
+    assert.equal(late.text, 'exceeded 300ms total timeout for /svc/slow');
+    assert.ok(Date.now() - t0 < 1800, `answered after ${Date.now() - t0} ms`);
+
+    expectReply(await c.call(callMessage('binary', 'ping', 24, 'ok')), 'ping', 24, 'A:ping:ok');
+  } finally {
+    c.close();
+  }
+});
+
+test('thrift: bytes that are not thrift close that connection only', async () => {
+  const bad = await caller();
+  // A frame whose message head has an unknown protocol version.
+  bad.write(Buffer.from([0, 0, 0, 8, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0]));
+  for (let i = 0; i < 100 && !bad.closed; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(bad.closed, true);
+  const good = await caller();
+  try {
+    expectReply(await good.call(callMessage('binary', 'ping', 1, 'still')), 'ping', 1, 'A:ping:still');
+  } finally {
+    good.close();
+  }
+});
+
+test('thrift: TTwitter upgrade from the caller; dest and delegations route the request and reach a TTwitter upstream', async () => {
+  const c = await caller();
+  try {
+    assert.equal(await c.upgrade(), true);
+    // dest /users + method get => /svc/users/get; /svc/users is routed to the TTwitter upstream.
+    const r = await c.call(callMessage('binary', 'get', 31, 'u1'), requestHeader('binary', '/users', []));
+    expectReply(r, 'get', 31, 'T:get:u1');
+    const last = tt.seen[tt.seen.length - 1]!;
+    assert.deepEqual(last.header, { dest: '/users', delegations: [] });
+    assert.equal(tt.seen.some((m) => m.name === '__can__finagle__trace__v3__'), true, 'the router offered the upgrade upstream');
+
+    // A delegation in the header overrides the router's dtab for this request only.
+    const moved = await c.call(callMessage('binary', 'get', 32, 'u2'), requestHeader('binary', '/users', [['/svc/users', '/svc/other']]));
+    expectReply(moved, 'get', 32, 'A:get:u2');
+    // The plain upstream A refused the upgrade: it got the plain message.
+    assert.equal(a.seen[a.seen.length - 1]!.header, undefined);
+
+    const plain = await c.call(callMessage('binary', 'ping', 33, 'p'), requestHeader('binary', undefined, []));
+    expectReply(plain, 'ping', 33, 'A:ping:p');
+    const bad = await c.call(callMessage('binary', 'ping', 34, 'p'), requestHeader('binary', undefined, [['not a path', '/x']]));
+    assert.equal(bad.type, MessageTypes.EXCEPTION);
+    assert.match(bad.text ?? '', /^Invalid dtab in the request's delegations/);
+  } finally {
+    c.close();
+  }
+});
+
+test('thrift: TTwitter delegations are forwarded to an upgraded upstream', async () => {
+  const c = await caller();
+  try {
+    assert.equal(await c.upgrade(), true);
+    const r = await c.call(callMessage('binary', 'get', 41, 'd'), requestHeader('binary', '/users', [['/svc/nothing', '/svc/users']]));
+    expectReply(r, 'get', 41, 'T:get:d');
+    assert.deepEqual(tt.seen[tt.seen.length - 1]!.header, { dest: '/users', delegations: [['/svc/nothing', '/svc/users']] });
+  } finally {
+    c.close();
+  }
+});
+
+test('thrift: buffered transport with the compact protocol, plain and TTwitter-upgraded', async () => {
+  const c = await caller(compactPort, { proto: 'compact', framed: false });
+  try {
+    for (let i = 1; i <= 3; i++) expectReply(await c.call(callMessage('compact', 'anything', i, `v${i}`)), 'anything', i, `C:anything:v${i}`);
+  } finally {
+    c.close();
+  }
+  // Upgraded and buffered: each message's end is found after its RequestHeader.
+  const u = await caller(compactPort, { proto: 'compact', framed: false });
+  try {
+    assert.equal(await u.upgrade(), true);
+    for (let i = 1; i <= 3; i++) {
+      expectReply(await u.call(callMessage('compact', 'more', i, `w${i}`), requestHeader('compact', undefined, [])), 'more', i, `C:more:w${i}`);
+    }
+  } finally {
+    u.close();
+  }
+});
+
+/** One Tdispatch on a raw mux connection (no handshake: the server accepts that). */
+async function muxDispatch(port: number, dst: string, dtab: [string, string][], body: Buffer): Promise<Parsed | string> {
+  const sock = net.connect({ port, host: '127.0.0.1' });
+  await new Promise<void>((r, j) => {
+    sock.once('connect', r);
+    sock.once('error', j);
+  });
+  try {
+    sock.write(encodeMessage({ kind: 'Tdispatch', tag: 1, contexts: [], dst, dtab, body }));
+    const frames = new FrameDecoder(1 << 20);
+    const m = await new Promise<ReturnType<typeof decodeMessage>>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no mux reply')), 5000);
+      sock.on('data', (d: Buffer) => {
+        for (const f of frames.push(d)) {
+          clearTimeout(t);
+          resolve(decodeMessage(f));
+        }
+      });
+    });
+    if (m.kind === 'RdispatchError') return m.message;
+    assert.equal(m.kind, 'RdispatchOk');
+    const body2 = (m as { body: Buffer }).body;
+    return parseMessage('binary', body2);
+  } finally {
+    sock.destroy();
+  }
+}
+
+test('thriftmux: a Tdispatch routes by its dst and dtab; plain framed thrift works on the same port', async () => {
+  const r = await muxDispatch(muxPort, '/users', [], callMessage('binary', 'get', 51, 'm'));
+  assert.notEqual(typeof r, 'string', String(r));
+  expectReply(r as Parsed, 'get', 51, 'B:get:m');
+  const moved = await muxDispatch(muxPort, '/users', [['/svc/users', '/svc/other']], callMessage('binary', 'get', 52, 'm2'));
+  expectReply(moved as Parsed, 'get', 52, 'A:get:m2');
+  const none = await muxDispatch(muxPort, '', [], callMessage('binary', 'nosuch', 53, 'x'));
+  assert.equal((none as Parsed).type, MessageTypes.EXCEPTION);
+  assert.match((none as Parsed).text ?? '', /No hosts are available for \/svc\/nosuch/);
+
+  const c = await caller(muxPort);
+  try {
+    expectReply(await c.call(callMessage('binary', 'ping', 54, 'plain')), 'ping', 54, 'A:ping:plain');
+  } finally {
+    c.close();
+  }
+});
+
+test('thrift routers: server and client metrics under Linkerd names', async () => {
+  const res = await fetch(`http://127.0.0.1:${admin}/admin/metrics.json`);
+  const m = (await res.json()) as Record<string, number>;
+  const key = (suffix: RegExp): string | undefined => Object.keys(m).find((k) => suffix.test(k));
+  const srvReq = key(/^rt\/thr\/server\/127\.0\.0\.1\/\d+\/requests$/);
+  assert.ok(srvReq !== undefined && m[srvReq]! > 10, `server requests: ${srvReq} = ${srvReq && m[srvReq]}`);
+  const srvFail = key(/^rt\/thr\/server\/127\.0\.0\.1\/\d+\/failures$/);
+  assert.ok(srvFail !== undefined && m[srvFail]! >= 3);
+  const cli = key(new RegExp(`^rt/thr/client/\\$/inet/127\\.0\\.0\\.1/${a.port}/requests$`));
+  assert.ok(cli !== undefined && m[cli]! > 5, `client requests: ${cli}`);
+  assert.ok((m['rt/thr/service/svc/slow/failures'] ?? 0) >= 1);
+  assert.ok(key(/^rt\/tmux\/server\/127\.0\.0\.1\/\d+\/requests$/) !== undefined);
+});
