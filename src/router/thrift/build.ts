@@ -4,13 +4,9 @@
  * with "not supported yet" and their key path (config/router-fields.ts), never ignored.
  */
 import type { TlsOptions } from 'node:tls';
-import type { Activity, BoundName } from '../../naming/contracts.js';
-import type { NameTree } from '../../naming/name-tree.js';
-import type { Path } from '../../naming/path.js';
-import type { Metrics } from '../../telemetry/metrics.js';
 import { TlsFiles, serverTlsOptions } from '../../config/tls.js';
 import type { DtabLike } from '../router.js';
-import { ThriftRouter } from './router.js';
+import { ThriftRouter, type ThriftRouterDeps } from './router.js';
 import { ThriftMuxRouterServer, ThriftRouterServer, thriftServerOptions } from './server.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -20,15 +16,9 @@ export interface BuiltThriftRouter<D extends DtabLike> {
   readonly servers: (ThriftRouterServer | ThriftMuxRouterServer)[];
 }
 
-export interface ThriftBuildDeps<D extends DtabLike> {
+/** The router's deps except what the `routers[i]` entry itself gives (label, config). */
+export interface ThriftBuildDeps<D extends DtabLike> extends Omit<ThriftRouterDeps<D>, 'label' | 'config' | 'tlsFiles'> {
   readonly index: number;
-  readonly protocol: 'thrift' | 'thriftmux';
-  readonly baseDtab: D;
-  readonly dstPrefix: Path;
-  readonly readPath: (s: string) => Path;
-  readonly parseDtab: (s: string) => D;
-  readonly bind: (dtab: D, path: Path) => Activity<NameTree<BoundName>>;
-  readonly metrics: Metrics;
   readonly tlsFiles: TlsFiles;
 }
 
