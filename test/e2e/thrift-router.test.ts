@@ -136,7 +136,7 @@ test('thrift: calls route by method name, several on one connection, one upstrea
   }
 });
 
-test('thrift: pipelined calls are answered in order; a ONEWAY message is forwarded without a reply', async () => {
+test('thrift: pipelined calls (200 in one write) are answered in order; a ONEWAY message is forwarded without a reply', async () => {
   const c = await caller();
   try {
     c.send(callMessage('binary', 'echo', 11, 'p1'));
@@ -148,6 +148,11 @@ test('thrift: pipelined calls are answered in order; a ONEWAY message is forward
     expectReply(await c.call(callMessage('binary', 'ping', 14, 'after')), 'ping', 14, 'A:ping:after');
     const got = a.seen.slice(seen).map((m) => [m.type, m.text]);
     assert.deepEqual(got, [[MessageTypes.ONEWAY, 'fire'], [MessageTypes.CALL, 'after']]);
+    // Far more pipelined calls than the server reads ahead (64): reading pauses and resumes,
+    // every call is answered, in order.
+    const { frame } = await import('../support/thrift.js');
+    c.write(Buffer.concat(Array.from({ length: 200 }, (_, i) => frame(callMessage('binary', 'echo', 100 + i, `n${i}`)))));
+    for (let i = 0; i < 200; i++) expectReply(await c.next(), 'echo', 100 + i, `B:echo:n${i}`);
   } finally {
     c.close();
   }

@@ -192,6 +192,9 @@ export class ThriftRouterServer extends ThriftRouterServerBase {
   }
 }
 
+/** Messages a connection may have read ahead of the one being routed before reading pauses. */
+const MAX_QUEUED = 64;
+
 /** One client connection of a thrift server: messages routed in order, one at a time. */
 class ThriftServerConn {
   private readonly reader: MessageReader;
@@ -223,6 +226,8 @@ class ThriftServerConn {
       return;
     }
     for (const m of messages) this.queue.push(m);
+    // A caller that pipelines far ahead waits: its bytes stay in the kernel, not in our queue.
+    if (this.queue.length >= MAX_QUEUED) this.socket.pause();
     if (!this.busy) void this.drainQueue();
   }
 
@@ -236,11 +241,23 @@ class ThriftServerConn {
           this.destroy();
           return;
         }
-        if (reply !== null && !this.socket.destroyed) {
-          this.socket.cork();
-          for (const p of frameParts(reply, this.framed)) this.socket.write(p);
-          this.socket.uncork();
+        const sock = this.socket;
+        if (reply !== null && !sock.destroyed) {
+          sock.cork();
+          for (const p of frameParts(reply, this.framed)) sock.write(p);
+          sock.uncork();
+          // A caller that does not read its replies gets no more of them routed meanwhile.
+          if (sock.writableNeedDrain) await new Promise<void>((r) => {
+            const done = (): void => {
+              sock.off('drain', done);
+              sock.off('close', done);
+              r();
+            };
+            sock.on('drain', done);
+            sock.on('close', done);
+          });
         }
+        if (this.queue.length < MAX_QUEUED && sock.isPaused()) sock.resume();
       }
     } finally {
       this.busy = false;
