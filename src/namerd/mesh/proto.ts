@@ -2,22 +2,9 @@
  * Loads the io.linkerd.mesh API definition (proto/mesh.proto) once, for the namerd server
  * and the proxy-side `io.l5d.mesh` interpreter alike.
  */
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
-import { existsSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-
-function protoFile(): string {
-  // Compiled code runs from dist/src/namerd/mesh; sources from src/namerd/mesh.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'proto', 'mesh.proto');
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error('proto/mesh.proto not found next to the meshwork package');
-}
+import { protoFile } from '../proto-file.js';
 
 export interface MeshServices {
   Interpreter: grpc.ServiceClientConstructor;
@@ -30,7 +17,7 @@ let loaded: MeshServices | undefined;
 
 export function meshServices(): MeshServices {
   if (loaded) return loaded;
-  const def = protoLoader.loadSync(protoFile(), {
+  const def = protoLoader.loadSync(protoFile('mesh.proto'), {
     keepCase: true,
     longs: Number,
     enums: String,

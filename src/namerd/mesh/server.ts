@@ -5,6 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { TlsOptions } from 'node:tls';
+import { grpcError, listenGrpc, shutdownGrpc } from '../grpc-server.js';
 import type { Closable, Var } from '../../naming/contracts.js';
 import type { Addr } from '../../naming/addr.js';
 import type { BoundName } from '../../naming/contracts.js';
@@ -37,19 +38,6 @@ export interface MeshServerOptions {
   readonly tls?: TlsOptions;
 }
 
-/** A PEM option of node:tls as one buffer (a chain's parts concatenated). */
-function pem(v: TlsOptions['cert']): Buffer {
-  if (v === undefined) throw new Error('io.l5d.mesh tls: certificate or key missing');
-  const parts = Array.isArray(v) ? v : [v];
-  return Buffer.concat(parts.map((x) => (typeof x === 'string' ? Buffer.from(x) : Buffer.isBuffer(x) ? x : Buffer.from((x as { pem: string | Buffer }).pem))));
-}
-
-function credentials(tls: TlsOptions | undefined): grpc.ServerCredentials {
-  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
-  const mutual = tls.requestCert === true;
-  return grpc.ServerCredentials.createSsl(mutual ? pem(tls.ca as TlsOptions['cert']) : null, [{ cert_chain: pem(tls.cert), private_key: pem(tls.key as TlsOptions['cert']) }], mutual);
-}
-
 function nsOf(root: PathMsg | undefined): string {
   const p = pathFromMsg(root);
   if (p.isEmpty) throw Object.assign(new Error('root (the namespace) is required'), { code: grpc.status.INVALID_ARGUMENT });
@@ -59,12 +47,6 @@ function nsOf(root: PathMsg | undefined): string {
 function toLeaves(t: NameTree<BoundName>): NameTree<BoundLeaf> {
   // The wire carries ids and residuals; Addrs are fetched through Resolver.
   return t as unknown as NameTree<BoundLeaf>;
-}
-
-function grpcError(e: unknown, fallback = grpc.status.UNKNOWN): grpc.ServiceError {
-  const err = e as { message?: string; code?: unknown };
-  const code = typeof err.code === 'number' ? err.code : fallback;
-  return Object.assign(new Error(err.message ?? String(e)), { code, details: err.message ?? String(e), metadata: new grpc.Metadata() }) as grpc.ServiceError;
 }
 
 function firstValue<T>(v: Var<T>, accept: (t: T) => boolean, timeoutMs: number): Promise<T> {
@@ -258,12 +240,7 @@ export class MeshServer {
     });
 
     this.server = server;
-    this.boundPort = await new Promise<number>((resolve, reject) => {
-      const host = this.options.ip.includes(':') ? `[${this.options.ip}]` : this.options.ip;
-      server.bindAsync(`${host}:${this.options.port}`, credentials(this.options.tls), (err, port) =>
-        err ? reject(err) : resolve(port),
-      );
-    });
+    this.boundPort = await listenGrpc(server, this.options.ip, this.options.port, this.options.tls, 'io.l5d.mesh');
     return this.boundPort;
   }
 
@@ -290,17 +267,7 @@ export class MeshServer {
     const s = this.server;
     if (!s) return;
     this.server = undefined;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        s.forceShutdown();
-        resolve();
-      }, graceMs);
-      s.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    s.forceShutdown();
+    await shutdownGrpc(s, graceMs);
   }
 }
 

@@ -1,0 +1,53 @@
+/**
+ * What namerd's gRPC interfaces (`io.l5d.mesh`, `io.l5d.destination`) share: credentials from
+ * the interface's `tls` block, listening, errors as gRPC statuses, and shutting down.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { TlsOptions } from 'node:tls';
+
+/** A PEM option of node:tls as one buffer (a chain's parts concatenated). */
+function pem(v: TlsOptions['cert'], what: string): Buffer {
+  if (v === undefined) throw new Error(`${what} tls: certificate or key missing`);
+  const parts = Array.isArray(v) ? v : [v];
+  return Buffer.concat(parts.map((x) => (typeof x === 'string' ? Buffer.from(x) : Buffer.isBuffer(x) ? x : Buffer.from((x as { pem: string | Buffer }).pem))));
+}
+
+/** Plain, TLS, or mutual TLS when the block asks for client certificates (`requestCert`). */
+export function serverCredentials(tls: TlsOptions | undefined, what: string): grpc.ServerCredentials {
+  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
+  const mutual = tls.requestCert === true;
+  return grpc.ServerCredentials.createSsl(mutual ? pem(tls.ca as TlsOptions['cert'], what) : null, [{ cert_chain: pem(tls.cert, what), private_key: pem(tls.key as TlsOptions['cert'], what) }], mutual);
+}
+
+/** Binds `server` on ip:port (port 0: one the OS picks); resolves with the port. */
+export function listenGrpc(server: grpc.Server, ip: string, port: number, tls: TlsOptions | undefined, what: string): Promise<number> {
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  return new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${port}`, serverCredentials(tls, what), (err, p) => (err ? reject(err) : resolve(p)));
+  });
+}
+
+/** An error as a gRPC status: its numeric `code` if it has one, else `fallback`. */
+export function grpcError(e: unknown, fallback = grpc.status.UNKNOWN): grpc.ServiceError {
+  const err = e as { message?: string; code?: unknown };
+  const code = typeof err.code === 'number' ? err.code : fallback;
+  return Object.assign(new Error(err.message ?? String(e)), { code, details: err.message ?? String(e), metadata: new grpc.Metadata() }) as grpc.ServiceError;
+}
+
+/**
+ * Stops accepting and lets calls finish within `graceMs`; watch streams never end by
+ * themselves (clients follow namerd for as long as it runs), so what is left is then cut.
+ */
+export async function shutdownGrpc(s: grpc.Server, graceMs: number): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      s.forceShutdown();
+      resolve();
+    }, graceMs);
+    s.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  s.forceShutdown();
+}
