@@ -18,6 +18,7 @@ import type { DtabStore } from './stores/store.js';
 import { Namespaces } from './namespaces.js';
 import { HttpController } from './http-controller.js';
 import { MeshServer } from './mesh/server.js';
+import { DestinationServer, DEFAULT_DESTINATION_PORT } from './destination/server.js';
 import { DEFAULT_THRIFT_NAMER_PORT, ThriftNamerInterface } from './thrift/server.js';
 import type { ThriftNamerCapacity } from './thrift/service.js';
 import { namerdAdminPage } from './admin/routes.js';
@@ -38,6 +39,13 @@ const LOOPBACK = '127.0.0.1';
 
 /** A config problem found at start (exit status 2, as for config errors). */
 const configError = (message: string): Error => Object.assign(new Error(message), { code: 'MESH_ERR_CONFIG_TLS' });
+
+/** gRPC interfaces cannot honour `protocols` or `ciphers` (grpc-js offers TLS 1.2 and 1.3 with Node's ciphers). */
+function refuseGrpcTlsKeys(tlsCfg: Readonly<Record<string, unknown>>, kind: string, at: string): void {
+  const key = tlsCfg['protocols'] !== undefined ? 'protocols' : tlsCfg['ciphers'] !== undefined ? 'ciphers' : undefined;
+  if (key === undefined) return;
+  throw configError(`${at}.${key}: found ${JSON.stringify(tlsCfg[key])}; allowed: nothing for ${kind} (its gRPC server offers TLS 1.2 and 1.3 with Node's ciphers)`);
+}
 
 export async function startNamerd(config: NamerdConfig): Promise<RunningNamerd> {
   const store: DtabStore = createStore(config.storage, { file: config.file });
@@ -66,13 +74,22 @@ export async function startNamerd(config: NamerdConfig): Promise<RunningNamerd> 
         closers.push(() => c.close());
         listeners.push({ kind: iface.kind, ip: a.address, port: a.port });
       } else if (iface.kind === 'io.l5d.mesh') {
-        if (tlsOn && (tlsCfg['protocols'] !== undefined || tlsCfg['ciphers'] !== undefined)) {
-          const key = tlsCfg['protocols'] !== undefined ? 'protocols' : 'ciphers';
-          throw configError(`${config.file ? `${config.file}: ` : ''}interfaces[${i}].tls.${key}: found ${JSON.stringify(tlsCfg[key])}; allowed: nothing for io.l5d.mesh (its gRPC server offers TLS 1.2 and 1.3 with Node's ciphers)`);
-        }
+        if (tlsOn) refuseGrpcTlsKeys(tlsCfg, 'io.l5d.mesh', `${config.file ? `${config.file}: ` : ''}interfaces[${i}].tls`);
         const m = new MeshServer(namespaces, { ip, port, tls });
         const p = await m.listen();
         closers.push(() => m.close());
+        listeners.push({ kind: iface.kind, ip, port: p });
+      } else if (iface.kind === 'io.l5d.destination') {
+        if (tlsOn) refuseGrpcTlsKeys(tlsCfg, 'io.l5d.destination', `${config.file ? `${config.file}: ` : ''}interfaces[${i}].tls`);
+        const d = new DestinationServer(namespaces, {
+          ip,
+          port: typeof iface['port'] === 'number' ? port : DEFAULT_DESTINATION_PORT,
+          tls,
+          prefix: readPath(typeof iface['prefix'] === 'string' ? (iface['prefix'] as string) : '/svc'),
+          namespace: typeof iface['namespace'] === 'string' ? (iface['namespace'] as string) : 'default',
+        });
+        const p = await d.listen();
+        closers.push(() => d.close());
         listeners.push({ kind: iface.kind, ip, port: p });
       } else if (iface.kind === 'io.l5d.thriftNameInterpreter') {
         const cache = iface['cache'] as Partial<ThriftNamerCapacity> | null | undefined;

@@ -1,6 +1,6 @@
 /**
  * namerd's interfaces as config plugins: `io.l5d.httpController` (HTTP API), `io.l5d.mesh`
- * (gRPC) and `io.l5d.thriftNameInterpreter` (ThriftMux, with its `cache` block), all started by
+ * (gRPC), `io.l5d.destination` (Linkerd 2's destination API, gRPC) and `io.l5d.thriftNameInterpreter` (ThriftMux, with its `cache` block), all started by
  * namerd.ts.
  */
 import { implementPlugin, markKeyBuilt } from '../config/plugins.js';
@@ -14,6 +14,8 @@ export interface InterfaceConfig {
 /** The interface factories only return their validated config; namerd.ts starts them. */
 implementPlugin('namerdInterface', 'io.l5d.httpController', (c: InterfaceConfig) => c);
 implementPlugin('namerdInterface', 'io.l5d.mesh', (c: InterfaceConfig) => c);
+// Linkerd 2's destination API over namerd's dtabs (`prefix`, `namespace`).
+implementPlugin('namerdInterface', 'io.l5d.destination', (c: InterfaceConfig) => c);
 // Its catalogued `cache` keys (Linkerd's CapacityConfig) are read by the thrift Namer service.
 implementPlugin('namerdInterface', 'io.l5d.thriftNameInterpreter', (c: InterfaceConfig) => c);
 

@@ -151,3 +151,9 @@ test('close() cuts open watch streams after its grace instead of waiting for the
     client.close();
   }
 });
+
+test('a stream refused at its start ends with its gRPC status (INVALID_ARGUMENT), not CANCELLED', async () => {
+  const call = (interpreter['StreamBoundTree']!({ name: pathToMsg(Path.utf8('svc', 'web')) }) as grpc.ClientReadableStream<unknown>);
+  const err = await new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+  assert.deepEqual([err.code, err.details], [grpc.status.INVALID_ARGUMENT, 'root (the namespace) is required']);
+});

@@ -87,7 +87,7 @@ function pump<T, M>(call: grpc.ServerWritableStream<unknown, M>, v: Var<T>, rend
     if (m === undefined) return;
     if (m instanceof Error) {
       stop();
-      call.destroy(grpcError(m));
+      call.emit('error', grpcError(m));
       return;
     }
     call.write(m);
@@ -174,7 +174,7 @@ export class MeshServer {
         try {
           act = this.bindActivity(call.request);
         } catch (e) {
-          call.destroy(grpcError(e, grpc.status.INVALID_ARGUMENT));
+          call.emit('error', grpcError(e, grpc.status.INVALID_ARGUMENT));
           return;
         }
         pump(call, act.states, (s) => (s.type === 'pending' ? undefined : s.type === 'failed' ? s.error : { tree: boundTreeToMsg(toLeaves(s.value)) }));
@@ -201,7 +201,7 @@ export class MeshServer {
         try {
           ns = nsOf(call.request.root);
         } catch (e) {
-          call.destroy(grpcError(e, grpc.status.INVALID_ARGUMENT));
+          call.emit('error', grpcError(e, grpc.status.INVALID_ARGUMENT));
           return;
         }
         pump(call, this.namespaces.store.observe(ns).states, (s) =>
@@ -215,7 +215,7 @@ export class MeshServer {
             call.write(r);
             call.end();
           },
-          (e: unknown) => call.destroy(grpcError(e)),
+          (e: unknown) => call.emit('error', grpcError(e)),
         );
       },
     });
