@@ -224,9 +224,9 @@ const protocolClientParams: Record<ProtocolName, Fields> = {
   },
   h2: {
     ...h2SettingsFields,
+    forwardClientCert: { type: 'boolean' },
     ...notBuiltYet({
       ...h2WindowUpdateFields,
-      forwardClientCert: { type: 'boolean' },
       requestAuthorizers: { type: { array: { plugin: 'h2RequestAuthorizer' } } },
       hostConnectionPool: { type: { object: hostConnectionPoolFields } },
       failFast: { type: 'boolean' },

@@ -31,6 +31,8 @@ export interface ClientParams {
   readonly bindingTimeoutMs: number;
   /** TLS to every endpoint (the client `tls` block, tls.ts); undefined: plain TCP. */
   readonly tls?: ConnectionOptions | undefined;
+  /** `forwardClientCert` (client-cert.ts). */
+  readonly forwardClientCert: boolean;
 }
 
 /** Finagle's cap on requeues per request, whatever the budget says. */
@@ -97,6 +99,8 @@ export class Client {
   private closed = false;
   /** `l5d-dst-client: <id>`, as every request through this client forwards it. */
   readonly dstField: Buffer;
+  /** `forwardClientCert`: the caller's client certificate goes upstream (client-cert.ts). */
+  readonly forwardClientCert: boolean;
 
   constructor(
     readonly id: string,
@@ -106,6 +110,7 @@ export class Client {
     private readonly scope: readonly string[],
   ) {
     this.dstField = fieldBytes(H_DST_CLIENT, id);
+    this.forwardClientCert = params.forwardClientCert;
     this.balancer = params.balancer<ClientEndpoint>();
     this.requeueBudget = params.requeueBudget();
     this.m = clientMetrics(metrics, scope, () => this.endpoints);

@@ -13,6 +13,8 @@ markKeyBuilt('routers.httpAccessLog');
 // TLS on servers and to upstreams (tls.ts).
 markKeyBuilt('routers.servers.tls');
 markKeyBuilt('routers.client.tls');
+// `x-forwarded-client-cert` from the caller's TLS certificate (client-cert.ts; http and h2).
+markKeyBuilt('routers.client.forwardClientCert');
 // Forwarded labelers are applied by the routers (forwarded.ts `forwardedValue`).
 for (const kind of ['ip', 'ip:port', 'connectionRandom', 'requestRandom', 'router', 'static']) {
   implementPlugin('forwardedLabeler', kind, (c: Record<string, unknown>) => c);

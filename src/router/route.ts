@@ -27,6 +27,7 @@ import { MAX_REQUEUES, type Client, type ClientEndpoint } from './client.js';
 import { errorResponse } from './error-responder.js';
 import { RouterError, noBrokersMessage } from './errors.js';
 import * as H from './headers.js';
+import { H_XFCC } from './client-cert.js';
 import { MAX_RETRIES, type Service } from './service.js';
 import type { RouterCore, ServerContext } from './router.js';
 
@@ -39,6 +40,10 @@ const KEEP_BODY_LIMIT = 64 * 1024;
 export class Route implements ResponseListener, HeadExtra {
   /** The request came without `Via`: this router's entry is the whole field. */
   addVia = false;
+  /** The `x-forwarded-client-cert` the caller sent (removed unless a client forwards certificates). */
+  callerCert: string | undefined = undefined;
+  /** This route's head carries an `x-forwarded-client-cert` edit. */
+  private certSet = false;
   /** The trace context forwarded in `l5d-ctx-trace` (`traceLen` bytes; 0: none, a span writes it). */
   trace: Uint8Array | null = null;
   traceLen = 0;
@@ -173,10 +178,29 @@ export class Route implements ResponseListener, HeadExtra {
       if (this.traceSent) newIdInto(this.trace!, 0);
       this.traceSent = true;
     }
+    if (client.forwardClientCert || this.certSet) this.clientCert(client);
     const t = this.core.attemptTimeoutMs(client);
     if (t > 0) this.attemptTimer = setTimeout(() => this.attemptTimeout(t), t);
     ex.responseListener = this;
     ep.pool.dispatch(ex);
+  }
+
+  /**
+   * `forwardClientCert`: the caller's TLS client certificate, or without one what the caller
+   * sent, goes upstream; a client without it sends none (a retry may change clients).
+   */
+  private clientCert(client: Client): void {
+    const head = this.ex.head;
+    if (client.forwardClientCert) {
+      const v = this.core.peerCertValue(this.ex) ?? this.callerCert;
+      if (v !== undefined) {
+        head.set(H_XFCC, v);
+        this.certSet = true;
+        return;
+      }
+    }
+    head.remove(H_XFCC);
+    this.certSet = false;
   }
 
   /** Releases the endpoint of the attempt that just ended; returns its latency in ms. */

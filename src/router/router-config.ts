@@ -51,6 +51,8 @@ export interface CommonClientParams {
   readonly accrual: AccrualFactory;
   readonly requeueBudget: () => Budget;
   readonly tls?: ConnectionOptions | undefined;
+  /** `forwardClientCert`: send the caller's TLS client certificate as `x-forwarded-client-cert`. */
+  readonly forwardClientCert: boolean;
 }
 
 /** The common client params from a bound id's `client` config `p`. */
@@ -63,6 +65,7 @@ export function commonClientParams(p: Obj, tlsFiles: TlsFiles | undefined): Comm
     accrual: accrualFactory(p['failureAccrual'] as Obj | undefined),
     requeueBudget: requeueBudgetFactory(p['requeueBudget'] as Obj | undefined),
     tls: clientTlsOptions(p['tls'] as Obj | undefined, tlsFiles ?? NO_TLS_FILES),
+    forwardClientCert: p['forwardClientCert'] === true,
   };
 }
 

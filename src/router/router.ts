@@ -30,6 +30,7 @@ import type { Service } from './service.js';
 import { Route } from './route.js';
 import { forwardedValue, targetScheme } from './forwarded.js';
 import { RequestDtabs } from './request-dtabs.js';
+import { H_XFCC, connectionCertValue } from './client-cert.js';
 import type { TlsFiles } from '../config/tls.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -88,6 +89,7 @@ export interface RouterCore {
   pick(tree: NameTree<BoundName>): BoundName | undefined;
   clientFor(bound: BoundName): Client;
   attemptTimeoutMs(client: Client): number;
+  peerCertValue(ex: Http1Exchange): string | undefined;
   finish(srv: ServerContext, ex: Http1Exchange, status: number, ms: number, route: Route | null): void;
 }
 
@@ -133,10 +135,13 @@ class LocalAnswer implements ResponseListener {
   }
 }
 
-/** Names of hop-by-hop fields by length, for the one pass over a request head. */
+/**
+ * Names of the fields the one pass over a request head removes, by length: the hop-by-hop
+ * fields and `x-forwarded-client-cert` (only a client with `forwardClientCert` sends one on).
+ */
 const HOP_NAMES: readonly (readonly string[])[] = (() => {
   const byLen: string[][] = [];
-  for (const n of H.HOP_BY_HOP) (byLen[n.length] ??= []).push(n);
+  for (const n of [...H.HOP_BY_HOP, H_XFCC]) (byLen[n.length] ??= []).push(n);
   return byLen;
 })();
 
@@ -230,6 +235,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     let sampleField = false;
     let connection: string | undefined;
     let upgrade = false;
+    let callerCert: string | undefined;
     for (let i = 0; i < f.length; i += 4) {
       const ns = f[i]!;
       const len = f[i + 1]! - ns;
@@ -275,6 +281,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
             const v = b.toString('latin1', f[i + 2]!, f[i + 3]!);
             connection = connection === undefined ? v : connection + ',' + v;
           } else if (n === 'upgrade') upgrade = true;
+          else if (n === H_XFCC && !clear) callerCert = b.toString('latin1', f[i + 2]!, f[i + 3]!);
           head.remove(n);
           break;
         }
@@ -357,6 +364,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     // Via (when the client sent none), l5d-dst-service, l5d-dst-client and, without a tracer,
     // the trace context are written by the route into the forwarded head.
     route.addVia = via === undefined;
+    route.callerCert = callerCert;
     head.extra = route;
     if (this.tracer !== null) {
       const tracer = this.tracer;
@@ -420,6 +428,11 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
 
   pick(tree: NameTree<BoundName>): BoundName | undefined {
     return pickLeaf(tree);
+  }
+
+  /** `x-forwarded-client-cert` for the caller's TLS client certificate (client-cert.ts). */
+  peerCertValue(ex: Http1Exchange): string | undefined {
+    return connectionCertValue(ex.connection, () => ex.peerCertificate());
   }
 
   attemptTimeoutMs(client: Client): number {

@@ -289,6 +289,50 @@ routers:
   }
 });
 
+test('forwardClientCert: an h2 client sends the caller\'s TLS certificate as x-forwarded-client-cert; others drop the field', async () => {
+  const fwd = await h2Upstream('fwd');
+  const nofwd = await h2Upstream('nofwd');
+  ups.push(fwd, nofwd);
+  const file = linkerdYaml(`
+admin: {ip: 127.0.0.1, port: 0}
+routers:
+- protocol: h2
+  label: xfcc
+  dtab: |
+    /svc/fwd => /$/inet/127.1/${fwd.port};
+    /svc/nofwd => /$/inet/127.1/${nofwd.port};
+  client:
+    kind: io.l5d.static
+    configs:
+    - prefix: /$/inet/127.1/${fwd.port}
+      forwardClientCert: true
+  servers:
+  - port: 0
+    tls:
+      certPath: ${certs.serverCert}
+      keyPath: ${certs.serverKey}
+      requireClientAuth: true
+      caCertPath: ${certs.caCert}
+`);
+  const l = await startLinker(file, 'xfcc');
+  procs.push(l.proc);
+  const s = http2.connect(`https://127.0.0.1:${l.port}`, { ca: readFileSync(certs.caCert), servername: 'localhost', cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      s.once('connect', () => resolve());
+      s.once('error', reject);
+    });
+    const spoof = 'Hash=00;Subject="CN=admin"';
+    assert.equal((await call(s, { ':path': '/a', ':authority': 'fwd', 'x-forwarded-client-cert': spoof })).status, 200);
+    assert.equal((await call(s, { ':path': '/b', ':authority': 'nofwd', 'x-forwarded-client-cert': spoof })).status, 200);
+  } finally {
+    s.close();
+  }
+  const got = String(fwd.seen[0]!.headers['x-forwarded-client-cert']);
+  assert.match(got, /^Hash=[0-9A-F]{64};SAN=spiffe:\/\/meshwork\.test\/client;DNS=client\.meshwork\.test;DNS=alt\.meshwork\.test;Subject="CN=meshwork-test-client,O=Meshwork Test,C=US"$/);
+  assert.equal(nofwd.seen[0]!.headers['x-forwarded-client-cert'], undefined);
+});
+
 test('the router, server, service and client metrics are in /admin/metrics.json', async () => {
   const s = await connect(plainPort);
   try {

@@ -7,11 +7,15 @@
  *    static config's `{var}` capture substituted), answers 502 naming the failure when it does
  *    not match, skips validation with `disableValidation`, and presents `clientAuth` to an
  *    upstream that requires client certificates;
+ *  - `forwardClientCert`: a client with it sends the caller's certificate upstream as
+ *    `x-forwarded-client-cert` (or, on a plain server, what the caller sent); one without it
+ *    removes any the caller sent;
  *  - a certificate file that cannot be read stops the linker at start, naming the key path.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpsRequest, createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -193,4 +197,58 @@ test('a certificate file that cannot be read stops the linker, naming the key pa
   const r = spawnSync(process.execPath, [BIN, 'linkerd', file], { encoding: 'utf8', timeout: 15000 });
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /routers\[0\]\.servers\[0\]\.tls\.certPath: found ".*nope\.pem"; allowed: a readable PEM file \(ENOENT\)/);
+});
+
+/** An HTTPS (or, with `plain`, HTTP) request to the linker with extra headers; resolves with the body. */
+function call(port: number, host: string, headers: Record<string, string>, opts: { cert?: boolean; plain?: boolean } = {}): Promise<string> {
+  if (opts.plain) return request(port, { headers: { host, ...headers } }).then((r) => r.body);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1', port, path: '/', headers: { host, ...headers }, servername: 'localhost', agent: false, ca: readFileSync(certs.caCert),
+        ...(opts.cert ? { cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) } : {}),
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c));
+        res.on('end', () => resolve(body));
+      },
+    );
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('forwardClientCert: the caller\'s certificate goes upstream as x-forwarded-client-cert; without it the field is removed', async () => {
+  /** An upstream answering `<name>:<the x-forwarded-client-cert it got, or ->`. */
+  const seen = async (name: string): Promise<Upstream> => {
+    const u = await upstream((q, r) => r.end(`${name}:${String(q.headers['x-forwarded-client-cert'] ?? '-')}`));
+    ups.push(u);
+    return u;
+  };
+  const fwd = await seen('fwd');
+  const plainUp = await seen('nofwd');
+  const { port } = await linkerd(
+    head(
+      `  dtab: |\n    /svc/fwd => /$/inet/127.0.0.1/${fwd.port};\n    /svc/nofwd => /$/inet/127.0.0.1/${plainUp.port};\n` +
+        `  client:\n    kind: io.l5d.static\n    configs:\n    - prefix: /$/inet/127.0.0.1/${fwd.port}\n      forwardClientCert: true\n` +
+        `  servers:\n  - port: 0\n    tls:\n      certPath: ${certs.serverCert}\n      keyPath: ${certs.serverKey}\n      requireClientAuth: true\n      caCertPath: ${certs.caCert}\n  - port: 0\n`,
+    ),
+  );
+  const plainPort = Number([...procs[procs.length - 1]!.output().matchAll(/^listening web 127\.0\.0\.1:(\d+)/gm)][1]![1]);
+
+  // The expected value, from the PEM itself: SHA-256 of the DER, the URI and DNS names in the
+  // certificate's order, the subject in RFC 2253 order (last RDN first).
+  const pem = readFileSync(certs.clientCert, 'utf8');
+  const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  const hash = createHash('sha256').update(der).digest('hex').toUpperCase();
+  const want = `Hash=${hash};SAN=spiffe://meshwork.test/client;DNS=client.meshwork.test;DNS=alt.meshwork.test;Subject="CN=meshwork-test-client,O=Meshwork Test,C=US"`;
+
+  const spoof = { 'x-forwarded-client-cert': 'Hash=00;Subject="CN=admin"' };
+  assert.equal(await call(port, 'fwd', spoof, { cert: true }), `fwd:${want}`);
+  assert.equal(await call(port, 'nofwd', spoof, { cert: true }), 'nofwd:-');
+  // A plain connection has no certificate: a forwarding client passes on what the caller sent.
+  assert.equal(await call(plainPort, 'fwd', spoof, { plain: true }), `fwd:${spoof['x-forwarded-client-cert']}`);
+  assert.equal(await call(plainPort, 'nofwd', spoof, { plain: true }), 'nofwd:-');
 });

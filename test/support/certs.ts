@@ -27,9 +27,11 @@ export function makeTestCerts(): TestCerts {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   openssl(dir, ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=meshwork-test-ca']);
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  // The client certificate carries URI and DNS names and a multi-part subject (forwardClientCert tests).
+  writeFileSync(join(dir, 'client.ext'), 'subjectAltName=URI:spiffe://meshwork.test/client,DNS:client.meshwork.test,DNS:alt.meshwork.test\nextendedKeyUsage=clientAuth\n');
   for (const who of ['server', 'client']) {
-    openssl(dir, ['req', ...ec, '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=meshwork-test-${who}`]);
+    const subj = who === 'client' ? '/C=US/O=Meshwork Test/CN=meshwork-test-client' : `/CN=meshwork-test-${who}`;
+    openssl(dir, ['req', ...ec, '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', subj]);
     openssl(dir, ['x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${who}.crt`, '-days', '2', '-extfile', `${who}.ext`]);
   }
   return {

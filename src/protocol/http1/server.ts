@@ -105,6 +105,12 @@ export class Http1Exchange {
   get localPort(): number {
     return this.conn.socket.localPort ?? 0;
   }
+  /** The client's TLS certificate (DER), on a TLS connection whose client sent one. */
+  peerCertificate(): Buffer | undefined {
+    const sock = this.conn.socket as Socket & { getPeerCertificate?: () => { raw?: Buffer } | null };
+    if (typeof sock.getPeerCertificate !== 'function') return undefined;
+    return sock.getPeerCertificate()?.raw;
+  }
   /** An object that stands for the client connection (a key for per-connection state). */
   get connection(): object {
     return this.conn;

@@ -21,6 +21,7 @@ import { MAX_REQUEUES } from '../client.js';
 import { errorResponse } from '../error-responder.js';
 import { RouterError, noBrokersMessage } from '../errors.js';
 import * as H from '../headers.js';
+import { H_XFCC, connectionCertValue } from '../client-cert.js';
 import { MAX_RETRIES } from '../service.js';
 import type { H2Client, H2Endpoint } from './client.js';
 import type { H2RouterCore, H2ServerContext, H2Service } from './router.js';
@@ -105,6 +106,9 @@ export class H2Call {
   private respTrailers: http2.IncomingHttpHeaders | undefined = undefined;
   private upEnded = false;
   private readonly remote: string | undefined;
+
+  /** The `x-forwarded-client-cert` the caller sent (not forwarded unless the client forwards certificates). */
+  callerCert: string | undefined = undefined;
 
   constructor(
     private readonly router: H2RouterCore,
@@ -219,6 +223,13 @@ export class H2Call {
       return;
     }
     const headers: http2.OutgoingHttpHeaders = { ...this.fwd, ':scheme': ep.pool.scheme, [H.H_DST_CLIENT]: client.id };
+    if (client.params.forwardClientCert) {
+      // The caller's TLS client certificate, or without one what the caller sent (client-cert.ts).
+      const session = this.down.session;
+      const peer = session === undefined ? undefined : connectionCertValue(session, () => peerCertificate(session.socket));
+      const v = peer ?? this.callerCert;
+      if (v !== undefined) headers[H_XFCC] = v;
+    }
     const residual = this.bound?.residual;
     if (residual !== undefined && !residual.isEmpty) headers[H.H_DST_RESIDUAL] = residual.show();
     const endStream = this.reqEnded && this.chunks.length === 0 && this.reqBytes === 0 && this.reqTrailers === undefined;
@@ -604,4 +615,11 @@ export class H2Call {
     base.retriesPerRequest.add(this.retries);
     this.router.finish(this.srv, completed || this.status !== 0 ? this.status : 0, ms, { remote: this.remote, headers: this.reqHeaders, dst: this.dst.show(), ...(this.client !== undefined ? { client: this.client.id } : {}) });
   }
+}
+
+/** The DER certificate a TLS client presented on `socket` (undefined: none, or not TLS). */
+function peerCertificate(socket: unknown): Buffer | undefined {
+  const s = socket as { getPeerCertificate?: () => { raw?: Buffer } | null } | undefined;
+  if (s === undefined || typeof s.getPeerCertificate !== 'function') return undefined;
+  return s.getPeerCertificate()?.raw;
 }

@@ -18,6 +18,7 @@ import { ClientCache } from '../client-cache.js';
 import { errorResponse } from '../error-responder.js';
 import { RouterError } from '../errors.js';
 import * as H from '../headers.js';
+import { H_XFCC } from '../client-cert.js';
 import type { Identifier } from '../identifiers/identifier.js';
 import { pickLeaf, type DtabLike } from '../router.js';
 import { forwardedValue } from '../forwarded.js';
@@ -182,6 +183,7 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     let ctxDtab = '';
     let userDtab = '';
     let via: string | undefined;
+    let callerCert: string | undefined;
     for (const name of Object.keys(headers)) {
       const v = headers[name];
       if (v === undefined) continue;
@@ -206,6 +208,11 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
         continue;
       }
       if (CONNECTION_FIELDS.has(name)) continue;
+      if (name === H_XFCC) {
+        // Only a client with forwardClientCert sends one on (client-cert.ts).
+        if (!clear) callerCert = Array.isArray(v) ? v.join(',') : v;
+        continue;
+      }
       if (name === 'te') {
         // The one TE value HTTP/2 allows (gRPC sends it).
         if (String(v).toLowerCase().includes('trailers')) fwd['te'] = 'trailers';
@@ -242,6 +249,7 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     fwd[H.H_DST_SERVICE] = dstText;
     const svc = this.services.get(dstText) ?? this.makeService(dst, dstText);
     const call = new H2Call(this, stream, flags, headers, fwd, String(headers[':method'] ?? 'GET'), srv, svc, dst, dtabKey, localText, started);
+    call.callerCert = callerCert;
     call.start(svc.base.totalTimeoutMs);
   }
 

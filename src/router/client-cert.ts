@@ -1,0 +1,89 @@
+/**
+ * `forwardClientCert` (Linkerd's ForwardClientCertFilter): the `x-forwarded-client-cert` value
+ * for a caller's TLS client certificate, `Hash=<SHA-256 of the DER, hex>` then `;SAN=<uri>` and
+ * `;DNS=<name>` for each such subject alternative name in the certificate's order, then
+ * `;Subject="<subject, RFC 2253>"`. A client without `forwardClientCert` forwards no such field
+ * (any the caller sent is removed); one with it and a caller without a certificate passes on
+ * what the caller sent, as Linkerd does.
+ */
+import { X509Certificate } from 'node:crypto';
+
+export const H_XFCC = 'x-forwarded-client-cert';
+
+/** The field value for a certificate in DER form. */
+export function xfccValue(der: Buffer): string {
+  const cert = new X509Certificate(der);
+  let out = `Hash=${cert.fingerprint256.replace(/:/g, '')}`;
+  for (const [type, value] of subjectAltNames(cert.subjectAltName)) {
+    if (type === 'URI') out += `;SAN=${value}`;
+    else if (type === 'DNS') out += `;DNS=${value}`;
+  }
+  const subject = rfc2253(cert.subject);
+  if (subject !== '') out += `;Subject="${subject}"`;
+  return out;
+}
+
+/**
+ * Node's `subjectAltName` text (`DNS:a, URI:b`, values with special characters quoted as JSON
+ * strings) as (type, value) pairs in the certificate's order.
+ */
+function subjectAltNames(text: string | undefined): [string, string][] {
+  const out: [string, string][] = [];
+  if (text === undefined) return out;
+  let i = 0;
+  while (i < text.length) {
+    const colon = text.indexOf(':', i);
+    if (colon < 0) break;
+    const type = text.slice(i, colon);
+    let j = colon + 1;
+    let value: string;
+    if (text[j] === '"') {
+      let k = j + 1;
+      while (k < text.length && text[k] !== '"') k += text[k] === '\\' ? 2 : 1;
+      try {
+        value = JSON.parse(text.slice(j, k + 1)) as string;
+      } catch {
+        value = text.slice(j + 1, k);
+      }
+      j = k + 1;
+    } else {
+      const comma = text.indexOf(', ', j);
+      const end = comma < 0 ? text.length : comma;
+      value = text.slice(j, end);
+      j = end;
+    }
+    out.push([type, value]);
+    i = text.startsWith(', ', j) ? j + 2 : j + 1;
+  }
+  return out;
+}
+
+/**
+ * Node's subject (one `key=value` per line, in the certificate's order) as RFC 2253 text: the
+ * last RDN first, `,` between them, special characters escaped.
+ */
+function rfc2253(subject: string): string {
+  const rdns = subject.split('\n').filter((l) => l !== '');
+  return rdns
+    .reverse()
+    .map((l) => {
+      const eq = l.indexOf('=');
+      const v = l.slice(eq + 1).replace(/[,+"\\<>;]/g, (c) => `\\${c}`).replace(/^[ #]/, (c) => `\\${c}`).replace(/ $/, '\\ ');
+      return `${l.slice(0, eq)}=${v}`;
+    })
+    .join(',');
+}
+
+/** Per client connection: its certificate's field value (null: no certificate). */
+const byConnection = new WeakMap<object, string | null>();
+
+/** The field value for a connection's peer certificate, computed once per connection. */
+export function connectionCertValue(connection: object, peer: () => Buffer | undefined): string | undefined {
+  let v = byConnection.get(connection);
+  if (v === undefined) {
+    const der = peer();
+    v = der === undefined || der.length === 0 ? null : xfccValue(der);
+    byConnection.set(connection, v);
+  }
+  return v ?? undefined;
+}
