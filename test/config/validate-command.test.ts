@@ -97,15 +97,20 @@ test('the real CLI reads the config from stdin with `-` (no ports opened, exits 
   assert.ok(lines.includes('<stdin>: routers[0].servers[0].port: expected integer, found "4140x"'), r.stderr);
 });
 
-test('namerd: io.l5d.thriftNameInterpreter validates; a known interface not built yet is refused naming it', async () => {
+test('namerd: io.l5d.thriftNameInterpreter and io.l5d.destination validate; an unknown interface is refused naming it', async () => {
   const f = write('thrift.yaml', 'storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.thriftNameInterpreter, cache: {bindingCacheActive: 10}}]\n');
   assert.deepEqual(await run(['namerd', '--validate', f]), {
     code: 0,
     out: `${f}: valid: storage io.l5d.inMemory, 1 interface (io.l5d.thriftNameInterpreter), 0 namers\n`,
     err: '',
   });
-  const d = write('destination.yaml', 'storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.destination}]\n');
-  assert.deepEqual(await run(['namerd', '--validate', d]), { code: 2, out: '', err: `${d}: not supported yet: io.l5d.destination at interfaces[0]\n` });
+  const d = write('destination.yaml', 'storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.destination, namespace: internal}]\n');
+  assert.deepEqual(await run(['namerd', '--validate', d]), { code: 0, out: `${d}: valid: storage io.l5d.inMemory, 1 interface (io.l5d.destination), 0 namers\n`, err: '' });
+  const u = write('unknown.yaml', 'storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.nosuch}]\n');
+  const r = await run(['namerd', '--validate', u]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /interfaces\[0\]/);
+  assert.match(r.err, /io\.l5d\.nosuch/);
 });
 
 test('meshwork linkerd --validate: unreadable TLS files are errors, one per file, with key paths', async () => {
