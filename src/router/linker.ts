@@ -75,6 +75,8 @@ export class Linker<D extends DtabLike = DtabLike> {
   readonly routers: (Router<D> | H2Router<D> | ThriftRouter<D>)[] = [];
   private readonly servers: (RouterServer | H2RouterServer | ThriftRouterServer | ThriftMuxRouterServer)[] = [];
   private readonly identifiers: Identifier[] = [];
+  /** The http routers' identifiers, for admin.httpIdentifierPort (admin/identifier-server.ts). */
+  readonly httpIdentifiers: { label: string; identifier: Identifier; dtab: string }[] = [];
   private readonly announcers: Announcer[] = [];
   /** Per server (same order as `servers`): its router's announcers and its `announce` names. */
   private readonly serverAnnounce: { announcers: readonly Announcer[]; names: readonly Path[] }[] = [];
@@ -138,6 +140,7 @@ export class Linker<D extends DtabLike = DtabLike> {
         }
         const identifier = createIdentifier(rc.identifier as readonly Readonly<Record<string, unknown>>[] | undefined, { dstPrefix, baseDtab });
         this.identifiers.push(identifier);
+        this.httpIdentifiers.push({ label: rc.label, identifier, dtab: baseDtab.show() });
         const routerBind = naming.interpreter ? naming.interpreter(rc, bind) : bind;
         const announcers = this.announcersFor(rc, i);
         loadClientTls(rc, i, tlsFiles);

@@ -15,6 +15,8 @@ markKeyBuilt('routers.servers.tls');
 markKeyBuilt('routers.client.tls');
 // `x-forwarded-client-cert` from the caller's TLS certificate (client-cert.ts; http and h2).
 markKeyBuilt('routers.client.forwardClientCert');
+// The http routers' identifier debug endpoint (admin/identifier-server.ts, started by run.ts).
+markKeyBuilt('admin.httpIdentifierPort');
 // Forwarded labelers are applied by the routers (forwarded.ts `forwardedValue`).
 for (const kind of ['ip', 'ip:port', 'connectionRandom', 'requestRandom', 'router', 'static']) {
   implementPlugin('forwardedLabeler', kind, (c: Record<string, unknown>) => c);

@@ -14,6 +14,7 @@ import { MetricsRegistry } from '../telemetry/metrics-registry.js';
 import { buildTelemetry } from '../telemetry/telemeters.js';
 import { createAdminServer, type AdminServer } from '../admin/server.js';
 import { readDelegateInput } from '../admin/delegate-input.js';
+import { IdentifierServer } from '../admin/identifier-server.js';
 import { createNamers } from '../namers/registry.js';
 import { Dtab, explainDelegation, readDtab, readPath, showNameTree } from '../naming/index.js';
 import { Linker, loadH2, loadThrift, type NamingDeps } from './linker.js';
@@ -95,16 +96,21 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
     return 2;
   }
   let bound;
+  const idPort = config.admin.httpIdentifierPort;
+  const identifierServer = typeof idPort === 'number' ? new IdentifierServer(linker.httpIdentifiers) : undefined;
+  let idAddress;
   try {
     bound = await linker.start();
     await admin.listen();
+    if (identifierServer !== undefined) idAddress = await identifierServer.listen(idPort as number, config.admin.ip ?? '127.0.0.1');
   } catch (e) {
     io.stderr(`meshwork linkerd: cannot listen: ${(e as Error).message}\n`);
-    await Promise.allSettled([linker.close(0), admin.close()]);
+    await Promise.allSettled([linker.close(0), admin.close(), identifierServer?.close()]);
     metrics.close();
     return 1;
   }
   for (const b of bound) io.stdout(`listening ${b.label} ${b.ip}:${b.port}\n`);
+  if (idAddress !== undefined) io.stdout(`http identifier listening on ${idAddress.address}:${idAddress.port}\n`);
   const a = admin.address()!;
   io.stdout(`admin listening on ${a.address}:${a.port}\n`);
   compactAfterStart();
@@ -113,7 +119,7 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
     stop = (graceMs: number): void => {
       if (stopping) return;
       stopping = true;
-      void Promise.allSettled([linker.close(graceMs), admin.close(), telemetry.close()]).then(() => {
+      void Promise.allSettled([linker.close(graceMs), admin.close(), telemetry.close(), identifierServer?.close()]).then(() => {
         metrics.close();
         io.stdout('stopped\n');
         resolve(0);
