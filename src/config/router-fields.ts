@@ -161,9 +161,9 @@ function thriftClientFields(): Fields {
   return {
     thriftFramed: { type: 'boolean' },
     attemptTTwitterUpgrade: { type: 'boolean' },
+    failFast: { type: 'boolean' },
     ...notBuiltYet({
       hostConnectionPool: { type: { object: hostConnectionPoolFields } },
-      failFast: { type: 'boolean' },
       socketOptions: { type: { object: socketOptionsFields } },
     }),
   };
@@ -229,9 +229,9 @@ const protocolClientParams: Record<ProtocolName, Fields> = {
       ...h2WindowUpdateFields,
       requestAuthorizers: { type: { array: { plugin: 'h2RequestAuthorizer' } } },
       hostConnectionPool: { type: { object: hostConnectionPoolFields } },
-      failFast: { type: 'boolean' },
       socketOptions: { type: { object: socketOptionsFields } },
     }),
+    failFast: { type: 'boolean' },
   },
   thrift: thriftClientFields(),
   thriftmux: thriftClientFields(),

@@ -5,7 +5,6 @@
  * route (route.ts). Metrics go to `rt/<label>/client/<id>/...`.
  */
 import type { ConnectionOptions } from 'node:tls';
-import * as net from 'node:net';
 import type { Addr, Address } from '../naming/addr.js';
 import type { Closable, Var } from '../naming/contracts.js';
 import type { Counter, Metrics } from '../telemetry/metrics.js';
@@ -13,7 +12,7 @@ import { Http1Pool } from '../protocol/http1/pool.js';
 import type { Balancer, BalancerFactory, BalancerEndpoint } from './balancing.js';
 import type { AccrualFactory, AccrualState } from './balancing.js';
 import type { Budget } from './balancing.js';
-import { AddrWaiters, accrualText, clientMetrics, clientSnapshot, closeEndpoints, nextEndpoints, type ClientMetrics } from './endpoint-set.js';
+import { AddrWaiters, accrualText, clientMetrics, clientSnapshot, closeEndpoints, nextEndpoints, probeUntilUp, type ClientMetrics } from './endpoint-set.js';
 import { H_DST_CLIENT, fieldBytes } from './headers.js';
 
 export type Classification = 'success' | 'failure' | 'retryable-failure';
@@ -232,22 +231,10 @@ export class Client {
   }
 
   private probeFailFast(ep: ClientEndpoint): void {
-    let delay = 100;
-    const attempt = (): void => {
-      if (this.closed || !this.endpointsHas(ep)) return;
-      const sock = net.connect({ host: ep.host, port: ep.port });
-      sock.once('connect', () => {
-        sock.destroy();
-        ep.failFastDown = false;
-        this.balancer.rebuild();
-      });
-      sock.once('error', () => {
-        sock.destroy();
-        delay = Math.min(delay * 2, 10_000);
-        setTimeout(attempt, delay).unref();
-      });
-    };
-    setTimeout(attempt, delay).unref();
+    probeUntilUp(ep.host, ep.port, () => !this.closed && this.endpointsHas(ep), () => {
+      ep.failFastDown = false;
+      this.balancer.rebuild();
+    });
   }
 
   private endpointsHas(ep: ClientEndpoint): boolean {

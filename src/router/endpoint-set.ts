@@ -5,6 +5,7 @@
  * fields, so the request path (`pick()`, `addrState`, the attempt bookkeeping) stays in each
  * client's class and reads its fields directly.
  */
+import * as net from 'node:net';
 import type { Addr, Address } from '../naming/addr.js';
 import type { Counter, Metrics, Stat } from '../telemetry/metrics.js';
 import type { AccrualState, Balancer, BalancerEndpoint } from './balancing.js';
@@ -143,4 +144,27 @@ export function clientSnapshot<E extends SetEndpoint>(addr: Addr, endpoints: Rea
       connections: e.pool.size,
     })),
   };
+}
+
+/**
+ * `failFast`: after a connection failure an endpoint is out until a plain TCP connection to it
+ * succeeds again; this probes it with backoff (100 ms doubling to 10 s) while `wanted()` holds,
+ * and calls `onUp` once a connection succeeds.
+ */
+export function probeUntilUp(host: string, port: number, wanted: () => boolean, onUp: () => void): void {
+  let delay = 100;
+  const attempt = (): void => {
+    if (!wanted()) return;
+    const sock = net.connect({ host, port });
+    sock.once('connect', () => {
+      sock.destroy();
+      onUp();
+    });
+    sock.once('error', () => {
+      sock.destroy();
+      delay = Math.min(delay * 2, 10_000);
+      setTimeout(attempt, delay).unref();
+    });
+  };
+  setTimeout(attempt, delay).unref();
 }

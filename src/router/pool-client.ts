@@ -11,7 +11,7 @@ import type { Addr, Address } from '../naming/addr.js';
 import type { Closable, Var } from '../naming/contracts.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { AccrualState, Balancer, BalancerEndpoint, Budget } from './balancing.js';
-import { AddrWaiters, accrualText, clientMetrics, clientSnapshot, closeEndpoints, nextEndpoints, type ClientMetrics } from './endpoint-set.js';
+import { AddrWaiters, accrualText, clientMetrics, clientSnapshot, closeEndpoints, nextEndpoints, probeUntilUp, type ClientMetrics } from './endpoint-set.js';
 import type { CommonClientParams } from './router-config.js';
 
 /** What an endpoint's connection pool must offer the client. */
@@ -28,6 +28,8 @@ export class PoolEndpoint<P extends EndpointPool> implements BalancerEndpoint {
   readonly accrual: AccrualState;
   /** `host:port` (`[v6]:port`), as errors and logs name it. */
   readonly label: string;
+  /** failFast: out after a connection failure until a connection succeeds again. */
+  failFastDown = false;
 
   constructor(
     readonly address: Address,
@@ -48,7 +50,7 @@ export class PoolEndpoint<P extends EndpointPool> implements BalancerEndpoint {
     return typeof w === 'number' && w > 0 ? w : 1;
   }
   get available(): boolean {
-    return this.accrual.available();
+    return this.accrual.available() && !this.failFastDown;
   }
   close(): void {
     this.accrual.close();
@@ -144,7 +146,17 @@ export class PoolClient<P extends EndpointPool> {
   attemptFailed(ep: PoolEndpoint<P>, ms: number, connectFailed: boolean): void {
     this.m.latency.add(ms);
     this.m.failures.incr();
-    if (connectFailed) this.m.connectFailures.incr();
+    if (connectFailed) {
+      this.m.connectFailures.incr();
+      if (this.params.failFast && !ep.failFastDown) {
+        ep.failFastDown = true;
+        this.balancer.rebuild();
+        probeUntilUp(ep.host, ep.port, () => !this.closed && [...this.endpoints.values()].includes(ep), () => {
+          ep.failFastDown = false;
+          this.balancer.rebuild();
+        });
+      }
+    }
     this.recordOutcome(ep, false);
   }
 
@@ -167,7 +179,7 @@ export class PoolClient<P extends EndpointPool> {
   }
 
   snapshot(): Record<string, unknown> {
-    return clientSnapshot(this.addr, this.endpoints, (e) => accrualText(e.accrual));
+    return clientSnapshot(this.addr, this.endpoints, (e) => (e.failFastDown ? 'failFast' : accrualText(e.accrual)));
   }
 
   close(): void {

@@ -53,6 +53,8 @@ export interface CommonClientParams {
   readonly tls?: ConnectionOptions | undefined;
   /** `forwardClientCert`: send the caller's TLS client certificate as `x-forwarded-client-cert`. */
   readonly forwardClientCert: boolean;
+  /** `failFast`: an endpoint whose connection failed is out until a connection succeeds. */
+  readonly failFast: boolean;
 }
 
 /** The common client params from a bound id's `client` config `p`. */
@@ -66,6 +68,7 @@ export function commonClientParams(p: Obj, tlsFiles: TlsFiles | undefined): Comm
     requeueBudget: requeueBudgetFactory(p['requeueBudget'] as Obj | undefined),
     tls: clientTlsOptions(p['tls'] as Obj | undefined, tlsFiles ?? NO_TLS_FILES),
     forwardClientCert: p['forwardClientCert'] === true,
+    failFast: p['failFast'] === true,
   };
 }
 

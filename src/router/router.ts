@@ -448,7 +448,6 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     const params: ClientParams = {
       ...commonClientParams(p, this.deps.tlsFiles),
       pool: { maxSize: num(pool, 'maxSize', 0), minSize: num(pool, 'minSize', 0), idleTimeMs: num(pool, 'idleTimeMs', 0), maxWaiters: num(pool, 'maxWaiters', Infinity) },
-      failFast: p['failFast'] === true,
       bindingTimeoutMs: this.bindingTimeoutMs,
     };
     c = new Client(idText, bound.addr, params, this.deps.metrics, ['rt', this.label, 'client', idText.slice(1)]);

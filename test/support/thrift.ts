@@ -224,7 +224,7 @@ export interface ThriftUpstream {
   close(): Promise<void>;
 }
 
-export async function thriftUpstream(label: string, opts: { proto?: Proto; framed?: boolean; ttwitter?: boolean } = {}): Promise<ThriftUpstream> {
+export async function thriftUpstream(label: string, opts: { proto?: Proto; framed?: boolean; ttwitter?: boolean; port?: number } = {}): Promise<ThriftUpstream> {
   const proto = opts.proto ?? 'binary';
   const framed = opts.framed ?? true;
   const seen: Parsed[] = [];
@@ -276,7 +276,7 @@ export async function thriftUpstream(label: string, opts: { proto?: Proto; frame
       }
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
     seen,
