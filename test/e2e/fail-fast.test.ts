@@ -5,9 +5,9 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import * as net from 'node:net';
 import * as http2 from 'node:http2';
 import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
+import { freePort } from '../support/process.js';
 import * as http from 'node:http';
 import { request } from '../router/support.js';
 import { ThriftCaller, callMessage, thriftUpstream, MessageTypes, type ThriftUpstream } from '../support/thrift.js';
@@ -19,14 +19,6 @@ after(async () => {
   for (const u of thriftUps) await u.close();
   for (const s of h2Servers) await new Promise((r) => s.close(r));
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 type State = Record<string, Record<string, { addresses: { port: number; accrual: string; available: boolean }[] }>>;
 

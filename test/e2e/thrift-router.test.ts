@@ -17,6 +17,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
+import { freePort } from '../support/process.js';
 import { ThriftCaller, callMessage, parseMessage, requestHeader, thriftUpstream, MessageTypes, type ThriftUpstream, type Parsed, type Proto } from '../support/thrift.js';
 import { FrameDecoder, decodeMessage, encodeMessage } from '../../src/protocol/mux/index.js';
 
@@ -31,14 +32,6 @@ let muxPort = 0;
 let compactPort = 0;
 let admin = 0;
 let deadPort = 0;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 before(async () => {
   a = await thriftUpstream('A');
