@@ -112,7 +112,7 @@ export class Linker<D extends DtabLike = DtabLike> {
           if (h2 === undefined) throw new RouterError('MESH_ERR_ROUTER_CONFIG', `routers[${i}]: the h2 router module was not loaded (loadH2)`);
           const built = h2.buildH2Router<D>(rc as unknown as Readonly<Record<string, unknown>>, {
             file: config.file, index: i, baseDtab, dstPrefix, parseDtab: (s) => naming.readDtab(s),
-            bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles,
+            bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles, tracer,
           });
           this.identifiers.push(built.identifier);
           this.routers.push(built.router);

@@ -4,7 +4,8 @@
  * `httpAccessLog`, and the admin's client state. Spans must chain: the caller's span is the
  * server span's parent, the server span the client span's parent, and the upstream sees the
  * client span as its parent in the formats its router's `tracePropagator` writes (all three on
- * the `meshwork.all` router; Linkerd's default and Zipkin propagators on two more).
+ * the `meshwork.all` router; Linkerd's default and Zipkin propagators on two more), and an h2
+ * router's requests traced the same way.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import { startH2Upstream } from '../support/h2.js';
 import type { AddressInfo } from 'node:net';
 import { request, upstream, type Upstream } from '../router/support.js';
 import { decodeL5dCtxTrace, encodeL5dCtxTrace } from '../../src/telemetry/trace-context.js';
@@ -55,6 +58,8 @@ let proc: ChildProcess;
 let routerPort = 0;
 let plainPort = 0;
 let b3Port = 0;
+let h2Port = 0;
+let h2Up: { port: number; close(): Promise<void> };
 let adminPort = 0;
 let exited: Promise<number | null>;
 
@@ -66,6 +71,11 @@ before(async () => {
     res.end(body);
   });
   col = await collector();
+  // An h2 upstream answering with the request headers it got, as JSON.
+  h2Up = await startH2Upstream((st, h) => {
+    st.respond({ ':status': 200, 'content-type': 'application/json' });
+    st.end(JSON.stringify(h));
+  });
   const cfg = join(dir, 'linkerd.yaml');
   writeFileSync(
     cfg,
@@ -91,6 +101,11 @@ before(async () => {
       '  tracePropagator: {kind: io.l5d.zipkin}',
       `  dtab: /svc => /$/inet/127.0.0.1/${up.port}`,
       '  servers: [{ip: 127.0.0.1, port: 0}]',
+      '- protocol: h2',
+      '  label: h2t',
+      '  tracePropagator: {kind: io.l5d.zipkin}',
+      `  dtab: /svc => /$/inet/127.0.0.1/${h2Up.port}`,
+      '  servers: [{ip: 127.0.0.1, port: 0}]',
       '',
     ].join('\n'),
   );
@@ -106,8 +121,10 @@ before(async () => {
       const r = /^listening out 127\.0\.0\.1:(\d+)$/m.exec(out);
       const plain = /^listening plain 127\.0\.0\.1:(\d+)$/m.exec(out);
       const b3 = /^listening b3 127\.0\.0\.1:(\d+)$/m.exec(out);
+      const h2l = /^listening h2t 127\.0\.0\.1:(\d+)$/m.exec(out);
       const a = /^admin listening on 127\.0\.0\.1:(\d+)$/m.exec(out);
-      if (r && a && plain && b3) {
+      if (r && a && plain && b3 && h2l) {
+        h2Port = Number(h2l[1]);
         routerPort = Number(r[1]);
         plainPort = Number(plain[1]);
         b3Port = Number(b3[1]);
@@ -124,6 +141,7 @@ after(async () => {
   proc.kill('SIGTERM');
   await exited;
   await up.close();
+  await h2Up.close();
   await col.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -283,4 +301,36 @@ test('tracePropagator io.l5d.zipkin: B3 in and out; l5d-ctx-trace passes through
   assert.equal(server['parentId'], callerSpan);
   assert.equal(seen['x-b3-spanid'], client['id']);
   assert.equal(seen['x-b3-parentspanid'], server['id']);
+});
+
+test('an h2 request is traced: B3 in, server and client spans with the right parents, B3 out to the upstream', async () => {
+  const traceId = '9999aaaabbbbcccc';
+  const callerSpan = '5555666677778888';
+  const session = http2.connect(`http://127.0.0.1:${h2Port}`);
+  let body = '';
+  let status = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const st = session.request({ ':path': '/pkg.Svc/Call', ':authority': 'grpcsvc', 'x-b3-traceid': traceId, 'x-b3-spanid': callerSpan, 'x-b3-sampled': '1' });
+      st.on('response', (h) => (status = Number(h[':status'])));
+      st.on('data', (c: Buffer) => (body += c.toString()));
+      st.on('end', () => resolve());
+      st.on('error', reject);
+      st.end();
+    });
+  } finally {
+    session.close();
+  }
+  assert.equal(status, 200);
+  const seen = JSON.parse(body) as Record<string, string>;
+  const { server, client } = await zipkinPair('the h2 router\'s spans', traceId);
+  assert.equal(server['parentId'], callerSpan);
+  assert.deepEqual(server['localEndpoint'], { serviceName: 'h2t' });
+  assert.equal((server['tags'] as Record<string, string>)['l5d.dst.service'], '/svc/grpcsvc');
+  assert.equal(client['parentId'], server['id']);
+  assert.deepEqual(client['remoteEndpoint'], { ipv4: '127.0.0.1', port: h2Up.port });
+  assert.equal(seen['x-b3-traceid'], traceId);
+  assert.equal(seen['x-b3-spanid'], client['id']);
+  assert.equal(seen['x-b3-parentspanid'], server['id']);
+  assert.equal(seen['l5d-reqid'], traceId);
 });

@@ -8,6 +8,7 @@ import type { Activity, BoundName } from '../../naming/contracts.js';
 import type { NameTree } from '../../naming/name-tree.js';
 import type { Path } from '../../naming/path.js';
 import type { Metrics } from '../../telemetry/metrics.js';
+import type { Tracer } from '../../telemetry/tracing.js';
 import { TlsFiles, serverTlsOptions } from '../../config/tls.js';
 import type { Identifier } from '../identifiers/identifier.js';
 import type { DtabLike } from '../router.js';
@@ -32,6 +33,8 @@ export interface H2BuildDeps<D extends DtabLike> {
   readonly bind: (dtab: D, path: Path) => Activity<NameTree<BoundName>>;
   readonly metrics: Metrics;
   readonly tlsFiles: TlsFiles;
+  /** The telemeters' tracer (null: no tracing telemeter). */
+  readonly tracer: Tracer | null;
 }
 
 export function buildH2Router<D extends DtabLike>(rc: Obj, deps: H2BuildDeps<D>): BuiltH2Router<D> {
@@ -58,6 +61,7 @@ function assemble<D extends DtabLike>(rc: Obj, deps: H2BuildDeps<D>, identifier:
     metrics: deps.metrics,
     config: rc,
     tlsFiles: deps.tlsFiles,
+    tracer: deps.tracer,
   });
   const servers: H2RouterServer[] = [];
   const list = (rc['servers'] as readonly Obj[] | undefined) ?? [];

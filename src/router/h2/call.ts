@@ -22,6 +22,7 @@ import { errorResponse } from '../error-responder.js';
 import { RouterError, noBrokersMessage } from '../errors.js';
 import * as H from '../headers.js';
 import { H_XFCC, connectionCertValue } from '../client-cert.js';
+import type { ClientSpan, ServerSpan } from '../../telemetry/tracing.js';
 import { MAX_RETRIES } from '../service.js';
 import type { H2Client, H2Endpoint } from './client.js';
 import type { H2RouterCore, H2ServerContext, H2Service } from './router.js';
@@ -109,6 +110,11 @@ export class H2Call {
 
   /** The `x-forwarded-client-cert` the caller sent (not forwarded unless the client forwards certificates). */
   callerCert: string | undefined = undefined;
+  /** The request's server span (null: no tracer); each attempt gets a client span. */
+  span: ServerSpan | null = null;
+  private clientSpan: ClientSpan | null = null;
+  /** Why the router answered with an error (for the server span). */
+  private failure: string | undefined = undefined;
 
   constructor(
     private readonly router: H2RouterCore,
@@ -229,6 +235,12 @@ export class H2Call {
       const peer = session === undefined ? undefined : connectionCertValue(session, () => peerCertificate(session.socket));
       const v = peer ?? this.callerCert;
       if (v !== undefined) headers[H_XFCC] = v;
+    }
+    if (this.span !== null) {
+      this.clientSpan?.finish(0, undefined, 'retried');
+      const cs = this.span.child(client.id);
+      this.clientSpan = cs;
+      cs.injectInto(new HeaderEdits(headers), this.router.propagator.write);
     }
     const residual = this.bound?.residual;
     if (residual !== undefined && !residual.isEmpty) headers[H.H_DST_RESIDUAL] = residual.show();
@@ -463,6 +475,7 @@ export class H2Call {
     if (!this.attemptRecorded) {
       this.attemptRecorded = true;
       this.client!.attemptFailed(ep, Date.now() - this.attemptStarted, connect);
+      this.clientSpan?.finish(0, { ip: ep.host, port: ep.port }, err.message);
     }
     this.releaseEndpoint();
     this.clearAttemptTimer();
@@ -483,6 +496,8 @@ export class H2Call {
   private recordAttempt(status: number, cls: ResponseClass): void {
     if (this.attemptRecorded) return;
     this.attemptRecorded = true;
+    const ep = this.ep!;
+    this.clientSpan?.finish(status, { ip: ep.host, port: ep.port });
     this.client!.attemptDone(this.ep!, Date.now() - this.attemptStarted, status, cls === 'success');
   }
 
@@ -564,6 +579,7 @@ export class H2Call {
   /** Answers with the error (Linkerd's error responder), or resets a response under way. */
   fail(err: unknown): void {
     if (this.finished) return;
+    this.failure = err instanceof Error ? err.message : String(err);
     const down = this.down;
     this.clearRetryTimer();
     if (this.up !== undefined) this.abandonAttempt();
@@ -613,7 +629,10 @@ export class H2Call {
     if (completed && this.finalClass === 'success') base.success.incr();
     else base.failures.incr();
     base.retriesPerRequest.add(this.retries);
-    this.router.finish(this.srv, completed || this.status !== 0 ? this.status : 0, ms, { remote: this.remote, headers: this.reqHeaders, dst: this.dst.show(), ...(this.client !== undefined ? { client: this.client.id } : {}) });
+    this.clientSpan?.finish(0, undefined, 'cancelled');
+    const status = completed || this.status !== 0 ? this.status : 0;
+    this.span?.finish(status, this.failure ?? (completed ? undefined : 'the stream was reset'));
+    this.router.finish(this.srv, status, ms, { remote: this.remote, headers: this.reqHeaders, dst: this.dst.show(), ...(this.client !== undefined ? { client: this.client.id } : {}) });
   }
 }
 
@@ -622,4 +641,15 @@ function peerCertificate(socket: unknown): Buffer | undefined {
   const s = socket as { getPeerCertificate?: () => { raw?: Buffer } | null } | undefined;
   if (s === undefined || typeof s.getPeerCertificate !== 'function') return undefined;
   return s.getPeerCertificate()?.raw;
+}
+
+/** An h2 request's forwarded headers as the trace propagators edit them. */
+class HeaderEdits {
+  constructor(private readonly h: http2.OutgoingHttpHeaders) {}
+  set(name: string, value: string): void {
+    this.h[name] = value;
+  }
+  remove(name: string): void {
+    delete this.h[name];
+  }
 }

@@ -12,6 +12,8 @@ import type { NameTree } from '../../naming/name-tree.js';
 import type { Path } from '../../naming/path.js';
 import type { Counter, Metrics, Stat } from '../../telemetry/metrics.js';
 import { AccessLogWriter } from '../../telemetry/access-log.js';
+import { Tracer } from '../../telemetry/tracing.js';
+import { L5D_PROPAGATOR, propagatorFor, type TracePropagator } from '../../telemetry/propagators.js';
 import type { TlsFiles } from '../../config/tls.js';
 import { BindingCache } from '../binding-cache.js';
 import { ClientCache } from '../client-cache.js';
@@ -44,6 +46,8 @@ export interface H2RouterDeps<D extends DtabLike = DtabLike> {
   /** The raw `routers[i]` config (validated and defaulted by src/config). */
   readonly config: Obj;
   readonly tlsFiles?: TlsFiles;
+  /** Spans for requests through this router (null or absent: no tracing telemeter). */
+  readonly tracer?: Tracer | null;
 }
 
 /** Per-server settings and metrics (same scope and names as the http router's servers). */
@@ -66,6 +70,8 @@ export interface H2RouterCore {
   readonly bindings: BindingCache;
   readonly bindingTimeoutMs: number;
   readonly baseDtabText: string;
+  /** Which headers carry the trace context (`tracePropagator`, default `io.l5d.default`). */
+  readonly propagator: TracePropagator;
   pick(tree: NameTree<BoundName>): BoundName | undefined;
   clientFor(bound: BoundName): H2Client;
   finish(srv: H2ServerContext, status: number, ms: number, log?: H2LogInfo): void;
@@ -121,12 +127,19 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
   readonly metrics: Metrics;
   /** The router's `h2AccessLog` (null: none). */
   private readonly accessLog: AccessLogWriter | null;
+  readonly propagator: TracePropagator;
+  /** null: no spans (no tracing telemeter and Linkerd's propagator, whose fields pass through). */
+  private readonly tracer: Tracer | null;
 
   constructor(private readonly deps: H2RouterDeps<D>) {
     this.label = deps.label;
     this.metrics = deps.metrics;
     this.accessLog = AccessLogWriter.fromRouterConfig(deps.config, undefined, 'h2');
     const cfg = deps.config;
+    this.propagator = propagatorFor(cfg['tracePropagator']);
+    // As the http router: another propagator than Linkerd's gets a tracer without sinks, which
+    // makes and forwards ids in its format but records nothing.
+    this.tracer = deps.tracer ?? (this.propagator === L5D_PROPAGATOR ? null : new Tracer([]));
     const cache = routerCacheSettings(cfg);
     this.bindingTimeoutMs = cache.bindingTimeoutMs;
     this.serviceCapacity = cache.serviceCapacity;
@@ -248,8 +261,15 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     const dstText = dst.show();
     fwd[H.H_DST_SERVICE] = dstText;
     const svc = this.services.get(dstText) ?? this.makeService(dst, dstText);
-    const call = new H2Call(this, stream, flags, headers, fwd, String(headers[':method'] ?? 'GET'), srv, svc, dst, dtabKey, localText, started);
+    const method = String(headers[':method'] ?? 'GET');
+    const call = new H2Call(this, stream, flags, headers, fwd, method, srv, svc, dst, dtabKey, localText, started);
     call.callerCert = callerCert;
+    if (this.tracer !== null) {
+      const span = this.tracer.startServerSpan(headers, this.label, method, String(headers[':path'] ?? '/'), this.propagator.extract);
+      span.tag('l5d.dst.service', dstText);
+      call.span = span;
+      fwd[H.H_REQID] = span.context.traceId;
+    }
     call.start(svc.base.totalTimeoutMs);
   }
 
