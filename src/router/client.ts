@@ -32,6 +32,8 @@ export interface ClientParams {
   readonly tls?: ConnectionOptions | undefined;
   /** `forwardClientCert` (client-cert.ts). */
   readonly forwardClientCert: boolean;
+  /** `socketOptions` applied to upstream connections (the others are warned about at start). */
+  readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean };
 }
 
 /** Finagle's cap on requeues per request, whatever the budget says. */
@@ -61,6 +63,8 @@ export class ClientEndpoint implements BalancerEndpoint {
       idleTimeoutMs: Number.isFinite(idle) ? idle : 0,
       minConnections: params.pool.minSize,
       ...(params.tls !== undefined ? { tls: params.tls } : {}),
+      noDelay: params.socket.noDelay,
+      keepAlive: params.socket.keepAlive,
     });
     this.label = this.pool.authority;
     this.accrual = params.accrual(onAvailability);

@@ -76,6 +76,8 @@ export interface ServerContext {
   readonly localPort: number;
   /** Requests that already passed this many proxies (`Via` entries) are refused (loops). */
   readonly maxCallDepth: number;
+  /** The server's `timeoutMs`: bounds every request's total time with the service's (0: none). */
+  readonly timeoutMs: number;
   /** Requests in flight on this server. */
   inflight: number;
 }
@@ -340,8 +342,9 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     let svc = this.services.get(dstText);
     if (svc === undefined) svc = this.makeService(dst, dstText);
 
-    // The caller's deadline tightens the total timeout; the tighter one travels on.
+    // The server's timeoutMs and the caller's deadline tighten the total timeout; the tighter one travels on.
     let timeoutMs = svc.totalTimeoutMs;
+    if (srv.timeoutMs > 0 && (timeoutMs <= 0 || srv.timeoutMs < timeoutMs)) timeoutMs = srv.timeoutMs;
     let byDeadline = false;
     if (deadlines !== undefined) {
       const d = H.parseDeadline(deadlines);
@@ -445,8 +448,10 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     if (c !== undefined) return c;
     const p = this.clientConfigs.paramsFor(bound.id);
     const pool = (p['hostConnectionPool'] as Obj | undefined) ?? {};
+    const so = (p['socketOptions'] as Obj | null | undefined) ?? {};
     const params: ClientParams = {
       ...commonClientParams(p, this.deps.tlsFiles),
+      socket: { noDelay: so['noDelay'] !== false, keepAlive: so['keepAlive'] === true },
       pool: { maxSize: num(pool, 'maxSize', 0), minSize: num(pool, 'minSize', 0), idleTimeMs: num(pool, 'idleTimeMs', 0), maxWaiters: num(pool, 'maxWaiters', Infinity) },
       bindingTimeoutMs: this.bindingTimeoutMs,
     };

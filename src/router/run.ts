@@ -109,6 +109,7 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
     metrics.close();
     return 1;
   }
+  for (const w of linker.warnings) io.stderr(`meshwork linkerd: warning: ${config.file}: ${w}\n`);
   for (const b of bound) io.stdout(`listening ${b.label} ${b.ip}:${b.port}\n`);
   if (idAddress !== undefined) io.stdout(`http identifier listening on ${idAddress.address}:${idAddress.port}\n`);
   const a = admin.address()!;

@@ -25,6 +25,29 @@ export interface ServerOptions {
   readonly maxCallDepth: number;
   /** Serve TLS with these options (tls.ts); undefined: plain TCP. */
   readonly tls: TlsOptions | undefined;
+  /** `timeoutMs`: no request through this server takes longer (504); 0: none. */
+  readonly timeoutMs: number;
+  /** `serverSession`: idle connections close after `idleTimeMs`, every connection after `lifeTimeMs` (0: never). */
+  readonly idleTimeMs: number | undefined;
+  readonly lifeTimeMs: number;
+  /** `socketOptions` the listener applies (the others are reported by socketOptionWarnings). */
+  readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean; readonly backlog?: number };
+}
+
+/**
+ * The `socketOptions` Node cannot apply, as warnings naming the key: SO_REUSEPORT (not in Node
+ * 20's net), turning SO_REUSEADDR off (Node always sets it on listeners), and the transport read
+ * and write timeouts (Netty's handlers; Node's sockets have no such per-operation timers).
+ */
+export function socketOptionWarnings(so: Obj | undefined, at: string): string[] {
+  if (so === undefined || so === null) return [];
+  const out: string[] = [];
+  if (so['reusePort'] === true) out.push(`${at}.reusePort: true is not applied (Node 20 cannot set SO_REUSEPORT; use --workers to share the port between processes)`);
+  if (so['reuseAddr'] === false) out.push(`${at}.reuseAddr: false is not applied (Node always sets SO_REUSEADDR on listeners)`);
+  for (const k of ['readTimeoutMs', 'writeTimeoutMs']) {
+    if (so[k] !== undefined) out.push(`${at}.${k}: ${String(so[k])} is not applied (no transport-level ${k.startsWith('read') ? 'read' : 'write'} timeout in Meshwork; use serverSession/clientSession idleTimeMs, requestAttemptTimeoutMs or totalTimeoutMs)`);
+  }
+  return out;
 }
 
 /** Linkerd's default bound on proxies a request may pass (counted from `Via`). */
@@ -32,6 +55,8 @@ export const DEFAULT_MAX_CALL_DEPTH = 1000;
 
 export function serverOptions(cfg: Obj, tls?: TlsOptions): ServerOptions {
   const envTimeout = Number(process.env['MESHWORK_HEADERS_TIMEOUT_MS']);
+  const session = (cfg['serverSession'] as Obj | null | undefined) ?? {};
+  const so = (cfg['socketOptions'] as Obj | null | undefined) ?? {};
   return {
     ip: typeof cfg['ip'] === 'string' ? (cfg['ip'] as string) : '127.0.0.1',
     port: typeof cfg['port'] === 'number' ? (cfg['port'] as number) : 4140,
@@ -41,6 +66,14 @@ export function serverOptions(cfg: Obj, tls?: TlsOptions): ServerOptions {
     headersTimeoutMs: Number.isFinite(envTimeout) && envTimeout > 0 ? envTimeout : 30_000,
     maxCallDepth: typeof cfg['maxCallDepth'] === 'number' ? (cfg['maxCallDepth'] as number) : DEFAULT_MAX_CALL_DEPTH,
     tls,
+    timeoutMs: typeof cfg['timeoutMs'] === 'number' ? (cfg['timeoutMs'] as number) : 0,
+    idleTimeMs: typeof session['idleTimeMs'] === 'number' ? (session['idleTimeMs'] as number) : undefined,
+    lifeTimeMs: typeof session['lifeTimeMs'] === 'number' ? (session['lifeTimeMs'] as number) : 0,
+    socket: {
+      noDelay: so['noDelay'] !== false,
+      keepAlive: so['keepAlive'] === true,
+      ...(typeof so['backlog'] === 'number' ? { backlog: so['backlog'] as number } : {}),
+    },
   };
 }
 
@@ -63,10 +96,13 @@ export class RouterServer {
         maxInitialLineKB: limits.maxInitialLineBytes / 1024,
         maxHeadersKB: limits.maxHeadersBytes / 1024,
         headerTimeoutMs: options.headersTimeoutMs,
-        idleTimeoutMs: 300_000,
+        // Linkerd keeps idle connections forever by default; we close them after 5 minutes.
+        idleTimeoutMs: options.idleTimeMs ?? 300_000,
+        lifeTimeMs: options.lifeTimeMs,
       },
       {
         onReject: (err) => this.onReject(err),
+        socket: options.socket,
         ...(options.tls !== undefined ? { tls: options.tls, onTlsError: () => this.tlsFailures?.incr() } : {}),
       },
     );
@@ -89,6 +125,7 @@ export class RouterServer {
       localAddress: this.options.ip,
       localPort: port,
       maxCallDepth: this.options.maxCallDepth,
+      timeoutMs: this.options.timeoutMs,
       inflight: 0,
     };
     const ctx = this.ctx;

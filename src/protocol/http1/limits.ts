@@ -10,6 +10,8 @@ export interface Http1Limits {
   headerTimeoutMs: number;
   /** Idle keep-alive connections are closed after this many ms without a request. */
   idleTimeoutMs: number;
+  /** Connections are closed once this old (at once when idle, else after the response); 0: never. */
+  lifeTimeMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Http1Limits> = {
@@ -18,4 +20,5 @@ export const DEFAULT_LIMITS: Readonly<Http1Limits> = {
   maxHeaderCount: 100,
   headerTimeoutMs: 10_000,
   idleTimeoutMs: 300_000,
+  lifeTimeMs: 0,
 };

@@ -34,6 +34,10 @@ export interface Http1PoolOptions {
    * rejectUnauthorized, checkServerIdentity); absent: plain TCP.
    */
   tls?: ConnectionOptions;
+  /** TCP_NODELAY on upstream connections (default true). */
+  noDelay?: boolean;
+  /** SO_KEEPALIVE on upstream connections (default false). */
+  keepAlive?: boolean;
 }
 
 type PoolOptions = Required<Omit<Http1PoolOptions, 'tls'>> & { tls: ConnectionOptions | undefined };
@@ -110,14 +114,15 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       this.socket = connect({
         host: opts.host,
         port: opts.port,
-        noDelay: true,
+        noDelay: opts.noDelay,
+        keepAlive: opts.keepAlive,
         highWaterMark: 128 * 1024,
         onread: { buffer: () => this.readBuffer(), callback: (n: number, b: Uint8Array) => { this.onRead(n, b as Buffer); return true; } },
       } as unknown as import('node:net').NetConnectOpts);
     } else {
       // TLS: Node decrypts into buffers of its own ('data' events); `onread` is TCP's.
       tlsModule ??= requireBuiltin('node:tls') as typeof import('node:tls');
-      this.socket = tlsModule.connect({ ...opts.tls, host: opts.host, port: opts.port, noDelay: true, highWaterMark: 128 * 1024 } as ConnectionOptions);
+      this.socket = tlsModule.connect({ ...opts.tls, host: opts.host, port: opts.port, noDelay: opts.noDelay, keepAlive: opts.keepAlive, highWaterMark: 128 * 1024 } as ConnectionOptions);
       this.socket.on('data', (b: Buffer) => this.onOwnedChunk(b));
     }
     this.writer = new SocketWriter(this.socket);
@@ -463,7 +468,7 @@ export class Http1Pool {
   private readonly all = new Set<UpstreamConn>();
 
   constructor(opts: Http1PoolOptions) {
-    this.opts = { maxConnections: 256, maxQueue: 10_000, connectTimeoutMs: 5000, idleTimeoutMs: 0, minConnections: 0, ...opts, tls: opts.tls };
+    this.opts = { maxConnections: 256, maxQueue: 10_000, connectTimeoutMs: 5000, idleTimeoutMs: 0, minConnections: 0, noDelay: true, keepAlive: false, ...opts, tls: opts.tls };
     if (this.opts.maxConnections <= 0) this.opts.maxConnections = Infinity;
     this.authority = opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
     this.fill();

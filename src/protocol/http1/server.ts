@@ -280,6 +280,10 @@ export class ServerConn {
   /** When the first byte of the current head arrived (0: not reading a head). */
   headStartedAt = 0;
   idleSince: number;
+  /** When the connection was accepted (for `lifeTimeMs`). */
+  private readonly openedAt: number;
+  /** Past `lifeTimeMs` while busy: closed when the response ends. */
+  private expired = false;
   private parsing = false;
   private closed = false;
   /** The client sent FIN: no more bytes will come. */
@@ -293,6 +297,7 @@ export class ServerConn {
     this.writer = new SocketWriter(socket);
     this.server = server;
     this.idleSince = Date.now();
+    this.openedAt = this.idleSince;
     if (!adopted) socket.on('data', (b: Buffer) => this.onData(b));
     socket.on('drain', () => { const d = this.ex?.drain; if (d) d.onDrain(); });
     socket.on('error', () => {});
@@ -405,7 +410,15 @@ export class ServerConn {
   /** The header timeout or idle timeout passed (called by the server's coarse sweep). */
   sweep(now: number): void {
     const l = this.server.limits;
-    if (this.ex !== null || this.closed) return;
+    if (this.closed) return;
+    if (l.lifeTimeMs > 0 && now - this.openedAt > l.lifeTimeMs) {
+      if (this.busy) this.expired = true;
+      else {
+        this.closeIdle();
+        return;
+      }
+    }
+    if (this.ex !== null) return;
     if (this.headStartedAt !== 0 && now - this.headStartedAt > l.headerTimeoutMs) {
       this.reject(new Http1Error('MESH_ERR_HTTP1_HEADER_TIMEOUT', `request head not received within ${l.headerTimeoutMs} ms`));
     } else if (this.headStartedAt === 0 && this.pending === null && now - this.idleSince > l.idleTimeoutMs) {
@@ -430,7 +443,7 @@ export class ServerConn {
   responseEnded(ex: Http1Exchange, close: boolean): void {
     if (ex !== this.ex) return;
     this.ex = null;
-    if (close || !ex.head.keepAlive || !ex.bodyDone || this.server.draining) {
+    if (close || !ex.head.keepAlive || !ex.bodyDone || this.server.draining || this.expired) {
       this.closed = true;
       this.pending = null;
       this.writer.end();
@@ -504,6 +517,8 @@ export interface Http1ServerHooks {
    * (adopt.ts); for tests of that path and diagnosis.
    */
   streamReads?: boolean;
+  /** Socket options of accepted connections and the listen backlog (Linkerd's `socketOptions`). */
+  socket?: { readonly noDelay?: boolean; readonly keepAlive?: boolean; readonly backlog?: number };
   /**
    * Serve TLS (node:tls secure context and server options: key, cert, ca, requestCert,
    * rejectUnauthorized, ciphers, minVersion...); absent: plain TCP. TLS connections are read
@@ -532,12 +547,14 @@ class Http1ServerImpl implements Http1Server {
     // 16 KiB default every 64 KiB read from an upstream paused and resumed it (3x fewer 64 KiB
     // responses per second).
     // Accepted paused, then adopted (adopt.ts) so that reads skip Node's per-read allocation.
+    const noDelay = hooks.socket?.noDelay !== false;
+    const keepAlive = hooks.socket?.keepAlive === true;
     if (hooks.tls === undefined) {
-      this.server = createServer({ noDelay: true, allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER, pauseOnConnect: true }, (s) => this.accept(s));
+      this.server = createServer({ noDelay, keepAlive, allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER, pauseOnConnect: true }, (s) => this.accept(s));
     } else {
       // Loaded only for TLS servers: node:tls holds ~1 MB resident a plain proxy need not pay.
       const tls = requireBuiltin('node:tls') as typeof import('node:tls');
-      this.server = tls.createServer({ ...hooks.tls, noDelay: true, allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER } as TlsOptions, (s) => this.accept(s));
+      this.server = tls.createServer({ ...hooks.tls, noDelay, keepAlive, allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER } as TlsOptions, (s) => this.accept(s));
       // A failed handshake (no client certificate, wrong protocol) drops that connection only.
       this.server.on('tlsClientError', (e: Error & { code?: string }) => this.hooks.onTlsError?.(e));
     }
@@ -573,7 +590,7 @@ class Http1ServerImpl implements Http1Server {
   listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen({ port, host, backlog: 4096 }, () => { this.server.off('error', reject); resolve(this.server.address() as AddressInfo); });
+      this.server.listen({ port, host, backlog: this.hooks.socket?.backlog ?? 4096 }, () => { this.server.off('error', reject); resolve(this.server.address() as AddressInfo); });
     });
   }
 
