@@ -12,7 +12,7 @@ import type { Tracer } from '../telemetry/tracing.js';
 import { AccessLogWriter } from '../telemetry/access-log.js';
 import { createIdentifier, type Identifier } from './identifiers/index.js';
 import { Router, type DtabLike } from './router.js';
-import { RouterServer, serverOptions, socketOptionWarnings } from './server.js';
+import { RouterServer, serverOptions } from './server.js';
 import { RouterError } from './errors.js';
 import { TlsFiles, serverTlsOptions } from '../config/tls.js';
 import { announceServer, createAnnouncer, type Announcer } from '../announcers/index.js';
@@ -71,25 +71,10 @@ function loadClientTls(rc: RouterConfig, i: number, tlsFiles: TlsFiles): void {
   });
 }
 
-/** What an http router's client configs ask for that Meshwork does not apply. */
-function clientWarnings(rc: RouterConfig, i: number): string[] {
-  const client = rc['client'] as unknown as { kind?: string; configs?: readonly Readonly<Record<string, unknown>>[] } | undefined;
-  const out: string[] = [];
-  (client?.configs ?? []).forEach((c, k) => {
-    const at = client?.kind === 'io.l5d.static' ? `routers[${i}].client.configs[${k}]` : `routers[${i}].client`;
-    out.push(...socketOptionWarnings(c['socketOptions'] as Readonly<Record<string, unknown>> | undefined, `${at}.socketOptions`));
-    const session = c['clientSession'] as Readonly<Record<string, unknown>> | undefined | null;
-    if (session?.['lifeTimeMs'] !== undefined) out.push(`${at}.clientSession.lifeTimeMs: ${String(session['lifeTimeMs'])} is not applied (upstream connections are closed when idle for idleTimeMs, not by age)`);
-  });
-  return out;
-}
-
 export class Linker<D extends DtabLike = DtabLike> {
   readonly routers: (Router<D> | H2Router<D> | ThriftRouter<D>)[] = [];
   private readonly servers: (RouterServer | H2RouterServer | ThriftRouterServer | ThriftMuxRouterServer)[] = [];
   private readonly identifiers: Identifier[] = [];
-  /** Config keys accepted but not applied, each naming its key path (printed at start by run.ts). */
-  readonly warnings: string[] = [];
   /** The http routers' identifiers, for admin.httpIdentifierPort (admin/identifier-server.ts). */
   readonly httpIdentifiers: { label: string; identifier: Identifier; dtab: string }[] = [];
   private readonly announcers: Announcer[] = [];
@@ -172,9 +157,7 @@ export class Linker<D extends DtabLike = DtabLike> {
           accessLog: AccessLogWriter.fromRouterConfig(rc as unknown as Readonly<Record<string, unknown>>, undefined, 'http'),
         });
         this.routers.push(router);
-        this.warnings.push(...clientWarnings(rc, i));
         for (const [j, sc] of rc.servers.entries()) {
-          this.warnings.push(...socketOptionWarnings(sc['socketOptions'] as Readonly<Record<string, unknown>> | undefined, `routers[${i}].servers[${j}].socketOptions`));
           const merged = { ...sc } as Record<string, unknown>;
           // maxCallDepth may be written on the router as well as on each server.
           if (merged['maxCallDepth'] === undefined && typeof rc['maxCallDepth'] === 'number') merged['maxCallDepth'] = rc['maxCallDepth'];

@@ -15,6 +15,7 @@ import { buildTelemetry } from '../telemetry/telemeters.js';
 import { createAdminServer, type AdminServer } from '../admin/server.js';
 import { readDelegateInput } from '../admin/delegate-input.js';
 import { IdentifierServer } from '../admin/identifier-server.js';
+import { linkerdWarnings } from './config-warnings.js';
 import { createNamers } from '../namers/registry.js';
 import { Dtab, explainDelegation, readDtab, readPath, showNameTree } from '../naming/index.js';
 import { Linker, loadH2, loadThrift, type NamingDeps } from './linker.js';
@@ -109,7 +110,7 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
     metrics.close();
     return 1;
   }
-  for (const w of linker.warnings) io.stderr(`meshwork linkerd: warning: ${config.file}: ${w}\n`);
+  for (const w of linkerdWarnings(config)) io.stderr(`meshwork linkerd: warning: ${config.file}: ${w}\n`);
   for (const b of bound) io.stdout(`listening ${b.label} ${b.ip}:${b.port}\n`);
   if (idAddress !== undefined) io.stdout(`http identifier listening on ${idAddress.address}:${idAddress.port}\n`);
   const a = admin.address()!;

@@ -30,24 +30,8 @@ export interface ServerOptions {
   /** `serverSession`: idle connections close after `idleTimeMs`, every connection after `lifeTimeMs` (0: never). */
   readonly idleTimeMs: number | undefined;
   readonly lifeTimeMs: number;
-  /** `socketOptions` the listener applies (the others are reported by socketOptionWarnings). */
+  /** `socketOptions` the listener applies (the others are warned about: config-warnings.ts). */
   readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean; readonly backlog?: number };
-}
-
-/**
- * The `socketOptions` Node cannot apply, as warnings naming the key: SO_REUSEPORT (not in Node
- * 20's net), turning SO_REUSEADDR off (Node always sets it on listeners), and the transport read
- * and write timeouts (Netty's handlers; Node's sockets have no such per-operation timers).
- */
-export function socketOptionWarnings(so: Obj | undefined, at: string): string[] {
-  if (so === undefined || so === null) return [];
-  const out: string[] = [];
-  if (so['reusePort'] === true) out.push(`${at}.reusePort: true is not applied (Node 20 cannot set SO_REUSEPORT; use --workers to share the port between processes)`);
-  if (so['reuseAddr'] === false) out.push(`${at}.reuseAddr: false is not applied (Node always sets SO_REUSEADDR on listeners)`);
-  for (const k of ['readTimeoutMs', 'writeTimeoutMs']) {
-    if (so[k] !== undefined) out.push(`${at}.${k}: ${String(so[k])} is not applied (no transport-level ${k.startsWith('read') ? 'read' : 'write'} timeout in Meshwork; use serverSession/clientSession idleTimeMs, requestAttemptTimeoutMs or totalTimeoutMs)`);
-  }
-  return out;
 }
 
 /** Linkerd's default bound on proxies a request may pass (counted from `Via`). */

@@ -130,3 +130,14 @@ test('meshwork linkerd --validate: unreadable TLS files are errors, one per file
     `${f}: routers[0].client.configs[0].tls.trustCerts[0]: found "${join(dir, 'no-ca.pem')}"; allowed: a readable PEM file (ENOENT)`,
   ]);
 });
+
+test('meshwork linkerd --validate: keys Node cannot apply are valid, each named in a warning on stderr', async () => {
+  const f = write('socket.yaml', 'routers:\n- protocol: http\n  client:\n    socketOptions: {keepAlive: true, writeTimeoutMs: 100}\n  servers:\n  - port: 4140\n    socketOptions: {noDelay: true, reusePort: true}\n');
+  const r = await run(['linkerd', '--validate', f]);
+  assert.equal(r.code, 0);
+  assert.equal(r.out, `${f}: valid: 1 router (http 'http'), 0 namers, 0 telemeters\n`);
+  assert.deepEqual(r.err.trim().split('\n'), [
+    `${f}: warning: routers[0].client.socketOptions.writeTimeoutMs: 100 is not applied (no transport-level write timeout in Meshwork; use serverSession/clientSession idleTimeMs, requestAttemptTimeoutMs or totalTimeoutMs)`,
+    `${f}: warning: routers[0].servers[0].socketOptions.reusePort: true is not applied (Node 20 cannot set SO_REUSEPORT; use --workers to share the port between processes)`,
+  ]);
+});

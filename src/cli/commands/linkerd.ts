@@ -5,6 +5,7 @@ import { loadLinkerdConfig, type LoadOptions } from '../../config/load.js';
 import { ConfigError } from '../../config/errors.js';
 import type { LinkerdConfig } from '../../config/types.js';
 import { tlsFileProblems } from '../../config/tls.js';
+import { linkerdWarnings } from '../../router/config-warnings.js';
 
 const usage = `usage: meshwork linkerd [--validate] [--workers N] FILE
 
@@ -53,6 +54,7 @@ export async function validate(file: string, io: CommandIO, opts: LoadOptions = 
     const config = await loadLinkerdConfig(file, opts);
     if (reportTlsFileProblems(config, io)) return 2;
     io.stdout(describeLinkerd(config));
+    for (const w of linkerdWarnings(config)) io.stderr(`${config.file === '-' ? '<stdin>' : config.file}: warning: ${w}\n`);
     return 0;
   } catch (e) {
     return reportConfigError(e, io);

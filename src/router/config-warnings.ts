@@ -1,0 +1,48 @@
+/**
+ * Keys of a linkerd.yaml that are accepted (Linkerd documents them, configs use them) but that
+ * Meshwork cannot apply, each as a warning naming its key path: printed by `meshwork linkerd`
+ * at start and by `--validate`, so nothing is ignored silently.
+ */
+import type { LinkerdConfig, RouterConfig } from '../config/types.js';
+
+type Obj = Readonly<Record<string, unknown>>;
+
+/**
+ * The `socketOptions` Node cannot apply: SO_REUSEPORT (not in Node 20's net), turning
+ * SO_REUSEADDR off (Node always sets it on listeners), and the transport read and write
+ * timeouts (Netty's handlers; Node's sockets have no such per-operation timers).
+ */
+export function socketOptionWarnings(so: Obj | undefined | null, at: string, server: boolean): string[] {
+  if (so === undefined || so === null) return [];
+  const out: string[] = [];
+  if (so['reusePort'] === true) out.push(`${at}.reusePort: true is not applied (Node 20 cannot set SO_REUSEPORT${server ? '; use --workers to share the port between processes' : ''})`);
+  if (so['reuseAddr'] === false) out.push(`${at}.reuseAddr: false is not applied (Node ${server ? 'always sets SO_REUSEADDR on listeners' : 'cannot clear SO_REUSEADDR'})`);
+  for (const k of ['readTimeoutMs', 'writeTimeoutMs']) {
+    if (so[k] !== undefined) out.push(`${at}.${k}: ${String(so[k])} is not applied (no transport-level ${k.startsWith('read') ? 'read' : 'write'} timeout in Meshwork; use serverSession/clientSession idleTimeMs, requestAttemptTimeoutMs or totalTimeoutMs)`);
+  }
+  return out;
+}
+
+/** What an http router's client configs ask for that Meshwork does not apply. */
+function clientWarnings(rc: RouterConfig, i: number): string[] {
+  const client = rc['client'] as unknown as { kind?: string; configs?: readonly Obj[] } | undefined;
+  const out: string[] = [];
+  (client?.configs ?? []).forEach((c, k) => {
+    const at = client?.kind === 'io.l5d.static' ? `routers[${i}].client.configs[${k}]` : `routers[${i}].client`;
+    out.push(...socketOptionWarnings(c['socketOptions'] as Obj | undefined, `${at}.socketOptions`, false));
+    const session = c['clientSession'] as Obj | undefined | null;
+    if (session?.['lifeTimeMs'] !== undefined) out.push(`${at}.clientSession.lifeTimeMs: ${String(session['lifeTimeMs'])} is not applied (upstream connections are closed when idle for idleTimeMs, not by age)`);
+  });
+  return out;
+}
+
+/** Every such key of a validated config (only http routers accept these keys; the others refuse them). */
+export function linkerdWarnings(config: LinkerdConfig): string[] {
+  const out: string[] = [];
+  config.routers.forEach((rc, i) => {
+    if (rc.protocol !== 'http') return;
+    out.push(...clientWarnings(rc, i));
+    rc.servers.forEach((sc, j) => out.push(...socketOptionWarnings((sc as unknown as Obj)['socketOptions'] as Obj | undefined, `routers[${i}].servers[${j}].socketOptions`, true)));
+  });
+  return out;
+}
