@@ -178,12 +178,7 @@ const protocolServerFields: Record<ProtocolName, Fields> = {
   h2: {
     ...h2SettingsFields,
     addForwardedHeader: { type: { object: forwardedFields } },
-    ...notBuiltYet({
-      ...h2WindowUpdateFields,
-      timeoutMs: { type: int, min: 0 },
-      socketOptions: { type: { object: socketOptionsFields } },
-      serverSession: { type: { object: sessionFields } },
-    }),
+    ...notBuiltYet(h2WindowUpdateFields),
     maxConcurrentStreamsPerConnection: { type: int, min: 0, default: 1000 },
     maxCallDepth: { type: int, min: 0, default: 10 },
   },

@@ -36,12 +36,15 @@ function clientWarnings(rc: RouterConfig, i: number): string[] {
   return out;
 }
 
-/** Every such key of a validated config (only http routers accept these keys; the others refuse them). */
+/**
+ * Every such key of a validated config (http routers' servers and clients, h2 routers' servers;
+ * the other protocols refuse `socketOptions` at validation).
+ */
 export function linkerdWarnings(config: LinkerdConfig): string[] {
   const out: string[] = [];
   config.routers.forEach((rc, i) => {
-    if (rc.protocol !== 'http') return;
-    out.push(...clientWarnings(rc, i));
+    if (rc.protocol !== 'http' && rc.protocol !== 'h2') return;
+    if (rc.protocol === 'http') out.push(...clientWarnings(rc, i));
     rc.servers.forEach((sc, j) => out.push(...socketOptionWarnings((sc as unknown as Obj)['socketOptions'] as Obj | undefined, `routers[${i}].servers[${j}].socketOptions`, true)));
   });
   return out;

@@ -333,6 +333,58 @@ routers:
   assert.equal(nofwd.seen[0]!.headers['x-forwarded-client-cert'], undefined);
 });
 
+test('h2 server timeoutMs (504), serverSession idleTimeMs / lifeTimeMs (GOAWAY) and socketOptions', async () => {
+  const file = linkerdYaml(`
+admin: {ip: 127.0.0.1, port: 0}
+routers:
+- protocol: h2
+  label: sess
+  dtab: /svc/web => /$/inet/127.1/${web.port}
+  servers:
+  - port: 0
+    timeoutMs: 200
+    serverSession:
+      idleTimeMs: 300
+    socketOptions:
+      keepAlive: true
+      backlog: 64
+      readTimeoutMs: 1000
+  - port: 0
+    serverSession:
+      lifeTimeMs: 800
+`);
+  const l = await startLinker(file, 'sess');
+  procs.push(l.proc);
+  assert.match(l.proc.output(), /warning: .*routers\[0\]\.servers\[0\]\.socketOptions\.readTimeoutMs: 1000 is not applied/);
+  const second = Number([...l.proc.output().matchAll(/^listening sess 127\.0\.0\.1:(\d+)/gm)][1]![1]);
+
+  const s = await connect(l.port);
+  const t0 = Date.now();
+  const a = await call(s, { ':path': '/hang', ':authority': 'web' });
+  assert.equal(a.status, 504);
+  assert.equal(a.headers['l5d-err'], 'exceeded 200ms total timeout for /svc/web');
+  assert.ok(Date.now() - t0 < 1500);
+  // Idle for 300 ms: the router closes the session.
+  const idleClosed = await Promise.race([new Promise<boolean>((r) => s.once('close', () => r(true))), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
+  assert.equal(idleClosed, true, 'the idle session was not closed');
+
+  // lifeTimeMs: a busy session is sent GOAWAY once 800 ms old; its requests answered until then.
+  const b = await connect(second);
+  const b0 = Date.now();
+  let ok = 0;
+  let goaway = 0;
+  b.once('goaway', () => (goaway = Date.now()));
+  for (let i = 0; i < 100 && goaway === 0 && Date.now() - b0 < 4000; i++) {
+    const r = await call(b, { ':path': '/p', ':authority': 'web' }).catch(() => undefined);
+    if (r?.status === 200) ok++;
+    await new Promise((r2) => setTimeout(r2, 50));
+  }
+  b.close();
+  assert.ok(goaway !== 0, 'no GOAWAY within 4 s');
+  assert.ok(goaway - b0 >= 700, `GOAWAY after ${goaway - b0} ms`);
+  assert.ok(ok >= 5, `answered before GOAWAY: ${ok}`);
+});
+
 test('the router, server, service and client metrics are in /admin/metrics.json', async () => {
   const s = await connect(plainPort);
   try {

@@ -23,6 +23,12 @@ export interface H2ServerOptions {
   readonly tls?: TlsOptions | undefined;
   /** A TLS handshake with a client failed, or a client did not negotiate `h2`. */
   readonly onTlsError?: () => void;
+  /** Sessions with no frames for this long are closed (GOAWAY); 0 or absent: never. */
+  readonly idleTimeMs?: number;
+  /** Sessions are closed (GOAWAY: streams under way finish) once this old; 0 or absent: never. */
+  readonly lifeTimeMs?: number;
+  /** Socket options of accepted connections and the listen backlog (Linkerd's `socketOptions`). */
+  readonly socket?: { readonly noDelay?: boolean; readonly keepAlive?: boolean; readonly backlog?: number };
 }
 
 export type H2StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void;
@@ -30,16 +36,33 @@ export type H2StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.I
 export class H2Server {
   private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly backlog: number | undefined;
 
   constructor(onStream: H2StreamHandler, opts: H2ServerOptions = {}) {
     const settings: http2.Settings = { ...opts.settings };
     if (opts.maxConcurrentStreams !== undefined && opts.maxConcurrentStreams > 0) settings.maxConcurrentStreams = opts.maxConcurrentStreams;
     this.server = opts.tls !== undefined ? http2.createSecureServer({ ...opts.tls, ALPNProtocols: ['h2'], allowHTTP1: false, settings }) : http2.createServer({ settings });
+    this.server.on('connection', (sock: import('node:net').Socket) => {
+      sock.setNoDelay(opts.socket?.noDelay !== false);
+      if (opts.socket?.keepAlive === true) sock.setKeepAlive(true);
+    });
+    this.backlog = opts.socket?.backlog;
+    const idle = opts.idleTimeMs ?? 0;
+    const life = opts.lifeTimeMs ?? 0;
     this.server.on('session', (s: http2.ServerHttp2Session) => {
       this.sessions.add(s);
       // A client's protocol error ends its session, never the process.
       s.on('error', () => {});
-      s.on('close', () => this.sessions.delete(s));
+      let lifeTimer: NodeJS.Timeout | undefined;
+      if (idle > 0) s.setTimeout(idle, () => s.close());
+      if (life > 0) {
+        lifeTimer = setTimeout(() => s.close(), life);
+        lifeTimer.unref();
+      }
+      s.on('close', () => {
+        if (lifeTimer !== undefined) clearTimeout(lifeTimer);
+        this.sessions.delete(s);
+      });
     });
     this.server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
       // Resets from either side surface as stream errors; the handler's own listeners decide.
@@ -65,7 +88,7 @@ export class H2Server {
     return new Promise((resolve, reject) => {
       const onError = (e: Error): void => reject(e);
       this.server.once('error', onError);
-      this.server.listen(port, host, () => {
+      this.server.listen({ port, host, ...(this.backlog !== undefined ? { backlog: this.backlog } : {}) }, () => {
         this.server.off('error', onError);
         const a = this.server.address() as AddressInfo;
         resolve({ ip: host, port: a.port });

@@ -62,6 +62,8 @@ export interface H2ServerContext {
   readonly latency: Stat;
   readonly statusCounters: Map<number, Counter>;
   readonly maxCallDepth: number;
+  /** The server's `timeoutMs`: bounds every request's total time with the service's (0: none). */
+  readonly timeoutMs: number;
   inflight: number;
 }
 
@@ -270,7 +272,8 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
       call.span = span;
       fwd[H.H_REQID] = span.context.traceId;
     }
-    call.start(svc.base.totalTimeoutMs);
+    const total = svc.base.totalTimeoutMs;
+    call.start(srv.timeoutMs > 0 && (total <= 0 || srv.timeoutMs < total) ? srv.timeoutMs : total);
   }
 
   /** Appends Linkerd's `forwarded` field after any the client sent (forwarded.ts). */
