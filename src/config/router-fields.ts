@@ -144,15 +144,19 @@ function notBuiltYet(fields: Fields): Fields {
   return Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, { ...f, notSupported: true }]));
 }
 
-/** A thrift or thriftmux router's server keys; those its servers do not build yet are refused. */
-function thriftServerFields(): Fields {
+/**
+ * A thrift or thriftmux router's server keys; those its servers do not build yet are refused
+ * (a thriftmux server, Finagle's mux, has no session or socket options here yet).
+ */
+function thriftServerFields(mux: boolean): Fields {
   return {
     thriftFramed: { type: 'boolean', default: true },
-    ...notBuiltYet({
-      timeoutMs: { type: int, min: 0 },
-      socketOptions: { type: { object: socketOptionsFields } },
-      serverSession: { type: { object: sessionFields } },
-    }),
+    ...(mux
+      ? notBuiltYet({
+          socketOptions: { type: { object: socketOptionsFields } },
+          serverSession: { type: { object: sessionFields } },
+        })
+      : {}),
   };
 }
 
@@ -182,8 +186,8 @@ const protocolServerFields: Record<ProtocolName, Fields> = {
     maxConcurrentStreamsPerConnection: { type: int, min: 0, default: 1000 },
     maxCallDepth: { type: int, min: 0, default: 10 },
   },
-  thrift: thriftServerFields(),
-  thriftmux: thriftServerFields(),
+  thrift: thriftServerFields(false),
+  thriftmux: thriftServerFields(true),
   mux: {},
 };
 

@@ -37,13 +37,13 @@ function clientWarnings(rc: RouterConfig, i: number): string[] {
 }
 
 /**
- * Every such key of a validated config (http routers' servers and clients, h2 routers' servers;
- * the other protocols refuse `socketOptions` at validation).
+ * Every such key of a validated config (http routers' servers and clients, h2 and thrift
+ * routers' servers; the other places refuse `socketOptions` at validation).
  */
 export function linkerdWarnings(config: LinkerdConfig): string[] {
   const out: string[] = [];
   config.routers.forEach((rc, i) => {
-    if (rc.protocol !== 'http' && rc.protocol !== 'h2') return;
+    if (rc.protocol !== 'http' && rc.protocol !== 'h2' && rc.protocol !== 'thrift') return;
     if (rc.protocol === 'http') out.push(...clientWarnings(rc, i));
     rc.servers.forEach((sc, j) => out.push(...socketOptionWarnings((sc as unknown as Obj)['socketOptions'] as Obj | undefined, `routers[${i}].servers[${j}].socketOptions`, true)));
   });

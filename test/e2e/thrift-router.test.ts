@@ -306,3 +306,64 @@ test('thrift routers: server and client metrics under Linkerd names', async () =
   assert.ok((m['rt/thr/service/svc/slow/failures'] ?? 0) >= 1);
   assert.ok(key(/^rt\/tmux\/server\/127\.0\.0\.1\/\d+\/requests$/) !== undefined);
 });
+
+test('thrift server timeoutMs, serverSession idleTimeMs / lifeTimeMs and socketOptions', async () => {
+  const file = linkerdYaml(`
+admin:
+  port: 0
+routers:
+- protocol: thrift
+  label: sess
+  thriftMethodInDst: true
+  dtab: |
+    /svc/ping => /$/inet/127.0.0.1/${a.port};
+    /svc/slow => /$/inet/127.0.0.1/${slow.port};
+  servers:
+  - port: 0
+    timeoutMs: 200
+    serverSession:
+      idleTimeMs: 300
+    socketOptions:
+      keepAlive: true
+      backlog: 32
+      writeTimeoutMs: 100
+  - port: 0
+    serverSession:
+      lifeTimeMs: 700
+`);
+  const l = await startLinker(file, 'sess');
+  procs.push(l.proc);
+  assert.match(l.proc.output(), /warning: .*routers\[0\]\.servers\[0\]\.socketOptions\.writeTimeoutMs: 100 is not applied/);
+  const second = Number([...l.proc.output().matchAll(/^listening sess 127\.0\.0\.1:(\d+)/gm)][1]![1]);
+
+  const c = await caller(l.port);
+  const t0 = Date.now();
+  const late = await c.call(callMessage('binary', 'slow', 1, 'x'));
+  assert.equal(late.type, MessageTypes.EXCEPTION);
+  assert.equal(late.text, 'exceeded 200ms total timeout for /svc/slow');
+  assert.ok(Date.now() - t0 < 1500);
+  expectReply(await c.call(callMessage('binary', 'ping', 2, 'y')), 'ping', 2, 'A:ping:y');
+  // Idle for 300 ms: closed by the router.
+  for (let i = 0; i < 150 && !c.closed; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(c.closed, true, 'the idle connection was not closed');
+
+  // lifeTimeMs: a busy connection is closed once 700 ms old, after a whole reply.
+  const b = await caller(second);
+  const b0 = Date.now();
+  let n = 0;
+  try {
+    for (let i = 0; i < 100 && !b.closed && Date.now() - b0 < 4000; i++) {
+      const r = await b.call(callMessage('binary', 'ping', 10 + i, 'z'), undefined, 1000).catch(() => undefined);
+      if (r !== undefined) {
+        expectReply(r, 'ping', 10 + i, 'A:ping:z');
+        n++;
+      }
+      await new Promise((r2) => setTimeout(r2, 30));
+    }
+  } finally {
+    b.close();
+  }
+  assert.ok(Date.now() - b0 >= 650, `closed after ${Date.now() - b0} ms`);
+  assert.ok(Date.now() - b0 < 4000, 'the connection outlived lifeTimeMs');
+  assert.ok(n >= 5, `replies before closing: ${n}`);
+});

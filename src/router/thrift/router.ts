@@ -120,9 +120,10 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
 
   /**
    * Routes one request: resolves with the reply message (null for a ONEWAY message, once sent),
-   * or rejects with a RouterError. `signal` aborts it (the caller's connection is gone).
+   * or rejects with a RouterError. `signal` aborts it (the caller's connection is gone);
+   * `serverTimeoutMs` is its server's `timeoutMs` (0: none).
    */
-  async route(req: ThriftRequest, signal?: AbortSignal): Promise<Buffer | null> {
+  async route(req: ThriftRequest, signal?: AbortSignal, serverTimeoutMs = 0): Promise<Buffer | null> {
     const dst = this.identify(req.head, req.dest);
     const dstText = dst.show();
     const svc = this.services.get(dstText) ?? this.makeService(dst, dstText);
@@ -131,7 +132,8 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
     const ac = new AbortController();
     const onCallerGone = (): void => ac.abort(new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', 'the caller went away', { interrupted: true }));
     signal?.addEventListener('abort', onCallerGone, { once: true });
-    const total = svc.totalTimeoutMs;
+    // The server's timeoutMs bounds the service's total timeout.
+    const total = serverTimeoutMs > 0 && (svc.totalTimeoutMs <= 0 || serverTimeoutMs < svc.totalTimeoutMs) ? serverTimeoutMs : svc.totalTimeoutMs;
     const timer = total > 0 ? setTimeout(() => ac.abort(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${total}ms total timeout for ${dstText}`, { interrupted: true })), total) : undefined;
     try {
       const reply = await this.send(req, dst, ac.signal);

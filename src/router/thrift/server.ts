@@ -48,9 +48,18 @@ export interface ThriftServerOptions {
   readonly clearContext: boolean;
   readonly maxConcurrentRequests: number;
   readonly tls: TlsOptions | undefined;
+  /** `timeoutMs`: no request through this server takes longer; 0: none. */
+  readonly timeoutMs: number;
+  /** `serverSession` (thrift servers): connections idle this long, or this old, are closed (0: never). */
+  readonly idleTimeMs: number;
+  readonly lifeTimeMs: number;
+  /** `socketOptions` applied to accepted connections (the others are warned about: config-warnings.ts). */
+  readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean; readonly backlog?: number };
 }
 
 export function thriftServerOptions(cfg: Obj, tls: TlsOptions | undefined): ThriftServerOptions {
+  const session = (cfg['serverSession'] as Obj | null | undefined) ?? {};
+  const so = (cfg['socketOptions'] as Obj | null | undefined) ?? {};
   return {
     ip: typeof cfg['ip'] === 'string' ? (cfg['ip'] as string) : '127.0.0.1',
     port: typeof cfg['port'] === 'number' ? (cfg['port'] as number) : 4114,
@@ -58,6 +67,14 @@ export function thriftServerOptions(cfg: Obj, tls: TlsOptions | undefined): Thri
     clearContext: cfg['clearContext'] === true,
     maxConcurrentRequests: typeof cfg['maxConcurrentRequests'] === 'number' ? (cfg['maxConcurrentRequests'] as number) : 0,
     tls,
+    timeoutMs: typeof cfg['timeoutMs'] === 'number' ? (cfg['timeoutMs'] as number) : 0,
+    idleTimeMs: typeof session['idleTimeMs'] === 'number' ? (session['idleTimeMs'] as number) : 0,
+    lifeTimeMs: typeof session['lifeTimeMs'] === 'number' ? (session['lifeTimeMs'] as number) : 0,
+    socket: {
+      noDelay: so['noDelay'] !== false,
+      keepAlive: so['keepAlive'] === true,
+      ...(typeof so['backlog'] === 'number' ? { backlog: so['backlog'] as number } : {}),
+    },
   };
 }
 
@@ -110,7 +127,7 @@ abstract class ThriftRouterServerBase {
       const max = this.options.maxConcurrentRequests;
       if (this.draining) throw new RouterError('MESH_ERR_ROUTER_SHUTTING_DOWN', 'router is shutting down', { rejected: true, retryable: true });
       if (max > 0 && this.inflight > max) throw new RouterError('MESH_ERR_ROUTER_OVERLOADED', `max concurrent requests (${max}) exceeded`, { rejected: true, retryable: true });
-      const reply = await this.router.route(this.options.clearContext ? { msg: req.msg, head: req.head } : req, signal);
+      const reply = await this.router.route(this.options.clearContext ? { msg: req.msg, head: req.head } : req, signal, this.options.timeoutMs);
       ok = true;
       return reply;
     } catch (e) {
@@ -152,7 +169,9 @@ export class ThriftRouterServer extends ThriftRouterServerBase {
         return;
       }
       sock.on('error', () => {});
-      const c = new ThriftServerConn(sock, this, o.framed, this.router.proto, o.clearContext);
+      sock.setNoDelay(o.socket.noDelay);
+      if (o.socket.keepAlive) sock.setKeepAlive(true);
+      const c = new ThriftServerConn(sock, this, o.framed, this.router.proto, o.clearContext, o.idleTimeMs, o.lifeTimeMs);
       this.conns.add(c);
       sock.on('close', () => this.conns.delete(c));
     };
@@ -168,7 +187,7 @@ export class ThriftRouterServer extends ThriftRouterServerBase {
     this.server = srv;
     const port = await new Promise<number>((resolve, reject) => {
       srv.once('error', reject);
-      srv.listen(o.port, o.ip, () => {
+      srv.listen({ port: o.port, host: o.ip, ...(o.socket.backlog !== undefined ? { backlog: o.socket.backlog } : {}) }, () => {
         srv.off('error', reject);
         srv.on('error', () => {});
         resolve((srv.address() as { port: number }).port);
@@ -203,6 +222,10 @@ class ThriftServerConn {
   private upgraded = false;
   private first = true;
   private readonly ac = new AbortController();
+  private lifeTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Past lifeTimeMs: closed once no reply is under way. */
+  private expired = false;
 
   constructor(
     private readonly socket: Socket,
@@ -210,11 +233,37 @@ class ThriftServerConn {
     private readonly framed: boolean,
     private readonly proto: ThriftProtocolKind,
     private readonly clearContext: boolean,
+    /** serverSession: close after this long without a message while nothing is in flight (0: never). */
+    private readonly idleTimeMs: number,
+    /** serverSession: close once this old, after the reply under way (0: never). */
+    lifeTimeMs: number,
   ) {
     this.reader = new MessageReader({ framed, proto, maxBytes: MAX_THRIFT_MESSAGE_BYTES });
-    socket.setNoDelay(true);
+    if (lifeTimeMs > 0) {
+      this.lifeTimer = setTimeout(() => {
+        this.expired = true;
+        if (!this.busy) this.destroy();
+      }, lifeTimeMs);
+      this.lifeTimer.unref();
+    }
+    this.armIdle();
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('close', () => this.ac.abort(new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', 'the caller closed its connection', { interrupted: true })));
+    socket.on('close', () => {
+      if (this.lifeTimer !== undefined) clearTimeout(this.lifeTimer);
+      if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+      this.ac.abort(new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', 'the caller closed its connection', { interrupted: true }));
+    });
+  }
+
+  /** (Re)starts the idle timer: it fires only when no message is queued or in flight. */
+  private armIdle(): void {
+    if (this.idleTimeMs <= 0) return;
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (!this.busy && this.queue.length === 0) this.destroy();
+      else this.armIdle();
+    }, this.idleTimeMs);
+    this.idleTimer.unref();
   }
 
   private onData(chunk: Buffer): void {
@@ -258,9 +307,15 @@ class ThriftServerConn {
           });
         }
         if (this.queue.length < MAX_QUEUED && sock.isPaused()) sock.resume();
+        if (this.expired) {
+          // Past lifeTimeMs: the reply went out whole; the rest of the queue is not served.
+          this.socket.end();
+          return;
+        }
       }
     } finally {
       this.busy = false;
+      this.armIdle();
     }
   }
 
