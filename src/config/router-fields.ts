@@ -166,10 +166,6 @@ function thriftClientFields(): Fields {
     thriftFramed: { type: 'boolean' },
     attemptTTwitterUpgrade: { type: 'boolean' },
     failFast: { type: 'boolean' },
-    ...notBuiltYet({
-      hostConnectionPool: { type: { object: hostConnectionPoolFields } },
-      socketOptions: { type: { object: socketOptionsFields } },
-    }),
   };
 }
 

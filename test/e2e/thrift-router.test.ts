@@ -27,6 +27,7 @@ let a: ThriftUpstream; // /svc/ping
 let b: ThriftUpstream; // /svc/echo, /svc/Users/get
 let tt: ThriftUpstream; // TTwitter-capable, behind /svc/traced
 let slow: ThriftUpstream;
+let pooled: ThriftUpstream; // behind /svc/Pool, hostConnectionPool maxSize 1, maxWaiters 1
 let thriftPort = 0;
 let muxPort = 0;
 let compactPort = 0;
@@ -38,7 +39,8 @@ before(async () => {
   b = await thriftUpstream('B');
   tt = await thriftUpstream('T', { ttwitter: true });
   slow = await thriftUpstream('S');
-  ups.push(a, b, tt, slow);
+  pooled = await thriftUpstream('P');
+  ups.push(a, b, tt, slow, pooled);
   deadPort = await freePort();
   const inet = (u: ThriftUpstream | number): string => `/$/inet/127.0.0.1/${typeof u === 'number' ? u : u.port}`;
   const file = linkerdYaml(`
@@ -56,6 +58,7 @@ routers:
     /svc/gone => ${inet(deadPort)};
     /svc/users => ${inet(tt)};
     /svc/other => ${inet(a)};
+    /svc/Pool => ${inet(pooled)};
   service:
     kind: io.l5d.static
     configs:
@@ -67,6 +70,10 @@ routers:
     - prefix: /
       thriftFramed: true
       attemptTTwitterUpgrade: true
+    - prefix: /$/inet/127.0.0.1/${pooled.port}
+      hostConnectionPool:
+        maxSize: 1
+        maxWaiters: 1
   servers:
   - port: 0
 - protocol: thriftmux
@@ -366,4 +373,26 @@ routers:
   assert.ok(Date.now() - b0 >= 650, `closed after ${Date.now() - b0} ms`);
   assert.ok(Date.now() - b0 < 4000, 'the connection outlived lifeTimeMs');
   assert.ok(n >= 5, `replies before closing: ${n}`);
+});
+
+test('thrift hostConnectionPool: maxSize connections at most, maxWaiters calls wait, the next is refused', async () => {
+  const callers = await Promise.all([caller(), caller(), caller()]);
+  try {
+    const t0 = Date.now();
+    // Three calls at once to an upstream answering `Pool:slow` after 0.5 s, through one connection.
+    const first = callers[0]!.call(callMessage('binary', 'Pool:slow', 1, 'c1'));
+    await new Promise((r) => setTimeout(r, 100));
+    const second = callers[1]!.call(callMessage('binary', 'Pool:slow', 2, 'c2'));
+    await new Promise((r) => setTimeout(r, 100));
+    const third = await callers[2]!.call(callMessage('binary', 'Pool:slow', 3, 'c3'));
+    assert.equal(third.type, MessageTypes.EXCEPTION);
+    assert.match(third.text ?? '', /all 1 connections to 127\.0\.0\.1:\d+ are in use and 1 calls wait/);
+    expectReply(await first, 'Pool:slow', 1, 'P:Pool:slow:c1');
+    expectReply(await second, 'Pool:slow', 2, 'P:Pool:slow:c2');
+    // The second waited for the first's connection.
+    assert.ok(Date.now() - t0 >= 900, `both answered after ${Date.now() - t0} ms`);
+    assert.equal(pooled.connections, 1);
+  } finally {
+    for (const c of callers) c.close();
+  }
 });

@@ -2,7 +2,8 @@
  * Thrift peers for router tests, built on the `thrift` package's own protocols and transports
  * (not on src/protocol/thrift), so the router is checked against an independent codec:
  * - `thriftUpstream`: a server answering each CALL `name(1: string arg)` with a REPLY whose
- *   field 0 is `<label>:<name>:<arg>`; `slow` waits 2 s; ONEWAY messages are only recorded.
+ *   field 0 is `<label>:<name>:<arg>`; `slow` waits 2 s, other names ending in `slow` 0.5 s;
+ *   ONEWAY messages are only recorded.
  *   With `ttwitter`, it accepts Finagle's upgrade and records each RequestHeader's dest and
  *   delegations.
  * - `ThriftCaller`: one client connection sending such calls and reading replies (or
@@ -265,7 +266,7 @@ export async function thriftUpstream(label: string, opts: { proto?: Proto; frame
         p.writeString(`${label}:${m.name}:${m.text ?? ''}`);
         p.writeFieldEnd();
       });
-      if (m.name === 'slow') setTimeout(() => send(reply), 2000).unref();
+      if (m.name.endsWith('slow')) setTimeout(() => send(reply), m.name === 'slow' ? 2000 : 500).unref();
       else send(reply);
     });
     sock.on('data', (d: Buffer) => {

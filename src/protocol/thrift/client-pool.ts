@@ -37,7 +37,9 @@ export type ThriftPoolErrorCode =
   /** The endpoint sent bytes that are not a thrift message in the router's protocol. */
   | 'MESH_ERR_THRIFT_PROTOCOL'
   /** The caller gave up (timeout, its own connection gone). */
-  | 'MESH_ERR_THRIFT_ABORTED';
+  | 'MESH_ERR_THRIFT_ABORTED'
+  /** Every connection (`maxSize`) is lent and `maxWaiters` calls already wait for one. */
+  | 'MESH_ERR_THRIFT_POOL_FULL';
 
 export class ThriftPoolError extends Error {
   constructor(
@@ -66,6 +68,13 @@ export interface ThriftPoolOptions {
   readonly idleTimeoutMs: number;
   /** Bound on connecting (and the TTwitter handshake). */
   readonly connectTimeoutMs?: number;
+  /** `hostConnectionPool`: most connections (0: unbounded), calls that may wait for one, and how many idle ones are kept whatever `idleTimeoutMs` says. */
+  readonly maxSize?: number;
+  readonly maxWaiters?: number;
+  readonly minSize?: number;
+  /** `socketOptions`: TCP_NODELAY (default true) and SO_KEEPALIVE (default false). */
+  readonly noDelay?: boolean;
+  readonly keepAlive?: boolean;
 }
 
 /** What a TTwitter RequestHeader carries from the router's request. */
@@ -173,9 +182,18 @@ function randomId(): bigint {
   return randomBytes(8).readBigInt64BE(0);
 }
 
+interface ConnWaiter {
+  resolve(c: Conn): void;
+  reject(e: ThriftPoolError): void;
+}
+
 export class ThriftConnPool {
   private readonly idle: Conn[] = [];
   private readonly all = new Set<Conn>();
+  /** Connections being made (they count toward maxSize). */
+  private opening = 0;
+  /** Calls waiting for a connection when maxSize are lent, oldest first. */
+  private readonly waiters: ConnWaiter[] = [];
   private closed = false;
 
   constructor(private readonly opts: ThriftPoolOptions) {}
@@ -191,7 +209,7 @@ export class ThriftConnPool {
    */
   async call(msg: Buffer, oneway: boolean, ctx: ThriftCallContext, signal?: AbortSignal): Promise<Buffer | null> {
     if (this.closed) throw new ThriftPoolError('MESH_ERR_THRIFT_CONNECT', `client for ${label(this.opts)} is closed`);
-    const conn = this.idle.pop() ?? (await this.connect(signal));
+    const conn = await this.acquire(signal);
     if (conn.idleTimer !== undefined) {
       clearTimeout(conn.idleTimer);
       conn.idleTimer = undefined;
@@ -247,15 +265,50 @@ export class ThriftConnPool {
     );
   }
 
+  /** An idle connection, a new one while under maxSize, or the next released one. */
+  private acquire(signal: AbortSignal | undefined): Promise<Conn> {
+    const idle = this.idle.pop();
+    if (idle !== undefined) return Promise.resolve(idle);
+    const max = this.opts.maxSize ?? 0;
+    if (max <= 0 || this.all.size + this.opening < max) return this.connect(signal);
+    if (this.waiters.length >= (this.opts.maxWaiters ?? Infinity)) {
+      return Promise.reject(new ThriftPoolError('MESH_ERR_THRIFT_POOL_FULL', `all ${max} connections to ${label(this.opts)} are in use and ${this.waiters.length} calls wait`));
+    }
+    return new Promise<Conn>((resolve, reject) => {
+      const w: ConnWaiter = {
+        resolve: (c) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(c);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      const onAbort = (): void => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new ThriftPoolError('MESH_ERR_THRIFT_ABORTED', `call to ${label(this.opts)} aborted while waiting for a connection`));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(w);
+    });
+  }
+
   private release(conn: Conn): void {
     if (conn.closed) return;
     if (this.closed) {
       conn.destroy();
       return;
     }
+    const w = this.waiters.shift();
+    if (w !== undefined) {
+      w.resolve(conn);
+      return;
+    }
     this.idle.push(conn);
     const ms = this.opts.idleTimeoutMs;
-    if (ms > 0) {
+    if (ms > 0 && this.all.size > (this.opts.minSize ?? 0)) {
       conn.idleTimer = setTimeout(() => {
         const i = this.idle.indexOf(conn);
         if (i >= 0) this.idle.splice(i, 1);
@@ -267,11 +320,20 @@ export class ThriftConnPool {
 
   private connect(signal: AbortSignal | undefined): Promise<Conn> {
     const o = this.opts;
+    this.opening++;
     return new Promise<Conn>((resolve, reject) => {
       let settled = false;
+      // Counted in `opening` until the socket connects (then it is in `all`).
+      let opening = true;
+      const opened = (): void => {
+        if (!opening) return;
+        opening = false;
+        this.opening--;
+      };
       const failConnect = (why: string): void => {
         if (settled) return;
         settled = true;
+        opened();
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         socket.destroy();
@@ -285,7 +347,8 @@ export class ThriftConnPool {
       } else {
         socket = net.connect({ host: o.host, port: o.port });
       }
-      socket.setNoDelay(true);
+      socket.setNoDelay(o.noDelay !== false);
+      if (o.keepAlive === true) socket.setKeepAlive(true);
       const timer = setTimeout(() => failConnect(`no connection after ${o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms`), o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
       signal?.addEventListener('abort', onAbort, { once: true });
       socket.once('error', (e: Error) => failConnect(e.message));
@@ -293,6 +356,7 @@ export class ThriftConnPool {
         if (settled) return;
         const conn = new Conn(socket, o, (c) => this.forget(c));
         this.all.add(conn);
+        opened();
         if (this.closed) {
           failConnect('the client closed');
           return;
@@ -330,11 +394,15 @@ export class ThriftConnPool {
     this.all.delete(c);
     const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
+    // A lost connection frees a place: the oldest waiting call gets a new one.
+    const w = this.waiters.shift();
+    if (w !== undefined && !this.closed) this.connect(undefined).then(w.resolve, w.reject);
   }
 
   close(): void {
     this.closed = true;
     for (const c of [...this.all]) c.destroy();
     this.idle.length = 0;
+    for (const w of this.waiters.splice(0)) w.reject(new ThriftPoolError('MESH_ERR_THRIFT_CONNECT', `client for ${label(this.opts)} is closed`));
   }
 }

@@ -187,6 +187,7 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
         }
         if (connectFailed && requeues < MAX_REQUEUES && client.tryRequeue()) continue;
         const message = e instanceof Error ? e.message : String(e);
+        if (e instanceof ThriftPoolError && e.code === 'MESH_ERR_THRIFT_POOL_FULL') throw new RouterError('MESH_ERR_ROUTER_POOL_EXHAUSTED', message, { rejected: true, retryable: true });
         throw new RouterError(connectFailed ? 'MESH_ERR_ROUTER_CONNECT_FAILED' : 'MESH_ERR_ROUTER_UPSTREAM_RESET', message, { retryable: connectFailed });
       } finally {
         ep.pending--;
@@ -239,6 +240,9 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
     const p = this.clientConfigs.paramsFor(bound.id);
     const params = commonClientParams(p, this.deps.tlsFiles);
     const framed = p['thriftFramed'] !== false;
+    const pool = (p['hostConnectionPool'] as Obj | null | undefined) ?? {};
+    const so = (p['socketOptions'] as Obj | null | undefined) ?? {};
+    const n = (o: Obj, k: string): number | undefined => (typeof o[k] === 'number' ? (o[k] as number) : undefined);
     const ttwitter = p['attemptTTwitterUpgrade'] === true;
     const proto = this.proto;
     const made = new PoolClient(
@@ -253,8 +257,13 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
           proto,
           ttwitter,
           tls: params.tls,
-          idleTimeoutMs: params.sessionIdleTimeMs,
+          idleTimeoutMs: n(pool, 'idleTimeMs') ?? params.sessionIdleTimeMs,
           maxMessageBytes: MAX_THRIFT_MESSAGE_BYTES,
+          maxSize: n(pool, 'maxSize') ?? 0,
+          maxWaiters: n(pool, 'maxWaiters') ?? Infinity,
+          minSize: n(pool, 'minSize') ?? 0,
+          noDelay: so['noDelay'] !== false,
+          keepAlive: so['keepAlive'] === true,
         }),
       this.deps.metrics,
       ['rt', this.label, 'client', idText.slice(1)],
