@@ -28,6 +28,7 @@ let b: ThriftUpstream; // /svc/echo, /svc/Users/get
 let tt: ThriftUpstream; // TTwitter-capable, behind /svc/traced
 let slow: ThriftUpstream;
 let pooled: ThriftUpstream; // behind /svc/Pool, hostConnectionPool maxSize 1, maxWaiters 1
+let chatty: ThriftUpstream; // answers ONEWAY messages too; behind /svc/Chatty
 let thriftPort = 0;
 let muxPort = 0;
 let compactPort = 0;
@@ -40,7 +41,8 @@ before(async () => {
   tt = await thriftUpstream('T', { ttwitter: true });
   slow = await thriftUpstream('S');
   pooled = await thriftUpstream('P');
-  ups.push(a, b, tt, slow, pooled);
+  chatty = await thriftUpstream('C2', { answerOneway: true });
+  ups.push(a, b, tt, slow, pooled, chatty);
   deadPort = await freePort();
   const inet = (u: ThriftUpstream | number): string => `/$/inet/127.0.0.1/${typeof u === 'number' ? u : u.port}`;
   const file = linkerdYaml(`
@@ -59,6 +61,7 @@ routers:
     /svc/users => ${inet(tt)};
     /svc/other => ${inet(a)};
     /svc/Pool => ${inet(pooled)};
+    /svc/Chatty => ${inet(chatty)};
   service:
     kind: io.l5d.static
     configs:
@@ -70,6 +73,9 @@ routers:
     - prefix: /
       thriftFramed: true
       attemptTTwitterUpgrade: true
+    - prefix: /$/inet/127.0.0.1/${chatty.port}
+      hostConnectionPool:
+        maxSize: 1
     - prefix: /$/inet/127.0.0.1/${pooled.port}
       hostConnectionPool:
         maxSize: 1
@@ -295,6 +301,9 @@ test('thriftmux: a Tdispatch routes by its dst and dtab; plain framed thrift wor
   const c = await caller(muxPort);
   try {
     expectReply(await c.call(callMessage('binary', 'ping', 54, 'plain')), 'ping', 54, 'A:ping:plain');
+    // A ONEWAY message on plain thrift gets no frame back: the next call's reply is the next frame.
+    c.send(callMessage('binary', 'ping', 55, 'oneway', true));
+    expectReply(await c.call(callMessage('binary', 'ping', 56, 'next')), 'ping', 56, 'A:ping:next');
   } finally {
     c.close();
   }
@@ -394,5 +403,28 @@ test('thrift hostConnectionPool: maxSize connections at most, maxWaiters calls w
     assert.equal(pooled.connections, 1);
   } finally {
     for (const c of callers) c.close();
+  }
+});
+
+test('thrift: a reply never reaches another caller (seqids are checked; an answer to a ONEWAY message is dropped)', async () => {
+  // One upstream connection (maxSize 1) shared by two callers; the upstream answers ONEWAYs too.
+  const one = await caller();
+  const two = await caller();
+  try {
+    one.send(callMessage('binary', 'Chatty:log', 7, 'fire', true));
+    await new Promise((r) => setTimeout(r, 100));
+    const r = await two.call(callMessage('binary', 'Chatty:get', 2, 'mine'));
+    expectReply(r, 'Chatty:get', 2, 'C2:Chatty:get:mine');
+    const again = await two.call(callMessage('binary', 'Chatty:get', 3, 'again'));
+    expectReply(again, 'Chatty:get', 3, 'C2:Chatty:get:again');
+    // A reply with another seqid than the request's fails that call, with the reason.
+    const bad = await two.call(callMessage('binary', 'Chatty:badseq', 4, 'x'));
+    assert.equal(bad.type, MessageTypes.EXCEPTION);
+    assert.match(bad.text ?? '', /answered seqid -?\d+ \(Chatty:badseq, type 2\) to a request sent with seqid -?\d+/);
+    expectReply(await two.call(callMessage('binary', 'Chatty:get', 5, 'after')), 'Chatty:get', 5, 'C2:Chatty:get:after');
+    assert.equal(one.closed, false);
+  } finally {
+    one.close();
+    two.close();
   }
 });

@@ -225,7 +225,11 @@ export interface ThriftUpstream {
   close(): Promise<void>;
 }
 
-export async function thriftUpstream(label: string, opts: { proto?: Proto; framed?: boolean; ttwitter?: boolean; port?: number } = {}): Promise<ThriftUpstream> {
+/**
+ * `answerOneway`: answer ONEWAY messages too (a misbehaving server); a name ending in `badseq`
+ * is answered with the wrong seqid.
+ */
+export async function thriftUpstream(label: string, opts: { proto?: Proto; framed?: boolean; ttwitter?: boolean; port?: number; answerOneway?: boolean } = {}): Promise<ThriftUpstream> {
   const proto = opts.proto ?? 'binary';
   const framed = opts.framed ?? true;
   const seen: Parsed[] = [];
@@ -243,7 +247,7 @@ export async function thriftUpstream(label: string, opts: { proto?: Proto; frame
     };
     const feed = reader(proto, framed, () => (upgraded ? 'request' : undefined), (m) => {
       seen.push(m);
-      if (m.type === MT.ONEWAY) return;
+      if (m.type === MT.ONEWAY && !opts.answerOneway) return;
       if (m.name === CAN_TRACE && !upgraded) {
         if (opts.ttwitter) {
           sock.write(framed ? frame(message(proto, CAN_TRACE, MT.REPLY, m.seqid, () => {})) : message(proto, CAN_TRACE, MT.REPLY, m.seqid, () => {}));
@@ -261,7 +265,7 @@ export async function thriftUpstream(label: string, opts: { proto?: Proto; frame
         }
         return;
       }
-      const reply = message(proto, m.name, MT.REPLY, m.seqid, (p) => {
+      const reply = message(proto, m.name, MT.REPLY, m.name.endsWith('badseq') ? m.seqid + 1 : m.seqid, (p) => {
         p.writeFieldBegin('success', T.STRING, 0);
         p.writeString(`${label}:${m.name}:${m.text ?? ''}`);
         p.writeFieldEnd();

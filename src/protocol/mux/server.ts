@@ -301,10 +301,12 @@ class ServerConn {
     const done = q.splice(0, n);
     this.socket.cork();
     for (const s of done) {
+      // An empty reply (a ONEWAY message's) sends nothing: a thrift client reads no answer to one.
+      if (s.reply!.length === 0) continue;
       const len = Buffer.allocUnsafe(4);
       len.writeUInt32BE(s.reply!.length, 0);
       this.socket.write(len);
-      if (s.reply!.length > 0) this.socket.write(s.reply!);
+      this.socket.write(s.reply!);
     }
     this.socket.uncork();
   }

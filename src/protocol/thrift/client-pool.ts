@@ -22,6 +22,8 @@ import {
   frameParts,
   readMessageHead,
   structLength,
+  withSeqid,
+  type MessageHead,
   type ThriftProtocolKind,
 } from './wire.js';
 
@@ -87,14 +89,21 @@ export interface ThriftCallContext {
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 interface Waiter {
+  /** The seqid the request was sent with: the reply must carry it. */
+  readonly seqid: number;
   resolve(reply: Buffer): void;
   reject(err: ThriftPoolError): void;
 }
+
+/** Seqids of ONEWAY messages a connection remembers, so a reply an endpoint sends anyway is dropped. */
+const MAX_ONEWAY_SEQIDS = 64;
 
 class Conn {
   readonly reader: MessageReader;
   upgraded = false;
   private waiter: Waiter | undefined;
+  /** Seqids of ONEWAY messages sent on this connection (a stray answer to one is dropped). */
+  private readonly onewaySeqids = new Set<number>();
   closed = false;
   idleTimer: NodeJS.Timeout | undefined;
 
@@ -109,16 +118,28 @@ class Conn {
     socket.on('close', () => this.onSocketClose());
   }
 
-  /** Sends one message and waits for the next message from the endpoint. */
-  exchange(parts: readonly Buffer[]): Promise<Buffer> {
+  /**
+   * Sends one message (stamped with `seqid`) and waits for its reply: the next message, which
+   * must be a REPLY or EXCEPTION carrying that seqid (a ResponseHeader before it, taken off, on
+   * an upgraded connection). Anything else fails the call and closes the connection, as
+   * Finagle's SeqIdFilter does: a reply must never reach another caller.
+   */
+  exchange(parts: readonly Buffer[], seqid: number): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
       if (this.closed) {
         reject(new ThriftPoolError('MESH_ERR_THRIFT_CLOSED', `connection to ${label(this.opts)} closed`));
         return;
       }
-      this.waiter = { resolve, reject };
+      this.waiter = { seqid, resolve, reject };
       this.send(parts);
     });
+  }
+
+  /** Sends a ONEWAY message: no reply is expected, and one that comes anyway is dropped. */
+  sendOneway(parts: readonly Buffer[], seqid: number): void {
+    if (this.onewaySeqids.size >= MAX_ONEWAY_SEQIDS) this.onewaySeqids.delete(this.onewaySeqids.values().next().value as number);
+    this.onewaySeqids.add(seqid);
+    this.send(parts);
   }
 
   send(parts: readonly Buffer[]): void {
@@ -136,14 +157,32 @@ class Conn {
       this.fail(new ThriftPoolError('MESH_ERR_THRIFT_PROTOCOL', `${label(this.opts)} sent bytes that are not thrift: ${(e as Error).message}`));
       return;
     }
-    for (const m of messages) {
-      const w = this.waiter;
-      if (w === undefined) {
-        this.fail(new ThriftPoolError('MESH_ERR_THRIFT_PROTOCOL', `${label(this.opts)} sent a message nobody asked for`));
+    for (const raw of messages) {
+      let m = raw;
+      let head: MessageHead;
+      try {
+        if (this.upgraded) {
+          // The ResponseHeader comes first on an upgraded connection.
+          const n = structLength(raw, 0, raw.length, this.opts.proto, this.opts.maxMessageBytes);
+          if (n === undefined) throw new Error('no whole ResponseHeader before the reply');
+          m = raw.subarray(n);
+        }
+        head = readMessageHead(m, 0, this.opts.proto);
+      } catch (e) {
+        this.fail(new ThriftPoolError('MESH_ERR_THRIFT_PROTOCOL', `${label(this.opts)} sent a reply that cannot be read: ${(e as Error).message}`));
         return;
       }
-      this.waiter = undefined;
-      w.resolve(m);
+      const w = this.waiter;
+      if (w !== undefined && head.seqid === w.seqid && (head.type === MessageType.REPLY || head.type === MessageType.EXCEPTION)) {
+        this.waiter = undefined;
+        w.resolve(m);
+        continue;
+      }
+      if (this.onewaySeqids.delete(head.seqid)) continue; // an answer to a ONEWAY message: dropped
+      this.fail(new ThriftPoolError('MESH_ERR_THRIFT_PROTOCOL', w === undefined
+        ? `${label(this.opts)} sent a message nobody asked for (seqid ${head.seqid})`
+        : `${label(this.opts)} answered seqid ${head.seqid} (${head.name}, type ${head.type}) to a request sent with seqid ${w.seqid}`));
+      return;
     }
   }
 
@@ -214,10 +253,15 @@ export class ThriftConnPool {
       clearTimeout(conn.idleTimer);
       conn.idleTimer = undefined;
     }
-    const body = conn.upgraded ? Buffer.concat([this.header(ctx), msg]) : msg;
+    // Each request goes out with a seqid of its own, checked on the reply and put back after
+    // (callers pick theirs per connection; here many callers share connections).
+    const callerSeqid = readMessageHead(msg, 0, this.opts.proto).seqid;
+    const seqid = randomBytes(4).readInt32BE(0);
+    const stamped = withSeqid(msg, this.opts.proto, seqid);
+    const body = conn.upgraded ? Buffer.concat([this.header(ctx), stamped]) : stamped;
     const parts = frameParts(body, this.opts.framed);
     if (oneway) {
-      conn.send(parts);
+      conn.sendOneway(parts, seqid);
       this.release(conn);
       return null;
     }
@@ -229,26 +273,12 @@ export class ThriftConnPool {
     signal?.addEventListener('abort', onAbort, { once: true });
     let reply: Buffer;
     try {
-      reply = await conn.exchange(parts);
+      reply = await conn.exchange(parts, seqid);
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    if (conn.upgraded) {
-      // The ResponseHeader comes first on an upgraded connection.
-      let n: number | undefined;
-      try {
-        n = structLength(reply, 0, reply.length, this.opts.proto, this.opts.maxMessageBytes);
-      } catch {
-        n = undefined;
-      }
-      if (n === undefined) {
-        conn.destroy();
-        throw new ThriftPoolError('MESH_ERR_THRIFT_PROTOCOL', `${label(this.opts)} answered an upgraded request without a ResponseHeader`);
-      }
-      reply = reply.subarray(n);
-    }
     this.release(conn);
-    return reply;
+    return withSeqid(reply, this.opts.proto, callerSeqid);
   }
 
   private header(ctx: ThriftCallContext): Buffer {
@@ -330,16 +360,17 @@ export class ThriftConnPool {
         opening = false;
         this.opening--;
       };
-      const failConnect = (why: string): void => {
+      const failConnect = (why: string, code: ThriftPoolErrorCode = 'MESH_ERR_THRIFT_CONNECT'): void => {
         if (settled) return;
         settled = true;
         opened();
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         socket.destroy();
-        reject(new ThriftPoolError('MESH_ERR_THRIFT_CONNECT', `could not connect to ${label(o)}: ${why}`));
+        reject(new ThriftPoolError(code, code === 'MESH_ERR_THRIFT_CONNECT' ? `could not connect to ${label(o)}: ${why}` : `call to ${label(o)} aborted: ${why}`));
       };
-      const onAbort = (): void => failConnect('the call was aborted');
+      // The caller gave up: not the endpoint's failure.
+      const onAbort = (): void => failConnect('while connecting', 'MESH_ERR_THRIFT_ABORTED');
       let socket: net.Socket;
       if (o.tls !== undefined) {
         tlsModule ??= requireBuiltin('node:tls') as typeof import('node:tls');
@@ -372,7 +403,7 @@ export class ThriftConnPool {
           done();
           return;
         }
-        conn.exchange(frameParts(encodeUpgradeCall(o.proto, 0), o.framed)).then(
+        conn.exchange(frameParts(encodeUpgradeCall(o.proto, 0), o.framed), 0).then(
           (reply) => {
             try {
               const h = readMessageHead(reply, 0, o.proto);
