@@ -151,20 +151,31 @@ export function clientSnapshot<E extends SetEndpoint>(addr: Addr, endpoints: Rea
  * succeeds again; this probes it with backoff (100 ms doubling to 10 s) while `wanted()` holds,
  * and calls `onUp` once a connection succeeds.
  */
+const PROBE_CONNECT_TIMEOUT_MS = 5_000;
+
 export function probeUntilUp(host: string, port: number, wanted: () => boolean, onUp: () => void): void {
   let delay = 100;
   const attempt = (): void => {
     if (!wanted()) return;
     const sock = net.connect({ host, port });
-    sock.once('connect', () => {
-      sock.destroy();
-      onUp();
-    });
-    sock.once('error', () => {
+    sock.unref();
+    let done = false;
+    const retry = (): void => {
+      if (done) return;
+      done = true;
       sock.destroy();
       delay = Math.min(delay * 2, 10_000);
       setTimeout(attempt, delay).unref();
+    };
+    // A host that drops SYNs would hold a probe for the kernel's ~2 minutes: 5 s is enough.
+    sock.setTimeout(PROBE_CONNECT_TIMEOUT_MS, retry);
+    sock.once('connect', () => {
+      if (done) return;
+      done = true;
+      sock.destroy();
+      onUp();
     });
+    sock.once('error', retry);
   };
   setTimeout(attempt, delay).unref();
 }

@@ -180,7 +180,9 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
         return reply;
       } catch (e) {
         const connectFailed = e instanceof ThriftPoolError && e.connectFailed;
-        client.attemptFailed(ep, Date.now() - t0, connectFailed);
+        // A caller that went away or ran out of time says nothing about the endpoint (Finagle
+        // leaves interrupted requests out of failure accrual).
+        if (!signal.aborted) client.attemptFailed(ep, Date.now() - t0, connectFailed);
         throwIfAborted(signal);
         if (attempt !== signal && attempt.aborted) {
           throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${attemptMs}ms request attempt timeout to ${ep.label}`, { interrupted: true });

@@ -156,6 +156,8 @@ abstract class ThriftRouterServerBase {
 export class ThriftRouterServer extends ThriftRouterServerBase {
   private server: Server | null = null;
   private readonly conns = new Set<ThriftServerConn>();
+  /** Every accepted socket, TLS handshake done or not, so close() can end them all. */
+  private readonly rawSockets = new Set<Socket>();
 
   protected get connectionCount(): number {
     return this.conns.size;
@@ -184,6 +186,11 @@ export class ThriftRouterServer extends ThriftRouterServerBase {
     } else {
       srv = createNetServer(onConn);
     }
+    srv.on('connection', (raw: Socket) => {
+      this.rawSockets.add(raw);
+      raw.on('close', () => this.rawSockets.delete(raw));
+      if (this.draining) raw.destroy();
+    });
     this.server = srv;
     const port = await new Promise<number>((resolve, reject) => {
       srv.once('error', reject);
@@ -207,6 +214,8 @@ export class ThriftRouterServer extends ThriftRouterServerBase {
     const closed = srv === null || !srv.listening ? Promise.resolve() : new Promise<void>((r) => srv.close(() => r()));
     await this.drain(graceMs);
     for (const c of [...this.conns]) c.destroy();
+    // Sockets still in their TLS handshake are not connections yet, and would hold close().
+    for (const raw of [...this.rawSockets]) raw.destroy();
     await closed;
   }
 }
