@@ -15,8 +15,8 @@ export function xfccValue(der: Buffer): string {
   const cert = new X509Certificate(der);
   let out = `Hash=${cert.fingerprint256.replace(/:/g, '')}`;
   for (const [type, value] of subjectAltNames(cert.subjectAltName)) {
-    if (type === 'URI') out += `;SAN=${value}`;
-    else if (type === 'DNS') out += `;DNS=${value}`;
+    if (type === 'URI') out += `;SAN=${headerSafe(value)}`;
+    else if (type === 'DNS') out += `;DNS=${headerSafe(value)}`;
   }
   const subject = rfc2253(cert.subject);
   if (subject !== '') out += `;Subject="${subject}"`;
@@ -59,19 +59,27 @@ function subjectAltNames(text: string | undefined): [string, string][] {
 }
 
 /**
- * Node's subject (one `key=value` per line, in the certificate's order) as RFC 2253 text: the
- * last RDN first, `,` between them, special characters escaped.
+ * Node's subject (one RDN per line, in the certificate's order, special characters already
+ * escaped, multi-valued RDNs joined by ` + `) as RFC 2253 text: the last RDN first, `,`
+ * between them, `+` inside them. Characters outside printable ASCII are written as `\XX`
+ * escapes of their UTF-8 bytes (RFC 2253 2.4), so the value is a safe header field.
  */
 function rfc2253(subject: string): string {
-  const rdns = subject.split('\n').filter((l) => l !== '');
-  return rdns
+  return subject
+    .split('\n')
+    .filter((l) => l !== '')
     .reverse()
-    .map((l) => {
-      const eq = l.indexOf('=');
-      const v = l.slice(eq + 1).replace(/[,+"\\<>;]/g, (c) => `\\${c}`).replace(/^[ #]/, (c) => `\\${c}`).replace(/ $/, '\\ ');
-      return `${l.slice(0, eq)}=${v}`;
-    })
+    .map((l) => hexEscape(l.replace(/ \+ /g, '+')))
     .join(',');
+}
+
+function hexEscape(text: string): string {
+  return text.replace(/[^\x20-\x7e]/gu, (c) => [...Buffer.from(c, 'utf8')].map((b) => `\\${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+}
+
+/** A SAN value made header-safe: characters outside printable ASCII percent-encoded (UTF-8). */
+function headerSafe(text: string): string {
+  return text.replace(/[^\x20-\x7e]/gu, (c) => encodeURIComponent(c));
 }
 
 /** Per client connection: its certificate's field value (null: no certificate). */
