@@ -6,13 +6,18 @@
  * (any the caller sent is removed); one with it and a caller without a certificate passes on
  * what the caller sent, as Linkerd does.
  */
-import { X509Certificate } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+/** node:crypto, loaded by the first certificate forwarded (~0.6 MB a proxy without TLS need not hold). */
+let crypto: typeof import('node:crypto') | undefined;
+const requireBuiltin = createRequire(import.meta.url);
 
 export const H_XFCC = 'x-forwarded-client-cert';
 
 /** The field value for a certificate in DER form. */
 export function xfccValue(der: Buffer): string {
-  const cert = new X509Certificate(der);
+  crypto ??= requireBuiltin('node:crypto') as typeof import('node:crypto');
+  const cert = new crypto.X509Certificate(der);
   let out = `Hash=${cert.fingerprint256.replace(/:/g, '')}`;
   for (const [type, value] of subjectAltNames(cert.subjectAltName)) {
     if (type === 'URI') out += `;SAN=${headerSafe(value)}`;
