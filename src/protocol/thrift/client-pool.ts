@@ -221,7 +221,10 @@ function randomId(): bigint {
   return randomBytes(8).readBigInt64BE(0);
 }
 
+/** A call waiting for a connection (maxSize lent). Settled once: resolved, rejected or aborted. */
 interface ConnWaiter {
+  readonly signal: AbortSignal | undefined;
+  settled: boolean;
   resolve(c: Conn): void;
   reject(e: ThriftPoolError): void;
 }
@@ -305,24 +308,55 @@ export class ThriftConnPool {
       return Promise.reject(new ThriftPoolError('MESH_ERR_THRIFT_POOL_FULL', `all ${max} connections to ${label(this.opts)} are in use and ${this.waiters.length} calls wait`));
     }
     return new Promise<Conn>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        w.reject(new ThriftPoolError('MESH_ERR_THRIFT_ABORTED', `call to ${label(this.opts)} aborted while waiting for a connection`));
+      };
       const w: ConnWaiter = {
+        signal,
+        settled: false,
         resolve: (c) => {
+          if (w.settled) return;
+          w.settled = true;
           signal?.removeEventListener('abort', onAbort);
           resolve(c);
         },
         reject: (e) => {
+          if (w.settled) return;
+          w.settled = true;
           signal?.removeEventListener('abort', onAbort);
           reject(e);
         },
       };
-      const onAbort = (): void => {
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(new ThriftPoolError('MESH_ERR_THRIFT_ABORTED', `call to ${label(this.opts)} aborted while waiting for a connection`));
-      };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(w);
     });
+  }
+
+  /** The oldest waiter still waiting, taken off the queue. */
+  private nextWaiter(): ConnWaiter | undefined {
+    for (let w = this.waiters.shift(); w !== undefined; w = this.waiters.shift()) if (!w.settled) return w;
+    return undefined;
+  }
+
+  /**
+   * Room under maxSize (a connection lost, or one that could not be made): waiters get new
+   * connections, each made under its own signal; one that settled meanwhile gives it back.
+   */
+  private serveWaiters(): void {
+    const max = this.opts.maxSize ?? 0;
+    while (!this.closed && (max <= 0 || this.all.size + this.opening < max)) {
+      const w = this.nextWaiter();
+      if (w === undefined) return;
+      this.connect(w.signal).then(
+        (c) => {
+          if (w.settled) this.release(c);
+          else w.resolve(c);
+        },
+        (e: ThriftPoolError) => w.reject(e),
+      );
+    }
   }
 
   private release(conn: Conn): void {
@@ -331,7 +365,7 @@ export class ThriftConnPool {
       conn.destroy();
       return;
     }
-    const w = this.waiters.shift();
+    const w = this.nextWaiter();
     if (w !== undefined) {
       w.resolve(conn);
       return;
@@ -367,6 +401,8 @@ export class ThriftConnPool {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         socket.destroy();
+        // The place this connection would have taken is free again.
+        queueMicrotask(() => this.serveWaiters());
         reject(new ThriftPoolError(code, code === 'MESH_ERR_THRIFT_CONNECT' ? `could not connect to ${label(o)}: ${why}` : `call to ${label(o)} aborted: ${why}`));
       };
       // The caller gave up: not the endpoint's failure.
@@ -426,14 +462,14 @@ export class ThriftConnPool {
     const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
     // A lost connection frees a place: the oldest waiting call gets a new one.
-    const w = this.waiters.shift();
-    if (w !== undefined && !this.closed) this.connect(undefined).then(w.resolve, w.reject);
+    this.serveWaiters();
   }
 
   close(): void {
     this.closed = true;
+    const waiting = this.waiters.splice(0);
     for (const c of [...this.all]) c.destroy();
     this.idle.length = 0;
-    for (const w of this.waiters.splice(0)) w.reject(new ThriftPoolError('MESH_ERR_THRIFT_CONNECT', `client for ${label(this.opts)} is closed`));
+    for (const w of waiting) w.reject(new ThriftPoolError('MESH_ERR_THRIFT_CLOSED', `client for ${label(this.opts)} is closed`));
   }
 }
