@@ -27,7 +27,7 @@ export interface ServerOptions {
   readonly tls: TlsOptions | undefined;
   /** `timeoutMs`: no request through this server takes longer (504); 0: none. */
   readonly timeoutMs: number;
-  /** `serverSession`: idle connections close after `idleTimeMs`, every connection after `lifeTimeMs` (0: never). */
+  /** `serverSession`: idle connections close after `idleTimeMs`, every connection after `lifeTimeMs` (0: never, for both). */
   readonly idleTimeMs: number | undefined;
   readonly lifeTimeMs: number;
   /** `socketOptions` the listener applies (the others are warned about: config-warnings.ts). */
@@ -81,7 +81,7 @@ export class RouterServer {
         maxHeadersKB: limits.maxHeadersBytes / 1024,
         headerTimeoutMs: options.headersTimeoutMs,
         // Linkerd keeps idle connections forever by default; we close them after 5 minutes.
-        idleTimeoutMs: options.idleTimeMs ?? 300_000,
+        idleTimeoutMs: options.idleTimeMs === undefined ? 300_000 : options.idleTimeMs === 0 ? Infinity : options.idleTimeMs,
         lifeTimeMs: options.lifeTimeMs,
       },
       {

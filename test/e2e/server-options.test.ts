@@ -122,4 +122,7 @@ routers:
   const n = inflight.responses();
   assert.ok(n >= 1 && n < 3, `whole responses before closing: ${n} after ${slowClosed - s0} ms`);
   assert.ok(inflight.text().endsWith('late'), 'the last response arrived whole');
+  // ... and said it was the last: `connection: close` in the head of the final response.
+  const heads = inflight.text().split('HTTP/1.1 ').slice(1);
+  assert.match(heads[heads.length - 1]!, /\r\nconnection: close\r\n/i);
 });

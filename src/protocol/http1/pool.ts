@@ -291,7 +291,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     }
     // The client hop gets its own connection management: the upstream's hop-by-hop fields are
     // dropped, and `connection: close` says when the client connection ends after this.
-    const closing = info.close || !ex.head.keepAlive;
+    const closing = info.close || !ex.head.keepAlive || ex.conn.expired;
     const keepAlive10 = !closing && ex.head.minor === 0;
     // A lone `Connection: keep-alive` stays when it is true of the client hop as well (most
     // upstreams send it on every response; forwarding the head as it is saves a rebuild).

@@ -243,7 +243,7 @@ export class Http1Exchange {
     if (this.done) return;
     const b = typeof body === 'string' ? Buffer.from(body) : body;
     // A request whose body was not read cannot be followed by another on this connection.
-    const close = !this.head.keepAlive || !this.bodyDone;
+    const close = !this.head.keepAlive || !this.bodyDone || this.conn.expired;
     let h = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Unknown'}\r\ncontent-length: ${b.length}\r\n`;
     if (headers !== null) for (const [k, v] of headers) h += `${k}: ${v}\r\n`;
     if (close) h += 'connection: close\r\n';
@@ -282,8 +282,11 @@ export class ServerConn {
   idleSince: number;
   /** When the connection was accepted (for `lifeTimeMs`). */
   private readonly openedAt: number;
-  /** Past `lifeTimeMs` while busy: closed when the response ends. */
-  private expired = false;
+  /**
+   * Closed once the response under way ends (past `lifeTimeMs`, or the server is draining):
+   * that response says `connection: close` (pool.ts reads this).
+   */
+  expired = false;
   private parsing = false;
   private closed = false;
   /** The client sent FIN: no more bytes will come. */
@@ -596,6 +599,7 @@ class Http1ServerImpl implements Http1Server {
 
   async close(graceMs = 0): Promise<void> {
     this.draining = true;
+    for (const c of this.conns) c.expired = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const deadline = Date.now() + graceMs;
     for (;;) {
