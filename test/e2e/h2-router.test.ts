@@ -352,6 +352,9 @@ routers:
   - port: 0
     serverSession:
       lifeTimeMs: 800
+  - port: 0
+    serverSession:
+      idleTimeMs: 300
 `);
   const l = await startLinker(file, 'sess');
   procs.push(l.proc);
@@ -383,6 +386,21 @@ routers:
   assert.ok(goaway !== 0, 'no GOAWAY within 4 s');
   assert.ok(goaway - b0 >= 700, `GOAWAY after ${goaway - b0} ms`);
   assert.ok(ok >= 5, `answered before GOAWAY: ${ok}`);
+
+  // A session with an open (quiet) stream is not idle: no GOAWAY while it is open.
+  const third = Number([...l.proc.output().matchAll(/^listening sess 127\.0\.0\.1:(\d+)/gm)][2]![1]);
+  const q = await connect(third);
+  let quietGoaway = 0;
+  q.on('goaway', () => (quietGoaway = Date.now()));
+  const st = q.request({ ':path': '/hang', ':authority': 'web' });
+  st.on('error', () => {});
+  await new Promise((r) => setTimeout(r, 900));
+  assert.equal(quietGoaway, 0, 'GOAWAY while a stream was open');
+  const c0 = Date.now();
+  st.close(http2.constants.NGHTTP2_CANCEL);
+  for (let i = 0; i < 150 && quietGoaway === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  q.close();
+  assert.ok(quietGoaway !== 0 && quietGoaway - c0 >= 250, `GOAWAY ${quietGoaway === 0 ? 'never came' : `${quietGoaway - c0} ms after the stream closed`}`);
 });
 
 test('the router, server, service and client metrics are in /admin/metrics.json', async () => {

@@ -54,7 +54,7 @@ export class H2Server {
       // A client's protocol error ends its session, never the process.
       s.on('error', () => {});
       let lifeTimer: NodeJS.Timeout | undefined;
-      if (idle > 0) s.setTimeout(idle, () => s.close());
+      if (idle > 0) idleWhileNoStreams(s, idle);
       if (life > 0) {
         lifeTimer = setTimeout(() => s.close(), life);
         lifeTimer.unref();
@@ -117,4 +117,35 @@ export class H2Server {
       }
     });
   }
+}
+
+/**
+ * `serverSession.idleTimeMs`: a session is idle while it has no open stream (a quiet gRPC watch
+ * is not idle); after `ms` of that it is closed (GOAWAY), once.
+ */
+function idleWhileNoStreams(s: http2.ServerHttp2Session, ms: number): void {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (open === 0 && !s.closed && !s.destroyed) s.close();
+    }, ms);
+    timer.unref();
+  };
+  s.on('stream', (st: http2.ServerHttp2Stream) => {
+    open++;
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    st.once('close', () => {
+      open--;
+      if (open === 0 && !s.closed && !s.destroyed) arm();
+    });
+  });
+  s.once('close', () => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
+  arm();
 }
