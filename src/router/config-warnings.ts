@@ -23,7 +23,7 @@ export function socketOptionWarnings(so: Obj | undefined | null, at: string, ser
   return out;
 }
 
-/** What an http or thrift router's client configs ask for that Meshwork does not apply. */
+/** What a router's client configs ask for that Meshwork does not apply. */
 function clientWarnings(rc: RouterConfig, i: number): string[] {
   const client = rc['client'] as unknown as { kind?: string; configs?: readonly Obj[] } | undefined;
   const out: string[] = [];
@@ -44,7 +44,7 @@ export function linkerdWarnings(config: LinkerdConfig): string[] {
   const out: string[] = [];
   config.routers.forEach((rc, i) => {
     if (rc.protocol === 'mux') return;
-    if (rc.protocol === 'http' || rc.protocol === 'thrift' || rc.protocol === 'thriftmux') out.push(...clientWarnings(rc, i));
+    out.push(...clientWarnings(rc, i));
     rc.servers.forEach((sc, j) => out.push(...socketOptionWarnings((sc as unknown as Obj)['socketOptions'] as Obj | undefined, `routers[${i}].servers[${j}].socketOptions`, true)));
   });
   return out;

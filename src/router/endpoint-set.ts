@@ -173,7 +173,7 @@ export function probeUntilUp(host: string, port: number, wanted: () => boolean, 
       if (done) return;
       done = true;
       sock.destroy();
-      onUp();
+      if (wanted()) onUp();
     });
     sock.once('error', retry);
   };

@@ -24,7 +24,7 @@ import type { Path } from '../naming/path.js';
 import type { ClientSpan, ServerSpan } from '../telemetry/tracing.js';
 import { newIdInto } from '../telemetry/trace-context.js';
 import { MAX_REQUEUES, type Client, type ClientEndpoint } from './client.js';
-import { errorResponse } from './error-responder.js';
+import { errorResponse, statusFor } from './error-responder.js';
 import { RouterError, noBrokersMessage } from './errors.js';
 import * as H from './headers.js';
 import { H_XFCC } from './client-cert.js';
@@ -295,7 +295,7 @@ export class Route implements ResponseListener, HeadExtra {
     // The attempt is abandoned: its connection is dropped and the failure classified.
     this.ex.canceller?.cancel();
     const err = new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms request attempt timeout to ${ep.label}`, { interrupted: true });
-    this.attemptFailed(err, 503, false);
+    this.attemptFailed(err, statusFor(err.code), false);
     this.retryOrFail(err);
   }
 
@@ -306,7 +306,7 @@ export class Route implements ResponseListener, HeadExtra {
     const err = new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${why} for ${this.dst.show()}`, { interrupted: true });
     if (this.ep !== undefined) {
       this.ex.canceller?.cancel();
-      this.attemptFailed(err, 503, false);
+      this.attemptFailed(err, statusFor(err.code), false);
     }
     this.fail(err);
   }

@@ -212,7 +212,8 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
           if (!clear) userDtab = userDtab === '' ? text : userDtab + ';' + text;
         } else if (name === H.H_CTX_DTAB) {
           if (!clear) ctxDtab = ctxDtab === '' ? text : ctxDtab + ';' + text;
-        } else if (!clear && name !== H.H_DST_SERVICE && name !== H.H_DST_CLIENT && name !== H.H_DST_RESIDUAL && name !== H.H_REQID) {
+        } else if (!clear && name !== H.H_DST_SERVICE && name !== H.H_DST_CLIENT && name !== H.H_DST_RESIDUAL && name !== H.H_REQID && name !== H.H_SAMPLE) {
+          // (l5d-sample is this hop's: the server span applied it; the next hop gets the decision.)
           fwd[name] = v;
         }
         continue;

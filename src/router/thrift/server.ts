@@ -252,6 +252,12 @@ class ThriftServerConn {
       this.lifeTimer = setTimeout(() => {
         this.expired = true;
         if (!this.busy) this.destroy();
+        else {
+          // The reply under way goes out; nothing read after it is routed (the caller would
+          // get no reply to it).
+          this.queue.length = 0;
+          this.socket.pause();
+        }
       }, lifeTimeMs);
       this.lifeTimer.unref();
     }
@@ -276,6 +282,8 @@ class ThriftServerConn {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.expired) return;
+    this.armIdle();
     let messages: Buffer[];
     try {
       messages = this.reader.push(chunk);
@@ -317,8 +325,11 @@ class ThriftServerConn {
         }
         if (this.queue.length < MAX_QUEUED && sock.isPaused()) sock.resume();
         if (this.expired) {
-          // Past lifeTimeMs: the reply went out whole; the rest of the queue is not served.
+          // Past lifeTimeMs: the reply went out whole; the rest of the queue is not served,
+          // and the socket goes once the caller has had a moment to read it.
+          this.queue.length = 0;
           this.socket.end();
+          setTimeout(() => this.destroy(), 1000).unref();
           return;
         }
       }
