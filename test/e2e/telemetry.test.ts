@@ -73,6 +73,7 @@ before(async () => {
   col = await collector();
   // An h2 upstream answering with the request headers it got, as JSON.
   h2Up = await startH2Upstream((st, h) => {
+    if (h[':path'] === '/hang') return;
     st.respond({ ':status': 200, 'content-type': 'application/json' });
     st.end(JSON.stringify(h));
   });
@@ -105,6 +106,7 @@ before(async () => {
       '  label: h2t',
       '  tracePropagator: {kind: io.l5d.zipkin}',
       `  dtab: /svc => /$/inet/127.0.0.1/${h2Up.port}`,
+      '  service: {totalTimeoutMs: 300}',
       '  servers: [{ip: 127.0.0.1, port: 0}]',
       '',
     ].join('\n'),
@@ -333,4 +335,26 @@ test('an h2 request is traced: B3 in, server and client spans with the right par
   assert.equal(seen['x-b3-spanid'], client['id']);
   assert.equal(seen['x-b3-parentspanid'], server['id']);
   assert.equal(seen['l5d-reqid'], traceId);
+});
+
+test('an h2 request that times out: its client span ends with the timeout, the server span with 504', async () => {
+  const traceId = 'dddd0000eeee1111';
+  const session = http2.connect(`http://127.0.0.1:${h2Port}`);
+  let status = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const st = session.request({ ':path': '/hang', ':authority': 'grpcsvc', 'x-b3-traceid': traceId, 'x-b3-spanid': '2222333344445555', 'x-b3-sampled': '1' });
+      st.on('response', (h) => (status = Number(h[':status'])));
+      st.on('end', () => resolve());
+      st.on('error', reject);
+      st.resume();
+      st.end();
+    });
+  } finally {
+    session.close();
+  }
+  assert.equal(status, 504);
+  const { server, client } = await zipkinPair('the timed-out h2 spans', traceId);
+  assert.equal((server['tags'] as Record<string, string>)['http.status_code'], '504');
+  assert.equal((client['tags'] as Record<string, string>)['error'], 'exceeded 300ms total timeout for /svc/grpcsvc');
 });

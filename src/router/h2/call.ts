@@ -509,14 +509,17 @@ export class H2Call {
   }
 
   /** Drops the attempt in flight (its stream is reset with CANCEL). */
-  private abandonAttempt(): void {
+  /** Drops the attempt in flight; `why` ends its client span when no response came. */
+  private abandonAttempt(why = 'abandoned'): void {
     const up = this.up;
     this.up = undefined;
     this.clearAttemptTimer();
     if (up !== undefined && !up.destroyed) up.close(NGHTTP2_CANCEL);
-    if (this.ep !== undefined && !this.attemptRecorded) {
+    const ep = this.ep;
+    if (ep !== undefined && !this.attemptRecorded) {
       this.attemptRecorded = true;
-      this.client!.attemptFailed(this.ep, Date.now() - this.attemptStarted, false);
+      this.client!.attemptFailed(ep, Date.now() - this.attemptStarted, false);
+      this.clientSpan?.finish(0, { ip: ep.host, port: ep.port }, why);
     }
     this.releaseEndpoint();
   }
@@ -565,15 +568,17 @@ export class H2Call {
     const label = this.ep?.label ?? '';
     this.held = false;
     if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
-    this.abandonAttempt();
-    this.retryOrFail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms request attempt timeout to ${label}`, { interrupted: true }));
+    const err = new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms request attempt timeout to ${label}`, { interrupted: true });
+    this.abandonAttempt(err.message);
+    this.retryOrFail(err);
   }
 
   private totalTimeout(ms: number): void {
     this.totalTimer = undefined;
     if (this.finished || this.responding) return;
-    if (this.up !== undefined) this.abandonAttempt();
-    this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms total timeout for ${this.dst.show()}`, { interrupted: true }));
+    const err = new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms total timeout for ${this.dst.show()}`, { interrupted: true });
+    if (this.up !== undefined) this.abandonAttempt(err.message);
+    this.fail(err);
   }
 
   /** Answers with the error (Linkerd's error responder), or resets a response under way. */
