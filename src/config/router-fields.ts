@@ -146,17 +146,12 @@ function notBuiltYet(fields: Fields): Fields {
 
 /**
  * A thrift or thriftmux router's server keys; those its servers do not build yet are refused
- * (a thriftmux server, Finagle's mux, has no session or socket options here yet).
+ * (a thriftmux server, Finagle's mux, has no session expiry here yet).
  */
 function thriftServerFields(mux: boolean): Fields {
   return {
     thriftFramed: { type: 'boolean', default: true },
-    ...(mux
-      ? notBuiltYet({
-          socketOptions: { type: { object: socketOptionsFields } },
-          serverSession: { type: { object: sessionFields } },
-        })
-      : {}),
+    ...(mux ? notBuiltYet({ serverSession: { type: { object: sessionFields } } }) : {}),
   };
 }
 

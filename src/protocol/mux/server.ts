@@ -53,6 +53,8 @@ export interface MuxServerOptions {
   handler: MuxHandler;
   /** Largest frame (and reassembled message) accepted. Default 16 MiB. */
   maxFrameSize?: number;
+  /** Socket options of accepted connections and the listen backlog (Linkerd's `socketOptions`). */
+  socket?: { readonly noDelay?: boolean; readonly keepAlive?: boolean; readonly backlog?: number };
 }
 
 /** node:tls, loaded once a server uses TLS. */
@@ -129,7 +131,8 @@ class ServerConn {
     this.socket = socket;
     this.handler = handler;
     this.frames = new FrameDecoder(maxFrameSize);
-    socket.setNoDelay(true);
+    socket.setNoDelay(server.socketOptions?.noDelay !== false);
+    if (server.socketOptions?.keepAlive === true) socket.setKeepAlive(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => this.destroy());
     socket.on('close', () => this.destroy());
@@ -370,6 +373,11 @@ export class MuxServer {
     this.maxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
   }
 
+  /** @internal (ServerConn) */
+  get socketOptions(): MuxServerOptions['socket'] {
+    return this.opts.socket;
+  }
+
   /** Open connections. */
   get connectionCount(): number {
     return this.conns.size;
@@ -400,7 +408,8 @@ export class MuxServer {
     this.server = srv;
     return new Promise((resolve, reject) => {
       srv.once('error', reject);
-      srv.listen(this.opts.port, this.opts.ip, () => {
+      const backlog = this.opts.socket?.backlog;
+      srv.listen({ port: this.opts.port, host: this.opts.ip, ...(backlog !== undefined ? { backlog } : {}) }, () => {
         srv.off('error', reject);
         srv.on('error', () => {});
         resolve(srv.address() as AddressInfo);

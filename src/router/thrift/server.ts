@@ -397,6 +397,7 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
       port: o.port,
       ...(o.tls !== undefined ? { tls: o.tls } : {}),
       maxFrameSize: MAX_THRIFT_MESSAGE_BYTES,
+      socket: o.socket,
       handler: async (body: Buffer, signal: AbortSignal, info?: MuxDispatchInfo): Promise<Buffer> => {
         let head: MessageHead;
         try {
