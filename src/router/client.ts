@@ -4,36 +4,23 @@
  * feeds failure accrual and holds the requeue budget. The request itself is driven by the
  * route (route.ts). Metrics go to `rt/<label>/client/<id>/...`.
  */
-import type { ConnectionOptions } from 'node:tls';
 import type { Addr, Address } from '../naming/addr.js';
 import type { Closable, Var } from '../naming/contracts.js';
 import type { Counter, Metrics } from '../telemetry/metrics.js';
 import { Http1Pool } from '../protocol/http1/pool.js';
-import type { Balancer, BalancerFactory, BalancerEndpoint } from './balancing.js';
-import type { AccrualFactory, AccrualState } from './balancing.js';
-import type { Budget } from './balancing.js';
+import type { AccrualState, Balancer, BalancerEndpoint, Budget } from './balancing.js';
 import { AddrWaiters, accrualText, clientMetrics, clientSnapshot, closeEndpoints, nextEndpoints, probeUntilUp, type ClientMetrics } from './endpoint-set.js';
 import { H_DST_CLIENT, fieldBytes } from './headers.js';
+import type { CommonClientParams } from './router-config.js';
 
 export type Classification = 'success' | 'failure' | 'retryable-failure';
 export type ClassifyFn = (method: string, status: number | undefined, err: unknown) => Classification;
 
-export interface ClientParams {
-  readonly requestAttemptTimeoutMs: number;
+/** The common client params (router-config.ts) plus the http client's connection pool. */
+export interface ClientParams extends CommonClientParams {
   readonly pool: { readonly maxSize: number; readonly minSize: number; readonly idleTimeMs: number; readonly maxWaiters: number };
-  readonly sessionIdleTimeMs: number;
-  readonly failFast: boolean;
-  readonly balancer: BalancerFactory;
-  readonly accrual: AccrualFactory;
-  readonly requeueBudget: () => Budget;
   /** How long a request waits for a pending Addr. */
   readonly bindingTimeoutMs: number;
-  /** TLS to every endpoint (the client `tls` block, tls.ts); undefined: plain TCP. */
-  readonly tls?: ConnectionOptions | undefined;
-  /** `forwardClientCert` (client-cert.ts). */
-  readonly forwardClientCert: boolean;
-  /** `socketOptions` applied to upstream connections (the others are warned about at start). */
-  readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean };
 }
 
 /** Finagle's cap on requeues per request, whatever the budget says. */

@@ -55,11 +55,14 @@ export interface CommonClientParams {
   readonly forwardClientCert: boolean;
   /** `failFast`: an endpoint whose connection failed is out until a connection succeeds. */
   readonly failFast: boolean;
+  /** `socketOptions` applied to upstream connections (the others: config-warnings.ts). */
+  readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean };
 }
 
 /** The common client params from a bound id's `client` config `p`. */
 export function commonClientParams(p: Obj, tlsFiles: TlsFiles | undefined): CommonClientParams {
   const session = (p['clientSession'] as Obj | undefined) ?? {};
+  const so = (p['socketOptions'] as Obj | null | undefined) ?? {};
   return {
     requestAttemptTimeoutMs: num(p, 'requestAttemptTimeoutMs', 0),
     sessionIdleTimeMs: num(session, 'idleTimeMs', 0),
@@ -69,6 +72,7 @@ export function commonClientParams(p: Obj, tlsFiles: TlsFiles | undefined): Comm
     tls: clientTlsOptions(p['tls'] as Obj | undefined, tlsFiles ?? NO_TLS_FILES),
     forwardClientCert: p['forwardClientCert'] === true,
     failFast: p['failFast'] === true,
+    socket: { noDelay: so['noDelay'] !== false, keepAlive: so['keepAlive'] === true },
   };
 }
 
@@ -93,4 +97,35 @@ export function commonService(label: string, metrics: Metrics, key: string, p: O
 export function cacheService<S>(services: Map<string, S>, key: string, svc: S, capacity: number): void {
   services.set(key, svc);
   if (services.size > capacity) services.delete(services.keys().next().value as string);
+}
+
+/** What every protocol's server reads alike: `timeoutMs`, `serverSession` and `socketOptions`. */
+export interface ServerConnectionSettings {
+  /** `timeoutMs`: no request through the server takes longer; 0: none. */
+  readonly timeoutMs: number;
+  /** `serverSession.idleTimeMs` (undefined: not set; each server has its default) and `lifeTimeMs` (0: never). */
+  readonly idleTimeMs: number | undefined;
+  readonly lifeTimeMs: number;
+  /** `socketOptions` the listener applies (the others are warned about: config-warnings.ts). */
+  readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean; readonly backlog?: number };
+}
+
+export function serverConnectionSettings(cfg: Obj): ServerConnectionSettings {
+  const session = (cfg['serverSession'] as Obj | null | undefined) ?? {};
+  const so = (cfg['socketOptions'] as Obj | null | undefined) ?? {};
+  return {
+    timeoutMs: num(cfg, 'timeoutMs', 0),
+    idleTimeMs: typeof session['idleTimeMs'] === 'number' ? (session['idleTimeMs'] as number) : undefined,
+    lifeTimeMs: num(session, 'lifeTimeMs', 0),
+    socket: {
+      noDelay: so['noDelay'] !== false,
+      keepAlive: so['keepAlive'] === true,
+      ...(typeof so['backlog'] === 'number' ? { backlog: so['backlog'] as number } : {}),
+    },
+  };
+}
+
+/** The tighter of two timeouts in ms, where 0 means none (a server's `timeoutMs` and a service's total). */
+export function tighterTimeout(a: number, b: number): number {
+  return a > 0 && (b <= 0 || a < b) ? a : b;
 }

@@ -24,7 +24,7 @@ import { ClientCache } from './client-cache.js';
 import { errorResponse } from './error-responder.js';
 import { RouterError } from './errors.js';
 import * as H from './headers.js';
-import { cacheService, commonClientParams, commonService, num, routerCacheSettings } from './router-config.js';
+import { cacheService, commonClientParams, commonService, num, routerCacheSettings, tighterTimeout } from './router-config.js';
 import { PrefixConfigs } from './service-config.js';
 import type { Service } from './service.js';
 import { Route } from './route.js';
@@ -343,8 +343,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     if (svc === undefined) svc = this.makeService(dst, dstText);
 
     // The server's timeoutMs and the caller's deadline tighten the total timeout; the tighter one travels on.
-    let timeoutMs = svc.totalTimeoutMs;
-    if (srv.timeoutMs > 0 && (timeoutMs <= 0 || srv.timeoutMs < timeoutMs)) timeoutMs = srv.timeoutMs;
+    let timeoutMs = tighterTimeout(srv.timeoutMs, svc.totalTimeoutMs);
     let byDeadline = false;
     if (deadlines !== undefined) {
       const d = H.parseDeadline(deadlines);
@@ -448,10 +447,8 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     if (c !== undefined) return c;
     const p = this.clientConfigs.paramsFor(bound.id);
     const pool = (p['hostConnectionPool'] as Obj | undefined) ?? {};
-    const so = (p['socketOptions'] as Obj | null | undefined) ?? {};
     const params: ClientParams = {
       ...commonClientParams(p, this.deps.tlsFiles),
-      socket: { noDelay: so['noDelay'] !== false, keepAlive: so['keepAlive'] === true },
       pool: { maxSize: num(pool, 'maxSize', 0), minSize: num(pool, 'minSize', 0), idleTimeMs: num(pool, 'idleTimeMs', 0), maxWaiters: num(pool, 'maxWaiters', Infinity) },
       bindingTimeoutMs: this.bindingTimeoutMs,
     };

@@ -10,11 +10,13 @@ import type { Http1Error } from '../protocol/http1/errors.js';
 import { createHttp1Server, type Http1Exchange, type Http1Server } from '../protocol/http1/server.js';
 import type { Counter, Metrics } from '../telemetry/metrics.js';
 import { RouterError } from './errors.js';
+import { serverConnectionSettings, type ServerConnectionSettings } from './router-config.js';
 import type { Router, ServerContext } from './router.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
-export interface ServerOptions {
+/** `timeoutMs`, `serverSession` and `socketOptions`: ServerConnectionSettings (router-config.ts). */
+export interface ServerOptions extends ServerConnectionSettings {
   readonly ip: string;
   readonly port: number;
   readonly clearContext: boolean;
@@ -25,13 +27,6 @@ export interface ServerOptions {
   readonly maxCallDepth: number;
   /** Serve TLS with these options (tls.ts); undefined: plain TCP. */
   readonly tls: TlsOptions | undefined;
-  /** `timeoutMs`: no request through this server takes longer (504); 0: none. */
-  readonly timeoutMs: number;
-  /** `serverSession`: idle connections close after `idleTimeMs`, every connection after `lifeTimeMs` (0: never, for both). */
-  readonly idleTimeMs: number | undefined;
-  readonly lifeTimeMs: number;
-  /** `socketOptions` the listener applies (the others are warned about: config-warnings.ts). */
-  readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean; readonly backlog?: number };
 }
 
 /** Linkerd's default bound on proxies a request may pass (counted from `Via`). */
@@ -39,8 +34,6 @@ export const DEFAULT_MAX_CALL_DEPTH = 1000;
 
 export function serverOptions(cfg: Obj, tls?: TlsOptions): ServerOptions {
   const envTimeout = Number(process.env['MESHWORK_HEADERS_TIMEOUT_MS']);
-  const session = (cfg['serverSession'] as Obj | null | undefined) ?? {};
-  const so = (cfg['socketOptions'] as Obj | null | undefined) ?? {};
   return {
     ip: typeof cfg['ip'] === 'string' ? (cfg['ip'] as string) : '127.0.0.1',
     port: typeof cfg['port'] === 'number' ? (cfg['port'] as number) : 4140,
@@ -50,14 +43,7 @@ export function serverOptions(cfg: Obj, tls?: TlsOptions): ServerOptions {
     headersTimeoutMs: Number.isFinite(envTimeout) && envTimeout > 0 ? envTimeout : 30_000,
     maxCallDepth: typeof cfg['maxCallDepth'] === 'number' ? (cfg['maxCallDepth'] as number) : DEFAULT_MAX_CALL_DEPTH,
     tls,
-    timeoutMs: typeof cfg['timeoutMs'] === 'number' ? (cfg['timeoutMs'] as number) : 0,
-    idleTimeMs: typeof session['idleTimeMs'] === 'number' ? (session['idleTimeMs'] as number) : undefined,
-    lifeTimeMs: typeof session['lifeTimeMs'] === 'number' ? (session['lifeTimeMs'] as number) : 0,
-    socket: {
-      noDelay: so['noDelay'] !== false,
-      keepAlive: so['keepAlive'] === true,
-      ...(typeof so['backlog'] === 'number' ? { backlog: so['backlog'] as number } : {}),
-    },
+    ...serverConnectionSettings(cfg),
   };
 }
 

@@ -246,10 +246,10 @@ export class ThriftConnPool {
   }
 
   /**
-   * Sends `msg` (one thrift message) and resolves with the reply message, or null for a
-   * ONEWAY message once it is written. `signal` aborts the call: its connection is closed.
+   * Sends `msg` (one thrift message, sent with seqid `callerSeqid`) and resolves with the reply
+   * message, or null for a ONEWAY message once it is written. `signal` aborts the call: its connection is closed.
    */
-  async call(msg: Buffer, oneway: boolean, ctx: ThriftCallContext, signal?: AbortSignal): Promise<Buffer | null> {
+  async call(msg: Buffer, callerSeqid: number, oneway: boolean, ctx: ThriftCallContext, signal?: AbortSignal): Promise<Buffer | null> {
     if (this.closed) throw new ThriftPoolError('MESH_ERR_THRIFT_CONNECT', `client for ${label(this.opts)} is closed`);
     const conn = await this.acquire(signal);
     if (conn.idleTimer !== undefined) {
@@ -258,8 +258,7 @@ export class ThriftConnPool {
     }
     // Each request goes out with a seqid of its own, checked on the reply and put back after
     // (callers pick theirs per connection; here many callers share connections).
-    const callerSeqid = readMessageHead(msg, 0, this.opts.proto).seqid;
-    const seqid = randomBytes(4).readInt32BE(0);
+    const seqid = (Math.random() * 0x1_0000_0000) | 0;
     const stamped = withSeqid(msg, this.opts.proto, seqid);
     const body = conn.upgraded ? Buffer.concat([this.header(ctx), stamped]) : stamped;
     const parts = frameParts(body, this.opts.framed);

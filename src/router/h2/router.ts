@@ -24,7 +24,7 @@ import { H_XFCC } from '../client-cert.js';
 import type { Identifier } from '../identifiers/identifier.js';
 import { pickLeaf, type DtabLike } from '../router.js';
 import { forwardedValue } from '../forwarded.js';
-import { cacheService, commonClientParams, commonService, num, routerCacheSettings } from '../router-config.js';
+import { cacheService, commonClientParams, commonService, num, routerCacheSettings, tighterTimeout } from '../router-config.js';
 import { RequestDtabs } from '../request-dtabs.js';
 import { PrefixConfigs } from '../service-config.js';
 import type { Service } from '../service.js';
@@ -273,8 +273,7 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
       call.span = span;
       fwd[H.H_REQID] = span.context.traceId;
     }
-    const total = svc.base.totalTimeoutMs;
-    call.start(srv.timeoutMs > 0 && (total <= 0 || srv.timeoutMs < total) ? srv.timeoutMs : total);
+    call.start(tighterTimeout(srv.timeoutMs, svc.base.totalTimeoutMs));
   }
 
   /** Appends Linkerd's `forwarded` field after any the client sent (forwarded.ts). */

@@ -10,11 +10,13 @@ import { H2Server, type H2Settings } from '../../protocol/h2/server.js';
 import { h2Settings } from './settings.js';
 import type { Counter, Metrics } from '../../telemetry/metrics.js';
 import { RouterError } from '../errors.js';
+import { serverConnectionSettings, type ServerConnectionSettings } from '../router-config.js';
 import type { H2Router, H2ServerContext } from './router.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
-export interface H2ServerOptions {
+/** `timeoutMs`, `serverSession` and `socketOptions`: ServerConnectionSettings (router-config.ts). */
+export interface H2ServerOptions extends ServerConnectionSettings {
   readonly ip: string;
   readonly port: number;
   readonly clearContext: boolean;
@@ -27,13 +29,6 @@ export interface H2ServerOptions {
   readonly settings: H2Settings | undefined;
   /** `addForwardedHeader` (by/for labelers); undefined: no `forwarded` field is added. */
   readonly addForwardedHeader: Obj | undefined;
-  /** `timeoutMs`: no request through this server takes longer (504); 0: none. */
-  readonly timeoutMs: number;
-  /** `serverSession`: sessions idle this long, or this old, are closed (0: never). */
-  readonly idleTimeMs: number;
-  readonly lifeTimeMs: number;
-  /** `socketOptions` applied to accepted connections (the others are warned about: config-warnings.ts). */
-  readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean; readonly backlog?: number };
 }
 
 /** Linkerd's h2 default bound on proxies a request may pass (protocol-h2.md). */
@@ -41,8 +36,6 @@ export const DEFAULT_H2_MAX_CALL_DEPTH = 10;
 
 export function h2ServerOptions(cfg: Obj, tls: TlsOptions | undefined): H2ServerOptions {
   const n = (k: string, d: number): number => (typeof cfg[k] === 'number' ? (cfg[k] as number) : d);
-  const session = (cfg['serverSession'] as Obj | null | undefined) ?? {};
-  const so = (cfg['socketOptions'] as Obj | null | undefined) ?? {};
   return {
     ip: typeof cfg['ip'] === 'string' ? (cfg['ip'] as string) : '127.0.0.1',
     port: n('port', 4142),
@@ -53,14 +46,7 @@ export function h2ServerOptions(cfg: Obj, tls: TlsOptions | undefined): H2Server
     tls,
     settings: h2Settings(cfg),
     addForwardedHeader: (cfg['addForwardedHeader'] as Obj | null | undefined) ?? undefined,
-    timeoutMs: n('timeoutMs', 0),
-    idleTimeMs: typeof session['idleTimeMs'] === 'number' ? (session['idleTimeMs'] as number) : 0,
-    lifeTimeMs: typeof session['lifeTimeMs'] === 'number' ? (session['lifeTimeMs'] as number) : 0,
-    socket: {
-      noDelay: so['noDelay'] !== false,
-      keepAlive: so['keepAlive'] === true,
-      ...(typeof so['backlog'] === 'number' ? { backlog: so['backlog'] as number } : {}),
-    },
+    ...serverConnectionSettings(cfg),
   };
 }
 
@@ -80,7 +66,7 @@ export class H2RouterServer {
       ...(options.settings !== undefined ? { settings: options.settings } : {}),
       tls: options.tls,
       onTlsError: () => this.tlsFailures?.incr(),
-      idleTimeMs: options.idleTimeMs,
+      idleTimeMs: options.idleTimeMs ?? 0,
       lifeTimeMs: options.lifeTimeMs,
       socket: options.socket,
     });

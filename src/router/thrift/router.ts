@@ -25,7 +25,7 @@ import { RouterError, isRouterError, noBrokersMessage } from '../errors.js';
 import { PoolClient } from '../pool-client.js';
 import { RequestDtabs } from '../request-dtabs.js';
 import { pickLeaf, type DtabLike } from '../router.js';
-import { cacheService, commonClientParams, commonService, routerCacheSettings } from '../router-config.js';
+import { cacheService, commonClientParams, commonService, routerCacheSettings, tighterTimeout } from '../router-config.js';
 import { PrefixConfigs } from '../service-config.js';
 import type { Service } from '../service.js';
 
@@ -133,7 +133,7 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
     const onCallerGone = (): void => ac.abort(new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', 'the caller went away', { interrupted: true }));
     signal?.addEventListener('abort', onCallerGone, { once: true });
     // The server's timeoutMs bounds the service's total timeout.
-    const total = serverTimeoutMs > 0 && (svc.totalTimeoutMs <= 0 || serverTimeoutMs < svc.totalTimeoutMs) ? serverTimeoutMs : svc.totalTimeoutMs;
+    const total = tighterTimeout(serverTimeoutMs, svc.totalTimeoutMs);
     const timer = total > 0 ? setTimeout(() => ac.abort(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${total}ms total timeout for ${dstText}`, { interrupted: true })), total) : undefined;
     try {
       const reply = await this.send(req, dst, ac.signal);
@@ -175,7 +175,7 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
       ep.accrual.onRequest();
       client.m.requests.incr();
       try {
-        const reply = await ep.pool.call(req.msg, oneway, ctx, attempt);
+        const reply = await ep.pool.call(req.msg, req.head.seqid, oneway, ctx, attempt);
         client.attemptDone(ep, Date.now() - t0, undefined, true);
         return reply;
       } catch (e) {
@@ -243,7 +243,6 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
     const params = commonClientParams(p, this.deps.tlsFiles);
     const framed = p['thriftFramed'] !== false;
     const pool = (p['hostConnectionPool'] as Obj | null | undefined) ?? {};
-    const so = (p['socketOptions'] as Obj | null | undefined) ?? {};
     const n = (o: Obj, k: string): number | undefined => (typeof o[k] === 'number' ? (o[k] as number) : undefined);
     const ttwitter = p['attemptTTwitterUpgrade'] === true;
     const proto = this.proto;
@@ -264,8 +263,8 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
           maxSize: n(pool, 'maxSize') ?? 0,
           maxWaiters: n(pool, 'maxWaiters') ?? Infinity,
           minSize: n(pool, 'minSize') ?? 0,
-          noDelay: so['noDelay'] !== false,
-          keepAlive: so['keepAlive'] === true,
+          noDelay: params.socket.noDelay,
+          keepAlive: params.socket.keepAlive,
         }),
       this.deps.metrics,
       ['rt', this.label, 'client', idText.slice(1)],

@@ -34,6 +34,7 @@ import {
   type ThriftProtocolKind,
 } from '../../protocol/thrift/wire.js';
 import { RouterError } from '../errors.js';
+import { serverConnectionSettings, type ServerConnectionSettings } from '../router-config.js';
 import { MAX_THRIFT_MESSAGE_BYTES, type ThriftRequest, type ThriftRouter } from './router.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -41,25 +42,17 @@ type Obj = Readonly<Record<string, unknown>>;
 let tlsModule: typeof import('node:tls') | undefined;
 const requireBuiltin = createRequire(import.meta.url);
 
-export interface ThriftServerOptions {
+/** `timeoutMs`, `serverSession` (thrift servers) and `socketOptions`: ServerConnectionSettings (router-config.ts). */
+export interface ThriftServerOptions extends ServerConnectionSettings {
   readonly ip: string;
   readonly port: number;
   readonly framed: boolean;
   readonly clearContext: boolean;
   readonly maxConcurrentRequests: number;
   readonly tls: TlsOptions | undefined;
-  /** `timeoutMs`: no request through this server takes longer; 0: none. */
-  readonly timeoutMs: number;
-  /** `serverSession` (thrift servers): connections idle this long, or this old, are closed (0: never). */
-  readonly idleTimeMs: number;
-  readonly lifeTimeMs: number;
-  /** `socketOptions` applied to accepted connections (the others are warned about: config-warnings.ts). */
-  readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean; readonly backlog?: number };
 }
 
 export function thriftServerOptions(cfg: Obj, tls: TlsOptions | undefined): ThriftServerOptions {
-  const session = (cfg['serverSession'] as Obj | null | undefined) ?? {};
-  const so = (cfg['socketOptions'] as Obj | null | undefined) ?? {};
   return {
     ip: typeof cfg['ip'] === 'string' ? (cfg['ip'] as string) : '127.0.0.1',
     port: typeof cfg['port'] === 'number' ? (cfg['port'] as number) : 4114,
@@ -67,14 +60,7 @@ export function thriftServerOptions(cfg: Obj, tls: TlsOptions | undefined): Thri
     clearContext: cfg['clearContext'] === true,
     maxConcurrentRequests: typeof cfg['maxConcurrentRequests'] === 'number' ? (cfg['maxConcurrentRequests'] as number) : 0,
     tls,
-    timeoutMs: typeof cfg['timeoutMs'] === 'number' ? (cfg['timeoutMs'] as number) : 0,
-    idleTimeMs: typeof session['idleTimeMs'] === 'number' ? (session['idleTimeMs'] as number) : 0,
-    lifeTimeMs: typeof session['lifeTimeMs'] === 'number' ? (session['lifeTimeMs'] as number) : 0,
-    socket: {
-      noDelay: so['noDelay'] !== false,
-      keepAlive: so['keepAlive'] === true,
-      ...(typeof so['backlog'] === 'number' ? { backlog: so['backlog'] as number } : {}),
-    },
+    ...serverConnectionSettings(cfg),
   };
 }
 
@@ -173,7 +159,7 @@ export class ThriftRouterServer extends ThriftRouterServerBase {
       sock.on('error', () => {});
       sock.setNoDelay(o.socket.noDelay);
       if (o.socket.keepAlive) sock.setKeepAlive(true);
-      const c = new ThriftServerConn(sock, this, o.framed, this.router.proto, o.clearContext, o.idleTimeMs, o.lifeTimeMs);
+      const c = new ThriftServerConn(sock, this, o.framed, this.router.proto, o.clearContext, o.idleTimeMs ?? 0, o.lifeTimeMs);
       this.conns.add(c);
       sock.on('close', () => this.conns.delete(c));
     };

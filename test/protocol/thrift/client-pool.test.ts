@@ -46,7 +46,7 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending' | { error: 
 test('maxSize 1, endpoint refusing connections: every waiting call fails too', async () => {
   const p = pool(await freePort());
   try {
-    const results = await Promise.all([1, 2, 3].map((i) => within(p.call(call('ping', i), false, { delegations: [] }), 2000)));
+    const results = await Promise.all([1, 2, 3].map((i) => within(p.call(call('ping', i), i, false, { delegations: [] }), 2000)));
     assert.deepEqual(results, [1, 2, 3].map(() => ({ error: 'MESH_ERR_THRIFT_CONNECT' })));
   } finally {
     p.close();
@@ -55,9 +55,9 @@ test('maxSize 1, endpoint refusing connections: every waiting call fails too', a
 
 test('close() rejects the lent call and the waiting ones', async () => {
   const p = pool(port);
-  const lent = within(p.call(call('hang', 1), false, { delegations: [] }), 2000);
+  const lent = within(p.call(call('hang', 1), 1, false, { delegations: [] }), 2000);
   await new Promise((r) => setTimeout(r, 100));
-  const waiting = within(p.call(call('ping', 2), false, { delegations: [] }), 2000);
+  const waiting = within(p.call(call('ping', 2), 2, false, { delegations: [] }), 2000);
   await new Promise((r) => setTimeout(r, 50));
   p.close();
   assert.deepEqual(await lent, { error: 'MESH_ERR_THRIFT_CLOSED' });
@@ -70,9 +70,9 @@ test('waiting and lent calls that give up leave the pool usable (no slot held)',
     for (let round = 0; round < 3; round++) {
       const a = new AbortController();
       const b = new AbortController();
-      const lent = within(p.call(call('hang', 1), false, { delegations: [] }, a.signal), 2000);
+      const lent = within(p.call(call('hang', 1), 1, false, { delegations: [] }, a.signal), 2000);
       await new Promise((r) => setTimeout(r, 50));
-      const waiting = within(p.call(call('ping', 2), false, { delegations: [] }, b.signal), 2000);
+      const waiting = within(p.call(call('ping', 2), 2, false, { delegations: [] }, b.signal), 2000);
       await new Promise((r) => setTimeout(r, 20));
       a.abort();
       b.abort();
@@ -81,7 +81,7 @@ test('waiting and lent calls that give up leave the pool usable (no slot held)',
       // Aborted while waiting, or given the freed place and aborted while connecting.
       assert.deepEqual(w, { error: 'MESH_ERR_THRIFT_ABORTED' });
       await new Promise((r) => setTimeout(r, 50));
-      const ok = await within(p.call(call('ping', 3 + round), false, { delegations: [] }), 1000);
+      const ok = await within(p.call(call('ping', 3 + round), 3 + round, false, { delegations: [] }), 1000);
       assert.ok(Buffer.isBuffer(ok), `round ${round}: ${JSON.stringify(ok)}`);
       assert.ok(p.size <= 1, `connections: ${p.size}`);
     }
