@@ -131,9 +131,12 @@ const h2SettingsFields: Fields = {
   maxHeaderListByts: { type: int, min: 0, max: 2 ** 32 - 1 },
 };
 
-/** node:http2 has no setting for when window updates are sent. */
+/**
+ * node:http2 has no setting for when window updates are sent: the ratio is range-checked as
+ * Netty checks it, then named in a warning (router/config-warnings.ts).
+ */
 const h2WindowUpdateFields: Fields = {
-  windowUpdateRatio: { type: 'number', min: 0, max: 1 },
+  windowUpdateRatio: { type: 'number', min: 0, max: 1, exclusive: true },
 };
 
 /**
@@ -173,7 +176,7 @@ const protocolServerFields: Record<ProtocolName, Fields> = {
   h2: {
     ...h2SettingsFields,
     addForwardedHeader: { type: { object: forwardedFields } },
-    ...notBuiltYet(h2WindowUpdateFields),
+    ...h2WindowUpdateFields,
     maxConcurrentStreamsPerConnection: { type: int, min: 0, default: 1000 },
     maxCallDepth: { type: int, min: 0, default: 10 },
   },
@@ -215,12 +218,8 @@ const protocolClientParams: Record<ProtocolName, Fields> = {
   h2: {
     ...h2SettingsFields,
     forwardClientCert: { type: 'boolean' },
-    ...notBuiltYet({
-      ...h2WindowUpdateFields,
-      requestAuthorizers: { type: { array: { plugin: 'h2RequestAuthorizer' } } },
-      hostConnectionPool: { type: { object: hostConnectionPoolFields } },
-      socketOptions: { type: { object: socketOptionsFields } },
-    }),
+    ...h2WindowUpdateFields,
+    ...notBuiltYet({ requestAuthorizers: { type: { array: { plugin: 'h2RequestAuthorizer' } } } }),
     failFast: { type: 'boolean' },
   },
   thrift: thriftClientFields(),

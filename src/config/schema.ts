@@ -27,6 +27,8 @@ export interface FieldSpec {
   readonly doc?: string;
   readonly min?: number;
   readonly max?: number;
+  /** `min` and `max` themselves are out of range (Linkerd's "between 0 and 1, exclusive"). */
+  readonly exclusive?: boolean;
 }
 
 export type Fields = Readonly<Record<string, FieldSpec>>;

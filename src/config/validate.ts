@@ -259,8 +259,11 @@ export class Validator {
         if (typeof v === 'number' && Number.isFinite(v) && (type === 'number' || Number.isInteger(v))) {
           const min = spec?.min;
           const max = spec?.max;
-          if ((min !== undefined && v < min) || (max !== undefined && v > max)) {
-            const range = `${min ?? '-inf'}..${max ?? 'inf'}`;
+          const ex = spec?.exclusive === true;
+          const below = min !== undefined && (ex ? v <= min : v < min);
+          const above = max !== undefined && (ex ? v >= max : v > max);
+          if (below || above) {
+            const range = `${min ?? '-inf'}..${max ?? 'inf'}${ex ? ' exclusive' : ''}`;
             this.issue('MESH_ERR_CONFIG_RANGE', path, v, [range], `${v} out of range; allowed: ${range}`);
             return undefined;
           }

@@ -23,29 +23,51 @@ export function socketOptionWarnings(so: Obj | undefined | null, at: string, ser
   return out;
 }
 
+/** An h2 server's or client's `windowUpdateRatio` (protocol-h2.md; Netty's flow controller takes it). */
+function windowUpdateRatioWarning(o: Obj, at: string): string[] {
+  const r = o['windowUpdateRatio'];
+  return r === undefined || r === null ? [] : [`${at}.windowUpdateRatio: ${String(r)} is not applied (node:http2 sends WINDOW_UPDATE frames by itself and has no setting for the ratio)`];
+}
+
+/**
+ * An h2 client's `hostConnectionPool`: Linkerd's h2 client replaces Finagle's connection pool
+ * with a singleton pool and ignores it; Meshwork's likewise keeps one session per endpoint.
+ */
+function hostConnectionPoolWarning(c: Obj, at: string): string[] {
+  const pool = c['hostConnectionPool'] as Obj | undefined | null;
+  if (pool === undefined || pool === null || Object.keys(pool).length === 0) return [];
+  return [`${at}.hostConnectionPool: ${JSON.stringify(pool)} is not applied (h2 clients use one multiplexed connection per endpoint; clientSession.idleTimeMs closes it when idle)`];
+}
+
 /** What a router's client configs ask for that Meshwork does not apply. */
 function clientWarnings(rc: RouterConfig, i: number): string[] {
   const client = rc['client'] as unknown as { kind?: string; configs?: readonly Obj[] } | undefined;
+  const h2 = rc.protocol === 'h2';
   const out: string[] = [];
   (client?.configs ?? []).forEach((c, k) => {
     const at = client?.kind === 'io.l5d.static' ? `routers[${i}].client.configs[${k}]` : `routers[${i}].client`;
     out.push(...socketOptionWarnings(c['socketOptions'] as Obj | undefined, `${at}.socketOptions`, false));
     const session = c['clientSession'] as Obj | undefined | null;
     if (session?.['lifeTimeMs'] !== undefined) out.push(`${at}.clientSession.lifeTimeMs: ${String(session['lifeTimeMs'])} is not applied (upstream connections are closed when idle for idleTimeMs, not by age)`);
+    if (h2) out.push(...hostConnectionPoolWarning(c, at), ...windowUpdateRatioWarning(c, at));
   });
   return out;
 }
 
 /**
- * Every such key of a validated config (servers of every protocol, http and thrift clients;
- * the places that do not build `socketOptions` refuse it at validation).
+ * Every such key of a validated config (servers and clients of every protocol but mux, whose
+ * router is refused at validation).
  */
 export function linkerdWarnings(config: LinkerdConfig): string[] {
   const out: string[] = [];
   config.routers.forEach((rc, i) => {
     if (rc.protocol === 'mux') return;
     out.push(...clientWarnings(rc, i));
-    rc.servers.forEach((sc, j) => out.push(...socketOptionWarnings((sc as unknown as Obj)['socketOptions'] as Obj | undefined, `routers[${i}].servers[${j}].socketOptions`, true)));
+    rc.servers.forEach((sc, j) => {
+      const at = `routers[${i}].servers[${j}]`;
+      out.push(...socketOptionWarnings((sc as unknown as Obj)['socketOptions'] as Obj | undefined, `${at}.socketOptions`, true));
+      if (rc.protocol === 'h2') out.push(...windowUpdateRatioWarning(sc as unknown as Obj, at));
+    });
   });
   return out;
 }

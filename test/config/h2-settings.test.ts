@@ -1,4 +1,7 @@
-/** Validation of the h2 router's SETTINGS keys and `addForwardedHeader` (config/router-fields.ts). */
+/**
+ * Validation of the h2 router's SETTINGS keys, `windowUpdateRatio`, `addForwardedHeader` and the
+ * client's `socketOptions` and `hostConnectionPool` (config/router-fields.ts).
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../src/config/builtin-plugins.js';
@@ -52,9 +55,41 @@ test('out-of-range h2 SETTINGS are config errors naming the key path', () => {
   ]);
 });
 
-test('windowUpdateRatio stays refused on h2 servers and clients (node has no such setting)', () => {
-  assert.deepEqual(messages(h2('    windowUpdateRatio: 0.5', '    windowUpdateRatio: 0.5')), [
-    'MESH_ERR_CONFIG_NOT_SUPPORTED routers[0].servers[0].windowUpdateRatio',
-    'MESH_ERR_CONFIG_NOT_SUPPORTED routers[0].client.windowUpdateRatio',
+test('windowUpdateRatio loads on h2 servers and clients (warned about, not applied: config-warnings.ts)', () => {
+  assert.deepEqual(messages(h2('    windowUpdateRatio: 0.99', '    windowUpdateRatio: 0.5')), []);
+  assert.deepEqual(messages(h2('    windowUpdateRatio: "0.75"', '    windowUpdateRatio: 1e-9')), []);
+});
+
+test('windowUpdateRatio is between 0 and 1, exclusive', () => {
+  const full = (server: string, client: string): string[] => {
+    try {
+      parseLinkerdConfig(h2(server, client), 'linkerd.yaml');
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      return e.errors.map((i) => `${i.code} ${i.message}`);
+    }
+    return [];
+  };
+  assert.deepEqual(full('    windowUpdateRatio: 0', '    windowUpdateRatio: 1'), [
+    'MESH_ERR_CONFIG_RANGE linkerd.yaml: routers[0].servers[0].windowUpdateRatio: 0 out of range; allowed: 0..1 exclusive',
+    'MESH_ERR_CONFIG_RANGE linkerd.yaml: routers[0].client.windowUpdateRatio: 1 out of range; allowed: 0..1 exclusive',
+  ]);
+  assert.deepEqual(messages(h2('    windowUpdateRatio: -0.5', '    windowUpdateRatio: 1.5')), [
+    'MESH_ERR_CONFIG_RANGE routers[0].servers[0].windowUpdateRatio',
+    'MESH_ERR_CONFIG_RANGE routers[0].client.windowUpdateRatio',
+  ]);
+  assert.deepEqual(messages(h2('', '    windowUpdateRatio: high')), ['MESH_ERR_CONFIG_TYPE routers[0].client.windowUpdateRatio']);
+});
+
+test('h2 client socketOptions and hostConnectionPool load, checked like the http client\'s', () => {
+  const client = [
+    '    socketOptions: {noDelay: false, keepAlive: true, reusePort: true, readTimeoutMs: 100}',
+    '    hostConnectionPool: {minSize: 0, maxSize: 10, idleTimeMs: 1000, maxWaiters: 5}',
+  ].join('\n');
+  assert.deepEqual(messages(h2('', client)), []);
+  assert.deepEqual(messages(h2('', '    socketOptions: {noDelay: maybe}\n    hostConnectionPool: {maxSize: -1, poolSize: 3}')).sort(), [
+    'MESH_ERR_CONFIG_RANGE routers[0].client.hostConnectionPool.maxSize',
+    'MESH_ERR_CONFIG_TYPE routers[0].client.socketOptions.noDelay',
+    'MESH_ERR_CONFIG_UNKNOWN_KEY routers[0].client.hostConnectionPool.poolSize',
   ]);
 });

@@ -9,6 +9,7 @@ import { main } from '../../src/cli/main.js';
 import { implementPlugin } from '../../src/config/plugins.js';
 
 implementPlugin('protocol', 'http', () => ({}));
+implementPlugin('protocol', 'h2', () => ({}));
 implementPlugin('storage', 'io.l5d.inMemory', () => ({}));
 implementPlugin('namerdInterface', 'io.l5d.httpController', () => ({}));
 
@@ -139,5 +140,45 @@ test('meshwork linkerd --validate: keys Node cannot apply are valid, each named 
   assert.deepEqual(r.err.trim().split('\n'), [
     `${f}: warning: routers[0].client.socketOptions.writeTimeoutMs: 100 is not applied (no transport-level write timeout in Meshwork; use serverSession/clientSession idleTimeMs, requestAttemptTimeoutMs or totalTimeoutMs)`,
     `${f}: warning: routers[0].servers[0].socketOptions.reusePort: true is not applied (Node 20 cannot set SO_REUSEPORT; use --workers to share the port between processes)`,
+  ]);
+});
+
+test('meshwork linkerd --validate: h2 windowUpdateRatio, client socketOptions and hostConnectionPool are valid, named in warnings', async () => {
+  const f = write(
+    'h2.yaml',
+    [
+      'routers:',
+      '- protocol: h2',
+      '  client:',
+      '    windowUpdateRatio: 0.5',
+      '    socketOptions: {noDelay: false, keepAlive: true, readTimeoutMs: 100}',
+      '    hostConnectionPool: {maxSize: 10, idleTimeMs: 1000}',
+      '  servers:',
+      '  - port: 4142',
+      '    windowUpdateRatio: 0.75',
+      '- protocol: h2',
+      '  label: static',
+      '  client:',
+      '    kind: io.l5d.static',
+      '    configs:',
+      '    - prefix: /svc/a',
+      '      hostConnectionPool: {minSize: 1}',
+      '    - prefix: /svc/b',
+      '      hostConnectionPool: {}',
+      '      socketOptions: {keepAlive: true}',
+      '  servers:',
+      '  - port: 4143',
+      '',
+    ].join('\n'),
+  );
+  const r = await run(['linkerd', '--validate', f]);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out, `${f}: valid: 2 routers (h2 'h2', h2 'static'), 0 namers, 0 telemeters\n`);
+  assert.deepEqual(r.err.trim().split('\n'), [
+    `${f}: warning: routers[0].client.socketOptions.readTimeoutMs: 100 is not applied (no transport-level read timeout in Meshwork; use serverSession/clientSession idleTimeMs, requestAttemptTimeoutMs or totalTimeoutMs)`,
+    `${f}: warning: routers[0].client.hostConnectionPool: {"maxSize":10,"idleTimeMs":1000} is not applied (h2 clients use one multiplexed connection per endpoint; clientSession.idleTimeMs closes it when idle)`,
+    `${f}: warning: routers[0].client.windowUpdateRatio: 0.5 is not applied (node:http2 sends WINDOW_UPDATE frames by itself and has no setting for the ratio)`,
+    `${f}: warning: routers[0].servers[0].windowUpdateRatio: 0.75 is not applied (node:http2 sends WINDOW_UPDATE frames by itself and has no setting for the ratio)`,
+    `${f}: warning: routers[1].client.configs[0].hostConnectionPool: {"minSize":1} is not applied (h2 clients use one multiplexed connection per endpoint; clientSession.idleTimeMs closes it when idle)`,
   ]);
 });

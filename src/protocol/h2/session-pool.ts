@@ -5,6 +5,7 @@
  * (`isConnectFailure`), since such a request never reached the endpoint.
  */
 import * as http2 from 'node:http2';
+import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type { H2Settings } from './server.js';
 
@@ -17,6 +18,8 @@ export interface H2SessionPoolOptions {
   readonly idleTimeoutMs?: number;
   /** SETTINGS sent to the endpoint when a session opens (absent ones: node's defaults). */
   readonly settings?: H2Settings;
+  /** TCP_NODELAY (node:http2's own default: on) and SO_KEEPALIVE (default: off) of each session's socket. */
+  readonly socket?: { readonly noDelay: boolean; readonly keepAlive: boolean };
 }
 
 /** Streams of a session that never connected fail with this flag set on their error. */
@@ -58,8 +61,15 @@ export class H2SessionPool {
     const drop = (): void => {
       if (this.session === s) this.session = undefined;
     };
-    s.on('connect', () => {
+    const so = this.opts.socket;
+    s.on('connect', (_session: http2.ClientHttp2Session, socket: Socket) => {
       this.everConnected.add(s);
+      // The raw socket: session.socket refuses setNoDelay/setKeepAlive, and node:http2 turns
+      // Nagle off itself when the session is made, so only `noDelay: false` needs undoing.
+      if (so !== undefined) {
+        if (!so.noDelay) socket.setNoDelay(false);
+        if (so.keepAlive) socket.setKeepAlive(true);
+      }
     });
     s.on('error', drop);
     s.on('goaway', drop);

@@ -21,6 +21,6 @@ export type H2Client = PoolClient<H2SessionPool>;
 
 export function newH2Client(id: string, addr: Var<Addr>, params: H2ClientParams, metrics: Metrics, scope: readonly string[]): H2Client {
   const pool = (address: Address): H2SessionPool =>
-    new H2SessionPool({ host: address.host, port: address.port, tls: params.tls, idleTimeoutMs: params.sessionIdleTimeMs, settings: params.settings });
+    new H2SessionPool({ host: address.host, port: address.port, tls: params.tls, idleTimeoutMs: params.sessionIdleTimeMs, settings: params.settings, socket: params.socket });
   return new PoolClient(id, addr, params, pool, metrics, scope);
 }
