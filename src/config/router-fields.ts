@@ -147,14 +147,10 @@ function notBuiltYet(fields: Fields): Fields {
   return Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, { ...f, notSupported: true }]));
 }
 
-/**
- * A thrift or thriftmux router's server keys; those its servers do not build yet are refused
- * (a thriftmux server, Finagle's mux, has no session expiry here yet).
- */
-function thriftServerFields(mux: boolean): Fields {
+/** A thrift or thriftmux router's server keys (the common ones, `serverSession` included, are built for both). */
+function thriftServerFields(): Fields {
   return {
     thriftFramed: { type: 'boolean', default: true },
-    ...(mux ? notBuiltYet({ serverSession: { type: { object: sessionFields } } }) : {}),
   };
 }
 
@@ -180,8 +176,8 @@ const protocolServerFields: Record<ProtocolName, Fields> = {
     maxConcurrentStreamsPerConnection: { type: int, min: 0, default: 1000 },
     maxCallDepth: { type: int, min: 0, default: 10 },
   },
-  thrift: thriftServerFields(false),
-  thriftmux: thriftServerFields(true),
+  thrift: thriftServerFields(),
+  thriftmux: thriftServerFields(),
   mux: {},
 };
 

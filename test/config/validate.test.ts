@@ -475,6 +475,10 @@ test('thrift: servers default to port 4114; enums name their values; thriftmux n
     "linkerd.yaml: routers[0].experimental: thriftmux is experimental and must be enabled with 'experimental: true'",
   ]);
   assert.equal(parseLinkerdConfig('routers: [{protocol: thriftmux, experimental: true}]', 'l.yaml').routers[0]!.servers[0]!.port, 4114);
+  // serverSession is built for thriftmux servers too (mux sessions drain with Tdrain), and checked.
+  const tmux = 'routers: [{protocol: thriftmux, experimental: true, servers: [{port: 4400, serverSession: ';
+  assert.deepEqual(parseLinkerdConfig(`${tmux}{idleTimeMs: 1000, lifeTimeMs: 5000}}]}]`, 'l.yaml').routers[0]!.servers[0]!.serverSession, { idleTimeMs: 1000, lifeTimeMs: 5000 });
+  assert.deepEqual(issues(`${tmux}{idleTimeMs: -1}}]}]`).map((i) => [i.code, i.keyPath]), [['MESH_ERR_CONFIG_RANGE', 'routers[0].servers[0].serverSession.idleTimeMs']]);
 });
 
 test('with src/naming\'s parser (the default), bad paths and dtabs carry its message', () => {

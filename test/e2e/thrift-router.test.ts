@@ -11,6 +11,7 @@
  *   the dest and dtab) and stays plain with one that refuses;
  * - buffered transport with the compact protocol;
  * - thriftmux: a Tdispatch's dst and dtab route; plain framed thrift on the same port works;
+ *   `serverSession.idleTimeMs` drains an idle mux session (Tdrain, Rdrain, close);
  * - server and client metrics in /admin/metrics.json.
  */
 import { test, before, after } from 'node:test';
@@ -19,7 +20,8 @@ import * as net from 'node:net';
 import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
 import { freePort } from '../support/process.js';
 import { ThriftCaller, callMessage, parseMessage, requestHeader, thriftUpstream, MessageTypes, type ThriftUpstream, type Parsed, type Proto } from '../support/thrift.js';
-import { FrameDecoder, decodeMessage, encodeMessage } from '../../src/protocol/mux/index.js';
+import { FrameDecoder, MuxClient, decodeMessage, encodeMessage } from '../../src/protocol/mux/index.js';
+import { dial } from '../protocol/mux/helpers.js';
 
 const { procs } = e2eScratch('mw-thrift-');
 const ups: ThriftUpstream[] = [];
@@ -31,6 +33,7 @@ let pooled: ThriftUpstream; // behind /svc/Pool, hostConnectionPool maxSize 1, m
 let chatty: ThriftUpstream; // answers ONEWAY messages too; behind /svc/Chatty
 let thriftPort = 0;
 let muxPort = 0;
+let muxIdlePort = 0; // the thriftmux router's second server: serverSession idleTimeMs 300
 let compactPort = 0;
 let admin = 0;
 let deadPort = 0;
@@ -93,6 +96,8 @@ routers:
   servers:
   - port: 0
     socketOptions: {keepAlive: true, backlog: 16, readTimeoutMs: 100}
+  - port: 0
+    serverSession: {idleTimeMs: 300}
 - protocol: thrift
   label: cmp
   thriftProtocol: compact
@@ -113,7 +118,9 @@ routers:
   procs.push(l.proc);
   thriftPort = l.port;
   admin = l.admin;
-  muxPort = Number(/^listening tmux 127\.0\.0\.1:(\d+)/m.exec(l.proc.output())![1]);
+  const tmux = [...l.proc.output().matchAll(/^listening tmux 127\.0\.0\.1:(\d+)/gm)].map((m) => Number(m[1]));
+  muxPort = tmux[0]!;
+  muxIdlePort = tmux[1]!;
   compactPort = Number(/^listening cmp 127\.0\.0\.1:(\d+)/m.exec(l.proc.output())![1]);
 });
 after(async () => {
@@ -309,6 +316,37 @@ test('thriftmux: a Tdispatch routes by its dst and dtab; plain framed thrift wor
     expectReply(await c.call(callMessage('binary', 'ping', 56, 'next')), 'ping', 56, 'A:ping:next');
   } finally {
     c.close();
+  }
+});
+
+test('thriftmux serverSession idleTimeMs: an idle session gets Tdrain, is closed after Rdrain; a new connection routes', async () => {
+  const p = await dial(muxIdlePort);
+  try {
+    p.write(encodeMessage({ kind: 'Tdispatch', tag: 2, contexts: [], dst: '/users', dtab: [], body: callMessage('binary', 'get', 61, 'idle') }));
+    const rep = decodeMessage((await p.frame(5000)).subarray(4));
+    assert.equal(rep.kind, 'RdispatchOk');
+    expectReply(parseMessage('binary', (rep as { body: Buffer }).body), 'get', 61, 'B:get:idle');
+    const t0 = Date.now();
+    const drain = decodeMessage((await p.frame(5000)).subarray(4));
+    assert.deepEqual(drain, { kind: 'Tdrain', tag: 1 });
+    assert.ok(Date.now() - t0 >= 250, `Tdrain ${Date.now() - t0} ms after the reply`);
+    p.write(encodeMessage({ kind: 'Rdrain', tag: 1 }));
+    await p.waitClosed(5000);
+    assert.equal(p.leftover.length, 0);
+  } finally {
+    p.socket.destroy();
+  }
+  // Our own mux client answers the drain too and goes on with a new session.
+  const client = new MuxClient({ host: '127.0.0.1', port: muxIdlePort, pingIntervalMs: 0 });
+  try {
+    expectReply(parseMessage('binary', await client.dispatch(callMessage('binary', 'ping', 62, 'again'))), 'ping', 62, 'A:ping:again');
+    // Idle past 300 ms (no event to await: the drain is the client's own business): drained
+    // and closed; the next call opens a second session.
+    await new Promise((r) => setTimeout(r, 700));
+    expectReply(parseMessage('binary', await client.dispatch(callMessage('binary', 'ping', 63, 'new'))), 'ping', 63, 'A:ping:new');
+    assert.equal(client.connections, 2);
+  } finally {
+    client.close();
   }
 });
 

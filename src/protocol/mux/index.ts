@@ -26,4 +26,4 @@ export {
   type MuxPairs,
 } from './frame.js';
 export { MuxClient, type MuxClientOptions } from './client.js';
-export { MuxServer, type MuxDispatchInfo, type MuxHandler, type MuxServerOptions } from './server.js';
+export { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, type MuxDispatchInfo, type MuxHandler, type MuxServerOptions } from './server.js';

@@ -11,6 +11,16 @@
  *
  * A peer's bad bytes never escape: the connection is closed (a mux session is told why with an
  * Rerr on tag 0 first), and other connections go on.
+ *
+ * Session expiry (Linkerd's server `serverSession`; Finagle's ExpiringService over
+ * MuxServerSession): a connection with no request in flight for `idleTimeMs`, or older than
+ * `lifeTimeMs`, is expired. A mux session is drained as Finagle drains one: Tdrain on the control
+ * tag; requests keep being served until the client's Rdrain, after which each new Tdispatch/Treq
+ * is nacked (Rdispatch/Rreq status 2); once nothing is in flight the socket is closed. The whole
+ * drain is bounded by `drainTimeoutMs` (a client that never answers, or a request that never
+ * ends, is cut off then). Plain thrift has no drain: a downgraded session is closed when idle, or
+ * once the replies under way are out, frames read after expiry going unanswered. `close(graceMs)`
+ * drains every connection the same way, bounded by `graceMs`.
  */
 import { createRequire } from 'node:module';
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -55,6 +65,12 @@ export interface MuxServerOptions {
   maxFrameSize?: number;
   /** Socket options of accepted connections and the listen backlog (Linkerd's `socketOptions`). */
   socket?: { readonly noDelay?: boolean; readonly keepAlive?: boolean; readonly backlog?: number };
+  /** `serverSession.idleTimeMs`: a connection with no request in flight this long is expired. 0 or absent: never. */
+  idleTimeMs?: number;
+  /** `serverSession.lifeTimeMs`: a connection this old is expired. 0 or absent: never. */
+  lifeTimeMs?: number;
+  /** Bound on draining an expired mux session (Tdrain to closed). Default 10000. */
+  drainTimeoutMs?: number;
 }
 
 /** node:tls, loaded once a server uses TLS. */
@@ -65,6 +81,11 @@ const NO_PAIRS: MuxPairs = [];
 const MARKER_ECHO = encodeMessage({ kind: 'Rerr', tag: CONTROL_TAG, message: TINIT_CHECK });
 const RINIT_CONTROL = encodeMessage({ kind: 'Rinit', tag: CONTROL_TAG, version: MUX_VERSION, headers: NO_PAIRS });
 const RPING_CONTROL = encodeMessage({ kind: 'Rping', tag: CONTROL_TAG });
+/** Finagle's MuxServerSession sends its Tdrain on the control tag and takes only an Rdrain there. */
+const TDRAIN_CONTROL = encodeMessage({ kind: 'Tdrain', tag: CONTROL_TAG });
+
+/** Default bound on an expired mux session's drain: Linkerd's default `shutdownGraceMs`. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 
 /** The first bytes of a framed thrift CALL (0x80010001) and ONEWAY (0x80010004), read as an Rerr's tag. */
 const THRIFT_CALL_TAG = 0x010001;
@@ -82,6 +103,13 @@ const M_CLOSED = 3;
 const H_START = 0;
 const H_AWAIT_TINIT = 1;
 const H_DONE = 2;
+
+// Drain phases of an expired mux session (Finagle's MuxServerSession and ServerTracker states).
+const D_OPEN = 0;
+/** Tdrain sent: requests are still served until the client's Rdrain. */
+const D_ASKED = 1;
+/** Rdrain received: new requests are nacked; the socket closes once none is in flight. */
+const D_DRAINING = 2;
 
 function errorText(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;
@@ -125,17 +153,103 @@ class ServerConn {
   private phase = H_START;
   private readonly calls = new Map<number, MuxCall>();
   private readonly thriftQueue: ThriftSlot[] = [];
+  /** serverSession.idleTimeMs (0: never). */
+  private readonly idleMs: number;
+  /** When the connection last had nothing in flight (-1: something is in flight). */
+  private idleSince: number;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private lifeTimer: NodeJS.Timeout | null = null;
+  private drainTimer: NodeJS.Timeout | null = null;
+  /** Idle, past its lifetime, or the server is closing: no new work is started for long. */
+  private expired = false;
+  private drainPhase = D_OPEN;
 
-  constructor(server: MuxServer, socket: Socket, handler: MuxHandler, maxFrameSize: number) {
+  constructor(server: MuxServer, socket: Socket, handler: MuxHandler, maxFrameSize: number, idleMs: number, lifeMs: number) {
     this.server = server;
     this.socket = socket;
     this.handler = handler;
     this.frames = new FrameDecoder(maxFrameSize);
+    this.idleMs = idleMs;
+    this.idleSince = idleMs > 0 ? Date.now() : -1;
     socket.setNoDelay(server.socketOptions?.noDelay !== false);
     if (server.socketOptions?.keepAlive === true) socket.setKeepAlive(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => this.destroy());
     socket.on('close', () => this.destroy());
+    if (idleMs > 0) this.armIdle(idleMs);
+    if (lifeMs > 0) {
+      this.lifeTimer = setTimeout(() => {
+        this.lifeTimer = null;
+        this.expire(this.server.drainTimeoutMs);
+      }, lifeMs);
+      this.lifeTimer.unref();
+    }
+  }
+
+  // ---- session expiry ---------------------------------------------------------------------
+
+  private armIdle(ms: number): void {
+    this.idleTimer = setTimeout(() => this.onIdleTimer(), ms);
+    this.idleTimer.unref();
+  }
+
+  /** One timer per connection, re-armed for what is left rather than reset per request. */
+  private onIdleTimer(): void {
+    this.idleTimer = null;
+    if (this.mode === M_CLOSED || this.expired || this.idleSince < 0) return; // busy: re-armed when idle again
+    const left = this.idleSince + this.idleMs - Date.now();
+    if (left > 0) this.armIdle(left);
+    else this.expire(this.server.drainTimeoutMs);
+  }
+
+  /** The first request of a quiet spell started. */
+  private busy(): void {
+    this.idleSince = -1;
+  }
+
+  /** The last request in flight ended: the idle clock starts, or an expired connection closes. */
+  private idle(): void {
+    if (this.expired) {
+      // A mux session waits for the client's Rdrain; the other kinds have nothing to wait for.
+      if (this.mode !== M_MUX || this.drainPhase === D_DRAINING) this.end();
+      return;
+    }
+    if (this.idleMs <= 0) return;
+    this.idleSince = Date.now();
+    if (this.idleTimer === null) this.armIdle(this.idleMs);
+  }
+
+  private inFlight(): number {
+    return this.mode === M_MUX ? this.calls.size : this.thriftQueue.length;
+  }
+
+  /**
+   * Expires the connection (idle, past lifeTimeMs, or the server closing): a mux session is
+   * drained within `drainMs`; another closes once nothing is in flight.
+   */
+  expire(drainMs: number): void {
+    if (this.mode === M_CLOSED || this.expired) return;
+    this.expired = true;
+    this.clearSessionTimers();
+    if (this.mode !== M_MUX) {
+      if (this.inFlight() === 0) this.end();
+      return;
+    }
+    this.drainPhase = D_ASKED;
+    this.socket.write(TDRAIN_CONTROL);
+    // Finagle bounds the whole drain with one deadline and then shuts the session down.
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = null;
+      this.end();
+    }, Math.max(0, drainMs));
+    this.drainTimer.unref();
+  }
+
+  private clearSessionTimers(): void {
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    if (this.lifeTimer !== null) clearTimeout(this.lifeTimer);
+    this.idleTimer = null;
+    this.lifeTimer = null;
   }
 
   private onData(chunk: Buffer): void {
@@ -205,6 +319,7 @@ class ServerConn {
         this.calls.delete(m.which);
         c.ac.abort(discardReason(m.why));
         this.socket.write(encodeMessage({ kind: 'Rdiscarded', tag: m.which }));
+        if (this.calls.size === 0) this.idle();
         break;
       }
       case 'Tinit':
@@ -218,20 +333,34 @@ class ServerConn {
       case 'Tdrain':
         this.socket.write(encodeMessage({ kind: 'Rerr', tag: m.tag, message: 'unexpected mux message Tdrain' }));
         break;
+      case 'Rdrain':
+        // The client sends nothing new from here on (Finagle's ServerTracker.drain).
+        if (m.tag === CONTROL_TAG && this.drainPhase === D_ASKED) {
+          this.drainPhase = D_DRAINING;
+          if (this.calls.size === 0) this.end();
+        }
+        break;
       default:
-        // R messages answer exchanges this server never starts (it sends no Tdrain or Tping),
-        // and a Tlease is advisory: nothing to answer, and answering an R could echo forever.
+        // Other R messages answer exchanges this server never starts (it sends no Tping), and
+        // a Tlease is advisory: nothing to answer, and answering an R could echo forever.
         break;
     }
   }
 
   private dispatch(tag: number, body: Buffer, treq: boolean, info?: MuxDispatchInfo): void {
+    if (this.drainPhase === D_DRAINING) {
+      // After its Rdrain the client should send nothing new; what it still sends is refused
+      // unprocessed, as Finagle's ServerTracker does, so that it may go elsewhere.
+      this.write(encodeMessageParts(treq ? { kind: 'RreqNack', tag } : { kind: 'RdispatchNack', tag, contexts: NO_PAIRS }));
+      return;
+    }
     if (this.calls.has(tag)) {
       this.fail(`duplicate tag ${tag} from the client`);
       return;
     }
     const call = new MuxCall(tag, treq);
     this.calls.set(tag, call);
+    if (this.calls.size === 1) this.busy();
     let p: Promise<Buffer>;
     try {
       p = info === undefined ? this.handler(body, call.ac.signal) : this.handler(body, call.ac.signal, info);
@@ -255,6 +384,7 @@ class ServerConn {
     this.write(
       encodeMessageParts(call.treq ? { kind: 'RreqOk', tag: call.tag, body: rep } : { kind: 'RdispatchOk', tag: call.tag, contexts: NO_PAIRS, body: rep }),
     );
+    if (this.calls.size === 0) this.idle();
   }
 
   private replyError(call: MuxCall, err: unknown): void {
@@ -266,13 +396,18 @@ class ServerConn {
     if (call.treq) m = nack ? { kind: 'RreqNack', tag: call.tag } : { kind: 'RreqError', tag: call.tag, message: errorText(err) };
     else m = nack ? { kind: 'RdispatchNack', tag: call.tag, contexts: NO_PAIRS } : { kind: 'RdispatchError', tag: call.tag, contexts: NO_PAIRS, message: errorText(err) };
     this.write(encodeMessageParts(m));
+    if (this.calls.size === 0) this.idle();
   }
 
   // ---- downgraded framed thrift -----------------------------------------------------------
 
   private thriftFrame(frame: Buffer): void {
+    // Expired: plain thrift cannot refuse a message, so it goes unanswered and the connection
+    // closes once the replies under way are out (as a thrift server's connection does).
+    if (this.expired) return;
     const slot = new ThriftSlot();
     this.thriftQueue.push(slot);
+    if (this.thriftQueue.length === 1) this.busy();
     let p: Promise<Buffer>;
     try {
       p = this.handler(frame, slot.ac.signal);
@@ -312,6 +447,7 @@ class ServerConn {
       this.socket.write(s.reply!);
     }
     this.socket.uncork();
+    if (q.length === 0) this.idle();
   }
 
   // ---- closing ------------------------------------------------------------------------------
@@ -347,6 +483,9 @@ class ServerConn {
   private abortAll(): void {
     if (this.mode === M_CLOSED) return;
     this.mode = M_CLOSED;
+    this.clearSessionTimers();
+    if (this.drainTimer !== null) clearTimeout(this.drainTimer);
+    this.drainTimer = null;
     const calls = [...this.calls.values()];
     this.calls.clear();
     const slots = this.thriftQueue.splice(0);
@@ -367,10 +506,19 @@ export class MuxServer {
   private muxCount = 0;
   private thriftCount = 0;
   private closing = false;
+  private readonly idleMs: number;
+  private readonly lifeMs: number;
+  /** @internal (ServerConn) */
+  readonly drainTimeoutMs: number;
+  /** Woken when the last connection is gone (a graceful close waits on it). */
+  private onEmpty: (() => void) | null = null;
 
   constructor(opts: MuxServerOptions) {
     this.opts = opts;
     this.maxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.idleMs = opts.idleTimeMs ?? 0;
+    this.lifeMs = opts.lifeTimeMs ?? 0;
+    this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
   }
 
   /** @internal (ServerConn) */
@@ -417,14 +565,30 @@ export class MuxServer {
     });
   }
 
-  /** Stops accepting, aborts pending handlers' signals and closes every connection. */
-  close(): Promise<void> {
+  /**
+   * Stops accepting and closes every connection. With `graceMs` > 0 each connection is first
+   * expired as by `serverSession` (a mux session drained with Tdrain, a thrift one closed once its
+   * replies are out) and what is left after `graceMs` is cut off; handlers still pending then
+   * have their signals aborted.
+   */
+  async close(graceMs = 0): Promise<void> {
     this.closing = true;
     const srv = this.server;
+    const stopped = srv === null || !srv.listening ? Promise.resolve() : new Promise<void>((resolve) => srv.close(() => resolve()));
+    if (graceMs > 0 && this.conns.size > 0) {
+      for (const c of [...this.conns]) c.expire(graceMs);
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.onEmpty = resolve;
+        timer = setTimeout(resolve, graceMs);
+        if (this.conns.size === 0) resolve();
+      });
+      clearTimeout(timer);
+      this.onEmpty = null;
+    }
     for (const c of [...this.conns]) c.destroy();
     for (const s of [...this.rawSockets]) s.destroy();
-    if (srv === null || !srv.listening) return Promise.resolve();
-    return new Promise((resolve) => srv.close(() => resolve()));
+    await stopped;
   }
 
   private accept(sock: Socket): void {
@@ -433,7 +597,7 @@ export class MuxServer {
       return;
     }
     sock.on('error', () => {}); // the connection handles errors by closing; never crash here
-    this.conns.add(new ServerConn(this, sock, this.opts.handler, this.maxFrameSize));
+    this.conns.add(new ServerConn(this, sock, this.opts.handler, this.maxFrameSize, this.idleMs, this.lifeMs));
   }
 
   /** @internal */
@@ -445,5 +609,6 @@ export class MuxServer {
   /** @internal */
   forget(c: ServerConn): void {
     this.conns.delete(c);
+    if (this.conns.size === 0 && this.onEmpty !== null) this.onEmpty();
   }
 }

@@ -9,6 +9,8 @@
  *
  * thriftmux: Finagle's mux (src/protocol/mux), which also serves clients that speak plain
  * framed thrift; a Tdispatch's `dst` and dtab route the request as a TTwitter header's would.
+ * Its `serverSession` expiry and its close drain a mux session with Tdrain (the mux server does
+ * it); a request may take `timeoutMs` before such a drain cuts it off.
  *
  * A request the router cannot route is answered with a TApplicationException (INTERNAL_ERROR,
  * with the reason), as Finagle's thrift server answers an uncaught failure; bytes that are not
@@ -18,7 +20,7 @@ import { createServer as createNetServer, type Server, type Socket } from 'node:
 import type { TlsOptions } from 'node:tls';
 import { createRequire } from 'node:module';
 import type { Counter, Metrics, Stat } from '../../telemetry/metrics.js';
-import { MuxServer, type MuxDispatchInfo } from '../../protocol/mux/index.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, type MuxDispatchInfo } from '../../protocol/mux/index.js';
 import {
   APP_EXCEPTION,
   CAN_TRACE_METHOD,
@@ -42,7 +44,7 @@ type Obj = Readonly<Record<string, unknown>>;
 let tlsModule: typeof import('node:tls') | undefined;
 const requireBuiltin = createRequire(import.meta.url);
 
-/** `timeoutMs`, `serverSession` (thrift servers) and `socketOptions`: ServerConnectionSettings (router-config.ts). */
+/** `timeoutMs`, `serverSession` and `socketOptions`: ServerConnectionSettings (router-config.ts). */
 export interface ThriftServerOptions extends ServerConnectionSettings {
   readonly ip: string;
   readonly port: number;
@@ -384,6 +386,10 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
       ...(o.tls !== undefined ? { tls: o.tls } : {}),
       maxFrameSize: MAX_THRIFT_MESSAGE_BYTES,
       socket: o.socket,
+      idleTimeMs: o.idleTimeMs ?? 0,
+      lifeTimeMs: o.lifeTimeMs,
+      // A drain never cuts short a request its server lets run for timeoutMs.
+      drainTimeoutMs: Math.max(DEFAULT_DRAIN_TIMEOUT_MS, o.timeoutMs),
       handler: async (body: Buffer, signal: AbortSignal, info?: MuxDispatchInfo): Promise<Buffer> => {
         let head: MessageHead;
         try {
@@ -410,8 +416,10 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
     return { ip: o.ip, port: a.port };
   }
 
+  /** Mux sessions are told to drain (Tdrain) at once; what is left after `graceMs` is closed. */
   async close(graceMs: number): Promise<void> {
+    const closing = this.mux?.close(graceMs);
     await this.drain(graceMs);
-    await this.mux?.close();
+    await closing;
   }
 }

@@ -267,3 +267,254 @@ test('close() ends open connections and stops accepting', async () => {
   assert.equal(reason.name, 'AbortError');
   await assert.rejects(dial(port));
 });
+
+// ---- serverSession expiry and draining ---------------------------------------------------------
+
+/** Tdrain and Rdrain on the control tag, as Finagle's MuxServerSession and its clients send them. */
+const TDRAIN_1 = hex('00 00 00 04 40 00 00 01');
+const RDRAIN_1 = hex('00 00 00 04 c0 00 00 01');
+
+/**
+ * A server whose handler echoes, except that a body containing "hold" waits until `release()`
+ * (or its signal aborts). `seen` lists every body the handler got.
+ */
+function holdingServer(opts: { idleTimeMs?: number; lifeTimeMs?: number; drainTimeoutMs?: number }) {
+  const seen: string[] = [];
+  const held: Array<{ release: () => void; aborted: Promise<unknown> }> = [];
+  let onHeld: (() => void) | null = null;
+  const server = new MuxServer({
+    ip: '127.0.0.1',
+    port: 0,
+    ...opts,
+    handler: async (body, signal) => {
+      const s = body.toString('latin1');
+      seen.push(s);
+      if (s.includes('hold')) {
+        let release!: () => void;
+        const released = new Promise<void>((r) => (release = r));
+        const aborted = new Promise((r) => signal.addEventListener('abort', () => r(signal.reason), { once: true }));
+        held.push({ release, aborted });
+        onHeld?.();
+        await Promise.race([released, aborted]);
+        if (signal.aborted) throw signal.reason;
+      }
+      return Buffer.from(`re:${s}`, 'latin1');
+    },
+  });
+  /** The n-th held request (0-based), once its handler has started. */
+  const holding = async (n: number) => {
+    for (let i = 0; i < 100 && held.length <= n; i++) await withTimeout(new Promise<void>((r) => (onHeld = r)), 3000, `held request ${n}`);
+    return held[n]!;
+  };
+  return { server, seen, holding };
+}
+
+/** Treq(tag, no keys, body) and an Rreq nack for a tag, written out by hand. */
+function treqBytes(tag: number, body: string): Buffer {
+  const b = Buffer.from(body);
+  const head = Buffer.alloc(9);
+  head.writeUInt32BE(5 + b.length, 0);
+  head[4] = 0x01;
+  head.writeUIntBE(tag, 5, 3);
+  head[8] = 0;
+  return Buffer.concat([head, b]);
+}
+const rreqNack = (tag: number): Buffer => Buffer.concat([hex('00 00 00 05 ff'), hex(tag.toString(16).padStart(6, '0')), hex('02')]);
+const rdispatchNack = (tag: number): Buffer => Buffer.concat([hex('00 00 00 07 fe'), hex(tag.toString(16).padStart(6, '0')), hex('02 00 00')]);
+
+async function handshake(p: FrameReader): Promise<void> {
+  p.write(MARKER_BYTES);
+  await expectFrame(p, MARKER_BYTES, 'marker echo');
+  p.write(TINIT_V1);
+  await expectFrame(p, RINIT_V1, 'Rinit');
+}
+
+test('serverSession idleTimeMs: not while a request is in flight; then Tdrain, requests served until Rdrain, then closed', async () => {
+  const { server, holding } = holdingServer({ idleTimeMs: 150 });
+  const { port } = await server.listen();
+  const p = await dial(port);
+  try {
+    await handshake(p);
+    // A request in flight for twice the idle time keeps the session from expiring.
+    p.write(tdispatchBytes(2, 'hold'));
+    const h = await holding(0);
+    await assert.rejects(p.frame(350), /no frame within 350 ms/);
+    h.release();
+    await expectFrame(p, rdispatchBytes(2, 0, 're:hold'), 'the held reply');
+    const t0 = Date.now();
+    await expectFrame(p, TDRAIN_1, 'Tdrain on the control tag once idle');
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 120 && waited < 2000, `Tdrain ${waited} ms after the last reply`);
+    // Until the client's Rdrain, the session serves as before (Finagle drains on Rdrain).
+    p.write(tdispatchBytes(3, 'before rdrain'));
+    await expectFrame(p, rdispatchBytes(3, 0, 're:before rdrain'), 'served before Rdrain');
+    p.write(TPING_1);
+    await expectFrame(p, RPING_1, 'Rping before Rdrain');
+    p.write(RDRAIN_1);
+    await p.waitClosed();
+    assert.equal(p.leftover.length, 0, `bytes after the drain: ${show(p.leftover)}`);
+  } finally {
+    p.socket.destroy();
+    await server.close();
+  }
+});
+
+test('serverSession lifeTimeMs: Tdrain while a request is in flight; after Rdrain new requests are nacked; closed after the reply', async () => {
+  const { server, seen, holding } = holdingServer({ lifeTimeMs: 200 });
+  const { port } = await server.listen();
+  const p = await dial(port);
+  try {
+    await handshake(p);
+    const t0 = Date.now();
+    p.write(tdispatchBytes(2, 'hold'));
+    const h = await holding(0);
+    await expectFrame(p, TDRAIN_1, 'Tdrain once the session is 200 ms old');
+    assert.ok(Date.now() - t0 >= 150, `Tdrain after ${Date.now() - t0} ms`);
+    p.write(RDRAIN_1);
+    // Refused unprocessed: Rdispatch and Rreq status 2 (nack), never given to the handler.
+    p.write(tdispatchBytes(3, 'late dispatch'));
+    await expectFrame(p, rdispatchNack(3), 'Rdispatch nack after Rdrain');
+    p.write(treqBytes(4, 'late treq'));
+    await expectFrame(p, rreqNack(4), 'Rreq nack after Rdrain');
+    p.write(TPING_1);
+    await expectFrame(p, RPING_1, 'pings are still answered');
+    assert.deepEqual(seen, ['hold']);
+    assert.equal(server.connectionCount, 1, 'open while a request is in flight');
+    h.release();
+    await expectFrame(p, rdispatchBytes(2, 0, 're:hold'), 'the request in flight finishes');
+    await p.waitClosed();
+    assert.equal(p.leftover.length, 0);
+  } finally {
+    p.socket.destroy();
+    await server.close();
+  }
+});
+
+test('a client that never answers Tdrain is closed after drainTimeoutMs; a request still in flight is aborted', async () => {
+  const { server, holding } = holdingServer({ idleTimeMs: 50, drainTimeoutMs: 400 });
+  const { port } = await server.listen();
+  const p = await dial(port);
+  try {
+    p.write(tdispatchBytes(2, 'first')); // no handshake: the server takes it as it comes
+    await expectFrame(p, rdispatchBytes(2, 0, 're:first'), 'reply');
+    await expectFrame(p, TDRAIN_1, 'Tdrain once idle');
+    const t0 = Date.now();
+    p.write(tdispatchBytes(3, 'hold'));
+    const h = await holding(0);
+    await p.waitClosed(3000);
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 350 && waited < 3000, `closed ${waited} ms after the Tdrain`);
+    const reason = (await withTimeout(h.aborted, 3000, 'the held request to be aborted')) as Error;
+    assert.equal(reason.name, 'AbortError');
+    assert.equal(p.leftover.length, 0, `no reply to the aborted request: ${show(p.leftover)}`);
+  } finally {
+    p.socket.destroy();
+    await server.close();
+  }
+});
+
+/** A framed TBinaryProtocol CALL of method `name` with seqid 1. */
+function thriftCall(name: string): Buffer {
+  const n = Buffer.from(name);
+  const msg = Buffer.concat([hex('80 01 00 01'), hex(n.length.toString(16).padStart(8, '0')), n, hex('00 00 00 01')]);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(msg.length, 0);
+  return Buffer.concat([len, msg]);
+}
+
+/** The framed reply the holding server sends to a framed call: "re:" and the message. */
+function thriftReply(call: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from('re:'), call.subarray(4)]);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(body.length, 0);
+  return Buffer.concat([len, body]);
+}
+
+test('serverSession on a downgraded thrift session: closed when idle; past lifeTimeMs, closed after the reply under way', async () => {
+  const idle = holdingServer({ idleTimeMs: 150 });
+  const { port } = await idle.server.listen();
+  const p = await dial(port);
+  try {
+    const call = thriftCall('ping');
+    p.write(call);
+    await expectFrame(p, thriftReply(call), 'framed reply');
+    const t0 = Date.now();
+    await p.waitClosed();
+    assert.ok(Date.now() - t0 >= 120, `closed ${Date.now() - t0} ms after the reply`);
+    assert.equal(p.leftover.length, 0, 'plain thrift gets no Tdrain');
+    assert.deepEqual(idle.server.sessions, { mux: 0, thrift: 1 });
+  } finally {
+    p.socket.destroy();
+    await idle.server.close();
+  }
+
+  const old = holdingServer({ lifeTimeMs: 200 });
+  const { port: port2 } = await old.server.listen();
+  const q = await dial(port2);
+  try {
+    const held = thriftCall('hold');
+    q.write(held);
+    const h = await old.holding(0);
+    // Past its lifetime (no event says so on plain thrift): a frame read now goes unanswered.
+    await new Promise((r) => setTimeout(r, 300));
+    q.write(thriftCall('after'));
+    h.release();
+    await expectFrame(q, thriftReply(held), 'the reply under way');
+    await q.waitClosed();
+    assert.equal(q.leftover.length, 0);
+    assert.deepEqual(old.seen.map((s) => s.slice(8, 12)), ['hold']);
+  } finally {
+    q.socket.destroy();
+    await old.server.close();
+  }
+});
+
+test('close(graceMs) drains: Tdrain, nacks after Rdrain, the request in flight finishes, then the server is closed', async () => {
+  const { server, holding } = holdingServer({});
+  const { port } = await server.listen();
+  const p = await dial(port);
+  const quiet = await dial(port);
+  try {
+    await handshake(p);
+    quiet.write(thriftCall('ping'));
+    await expectFrame(quiet, thriftReply(thriftCall('ping')), 'a plain thrift caller, now idle');
+    p.write(tdispatchBytes(2, 'hold'));
+    const h = await holding(0);
+    const t0 = Date.now();
+    const closing = server.close(5000);
+    await expectFrame(p, TDRAIN_1, 'Tdrain on close');
+    await quiet.waitClosed(); // nothing in flight: closed at once
+    p.write(RDRAIN_1);
+    p.write(tdispatchBytes(3, 'new'));
+    await expectFrame(p, rdispatchNack(3), 'nack after Rdrain');
+    await assert.rejects(dial(port));
+    h.release();
+    await expectFrame(p, rdispatchBytes(2, 0, 're:hold'), 'the request in flight finishes');
+    await p.waitClosed();
+    await withTimeout(closing, 3000, 'close');
+    assert.ok(Date.now() - t0 < 3000, `closed after ${Date.now() - t0} ms`);
+  } finally {
+    p.socket.destroy();
+    quiet.socket.destroy();
+    await server.close();
+  }
+});
+
+test('a MuxClient answers an expiring server\'s Tdrain and sends its next request on a new session', async () => {
+  const { server } = holdingServer({ idleTimeMs: 100 });
+  const { port } = await server.listen();
+  const { MuxClient } = await import('../../../src/protocol/mux/client.js');
+  const client = new MuxClient({ host: '127.0.0.1', port, pingIntervalMs: 0 });
+  try {
+    assert.equal((await client.dispatch(Buffer.from('one'))).toString(), 're:one');
+    // The drained session is closed by both sides (the client's Rdrain, then the server's close).
+    for (let i = 0; i < 150 && server.connectionCount > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(server.connectionCount, 0);
+    assert.equal((await client.dispatch(Buffer.from('two'))).toString(), 're:two');
+    assert.equal(client.connections, 2);
+    assert.deepEqual(server.sessions, { mux: 2, thrift: 0 });
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
