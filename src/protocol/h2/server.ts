@@ -27,9 +27,17 @@ export interface H2ServerOptions {
   readonly idleTimeMs?: number;
   /** Sessions are closed (GOAWAY: streams under way finish) once this old; 0 or absent: never. */
   readonly lifeTimeMs?: number;
+  /**
+   * A session quiet for this long is sent a PING and destroyed if it has not answered this
+   * much later (see destroyUnresponsive). Default DEFAULT_PROBE_MS; 0: never.
+   */
+  readonly probeMs?: number;
   /** Socket options of accepted connections and the listen backlog (Linkerd's `socketOptions`). */
   readonly socket?: { readonly noDelay?: boolean; readonly keepAlive?: boolean; readonly backlog?: number };
 }
+
+/** How long a session may be quiet before it must answer a PING (and then how long it has). */
+export const DEFAULT_PROBE_MS = 10_000;
 
 export type H2StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void;
 
@@ -49,12 +57,14 @@ export class H2Server {
     this.backlog = opts.socket?.backlog;
     const idle = opts.idleTimeMs ?? 0;
     const life = opts.lifeTimeMs ?? 0;
+    const probe = opts.probeMs ?? DEFAULT_PROBE_MS;
     this.server.on('session', (s: http2.ServerHttp2Session) => {
       this.sessions.add(s);
       // A client's protocol error ends its session, never the process.
       s.on('error', () => {});
       let lifeTimer: NodeJS.Timeout | undefined;
       if (idle > 0) idleWhileNoStreams(s, idle);
+      if (probe > 0) destroyUnresponsive(s, probe);
       if (life > 0) {
         lifeTimer = setTimeout(() => s.close(), life);
         lifeTimer.unref();
@@ -148,4 +158,37 @@ function idleWhileNoStreams(s: http2.ServerHttp2Session, ms: number): void {
     if (timer !== undefined) clearTimeout(timer);
   });
   arm();
+}
+
+/**
+ * nghttp2 answers a client's connection error (a malformed frame, bad HPACK, a frame over the
+ * size limit) with GOAWAY and stops reading, but node:http2 neither tells JavaScript nor closes
+ * the socket: the session and its socket stay open for good, even once the client has closed
+ * its end (RFC 9113 §5.4.1: after a connection error's GOAWAY the connection is closed). Such a
+ * session only looks quiet, so a session quiet for `ms` is sent a PING, and one that has not
+ * answered it `ms` later is destroyed (a live client acknowledges at once; nghttp2 sends
+ * nothing more on a session it has ended, so that PING never leaves).
+ */
+function destroyUnresponsive(s: http2.ServerHttp2Session, ms: number): void {
+  let deadline: NodeJS.Timeout | undefined;
+  const answered = (err: Error | null): void => {
+    if (deadline !== undefined) clearTimeout(deadline);
+    deadline = undefined;
+    // Quiet again from now: the next probe waits another `ms`.
+    if (err === null && !s.destroyed) s.setTimeout(ms);
+  };
+  s.on('timeout', () => {
+    if (deadline !== undefined || s.destroyed) return;
+    deadline = setTimeout(() => s.destroy(), ms);
+    deadline.unref();
+    try {
+      s.ping(answered);
+    } catch {
+      s.destroy();
+    }
+  });
+  s.once('close', () => {
+    if (deadline !== undefined) clearTimeout(deadline);
+  });
+  s.setTimeout(ms);
 }

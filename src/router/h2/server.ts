@@ -6,7 +6,7 @@
  */
 import type * as http2 from 'node:http2';
 import type { TlsOptions } from 'node:tls';
-import { H2Server, type H2Settings } from '../../protocol/h2/server.js';
+import { DEFAULT_PROBE_MS, H2Server, type H2Settings } from '../../protocol/h2/server.js';
 import { h2Settings } from './settings.js';
 import type { Counter, Metrics } from '../../telemetry/metrics.js';
 import { RouterError } from '../errors.js';
@@ -29,6 +29,8 @@ export interface H2ServerOptions extends ServerConnectionSettings {
   readonly settings: H2Settings | undefined;
   /** `addForwardedHeader` (by/for labelers); undefined: no `forwarded` field is added. */
   readonly addForwardedHeader: Obj | undefined;
+  /** Quiet time before a session must answer a PING (protocol/h2/server.ts); not a Linkerd key. */
+  readonly probeMs: number;
 }
 
 /** Linkerd's h2 default bound on proxies a request may pass (protocol-h2.md). */
@@ -36,6 +38,8 @@ export const DEFAULT_H2_MAX_CALL_DEPTH = 10;
 
 export function h2ServerOptions(cfg: Obj, tls: TlsOptions | undefined): H2ServerOptions {
   const n = (k: string, d: number): number => (typeof cfg[k] === 'number' ? (cfg[k] as number) : d);
+  // Tests that must see unresponsive sessions go within seconds shorten the probe.
+  const envProbe = Number(process.env['MESHWORK_H2_PROBE_MS']);
   return {
     ip: typeof cfg['ip'] === 'string' ? (cfg['ip'] as string) : '127.0.0.1',
     port: n('port', 4142),
@@ -46,6 +50,7 @@ export function h2ServerOptions(cfg: Obj, tls: TlsOptions | undefined): H2Server
     tls,
     settings: h2Settings(cfg),
     addForwardedHeader: (cfg['addForwardedHeader'] as Obj | null | undefined) ?? undefined,
+    probeMs: Number.isFinite(envProbe) && envProbe > 0 ? envProbe : DEFAULT_PROBE_MS,
     ...serverConnectionSettings(cfg),
   };
 }
@@ -68,6 +73,7 @@ export class H2RouterServer {
       onTlsError: () => this.tlsFailures?.incr(),
       idleTimeMs: options.idleTimeMs ?? 0,
       lifeTimeMs: options.lifeTimeMs,
+      probeMs: options.probeMs,
       socket: options.socket,
     });
   }
