@@ -29,9 +29,9 @@ import type * as ThriftLib from 'thrift';
 import { spawnReady, type ReadyProcess } from '../support/process.js';
 import { request } from '../router/support.js';
 import { linkerdYaml } from '../support/linker.js';
-import { seededRandom as prng } from '../support/prng.js';
+import { FuzzGen, seededRandom as prng } from '../support/prng.js';
 import { startH2Upstream, connectH2, type StartedH2Upstream } from '../support/h2.js';
-import { ThriftCaller, callMessage, frame, message, parseMessage, requestHeader, thriftUpstream, CAN_TRACE, MessageTypes, type Proto, type ThriftUpstream } from '../support/thrift.js';
+import { ThriftCaller, callMessage, frame, message, parseMessage, protocol, readOne, requestHeader, thriftUpstream, CAN_TRACE, MessageTypes, type Parsed, type Proto, type ThriftUpstream } from '../support/thrift.js';
 import { FrameDecoder, decodeMessage, encodeMessage, TAG_MSB, type MuxMessage } from '../../src/protocol/mux/index.js';
 
 const BIN = join(process.cwd(), 'bin', 'meshwork.js');
@@ -77,31 +77,8 @@ interface Generated {
   readonly phases?: readonly Buffer[];
 }
 
-class Gen {
-  constructor(readonly rnd: () => number) {}
-  int(n: number): number {
-    return Math.floor(this.rnd() * n);
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.rnd() < p;
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.alloc(n);
-    for (let k = 0; k < n; k++) b[k] = this.int(256);
-    return b;
-  }
-  printable(n: number): string {
-    let s = '';
-    for (let k = 0; k < n; k++) s += String.fromCharCode(32 + this.int(95));
-    return s;
-  }
-}
-
 /** A few bytes flipped, inserted, deleted, duplicated or cut, or a chunk of random bytes inserted. */
-function mutate(g: Gen, input: Buffer): Buffer {
+function mutate(g: FuzzGen, input: Buffer): Buffer {
   let b = input;
   for (let k = 1 + g.int(4); k > 0; k--) {
     const at = g.int(b.length + 1);
@@ -203,7 +180,7 @@ function literal(name: string, value: string, kind = 0x00): Buffer {
   return Buffer.concat([Buffer.from([kind]), hpackString(name), hpackString(value)]);
 }
 
-function headerBlock(fields: ReadonlyArray<readonly [string, string]>, g: Gen): Buffer {
+function headerBlock(fields: ReadonlyArray<readonly [string, string]>, g: FuzzGen): Buffer {
   const parts: Buffer[] = [];
   for (const [n, v] of fields) {
     // Static-table shortcuts for the common pseudo-headers, and the three literal kinds.
@@ -215,7 +192,7 @@ function headerBlock(fields: ReadonlyArray<readonly [string, string]>, g: Gen): 
 }
 
 /** A request's fields (the upstream answers `h2up:<path>`). */
-function requestFields(g: Gen, stream: number, post: boolean): Array<[string, string]> {
+function requestFields(g: FuzzGen, stream: number, post: boolean): Array<[string, string]> {
   const f: Array<[string, string]> = [
     [':method', post ? 'POST' : 'GET'],
     [':scheme', 'http'],
@@ -262,7 +239,7 @@ const BAD_FIELDS: ReadonlyArray<ReadonlyArray<readonly [string, string]>> = [
 ];
 
 /** Header blocks that are not valid HPACK. */
-function badHpack(g: Gen): Buffer {
+function badHpack(g: FuzzGen): Buffer {
   switch (g.int(9)) {
     case 0:
       return g.bytes(1 + g.int(40));
@@ -286,7 +263,7 @@ function badHpack(g: Gen): Buffer {
 }
 
 /** A valid h2c exchange: preface, SETTINGS, one to three requests, sometimes PING/WINDOW_UPDATE/PRIORITY. */
-function h2Valid(g: Gen): Generated {
+function h2Valid(g: FuzzGen): Generated {
   const parts: Buffer[] = [PREFACE, g.chance(0.5) ? settings([]) : settings([[1, 4096], [3, 100], [4, 65535]])];
   const streams: Array<{ stream: number; path: string }> = [];
   let acked = false;
@@ -317,7 +294,7 @@ function h2Valid(g: Gen): Generated {
 }
 
 /** A valid preface and one protocol violation (or abuse) from a list. */
-function h2Bad(g: Gen): Buffer {
+function h2Bad(g: FuzzGen): Buffer {
   const head = Buffer.concat([PREFACE, settings([])]);
   const ok = (stream: number, flags = END_HEADERS | END_STREAM): Buffer => h2frame(F_HEADERS, flags, stream, headerBlock(requestFields(g, stream, false), g));
   const body = ((): Buffer[] => {
@@ -405,7 +382,7 @@ function h2Bad(g: Gen): Buffer {
   return Buffer.concat([head, ...body]);
 }
 
-function h2Case(g: Gen): Generated {
+function h2Case(g: FuzzGen): Generated {
   const r = g.rnd();
   if (r < 0.15) return h2Valid(g);
   if (r < 0.45) return { bytes: mutate(g, h2Valid(g).bytes) };
@@ -680,15 +657,13 @@ function checkH2(buf: Buffer, expect: Expect | undefined): Checked {
 const req = createRequire(import.meta.url);
 const LIB = 'thrift/lib/nodejs/lib/thrift/';
 const T = (req(`${LIB}thrift.js`) as typeof ThriftLib.Thrift).Type;
-const TBinaryProtocol = req(`${LIB}binary_protocol.js`) as typeof ThriftLib.TBinaryProtocol;
-const TCompactProtocol = req(`${LIB}compact_protocol.js`) as typeof ThriftLib.TCompactProtocol;
 const TFramedTransport = req(`${LIB}framed_transport.js`) as typeof ThriftLib.TFramedTransport;
 type P = ThriftLib.TProtocol;
 
 const NAMES = ['ping', 'echo', 'Users:get', 'a:b:c', '', 'x/y', '/', 'caf\u00e9', '%zz', 'a b', ':', 'svc:', '#', 'n'.repeat(600)];
 const VALUE_TYPES = [T.BOOL, T.BYTE, T.I16, T.I32, T.I64, T.DOUBLE, T.STRING, T.STRUCT, T.MAP, T.SET, T.LIST];
 
-function writeValue(g: Gen, p: P, t: number, depth: number): void {
+function writeValue(g: FuzzGen, p: P, t: number, depth: number): void {
   switch (t) {
     case T.BOOL:
       return p.writeBool(g.chance(0.5));
@@ -731,11 +706,11 @@ function writeValue(g: Gen, p: P, t: number, depth: number): void {
   }
 }
 
-function valueType(g: Gen, depth: number): number {
+function valueType(g: FuzzGen, depth: number): number {
   return depth >= 4 ? g.pick(VALUE_TYPES.slice(0, 7)) : g.pick(VALUE_TYPES);
 }
 
-function writeFields(g: Gen, p: P, depth: number): void {
+function writeFields(g: FuzzGen, p: P, depth: number): void {
   for (let k = g.int(4); k > 0; k--) {
     const t = valueType(g, depth);
     p.writeFieldBegin('f', t as never, 2 + g.int(200));
@@ -748,7 +723,7 @@ function writeFields(g: Gen, p: P, depth: number): void {
  * A CALL (sometimes ONEWAY, or a REPLY/EXCEPTION the router forwards as a request) with field 1
  * the argument and random other fields.
  */
-function thriftCall(g: Gen, proto: Proto, name = g.pick(NAMES)): { bytes: Buffer; call: Call } {
+function thriftCall(g: FuzzGen, proto: Proto, name = g.pick(NAMES)): { bytes: Buffer; call: Call } {
   const type = g.chance(0.9) ? MessageTypes.CALL : g.chance(0.7) ? MessageTypes.ONEWAY : g.pick([MessageTypes.REPLY, MessageTypes.EXCEPTION]);
   const call: Call = { name, seqid: g.int(2 ** 31), arg: `a${g.int(10000)}`, oneway: type === MessageTypes.ONEWAY };
   const bytes = message(proto, name, type, call.seqid, (p) => {
@@ -760,7 +735,7 @@ function thriftCall(g: Gen, proto: Proto, name = g.pick(NAMES)): { bytes: Buffer
   return { bytes, call };
 }
 
-function thriftMessage(g: Gen, proto: Proto): Buffer {
+function thriftMessage(g: FuzzGen, proto: Proto): Buffer {
   return thriftCall(g, proto).bytes;
 }
 
@@ -772,7 +747,7 @@ function nested(proto: Proto, depth: number): Buffer {
 }
 
 /** A message with one field declaring a huge size (string, list or map) and little after it. */
-function hugeSize(g: Gen, proto: Proto): Buffer {
+function hugeSize(g: FuzzGen, proto: Proto): Buffer {
   const m = message(proto, 'ping', MessageTypes.CALL, 1, () => {});
   const field =
     proto === 'binary'
@@ -782,7 +757,7 @@ function hugeSize(g: Gen, proto: Proto): Buffer {
 }
 
 /** Message heads that are wrong: versions, protocol ids, types, name lengths, varints. */
-function badHead(g: Gen, proto: Proto): Buffer {
+function badHead(g: FuzzGen, proto: Proto): Buffer {
   if (proto === 'binary') {
     return g.pick([
       () => Buffer.concat([u32(0x80020001), u32(4), Buffer.from('ping'), u32(1), Buffer.from([0])]),
@@ -806,7 +781,7 @@ function badHead(g: Gen, proto: Proto): Buffer {
 }
 
 /** A TTwitter exchange: the upgrade call, then RequestHeader + message pairs (garbage in them). */
-function ttwitter(g: Gen, proto: Proto): { msgs: Buffer[]; calls: Call[] | undefined } {
+function ttwitter(g: FuzzGen, proto: Proto): { msgs: Buffer[]; calls: Call[] | undefined } {
   const msgs = [message(proto, CAN_TRACE, MessageTypes.CALL, 0, () => {})];
   let calls: Call[] | undefined = [];
   const dests = [undefined, '/users', '', '/', 'not a path', '/a b', '/#/io.l5d.fs/x', '/\u00e9', '/' + 'd'.repeat(300)];
@@ -826,7 +801,7 @@ function ttwitter(g: Gen, proto: Proto): { msgs: Buffer[]; calls: Call[] | undef
 }
 
 /** Messages for one connection, each whole (the caller frames them or not), and what they must get back. */
-function thriftMessages(g: Gen, proto: Proto): { msgs: Buffer[]; expect?: Expect; upgradeFirst?: boolean } {
+function thriftMessages(g: FuzzGen, proto: Proto): { msgs: Buffer[]; expect?: Expect; upgradeFirst?: boolean } {
   switch (g.int(8)) {
     case 0: {
       const t = ttwitter(g, proto);
@@ -849,7 +824,7 @@ function thriftMessages(g: Gen, proto: Proto): { msgs: Buffer[]; expect?: Expect
   }
 }
 
-function thriftCase(g: Gen, proto: Proto, framed: boolean): Generated {
+function thriftCase(g: FuzzGen, proto: Proto, framed: boolean): Generated {
   const r = g.rnd();
   if (r < 0.08) return { bytes: g.bytes(g.int(300)) };
   if (r < 0.12 && framed) return { bytes: Buffer.concat([u32(g.pick([0xffffffff, 0x7fffffff, 0x01000001, 0x00ffffff, 0])), g.bytes(g.int(40))]) };
@@ -863,40 +838,8 @@ function thriftCase(g: Gen, proto: Proto, framed: boolean): Generated {
   return { bytes: wire, ...(expect !== undefined ? { expect } : {}), ...(phases !== undefined ? { phases } : {}) };
 }
 
-/** One thrift message read from `trans` (the thrift package's reader): name, type, seqid, field 0/1 text, exception type. */
-interface Msg {
-  name: string;
-  type: number;
-  seqid: number;
-  text: string | undefined;
-  exType: number | undefined;
-}
-
-function protocolOn(proto: Proto, trans: unknown): P {
-  return (proto === 'binary' ? new TBinaryProtocol(trans as never, false, true) : new TCompactProtocol(trans as never)) as unknown as P;
-}
-
-function readMsg(p: P, prefixed: boolean): Msg {
-  if (prefixed) p.skip(T.STRUCT);
-  const m = p.readMessageBegin();
-  let text: string | undefined;
-  let exType: number | undefined;
-  p.readStructBegin();
-  for (;;) {
-    const f = p.readFieldBegin();
-    if (f.ftype === T.STOP) break;
-    if ((f.fid === 0 || f.fid === 1) && f.ftype === T.STRING) text = p.readString();
-    else if (f.fid === 2 && f.ftype === T.I32) exType = p.readI32();
-    else p.skip(f.ftype);
-    p.readFieldEnd();
-  }
-  p.readStructEnd();
-  p.readMessageEnd();
-  return { name: m.fname, type: m.mtype, seqid: m.rseqid, text, exType };
-}
-
 /** A reply the router may send: the upstream's (labelled) REPLY, a TApplicationException, the TTwitter upgrade. */
-function replyProblem(m: Msg, upLabel: string, index: number): string | undefined {
+function replyProblem(m: Parsed, upLabel: string, index: number): string | undefined {
   if (m.type === MessageTypes.REPLY) {
     if (m.name === CAN_TRACE && m.text === undefined && index === 0) return undefined;
     if (m.text === undefined || !m.text.startsWith(`${upLabel}:${m.name}:`)) return `REPLY ${JSON.stringify(m.name)} with ${JSON.stringify(m.text?.slice(0, 80))}, not the upstream's`;
@@ -920,7 +863,7 @@ function checkThrift(buf: Buffer, proto: Proto, framed: boolean, upLabel: string
   const calls = want?.calls.filter((c) => !c.oneway) ?? [];
   let answered = 0;
   const trans = new TFramedTransport(buf) as unknown as { readPos: number };
-  const p = protocolOn(proto, trans);
+  const p = protocol(proto, trans);
   let prefixed = false;
   let index = 0;
   while (trans.readPos < buf.length) {
@@ -932,9 +875,9 @@ function checkThrift(buf: Buffer, proto: Proto, framed: boolean, upLabel: string
       if (end > buf.length) return fail(`truncated frame at ${start}`);
       trans.readPos = start + 4;
     }
-    let m: Msg;
+    let m: Parsed;
     try {
-      m = readMsg(p, prefixed);
+      m = readOne(p, prefixed ? 'response' : undefined);
     } catch (e) {
       return fail(`reply ${index} at ${start} does not parse: ${(e as Error).message}`);
     }
@@ -959,7 +902,7 @@ function checkThrift(buf: Buffer, proto: Proto, framed: boolean, upLabel: string
 }
 
 /** A reply to call `c`: its name and seqid, and the upstream's exact text (or a TApplicationException). */
-function callProblem(m: Msg, c: Call, upLabel: string): string | undefined {
+function callProblem(m: Parsed, c: Call, upLabel: string): string | undefined {
   if (m.name !== c.name || m.seqid !== c.seqid) return `reply ${JSON.stringify(m.name)}/${m.seqid} to call ${JSON.stringify(c.name)}/${c.seqid}`;
   if (m.type === MessageTypes.REPLY && m.text !== `${upLabel}:${c.name}:${c.arg}`) return `reply to ${JSON.stringify(c.name)} is ${JSON.stringify(m.text)}`;
   return undefined;
@@ -990,7 +933,7 @@ const DTAB_TEXT = ['/svc/x', '/svc/users', 'not a path', '/a b', '', '/#/io.l5d.
 const CONTEXT_KEYS = ['com.twitter.finagle.Deadline', 'com.twitter.finagle.tracing.TraceContext', 'com.twitter.finagle.Retries', 'com.twitter.finagle.thrift.ClientIdContext', 'x'];
 
 /** A Tdispatch with garbage contexts, dst and dtab; `valid` is false when its lengths do not match its bytes. */
-function tdispatchOf(g: Gen, tag: number, body: Buffer): { bytes: Buffer; valid: boolean } {
+function tdispatchOf(g: FuzzGen, tag: number, body: Buffer): { bytes: Buffer; valid: boolean } {
   const contexts: Array<[Buffer, Buffer]> = Array.from({ length: g.int(3) }, () => [Buffer.from(g.pick(CONTEXT_KEYS)), g.bytes(g.pick([0, 8, 16, 24, 40, 3]))]);
   const dtab: Array<[string, string]> = Array.from({ length: g.chance(0.5) ? 0 : 1 + g.int(3) }, () => [g.pick(DTAB_TEXT), g.pick(DTAB_TEXT)]);
   const dst = g.pick(['', '/', '/users', 'not a path', '/a b', '/#/x', '/' + 'd'.repeat(1000), '/svc/%zz']);
@@ -1007,12 +950,12 @@ function tdispatchOf(g: Gen, tag: number, body: Buffer): { bytes: Buffer; valid:
   return { bytes: muxFrame(2, tag, Buffer.concat([fields, body])), valid };
 }
 
-function tdispatch(g: Gen, tag: number, body: Buffer): Buffer {
+function tdispatch(g: FuzzGen, tag: number, body: Buffer): Buffer {
   return tdispatchOf(g, tag, body).bytes;
 }
 
 /** A Tdispatch in fragments: every frame but the last has the tag's MSB set. */
-function fragmented(g: Gen, tag: number, body: Buffer, finish = true): Buffer {
+function fragmented(g: FuzzGen, tag: number, body: Buffer, finish = true): Buffer {
   // Whole-frame lengths are the fragments' own: the Tdispatch inside is encoded right.
   const whole = encodeMessage({ kind: 'Tdispatch', tag, contexts: [], dst: g.pick(['', '/users']), dtab: [], body });
   const payload = whole.subarray(8);
@@ -1027,7 +970,7 @@ function fragmented(g: Gen, tag: number, body: Buffer, finish = true): Buffer {
 }
 
 /** A mux session: maybe the Tinit handshake, then Tdispatch/Treq (some fragmented, discarded or after a Tping). */
-function muxSession(g: Gen): Generated {
+function muxSession(g: FuzzGen): Generated {
   const parts: Buffer[] = [];
   let valid = true;
   if (g.chance(0.6)) {
@@ -1081,7 +1024,7 @@ function muxSession(g: Gen): Generated {
 }
 
 /** Frames that are wrong in one way: types, tags, sizes, fields. */
-function muxBad(g: Gen): Buffer {
+function muxBad(g: FuzzGen): Buffer {
   const body = thriftMessage(g, 'binary');
   switch (g.int(18)) {
     case 0:
@@ -1131,7 +1074,7 @@ function muxBad(g: Gen): Buffer {
   }
 }
 
-function muxCase(g: Gen): Generated {
+function muxCase(g: FuzzGen): Generated {
   const r = g.rnd();
   if (r < 0.08) return { bytes: g.bytes(g.int(300)) };
   if (r < 0.28) {
@@ -1223,7 +1166,7 @@ function checkMux(sent: Buffer, buf: Buffer, upLabel: string, expect: Expect | u
           if (w?.call !== undefined && !w.call.oneway) return fail(`an empty ${m.kind} for tag ${m.tag}, a call`);
           break;
         }
-        let r: Msg;
+        let r: Parsed;
         try {
           r = parseMessage('binary', m.body);
         } catch (e) {
@@ -1262,7 +1205,7 @@ interface Outcome {
  * all the answers it waits for are in (or, short of that, well before CASE_MS), and waits for the
  * server to close.
  */
-function exchange(port: number, phases: readonly Buffer[], g: Gen, answered: (reply: Buffer) => boolean): Promise<Outcome> {
+function exchange(port: number, phases: readonly Buffer[], g: FuzzGen, answered: (reply: Buffer) => boolean): Promise<Outcome> {
   // Each phase in up to three pieces, a few ms apart; a phase after the first waits for a reply.
   const pieces: Array<{ bytes: Buffer; gap: number; awaitReply: boolean }> = [];
   for (const [p, bytes] of phases.entries()) {
@@ -1429,7 +1372,7 @@ async function h2Get(port: number, path: string): Promise<{ status: number; body
 }
 
 /** One Tdispatch on a mux session: the RdispatchOk body, parsed. */
-async function muxCall(port: number, dst: string, body: Buffer): Promise<Msg> {
+async function muxCall(port: number, dst: string, body: Buffer): Promise<Parsed> {
   const sock = net.connect(port, '127.0.0.1');
   sock.on('error', () => {});
   try {
@@ -1451,7 +1394,7 @@ async function muxCall(port: number, dst: string, body: Buffer): Promise<Msg> {
   }
 }
 
-async function thriftGet(port: number, proto: Proto, framed: boolean, name: string, arg: string): Promise<Msg> {
+async function thriftGet(port: number, proto: Proto, framed: boolean, name: string, arg: string): Promise<Parsed> {
   const c = await ThriftCaller.connect(port, { proto, framed });
   try {
     return await c.call(callMessage(proto, name, 41, arg));
@@ -1464,7 +1407,7 @@ test('fuzz: h2, thrift (framed, buffered, compact) and thriftmux servers answer 
   const seed = (process.env['MESHWORK_FUZZ_SEED'] ?? '') !== '' ? Number(process.env['MESHWORK_FUZZ_SEED']) : Math.floor(Math.random() * 2 ** 31);
   t.diagnostic(`fuzz seed ${seed} (replay: MESHWORK_FUZZ_SEED=${seed})`);
   console.log(`protocol-fuzz: seed ${seed}`);
-  const g = new Gen(prng(seed));
+  const g = new FuzzGen(prng(seed));
   interface Case extends Generated {
     readonly kind: Kind;
     readonly i: number;
@@ -1506,7 +1449,7 @@ test('fuzz: h2, thrift (framed, buffered, compact) and thriftmux servers answer 
   const rssBefore = rssKb(pid);
 
   const outcomes: Outcome[] = new Array(cases.length);
-  const timing = new Gen(prng(seed ^ 0x5eed));
+  const timing = new FuzzGen(prng(seed ^ 0x5eed));
   const t0 = Date.now();
   let next = 0;
   let peakRss = rssBefore;
@@ -1515,7 +1458,7 @@ test('fuzz: h2, thrift (framed, buffered, compact) and thriftmux servers answer 
     while (next < cases.length && Date.now() - t0 < TOTAL_MS) {
       const k = next++;
       const c = cases[k]!;
-      outcomes[k] = await exchange(ports[c.kind], c.phases ?? [c.bytes], new Gen(prng(timing.int(2 ** 31))), (reply) => c.expect === undefined || check(c, reply).complete);
+      outcomes[k] = await exchange(ports[c.kind], c.phases ?? [c.bytes], new FuzzGen(prng(timing.int(2 ** 31))), (reply) => c.expect === undefined || check(c, reply).complete);
     }
   };
   try {

@@ -15,7 +15,7 @@ import type * as http from 'node:http';
 import * as net from 'node:net';
 import { spawnReady, type ReadyProcess } from '../support/process.js';
 import { request, upstream, type Upstream } from '../router/support.js';
-import { seededRandom as prng } from '../support/prng.js';
+import { FuzzGen, seededRandom as prng } from '../support/prng.js';
 
 const BIN = join(process.cwd(), 'bin', 'meshwork.js');
 const CASES = 2000;
@@ -40,29 +40,6 @@ function untag(s: string): number | undefined {
   if (m === null) return undefined;
   const i = Number(m[1]);
   return (i * 7919 + 13) % 100003 === Number(m[2]) ? i : undefined;
-}
-
-class Gen {
-  constructor(readonly rnd: () => number) {}
-  int(n: number): number {
-    return Math.floor(this.rnd() * n);
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.rnd() < p;
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.alloc(n);
-    for (let k = 0; k < n; k++) b[k] = this.int(256);
-    return b;
-  }
-  printable(n: number): string {
-    let s = '';
-    for (let k = 0; k < n; k++) s += String.fromCharCode(32 + this.int(95));
-    return s;
-  }
 }
 
 /** Requests a well-behaved client sends; `T` is replaced by the case tag. */
@@ -117,7 +94,7 @@ const EXTRA_HEADERS = [
 ];
 
 /** A request from a small grammar: mostly plausible, often subtly wrong. */
-function grammar(g: Gen, t: string): Buffer {
+function grammar(g: FuzzGen, t: string): Buffer {
   const eol = g.chance(0.9) ? '\r\n' : g.pick(['\n', '\r', '\r\r\n', '\n\r']);
   let target = g.pick(TARGETS);
   if (g.chance(0.05)) target = '/' + 'a'.repeat(1000 + g.int(3000));
@@ -141,7 +118,7 @@ function grammar(g: Gen, t: string): Buffer {
 }
 
 /** A corpus request with a few bytes flipped, inserted, deleted, duplicated or cut. */
-function mutate(g: Gen, t: string): Buffer {
+function mutate(g: FuzzGen, t: string): Buffer {
   let b = Buffer.from(g.pick(CORPUS).replaceAll('x-case: T', `x-case: ${t}`), 'latin1');
   for (let k = 1 + g.int(4); k > 0; k--) {
     const at = g.int(b.length + 1);
@@ -168,7 +145,7 @@ function mutate(g: Gen, t: string): Buffer {
   return b;
 }
 
-function generate(g: Gen, i: number): Buffer {
+function generate(g: FuzzGen, i: number): Buffer {
   const t = tag(i);
   const r = g.rnd();
   if (r < 0.3) return grammar(g, t);
@@ -428,7 +405,7 @@ test(`fuzz: ${CASES} random and mutated requests over raw sockets; the process a
   const seed = (process.env['MESHWORK_FUZZ_SEED'] ?? '') !== '' ? Number(process.env['MESHWORK_FUZZ_SEED']) : Math.floor(Math.random() * 2 ** 31);
   t.diagnostic(`fuzz seed ${seed} (replay: MESHWORK_FUZZ_SEED=${seed})`);
   console.log(`router-fuzz: seed ${seed}`);
-  const g = new Gen(prng(seed));
+  const g = new FuzzGen(prng(seed));
   const cases = Array.from({ length: CASES }, (_, i) => generate(g, i));
   // To look at a run's inputs: one JSON string (latin1) per line, case i on line i + 1.
   const dump = process.env['MESHWORK_FUZZ_DUMP'];

@@ -29,7 +29,8 @@ type P = ThriftLib.TProtocol;
 
 export const CAN_TRACE = '__can__finagle__trace__v3__';
 
-function protocol(proto: Proto, trans: unknown): P {
+/** A thrift-package protocol of `proto` over a transport. */
+export function protocol(proto: Proto, trans: unknown): P {
   return (proto === 'binary' ? new TBinaryProtocol(trans as never, false, true) : new TCompactProtocol(trans as never)) as unknown as P;
 }
 
@@ -159,7 +160,8 @@ function readHeaderStruct(p: P): { dest: string | undefined; delegations: [strin
   return { dest, delegations };
 }
 
-function readOne(p: P, withHeader: 'request' | 'response' | undefined): Parsed {
+/** One message from `p`; `withHeader`: a TTwitter RequestHeader or ResponseHeader comes first. */
+export function readOne(p: P, withHeader: 'request' | 'response' | undefined): Parsed {
   let header: Parsed['header'];
   if (withHeader === 'request') header = readHeaderStruct(p);
   else if (withHeader === 'response') p.skip(T.STRUCT);
