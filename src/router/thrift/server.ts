@@ -418,8 +418,9 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
 
   /** Mux sessions are told to drain (Tdrain) at once; what is left after `graceMs` is closed. */
   async close(graceMs: number): Promise<void> {
-    const closing = this.mux?.close(graceMs);
-    await this.drain(graceMs);
-    await closing;
+    // The mux server's drain alone: a session is served until its client's Rdrain (and nacked
+    // after), where the base drain's refusal would answer what the client sent before its Rdrain
+    // with a "router is shutting down" exception the client may not resend.
+    await this.mux?.close(graceMs);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * A thrift router server in process: close() ends even while a client has connected but not
- * finished (or started) its TLS handshake.
+ * finished (or started) its TLS handshake; a thriftmux server's graceful close routes what a mux
+ * client sends before its Rdrain.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,8 +12,11 @@ import type { ActivityState, BoundName } from '../../../src/naming/contracts.js'
 import type { NameTree } from '../../../src/naming/name-tree.js';
 import { MetricsRegistry } from '../../../src/telemetry/metrics-registry.js';
 import { ThriftRouter } from '../../../src/router/thrift/router.js';
-import { ThriftRouterServer, thriftServerOptions } from '../../../src/router/thrift/server.js';
+import { ThriftMuxRouterServer, ThriftRouterServer, thriftServerOptions } from '../../../src/router/thrift/server.js';
+import { decodeMessage, encodeMessage, type MuxMessage } from '../../../src/protocol/mux/index.js';
 import { makeTestCerts } from '../../support/certs.js';
+import { callMessage } from '../../support/thrift.js';
+import { dial, MARKER_BYTES, RINIT_V1, TINIT_V1, withTimeout, type FrameReader } from '../../protocol/mux/helpers.js';
 import { TestVar, TextDtab, activity, parseTextDtab } from '../support.js';
 
 test('a TLS thrift server closes at once with a client stuck before its TLS handshake', async () => {
@@ -45,5 +49,59 @@ test('a TLS thrift server closes at once with a client stuck before its TLS hand
     router.close();
     metrics.close();
     certs.cleanup();
+  }
+});
+
+async function muxFrame(p: FrameReader): Promise<MuxMessage> {
+  return decodeMessage((await p.frame()).subarray(4));
+}
+
+test('a thriftmux server closing with grace routes what a mux client sends before its Rdrain', async () => {
+  const metrics = new MetricsRegistry();
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let onHeld!: () => void;
+  const held = new Promise<void>((r) => (onHeld = r));
+  // Stands in for the router: "hold" waits for release(); every reply names its method.
+  const router = {
+    label: 'tmux',
+    proto: 'binary',
+    route: async (req: { head: { name: string } }): Promise<Buffer> => {
+      if (req.head.name === 'hold') {
+        onHeld();
+        await released;
+      }
+      return Buffer.from(`routed:${req.head.name}`);
+    },
+  };
+  const server = new ThriftMuxRouterServer(router as never, thriftServerOptions({ ip: '127.0.0.1', port: 0 }, undefined), metrics);
+  const { port } = await server.listen();
+  const p = await dial(port);
+  try {
+    p.write(MARKER_BYTES);
+    await p.frame();
+    p.write(TINIT_V1);
+    assert.deepEqual(await p.frame(), RINIT_V1);
+    p.write(encodeMessage({ kind: 'Tdispatch', tag: 2, contexts: [], dst: '', dtab: [], body: callMessage('binary', 'hold', 1, 'a') }));
+    await withTimeout(held, 3000, 'the held request');
+    const closing = server.close(5000);
+    assert.deepEqual(await muxFrame(p), { kind: 'Tdrain', tag: 1 });
+    // Sent before the client's Rdrain: served as Finagle's drain serves it, not refused.
+    p.write(encodeMessage({ kind: 'Tdispatch', tag: 3, contexts: [], dst: '', dtab: [], body: callMessage('binary', 'get', 2, 'b') }));
+    const early = await muxFrame(p);
+    assert.equal(early.kind, 'RdispatchOk');
+    assert.equal((early as { body: Buffer }).body.toString('latin1'), 'routed:get');
+    p.write(encodeMessage({ kind: 'Rdrain', tag: 1 }));
+    release();
+    const last = await muxFrame(p);
+    assert.equal(last.kind, 'RdispatchOk');
+    assert.equal((last as { tag: number; body: Buffer }).tag, 2);
+    assert.equal((last as { body: Buffer }).body.toString('latin1'), 'routed:hold');
+    await p.waitClosed();
+    await withTimeout(closing, 3000, 'close');
+  } finally {
+    p.socket.destroy();
+    await server.close(0);
+    metrics.close();
   }
 });
