@@ -15,12 +15,13 @@
  * Session expiry (Linkerd's server `serverSession`; Finagle's ExpiringService over
  * MuxServerSession): a connection with no request in flight for `idleTimeMs`, or older than
  * `lifeTimeMs`, is expired. A mux session is drained as Finagle drains one: Tdrain on the control
- * tag; requests keep being served until the client's Rdrain, after which each new Tdispatch/Treq
- * is nacked (Rdispatch/Rreq status 2); once nothing is in flight the socket is closed. The whole
- * drain is bounded by `drainTimeoutMs` (a client that never answers, or a request that never
- * ends, is cut off then). Plain thrift has no drain: a downgraded session is closed when idle, or
- * once the replies under way are out, frames read after expiry going unanswered. `close(graceMs)`
- * drains every connection the same way, bounded by `graceMs`.
+ * tag (after the Rinit when expired mid-handshake); requests keep being served until the
+ * client's Rdrain, after which each new Tdispatch/Treq is nacked (Rdispatch/Rreq status 2); once
+ * nothing is in flight the socket is closed. The whole drain is bounded by `drainTimeoutMs` (a
+ * client that never answers, or a request that never ends, is cut off then). Plain thrift has no
+ * drain: a downgraded session is closed when idle, or once the replies under way are out, frames
+ * read after expiry going unanswered. `close(graceMs)` drains every connection the same way,
+ * bounded by `graceMs`.
  */
 import { createRequire } from 'node:module';
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -163,6 +164,8 @@ class ServerConn {
   /** Idle, past its lifetime, or the server is closing: no new work is started for long. */
   private expired = false;
   private drainPhase = D_OPEN;
+  /** A Tdrain waiting for the handshake to end (D_ASKED before Rinit went out). */
+  private tdrainOwed = false;
 
   constructor(server: MuxServer, socket: Socket, handler: MuxHandler, maxFrameSize: number, idleMs: number, lifeMs: number) {
     this.server = server;
@@ -236,7 +239,10 @@ class ServerConn {
       return;
     }
     this.drainPhase = D_ASKED;
-    this.socket.write(TDRAIN_CONTROL);
+    // Finagle's server writes nothing before its Rinit, and Finagle's client fails a handshake
+    // answered with anything else: mid-handshake, the Tdrain waits for it to end.
+    if (this.phase === H_DONE) this.socket.write(TDRAIN_CONTROL);
+    else this.tdrainOwed = true;
     // Finagle bounds the whole drain with one deadline and then shuts the session down.
     this.drainTimer = setTimeout(() => {
       this.drainTimer = null;
@@ -344,6 +350,11 @@ class ServerConn {
         // Other R messages answer exchanges this server never starts (it sends no Tping), and
         // a Tlease is advisory: nothing to answer, and answering an R could echo forever.
         break;
+    }
+    if (this.tdrainOwed && this.mode === M_MUX) {
+      // The handshake is over (the Rinit, if any, is written): the expired session's Tdrain goes out.
+      this.tdrainOwed = false;
+      this.socket.write(TDRAIN_CONTROL);
     }
   }
 

@@ -413,6 +413,31 @@ test('a client that never answers Tdrain is closed after drainTimeoutMs; a reque
   }
 });
 
+test('a session expired between the marker echo and the Tinit gets its Tdrain after the Rinit', async () => {
+  const { server, seen } = holdingServer({ lifeTimeMs: 100 });
+  const { port } = await server.listen();
+  const p = await dial(port);
+  try {
+    p.write(MARKER_BYTES);
+    await expectFrame(p, MARKER_BYTES, 'marker echo');
+    // The session is past its lifetime while the client has yet to send Tinit: a Finagle client
+    // reads the next message as the answer to its Tinit, so nothing may come before the Rinit.
+    await assert.rejects(p.frame(300), /no frame within 300 ms/);
+    p.write(TINIT_V1);
+    await expectFrame(p, RINIT_V1, 'Rinit first');
+    await expectFrame(p, TDRAIN_1, 'then the Tdrain');
+    p.write(tdispatchBytes(2, 'before rdrain'));
+    await expectFrame(p, rdispatchBytes(2, 0, 're:before rdrain'), 'served before Rdrain');
+    p.write(RDRAIN_1);
+    await p.waitClosed();
+    assert.equal(p.leftover.length, 0, `bytes after the drain: ${show(p.leftover)}`);
+    assert.deepEqual(seen, ['before rdrain']);
+  } finally {
+    p.socket.destroy();
+    await server.close();
+  }
+});
+
 /** A framed TBinaryProtocol CALL of method `name` with seqid 1. */
 function thriftCall(name: string): Buffer {
   const n = Buffer.from(name);
