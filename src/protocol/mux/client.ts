@@ -8,7 +8,8 @@
  * a server that answers anything else is used without the exchange. Dispatches made meanwhile
  * wait for it. Liveness follows Finagle's failure detector: a Tping every `pingIntervalMs`, and
  * a session whose Rping does not come within `pingTimeoutMs` is torn down. A server's Tdrain is
- * acknowledged and the session finishes its pending calls while new ones go to a new session.
+ * acknowledged and the session finishes its pending calls while new ones go to a new session;
+ * one that comes before the Rinit moves the dispatches waiting for the handshake there too.
  */
 import { createRequire } from 'node:module';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -219,6 +220,14 @@ class ClientSession {
         this.open();
         return;
       }
+      if (m.kind === 'Tdrain') {
+        // A server draining while the handshake is under way (its session expired, or it is
+        // closing) is answered as after the handshake; nothing was sent on this session, so the
+        // dispatches waiting for it go to a new one and this one ends.
+        this.socket.write(encodeMessage({ kind: 'Rdrain', tag: m.tag }));
+        this.drainBeforeOpen();
+        return;
+      }
       const what = m.kind === 'Rerr' ? `Rerr "${m.message}"` : m.kind === 'Rinit' ? `Rinit version ${m.version}` : m.kind;
       this.destroy(new MuxError('MESH_ERR_MUX_HANDSHAKE', `${this.opts.host}:${this.opts.port} answered Tinit with ${what}`));
       return;
@@ -289,6 +298,19 @@ class ClientSession {
     c.detach();
     this.checkDrained();
     return c;
+  }
+
+  private drainBeforeOpen(): void {
+    this.state = S_DRAINING;
+    this.clearConnectTimer();
+    this.client.sessionDraining(this);
+    const q = this.queue;
+    this.queue = [];
+    for (const call of q) {
+      call.detach();
+      this.client.redispatch(call);
+    }
+    this.checkDrained();
   }
 
   private checkDrained(): void {
@@ -399,6 +421,14 @@ export class MuxClient {
   dispatch(body: Buffer, signal?: AbortSignal): Promise<Buffer> {
     if (this.closed) return Promise.reject(muxClosed('the client is closed'));
     if (signal?.aborted) return Promise.reject(abortError(signal.reason));
+    const session = this.accepting();
+    return new Promise<Buffer>((resolve, reject) => {
+      session.dispatch(new PendingCall(session, body, signal, resolve, reject));
+    });
+  }
+
+  /** The session new dispatches go to, opened when there is none. */
+  private accepting(): ClientSession {
     let s = this.current;
     if (s === null || !s.accepting) {
       s = new ClientSession(this, this.opts);
@@ -406,10 +436,17 @@ export class MuxClient {
       this.current = s;
       this.sessions.add(s);
     }
-    const session = s;
-    return new Promise<Buffer>((resolve, reject) => {
-      session.dispatch(new PendingCall(session, body, signal, resolve, reject));
-    });
+    return s;
+  }
+
+  /** @internal A call that waited for a session drained before it opened: sent on another one. */
+  redispatch(call: PendingCall): void {
+    if (this.closed) call.reject(muxClosed('the client is closed'));
+    else if (call.signal?.aborted) call.reject(abortError(call.signal.reason));
+    else {
+      const session = this.accepting();
+      session.dispatch(new PendingCall(session, call.body, call.signal, call.resolve, call.reject));
+    }
   }
 
   /** Rejects every pending call with MESH_ERR_MUX_CLOSED and ends every session; later dispatches reject. */

@@ -208,6 +208,33 @@ test('a draining server: Rdrain, new dispatches on a new session, the pending on
   }
 });
 
+test('a Tdrain during the handshake: Rdrain, and the dispatches waiting go to a new session', async () => {
+  const raw = new RawServer();
+  const port = await raw.listen();
+  const client = new MuxClient({ host: '127.0.0.1', port, pingIntervalMs: 0 });
+  try {
+    const first = client.dispatch(Buffer.from('first'));
+    const p0 = await raw.peer(0);
+    assert.equal(show(await p0.frame()), show(MARKER_BYTES), 'marker');
+    p0.write(MARKER_BYTES);
+    assert.equal(show(await p0.frame()), show(hex('00 00 00 06 44 00 00 01 00 01')), 'Tinit');
+    p0.write(hex('00 00 00 04 40 00 00 01')); // Tdrain before the Rinit
+    assert.equal(show(await p0.frame()), show(hex('00 00 00 04 c0 00 00 01')), 'Rdrain');
+    // Nothing was sent on the drained session: the client ends it and goes to a new one.
+    await p0.waitClosed();
+    assert.equal(p0.leftover.length, 0, `bytes after the Rdrain: ${show(p0.leftover)}`);
+    const p1 = await raw.peer(1);
+    await serveHandshake(p1);
+    assert.equal(show(await p1.frame()), show(tdispatchBytes(2, 'first')));
+    p1.write(rdispatchBytes(2, 0, 'one'));
+    assert.equal((await withTimeout(first, 3000, 'the reply on the new session')).toString(), 'one');
+    assert.equal(client.connections, 2);
+  } finally {
+    client.close();
+    await raw.close();
+  }
+});
+
 test('abort sends Tdiscarded and rejects at once; the tag is reused after Rdiscarded', async () => {
   const raw = new RawServer();
   const port = await raw.listen();
