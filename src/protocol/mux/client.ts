@@ -67,9 +67,17 @@ const S_OPEN = 3;
 const S_DRAINING = 4; // Tdrain received: no new dispatches, pending ones finish
 const S_CLOSED = 5;
 
+/**
+ * Sessions a call may see drained before their handshake ends: a server that drains every new
+ * session at once would otherwise have the client open connections without end.
+ */
+const MAX_HANDSHAKE_DRAINS = 3;
+
 /** One dispatch. It is its own abort listener so that no closure is made per call. */
 class PendingCall {
   tag = -1;
+  /** Sessions this call waited for that were drained before they opened (MAX_HANDSHAKE_DRAINS). */
+  drains = 0;
   readonly session: ClientSession;
   readonly body: Buffer;
   readonly signal: AbortSignal | undefined;
@@ -443,9 +451,13 @@ export class MuxClient {
   redispatch(call: PendingCall): void {
     if (this.closed) call.reject(muxClosed('the client is closed'));
     else if (call.signal?.aborted) call.reject(abortError(call.signal.reason));
-    else {
+    else if (call.drains + 1 >= MAX_HANDSHAKE_DRAINS) {
+      call.reject(new MuxError('MESH_ERR_MUX_HANDSHAKE', `${this.opts.host}:${this.opts.port} drained ${call.drains + 1} sessions before their handshake ended`));
+    } else {
       const session = this.accepting();
-      session.dispatch(new PendingCall(session, call.body, call.signal, call.resolve, call.reject));
+      const moved = new PendingCall(session, call.body, call.signal, call.resolve, call.reject);
+      moved.drains = call.drains + 1;
+      session.dispatch(moved);
     }
   }
 

@@ -235,6 +235,30 @@ test('a Tdrain during the handshake: Rdrain, and the dispatches waiting go to a 
   }
 });
 
+test('a server that drains every session before its Rinit: the call fails after 3 sessions', async () => {
+  const raw = new RawServer();
+  const port = await raw.listen();
+  const client = new MuxClient({ host: '127.0.0.1', port, pingIntervalMs: 0 });
+  try {
+    const call = client.dispatch(Buffer.from('x'));
+    const failed = assert.rejects(withTimeout(call, 5000, 'the call to fail'), (e: Error & { code?: string }) => e.code === 'MESH_ERR_MUX_HANDSHAKE' && /drained 3 sessions/.test(e.message));
+    for (let i = 0; i < 3; i++) {
+      const p = await raw.peer(i);
+      assert.equal(show(await p.frame()), show(MARKER_BYTES), `marker ${i}`);
+      p.write(MARKER_BYTES);
+      assert.equal(show(await p.frame()), show(hex('00 00 00 06 44 00 00 01 00 01')), `Tinit ${i}`);
+      p.write(hex('00 00 00 04 40 00 00 01')); // Tdrain before the Rinit
+      assert.equal(show(await p.frame()), show(hex('00 00 00 04 c0 00 00 01')), `Rdrain ${i}`);
+      await p.waitClosed();
+    }
+    await failed;
+    assert.equal(client.connections, 3);
+  } finally {
+    client.close();
+    await raw.close();
+  }
+});
+
 test('abort sends Tdiscarded and rejects at once; the tag is reused after Rdiscarded', async () => {
   const raw = new RawServer();
   const port = await raw.listen();
