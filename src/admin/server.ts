@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { MetricsRegistry } from '../telemetry/metrics-registry.js';
 import { json, text, type AdminRequest, type AdminResponse, type AdminRoute } from '../telemetry/telemeter.js';
 import { ADMIN_DEFAULT_IP, ADMIN_DEFAULT_PORT, ADMIN_DEFAULT_SHUTDOWN_GRACE_MS, type AdminConfig } from './config.js';
+import { answerClientErrors } from './client-errors.js';
 import { AdminError, DelegateRejection } from './errors.js';
 import { SecurityFilter } from './security.js';
 import { cpuProfileRoute } from './profile.js';
@@ -222,7 +223,8 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
     let dtab: string | undefined;
     let path: string | undefined;
     if (req.method === 'POST') {
-      if (!isJsonType(req.headers['content-type'] as string | undefined)) return { status: 415, body: '' };
+      // Linkerd answered an empty 415; a client is told what to send instead.
+      if (!isJsonType(req.headers['content-type'] as string | undefined)) return text(415, `Unsupported content type '${String(req.headers['content-type'] ?? '')}': a delegation request is application/json`);
       const raw = req.body.toString('utf8');
       let parsed: unknown;
       try {
@@ -362,6 +364,7 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
   } else {
     server = createHttpServer();
   }
+  answerClientErrors(server);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     serve(req, res).catch((e: unknown) => {
       if (!res.headersSent) send(res, req.method ?? 'GET', text(500, `${(e as Error).message ?? String(e)}\n`));

@@ -21,6 +21,7 @@ import type { Closable, Var } from '../naming/contracts.js';
 import type { Activity } from '../naming/activity.js';
 import { addrToJson } from '../naming/bound.js';
 import { boundTreeToJson, delegate, delegateTreeToJson, stringifyDelegateJson } from '../naming/delegator.js';
+import { answerClientErrors } from '../admin/client-errors.js';
 import { NamerdError } from './errors.js';
 import type { Namespaces } from './namespaces.js';
 
@@ -163,8 +164,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > limit) {
+        // The rest is read and dropped, not cut off: destroying the request would reset the
+        // connection before the client, still sending, could read the 400 saying why.
         reject(new BadRequest(`body larger than ${limit} bytes`));
-        req.destroy();
         return;
       }
       chunks.push(c);
@@ -229,6 +231,7 @@ export class HttpController {
     const tls = this.options.tls;
     // node:https only when an interface serves TLS (it brings node:tls with it).
     const server: Server = tls === undefined ? createServer(handler) : (requireBuiltin('node:https') as typeof import('node:https')).createServer(tls, handler);
+    answerClientErrors(server);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -251,7 +254,13 @@ export class HttpController {
 
   /** Exposed for the admin server, which mounts the same API. */
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://namerd');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://namerd');
+    } catch {
+      // An absolute-form target Node's parser lets through (`http://[::1`) is not a URL.
+      throw new BadRequest(`bad request target ${JSON.stringify(req.url)}`);
+    }
     const path = url.pathname;
     const q = url.searchParams;
     const watch = q.get('watch') === 'true' || q.get('watch') === '1';

@@ -133,7 +133,7 @@ test('/delegator.json: GET and POST, and Linkerd\'s 400/405/415/501/503 answers'
   const noPath = await get('/delegator.json?namespace=in');
   assert.deepEqual([noPath.status, noPath.body], [400, 'Invalid path: a path is required']);
   const unsupported = await get('/delegator.json', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
-  assert.equal(unsupported.status, 415);
+  assert.deepEqual([unsupported.status, unsupported.body], [415, "Unsupported content type 'text/plain': a delegation request is application/json"]);
   const malformed = await get('/delegator.json', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"path":"/a"}' });
   assert.deepEqual([malformed.status, malformed.body], [400, 'Malformed delegation request: {"path":"/a"}']);
   const notImpl = await get('/delegator.json?namespace=thrift&path=/a');
@@ -292,4 +292,38 @@ test('/admin/profile.cpuprofile: one profile per process, across admin servers',
   assert.equal((await b.get('/admin/profile.cpuprofile?seconds=0.1')).status, 409);
   assert.equal((await first).status, 200);
   assert.equal((await b.get('/admin/profile.cpuprofile?seconds=0.1')).status, 200);
+});
+
+test('bytes the parser refuses and a bogus Expect are 4xx with a reason; a body over the limit is a 413', async (t) => {
+  const { addr, get } = await start(t, { delegate: () => TREE });
+  const { connect } = await import('node:net');
+  const raw = (bytes: string): Promise<string> =>
+    new Promise((resolve) => {
+      const s = connect(addr.port, '127.0.0.1');
+      let got = '';
+      s.setEncoding('latin1');
+      s.on('data', (c: string) => (got += c));
+      s.on('error', () => {});
+      s.on('close', () => resolve(got));
+      s.end(bytes, 'latin1');
+    });
+  assert.match(await raw('GET /admin/ping HTTP/1.1\r\nHost: h\r\n: novalue\r\n\r\n'), /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nBad Request: HPE_INVALID_HEADER_TOKEN \(.+\)\n$/);
+  assert.match(await raw(`GET /admin/ping HTTP/1.1\r\nHost: h\r\nx-big: ${'b'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n[^]*\r\n\r\nRequest Header Fields Too Large: HPE_HEADER_OVERFLOW/);
+  // fetch refuses an Expect header, so node:http sends these two.
+  const { request } = await import('node:http');
+  const send = (path: string, method: string, headers: Record<string, string>, body?: string): Promise<[number, string]> =>
+    new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: addr.port, method, path, headers }, (res) => {
+        let data = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (data += c));
+        res.on('end', () => resolve([res.statusCode ?? 0, data]));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  assert.deepEqual(await send('/admin/ping', 'GET', { expect: 'bogus' }), [417, 'unsupported expectation "bogus": only 100-continue is\n']);
+  // A body over the limit: the 413 reaches a keep-alive client, and the server answers after.
+  assert.deepEqual(await send('/delegator.json', 'POST', { 'content-type': 'application/json' }, 'z'.repeat((1 << 20) + 100)), [413, 'request body too large\n']);
+  assert.equal((await get('/admin/ping')).body, 'pong');
 });

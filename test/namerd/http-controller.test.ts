@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { createNamers } from '../../src/namers/registry.js';
 import { readPath, readDtab } from '../../src/naming/index.js';
 import { createStore } from '../../src/namerd/stores/registry.js';
@@ -242,4 +243,33 @@ test('a watch on a namespace that does not exist yet answers its head at once, t
   assert.equal(got.status, 200);
   assert.ok(got.headMs < 1000, `head after ${got.headMs} ms`);
   assert.deepEqual(JSON.parse(got.first), [{ prefix: '/svc', dst: '/#/io.l5d.fs/web' }]);
+});
+
+/** Writes `bytes` on a new connection and resolves with everything the server wrote until it closed. */
+function raw(bytes: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    s.setEncoding('latin1');
+    s.on('data', (c: string) => (got += c));
+    s.on('error', () => {});
+    s.on('close', () => resolve(got));
+    s.end(bytes, 'latin1');
+  });
+}
+
+test('bytes the parser refuses, an absolute target that is no URL and a bogus Expect are 4xx with a reason', async () => {
+  const bad = await raw('G ET /api/1/dtabs HTTP/1.1\r\nHost: h\r\n\r\n');
+  assert.match(bad, /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nBad Request: HPE_INVALID_METHOD \(.+\)\n$/);
+  // Node's parser lets `http://[::1` through; `new URL` then threw and it was a 500.
+  const target = await raw('GET http://[::1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n');
+  assert.match(target, /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nbad request target "http:\/\/\[::1"\n$/);
+  const expect = await call('GET', '/api/1/dtabs', undefined, { expect: 'bogus' });
+  assert.deepEqual([expect.status, expect.body], [417, 'unsupported expectation "bogus": only 100-continue is\n']);
+});
+
+test('a body over the limit is answered 400 saying so, on a connection that stays usable', async () => {
+  const r = await call('PUT', '/api/1/dtabs/big', '/'.repeat((1 << 20) + 100), { 'content-type': 'application/dtab', connection: 'keep-alive' });
+  assert.deepEqual([r.status, r.body], [400, `body larger than ${1 << 20} bytes\n`]);
+  assert.equal((await call('GET', '/api/1/dtabs/big')).status, 404);
 });

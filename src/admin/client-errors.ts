@@ -1,0 +1,36 @@
+/**
+ * Node's http server answers bytes it cannot parse with a bare status line and no body, and an
+ * Expect other than 100-continue with an empty 417: a client learns nothing of what was wrong.
+ * Meshwork's rule is that a malformed request gets a 4xx with a reason, so the node:http servers
+ * a client can reach (the admin server, namerd's httpController) answer these themselves: the
+ * statuses Node would choose, with the parser's error code as the reason.
+ */
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** Node's choice of status per parser error; anything else is a 400. */
+const STATUS_BY_CODE: Readonly<Record<string, number>> = {
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
+
+export function answerClientErrors(server: Server): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // As Node does: write only while no response on this socket has sent its head, since bytes
+    // written into a response under way (a watch stream) would corrupt it for the client.
+    const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (err.code !== 'ECONNRESET' && socket.writable && (inFlight == null || !inFlight.headersSent)) {
+      const status = STATUS_BY_CODE[err.code ?? ''] ?? 400;
+      const reason = (err as { reason?: unknown }).reason;
+      const body = `${STATUS_CODES[status]}: ${err.code ?? 'malformed request'}${typeof reason === 'string' ? ` (${reason})` : ''}\n`;
+      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    }
+    socket.destroy();
+  });
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const body = `unsupported expectation ${JSON.stringify(req.headers.expect ?? '')}: only 100-continue is\n`;
+    res.writeHead(417, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+}
