@@ -22,7 +22,8 @@ import type { Activity } from '../naming/activity.js';
 import { addrToJson } from '../naming/bound.js';
 import { boundTreeToJson, delegate, delegateTreeToJson, stringifyDelegateJson } from '../naming/delegator.js';
 import { answerClientErrors } from '../admin/client-errors.js';
-import { NamerdError } from './errors.js';
+import { NamerError } from '../namers/errors.js';
+import { NamerdError, NamespaceInvalidError } from './errors.js';
 import type { Namespaces } from './namespaces.js';
 
 export interface HttpControllerOptions {
@@ -143,6 +144,12 @@ function statusOf(e: unknown): number {
         return 500;
     }
   }
+  // A bind that fails on the name the client asked for (`/$/inet/host/notaport`, a namer kind
+  // that does not exist) is the request's fault; a namer whose backend is away is not.
+  if (e instanceof NamerError) {
+    if (e.code === 'MESH_ERR_UNKNOWN_NAMER' || e.code === 'MESH_ERR_NAMER_BAD_PATH') return 400;
+    if (e.code === 'MESH_ERR_NAMER_UNAVAILABLE') return 503;
+  }
   return 500;
 }
 
@@ -180,8 +187,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
  * Streams a value over time as newline-delimited JSON; the observation is closed when the
  * client goes away. `render` returns undefined for states that are not shown (pending).
  */
-function streamVar<T>(req: IncomingMessage, res: ServerResponse, v: Var<T>, render: (t: T) => Promise<string | undefined> | string | undefined): void {
-  res.writeHead(200, { 'content-type': JSON_TYPE, 'transfer-encoding': 'chunked' });
+function streamVar<T>(req: IncomingMessage, res: ServerResponse, v: Var<T>, render: (t: T) => Promise<string | undefined> | string | undefined, type = JSON_TYPE): void {
+  res.writeHead(200, { 'content-type': type, 'transfer-encoding': 'chunked' });
   // The head goes out now, so a watcher knows its watch is open before the first change.
   res.flushHeaders();
   let last: string | undefined;
@@ -328,8 +335,16 @@ export class HttpController {
       case 'HEAD': {
         const codec = acceptCodec(req.headers.accept);
         if (watch && method === 'GET') {
-          return streamVar(req, res, activityVar(store.observe(ns)), (s) =>
-            s.type === 'ok' && s.value !== null ? codec.write(s.value.dtab as unknown as Dtab) : undefined,
+          const act = store.observe(ns);
+          const first = act.states.sample();
+          // A name the store refuses is a 400, as for a plain GET, not a stream that stays silent.
+          if (first.type === 'failed' && first.error instanceof NamespaceInvalidError) throw first.error;
+          return streamVar(
+            req,
+            res,
+            activityVar(act),
+            (s) => (s.type === 'ok' && s.value !== null ? codec.write(s.value.dtab as unknown as Dtab) : undefined),
+            codec.type,
           );
         }
         const v = await store.get(ns);

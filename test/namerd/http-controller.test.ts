@@ -197,6 +197,46 @@ test('watch streams a line per change and drops duplicates', async () => {
   assert.match(binds[1]!, /^\{"type":"leaf","bound":\{.*"id":"\/#\/io.l5d.fs\/web"/);
 });
 
+test('a watch in application/dtab says so; a watch on a name no store allows is a 400', async () => {
+  const head = await new Promise<{ type: string | undefined; line: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no line within 5 s')), 5000);
+    const req = request({ host: '127.0.0.1', port, path: '/api/1/dtabs/default?watch=true', headers: { accept: 'application/dtab' } }, (res) => {
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        buf += c;
+        const i = buf.indexOf('\n');
+        if (i < 0) return;
+        clearTimeout(timer);
+        req.destroy();
+        resolve({ type: res.headers['content-type'], line: buf.slice(0, i) });
+      });
+    });
+    req.on('error', () => undefined);
+    req.end();
+  });
+  assert.deepEqual(head, { type: 'application/dtab', line: '/svc=>/#/io.l5d.fs' });
+  // Bounded: the stream this replaces never ended.
+  let timer: NodeJS.Timeout | undefined;
+  const bad = await Promise.race([
+    call('GET', '/api/1/dtabs/caf%C3%A9?watch=true'),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no answer to the watch within 5 s')), 5000))),
+  ]).finally(() => clearTimeout(timer));
+  assert.equal(bad.status, 400);
+  assert.match(bad.body, /caf\u00e9|café/);
+  // The plain GET of the same name answers the same.
+  assert.equal((await call('GET', '/api/1/dtabs/caf%C3%A9')).status, 400);
+});
+
+test('a bind that fails on the name asked for is a 400 with the reason, not a 500', async () => {
+  const a = await call('GET', '/api/1/bind/default?path=/$/inet/127.0.0.1/1%');
+  assert.deepEqual([a.status, a.body], [400, 'Unknown namer: inet for path: /$/inet/127.0.0.1/1%\n']);
+  const b = await call('GET', '/api/1/bind/default?path=/$/nosuchnamer/x');
+  assert.deepEqual([b.status, b.body], [400, 'Unknown namer: nosuchnamer for path: /$/nosuchnamer/x\n']);
+  const c = await call('GET', '/api/1/bind/default?path=/$/io.buoyant.rinet/notaport/127.0.0.1');
+  assert.deepEqual([c.status, c.body], [400, 'Invalid port: notaport\n']);
+});
+
 test('a store that is down answers 503 with the reason', async () => {
   const down = new Proxy(store, {
     get(target, prop) {

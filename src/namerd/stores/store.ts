@@ -13,6 +13,8 @@
  *   are. While the backend is unreachable they keep the last value they had (proxies keep
  *   routing on it); before any value was ever read they are failed. They resume on their own
  *   when the backend returns.
+ * - A namespace name the store does not allow: `observe` is failed at once and every other call
+ *   rejects, with MESH_ERR_NAMESPACE_INVALID.
  * - A stored value that does not parse is a failed state for that namespace
  *   (MESH_ERR_STORED_DTAB_INVALID), never a crash; `get` rejects with the same error.
  */

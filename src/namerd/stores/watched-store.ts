@@ -104,6 +104,12 @@ export abstract class WatchedStore implements DtabStore {
   }
 
   observe(ns: string): Activity<VersionedDtab | null> {
+    // A name no write could create is failed at once, as `get` rejects it (not pending for good).
+    try {
+      this.checkNamespace(ns);
+    } catch (e) {
+      return Activity.exception(e as Error);
+    }
     return new Activity(new NsVar(this, ns));
   }
 

@@ -9,7 +9,7 @@ import { boundName } from '../../naming/bound.js';
 import type { Name, NameNamer, Var } from '../../naming/contracts.js';
 import { EMPTY, FAIL, NEG, leaf, type NameTree } from '../../naming/name-tree.js';
 import { Path } from '../../naming/path.js';
-import { unknownNamer } from '../errors.js';
+import { NamerError, unknownNamer } from '../errors.js';
 import { hostPortRewriters } from './hostport.js';
 import { httpRewriters } from './http.js';
 import { isPort, resolveInet } from './inet.js';
@@ -58,7 +58,7 @@ const rinet: NameNamer = {
   lookup(rest: Path): Activity<NameTree<Name>> {
     if (rest.size < 2) return NEG_ACTIVITY;
     const [port, host] = rest.take(2).utf8Elems as [string, string];
-    if (!isPort(port)) return Activity.exception(new Error(`Invalid port: ${port}`));
+    if (!isPort(port)) return Activity.exception(new NamerError('MESH_ERR_NAMER_BAD_PATH', `Invalid port: ${port}`));
     const id = Path.utf8('$', 'io.buoyant.rinet').concat(rest.take(2));
     return boundLeaf(id, cachedAddr(host, Number(port), true), rest.drop(2));
   },
