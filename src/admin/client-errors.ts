@@ -3,7 +3,8 @@
  * Expect other than 100-continue with an empty 417: a client learns nothing of what was wrong.
  * Meshwork's rule is that a malformed request gets a 4xx with a reason, so the node:http servers
  * a client can reach (the admin server, namerd's httpController) answer these themselves: the
- * statuses Node would choose, with the parser's error code as the reason.
+ * statuses Node would choose, with the parser's error code as the reason. Node's own Host check
+ * (a bare 400) is turned off for them (`HOST_CHECK_OFF`) and done by `refuseMissingHost`.
  */
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -33,4 +34,19 @@ export function answerClientErrors(server: Server): void {
     res.writeHead(417, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });
+}
+
+/** Options for node:http/https servers that leave the Host check to `refuseMissingHost`. */
+export const HOST_CHECK_OFF = { requireHostHeader: false } as const;
+
+/**
+ * An HTTP/1.1 request must carry Host (RFC 9112 section 3.2): one without it gets a 400 saying so.
+ * True when it was answered.
+ */
+export function refuseMissingHost(req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.headers.host !== undefined || req.httpVersion !== '1.1') return false;
+  const body = 'Bad Request: an HTTP/1.1 request must carry a Host header\n';
+  res.writeHead(400, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body);
+  return true;
 }

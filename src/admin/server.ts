@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { MetricsRegistry } from '../telemetry/metrics-registry.js';
 import { json, text, type AdminRequest, type AdminResponse, type AdminRoute } from '../telemetry/telemeter.js';
 import { ADMIN_DEFAULT_IP, ADMIN_DEFAULT_PORT, ADMIN_DEFAULT_SHUTDOWN_GRACE_MS, type AdminConfig } from './config.js';
-import { answerClientErrors } from './client-errors.js';
+import { HOST_CHECK_OFF, answerClientErrors, refuseMissingHost } from './client-errors.js';
 import { AdminError, DelegateRejection } from './errors.js';
 import { SecurityFilter } from './security.js';
 import { cpuProfileRoute } from './profile.js';
@@ -354,6 +354,7 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
     // Loaded only for a TLS admin port: node:https and node:tls hold ~1.3 MB resident.
     const { createServer: createHttpsServer } = createRequire(import.meta.url)('node:https') as typeof import('node:https');
     server = createHttpsServer({
+      ...HOST_CHECK_OFF,
       key,
       cert,
       ...(ca !== undefined ? { ca } : {}),
@@ -362,10 +363,11 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
       ...(cfg.tls.ciphers !== undefined ? { ciphers: cfg.tls.ciphers.join(':') } : {}),
     });
   } else {
-    server = createHttpServer();
+    server = createHttpServer(HOST_CHECK_OFF);
   }
   answerClientErrors(server);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (refuseMissingHost(req, res)) return;
     serve(req, res).catch((e: unknown) => {
       if (!res.headersSent) send(res, req.method ?? 'GET', text(500, `${(e as Error).message ?? String(e)}\n`));
       else res.destroy();

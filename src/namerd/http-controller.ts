@@ -21,7 +21,7 @@ import type { Closable, Var } from '../naming/contracts.js';
 import type { Activity } from '../naming/activity.js';
 import { addrToJson } from '../naming/bound.js';
 import { boundTreeToJson, delegate, delegateTreeToJson, stringifyDelegateJson } from '../naming/delegator.js';
-import { answerClientErrors } from '../admin/client-errors.js';
+import { HOST_CHECK_OFF, answerClientErrors, refuseMissingHost } from '../admin/client-errors.js';
 import { NamerError } from '../namers/errors.js';
 import { NamerdError, NamespaceInvalidError } from './errors.js';
 import type { Namespaces } from './namespaces.js';
@@ -233,11 +233,12 @@ export class HttpController {
 
   async listen(): Promise<AddressInfo> {
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      if (refuseMissingHost(req, res)) return;
       this.handle(req, res).catch((e: unknown) => send(res, statusOf(e), (e as Error).message + '\n'));
     };
     const tls = this.options.tls;
     // node:https only when an interface serves TLS (it brings node:tls with it).
-    const server: Server = tls === undefined ? createServer(handler) : (requireBuiltin('node:https') as typeof import('node:https')).createServer(tls, handler);
+    const server: Server = tls === undefined ? createServer(HOST_CHECK_OFF, handler) : (requireBuiltin('node:https') as typeof import('node:https')).createServer({ ...HOST_CHECK_OFF, ...tls }, handler);
     answerClientErrors(server);
     this.server = server;
     await new Promise<void>((resolve, reject) => {

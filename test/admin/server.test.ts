@@ -309,6 +309,9 @@ test('bytes the parser refuses and a bogus Expect are 4xx with a reason; a body 
     });
   assert.match(await raw('GET /admin/ping HTTP/1.1\r\nHost: h\r\n: novalue\r\n\r\n'), /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nBad Request: HPE_INVALID_HEADER_TOKEN \(.+\)\n$/);
   assert.match(await raw(`GET /admin/ping HTTP/1.1\r\nHost: h\r\nx-big: ${'b'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n[^]*\r\n\r\nRequest Header Fields Too Large: HPE_HEADER_OVERFLOW/);
+  // Node's own Host check answered a bare 400.
+  assert.match(await raw('GET /admin/ping HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nBad Request: an HTTP\/1\.1 request must carry a Host header\n$/);
+  assert.match(await raw('GET /admin/ping HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /);
   // fetch refuses an Expect header, so node:http sends these two.
   const { request } = await import('node:http');
   const send = (path: string, method: string, headers: Record<string, string>, body?: string): Promise<[number, string]> =>
