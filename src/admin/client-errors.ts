@@ -29,6 +29,14 @@ export function answerClientErrors(server: Server): void {
     }
     socket.destroy();
   });
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    // Node writes the interim 100 of a response still queued behind a pipelined one after that
+    // response's head (when its body is a Buffer), so the client reads "HTTP/1.1 100 ..." as the
+    // body. Only a response that owns its socket sends the 100; a queued one goes without (RFC 9110
+    // section 10.1.1 lets a server omit it: the client sends its body after its own wait).
+    if ((req.socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage === res) res.writeContinue();
+    server.emit('request', req, res);
+  });
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     const body = `unsupported expectation ${JSON.stringify(req.headers.expect ?? '')}: only 100-continue is\n`;
     res.writeHead(417, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });

@@ -294,6 +294,26 @@ test('/admin/profile.cpuprofile: one profile per process, across admin servers',
   assert.equal((await b.get('/admin/profile.cpuprofile?seconds=0.1')).status, 200);
 });
 
+test('a pipelined request with Expect: 100-continue queued behind a slow one gets its answer whole', async (t) => {
+  // Node writes the interim 100 of a response still queued behind another after that response's
+  // head once the head is written with a Buffer body: the client then read "HTTP/1.1 100 Contin"
+  // as the 404's body.
+  const { addr } = await start(t, { delegate: () => new Promise((resolve) => setTimeout(() => resolve(TREE), 100)) });
+  const { connect } = await import('node:net');
+  const got = await new Promise<string>((resolve) => {
+    const s = connect(addr.port, '127.0.0.1');
+    let out = '';
+    s.setEncoding('latin1');
+    s.on('data', (c: string) => (out += c));
+    s.on('error', () => {});
+    s.on('close', () => resolve(out));
+    s.write('GET /delegator.json?path=/svc/users HTTP/1.1\r\nHost: h\r\n\r\nGET /nope HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  });
+  const second = got.slice(got.indexOf('HTTP/1.1', 1));
+  assert.match(got, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(second, /^(HTTP\/1\.1 100 Continue\r\n\r\n)?HTTP\/1\.1 404 Not Found\r\n(?:[^\r\n]+\r\n)*\r\nnot found: \/nope\n$/);
+});
+
 test('bytes the parser refuses and a bogus Expect are 4xx with a reason; a body over the limit is a 413', async (t) => {
   const { addr, get } = await start(t, { delegate: () => TREE });
   const { connect } = await import('node:net');
