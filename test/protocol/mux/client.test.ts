@@ -14,8 +14,10 @@ import {
   serveHandshake,
   show,
   tdispatchBytes,
+  TINIT_V1,
   TPING_1,
   withTimeout,
+  type FrameReader,
 } from './helpers.js';
 
 function isMuxError(code: MuxErrorCode, retryable?: boolean) {
@@ -208,6 +210,15 @@ test('a draining server: Rdrain, new dispatches on a new session, the pending on
   }
 });
 
+/** Plays a server that answers the client's Tinit with a Tdrain: the client must answer Rdrain. */
+async function drainBeforeRinit(p: FrameReader, which = ''): Promise<void> {
+  assert.equal(show(await p.frame()), show(MARKER_BYTES), `marker${which}`);
+  p.write(MARKER_BYTES);
+  assert.equal(show(await p.frame()), show(TINIT_V1), `Tinit${which}`);
+  p.write(hex('00 00 00 04 40 00 00 01')); // Tdrain on the control tag
+  assert.equal(show(await p.frame()), show(hex('00 00 00 04 c0 00 00 01')), `Rdrain${which}`);
+}
+
 test('a Tdrain during the handshake: Rdrain, and the dispatches waiting go to a new session', async () => {
   const raw = new RawServer();
   const port = await raw.listen();
@@ -215,11 +226,7 @@ test('a Tdrain during the handshake: Rdrain, and the dispatches waiting go to a 
   try {
     const first = client.dispatch(Buffer.from('first'));
     const p0 = await raw.peer(0);
-    assert.equal(show(await p0.frame()), show(MARKER_BYTES), 'marker');
-    p0.write(MARKER_BYTES);
-    assert.equal(show(await p0.frame()), show(hex('00 00 00 06 44 00 00 01 00 01')), 'Tinit');
-    p0.write(hex('00 00 00 04 40 00 00 01')); // Tdrain before the Rinit
-    assert.equal(show(await p0.frame()), show(hex('00 00 00 04 c0 00 00 01')), 'Rdrain');
+    await drainBeforeRinit(p0);
     // Nothing was sent on the drained session: the client ends it and goes to a new one.
     await p0.waitClosed();
     assert.equal(p0.leftover.length, 0, `bytes after the Rdrain: ${show(p0.leftover)}`);
@@ -244,11 +251,7 @@ test('a server that drains every session before its Rinit: the call fails after 
     const failed = assert.rejects(withTimeout(call, 5000, 'the call to fail'), (e: Error & { code?: string }) => e.code === 'MESH_ERR_MUX_HANDSHAKE' && /drained 3 sessions/.test(e.message));
     for (let i = 0; i < 3; i++) {
       const p = await raw.peer(i);
-      assert.equal(show(await p.frame()), show(MARKER_BYTES), `marker ${i}`);
-      p.write(MARKER_BYTES);
-      assert.equal(show(await p.frame()), show(hex('00 00 00 06 44 00 00 01 00 01')), `Tinit ${i}`);
-      p.write(hex('00 00 00 04 40 00 00 01')); // Tdrain before the Rinit
-      assert.equal(show(await p.frame()), show(hex('00 00 00 04 c0 00 00 01')), `Rdrain ${i}`);
+      await drainBeforeRinit(p, ` (session ${i})`);
       await p.waitClosed();
     }
     await failed;
