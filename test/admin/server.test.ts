@@ -5,6 +5,7 @@ import { AdminError, DelegateRejection } from '../../src/admin/errors.js';
 import { categoryOf } from '../../src/admin/security.js';
 import { MetricsRegistry } from '../../src/telemetry/metrics-registry.js';
 import { buildTelemetry } from '../../src/telemetry/telemeters.js';
+import { rawExchange } from '../router/support.js';
 
 const TREE = {
   type: 'delegate',
@@ -299,16 +300,7 @@ test('a pipelined request with Expect: 100-continue queued behind a slow one get
   // head once the head is written with a Buffer body: the client then read "HTTP/1.1 100 Contin"
   // as the 404's body.
   const { addr } = await start(t, { delegate: () => new Promise((resolve) => setTimeout(() => resolve(TREE), 100)) });
-  const { connect } = await import('node:net');
-  const got = await new Promise<string>((resolve) => {
-    const s = connect(addr.port, '127.0.0.1');
-    let out = '';
-    s.setEncoding('latin1');
-    s.on('data', (c: string) => (out += c));
-    s.on('error', () => {});
-    s.on('close', () => resolve(out));
-    s.write('GET /delegator.json?path=/svc/users HTTP/1.1\r\nHost: h\r\n\r\nGET /nope HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-  });
+  const got = await rawExchange(addr.port, 'GET /delegator.json?path=/svc/users HTTP/1.1\r\nHost: h\r\n\r\nGET /nope HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 5000);
   const second = got.slice(got.indexOf('HTTP/1.1', 1));
   assert.match(got, /^HTTP\/1\.1 200 OK\r\n/);
   assert.match(second, /^(HTTP\/1\.1 100 Continue\r\n\r\n)?HTTP\/1\.1 404 Not Found\r\n(?:[^\r\n]+\r\n)*\r\nnot found: \/nope\n$/);
@@ -316,17 +308,7 @@ test('a pipelined request with Expect: 100-continue queued behind a slow one get
 
 test('bytes the parser refuses and a bogus Expect are 4xx with a reason; a body over the limit is a 413', async (t) => {
   const { addr, get } = await start(t, { delegate: () => TREE });
-  const { connect } = await import('node:net');
-  const raw = (bytes: string): Promise<string> =>
-    new Promise((resolve) => {
-      const s = connect(addr.port, '127.0.0.1');
-      let got = '';
-      s.setEncoding('latin1');
-      s.on('data', (c: string) => (got += c));
-      s.on('error', () => {});
-      s.on('close', () => resolve(got));
-      s.end(bytes, 'latin1');
-    });
+  const raw = (bytes: string): Promise<string> => rawExchange(addr.port, bytes, 5000, true);
   assert.match(await raw('GET /admin/ping HTTP/1.1\r\nHost: h\r\n: novalue\r\n\r\n'), /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nBad Request: HPE_INVALID_HEADER_TOKEN \(.+\)\n$/);
   assert.match(await raw(`GET /admin/ping HTTP/1.1\r\nHost: h\r\nx-big: ${'b'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n[^]*\r\n\r\nRequest Header Fields Too Large: HPE_HEADER_OVERFLOW/);
   // Node's own Host check answered a bare 400.

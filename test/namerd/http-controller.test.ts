@@ -4,7 +4,6 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
-import { connect } from 'node:net';
 import { createNamers } from '../../src/namers/registry.js';
 import { readPath, readDtab } from '../../src/naming/index.js';
 import { createStore } from '../../src/namerd/stores/registry.js';
@@ -12,6 +11,7 @@ import { Namespaces } from '../../src/namerd/namespaces.js';
 import { HttpController } from '../../src/namerd/http-controller.js';
 import { NamerdError } from '../../src/namerd/errors.js';
 import type { DtabStore } from '../../src/namerd/stores/store.js';
+import { rawExchange } from '../router/support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'namerd-http-'));
 writeFileSync(join(dir, 'web'), '127.0.0.1 8080\n127.0.0.1 8081\n');
@@ -285,18 +285,8 @@ test('a watch on a namespace that does not exist yet answers its head at once, t
   assert.deepEqual(JSON.parse(got.first), [{ prefix: '/svc', dst: '/#/io.l5d.fs/web' }]);
 });
 
-/** Writes `bytes` on a new connection and resolves with everything the server wrote until it closed. */
-function raw(bytes: string): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    let got = '';
-    s.setEncoding('latin1');
-    s.on('data', (c: string) => (got += c));
-    s.on('error', () => {});
-    s.on('close', () => resolve(got));
-    s.end(bytes, 'latin1');
-  });
-}
+/** Writes `bytes` on a new connection (then half-closes) and resolves with all the server wrote. */
+const raw = (bytes: string): Promise<string> => rawExchange(port, bytes, 5000, true);
 
 test('bytes the parser refuses, an absolute target that is no URL and a bogus Expect are 4xx with a reason', async () => {
   const bad = await raw('G ET /api/1/dtabs HTTP/1.1\r\nHost: h\r\n\r\n');
