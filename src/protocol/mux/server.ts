@@ -107,10 +107,12 @@ const H_DONE = 2;
 
 // Drain phases of an expired mux session (Finagle's MuxServerSession and ServerTracker states).
 const D_OPEN = 0;
+/** Expired during the handshake: the Tdrain waits until the Rinit is written. */
+const D_OWED = 1;
 /** Tdrain sent: requests are still served until the client's Rdrain. */
-const D_ASKED = 1;
+const D_ASKED = 2;
 /** Rdrain received: new requests are nacked; the socket closes once none is in flight. */
-const D_DRAINING = 2;
+const D_DRAINING = 3;
 
 function errorText(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;
@@ -164,8 +166,6 @@ class ServerConn {
   /** Idle, past its lifetime, or the server is closing: no new work is started for long. */
   private expired = false;
   private drainPhase = D_OPEN;
-  /** A Tdrain waiting for the handshake to end (D_ASKED before Rinit went out). */
-  private tdrainOwed = false;
 
   constructor(server: MuxServer, socket: Socket, handler: MuxHandler, maxFrameSize: number, idleMs: number, lifeMs: number) {
     this.server = server;
@@ -238,11 +238,12 @@ class ServerConn {
       if (this.inFlight() === 0) this.end();
       return;
     }
-    this.drainPhase = D_ASKED;
     // Finagle's server writes nothing before its Rinit, and Finagle's client fails a handshake
     // answered with anything else: mid-handshake, the Tdrain waits for it to end.
-    if (this.phase === H_DONE) this.socket.write(TDRAIN_CONTROL);
-    else this.tdrainOwed = true;
+    if (this.phase === H_DONE) {
+      this.drainPhase = D_ASKED;
+      this.socket.write(TDRAIN_CONTROL);
+    } else this.drainPhase = D_OWED;
     // Finagle bounds the whole drain with one deadline and then shuts the session down.
     this.drainTimer = setTimeout(() => {
       this.drainTimer = null;
@@ -351,9 +352,9 @@ class ServerConn {
         // a Tlease is advisory: nothing to answer, and answering an R could echo forever.
         break;
     }
-    if (this.tdrainOwed && this.mode === M_MUX) {
+    if (this.drainPhase === D_OWED && this.mode === M_MUX) {
       // The handshake is over (the Rinit, if any, is written): the expired session's Tdrain goes out.
-      this.tdrainOwed = false;
+      this.drainPhase = D_ASKED;
       this.socket.write(TDRAIN_CONTROL);
     }
   }
