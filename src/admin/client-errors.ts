@@ -58,3 +58,18 @@ export function refuseMissingHost(req: IncomingMessage, res: ServerResponse): bo
   res.end(body);
   return true;
 }
+
+/**
+ * The request target as a URL, or why it is not one. A target has no fragment (RFC 9112 section
+ * 3.2): a `#` a client left unencoded would cut the query short, and the parameters after it (a
+ * `dtab=`, say) would be dropped without a word, so it is refused instead.
+ */
+export function requestUrl(target: string | undefined, base: string): URL | string {
+  const t = target ?? '/';
+  if (t.includes('#')) return `bad request target ${JSON.stringify(t)}: '#' must be sent as %23`;
+  try {
+    return new URL(t, base);
+  } catch {
+    return `bad request target ${JSON.stringify(t)}`;
+  }
+}

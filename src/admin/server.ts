@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { MetricsRegistry } from '../telemetry/metrics-registry.js';
 import { json, text, type AdminRequest, type AdminResponse, type AdminRoute } from '../telemetry/telemeter.js';
 import { ADMIN_DEFAULT_IP, ADMIN_DEFAULT_PORT, ADMIN_DEFAULT_SHUTDOWN_GRACE_MS, type AdminConfig } from './config.js';
-import { HOST_CHECK_OFF, answerClientErrors, refuseMissingHost } from './client-errors.js';
+import { HOST_CHECK_OFF, answerClientErrors, refuseMissingHost, requestUrl } from './client-errors.js';
 import { AdminError, DelegateRejection } from './errors.js';
 import { SecurityFilter } from './security.js';
 import { cpuProfileRoute } from './profile.js';
@@ -299,12 +299,8 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://admin');
-    } catch {
-      return send(res, method, text(400, 'bad request target\n'));
-    }
+    const url = requestUrl(req.url, 'http://admin');
+    if (typeof url === 'string') return send(res, method, text(400, `${url}\n`));
     const path = url.pathname;
     if (!security.allows(path)) return send(res, method, text(403, `forbidden by admin security: ${path}\n`));
     const route = findRoute(path);

@@ -21,7 +21,7 @@ import type { Closable, Var } from '../naming/contracts.js';
 import type { Activity } from '../naming/activity.js';
 import { addrToJson } from '../naming/bound.js';
 import { boundTreeToJson, delegate, delegateTreeToJson, stringifyDelegateJson } from '../naming/delegator.js';
-import { HOST_CHECK_OFF, answerClientErrors, refuseMissingHost } from '../admin/client-errors.js';
+import { HOST_CHECK_OFF, answerClientErrors, refuseMissingHost, requestUrl } from '../admin/client-errors.js';
 import { NamerError } from '../namers/errors.js';
 import { NamerdError, NamespaceInvalidError } from './errors.js';
 import type { Namespaces } from './namespaces.js';
@@ -262,13 +262,9 @@ export class HttpController {
 
   /** Exposed for the admin server, which mounts the same API. */
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://namerd');
-    } catch {
-      // An absolute-form target Node's parser lets through (`http://[::1`) is not a URL.
-      throw new BadRequest(`bad request target ${JSON.stringify(req.url)}`);
-    }
+    // Not a URL (Node's parser lets `http://[::1` through), or one with a fragment: a 400.
+    const url = requestUrl(req.url, 'http://namerd');
+    if (typeof url === 'string') throw new BadRequest(url);
     const path = url.pathname;
     const q = url.searchParams;
     const watch = q.get('watch') === 'true' || q.get('watch') === '1';

@@ -294,6 +294,10 @@ test('bytes the parser refuses, an absolute target that is no URL and a bogus Ex
   // Node's parser lets `http://[::1` through; `new URL` then threw and it was a 500.
   const target = await raw('GET http://[::1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n');
   assert.match(target, /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nbad request target "http:\/\/\[::1"\n$/);
+  // An unencoded '#' cut the query: the dtab after it was dropped without a word.
+  const frag = await call('GET', '/api/1/resolve/default?path=/#/io.l5d.fs/web&dtab=/a=>/b');
+  assert.deepEqual([frag.status, frag.body], [400, `bad request target "/api/1/resolve/default?path=/#/io.l5d.fs/web&dtab=/a=>/b": '#' must be sent as %23\n`]);
+  assert.equal((await call('GET', '/api/1/resolve/default?path=/%23/io.l5d.fs/web')).status, 200);
   // Node's own Host check answered a bare 400.
   const noHost = await raw('GET /api/1/dtabs HTTP/1.1\r\nConnection: close\r\n\r\n');
   assert.match(noHost, /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nBad Request: an HTTP\/1\.1 request must carry a Host header\n$/);
