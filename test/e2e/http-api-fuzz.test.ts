@@ -797,7 +797,11 @@ test('fuzz: namerd httpController, namerd admin and linkerd admin answer every r
     }
     count(`${c.target} ${o.status}${c.drop !== undefined ? ' watch' : ''}`);
     if (o.status >= 500) why(`status ${o.status}`);
-    else if (c.allow !== undefined && !c.allow.has(o.status)) why(`status ${o.status}, allowed ${[...c.allow].join('/')}`);
+    // A '#' left unencoded in the target (a mangled path) is refused before any route: it would
+    // cut the query short.
+    else if (c.path.includes('#')) {
+      if (o.status !== 400) why(`status ${o.status} for a target with a '#', want 400`);
+    } else if (c.allow !== undefined && !c.allow.has(o.status)) why(`status ${o.status}, allowed ${[...c.allow].join('/')}`);
     // A watch dropped at once or at its head was cut by the client before any body.
     const cut = c.drop === 'now' || c.drop === 'head';
     if (o.status >= 400 && c.method !== 'HEAD' && !cut && o.body.toString('utf8').trim() === '') why(`${o.status} without a reason`);
