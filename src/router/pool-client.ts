@@ -1,11 +1,11 @@
 /**
- * A per-bound-id client whose endpoints each own a connection pool of some protocol: the h2
- * router's (one multiplexed HTTP/2 session per endpoint) and the thrift routers' (a pool of
- * one-request-at-a-time thrift connections). It follows the id's Addr, gives the balancer's
- * pick per attempt, feeds failure accrual and holds the requeue budget, with the http router's
- * client metrics (`rt/<label>/client/<id>/...`) and admin snapshot (endpoint-set.ts).
- *
- * The http router's client (client.ts) stays its own class: it is the benchmarked request path.
+ * The client for one bound id (`/#/io.l5d.fs/users`), whose endpoints each own a connection
+ * pool of the router's protocol: the http router's engine pool (client.ts), the h2 router's one
+ * multiplexed HTTP/2 session (h2/client.ts), the thrift routers' one-request-at-a-time thrift
+ * connections (thrift/router.ts). It follows the id's Addr, keeps an endpoint per address,
+ * gives the balancer's pick per attempt, feeds failure accrual and holds the requeue budget;
+ * the request itself is driven by the router's call (route.ts, h2/call.ts, thrift/router.ts).
+ * Metrics go to `rt/<label>/client/<id>/...` and the admin snapshot is endpoint-set.ts's.
  */
 import type { Addr, Address } from '../naming/addr.js';
 import type { Closable, Var } from '../naming/contracts.js';
@@ -142,8 +142,11 @@ export class PoolClient<P extends EndpointPool> {
     this.recordOutcome(ep, ok);
   }
 
-  /** An attempt failed before a response (connect failure, reset, timeout). */
-  attemptFailed(ep: PoolEndpoint<P>, ms: number, connectFailed: boolean): void {
+  /**
+   * An attempt failed before a response (connect failure, reset, timeout, pool full). `ok`:
+   * the router's classifier counted the failure as a success for failure accrual.
+   */
+  attemptFailed(ep: PoolEndpoint<P>, ms: number, connectFailed: boolean, ok = false): void {
     this.m.latency.add(ms);
     this.m.failures.incr();
     if (connectFailed) {
@@ -151,13 +154,18 @@ export class PoolClient<P extends EndpointPool> {
       if (this.params.failFast && !ep.failFastDown) {
         ep.failFastDown = true;
         this.balancer.rebuild();
-        probeUntilUp(ep.host, ep.port, () => !this.closed && [...this.endpoints.values()].includes(ep), () => {
+        probeUntilUp(ep.host, ep.port, () => !this.closed && this.endpointsHas(ep), () => {
           ep.failFastDown = false;
           this.balancer.rebuild();
         });
       }
     }
-    this.recordOutcome(ep, false);
+    this.recordOutcome(ep, ok);
+  }
+
+  private endpointsHas(ep: PoolEndpoint<P>): boolean {
+    for (const e of this.endpoints.values()) if (e === ep) return true;
+    return false;
   }
 
   private recordOutcome(ep: PoolEndpoint<P>, ok: boolean): void {
@@ -171,6 +179,7 @@ export class PoolClient<P extends EndpointPool> {
     if (!ep.accrual.available()) {
       const wait = ep.accrual.msUntilProbe();
       if (wait !== undefined) {
+        // Back-off elapsed: the endpoint may be tried again (half-open); rebuild the picker.
         setTimeout(() => {
           if (!this.closed) this.balancer.rebuild();
         }, wait + 1).unref();
@@ -178,6 +187,10 @@ export class PoolClient<P extends EndpointPool> {
     }
   }
 
+  /**
+   * This client's state for the admin's `/client_state.json` (Linkerd's shape: the Addr's
+   * state and its endpoints) plus each endpoint's load and failure-accrual state.
+   */
   snapshot(): Record<string, unknown> {
     return clientSnapshot(this.addr, this.endpoints, (e) => (e.failFastDown ? 'failFast' : accrualText(e.accrual)));
   }
