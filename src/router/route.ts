@@ -19,16 +19,17 @@ import type { ResponseInfo, ResponseListener } from '../protocol/http1/index.js'
 import type { HeadExtra } from '../protocol/http1/request-head.js';
 import { copyBytes } from '../protocol/http1/chars.js';
 import type { Http1Exchange } from '../protocol/http1/server.js';
-import type { BoundName } from '../naming/contracts.js';
+import type { Http1Pool } from '../protocol/http1/pool.js';
 import type { Path } from '../naming/path.js';
 import type { ClientSpan, ServerSpan } from '../telemetry/tracing.js';
 import { newIdInto } from '../telemetry/trace-context.js';
 import { MAX_REQUEUES, type Client, type ClientEndpoint } from './client.js';
 import { errorResponse, statusFor } from './error-responder.js';
-import { RouterError, noBrokersMessage } from './errors.js';
+import { RouterError } from './errors.js';
 import * as H from './headers.js';
 import { H_XFCC } from './client-cert.js';
 import { MAX_RETRIES, type Service } from './service.js';
+import { RoutedCall } from './routed-call.js';
 import type { RouterCore, ServerContext } from './router.js';
 
 /** Response fields a `clearContext` server never passes to its (untrusted) callers. */
@@ -37,7 +38,7 @@ const CLEARED_RESPONSE_FIELDS: readonly string[] = [H.H_ERR, H.H_RETRYABLE, 'l5d
 /** Small request bodies are kept for a resend when the classifier may retry the response. */
 const KEEP_BODY_LIMIT = 64 * 1024;
 
-export class Route implements ResponseListener, HeadExtra {
+export class Route extends RoutedCall<Http1Pool, Client> implements ResponseListener, HeadExtra {
   /** The request came without `Via`: this router's entry is the whole field. */
   addVia = false;
   /** The `x-forwarded-client-cert` the caller sent (removed unless a client forwards certificates). */
@@ -55,8 +56,6 @@ export class Route implements ResponseListener, HeadExtra {
   private retries = 0;
   private requeues = 0;
   private schedule: { next(): number } | undefined = undefined;
-  private client: Client | undefined = undefined;
-  private bound: BoundName | undefined = undefined;
   /** The endpoint of the attempt in flight or of the response streaming, or undefined. */
   private ep: ClientEndpoint | undefined = undefined;
   private attemptStarted = 0;
@@ -75,11 +74,12 @@ export class Route implements ResponseListener, HeadExtra {
     readonly ex: Http1Exchange,
     readonly srv: ServerContext,
     readonly svc: Service,
-    readonly dst: Path,
-    /** The binding cache key: router dtab, plus the request's dtab when it has one. */
-    readonly dtabKey: string,
-    readonly localDtab: string,
-  ) {}
+    dst: Path,
+    dtabKey: string,
+    localDtab: string,
+  ) {
+    super(core, dst, dtabKey, localDtab);
+  }
 
   /**
    * Starts the request; `timeoutMs` is the effective total timeout (0: none), `byDeadline`
@@ -96,73 +96,13 @@ export class Route implements ResponseListener, HeadExtra {
     this.attempt(now);
   }
 
-  /**
-   * Reads the current bound tree and picks the client for this attempt. `now`: the current
-   * time, when the caller has it (the request's first attempt runs in the same turn as its
-   * arrival and reuses that timestamp).
-   */
-  private attempt(now = Date.now()): void {
-    if (this.finished) return;
-    const entry = this.core.bindings.get(this.dtabKey, this.dst, now);
-    const st = entry.state;
-    if (st.type === 'pending') {
-      const ms = this.core.bindingTimeoutMs;
-      void entry.settled(ms).then(() => {
-        if (entry.state.type === 'pending') {
-          this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${this.dst.show()}`, { interrupted: true }));
-        } else this.attempt();
-      });
-      return;
-    }
-    if (st.type === 'failed') {
-      this.fail(new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to bind ${this.dst.show()}: ${st.error.message}`));
-      return;
-    }
-    const bound = this.core.pick(st.value);
-    if (bound === undefined) {
-      this.fail(this.noBrokers());
-      return;
-    }
-    if (bound !== this.bound) {
-      this.bound = bound;
-      const client = this.core.clientFor(bound);
-      this.client = client;
-      // l5d-dst-client and l5d-dst-residual follow `client` and `bound` (writeExtra); any the
-      // client sent were removed (router.ts).
-      client.deposit(now);
-    }
-    const client = this.client!;
-    if (client.addrState.type === 'pending') {
-      const ms = this.core.bindingTimeoutMs;
-      void client.addrSettled(ms).then(() => {
-        if (this.finished) return;
-        if (client.addrState.type === 'pending') {
-          this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${client.id}`, { interrupted: true }));
-        } else this.send();
-      });
-      return;
-    }
-    this.send(now);
+  protected get settled(): boolean {
+    return this.finished;
   }
 
-  private noBrokers(): RouterError {
-    return new RouterError('MESH_ERR_ROUTER_NO_BROKERS', noBrokersMessage(this.dst.show(), this.core.baseDtabText, this.localDtab));
-  }
-
-  /** Sends one attempt to an endpoint the client's balancer picks. */
-  private send(now = Date.now()): void {
-    if (this.finished) return;
+  /** Sends one attempt to `ep`, on its engine pool. */
+  protected sendTo(ep: ClientEndpoint, now: number): void {
     const client = this.client!;
-    const a = client.addrState;
-    if (a.type === 'failed' && client.endpointCount === 0) {
-      this.fail(new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to resolve ${client.id}: ${a.cause.message}`));
-      return;
-    }
-    const ep = client.pick();
-    if (ep === null) {
-      this.fail(this.noBrokers());
-      return;
-    }
     this.ep = ep;
     ep.pending++;
     client.m.requests.incr();

@@ -13,17 +13,17 @@
  * `classificationTimeoutMs`, when a retry is possible; otherwise it streams at once.
  */
 import * as http2 from 'node:http2';
-import type { BoundName } from '../../naming/contracts.js';
 import type { Path } from '../../naming/path.js';
 import type { ResponseClass } from '../classifiers/classifier.js';
-import { isConnectFailure } from '../../protocol/h2/session-pool.js';
+import { isConnectFailure, type H2SessionPool } from '../../protocol/h2/session-pool.js';
 import { MAX_REQUEUES } from '../client.js';
 import { errorResponse } from '../error-responder.js';
-import { RouterError, noBrokersMessage } from '../errors.js';
+import { RouterError } from '../errors.js';
 import * as H from '../headers.js';
 import { H_XFCC, connectionCertValue } from '../client-cert.js';
 import type { ClientSpan, ServerSpan } from '../../telemetry/tracing.js';
 import { MAX_RETRIES } from '../service.js';
+import { RoutedCall } from '../routed-call.js';
 import type { H2Client, H2Endpoint } from './client.js';
 import type { H2RouterCore, H2ServerContext, H2Service } from './router.js';
 
@@ -65,7 +65,7 @@ const RST_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
     .map(([k, v]) => [v as number, k.slice('NGHTTP2_'.length)]),
 );
 
-export class H2Call {
+export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
   /** The status the caller got (0 until a response was committed). */
   status = 0;
   private finalClass: ResponseClass | undefined = undefined;
@@ -73,8 +73,6 @@ export class H2Call {
   private retries = 0;
   private requeues = 0;
   private schedule: { next(): number } | undefined = undefined;
-  private client: H2Client | undefined = undefined;
-  private bound: BoundName | undefined = undefined;
   private ep: H2Endpoint | undefined = undefined;
   private up: http2.ClientHttp2Stream | undefined = undefined;
   private upError: Error | undefined = undefined;
@@ -127,11 +125,12 @@ export class H2Call {
     private readonly method: string,
     private readonly srv: H2ServerContext,
     private readonly svc: H2Service,
-    readonly dst: Path,
-    private readonly dtabKey: string,
-    private readonly localDtab: string,
+    dst: Path,
+    dtabKey: string,
+    localDtab: string,
     private readonly started: number,
   ) {
+    super(router, dst, dtabKey, localDtab);
     this.reqEnded = (flags & NGHTTP2_FLAG_END_STREAM) !== 0 || down.readableEnded;
     this.remote = down.session?.socket?.remoteAddress;
   }
@@ -164,70 +163,13 @@ export class H2Call {
   // ---- routing -------------------------------------------------------------------------
 
   /** The caller has its answer (or is gone): no attempt may start any more. */
-  private get settled(): boolean {
+  protected get settled(): boolean {
     return this.finished || this.responding;
   }
 
-  private attempt(now = Date.now()): void {
-    if (this.settled) return;
-    const entry = this.router.bindings.get(this.dtabKey, this.dst, now);
-    const st = entry.state;
-    if (st.type === 'pending') {
-      const ms = this.router.bindingTimeoutMs;
-      void entry.settled(ms).then(() => {
-        if (this.settled) return;
-        if (entry.state.type === 'pending') {
-          this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${this.dst.show()}`, { interrupted: true }));
-        } else this.attempt();
-      });
-      return;
-    }
-    if (st.type === 'failed') {
-      this.fail(new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to bind ${this.dst.show()}: ${st.error.message}`));
-      return;
-    }
-    const bound = this.router.pick(st.value);
-    if (bound === undefined) {
-      this.fail(this.noBrokers());
-      return;
-    }
-    if (bound !== this.bound) {
-      this.bound = bound;
-      this.client = this.router.clientFor(bound);
-      this.client.deposit(now);
-    }
+  /** Opens one attempt's stream on `ep`'s session. */
+  protected sendTo(ep: H2Endpoint, now: number): void {
     const client = this.client!;
-    if (client.addrState.type === 'pending') {
-      const ms = this.router.bindingTimeoutMs;
-      void client.addrSettled(ms).then(() => {
-        if (this.settled) return;
-        if (client.addrState.type === 'pending') {
-          this.fail(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${client.id}`, { interrupted: true }));
-        } else this.send();
-      });
-      return;
-    }
-    this.send(now);
-  }
-
-  private noBrokers(): RouterError {
-    return new RouterError('MESH_ERR_ROUTER_NO_BROKERS', noBrokersMessage(this.dst.show(), this.router.baseDtabText, this.localDtab));
-  }
-
-  /** Opens one attempt's stream on an endpoint the client's balancer picks. */
-  private send(now = Date.now()): void {
-    if (this.settled) return;
-    const client = this.client!;
-    const a = client.addrState;
-    if (a.type === 'failed' && client.endpointCount === 0) {
-      this.fail(new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to resolve ${client.id}: ${a.cause.message}`));
-      return;
-    }
-    const ep = client.pick();
-    if (ep === null) {
-      this.fail(this.noBrokers());
-      return;
-    }
     const headers: http2.OutgoingHttpHeaders = { ...this.fwd, ':scheme': ep.pool.scheme, [H.H_DST_CLIENT]: client.id };
     if (client.params.forwardClientCert) {
       // The caller's TLS client certificate, or without one what the caller sent (client-cert.ts).
