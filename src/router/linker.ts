@@ -129,7 +129,7 @@ export class Linker<D extends DtabLike = DtabLike> {
           if (thrift === undefined) throw new RouterError('MESH_ERR_ROUTER_CONFIG', `routers[${i}]: the thrift router module was not loaded (loadThrift)`);
           const built = thrift.buildThriftRouter<D>(rc as unknown as Readonly<Record<string, unknown>>, {
             index: i, protocol: rc.protocol, baseDtab, dstPrefix, readPath: (s) => naming.readPath(s), parseDtab: (s) => naming.readDtab(s),
-            bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles,
+            bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles, tracer,
           });
           this.routers.push(built.router);
           for (const [j, s] of built.servers.entries()) {

@@ -83,10 +83,18 @@ function putHex64(out: Buffer, at: number, hex: string, from: number): void {
 const CTX_BYTES = Buffer.alloc(40);
 
 export function encodeL5dCtxTrace(ctx: TraceContext): string {
+  const n = traceIdInto(CTX_BYTES, ctx);
+  return CTX_BYTES.toString('base64', 0, n);
+}
+
+/**
+ * Writes `ctx` as Finagle's TraceId serialization into `out` (40 bytes): span, parent (the span
+ * itself for a root), trace (low 64 bits), 64-bit flags, then the high 64 bits when there are.
+ * Returns its length, 32 or 40.
+ */
+export function traceIdInto(out: Buffer, ctx: TraceContext): number {
   let flags = ctx.debug ? FLAG_DEBUG : 0;
   if (ctx.sampled !== undefined) flags |= FLAG_SAMPLING_KNOWN | (ctx.sampled ? FLAG_SAMPLED : 0);
-  // span, parent, trace (low 64 bits), 64-bit flags, then the high 64 bits when there are.
-  const out = CTX_BYTES;
   const t = ctx.traceId;
   const wide = t.length === 32;
   putHex64(out, 0, ctx.spanId, 0);
@@ -95,12 +103,28 @@ export function encodeL5dCtxTrace(ctx: TraceContext): string {
   for (let i = 24; i < 31; i++) out[i] = 0;
   out[31] = flags;
   if (wide) putHex64(out, 32, t, 0);
-  return out.toString('base64', 0, wide ? 40 : 32);
+  return wide ? 40 : 32;
+}
+
+/**
+ * `ctx` as a new Buffer in Finagle's TraceId serialization (32 or 40 bytes), the form a mux
+ * Tdispatch's trace context and, field by field, a TTwitter RequestHeader carry.
+ */
+export function encodeTraceId(ctx: TraceContext): Buffer {
+  const out = Buffer.allocUnsafe(40);
+  return out.subarray(0, traceIdInto(out, ctx));
 }
 
 /** Returns undefined when the header is not 32 or 40 bytes of base64. */
 export function decodeL5dCtxTrace(value: string): TraceContext | undefined {
-  const buf = Buffer.from(value, 'base64');
+  return decodeTraceId(Buffer.from(value, 'base64'));
+}
+
+/**
+ * Reads Finagle's TraceId serialization (32 or 40 bytes, as `traceIdInto` writes it); returns
+ * undefined for any other length.
+ */
+export function decodeTraceId(buf: Buffer): TraceContext | undefined {
   if (buf.length !== 32 && buf.length !== 40) return undefined;
   const span = buf.toString('hex', 0, 8);
   const parent = buf.toString('hex', 8, 16);
@@ -151,6 +175,20 @@ export function unsampledRootInto(out: Uint8Array): number {
   for (let i = 24; i < 31; i++) out[i] = 0;
   out[31] = FLAG_SAMPLING_KNOWN;
   return 32;
+}
+
+/**
+ * What a router without a tracer forwards for a caller's TraceId serialization (32 or 40 bytes,
+ * e.g. from a TTwitter RequestHeader or a mux Tdispatch): a new span id whose parent is the
+ * caller's span, with the caller's trace id (high bits kept) and flags, as Finagle derives a
+ * client's id from the server's. A new Buffer of the same length.
+ */
+export function childTraceId(caller: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(caller.length);
+  newIdInto(out, 0);
+  caller.copy(out, 8, 0, 8);
+  caller.copy(out, 16, 16, caller.length);
+  return out;
 }
 
 /** The caller's context as decoded (up to 48 bytes). */

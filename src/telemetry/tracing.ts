@@ -23,6 +23,9 @@
  * (so recentRequests at 1.0 and zipkin at 0.001 each see their share), and the propagated
  * decision is "sampled by at least one". Unsampled requests still propagate ids (so a
  * downstream keeps the same trace) but record nothing.
+ *
+ * The thrift routers start RPC spans (`startRpcSpan`): no headers, the caller's context read
+ * from a TTwitter RequestHeader or a mux Tdispatch, named by the thrift method, status 0.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { extractContext, newSpanId, writeContext, type TraceContext, type TraceHeaderEdits } from './trace-context.js';
@@ -34,13 +37,14 @@ export interface FinishedSpan {
   readonly spanId: string;
   readonly parentId: string | null;
   readonly kind: SpanKind;
-  /** Server spans: `<METHOD> <uri path>`; client spans: the client (bound) name. */
+  /** Server spans: `<METHOD> <uri path>` (RPC spans: the method, e.g. a thrift message name); client spans: the client (bound) name. */
   readonly name: string;
   /** The router label: Zipkin's localEndpoint.serviceName, OTLP's service.name. */
   readonly service: string;
   /** Epoch microseconds. */
   readonly startUs: number;
   readonly durationUs: number;
+  /** The HTTP status (0: none came; always 0 for RPC spans, whose failures are in `error`). */
   readonly status: number;
   readonly error: string | null;
   readonly tags: Readonly<Record<string, string>>;
@@ -57,8 +61,9 @@ function nowUs(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
-/** `l5d-sample: <0..1>`, or undefined when absent or not a rate. */
-function sampleOverride(h: IncomingHttpHeaders): number | undefined {
+/** `l5d-sample: <0..1>`, or undefined when absent or not a rate (or no headers: an RPC span). */
+function sampleOverride(h: IncomingHttpHeaders | null): number | undefined {
+  if (h === null) return undefined;
   const v = h['l5d-sample'];
   if (typeof v !== 'string' || v === '') return undefined;
   const n = Number(v);
@@ -110,7 +115,7 @@ export class ClientSpan {
       durationUs: Math.max(0, nowUs() - this.startUs),
       status,
       error: error ?? null,
-      tags: { ...(this.tags ?? {}), 'http.status_code': String(status), 'client': this.clientName },
+      tags: this.server.rpcSystem === null ? { ...(this.tags ?? {}), 'http.status_code': String(status), 'client': this.clientName } : { ...(this.tags ?? {}), 'client': this.clientName },
       remote: remote ?? null,
     });
   }
@@ -127,13 +132,17 @@ export class ServerSpan {
 
   constructor(
     private readonly tracer: Tracer,
-    headers: IncomingHttpHeaders,
+    /** null for an RPC span (no headers, no `l5d-sample`). */
+    headers: IncomingHttpHeaders | null,
     incoming: TraceContext | undefined,
     readonly service: string,
+    /** The HTTP method, or an RPC span's method (a thrift message name). */
     readonly method: string,
     readonly uri: string,
     /** For a new trace (no override, no caller's decision): the draw already made for it. */
     draw?: number,
+    /** An RPC span's protocol (`thrift`, `thriftmux`); null: an HTTP span. */
+    readonly rpcSystem: string | null = null,
   ) {
     let sampled: boolean;
     const override = sampleOverride(headers);
@@ -172,6 +181,24 @@ export class ServerSpan {
     if (this.done) return;
     this.done = true;
     if (this.context.sampled !== true) return;
+    if (this.rpcSystem !== null) {
+      // An RPC span is named by its method, as Finagle names a thrift span by its rpc.
+      this.tracer.emit(this.draw, {
+        traceId: this.context.traceId,
+        spanId: this.context.spanId,
+        parentId: this.context.parentId,
+        kind: 'SERVER',
+        name: this.method,
+        service: this.service,
+        startUs: this.startUs,
+        durationUs: Math.max(0, nowUs() - this.startUs),
+        status,
+        error: error ?? null,
+        tags: { ...(this.tags ?? {}), 'rpc.system': this.rpcSystem, 'rpc.method': this.method },
+        remote: null,
+      });
+      return;
+    }
     const q = this.uri.indexOf('?');
     this.tracer.emit(this.draw, {
       traceId: this.context.traceId,
@@ -218,6 +245,15 @@ export class Tracer {
    */
   startServerSpan(headers: IncomingHttpHeaders, routerLabel: string, method: string, uri: string, extract: (h: IncomingHttpHeaders) => TraceContext | undefined = extractContext, draw?: number): ServerSpan {
     return new ServerSpan(this, headers, extract(headers), routerLabel, method, uri, draw);
+  }
+
+  /**
+   * A server span for an RPC request (thrift, thriftmux), which has no headers: `incoming` is the
+   * caller's context (a TTwitter RequestHeader's or a mux Tdispatch's), undefined for a new trace;
+   * `method` names the span. Its client spans and `finish` carry status 0 (no HTTP status).
+   */
+  startRpcSpan(incoming: TraceContext | undefined, routerLabel: string, rpcSystem: string, method: string): ServerSpan {
+    return new ServerSpan(this, null, incoming, routerLabel, method, '', undefined, rpcSystem);
   }
 
   emit(draw: number, span: FinishedSpan): void {

@@ -8,7 +8,8 @@
  *   that are not thrift close only that connection;
  * - TTwitter: a caller's upgrade is accepted, its RequestHeader `dest` and delegations route
  *   the request; `attemptTTwitterUpgrade` upgrades to an upstream that accepts it (which sees
- *   the dest and dtab) and stays plain with one that refuses;
+ *   the dest and dtab) and stays plain with one that refuses; with no tracer a caller's trace
+ *   ids go on to it as a child of the caller's span, a plain request's as a new trace;
  * - buffered transport with the compact protocol;
  * - thriftmux: a Tdispatch's dst and dtab route; plain framed thrift on the same port works;
  *   `serverSession.idleTimeMs` drains an idle mux session (Tdrain, Rdrain, close);
@@ -246,6 +247,31 @@ test('thrift: TTwitter delegations are forwarded to an upgraded upstream', async
     assert.deepEqual(tt.seen[tt.seen.length - 1]!.header, { dest: '/users', delegations: [['/svc/nothing', '/svc/users']] });
   } finally {
     c.close();
+  }
+});
+
+test('thrift without a tracer: a TTwitter caller’s ids go on to a TTwitter upstream as a child of its span; a plain request gets a new trace id', async () => {
+  const c = await caller();
+  try {
+    assert.equal(await c.upgrade(), true);
+    const trace = { traceId: '0000000000000abc', spanId: '0000000000000def', sampled: true, flags: '0000000000000001' };
+    expectReply(await c.call(callMessage('binary', 'get', 71, 'n'), requestHeader('binary', '/users', [], trace)), 'get', 71, 'T:get:n');
+    const t = tt.seen[tt.seen.length - 1]!.trace!;
+    assert.match(t.spanId ?? '', /^[0-9a-f]{16}$/);
+    assert.notEqual(t.spanId, trace.spanId);
+    // The caller's trace, its span as parent, its decision and debug flag (Finagle's flags: 1|2|4).
+    assert.deepEqual(t, { traceId: trace.traceId, spanId: t.spanId, parentSpanId: trace.spanId, sampled: true, flags: '0000000000000007' });
+  } finally {
+    c.close();
+  }
+  const p = await caller();
+  try {
+    expectReply(await p.call(callMessage('binary', 'users', 72, 'q')), 'users', 72, 'T:users:q');
+    const t = tt.seen[tt.seen.length - 1]!.trace!;
+    assert.match(t.traceId ?? '', /^[0-9a-f]{16}$/);
+    assert.deepEqual(t, { traceId: t.traceId, spanId: t.traceId });
+  } finally {
+    p.close();
   }
 });
 

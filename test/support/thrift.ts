@@ -5,7 +5,7 @@
  *   field 0 is `<label>:<name>:<arg>`; `slow` waits 2 s, other names ending in `slow` 0.5 s;
  *   ONEWAY messages are only recorded.
  *   With `ttwitter`, it accepts Finagle's upgrade and records each RequestHeader's dest and
- *   delegations.
+ *   delegations (`header`) and its trace fields (`trace`, as hex).
  * - `ThriftCaller`: one client connection sending such calls and reading replies (or
  *   TApplicationExceptions).
  */
@@ -23,6 +23,8 @@ const TCompactProtocol = req(`${LIB}compact_protocol.js`) as typeof ThriftLib.TC
 const TBufferedTransport = req(`${LIB}buffered_transport.js`) as typeof ThriftLib.TBufferedTransport;
 const TFramedTransport = req(`${LIB}framed_transport.js`) as typeof ThriftLib.TFramedTransport;
 const InputBufferUnderrunError = req(`${LIB}input_buffer_underrun_error.js`) as new () => Error;
+/** The thrift package's i64 value (node-int64): 8 big-endian bytes. */
+const Int64 = req('node-int64') as new (b: Buffer) => { buffer: Buffer; toOctetString(): string };
 
 export type Proto = 'binary' | 'compact';
 type P = ThriftLib.TProtocol;
@@ -81,15 +83,36 @@ function struct(proto: Proto, body: (p: P) => void): Buffer {
   return out;
 }
 
-/** A TTwitter RequestHeader with trace ids and the given dest and delegations (Finagle's field ids). */
-export function requestHeader(proto: Proto, dest: string | undefined, delegations: [string, string][]): Buffer {
+/** A RequestHeader's trace fields, i64s as 16 hex digits; absent: not written. */
+export interface HeaderTrace {
+  traceId?: string;
+  spanId?: string;
+  parentSpanId?: string;
+  sampled?: boolean;
+  flags?: string;
+  traceIdHigh?: string;
+}
+
+/**
+ * A TTwitter RequestHeader with trace ids (by default trace 7, span 8; `trace` gives others and
+ * the optional fields) and the given dest and delegations (Finagle's field ids).
+ */
+export function requestHeader(proto: Proto, dest: string | undefined, delegations: [string, string][], trace?: HeaderTrace): Buffer {
+  const i64 = (p: P, name: string, id: number, v: string | number): void => {
+    p.writeFieldBegin(name, T.I64, id);
+    p.writeI64((typeof v === 'number' ? v : new Int64(Buffer.from(v, 'hex'))) as never);
+    p.writeFieldEnd();
+  };
   return struct(proto, (p) => {
-    p.writeFieldBegin('trace_id', T.I64, 1);
-    p.writeI64(7);
-    p.writeFieldEnd();
-    p.writeFieldBegin('span_id', T.I64, 2);
-    p.writeI64(8);
-    p.writeFieldEnd();
+    i64(p, 'trace_id', 1, trace?.traceId ?? 7);
+    i64(p, 'span_id', 2, trace?.spanId ?? 8);
+    if (trace?.parentSpanId !== undefined) i64(p, 'parent_span_id', 3, trace.parentSpanId);
+    if (trace?.sampled !== undefined) {
+      p.writeFieldBegin('sampled', T.BOOL, 5);
+      p.writeBool(trace.sampled);
+      p.writeFieldEnd();
+    }
+    if (trace?.flags !== undefined) i64(p, 'flags', 7, trace.flags);
     if (dest !== undefined) {
       p.writeFieldBegin('dest', T.STRING, 9);
       p.writeString(dest);
@@ -112,6 +135,7 @@ export function requestHeader(proto: Proto, dest: string | undefined, delegation
       p.writeListEnd();
       p.writeFieldEnd();
     }
+    if (trace?.traceIdHigh !== undefined) i64(p, 'trace_id_high', 11, trace.traceIdHigh);
   });
 }
 
@@ -125,16 +149,24 @@ export interface Parsed {
   exType: number | undefined;
   /** Before the message on an upgraded connection: the RequestHeader's dest and delegations. */
   header?: { dest: string | undefined; delegations: [string, string][] };
+  /** And its trace fields. */
+  trace?: HeaderTrace;
 }
 
-function readHeaderStruct(p: P): { dest: string | undefined; delegations: [string, string][] } {
+const I64_FIELDS: Record<number, keyof HeaderTrace> = { 1: 'traceId', 2: 'spanId', 3: 'parentSpanId', 7: 'flags', 11: 'traceIdHigh' };
+
+function readHeaderStruct(p: P): { header: { dest: string | undefined; delegations: [string, string][] }; trace: HeaderTrace } {
   let dest: string | undefined;
   const delegations: [string, string][] = [];
+  const trace: HeaderTrace = {};
   p.readStructBegin();
   for (;;) {
     const f = p.readFieldBegin();
     if (f.ftype === T.STOP) break;
-    if (f.fid === 9 && f.ftype === T.STRING) dest = p.readString();
+    const i64 = I64_FIELDS[f.fid];
+    if (i64 !== undefined && f.ftype === T.I64) (trace as Record<string, string>)[i64] = (p.readI64() as unknown as { toOctetString(): string }).toOctetString();
+    else if (f.fid === 5 && f.ftype === T.BOOL) trace.sampled = p.readBool();
+    else if (f.fid === 9 && f.ftype === T.STRING) dest = p.readString();
     else if (f.fid === 10 && f.ftype === T.LIST) {
       const l = p.readListBegin();
       for (let i = 0; i < l.size; i++) {
@@ -157,13 +189,14 @@ function readHeaderStruct(p: P): { dest: string | undefined; delegations: [strin
     p.readFieldEnd();
   }
   p.readStructEnd();
-  return { dest, delegations };
+  return { header: { dest, delegations }, trace };
 }
 
 /** One message from `p`; `withHeader`: a TTwitter RequestHeader or ResponseHeader comes first. */
 export function readOne(p: P, withHeader: 'request' | 'response' | undefined): Parsed {
   let header: Parsed['header'];
-  if (withHeader === 'request') header = readHeaderStruct(p);
+  let trace: HeaderTrace | undefined;
+  if (withHeader === 'request') ({ header, trace } = readHeaderStruct(p));
   else if (withHeader === 'response') p.skip(T.STRUCT);
   const m = p.readMessageBegin();
   let text: string | undefined;
@@ -179,7 +212,7 @@ export function readOne(p: P, withHeader: 'request' | 'response' | undefined): P
   }
   p.readStructEnd();
   p.readMessageEnd();
-  return { name: m.fname, type: m.mtype, seqid: m.rseqid, text, exType, ...(header !== undefined ? { header } : {}) };
+  return { name: m.fname, type: m.mtype, seqid: m.rseqid, text, exType, ...(header !== undefined ? { header } : {}), ...(trace !== undefined ? { trace } : {}) };
 }
 
 /** One whole message (unframed, no TTwitter header), read with the thrift package. */

@@ -3,8 +3,11 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  childTraceId,
   decodeL5dCtxTrace,
+  decodeTraceId,
   encodeL5dCtxTrace,
+  encodeTraceId,
   extractContext,
   fillRandom,
   formatTraceparent,
@@ -273,4 +276,33 @@ test('an unsampled span reads no clock and keeps no tags, yet its ids go downstr
   assert.equal(got[0]!.tags['extra'], 'x');
   assert.ok(got[0]!.startUs > 0);
   assert.equal(got[1]!.tags['l5d.dst.service'], '/svc/b');
+});
+
+test('RPC spans (thrift): named by the method, rpc tags, no HTTP tags, status 0; they continue a TraceId-bytes context', () => {
+  const got: FinishedSpan[] = [];
+  const tracer = new Tracer([{ sink: { record: (s) => got.push(s) }, sampleRate: 1 }]);
+  const caller = { traceId: '463ac35c9f6413ad', spanId: 'a2fb4a1d1a96d312', parentId: null, sampled: true, debug: false };
+  const bytes = encodeTraceId(caller);
+  assert.equal(bytes.length, 32);
+  assert.deepEqual(decodeTraceId(bytes), caller);
+  const span = tracer.startRpcSpan(decodeTraceId(bytes), 'thr', 'thrift', 'Users:get');
+  assert.equal(span.context.traceId, caller.traceId);
+  assert.equal(span.context.parentId, caller.spanId);
+  span.tag('l5d.dst.service', '/svc/Users');
+  const c = span.child('/$/inet/127.0.0.1/9090');
+  c.finish(0, { ip: '127.0.0.1', port: 9090 }, 'could not connect');
+  span.finish(0, 'could not connect');
+  assert.deepEqual(got.map((s) => [s.kind, s.name, s.status, s.error, s.tags]), [
+    ['CLIENT', '/$/inet/127.0.0.1/9090', 0, 'could not connect', { client: '/$/inet/127.0.0.1/9090' }],
+    ['SERVER', 'Users:get', 0, 'could not connect', { 'l5d.dst.service': '/svc/Users', 'rpc.system': 'thrift', 'rpc.method': 'Users:get' }],
+  ]);
+  // A 128-bit trace id is 40 bytes; a router without a tracer forwards a child: new span id,
+  // the caller's span as parent, its trace and flags.
+  const wide = encodeTraceId({ ...caller, traceId: '11223344556677ff' + caller.traceId });
+  assert.equal(wide.length, 40);
+  const child = childTraceId(wide);
+  assert.notDeepEqual(child.subarray(0, 8), wide.subarray(0, 8));
+  assert.deepEqual(child.subarray(8, 16), wide.subarray(0, 8));
+  assert.deepEqual(child.subarray(16), wide.subarray(16));
+  assert.deepEqual(decodeTraceId(child), { traceId: '11223344556677ff' + caller.traceId, spanId: child.toString('hex', 0, 8), parentId: caller.spanId, sampled: true, debug: false });
 });

@@ -47,6 +47,12 @@ export const TAG_MSB = 1 << 23;
 export const MUX_VERSION = 1;
 /** The text of the marker Rerr a client sends to ask whether the server can do Tinit. */
 export const TINIT_CHECK = 'tinit check';
+/**
+ * The Tdispatch context key under which Finagle broadcasts the request's trace id (its TraceId
+ * serialization: span, parent, trace, flags, 8 bytes each big-endian, then the trace id's high
+ * 64 bits when it has them). One shared buffer: do not modify it.
+ */
+export const TRACE_CONTEXT_KEY: Buffer = Buffer.from('com.twitter.finagle.tracing.TraceContext', 'latin1');
 
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
 

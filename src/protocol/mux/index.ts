@@ -20,6 +20,7 @@ export {
   MuxDecoder,
   TAG_MSB,
   TINIT_CHECK,
+  TRACE_CONTEXT_KEY,
   type MuxDtab,
   type MuxMessage,
   type MuxMessageKind,

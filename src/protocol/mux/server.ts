@@ -44,10 +44,12 @@ import {
   type MuxPairs,
 } from './frame.js';
 
-/** What a Tdispatch says about its request besides the body: its destination and dtab. */
+/** What a Tdispatch says about its request besides the body: its destination, dtab and contexts. */
 export interface MuxDispatchInfo {
   readonly dst: string;
   readonly dtab: MuxDtab;
+  /** The Tdispatch's broadcast contexts as (key, value) pairs (views of the frame). */
+  readonly contexts?: MuxPairs;
 }
 
 /**

@@ -20,9 +20,11 @@ import {
   encodeRequestHeader,
   encodeUpgradeCall,
   frameParts,
+  headerTraceFields,
   readMessageHead,
   structLength,
   withSeqid,
+  type HeaderTraceFields,
   type MessageHead,
   type ThriftProtocolKind,
 } from './wire.js';
@@ -84,6 +86,11 @@ export interface ThriftCallContext {
   /** The logical name (Linkerd writes the name it routed on into `dest`). */
   readonly dest?: string;
   readonly delegations: readonly { src: string; dst: string }[];
+  /**
+   * The ids to send, as Finagle's TraceId serialization (32 or 40 bytes: span, parent, trace,
+   * flags, trace high); absent: a new trace id, used as the span id too.
+   */
+  readonly trace?: Buffer | undefined;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -284,11 +291,15 @@ export class ThriftConnPool {
   }
 
   private header(ctx: ThriftCallContext): Buffer {
-    const traceId = randomId();
+    let ids: HeaderTraceFields;
+    if (ctx.trace !== undefined) ids = headerTraceFields(ctx.trace);
+    else {
+      const traceId = randomId();
+      ids = { traceId, spanId: traceId };
+    }
     return encodeRequestHeader(
       {
-        traceId,
-        spanId: traceId,
+        ...ids,
         contexts: [],
         delegations: [...ctx.delegations],
         ...(ctx.dest !== undefined ? { dest: ctx.dest } : {}),

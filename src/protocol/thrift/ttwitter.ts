@@ -248,6 +248,46 @@ export function encodeRequestHeader(h: RequestHeader, proto: ThriftProtocolKind)
   return w.finish();
 }
 
+/** Finagle's TraceId flags: debug, sampling decided, sampled. */
+const FLAG_DEBUG = 1n;
+const FLAG_SAMPLING_KNOWN = 2n;
+const FLAG_SAMPLED = 4n;
+
+/**
+ * The trace ids a RequestHeader carries, as Finagle's TraceId serialization (the value of a mux
+ * Tdispatch's `com.twitter.finagle.tracing.TraceContext`): span, parent (the span itself when
+ * `parent_span_id` is absent), trace, flags (with the `sampled` field folded in), each 8 bytes
+ * big-endian, then `trace_id_high` when set and not 0. Undefined when `span_id` is 0 (absent).
+ */
+export function traceIdOfHeader(h: RequestHeader): Buffer | undefined {
+  if (h.spanId === 0n) return undefined;
+  const wide = h.traceIdHigh !== undefined && h.traceIdHigh !== 0n;
+  const out = Buffer.allocUnsafe(wide ? 40 : 32);
+  let flags = h.flags ?? 0n;
+  if (h.sampled !== undefined) flags = (flags & ~FLAG_SAMPLED) | FLAG_SAMPLING_KNOWN | (h.sampled ? FLAG_SAMPLED : 0n);
+  out.writeBigInt64BE(BigInt.asIntN(64, h.spanId), 0);
+  out.writeBigInt64BE(BigInt.asIntN(64, h.parentSpanId ?? h.spanId), 8);
+  out.writeBigInt64BE(BigInt.asIntN(64, h.traceId), 16);
+  out.writeBigInt64BE(BigInt.asIntN(64, flags), 24);
+  if (wide) out.writeBigInt64BE(BigInt.asIntN(64, h.traceIdHigh!), 32);
+  return out;
+}
+
+/** The trace fields of a RequestHeader carrying `traceId` (32 or 40 bytes, as `traceIdOfHeader` makes), as Finagle's TTwitter client writes them. */
+export type HeaderTraceFields = Pick<RequestHeader, 'traceId' | 'spanId' | 'parentSpanId' | 'sampled' | 'flags' | 'traceIdHigh'>;
+
+export function headerTraceFields(traceId: Buffer): HeaderTraceFields {
+  const span = traceId.readBigInt64BE(0);
+  const parent = traceId.readBigInt64BE(8);
+  const flags = traceId.readBigInt64BE(24);
+  const out: HeaderTraceFields = { traceId: traceId.readBigInt64BE(16), spanId: span, flags };
+  // A root (parent = span) has no parent field, as Finagle leaves it unset.
+  if (parent !== span) out.parentSpanId = parent;
+  if ((flags & FLAG_SAMPLING_KNOWN) !== 0n || (flags & FLAG_DEBUG) !== 0n) out.sampled = (flags & (FLAG_SAMPLED | FLAG_DEBUG)) !== 0n;
+  if (traceId.length === 40) out.traceIdHigh = traceId.readBigInt64BE(32);
+  return out;
+}
+
 const EMPTY_RESPONSE_HEADER: Readonly<Record<ThriftProtocolKind, Buffer>> = { binary: EMPTY_STRUCT, compact: EMPTY_STRUCT };
 
 /**

@@ -23,8 +23,11 @@ export {
   encodeRequestHeader,
   encodeUpgradeCall,
   encodeUpgradeReply,
+  headerTraceFields,
   readRequestHeader,
+  traceIdOfHeader,
   type Delegation,
+  type HeaderTraceFields,
   type RequestContext,
   type RequestHeader,
 } from './ttwitter.js';

@@ -35,6 +35,7 @@ export function buildThriftRouter<D extends DtabLike>(rc: Obj, deps: ThriftBuild
     metrics: deps.metrics,
     config: rc,
     tlsFiles: deps.tlsFiles,
+    tracer: deps.tracer ?? null,
   });
   const servers: (ThriftRouterServer | ThriftMuxRouterServer)[] = [];
   const list = (rc['servers'] as readonly Obj[] | undefined) ?? [];

@@ -10,12 +10,21 @@
  * Finagle classifies every thrift reply as a success (it cannot read the IDL's exceptions from
  * bytes), so nothing is retried after a reply; a request that never left (connect failure) is
  * requeued to another endpoint within the requeue budget.
+ *
+ * Tracing (a router with a tracer): each request gets a server span named by its thrift method
+ * that continues the caller's trace (a TTwitter RequestHeader's ids or a Tdispatch's trace
+ * context, which the server hands over as Finagle's TraceId bytes), and each attempt a client
+ * span whose ids a TTwitter-upgraded upstream connection receives in its RequestHeader. Without
+ * a tracer nothing is made for a plain request; a caller's ids go on to a TTwitter upstream
+ * as a child of the caller's span, as Finagle forwards them.
  */
 import type { Activity, BoundName } from '../../naming/contracts.js';
 import type { NameTree } from '../../naming/name-tree.js';
 import type { Path } from '../../naming/path.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { TlsFiles } from '../../config/tls.js';
+import type { ClientSpan, ServerSpan, Tracer } from '../../telemetry/tracing.js';
+import { childTraceId, decodeTraceId, encodeTraceId, type TraceContext } from '../../telemetry/trace-context.js';
 import { ThriftConnPool, ThriftPoolError, type ThriftCallContext } from '../../protocol/thrift/client-pool.js';
 import { MessageType, type MessageHead, type ThriftProtocolKind } from '../../protocol/thrift/wire.js';
 import { BindingCache } from '../binding-cache.js';
@@ -48,6 +57,8 @@ export interface ThriftRouterDeps<D extends DtabLike = DtabLike> {
   /** The raw `routers[i]` config (validated and defaulted by src/config). */
   readonly config: Obj;
   readonly tlsFiles?: TlsFiles;
+  /** Spans for requests through this router (null or absent: no tracing telemeter). */
+  readonly tracer?: Tracer | null;
 }
 
 /** One request as a server hands it over. */
@@ -59,6 +70,11 @@ export interface ThriftRequest {
   readonly dest?: string | undefined;
   /** The request's dentries as (prefix, destination) pairs: TTwitter delegations, a Tdispatch's dtab. */
   readonly delegations?: readonly { src: string; dst: string }[] | undefined;
+  /**
+   * The caller's trace context as Finagle's TraceId serialization (32 or 40 bytes: span, parent,
+   * trace, flags, trace high), from a TTwitter RequestHeader or a Tdispatch; absent: a new trace.
+   */
+  readonly trace?: Buffer | undefined;
 }
 
 export class ThriftRouter<D extends DtabLike = DtabLike> {
@@ -73,10 +89,12 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
   private readonly clientCache: ClientCache<ThriftClient>;
   private readonly clientConfigs: PrefixConfigs;
   private readonly serviceConfigs: PrefixConfigs;
+  private readonly tracer: Tracer | null;
 
   constructor(private readonly deps: ThriftRouterDeps<D>) {
     const cfg = deps.config;
     this.label = deps.label;
+    this.tracer = deps.tracer ?? null;
     this.proto = cfg['thriftProtocol'] === 'compact' ? 'compact' : 'binary';
     this.methodInDst = cfg['thriftMethodInDst'] === true;
     const cache = routerCacheSettings(cfg);
@@ -123,9 +141,27 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
    * or rejects with a RouterError. `signal` aborts it (the caller's connection is gone);
    * `serverTimeoutMs` is its server's `timeoutMs` (0: none).
    */
-  async route(req: ThriftRequest, signal?: AbortSignal, serverTimeoutMs = 0): Promise<Buffer | null> {
+  route(req: ThriftRequest, signal?: AbortSignal, serverTimeoutMs = 0): Promise<Buffer | null> {
+    return this.tracer === null ? this.routeWith(req, null, signal, serverTimeoutMs) : this.traced(this.tracer, req, signal, serverTimeoutMs);
+  }
+
+  /** `route` with a tracer: the request's server span ends with its reply or its failure. */
+  private async traced(tracer: Tracer, req: ThriftRequest, signal: AbortSignal | undefined, serverTimeoutMs: number): Promise<Buffer | null> {
+    const span = tracer.startRpcSpan(callerContext(req.trace), this.label, this.deps.protocol, req.head.name);
+    try {
+      const reply = await this.routeWith(req, span, signal, serverTimeoutMs);
+      span.finish(0);
+      return reply;
+    } catch (e) {
+      span.finish(0, e instanceof Error ? e.message : String(e));
+      throw e;
+    }
+  }
+
+  private async routeWith(req: ThriftRequest, span: ServerSpan | null, signal: AbortSignal | undefined, serverTimeoutMs: number): Promise<Buffer | null> {
     const dst = this.identify(req.head, req.dest);
     const dstText = dst.show();
+    span?.tag('l5d.dst.service', dstText);
     const svc = this.services.get(dstText) ?? this.makeService(dst, dstText);
     const started = Date.now();
     svc.requests.incr();
@@ -136,7 +172,7 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
     const total = tighterTimeout(serverTimeoutMs, svc.totalTimeoutMs);
     const timer = total > 0 ? setTimeout(() => ac.abort(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${total}ms total timeout for ${dstText}`, { interrupted: true })), total) : undefined;
     try {
-      const reply = await this.send(req, dst, ac.signal);
+      const reply = await this.send(req, dst, ac.signal, span);
       svc.success.incr();
       return reply;
     } catch (e) {
@@ -149,7 +185,7 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
     }
   }
 
-  private async send(req: ThriftRequest, dst: Path, signal: AbortSignal): Promise<Buffer | null> {
+  private async send(req: ThriftRequest, dst: Path, signal: AbortSignal, span: ServerSpan | null): Promise<Buffer | null> {
     let localText = '';
     const delegations = req.delegations ?? [];
     if (delegations.length > 0) {
@@ -162,7 +198,10 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
     }
     const dtabKey = this.requestDtabs.keyOf(localText);
     const client = await this.resolve(dtabKey, dst, localText, signal);
-    const ctx: ThriftCallContext = { ...(req.dest !== undefined && req.dest !== '' ? { dest: req.dest } : {}), delegations };
+    span?.tag('l5d.dst.client', client.id);
+    // Without spans a caller's ids still go on (to a TTwitter upstream), as a child of its span.
+    const trace = span === null && req.trace !== undefined ? childTraceId(req.trace) : undefined;
+    const ctx: ThriftCallContext = { ...(req.dest !== undefined && req.dest !== '' ? { dest: req.dest } : {}), delegations, trace };
     const oneway = req.head.type === MessageType.ONEWAY;
     const attemptMs = client.params.requestAttemptTimeoutMs;
     for (let requeues = 0; ; requeues++) {
@@ -170,27 +209,31 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
       const ep = client.pick();
       if (ep === null) throw new RouterError('MESH_ERR_ROUTER_NO_BROKERS', noBrokersMessage(dst.show(), this.requestDtabs.baseText, localText));
       const attempt = attemptMs > 0 ? AbortSignal.any([signal, AbortSignal.timeout(attemptMs)]) : signal;
+      // Each attempt is a client span; its ids are what a TTwitter upstream sees.
+      let cs: ClientSpan | null = null;
+      let actx = ctx;
+      if (span !== null) {
+        cs = span.child(client.id);
+        actx = { ...ctx, trace: encodeTraceId(cs.context) };
+      }
       const t0 = Date.now();
       ep.pending++;
       ep.accrual.onRequest();
       client.m.requests.incr();
       try {
-        const reply = await ep.pool.call(req.msg, req.head.seqid, oneway, ctx, attempt);
+        const reply = await ep.pool.call(req.msg, req.head.seqid, oneway, actx, attempt);
         client.attemptDone(ep, Date.now() - t0, undefined, true);
+        cs?.finish(0, { ip: ep.host, port: ep.port });
         return reply;
       } catch (e) {
         const connectFailed = e instanceof ThriftPoolError && e.connectFailed;
         // A caller that went away or ran out of time says nothing about the endpoint (Finagle
         // leaves interrupted requests out of failure accrual).
         if (!signal.aborted) client.attemptFailed(ep, Date.now() - t0, connectFailed);
-        throwIfAborted(signal);
-        if (attempt !== signal && attempt.aborted) {
-          throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${attemptMs}ms request attempt timeout to ${ep.label}`, { interrupted: true });
-        }
-        if (connectFailed && requeues < MAX_REQUEUES && client.tryRequeue()) continue;
-        const message = e instanceof Error ? e.message : String(e);
-        if (e instanceof ThriftPoolError && e.code === 'MESH_ERR_THRIFT_POOL_FULL') throw new RouterError('MESH_ERR_ROUTER_POOL_EXHAUSTED', message, { rejected: true, retryable: true });
-        throw new RouterError(connectFailed ? 'MESH_ERR_ROUTER_CONNECT_FAILED' : 'MESH_ERR_ROUTER_UPSTREAM_RESET', message, { retryable: connectFailed });
+        const err = attemptError(e, signal, attempt, attemptMs, ep.label);
+        cs?.finish(0, { ip: ep.host, port: ep.port }, err.message);
+        if (isRouterError(err) && err.code === 'MESH_ERR_ROUTER_CONNECT_FAILED' && requeues < MAX_REQUEUES && client.tryRequeue()) continue;
+        throw err;
       } finally {
         ep.pending--;
       }
@@ -288,8 +331,33 @@ export class ThriftRouter<D extends DtabLike = DtabLike> {
   }
 }
 
+/** Why an attempt failed, as the RouterError the request fails with (unless requeued). */
+function attemptError(e: unknown, signal: AbortSignal, attempt: AbortSignal, attemptMs: number, endpoint: string): Error {
+  if (signal.aborted) return abortError(signal);
+  if (attempt !== signal && attempt.aborted) {
+    return new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${attemptMs}ms request attempt timeout to ${endpoint}`, { interrupted: true });
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  if (e instanceof ThriftPoolError && e.code === 'MESH_ERR_THRIFT_POOL_FULL') return new RouterError('MESH_ERR_ROUTER_POOL_EXHAUSTED', message, { rejected: true, retryable: true });
+  const connectFailed = e instanceof ThriftPoolError && e.connectFailed;
+  return new RouterError(connectFailed ? 'MESH_ERR_ROUTER_CONNECT_FAILED' : 'MESH_ERR_ROUTER_UPSTREAM_RESET', message, { retryable: connectFailed });
+}
+
+/**
+ * The caller's context for the server span: a debug trace is sampled whatever its sampled bit
+ * says, as Finagle's TraceId reads it.
+ */
+function callerContext(trace: Buffer | undefined): TraceContext | undefined {
+  const ctx = trace === undefined ? undefined : decodeTraceId(trace);
+  return ctx !== undefined && ctx.debug && ctx.sampled !== true ? { ...ctx, sampled: true } : ctx;
+}
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', 'the request was cancelled', { interrupted: true });
+}
+
 function throwIfAborted(signal: AbortSignal): void {
-  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', 'the request was cancelled', { interrupted: true });
+  if (signal.aborted) throw abortError(signal);
 }
 
 /** Settles when `signal` aborts (never rejects; the caller checks the signal). */

@@ -8,7 +8,9 @@
  * (the caller's dtab) route the request, and each reply gets an (empty) ResponseHeader.
  *
  * thriftmux: Finagle's mux (src/protocol/mux), which also serves clients that speak plain
- * framed thrift; a Tdispatch's `dst` and dtab route the request as a TTwitter header's would.
+ * framed thrift; a Tdispatch's `dst` and dtab route the request as a TTwitter header's would,
+ * and its trace context (`com.twitter.finagle.tracing.TraceContext`) is the caller's trace, as a
+ * TTwitter header's trace ids are.
  * Its `serverSession` expiry and its close drain a mux session with Tdrain (the mux server does
  * it); a request may take `timeoutMs` before such a drain cuts it off.
  *
@@ -20,7 +22,7 @@ import { createServer as createNetServer, type Server, type Socket } from 'node:
 import type { TlsOptions } from 'node:tls';
 import { createRequire } from 'node:module';
 import type { Counter, Metrics, Stat } from '../../telemetry/metrics.js';
-import { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, type MuxDispatchInfo } from '../../protocol/mux/index.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, TRACE_CONTEXT_KEY, type MuxDispatchInfo, type MuxPairs } from '../../protocol/mux/index.js';
 import {
   APP_EXCEPTION,
   CAN_TRACE_METHOD,
@@ -32,6 +34,7 @@ import {
   frameParts,
   readMessageHead,
   readRequestHeader,
+  traceIdOfHeader,
   type MessageHead,
   type ThriftProtocolKind,
 } from '../../protocol/thrift/wire.js';
@@ -332,12 +335,15 @@ class ThriftServerConn {
     let body = msg;
     let dest: string | undefined;
     let delegations: { src: string; dst: string }[] | undefined;
+    let trace: Buffer | undefined;
     if (this.upgraded) {
       try {
         const h = readRequestHeader(msg, this.proto);
         body = msg.subarray(h.length);
         dest = h.header.dest;
         delegations = h.header.delegations;
+        // clearContext: the caller's trace is not continued either (Linkerd clears it too).
+        if (!this.clearContext) trace = traceIdOfHeader(h.header);
       } catch {
         return undefined;
       }
@@ -358,7 +364,7 @@ class ThriftServerConn {
         return encodeUpgradeReply(this.proto, head.seqid);
       }
     }
-    const req: ThriftRequest = this.clearContext ? { msg: body, head } : { msg: body, head, dest, delegations };
+    const req: ThriftRequest = this.clearContext ? { msg: body, head } : { msg: body, head, dest, delegations, trace };
     const reply = await this.server.handle(req, this.ac.signal);
     if (reply === null || !this.upgraded) return reply;
     return Buffer.concat([emptyResponseHeader(this.proto), reply]);
@@ -405,7 +411,7 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
         const req: ThriftRequest =
           info === undefined || o.clearContext
             ? { msg: body, head }
-            : { msg: body, head, dest: info.dst, delegations: info.dtab.map(([src, dst]) => ({ src, dst })) };
+            : { msg: body, head, dest: info.dst, delegations: info.dtab.map(([src, dst]) => ({ src, dst })), trace: traceContextOf(info.contexts) };
         const reply = await this.serve(req, signal);
         return reply ?? Buffer.alloc(0);
       },
@@ -423,4 +429,17 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
     // with a "router is shutting down" exception the client may not resend.
     await this.mux?.close(graceMs);
   }
+}
+
+/**
+ * A Tdispatch's trace context: the value Finagle broadcasts under
+ * `com.twitter.finagle.tracing.TraceContext` (its TraceId serialization, 32 or 40 bytes), or
+ * undefined when there is none (a value of another length is not one).
+ */
+function traceContextOf(contexts: MuxPairs | undefined): Buffer | undefined {
+  if (contexts === undefined) return undefined;
+  for (const [k, v] of contexts) {
+    if ((v.length === 32 || v.length === 40) && k.equals(TRACE_CONTEXT_KEY)) return v;
+  }
+  return undefined;
 }

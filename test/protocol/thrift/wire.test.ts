@@ -20,12 +20,14 @@ import {
   encodeApplicationException,
   encodeMessage,
   encodeRequestHeader,
+  headerTraceFields,
   encodeUpgradeCall,
   encodeUpgradeReply,
   frameParts,
   messageLength,
   readMessageHead,
   readRequestHeader,
+  traceIdOfHeader,
   structLength,
   withSeqid,
   type RequestHeader,
@@ -638,6 +640,24 @@ test('TTwitter: encodeRequestHeader -> readRequestHeader round trip with every f
     assert.throws(() => encodeRequestHeader({ ...FULL_HEADER, traceId: 1n << 64n }, proto), RangeError);
     assertWireError(() => readRequestHeader(bytes.subarray(0, bytes.length - 1), proto), 'MESH_ERR_THRIFT_WIRE_TRUNCATED', `${proto}: header cut`);
   }
+});
+
+test('TTwitter: RequestHeader trace ids <-> Finagle TraceId bytes (span, parent, trace, flags, trace high)', () => {
+  const base: RequestHeader = { traceId: 0x0aan, spanId: 0x0bbn, contexts: [], delegations: [] };
+  // No parent: the span itself; no sampled field: flags as given.
+  assert.deepEqual(traceIdOfHeader(base), hex('00 00 00 00 00 00 00 bb', '00 00 00 00 00 00 00 bb', '00 00 00 00 00 00 00 aa', '00 00 00 00 00 00 00 00'));
+  // sampled folds into the flags (2 known, 4 sampled); a high trace id appends 8 bytes; ids keep their 64 bits.
+  const full = traceIdOfHeader({ ...base, traceId: -1n, parentSpanId: 0x0ccn, sampled: true, flags: 1n, traceIdHigh: 0x11n })!;
+  assert.deepEqual(full, hex('00 00 00 00 00 00 00 bb', '00 00 00 00 00 00 00 cc', 'ff ff ff ff ff ff ff ff', '00 00 00 00 00 00 00 07', '00 00 00 00 00 00 00 11'));
+  assert.deepEqual(traceIdOfHeader({ ...base, sampled: false, flags: 4n })!.subarray(24), hex('00 00 00 00 00 00 00 02'));
+  // A trace_id_high of 0 is no high part; a span_id of 0 is no trace context.
+  assert.equal(traceIdOfHeader({ ...base, traceIdHigh: 0n })!.length, 32);
+  assert.equal(traceIdOfHeader({ ...base, spanId: 0n }), undefined);
+  // Back to the fields Finagle's client writes: the parent only when not the span itself;
+  // sampled from the flags, debug counting as sampled.
+  assert.deepEqual(headerTraceFields(full), { traceId: -1n, spanId: 0x0bbn, parentSpanId: 0x0ccn, flags: 7n, sampled: true, traceIdHigh: 0x11n });
+  assert.deepEqual(headerTraceFields(traceIdOfHeader(base)!), { traceId: 0x0aan, spanId: 0x0bbn, flags: 0n });
+  assert.deepEqual(headerTraceFields(traceIdOfHeader({ ...base, flags: 1n })!), { traceId: 0x0aan, spanId: 0x0bbn, flags: 1n, sampled: true });
 });
 
 test('TTwitter: RequestHeader bytes decode with the thrift package', () => {
