@@ -362,6 +362,14 @@ test('thriftmux serverSession idleTimeMs: an idle session gets Tdrain, is closed
   } finally {
     p.socket.destroy();
   }
+  // Finagle's server counters: one drain started and completed on this server, none on the other.
+  const m = (await (await fetch(`http://127.0.0.1:${admin}/admin/metrics.json`)).json()) as Record<string, number>;
+  const idleScope = `rt/tmux/server/127.0.0.1/${muxIdlePort}/mux`;
+  assert.equal(m[`${idleScope}/draining`], 1, `${idleScope}/draining`);
+  assert.equal(m[`${idleScope}/drained`], 1, `${idleScope}/drained`);
+  const other = Object.keys(m).filter((k) => /^rt\/tmux\/server\/.*\/mux\/draining$/.test(k) && k !== `${idleScope}/draining`);
+  assert.equal(other.length, 1, `the other thriftmux server's counter: ${other.join(', ')}`);
+  assert.equal(m[other[0]!], 0);
   // Our own mux client answers the drain too and goes on with a new session.
   const client = new MuxClient({ host: '127.0.0.1', port: muxIdlePort, pingIntervalMs: 0 });
   try {

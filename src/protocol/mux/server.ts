@@ -74,6 +74,11 @@ export interface MuxServerOptions {
   lifeTimeMs?: number;
   /** Bound on draining an expired mux session (Tdrain to closed). Default 10000. */
   drainTimeoutMs?: number;
+  /**
+   * Told of each mux session's drain, as Finagle's server counts them: `draining` when its Tdrain
+   * is written, `drained` when it then closes with nothing in flight before `drainTimeoutMs`.
+   */
+  onDrain?: (event: 'draining' | 'drained') => void;
 }
 
 /** node:tls, loaded once a server uses TLS. */
@@ -216,7 +221,8 @@ class ServerConn {
   private idle(): void {
     if (this.expired) {
       // A mux session waits for the client's Rdrain; the other kinds have nothing to wait for.
-      if (this.mode !== M_MUX || this.drainPhase === D_DRAINING) this.end();
+      if (this.mode !== M_MUX) this.end();
+      else if (this.drainPhase === D_DRAINING) this.drained();
       return;
     }
     if (this.idleMs <= 0) return;
@@ -242,16 +248,26 @@ class ServerConn {
     }
     // Finagle's server writes nothing before its Rinit, and Finagle's client fails a handshake
     // answered with anything else: mid-handshake, the Tdrain waits for it to end.
-    if (this.phase === H_DONE) {
-      this.drainPhase = D_ASKED;
-      this.socket.write(TDRAIN_CONTROL);
-    } else this.drainPhase = D_OWED;
+    if (this.phase === H_DONE) this.askDrain();
+    else this.drainPhase = D_OWED;
     // Finagle bounds the whole drain with one deadline and then shuts the session down.
     this.drainTimer = setTimeout(() => {
       this.drainTimer = null;
       this.end();
     }, Math.max(0, drainMs));
     this.drainTimer.unref();
+  }
+
+  private askDrain(): void {
+    this.drainPhase = D_ASKED;
+    this.socket.write(TDRAIN_CONTROL);
+    this.server.drainEvent('draining');
+  }
+
+  /** The client's Rdrain came and nothing is in flight: the drain is complete. */
+  private drained(): void {
+    this.server.drainEvent('drained');
+    this.end();
   }
 
   private clearSessionTimers(): void {
@@ -346,7 +362,7 @@ class ServerConn {
         // The client sends nothing new from here on (Finagle's ServerTracker.drain).
         if (m.tag === CONTROL_TAG && this.drainPhase === D_ASKED) {
           this.drainPhase = D_DRAINING;
-          if (this.calls.size === 0) this.end();
+          if (this.calls.size === 0) this.drained();
         }
         break;
       default:
@@ -354,11 +370,8 @@ class ServerConn {
         // a Tlease is advisory: nothing to answer, and answering an R could echo forever.
         break;
     }
-    if (this.drainPhase === D_OWED && this.mode === M_MUX) {
-      // The handshake is over (the Rinit, if any, is written): the expired session's Tdrain goes out.
-      this.drainPhase = D_ASKED;
-      this.socket.write(TDRAIN_CONTROL);
-    }
+    // The handshake is over (the Rinit, if any, is written): the expired session's Tdrain goes out.
+    if (this.drainPhase === D_OWED && this.mode === M_MUX) this.askDrain();
   }
 
   private dispatch(tag: number, body: Buffer, treq: boolean, info?: MuxDispatchInfo): void {
@@ -612,6 +625,11 @@ export class MuxServer {
     }
     sock.on('error', () => {}); // the connection handles errors by closing; never crash here
     this.conns.add(new ServerConn(this, sock, this.opts.handler, this.maxFrameSize, this.idleMs, this.lifeMs));
+  }
+
+  /** @internal (ServerConn) */
+  drainEvent(event: 'draining' | 'drained'): void {
+    this.opts.onDrain?.(event);
   }
 
   /** @internal */

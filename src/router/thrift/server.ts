@@ -94,7 +94,8 @@ abstract class ThriftRouterServerBase {
 
   protected abstract get connectionCount(): number;
 
-  protected bindMetrics(port: number): void {
+  /** Registers the server's metrics; returns their scope (`rt/<label>/server/<ip>/<port>`). */
+  protected bindMetrics(port: number): readonly string[] {
     const scope = ['rt', this.router.label, 'server', `${this.options.ip}/${port}`];
     this.m = {
       requests: this.metrics.counter([...scope, 'requests']),
@@ -104,6 +105,7 @@ abstract class ThriftRouterServerBase {
     };
     this.metrics.gauge([...scope, 'load'], () => this.inflight);
     this.metrics.gauge([...scope, 'connections'], () => this.connectionCount);
+    return scope;
   }
 
   /**
@@ -378,6 +380,8 @@ class ThriftServerConn {
 /** `protocol: thriftmux` */
 export class ThriftMuxRouterServer extends ThriftRouterServerBase {
   private mux: MuxServer | null = null;
+  /** Finagle's `<server>/mux/draining` and `mux/drained` counters (set once listening). */
+  private drains: Record<'draining' | 'drained', Counter> | undefined;
 
   protected get connectionCount(): number {
     return this.mux?.connectionCount ?? 0;
@@ -396,6 +400,7 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
       lifeTimeMs: o.lifeTimeMs,
       // A drain never cuts short a request its server lets run for timeoutMs.
       drainTimeoutMs: Math.max(DEFAULT_DRAIN_TIMEOUT_MS, o.timeoutMs),
+      onDrain: (event) => this.drains?.[event].incr(),
       handler: async (body: Buffer, signal: AbortSignal, info?: MuxDispatchInfo): Promise<Buffer> => {
         let head: MessageHead;
         try {
@@ -418,7 +423,11 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
     });
     this.mux = mux;
     const a = await mux.listen();
-    this.bindMetrics(a.port);
+    const scope = this.bindMetrics(a.port);
+    this.drains = {
+      draining: this.metrics.counter([...scope, 'mux', 'draining']),
+      drained: this.metrics.counter([...scope, 'mux', 'drained']),
+    };
     return { ip: o.ip, port: a.port };
   }
 

@@ -280,12 +280,15 @@ const RDRAIN_1 = hex('00 00 00 04 c0 00 00 01');
  */
 function holdingServer(opts: { idleTimeMs?: number; lifeTimeMs?: number; drainTimeoutMs?: number }) {
   const seen: string[] = [];
+  /** The server's drain events (`onDrain`), in order. */
+  const drains: string[] = [];
   const held: Array<{ release: () => void; aborted: Promise<unknown> }> = [];
   let onHeld: (() => void) | null = null;
   const server = new MuxServer({
     ip: '127.0.0.1',
     port: 0,
     ...opts,
+    onDrain: (event) => drains.push(event),
     handler: async (body, signal) => {
       const s = body.toString('latin1');
       seen.push(s);
@@ -306,7 +309,7 @@ function holdingServer(opts: { idleTimeMs?: number; lifeTimeMs?: number; drainTi
     for (let i = 0; i < 100 && held.length <= n; i++) await withTimeout(new Promise<void>((r) => (onHeld = r)), 3000, `held request ${n}`);
     return held[n]!;
   };
-  return { server, seen, holding };
+  return { server, seen, holding, drains };
 }
 
 /** Treq(tag, no keys, body) and an Rreq nack for a tag, written out by hand. */
@@ -330,7 +333,7 @@ async function handshake(p: FrameReader): Promise<void> {
 }
 
 test('serverSession idleTimeMs: not while a request is in flight; then Tdrain, requests served until Rdrain, then closed', async () => {
-  const { server, holding } = holdingServer({ idleTimeMs: 150 });
+  const { server, holding, drains } = holdingServer({ idleTimeMs: 150 });
   const { port } = await server.listen();
   const p = await dial(port);
   try {
@@ -350,9 +353,11 @@ test('serverSession idleTimeMs: not while a request is in flight; then Tdrain, r
     await expectFrame(p, rdispatchBytes(3, 0, 're:before rdrain'), 'served before Rdrain');
     p.write(TPING_1);
     await expectFrame(p, RPING_1, 'Rping before Rdrain');
+    assert.deepEqual(drains, ['draining'], 'counted as draining once the Tdrain is out');
     p.write(RDRAIN_1);
     await p.waitClosed();
     assert.equal(p.leftover.length, 0, `bytes after the drain: ${show(p.leftover)}`);
+    assert.deepEqual(drains, ['draining', 'drained'], 'drained: Rdrain with nothing in flight');
   } finally {
     p.socket.destroy();
     await server.close();
@@ -360,7 +365,7 @@ test('serverSession idleTimeMs: not while a request is in flight; then Tdrain, r
 });
 
 test('serverSession lifeTimeMs: Tdrain while a request is in flight; after Rdrain new requests are nacked; closed after the reply', async () => {
-  const { server, seen, holding } = holdingServer({ lifeTimeMs: 200 });
+  const { server, seen, holding, drains } = holdingServer({ lifeTimeMs: 200 });
   const { port } = await server.listen();
   const p = await dial(port);
   try {
@@ -380,10 +385,12 @@ test('serverSession lifeTimeMs: Tdrain while a request is in flight; after Rdrai
     await expectFrame(p, RPING_1, 'pings are still answered');
     assert.deepEqual(seen, ['hold']);
     assert.equal(server.connectionCount, 1, 'open while a request is in flight');
+    assert.deepEqual(drains, ['draining'], 'not drained while a request is in flight');
     h.release();
     await expectFrame(p, rdispatchBytes(2, 0, 're:hold'), 'the request in flight finishes');
     await p.waitClosed();
     assert.equal(p.leftover.length, 0);
+    assert.deepEqual(drains, ['draining', 'drained'], 'drained once the last reply is out');
   } finally {
     p.socket.destroy();
     await server.close();
@@ -391,7 +398,7 @@ test('serverSession lifeTimeMs: Tdrain while a request is in flight; after Rdrai
 });
 
 test('a client that never answers Tdrain is closed after drainTimeoutMs; a request still in flight is aborted', async () => {
-  const { server, holding } = holdingServer({ idleTimeMs: 50, drainTimeoutMs: 400 });
+  const { server, holding, drains } = holdingServer({ idleTimeMs: 50, drainTimeoutMs: 400 });
   const { port } = await server.listen();
   const p = await dial(port);
   try {
@@ -407,6 +414,7 @@ test('a client that never answers Tdrain is closed after drainTimeoutMs; a reque
     const reason = (await withTimeout(h.aborted, 3000, 'the held request to be aborted')) as Error;
     assert.equal(reason.name, 'AbortError');
     assert.equal(p.leftover.length, 0, `no reply to the aborted request: ${show(p.leftover)}`);
+    assert.deepEqual(drains, ['draining'], 'a drain cut off by drainTimeoutMs is not drained');
   } finally {
     p.socket.destroy();
     await server.close();
