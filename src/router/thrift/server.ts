@@ -81,6 +81,8 @@ abstract class ThriftRouterServerBase {
   protected m: ServerMetrics | undefined;
   protected inflight = 0;
   protected draining = false;
+  /** Woken when the last request under way ends while draining. */
+  private onQuiet: (() => void) | null = null;
 
   constructor(
     readonly router: ThriftRouter,
@@ -128,6 +130,8 @@ abstract class ThriftRouterServerBase {
       return encodeApplicationException(this.router.proto, req.head.name, req.head.seqid, APP_EXCEPTION.INTERNAL_ERROR, e instanceof Error ? e.message : String(e));
     } finally {
       this.inflight--;
+      // Woken after this turn, once the connection has written the reply returned below.
+      if (this.inflight === 0 && this.onQuiet !== null) setImmediate(this.onQuiet);
       const m = this.m;
       if (m !== undefined) {
         m.requests.incr();
@@ -140,8 +144,14 @@ abstract class ThriftRouterServerBase {
   /** Waits (up to `graceMs`) for requests under way, then closes every connection. */
   protected async drain(graceMs: number): Promise<void> {
     this.draining = true;
-    const until = Date.now() + graceMs;
-    while (this.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    if (this.inflight === 0 || graceMs <= 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.onQuiet = resolve;
+      timer = setTimeout(resolve, graceMs);
+    });
+    clearTimeout(timer);
+    this.onQuiet = null;
   }
 }
 

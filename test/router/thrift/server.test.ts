@@ -1,7 +1,8 @@
 /**
  * A thrift router server in process: close() ends even while a client has connected but not
  * finished (or started) its TLS handshake; a thriftmux server's graceful close routes what a mux
- * client sends before its Rdrain.
+ * client sends before its Rdrain; a thrift server's graceful close answers the request under way
+ * and ends as soon as it is out (or after the grace).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ import { ThriftRouter } from '../../../src/router/thrift/router.js';
 import { ThriftMuxRouterServer, ThriftRouterServer, thriftServerOptions } from '../../../src/router/thrift/server.js';
 import { decodeMessage, encodeMessage, type MuxMessage } from '../../../src/protocol/mux/index.js';
 import { makeTestCerts } from '../../support/certs.js';
-import { callMessage } from '../../support/thrift.js';
+import { ThriftCaller, callMessage } from '../../support/thrift.js';
 import { dial, MARKER_BYTES, RINIT_V1, TINIT_V1, withTimeout, type FrameReader } from '../../protocol/mux/helpers.js';
 import { TestVar, TextDtab, activity, parseTextDtab } from '../support.js';
 
@@ -102,6 +103,65 @@ test('a thriftmux server closing with grace routes what a mux client sends befor
   } finally {
     p.socket.destroy();
     await server.close(0);
+    metrics.close();
+  }
+});
+
+test('a thrift server closing with grace refuses new connections, answers the request under way, then closes at once', async () => {
+  const metrics = new MetricsRegistry();
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let onHeld!: () => void;
+  const held = new Promise<void>((r) => (onHeld = r));
+  // Stands in for the router: "hold" waits for release(), "stuck" never ends; replies name the method.
+  const router = {
+    label: 'thr',
+    proto: 'binary',
+    route: async (req: { head: { name: string } }, signal?: AbortSignal): Promise<Buffer> => {
+      if (req.head.name === 'hold') {
+        onHeld();
+        await released;
+      }
+      if (req.head.name === 'stuck') await new Promise((r) => signal?.addEventListener('abort', r, { once: true }));
+      return callMessage('binary', `routed:${req.head.name}`, 1, 'ok');
+    },
+  };
+  const server = new ThriftRouterServer(router as never, thriftServerOptions({ ip: '127.0.0.1', port: 0 }, undefined), metrics);
+  const { port } = await server.listen();
+  const c = await ThriftCaller.connect(port);
+  try {
+    const reply = c.call(callMessage('binary', 'hold', 1, 'a'));
+    await withTimeout(held, 3000, 'the held request');
+    const closing = server.close(10_000);
+    // No new connection while draining.
+    const late = net.connect({ port, host: '127.0.0.1' });
+    late.on('error', () => {});
+    await withTimeout(new Promise<void>((r) => late.once('close', () => r())), 3000, 'the late connection to be closed');
+    await new Promise((r) => setTimeout(r, 100));
+    release();
+    const t0 = Date.now();
+    assert.equal((await withTimeout(reply, 3000, 'the reply')).name, 'routed:hold');
+    await withTimeout(closing, 3000, 'close');
+    assert.ok(Date.now() - t0 < 1000, `closed ${Date.now() - t0} ms after the last reply (grace 10 s)`);
+  } finally {
+    c.close();
+    await server.close(0);
+    metrics.close();
+  }
+
+  // A request that never ends holds a graceful close for its grace only.
+  const server2 = new ThriftRouterServer(router as never, thriftServerOptions({ ip: '127.0.0.1', port: 0 }, undefined), metrics);
+  const c2 = await ThriftCaller.connect((await server2.listen()).port);
+  try {
+    c2.send(callMessage('binary', 'stuck', 1, 'a'));
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    await withTimeout(server2.close(300), 3000, 'close with a stuck request');
+    const took = Date.now() - t0;
+    assert.ok(took >= 250 && took < 2000, `closed after ${took} ms (grace 300 ms)`);
+  } finally {
+    c2.close();
+    await server2.close(0);
     metrics.close();
   }
 });
