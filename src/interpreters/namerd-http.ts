@@ -22,10 +22,10 @@ import { request as httpRequest, Agent as HttpAgent, type ClientRequest, type In
 import { isIP } from 'node:net';
 import { Activity } from '../naming/activity.js';
 import type { Addr, Address } from '../naming/addr.js';
-import { addrEquals, boundTreeEquals } from '../naming/bound.js';
-import type { ActivityState, BoundName, Closable, Var } from '../naming/contracts.js';
+import { addrEquals } from '../naming/bound.js';
+import type { BoundName, Closable, Var } from '../naming/contracts.js';
 import type { Dtab } from '../naming/dtab.js';
-import { EMPTY, FAIL, NEG, alt, leaf, union, weighted, type NameTree } from '../naming/name-tree.js';
+import { EMPTY, FAIL, NEG, alt, leaf, union, weighted } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
 import { InterpreterError, interpreterConfigError, type ConfigWhere } from './errors.js';
 import { commonNameCheck, readTls, requireBuiltin, type NamerdTlsConfig } from './tls.js';

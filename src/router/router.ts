@@ -11,7 +11,8 @@ import { eqLowerAt } from '../protocol/http1/chars.js';
 import type { Activity, BoundName } from '../naming/contracts.js';
 import type { NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
-import type { Counter, Metrics, Stat } from '../telemetry/metrics.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { countServerRequest, type ServerStats } from './server-stats.js';
 import { Tracer } from '../telemetry/tracing.js';
 import { L5D_PROPAGATOR, propagatorFor, type TracePropagator } from '../telemetry/propagators.js';
 import { callerSampling, readCallerTrace, traceContextInto, unsampledChildInto, unsampledRootInto } from '../telemetry/trace-context.js';
@@ -63,23 +64,15 @@ export interface RouterDeps<D extends DtabLike = DtabLike> {
 }
 
 /** Per-server settings and metrics the router needs while handling a request. */
-export interface ServerContext {
+export interface ServerContext extends ServerStats {
   readonly clearContext: boolean;
   readonly addForwardedHeader: Obj | undefined;
-  readonly scope: readonly string[];
-  readonly requests: Counter;
-  readonly success: Counter;
-  readonly failures: Counter;
-  readonly latency: Stat;
-  readonly statusCounters: Map<number, Counter>;
   readonly localAddress: string;
   readonly localPort: number;
   /** Requests that already passed this many proxies (`Via` entries) are refused (loops). */
   readonly maxCallDepth: number;
   /** The server's `timeoutMs`: bounds every request's total time with the service's (0: none). */
   readonly timeoutMs: number;
-  /** Requests in flight on this server. */
-  inflight: number;
 }
 
 /** What a Route reads from its router. */
@@ -461,18 +454,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
   /** Every request ends here once: server metrics, the access log line, the server span. */
   finish(srv: ServerContext, ex: Http1Exchange, status: number, ms: number, route: Route | null): void {
     srv.inflight--;
-    srv.latency.add(ms);
-    if (status >= 500 || status === 0) srv.failures.incr();
-    else srv.success.incr();
-    srv.requests.incr();
-    if (status !== 0) {
-      let c = srv.statusCounters.get(status);
-      if (c === undefined) {
-        c = this.deps.metrics.counter([...srv.scope, 'status', String(status)]);
-        srv.statusCounters.set(status, c);
-      }
-      c.incr();
-    }
+    countServerRequest(this.deps.metrics, srv, status, ms);
     if (route !== null && route.span !== null) route.span.finish(status, route.errorMessage);
     if (this.accessLog !== null) {
       const head = ex.head;

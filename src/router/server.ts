@@ -9,6 +9,7 @@ import type { TlsOptions } from 'node:tls';
 import type { Http1Error } from '../protocol/http1/errors.js';
 import { createHttp1Server, type Http1Exchange, type Http1Server } from '../protocol/http1/server.js';
 import type { Counter, Metrics } from '../telemetry/metrics.js';
+import { countServerRequest, serverStats } from './server-stats.js';
 import { RouterError } from './errors.js';
 import { serverConnectionSettings, type ServerConnectionSettings } from './router-config.js';
 import type { Router, ServerContext } from './router.js';
@@ -82,25 +83,17 @@ export class RouterServer {
   async listen(): Promise<{ ip: string; port: number }> {
     const a = await this.server.listen(this.options.port, this.options.ip);
     const port = a.port;
-    const scope = ['rt', this.router.label, 'server', `${this.options.ip}/${port}`];
-    this.ctx = {
+    const stats = serverStats(this.metrics, this.router.label, this.options.ip, port, () => this.server.connectionCount);
+    const scope = stats.scope;
+    // The stats object itself, so its `load` gauge reads the `inflight` the router keeps.
+    this.ctx = Object.assign(stats, {
       clearContext: this.options.clearContext,
       addForwardedHeader: this.options.addForwardedHeader,
-      scope,
-      requests: this.metrics.counter([...scope, 'requests']),
-      success: this.metrics.counter([...scope, 'success']),
-      failures: this.metrics.counter([...scope, 'failures']),
-      latency: this.metrics.stat([...scope, 'request_latency_ms']),
-      statusCounters: new Map<number, Counter>(),
       localAddress: this.options.ip,
       localPort: port,
       maxCallDepth: this.options.maxCallDepth,
       timeoutMs: this.options.timeoutMs,
-      inflight: 0,
-    };
-    const ctx = this.ctx;
-    this.metrics.gauge([...scope, 'load'], () => ctx.inflight);
-    this.metrics.gauge([...scope, 'connections'], () => this.server.connectionCount);
+    });
     if (this.options.tls !== undefined) this.tlsFailures = this.metrics.counter([...scope, 'handshake_failures']);
     return { ip: this.options.ip, port };
   }
@@ -130,15 +123,7 @@ export class RouterServer {
   private onReject(err: Http1Error): void {
     const ctx = this.ctx;
     if (ctx === undefined) return;
-    ctx.requests.incr();
-    if (err.status >= 500) ctx.failures.incr();
-    else ctx.success.incr();
-    let c = ctx.statusCounters.get(err.status);
-    if (c === undefined) {
-      c = this.metrics.counter([...ctx.scope, 'status', String(err.status)]);
-      ctx.statusCounters.set(err.status, c);
-    }
-    c.incr();
+    countServerRequest(this.metrics, ctx, err.status);
   }
 
   /**

@@ -10,7 +10,8 @@ import type * as http2 from 'node:http2';
 import type { Activity, BoundName } from '../../naming/contracts.js';
 import type { NameTree } from '../../naming/name-tree.js';
 import type { Path } from '../../naming/path.js';
-import type { Counter, Metrics, Stat } from '../../telemetry/metrics.js';
+import type { Metrics } from '../../telemetry/metrics.js';
+import { countServerRequest, type ServerStats } from '../server-stats.js';
 import { AccessLogWriter } from '../../telemetry/access-log.js';
 import { Tracer } from '../../telemetry/tracing.js';
 import { L5D_PROPAGATOR, propagatorFor, type TracePropagator } from '../../telemetry/propagators.js';
@@ -51,20 +52,13 @@ export interface H2RouterDeps<D extends DtabLike = DtabLike> {
 }
 
 /** Per-server settings and metrics (same scope and names as the http router's servers). */
-export interface H2ServerContext {
+export interface H2ServerContext extends ServerStats {
   readonly clearContext: boolean;
   /** The server's `addForwardedHeader`; undefined: off. */
   readonly addForwardedHeader: Obj | undefined;
-  readonly scope: readonly string[];
-  readonly requests: Counter;
-  readonly success: Counter;
-  readonly failures: Counter;
-  readonly latency: Stat;
-  readonly statusCounters: Map<number, Counter>;
   readonly maxCallDepth: number;
   /** The server's `timeoutMs`: bounds every request's total time with the service's (0: none). */
   readonly timeoutMs: number;
-  inflight: number;
 }
 
 /** What a call reads from its router. */
@@ -356,18 +350,7 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
       });
     }
     srv.inflight--;
-    srv.latency.add(ms);
-    if (status >= 500 || status === 0) srv.failures.incr();
-    else srv.success.incr();
-    srv.requests.incr();
-    if (status !== 0) {
-      let c = srv.statusCounters.get(status);
-      if (c === undefined) {
-        c = this.deps.metrics.counter([...srv.scope, 'status', String(status)]);
-        srv.statusCounters.set(status, c);
-      }
-      c.incr();
-    }
+    countServerRequest(this.deps.metrics, srv, status, ms);
   }
 
   clientSnapshot(): Record<string, unknown> {

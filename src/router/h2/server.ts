@@ -9,6 +9,7 @@ import type { TlsOptions } from 'node:tls';
 import { DEFAULT_PROBE_MS, H2Server, type H2Settings } from '../../protocol/h2/server.js';
 import { h2Settings } from './settings.js';
 import type { Counter, Metrics } from '../../telemetry/metrics.js';
+import { serverStats } from '../server-stats.js';
 import { RouterError } from '../errors.js';
 import { serverConnectionSettings, type ServerConnectionSettings } from '../router-config.js';
 import type { H2Router, H2ServerContext } from './router.js';
@@ -80,23 +81,15 @@ export class H2RouterServer {
 
   async listen(): Promise<{ ip: string; port: number }> {
     const a = await this.server.listen(this.options.port, this.options.ip);
-    const scope = ['rt', this.router.label, 'server', `${this.options.ip}/${a.port}`];
-    const ctx: H2ServerContext = {
+    const stats = serverStats(this.metrics, this.router.label, this.options.ip, a.port, () => this.server.connectionCount);
+    const scope = stats.scope;
+    // The stats object itself, so its `load` gauge reads the `inflight` the router keeps.
+    this.ctx = Object.assign(stats, {
       clearContext: this.options.clearContext,
       addForwardedHeader: this.options.addForwardedHeader,
-      scope,
-      requests: this.metrics.counter([...scope, 'requests']),
-      success: this.metrics.counter([...scope, 'success']),
-      failures: this.metrics.counter([...scope, 'failures']),
-      latency: this.metrics.stat([...scope, 'request_latency_ms']),
-      statusCounters: new Map<number, Counter>(),
       maxCallDepth: this.options.maxCallDepth,
       timeoutMs: this.options.timeoutMs,
-      inflight: 0,
-    };
-    this.ctx = ctx;
-    this.metrics.gauge([...scope, 'load'], () => ctx.inflight);
-    this.metrics.gauge([...scope, 'connections'], () => this.server.connectionCount);
+    });
     if (this.options.tls !== undefined) this.tlsFailures = this.metrics.counter([...scope, 'handshake_failures']);
     return { ip: this.options.ip, port: a.port };
   }

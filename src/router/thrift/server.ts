@@ -21,7 +21,8 @@
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import { createRequire } from 'node:module';
-import type { Counter, Metrics, Stat } from '../../telemetry/metrics.js';
+import type { Counter, Metrics } from '../../telemetry/metrics.js';
+import { countServerRequest, serverStats, type ServerStats } from '../server-stats.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, TRACE_CONTEXT_KEY, type MuxDispatchInfo, type MuxPairs } from '../../protocol/mux/index.js';
 import {
   APP_EXCEPTION,
@@ -69,17 +70,10 @@ export function thriftServerOptions(cfg: Obj, tls: TlsOptions | undefined): Thri
   };
 }
 
-interface ServerMetrics {
-  readonly requests: Counter;
-  readonly success: Counter;
-  readonly failures: Counter;
-  readonly latency: Stat;
-}
-
 /** What both kinds of server share: limits, draining, metrics and the error replies. */
 abstract class ThriftRouterServerBase {
-  protected m: ServerMetrics | undefined;
-  protected inflight = 0;
+  /** The server's metrics and requests in flight (set once listening). */
+  protected m: ServerStats | undefined;
   protected draining = false;
   /** Woken when the last request under way ends while draining. */
   private onQuiet: (() => void) | null = null;
@@ -91,23 +85,15 @@ abstract class ThriftRouterServerBase {
   ) {}
 
   get inFlight(): number {
-    return this.inflight;
+    return this.m?.inflight ?? 0;
   }
 
   protected abstract get connectionCount(): number;
 
   /** Registers the server's metrics; returns their scope (`rt/<label>/server/<ip>/<port>`). */
   protected bindMetrics(port: number): readonly string[] {
-    const scope = ['rt', this.router.label, 'server', `${this.options.ip}/${port}`];
-    this.m = {
-      requests: this.metrics.counter([...scope, 'requests']),
-      success: this.metrics.counter([...scope, 'success']),
-      failures: this.metrics.counter([...scope, 'failures']),
-      latency: this.metrics.stat([...scope, 'request_latency_ms']),
-    };
-    this.metrics.gauge([...scope, 'load'], () => this.inflight);
-    this.metrics.gauge([...scope, 'connections'], () => this.connectionCount);
-    return scope;
+    this.m = serverStats(this.metrics, this.router.label, this.options.ip, port, () => this.connectionCount);
+    return this.m.scope;
   }
 
   /**
@@ -116,12 +102,13 @@ abstract class ThriftRouterServerBase {
    */
   protected async serve(req: ThriftRequest, signal: AbortSignal): Promise<Buffer | null> {
     const started = Date.now();
-    this.inflight++;
+    const m = this.m!;
+    m.inflight++;
     let ok = false;
     try {
       const max = this.options.maxConcurrentRequests;
       if (this.draining) throw new RouterError('MESH_ERR_ROUTER_SHUTTING_DOWN', 'router is shutting down', { rejected: true, retryable: true });
-      if (max > 0 && this.inflight > max) throw new RouterError('MESH_ERR_ROUTER_OVERLOADED', `max concurrent requests (${max}) exceeded`, { rejected: true, retryable: true });
+      if (max > 0 && m.inflight > max) throw new RouterError('MESH_ERR_ROUTER_OVERLOADED', `max concurrent requests (${max}) exceeded`, { rejected: true, retryable: true });
       const reply = await this.router.route(this.options.clearContext ? { msg: req.msg, head: req.head } : req, signal, this.options.timeoutMs);
       ok = true;
       return reply;
@@ -129,22 +116,17 @@ abstract class ThriftRouterServerBase {
       if (req.head.type === MessageType.ONEWAY) return null;
       return encodeApplicationException(this.router.proto, req.head.name, req.head.seqid, APP_EXCEPTION.INTERNAL_ERROR, e instanceof Error ? e.message : String(e));
     } finally {
-      this.inflight--;
+      m.inflight--;
       // Woken after this turn, once the connection has written the reply returned below.
-      if (this.inflight === 0 && this.onQuiet !== null) setImmediate(this.onQuiet);
-      const m = this.m;
-      if (m !== undefined) {
-        m.requests.incr();
-        (ok ? m.success : m.failures).incr();
-        m.latency.add(Date.now() - started);
-      }
+      if (m.inflight === 0 && this.onQuiet !== null) setImmediate(this.onQuiet);
+      countServerRequest(this.metrics, m, undefined, Date.now() - started, ok);
     }
   }
 
   /** Waits (up to `graceMs`) for requests under way, then closes every connection. */
   protected async drain(graceMs: number): Promise<void> {
     this.draining = true;
-    if (this.inflight === 0 || graceMs <= 0) return;
+    if (this.inFlight === 0 || graceMs <= 0) return;
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       this.onQuiet = resolve;
