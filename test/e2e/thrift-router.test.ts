@@ -345,6 +345,30 @@ test('thriftmux: a Tdispatch routes by its dst and dtab; plain framed thrift wor
   }
 });
 
+test('thriftmux: a plain thrift client may take the TTwitter upgrade first, as Finagle\'s ThriftMux server offers it', async () => {
+  const c = await caller(muxPort);
+  try {
+    assert.equal(await c.upgrade(), true);
+    // dest /users + method get => /svc/users/get (B); a delegation moves it to /svc/other (A).
+    expectReply(await c.call(callMessage('binary', 'get', 57, 'tt'), requestHeader('binary', '/users', [])), 'get', 57, 'B:get:tt');
+    expectReply(await c.call(callMessage('binary', 'get', 58, 'tt2'), requestHeader('binary', '/users', [['/svc/users', '/svc/other']])), 'get', 58, 'A:get:tt2');
+    const none = await c.call(callMessage('binary', 'nosuch', 59, 'x'), requestHeader('binary', undefined, []));
+    assert.equal(none.type, MessageTypes.EXCEPTION);
+    assert.match(none.text ?? '', /No hosts are available for \/svc\/nosuch/);
+  } finally {
+    c.close();
+  }
+  // Only a connection's first message may offer it; later the offer is a call like any other.
+  const late = await caller(muxPort);
+  try {
+    expectReply(await late.call(callMessage('binary', 'ping', 60, 'first')), 'ping', 60, 'A:ping:first');
+    assert.equal(await late.upgrade(), false);
+    expectReply(await late.call(callMessage('binary', 'ping', 61, 'still plain')), 'ping', 61, 'A:ping:still plain');
+  } finally {
+    late.close();
+  }
+});
+
 test('thriftmux serverSession idleTimeMs: an idle session gets Tdrain, is closed after Rdrain; a new connection routes', async () => {
   const p = await dial(muxIdlePort);
   try {

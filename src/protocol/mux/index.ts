@@ -27,4 +27,4 @@ export {
   type MuxPairs,
 } from './frame.js';
 export { MuxClient, type MuxClientOptions } from './client.js';
-export { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, type MuxDispatchInfo, type MuxHandler, type MuxServerOptions } from './server.js';
+export { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, type DowngradedThrift, type MuxDispatchInfo, type MuxHandler, type MuxServerOptions } from './server.js';

@@ -7,7 +7,8 @@
  * 0x8001000x reads as mux), the connection is a mux session: the marker Rerr is echoed, Tinit
  * (version 1) answered with Rinit, pings answered, and each Tdispatch/Treq goes to the handler
  * concurrently, replies leaving as they complete. Otherwise it is a downgraded framed-thrift
- * session: each frame is one message for the same handler, replies framed and sent in order.
+ * session: each frame is one message for the same handler, replies framed and sent in order;
+ * the handler keeps the connection's TTwitter state in the DowngradedThrift it is given.
  *
  * A peer's bad bytes never escape: the connection is closed (a mux session is told why with an
  * Rerr on tag 0 first), and other connections go on.
@@ -56,7 +57,20 @@ export interface MuxDispatchInfo {
  * Handles one request body; `signal` aborts when the client discards it or the connection ends.
  * `info` is there for a Tdispatch (a Treq or a downgraded thrift frame has neither field).
  */
-export type MuxHandler = (body: Buffer, signal: AbortSignal, info?: MuxDispatchInfo) => Promise<Buffer>;
+/**
+ * A downgraded framed-thrift connection as its handler sees it: one object per connection,
+ * which the handler updates with what the client negotiated (Finagle's TTwitter upgrade, which
+ * a ThriftMux server offers its thrift clients too). Messages reach the handler in order.
+ */
+export interface DowngradedThrift {
+  /** No message of this connection has reached the handler yet (an upgrade must be the first). */
+  first: boolean;
+  /** The client took the TTwitter upgrade: a RequestHeader precedes each message, a ResponseHeader each reply. */
+  ttwitter: boolean;
+}
+
+/** A Tdispatch/Treq's body (with `info` for a Tdispatch), or a downgraded connection's thrift message (with `thrift`). */
+export type MuxHandler = (body: Buffer, signal: AbortSignal, info?: MuxDispatchInfo, thrift?: DowngradedThrift) => Promise<Buffer>;
 
 export interface MuxServerOptions {
   ip: string;
@@ -163,6 +177,8 @@ class ServerConn {
   private phase = H_START;
   private readonly calls = new Map<number, MuxCall>();
   private readonly thriftQueue: ThriftSlot[] = [];
+  /** A downgraded connection's state, kept for its handler. */
+  private thrift: DowngradedThrift | null = null;
   /** serverSession.idleTimeMs (0: never). */
   private readonly idleMs: number;
   /** When the connection last had nothing in flight (-1: something is in flight). */
@@ -437,7 +453,7 @@ class ServerConn {
     if (this.thriftQueue.length === 1) this.busy();
     let p: Promise<Buffer>;
     try {
-      p = this.handler(frame, slot.ac.signal);
+      p = this.handler(frame, slot.ac.signal, undefined, (this.thrift ??= { first: true, ttwitter: false }));
     } catch {
       this.end();
       return;

@@ -23,7 +23,7 @@ import type { TlsOptions } from 'node:tls';
 import { createRequire } from 'node:module';
 import type { Counter, Metrics } from '../../telemetry/metrics.js';
 import { countServerRequest, serverStats, type ServerStats } from '../server-stats.js';
-import { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, TRACE_CONTEXT_KEY, type MuxDispatchInfo, type MuxPairs } from '../../protocol/mux/index.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, TRACE_CONTEXT_KEY, type DowngradedThrift, type MuxDispatchInfo, type MuxPairs } from '../../protocol/mux/index.js';
 import {
   APP_EXCEPTION,
   CAN_TRACE_METHOD,
@@ -213,8 +213,8 @@ class ThriftServerConn {
   private readonly reader: MessageReader;
   private readonly queue: Buffer[] = [];
   private busy = false;
-  private upgraded = false;
-  private first = true;
+  /** TTwitter: offered as the first message, taken for the connection's life. */
+  private readonly tt: DowngradedThrift = { first: true, ttwitter: false };
   private readonly ac = new AbortController();
   private lifeTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -326,42 +326,15 @@ class ThriftServerConn {
 
   /** The reply to send for one message (null: none; undefined: the bytes were not thrift). */
   private async one(msg: Buffer): Promise<Buffer | null | undefined> {
-    let body = msg;
-    let dest: string | undefined;
-    let delegations: { src: string; dst: string }[] | undefined;
-    let trace: Buffer | undefined;
-    if (this.upgraded) {
-      try {
-        const h = readRequestHeader(msg, this.proto);
-        body = msg.subarray(h.length);
-        dest = h.header.dest;
-        delegations = h.header.delegations;
-        // clearContext: the caller's trace is not continued either (Linkerd clears it too).
-        if (!this.clearContext) trace = traceIdOfHeader(h.header);
-      } catch {
-        return undefined;
-      }
+    const r = readIncoming(msg, this.proto, this.clearContext, this.tt);
+    if (r === undefined) return undefined;
+    if (r.upgrade !== undefined) {
+      // From now on each message is a RequestHeader then the message (the reader must know
+      // where one ends on a buffered connection).
+      this.reader.prefixed = true;
+      return r.upgrade;
     }
-    let head: MessageHead;
-    try {
-      head = readMessageHead(body, 0, this.proto);
-    } catch {
-      return undefined;
-    }
-    if (this.first) {
-      this.first = false;
-      if (head.type === MessageType.CALL && head.name === CAN_TRACE_METHOD) {
-        this.upgraded = true;
-        // From now on each message is a RequestHeader then the message (the reader must know
-        // where one ends on a buffered connection).
-        this.reader.prefixed = true;
-        return encodeUpgradeReply(this.proto, head.seqid);
-      }
-    }
-    const req: ThriftRequest = this.clearContext ? { msg: body, head } : { msg: body, head, dest, delegations, trace };
-    const reply = await this.server.handle(req, this.ac.signal);
-    if (reply === null || !this.upgraded) return reply;
-    return Buffer.concat([emptyResponseHeader(this.proto), reply]);
+    return withResponseHeader(await this.server.handle(r.req, this.ac.signal), this.proto, this.tt);
   }
 
   destroy(): void {
@@ -393,17 +366,21 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
       // A drain never cuts short a request its server lets run for timeoutMs.
       drainTimeoutMs: Math.max(DEFAULT_DRAIN_TIMEOUT_MS, o.timeoutMs),
       onDrain: (event) => this.drains?.[event].incr(),
-      handler: async (body: Buffer, signal: AbortSignal, info?: MuxDispatchInfo): Promise<Buffer> => {
+      handler: async (body: Buffer, signal: AbortSignal, info?: MuxDispatchInfo, thrift?: DowngradedThrift): Promise<Buffer> => {
+        if (thrift !== undefined) {
+          // A downgraded thrift client, TTwitter-upgraded or not, as on a thrift server.
+          const r = readIncoming(body, proto, o.clearContext, thrift);
+          // Bytes that are not thrift: the mux server closes the connection.
+          if (r === undefined) throw new Error('the message is not thrift');
+          if (r.upgrade !== undefined) return r.upgrade;
+          return withResponseHeader(await this.serve(r.req, signal), proto, thrift) ?? Buffer.alloc(0);
+        }
         let head: MessageHead;
         try {
           head = readMessageHead(body, 0, proto);
         } catch (e) {
           // Not a thrift message: the mux client gets an Rdispatch error with the reason.
           throw new Error(`the request is not a thrift message: ${(e as Error).message}`);
-        }
-        if (head.type === MessageType.CALL && head.name === CAN_TRACE_METHOD) {
-          // Downgraded thrift clients offering TTwitter stay on plain thrift here.
-          return encodeApplicationException(proto, head.name, head.seqid, APP_EXCEPTION.UNKNOWN_METHOD, `${CAN_TRACE_METHOD} is not offered by this server`);
         }
         const req: ThriftRequest =
           info === undefined || o.clearContext
@@ -430,6 +407,51 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
     // with a "router is shutting down" exception the client may not resend.
     await this.mux?.close(graceMs);
   }
+}
+
+/**
+ * One message of a thrift connection (a thrift server's, or a thriftmux server's downgraded
+ * one): the TTwitter upgrade's reply when it is the connection's first message and offers the
+ * upgrade (`tt` then says so), else the request, read past its RequestHeader on an upgraded
+ * connection (dest, delegations and the caller's trace, all dropped under `clearContext`, as
+ * Linkerd clears them). undefined: the bytes are not thrift.
+ */
+function readIncoming(msg: Buffer, proto: ThriftProtocolKind, clearContext: boolean, tt: DowngradedThrift): { upgrade: Buffer; req?: undefined } | { upgrade?: undefined; req: ThriftRequest } | undefined {
+  let body = msg;
+  let dest: string | undefined;
+  let delegations: { src: string; dst: string }[] | undefined;
+  let trace: Buffer | undefined;
+  if (tt.ttwitter) {
+    try {
+      const h = readRequestHeader(msg, proto);
+      body = msg.subarray(h.length);
+      dest = h.header.dest;
+      delegations = h.header.delegations;
+      trace = traceIdOfHeader(h.header);
+    } catch {
+      return undefined;
+    }
+  }
+  let head: MessageHead;
+  try {
+    head = readMessageHead(body, 0, proto);
+  } catch {
+    return undefined;
+  }
+  if (tt.first) {
+    tt.first = false;
+    if (head.type === MessageType.CALL && head.name === CAN_TRACE_METHOD) {
+      tt.ttwitter = true;
+      return { upgrade: encodeUpgradeReply(proto, head.seqid) };
+    }
+  }
+  return { req: clearContext ? { msg: body, head } : { msg: body, head, dest, delegations, trace } };
+}
+
+/** A reply as an upgraded connection sends it: after an (empty) ResponseHeader. null: no reply (ONEWAY). */
+function withResponseHeader(reply: Buffer | null, proto: ThriftProtocolKind, tt: DowngradedThrift): Buffer | null {
+  if (reply === null || !tt.ttwitter) return reply;
+  return Buffer.concat([emptyResponseHeader(proto), reply]);
 }
 
 /**
