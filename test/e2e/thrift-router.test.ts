@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
 import { freePort } from '../support/process.js';
-import { ThriftCaller, callMessage, parseMessage, requestHeader, thriftUpstream, MessageTypes, type ThriftUpstream, type Parsed, type Proto } from '../support/thrift.js';
+import { CAN_TRACE, ThriftCaller, callMessage, message, parseMessage, requestHeader, thriftUpstream, MessageTypes, type ThriftUpstream, type Parsed, type Proto } from '../support/thrift.js';
 import { FrameDecoder, MuxClient, decodeMessage, encodeMessage } from '../../src/protocol/mux/index.js';
 import { dial } from '../protocol/mux/helpers.js';
 
@@ -358,14 +358,35 @@ test('thriftmux: a plain thrift client may take the TTwitter upgrade first, as F
   } finally {
     c.close();
   }
-  // Only a connection's first message may offer it; later the offer is a call like any other.
+  // Only a connection's first message may offer it. A later offer, or one over mux, is refused
+  // here: routed, it would switch a pooled upstream connection to TTwitter behind the pool's back.
   const late = await caller(muxPort);
   try {
     expectReply(await late.call(callMessage('binary', 'ping', 60, 'first')), 'ping', 60, 'A:ping:first');
-    assert.equal(await late.upgrade(), false);
+    const refused = await late.call(message('binary', CAN_TRACE, MessageTypes.CALL, 0, () => {}));
+    assert.equal(refused.type, MessageTypes.EXCEPTION);
+    assert.match(refused.text ?? '', /only offered as a thrift connection's first message/);
     expectReply(await late.call(callMessage('binary', 'ping', 61, 'still plain')), 'ping', 61, 'A:ping:still plain');
   } finally {
     late.close();
+  }
+  const overMux = await muxDispatch(muxPort, '/users', [], message('binary', CAN_TRACE, MessageTypes.CALL, 0, () => {}));
+  assert.equal((overMux as Parsed).type, MessageTypes.EXCEPTION);
+  assert.match((overMux as Parsed).text ?? '', /only offered as a thrift connection's first message/);
+});
+
+test('thrift: an upgraded caller\'s second upgrade offer is refused, not routed to its upstream', async () => {
+  const c = await caller();
+  try {
+    assert.equal(await c.upgrade(), true);
+    // dest /users would route it to the TTwitter upstream T, whose connection is already upgraded.
+    const again = await c.call(message('binary', CAN_TRACE, MessageTypes.CALL, 0, () => {}), requestHeader('binary', '/users', []));
+    assert.equal(again.type, MessageTypes.EXCEPTION);
+    assert.match(again.text ?? '', /only offered as a thrift connection's first message/);
+    assert.equal(tt.seen.filter((m) => m.name === CAN_TRACE && m.header !== undefined).length, 0, 'T got an upgrade offer inside a RequestHeader');
+    expectReply(await c.call(callMessage('binary', 'get', 62, 'after'), requestHeader('binary', '/users', [])), 'get', 62, 'T:get:after');
+  } finally {
+    c.close();
   }
 });
 

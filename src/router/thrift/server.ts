@@ -75,8 +75,8 @@ abstract class ThriftRouterServerBase {
   /** The server's metrics and requests in flight (set once listening). */
   protected m: ServerStats | undefined;
   protected draining = false;
-  /** Woken when the last request under way ends while draining. */
-  private onQuiet: (() => void) | null = null;
+  /** Graceful closes waiting for the last request under way to end. */
+  private quietWaiters: (() => void)[] = [];
 
   constructor(
     readonly router: ThriftRouter,
@@ -117,8 +117,8 @@ abstract class ThriftRouterServerBase {
       return encodeApplicationException(this.router.proto, req.head.name, req.head.seqid, APP_EXCEPTION.INTERNAL_ERROR, e instanceof Error ? e.message : String(e));
     } finally {
       m.inflight--;
-      // Woken after this turn, once the connection has written the reply returned below.
-      if (m.inflight === 0 && this.onQuiet !== null) setImmediate(this.onQuiet);
+      // Woken after this turn, once the connection has handed the reply returned below to its socket.
+      if (m.inflight === 0 && this.quietWaiters.length > 0) for (const w of this.quietWaiters.splice(0)) setImmediate(w);
       countServerRequest(this.metrics, m, undefined, Date.now() - started, ok);
     }
   }
@@ -128,12 +128,15 @@ abstract class ThriftRouterServerBase {
     this.draining = true;
     if (this.inFlight === 0 || graceMs <= 0) return;
     let timer: NodeJS.Timeout | undefined;
+    let woken!: () => void;
     await new Promise<void>((resolve) => {
-      this.onQuiet = resolve;
+      woken = resolve;
+      this.quietWaiters.push(resolve);
       timer = setTimeout(resolve, graceMs);
     });
     clearTimeout(timer);
-    this.onQuiet = null;
+    const i = this.quietWaiters.indexOf(woken);
+    if (i >= 0) this.quietWaiters.splice(i, 1);
   }
 }
 
@@ -195,9 +198,12 @@ export class ThriftRouterServer extends ThriftRouterServerBase {
   }
 
   async close(graceMs: number): Promise<void> {
+    const until = Date.now() + graceMs;
     const srv = this.server;
     const closed = srv === null || !srv.listening ? Promise.resolve() : new Promise<void>((r) => srv.close(() => r()));
     await this.drain(graceMs);
+    // Replies still in a socket's buffer go out before it is closed, within the same grace.
+    await Promise.all([...this.conns].map((c) => c.flushed(until - Date.now())));
     for (const c of [...this.conns]) c.destroy();
     // Sockets still in their TLS handshake are not connections yet, and would hold close().
     for (const raw of [...this.rawSockets]) raw.destroy();
@@ -328,13 +334,34 @@ class ThriftServerConn {
   private async one(msg: Buffer): Promise<Buffer | null | undefined> {
     const r = readIncoming(msg, this.proto, this.clearContext, this.tt);
     if (r === undefined) return undefined;
-    if (r.upgrade !== undefined) {
-      // From now on each message is a RequestHeader then the message (the reader must know
-      // where one ends on a buffered connection).
-      this.reader.prefixed = true;
-      return r.upgrade;
+    if (r.local !== undefined) {
+      // After an upgrade each message is a RequestHeader then the message (the reader must
+      // know where one ends on a buffered connection).
+      if (this.tt.ttwitter) this.reader.prefixed = true;
+      return r.local;
     }
     return withResponseHeader(await this.server.handle(r.req, this.ac.signal), this.proto, this.tt);
+  }
+
+  /**
+   * Settles once what was written to the socket is handed to the kernel (the socket is ended
+   * first when bytes wait, so 'finish' says so), or after `ms`.
+   */
+  flushed(ms: number): Promise<void> {
+    const sock = this.socket;
+    if (ms <= 0 || sock.destroyed || sock.writableLength === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        sock.off('finish', done);
+        sock.off('close', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      sock.on('finish', done);
+      sock.on('close', done);
+      sock.end();
+    });
   }
 
   destroy(): void {
@@ -372,7 +399,7 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
           const r = readIncoming(body, proto, o.clearContext, thrift);
           // Bytes that are not thrift: the mux server closes the connection.
           if (r === undefined) throw new Error('the message is not thrift');
-          if (r.upgrade !== undefined) return r.upgrade;
+          if (r.local !== undefined) return r.local;
           return withResponseHeader(await this.serve(r.req, signal), proto, thrift) ?? Buffer.alloc(0);
         }
         let head: MessageHead;
@@ -382,6 +409,7 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
           // Not a thrift message: the mux client gets an Rdispatch error with the reason.
           throw new Error(`the request is not a thrift message: ${(e as Error).message}`);
         }
+        if (head.type === MessageType.CALL && head.name === CAN_TRACE_METHOD) return notOffered(proto, head.seqid);
         const req: ThriftRequest =
           info === undefined || o.clearContext
             ? { msg: body, head }
@@ -416,7 +444,7 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
  * connection (dest, delegations and the caller's trace, all dropped under `clearContext`, as
  * Linkerd clears them). undefined: the bytes are not thrift.
  */
-function readIncoming(msg: Buffer, proto: ThriftProtocolKind, clearContext: boolean, tt: DowngradedThrift): { upgrade: Buffer; req?: undefined } | { upgrade?: undefined; req: ThriftRequest } | undefined {
+function readIncoming(msg: Buffer, proto: ThriftProtocolKind, clearContext: boolean, tt: DowngradedThrift): { local: Buffer; req?: undefined } | { local?: undefined; req: ThriftRequest } | undefined {
   let body = msg;
   let dest: string | undefined;
   let delegations: { src: string; dst: string }[] | undefined;
@@ -438,14 +466,23 @@ function readIncoming(msg: Buffer, proto: ThriftProtocolKind, clearContext: bool
   } catch {
     return undefined;
   }
+  const offer = head.type === MessageType.CALL && head.name === CAN_TRACE_METHOD;
   if (tt.first) {
     tt.first = false;
-    if (head.type === MessageType.CALL && head.name === CAN_TRACE_METHOD) {
+    if (offer) {
       tt.ttwitter = true;
-      return { upgrade: encodeUpgradeReply(proto, head.seqid) };
+      return { local: encodeUpgradeReply(proto, head.seqid) };
     }
   }
+  // Offered later, the upgrade is refused here: routed, it would upgrade a pooled upstream
+  // connection behind the pool's back (Finagle servers take it on any plain connection).
+  if (offer) return { local: withResponseHeader(notOffered(proto, head.seqid), proto, tt)! };
   return { req: clearContext ? { msg: body, head } : { msg: body, head, dest, delegations, trace } };
+}
+
+/** The answer to a TTwitter upgrade offer that is not a connection's first message, or comes over mux. */
+function notOffered(proto: ThriftProtocolKind, seqid: number): Buffer {
+  return encodeApplicationException(proto, CAN_TRACE_METHOD, seqid, APP_EXCEPTION.UNKNOWN_METHOD, `${CAN_TRACE_METHOD} is only offered as a thrift connection's first message`);
 }
 
 /** A reply as an upgraded connection sends it: after an (empty) ResponseHeader. null: no reply (ONEWAY). */

@@ -165,3 +165,37 @@ test('a thrift server closing with grace refuses new connections, answers the re
     metrics.close();
   }
 });
+
+test('a thrift server closing with grace sends a large reply whole before it closes the connection', async () => {
+  const metrics = new MetricsRegistry();
+  const big = 'x'.repeat(8 * 1024 * 1024);
+  let onHeld!: () => void;
+  const held = new Promise<void>((r) => (onHeld = r));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const router = {
+    label: 'thr',
+    proto: 'binary',
+    route: async (): Promise<Buffer> => {
+      onHeld();
+      await released;
+      return callMessage('binary', 'routed:big', 1, big);
+    },
+  };
+  const server = new ThriftRouterServer(router as never, thriftServerOptions({ ip: '127.0.0.1', port: 0 }, undefined), metrics);
+  const c = await ThriftCaller.connect((await server.listen()).port);
+  try {
+    const reply = c.call(callMessage('binary', 'big', 1, 'a'), undefined, 10_000);
+    await withTimeout(held, 3000, 'the held request');
+    const closing = server.close(10_000);
+    release();
+    const r = await withTimeout(reply, 10_000, 'the large reply');
+    assert.equal(r.name, 'routed:big');
+    assert.equal(r.text?.length, big.length, 'the reply arrived whole');
+    await withTimeout(closing, 10_000, 'close');
+  } finally {
+    c.close();
+    await server.close(0);
+    metrics.close();
+  }
+});
