@@ -7,7 +7,6 @@
  * (a retry); upstream failures go to its `onUpstreamError` when it has one. A 101 answer to an
  * upgrade request turns both connections into a tunnel.
  */
-import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Http1Error } from './errors.js';
@@ -16,6 +15,7 @@ import { BAD_FRAMING, BODY_CLOSE, BODY_NONE, BodyFramer, NEED_MORE } from './fra
 import { parseResponseHead, ResponseInfo, RESPONSE_BAD, RESPONSE_NEED_MORE } from './response-head.js';
 import { eqLower } from './request-head.js';
 import type { BodySink, CancelListener, DrainListener, Http1Exchange } from './server.js';
+import { nodeTls } from '../node-tls.js';
 
 export interface Http1PoolOptions {
   host: string;
@@ -41,10 +41,6 @@ export interface Http1PoolOptions {
 }
 
 type PoolOptions = Required<Omit<Http1PoolOptions, 'tls'>> & { tls: ConnectionOptions | undefined };
-
-/** node:tls, loaded once a pool uses TLS (it holds ~1 MB resident a plain proxy need not pay). */
-let tlsModule: typeof import('node:tls') | undefined;
-const requireBuiltin = createRequire(import.meta.url);
 
 const S_IDLE = 0;
 const S_HEAD = 1;
@@ -121,8 +117,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       } as unknown as import('node:net').NetConnectOpts);
     } else {
       // TLS: Node decrypts into buffers of its own ('data' events); `onread` is TCP's.
-      tlsModule ??= requireBuiltin('node:tls') as typeof import('node:tls');
-      this.socket = tlsModule.connect({ ...opts.tls, host: opts.host, port: opts.port, noDelay: opts.noDelay, keepAlive: opts.keepAlive, highWaterMark: 128 * 1024 } as ConnectionOptions);
+      this.socket = nodeTls().connect({ ...opts.tls, host: opts.host, port: opts.port, noDelay: opts.noDelay, keepAlive: opts.keepAlive, highWaterMark: 128 * 1024 } as ConnectionOptions);
       this.socket.on('data', (b: Buffer) => this.onOwnedChunk(b));
     }
     this.writer = new SocketWriter(this.socket);

@@ -4,7 +4,6 @@
  * buffers in wire framing. Requests on a connection are answered in order; pipelined bytes
  * wait in the connection's buffer until the response before them has ended.
  */
-import { createRequire } from 'node:module';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import { adopt, copyRead } from './adopt.js';
@@ -14,6 +13,7 @@ import { BAD_FRAMING, BODY_LENGTH, BODY_NONE, BodyFramer, NEED_MORE } from './fr
 import { DEFAULT_LIMITS, type Http1Limits } from './limits.js';
 import { parseRequestHead, type Http1RequestHead } from './request-head.js';
 import type { ResponseInfo } from './response-head.js';
+import { nodeTls } from '../node-tls.js';
 
 /** Receives request body bytes (wire framing). `write` returning false pauses the client. */
 export interface BodySink {
@@ -508,8 +508,6 @@ export interface Http1Server {
   readonly rejections: Readonly<Record<string, number>>;
 }
 
-const requireBuiltin = createRequire(import.meta.url);
-
 export interface Http1ServerHooks {
   /** A request was rejected by the parser (answered 4xx/5xx and the connection closed). */
   onReject?(err: Http1Error): void;
@@ -556,7 +554,7 @@ class Http1ServerImpl implements Http1Server {
       this.server = createServer({ noDelay, keepAlive, allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER, pauseOnConnect: true }, (s) => this.accept(s));
     } else {
       // Loaded only for TLS servers: node:tls holds ~1 MB resident a plain proxy need not pay.
-      const tls = requireBuiltin('node:tls') as typeof import('node:tls');
+      const tls = nodeTls();
       this.server = tls.createServer({ ...hooks.tls, noDelay, keepAlive, allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER } as TlsOptions, (s) => this.accept(s));
       // A failed handshake (no client certificate, wrong protocol) drops that connection only.
       this.server.on('tlsClientError', (e: Error & { code?: string }) => this.hooks.onTlsError?.(e));

@@ -11,7 +11,6 @@
  * acknowledged and the session finishes its pending calls while new ones go to a new session;
  * one that comes before the Rinit moves the dispatches waiting for the handshake there too.
  */
-import { createRequire } from 'node:module';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { abortError, muxClosed, MuxError } from './errors.js';
@@ -32,6 +31,7 @@ import {
   type MuxMessage,
   type MuxPairs,
 } from './frame.js';
+import { nodeTls } from '../node-tls.js';
 
 export interface MuxClientOptions {
   host: string;
@@ -47,10 +47,6 @@ export interface MuxClientOptions {
   /** Largest frame (and reassembled message) accepted from the server. Default 16 MiB. */
   maxFrameSize?: number;
 }
-
-/** node:tls, loaded once a client uses TLS. */
-let tlsModule: typeof import('node:tls') | undefined;
-const requireBuiltin = createRequire(import.meta.url);
 
 const NO_PAIRS: MuxPairs = [];
 const NO_DTAB: MuxDtab = [];
@@ -124,8 +120,7 @@ class ClientSession {
     let sock: Socket;
     let ready: string;
     if (opts.tls !== undefined) {
-      tlsModule ??= requireBuiltin('node:tls') as typeof import('node:tls');
-      sock = tlsModule.connect({ ...opts.tls, host: opts.host, port: opts.port });
+      sock = nodeTls().connect({ ...opts.tls, host: opts.host, port: opts.port });
       ready = 'secureConnect';
     } else {
       sock = netConnect({ host: opts.host, port: opts.port });

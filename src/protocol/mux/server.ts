@@ -24,9 +24,9 @@
  * read after expiry going unanswered. `close(graceMs)` drains every connection the same way,
  * bounded by `graceMs`.
  */
-import { createRequire } from 'node:module';
-import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TlsOptions } from 'node:tls';
+import { StreamListener } from '../stream-listener.js';
 import type { MuxError } from './errors.js';
 import {
   CONTROL_TAG,
@@ -94,10 +94,6 @@ export interface MuxServerOptions {
    */
   onDrain?: (event: 'draining' | 'drained') => void;
 }
-
-/** node:tls, loaded once a server uses TLS. */
-let tlsModule: typeof import('node:tls') | undefined;
-const requireBuiltin = createRequire(import.meta.url);
 
 const NO_PAIRS: MuxPairs = [];
 const MARKER_ECHO = encodeMessage({ kind: 'Rerr', tag: CONTROL_TAG, message: TINIT_CHECK });
@@ -542,10 +538,8 @@ class ServerConn {
 export class MuxServer {
   private readonly opts: MuxServerOptions;
   private readonly maxFrameSize: number;
-  private server: Server | null = null;
+  private readonly listener: StreamListener;
   private readonly conns = new Set<ServerConn>();
-  /** Every accepted socket, TLS handshake done or not, so close() can end them all. */
-  private readonly rawSockets = new Set<Socket>();
   private muxCount = 0;
   private thriftCount = 0;
   private closing = false;
@@ -562,6 +556,7 @@ export class MuxServer {
     this.idleMs = opts.idleTimeMs ?? 0;
     this.lifeMs = opts.lifeTimeMs ?? 0;
     this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    this.listener = new StreamListener({ ip: opts.ip, port: opts.port, backlog: opts.socket?.backlog, tls: opts.tls, onConnection: (sock) => this.accept(sock) });
   }
 
   /** @internal (ServerConn) */
@@ -580,32 +575,7 @@ export class MuxServer {
   }
 
   listen(): Promise<AddressInfo> {
-    if (this.server !== null) return Promise.reject(new Error('MuxServer.listen called twice'));
-    const onConn = (sock: Socket) => this.accept(sock);
-    let srv: Server;
-    if (this.opts.tls !== undefined) {
-      tlsModule ??= requireBuiltin('node:tls') as typeof import('node:tls');
-      const t = tlsModule.createServer(this.opts.tls, onConn);
-      t.on('tlsClientError', () => {}); // a failed handshake only concerns that socket
-      srv = t;
-    } else {
-      srv = createNetServer(onConn);
-    }
-    srv.on('connection', (raw: Socket) => {
-      this.rawSockets.add(raw);
-      raw.on('close', () => this.rawSockets.delete(raw));
-      if (this.closing) raw.destroy();
-    });
-    this.server = srv;
-    return new Promise((resolve, reject) => {
-      srv.once('error', reject);
-      const backlog = this.opts.socket?.backlog;
-      srv.listen({ port: this.opts.port, host: this.opts.ip, ...(backlog !== undefined ? { backlog } : {}) }, () => {
-        srv.off('error', reject);
-        srv.on('error', () => {});
-        resolve(srv.address() as AddressInfo);
-      });
-    });
+    return this.listener.listen();
   }
 
   /**
@@ -616,8 +586,7 @@ export class MuxServer {
    */
   async close(graceMs = 0): Promise<void> {
     this.closing = true;
-    const srv = this.server;
-    const stopped = srv === null || !srv.listening ? Promise.resolve() : new Promise<void>((resolve) => srv.close(() => resolve()));
+    const stopped = this.listener.stop();
     if (graceMs > 0 && this.conns.size > 0) {
       for (const c of [...this.conns]) c.expire(graceMs);
       let timer: NodeJS.Timeout | undefined;
@@ -630,7 +599,7 @@ export class MuxServer {
       this.onEmpty = null;
     }
     for (const c of [...this.conns]) c.destroy();
-    for (const s of [...this.rawSockets]) s.destroy();
+    this.listener.destroyAll();
     await stopped;
   }
 

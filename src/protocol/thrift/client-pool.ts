@@ -12,7 +12,6 @@
 import * as net from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import {
   CAN_TRACE_METHOD,
   MessageReader,
@@ -28,10 +27,7 @@ import {
   type MessageHead,
   type ThriftProtocolKind,
 } from './wire.js';
-
-/** node:tls, loaded once a pool uses TLS. */
-let tlsModule: typeof import('node:tls') | undefined;
-const requireBuiltin = createRequire(import.meta.url);
+import { nodeTls } from '../node-tls.js';
 
 export type ThriftPoolErrorCode =
   /** The connection (or the TLS handshake) could not be made: the request never left. */
@@ -419,8 +415,7 @@ export class ThriftConnPool {
       const onAbort = (): void => failConnect('while connecting', 'MESH_ERR_THRIFT_ABORTED');
       let socket: net.Socket;
       if (o.tls !== undefined) {
-        tlsModule ??= requireBuiltin('node:tls') as typeof import('node:tls');
-        socket = tlsModule.connect({ ...o.tls, host: o.host, port: o.port, servername: o.tls.servername ?? (net.isIP(o.host) ? undefined : o.host) });
+        socket = nodeTls().connect({ ...o.tls, host: o.host, port: o.port, servername: o.tls.servername ?? (net.isIP(o.host) ? undefined : o.host) });
       } else {
         socket = net.connect({ host: o.host, port: o.port });
       }

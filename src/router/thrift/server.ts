@@ -18,11 +18,11 @@
  * with the reason), as Finagle's thrift server answers an uncaught failure; bytes that are not
  * thrift close the connection. Metrics as the http servers': `rt/<label>/server/<ip>/<port>/...`.
  */
-import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { TlsOptions } from 'node:tls';
-import { createRequire } from 'node:module';
 import type { Counter, Metrics } from '../../telemetry/metrics.js';
 import { countServerRequest, serverStats, type ServerStats } from '../server-stats.js';
+import { StreamListener } from '../../protocol/stream-listener.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, TRACE_CONTEXT_KEY, type DowngradedThrift, type MuxDispatchInfo, type MuxPairs } from '../../protocol/mux/index.js';
 import {
   APP_EXCEPTION,
@@ -44,9 +44,6 @@ import { serverConnectionSettings, type ServerConnectionSettings } from '../rout
 import { MAX_THRIFT_MESSAGE_BYTES, type ThriftRequest, type ThriftRouter } from './router.js';
 
 type Obj = Readonly<Record<string, unknown>>;
-
-let tlsModule: typeof import('node:tls') | undefined;
-const requireBuiltin = createRequire(import.meta.url);
 
 /** `timeoutMs`, `serverSession` and `socketOptions`: ServerConnectionSettings (router-config.ts). */
 export interface ThriftServerOptions extends ServerConnectionSettings {
@@ -142,10 +139,8 @@ abstract class ThriftRouterServerBase {
 
 /** `protocol: thrift` */
 export class ThriftRouterServer extends ThriftRouterServerBase {
-  private server: Server | null = null;
+  private listener: StreamListener | null = null;
   private readonly conns = new Set<ThriftServerConn>();
-  /** Every accepted socket, TLS handshake done or not, so close() can end them all. */
-  private readonly rawSockets = new Set<Socket>();
 
   protected get connectionCount(): number {
     return this.conns.size;
@@ -153,41 +148,22 @@ export class ThriftRouterServer extends ThriftRouterServerBase {
 
   async listen(): Promise<{ ip: string; port: number }> {
     const o = this.options;
-    const onConn = (sock: Socket): void => {
-      if (this.draining) {
-        sock.destroy();
-        return;
-      }
-      sock.on('error', () => {});
-      sock.setNoDelay(o.socket.noDelay);
-      if (o.socket.keepAlive) sock.setKeepAlive(true);
-      const c = new ThriftServerConn(sock, this, o.framed, this.router.proto, o.clearContext, o.idleTimeMs ?? 0, o.lifeTimeMs);
-      this.conns.add(c);
-      sock.on('close', () => this.conns.delete(c));
-    };
-    let srv: Server;
-    if (o.tls !== undefined) {
-      tlsModule ??= requireBuiltin('node:tls') as typeof import('node:tls');
-      const t = tlsModule.createServer(o.tls, onConn);
-      t.on('tlsClientError', () => {});
-      srv = t;
-    } else {
-      srv = createNetServer(onConn);
-    }
-    srv.on('connection', (raw: Socket) => {
-      this.rawSockets.add(raw);
-      raw.on('close', () => this.rawSockets.delete(raw));
-      if (this.draining) raw.destroy();
+    const listener = new StreamListener({
+      ip: o.ip,
+      port: o.port,
+      backlog: o.socket.backlog,
+      tls: o.tls,
+      onConnection: (sock) => {
+        sock.on('error', () => {});
+        sock.setNoDelay(o.socket.noDelay);
+        if (o.socket.keepAlive) sock.setKeepAlive(true);
+        const c = new ThriftServerConn(sock, this, o.framed, this.router.proto, o.clearContext, o.idleTimeMs ?? 0, o.lifeTimeMs);
+        this.conns.add(c);
+        sock.on('close', () => this.conns.delete(c));
+      },
     });
-    this.server = srv;
-    const port = await new Promise<number>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen({ port: o.port, host: o.ip, ...(o.socket.backlog !== undefined ? { backlog: o.socket.backlog } : {}) }, () => {
-        srv.off('error', reject);
-        srv.on('error', () => {});
-        resolve((srv.address() as { port: number }).port);
-      });
-    });
+    this.listener = listener;
+    const { port } = await listener.listen();
     this.bindMetrics(port);
     return { ip: o.ip, port };
   }
@@ -199,14 +175,13 @@ export class ThriftRouterServer extends ThriftRouterServerBase {
 
   async close(graceMs: number): Promise<void> {
     const until = Date.now() + graceMs;
-    const srv = this.server;
-    const closed = srv === null || !srv.listening ? Promise.resolve() : new Promise<void>((r) => srv.close(() => r()));
+    const closed = this.listener?.stop() ?? Promise.resolve();
     await this.drain(graceMs);
     // Replies still in a socket's buffer go out before it is closed, within the same grace.
     await Promise.all([...this.conns].map((c) => c.flushed(until - Date.now())));
     for (const c of [...this.conns]) c.destroy();
     // Sockets still in their TLS handshake are not connections yet, and would hold close().
-    for (const raw of [...this.rawSockets]) raw.destroy();
+    this.listener?.destroyAll();
     await closed;
   }
 }
