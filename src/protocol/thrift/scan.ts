@@ -200,15 +200,7 @@ export class Scanner {
       }
       if (q > end) return this.suspend(d, p, q, origin, maxBytes);
       if (kind !== K_STRUCT) f[top + 3] -= 1;
-      if (push >= 0) {
-        if (d === MAX_NESTING) throw malformed(`thrift nesting deeper than ${MAX_NESTING}`);
-        const at = d * SLOTS;
-        f[at] = push;
-        f[at + 1] = pushT1;
-        f[at + 2] = pushT2;
-        f[at + 3] = pushLeft;
-        d++;
-      }
+      if (push >= 0) d = openFrame(f, d, push, pushT1, pushT2, pushLeft);
       p = q;
     }
   }
@@ -328,18 +320,24 @@ export class Scanner {
       }
       if (q > end) return this.suspend(d, p, q, origin, maxBytes);
       if (kind !== K_STRUCT) f[top + 3] -= 1;
-      if (push >= 0) {
-        if (d === MAX_NESTING) throw malformed(`thrift nesting deeper than ${MAX_NESTING}`);
-        const at = d * SLOTS;
-        f[at] = push;
-        f[at + 1] = pushT1;
-        f[at + 2] = pushT2;
-        f[at + 3] = pushLeft;
-        d++;
-      }
+      if (push >= 0) d = openFrame(f, d, push, pushT1, pushT2, pushLeft);
       p = q;
     }
   }
+}
+
+/**
+ * Opens a nested struct or container as frame `d` (kind, element types, elements left) and
+ * returns the new depth; refuses nesting deeper than MAX_NESTING.
+ */
+function openFrame(f: Float64Array, d: number, kind: number, t1: number, t2: number, left: number): number {
+  if (d === MAX_NESTING) throw malformed(`thrift nesting deeper than ${MAX_NESTING}`);
+  const at = d * SLOTS;
+  f[at] = kind;
+  f[at + 1] = t1;
+  f[at + 2] = t2;
+  f[at + 3] = left;
+  return d + 1;
 }
 
 /** One scanner for the stateless functions below: they run to completion before returning. */
