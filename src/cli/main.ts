@@ -15,6 +15,7 @@ const commands: Record<string, () => Promise<Command>> = {
   'demo': async () => (await import('./commands/demo.js')).command,
   'dtab': async () => (await import('./commands/dtab.js')).command,
   'profile': async () => (await import('./commands/profile.js')).command,
+  'check': async () => (await import('./commands/check.js')).command,
 };
 
 export function commandNames(): string[] {

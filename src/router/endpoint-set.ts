@@ -134,6 +134,8 @@ export function accrualText(accrual: AccrualState): string {
 export function clientSnapshot<E extends SetEndpoint>(addr: Addr, endpoints: ReadonlyMap<string, E>, accrual: (e: E) => string): Record<string, unknown> {
   return {
     state: addr.type,
+    // Beyond Linkerd's shape: why the Addr failed (what `meshwork check` shows).
+    ...(addr.type === 'failed' ? { error: addr.cause.message } : {}),
     addresses: [...endpoints.values()].map((e) => ({
       ip: e.host,
       port: e.port,
