@@ -88,9 +88,12 @@ test('scaling (MODIFIED) updates the Addr within a second; deleting the endpoint
     k8s.putObject('default', 'endpoints', endpoints('scale', [['10.1.0.1', 'n1'], ['10.1.0.2', 'n2'], ['10.1.0.3', 'n1']]));
     await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.1.0.1:8080@n1,10.1.0.2:8080@n2,10.1.0.3:8080@n1', WAIT_MS);
     // Three observers (tree + two addr) share one list and one watch.
-    const reqs = (q: string): number => k8s.requests.filter((r) => r === 'GET /api/v1/namespaces/default/endpoints/scale' + q).length;
+    // A watch of one object is its collection narrowed to its name (a GET of the object's own
+    // path answers once on a real API server).
+    const reqs = (q: string): number => k8s.requests.filter((r) => r === 'GET /api/v1/namespaces/default/endpoints?fieldSelector=metadata.name%3Dscale' + q).length;
     assert.equal(reqs(''), 1);
-    assert.equal(reqs('?watch=true&resourceVersion=' + String(k8s.resourceVersion - 1)), 1);
+    assert.equal(reqs('&watch=true&resourceVersion=' + String(k8s.resourceVersion - 1)), 1);
+    assert.equal(k8s.requests.filter((r) => r.startsWith('GET /api/v1/namespaces/default/endpoints/')).length, 0);
     k8s.putObject('default', 'endpoints', endpoints('scale', [['10.1.0.3', 'n1']]));
     await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.1.0.3:8080@n1', WAIT_MS);
     assert.equal(k8s.deleteObject('default', 'endpoints', 'scale'), true);
@@ -107,6 +110,9 @@ test('scaling (MODIFIED) updates the Addr within a second; deleting the endpoint
   assert.equal(observerCountOf(api.object('default', 'endpoints', 'scale')), 0);
 });
 
+/** The list (and, with `&watch=true...`, the watch) of one Endpoints object in `default`. */
+const named = (name: string): string => `/api/v1/namespaces/default/endpoints?fieldSelector=metadata.name%3D${name}`;
+
 test('the API server restarting mid-watch: the watch resumes from its resourceVersion', async () => {
   k8s.putObject('default', 'endpoints', endpoints('restart', [['10.2.0.1', 'n1']]));
   const namer = new K8sNamer(new K8sApi(k8s.host, k8s.port), PREFIX);
@@ -117,18 +123,40 @@ test('the API server restarting mid-watch: the watch resumes from its resourceVe
   const sub = { close: (): void => { addrSub.close(); held.close(); } };
   try {
     await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.2.0.1:8080@n1', WAIT_MS);
-    const listsBefore = k8s.requests.filter((r) => r === 'GET /api/v1/namespaces/default/endpoints/restart').length;
+    const listsBefore = k8s.requests.filter((r) => r === `GET ${named('restart')}`).length;
     await k8s.stop();
     const rv = k8s.putObject('default', 'endpoints', endpoints('restart', [['10.2.0.2', 'n2']])).metadata.resourceVersion;
     await k8s.start();
     await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.2.0.2:8080@n2', 3000);
     assert.ok(rv !== undefined);
     // Resumed with a watch from the old version, no second list was needed.
-    const lists = k8s.requests.filter((r) => r === 'GET /api/v1/namespaces/default/endpoints/restart').length;
+    const lists = k8s.requests.filter((r) => r === `GET ${named('restart')}`).length;
     assert.equal(lists, listsBefore);
-    assert.ok(k8s.requests.includes(`GET /api/v1/namespaces/default/endpoints/restart?watch=true&resourceVersion=${Number(rv) - 1}`));
+    assert.ok(k8s.requests.includes(`GET ${named('restart')}&watch=true&resourceVersion=${Number(rv) - 1}`));
   } finally {
     sub.close();
+  }
+});
+
+test('a watch that ends at once without an event is asked again after a backoff, not in a tight loop', async (t) => {
+  k8s.putObject('default', 'endpoints', endpoints('quick', [['10.4.0.1', 'n1']]));
+  k8s.watchEndsAtOnce = true;
+  t.after(() => {
+    k8s.watchEndsAtOnce = false;
+  });
+  const namer = new K8sNamer(new K8sApi(k8s.host, k8s.port), PREFIX);
+  const held = namer.lookup(p('/default/http/quick')).states.observe(() => undefined);
+  const b = await bound(namer, '/default/http/quick');
+  const addrSub = b.addr.observe(() => undefined);
+  try {
+    await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.4.0.1:8080@n1', WAIT_MS);
+    await new Promise((r) => setTimeout(r, 1000));
+    const watches = k8s.requests.filter((r) => r.startsWith(`GET ${named('quick')}&watch=true`)).length;
+    // Backoff 50, 100, 200, 400 ms ... : a handful in a second (a tight loop made thousands).
+    assert.ok(watches >= 2 && watches <= 8, `${watches} watch requests in about 1 s`);
+  } finally {
+    addrSub.close();
+    held.close();
   }
 });
 
@@ -142,13 +170,13 @@ test('410 Gone: a compacted history makes the client re-list', async () => {
   const sub = { close: (): void => { addrSub.close(); held.close(); } };
   try {
     await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.3.0.1:8080@n1', WAIT_MS);
-    const listsBefore = k8s.requests.filter((r) => r === 'GET /api/v1/namespaces/default/endpoints/gone').length;
+    const listsBefore = k8s.requests.filter((r) => r === `GET ${named('gone')}`).length;
     await k8s.stop();
     k8s.putObject('default', 'endpoints', endpoints('gone', [['10.3.0.2', 'n2']]));
     k8s.compact();
     await k8s.start();
     await Var.firstMatching(b.addr, (a) => describeAddr(a) === 'bound:10.3.0.2:8080@n2', 3000);
-    const lists = k8s.requests.filter((r) => r === 'GET /api/v1/namespaces/default/endpoints/gone').length;
+    const lists = k8s.requests.filter((r) => r === `GET ${named('gone')}`).length;
     assert.equal(lists, listsBefore + 1);
   } finally {
     sub.close();

@@ -2,9 +2,12 @@
  * An in-test Kubernetes API server for namespaced custom resources, following the API
  * conventions the k8s namer and dtab store rely on:
  * - list returns `metadata.resourceVersion`; every write bumps one cluster-wide counter;
- * - `?watch=true&resourceVersion=N` streams ADDED/MODIFIED/DELETED events after N as
- *   newline-delimited JSON; without a resourceVersion (or "0") it first sends ADDED for every
- *   object; a resourceVersion older than the compaction floor gets a 410 ERROR event;
+ * - `?watch=true&resourceVersion=N` on a collection streams ADDED/MODIFIED/DELETED events after
+ *   N as newline-delimited JSON; without a resourceVersion (or "0") it first sends ADDED for
+ *   every object; a resourceVersion older than the compaction floor gets a 410 ERROR event;
+ * - `fieldSelector=metadata.name=<name>` narrows a collection's list and watch to one name
+ *   (other field selectors: 400); a GET of one object's own path answers the object once,
+ *   `?watch=true` or not, as the API server does (a watch of one object is a narrowed list);
  * - POST of an existing name → 409 AlreadyExists; PUT with a stale `metadata.resourceVersion`
  *   → 409 Conflict; missing objects → 404 NotFound; all errors are `Status` objects.
  * `stop()` / `start()` keep the port and the data; `compact()` forgets history.
@@ -30,8 +33,20 @@ interface Watcher {
   /** `<namespace>/<plural>`, or `*` and `/<plural>` for a watch across namespaces. */
   readonly key: string;
   readonly res: ServerResponse;
-  /** Set for a watch of one named object (`GET .../<plural>/<name>?watch=true`). */
+  /** Set for a watch narrowed to one name (`fieldSelector=metadata.name=<name>`). */
   readonly name?: string;
+}
+
+/**
+ * A list or watch's `fieldSelector`: the name it narrows to (`metadata.name=<name>` or `==`),
+ * undefined without one, or an Error for a selector this server, like the API server for
+ * most fields, does not support (a 400).
+ */
+function nameSelector(params: URLSearchParams): string | undefined | Error {
+  const sel = params.get('fieldSelector');
+  if (sel === null || sel === '') return undefined;
+  const m = /^metadata\.name==?(.+)$/.exec(sel);
+  return m === null ? new Error(`field label not supported: ${sel.split(/[!=]/)[0]}`) : m[1]!;
 }
 
 const PATH = /^\/apis\/([^/]+)\/([^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/;
@@ -60,6 +75,8 @@ export class FakeK8s {
   readonly unserved = new Set<string>();
   /** Milliseconds every request waits before it is answered (a slow API server). */
   delayMs = 0;
+  /** Ends each watch stream right after the events it has at its start (a proxy or server that does not stream). */
+  watchEndsAtOnce = false;
 
   async start(): Promise<void> {
     if (this.server) return;
@@ -163,9 +180,11 @@ export class FakeK8s {
       if (this.unserved.has(`${all[1]}/${all[2]}`) || req.method !== 'GET') return status(res, 404, 'NotFound', `the server could not find the requested resource`);
       req.resume();
       const key = `*/${all[3]}`;
+      const only = nameSelector(url.searchParams);
+      if (only instanceof Error) return status(res, 400, 'BadRequest', only.message);
       const watch = url.searchParams.get('watch');
-      if (watch === 'true' || watch === '1') return this.watch(res, key, url.searchParams.get('resourceVersion'));
-      return json(res, 200, { kind: 'List', apiVersion: `${all[1]}/${all[2]}`, metadata: { resourceVersion: String(this.rv) }, items: this.across(all[3]!) });
+      if (watch === 'true' || watch === '1') return this.watch(res, key, url.searchParams.get('resourceVersion'), only);
+      return json(res, 200, { kind: 'List', apiVersion: `${all[1]}/${all[2]}`, metadata: { resourceVersion: String(this.rv) }, items: this.across(all[3]!).filter((o) => only === undefined || o.metadata.name === only) });
     }
     const core = CORE_PATH.exec(url.pathname);
     const m = core ? ([core[0], '', core[1], core[2], core[3], core[4]] as unknown as RegExpExecArray) : PATH.exec(url.pathname);
@@ -188,13 +207,15 @@ export class FakeK8s {
       }
       const method = req.method ?? 'GET';
       if (name === undefined && method === 'GET') {
+        const only = nameSelector(url.searchParams);
+        if (only instanceof Error) return status(res, 400, 'BadRequest', only.message);
         const watch = url.searchParams.get('watch');
-        if (watch === 'true' || watch === '1') return this.watch(res, key, url.searchParams.get('resourceVersion'));
+        if (watch === 'true' || watch === '1') return this.watch(res, key, url.searchParams.get('resourceVersion'), only);
         return json(res, 200, {
-          kind: 'DTabList',
+          kind: 'List',
           apiVersion: `${group}/${version}`,
           metadata: { resourceVersion: String(this.rv) },
-          items: [...col.values()],
+          items: [...col.values()].filter((o) => only === undefined || o.metadata.name === only),
         });
       }
       if (name === undefined && method === 'POST') {
@@ -207,10 +228,6 @@ export class FakeK8s {
       }
       if (name === undefined) return status(res, 405, 'MethodNotAllowed', 'method not allowed');
       const cur = col.get(name);
-      if (method === 'GET') {
-        const watch = url.searchParams.get('watch');
-        if (watch === 'true' || watch === '1') return this.watch(res, key, url.searchParams.get('resourceVersion'), name);
-      }
       if (method === 'GET') return cur ? json(res, 200, cur) : status(res, 404, 'NotFound', `${plural} "${name}" not found`);
       if (method === 'PUT') {
         if (!cur) return status(res, 404, 'NotFound', `${plural} "${name}" not found`);
@@ -253,7 +270,7 @@ export class FakeK8s {
     return out;
   }
 
-  private watch(res: ServerResponse, key: string, rvParam: string | null, name?: string): void {
+  private watch(res: ServerResponse, key: string, rvParam: string | null, name: string | undefined): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
     if (rvParam === null || rvParam === '' || rvParam === '0') {
@@ -280,6 +297,10 @@ export class FakeK8s {
       }
       const across = key.startsWith('*/') ? key.slice(1) : undefined;
       for (const ev of this.history) if ((ev.key === key || (across !== undefined && ev.key.endsWith(across))) && ev.rv > from && (name === undefined || ev.object.metadata.name === name)) res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
+    }
+    if (this.watchEndsAtOnce) {
+      res.end();
+      return;
     }
     const w: Watcher = name === undefined ? { key, res } : { key, res, name };
     this.watchers.add(w);

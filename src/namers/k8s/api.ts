@@ -1,11 +1,14 @@
 /**
- * A small Kubernetes API client: list + watch of one named core/v1 object
- * (`/api/v1/namespaces/<ns>/<plural>/<name>`, then `?watch=true&resourceVersion=<rv>`) or of
- * a collection (`/apis/<group>/<version>[/namespaces/<ns>]/<plural>`: the list's items, kept
- * up to date by the watch), newline-delimited JSON watch events (ADDED/MODIFIED/DELETED/ERROR).
+ * A small Kubernetes API client: list + watch of one named core/v1 object (its collection
+ * `/api/v1/namespaces/<ns>/<plural>` narrowed by `fieldSelector=metadata.name=<name>`: a GET of
+ * the object's own path answers once, whatever `?watch=true` says) or of a collection
+ * (`/apis/<group>/<version>[/namespaces/<ns>]/<plural>`: the list's items, kept up to date by
+ * the watch), newline-delimited JSON watch events (ADDED/MODIFIED/DELETED/ERROR).
  *
  * - an ERROR event with code 410 (Gone/Expired) re-lists and watches from the new version;
- * - a watch stream that ends is resumed from the last seen resourceVersion (no re-list);
+ * - a watch stream that ends is resumed from the last seen resourceVersion (no re-list); one
+ *   that ends at once without an event is resumed after the backoff, so a server that does not
+ *   stream is not asked again in a tight loop;
  * - a refused or broken connection retries with exponential backoff (bounded), resuming
  *   from the last seen resourceVersion (a 410 then re-lists);
  * - a collection may name several API paths, tried in order while the server answers 404
@@ -46,6 +49,8 @@ export const COLLECTION_PENDING: CollectionState = Object.freeze({ type: 'pendin
 
 export const BACKOFF_START_MS = 50;
 export const BACKOFF_MAX_MS = 2000;
+/** A watch that ends sooner than this without an event is resumed after the backoff, not at once. */
+const QUICK_END_MS = 1000;
 
 function stateEquals(a: ObjectState, b: ObjectState): boolean {
   if (a === b) return true;
@@ -67,21 +72,25 @@ interface Shape<S> {
   failed(error: Error): S;
 }
 
-const objectShape: Shape<ObjectState> = {
-  listed(status, body, path) {
-    if (status === 404) return { state: OBJ_MISSING, rv: '' }; // the watch starts with its current state
-    if (status !== 200) return new K8sError('MESH_ERR_K8S_API', `GET ${path}: HTTP ${status}`);
-    const obj = body as K8sObject | undefined;
-    if (obj?.metadata === undefined) return new K8sError('MESH_ERR_K8S_API', `GET ${path}: invalid JSON`);
-    return { state: { type: 'found', object: obj }, rv: obj.metadata.resourceVersion ?? '' };
-  },
-  event(type, obj) {
-    if (type === 'ADDED' || type === 'MODIFIED') return { type: 'found', object: obj };
-    if (type === 'DELETED') return OBJ_MISSING;
-    return undefined;
-  },
-  failed: (error) => ({ type: 'failed', error }),
-};
+/** One named object, read from its collection's list narrowed to that name (and its watch). */
+function namedShape(name: string): Shape<ObjectState> {
+  return {
+    listed(status, body, path) {
+      if (status !== 200) return new K8sError('MESH_ERR_K8S_API', `GET ${path}: HTTP ${status}`);
+      const list = body as { metadata?: { resourceVersion?: string }; items?: unknown } | undefined;
+      if (list === undefined || !Array.isArray(list.items)) return new K8sError('MESH_ERR_K8S_API', `GET ${path}: not a list`);
+      const obj = (list.items as K8sObject[]).find((o) => o?.metadata?.name === name);
+      return { state: obj === undefined ? OBJ_MISSING : { type: 'found', object: obj }, rv: list.metadata?.resourceVersion ?? '' };
+    },
+    event(type, obj) {
+      if (obj.metadata?.name !== name) return undefined;
+      if (type === 'ADDED' || type === 'MODIFIED') return { type: 'found', object: obj };
+      if (type === 'DELETED') return OBJ_MISSING;
+      return undefined;
+    },
+    failed: (error) => ({ type: 'failed', error }),
+  };
+}
 
 const itemKey = (o: K8sObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
@@ -125,12 +134,12 @@ export class K8sApi {
     readonly port: number,
   ) {}
 
-  /** The shared, lazily started watch of one named object. */
+  /** The shared, lazily started watch of one named object (its collection, narrowed to its name). */
   object(namespace: string, plural: string, name: string): AsyncVar<ObjectState> {
-    const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(name)}`;
+    const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/${plural}?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`;
     let v = this.watches.get(path);
     if (!v) {
-      v = new AsyncVar<ObjectState>(OBJ_PENDING, (update) => this.run([path], objectShape, update), stateEquals);
+      v = new AsyncVar<ObjectState>(OBJ_PENDING, (update) => this.run([path], namedShape(name), update), stateEquals);
       this.watches.set(path, v);
     }
     return v;
@@ -210,9 +219,12 @@ export class K8sApi {
 
     const watch = (): void => {
       if (closed) return;
-      const q = rv ? `?watch=true&resourceVersion=${encodeURIComponent(rv)}` : '?watch=true';
+      const path = paths[at]!;
+      const q = `${path.includes('?') ? '&' : '?'}watch=true${rv ? `&resourceVersion=${encodeURIComponent(rv)}` : ''}`;
       let relist = false;
-      req = request({ host: this.host, port: this.port, path: paths[at]! + q, method: 'GET', agent: false }, (res: IncomingMessage) => {
+      let events = 0;
+      const started = Date.now();
+      req = request({ host: this.host, port: this.port, path: path + q, method: 'GET', agent: false }, (res: IncomingMessage) => {
         if (res.statusCode === 410) {
           res.resume();
           rv = undefined;
@@ -222,7 +234,7 @@ export class K8sApi {
           res.resume();
           return retry();
         }
-        backoff = BACKOFF_START_MS;
+        // The backoff starts over once the stream proves itself (an event, or a long life).
         res.setEncoding('utf8');
         let buf = '';
         res.on('data', (chunk: string) => {
@@ -244,6 +256,8 @@ export class K8sApi {
               if (o.code === 410) relist = true;
               continue;
             }
+            events++;
+            backoff = BACKOFF_START_MS;
             if (o.metadata?.resourceVersion) rv = o.metadata.resourceVersion;
             const next = shape.event(ev.type ?? '', o);
             if (next !== undefined) update(next);
@@ -255,8 +269,10 @@ export class K8sApi {
           if (relist) {
             rv = undefined;
             list();
-          } else if (res.complete) watch();
-          else retry();
+          } else if (res.complete && (events > 0 || Date.now() - started >= QUICK_END_MS)) {
+            backoff = BACKOFF_START_MS;
+            watch();
+          } else retry();
         });
       });
       req.on('error', () => retry());
