@@ -5,6 +5,8 @@ export interface Command {
   summary: string;
   /** Full usage text for `meshwork <name> --help`. */
   usage: string;
+  /** `--help` after a subcommand (`meshwork dtab get --help`) is passed to `run`, which prints that subcommand's help. */
+  subcommandHelp?: boolean;
   /** Returns the process exit code (0 ok, 1 runtime failure, 2 bad usage or bad input). */
   run(args: string[], io: CommandIO): Promise<number>;
 }

@@ -45,7 +45,10 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
   }
   if (SERVER_COMMANDS.has(name)) tuneHeapForServing();
   const cmd = await load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // `meshwork dtab get --help` is the subcommand's own help: a command with subcommands answers
+  // --help after one itself.
+  const helpAt = rest.findIndex((a) => a === '--help' || a === '-h');
+  if (helpAt === 0 || (helpAt > 0 && cmd.subcommandHelp !== true)) {
     io.stdout(cmd.usage.endsWith('\n') ? cmd.usage : cmd.usage + '\n');
     return 0;
   }

@@ -102,3 +102,23 @@ test('dtab: a bad dtab is the server 400 message and exit 2, stored dtab unchang
   const down = await meshwork(['dtab', 'list', '--base-url', `http://127.0.0.1:${freePort}`]);
   assert.deepEqual(down, { status: 1, stdout: '', stderr: `meshwork dtab list: cannot reach namerd at http://127.0.0.1:${freePort}: connect ECONNREFUSED 127.0.0.1:${freePort}\n` });
 });
+
+test('dtab <sub> --help prints the namerd subcommands\' help; dtab --help and dtab fmt --help the command\'s', async () => {
+  const { main } = await import('../../src/cli/main.js');
+  const run = async (...args: string[]): Promise<{ code: number; out: string }> => {
+    let out = '';
+    const code = await main(args, { stdout: (s) => (out += s), stderr: (s) => (out += s) });
+    return { code, out };
+  };
+  for (const sub of ['apply', 'get', 'list']) {
+    const r = await run('dtab', sub, '--help');
+    assert.equal(r.code, 0);
+    assert.match(r.out, /^usage: meshwork dtab <subcommand> \[--base-url URL\]/, sub);
+    assert.match(r.out, /apply NS FILE\|- {15}create NS or replace it/);
+  }
+  for (const args of [['dtab', '--help'], ['dtab', 'fmt', '--help'], ['dtab', '-h']]) {
+    const r = await run(...args);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /^usage: meshwork dtab <subcommand> \.\.\.\n/, args.join(' '));
+  }
+});

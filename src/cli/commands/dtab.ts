@@ -60,8 +60,13 @@ export const command: Command = {
   name: 'dtab',
   summary: 'format a dtab, or read and write dtabs in namerd',
   usage,
+  subcommandHelp: true,
   async run(args, io) {
     const [sub, ...rest] = args;
+    if (sub === 'fmt' && (rest.includes('--help') || rest.includes('-h'))) {
+      io.stdout(usage);
+      return 0;
+    }
     if (sub === 'fmt') return fmt(rest, io);
     if (sub !== undefined && REMOTE.includes(sub)) {
       const remote = (await import('./dtab-remote.js' as string)) as { run(sub: string, args: string[], io: CommandIO): Promise<number> };
