@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { main } from '../../src/cli/main.js';
+import { captureIO } from '../support/capture-io.js';
 
 const ep = (port: number, available: boolean, accrual: string) => ({ ip: '127.0.0.1', port, meta: {}, available, load: 0, accrual, connections: 0 });
 
@@ -47,8 +48,8 @@ test('meshwork check: failed, pending and partly-out clients, and a router faili
     },
   });
   t.after(() => new Promise<void>((r) => server.close(() => r())));
-  const out = { stdout: '', stderr: '' };
-  const code = await main(['check', '--admin', url], { stdout: (s) => (out.stdout += s), stderr: (s) => (out.stderr += s) });
+  const { out, io } = captureIO();
+  const code = await main(['check', '--admin', url], io);
   assert.equal(code, 1, out.stdout + out.stderr);
   assert.equal(
     out.stdout,
@@ -71,8 +72,8 @@ test('meshwork check: failed, pending and partly-out clients, and a router faili
 test('meshwork check: an admin server without routers (a namerd\'s) is named as such', async (t) => {
   const { url, server } = await cannedAdmin({ '/admin/server_info': { name: 'namerd', version: '0.1.0' }, '/admin/routers.json': [] });
   t.after(() => new Promise<void>((r) => server.close(() => r())));
-  const out = { stdout: '', stderr: '' };
-  const code = await main(['check', '--admin', url], { stdout: (s) => (out.stdout += s), stderr: (s) => (out.stderr += s) });
+  const { out, io } = captureIO();
+  const code = await main(['check', '--admin', url], io);
   assert.equal(code, 1);
   assert.match(out.stdout, /^ {2}FAIL no routers: is this admin server a namerd's\? \(use --namerd for namerd\)$/m);
 });

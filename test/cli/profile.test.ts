@@ -7,19 +7,9 @@ import { join } from 'node:path';
 import { createAdminServer } from '../../src/admin/server.js';
 import { MetricsRegistry } from '../../src/telemetry/metrics-registry.js';
 import { main } from '../../src/cli/main.js';
+import { captureIO as capture } from '../support/capture-io.js';
+import { freePort as closedPort } from '../support/process.js';
 
-function capture() {
-  const out = { stdout: '', stderr: '' };
-  return { out, io: { stdout: (s: string) => (out.stdout += s), stderr: (s: string) => (out.stderr += s) } };
-}
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('meshwork profile: time per request served, by part and by function, and the raw profile', async (t) => {
   const metrics = new MetricsRegistry();

@@ -8,11 +8,11 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { unlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { e2eScratch, startLinker } from '../support/linker.js';
-import { spawnReady } from '../support/process.js';
+import { freePort as closedPort, spawnReady } from '../support/process.js';
+import { captureIO as capture } from '../support/capture-io.js';
 import { request, upstream } from '../router/support.js';
 
 const BIN = join(process.cwd(), 'bin', 'meshwork.js');
@@ -21,18 +21,6 @@ let routerPort = 0;
 let admin = '';
 let namerdApi = '';
 
-function capture() {
-  const out = { stdout: '', stderr: '' };
-  return { out, io: { stdout: (s: string) => (out.stdout += s), stderr: (s: string) => (out.stderr += s) } };
-}
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function check(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const { out, io } = capture();

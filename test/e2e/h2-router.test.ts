@@ -12,9 +12,8 @@ import * as net from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { startLinker, linkerdYaml } from '../support/linker.js';
-import type { ReadyProcess } from '../support/process.js';
+import { freePort as closedPort, type ReadyProcess } from '../support/process.js';
 import { makeTestCerts, type TestCerts } from '../support/certs.js';
 import { connectH2 as connect, startH2Upstream } from '../support/h2.js';
 
@@ -106,13 +105,6 @@ function call(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHead
   });
 }
 
-async function closedPort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((r) => probe.close(() => r()));
-  return port;
-}
 
 let plainPort = 0;
 let adminPort = 0;

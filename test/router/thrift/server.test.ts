@@ -53,28 +53,37 @@ test('a TLS thrift server closes at once with a client stuck before its TLS hand
   }
 });
 
+/**
+ * Stands in for a thrift router: a request named "hold" waits until `release()` (`held` settles
+ * once one has started), "stuck" until its signal aborts; the reply is `reply(name)`.
+ */
+function stubRouter(label: string, reply: (name: string) => Buffer) {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let onHeld!: () => void;
+  const held = new Promise<void>((r) => (onHeld = r));
+  const router = {
+    label,
+    proto: 'binary',
+    route: async (req: { head: { name: string } }, signal?: AbortSignal): Promise<Buffer> => {
+      if (req.head.name === 'hold') {
+        onHeld();
+        await released;
+      }
+      if (req.head.name === 'stuck') await new Promise((r) => signal?.addEventListener('abort', r, { once: true }));
+      return reply(req.head.name);
+    },
+  };
+  return { router, held, release };
+}
+
 async function muxFrame(p: FrameReader): Promise<MuxMessage> {
   return decodeMessage((await p.frame()).subarray(4));
 }
 
 test('a thriftmux server closing with grace routes what a mux client sends before its Rdrain', async () => {
   const metrics = new MetricsRegistry();
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let onHeld!: () => void;
-  const held = new Promise<void>((r) => (onHeld = r));
-  // Stands in for the router: "hold" waits for release(); every reply names its method.
-  const router = {
-    label: 'tmux',
-    proto: 'binary',
-    route: async (req: { head: { name: string } }): Promise<Buffer> => {
-      if (req.head.name === 'hold') {
-        onHeld();
-        await released;
-      }
-      return Buffer.from(`routed:${req.head.name}`);
-    },
-  };
+  const { router, held, release } = stubRouter('tmux', (name) => Buffer.from(`routed:${name}`));
   const server = new ThriftMuxRouterServer(router as never, thriftServerOptions({ ip: '127.0.0.1', port: 0 }, undefined), metrics);
   const { port } = await server.listen();
   const p = await dial(port);
@@ -109,23 +118,7 @@ test('a thriftmux server closing with grace routes what a mux client sends befor
 
 test('a thrift server closing with grace refuses new connections, answers the request under way, then closes at once', async () => {
   const metrics = new MetricsRegistry();
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let onHeld!: () => void;
-  const held = new Promise<void>((r) => (onHeld = r));
-  // Stands in for the router: "hold" waits for release(), "stuck" never ends; replies name the method.
-  const router = {
-    label: 'thr',
-    proto: 'binary',
-    route: async (req: { head: { name: string } }, signal?: AbortSignal): Promise<Buffer> => {
-      if (req.head.name === 'hold') {
-        onHeld();
-        await released;
-      }
-      if (req.head.name === 'stuck') await new Promise((r) => signal?.addEventListener('abort', r, { once: true }));
-      return callMessage('binary', `routed:${req.head.name}`, 1, 'ok');
-    },
-  };
+  const { router, held, release } = stubRouter('thr', (name) => callMessage('binary', `routed:${name}`, 1, 'ok'));
   const server = new ThriftRouterServer(router as never, thriftServerOptions({ ip: '127.0.0.1', port: 0 }, undefined), metrics);
   const { port } = await server.listen();
   const c = await ThriftCaller.connect(port);
@@ -169,28 +162,16 @@ test('a thrift server closing with grace refuses new connections, answers the re
 test('a thrift server closing with grace sends a large reply whole before it closes the connection', async () => {
   const metrics = new MetricsRegistry();
   const big = 'x'.repeat(8 * 1024 * 1024);
-  let onHeld!: () => void;
-  const held = new Promise<void>((r) => (onHeld = r));
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  const router = {
-    label: 'thr',
-    proto: 'binary',
-    route: async (): Promise<Buffer> => {
-      onHeld();
-      await released;
-      return callMessage('binary', 'routed:big', 1, big);
-    },
-  };
+  const { router, held, release } = stubRouter('thr', (name) => callMessage('binary', `routed:${name}`, 1, big));
   const server = new ThriftRouterServer(router as never, thriftServerOptions({ ip: '127.0.0.1', port: 0 }, undefined), metrics);
   const c = await ThriftCaller.connect((await server.listen()).port);
   try {
-    const reply = c.call(callMessage('binary', 'big', 1, 'a'), undefined, 10_000);
+    const reply = c.call(callMessage('binary', 'hold', 1, 'a'), undefined, 10_000);
     await withTimeout(held, 3000, 'the held request');
     const closing = server.close(10_000);
     release();
     const r = await withTimeout(reply, 10_000, 'the large reply');
-    assert.equal(r.name, 'routed:big');
+    assert.equal(r.name, 'routed:hold');
     assert.equal(r.text?.length, big.length, 'the reply arrived whole');
     await withTimeout(closing, 10_000, 'close');
   } finally {
