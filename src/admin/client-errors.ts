@@ -7,6 +7,7 @@
  * (a bare 400) is turned off for them (`HOST_CHECK_OFF`) and done by `refuseMissingHost`.
  */
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 /** Node's choice of status per parser error; anything else is a 400. */
@@ -42,6 +43,52 @@ export function answerClientErrors(server: Server): void {
     res.writeHead(417, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });
+}
+
+/** How long a closing connection goes on reading (and dropping) a request body it did not read. */
+export const LINGER_MS = 5_000;
+/** Bytes of such a body it reads before it gives up and closes at once. */
+export const LINGER_BYTES = 16 << 20;
+
+/**
+ * A lingering close, as nginx and Apache do it. Node's server closes a connection it answered
+ * with `Connection: close` (asked for by the client, HTTP/1.0, or an `Expect: 100-continue` that
+ * got a final status) as soon as the answer is written, even when the request's body is still
+ * arriving because the answer came first (a 404, 405 or 413). Closing a socket with unread bytes
+ * makes the kernel send a reset, and a reset that reaches the client before it reads the answer
+ * throws the answer away: the client sees EPIPE or ECONNRESET instead of the reason. So a
+ * connection whose last request is not complete sends its FIN after the answer and goes on
+ * reading and dropping until the body has arrived or the client closes, for at most LINGER_MS
+ * and LINGER_BYTES.
+ */
+export function lingerBeforeClose(server: Server): void {
+  const lastRequest = new WeakMap<Socket, IncomingMessage>();
+  server.prependListener('request', (req: IncomingMessage) => void lastRequest.set(req.socket, req));
+  const hook = (socket: Socket): void => {
+    const destroySoon = socket.destroySoon;
+    socket.destroySoon = function lingeringDestroySoon(this: Socket): void {
+      const req = lastRequest.get(this);
+      if (req === undefined || req.complete || this.readableEnded || this.destroyed) return destroySoon.call(this);
+      let read = 0;
+      const timer = setTimeout(() => this.destroy(), LINGER_MS);
+      timer.unref();
+      this.once('close', () => clearTimeout(timer));
+      // Node's parser reads the socket itself and still feeds the request it dropped; the bytes
+      // are counted there (a 'data' listener on the socket would take it off the parser).
+      req.on('data', (b: Buffer) => {
+        read += b.length;
+        if (read > LINGER_BYTES) this.destroy();
+      });
+      // Closed once the answer is written (end() then waits for that, as Node's own close does).
+      const close = (): void => destroySoon.call(this);
+      req.once('end', close);
+      this.once('end', close);
+      this.end();
+    };
+  };
+  // An https server's requests arrive on its TLS sockets; its 'connection' sockets are the TCP ones.
+  server.on('connection', hook);
+  server.on('secureConnection', hook);
 }
 
 /** Options for node:http/https servers that leave the Host check to `refuseMissingHost`. */

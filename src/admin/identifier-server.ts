@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { lingerBeforeClose } from './client-errors.js';
 import type { IdentifyRequest, Identifier } from '../router/identifiers/identifier.js';
 
 export interface IdentifiedRouter {
@@ -61,6 +62,7 @@ export class IdentifierServer {
       res.end(body);
       req.resume();
     });
+    lingerBeforeClose(this.server);
   }
 
   listen(port: number, ip: string): Promise<AddressInfo> {

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { MetricsRegistry } from '../telemetry/metrics-registry.js';
 import { json, text, type AdminRequest, type AdminResponse, type AdminRoute } from '../telemetry/telemeter.js';
 import { ADMIN_DEFAULT_IP, ADMIN_DEFAULT_PORT, ADMIN_DEFAULT_SHUTDOWN_GRACE_MS, type AdminConfig } from './config.js';
-import { HOST_CHECK_OFF, answerClientErrors, refuseMissingHost, requestUrl } from './client-errors.js';
+import { HOST_CHECK_OFF, answerClientErrors, lingerBeforeClose, refuseMissingHost, requestUrl } from './client-errors.js';
 import { AdminError, DelegateRejection } from './errors.js';
 import { SecurityFilter } from './security.js';
 import { cpuProfileRoute } from './profile.js';
@@ -362,6 +362,7 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
     server = createHttpServer(HOST_CHECK_OFF);
   }
   answerClientErrors(server);
+  lingerBeforeClose(server);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (refuseMissingHost(req, res)) return;
     serve(req, res).catch((e: unknown) => {

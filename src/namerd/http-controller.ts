@@ -21,7 +21,7 @@ import type { Closable, Var } from '../naming/contracts.js';
 import type { Activity } from '../naming/activity.js';
 import { addrToJson } from '../naming/bound.js';
 import { boundTreeToJson, delegate, delegateTreeToJson, stringifyDelegateJson } from '../naming/delegator.js';
-import { HOST_CHECK_OFF, answerClientErrors, refuseMissingHost, requestUrl } from '../admin/client-errors.js';
+import { HOST_CHECK_OFF, answerClientErrors, lingerBeforeClose, refuseMissingHost, requestUrl } from '../admin/client-errors.js';
 import { NamerError } from '../namers/errors.js';
 import { NamerdError, NamespaceInvalidError } from './errors.js';
 import type { Namespaces } from './namespaces.js';
@@ -240,6 +240,7 @@ export class HttpController {
     // node:https only when an interface serves TLS (it brings node:tls with it).
     const server: Server = tls === undefined ? createServer(HOST_CHECK_OFF, handler) : (requireBuiltin('node:https') as typeof import('node:https')).createServer({ ...HOST_CHECK_OFF, ...tls }, handler);
     answerClientErrors(server);
+    lingerBeforeClose(server);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

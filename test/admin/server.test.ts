@@ -6,6 +6,8 @@ import { categoryOf } from '../../src/admin/security.js';
 import { MetricsRegistry } from '../../src/telemetry/metrics-registry.js';
 import { buildTelemetry } from '../../src/telemetry/telemeters.js';
 import { rawExchange } from '../router/support.js';
+import { sendBodyAfterAnswer, wholeAnswer } from '../support/early-answer.js';
+import { LINGER_BYTES } from '../../src/admin/client-errors.js';
 
 const TREE = {
   type: 'delegate',
@@ -330,5 +332,29 @@ test('bytes the parser refuses and a bogus Expect are 4xx with a reason; a body 
   assert.deepEqual(await send('/admin/ping', 'GET', { expect: 'bogus' }), [417, 'unsupported expectation "bogus": only 100-continue is\n']);
   // A body over the limit: the 413 reaches a keep-alive client, and the server answers after.
   assert.deepEqual(await send('/delegator.json', 'POST', { 'content-type': 'application/json' }, 'z'.repeat((1 << 20) + 100)), [413, 'request body too large\n']);
+  assert.equal((await get('/admin/ping')).body, 'pong');
+});
+
+test('a body still arriving after an early answer is read and dropped, not reset, when the connection closes', async (t) => {
+  const { addr, get } = await start(t, { delegate: () => TREE });
+  const MB4 = 4 << 20;
+  // Connection: close asked for by the client, by HTTP/1.0, and by an Expect: 100-continue that
+  // got a final status (Node then closes): each answer is whole and the rest of the body is sent.
+  const cases: Array<[string, number, string, number?]> = [
+    [`POST /nope HTTP/1.1\r\nHost: h\r\nContent-Length: ${MB4}\r\nConnection: close\r\n\r\n`, 404, 'not found: /nope\n'],
+    [`PUT /admin/ping HTTP/1.0\r\nContent-Length: ${MB4}\r\n\r\n`, 405, 'method PUT not allowed on /admin/ping\n'],
+    [`POST /nope HTTP/1.1\r\nHost: h\r\nContent-Length: ${MB4}\r\nExpect: 100-continue\r\n\r\n`, 404, 'not found: /nope\n'],
+    [`POST /delegator.json HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: ${MB4}\r\nConnection: close\r\n\r\n`, 413, 'request body too large\n', (1 << 20) + 65_536],
+  ];
+  const whole = (s: string): boolean => wholeAnswer(s) !== undefined;
+  for (const [head, status, reason, first] of cases) {
+    const got = await sendBodyAfterAnswer(addr.port, head, MB4, whole, first);
+    assert.deepEqual(wholeAnswer(got.answer), { status, body: reason }, JSON.stringify(head));
+    assert.deepEqual([got.sendError, got.sent], [undefined, MB4], JSON.stringify(head));
+  }
+  // A body beyond LINGER_BYTES is not read for ever: the connection is closed under the sender.
+  const huge = await sendBodyAfterAnswer(addr.port, `POST /nope HTTP/1.1\r\nHost: h\r\nContent-Length: ${LINGER_BYTES * 4}\r\nConnection: close\r\n\r\n`, LINGER_BYTES * 4, whole);
+  assert.equal(wholeAnswer(huge.answer)?.status, 404);
+  assert.ok(huge.sendError !== undefined && huge.sent < LINGER_BYTES * 4, `sent ${huge.sent} without error`);
   assert.equal((await get('/admin/ping')).body, 'pong');
 });

@@ -12,6 +12,7 @@ import { HttpController } from '../../src/namerd/http-controller.js';
 import { NamerdError } from '../../src/namerd/errors.js';
 import type { DtabStore } from '../../src/namerd/stores/store.js';
 import { rawExchange } from '../router/support.js';
+import { sendBodyAfterAnswer, wholeAnswer } from '../support/early-answer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'namerd-http-'));
 writeFileSync(join(dir, 'web'), '127.0.0.1 8080\n127.0.0.1 8081\n');
@@ -308,5 +309,17 @@ test('bytes the parser refuses, an absolute target that is no URL and a bogus Ex
 test('a body over the limit is answered 400 saying so, on a connection that stays usable', async () => {
   const r = await call('PUT', '/api/1/dtabs/big', '/'.repeat((1 << 20) + 100), { 'content-type': 'application/dtab', connection: 'keep-alive' });
   assert.deepEqual([r.status, r.body], [400, `body larger than ${1 << 20} bytes\n`]);
+  assert.equal((await call('GET', '/api/1/dtabs/big')).status, 404);
+});
+
+test('a body still arriving after an early answer is read and dropped before the connection closes', async () => {
+  const MB4 = 4 << 20;
+  const whole = (s: string): boolean => wholeAnswer(s) !== undefined;
+  const over = await sendBodyAfterAnswer(port, `PUT /api/1/dtabs/big HTTP/1.1\r\nHost: h\r\nContent-Type: application/dtab\r\nContent-Length: ${MB4}\r\nConnection: close\r\n\r\n`, MB4, whole, (1 << 20) + 65_536);
+  assert.deepEqual(wholeAnswer(over.answer), { status: 400, body: `body larger than ${1 << 20} bytes\n` });
+  assert.deepEqual([over.sendError, over.sent], [undefined, MB4]);
+  const unknown = await sendBodyAfterAnswer(port, `POST /nope HTTP/1.0\r\nContent-Length: ${MB4}\r\n\r\n`, MB4, whole);
+  assert.equal(wholeAnswer(unknown.answer)?.status, 405);
+  assert.deepEqual([unknown.sendError, unknown.sent], [undefined, MB4]);
   assert.equal((await call('GET', '/api/1/dtabs/big')).status, 404);
 });
