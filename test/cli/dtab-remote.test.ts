@@ -26,9 +26,9 @@ interface Out {
 }
 
 /** Runs the CLI as a child process (asynchronously: the namerd under test lives in this process). */
-function meshwork(args: string[], input = ''): Promise<Out> {
+function meshwork(args: string[], input = '', env: NodeJS.ProcessEnv = { ...process.env, NAMERCTL_BASE_URL: '' }): Promise<Out> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ['bin/meshwork.js', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, ['bin/meshwork.js', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
@@ -121,4 +121,22 @@ test('dtab <sub> --help prints the namerd subcommands\' help; dtab --help and dt
     assert.equal(r.code, 0);
     assert.match(r.out, /^usage: meshwork dtab <subcommand> \.\.\.\n/, args.join(' '));
   }
+});
+
+test('dtab: namerd\'s address from --namerd, --base-url=URL or NAMERCTL_BASE_URL (namerctl\'s), the flag winning', async () => {
+  const listed = { status: 0, stdout: 'canary\ndefault\n', stderr: '' };
+  assert.deepEqual(await meshwork(['dtab', 'list', '--namerd', base]), listed);
+  assert.deepEqual(await meshwork(['dtab', 'list', `--namerd=${base}/`]), listed);
+  assert.deepEqual(await meshwork(['dtab', 'list', `--base-url=${base}`]), listed);
+  assert.deepEqual(await meshwork(['dtab', 'list'], '', { ...process.env, NAMERCTL_BASE_URL: base }), listed);
+  // A port nothing listens on, from the environment, loses to the flag; alone it is the one asked.
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const closed = `http://127.0.0.1:${(probe.address() as AddressInfo).port}`;
+  await new Promise<void>((r) => probe.close(() => r()));
+  assert.deepEqual(await meshwork(['dtab', 'list', '--namerd', base], '', { ...process.env, NAMERCTL_BASE_URL: closed }), listed);
+  const down = await meshwork(['dtab', 'list'], '', { ...process.env, NAMERCTL_BASE_URL: closed });
+  assert.equal(down.status, 1);
+  assert.match(down.stderr, new RegExp(`cannot reach namerd at ${closed}: `));
+  assert.deepEqual(await meshwork(['dtab', 'list', '--namerd']), { status: 2, stdout: '', stderr: `meshwork dtab list: option '--namerd' needs a value\n${(await import('../../src/cli/commands/dtab-remote.js')).usage}` });
 });

@@ -18,7 +18,8 @@ export const usage = `usage: meshwork dtab <subcommand> [--base-url URL] ...
   delete NS                     delete NS
   apply NS FILE|-               create NS or replace it
 
-  --base-url URL   namerd's HTTP controller (default ${DEFAULT_BASE})
+  --base-url URL   namerd's HTTP controller (default: $NAMERCTL_BASE_URL, else ${DEFAULT_BASE});
+  --namerd URL     the same (the name \`meshwork check\` uses)
 `;
 
 interface Parsed {
@@ -27,18 +28,23 @@ interface Parsed {
   positional: string[];
 }
 
-function parse(args: string[]): Parsed | string {
-  const out: Parsed = { base: DEFAULT_BASE, positional: [] };
+/** namerctl's flag, the name `meshwork check` uses, and namerctl's environment variable. */
+const BASE_FLAGS = ['--base-url', '--namerd'];
+const BASE_ENV = 'NAMERCTL_BASE_URL';
+
+function parse(args: string[], env: NodeJS.ProcessEnv): Parsed | string {
+  const fromEnv = env[BASE_ENV];
+  const out: Parsed = { base: (fromEnv !== undefined && fromEnv !== '' ? fromEnv : DEFAULT_BASE).replace(/\/+$/, ''), positional: [] };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === '--base-url' || a === '--version') {
-      const v = args[++i];
+    const eq = a.indexOf('=');
+    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    if (BASE_FLAGS.includes(name) || name === '--version') {
+      const v = name !== a ? a.slice(eq + 1) : args[++i];
       if (v === undefined) return `option '${a}' needs a value`;
-      if (a === '--base-url') out.base = v.replace(/\/+$/, '');
-      else out.version = v;
-    } else if (a.startsWith('--base-url=')) out.base = a.slice(11).replace(/\/+$/, '');
-    else if (a.startsWith('--version=')) out.version = a.slice(10);
-    else if (a.startsWith('--') && a !== '-') return `unknown option '${a}'`;
+      if (name === '--version') out.version = v;
+      else out.base = v.replace(/\/+$/, '');
+    } else if (a.startsWith('--') && a !== '-') return `unknown option '${a}'`;
     else out.positional.push(a);
   }
   return out;
@@ -50,12 +56,12 @@ function readInput(file: string): string {
   return readFileSync(file === '-' ? 0 : file, 'utf8');
 }
 
-export async function run(sub: string, args: string[], io: CommandIO): Promise<number> {
+export async function run(sub: string, args: string[], io: CommandIO, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
     io.stdout(usage);
     return 0;
   }
-  const p = parse(args);
+  const p = parse(args, env);
   if (typeof p === 'string') {
     io.stderr(`meshwork dtab ${sub}: ${p}\n${usage}`);
     return 2;
