@@ -154,7 +154,7 @@ export class Linker<D extends DtabLike = DtabLike> {
           metrics,
           config: rc as unknown as Readonly<Record<string, unknown>>,
           tracer,
-          accessLog: AccessLogWriter.fromRouterConfig(rc as unknown as Readonly<Record<string, unknown>>, undefined, 'http'),
+          accessLog: AccessLogWriter.fromRouterConfig(rc as unknown as Readonly<Record<string, unknown>>, undefined, 'http', `routers[${i}].`),
         });
         this.routers.push(router);
         for (const [j, sc] of rc.servers.entries()) {

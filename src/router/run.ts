@@ -70,8 +70,10 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
   let config: LinkerdConfig;
   const metrics = new MetricsRegistry();
   let telemetry: ReturnType<typeof buildTelemetry>;
+  let loadedFrom: string | undefined;
   try {
     config = await loadLinkerdConfig(file);
+    loadedFrom = config.file;
     telemetry = buildTelemetry(config.telemetry as never, { metrics });
     naming = namingDeps(await loadInterpreters(config));
     linker = new Linker(config, naming, metrics, telemetry.tracer, await loadH2(config), await loadThrift(config));
@@ -80,7 +82,8 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
       for (const issue of e.errors) io.stderr(issue.message + '\n');
       return 2;
     }
-    io.stderr(`meshwork linkerd: ${(e as Error).message}\n`);
+    // A config that loads but cannot be built (a file it names cannot be opened): named by file.
+    io.stderr(`meshwork linkerd: ${loadedFrom !== undefined ? `${loadedFrom}: ` : ''}${(e as Error).message}\n`);
     return 2;
   }
   metrics.start();

@@ -145,19 +145,28 @@ export class AccessLogWriter {
    * The writer a router's config asks for, or null without `<protocol>AccessLog`. `protocol`
    * picks the key family: `http` (httpAccessLog…) or `h2` (h2AccessLog…).
    */
-  static fromRouterConfig(cfg: AccessLogConfig | Readonly<Record<string, unknown>>, now?: () => number, protocol: 'http' | 'h2' = 'http'): AccessLogWriter | null {
+  static fromRouterConfig(cfg: AccessLogConfig | Readonly<Record<string, unknown>>, now?: () => number, protocol: 'http' | 'h2' = 'http', where = ''): AccessLogWriter | null {
     const c = cfg as Readonly<Record<string, unknown>>;
-    const path = c[`${protocol}AccessLog`];
+    const key = `${protocol}AccessLog`;
+    const path = c[key];
     if (typeof path !== 'string' || path === '') return null;
     const roll = c[`${protocol}AccessLogRollPolicy`];
     const append = c[`${protocol}AccessLogAppend`];
     const rotate = c[`${protocol}AccessLogRotateCount`];
-    return new AccessLogWriter(path, {
-      ...(typeof roll === 'string' ? { rollPolicy: roll } : {}),
-      ...(typeof append === 'boolean' ? { append } : {}),
-      ...(typeof rotate === 'number' ? { rotateCount: rotate } : {}),
-      ...(now !== undefined ? { now } : {}),
-    });
+    try {
+      return new AccessLogWriter(path, {
+        ...(typeof roll === 'string' ? { rollPolicy: roll } : {}),
+        ...(typeof append === 'boolean' ? { append } : {}),
+        ...(typeof rotate === 'number' ? { rotateCount: rotate } : {}),
+        ...(now !== undefined ? { now } : {}),
+      });
+    } catch (e) {
+      if (e instanceof TelemetryError) throw new TelemetryError(e.code, `${where}${e.message.replace(/^httpAccessLog/, `${protocol}AccessLog`)}`, e.details);
+      // The file cannot be opened: named by its key, as a config problem is.
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      const why = code === 'ENOENT' ? 'ENOENT: its directory does not exist' : code === 'EACCES' ? 'EACCES: permission denied' : code;
+      throw new TelemetryError('MESH_ERR_ACCESS_LOG_CONFIG', `${where}${key}: found ${JSON.stringify(path)}; allowed: a file that can be opened for writing (${why})`, { key: `${where}${key}`, found: path });
+    }
   }
 
   log(e: AccessLogEntry): void {

@@ -9,7 +9,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -244,6 +244,20 @@ test('httpAccessLog: one common-log line per request with the logical name and c
     `^books 127\\.0\\.0\\.1 - - \\[\\d{2}/\\d{2}/\\d{4}:\\d{2}:\\d{2}:\\d{2} \\+0000\\] "GET /log-me\\?a=b HTTP/1\\.1" 200 - "http://r/" "curl/8" /svc/books /\\$/inet/127\\.0\\.0\\.1/${up.port}$`,
   );
   assert.match(line, re);
+});
+
+test('an access log whose directory is missing stops meshwork linkerd with the file, the key and the reason (exit 2)', () => {
+  const cfgDir = mkdtempSync(join(tmpdir(), 'mesh-accesslog-'));
+  try {
+    const file = join(cfgDir, 'linkerd.yaml');
+    const log = join(cfgDir, 'logs', 'access.log');
+    writeFileSync(file, `admin: {ip: 127.0.0.1, port: 0}\nrouters:\n- protocol: http\n  dtab: /svc => /$/inet/127.1/9\n  servers: [{ip: 127.0.0.1, port: 0}]\n- protocol: h2\n  h2AccessLog: ${log}\n  dtab: /svc => /$/inet/127.1/9\n  servers: [{ip: 127.0.0.1, port: 0}]\n`);
+    const r = spawnSync(process.execPath, [join(process.cwd(), 'bin', 'meshwork.js'), 'linkerd', file], { encoding: 'utf8', timeout: 15_000 });
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr, `meshwork linkerd: ${file}: routers[1].h2AccessLog: found ${JSON.stringify(log)}; allowed: a file that can be opened for writing (ENOENT: its directory does not exist)\n`);
+  } finally {
+    rmSync(cfgDir, { recursive: true, force: true });
+  }
 });
 
 test('admin client_state.json and bound-names.json show the clients the router made', async () => {

@@ -80,3 +80,25 @@ test('size roll starts a new file before a line would pass the limit; append kee
   assert.equal(readFileSync(path, 'utf8'), 'x\n');
   assert.equal(readFileSync(join(dir, 'access.log.20261125-065958'), 'utf8'), 'old\n12345\n');
 });
+
+test('an access log that cannot be opened, or a bad roll policy, is named by its router\'s key', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-access-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const missing = join(dir, 'logs', 'access.log');
+  assert.throws(
+    () => AccessLogWriter.fromRouterConfig({ h2AccessLog: missing }, undefined, 'h2', 'routers[1].'),
+    (e: unknown) =>
+      e instanceof TelemetryError &&
+      e.code === 'MESH_ERR_ACCESS_LOG_CONFIG' &&
+      e.message === `routers[1].h2AccessLog: found ${JSON.stringify(missing)}; allowed: a file that can be opened for writing (ENOENT: its directory does not exist)`,
+  );
+  // A directory where the file should be.
+  assert.throws(
+    () => AccessLogWriter.fromRouterConfig({ httpAccessLog: dir }, undefined, 'http', 'routers[0].'),
+    (e: unknown) => e instanceof TelemetryError && e.message === `routers[0].httpAccessLog: found ${JSON.stringify(dir)}; allowed: a file that can be opened for writing (EISDIR)`,
+  );
+  assert.throws(
+    () => AccessLogWriter.fromRouterConfig({ h2AccessLog: join(dir, 'a.log'), h2AccessLogRollPolicy: 'sometimes' }, undefined, 'h2', 'routers[2].'),
+    (e: unknown) => e instanceof TelemetryError && e.message.startsWith("routers[2].h2AccessLogRollPolicy: 'sometimes' is not one of never, hourly"),
+  );
+});

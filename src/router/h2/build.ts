@@ -60,6 +60,7 @@ function assemble<D extends DtabLike>(rc: Obj, deps: H2BuildDeps<D>, identifier:
     bind: deps.bind,
     metrics: deps.metrics,
     config: rc,
+    configKey: `routers[${i}]`,
     tlsFiles: deps.tlsFiles,
     tracer: deps.tracer,
   });

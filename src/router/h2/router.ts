@@ -46,6 +46,8 @@ export interface H2RouterDeps<D extends DtabLike = DtabLike> {
   readonly metrics: Metrics;
   /** The raw `routers[i]` config (validated and defaulted by src/config). */
   readonly config: Obj;
+  /** Where that config is, for errors (`routers[2]`). */
+  readonly configKey?: string;
   readonly tlsFiles?: TlsFiles;
   /** Spans for requests through this router (null or absent: no tracing telemeter). */
   readonly tracer?: Tracer | null;
@@ -130,7 +132,7 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
   constructor(private readonly deps: H2RouterDeps<D>) {
     this.label = deps.label;
     this.metrics = deps.metrics;
-    this.accessLog = AccessLogWriter.fromRouterConfig(deps.config, undefined, 'h2');
+    this.accessLog = AccessLogWriter.fromRouterConfig(deps.config, undefined, 'h2', deps.configKey !== undefined ? `${deps.configKey}.` : '');
     const cfg = deps.config;
     this.propagator = propagatorFor(cfg['tracePropagator']);
     // As the http router: another propagator than Linkerd's gets a tracer without sinks, which
