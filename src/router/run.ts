@@ -113,24 +113,27 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
     metrics.close();
     return 1;
   }
+  // SIGTERM is handled before the listening lines go out: a supervisor that stops the linker as
+  // soon as it reads them must get the graceful stop, not the signal's default exit.
+  let stopped!: (code: number) => void;
+  const done = new Promise<number>((resolve) => (stopped = resolve));
+  let stopping = false;
+  stop = (graceMs: number): void => {
+    if (stopping) return;
+    stopping = true;
+    void Promise.allSettled([linker.close(graceMs), admin.close(), telemetry.close(), identifierServer?.close()]).then(() => {
+      metrics.close();
+      io.stdout('stopped\n');
+      stopped(0);
+    });
+  };
+  process.once('SIGTERM', () => stop(grace));
+  process.once('SIGINT', () => stop(grace));
   for (const w of linkerdWarnings(config)) io.stderr(`meshwork linkerd: warning: ${config.file}: ${w}\n`);
   for (const b of bound) io.stdout(`listening ${b.label} ${b.ip}:${b.port}\n`);
   if (idAddress !== undefined) io.stdout(`http identifier listening on ${idAddress.address}:${idAddress.port}\n`);
   const a = admin.address()!;
   io.stdout(`admin listening on ${a.address}:${a.port}\n`);
   compactAfterStart();
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    stop = (graceMs: number): void => {
-      if (stopping) return;
-      stopping = true;
-      void Promise.allSettled([linker.close(graceMs), admin.close(), telemetry.close(), identifierServer?.close()]).then(() => {
-        metrics.close();
-        io.stdout('stopped\n');
-        resolve(0);
-      });
-    };
-    process.once('SIGTERM', () => stop(grace));
-    process.once('SIGINT', () => stop(grace));
-  });
+  return done;
 }

@@ -52,9 +52,8 @@ async function serve(file: string, io: CommandIO): Promise<number> {
     io.stderr(`meshwork namerd: ${err.message ?? String(e)}\n`);
     return err.code === 'MESH_ERR_NAMESPACE_INVALID' || err.code === 'MESH_ERR_ADMIN_TLS' || (err.code ?? '').startsWith('MESH_ERR_CONFIG') ? 2 : 1;
   }
-  for (const l of running.listeners) io.stdout(`namerd ${l.kind} listening on ${l.ip}:${l.port}\n`);
-  compactAfterStart();
-  await new Promise<void>((resolve) => {
+  // Signals are handled before the listening lines go out, so a stop right after them is graceful.
+  const signalled = new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
@@ -63,6 +62,9 @@ async function serve(file: string, io: CommandIO): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+  for (const l of running.listeners) io.stdout(`namerd ${l.kind} listening on ${l.ip}:${l.port}\n`);
+  compactAfterStart();
+  await signalled;
   await running.close();
   return 0;
 }
