@@ -50,8 +50,9 @@ export function spawnReady(
   ready: RegExp,
   timeoutMs = 20000,
   env?: NodeJS.ProcessEnv,
+  cwd?: string,
 ): Promise<ReadyProcess> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env, ...(cwd !== undefined ? { cwd } : {}) });
   let out = '';
   // If the test process dies without stopping it, take the server down with it.
   const reap = () => child.kill('SIGKILL');
