@@ -310,6 +310,8 @@ const catalogue: Partial<Record<PluginCategory, readonly Entry[]>> = {
     },
     { kind: 'io.l5d.destination', fields: { port: port(8086), prefix: { type: 'path', default: '/svc' }, namespace: { type: 'string', default: 'default' } } },
     { kind: 'io.l5d.httpController', fields: { port: port(4180) } },
+    // Meshwork's own: namerd's dtabs over Envoy's xDS (src/namerd/xds/server.ts).
+    { kind: 'io.meshwork.xds', fields: { port: port(18000), prefix: { type: 'path', default: '/svc' }, namespace: { type: 'string', default: 'default' } } },
   ],
 };
 

@@ -1,9 +1,34 @@
 /**
- * What namerd's gRPC interfaces (`io.l5d.mesh`, `io.l5d.destination`) share: credentials from
+ * What namerd's gRPC interfaces (`io.l5d.mesh`, `io.l5d.destination`, `io.meshwork.xds`) share: credentials from
  * the interface's `tls` block, listening, errors as gRPC statuses, and shutting down.
  */
 import * as grpc from '@grpc/grpc-js';
+import { isIP } from 'node:net';
+import { lookup } from 'node:dns/promises';
 import type { TlsOptions } from 'node:tls';
+import type { Address } from '../naming/addr.js';
+import type { Path } from '../naming/path.js';
+
+/** The options of an interface that resolves `<prefix>/<name>` in one namespace (destination, xDS). */
+export interface NamedInterfaceOptions {
+  readonly ip: string;
+  readonly port: number;
+  readonly tls?: TlsOptions | undefined;
+  /** Names are `<prefix>/<name>` (default `/svc`). */
+  readonly prefix: Path;
+  /** The dtab namespace names are resolved in (default `default`). */
+  readonly namespace: string;
+}
+
+/** The IP addresses an address names: itself when it is one, else what DNS answers (none on failure). */
+export async function ipsOf(a: Address): Promise<string[]> {
+  if (isIP(a.host) !== 0) return [a.host];
+  try {
+    return (await lookup(a.host, { all: true })).map((r) => r.address);
+  } catch {
+    return [];
+  }
+}
 
 /** A PEM option of node:tls as one buffer (a chain's parts concatenated). */
 function pem(v: TlsOptions['cert'], what: string): Buffer {

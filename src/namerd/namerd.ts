@@ -7,6 +7,7 @@
  * stops namerd naming its key path.
  */
 import type { AddressInfo } from 'node:net';
+import type { TlsOptions } from 'node:tls';
 import type { NamerdConfig } from '../config/types.js';
 import { TlsFiles, serverTlsOptions } from '../config/tls.js';
 import { createNamers } from '../namers/registry.js';
@@ -19,6 +20,8 @@ import { Namespaces } from './namespaces.js';
 import { HttpController } from './http-controller.js';
 import { MeshServer } from './mesh/server.js';
 import { DestinationServer, DEFAULT_DESTINATION_PORT } from './destination/server.js';
+import { XdsServer, DEFAULT_XDS_PORT } from './xds/server.js';
+import type { NamedInterfaceOptions } from './grpc-server.js';
 import { DEFAULT_THRIFT_NAMER_PORT, ThriftNamerInterface } from './thrift/server.js';
 import type { ThriftNamerCapacity } from './thrift/service.js';
 import { namerdAdminPage } from './admin/routes.js';
@@ -45,6 +48,17 @@ function refuseGrpcTlsKeys(tlsCfg: Readonly<Record<string, unknown>>, kind: stri
   const key = tlsCfg['protocols'] !== undefined ? 'protocols' : tlsCfg['ciphers'] !== undefined ? 'ciphers' : undefined;
   if (key === undefined) return;
   throw configError(`${at}.${key}: found ${JSON.stringify(tlsCfg[key])}; allowed: nothing for ${kind} (its gRPC server offers TLS 1.2 and 1.3 with Node's ciphers)`);
+}
+
+/** An interface resolving `<prefix>/<name>` in one namespace: its keys, with their defaults. */
+function namedOptions(iface: Readonly<Record<string, unknown>>, ip: string, tls: TlsOptions | undefined, defaultPort: number): NamedInterfaceOptions {
+  return {
+    ip,
+    port: typeof iface['port'] === 'number' ? iface['port'] : defaultPort,
+    tls,
+    prefix: readPath(typeof iface['prefix'] === 'string' ? iface['prefix'] : '/svc'),
+    namespace: typeof iface['namespace'] === 'string' ? iface['namespace'] : 'default',
+  };
 }
 
 export async function startNamerd(config: NamerdConfig): Promise<RunningNamerd> {
@@ -81,15 +95,15 @@ export async function startNamerd(config: NamerdConfig): Promise<RunningNamerd> 
         listeners.push({ kind: iface.kind, ip, port: p });
       } else if (iface.kind === 'io.l5d.destination') {
         if (tlsOn) refuseGrpcTlsKeys(tlsCfg, 'io.l5d.destination', `${config.file ? `${config.file}: ` : ''}interfaces[${i}].tls`);
-        const d = new DestinationServer(namespaces, {
-          ip,
-          port: typeof iface['port'] === 'number' ? port : DEFAULT_DESTINATION_PORT,
-          tls,
-          prefix: readPath(typeof iface['prefix'] === 'string' ? (iface['prefix'] as string) : '/svc'),
-          namespace: typeof iface['namespace'] === 'string' ? (iface['namespace'] as string) : 'default',
-        });
+        const d = new DestinationServer(namespaces, namedOptions(iface, ip, tls, DEFAULT_DESTINATION_PORT));
         const p = await d.listen();
         closers.push(() => d.close());
+        listeners.push({ kind: iface.kind, ip, port: p });
+      } else if (iface.kind === 'io.meshwork.xds') {
+        if (tlsOn) refuseGrpcTlsKeys(tlsCfg, 'io.meshwork.xds', `${config.file ? `${config.file}: ` : ''}interfaces[${i}].tls`);
+        const x = new XdsServer(namespaces, { ...namedOptions(iface, ip, tls, DEFAULT_XDS_PORT), metrics });
+        const p = await x.listen();
+        closers.push(() => x.close());
         listeners.push({ kind: iface.kind, ip, port: p });
       } else if (iface.kind === 'io.l5d.thriftNameInterpreter') {
         const cache = iface['cache'] as Partial<ThriftNamerCapacity> | null | undefined;

@@ -1,6 +1,7 @@
 /**
  * namerd's interfaces as config plugins: `io.l5d.httpController` (HTTP API), `io.l5d.mesh`
- * (gRPC), `io.l5d.destination` (Linkerd 2's destination API, gRPC) and `io.l5d.thriftNameInterpreter` (ThriftMux, with its `cache` block), all started by
+ * (gRPC), `io.l5d.destination` (Linkerd 2's destination API, gRPC), `io.l5d.thriftNameInterpreter` (ThriftMux, with its `cache` block)
+ * and Meshwork's `io.meshwork.xds` (Envoy's xDS API, gRPC), all started by
  * namerd.ts.
  */
 import { implementPlugin, markKeyBuilt } from '../config/plugins.js';
@@ -18,6 +19,8 @@ implementPlugin('namerdInterface', 'io.l5d.mesh', (c: InterfaceConfig) => c);
 implementPlugin('namerdInterface', 'io.l5d.destination', (c: InterfaceConfig) => c);
 // Its catalogued `cache` keys (Linkerd's CapacityConfig) are read by the thrift Namer service.
 implementPlugin('namerdInterface', 'io.l5d.thriftNameInterpreter', (c: InterfaceConfig) => c);
+// Meshwork's own: the dtabs over Envoy's xDS API (`prefix`, `namespace`), for proxyless gRPC clients.
+implementPlugin('namerdInterface', 'io.meshwork.xds', (c: InterfaceConfig) => c);
 
 /** An interface's `tls` serves it over HTTPS / gRPC with TLS (namerd.ts). */
 markKeyBuilt('interfaces.tls');

@@ -5,14 +5,14 @@ import { parseLinkerdConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/config/errors.js';
 import type { PluginCategory } from '../../src/config/schema.js';
 
-test('the catalogue knows every documented Linkerd kind, none built by the config area itself', () => {
+test('the catalogue knows every documented Linkerd kind (and Meshwork\'s own io.meshwork.xds), none built by the config area itself', () => {
   const expected: Array<[PluginCategory, string[]]> = [
     ['protocol', ['http', 'h2', 'thrift', 'mux', 'thriftmux']],
     ['loadBalancer', ['p2c', 'ewma', 'aperture', 'heap', 'roundRobin']],
     ['failureAccrual', ['io.l5d.consecutiveFailures', 'io.l5d.successRate', 'io.l5d.successRateWindowed', 'none']],
     ['retryBackoff', ['constant', 'jittered']],
     ['storage', ['io.l5d.inMemory', 'io.l5d.k8s', 'io.l5d.zk', 'io.l5d.etcd', 'io.l5d.consul']],
-    ['namerdInterface', ['io.l5d.thriftNameInterpreter', 'io.l5d.mesh', 'io.l5d.destination', 'io.l5d.httpController']],
+    ['namerdInterface', ['io.l5d.thriftNameInterpreter', 'io.l5d.mesh', 'io.l5d.destination', 'io.l5d.httpController', 'io.meshwork.xds']],
     ['announcer', ['io.l5d.serversets']],
   ];
   for (const [category, ks] of expected) assert.deepEqual(kinds(category), ks, category);

@@ -17,24 +17,15 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { isIP } from 'node:net';
-import { lookup } from 'node:dns/promises';
-import type { TlsOptions } from 'node:tls';
-import type { Address, Addr } from '../../naming/addr.js';
+import type { Addr } from '../../naming/addr.js';
 import type { Closable } from '../../naming/contracts.js';
 import { Path } from '../../naming/path.js';
 import type { Namespaces } from '../namespaces.js';
-import { listenGrpc, shutdownGrpc } from '../grpc-server.js';
+import { ipsOf, listenGrpc, shutdownGrpc, type NamedInterfaceOptions } from '../grpc-server.js';
 import { protoFile } from '../proto-file.js';
 
-export interface DestinationServerOptions {
-  readonly ip: string;
-  readonly port: number;
-  readonly tls?: TlsOptions | undefined;
-  /** Names are `<prefix>/<service>` (Linkerd's `prefix`, default `/svc`). */
-  readonly prefix: Path;
-  /** The dtab namespace names are resolved in (Linkerd's `namespace`, default `default`). */
-  readonly namespace: string;
-}
+/** Names are `<prefix>/<service>` (Linkerd's `prefix` and `namespace`). */
+export type DestinationServerOptions = NamedInterfaceOptions;
 
 /** Linkerd's default port for the interface. */
 export const DEFAULT_DESTINATION_PORT = 8086;
@@ -132,15 +123,6 @@ class DestinationStream {
       this.write({ add: { addrs: add.map((addr) => ({ addr, weight: 1 })) } });
     }
     if (remove.length > 0) this.write({ remove: { addrs: remove } });
-  }
-}
-
-async function ipsOf(a: Address): Promise<string[]> {
-  if (isIP(a.host) !== 0) return [a.host];
-  try {
-    return (await lookup(a.host, { all: true })).map((r) => r.address);
-  } catch {
-    return [];
   }
 }
 

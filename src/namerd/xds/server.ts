@@ -1,0 +1,395 @@
+/**
+ * `io.meshwork.xds`: namerd's dtabs over Envoy's xDS v3 API (state-of-the-world ADS,
+ * `envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources`), so
+ * proxyless gRPC clients (`xds:///web` targets) are steered by the same dtab writes as the
+ * linkers: a canary `/svc/web => 9 * /#/io.l5d.fs/web-v1 & 1 * /#/io.l5d.fs/web-v2` becomes a
+ * route with weighted clusters. Resources (resources.ts): Listener (route inline), Cluster
+ * (EDS), ClusterLoadAssignment. A RouteConfiguration is never asked for, since routes travel
+ * inside the Listener; asked for anyway, none is sent.
+ *
+ * The protocol, per type URL on one stream: the client names the resources it wants; every
+ * response carries all of them that exist (a Listener or Cluster left out does not exist), with
+ * a version and a nonce. A request echoing the last nonce ACKs it (`version_info` set) or NACKs
+ * it (`error_detail` set); either way a response follows only when what is wanted or what
+ * exists changes. A request with an older nonce is stale and only updates nothing. Resources
+ * are watched once per server however many streams want them, and dropped when none does.
+ * A resource still unresolved (its namer has not answered) holds back the responses of its
+ * type for at most SETTLE_MS; it is then left out until it resolves.
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { Address, Addr } from '../../naming/addr.js';
+import type { ActivityState, BoundName, Closable } from '../../naming/contracts.js';
+import type { NameTree } from '../../naming/name-tree.js';
+import { Path } from '../../naming/path.js';
+import { readPath } from '../../naming/index.js';
+import type { Namespaces } from '../namespaces.js';
+import type { Counter, Metrics } from '../../telemetry/metrics.js';
+import { ipsOf, listenGrpc, shutdownGrpc, type NamedInterfaceOptions } from '../grpc-server.js';
+import { protoFile } from '../proto-file.js';
+import {
+  CLUSTER_TYPE,
+  ENDPOINT_TYPE,
+  LISTENER_TYPE,
+  addrAddresses,
+  clusterResource,
+  clusterShares,
+  endpointResource,
+  isBoundId,
+  listenerHost,
+  listenerResource,
+  type Resource,
+} from './resources.js';
+
+/** Listener `web` is the name `<prefix>/web`, bound in `namespace`. */
+export interface XdsServerOptions extends NamedInterfaceOptions {
+  /** namerd's metrics: `xds/streams`, `xds/watches` (gauges) and `xds/nacks` (a counter). */
+  readonly metrics?: Metrics;
+}
+
+/** The port xDS control planes commonly serve on (go-control-plane's examples). */
+export const DEFAULT_XDS_PORT = 18000;
+
+/** How long an unresolved resource may hold back its type's responses. */
+export const SETTLE_MS = 5000;
+
+/** The ADS service definition (also what tests build raw clients from). */
+export function xdsService(): { AggregatedDiscoveryService: grpc.ServiceClientConstructor } {
+  const files = ['discovery', 'listener', 'http', 'router', 'route', 'cluster', 'endpoint'].map((f) => `xds/${f}.proto`);
+  const def = protoLoader.loadSync(files, { includeDirs: [protoFile('')], keepCase: true, longs: String, enums: String, defaults: false, oneofs: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } } };
+  return pkg.envoy.service.discovery.v3;
+}
+
+export interface DiscoveryRequestMsg {
+  version_info?: string;
+  node?: { id?: string };
+  resource_names?: string[];
+  type_url?: string;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string };
+}
+
+export interface DiscoveryResponseMsg {
+  version_info: string;
+  resources: Resource[];
+  type_url: string;
+  nonce: string;
+}
+
+/**
+ * One resource, watched for every stream that wants it. `value`: undefined while unresolved,
+ * null when it does not exist, else the message.
+ */
+class Watched {
+  value: Resource | null | undefined = undefined;
+  key = '';
+  settled = false;
+  refs = 0;
+  readonly listeners = new Set<() => void>();
+  private sub: Closable | undefined;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    start: (set: (v: Resource | null) => void) => Closable | undefined,
+    private readonly onChanged: () => void,
+  ) {
+    this.timer = setTimeout(() => {
+      if (this.settled) return;
+      this.settled = true;
+      this.notify();
+    }, SETTLE_MS);
+    this.timer.unref();
+    this.sub = start((v) => this.set(v));
+  }
+
+  private set(v: Resource | null): void {
+    const key = v === null ? '' : JSON.stringify(v);
+    if (this.value !== undefined && key === this.key) return;
+    this.value = v;
+    this.key = key;
+    this.settled = true;
+    this.onChanged();
+    clearTimeout(this.timer);
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const l of [...this.listeners]) l();
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.sub?.close();
+    this.sub = undefined;
+  }
+}
+
+const TYPES = [LISTENER_TYPE, CLUSTER_TYPE, ENDPOINT_TYPE] as const;
+
+/** The state of one type URL on one stream. */
+interface Subscription {
+  names: Set<string>;
+  /** The nonce of the last response sent; requests with another one are stale. */
+  nonce: string;
+  /** The resources' keys in the last response, to send only what changed. */
+  sentKey: string | undefined;
+  /** A response is due once every wanted resource has settled. */
+  due: boolean;
+}
+
+/** One ADS stream. */
+class AdsStream {
+  private readonly subs = new Map<string, Subscription>();
+  private readonly watchers = new Map<string, Watched>();
+  private nonces = 0;
+  private closed = false;
+  private scheduled = false;
+  private readonly onChange = (): void => this.schedule();
+
+  constructor(
+    private readonly server: XdsServer,
+    private readonly write: (r: DiscoveryResponseMsg) => void,
+  ) {}
+
+  onRequest(req: DiscoveryRequestMsg): void {
+    if (this.closed) return;
+    const type = req.type_url ?? '';
+    let sub = this.subs.get(type);
+    if (sub !== undefined && (req.response_nonce ?? '') !== '' && req.response_nonce !== sub.nonce) return; // stale
+    if (sub === undefined) {
+      sub = { names: new Set(), nonce: '', sentKey: undefined, due: true };
+      this.subs.set(type, sub);
+    }
+    const wanted = new Set(req.resource_names ?? []);
+    const changed = wanted.size !== sub.names.size || [...wanted].some((n) => !sub.names.has(n));
+    if (!(TYPES as readonly string[]).includes(type)) {
+      // A type this server has none of (RouteConfiguration, secrets...): answered empty once.
+      if (req.response_nonce === undefined || req.response_nonce === '' || changed) this.send(type, sub, []);
+      sub.names = wanted;
+      return;
+    }
+    for (const n of sub.names) if (!wanted.has(n)) this.release(type, n);
+    for (const n of wanted) if (!sub.names.has(n)) this.acquire(type, n);
+    sub.names = wanted;
+    // A first request, or new names, wants an answer even when nothing it names exists.
+    if (changed || (req.response_nonce ?? '') === '') {
+      sub.due = true;
+      sub.sentKey = undefined;
+    }
+    this.schedule();
+  }
+
+  private acquire(type: string, name: string): void {
+    const w = this.server.acquire(type, name);
+    w.listeners.add(this.onChange);
+    this.watchers.set(`${type}\n${name}`, w);
+  }
+
+  private release(type: string, name: string): void {
+    const k = `${type}\n${name}`;
+    const w = this.watchers.get(k);
+    if (w === undefined) return;
+    this.watchers.delete(k);
+    w.listeners.delete(this.onChange);
+    this.server.release(type, name, w);
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.closed) return;
+    for (const [type, sub] of this.subs) {
+      if (!(TYPES as readonly string[]).includes(type)) continue;
+      const ws = [...sub.names].map((n) => this.watchers.get(`${type}\n${n}`)).filter((w): w is Watched => w !== undefined);
+      if (ws.some((w) => !w.settled)) continue;
+      const resources = ws.filter((w) => w.value !== undefined && w.value !== null).map((w) => w.value as Resource);
+      const key = ws.map((w) => w.key).join('\n');
+      if (!sub.due && key === sub.sentKey) continue;
+      sub.due = false;
+      sub.sentKey = key;
+      this.send(type, sub, resources);
+    }
+  }
+
+  private send(type: string, sub: Subscription, resources: Resource[]): void {
+    sub.nonce = String(++this.nonces);
+    this.write({ version_info: this.server.versionOf(type), resources, type_url: type, nonce: sub.nonce });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [type, sub] of this.subs) for (const n of sub.names) this.release(type, n);
+    this.subs.clear();
+  }
+}
+
+export class XdsServer {
+  private server: grpc.Server | undefined;
+  private boundPort = 0;
+  private readonly watched = new Map<string, Watched>();
+  /** Changes of each type's resources so far: a response's version_info. */
+  private readonly versions = new Map<string, number>();
+  private readonly streams = new Set<AdsStream>();
+  /** NACKs received (a client refused a response) and the last one's text. */
+  nacks = 0;
+  lastNack = '';
+  private readonly nackCounter: Counter | undefined;
+
+  constructor(
+    private readonly namespaces: Namespaces,
+    private readonly options: XdsServerOptions,
+  ) {
+    const m = options.metrics;
+    if (m !== undefined) {
+      m.gauge(['xds', 'streams'], () => this.streams.size);
+      m.gauge(['xds', 'watches'], () => this.watched.size);
+      this.nackCounter = m.counter(['xds', 'nacks']);
+    }
+  }
+
+  async listen(): Promise<number> {
+    const svc = xdsService();
+    const server = new grpc.Server();
+    server.addService(svc.AggregatedDiscoveryService.service, {
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequestMsg, DiscoveryResponseMsg>): void => this.stream(call),
+    });
+    this.server = server;
+    this.boundPort = await listenGrpc(server, this.options.ip, this.options.port, this.options.tls, 'io.meshwork.xds');
+    return this.boundPort;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Resources watched now (each once, however many streams want it). */
+  watches(): number {
+    return this.watched.size;
+  }
+
+  /** @internal */
+  versionOf(type: string): string {
+    return String(this.versions.get(type) ?? 0);
+  }
+
+  private stream(call: grpc.ServerDuplexStream<DiscoveryRequestMsg, DiscoveryResponseMsg>): void {
+    const s = new AdsStream(this, (r) => {
+      if (!call.destroyed && !call.writableEnded) call.write(r);
+    });
+    this.streams.add(s);
+    const stop = (): void => {
+      this.streams.delete(s);
+      s.close();
+    };
+    call.on('data', (req: DiscoveryRequestMsg) => {
+      if (req.error_detail !== undefined && req.error_detail !== null) {
+        this.nacks++;
+        this.nackCounter?.incr();
+        this.lastNack = `${req.type_url ?? ''} version ${req.version_info ?? ''}: ${req.error_detail.message ?? ''}`;
+      }
+      s.onRequest(req);
+    });
+    call.on('end', () => {
+      stop();
+      call.end();
+    });
+    call.on('cancelled', stop);
+    call.on('close', stop);
+    call.on('error', stop);
+  }
+
+  /** @internal The shared watch of one resource. */
+  acquire(type: string, name: string): Watched {
+    const k = `${type}\n${name}`;
+    let w = this.watched.get(k);
+    if (w === undefined) {
+      w = new Watched(
+        (set) => this.start(type, name, set),
+        () => this.versions.set(type, (this.versions.get(type) ?? 0) + 1),
+      );
+      this.watched.set(k, w);
+    }
+    w.refs++;
+    return w;
+  }
+
+  /** @internal */
+  release(type: string, name: string, w: Watched): void {
+    if (--w.refs > 0) return;
+    this.watched.delete(`${type}\n${name}`);
+    w.close();
+  }
+
+  private start(type: string, name: string, set: (v: Resource | null) => void): Closable | undefined {
+    if (type === LISTENER_TYPE) {
+      const host = listenerHost(name);
+      if (host === '') {
+        set(null);
+        return undefined;
+      }
+      const path = this.options.prefix.concat(Path.utf8(host));
+      return this.namespaces.bind(this.options.namespace, path).states.observe((st: ActivityState<NameTree<BoundName>>) => {
+        // A failed binding keeps what clients have (as linkers keep routing on the last state).
+        if (st.type === 'ok') set(listenerResource(name, clusterShares(st.value)));
+      });
+    }
+    if (type === CLUSTER_TYPE) {
+      set(isBoundId(name) ? clusterResource(name) : null);
+      return undefined;
+    }
+    // ENDPOINT_TYPE
+    let id: Path;
+    try {
+      if (!isBoundId(name)) throw new Error('not a bound id');
+      id = readPath(name);
+    } catch {
+      set(null);
+      return undefined;
+    }
+    let chain: Promise<void> = Promise.resolve();
+    let closed = false;
+    const sub = this.namespaces.addrOf(id).observe((a: Addr) => {
+      const addrs = addrAddresses(a);
+      if (addrs === null) return;
+      chain = chain
+        .then(async () => {
+          const resolved = await lookedUp(addrs);
+          if (!closed) set(endpointResource(name, resolved));
+        })
+        .catch(() => undefined);
+    });
+    return {
+      close: () => {
+        closed = true;
+        sub.close();
+      },
+    };
+  }
+
+  async close(graceMs = 1000): Promise<void> {
+    for (const s of [...this.streams]) s.close();
+    this.streams.clear();
+    for (const w of this.watched.values()) w.close();
+    this.watched.clear();
+    const s = this.server;
+    if (!s) return;
+    this.server = undefined;
+    await shutdownGrpc(s, graceMs);
+  }
+}
+
+/** Addresses with host names replaced by the IP addresses they name (gRPC dials IPs). */
+async function lookedUp(addrs: readonly Address[]): Promise<Address[]> {
+  const out: Address[] = [];
+  for (const a of addrs) for (const ip of await ipsOf(a)) out.push(ip === a.host ? a : { ...a, host: ip });
+  return out;
+}
