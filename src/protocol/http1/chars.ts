@@ -11,9 +11,14 @@ for (let i = 0x21; i <= 0xff; i++) VCHAR_OBS[i] = i === 0x7f ? 0 : 1;
 VCHAR_OBS[0x20] = 1;
 VCHAR_OBS[0x09] = 1;
 
-/** request-target bytes: visible ASCII only (no SP, no CTL, no obs-text). */
+/**
+ * request-target bytes: visible ASCII only (no SP, no CTL, no obs-text), and no `#`: a target
+ * carries no fragment (RFC 9112 section 3.2), and a `#` passed on is a target the upstream may
+ * read otherwise (`http://#x/` has no host) or refuse.
+ */
 export const TARGET = new Uint8Array(256);
 for (let i = 0x21; i <= 0x7e; i++) TARGET[i] = 1;
+TARGET[0x23] = 0;
 
 /** Hex digit values, or -1. */
 export const HEX = new Int8Array(256).fill(-1);

@@ -303,11 +303,11 @@ function targetForm(b: Buffer, s: number, e: number, connect: boolean): boolean 
   if (c === 0x2f) return !connect; // origin-form
   if (c === 0x2a) return e - s === 1; // asterisk-form
   if (connect) return b.lastIndexOf(0x3a, e) > s; // authority-form: host:port
-  // absolute-form: scheme "://" ...
+  // absolute-form: scheme "://" authority ...; an empty authority names no host (RFC 9110 4.2.1).
   if (SCHEME[c!] !== 1) return false;
   let i = s + 1;
   while (i < e && SCHEME[b[i]!] !== 0) i++;
-  return i + 3 <= e && b[i] === 0x3a && b[i + 1] === 0x2f && b[i + 2] === 0x2f;
+  return i + 3 < e && b[i] === 0x3a && b[i + 1] === 0x2f && b[i + 2] === 0x2f && b[i + 3] !== 0x2f && b[i + 3] !== 0x3f;
 }
 
 /** The common methods as constant strings: most requests' method then costs no allocation. */
@@ -366,7 +366,8 @@ function parseComplete(b: Buffer, start: number, end: number, limits: Http1Limit
   const ts = ++i;
   while (TARGET[b[i]!] === 1) i++;
   if (i === ts || b[i] !== SP) {
-    return b[i] === LF ? fail('MESH_ERR_HTTP1_BARE_LF', 'bare LF in request line') : fail('MESH_ERR_HTTP1_BAD_REQUEST_LINE', 'bad request-target');
+    if (b[i] === LF) return fail('MESH_ERR_HTTP1_BARE_LF', 'bare LF in request line');
+    return fail('MESH_ERR_HTTP1_BAD_REQUEST_LINE', b[i] === 0x23 ? "a '#' in the request-target (a fragment is never sent; a literal '#' is written %23)" : 'bad request-target');
   }
   head.targetStart = ts;
   head.targetEnd = i;

@@ -114,6 +114,12 @@ test('malformed heads are rejected with stable codes', () => {
     ['GET x HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
     ['GET ** HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
     ['CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    // A fragment, and absolute-forms without a host (the router fuzz sent `GET http://#og/a`).
+    ['GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    ['GET http://#og/a/#og/abs HTTP/1.1\r\nHost: dog\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    ['GET http:///a HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    ['GET http://?a HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
+    ['GET http:// HTTP/1.1\r\nHost: a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_REQUEST_LINE 400'],
     ['GET / HTTP/1.1\r\nHost : a\r\n\r\n', 'MESH_ERR_HTTP1_BAD_HEADER 400'],
     ['GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n', 'MESH_ERR_HTTP1_BAD_HEADER 400'],
     ['GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n', 'MESH_ERR_HTTP1_BAD_HEADER 400'],
