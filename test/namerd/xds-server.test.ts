@@ -16,9 +16,16 @@ import { readDtab, readPath } from '../../src/naming/index.js';
 import { createStore } from '../../src/namerd/stores/registry.js';
 import { Namespaces } from '../../src/namerd/namespaces.js';
 import { protoFile } from '../../src/namerd/proto-file.js';
-import { XdsServer, xdsService, type DiscoveryRequestMsg } from '../../src/namerd/xds/server.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, clusterShares, listenerHost } from '../../src/namerd/xds/resources.js';
-import { alt, leaf, NEG, union, weighted } from '../../src/naming/name-tree.js';
+import { XdsServer, xdsService, type DiscoveryRequestMsg, type XdsServerOptions } from '../../src/namerd/xds/server.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, clusterShares, endpointResource, listenerHost } from '../../src/namerd/xds/resources.js';
+import { alt, leaf, NEG, union, weighted, type NameTree } from '../../src/naming/name-tree.js';
+import { Activity, type MutableActivity } from '../../src/naming/activity.js';
+import { MutableVar } from '../../src/naming/var.js';
+import { ADDR_PENDING, type Addr } from '../../src/naming/addr.js';
+import type { BoundName } from '../../src/naming/contracts.js';
+import type { ConfiguredNamers } from '../../src/naming/namer-ops.js';
+import { Path } from '../../src/naming/path.js';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { bound, inetAddr } from '../router/support.js';
 import { makeTestCerts } from '../support/certs.js';
 import { MetricsRegistry } from '../../src/telemetry/metrics-registry.js';
@@ -65,8 +72,8 @@ function decode(r: RawResponse): Decoded {
 }
 
 /** An ADS stream: send requests, read the next response (bounded wait), or see that none comes. */
-function ads(): { send(r: DiscoveryRequestMsg): void; next(ms?: number): Promise<Decoded>; none(ms: number): Promise<void>; close(): void } {
-  const call = client.StreamAggregatedResources();
+function ads(on: typeof client = client): { send(r: DiscoveryRequestMsg): void; next(ms?: number): Promise<Decoded>; none(ms: number): Promise<void>; close(): void } {
+  const call = on.StreamAggregatedResources();
   const queue: Decoded[] = [];
   const waiters: ((d: Decoded) => void)[] = [];
   call.on('data', (r: RawResponse) => {
@@ -255,4 +262,162 @@ test('tls: the interface serves ADS over TLS to a client that trusts its CA, and
     await tlsServer.close();
     certs.cleanup();
   }
+});
+
+/** A namer under the test's control: `/#/ctl/<name>` binds as the test says. */
+function ctlNamespaces(): { namespaces: Namespaces; bind(name: string): void; fail(name: string): void; addr(name: string, a: Addr): void; close(): Promise<void> } {
+  const acts = new Map<string, MutableActivity<NameTree<BoundName>>>();
+  const addrs = new Map<string, MutableVar<Addr>>();
+  const prefix = readPath('/#/ctl');
+  const act = (k: string): MutableActivity<NameTree<BoundName>> => {
+    let a = acts.get(k);
+    if (a === undefined) acts.set(k, (a = Activity.mutable<NameTree<BoundName>>()));
+    return a;
+  };
+  const addrOf = (k: string): MutableVar<Addr> => {
+    let a = addrs.get(k);
+    if (a === undefined) addrs.set(k, (a = new MutableVar<Addr>(ADDR_PENDING)));
+    return a;
+  };
+  const ctlStore = createStore({ kind: 'io.l5d.inMemory', namespaces: { default: '/svc => /#/ctl' } });
+  const configured = { prefix, kind: 'ctl', namer: { lookup: (p: Path) => act(p.show()) } } as unknown as ConfiguredNamers['configured'][number];
+  const ns = new Namespaces(ctlStore, { ...createNamers([] as never, { file: 't.yaml', readPath }), configured: [configured] });
+  return {
+    namespaces: ns,
+    bind: (name) => act(`/${name}`).setValue(leaf({ id: prefix.concat(readPath(`/${name}`)), addr: addrOf(`/${name}`), residual: Path.empty })),
+    fail: (name) => act(`/${name}`).setFailed(new Error('namer down')),
+    addr: (name, a) => addrOf(`/${name}`).update(a),
+    close: () => ctlStore.close(),
+  };
+}
+
+async function ctlServer(ctl: ReturnType<typeof ctlNamespaces>, extra: Partial<XdsServerOptions> = {}): Promise<{ s: XdsServer; c: typeof client }> {
+  const s = new XdsServer(ctl.namespaces, { ip: '127.0.0.1', port: 0, prefix: readPath('/svc'), namespace: 'default', ...extra });
+  const p = await s.listen();
+  return { s, c: new AggregatedDiscoveryService(`127.0.0.1:${p}`, grpc.credentials.createInsecure()) as unknown as typeof client };
+}
+
+test('a client reconnecting while its name\'s binding fails gets the listener it had, at once', async () => {
+  const ctl = ctlNamespaces();
+  const { s, c } = await ctlServer(ctl);
+  try {
+    ctl.bind('web');
+    const first = ads(c);
+    first.send({ type_url: LISTENER_TYPE, resource_names: ['web'] });
+    assert.deepEqual((await first.next()).resources.map((l) => l['name']), ['web']);
+    ctl.fail('web');
+    first.close();
+    for (let i = 0; i < 100 && s.watches() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(s.watches(), 0);
+    // Without the remembered listener the new watch waits SETTLE_MS, then leaves it out: deleted.
+    const again = ads(c);
+    again.send({ type_url: LISTENER_TYPE, resource_names: ['web'] });
+    assert.deepEqual((await again.next(2000)).resources.map((l) => l['name']), ['web']);
+    again.close();
+  } finally {
+    c.close();
+    await s.close();
+    await ctl.close();
+  }
+});
+
+test('EDS: an address listed twice is sent once; host names are looked up again, a failed lookup keeps the last answer', async (t) => {
+  const ctl = ctlNamespaces();
+  const { s, c } = await ctlServer(ctl, { dnsRefreshMs: 100 });
+  // DNS under the test's control: meshwork-test.invalid answers as `answers` says.
+  let answers: string[] | Error = new Error('ENOTFOUND');
+  const dns = createRequire(import.meta.url)('node:dns') as typeof import('node:dns');
+  const real = dns.promises.lookup;
+  dns.promises.lookup = (async (host: string, opts: unknown) => {
+    if (host !== 'meshwork-test.invalid') return (real as (h: string, o: unknown) => Promise<unknown>)(host, opts);
+    if (answers instanceof Error) throw answers;
+    return answers.map((address) => ({ address, family: 4 }));
+  }) as typeof real;
+  syncBuiltinESMExports();
+  t.after(() => {
+    dns.promises.lookup = real;
+    syncBuiltinESMExports();
+  });
+  const id = '/#/ctl/web';
+  const s1 = ads(c);
+  try {
+    const endpoints = (r: Decoded): string[] =>
+      ((r.resources[0]!['endpoints'] as { lb_endpoints: { endpoint: { address: { socket_address: { address: string; port_value: number } } } }[] }[] | undefined) ?? []).flatMap((l) =>
+        l.lb_endpoints.map((x) => `${x.endpoint.address.socket_address.address}:${x.endpoint.address.socket_address.port_value}`),
+      );
+    const bound = (hosts: string[]): Addr => ({ type: 'bound', addrs: hosts.map((h) => ({ host: h.split(' ')[0]!, port: Number(h.split(' ')[1]), meta: {} })), meta: {} });
+    ctl.bind('web');
+    ctl.addr('web', bound(['127.0.0.1 8080', '127.0.0.1 8080', '127.0.0.2 8080']));
+    s1.send({ type_url: ENDPOINT_TYPE, resource_names: [id] });
+    let r = await s1.next();
+    assert.deepEqual(endpoints(r), ['127.0.0.1:8080', '127.0.0.2:8080']);
+    // A host name that does not resolve yet adds nothing...
+    s1.send({ type_url: ENDPOINT_TYPE, resource_names: [id], version_info: r.version, response_nonce: r.nonce });
+    ctl.addr('web', bound(['127.0.0.1 8080', 'meshwork-test.invalid 8080']));
+    r = await s1.next();
+    assert.deepEqual(endpoints(r), ['127.0.0.1:8080']);
+    // ...until DNS answers, without any change from the namer.
+    s1.send({ type_url: ENDPOINT_TYPE, resource_names: [id], version_info: r.version, response_nonce: r.nonce });
+    answers = ['127.0.0.7', '127.0.0.1'];
+    r = await s1.next(3000);
+    assert.deepEqual(endpoints(r), ['127.0.0.1:8080', '127.0.0.7:8080']);
+    // A failed lookup later keeps the last answer: nothing is sent.
+    s1.send({ type_url: ENDPOINT_TYPE, resource_names: [id], version_info: r.version, response_nonce: r.nonce });
+    answers = new Error('SERVFAIL');
+    await s1.none(400);
+  } finally {
+    s1.close();
+    c.close();
+    await s.close();
+    await ctl.close();
+  }
+});
+
+test('a client that stops reading is not sent every change: the latest state goes out once it reads again', async () => {
+  const ctl = ctlNamespaces();
+  const { s, c } = await ctlServer(ctl);
+  const id = '/#/ctl/web';
+  const call = c.StreamAggregatedResources();
+  const got: RawResponse[] = [];
+  call.on('data', (r: RawResponse) => got.push(r));
+  call.on('error', () => undefined);
+  try {
+    ctl.bind('web');
+    const many = (n: number): Addr => ({ type: 'bound', addrs: Array.from({ length: 200 }, (_, i) => ({ host: `127.0.${n % 250}.${(i % 250) + 1}`, port: 8000 + i, meta: {} })), meta: {} });
+    ctl.addr('web', many(0));
+    call.write({ type_url: ENDPOINT_TYPE, resource_names: [id] });
+    for (let i = 0; i < 100 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    call.pause();
+    const before = s.responses;
+    // Each change has its own turns of the event loop, so each would be a response of its own.
+    for (let n = 1; n <= 400; n++) {
+      ctl.addr('web', many(n));
+      for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const sentWhilePaused = s.responses - before;
+    assert.ok(sentWhilePaused < 100, `${sentWhilePaused} responses written to a client that reads nothing`);
+    call.resume();
+    const last = (): string => {
+      const r = got[got.length - 1]!;
+      const cla = decodeAny(r.resources[0]!.type_url, r.resources[0]!.value) as { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { address: string } } } }[] }[] };
+      return cla.endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address.address;
+    };
+    for (let i = 0; i < 200 && !(got.length > 0 && last() === '127.0.150.1'); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(last(), '127.0.150.1'); // many(400): 400 % 250 = 150
+  } finally {
+    call.end();
+    c.close();
+    await s.close();
+    await ctl.close();
+  }
+});
+
+test('endpoint weights: Linkerd\'s relative weights times 100, sent only when every address has one', () => {
+  const addr = (host: string, w?: number) => ({ host, port: 80, meta: w === undefined ? {} : { endpoint_addr_weight: w } });
+  const weights = (r: Record<string, unknown>): unknown[] => (r['endpoints'] as { lb_endpoints: { load_balancing_weight?: { value: number } }[] }[])[0]!.lb_endpoints.map((e) => e.load_balancing_weight?.value);
+  assert.deepEqual(weights(endpointResource('/#/x', [addr('127.0.0.1', 0.5), addr('127.0.0.2', 3)])), [50, 300]);
+  assert.deepEqual(weights(endpointResource('/#/x', [addr('127.0.0.1', 0), addr('127.0.0.2', 1e9)])), [1, 1_000_000]);
+  assert.deepEqual(weights(endpointResource('/#/x', [addr('127.0.0.1', 2), addr('127.0.0.2')])), [undefined, undefined]);
+  assert.deepEqual(endpointResource('/#/x', [])['endpoints'], []);
 });

@@ -109,11 +109,25 @@ export function clusterResource(name: string): Resource {
   };
 }
 
-/** Linkerd's key for an address's weight in its metadata. */
+/** Linkerd's key for an address's weight in its metadata (a relative, possibly fractional, number). */
 const ADDR_WEIGHT = 'endpoint_addr_weight';
+
+/**
+ * An address's weight as xDS's whole number: Linkerd's relative weight times 100 (0.5 -> 50,
+ * 3 -> 300), at least 1 and at most 1,000,000 so that a locality's sum stays a uint32; none
+ * without a weight (the client's default, 1, is then 1/100 of a weighted one: weights are
+ * only sent when every address has one).
+ */
+function weightOf(a: Address): number | undefined {
+  const w = a.meta[ADDR_WEIGHT];
+  if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) return undefined;
+  return Math.min(1_000_000, Math.max(1, Math.round(w * 100)));
+}
 
 /** The ClusterLoadAssignment for a bound id whose addresses are `addrs` (host names already looked up). */
 export function endpointResource(name: string, addrs: readonly Address[]): Resource {
+  const weights = addrs.map(weightOf);
+  const weighted = weights.every((w) => w !== undefined);
   return {
     '@type': ENDPOINT_TYPE,
     cluster_name: name,
@@ -125,12 +139,12 @@ export function endpointResource(name: string, addrs: readonly Address[]): Resou
               locality: {},
               load_balancing_weight: { value: 1 },
               priority: 0,
-              lb_endpoints: addrs.map((a) => {
-                const w = a.meta[ADDR_WEIGHT];
+              lb_endpoints: addrs.map((a, i) => {
+                const w = weighted ? weights[i] : undefined;
                 return {
                   endpoint: { address: { socket_address: { address: a.host, port_value: a.port } } },
                   health_status: 'HEALTHY',
-                  ...(typeof w === 'number' && w >= 1 ? { load_balancing_weight: { value: Math.round(w) } } : {}),
+                  ...(w !== undefined ? { load_balancing_weight: { value: w } } : {}),
                 };
               }),
             },

@@ -18,6 +18,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { isIP } from 'node:net';
 import type { Address, Addr } from '../../naming/addr.js';
 import type { ActivityState, BoundName, Closable } from '../../naming/contracts.js';
 import type { NameTree } from '../../naming/name-tree.js';
@@ -43,8 +44,10 @@ import {
 
 /** Listener `web` is the name `<prefix>/web`, bound in `namespace`. */
 export interface XdsServerOptions extends NamedInterfaceOptions {
-  /** namerd's metrics: `xds/streams`, `xds/watches` (gauges) and `xds/nacks` (a counter). */
+  /** namerd's metrics: `xds/streams`, `xds/watches` (gauges), `xds/nacks` and `xds/responses` (counters). */
   readonly metrics?: Metrics;
+  /** How often host names among a cluster's addresses are looked up again (default DNS_REFRESH_MS). */
+  readonly dnsRefreshMs?: number;
 }
 
 /** The port xDS control planes commonly serve on (go-control-plane's examples). */
@@ -52,6 +55,16 @@ export const DEFAULT_XDS_PORT = 18000;
 
 /** How long an unresolved resource may hold back its type's responses. */
 export const SETTLE_MS = 5000;
+
+/** Server keepalive: a ping after this long without traffic, and the stream's end without an answer. */
+export const KEEPALIVE_MS = 30_000;
+export const KEEPALIVE_TIMEOUT_MS = 10_000;
+
+/** How often host names among a cluster's addresses are looked up again while it is watched. */
+export const DNS_REFRESH_MS = 5000;
+
+/** Listeners remembered after their last watch ends (their last good value), at most. */
+const REMEMBERED = 10_000;
 
 /** The ADS service definition (also what tests build raw clients from). */
 export function xdsService(): { AggregatedDiscoveryService: grpc.ServiceClientConstructor } {
@@ -147,10 +160,20 @@ class AdsStream {
   private scheduled = false;
   private readonly onChange = (): void => this.schedule();
 
+  /** The stream's buffer is full: responses wait (as due) for `drained()`. */
+  private blocked = false;
+
   constructor(
     private readonly server: XdsServer,
-    private readonly write: (r: DiscoveryResponseMsg) => void,
+    /** Writes a response; false when the stream's buffer is full. */
+    private readonly write: (r: DiscoveryResponseMsg) => boolean,
   ) {}
+
+  /** The stream took what it had: what changed meanwhile goes out, as one response per type. */
+  drained(): void {
+    this.blocked = false;
+    this.schedule();
+  }
 
   onRequest(req: DiscoveryRequestMsg): void {
     if (this.closed) return;
@@ -207,6 +230,9 @@ class AdsStream {
   private flush(): void {
     if (this.closed) return;
     for (const [type, sub] of this.subs) {
+      // A client that does not read gets no more until it does; a state-of-the-world response
+      // replaces the ones before it, so only the latest is sent then.
+      if (this.blocked) return;
       if (!(TYPES as readonly string[]).includes(type)) continue;
       const ws = [...sub.names].map((n) => this.watchers.get(`${type}\n${n}`)).filter((w): w is Watched => w !== undefined);
       if (ws.some((w) => !w.settled)) continue;
@@ -221,7 +247,7 @@ class AdsStream {
 
   private send(type: string, sub: Subscription, resources: Resource[]): void {
     sub.nonce = String(++this.nonces);
-    this.write({ version_info: this.server.versionOf(type), resources, type_url: type, nonce: sub.nonce });
+    if (!this.write({ version_info: this.server.versionOf(type), resources, type_url: type, nonce: sub.nonce })) this.blocked = true;
   }
 
   close(): void {
@@ -239,10 +265,19 @@ export class XdsServer {
   /** Changes of each type's resources so far: a response's version_info. */
   private readonly versions = new Map<string, number>();
   private readonly streams = new Set<AdsStream>();
+  /**
+   * Each Listener's last value from a binding that succeeded, kept past its watch: a client that
+   * reconnects while the name's binding fails or has not answered yet gets it back instead of
+   * losing the listener (in state-of-the-world LDS, a listener left out is deleted).
+   */
+  private readonly lastListeners = new Map<string, Resource | null>();
   /** NACKs received (a client refused a response) and the last one's text. */
   nacks = 0;
   lastNack = '';
+  /** Responses written so far, all streams. */
+  responses = 0;
   private readonly nackCounter: Counter | undefined;
+  private readonly responseCounter: Counter | undefined;
 
   constructor(
     private readonly namespaces: Namespaces,
@@ -253,12 +288,15 @@ export class XdsServer {
       m.gauge(['xds', 'streams'], () => this.streams.size);
       m.gauge(['xds', 'watches'], () => this.watched.size);
       this.nackCounter = m.counter(['xds', 'nacks']);
+      this.responseCounter = m.counter(['xds', 'responses']);
     }
   }
 
   async listen(): Promise<number> {
     const svc = xdsService();
-    const server = new grpc.Server();
+    // Keepalive pings end the streams of clients whose host vanished without closing (their
+    // watches would otherwise stay for good).
+    const server = new grpc.Server({ 'grpc.keepalive_time_ms': KEEPALIVE_MS, 'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS });
     server.addService(svc.AggregatedDiscoveryService.service, {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequestMsg, DiscoveryResponseMsg>): void => this.stream(call),
     });
@@ -283,9 +321,13 @@ export class XdsServer {
 
   private stream(call: grpc.ServerDuplexStream<DiscoveryRequestMsg, DiscoveryResponseMsg>): void {
     const s = new AdsStream(this, (r) => {
-      if (!call.destroyed && !call.writableEnded) call.write(r);
+      if (call.destroyed || call.writableEnded) return true;
+      this.responses++;
+      this.responseCounter?.incr();
+      return call.write(r);
     });
     this.streams.add(s);
+    call.on('drain', () => s.drained());
     const stop = (): void => {
       this.streams.delete(s);
       s.close();
@@ -337,10 +379,21 @@ export class XdsServer {
         return undefined;
       }
       const path = this.options.prefix.concat(Path.utf8(host));
-      return this.namespaces.bind(this.options.namespace, path).states.observe((st: ActivityState<NameTree<BoundName>>) => {
+      let resolved = false;
+      const sub = this.namespaces.bind(this.options.namespace, path).states.observe((st: ActivityState<NameTree<BoundName>>) => {
         // A failed binding keeps what clients have (as linkers keep routing on the last state).
-        if (st.type === 'ok') set(listenerResource(name, clusterShares(st.value)));
+        if (st.type !== 'ok') return;
+        resolved = true;
+        const v = listenerResource(name, clusterShares(st.value));
+        this.lastListeners.delete(name);
+        if (this.lastListeners.size >= REMEMBERED) this.lastListeners.delete(this.lastListeners.keys().next().value!);
+        this.lastListeners.set(name, v);
+        set(v);
       });
+      // Not answered at once: what this name had before, if it had anything.
+      const last = this.lastListeners.get(name);
+      if (!resolved && last !== undefined && last !== null) set(last);
+      return sub;
     }
     if (type === CLUSTER_TYPE) {
       set(isBoundId(name) ? clusterResource(name) : null);
@@ -357,19 +410,33 @@ export class XdsServer {
     }
     let chain: Promise<void> = Promise.resolve();
     let closed = false;
-    const sub = this.namespaces.addrOf(id).observe((a: Addr) => {
-      const addrs = addrAddresses(a);
-      if (addrs === null) return;
+    let current: readonly Address[] = [];
+    /** Each host name's last good answer: a failed lookup keeps it. */
+    const known = new Map<string, string[]>();
+    const publish = (): void => {
+      const addrs = current;
       chain = chain
         .then(async () => {
-          const resolved = await lookedUp(addrs);
+          const resolved = await lookedUp(addrs, known);
           if (!closed) set(endpointResource(name, resolved));
         })
         .catch(() => undefined);
+    };
+    const sub = this.namespaces.addrOf(id).observe((a: Addr) => {
+      const addrs = addrAddresses(a);
+      if (addrs === null) return;
+      current = addrs;
+      publish();
     });
+    // Host names are looked up again while watched (a DNS change, or a lookup that failed).
+    const refresh = setInterval(() => {
+      if (current.some((a) => isIP(a.host) === 0)) publish();
+    }, this.options.dnsRefreshMs ?? DNS_REFRESH_MS);
+    refresh.unref();
     return {
       close: () => {
         closed = true;
+        clearInterval(refresh);
         sub.close();
       },
     };
@@ -387,9 +454,28 @@ export class XdsServer {
   }
 }
 
-/** Addresses with host names replaced by the IP addresses they name (gRPC dials IPs). */
-async function lookedUp(addrs: readonly Address[]): Promise<Address[]> {
+/**
+ * Addresses with host names replaced by the IP addresses they name (gRPC dials IPs), each
+ * ip:port once (gRPC refuses an assignment that lists one twice; the first wins). `known` keeps
+ * each host name's last good answer for when a lookup fails.
+ */
+async function lookedUp(addrs: readonly Address[], known: Map<string, string[]>): Promise<Address[]> {
   const out: Address[] = [];
-  for (const a of addrs) for (const ip of await ipsOf(a)) out.push(ip === a.host ? a : { ...a, host: ip });
+  const seen = new Set<string>();
+  for (const a of addrs) {
+    let ips: string[];
+    if (isIP(a.host) !== 0) ips = [a.host];
+    else {
+      ips = await ipsOf(a);
+      if (ips.length > 0) known.set(a.host, ips);
+      else ips = known.get(a.host) ?? [];
+    }
+    for (const ip of ips) {
+      const key = `${ip} ${a.port}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(ip === a.host ? a : { ...a, host: ip });
+    }
+  }
   return out;
 }
