@@ -18,6 +18,8 @@ export interface NamedInterfaceOptions {
   readonly prefix: Path;
   /** The dtab namespace names are resolved in (default `default`). */
   readonly namespace: string;
+  /** Server keepalive (default KEEPALIVE_MS, KEEPALIVE_TIMEOUT_MS). */
+  readonly keepalive?: Keepalive;
 }
 
 /** The IP addresses an address names: itself when it is one, else what DNS answers (none on failure). */
@@ -35,6 +37,24 @@ function pem(v: TlsOptions['cert'], what: string): Buffer {
   if (v === undefined) throw new Error(`${what} tls: certificate or key missing`);
   const parts = Array.isArray(v) ? v : [v];
   return Buffer.concat(parts.map((x) => (typeof x === 'string' ? Buffer.from(x) : Buffer.isBuffer(x) ? x : Buffer.from((x as { pem: string | Buffer }).pem))));
+}
+
+/** Server keepalive: a ping after this long without traffic on a connection... */
+export const KEEPALIVE_MS = 30_000;
+/** ...and the connection's end, with its calls, when the ping is not answered within this. */
+export const KEEPALIVE_TIMEOUT_MS = 10_000;
+
+export interface Keepalive {
+  readonly timeMs: number;
+  readonly timeoutMs: number;
+}
+
+/**
+ * A gRPC server that pings idle connections: watch streams never end by themselves, so a
+ * client whose host vanished without closing (no FIN, no RST) would keep its watches for good.
+ */
+export function grpcServer(options: grpc.ServerOptions = {}, keepalive: Keepalive = { timeMs: KEEPALIVE_MS, timeoutMs: KEEPALIVE_TIMEOUT_MS }): grpc.Server {
+  return new grpc.Server({ ...options, 'grpc.keepalive_time_ms': keepalive.timeMs, 'grpc.keepalive_timeout_ms': keepalive.timeoutMs });
 }
 
 /** Plain, TLS, or mutual TLS when the block asks for client certificates (`requestCert`). */

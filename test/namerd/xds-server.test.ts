@@ -26,6 +26,7 @@ import type { BoundName } from '../../src/naming/contracts.js';
 import type { ConfiguredNamers } from '../../src/naming/namer-ops.js';
 import { Path } from '../../src/naming/path.js';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
+import * as net from 'node:net';
 import { bound, inetAddr } from '../router/support.js';
 import { makeTestCerts } from '../support/certs.js';
 import { MetricsRegistry } from '../../src/telemetry/metrics-registry.js';
@@ -420,4 +421,40 @@ test('endpoint weights: Linkerd\'s relative weights times 100, sent only when ev
   assert.deepEqual(weights(endpointResource('/#/x', [addr('127.0.0.1', 0), addr('127.0.0.2', 1e9)])), [1, 1_000_000]);
   assert.deepEqual(weights(endpointResource('/#/x', [addr('127.0.0.1', 2), addr('127.0.0.2')])), [undefined, undefined]);
   assert.deepEqual(endpointResource('/#/x', [])['endpoints'], []);
+});
+
+test('keepalive: a client whose host vanishes (its connection goes silent, never closed) loses its stream and watches', async () => {
+  const ctl = ctlNamespaces();
+  const s = new XdsServer(ctl.namespaces, { ip: '127.0.0.1', port: 0, prefix: readPath('/svc'), namespace: 'default', keepalive: { timeMs: 200, timeoutMs: 200 } });
+  const p = await s.listen();
+  // A TCP relay that can go silent: it stops passing bytes both ways and closes nothing.
+  const sockets: net.Socket[] = [];
+  let silent = false;
+  const relay = net.createServer((down) => {
+    const up = net.connect(p, '127.0.0.1');
+    sockets.push(down, up);
+    down.on('data', (b) => void (silent || up.write(b)));
+    up.on('data', (b) => void (silent || down.write(b)));
+    down.on('error', () => undefined);
+    up.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+  const c = new AggregatedDiscoveryService(`127.0.0.1:${(relay.address() as net.AddressInfo).port}`, grpc.credentials.createInsecure()) as unknown as typeof client;
+  const stream = ads(c);
+  try {
+    ctl.bind('web');
+    stream.send({ type_url: LISTENER_TYPE, resource_names: ['web'] });
+    assert.deepEqual((await stream.next()).resources.map((l) => l['name']), ['web']);
+    assert.equal(s.watches(), 1);
+    silent = true;
+    const t0 = Date.now();
+    for (let i = 0; i < 150 && s.watches() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(s.watches(), 0, `the silent client still holds its watch after ${Date.now() - t0} ms`);
+  } finally {
+    c.close();
+    for (const x of sockets) x.destroy();
+    relay.close();
+    await s.close();
+    await ctl.close();
+  }
 });

@@ -21,7 +21,7 @@ import type { Addr } from '../../naming/addr.js';
 import type { Closable } from '../../naming/contracts.js';
 import { Path } from '../../naming/path.js';
 import type { Namespaces } from '../namespaces.js';
-import { ipsOf, listenGrpc, shutdownGrpc, type NamedInterfaceOptions } from '../grpc-server.js';
+import { grpcServer, ipsOf, listenGrpc, shutdownGrpc, type NamedInterfaceOptions } from '../grpc-server.js';
 import { protoFile } from '../proto-file.js';
 
 /** Names are `<prefix>/<service>` (Linkerd's `prefix` and `namespace`). */
@@ -137,7 +137,7 @@ export class DestinationServer {
 
   async listen(): Promise<number> {
     const svc = destinationService();
-    const server = new grpc.Server();
+    const server = grpcServer({}, this.options.keepalive);
     server.addService(svc.Destination.service, {
       Get: (call: grpc.ServerWritableStream<{ scheme?: string; path?: string }, UpdateMsg>): void => {
         this.get(call);

@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { TlsOptions } from 'node:tls';
-import { grpcError, listenGrpc, shutdownGrpc } from '../grpc-server.js';
+import { grpcError, grpcServer, listenGrpc, shutdownGrpc } from '../grpc-server.js';
 import type { Closable, Var } from '../../naming/contracts.js';
 import type { Addr } from '../../naming/addr.js';
 import type { BoundName } from '../../naming/contracts.js';
@@ -149,8 +149,9 @@ export class MeshServer {
   async listen(): Promise<number> {
     const svc = meshServices();
     // Proxies (Linkerd's and ours) ping their namerd session every few seconds to notice a
-    // dead connection (io.l5d.mesh failureThreshold); those pings are welcome here.
-    const server = new grpc.Server({ 'grpc.http2.min_ping_interval_without_data_ms': 1000, 'grpc.keepalive_permit_without_calls': 1 });
+    // dead connection (io.l5d.mesh failureThreshold); those pings are welcome here. namerd pings
+    // its side too (grpcServer), so a proxy that vanished does not keep its watches.
+    const server = grpcServer({ 'grpc.http2.min_ping_interval_without_data_ms': 1000, 'grpc.keepalive_permit_without_calls': 1 });
     const unary = <Req, Rsp>(f: (req: Req) => Promise<Rsp> | Rsp) =>
       (call: grpc.ServerUnaryCall<Req, Rsp>, cb: grpc.sendUnaryData<Rsp>): void => {
         Promise.resolve()

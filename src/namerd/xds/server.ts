@@ -26,7 +26,7 @@ import { Path } from '../../naming/path.js';
 import { readPath } from '../../naming/index.js';
 import type { Namespaces } from '../namespaces.js';
 import type { Counter, Metrics } from '../../telemetry/metrics.js';
-import { ipsOf, listenGrpc, shutdownGrpc, type NamedInterfaceOptions } from '../grpc-server.js';
+import { grpcServer, ipsOf, listenGrpc, shutdownGrpc, type NamedInterfaceOptions } from '../grpc-server.js';
 import { protoFile } from '../proto-file.js';
 import {
   CLUSTER_TYPE,
@@ -55,10 +55,6 @@ export const DEFAULT_XDS_PORT = 18000;
 
 /** How long an unresolved resource may hold back its type's responses. */
 export const SETTLE_MS = 5000;
-
-/** Server keepalive: a ping after this long without traffic, and the stream's end without an answer. */
-export const KEEPALIVE_MS = 30_000;
-export const KEEPALIVE_TIMEOUT_MS = 10_000;
 
 /** How often host names among a cluster's addresses are looked up again while it is watched. */
 export const DNS_REFRESH_MS = 5000;
@@ -294,9 +290,7 @@ export class XdsServer {
 
   async listen(): Promise<number> {
     const svc = xdsService();
-    // Keepalive pings end the streams of clients whose host vanished without closing (their
-    // watches would otherwise stay for good).
-    const server = new grpc.Server({ 'grpc.keepalive_time_ms': KEEPALIVE_MS, 'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS });
+    const server = grpcServer({}, this.options.keepalive);
     server.addService(svc.AggregatedDiscoveryService.service, {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequestMsg, DiscoveryResponseMsg>): void => this.stream(call),
     });
