@@ -6,7 +6,8 @@ import * as grpc from '@grpc/grpc-js';
 import { isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import type { TlsOptions } from 'node:tls';
-import type { Address } from '../naming/addr.js';
+import type { Address, Addr } from '../naming/addr.js';
+import type { Closable, Var } from '../naming/contracts.js';
 import type { Path } from '../naming/path.js';
 
 /** The options of an interface that resolves `<prefix>/<name>` in one namespace (destination, xDS). */
@@ -22,14 +23,69 @@ export interface NamedInterfaceOptions {
   readonly keepalive?: Keepalive;
 }
 
-/** The IP addresses an address names: itself when it is one, else what DNS answers (none on failure). */
-export async function ipsOf(a: Address): Promise<string[]> {
-  if (isIP(a.host) !== 0) return [a.host];
-  try {
-    return (await lookup(a.host, { all: true })).map((r) => r.address);
-  } catch {
-    return [];
+/** How often host names among a watched Addr's addresses are looked up again. */
+export const DNS_REFRESH_MS = 5000;
+
+/**
+ * Watches an Addr for a client that dials IP addresses (Linkerd 2 proxies, gRPC's xDS clients):
+ * `on` gets each bound Addr with its host names replaced by the addresses they name, each
+ * ip:port once (the first wins), in order; other states pass through as they are. Host names
+ * are looked up again every `refreshMs` while watched (a DNS change reaches the client without
+ * any change from the namer), and a lookup that fails keeps the name's last answer.
+ */
+export function watchLookedUp(addr: Var<Addr>, on: (a: Addr) => void, refreshMs = DNS_REFRESH_MS): Closable {
+  let chain: Promise<void> = Promise.resolve();
+  let closed = false;
+  let current: Addr | undefined;
+  const known = new Map<string, string[]>();
+  const publish = (a: Addr): void => {
+    chain = chain
+      .then(async () => {
+        const out = a.type === 'bound' ? { ...a, addrs: await lookedUp(a.addrs, known) } : a;
+        if (!closed) on(out);
+      })
+      .catch(() => undefined);
+  };
+  const sub = addr.observe((a) => {
+    current = a;
+    publish(a);
+  });
+  const refresh = setInterval(() => {
+    if (current?.type === 'bound' && current.addrs.some((x) => isIP(x.host) === 0)) publish(current);
+  }, refreshMs);
+  refresh.unref();
+  return {
+    close: () => {
+      closed = true;
+      clearInterval(refresh);
+      sub.close();
+    },
+  };
+}
+
+async function lookedUp(addrs: readonly Address[], known: Map<string, string[]>): Promise<Address[]> {
+  const out: Address[] = [];
+  const seen = new Set<string>();
+  for (const a of addrs) {
+    let ips: string[];
+    if (isIP(a.host) !== 0) ips = [a.host];
+    else {
+      try {
+        ips = (await lookup(a.host, { all: true })).map((r) => r.address);
+      } catch {
+        ips = [];
+      }
+      if (ips.length > 0) known.set(a.host, ips);
+      else ips = known.get(a.host) ?? [];
+    }
+    for (const ip of ips) {
+      const key = `${ip} ${a.port}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(ip === a.host ? a : { ...a, host: ip });
+    }
   }
+  return out;
 }
 
 /** A PEM option of node:tls as one buffer (a chain's parts concatenated). */

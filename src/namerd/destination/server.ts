@@ -10,7 +10,7 @@
  * - a name that does not bind or fails: `no_endpoints {exists: false}`.
  * Unlike Linkerd, a bound set after a failure is sent whole (Linkerd diffed it against the set
  * before the failure, which the proxy had already dropped), and IPv6 addresses are sent as
- * IPv6 (Linkerd packed every address as IPv4). Host names in an Addr are looked up (DNS) and
+ * IPv6 (Linkerd packed every address as IPv4). Host names in an Addr are looked up (DNS, again every 5 s) and
  * sent as the addresses they name. A scheme other than `k8s` or an empty path is
  * UNIMPLEMENTED, as in Linkerd.
  */
@@ -21,7 +21,7 @@ import type { Addr } from '../../naming/addr.js';
 import type { Closable } from '../../naming/contracts.js';
 import { Path } from '../../naming/path.js';
 import type { Namespaces } from '../namespaces.js';
-import { grpcServer, ipsOf, listenGrpc, shutdownGrpc, type NamedInterfaceOptions } from '../grpc-server.js';
+import { grpcServer, listenGrpc, shutdownGrpc, watchLookedUp, type NamedInterfaceOptions } from '../grpc-server.js';
 import { protoFile } from '../proto-file.js';
 
 /** Names are `<prefix>/<service>` (Linkerd's `prefix` and `namespace`). */
@@ -87,20 +87,15 @@ class DestinationStream {
   private current = new Map<string, TcpAddressMsg>();
   private announced = false;
   private closed = false;
-  /** Addrs are handled one after another (host names are looked up). */
-  private chain: Promise<void> = Promise.resolve();
 
   constructor(private readonly write: (u: UpdateMsg) => void) {}
-
-  onAddr(a: Addr): void {
-    this.chain = this.chain.then(() => this.handle(a)).catch(() => undefined);
-  }
 
   close(): void {
     this.closed = true;
   }
 
-  private async handle(a: Addr): Promise<void> {
+  /** An Addr whose host names are already looked up (watchLookedUp). */
+  onAddr(a: Addr): void {
     if (this.closed || a.type === 'pending') return;
     if (a.type !== 'bound') {
       this.current = new Map();
@@ -108,8 +103,7 @@ class DestinationStream {
       return;
     }
     const next = new Map<string, TcpAddressMsg>();
-    for (const addr of a.addrs) for (const ip of await ipsOf(addr)) next.set(key(ip, addr.port), tcpAddress(ip, addr.port));
-    if (this.closed) return;
+    for (const addr of a.addrs) next.set(key(addr.host, addr.port), tcpAddress(addr.host, addr.port));
     const add: TcpAddressMsg[] = [];
     const remove: TcpAddressMsg[] = [];
     for (const [k, m] of next) if (!this.current.has(k)) add.push(m);
@@ -177,7 +171,7 @@ export class DestinationServer {
     call.on('cancelled', stop);
     call.on('close', stop);
     call.on('error', stop);
-    sub = this.namespaces.resolve(this.options.namespace, name).observe((a) => stream.onAddr(a));
+    sub = watchLookedUp(this.namespaces.resolve(this.options.namespace, name), (a) => stream.onAddr(a));
     if (stopped) sub.close();
   }
 

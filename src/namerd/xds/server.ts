@@ -18,15 +18,13 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { isIP } from 'node:net';
-import type { Address, Addr } from '../../naming/addr.js';
 import type { ActivityState, BoundName, Closable } from '../../naming/contracts.js';
 import type { NameTree } from '../../naming/name-tree.js';
 import { Path } from '../../naming/path.js';
 import { readPath } from '../../naming/index.js';
 import type { Namespaces } from '../namespaces.js';
 import type { Counter, Metrics } from '../../telemetry/metrics.js';
-import { grpcServer, ipsOf, listenGrpc, shutdownGrpc, type NamedInterfaceOptions } from '../grpc-server.js';
+import { grpcServer, listenGrpc, shutdownGrpc, watchLookedUp, type NamedInterfaceOptions } from '../grpc-server.js';
 import { protoFile } from '../proto-file.js';
 import {
   CLUSTER_TYPE,
@@ -46,7 +44,7 @@ import {
 export interface XdsServerOptions extends NamedInterfaceOptions {
   /** namerd's metrics: `xds/streams`, `xds/watches` (gauges), `xds/nacks` and `xds/responses` (counters). */
   readonly metrics?: Metrics;
-  /** How often host names among a cluster's addresses are looked up again (default DNS_REFRESH_MS). */
+  /** How often host names among a cluster's addresses are looked up again (default grpc-server's DNS_REFRESH_MS). */
   readonly dnsRefreshMs?: number;
 }
 
@@ -55,9 +53,6 @@ export const DEFAULT_XDS_PORT = 18000;
 
 /** How long an unresolved resource may hold back its type's responses. */
 export const SETTLE_MS = 5000;
-
-/** How often host names among a cluster's addresses are looked up again while it is watched. */
-export const DNS_REFRESH_MS = 5000;
 
 /** Listeners remembered after their last watch ends (their last good value), at most. */
 const REMEMBERED = 10_000;
@@ -402,38 +397,14 @@ export class XdsServer {
       set(null);
       return undefined;
     }
-    let chain: Promise<void> = Promise.resolve();
-    let closed = false;
-    let current: readonly Address[] = [];
-    /** Each host name's last good answer: a failed lookup keeps it. */
-    const known = new Map<string, string[]>();
-    const publish = (): void => {
-      const addrs = current;
-      chain = chain
-        .then(async () => {
-          const resolved = await lookedUp(addrs, known);
-          if (!closed) set(endpointResource(name, resolved));
-        })
-        .catch(() => undefined);
-    };
-    const sub = this.namespaces.addrOf(id).observe((a: Addr) => {
-      const addrs = addrAddresses(a);
-      if (addrs === null) return;
-      current = addrs;
-      publish();
-    });
-    // Host names are looked up again while watched (a DNS change, or a lookup that failed).
-    const refresh = setInterval(() => {
-      if (current.some((a) => isIP(a.host) === 0)) publish();
-    }, this.options.dnsRefreshMs ?? DNS_REFRESH_MS);
-    refresh.unref();
-    return {
-      close: () => {
-        closed = true;
-        clearInterval(refresh);
-        sub.close();
+    return watchLookedUp(
+      this.namespaces.addrOf(id),
+      (a) => {
+        const addrs = addrAddresses(a);
+        if (addrs !== null) set(endpointResource(name, addrs));
       },
-    };
+      this.options.dnsRefreshMs,
+    );
   }
 
   async close(graceMs = 1000): Promise<void> {
@@ -446,30 +417,4 @@ export class XdsServer {
     this.server = undefined;
     await shutdownGrpc(s, graceMs);
   }
-}
-
-/**
- * Addresses with host names replaced by the IP addresses they name (gRPC dials IPs), each
- * ip:port once (gRPC refuses an assignment that lists one twice; the first wins). `known` keeps
- * each host name's last good answer for when a lookup fails.
- */
-async function lookedUp(addrs: readonly Address[], known: Map<string, string[]>): Promise<Address[]> {
-  const out: Address[] = [];
-  const seen = new Set<string>();
-  for (const a of addrs) {
-    let ips: string[];
-    if (isIP(a.host) !== 0) ips = [a.host];
-    else {
-      ips = await ipsOf(a);
-      if (ips.length > 0) known.set(a.host, ips);
-      else ips = known.get(a.host) ?? [];
-    }
-    for (const ip of ips) {
-      const key = `${ip} ${a.port}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      out.push(ip === a.host ? a : { ...a, host: ip });
-    }
-  }
-  return out;
 }
