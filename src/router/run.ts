@@ -104,9 +104,12 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
   const identifierServer = typeof idPort === 'number' ? new IdentifierServer(linker.httpIdentifiers) : undefined;
   let idAddress;
   try {
-    bound = await linker.start();
+    // The admin port first, as Linkerd does: /admin/ping (a liveness probe) and the dashboard
+    // answer while the routers wait for what they need before traffic (io.l5d.ingress's first
+    // list, up to 10 s). The `admin listening` line still comes last, once everything listens.
     await admin.listen();
     if (identifierServer !== undefined) idAddress = await identifierServer.listen(idPort as number, config.admin.ip ?? '127.0.0.1');
+    bound = await linker.start();
   } catch (e) {
     io.stderr(`meshwork linkerd: cannot listen: ${(e as Error).message}\n`);
     await Promise.allSettled([linker.close(0), admin.close(), identifierServer?.close()]);
