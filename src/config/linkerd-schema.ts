@@ -15,6 +15,7 @@ import {
   clientParams,
   identifierCategory,
   serverFields,
+  serversMayBeOmitted,
   serviceParams,
 } from './router-fields.js';
 
@@ -100,8 +101,8 @@ export function checkRouter(v: Validator, raw: unknown, path: string): RouterCon
 function checkServers(v: Validator, p: ProtocolName, raw: unknown, path: string): Obj[] {
   const fields = serverFields(p);
   if (raw === undefined || raw === null) {
-    // thrift and mux have a default server port, so Linkerd serves them without a `servers:` list.
-    if (fields['port']?.default !== undefined) return [v.fields({}, fields, `${path}[0]`)!];
+    // thrift, thriftmux and mux are served on their default port without a `servers:` list.
+    if (serversMayBeOmitted(p)) return [v.fields({}, fields, `${path}[0]`)!];
     return []; // `servers` is required for this protocol: reported by the router's field check
   }
   if (!Array.isArray(raw)) return []; // already reported by the router's field check

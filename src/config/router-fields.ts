@@ -102,9 +102,9 @@ const labeler: FieldType = { plugin: 'forwardedLabeler' };
 const forwardedFields: Fields = { by: { type: labeler }, for: { type: labeler } };
 
 /** Keys every protocol's server has (routers.md "Server Parameters"). */
-function commonServerFields(defaultPort: number | undefined): Fields {
+function commonServerFields(defaultPort: number): Fields {
   return {
-    port: defaultPort === undefined ? { ...portField, required: true } : { ...portField, default: defaultPort },
+    port: { ...portField, default: defaultPort },
     ip: { type: 'string', default: '127.0.0.1' },
     label: { type: 'string' },
     socketOptions: { type: { object: socketOptionsFields } },
@@ -181,14 +181,34 @@ const protocolServerFields: Record<ProtocolName, Fields> = {
   mux: {},
 };
 
-/** Protocol default server ports: Linkerd gives thrift 4114 and mux 4141; http/h2 need one. */
-const defaultServerPort: Record<ProtocolName, number | undefined> = {
-  http: undefined,
-  h2: undefined,
+/**
+ * A server's port when its entry has none: each ProtocolInitializer's `defaultServerPort` in
+ * Linkerd (http 4140, h2 4142, thrift 4114, thriftmux 4144, mux 4141).
+ */
+const defaultServerPort: Record<ProtocolName, number> = {
+  http: 4140,
+  h2: 4142,
   thrift: 4114,
-  thriftmux: 4114,
+  thriftmux: 4144,
   mux: 4141,
 };
+
+/**
+ * Protocols whose router may leave out `servers:` and get one server on the default port (the
+ * binary protocols, as before); an http or h2 router must list its servers.
+ */
+const serversOptional: Record<ProtocolName, boolean> = {
+  http: false,
+  h2: false,
+  thrift: true,
+  thriftmux: true,
+  mux: true,
+};
+
+/** Whether a router of this protocol without `servers:` gets one server on its default port. */
+export function serversMayBeOmitted(protocol: ProtocolName): boolean {
+  return serversOptional[protocol];
+}
 
 export function serverFields(protocol: ProtocolName): Fields {
   return { ...commonServerFields(defaultServerPort[protocol]), ...protocolServerFields[protocol] };
@@ -336,7 +356,7 @@ export const classifierPrefix: Record<ProtocolName, string | undefined> = {
 export function routerFields(protocol: ProtocolName): Fields {
   const structured: Fields = {
     protocol: { type: { enum: PROTOCOLS }, required: true },
-    servers: { type: { array: 'any' }, required: defaultServerPort[protocol] === undefined },
+    servers: { type: { array: 'any' }, required: !serversOptional[protocol] },
     client: { type: 'any' },
     service: { type: 'any' },
     ...(identifierCategory[protocol] !== undefined ? { identifier: { type: 'any' as const } } : {}),

@@ -453,6 +453,19 @@ test('a kind Meshwork marks experimental needs experimental: true', async () => 
   assert.deepEqual(ok.telemetry, [{ kind: 'io.l5d.statsd', experimental: true }]);
 });
 
+test("a server entry without a port gets its protocol's Linkerd default; http and h2 routers still need servers", () => {
+  implementPlugin('protocol', 'h2', () => ({}));
+  const c = parseLinkerdConfig('routers:\n- protocol: http\n  servers: [{ip: 0.0.0.0}]\n- protocol: h2\n  servers: [{ip: 0.0.0.0}]\n', 'l.yaml');
+  assert.deepEqual(
+    c.routers.map((r) => r.servers[0]!.port),
+    [4140, 4142],
+  );
+  assert.deepEqual(
+    issues('routers: [{protocol: http}]').map((i) => i.message),
+    ["linkerd.yaml: routers[0].servers: required key 'servers' missing"],
+  );
+});
+
 test('thrift: servers default to port 4114; enums name their values; thriftmux needs experimental: true', () => {
   implementPlugin('protocol', 'thrift', () => ({}));
   // implementPlugin leaves "experimental" to the area; this one keeps Linkerd's flag.
@@ -474,7 +487,7 @@ test('thrift: servers default to port 4114; enums name their values; thriftmux n
   assert.deepEqual(issues('routers: [{protocol: thriftmux, servers: [{port: 4400}]}]').map((i) => i.message), [
     "linkerd.yaml: routers[0].experimental: thriftmux is experimental and must be enabled with 'experimental: true'",
   ]);
-  assert.equal(parseLinkerdConfig('routers: [{protocol: thriftmux, experimental: true}]', 'l.yaml').routers[0]!.servers[0]!.port, 4114);
+  assert.equal(parseLinkerdConfig('routers: [{protocol: thriftmux, experimental: true}]', 'l.yaml').routers[0]!.servers[0]!.port, 4144);
   // serverSession is built for thriftmux servers too (mux sessions drain with Tdrain), and checked.
   const tmux = 'routers: [{protocol: thriftmux, experimental: true, servers: [{port: 4400, serverSession: ';
   assert.deepEqual(parseLinkerdConfig(`${tmux}{idleTimeMs: 1000, lifeTimeMs: 5000}}]}]`, 'l.yaml').routers[0]!.servers[0]!.serverSession, { idleTimeMs: 1000, lifeTimeMs: 5000 });
