@@ -1,7 +1,7 @@
 /**
  * A mux client for one endpoint (Finagle's MuxClientNegotiatingSession + MuxClientSession, the
- * transport only): `dispatch(body)` sends a Tdispatch with no contexts, dst or dtab and resolves
- * with the Rdispatch payload.
+ * transport only): `dispatch(body, signal, info)` sends a Tdispatch with `info`'s destination,
+ * dtab and contexts (none when absent) and resolves with the Rdispatch payload.
  *
  * A session (one connection) is opened on the first dispatch. It sends the marker
  * Rerr(1, "tinit check"); a server that echoes it gets Tinit(1, version 1) and must answer Rinit;
@@ -10,6 +10,8 @@
  * a session whose Rping does not come within `pingTimeoutMs` is torn down. A server's Tdrain is
  * acknowledged and the session finishes its pending calls while new ones go to a new session;
  * one that comes before the Rinit moves the dispatches waiting for the handshake there too.
+ * Dispatches still waiting when a session fails before it opened (refused connection, failed
+ * handshake) reject with `rejected: true`: the server never saw them, so they may go elsewhere.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
@@ -48,8 +50,18 @@ export interface MuxClientOptions {
   maxFrameSize?: number;
 }
 
+/** What a Tdispatch carries besides its body. */
+export interface MuxDispatchFields {
+  /** The destination path ('' for none). */
+  readonly dst: string;
+  readonly dtab: MuxDtab;
+  /** Broadcast contexts as (key, value) pairs. */
+  readonly contexts: MuxPairs;
+}
+
 const NO_PAIRS: MuxPairs = [];
 const NO_DTAB: MuxDtab = [];
+const NO_FIELDS: MuxDispatchFields = { dst: '', dtab: NO_DTAB, contexts: NO_PAIRS };
 const MARKER_FRAME = encodeMessage({ kind: 'Rerr', tag: CONTROL_TAG, message: TINIT_CHECK });
 const TINIT_FRAME = encodeMessage({ kind: 'Tinit', tag: CONTROL_TAG, version: MUX_VERSION, headers: NO_PAIRS });
 const TPING_FRAME = encodeMessage({ kind: 'Tping', tag: CONTROL_TAG });
@@ -76,12 +88,14 @@ class PendingCall {
   drains = 0;
   readonly session: ClientSession;
   readonly body: Buffer;
+  readonly fields: MuxDispatchFields;
   readonly signal: AbortSignal | undefined;
   readonly resolve: (b: Buffer) => void;
   readonly reject: (e: Error) => void;
-  constructor(session: ClientSession, body: Buffer, signal: AbortSignal | undefined, resolve: (b: Buffer) => void, reject: (e: Error) => void) {
+  constructor(session: ClientSession, body: Buffer, fields: MuxDispatchFields, signal: AbortSignal | undefined, resolve: (b: Buffer) => void, reject: (e: Error) => void) {
     this.session = session;
     this.body = body;
+    this.fields = fields;
     this.signal = signal;
     this.resolve = resolve;
     this.reject = reject;
@@ -161,7 +175,8 @@ class ClientSession {
     call.tag = tag;
     this.calls.set(tag, call);
     this.live++;
-    this.write(encodeMessageParts({ kind: 'Tdispatch', tag, contexts: NO_PAIRS, dst: '', dtab: NO_DTAB, body: call.body }));
+    const f = call.fields;
+    this.write(encodeMessageParts({ kind: 'Tdispatch', tag, contexts: f.contexts, dst: f.dst, dtab: f.dtab, body: call.body }));
   }
 
   private write(parts: Buffer[]): void {
@@ -383,9 +398,11 @@ class ClientSession {
     this.calls.clear();
     this.live = 0;
     this.client.sessionClosed(this);
+    // The server never saw the dispatches still waiting for the session: they may go elsewhere.
+    const unsent = waiting.length > 0 ? new MuxError(err.code, err.message, { retryable: err.retryable, rejected: true }) : err;
     for (const c of waiting) {
       c.detach();
-      c.reject(err);
+      c.reject(unsent);
     }
     for (const c of pending) {
       c.detach();
@@ -421,12 +438,17 @@ export class MuxClient {
     return this.opened;
   }
 
-  dispatch(body: Buffer, signal?: AbortSignal): Promise<Buffer> {
+  /** Sessions open now (the current one and those draining). */
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
+  dispatch(body: Buffer, signal?: AbortSignal, fields: MuxDispatchFields = NO_FIELDS): Promise<Buffer> {
     if (this.closed) return Promise.reject(muxClosed('the client is closed'));
     if (signal?.aborted) return Promise.reject(abortError(signal.reason));
     const session = this.accepting();
     return new Promise<Buffer>((resolve, reject) => {
-      session.dispatch(new PendingCall(session, body, signal, resolve, reject));
+      session.dispatch(new PendingCall(session, body, fields, signal, resolve, reject));
     });
   }
 
@@ -450,7 +472,7 @@ export class MuxClient {
       call.reject(new MuxError('MESH_ERR_MUX_HANDSHAKE', `${this.opts.host}:${this.opts.port} drained ${call.drains + 1} sessions before their handshake ended`));
     } else {
       const session = this.accepting();
-      const moved = new PendingCall(session, call.body, call.signal, call.resolve, call.reject);
+      const moved = new PendingCall(session, call.body, call.fields, call.signal, call.resolve, call.reject);
       moved.drains = call.drains + 1;
       session.dispatch(moved);
     }

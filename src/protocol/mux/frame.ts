@@ -61,6 +61,27 @@ export type MuxPairs = ReadonlyArray<readonly [Buffer, Buffer]>;
 /** A Tdispatch's delegation table as (prefix, destination) text pairs. */
 export type MuxDtab = ReadonlyArray<readonly [string, string]>;
 
+/**
+ * A Tdispatch's trace context: the value Finagle broadcasts under
+ * `com.twitter.finagle.tracing.TraceContext` (its TraceId serialization, 32 or 40 bytes), or
+ * undefined when there is none (a value of another length is not one).
+ */
+export function traceContextOf(contexts: MuxPairs | undefined): Buffer | undefined {
+  if (contexts === undefined) return undefined;
+  for (const [k, v] of contexts) {
+    if ((v.length === 32 || v.length === 40) && k.equals(TRACE_CONTEXT_KEY)) return v;
+  }
+  return undefined;
+}
+
+/** `contexts` with the trace context set to `trace` (added when there was none). */
+export function withTraceContext(contexts: MuxPairs, trace: Buffer): MuxPairs {
+  const out: (readonly [Buffer, Buffer])[] = [];
+  for (const pair of contexts) if (!pair[0].equals(TRACE_CONTEXT_KEY)) out.push(pair);
+  out.push([TRACE_CONTEXT_KEY, trace]);
+  return out;
+}
+
 export type MuxMessage =
   /** Deprecated request: `nkeys:1 (key:1 vsize:1 v)* body`. */
   | { readonly kind: 'Treq'; readonly tag: number; readonly keys: ReadonlyArray<readonly [number, Buffer]>; readonly body: Buffer }

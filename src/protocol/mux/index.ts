@@ -21,10 +21,12 @@ export {
   TAG_MSB,
   TINIT_CHECK,
   TRACE_CONTEXT_KEY,
+  traceContextOf,
+  withTraceContext,
   type MuxDtab,
   type MuxMessage,
   type MuxMessageKind,
   type MuxPairs,
 } from './frame.js';
-export { MuxClient, type MuxClientOptions } from './client.js';
+export { MuxClient, type MuxClientOptions, type MuxDispatchFields } from './client.js';
 export { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, type DowngradedThrift, type MuxDispatchInfo, type MuxHandler, type MuxServerOptions } from './server.js';

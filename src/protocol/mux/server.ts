@@ -78,6 +78,11 @@ export interface MuxServerOptions {
   /** Serve over TLS (node:tls server options); absent: plain TCP. */
   tls?: TlsOptions;
   handler: MuxHandler;
+  /**
+   * Serve clients whose first frame is framed thrift as downgraded thrift sessions (ThriftMux's
+   * server). false: plain mux (Finagle's Mux.server), and such a connection is closed. Default true.
+   */
+  downgrade?: boolean;
   /** Largest frame (and reassembled message) accepted. Default 16 MiB. */
   maxFrameSize?: number;
   /** Socket options of accepted connections and the listen backlog (Linkerd's `socketOptions`). */
@@ -310,6 +315,11 @@ class ServerConn {
       mux = !(m.kind === 'Rerr' && (m.tag === THRIFT_CALL_TAG || m.tag === THRIFT_ONEWAY_TAG));
     } catch {
       mux = false;
+    }
+    if (!mux && !this.server.downgrades) {
+      // A plain mux server has nothing to say to a peer that does not speak mux.
+      this.end();
+      return;
     }
     if (mux) {
       this.mode = M_MUX;
@@ -557,6 +567,11 @@ export class MuxServer {
     this.lifeMs = opts.lifeTimeMs ?? 0;
     this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.listener = new StreamListener({ ip: opts.ip, port: opts.port, backlog: opts.socket?.backlog, tls: opts.tls, onConnection: (sock) => this.accept(sock) });
+  }
+
+  /** @internal (ServerConn) Whether non-mux connections are served as downgraded thrift. */
+  get downgrades(): boolean {
+    return this.opts.downgrade !== false;
   }
 
   /** @internal (ServerConn) */

@@ -178,6 +178,30 @@ test('a downgraded framed-thrift session: pipelined frames answered in order', a
   }
 });
 
+test('a plain mux server (downgrade: false) disconnects a framed-thrift peer without calling its handler', async () => {
+  let called = 0;
+  const server = new MuxServer({
+    ip: '127.0.0.1',
+    port: 0,
+    downgrade: false,
+    handler: async () => {
+      called++;
+      return Buffer.alloc(0);
+    },
+  });
+  const { port } = await server.listen();
+  const p = await dial(port);
+  try {
+    p.write(Buffer.concat([hex('00 00 00 0d'), hex('80 01 00 01 00 00 00 01 61 00 00 00 01')]));
+    await p.waitClosed(3000);
+    assert.equal(called, 0);
+    assert.deepEqual(server.sessions, { mux: 0, thrift: 0 });
+  } finally {
+    p.socket.destroy();
+    await server.close();
+  }
+});
+
 test('a framed thrift ONEWAY header (Rerr tag 65540 as mux) also downgrades', async () => {
   const seen: string[] = [];
   const server = new MuxServer({
