@@ -39,6 +39,24 @@ function hostConnectionPoolWarning(c: Obj, at: string): string[] {
   return [`${at}.hostConnectionPool: ${JSON.stringify(pool)} is not applied (h2 clients use one multiplexed connection per endpoint; clientSession.idleTimeMs closes it when idle)`];
 }
 
+/**
+ * A mux client's keys its sessions do not take: one multiplexed session per endpoint, kept
+ * open (and pinged) while the endpoint is in the set, with TCP_NODELAY on and no keep-alive.
+ */
+function muxClientWarnings(c: Obj, at: string): string[] {
+  const out: string[] = [];
+  const pool = c['hostConnectionPool'] as Obj | undefined | null;
+  if (pool !== undefined && pool !== null && Object.keys(pool).length > 0) {
+    out.push(`${at}.hostConnectionPool: ${JSON.stringify(pool)} is not applied (mux clients use one multiplexed session per endpoint)`);
+  }
+  const idle = (c['clientSession'] as Obj | undefined | null)?.['idleTimeMs'];
+  if (idle !== undefined) out.push(`${at}.clientSession.idleTimeMs: ${String(idle)} is not applied (a mux session stays open while its endpoint is in the set, pinged every 5 s)`);
+  const so = c['socketOptions'] as Obj | undefined | null;
+  if (so?.['noDelay'] === false) out.push(`${at}.socketOptions.noDelay: false is not applied (mux sessions always set TCP_NODELAY)`);
+  if (so?.['keepAlive'] === true) out.push(`${at}.socketOptions.keepAlive: true is not applied (mux sessions are watched with Tping instead)`);
+  return out;
+}
+
 /** What a router's client configs ask for that Meshwork does not apply. */
 function clientWarnings(rc: RouterConfig, i: number): string[] {
   const client = rc['client'] as unknown as { kind?: string; configs?: readonly Obj[] } | undefined;
@@ -47,6 +65,7 @@ function clientWarnings(rc: RouterConfig, i: number): string[] {
   (client?.configs ?? []).forEach((c, k) => {
     const at = client?.kind === 'io.l5d.static' ? `routers[${i}].client.configs[${k}]` : `routers[${i}].client`;
     out.push(...socketOptionWarnings(c['socketOptions'] as Obj | undefined, `${at}.socketOptions`, false));
+    if (rc.protocol === 'mux') out.push(...muxClientWarnings(c, at));
     const session = c['clientSession'] as Obj | undefined | null;
     if (session?.['lifeTimeMs'] !== undefined) out.push(`${at}.clientSession.lifeTimeMs: ${String(session['lifeTimeMs'])} is not applied (upstream connections are closed when idle for idleTimeMs, not by age)`);
     if (h2) out.push(...hostConnectionPoolWarning(c, at), ...windowUpdateRatioWarning(c, at));
@@ -54,14 +73,10 @@ function clientWarnings(rc: RouterConfig, i: number): string[] {
   return out;
 }
 
-/**
- * Every such key of a validated config (servers and clients of every protocol but mux, whose
- * router is refused at validation).
- */
+/** Every such key of a validated config (servers and clients of every protocol). */
 export function linkerdWarnings(config: LinkerdConfig): string[] {
   const out: string[] = [];
   config.routers.forEach((rc, i) => {
-    if (rc.protocol === 'mux') return;
     out.push(...clientWarnings(rc, i));
     rc.servers.forEach((sc, j) => {
       const at = `routers[${i}].servers[${j}]`;

@@ -23,6 +23,9 @@ import type { H2RouterServer } from './h2/server.js';
 import type * as ThriftBuild from './thrift/build.js';
 import type { ThriftRouter } from './thrift/router.js';
 import type { ThriftMuxRouterServer, ThriftRouterServer } from './thrift/server.js';
+import type * as MuxBuild from './mux/build.js';
+import type { MuxRouter } from './mux/router.js';
+import type { MuxRouterServer } from './mux/server.js';
 
 /** What the linker needs from the naming core (see naming-deps.ts for the real one). */
 export interface NamingDeps<D extends DtabLike> {
@@ -59,6 +62,11 @@ export async function loadThrift(config: LinkerdConfig): Promise<typeof ThriftBu
   return config.routers.some((r) => r.protocol === 'thrift' || r.protocol === 'thriftmux') ? import('./thrift/build.js') : undefined;
 }
 
+/** The mux router module, loaded only when a router uses it. */
+export async function loadMux(config: LinkerdConfig): Promise<typeof MuxBuild | undefined> {
+  return config.routers.some((r) => r.protocol === 'mux') ? import('./mux/build.js') : undefined;
+}
+
 /**
  * Reads the certificates router `i`'s client `tls` blocks name, so a missing one stops the
  * linker naming it. `client:` arrives as prefixed configs (io.l5d.global: one, prefix `/`).
@@ -72,8 +80,8 @@ function loadClientTls(rc: RouterConfig, i: number, tlsFiles: TlsFiles): void {
 }
 
 export class Linker<D extends DtabLike = DtabLike> {
-  readonly routers: (Router<D> | H2Router<D> | ThriftRouter<D>)[] = [];
-  private readonly servers: (RouterServer | H2RouterServer | ThriftRouterServer | ThriftMuxRouterServer)[] = [];
+  readonly routers: (Router<D> | H2Router<D> | ThriftRouter<D> | MuxRouter<D>)[] = [];
+  private readonly servers: (RouterServer | H2RouterServer | ThriftRouterServer | ThriftMuxRouterServer | MuxRouterServer)[] = [];
   private readonly identifiers: Identifier[] = [];
   /** The http routers' identifiers, for admin.httpIdentifierPort (admin/identifier-server.ts). */
   readonly httpIdentifiers: { label: string; identifier: Identifier; dtab: string }[] = [];
@@ -92,6 +100,8 @@ export class Linker<D extends DtabLike = DtabLike> {
     h2?: typeof H2Build,
     /** From loadThrift(config); required when a router is `protocol: thrift` or `thriftmux`. */
     thrift?: typeof ThriftBuild,
+    /** From loadMux(config); required when a router is `protocol: mux`. */
+    mux?: typeof MuxBuild,
   ) {
     const bind = naming.binder(config);
     // Certificates and keys are read now: a missing one stops the linker naming it.
@@ -100,9 +110,6 @@ export class Linker<D extends DtabLike = DtabLike> {
     // watch or an announcer's ZooKeeper session would keep the process from exiting).
     try {
       for (const [i, rc] of config.routers.entries()) {
-        if (rc.protocol === 'mux') {
-          throw new RouterError('MESH_ERR_ROUTER_CONFIG', `${config.file}: routers[${i}].protocol: not supported yet: ${rc.protocol} at routers[${i}].protocol`);
-        }
         const baseDtab = naming.readDtab(rc.dtab ?? '');
         const dstPrefix = naming.readPath(rc.dstPrefix ?? '/svc');
         if (rc.protocol === 'h2') {
@@ -129,6 +136,22 @@ export class Linker<D extends DtabLike = DtabLike> {
           if (thrift === undefined) throw new RouterError('MESH_ERR_ROUTER_CONFIG', `routers[${i}]: the thrift router module was not loaded (loadThrift)`);
           const built = thrift.buildThriftRouter<D>(rc as unknown as Readonly<Record<string, unknown>>, {
             index: i, protocol: rc.protocol, baseDtab, dstPrefix, readPath: (s) => naming.readPath(s), parseDtab: (s) => naming.readDtab(s),
+            bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles, tracer,
+          });
+          this.routers.push(built.router);
+          for (const [j, s] of built.servers.entries()) {
+            this.servers.push(s);
+            this.serverAnnounce.push({ announcers, names: (rc.servers[j]?.announce ?? []).map((n) => naming.readPath(n)) });
+          }
+          continue;
+        }
+        if (rc.protocol === 'mux') {
+          // Mux: the mux router (src/router/mux) with its own servers.
+          const announcers = this.announcersFor(rc, i);
+          loadClientTls(rc, i, tlsFiles);
+          if (mux === undefined) throw new RouterError('MESH_ERR_ROUTER_CONFIG', `routers[${i}]: the mux router module was not loaded (loadMux)`);
+          const built = mux.buildMuxRouter<D>(rc as unknown as Readonly<Record<string, unknown>>, {
+            index: i, baseDtab, dstPrefix, readPath: (s) => naming.readPath(s), parseDtab: (s) => naming.readDtab(s),
             bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles, tracer,
           });
           this.routers.push(built.router);

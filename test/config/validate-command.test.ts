@@ -62,11 +62,11 @@ test('meshwork linkerd --validate: a missing file and bad usage exit 2', async (
   assert.equal((await run(['linkerd', '--frobnicate', 'x'])).err.split('\n')[0], "meshwork linkerd: unknown option '--frobnicate'");
 });
 
-test('meshwork linkerd without --validate runs the config; an unbuilt protocol fails at start-up (exit 2)', async () => {
-  const f = write('ok2.yaml', 'routers:\n- protocol: mux\n  servers: [{port: 4140}]\n');
+test('meshwork linkerd without --validate runs the config; an unbuilt kind fails at start-up (exit 2)', async () => {
+  const f = write('ok2.yaml', 'namers:\n- kind: io.l5d.rancher\nrouters:\n- protocol: http\n  servers: [{port: 4140}]\n');
   const r = await run(['linkerd', f]);
   assert.equal(r.code, 2);
-  assert.equal(r.err, `${f}: not supported yet: mux at routers[0].protocol\n`);
+  assert.equal(r.err, `${f}: not supported yet: io.l5d.rancher at namers[0]\n`);
 });
 
 test('meshwork namerd --validate', async () => {
@@ -180,5 +180,29 @@ test('meshwork linkerd --validate: h2 windowUpdateRatio, client socketOptions an
     `${f}: warning: routers[0].client.windowUpdateRatio: 0.5 is not applied (node:http2 sends WINDOW_UPDATE frames by itself and has no setting for the ratio)`,
     `${f}: warning: routers[0].servers[0].windowUpdateRatio: 0.75 is not applied (node:http2 sends WINDOW_UPDATE frames by itself and has no setting for the ratio)`,
     `${f}: warning: routers[1].client.configs[0].hostConnectionPool: {"minSize":1} is not applied (h2 clients use one multiplexed connection per endpoint; clientSession.idleTimeMs closes it when idle)`,
+  ]);
+});
+
+test('meshwork linkerd --validate: a mux router is valid; its client keys a mux session does not take are named', async () => {
+  const f = write(
+    'mux.yaml',
+    [
+      'routers:',
+      '- protocol: mux',
+      '  dtab: /svc => /$/inet/127.1/9001',
+      '  client:',
+      '    hostConnectionPool: {maxSize: 4}',
+      '    clientSession: {idleTimeMs: 1000}',
+      '    socketOptions: {keepAlive: true}',
+      '',
+    ].join('\n'),
+  );
+  const r = await run(['linkerd', '--validate', f]);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out, `${f}: valid: 1 router (mux 'mux'), 0 namers, 0 telemeters\n`);
+  assert.deepEqual(r.err.trim().split('\n'), [
+    `${f}: warning: routers[0].client.hostConnectionPool: {"maxSize":4} is not applied (mux clients use one multiplexed session per endpoint)`,
+    `${f}: warning: routers[0].client.clientSession.idleTimeMs: 1000 is not applied (a mux session stays open while its endpoint is in the set, pinged every 5 s)`,
+    `${f}: warning: routers[0].client.socketOptions.keepAlive: true is not applied (mux sessions are watched with Tping instead)`,
   ]);
 });

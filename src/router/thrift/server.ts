@@ -23,7 +23,7 @@ import type { TlsOptions } from 'node:tls';
 import type { Counter, Metrics } from '../../telemetry/metrics.js';
 import { countServerRequest, serverStats, type ServerStats } from '../server-stats.js';
 import { StreamListener } from '../../protocol/stream-listener.js';
-import { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, TRACE_CONTEXT_KEY, type DowngradedThrift, type MuxDispatchInfo, type MuxPairs } from '../../protocol/mux/index.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, traceContextOf, type DowngradedThrift, type MuxDispatchInfo } from '../../protocol/mux/index.js';
 import {
   APP_EXCEPTION,
   CAN_TRACE_METHOD,
@@ -464,17 +464,4 @@ function notOffered(proto: ThriftProtocolKind, seqid: number): Buffer {
 function withResponseHeader(reply: Buffer | null, proto: ThriftProtocolKind, tt: DowngradedThrift): Buffer | null {
   if (reply === null || !tt.ttwitter) return reply;
   return Buffer.concat([emptyResponseHeader(proto), reply]);
-}
-
-/**
- * A Tdispatch's trace context: the value Finagle broadcasts under
- * `com.twitter.finagle.tracing.TraceContext` (its TraceId serialization, 32 or 40 bytes), or
- * undefined when there is none (a value of another length is not one).
- */
-function traceContextOf(contexts: MuxPairs | undefined): Buffer | undefined {
-  if (contexts === undefined) return undefined;
-  for (const [k, v] of contexts) {
-    if ((v.length === 32 || v.length === 40) && k.equals(TRACE_CONTEXT_KEY)) return v;
-  }
-  return undefined;
 }

@@ -1,0 +1,262 @@
+/**
+ * What the message routers share (thrift and thriftmux in thrift/, mux in mux/: one request
+ * message, one reply, no status to classify): the binding cache under the router's and the
+ * request's dtabs, a service per logical name (`rt/<label>/service/...`) with its total
+ * timeout, the clients per bound id, the server span of a traced request, and the bound client
+ * for a name once both the name's tree and the client's Addr are known. Each protocol adds how
+ * a request is named and how an attempt is sent (its subclass's `route` and attempt loop).
+ */
+import type { Activity, BoundName } from '../naming/contracts.js';
+import type { NameTree } from '../naming/name-tree.js';
+import type { Path } from '../naming/path.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { TlsFiles } from '../config/tls.js';
+import type { ServerSpan, Tracer } from '../telemetry/tracing.js';
+import { decodeTraceId, type TraceContext } from '../telemetry/trace-context.js';
+import { BindingCache } from './binding-cache.js';
+import { ClientCache } from './client-cache.js';
+import { RouterError, isRouterError, noBrokersMessage } from './errors.js';
+import type { EndpointPool, PoolClient } from './pool-client.js';
+import { RequestDtabs } from './request-dtabs.js';
+import { pickLeaf, type DtabLike } from './router.js';
+import { cacheService, commonService, routerCacheSettings, tighterTimeout } from './router-config.js';
+import { PrefixConfigs } from './service-config.js';
+import type { Service } from './service.js';
+
+type Obj = Readonly<Record<string, unknown>>;
+
+export interface MessageRouterDeps<D extends DtabLike = DtabLike> {
+  readonly label: string;
+  readonly baseDtab: D;
+  readonly dstPrefix: Path;
+  readonly readPath: (s: string) => Path;
+  readonly parseDtab: (s: string) => D;
+  readonly bind: (dtab: D, path: Path) => Activity<NameTree<BoundName>>;
+  readonly metrics: Metrics;
+  /** The raw `routers[i]` config (validated and defaulted by src/config). */
+  readonly config: Obj;
+  readonly tlsFiles?: TlsFiles;
+  /** Spans for requests through this router (null or absent: no tracing telemeter). */
+  readonly tracer?: Tracer | null;
+}
+
+/** How a traced request's server span starts: the caller's trace bytes, the RPC system and method. */
+export interface RpcSpanStart {
+  readonly trace: Buffer | undefined;
+  readonly system: string;
+  readonly method: string;
+}
+
+export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> {
+  readonly label: string;
+  protected readonly tracer: Tracer | null;
+  protected readonly requestDtabs: RequestDtabs<D>;
+  private readonly bindings: BindingCache;
+  private readonly bindingTimeoutMs: number;
+  private readonly services = new Map<string, Service>();
+  private readonly serviceCapacity: number;
+  private readonly clientCache: ClientCache<PoolClient<P>>;
+  private readonly clientConfigs: PrefixConfigs;
+  private readonly serviceConfigs: PrefixConfigs;
+
+  constructor(protected readonly deps: MessageRouterDeps<D>) {
+    const cfg = deps.config;
+    this.label = deps.label;
+    this.tracer = deps.tracer ?? null;
+    const cache = routerCacheSettings(cfg);
+    this.bindingTimeoutMs = cache.bindingTimeoutMs;
+    this.serviceCapacity = cache.serviceCapacity;
+    this.clientCache = new ClientCache(cache.clientCapacity, cache.idleTtlMs);
+    this.requestDtabs = new RequestDtabs(deps.baseDtab, deps.parseDtab);
+    this.bindings = new BindingCache((dtabKey, path) => deps.bind(this.requestDtabs.get(dtabKey), path), cache.treeCapacity, cache.idleTtlMs);
+    this.clientConfigs = new PrefixConfigs(cfg['client'] as Obj | undefined);
+    this.serviceConfigs = new PrefixConfigs(cfg['service'] as Obj | undefined);
+  }
+
+  /** A new client for a bound id, from its `client` config `p`. */
+  protected abstract makeClient(idText: string, bound: BoundName, p: Obj): PoolClient<P>;
+
+  /**
+   * One request: named by `identify`, under its service's counters and total timeout (the
+   * tighter of the service's `totalTimeoutMs` and the server's `serverTimeoutMs`), aborted with
+   * the caller's `signal`, and with a tracer inside a server span started from `span`. `send`
+   * gets the request's own signal (total timeout or caller gone) and the span (null untraced).
+   */
+  protected routeMessage<R>(
+    identify: () => Path,
+    span: RpcSpanStart,
+    signal: AbortSignal | undefined,
+    serverTimeoutMs: number,
+    send: (dst: Path, signal: AbortSignal, span: ServerSpan | null) => Promise<R>,
+  ): Promise<R> {
+    const tracer = this.tracer;
+    if (tracer === null) return this.underService(identify(), null, signal, serverTimeoutMs, send);
+    return this.traced(tracer, identify, span, signal, serverTimeoutMs, send);
+  }
+
+  private async traced<R>(
+    tracer: Tracer,
+    identify: () => Path,
+    start: RpcSpanStart,
+    signal: AbortSignal | undefined,
+    serverTimeoutMs: number,
+    send: (dst: Path, signal: AbortSignal, span: ServerSpan | null) => Promise<R>,
+  ): Promise<R> {
+    const span = tracer.startRpcSpan(callerContext(start.trace), this.label, start.system, start.method);
+    try {
+      const reply = await this.underService(identify(), span, signal, serverTimeoutMs, send);
+      span.finish(0);
+      return reply;
+    } catch (e) {
+      span.finish(0, e instanceof Error ? e.message : String(e));
+      throw e;
+    }
+  }
+
+  private async underService<R>(
+    dst: Path,
+    span: ServerSpan | null,
+    signal: AbortSignal | undefined,
+    serverTimeoutMs: number,
+    send: (dst: Path, signal: AbortSignal, span: ServerSpan | null) => Promise<R>,
+  ): Promise<R> {
+    const dstText = dst.show();
+    span?.tag('l5d.dst.service', dstText);
+    const svc = this.services.get(dstText) ?? this.makeService(dst, dstText);
+    const started = Date.now();
+    svc.requests.incr();
+    const ac = new AbortController();
+    const onCallerGone = (): void => ac.abort(new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', 'the caller went away', { interrupted: true }));
+    signal?.addEventListener('abort', onCallerGone, { once: true });
+    const total = tighterTimeout(serverTimeoutMs, svc.totalTimeoutMs);
+    const timer = total > 0 ? setTimeout(() => ac.abort(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${total}ms total timeout for ${dstText}`, { interrupted: true })), total) : undefined;
+    try {
+      const reply = await send(dst, ac.signal, span);
+      svc.success.incr();
+      return reply;
+    } catch (e) {
+      svc.failures.incr();
+      throw e;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onCallerGone);
+      svc.latency.add(Date.now() - started);
+    }
+  }
+
+  /**
+   * The request's local dtab (its text, '' for none) from its (prefix, destination) pairs;
+   * `where` names what carried them in the error for pairs that do not parse.
+   */
+  protected localDtab(pairs: readonly (readonly [string, string])[], where: string): string {
+    if (pairs.length === 0) return '';
+    const text = pairs.map(([src, dst]) => `${src}=>${dst}`).join(';');
+    try {
+      return this.requestDtabs.local(text, '');
+    } catch (e) {
+      throw new RouterError('MESH_ERR_ROUTER_BAD_DTAB', `Invalid dtab in ${where}: ${isRouterError(e) ? e.message.replace(/^Invalid dtab in \S+ header: /, '') : String(e)}`);
+    }
+  }
+
+  /** The no-brokers failure for `dst` under the request's local dtab. */
+  protected noBrokers(dst: Path, localText: string): RouterError {
+    return new RouterError('MESH_ERR_ROUTER_NO_BROKERS', noBrokersMessage(dst.show(), this.requestDtabs.baseText, localText));
+  }
+
+  /** The bound tree's pick and its client, once both the tree and the client's Addr are known. */
+  protected async boundClient(dst: Path, localText: string, signal: AbortSignal): Promise<{ client: PoolClient<P>; bound: BoundName }> {
+    const ms = this.bindingTimeoutMs;
+    const entry = this.bindings.get(this.requestDtabs.keyOf(localText), dst);
+    if (entry.state.type === 'pending') {
+      await Promise.race([entry.settled(ms), aborted(signal)]);
+      throwIfAborted(signal);
+      if (entry.state.type === 'pending') {
+        throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${dst.show()}`, { interrupted: true });
+      }
+    }
+    const st = entry.state;
+    if (st.type === 'failed') throw new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to bind ${dst.show()}: ${st.error.message}`);
+    if (st.type !== 'ok') throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${dst.show()}`, { interrupted: true });
+    const bound = pickLeaf(st.value);
+    if (bound === undefined) throw this.noBrokers(dst, localText);
+    const client = this.clientFor(bound);
+    client.deposit();
+    if (client.addrState.type === 'pending') {
+      await Promise.race([client.addrSettled(ms), aborted(signal)]);
+      throwIfAborted(signal);
+      if (client.addrState.type === 'pending') {
+        throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${client.id}`, { interrupted: true });
+      }
+    }
+    const a = client.addrState;
+    if (a.type === 'failed' && client.endpointCount === 0) throw new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to resolve ${client.id}: ${a.cause.message}`);
+    return { client, bound };
+  }
+
+  private makeService(dst: Path, key: string): Service {
+    const p = this.serviceConfigs.paramsFor(dst);
+    // Every reply is a success, every failure final (no status to classify).
+    const svc = commonService(this.label, this.deps.metrics, key, p, (_method, _status, err) => (err === undefined ? 'success' : 'failure'));
+    cacheService(this.services, key, svc, this.serviceCapacity);
+    return svc;
+  }
+
+  private clientFor(bound: BoundName): PoolClient<P> {
+    const idText = bound.id.show();
+    const c = this.clientCache.byId.get(idText);
+    if (c !== undefined) return c;
+    const made = this.makeClient(idText, bound, this.clientConfigs.paramsFor(bound.id));
+    this.clientCache.add(idText, made);
+    return made;
+  }
+
+  clientSnapshot(): Record<string, unknown> {
+    return this.clientCache.snapshot();
+  }
+
+  boundNames(): string[] {
+    return this.clientCache.ids();
+  }
+
+  close(): void {
+    this.bindings.close();
+    this.clientCache.close();
+    this.services.clear();
+  }
+}
+
+/**
+ * The caller's context for the server span: a debug trace is sampled whatever its sampled bit
+ * says, as Finagle's TraceId reads it.
+ */
+function callerContext(trace: Buffer | undefined): TraceContext | undefined {
+  const ctx = trace === undefined ? undefined : decodeTraceId(trace);
+  return ctx !== undefined && ctx.debug && ctx.sampled !== true ? { ...ctx, sampled: true } : ctx;
+}
+
+/** The error a call whose signal aborted fails with: the signal's reason when it is one. */
+export function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', 'the request was cancelled', { interrupted: true });
+}
+
+export function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw abortError(signal);
+}
+
+/** Settles when `signal` aborts (never rejects; the caller checks the signal). */
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/**
+ * Why an attempt failed when the call was aborted or its attempt timed out (undefined: neither,
+ * the protocol says why).
+ */
+export function abortedAttempt(signal: AbortSignal, attempt: AbortSignal, attemptMs: number, endpoint: string): Error | undefined {
+  if (signal.aborted) return abortError(signal);
+  if (attempt !== signal && attempt.aborted) {
+    return new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${attemptMs}ms request attempt timeout to ${endpoint}`, { interrupted: true });
+  }
+  return undefined;
+}

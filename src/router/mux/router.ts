@@ -1,0 +1,174 @@
+/**
+ * One mux router (a `routers[]` entry with `protocol: mux`): Linkerd's experimental router for
+ * Finagle's mux protocol with opaque bodies.
+ *
+ * Its servers (server.ts) hand it each Tdispatch: body, destination, dtab and broadcast
+ * contexts. As Linkerd's Mux.Router does, the name is `dstPrefix ++ destination` (a Treq, or a
+ * Tdispatch without one, is `dstPrefix` alone), bound with the router's dtab and the Tdispatch's
+ * dtab as the request's local dtab; a branch, a client and an endpoint are picked; the request
+ * goes on over a mux session to that endpoint (one multiplexed session per endpoint) with the
+ * bound name's residual path as its destination (Linkerd's MuxEncodeResidual), the same local
+ * dtab, and the caller's contexts.
+ *
+ * A failure is a RouterError, which the server answers with an Rdispatch error carrying its
+ * message; an upstream's Rdispatch error goes back with its own message. A request the
+ * endpoint never saw (its session could not open, or it nacked the request) is requeued to
+ * another endpoint within the requeue budget; a nack with no requeue left is passed on as a
+ * nack, so the caller may send it elsewhere. Every reply is a success: mux has no status to
+ * classify, so nothing else is retried.
+ *
+ * Tracing (a router with a tracer): each request gets a server span continuing the caller's
+ * trace (the `com.twitter.finagle.tracing.TraceContext` context), each attempt a client span
+ * whose ids go upstream in that context. Without a tracer a caller's ids still go on, as a
+ * child of its span, as Finagle forwards them.
+ */
+import type { BoundName } from '../../naming/contracts.js';
+import type { Path } from '../../naming/path.js';
+import type { ClientSpan, ServerSpan } from '../../telemetry/tracing.js';
+import { childTraceId, encodeTraceId } from '../../telemetry/trace-context.js';
+import { MuxClient, MuxError, traceContextOf, withTraceContext, type MuxDtab, type MuxPairs } from '../../protocol/mux/index.js';
+import { MAX_REQUEUES } from '../client.js';
+import { RouterError } from '../errors.js';
+import { MessageRouter, abortedAttempt, throwIfAborted, type MessageRouterDeps } from '../message-router.js';
+import { PoolClient, type EndpointPool } from '../pool-client.js';
+import type { DtabLike } from '../router.js';
+import { commonClientParams } from '../router-config.js';
+
+type Obj = Readonly<Record<string, unknown>>;
+
+/** Largest mux message (request or reply) a mux router accepts: Finagle's default frame bound. */
+export const MAX_MUX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** An endpoint's one mux client (its sessions multiplex every request to the endpoint). */
+export class MuxEndpointPool implements EndpointPool {
+  constructor(readonly client: MuxClient) {}
+  get size(): number {
+    return this.client.openSessions;
+  }
+  close(): void {
+    this.client.close();
+  }
+}
+
+export type MuxRouterClient = PoolClient<MuxEndpointPool>;
+
+export type MuxRouterDeps<D extends DtabLike = DtabLike> = MessageRouterDeps<D>;
+
+/** One request as a server hands it over. */
+export interface MuxRequest {
+  readonly body: Buffer;
+  /** The Tdispatch's destination ('' for none, and for a Treq). */
+  readonly dst: string;
+  /** The Tdispatch's dtab: the request's local dtab, as (prefix, destination) pairs. */
+  readonly dtab: MuxDtab;
+  /** The Tdispatch's broadcast contexts, passed on upstream. */
+  readonly contexts: MuxPairs;
+}
+
+export class MuxRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, MuxEndpointPool> {
+  /** Linkerd's Mux.Router identifier: `dstPrefix ++ destination`. */
+  identify(dst: string): Path {
+    if (dst === '' || dst === '/') return this.deps.dstPrefix;
+    try {
+      return this.deps.dstPrefix.concat(this.deps.readPath(dst));
+    } catch (e) {
+      throw new RouterError('MESH_ERR_ROUTER_UNIDENTIFIED', `the request's destination ${JSON.stringify(dst)} is not a path: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Routes one request: resolves with the reply body, or rejects with a RouterError (or a nack,
+   * a MuxError with code MESH_ERR_MUX_NACK). `signal` aborts it (the caller discarded it or went
+   * away); `serverTimeoutMs` is its server's `timeoutMs` (0: none).
+   */
+  route(req: MuxRequest, signal?: AbortSignal, serverTimeoutMs = 0): Promise<Buffer> {
+    return this.routeMessage(
+      () => this.identify(req.dst),
+      { trace: traceContextOf(req.contexts), system: 'mux', method: req.dst === '' ? '/' : req.dst },
+      signal,
+      serverTimeoutMs,
+      (dst, sig, span) => this.send(req, dst, sig, span),
+    );
+  }
+
+  private async send(req: MuxRequest, dst: Path, signal: AbortSignal, span: ServerSpan | null): Promise<Buffer> {
+    const localText = this.localDtab(req.dtab, "the request's Tdispatch");
+    const { client, bound } = await this.boundClient(dst, localText, signal);
+    span?.tag('l5d.dst.client', client.id);
+    // Linkerd's MuxEncodeResidual: the upstream sees what is left of the name past the bound id.
+    const residual = bound.residual.isEmpty ? '' : bound.residual.show();
+    const callerTrace = traceContextOf(req.contexts);
+    // Without spans a caller's ids still go on, as a child of its span.
+    const contexts = span === null && callerTrace !== undefined ? withTraceContext(req.contexts, childTraceId(callerTrace)) : req.contexts;
+    const attemptMs = client.params.requestAttemptTimeoutMs;
+    for (let requeues = 0; ; requeues++) {
+      throwIfAborted(signal);
+      const ep = client.pick();
+      if (ep === null) throw this.noBrokers(dst, localText);
+      const attempt = attemptMs > 0 ? AbortSignal.any([signal, AbortSignal.timeout(attemptMs)]) : signal;
+      let cs: ClientSpan | null = null;
+      let actx = contexts;
+      if (span !== null) {
+        cs = span.child(client.id);
+        actx = withTraceContext(req.contexts, encodeTraceId(cs.context));
+      }
+      const t0 = Date.now();
+      ep.pending++;
+      ep.accrual.onRequest();
+      client.m.requests.incr();
+      try {
+        const reply = await ep.pool.client.dispatch(req.body, attempt, { dst: residual, dtab: req.dtab, contexts: actx });
+        client.attemptDone(ep, Date.now() - t0, undefined, true);
+        cs?.finish(0, { ip: ep.host, port: ep.port });
+        return reply;
+      } catch (e) {
+        const unseen = e instanceof MuxError && e.rejected;
+        const connectFailed = unseen && e.code !== 'MESH_ERR_MUX_NACK' && e.code !== 'MESH_ERR_MUX_TAGS_EXHAUSTED';
+        // A caller that went away or ran out of time says nothing about the endpoint; an
+        // Rdispatch error counts against it, as Finagle classifies a mux exception.
+        if (!signal.aborted) client.attemptFailed(ep, Date.now() - t0, connectFailed);
+        const err = attemptError(e, signal, attempt, attemptMs, ep.label);
+        cs?.finish(0, { ip: ep.host, port: ep.port }, err.message);
+        if (unseen && !signal.aborted && requeues < MAX_REQUEUES && client.tryRequeue()) continue;
+        throw err;
+      } finally {
+        ep.pending--;
+      }
+    }
+  }
+
+  protected makeClient(idText: string, bound: BoundName, p: Obj): MuxRouterClient {
+    const params = commonClientParams(p, this.deps.tlsFiles);
+    return new PoolClient(
+      idText,
+      bound.addr,
+      params,
+      (address) =>
+        new MuxEndpointPool(
+          new MuxClient({
+            host: address.host,
+            port: address.port,
+            ...(params.tls !== undefined ? { tls: params.tls } : {}),
+            maxFrameSize: MAX_MUX_MESSAGE_BYTES,
+          }),
+        ),
+      this.deps.metrics,
+      ['rt', this.label, 'client', idText.slice(1)],
+    );
+  }
+}
+
+/** Why an attempt failed, as the error the request fails with (unless requeued). */
+function attemptError(e: unknown, signal: AbortSignal, attempt: AbortSignal, attemptMs: number, endpoint: string): Error {
+  const stopped = abortedAttempt(signal, attempt, attemptMs, endpoint);
+  if (stopped !== undefined) return stopped;
+  if (e instanceof MuxError) {
+    // A nack goes back as a nack (the caller may resend it); the upstream's own error message
+    // goes back as it is, as Finagle's mux server answers a failure.
+    if (e.code === 'MESH_ERR_MUX_NACK' || e.code === 'MESH_ERR_MUX_REMOTE') return e;
+    if (e.code === 'MESH_ERR_MUX_TAGS_EXHAUSTED') return new RouterError('MESH_ERR_ROUTER_POOL_EXHAUSTED', `${endpoint}: ${e.message}`, { rejected: true, retryable: true });
+    const connectFailed = e.rejected;
+    return new RouterError(connectFailed ? 'MESH_ERR_ROUTER_CONNECT_FAILED' : 'MESH_ERR_ROUTER_UPSTREAM_RESET', `${endpoint}: ${e.message}`, { retryable: connectFailed });
+  }
+  return new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', `${endpoint}: ${e instanceof Error ? e.message : String(e)}`);
+}

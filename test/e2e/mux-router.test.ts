@@ -1,0 +1,315 @@
+/**
+ * The mux router (`protocol: mux`, Linkerd's Mux.Router) through a real `meshwork linkerd`,
+ * with mux upstreams and callers built on src/protocol/mux:
+ * - a Tdispatch's destination names the request (`dstPrefix ++ dst`), the upstream sees the
+ *   bound name's residual path as its destination (MuxEncodeResidual), the caller's dtab and
+ *   contexts; the Tdispatch's dtab routes the request;
+ * - without a tracer a caller's trace context goes on as a child of its span;
+ * - failures answer an Rdispatch error with the reason (no hosts, a destination that is not a
+ *   path, an upstream that is gone); an upstream's own error goes back as it is;
+ * - a nack is requeued to another endpoint; a nack from the only endpoint goes back as a nack;
+ *   `maxConcurrentRequests` over its limit is nacked;
+ * - a caller's discard reaches the upstream; a peer that does not speak mux is disconnected;
+ * - server, service and client metrics under Linkerd's names;
+ * - with a Zipkin telemeter: the caller's trace is continued by a server span, each attempt is
+ *   a client span, and the upstream gets the client span's ids.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
+import { freePort } from '../support/process.js';
+import { MuxClient, MuxError, MuxServer, TRACE_CONTEXT_KEY, type MuxDispatchInfo } from '../../src/protocol/mux/index.js';
+import { decodeTraceId, encodeTraceId } from '../../src/telemetry/trace-context.js';
+
+const { dir, procs } = e2eScratch('mw-mux-');
+
+/** What an upstream saw of one request. */
+interface Seen {
+  readonly server: string;
+  readonly dst: string;
+  readonly dtab: [string, string][];
+  readonly contexts: Record<string, string>;
+  readonly body: string;
+}
+
+interface MuxUpstream {
+  readonly name: string;
+  readonly port: number;
+  readonly seen: Seen[];
+  /** Signals of requests whose caller discarded them (aborted), in order. */
+  readonly aborted: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A mux server that answers each Tdispatch with JSON of what it saw; a body `boom` fails with
+ * an application error, `slow` waits 2 s (or until discarded); `nack` answers every request
+ * with a nack.
+ */
+async function muxUpstream(name: string, opts: { nack?: boolean } = {}): Promise<MuxUpstream> {
+  const seen: Seen[] = [];
+  const aborted: string[] = [];
+  const server = new MuxServer({
+    ip: '127.0.0.1',
+    port: 0,
+    downgrade: false,
+    handler: async (body: Buffer, signal: AbortSignal, info?: MuxDispatchInfo): Promise<Buffer> => {
+      const s: Seen = {
+        server: name,
+        dst: info?.dst ?? '',
+        dtab: (info?.dtab ?? []).map(([a, b]) => [a, b]),
+        contexts: Object.fromEntries((info?.contexts ?? []).map(([k, v]) => [k.toString('latin1'), v.toString('hex')])),
+        body: body.toString(),
+      };
+      seen.push(s);
+      if (opts.nack === true) throw new MuxError('MESH_ERR_MUX_NACK', 'busy', { rejected: true, retryable: true });
+      if (s.body === 'boom') throw new Error(`boom from ${name}`);
+      if (s.body === 'slow') {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 2000);
+          signal.addEventListener('abort', () => {
+            clearTimeout(t);
+            aborted.push(s.body);
+            resolve();
+          }, { once: true });
+        });
+      }
+      return Buffer.from(JSON.stringify(s));
+    },
+  });
+  const a = await server.listen();
+  return { name, port: a.port, seen, aborted, close: () => server.close() };
+}
+
+const ups: MuxUpstream[] = [];
+let users: MuxUpstream;
+let web: MuxUpstream;
+let nacker: MuxUpstream;
+let routerPort = 0;
+let limitedPort = 0;
+let admin = 0;
+let deadPort = 0;
+const callers: MuxClient[] = [];
+
+function caller(port = routerPort): MuxClient {
+  const c = new MuxClient({ host: '127.0.0.1', port, pingIntervalMs: 0 });
+  callers.push(c);
+  return c;
+}
+
+before(async () => {
+  users = await muxUpstream('users');
+  web = await muxUpstream('web');
+  nacker = await muxUpstream('nacker', { nack: true });
+  ups.push(users, web, nacker);
+  deadPort = await freePort();
+  const disco = join(dir, 'disco');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(disco);
+  // Two endpoints for /svc/pair: one that nacks everything, one that answers.
+  writeFileSync(join(disco, 'pair'), `127.0.0.1 ${nacker.port}\n127.0.0.1 ${web.port}\n`);
+  const inet = (port: number): string => `/$/inet/127.0.0.1/${port}`;
+  const file = linkerdYaml(`
+admin:
+  port: 0
+namers:
+- kind: io.l5d.fs
+  rootDir: ${disco}
+routers:
+- protocol: mux
+  label: mux
+  dtab: |
+    /svc/users => ${inet(users.port)};
+    /svc/web => ${inet(web.port)};
+    /svc/gone => ${inet(deadPort)};
+    /svc/nacker => ${inet(nacker.port)};
+    /svc/pair => /#/io.l5d.fs/pair;
+  servers:
+  - port: 0
+  - port: 0
+    maxConcurrentRequests: 1
+`);
+  const l = await startLinker(file, 'mux');
+  procs.push(l.proc);
+  routerPort = l.port;
+  admin = l.admin;
+  const ports = [...l.proc.output().matchAll(/^listening mux 127\.0\.0\.1:(\d+)$/gm)].map((m) => Number(m[1]));
+  assert.equal(ports.length, 2, l.proc.output());
+  limitedPort = ports[1]!;
+});
+
+after(async () => {
+  for (const c of callers) c.close();
+  for (const u of ups) await u.close();
+});
+
+async function call(c: MuxClient, dst: string, body = 'hi', fields: { dtab?: [string, string][]; contexts?: [Buffer, Buffer][] } = {}): Promise<Seen> {
+  const reply = await c.dispatch(Buffer.from(body), AbortSignal.timeout(5000), { dst, dtab: fields.dtab ?? [], contexts: fields.contexts ?? [] });
+  return JSON.parse(reply.toString()) as Seen;
+}
+
+async function failure(p: Promise<unknown>): Promise<MuxError> {
+  const e = await p.then(
+    () => assert.fail('the call succeeded'),
+    (err: unknown) => err,
+  );
+  assert.ok(e instanceof MuxError, String(e));
+  return e;
+}
+
+test('mux: the destination names the request; the upstream sees the residual path, the dtab and the contexts', async () => {
+  const c = caller();
+  const a = await call(c, '/users/get/42', 'one');
+  assert.deepEqual([a.server, a.dst, a.body], ['users', '/get/42', 'one']);
+  const b = await call(c, '/web', 'two');
+  assert.deepEqual([b.server, b.dst, b.body], ['web', '', 'two']);
+  // The Tdispatch's dtab is the request's local dtab: it routes, and goes on upstream.
+  const d = await call(c, '/users/x', 'three', { dtab: [['/svc/users', '/svc/web']] });
+  assert.deepEqual([d.server, d.dst, d.dtab], ['web', '/x', [['/svc/users', '/svc/web']]]);
+  // Contexts pass through untouched.
+  const ctx = await call(c, '/web', 'four', { contexts: [[Buffer.from('com.example.Tenant'), Buffer.from('acme')]] });
+  assert.equal(ctx.contexts['com.example.Tenant'], Buffer.from('acme').toString('hex'));
+  // Many calls at once on one session.
+  const many = await Promise.all(Array.from({ length: 50 }, (_, i) => call(c, i % 2 === 0 ? '/users/n' : '/web/n', `m${i}`)));
+  many.forEach((s, i) => assert.deepEqual([s.server, s.body], [i % 2 === 0 ? 'users' : 'web', `m${i}`]));
+});
+
+test('mux without a tracer: the caller\'s trace context goes on as a child of its span', async () => {
+  const c = caller();
+  const mine = { traceId: '0123456789abcdef', spanId: 'aaaaaaaaaaaaaaaa', parentId: 'bbbbbbbbbbbbbbbb', sampled: true, debug: false };
+  const sent = encodeTraceId(mine);
+  const s = await call(c, '/web', 'traced', { contexts: [[TRACE_CONTEXT_KEY, sent]] });
+  const got = decodeTraceId(Buffer.from(s.contexts[TRACE_CONTEXT_KEY.toString('latin1')]!, 'hex'));
+  assert.ok(got !== undefined);
+  assert.equal(got.traceId, mine.traceId);
+  assert.equal(got.parentId, mine.spanId);
+  assert.notEqual(got.spanId, mine.spanId);
+});
+
+test('mux: failures answer an Rdispatch error with the reason; the session stays usable', async () => {
+  const c = caller();
+  const none = await failure(call(c, '/nothing'));
+  assert.equal(none.code, 'MESH_ERR_MUX_REMOTE');
+  assert.match(none.message, /\/svc\/nothing/);
+  const bad = await failure(call(c, 'not-a-path'));
+  assert.equal(bad.code, 'MESH_ERR_MUX_REMOTE');
+  assert.match(bad.message, /not a path/);
+  const gone = await failure(call(c, '/gone'));
+  assert.equal(gone.code, 'MESH_ERR_MUX_REMOTE');
+  assert.match(gone.message, new RegExp(`127\\.0\\.0\\.1:${deadPort}`));
+  const boom = await failure(call(c, '/users', 'boom'));
+  assert.equal(boom.code, 'MESH_ERR_MUX_REMOTE');
+  assert.equal(boom.message, 'boom from users');
+  assert.equal((await call(c, '/users', 'after')).body, 'after');
+});
+
+test('mux: a nack is requeued to another endpoint; the only endpoint\'s nack goes back as a nack', async () => {
+  const c = caller();
+  const before = nacker.seen.length;
+  for (let i = 0; i < 20; i++) assert.equal((await call(c, '/pair', `p${i}`)).server, 'web');
+  assert.ok(nacker.seen.length > before, 'the nacking endpoint was never tried: the test shows nothing');
+  const n = await failure(call(c, '/nacker'));
+  assert.equal(n.code, 'MESH_ERR_MUX_NACK');
+});
+
+test('mux: maxConcurrentRequests over its limit is nacked; a discarded request is discarded upstream', async () => {
+  const c = caller(limitedPort);
+  const ac = new AbortController();
+  const slow = c.dispatch(Buffer.from('slow'), ac.signal, { dst: '/users', dtab: [], contexts: [] });
+  slow.catch(() => undefined);
+  // Wait until the slow request is at the upstream (bounded: 100 tries, 20 ms apart).
+  for (let i = 0; i < 100 && !users.seen.some((s) => s.body === 'slow'); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(users.seen.some((s) => s.body === 'slow'));
+  const over = await failure(call(c, '/web'));
+  assert.equal(over.code, 'MESH_ERR_MUX_NACK');
+  ac.abort(new Error('not wanted'));
+  await assert.rejects(slow);
+  for (let i = 0; i < 100 && users.aborted.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(users.aborted, ['slow']);
+  // The slot is free again.
+  assert.equal((await call(c, '/web', 'again')).body, 'again');
+});
+
+test('mux: a peer that does not speak mux is disconnected; the router goes on', async () => {
+  const sock = net.connect(routerPort, '127.0.0.1');
+  sock.on('error', () => undefined);
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('not closed within 5 s')), 5000);
+    sock.once('close', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+  assert.equal((await call(caller(), '/web', 'still')).body, 'still');
+});
+
+test('mux: server, service and client metrics under Linkerd names', async () => {
+  await call(caller(), '/users/m', 'metrics');
+  const m = (await (await fetch(`http://127.0.0.1:${admin}/admin/metrics.json`)).json()) as Record<string, number>;
+  const n = (k: string): number => {
+    assert.equal(typeof m[k], 'number', `${k} missing; have ${Object.keys(m).filter((x) => x.startsWith('rt/mux/')).join(', ')}`);
+    return m[k]!;
+  };
+  assert.ok(n(`rt/mux/server/127.0.0.1/${routerPort}/requests`) > 0);
+  assert.ok(n(`rt/mux/server/127.0.0.1/${routerPort}/failures`) > 0);
+  assert.ok(n('rt/mux/service/svc/users/m/requests') >= 1);
+  assert.ok(n(`rt/mux/client/$/inet/127.0.0.1/${users.port}/requests`) > 0);
+  assert.ok(n(`rt/mux/client/$/inet/127.0.0.1/${users.port}/connections`) >= 1);
+});
+
+test('mux with a tracer: the caller\'s trace is continued; the upstream gets the client span\'s ids', async () => {
+  const spans: (Record<string, unknown> & { tags: Record<string, string> })[] = [];
+  const collector = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      if (req.method === 'POST' && req.url === '/api/v2/spans') spans.push(...(JSON.parse(body) as typeof spans));
+      res.writeHead(202).end();
+    });
+  });
+  await new Promise<void>((r) => collector.listen(0, '127.0.0.1', () => r()));
+  try {
+    const file = linkerdYaml(`
+admin:
+  port: 0
+telemetry:
+- {kind: io.l5d.zipkin, host: 127.0.0.1, port: ${(collector.address() as AddressInfo).port}, sampleRate: 1.0, flushIntervalMs: 20}
+routers:
+- protocol: mux
+  label: traced
+  dtab: /svc/web => /$/inet/127.0.0.1/${web.port}
+  servers:
+  - port: 0
+`);
+    const l = await startLinker(file, 'traced');
+    procs.push(l.proc);
+    const mine = { traceId: '00000000000000aa', spanId: '00000000000000bb', parentId: null, sampled: true, debug: false };
+    const s = await call(caller(l.port), '/web/x', 'traced', { contexts: [[TRACE_CONTEXT_KEY, encodeTraceId(mine)]] });
+    const up = decodeTraceId(Buffer.from(s.contexts[TRACE_CONTEXT_KEY.toString('latin1')]!, 'hex'))!;
+    // Bounded wait for both spans: 250 tries, 20 ms apart.
+    let server: (typeof spans)[number] | undefined;
+    let client: (typeof spans)[number] | undefined;
+    for (let i = 0; i < 250 && (server === undefined || client === undefined); i++) {
+      server = spans.find((x) => x['kind'] === 'SERVER' && x['traceId'] === mine.traceId);
+      client = spans.find((x) => x['kind'] === 'CLIENT' && x['traceId'] === mine.traceId);
+      if (server === undefined || client === undefined) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(server !== undefined && client !== undefined, JSON.stringify(spans));
+    assert.equal(server['parentId'], mine.spanId);
+    assert.equal(server.tags['l5d.dst.service'], '/svc/web/x');
+    assert.equal(server.tags['rpc.system'], 'mux');
+    assert.equal(client['parentId'], server['id']);
+    assert.deepEqual(client['remoteEndpoint'], { ipv4: '127.0.0.1', port: web.port });
+    // What the upstream saw is the client span.
+    assert.deepEqual([up.traceId, up.spanId, up.parentId], [mine.traceId, client['id'], server['id']]);
+  } finally {
+    await new Promise<void>((r) => collector.close(() => r()));
+  }
+});
