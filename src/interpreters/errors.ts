@@ -4,7 +4,7 @@ export type InterpreterErrorCode =
   | 'MESH_ERR_INTERPRETER_CONFIG' // an interpreter's config has a bad value (dst, root, tls files)
   | 'MESH_ERR_INTERPRETER_RESPONSE' // namerd answered something we cannot read (status, JSON shape)
   | 'MESH_ERR_INTERPRETER_STREAM' // a watch stream to namerd failed or ended (the last state is kept)
-  | 'MESH_ERR_INTERPRETER_DTAB'; // the io.l5d.fs interpreter's dtabFile is unreadable or not a dtab
+  | 'MESH_ERR_INTERPRETER_DTAB'; // a configured dtab (io.l5d.fs dtabFile, io.l5d.k8s.configMap entry) is unreadable or not a dtab
 
 export class InterpreterError extends Error {
   constructor(

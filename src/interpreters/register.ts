@@ -26,3 +26,6 @@ implementPlugin('interpreter', 'io.l5d.consul.interpreter', (c: Record<string, u
   // As namerd's io.l5d.consul store, which this interpreter reads through.
   failFast: { type: 'boolean', default: false, notSupported: true },
 });
+// Linkerd marks it experimental (`experimental: true` required); Meshwork's is built like the
+// consul interpreter's and does not ask for it (a config that says it still loads).
+implementPlugin('interpreter', 'io.l5d.k8s.configMap', (c: Record<string, unknown>) => c);

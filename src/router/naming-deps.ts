@@ -7,6 +7,7 @@ import type { LinkerdConfig, RouterConfig } from '../config/types.js';
 import { Dtab, bind as bindPath, explainDelegation, readDtab, readPath, showNameTree } from '../naming/index.js';
 import { DtabFileInterpreter } from '../interpreters/dtab-file.js';
 import { consulInterpreter } from '../interpreters/consul.js';
+import { k8sConfigMapInterpreter } from '../interpreters/k8s-configmap.js';
 import type { Path } from '../naming/path.js';
 import { createNamers } from '../namers/registry.js';
 import { createTransformers, transformBinder } from '../transformers/index.js';
@@ -63,6 +64,7 @@ export function namingDeps(interpreters?: typeof Interpreters): NamingDeps<Dtab>
       if (REMOTE_KINDS.has(kind) && interpreters === undefined) throw new Error(`interpreter ${kind}: loadInterpreters() was not called`);
       // io.l5d.fs: the local namers under a dtab file's entries (read and watched), then the router's.
       // io.l5d.consul.interpreter: the same under the dtab namerd's consul store keeps in Consul.
+      // io.l5d.k8s.configMap: the same under the dtab in one entry of a Kubernetes ConfigMap.
       const cfg = router.interpreter as Readonly<Record<string, unknown>>;
       const local = { bind, explain: (dtab: Dtab, path: Path) => explainDelegation(dtab, path, namers!, { showTree: showNameTree, timeoutMs: 2000 }) };
       const remote =
@@ -70,7 +72,9 @@ export function namingDeps(interpreters?: typeof Interpreters): NamingDeps<Dtab>
           ? new DtabFileInterpreter(cfg, { ...local, readDtab }, where)
           : kind === 'io.l5d.consul.interpreter'
             ? consulInterpreter(cfg, local, where)
-            : interpreters?.namerdInterpreter(cfg, readPath, where);
+            : kind === 'io.l5d.k8s.configMap'
+              ? k8sConfigMapInterpreter(cfg, local, where)
+              : interpreters?.namerdInterpreter(cfg, readPath, where);
       if (remote !== undefined) remotes.set(router.label, remote);
       const base = remote ? (dtab: Dtab, path: Path) => remote.bind(dtab, path) : bind;
       return transformBinder(transformers, base);
