@@ -12,7 +12,12 @@
  * - a caller's discard reaches the upstream; a peer that does not speak mux is disconnected;
  * - server, service and client metrics under Linkerd's names;
  * - with a Zipkin telemeter: the caller's trace is continued by a server span, each attempt is
- *   a client span, and the upstream gets the client span's ids.
+ *   a client span, and the upstream gets the client span's ids;
+ * - fuzz: seeded sessions of random, valid and mutated frames (garbage dsts, dtabs and
+ *   contexts); every connection is closed by the router once the client is quiet and
+ *   half-closed, what came back decodes as mux and answers tags the client used, an unmutated
+ *   session gets exactly one reply per Tdispatch, and the router still routes afterwards. The seed
+ *   is printed; MESHWORK_FUZZ_SEED replays a run.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,7 +28,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
 import { freePort } from '../support/process.js';
-import { MuxClient, MuxError, MuxServer, TRACE_CONTEXT_KEY, type MuxDispatchInfo } from '../../src/protocol/mux/index.js';
+import { FrameDecoder, MuxClient, MuxError, MuxServer, TRACE_CONTEXT_KEY, decodeMessage, encodeMessage, type MuxDispatchInfo } from '../../src/protocol/mux/index.js';
+import { FuzzGen, seededRandom } from '../support/prng.js';
 import { decodeTraceId, encodeTraceId } from '../../src/telemetry/trace-context.js';
 
 const { dir, procs } = e2eScratch('mw-mux-');
@@ -312,4 +318,111 @@ routers:
   } finally {
     await new Promise<void>((r) => collector.close(() => r()));
   }
+});
+
+const FUZZ_DSTS = ['', '/', '/users', '/users/a/b', '/web', '/nothing', '/gone', '/nacker', 'not a path', '/a b', '/' + 'd'.repeat(1000), '/svc/%zz', '/#/x'];
+const FUZZ_DTAB = ['/svc/users', '/svc/web', '/svc/nothing', 'not a path', '', '!', '/$/inet/127.0.0.1/1', '=>', '/\u00e9'];
+const FUZZ_KEYS = ['com.twitter.finagle.Deadline', 'com.twitter.finagle.tracing.TraceContext', 'com.twitter.finagle.Retries', 'x'];
+
+/** One fuzz session: its bytes, and the Tdispatch tags it must get one reply each for (when unmutated). */
+function fuzzSession(g: FuzzGen): { bytes: Buffer; tags: number[]; exact: boolean } {
+  const parts: Buffer[] = [];
+  if (g.chance(0.6)) {
+    parts.push(encodeMessage({ kind: 'Rerr', tag: 1, message: 'tinit check' }), encodeMessage({ kind: 'Tinit', tag: 1, version: 1, headers: [] }));
+  }
+  const tags: number[] = [];
+  let tag = 2 + g.int(50);
+  for (let k = 1 + g.int(4); k > 0; k--) {
+    const contexts: [Buffer, Buffer][] = Array.from({ length: g.int(3) }, () => [Buffer.from(g.pick(FUZZ_KEYS)), g.bytes(g.pick([0, 8, 16, 32, 40, 3]))]);
+    const dtab: [string, string][] = Array.from({ length: g.chance(0.6) ? 0 : 1 + g.int(2) }, () => [g.pick(FUZZ_DTAB), g.pick(FUZZ_DTAB)]);
+    // A body `slow` would hold the case past its quiet time; `boom` is an upstream error.
+    const body = g.chance(0.1) ? Buffer.from('boom') : g.bytes(g.int(64));
+    parts.push(encodeMessage({ kind: 'Tdispatch', tag, contexts, dst: g.pick(FUZZ_DSTS), dtab, body }));
+    tags.push(tag);
+    if (g.chance(0.2)) parts.push(encodeMessage({ kind: 'Tping', tag: tag + 1000 }));
+    tag += 1 + g.int(3);
+  }
+  const bytes = Buffer.concat(parts);
+  const r = g.rnd();
+  if (r < 0.1) return { bytes: g.bytes(g.int(200)), tags: [], exact: false };
+  if (r < 0.6) return { bytes: g.mutate(bytes), tags, exact: false };
+  return { bytes, tags, exact: true };
+}
+
+/** Sends one case on its own connection; resolves with what came back once the router closed it. */
+function fuzzCase(port: number, bytes: Buffer): Promise<{ frames: Buffer[]; closed: boolean; bad?: string }> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const dec = new FrameDecoder(1 << 24);
+    const frames: Buffer[] = [];
+    let bad: string | undefined;
+    let quiet: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      if (quiet !== undefined) clearTimeout(quiet);
+      // Quiet for 300 ms: half-close; the router must then close the connection.
+      quiet = setTimeout(() => sock.end(), 300);
+    };
+    const limit = setTimeout(() => {
+      sock.destroy();
+      resolve({ frames, closed: false, ...(bad !== undefined ? { bad } : {}) });
+    }, 5000);
+    sock.on('connect', () => {
+      sock.write(bytes);
+      arm();
+    });
+    sock.on('data', (c: Buffer) => {
+      arm();
+      try {
+        frames.push(...dec.push(c));
+      } catch (e) {
+        bad ??= `undecodable frames from the router: ${(e as Error).message}`;
+      }
+    });
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      clearTimeout(limit);
+      if (quiet !== undefined) clearTimeout(quiet);
+      resolve({ frames, closed: true, ...(bad !== undefined ? { bad } : {}) });
+    });
+  });
+}
+
+test('mux fuzz: random and mutated sessions are answered sanely, connections closed, the router stays up', { timeout: 60_000 }, async (t) => {
+  const seed = (process.env['MESHWORK_FUZZ_SEED'] ?? '') !== '' ? Number(process.env['MESHWORK_FUZZ_SEED']) : Math.floor(Math.random() * 2 ** 31);
+  t.diagnostic(`fuzz seed ${seed} (replay: MESHWORK_FUZZ_SEED=${seed})`);
+  const g = new FuzzGen(seededRandom(seed));
+  const cases = Array.from({ length: 300 }, () => fuzzSession(g));
+  const problems: string[] = [];
+  let exact = 0;
+  // 300 cases, 32 at a time.
+  for (let i = 0; i < cases.length; i += 32) {
+    const batch = cases.slice(i, i + 32);
+    const results = await Promise.all(batch.map((c) => fuzzCase(routerPort, c.bytes)));
+    results.forEach((r, j) => {
+      const c = batch[j]!;
+      const n = i + j;
+      if (!r.closed) problems.push(`case ${n}: the connection was not closed within 5 s`);
+      if (r.bad !== undefined) problems.push(`case ${n}: ${r.bad}`);
+      const replies = new Map<number, number>();
+      for (const f of r.frames) {
+        let m;
+        try {
+          m = decodeMessage(f);
+        } catch (e) {
+          problems.push(`case ${n}: a frame that does not decode: ${(e as Error).message}`);
+          continue;
+        }
+        if (m.kind === 'RdispatchOk' || m.kind === 'RdispatchError' || m.kind === 'RdispatchNack') replies.set(m.tag, (replies.get(m.tag) ?? 0) + 1);
+      }
+      for (const tag of replies.keys()) if (!c.tags.includes(tag) && c.exact) problems.push(`case ${n}: a reply to tag ${tag}, which it never used`);
+      if (c.exact) {
+        exact++;
+        for (const tag of c.tags) if (replies.get(tag) !== 1) problems.push(`case ${n}: tag ${tag} got ${replies.get(tag) ?? 0} replies`);
+      }
+    });
+  }
+  assert.deepEqual(problems.slice(0, 10), [], `seed ${seed}`);
+  assert.ok(exact > 50, `only ${exact} unmutated cases: the exact check shows little`);
+  // Still routing, on a fresh session.
+  assert.equal((await call(caller(), '/web', 'after fuzz')).body, 'after fuzz');
 });

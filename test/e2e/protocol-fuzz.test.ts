@@ -77,43 +77,6 @@ interface Generated {
   readonly phases?: readonly Buffer[];
 }
 
-/** A few bytes flipped, inserted, deleted, duplicated or cut, or a chunk of random bytes inserted. */
-function mutate(g: FuzzGen, input: Buffer): Buffer {
-  let b = input;
-  for (let k = 1 + g.int(4); k > 0; k--) {
-    const at = g.int(b.length + 1);
-    switch (g.int(7)) {
-      case 0:
-        if (at < b.length) b = Buffer.concat([b.subarray(0, at), Buffer.from([b[at]! ^ (1 << g.int(8))]), b.subarray(at + 1)]);
-        break;
-      case 1:
-        if (at < b.length) b = Buffer.concat([b.subarray(0, at), Buffer.from([g.int(256)]), b.subarray(at + 1)]);
-        break;
-      case 2:
-        b = Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + 1 + g.int(8)))]);
-        break;
-      case 3:
-        b = Buffer.concat([b.subarray(0, at), b.subarray(at, at + 1 + g.int(40)), b.subarray(at)]);
-        break;
-      case 4:
-        b = b.subarray(0, at);
-        break;
-      case 5:
-        // A 32-bit big-endian value somewhere: a length prefix made huge, negative or off by a little.
-        if (at + 4 <= b.length) {
-          const v = b.readUInt32BE(at);
-          const nv = g.pick([0xffffffff, 0x7fffffff, 0x80000000, 0x00ffffff, v + 1, v - 1, v + 1000, 0]);
-          b = Buffer.from(b);
-          b.writeUInt32BE(nv >>> 0, at);
-        }
-        break;
-      default:
-        b = Buffer.concat([b.subarray(0, at), g.bytes(1 + g.int(16)), b.subarray(at)]);
-    }
-  }
-  return b;
-}
-
 // ---- h2 ---------------------------------------------------------------------------------------
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -385,8 +348,8 @@ function h2Bad(g: FuzzGen): Buffer {
 function h2Case(g: FuzzGen): Generated {
   const r = g.rnd();
   if (r < 0.15) return h2Valid(g);
-  if (r < 0.45) return { bytes: mutate(g, h2Valid(g).bytes) };
-  if (r < 0.8) return { bytes: g.chance(0.8) ? h2Bad(g) : mutate(g, h2Bad(g)) };
+  if (r < 0.45) return { bytes: g.mutate(h2Valid(g).bytes) };
+  if (r < 0.8) return { bytes: g.chance(0.8) ? h2Bad(g) : g.mutate(h2Bad(g)) };
   if (r < 0.9) return { bytes: Buffer.concat([PREFACE, g.bytes(g.int(200))]) };
   return { bytes: g.bytes(g.int(300)) };
 }
@@ -790,7 +753,7 @@ function ttwitter(g: FuzzGen, proto: Proto): { msgs: Buffer[]; calls: Call[] | u
     const dl = Array.from({ length: g.int(3) }, () => g.pick(dentries));
     let h = requestHeader(proto, g.pick(dests), dl);
     if (g.chance(0.3)) {
-      h = mutate(g, h);
+      h = g.mutate(h);
       calls = undefined;
     }
     const m = thriftCall(g, proto);
@@ -831,7 +794,7 @@ function thriftCase(g: FuzzGen, proto: Proto, framed: boolean): Generated {
   const { msgs, expect, upgradeFirst } = thriftMessages(g, proto);
   const units = msgs.map((m) => (framed ? frame(m) : m));
   const wire = Buffer.concat(units);
-  if (g.chance(0.45)) return { bytes: mutate(g, wire) };
+  if (g.chance(0.45)) return { bytes: g.mutate(wire) };
   // A buffered connection learns that its messages carry a RequestHeader from the upgrade reply:
   // the rest waits for it, as Finagle's client does (framed, it may also come at once).
   const phases = upgradeFirst === true && (!framed || g.chance(0.5)) ? [units[0]!, Buffer.concat(units.slice(1))] : undefined;
@@ -1070,7 +1033,7 @@ function muxBad(g: FuzzGen): Buffer {
     case 16:
       return Buffer.concat([encodeMessage({ kind: 'Rerr', tag: 1, message: 'tinit check' }), encodeMessage({ kind: 'Rerr', tag: 1, message: 'tinit check' }), tdispatch(g, 2, body)]);
     default:
-      return tdispatch(g, 2 + g.int(100), g.chance(0.5) ? Buffer.alloc(0) : mutate(g, body));
+      return tdispatch(g, 2 + g.int(100), g.chance(0.5) ? Buffer.alloc(0) : g.mutate(body));
   }
 }
 
@@ -1082,8 +1045,8 @@ function muxCase(g: FuzzGen): Generated {
     return thriftCase(g, 'binary', true);
   }
   if (r < 0.45) return muxSession(g);
-  if (r < 0.7) return { bytes: mutate(g, muxSession(g).bytes) };
-  return { bytes: g.chance(0.8) ? muxBad(g) : mutate(g, muxBad(g)) };
+  if (r < 0.7) return { bytes: g.mutate(muxSession(g).bytes) };
+  return { bytes: g.chance(0.8) ? muxBad(g) : g.mutate(muxBad(g)) };
 }
 
 /** The first frames of `sent`, as far as they decode (to know the tags the client used). */
