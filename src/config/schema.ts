@@ -22,7 +22,10 @@ export interface FieldSpec {
   readonly type: FieldType;
   readonly required?: boolean;
   readonly default?: unknown;
-  /** Key is recognised (documented by Linkerd) but its feature is not built yet. */
+  /**
+   * Key is recognised (documented by Linkerd) but its feature is not built yet: a config setting
+   * it is refused, unless it sets it to its `default` (what Meshwork does anyway).
+   */
   readonly notSupported?: boolean;
   readonly doc?: string;
   readonly min?: number;

@@ -3,6 +3,7 @@
  * the first) and returning a copy with defaults applied. Kinds are looked up in the plugin
  * registry; paths and dtabs are checked with the naming parser.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { FieldSpec, FieldType, Fields, PluginCategory } from './schema.js';
 import type { ConfigIssue, ConfigIssueCode } from './errors.js';
 import { getPlugin, isKeyBuilt, kinds, supportedKinds } from './plugins.js';
@@ -105,7 +106,10 @@ export class Validator {
       }
       // YAML `key:` with nothing after it is null; Linkerd (Jackson) treats it as absent.
       if (v === null && spec.type !== 'any') continue;
-      if (spec.notSupported || !isKeyBuilt(keyPath)) this.notSupported(key, keyPath, v);
+      // A key whose feature is not built is refused, unless it is set to its default: that asks
+      // for what Meshwork does anyway (`enableProbation: false`, as Linkerd's docs write it).
+      const asDefault = spec.default !== undefined && isDeepStrictEqual(v, spec.default);
+      if ((spec.notSupported && !asDefault) || !isKeyBuilt(keyPath)) this.notSupported(key, keyPath, v);
       const checked = this.value(v, spec.type, spec, keyPath);
       if (checked !== undefined) out[key] = checked;
     }

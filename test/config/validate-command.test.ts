@@ -63,10 +63,10 @@ test('meshwork linkerd --validate: a missing file and bad usage exit 2', async (
 });
 
 test('meshwork linkerd without --validate runs the config; an unbuilt kind fails at start-up (exit 2)', async () => {
-  const f = write('ok2.yaml', 'namers:\n- kind: io.l5d.rancher\nrouters:\n- protocol: http\n  servers: [{port: 4140}]\n');
+  const f = write('ok2.yaml', 'namers:\n- kind: io.l5d.k8s.istio\n  experimental: true\nrouters:\n- protocol: http\n  servers: [{port: 4140}]\n');
   const r = await run(['linkerd', f]);
   assert.equal(r.code, 2);
-  assert.equal(r.err, `${f}: not supported yet: io.l5d.rancher at namers[0]\n`);
+  assert.equal(r.err, `${f}: not supported yet: io.l5d.k8s.istio at namers[0]\n`);
 });
 
 test('meshwork namerd --validate', async () => {
@@ -205,4 +205,14 @@ test('meshwork linkerd --validate: a mux router is valid; its client keys a mux 
     `${f}: warning: routers[0].client.clientSession.idleTimeMs: 1000 is not applied (a mux session stays open while its endpoint is in the set, pinged every 5 s)`,
     `${f}: warning: routers[0].client.socketOptions.keepAlive: true is not applied (mux sessions are watched with Tping instead)`,
   ]);
+});
+
+test("meshwork linkerd --validate: a key whose feature is not built is accepted at its default value (Linkerd's docs write enableProbation: false), refused otherwise", async () => {
+  const lb = (v: boolean): string => write(`probation-${v}.yaml`, `routers:\n- protocol: http\n  client:\n    loadBalancer: {kind: ewma, enableProbation: ${v}}\n  servers: [{port: 4140}]\n`);
+  const off = lb(false);
+  assert.deepEqual(await run(['linkerd', '--validate', off]), { code: 0, out: `${off}: valid: 1 router (http 'http'), 0 namers, 0 telemeters\n`, err: '' });
+  const on = lb(true);
+  const r = await run(['linkerd', '--validate', on]);
+  assert.equal(r.code, 2);
+  assert.equal(r.err, `${on}: not supported yet: enableProbation at routers[0].client.loadBalancer.enableProbation\n`);
 });
