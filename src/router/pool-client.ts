@@ -99,8 +99,19 @@ export class PoolClient<P extends EndpointPool> {
   private readonly makeEndpoint = (address: Address): PoolEndpoint<P> =>
     new PoolEndpoint(address, this.makePool(address), this.params.accrual(this.onAvailability));
 
+  /**
+   * The bound Addr's `authority` metadata (Linkerd's Metadata.authority: io.l5d.consul's
+   * `setHost`, or namerd's answer), which the http router sends as the Host of requests to this
+   * client (Linkerd's RewriteHostHeader); undefined: none.
+   */
+  authority: string | undefined = undefined;
+
   private onAddr(a: Addr): void {
     this.addr = a;
+    if (a.type === 'bound') {
+      const auth = a.meta['authority'];
+      this.authority = typeof auth === 'string' && auth !== '' ? auth : undefined;
+    }
     this.endpoints = nextEndpoints(this.endpoints, a, this.makeEndpoint, this.balancer);
     if (a.type !== 'pending') this.addrWaiters.wake();
   }

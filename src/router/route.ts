@@ -15,7 +15,7 @@
  * known, one attempt) runs synchronously from the request head to the upstream write.
  */
 import type { Http1Error } from '../protocol/http1/errors.js';
-import type { ResponseInfo, ResponseListener } from '../protocol/http1/index.js';
+import { responseField, type ResponseInfo, type ResponseListener } from '../protocol/http1/index.js';
 import type { HeadExtra } from '../protocol/http1/request-head.js';
 import { copyBytes } from '../protocol/http1/chars.js';
 import type { Http1Exchange } from '../protocol/http1/server.js';
@@ -34,6 +34,8 @@ import type { RouterCore, ServerContext } from './router.js';
 
 /** Response fields a `clearContext` server never passes to its (untrusted) callers. */
 const CLEARED_RESPONSE_FIELDS: readonly string[] = [H.H_ERR, H.H_RETRYABLE, 'l5d-success-class'];
+/** Response fields holding absolute URLs, fixed after a Host rewrite (Linkerd's RewriteHostHeader). */
+const REWRITTEN_RESPONSE_FIELDS: readonly string[] = ['location', 'refresh'];
 
 /** Small request bodies are kept for a resend when the classifier may retry the response. */
 const KEEP_BODY_LIMIT = 64 * 1024;
@@ -45,6 +47,12 @@ export class Route extends RoutedCall<Http1Pool, Client> implements ResponseList
   callerCert: string | undefined = undefined;
   /** This route's head carries an `x-forwarded-client-cert` edit. */
   private certSet = false;
+  /**
+   * The caller's Host ('' for none) once an attempt went to a client whose Addr names an
+   * authority; `hostAuthority` is the Host the current attempt sent (undefined: the caller's).
+   */
+  private callerHost: string | undefined = undefined;
+  private hostAuthority: string | undefined = undefined;
   /** The trace context forwarded in `l5d-ctx-trace` (`traceLen` bytes; 0: none, a span writes it). */
   trace: Uint8Array | null = null;
   traceLen = 0;
@@ -119,10 +127,47 @@ export class Route extends RoutedCall<Http1Pool, Client> implements ResponseList
       this.traceSent = true;
     }
     if (client.forwardClientCert || this.certSet) this.clientCert(client);
+    if (client.authority !== undefined || this.callerHost !== undefined) this.rewriteHost(client);
     const t = this.core.attemptTimeoutMs(client);
     if (t > 0) this.attemptTimer = setTimeout(() => this.attemptTimeout(t), t);
     ex.responseListener = this;
     ep.pool.dispatch(ex);
+  }
+
+  /**
+   * Linkerd's RewriteHostHeader: a client whose bound Addr carries `authority` metadata gets it
+   * as the request's Host; a retry to a client without one sends the caller's Host again.
+   */
+  private rewriteHost(client: Client): void {
+    const head = this.ex.head;
+    const authority = client.authority;
+    if (this.callerHost === undefined) this.callerHost = head.header('host') ?? '';
+    if (authority !== undefined) head.set('host', authority);
+    else if (this.callerHost !== '') head.set('host', this.callerHost);
+    else head.remove('host');
+    this.hostAuthority = authority;
+  }
+
+  /**
+   * After a Host rewrite, the response's `Location` and `Refresh` name the caller's Host where
+   * they named the authority (absolute URLs the upstream built from the Host it saw), as
+   * Linkerd (and nginx and Apache) rewrite them.
+   */
+  private restoreHost(ex: Http1Exchange, info: ResponseInfo, authority: string): void {
+    const caller = this.callerHost;
+    if (caller === undefined || caller === '' || caller === authority) return;
+    let lines = '';
+    const drop: string[] = [];
+    for (const name of REWRITTEN_RESPONSE_FIELDS) {
+      const v = responseField(info, name);
+      if (v === undefined || !v.includes(authority)) continue;
+      drop.push(name);
+      lines += `${name}: ${v.split(authority).join(caller)}\r\n`;
+    }
+    if (drop.length === 0) return;
+    ex.stripResponseHeaders = ex.stripResponseHeaders === null ? drop : [...ex.stripResponseHeaders, ...drop];
+    const extra = Buffer.from(lines, 'latin1');
+    ex.responseHeaders = ex.responseHeaders === null ? extra : Buffer.concat([ex.responseHeaders, extra]);
   }
 
   /**
@@ -170,6 +215,7 @@ export class Route extends RoutedCall<Http1Pool, Client> implements ResponseList
       return false;
     }
     if (this.srv.clearContext) ex.stripResponseHeaders = CLEARED_RESPONSE_FIELDS;
+    if (this.hostAuthority !== undefined) this.restoreHost(ex, info, this.hostAuthority);
     this.status = status;
     return true;
   }

@@ -6,6 +6,7 @@ import { bound, boundLeaf, echo, inetAddr, okTree, request, startRouter, upstrea
 import { leaf } from '../../src/naming/name-tree.js';
 import { Path } from '../../src/naming/path.js';
 import type { ActivityState, BoundName } from '../../src/naming/contracts.js';
+import type { Addr } from '../../src/naming/addr.js';
 import type { NameTree } from '../../src/naming/name-tree.js';
 
 test('routes by Host to the bound endpoint and sets the l5d headers', async (t) => {
@@ -288,3 +289,64 @@ test('maxConcurrentRequests: the request over the limit gets 503', async (t) => 
 });
 
 after(() => {});
+
+test("a bound Addr's authority metadata is the upstream's Host; Location and Refresh name the caller's Host again (Linkerd's RewriteHostHeader)", async (t) => {
+  const hosts: string[] = [];
+  const a = await upstream((req, res) => {
+    hosts.push(`a ${req.headers.host}`);
+    if (req.url === '/retry') {
+      res.writeHead(503, { 'l5d-retryable': 'true', 'content-length': '4' });
+      res.end('busy');
+      return;
+    }
+    res.writeHead(302, { location: `http://${req.headers.host}/next`, refresh: `5; url=http://${req.headers.host}/later`, 'x-other': `http://${req.headers.host}/kept`, 'content-length': '0' });
+    res.end();
+  });
+  t.after(() => a.close());
+  const b = await upstream((req, res) => {
+    hosts.push(`b ${req.headers.host}`);
+    res.writeHead(302, { location: `http://${req.headers.host}/b`, 'content-length': '0' });
+    res.end();
+  });
+  t.after(() => b.close());
+  const authority = (port: number, auth: string | undefined): TestVar<Addr> =>
+    new TestVar<Addr>({ type: 'bound', addrs: [{ host: '127.0.0.1', port, meta: {} }], meta: auth === undefined ? {} : { authority: auth } });
+  const aAddr = authority(a.port, 'web.service.dc1.consul');
+  const tree = okTree(leaf(bound('/#/io.l5d.consul/dc1/web', aAddr)));
+  const r = await startRouter({ trees: { '/svc/dog': tree } });
+  t.after(() => r.close());
+
+  const first = await request(r.port, { headers: { host: 'dog' } });
+  assert.equal(first.status, 302);
+  assert.equal(first.headers['location'], 'http://dog/next');
+  assert.equal(first.headers['refresh'], '5; url=http://dog/later');
+  assert.equal(first.headers['x-other'], 'http://web.service.dc1.consul/kept', 'only Location and Refresh are rewritten');
+  assert.deepEqual(hosts, ['a web.service.dc1.consul']);
+
+  // The Addr loses its authority: the caller's Host goes as it came.
+  aAddr.set({ type: 'bound', addrs: [{ host: '127.0.0.1', port: a.port, meta: {} }], meta: {} });
+  hosts.length = 0;
+  const plain = await request(r.port, { headers: { host: 'dog' } });
+  assert.equal(plain.headers['location'], 'http://dog/next');
+  assert.deepEqual(hosts, ['a dog']);
+
+  // A retry from a client with an authority to one without: the retry carries the caller's Host.
+  aAddr.set({ type: 'bound', addrs: [{ host: '127.0.0.1', port: a.port, meta: {} }], meta: { authority: 'a.example' } });
+  const bAddr = authority(b.port, undefined);
+  let n = 0;
+  const flaky = await upstream((req, res) => {
+    hosts.push(`flaky ${req.headers.host}`);
+    n++;
+    tree.set({ type: 'ok', value: leaf(bound('/#/io.l5d.fs/b', bAddr)) });
+    res.writeHead(503, { 'l5d-retryable': 'true', 'content-length': '4' });
+    res.end('busy');
+  });
+  t.after(() => flaky.close());
+  tree.set({ type: 'ok', value: leaf(bound('/#/io.l5d.consul/dc1/flaky', authority(flaky.port, 'flaky.example'))) });
+  hosts.length = 0;
+  const retried = await request(r.port, { headers: { host: 'dog' } });
+  assert.equal(n, 1);
+  assert.equal(retried.status, 302);
+  assert.equal(retried.headers['location'], 'http://dog/b');
+  assert.deepEqual(hosts, ['flaky flaky.example', 'b dog']);
+});

@@ -53,7 +53,7 @@
  */
 export { createHttp1Server, Http1Exchange, type Http1Server, type Http1Handler, type BodySink, type DrainListener, type CancelListener, type ResponseListener } from './server.js';
 export { Http1Pool, type Http1PoolOptions } from './pool.js';
-export { ResponseInfo } from './response-head.js';
+export { ResponseInfo, responseField } from './response-head.js';
 export { Http1RequestHead, parseRequestHead } from './request-head.js';
 export { Http1Error, STATUS_OF, type Http1ErrorCode } from './errors.js';
 export { DEFAULT_LIMITS, type Http1Limits } from './limits.js';

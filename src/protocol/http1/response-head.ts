@@ -9,6 +9,8 @@ import { eqLower, hasToken } from './request-head.js';
 export const MAX_RESPONSE_HEAD = 64 * 1024;
 
 /** Reused per upstream connection: the framing facts of the response being read. */
+const EMPTY_BUF = Buffer.alloc(0);
+
 export class ResponseInfo {
   status = 0;
   minor = 1;
@@ -26,9 +28,25 @@ export class ResponseInfo {
    * so the head can be forwarded as it is.
    */
   keepAliveOnly = false;
-  /** Offsets of the head within the buffer it was parsed from. */
+  /** Offsets of the head within the buffer it was parsed from, and that buffer. */
   start = 0;
   end = 0;
+  buf: Buffer = EMPTY_BUF;
+}
+
+/**
+ * The value of the first field `name` (lower case) in the head `info` describes, or undefined
+ * (for a listener that needs one field of a response; the request path never calls it).
+ */
+export function responseField(info: ResponseInfo, name: string): string | undefined {
+  const text = info.buf.toString('latin1', info.start, info.end);
+  const lines = text.split('\r\n');
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon > 0 && line.slice(0, colon).toLowerCase() === name) return line.slice(colon + 1).trim();
+  }
+  return undefined;
 }
 
 export const RESPONSE_NEED_MORE = -1;
@@ -104,6 +122,7 @@ export function parseResponseHead(b: Buffer, start: number, headRequest: boolean
   out.keepAliveOnly = keepAliveOnly && !hop;
   out.start = start;
   out.end = end;
+  out.buf = b;
   out.contentLength = 0;
   if (headRequest || status < 200 || status === 204 || status === 304) out.bodyKind = BODY_NONE;
   else if (te) {
