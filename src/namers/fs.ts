@@ -17,14 +17,15 @@ import type { ActivityState, BoundName, Name, NameNamer, Var } from '../naming/c
 import { NEG, leaf, type NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
 import { AsyncVar } from '../naming/var.js';
+import { WEIGHT_KEY } from '../naming/addr.js';
 import { NamerError } from './errors.js';
 import { reader, watchDir } from './fs-watch.js';
 import { configuredPrefix, requiredString, type NamerSpec } from './spec.js';
 
 const MAX_BOUND_NAMES = 10_000;
 
-/** Finagle's WeightedAddress metadata key. */
-export const WEIGHT_KEY = 'endpoint_addr_weight';
+/** Finagle's WeightedAddress metadata key (defined with Addr; namers import it from here too). */
+export { WEIGHT_KEY };
 
 type EntryKind = 'file' | 'dir';
 type Listing = ReadonlyMap<string, EntryKind>;

@@ -14,7 +14,9 @@ import { MeshInterpreter } from '../../src/interpreters/mesh.js';
 import { InterpreterError } from '../../src/interpreters/errors.js';
 import { Dtab, readDtab, readPath } from '../../src/naming/index.js';
 import type { Path } from '../../src/naming/path.js';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort, onChosenPort } from '../support/process.js';
 import { makeTestCerts } from '../support/certs.js';
 import { eventually, leafOf, okTree, plainAddr, tcpRelay, watch, type Cleanups } from './support.js';
@@ -27,10 +29,11 @@ after(async () => {
 const RETRY = { baseSeconds: 0.05, maxSeconds: 0.5 };
 const inet = (port: number): string => `/$/inet/127.0.0.1/${port}`;
 
-/** An in-process namerd whose `default` namespace is `dtab`, io.l5d.mesh on `port`. */
-async function namerd(dtab: string, port = 0): Promise<{ n: RunningNamerd; mesh: number; api: number }> {
+/** An in-process namerd whose `default` namespace is `dtab`, io.l5d.mesh on `port`, with `namers` (YAML list items). */
+async function namerd(dtab: string, port = 0, namers = ''): Promise<{ n: RunningNamerd; mesh: number; api: number }> {
   const yaml =
     `admin:\n  port: 0\nstorage:\n  kind: io.l5d.inMemory\n  namespaces:\n    default: ${JSON.stringify(dtab)}\n` +
+    (namers === '' ? '' : `namers:\n${namers}`) +
     `interfaces:\n- kind: io.l5d.mesh\n  ip: 127.0.0.1\n  port: ${port}\n- kind: io.l5d.httpController\n  ip: 127.0.0.1\n  port: 0\n`;
   // A fixed port (a restart on the same port) may be taken for a moment by another test file.
   const n = await onChosenPort(() => startNamerd(parseNamerdConfig(yaml, 'namerd.yaml')));
@@ -73,6 +76,19 @@ test('bind streams the exact bound tree and Addr from namerd, and follows dtab w
   );
   await putDtab(api, '/svc/web => ~');
   await tree.until((x) => okTree(x) === 'neg', 3000, 'neg');
+});
+
+test('address metadata crosses the mesh API: an io.l5d.fs weight arrives as the number it was', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-meta-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'web'), '127.0.0.1 8081 * 2.5\n127.0.0.1 8082\n');
+  const { mesh } = await namerd('/svc => /#/io.l5d.fs', 0, `- kind: io.l5d.fs\n  rootDir: ${JSON.stringify(dir)}\n`);
+  const i = interpreter(mesh);
+  const tree = watch(i.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
+  const s = await tree.until((x) => x.type === 'ok');
+  const addr = watch(leafOf(s).addr, cleanups);
+  const a = await addr.until((x) => x.type === 'bound');
+  assert.deepEqual(plainAddr(a), { addrs: ['127.0.0.1:8081 {"endpoint_addr_weight":2.5}', '127.0.0.1:8082 {}'], meta: {} });
 });
 
 test('the dtab handed to bind reaches namerd whole (router base ++ request dentries), after the namespace\'s own', async () => {

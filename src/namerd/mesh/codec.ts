@@ -5,7 +5,7 @@
 import { Path } from '../../naming/path.js';
 import type { NameTree } from '../../naming/name-tree.js';
 import { EMPTY, FAIL, NEG, alt, leaf, union, weighted } from '../../naming/name-tree.js';
-import type { Addr } from '../../naming/addr.js';
+import { WEIGHT_KEY, type Addr } from '../../naming/addr.js';
 import { ANY_ELEM, Dentry, Dtab, Prefix, type PrefixElem } from '../../naming/dtab.js';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { DelegateTree } from '../../naming/delegator.js';
@@ -129,6 +129,7 @@ export interface EndpointMsg {
   address?: Buffer;
   port?: number;
   meta?: { nodeName?: string };
+  metadata?: Record<string, string>;
 }
 
 export interface ReplicasMsg {
@@ -136,7 +137,7 @@ export interface ReplicasMsg {
   pending?: object;
   neg?: object;
   failed?: { message?: string };
-  bound?: { endpoints?: EndpointMsg[] };
+  bound?: { endpoints?: EndpointMsg[]; metadata?: Record<string, string> };
 }
 
 function ipToBytes(ip: string): { af: 'INET4' | 'INET6'; bytes: Buffer } | undefined {
@@ -177,11 +178,37 @@ export function addrToReplicas(a: Addr): ReplicasMsg {
         const ip = ipToBytes(addr.host);
         if (!ip) continue;
         const nodeName = typeof addr.meta['nodeName'] === 'string' ? (addr.meta['nodeName'] as string) : undefined;
-        endpoints.push({ inet_af: ip.af, address: ip.bytes, port: addr.port, ...(nodeName ? { meta: { nodeName } } : {}) });
+        const metadata = metaToStrings(addr.meta);
+        endpoints.push({ inet_af: ip.af, address: ip.bytes, port: addr.port, ...(nodeName ? { meta: { nodeName } } : {}), ...(metadata ? { metadata } : {}) });
       }
-      return { bound: { endpoints } };
+      const metadata = metaToStrings(a.meta);
+      return { bound: { endpoints, ...(metadata ? { metadata } : {}) } };
     }
   }
+}
+
+/**
+ * Metadata as the mesh API carries it, values as strings (Linkerd's `toString` of each): the
+ * string, number and boolean values (others have no portable text); undefined when none.
+ */
+function metaToStrings(meta: Readonly<Record<string, unknown>>): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  for (const [k, v] of Object.entries(meta)) {
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') (out ??= {})[k] = String(v);
+  }
+  return out;
+}
+
+/** The mesh API's string metadata as Addr metadata; an endpoint weight is read back as the number it was. */
+function stringsToMeta(m: Record<string, string> | undefined): Record<string, unknown> {
+  if (m === undefined) return {};
+  const out: Record<string, unknown> = { ...m };
+  const w = m[WEIGHT_KEY];
+  if (w !== undefined) {
+    const n = Number(w);
+    if (Number.isFinite(n) && n >= 0) out[WEIGHT_KEY] = n;
+  }
+  return out;
 }
 
 export function replicasToAddr(m: ReplicasMsg): Addr {
@@ -199,9 +226,9 @@ export function replicasToAddr(m: ReplicasMsg): Addr {
         addrs: (m.bound?.endpoints ?? []).map((e) => ({
           host: bytesToIp(e.inet_af, Buffer.from(e.address ?? Buffer.alloc(0))),
           port: e.port ?? 0,
-          meta: e.meta?.nodeName ? { nodeName: e.meta.nodeName } : {},
+          meta: { ...stringsToMeta(e.metadata), ...(e.meta?.nodeName ? { nodeName: e.meta.nodeName } : {}) },
         })),
-        meta: {},
+        meta: stringsToMeta(m.bound?.metadata),
       };
   }
 }
