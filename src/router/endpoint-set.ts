@@ -31,6 +31,8 @@ export interface SetEndpoint extends BalancerEndpoint {
   readonly available: boolean;
   readonly accrual: AccrualState;
   readonly pool: { readonly size: number };
+  /** Removed by service discovery and kept while healthy (`enableProbation`). */
+  onProbation: boolean;
   close(): void;
 }
 
@@ -67,25 +69,48 @@ export function clientMetrics(metrics: Metrics, scope: readonly string[], endpoi
 /**
  * The endpoint set after Addr `a`: a bound Addr keeps the endpoints it still lists, makes the
  * new ones and closes the rest; a negative one closes them all; failed or pending keep the
- * endpoints there were (Finagle keeps the last good set). The balancer gets every new set.
+ * endpoints there were (Finagle keeps the last good set). With `probation` a removed endpoint
+ * that is still available stays, on probation, until it is listed again or becomes unavailable
+ * (`dropUnhealthy`), as Finagle's EnableProbation treats removals as advisory. The balancer
+ * gets every new set.
  */
-export function nextEndpoints<E extends SetEndpoint>(current: Map<string, E>, a: Addr, make: (address: Address) => E, balancer: Balancer<E>): Map<string, E> {
+export function nextEndpoints<E extends SetEndpoint>(current: Map<string, E>, a: Addr, make: (address: Address) => E, balancer: Balancer<E>, probation = false): Map<string, E> {
+  if (a.type !== 'bound' && a.type !== 'neg') return current;
+  const next = new Map<string, E>();
   if (a.type === 'bound') {
-    const next = new Map<string, E>();
     for (const address of a.addrs) {
       const key = `${address.host}\n${address.port}`;
-      next.set(key, current.get(key) ?? next.get(key) ?? make(address));
+      const e = current.get(key) ?? next.get(key) ?? make(address);
+      e.onProbation = false;
+      next.set(key, e);
     }
-    for (const [k, e] of current) if (!next.has(k)) e.close();
-    balancer.update([...next.values()]);
-    return next;
   }
-  if (a.type === 'neg') {
-    for (const e of current.values()) e.close();
-    balancer.update([]);
-    return new Map();
+  for (const [k, e] of current) {
+    if (next.has(k)) continue;
+    if (probation && e.available) {
+      e.onProbation = true;
+      next.set(k, e);
+    } else e.close();
   }
-  return current;
+  balancer.update([...next.values()]);
+  return next;
+}
+
+/**
+ * The endpoint set without the endpoints on probation that became unavailable (closed), or
+ * `current` itself when there are none.
+ */
+export function dropUnhealthy<E extends SetEndpoint>(current: Map<string, E>, balancer: Balancer<E>): Map<string, E> {
+  let next: Map<string, E> | undefined;
+  for (const [k, e] of current) {
+    if (!e.onProbation || e.available) continue;
+    next ??= new Map(current);
+    next.delete(k);
+    e.close();
+  }
+  if (next === undefined) return current;
+  balancer.update([...next.values()]);
+  return next;
 }
 
 /** Closes every endpoint and empties the set (the client is closing). */

@@ -11,7 +11,7 @@ import type { Addr, Address } from '../naming/addr.js';
 import type { Closable, Var } from '../naming/contracts.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { AccrualState, Balancer, BalancerEndpoint, Budget } from './balancing.js';
-import { AddrWaiters, accrualText, clientMetrics, clientSnapshot, closeEndpoints, nextEndpoints, probeUntilUp, type ClientMetrics } from './endpoint-set.js';
+import { AddrWaiters, accrualText, clientMetrics, clientSnapshot, closeEndpoints, dropUnhealthy, nextEndpoints, probeUntilUp, type ClientMetrics } from './endpoint-set.js';
 import type { CommonClientParams } from './router-config.js';
 
 /** What an endpoint's connection pool must offer the client. */
@@ -30,6 +30,7 @@ export class PoolEndpoint<P extends EndpointPool> implements BalancerEndpoint {
   readonly label: string;
   /** failFast: out after a connection failure until a connection succeeds again. */
   failFastDown = false;
+  onProbation = false;
 
   constructor(
     readonly address: Address,
@@ -85,8 +86,14 @@ export class PoolClient<P extends EndpointPool> {
   }
 
   private readonly onAvailability = (): void => {
-    if (!this.closed) this.balancer.rebuild();
+    if (!this.closed) this.availabilityChanged();
   };
+
+  /** An endpoint became available or not: the picker is rebuilt, and one on probation that is unhealthy leaves. */
+  private availabilityChanged(): void {
+    if (this.params.probation) this.endpoints = dropUnhealthy(this.endpoints, this.balancer);
+    this.balancer.rebuild();
+  }
 
   get endpointCount(): number {
     return this.endpoints.size;
@@ -112,7 +119,7 @@ export class PoolClient<P extends EndpointPool> {
       const auth = a.meta['authority'];
       this.authority = typeof auth === 'string' && auth !== '' ? auth : undefined;
     }
-    this.endpoints = nextEndpoints(this.endpoints, a, this.makeEndpoint, this.balancer);
+    this.endpoints = nextEndpoints(this.endpoints, a, this.makeEndpoint, this.balancer, this.params.probation);
     if (a.type !== 'pending') this.addrWaiters.wake();
   }
 
@@ -164,7 +171,7 @@ export class PoolClient<P extends EndpointPool> {
       this.m.connectFailures.incr();
       if (this.params.failFast && !ep.failFastDown) {
         ep.failFastDown = true;
-        this.balancer.rebuild();
+        this.availabilityChanged();
         probeUntilUp(ep.host, ep.port, () => !this.closed && this.endpointsHas(ep), () => {
           ep.failFastDown = false;
           this.balancer.rebuild();
@@ -186,7 +193,7 @@ export class PoolClient<P extends EndpointPool> {
     else ep.accrual.onFailure();
     const marked = ep.accrual.marked();
     if (wasMarked !== marked) (marked ? this.m.removals : this.m.revivals).incr();
-    if (wasAvailable !== ep.accrual.available()) this.balancer.rebuild();
+    if (wasAvailable !== ep.accrual.available()) this.availabilityChanged();
     if (!ep.accrual.available()) {
       const wait = ep.accrual.msUntilProbe();
       if (wait !== undefined) {

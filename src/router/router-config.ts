@@ -48,6 +48,11 @@ export interface CommonClientParams {
   readonly requestAttemptTimeoutMs: number;
   readonly sessionIdleTimeMs: number;
   readonly balancer: BalancerFactory;
+  /**
+   * `loadBalancer.enableProbation`: an endpoint service discovery removes stays in the balancer
+   * while it is healthy (until failure accrual marks it dead), as Finagle's probation keeps it.
+   */
+  readonly probation: boolean;
   readonly accrual: AccrualFactory;
   readonly requeueBudget: () => Budget;
   readonly tls?: ConnectionOptions | undefined;
@@ -67,6 +72,7 @@ export function commonClientParams(p: Obj, tlsFiles: TlsFiles | undefined): Comm
     requestAttemptTimeoutMs: num(p, 'requestAttemptTimeoutMs', 0),
     sessionIdleTimeMs: num(session, 'idleTimeMs', 0),
     balancer: balancerFactory(p['loadBalancer'] as Obj | undefined),
+    probation: (p['loadBalancer'] as Obj | null | undefined)?.['enableProbation'] === true,
     accrual: accrualFactory(p['failureAccrual'] as Obj | undefined),
     requeueBudget: requeueBudgetFactory(p['requeueBudget'] as Obj | undefined),
     tls: clientTlsOptions(p['tls'] as Obj | undefined, tlsFiles ?? NO_TLS_FILES),

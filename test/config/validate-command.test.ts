@@ -207,12 +207,18 @@ test('meshwork linkerd --validate: a mux router is valid; its client keys a mux 
   ]);
 });
 
-test("meshwork linkerd --validate: a key whose feature is not built is accepted at its default value (Linkerd's docs write enableProbation: false), refused otherwise", async () => {
-  const lb = (v: boolean): string => write(`probation-${v}.yaml`, `routers:\n- protocol: http\n  client:\n    loadBalancer: {kind: ewma, enableProbation: ${v}}\n  servers: [{port: 4140}]\n`);
-  const off = lb(false);
+test("meshwork linkerd --validate: a key whose feature is not built is accepted at its default value, refused otherwise", async () => {
+  const cfg = (v: boolean): string =>
+    write(`failfast-${v}.yaml`, `routers:\n- protocol: http\n  interpreter: {kind: io.l5d.consul.interpreter, failFast: ${v}}\n  servers: [{port: 4140}]\n`);
+  const off = cfg(false);
   assert.deepEqual(await run(['linkerd', '--validate', off]), { code: 0, out: `${off}: valid: 1 router (http 'http'), 0 namers, 0 telemeters\n`, err: '' });
-  const on = lb(true);
+  const on = cfg(true);
   const r = await run(['linkerd', '--validate', on]);
   assert.equal(r.code, 2);
-  assert.equal(r.err, `${on}: not supported yet: enableProbation at routers[0].client.loadBalancer.enableProbation\n`);
+  assert.equal(r.err, `${on}: not supported yet: failFast at routers[0].interpreter.failFast\n`);
+  // Linkerd's own docs write `enableProbation: false`; probation is built, so true is valid too.
+  for (const v of [false, true]) {
+    const f = write(`probation-${v}.yaml`, `routers:\n- protocol: http\n  client:\n    loadBalancer: {kind: ewma, enableProbation: ${v}}\n  servers: [{port: 4140}]\n`);
+    assert.equal((await run(['linkerd', '--validate', f])).code, 0);
+  }
 });

@@ -7,7 +7,7 @@
 import type { PluginSpec } from '../../config/schema.js';
 import { PluginError, numberKey } from '../plugin-errors.js';
 import type { BalancerContext, BalancerNode, LoadBalancer, Picker } from './balancer.js';
-import { BaseBalancer } from './balancer.js';
+import { BaseBalancer, ENABLE_PROBATION } from './balancer.js';
 
 export const KIND = 'aperture';
 
@@ -120,7 +120,7 @@ export const apertureBalancer: PluginSpec<Record<string, unknown>, LoadBalancer<
     lowLoad: { type: 'number', default: 0.5, min: 0 },
     highLoad: { type: 'number', default: 2, min: 0 },
     minAperture: { type: 'int', default: 1, min: 1 },
-    enableProbation: { type: 'boolean', default: false, notSupported: true },
+    enableProbation: ENABLE_PROBATION,
   },
   create: (cfg, ctx) => {
     const lowLoad = numberKey(KIND, cfg, 'lowLoad', 0.5, 0);

@@ -90,6 +90,12 @@ export function decayedCost(node: BalancerNode, nowMs: number, decayMs: number):
 }
 
 /** Finagle's penalty for a node with requests in flight but no latency history yet. */
+/**
+ * Every balancer's `enableProbation` key: endpoints removed by service discovery stay while
+ * healthy (Finagle's probation; the client applies it: endpoint-set.ts).
+ */
+export const ENABLE_PROBATION = { type: 'boolean', default: false, doc: 'Endpoints removed by service discovery stay while healthy (Finagle probation).' } as const;
+
 export const EWMA_PENALTY = 2 ** 40;
 
 export type EndpointStatus = 'open' | 'busy' | 'closed';

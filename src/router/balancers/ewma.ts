@@ -5,7 +5,7 @@
 import type { PluginSpec } from '../../config/schema.js';
 import { numberKey } from '../plugin-errors.js';
 import type { BalancerContext, BalancerNode, LoadBalancer, Picker } from './balancer.js';
-import { BaseBalancer, EWMA_PENALTY, P2CPicker, decayedCost, observeLatency } from './balancer.js';
+import { BaseBalancer, EWMA_PENALTY, P2CPicker, decayedCost, observeLatency, ENABLE_PROBATION } from './balancer.js';
 
 export const KIND = 'ewma';
 /** Finagle's default window of latency observations. */
@@ -63,7 +63,7 @@ export const ewmaBalancer: PluginSpec<Record<string, unknown>, LoadBalancer<Bala
   fields: {
     maxEffort: { type: 'int', default: 5, min: 0 },
     decayTimeMs: { type: 'int', default: DEFAULT_DECAY_TIME_MS, min: 1, doc: 'The window of latency observations.' },
-    enableProbation: { type: 'boolean', default: false, notSupported: true },
+    enableProbation: ENABLE_PROBATION,
   },
   create: (cfg, ctx) =>
     new EwmaBalancer(

@@ -4,7 +4,7 @@
  */
 import type { PluginSpec } from '../../config/schema.js';
 import type { BalancerContext, BalancerNode, LoadBalancer, Picker } from './balancer.js';
-import { BaseBalancer } from './balancer.js';
+import { BaseBalancer, ENABLE_PROBATION } from './balancer.js';
 
 export const KIND = 'heap';
 
@@ -43,7 +43,7 @@ export const heapBalancer: PluginSpec<Record<string, unknown>, LoadBalancer<Bala
   category: 'loadBalancer',
   kind: KIND,
   fields: {
-    enableProbation: { type: 'boolean', default: false, notSupported: true },
+    enableProbation: ENABLE_PROBATION,
   },
   create: (_cfg, ctx) => new HeapBalancer(0, ctx),
 };

@@ -2,7 +2,7 @@
 import type { PluginSpec } from '../../config/schema.js';
 import { numberKey } from '../plugin-errors.js';
 import type { BalancerContext, BalancerNode, LoadBalancer, Picker } from './balancer.js';
-import { BaseBalancer, P2CPicker } from './balancer.js';
+import { BaseBalancer, P2CPicker, ENABLE_PROBATION } from './balancer.js';
 
 export const KIND = 'p2c';
 
@@ -24,7 +24,7 @@ export const p2cBalancer: PluginSpec<Record<string, unknown>, LoadBalancer<Balan
   kind: KIND,
   fields: {
     maxEffort: { type: 'int', default: 5, min: 0, doc: 'Re-picks allowed when a pick lands on an unavailable node.' },
-    enableProbation: { type: 'boolean', default: false, notSupported: true },
+    enableProbation: ENABLE_PROBATION,
   },
   create: (cfg, ctx) => new P2CBalancer(numberKey(KIND, cfg, 'maxEffort', 5, 0, undefined, true), ctx),
 };

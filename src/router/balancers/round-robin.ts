@@ -2,7 +2,7 @@
 import type { PluginSpec } from '../../config/schema.js';
 import { numberKey } from '../plugin-errors.js';
 import type { BalancerContext, BalancerNode, LoadBalancer, Picker } from './balancer.js';
-import { BaseBalancer } from './balancer.js';
+import { BaseBalancer, ENABLE_PROBATION } from './balancer.js';
 
 export const KIND = 'roundRobin';
 
@@ -40,7 +40,7 @@ export const roundRobinBalancer: PluginSpec<Record<string, unknown>, LoadBalance
   kind: KIND,
   fields: {
     maxEffort: { type: 'int', default: 5, min: 0 },
-    enableProbation: { type: 'boolean', default: false, notSupported: true },
+    enableProbation: ENABLE_PROBATION,
   },
   create: (cfg, ctx) => new RoundRobinBalancer(numberKey(KIND, cfg, 'maxEffort', 5, 0, undefined, true), ctx),
 };
