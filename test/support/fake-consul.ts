@@ -9,6 +9,13 @@
  *   answering `true` / `false`;
  * - ACL token (`X-Consul-Token` header or `?token=`) → 403 "Permission denied" when wrong;
  *   `?dc=` other than ours → 500 "No path to datacenter".
+ * And the catalog of `setService`: `GET /v1/catalog/service/<name>` (entries with Node, Address,
+ * Datacenter, NodeMeta, ServiceID, ServiceName, ServiceAddress, ServicePort, ServiceTags,
+ * ServiceMeta) and `GET /v1/health/service/<name>` (entries {Node: {Node, Address, Datacenter,
+ * Meta}, Service: {ID, Service, Address, Port, Tags, Meta}, Checks}), `?tag=`, `?passing`, with
+ * blocking reads as above; `GET /v1/agent/self` ({Config: {Datacenter, NodeName, Server
+ * [, Domain]}, Meta}: `Domain` only when the `domain` option is set, as Consul 0.x agents
+ * reported it; 1.x agents leave it out), whose next answers `failAgentSelf` can turn into errors.
  * With `tls` it serves HTTPS. `stop()` / `start()` keep port and data; `restoreWithIndex(n)` simulates a snapshot restore
  * that moves the index backwards.
  */
@@ -38,7 +45,10 @@ export interface FakeServiceInstance {
   readonly serviceAddress?: string;
   readonly node?: string;
   readonly tags?: readonly string[];
+  /** The service instance's Meta (ServiceMeta / Service.Meta). */
   readonly meta?: Readonly<Record<string, string>>;
+  /** The node's Meta (NodeMeta / Node.Meta). */
+  readonly nodeMeta?: Readonly<Record<string, string>>;
   readonly status?: 'passing' | 'warning' | 'critical' | 'maintenance';
 }
 
@@ -49,6 +59,8 @@ export interface FakeConsulOptions {
   readonly token?: string;
   readonly datacenter?: string;
   readonly startIndex?: number;
+  /** The agent's DNS domain as /v1/agent/self's Config.Domain reports it (e.g. `consul.`); absent: left out. */
+  readonly domain?: string;
   /** Serve HTTPS with this certificate (Consul's `verify_incoming` setups); absent: HTTP. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
@@ -58,6 +70,9 @@ export class FakeConsul {
   readonly host = '127.0.0.1';
   readonly datacenter: string;
   readonly token: string | undefined;
+  readonly domain: string | undefined;
+  /** Statuses the next /v1/agent/self reads answer with, in order. */
+  private readonly agentFailures: number[] = [];
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly kv = new Map<string, KvEntry>();
@@ -74,6 +89,7 @@ export class FakeConsul {
     this.tls = opts.tls;
     this.token = opts.token;
     this.datacenter = opts.datacenter ?? 'dc1';
+    this.domain = opts.domain;
     this.index = opts.startIndex ?? 1;
   }
 
@@ -157,6 +173,19 @@ export class FakeConsul {
     this.touch(SVC_KEY + name, idx);
   }
 
+  /** The next /v1/agent/self reads answer these statuses (5xx: "agent unavailable"), one each. */
+  failAgentSelf(...statuses: number[]): void {
+    this.agentFailures.push(...statuses);
+  }
+
+  private agentSelf(res: ServerResponse): void {
+    const fail = this.agentFailures.shift();
+    if (fail !== undefined) return text(res, fail, fail === 403 ? 'Permission denied' : 'agent unavailable');
+    const config: Record<string, unknown> = { Datacenter: this.datacenter, NodeName: 'fake-agent', Server: true };
+    if (this.domain !== undefined) config['Domain'] = this.domain;
+    return json(res, 200, { Config: config, Meta: {} }, {});
+  }
+
   private readService(res: ServerResponse, health: boolean, name: string, q: URLSearchParams): void {
     const key = SVC_KEY + name;
     const matches = (k: string) => k === key;
@@ -168,13 +197,13 @@ export class FakeConsul {
       const all = (this.services.get(name) ?? []).filter((i) => tag === null || (i.tags ?? []).includes(tag));
       if (!health) {
         return json(res, 200, all.map((i) => ({
-          Node: i.node ?? 'n', Address: i.address, Datacenter: this.datacenter, ServiceID: name, ServiceName: name,
+          Node: i.node ?? 'n', Address: i.address, Datacenter: this.datacenter, NodeMeta: i.nodeMeta ?? {}, ServiceID: name, ServiceName: name,
           ServiceAddress: i.serviceAddress ?? '', ServicePort: i.port, ServiceTags: i.tags ?? [], ServiceMeta: i.meta ?? {},
         })), headers);
       }
       const passing = q.has('passing');
       const out = all.filter((i) => !passing || (i.status ?? 'passing') === 'passing').map((i) => ({
-        Node: { Node: i.node ?? 'n', Address: i.address, Datacenter: this.datacenter },
+        Node: { Node: i.node ?? 'n', Address: i.address, Datacenter: this.datacenter, Meta: i.nodeMeta ?? {} },
         Service: { ID: name, Service: name, Address: i.serviceAddress ?? '', Port: i.port, Tags: i.tags ?? [], Meta: i.meta ?? {} },
         Checks: [{ CheckID: 'serfHealth', Status: i.status ?? 'passing' }],
       }));
@@ -234,6 +263,7 @@ export class FakeConsul {
     const dc = q.get('dc');
     if (dc !== null && dc !== this.datacenter) return text(res, 500, `No path to datacenter`);
     if (url.pathname === '/v1/catalog/datacenters') return json(res, 200, [this.datacenter], {});
+    if (url.pathname === '/v1/agent/self') return req.method === 'GET' ? this.agentSelf(res) : text(res, 405, 'method not allowed');
     const svc = /^\/v1\/(catalog|health)\/service\/([^/]+)$/.exec(url.pathname);
     if (svc) return this.readService(res, svc[1] === 'health', decodeURIComponent(svc[2]!), q);
     if (!url.pathname.startsWith('/v1/kv/')) return text(res, 404, 'not found');
