@@ -7,6 +7,7 @@ export type NamerErrorCode =
   | 'MESH_ERR_FS_MALFORMED_ADDRESS' // an io.l5d.fs file has a line that is not `host port [* weight]`
   | 'MESH_ERR_FS_READ' // an io.l5d.fs file or directory could not be read
   | 'MESH_ERR_NAMER_UNAVAILABLE' // a service-discovery API did not answer, or answered an error
+  | 'MESH_ERR_NAMER_BAD_DATA' // a discovery record the namer cannot read (e.g. io.l5d.zkLeader data not host:port)
   | 'MESH_ERR_NAMER_BAD_PATH'; // a name the namer cannot read (e.g. a serverset job `a:b:c`)
 
 export class NamerError extends Error {

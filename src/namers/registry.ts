@@ -15,8 +15,10 @@ import { dnsSrvNamerSpec } from './dnssrv.js';
 import { fsNamerSpec } from './fs.js';
 import { k8sExternalNamerSpec, k8sNamerSpec, k8sNsNamerSpec } from './k8s/spec.js';
 import { marathonNamerSpec } from './marathon.js';
+import { rancherNamerSpec } from './rancher.js';
 import { rewriteNamerSpec } from './rewrite.js';
 import { serversetsNamerSpec } from './serversets.js';
+import { zkLeaderNamerSpec } from './zk-leader.js';
 import type { NamerConfigObject, NamerContext, NamerSpec } from './spec.js';
 
 export type { MadeNamer, NamerContext, NamerSpec } from './spec.js';
@@ -30,8 +32,10 @@ const NAMER_SPECS: readonly NamerSpec[] = [
   k8sExternalNamerSpec,
   k8sNsNamerSpec,
   marathonNamerSpec,
+  rancherNamerSpec,
   rewriteNamerSpec,
   serversetsNamerSpec,
+  zkLeaderNamerSpec,
 ];
 
 const registry = new Map<string, NamerSpec>();

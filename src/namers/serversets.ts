@@ -9,19 +9,18 @@
  * As Finagle's resolver does, a serverset without any such member is Neg; and as Linkerd's
  * namer does, a Neg path is tried again without its last element, which moves into the residual
  * (`/discovery/prod/web/v1` binds `/discovery/prod/web` with residual `/v1` when `.../web/v1`
- * is not a serverset). Reading and watching are zk-dir.ts's. Not built: Finagle's weight
- * vectors (`vector_*` nodes) and its stabilizer's delayed removals.
+ * is not a serverset). Reading, watching and that walk up are zk-dir.ts's. Not built:
+ * Finagle's weight vectors (`vector_*` nodes) and its stabilizer's delayed removals.
  */
-import { Activity, PENDING, failed, ok, type ActivityState } from '../naming/activity.js';
+import type { Activity } from '../naming/activity.js';
 import { ADDR_NEG, type Addr, type Address } from '../naming/addr.js';
-import { boundName } from '../naming/bound.js';
 import type { Name, NameNamer } from '../naming/contracts.js';
-import { NEG, leaf, type NameTree } from '../naming/name-tree.js';
+import type { NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
-import { ConstVar, flatMap } from '../naming/var.js';
+import type { AsyncVar } from '../naming/var.js';
 import { NamerError } from './errors.js';
 import { configuredPrefix, type NamerSpec } from './spec.js';
-import { ZkDirWatcher, zkConnect } from './zk-dir.js';
+import { ZkDirWatcher, bindZkPath, zkConnect } from './zk-dir.js';
 import { zkAddrs } from '../config/catalogue.js';
 
 const KIND = 'io.l5d.serversets';
@@ -96,27 +95,19 @@ export class ServersetsNamer implements NameNamer {
   }
 
   lookup(path: Path): Activity<NameTree<Name>> {
-    return this.bind(path, path.drop(path.size));
+    return bindZkPath(this.prefix, path, path.drop(path.size), (p) => this.members(p));
   }
 
-  /** `path` as a serverset; when that is Neg, its parent with the last element in the residual. */
-  private bind(path: Path, residual: Path): Activity<NameTree<Name>> {
-    if (path.isEmpty) return Activity.value<NameTree<Name>>(NEG);
+  /** The members of the serverset `path` names (its last element a job); none for `/`. */
+  private members(path: Path): AsyncVar<Addr> | Error | undefined {
+    if (path.isEmpty) return undefined;
     const elems = path.utf8Elems;
     const last = elems[elems.length - 1]!;
     const job = parseJob(last);
-    if (job === undefined) return Activity.exception(new NamerError('MESH_ERR_NAMER_BAD_PATH', `${KIND}: invalid job syntax: ${last} (name[:endpoint][#shard])`));
+    if (job === undefined) return new NamerError('MESH_ERR_NAMER_BAD_PATH', `${KIND}: invalid job syntax: ${last} (name[:endpoint][#shard])`);
     const zkPath = '/' + [...elems.slice(0, -1), job.name].join('/');
     const key = `${job.endpoint ?? ''}#${job.shard ?? ''}`;
-    const addr = this.dirs.dir(zkPath, key, (children, datas) => addrOfMembers(children, datas, job));
-    const bound = boundName(this.prefix.concat(path), addr, residual);
-    const n = path.size;
-    const states = flatMap(addr, (a: Addr) => {
-      if (a.type === 'neg') return this.bind(path.take(n - 1), path.drop(n - 1).concat(residual)).states;
-      const s: ActivityState<NameTree<Name>> = a.type === 'pending' ? PENDING : a.type === 'failed' ? failed(a.cause) : ok<NameTree<Name>>(leaf<Name>(bound));
-      return new ConstVar(s);
-    });
-    return new Activity(states).dedup();
+    return this.dirs.dir(zkPath, key, (children, datas) => addrOfMembers(children, datas, job));
   }
 }
 

@@ -1,16 +1,21 @@
 /**
  * ZooKeeper directory watches for the namers that read a znode's children and their data
- * (io.l5d.curator, io.l5d.serversets). A namer's one client is made when a name is first
- * observed and closed when none is. Children and data are read again on ZooKeeper watch events
- * and, as a backstop for events lost across reconnects, every second. A directory znode that
- * does not exist is Neg (and an exists-watch wakes the read when it appears). While ZooKeeper is
+ * (io.l5d.curator, io.l5d.serversets, io.l5d.zkLeader), and the walk up a ZooKeeper path that
+ * serversets and zkLeader share. A namer's one client is made when a name is first observed
+ * and closed when none is. Children and data are read again on ZooKeeper watch events and, as a
+ * backstop for events lost across reconnects, every second. A directory znode that does not
+ * exist is Neg (and an exists-watch wakes the read when it appears). While ZooKeeper is
  * unreachable the last answer is kept; before any answer the Addr stays pending. An expired
  * session gets a new client, and so does one a restarting server took and never served.
  */
 import type { Client, ZkException } from 'node-zookeeper-client';
+import { Activity, PENDING, failed, ok, type ActivityState } from '../naming/activity.js';
 import { ADDR_NEG, ADDR_PENDING, type Addr } from '../naming/addr.js';
-import { addrEquals } from '../naming/bound.js';
-import { AsyncVar } from '../naming/var.js';
+import { addrEquals, boundName } from '../naming/bound.js';
+import type { Name } from '../naming/contracts.js';
+import { NEG, leaf, type NameTree } from '../naming/name-tree.js';
+import type { Path } from '../naming/path.js';
+import { AsyncVar, ConstVar, flatMap } from '../naming/var.js';
 import { forceClose, zkLib } from '../namerd/stores/zk-client.js';
 import { reader } from './fs-watch.js';
 import { NamerError } from './errors.js';
@@ -20,6 +25,9 @@ export const ZK_RESYNC_MS = 1000;
 
 /** An Addr from a directory's children (names) and their data (undefined: gone meanwhile). */
 export type DirDecoder = (children: readonly string[], datas: readonly (Buffer | undefined)[]) => Addr;
+
+/** The children whose data a decoder needs (all of them when a directory has no selector). */
+export type DirSelector = (children: readonly string[]) => readonly string[];
 
 export interface ZkDirOptions {
   /** ZooKeeper's connect string (`host:port,host:port`). */
@@ -43,6 +51,30 @@ const codeOf = (e: unknown): number | undefined => {
 export function zkConnect(addrs: unknown, where: string, makeError: (message: string) => Error): string {
   if (!Array.isArray(addrs) || addrs.length === 0) throw makeError(`${where}.zkAddrs: found ${JSON.stringify(addrs) ?? 'undefined'}; allowed: a list of {host, port}`);
   return (addrs as { host: string; port?: number }[]).map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port ?? 2181}`).join(',');
+}
+
+/**
+ * The answer of a namer whose names are ZooKeeper paths (io.l5d.serversets, io.l5d.zkLeader):
+ * `prefix ++ path` bound to `addrOf(path)`, and while that Addr is Neg, the same question about
+ * `path` without its last element, which moves to the front of the residual, as Linkerd's
+ * namers walk up; Neg when no element is left to drop. `addrOf` answers undefined for a path it
+ * does not read (Neg) and an Error for one it cannot read.
+ */
+export function bindZkPath(prefix: Path, path: Path, residual: Path, addrOf: (path: Path) => AsyncVar<Addr> | Error | undefined): Activity<NameTree<Name>> {
+  const addr = addrOf(path);
+  if (addr === undefined) return Activity.value<NameTree<Name>>(NEG);
+  if (addr instanceof Error) return Activity.exception(addr);
+  const bound = boundName(prefix.concat(path), addr, residual);
+  const n = path.size;
+  const states = flatMap(addr, (a: Addr) => {
+    if (a.type === 'neg') {
+      if (n === 0) return new ConstVar(ok<NameTree<Name>>(NEG));
+      return bindZkPath(prefix, path.take(n - 1), path.drop(n - 1).concat(residual), addrOf).states;
+    }
+    const s: ActivityState<NameTree<Name>> = a.type === 'pending' ? PENDING : a.type === 'failed' ? failed(a.cause) : ok<NameTree<Name>>(leaf<Name>(bound));
+    return new ConstVar(s);
+  });
+  return new Activity(states).dedup();
 }
 
 export class ZkDirWatcher {
@@ -76,9 +108,10 @@ export class ZkDirWatcher {
 
   /**
    * What `decode` makes of `dir`'s children, read while observed. `key` tells decoders of the
-   * same directory apart (one shared watch per directory and key).
+   * same directory apart (one shared watch per directory and key). With `select`, only the
+   * children it picks are read and handed to `decode` (io.l5d.zkLeader reads one).
    */
-  dir(dir: string, key: string, decode: DirDecoder): AsyncVar<Addr> {
+  dir(dir: string, key: string, decode: DirDecoder, select?: DirSelector): AsyncVar<Addr> {
     const id = `${key}\u0000${dir}`;
     let v = this.vars.get(id);
     if (v === undefined) {
@@ -104,7 +137,7 @@ export class ZkDirWatcher {
           };
           const release = (path: string): void => void armed.delete(path);
           const r = reader(
-            () => this.read(dir, decode, watch, release),
+            () => this.read(dir, decode, select, watch, release),
             (a) => {
               if (a === undefined) return; // not connected: keep what we have
               if (a.type === 'failed' && answered) return;
@@ -137,7 +170,13 @@ export class ZkDirWatcher {
    * One read of a directory, with the watches `watch` hands out (none for a znode already
    * watched); undefined while not connected.
    */
-  private async read(dir: string, decode: DirDecoder, watch: (c: Client, path: string) => ((e: unknown) => void) | undefined, release: (path: string) => void): Promise<Addr | undefined> {
+  private async read(
+    dir: string,
+    decode: DirDecoder,
+    select: DirSelector | undefined,
+    watch: (c: Client, path: string) => ((e: unknown) => void) | undefined,
+    release: (path: string) => void,
+  ): Promise<Addr | undefined> {
     const c = this.zk();
     if (c.getState() !== zkLib().State.SYNC_CONNECTED) {
       // A restarting ZooKeeper can take a connection and never serve its session (see the zk
@@ -154,7 +193,8 @@ export class ZkDirWatcher {
     this.waitingSince = 0;
     const child = (ch: string): string => (dir === '/' ? `/${ch}` : `${dir}/${ch}`);
     try {
-      const children = await zk<string[]>((cb) => c.getChildren(dir, watch(c, dir), (err, ch) => cb(err, ch)));
+      const all = await zk<string[]>((cb) => c.getChildren(dir, watch(c, dir), (err, ch) => cb(err, ch)));
+      const children = select === undefined ? all : select(all);
       const datas = await Promise.all(
         children.map((ch) =>
           zk<Buffer | undefined>((cb) => c.getData(child(ch), watch(c, child(ch)), (err, data) => cb(err, data ?? undefined))).catch((e: unknown) => {
