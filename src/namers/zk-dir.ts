@@ -83,6 +83,8 @@ export class ZkDirWatcher {
   private waitingSince = 0;
   private readonly vars = new Map<string, AsyncVar<Addr>>();
   private active = 0;
+  /** The readers of observed directories, run again as soon as a client connects. */
+  private readonly readers = new Set<() => void>();
 
   constructor(
     /** The namer's kind, for error messages. */
@@ -100,6 +102,11 @@ export class ZkDirWatcher {
         this.client = null;
         forceClose(c);
       }
+    });
+    // The first reads find the client still connecting: read again once it is connected
+    // rather than at the next resync, a second later.
+    c.on('connected', () => {
+      if (this.client === c) for (const run of this.readers) run();
     });
     c.connect();
     this.client = c;
@@ -147,10 +154,12 @@ export class ZkDirWatcher {
           );
           const timer = setInterval(r.run, ZK_RESYNC_MS);
           timer.unref();
+          this.readers.add(r.run);
           r.run();
           return {
             close: () => {
               r.stop();
+              this.readers.delete(r.run);
               clearInterval(timer);
               if (--this.active === 0 && this.client !== null) {
                 forceClose(this.client);
