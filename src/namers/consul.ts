@@ -215,12 +215,17 @@ export class ConsulNamer {
     }
     if (r.status !== 200) throw new AgentError(`consul agent at ${this.opts.host}:${this.opts.port}: /v1/agent/self HTTP ${r.status} ${r.body.slice(0, 200)}`, r.status >= 500);
     let config: { Domain?: unknown; Datacenter?: unknown } | undefined;
+    let debug: { DNSDomain?: unknown } | undefined;
     try {
-      config = (JSON.parse(r.body) as { Config?: { Domain?: unknown; Datacenter?: unknown } } | null)?.Config;
+      const self = JSON.parse(r.body) as { Config?: { Domain?: unknown; Datacenter?: unknown }; DebugConfig?: { DNSDomain?: unknown } } | null;
+      config = self?.Config;
+      debug = self?.DebugConfig;
     } catch (e) {
       throw new AgentError(`consul agent at ${this.opts.host}:${this.opts.port}: /v1/agent/self: ${(e as Error).message}`, false);
     }
-    const domain = typeof config?.Domain === 'string' ? config.Domain : 'consul';
+    // Consul 0.x agents report Config.Domain (what Linkerd reads); 1.x agents report it only as
+    // DebugConfig.DNSDomain, so a custom domain is taken from there when Config has none.
+    const domain = typeof config?.Domain === 'string' ? config.Domain : typeof debug?.DNSDomain === 'string' && debug.DNSDomain !== '' ? debug.DNSDomain : 'consul';
     this.agent = {
       datacenter: typeof config?.Datacenter === 'string' ? config.Datacenter : undefined,
       // Only one dot comes off each end, as in Linkerd (`consul.` is Consul's default).

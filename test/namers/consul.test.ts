@@ -211,6 +211,15 @@ test('setHost: authority is <service>.service.<dc>.<domain> with the agent domai
   } finally {
     await east.stop();
   }
+  // A Consul 1.x agent reports its domain only as DebugConfig.DNSDomain: taken from there.
+  const modern = await startFakeConsul({ datacenter: 'dc9', dnsDomain: 'mesh.internal.' });
+  try {
+    modern.setService('web', [{ address: '127.0.1.11', port: 83 }]);
+    const b = await bind(namer({ setHost: true }, modern), '/.local/web');
+    assert.deepEqual((await addrs(b, 1)).map(shape), [{ meta: { authority: 'web.service.dc9.mesh.internal' }, addrs: [['127.0.1.11:83', { endpoint_addr_weight: 1 }]] }]);
+  } finally {
+    await modern.stop();
+  }
   // An agent whose Config has no Domain (Consul 1.x): `consul`. Without setHost, no agent read for a named dc.
   consul.setService('web', [{ address: '127.0.1.10', port: 82 }]);
   const from = consul.requests.length;

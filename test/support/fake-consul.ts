@@ -14,8 +14,10 @@
  * ServiceMeta) and `GET /v1/health/service/<name>` (entries {Node: {Node, Address, Datacenter,
  * Meta}, Service: {ID, Service, Address, Port, Tags, Meta}, Checks}), `?tag=`, `?passing`, with
  * blocking reads as above; `GET /v1/agent/self` ({Config: {Datacenter, NodeName, Server
- * [, Domain]}, Meta}: `Domain` only when the `domain` option is set, as Consul 0.x agents
- * reported it; 1.x agents leave it out), whose next answers `failAgentSelf` can turn into errors.
+ * [, Domain]}, [DebugConfig: {DNSDomain, Datacenter},] Meta}: `Domain` only when the `domain`
+ * option is set, as Consul 0.x agents reported it; 1.x agents leave it out and report
+ * DebugConfig.DNSDomain, given with `dnsDomain`), whose next answers `failAgentSelf` can turn
+ * into errors.
  * With `tls` it serves HTTPS. `stop()` / `start()` keep port and data; `restoreWithIndex(n)` simulates a snapshot restore
  * that moves the index backwards.
  */
@@ -61,6 +63,8 @@ export interface FakeConsulOptions {
   readonly startIndex?: number;
   /** The agent's DNS domain as /v1/agent/self's Config.Domain reports it (e.g. `consul.`); absent: left out. */
   readonly domain?: string;
+  /** The agent's DNS domain as a Consul 1.x agent reports it, in DebugConfig.DNSDomain; absent: left out. */
+  readonly dnsDomain?: string;
   /** Serve HTTPS with this certificate (Consul's `verify_incoming` setups); absent: HTTP. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
@@ -71,6 +75,7 @@ export class FakeConsul {
   readonly datacenter: string;
   readonly token: string | undefined;
   readonly domain: string | undefined;
+  readonly dnsDomain: string | undefined;
   /** Statuses the next /v1/agent/self reads answer with, in order. */
   private readonly agentFailures: number[] = [];
   private server: Server | undefined;
@@ -90,6 +95,7 @@ export class FakeConsul {
     this.token = opts.token;
     this.datacenter = opts.datacenter ?? 'dc1';
     this.domain = opts.domain;
+    this.dnsDomain = opts.dnsDomain;
     this.index = opts.startIndex ?? 1;
   }
 
@@ -183,7 +189,9 @@ export class FakeConsul {
     if (fail !== undefined) return text(res, fail, fail === 403 ? 'Permission denied' : 'agent unavailable');
     const config: Record<string, unknown> = { Datacenter: this.datacenter, NodeName: 'fake-agent', Server: true };
     if (this.domain !== undefined) config['Domain'] = this.domain;
-    return json(res, 200, { Config: config, Meta: {} }, {});
+    const self: Record<string, unknown> = { Config: config, Meta: {} };
+    if (this.dnsDomain !== undefined) self['DebugConfig'] = { DNSDomain: this.dnsDomain, Datacenter: this.datacenter };
+    return json(res, 200, self, {});
   }
 
   private readService(res: ServerResponse, health: boolean, name: string, q: URLSearchParams): void {
