@@ -88,6 +88,11 @@ export class ConfiguredDtabInterpreter implements RemoteInterpreter {
     return this.dtab.flatMap((configured) => this.deps.bind(configured.concat(dtab), path));
   }
 
+  /** The configured dtab once it is known (rejects with the reason, or after `timeoutMs`). */
+  configuredDtab(timeoutMs: number): Promise<Dtab> {
+    return this.dtab.toPromise(timeoutMs);
+  }
+
   async delegate(dtab: Dtab, path: Path, timeoutMs = 2000): Promise<unknown> {
     const explain = this.deps.explain;
     if (explain === undefined) throw new Error('no delegation explainer');

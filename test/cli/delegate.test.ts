@@ -119,3 +119,34 @@ test('delegate: a router with the io.l5d.fs interpreter explains with its dtab f
   assert.equal(r.code === 0, false);
   assert.match(r.err, /routers\[0\]\.interpreter\.dtabFile: cannot read .*nope\.dtab: ENOENT/);
 });
+
+test('delegate --config: a router following Consul or a ConfigMap explains with the stored dtab first; one that cannot be read names it', async (t) => {
+  const { startFakeConsul } = await import('../support/fake-consul.js');
+  const { startFakeK8s } = await import('../support/fake-k8s.js');
+  const consul = await startFakeConsul();
+  t.after(() => consul.stop());
+  const k8s = await startFakeK8s();
+  t.after(() => k8s.stop());
+  consul.set('namerd/dtabs/web', '/svc => /#/io.l5d.fs');
+  k8s.putObject('routing', 'configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'dtabs' }, data: { 'web.dtab': '/svc => /#/io.l5d.fs' } });
+  const file = join(dir, 'remote.yaml');
+  writeFileSync(
+    file,
+    `namers:\n- kind: io.l5d.fs\n  rootDir: ${join(dir, 'disco')}\nrouters:\n` +
+      `- protocol: http\n  label: consul\n  dtab: /svc/x => /$/inet/127.0.0.1/7777\n  interpreter: {kind: io.l5d.consul.interpreter, host: 127.0.0.1, port: ${consul.port}, namespace: web}\n` +
+      `- protocol: http\n  label: cm\n  interpreter: {kind: io.l5d.k8s.configMap, host: 127.0.0.1, port: ${k8s.port}, namespace: routing, name: dtabs, filename: web.dtab}\n` +
+      `- protocol: http\n  label: down\n  interpreter: {kind: io.l5d.k8s.configMap, host: 127.0.0.1, port: 1, namespace: routing, name: dtabs, filename: web.dtab}\n`,
+  );
+  for (const router of ['consul', 'cm']) {
+    const users = await run('--config', file, '--router', router, '/svc/users');
+    assert.equal(users.code, 0, users.err);
+    assert.match(users.out, /"dentry":\{"prefix":"\/svc","dst":"\/#\/io\.l5d\.fs"\}.*"id":"\/#\/io\.l5d\.fs\/users"/, router);
+  }
+  // The router's own entries come after the stored ones (and win).
+  const x = await run('--config', file, '--router', 'consul', '/svc/x');
+  assert.match(x.out, /^\{"type":"alt","path":"\/svc\/x","alt":\[\{"type":"leaf","path":"\/\$\/inet\/127\.0\.0\.1\/7777"/);
+  // Nothing answers on port 1: within --timeout the command says which interpreter it could not read.
+  const down = await run('--config', file, '--router', 'down', '--timeout', '500', '/svc/users');
+  assert.equal(down.code, 2);
+  assert.match(down.err, /remote\.yaml: routers\[2\]\.interpreter: cannot read the io\.l5d\.k8s\.configMap dtab: no answer within 500 ms \(--timeout\)$/m, down.err);
+});

@@ -72,7 +72,7 @@ export async function parseNamingArgs(args: string[], io: CommandIO, booleanFlag
   const configFile = values.get('--config');
   if (configFile !== undefined) {
     try {
-      const setup = await namingFromLinkerdConfig(configFile, values.get('--router'), readPath);
+      const setup = await namingFromLinkerdConfig(configFile, values.get('--router'), readPath, timeoutMs);
       namers = setup.namers;
       base = setup.dtab;
     } catch (e) {
