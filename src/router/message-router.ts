@@ -40,12 +40,22 @@ export interface MessageRouterDeps<D extends DtabLike = DtabLike> {
   readonly tracer?: Tracer | null;
 }
 
-/** How a traced request's server span starts: the caller's trace bytes, the RPC system and method. */
+/**
+ * What a request says about itself besides its name: for a traced request's server span the
+ * caller's trace bytes, the RPC system and method; and the caller's Finagle deadline, if any.
+ */
 export interface RpcSpanStart {
   readonly trace: Buffer | undefined;
   readonly system: string;
   readonly method: string;
+  /** The caller's deadline (Finagle's Deadline context): it tightens the total timeout. */
+  readonly deadline?: { readonly timestampNs: bigint; readonly deadlineNs: bigint } | undefined;
 }
+
+/** The deadline a request goes on with: the caller's, tightened by the router's timeout. */
+export type PassedDeadline = { readonly timestampNs: bigint; readonly deadlineNs: bigint } | undefined;
+
+type Send<R> = (dst: Path, signal: AbortSignal, span: ServerSpan | null, deadline: PassedDeadline) => Promise<R>;
 
 export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> {
   readonly label: string;
@@ -79,18 +89,20 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
   /**
    * One request: named by `identify`, under its service's counters and total timeout (the
    * tighter of the service's `totalTimeoutMs` and the server's `serverTimeoutMs`), aborted with
-   * the caller's `signal`, and with a tracer inside a server span started from `span`. `send`
-   * gets the request's own signal (total timeout or caller gone) and the span (null untraced).
+   * the caller's `signal` and bounded by the caller's deadline (`span.deadline`, Finagle's
+   * Deadline context), and with a tracer inside a server span started from `span`. `send` gets
+   * the request's own signal (total timeout or caller gone), the span (null untraced) and the
+   * deadline to pass on (the caller's, tightened by the router's timeout; undefined without one).
    */
   protected routeMessage<R>(
     identify: () => Path,
     span: RpcSpanStart,
     signal: AbortSignal | undefined,
     serverTimeoutMs: number,
-    send: (dst: Path, signal: AbortSignal, span: ServerSpan | null) => Promise<R>,
+    send: Send<R>,
   ): Promise<R> {
     const tracer = this.tracer;
-    if (tracer === null) return this.underService(identify(), null, signal, serverTimeoutMs, send);
+    if (tracer === null) return this.underService(identify(), null, span.deadline, signal, serverTimeoutMs, send);
     return this.traced(tracer, identify, span, signal, serverTimeoutMs, send);
   }
 
@@ -100,11 +112,11 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
     start: RpcSpanStart,
     signal: AbortSignal | undefined,
     serverTimeoutMs: number,
-    send: (dst: Path, signal: AbortSignal, span: ServerSpan | null) => Promise<R>,
+    send: Send<R>,
   ): Promise<R> {
     const span = tracer.startRpcSpan(callerContext(start.trace), this.label, start.system, start.method);
     try {
-      const reply = await this.underService(identify(), span, signal, serverTimeoutMs, send);
+      const reply = await this.underService(identify(), span, start.deadline, signal, serverTimeoutMs, send);
       span.finish(0);
       return reply;
     } catch (e) {
@@ -116,22 +128,38 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
   private async underService<R>(
     dst: Path,
     span: ServerSpan | null,
+    deadline: RpcSpanStart['deadline'],
     signal: AbortSignal | undefined,
     serverTimeoutMs: number,
-    send: (dst: Path, signal: AbortSignal, span: ServerSpan | null) => Promise<R>,
+    send: Send<R>,
   ): Promise<R> {
     const dstText = dst.show();
     span?.tag('l5d.dst.service', dstText);
     const svc = this.services.get(dstText) ?? this.makeService(dst, dstText);
+    // The server's timeoutMs and the caller's deadline tighten the total timeout; the tighter
+    // deadline travels on, as the http router does with l5d-ctx-deadline.
+    let total = tighterTimeout(serverTimeoutMs, svc.totalTimeoutMs);
+    let byDeadline = false;
+    let passed: PassedDeadline;
+    if (deadline !== undefined) {
+      const now = Date.now();
+      const left = Number(deadline.deadlineNs / 1_000_000n) - now;
+      if (left <= 0) throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `the caller's deadline passed ${-left}ms before ${dstText} was called`, { interrupted: true });
+      if (total <= 0 || left < total) {
+        total = left;
+        byDeadline = true;
+        passed = deadline;
+      } else passed = { timestampNs: deadline.timestampNs, deadlineNs: BigInt(now + total) * 1_000_000n };
+    }
     const started = Date.now();
     svc.requests.incr();
     const ac = new AbortController();
     const onCallerGone = (): void => ac.abort(new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', 'the caller went away', { interrupted: true }));
     signal?.addEventListener('abort', onCallerGone, { once: true });
-    const total = tighterTimeout(serverTimeoutMs, svc.totalTimeoutMs);
-    const timer = total > 0 ? setTimeout(() => ac.abort(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${total}ms total timeout for ${dstText}`, { interrupted: true })), total) : undefined;
+    const why = byDeadline ? `the caller's deadline (${total}ms left)` : `${total}ms total timeout`;
+    const timer = total > 0 ? setTimeout(() => ac.abort(new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${why} for ${dstText}`, { interrupted: true })), total) : undefined;
     try {
-      const reply = await send(dst, ac.signal, span);
+      const reply = await send(dst, ac.signal, span, passed);
       svc.success.incr();
       return reply;
     } catch (e) {

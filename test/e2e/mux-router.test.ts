@@ -7,6 +7,8 @@
  * - without a tracer a caller's trace context goes on as a child of its span;
  * - failures answer an Rdispatch error with the reason (no hosts, a destination that is not a
  *   path, an upstream that is gone); an upstream's own error goes back as it is;
+ * - the caller's Finagle Deadline context bounds the request and goes on, tightened by the
+ *   service's totalTimeoutMs; a deadline already passed is refused before any upstream sees it;
  * - a nack is requeued to another endpoint; a nack from the only endpoint goes back as a nack;
  *   `maxConcurrentRequests` over its limit is nacked;
  * - a caller's discard reaches the upstream; a peer that does not speak mux is disconnected;
@@ -28,7 +30,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
 import { freePort } from '../support/process.js';
-import { FrameDecoder, MuxClient, MuxError, MuxServer, TRACE_CONTEXT_KEY, decodeMessage, encodeMessage, type MuxDispatchInfo } from '../../src/protocol/mux/index.js';
+import { DEADLINE_CONTEXT_KEY, FrameDecoder, MuxClient, MuxError, MuxServer, TRACE_CONTEXT_KEY, decodeMessage, deadlineOf, encodeDeadline, encodeMessage, type MuxDispatchInfo } from '../../src/protocol/mux/index.js';
 import { FuzzGen, seededRandom } from '../support/prng.js';
 import { decodeTraceId, encodeTraceId } from '../../src/telemetry/trace-context.js';
 
@@ -135,6 +137,12 @@ routers:
     /svc/gone => ${inet(deadPort)};
     /svc/nacker => ${inet(nacker.port)};
     /svc/pair => /#/io.l5d.fs/pair;
+    /svc/bounded => ${inet(web.port)};
+  service:
+    kind: io.l5d.static
+    configs:
+    - prefix: /svc/bounded
+      totalTimeoutMs: 1000
   servers:
   - port: 0
   - port: 0
@@ -212,6 +220,36 @@ test('mux: failures answer an Rdispatch error with the reason; the session stays
   assert.equal(boom.code, 'MESH_ERR_MUX_REMOTE');
   assert.equal(boom.message, 'boom from users');
   assert.equal((await call(c, '/users', 'after')).body, 'after');
+});
+
+test("mux: the caller's Deadline context bounds the request and goes on, tightened by totalTimeoutMs", async () => {
+  const c = caller();
+  const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
+  const deadline = (inMs: number): [Buffer, Buffer] => [DEADLINE_CONTEXT_KEY, encodeDeadline(ns(Date.now()), ns(Date.now() + inMs))];
+  const seenDeadline = (s: Seen): bigint | undefined => deadlineOf([[DEADLINE_CONTEXT_KEY, Buffer.from(s.contexts[DEADLINE_CONTEXT_KEY.toString('latin1')] ?? '', 'hex')]])?.deadlineNs;
+  // A far deadline without a router timeout goes on as it came.
+  const far = deadline(60_000);
+  const a = await call(c, '/web', 'far', { contexts: [far] });
+  assert.equal(seenDeadline(a), far[1].readBigInt64BE(8));
+  // /svc/bounded has totalTimeoutMs 1000: the upstream sees the tighter deadline.
+  const t0 = Date.now();
+  const b = await call(c, '/bounded', 'tight', { contexts: [deadline(60_000)] });
+  const passed = Number(seenDeadline(b)! / 1_000_000n);
+  assert.ok(passed >= t0 + 900 && passed <= Date.now() + 1000, `passed on ${passed - t0} ms after the call`);
+  // A near deadline cuts a slow request short, and the upstream's request is discarded.
+  const before = web.aborted.length;
+  const started = Date.now();
+  const slow = await failure(call(c, '/web', 'slow', { contexts: [deadline(300)] }));
+  assert.equal(slow.code, 'MESH_ERR_MUX_REMOTE');
+  assert.match(slow.message, /caller's deadline/);
+  assert.ok(Date.now() - started < 1500, `answered after ${Date.now() - started} ms`);
+  for (let i = 0; i < 100 && web.aborted.length === before; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(web.aborted.length, before + 1);
+  // A deadline already passed: refused before any upstream sees the request.
+  const seenBefore = web.seen.length;
+  const late = await failure(call(c, '/web', 'late', { contexts: [deadline(-1000)] }));
+  assert.match(late.message, /deadline passed/);
+  assert.equal(web.seen.length, seenBefore);
 });
 
 test('mux: a nack is requeued to another endpoint; the only endpoint\'s nack goes back as a nack', async () => {

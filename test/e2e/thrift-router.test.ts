@@ -21,7 +21,7 @@ import * as net from 'node:net';
 import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
 import { freePort } from '../support/process.js';
 import { CAN_TRACE, ThriftCaller, callMessage, message, parseMessage, requestHeader, thriftUpstream, MessageTypes, type ThriftUpstream, type Parsed, type Proto } from '../support/thrift.js';
-import { FrameDecoder, MuxClient, decodeMessage, encodeMessage } from '../../src/protocol/mux/index.js';
+import { DEADLINE_CONTEXT_KEY, FrameDecoder, MuxClient, decodeMessage, encodeDeadline, encodeMessage } from '../../src/protocol/mux/index.js';
 import { dial } from '../protocol/mux/helpers.js';
 
 const { procs } = e2eScratch('mw-thrift-');
@@ -295,14 +295,14 @@ test('thrift: buffered transport with the compact protocol, plain and TTwitter-u
 });
 
 /** One Tdispatch on a raw mux connection (no handshake: the server accepts that). */
-async function muxDispatch(port: number, dst: string, dtab: [string, string][], body: Buffer): Promise<Parsed | string> {
+async function muxDispatch(port: number, dst: string, dtab: [string, string][], body: Buffer, contexts: [Buffer, Buffer][] = []): Promise<Parsed | string> {
   const sock = net.connect({ port, host: '127.0.0.1' });
   await new Promise<void>((r, j) => {
     sock.once('connect', r);
     sock.once('error', j);
   });
   try {
-    sock.write(encodeMessage({ kind: 'Tdispatch', tag: 1, contexts: [], dst, dtab, body }));
+    sock.write(encodeMessage({ kind: 'Tdispatch', tag: 1, contexts, dst, dtab, body }));
     const frames = new FrameDecoder(1 << 20);
     const m = await new Promise<ReturnType<typeof decodeMessage>>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('no mux reply')), 5000);
@@ -333,6 +333,12 @@ test('thriftmux: a Tdispatch routes by its dst and dtab; plain framed thrift wor
   const none = await muxDispatch(muxPort, '', [], callMessage('binary', 'nosuch', 53, 'x'));
   assert.equal((none as Parsed).type, MessageTypes.EXCEPTION);
   assert.match((none as Parsed).text ?? '', /No hosts are available for \/svc\/nosuch/);
+  // A Tdispatch whose Finagle deadline has passed is refused before any upstream sees it.
+  const seenB = b.seen.length;
+  const late = await muxDispatch(muxPort, '/users', [], callMessage('binary', 'get', 57, 'late'), [[DEADLINE_CONTEXT_KEY, encodeDeadline(BigInt(Date.now() - 2000) * 1_000_000n, BigInt(Date.now() - 1000) * 1_000_000n)]]);
+  assert.equal((late as Parsed).type, MessageTypes.EXCEPTION);
+  assert.match((late as Parsed).text ?? '', /the caller's deadline passed \d+ms before \/svc\/users\/get was called/);
+  assert.equal(b.seen.length, seenB);
 
   const c = await caller(muxPort);
   try {

@@ -221,7 +221,11 @@ test('thriftmux: a Tdispatch’s TraceContext is continued and reaches the TTwit
   const parent = '6b221d5bc9e6496c';
   const trace = '7c8a1e2b3d4f5061';
   const ctx = traceIdBytes(span, parent, trace, 6);
-  const other: [Buffer, Buffer] = [Buffer.from('com.twitter.finagle.Deadline'), Buffer.alloc(16)];
+  // Another context beside the trace: a Finagle deadline an hour away (timestamp, deadline in ns).
+  const deadline = Buffer.alloc(16);
+  deadline.writeBigInt64BE(BigInt(Date.now()) * 1_000_000n, 0);
+  deadline.writeBigInt64BE(BigInt(Date.now() + 3_600_000) * 1_000_000n, 8);
+  const other: [Buffer, Buffer] = [Buffer.from('com.twitter.finagle.Deadline'), deadline];
   const r = await muxDispatch([other, [Buffer.from('com.twitter.finagle.tracing.TraceContext'), ctx]], '/users', callMessage('binary', 'muxGet', 5, 'm'));
   assert.deepEqual([r.type, r.text], [MessageTypes.REPLY, 'T:muxGet:m']);
   const seen = tt.seen[tt.seen.length - 1]!;

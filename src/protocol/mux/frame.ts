@@ -76,10 +76,35 @@ export function traceContextOf(contexts: MuxPairs | undefined): Buffer | undefin
 
 /** `contexts` with the trace context set to `trace` (added when there was none). */
 export function withTraceContext(contexts: MuxPairs, trace: Buffer): MuxPairs {
+  return withContext(contexts, TRACE_CONTEXT_KEY, trace);
+}
+
+/** `contexts` with `key` set to `value` (added when it was not there). */
+export function withContext(contexts: MuxPairs, key: Buffer, value: Buffer): MuxPairs {
   const out: (readonly [Buffer, Buffer])[] = [];
-  for (const pair of contexts) if (!pair[0].equals(TRACE_CONTEXT_KEY)) out.push(pair);
-  out.push([TRACE_CONTEXT_KEY, trace]);
+  for (const pair of contexts) if (!pair[0].equals(key)) out.push(pair);
+  out.push([key, value]);
   return out;
+}
+
+/** Finagle's request deadline, broadcast under this key: timestamp and deadline, each 8 bytes of nanoseconds since the epoch. */
+export const DEADLINE_CONTEXT_KEY: Buffer = Buffer.from('com.twitter.finagle.Deadline', 'latin1');
+
+/** A Tdispatch's Finagle deadline, or undefined when there is none (a value not 16 bytes is not one). */
+export function deadlineOf(contexts: MuxPairs | undefined): { timestampNs: bigint; deadlineNs: bigint } | undefined {
+  if (contexts === undefined) return undefined;
+  for (const [k, v] of contexts) {
+    if (v.length === 16 && k.equals(DEADLINE_CONTEXT_KEY)) return { timestampNs: v.readBigInt64BE(0), deadlineNs: v.readBigInt64BE(8) };
+  }
+  return undefined;
+}
+
+/** A Finagle deadline context value. */
+export function encodeDeadline(timestampNs: bigint, deadlineNs: bigint): Buffer {
+  const b = Buffer.allocUnsafe(16);
+  b.writeBigInt64BE(timestampNs, 0);
+  b.writeBigInt64BE(deadlineNs, 8);
+  return b;
 }
 
 export type MuxMessage =

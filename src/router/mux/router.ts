@@ -26,10 +26,10 @@ import type { BoundName } from '../../naming/contracts.js';
 import type { Path } from '../../naming/path.js';
 import type { ClientSpan, ServerSpan } from '../../telemetry/tracing.js';
 import { childTraceId, encodeTraceId } from '../../telemetry/trace-context.js';
-import { MuxClient, MuxError, traceContextOf, withTraceContext, type MuxDtab, type MuxPairs } from '../../protocol/mux/index.js';
+import { DEADLINE_CONTEXT_KEY, MuxClient, MuxError, deadlineOf, encodeDeadline, traceContextOf, withContext, withTraceContext, type MuxDtab, type MuxPairs } from '../../protocol/mux/index.js';
 import { MAX_REQUEUES } from '../client.js';
 import { RouterError } from '../errors.js';
-import { MessageRouter, abortedAttempt, throwIfAborted, type MessageRouterDeps } from '../message-router.js';
+import { MessageRouter, abortedAttempt, throwIfAborted, type MessageRouterDeps, type PassedDeadline } from '../message-router.js';
 import { PoolClient, type EndpointPool } from '../pool-client.js';
 import type { DtabLike } from '../router.js';
 import { commonClientParams } from '../router-config.js';
@@ -84,22 +84,24 @@ export class MuxRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, M
   route(req: MuxRequest, signal?: AbortSignal, serverTimeoutMs = 0): Promise<Buffer> {
     return this.routeMessage(
       () => this.identify(req.dst),
-      { trace: traceContextOf(req.contexts), system: 'mux', method: req.dst === '' ? '/' : req.dst },
+      { trace: traceContextOf(req.contexts), system: 'mux', method: req.dst === '' ? '/' : req.dst, deadline: deadlineOf(req.contexts) },
       signal,
       serverTimeoutMs,
-      (dst, sig, span) => this.send(req, dst, sig, span),
+      (dst, sig, span, deadline) => this.send(req, dst, sig, span, deadline),
     );
   }
 
-  private async send(req: MuxRequest, dst: Path, signal: AbortSignal, span: ServerSpan | null): Promise<Buffer> {
+  private async send(req: MuxRequest, dst: Path, signal: AbortSignal, span: ServerSpan | null, deadline: PassedDeadline): Promise<Buffer> {
     const localText = this.localDtab(req.dtab, "the request's Tdispatch");
     const { client, bound } = await this.boundClient(dst, localText, signal);
     span?.tag('l5d.dst.client', client.id);
     // Linkerd's MuxEncodeResidual: the upstream sees what is left of the name past the bound id.
     const residual = bound.residual.isEmpty ? '' : bound.residual.show();
     const callerTrace = traceContextOf(req.contexts);
+    // The deadline goes on tightened by this router's timeout.
+    const base = deadline === undefined ? req.contexts : withContext(req.contexts, DEADLINE_CONTEXT_KEY, encodeDeadline(deadline.timestampNs, deadline.deadlineNs));
     // Without spans a caller's ids still go on, as a child of its span.
-    const contexts = span === null && callerTrace !== undefined ? withTraceContext(req.contexts, childTraceId(callerTrace)) : req.contexts;
+    const contexts = span === null && callerTrace !== undefined ? withTraceContext(base, childTraceId(callerTrace)) : base;
     const attemptMs = client.params.requestAttemptTimeoutMs;
     for (let requeues = 0; ; requeues++) {
       throwIfAborted(signal);
@@ -110,7 +112,7 @@ export class MuxRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, M
       let actx = contexts;
       if (span !== null) {
         cs = span.child(client.id);
-        actx = withTraceContext(req.contexts, encodeTraceId(cs.context));
+        actx = withTraceContext(base, encodeTraceId(cs.context));
       }
       const t0 = Date.now();
       ep.pending++;

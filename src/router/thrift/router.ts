@@ -56,6 +56,8 @@ export interface ThriftRequest {
    * trace, flags, trace high), from a TTwitter RequestHeader or a Tdispatch; absent: a new trace.
    */
   readonly trace?: Buffer | undefined;
+  /** The caller's Finagle deadline (a Tdispatch's Deadline context): it tightens the total timeout. */
+  readonly deadline?: { readonly timestampNs: bigint; readonly deadlineNs: bigint } | undefined;
 }
 
 export class ThriftRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, ThriftConnPool> {
@@ -107,7 +109,7 @@ export class ThriftRouter<D extends DtabLike = DtabLike> extends MessageRouter<D
   route(req: ThriftRequest, signal?: AbortSignal, serverTimeoutMs = 0): Promise<Buffer | null> {
     return this.routeMessage(
       () => this.identify(req.head, req.dest),
-      { trace: req.trace, system: this.protocol, method: req.head.name },
+      { trace: req.trace, system: this.protocol, method: req.head.name, deadline: req.deadline },
       signal,
       serverTimeoutMs,
       (dst, sig, span) => this.send(req, dst, sig, span),

@@ -23,7 +23,7 @@ import type { TlsOptions } from 'node:tls';
 import type { Counter, Metrics } from '../../telemetry/metrics.js';
 import { countServerRequest, serverStats, type ServerStats } from '../server-stats.js';
 import { StreamListener } from '../../protocol/stream-listener.js';
-import { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, traceContextOf, type DowngradedThrift, type MuxDispatchInfo } from '../../protocol/mux/index.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, deadlineOf, traceContextOf, type DowngradedThrift, type MuxDispatchInfo } from '../../protocol/mux/index.js';
 import {
   APP_EXCEPTION,
   CAN_TRACE_METHOD,
@@ -388,7 +388,7 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
         const req: ThriftRequest =
           info === undefined || o.clearContext
             ? { msg: body, head }
-            : { msg: body, head, dest: info.dst, delegations: info.dtab.map(([src, dst]) => ({ src, dst })), trace: traceContextOf(info.contexts) };
+            : { msg: body, head, dest: info.dst, delegations: info.dtab.map(([src, dst]) => ({ src, dst })), trace: traceContextOf(info.contexts), deadline: deadlineOf(info.contexts) };
         const reply = await this.serve(req, signal);
         return reply ?? Buffer.alloc(0);
       },
