@@ -10,8 +10,11 @@
  * - `useHealthCheck`: only tasks whose `healthCheckResults` are all `alive: true`;
  * - an app without tasks is Neg; an error before the first answer fails the name, later
  *   errors keep the last answer.
- * Requests carry `Host: <host>`; `MARATHON_HTTP_AUTH_CREDENTIAL` (base64 `user:password`)
- * adds HTTP basic authentication; a `tls` block makes them HTTPS (DC/OS strict mode).
+ * Requests carry `Host: <host>`; a `tls` block makes them HTTPS (DC/OS strict mode). With
+ * `DCOS_SERVICE_ACCOUNT_CREDENTIAL` set the namer logs in as a DC/OS service account
+ * (marathon-auth.ts) and sends `Authorization: token=<token>`, logging in again once when Marathon
+ * answers 401; otherwise `MARATHON_HTTP_AUTH_CREDENTIAL` (base64 `user:password`) adds HTTP basic
+ * authentication. As in Linkerd, the DC/OS credential wins when both are set.
  */
 import { Activity, PENDING, failed, ok, stateEquals } from '../naming/activity.js';
 import { ADDR_NEG, ADDR_PENDING, type Addr, type Address } from '../naming/addr.js';
@@ -21,7 +24,8 @@ import { NEG, type NameTree } from '../naming/name-tree.js';
 import { Path } from '../naming/path.js';
 import { AsyncVar } from '../naming/var.js';
 import type { ConnectionOptions } from 'node:tls';
-import { HttpClient } from '../namerd/stores/http-client.js';
+import { HttpClient, type HttpResult } from '../namerd/stores/http-client.js';
+import { DCOS_AUTH_ENV, DcosLogin, parseDcosCredential, type DcosCredential } from './marathon-auth.js';
 import { NamerError, namerConfigError } from './errors.js';
 import { namerTlsFields } from '../config/router-fields.js';
 import { addrLeaf, configuredPrefix, namerTls, type NamerContext, type NamerSpec } from './spec.js';
@@ -32,7 +36,7 @@ const EMPTY_META: Readonly<Record<string, unknown>> = Object.freeze({});
 const REQUEST_TIMEOUT_MS = 10_000;
 /** Linkerd's environment variables for Marathon authentication. */
 export const BASIC_AUTH_ENV = 'MARATHON_HTTP_AUTH_CREDENTIAL';
-export const DCOS_AUTH_ENV = 'DCOS_SERVICE_ACCOUNT_CREDENTIAL';
+export { DCOS_AUTH_ENV };
 
 export interface MarathonNamerOptions {
   /** Where Marathon is dialled (`dst`, else host and port). */
@@ -47,8 +51,13 @@ export interface MarathonNamerOptions {
   readonly useHealthCheck: boolean;
   /** A poll not answered within this many ms fails (default 10 s). */
   readonly requestTimeoutMs?: number;
-  /** The `Authorization` header, when authentication is configured. */
+  /** The `Authorization` header of basic authentication, when configured. */
   readonly authorization?: string;
+  /** DC/OS service-account login; when set, `authorization` is not used. */
+  readonly dcos?: DcosCredential;
+  /** First and largest delay before another DC/OS login after a failed one (defaults 200 ms and 5 s). */
+  readonly loginBackoffMs?: number;
+  readonly maxLoginBackoffMs?: number;
   /** HTTPS to Marathon (the namer's `tls` block); absent: plain HTTP. */
   readonly tls?: ConnectionOptions;
 }
@@ -127,6 +136,7 @@ export class MarathonNamer implements NameNamer {
   private readonly apps: AsyncVar<ActivityState<ReadonlySet<string>>>;
   private readonly appsActivity: Activity<ReadonlySet<string>>;
   private readonly addrs = new Map<string, AsyncVar<Addr>>();
+  private readonly login: DcosLogin | undefined;
 
   constructor(
     readonly prefix: Path,
@@ -134,7 +144,16 @@ export class MarathonNamer implements NameNamer {
   ) {
     this.client = new HttpClient(opts.connectHost, opts.connectPort, opts.tls);
     this.headers = { host: opts.host };
-    if (opts.authorization !== undefined) this.headers['authorization'] = opts.authorization;
+    if (opts.dcos !== undefined) {
+      this.login = new DcosLogin(this.client, opts.dcos, {
+        host: opts.host,
+        timeoutMs: opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+        ...(opts.loginBackoffMs !== undefined ? { backoffMs: opts.loginBackoffMs } : {}),
+        ...(opts.maxLoginBackoffMs !== undefined ? { maxBackoffMs: opts.maxLoginBackoffMs } : {}),
+      });
+    } else if (opts.authorization !== undefined) {
+      this.headers['authorization'] = opts.authorization;
+    }
     this.apps = new AsyncVar<ActivityState<ReadonlySet<string>>>(
       PENDING,
       (update) => this.poll('/apps', (body) => update(ok(appIdsOf(body))), (e) => update(failed(e)), () => this.apps.sample().type === 'ok'),
@@ -182,6 +201,23 @@ export class MarathonNamer implements NameNamer {
   }
 
   /**
+   * GETs `url` with the DC/OS token when logging in (first logging in if no token is held);
+   * a 401 means the token expired: log in again and send the request once more, as Linkerd does.
+   */
+  private async get(url: string, signal: AbortSignal): Promise<HttpResult> {
+    const login = this.login;
+    if (login === undefined) return this.client.request('GET', url, { headers: this.headers, signal });
+    const send = async (): Promise<{ token: string; r: HttpResult }> => {
+      const token = await untilAborted(login.current(), signal);
+      return { token, r: await this.client.request('GET', url, { headers: { ...this.headers, authorization: `token=${token}` }, signal }) };
+    };
+    const first = await send();
+    if (first.r.status !== 401) return first.r;
+    login.expire(first.token);
+    return (await send()).r;
+  }
+
+  /**
    * Polls `<uriPrefix>/v2<path>` every ttl until closed: `onBody` gets each 200 answer's body
    * (parsing errors count as failures); `onFail` hears a failure only while `answered()` says
    * no good answer is held (one kept from before the var was last unobserved counts).
@@ -197,8 +233,7 @@ export class MarathonNamer implements NameNamer {
       inflight = abort;
       const limit = this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
       const deadline = setTimeout(() => abort.abort(new Error(`no answer within ${limit} ms`)), limit);
-      this.client
-        .request('GET', url, { headers: this.headers, signal: abort.signal })
+      this.get(url, abort.signal)
         .then((r) => {
           if (r.status !== 200) throw new NamerError('MESH_ERR_NAMER_UNAVAILABLE', `marathon GET ${url}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
           onBody(r.body);
@@ -228,13 +263,35 @@ export class MarathonNamer implements NameNamer {
   }
 }
 
-/** `Authorization` from Linkerd's environment variables; DC/OS service-account login is not built. */
-export function authorizationFromEnv(env: NodeJS.ProcessEnv, ctx: NamerContext): string | undefined {
-  if (env[DCOS_AUTH_ENV] !== undefined) {
-    throw namerConfigError('MESH_ERR_NAMER_CONFIG', ctx.file, `${ctx.keyPath ?? 'namer'} (environment ${DCOS_AUTH_ENV})`, '(set)', `not supported yet: DC/OS service-account login; unset it and use ${BASIC_AUTH_ENV} (base64 user:password) for basic authentication`);
-  }
+/** A login shared by several polls, given up by a poll whose deadline passes or that is closed. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Authentication from Linkerd's environment variables: DC/OS service-account login when
+ * `DCOS_SERVICE_ACCOUNT_CREDENTIAL` is set (it takes precedence, as in Linkerd), else basic
+ * authentication from `MARATHON_HTTP_AUTH_CREDENTIAL`. An empty variable counts as unset.
+ */
+export function authFromEnv(env: NodeJS.ProcessEnv, ctx: NamerContext): { authorization?: string; dcos?: DcosCredential } {
+  const dcos = env[DCOS_AUTH_ENV];
+  if (dcos !== undefined && dcos !== '') return { dcos: parseDcosCredential(dcos, ctx) };
   const basic = env[BASIC_AUTH_ENV];
-  return basic !== undefined && basic !== '' ? `Basic ${basic}` : undefined;
+  return basic !== undefined && basic !== '' ? { authorization: `Basic ${basic}` } : {};
 }
 
 /** `dst` as Meshwork reads it: `/$/inet/<host>/<port>` only. */
@@ -270,7 +327,7 @@ export const marathonNamerSpec: NamerSpec = {
     const target = typeof config['dst'] === 'string' ? parseDst(config['dst'], ctx) : { host, port };
     const rawPrefix = typeof config['uriPrefix'] === 'string' ? config['uriPrefix'] : '';
     const uriPrefix = rawPrefix.split('/').filter((s) => s !== '').map((s) => '/' + s).join('');
-    const authorization = authorizationFromEnv(process.env, ctx);
+    const auth = authFromEnv(process.env, ctx);
     const tls = namerTls(config, ctx);
     const opts: MarathonNamerOptions = {
       connectHost: target.host,
@@ -280,7 +337,7 @@ export const marathonNamerSpec: NamerSpec = {
       ttlMs: typeof config['ttlMs'] === 'number' ? config['ttlMs'] : 5000,
       jitterMs: typeof config['jitterMs'] === 'number' ? config['jitterMs'] : 50,
       useHealthCheck: config['useHealthCheck'] === true,
-      ...(authorization !== undefined ? { authorization } : {}),
+      ...auth,
       ...(tls !== undefined ? { tls } : {}),
     };
     return { prefix, namer: new MarathonNamer(prefix, opts) };

@@ -1,6 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, verify } from 'node:crypto';
 import { MarathonNamer, addrOf, appIdsOf, type MarathonNamerOptions } from '../../src/namers/marathon.js';
+import { DcosLogin, loginJwt, parseDcosCredential, type DcosCredential } from '../../src/namers/marathon-auth.js';
+import { HttpClient } from '../../src/namerd/stores/http-client.js';
+import type { NamerError } from '../../src/namers/errors.js';
 import { createNamer } from '../../src/namers/registry.js';
 import { readPath } from '../../src/naming/parser.js';
 import type { Path } from '../../src/naming/path.js';
@@ -205,10 +209,7 @@ test('config: uriPrefix, host and port, dst, and basic authentication from MARAT
       () => createNamer({ kind: 'io.l5d.marathon', dst: '/#/io.l5d.fs/marathon' }, ctx),
       /linkerd\.yaml: namers\[0\]\.dst: found "\/#\/io\.l5d\.fs\/marathon"; allowed: a path \/\$\/inet\/<host>\/<port>/,
     );
-    process.env['DCOS_SERVICE_ACCOUNT_CREDENTIAL'] = '{"uid":"svc"}';
-    assert.throws(() => createNamer({ kind: 'io.l5d.marathon' }, ctx), /DCOS_SERVICE_ACCOUNT_CREDENTIAL.*not supported yet: DC\/OS service-account login/);
   } finally {
-    delete process.env['DCOS_SERVICE_ACCOUNT_CREDENTIAL'];
     if (saved === undefined) delete process.env['MARATHON_HTTP_AUTH_CREDENTIAL'];
     else process.env['MARATHON_HTTP_AUTH_CREDENTIAL'] = saved;
     await secured.stop();
@@ -251,4 +252,301 @@ test('tls: the namer speaks HTTPS to Marathon, checks commonName against the CA,
     await secure.stop();
     certs.cleanup();
   }
+});
+
+// DC/OS service-account login (DCOS_SERVICE_ACCOUNT_CREDENTIAL).
+
+const account = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const accountPem = account.privateKey.export({ type: 'pkcs1', format: 'pem' }) as string;
+const DCOS_ENV = 'DCOS_SERVICE_ACCOUNT_CREDENTIAL';
+const LOGIN_PATH = '/acs/api/v1/auth/login';
+const dcosCtx = { readPath, file: 'linkerd.yaml', keyPath: 'namers[0]' };
+
+/** The credential JSON DC/OS puts in a service's environment. */
+function credentialJson(loginEndpoint: string, o: Record<string, unknown> = {}): string {
+  return JSON.stringify({ login_endpoint: loginEndpoint, private_key: accountPem, scheme: 'RS256', uid: 'linkerd-sa', ...o });
+}
+
+function dcosCredential(m: FakeMarathon): DcosCredential {
+  return parseDcosCredential(credentialJson(`http://127.0.0.1:${m.port}${LOGIN_PATH}`), dcosCtx);
+}
+
+/** Runs `f` with environment variables set (undefined: unset), restoring them after. */
+function withEnv<T>(vars: Record<string, string | undefined>, f: () => T): T {
+  const saved = new Map(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const put = (k: string, v: string | undefined): void => {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  };
+  try {
+    for (const [k, v] of Object.entries(vars)) put(k, v);
+    return f();
+  } finally {
+    for (const [k, v] of saved) put(k, v);
+  }
+}
+
+async function dcosMarathon(prefix = ''): Promise<FakeMarathon> {
+  const m = await startFakeMarathon(prefix);
+  m.enableDcosLogin({ uid: 'linkerd-sa', publicKey: account.publicKey });
+  return m;
+}
+
+/** Waits (at most 4 s, in 10 ms steps) until `cond` holds. */
+async function eventually(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(cond(), `timed out waiting until ${what}`);
+}
+
+/** Observes `b.addr` until it is `want` (at most 4 s). */
+function untilAddrs(b: BoundName, want: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let last: string[] = [];
+    const timer = setTimeout(() => { c.close(); reject(new Error(`timeout; last ${JSON.stringify(last)}`)); }, 4000);
+    const c = b.addr.observe((a) => {
+      last = hp(a);
+      if (JSON.stringify(last) === JSON.stringify(want)) {
+        clearTimeout(timer);
+        queueMicrotask(() => c.close());
+        resolve();
+      }
+    });
+  });
+}
+
+/** Every state of a lookup until it is ok with a leaf (at most 4 s). */
+function statesUntilLeaf(n: MarathonNamer, name: string): Promise<{ type: string; error?: Error }[]> {
+  return new Promise((resolve, reject) => {
+    const states: { type: string; error?: Error }[] = [];
+    const timer = setTimeout(() => { c.close(); reject(new Error(`timeout; states ${JSON.stringify(states)}`)); }, 4000);
+    const c = n.lookup(readPath(name)).observe((s) => {
+      states.push(s.type === 'failed' ? { type: s.type, error: s.error } : { type: s.type });
+      if (s.type === 'ok' && s.value.type === 'leaf') {
+        clearTimeout(timer);
+        queueMicrotask(() => c.close());
+        resolve(states);
+      }
+    });
+  });
+}
+
+const decode = (part: string): unknown => JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+
+test('DC/OS login JWT: RS256 over header.claims, claims {uid, exp} with exp five minutes on, verifiable only with the account\'s key', () => {
+  const cred = parseDcosCredential(credentialJson('https://leader.mesos/acs/api/v1/auth/login'), dcosCtx);
+  assert.equal(cred.loginPath, LOGIN_PATH);
+  const jwt = loginJwt(cred, 1_700_000_000_500);
+  const [h, c, sig] = jwt.split('.') as [string, string, string];
+  assert.equal(jwt.split('.').length, 3);
+  assert.deepEqual(decode(h), { alg: 'RS256', typ: 'JWT' });
+  assert.deepEqual(decode(c), { uid: 'linkerd-sa', exp: 1_700_000_300 });
+  assert.match(jwt, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'base64url without padding');
+  assert.equal(verify('sha256', Buffer.from(`${h}.${c}`), account.publicKey, Buffer.from(sig, 'base64url')), true);
+  const other = generateKeyPairSync('rsa', { modulusLength: 1024 });
+  assert.equal(verify('sha256', Buffer.from(`${h}.${c}`), other.publicKey, Buffer.from(sig, 'base64url')), false);
+  const forged = Buffer.from(JSON.stringify({ uid: 'admin', exp: 1_700_000_300 })).toString('base64url');
+  assert.equal(verify('sha256', Buffer.from(`${h}.${forged}`), account.publicKey, Buffer.from(sig, 'base64url')), false);
+});
+
+test('DC/OS login: the namer logs in once, as the account, and polls with Authorization: token=<token>; the DC/OS credential wins over basic auth', async () => {
+  const m = await dcosMarathon('/marathon');
+  try {
+    m.setApp('/web', { tasks: [{ host: '127.0.0.1', ports: [8081] }] });
+    const made = withEnv(
+      { [DCOS_ENV]: credentialJson(`http://127.0.0.1:${m.port}${LOGIN_PATH}`), MARATHON_HTTP_AUTH_CREDENTIAL: Buffer.from('ops:s3cret').toString('base64') },
+      () => createNamer({ kind: 'io.l5d.marathon', host: 'leader.mesos', dst: `/$/inet/127.0.0.1/${m.port}`, uriPrefix: '/marathon', ttlMs: 30, jitterMs: 0 }, dcosCtx),
+    );
+    assert.ok(made.namer instanceof MarathonNamer);
+    namers.push(made.namer);
+    const b = await leafOf(made.namer, '/web/x');
+    assert.equal((b.id as Path).show(), '/#/io.l5d.marathon/web');
+    // Keep polling a while: several polls, still one login.
+    const c = made.namer.lookup(readPath('/web')).observe(() => {});
+    try {
+      await eventually(() => m.requests.filter((r) => r.url === '/marathon/v2/apps').length >= 4, 'four polls of /v2/apps');
+    } finally {
+      c.close();
+    }
+    assert.equal(m.logins.length, 1, JSON.stringify(m.logins));
+    const login = m.logins[0]!;
+    assert.equal(login.status, 200, login.reason);
+    assert.equal(login.host, 'leader.mesos');
+    assert.equal(login.uid, 'linkerd-sa');
+    assert.deepEqual(m.requests[0], { method: 'POST', url: LOGIN_PATH, host: 'leader.mesos', authorization: undefined });
+    const gets = m.requests.slice(1);
+    assert.ok(gets.length >= 5, JSON.stringify(gets));
+    for (const r of gets) {
+      assert.equal(r.method, 'GET');
+      assert.equal(r.authorization, `token=${login.token!}`);
+    }
+    // The JWT as the login endpoint received it: RS256, the account's uid, an exp in the future.
+    const [h, cl, sig] = (login.jwt as string).split('.') as [string, string, string];
+    assert.deepEqual(decode(h), { alg: 'RS256', typ: 'JWT' });
+    const claims = decode(cl) as { uid: unknown; exp: number };
+    assert.equal(claims.uid, 'linkerd-sa');
+    assert.ok(Number.isInteger(claims.exp) && claims.exp > login.at / 1000 && claims.exp <= login.at / 1000 + 300, String(claims.exp));
+    assert.equal(verify('sha256', Buffer.from(`${h}.${cl}`), account.publicKey, Buffer.from(sig, 'base64url')), true);
+  } finally {
+    await m.stop();
+  }
+});
+
+test('DC/OS login: a token Marathon answers 401 for is renewed by one login and the same request is sent again', async () => {
+  const m = await dcosMarathon();
+  try {
+    m.setApp('/web', { tasks: [{ host: '127.0.0.1', ports: [8081] }] });
+    // As in Linkerd only login_endpoint's path is used: the login goes to Marathon's address,
+    // never to 127.0.0.1:1.
+    const dcos = parseDcosCredential(credentialJson(`http://127.0.0.1:1${LOGIN_PATH}`), dcosCtx);
+    // A ttl far beyond the test: every request below is one the test caused.
+    const n = namer({ dcos, ttlMs: 60_000 }, m);
+    const b = await leafOf(n, '/web');
+    m.expireTokens();
+    m.setApp('/web', { tasks: [{ host: '127.0.0.1', ports: [8082] }] });
+    // Observing the addresses again polls the app's tasks once: 401, login, the same GET again.
+    await untilAddrs(b, ['127.0.0.1:8082']);
+    assert.deepEqual(m.logins.map((l) => l.status), [200, 200]);
+    const [t1, t2] = m.logins.map((l) => `token=${l.token!}`);
+    assert.notEqual(t1, t2);
+    assert.deepEqual(m.requests.map((r) => `${r.method} ${r.url} ${r.authorization ?? '-'}`), [
+      `POST ${LOGIN_PATH} -`,
+      `GET /v2/apps ${t1}`,
+      `GET /v2/apps/web?embed=app.tasks ${t1}`,
+      `GET /v2/apps/web?embed=app.tasks ${t1}`,
+      `POST ${LOGIN_PATH} -`,
+      `GET /v2/apps/web?embed=app.tasks ${t2}`,
+    ]);
+  } finally {
+    await m.stop();
+  }
+});
+
+test('DC/OS login: polls that meet 401 while a login is under way wait for it: one login serves them all', async () => {
+  const m = await dcosMarathon();
+  try {
+    for (const app of ['/web', '/api', '/db']) m.setApp(app, { tasks: [{ host: '127.0.0.1', ports: [8081] }] });
+    const n = namer({ dcos: dcosCredential(m), ttlMs: 60_000 }, m);
+    const bound = await Promise.all(['/web', '/api', '/db'].map((name) => leafOf(n, name)));
+    assert.equal(m.logins.length, 1);
+    m.expireTokens();
+    m.loginDelayMs = 100;
+    for (const app of ['/web', '/api', '/db']) m.setApp(app, { tasks: [{ host: '127.0.0.1', ports: [8082] }] });
+    // Three task polls at once, all answered 401, while the first re-login is held 100 ms.
+    await Promise.all(bound.map((b) => untilAddrs(b, ['127.0.0.1:8082'])));
+    assert.deepEqual(m.logins.map((l) => l.status), [200, 200]);
+    const t2 = `token=${m.logins[1]!.token!}`;
+    const retried = m.requests.filter((r) => r.url.endsWith('?embed=app.tasks') && r.authorization === t2).map((r) => r.url).sort();
+    assert.deepEqual(retried, ['/v2/apps/api?embed=app.tasks', '/v2/apps/db?embed=app.tasks', '/v2/apps/web?embed=app.tasks']);
+  } finally {
+    await m.stop();
+  }
+});
+
+test('DC/OS login: a late 401 for an older token does not throw away the newer one', async () => {
+  const m = await dcosMarathon();
+  const client = new HttpClient(m.host, m.port);
+  try {
+    const login = new DcosLogin(client, dcosCredential(m), { host: 'marathon.mesos', timeoutMs: 3000 });
+    const t1 = await login.current();
+    assert.equal(await login.current(), t1);
+    login.expire(t1);
+    const t2 = await login.current();
+    assert.notEqual(t2, t1);
+    login.expire(t1);
+    assert.equal(await login.current(), t2);
+    assert.deepEqual(m.logins.map((l) => l.token), [t1, t2]);
+  } finally {
+    client.close();
+    await m.stop();
+  }
+});
+
+test('DC/OS login: a login endpoint answering 500 fails the name with the reason, and the login is tried again after the backoff', async () => {
+  const m = await dcosMarathon();
+  try {
+    m.setApp('/web', { tasks: [{ host: '127.0.0.1', ports: [8081] }] });
+    m.loginFailures = 1;
+    const n = namer({ dcos: dcosCredential(m), ttlMs: 20, loginBackoffMs: 100 }, m);
+    const states = await statesUntilLeaf(n, '/web');
+    const failures = states.filter((s) => s.type === 'failed');
+    assert.equal(failures.length, 1, JSON.stringify(states));
+    const err = failures[0]!.error as NamerError;
+    assert.equal(err.code, 'MESH_ERR_NAMER_UNAVAILABLE');
+    assert.match(err.message, /^marathon POST \/acs\/api\/v1\/auth\/login \(DC\/OS login as linkerd-sa\): HTTP 500 .*IAM is unavailable.*\(next login in 100 ms\)$/);
+    assert.equal(states.at(-1)!.type, 'ok');
+    assert.deepEqual(m.logins.map((l) => l.status), [500, 200]);
+    const gap = m.logins[1]!.at - m.logins[0]!.at;
+    assert.ok(gap >= 95, `second login ${gap} ms after the first`);
+  } finally {
+    await m.stop();
+  }
+});
+
+test('DC/OS login: once bound, failed logins keep the last answer and are retried with a doubling backoff until one succeeds', async () => {
+  const m = await dcosMarathon();
+  try {
+    m.setApp('/web', { tasks: [{ host: '127.0.0.1', ports: [8081] }] });
+    const n = namer({ dcos: dcosCredential(m), ttlMs: 20, loginBackoffMs: 50 }, m);
+    const b = await leafOf(n, '/web');
+    const seen: string[][] = [];
+    const c = b.addr.observe((a) => seen.push(hp(a)));
+    try {
+      await eventually(() => seen.length > 0, 'the addresses are observed');
+      m.loginFailures = 3;
+      m.expireTokens();
+      await eventually(() => m.logins.length >= 5, 'five logins');
+      m.setApp('/web', { tasks: [{ host: '127.0.0.1', ports: [8082] }] });
+      await eventually(() => JSON.stringify(seen.at(-1)) === '["127.0.0.1:8082"]', 'the new task is seen');
+    } finally {
+      c.close();
+    }
+    assert.deepEqual(seen, [['127.0.0.1:8081'], ['127.0.0.1:8082']]);
+    // The apps poll and the tasks poll both met 401s, yet each login was made once.
+    assert.deepEqual(m.logins.map((l) => l.status), [200, 500, 500, 500, 200]);
+    const gaps = m.logins.slice(2).map((l, i) => l.at - m.logins[i + 1]!.at);
+    assert.ok(gaps[0]! >= 45 && gaps[1]! >= 95 && gaps[2]! >= 195, `gaps between logins ${JSON.stringify(gaps)}`);
+  } finally {
+    await m.stop();
+  }
+});
+
+test('DC/OS login: a bad DCOS_SERVICE_ACCOUNT_CREDENTIAL is a config error naming the variable and what is wrong, never the key', () => {
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const encrypted = account.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' }) as string;
+  const publicPem = account.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const endpoint = 'https://leader.mesos/acs/api/v1/auth/login';
+  const where = 'linkerd\\.yaml: namers\\[0\\] \\(environment DCOS_SERVICE_ACCOUNT_CREDENTIAL\\)';
+  const cases: [string, string, RegExp][] = [
+    // A PEM pasted with its line breaks is not JSON; the error quotes none of it.
+    ['not JSON', `{"login_endpoint": "${endpoint}", "uid": "linkerd-sa", "scheme": "RS256", "private_key": "${accountPem}"}`, new RegExp(`^${where}: found "\\(\\d+ characters, not JSON\\)"; allowed: a JSON object \\{"login_endpoint"`)],
+    ['an array', '[]', new RegExp(`^${where}: found "\\(JSON array\\)"; allowed: a JSON object`)],
+    ['missing fields', '{"uid":"svc"}', new RegExp(`^${where}: found \\{"uid":"svc"\\}; allowed: .*missing or not a non-empty string: login_endpoint, private_key, scheme$`)],
+    ['missing uid', JSON.stringify({ login_endpoint: endpoint, private_key: accountPem, scheme: 'RS256' }), new RegExp(`^${where}: found \\{"login_endpoint":"https://leader\\.mesos/acs/api/v1/auth/login","private_key":"\\(hidden\\)","scheme":"RS256"\\}; allowed: .*missing or not a non-empty string: uid$`)],
+    ['scheme', credentialJson(endpoint, { scheme: 'HS256' }), new RegExp(`^${where}\\.scheme: found "HS256"; allowed: RS256`)],
+    ['login_endpoint', credentialJson('leader.mesos/acs/api/v1/auth/login'), new RegExp(`^${where}\\.login_endpoint: found "leader\\.mesos/acs/api/v1/auth/login"; allowed: an absolute http or https URL`)],
+    ['garbage key', credentialJson(endpoint, { private_key: 'bad private key' }), new RegExp(`^${where}\\.private_key: found "\\(hidden; not PEM\\)"; allowed: a PEM RSA private key without a passphrase$`)],
+    ['damaged PEM', credentialJson(endpoint, { private_key: accountPem.replace(/\n[A-Za-z0-9+/]{64}\n/, '\n') }), new RegExp(`^${where}\\.private_key: found "\\(hidden; unreadable: [^"]+\\)"; allowed: a PEM RSA private key`)],
+    ['public key', credentialJson(endpoint, { private_key: publicPem }), new RegExp(`^${where}\\.private_key: found "\\(hidden; a public key or certificate, not a private key\\)"`)],
+    ['encrypted key', credentialJson(endpoint, { private_key: encrypted }), new RegExp(`^${where}\\.private_key: found "\\(hidden; encrypted\\)"`)],
+    ['EC key', credentialJson(endpoint, { private_key: ec }), new RegExp(`^${where}\\.private_key: found "\\(hidden; a ec key\\)"; allowed: a PEM RSA private key \\(RS256 signs with RSA\\)$`)],
+  ];
+  const keyLines = [accountPem, ec, encrypted, publicPem].flatMap((p) => p.split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----')));
+  for (const [what, value, want] of cases) {
+    assert.throws(
+      () => withEnv({ [DCOS_ENV]: value }, () => createNamer({ kind: 'io.l5d.marathon' }, dcosCtx)),
+      (e: NamerError) => {
+        assert.equal(e.code, 'MESH_ERR_NAMER_CONFIG', what);
+        assert.match(e.message, want, what);
+        assert.ok(!/PRIVATE KEY|PUBLIC KEY/.test(e.message), `${what}: ${e.message}`);
+        for (const l of keyLines) assert.ok(!e.message.includes(l.slice(0, 16)), `${what} quotes the key: ${e.message}`);
+        return true;
+      },
+    );
+  }
+  // Unset or empty: no login; the basic credential is used alone.
+  const basic = withEnv({ [DCOS_ENV]: '', MARATHON_HTTP_AUTH_CREDENTIAL: 'b3BzOnMzY3JldA==' }, () => createNamer({ kind: 'io.l5d.marathon' }, dcosCtx));
+  assert.ok(basic.namer instanceof MarathonNamer);
+  namers.push(basic.namer);
+  assert.equal(basic.namer.opts.authorization, 'Basic b3BzOnMzY3JldA==');
+  assert.equal(basic.namer.opts.dcos, undefined);
 });
