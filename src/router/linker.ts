@@ -122,11 +122,7 @@ export class Linker<D extends DtabLike = DtabLike> {
             bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles, tracer,
           });
           this.identifiers.push(built.identifier);
-          this.routers.push(built.router);
-          for (const [j, s] of built.servers.entries()) {
-            this.servers.push(s);
-            this.serverAnnounce.push({ announcers, names: (rc.servers[j]!.announce ?? []).map((n) => naming.readPath(n)) });
-          }
+          this.adopt(rc, announcers, built.router, built.servers);
           continue;
         }
         if (rc.protocol === 'thrift' || rc.protocol === 'thriftmux') {
@@ -138,11 +134,7 @@ export class Linker<D extends DtabLike = DtabLike> {
             index: i, protocol: rc.protocol, baseDtab, dstPrefix, readPath: (s) => naming.readPath(s), parseDtab: (s) => naming.readDtab(s),
             bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles, tracer,
           });
-          this.routers.push(built.router);
-          for (const [j, s] of built.servers.entries()) {
-            this.servers.push(s);
-            this.serverAnnounce.push({ announcers, names: (rc.servers[j]?.announce ?? []).map((n) => naming.readPath(n)) });
-          }
+          this.adopt(rc, announcers, built.router, built.servers);
           continue;
         }
         if (rc.protocol === 'mux') {
@@ -154,11 +146,7 @@ export class Linker<D extends DtabLike = DtabLike> {
             index: i, baseDtab, dstPrefix, readPath: (s) => naming.readPath(s), parseDtab: (s) => naming.readDtab(s),
             bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles, tracer,
           });
-          this.routers.push(built.router);
-          for (const [j, s] of built.servers.entries()) {
-            this.servers.push(s);
-            this.serverAnnounce.push({ announcers, names: (rc.servers[j]?.announce ?? []).map((n) => naming.readPath(n)) });
-          }
+          this.adopt(rc, announcers, built.router, built.servers);
           continue;
         }
         const identifier = createIdentifier(rc.identifier as readonly Readonly<Record<string, unknown>>[] | undefined, { dstPrefix, baseDtab });
@@ -195,6 +183,15 @@ export class Linker<D extends DtabLike = DtabLike> {
       for (const a of this.announcers) a.close();
       for (const r of this.routers) r.close();
       throw e;
+    }
+  }
+
+  /** A router built by its protocol's module, and its servers, each with the router's announcers and its `announce` names. */
+  private adopt(rc: RouterConfig, announcers: Announcer[], router: Linker<D>['routers'][number], servers: readonly Linker<D>['servers'][number][]): void {
+    this.routers.push(router);
+    for (const [j, s] of servers.entries()) {
+      this.servers.push(s);
+      this.serverAnnounce.push({ announcers, names: (rc.servers[j]?.announce ?? []).map((n) => this.naming.readPath(n)) });
     }
   }
 
