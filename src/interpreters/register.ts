@@ -23,8 +23,8 @@ implementPlugin('interpreter', 'io.l5d.namerd.http', (c: Record<string, unknown>
 implementPlugin('interpreter', 'io.l5d.namerd', (c: Record<string, unknown>) => c, retry);
 implementPlugin('interpreter', 'io.l5d.fs', (c: Record<string, unknown>) => c);
 implementPlugin('interpreter', 'io.l5d.consul.interpreter', (c: Record<string, unknown>) => c, {
-  // As namerd's io.l5d.consul store, which this interpreter reads through.
-  failFast: { type: 'boolean', default: false, notSupported: true },
+  // As namerd's io.l5d.consul store, which this interpreter reads through: accepted either way.
+  failFast: { type: 'boolean', default: false },
 });
 // Linkerd marks it experimental (`experimental: true` required); Meshwork's is built like the
 // consul interpreter's and does not ask for it (a config that says it still loads).

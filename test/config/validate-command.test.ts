@@ -207,18 +207,22 @@ test('meshwork linkerd --validate: a mux router is valid; its client keys a mux 
   ]);
 });
 
-test("meshwork linkerd --validate: a key whose feature is not built is accepted at its default value, refused otherwise", async () => {
+test("meshwork namerd --validate: a key whose feature is not built is accepted at its default value, refused otherwise", async () => {
   const cfg = (v: boolean): string =>
-    write(`failfast-${v}.yaml`, `routers:\n- protocol: http\n  interpreter: {kind: io.l5d.consul.interpreter, failFast: ${v}}\n  servers: [{port: 4140}]\n`);
+    write(`etcd-tls-${v}.yaml`, `storage:\n  kind: io.l5d.etcd\n  tls: {disableValidation: ${v}}\ninterfaces: [{kind: io.l5d.httpController}]\n`);
   const off = cfg(false);
-  assert.deepEqual(await run(['linkerd', '--validate', off]), { code: 0, out: `${off}: valid: 1 router (http 'http'), 0 namers, 0 telemeters\n`, err: '' });
+  const ok = await run(['namerd', '--validate', off]);
+  assert.equal(ok.code, 0, ok.err);
   const on = cfg(true);
-  const r = await run(['linkerd', '--validate', on]);
+  const r = await run(['namerd', '--validate', on]);
   assert.equal(r.code, 2);
-  assert.equal(r.err, `${on}: not supported yet: failFast at routers[0].interpreter.failFast\n`);
+  assert.equal(r.err, `${on}: not supported yet: disableValidation at storage.tls.disableValidation\n`);
   // Linkerd's own docs write `enableProbation: false`; probation is built, so true is valid too.
   for (const v of [false, true]) {
     const f = write(`probation-${v}.yaml`, `routers:\n- protocol: http\n  client:\n    loadBalancer: {kind: ewma, enableProbation: ${v}}\n  servers: [{port: 4140}]\n`);
     assert.equal((await run(['linkerd', '--validate', f])).code, 0);
   }
+  // The Consul store's and interpreter's failFast is accepted either way.
+  const ff = write('failfast.yaml', `routers:\n- protocol: http\n  interpreter: {kind: io.l5d.consul.interpreter, failFast: true}\n  servers: [{port: 4140}]\n`);
+  assert.equal((await run(['linkerd', '--validate', ff])).code, 0);
 });

@@ -69,7 +69,11 @@ export const consulFields: Fields = {
   datacenter: { type: 'string', doc: "Datacenter to send requests to (default: the agent's)." },
   readConsistencyMode: { type: { enum: ['default', 'stale', 'consistent'] }, default: 'default' },
   writeConsistencyMode: { type: { enum: ['default', 'stale', 'consistent'] }, default: 'default' },
-  failFast: { type: 'boolean', default: false, notSupported: true, doc: 'Accepted; calls always fail at once when Consul is down.' },
+  failFast: {
+    type: 'boolean',
+    default: false,
+    doc: "Accepted either way: a call fails at once when Consul cannot be reached and the next one tries again (Finagle's fail-fast marking of the host is not modelled).",
+  },
   backoff: {
     type: { object: { kind: { type: 'string' }, ms: { type: 'int', min: 0 }, minMs: { type: 'int', min: 0 }, maxMs: { type: 'int', min: 0 } } },
     doc: 'Retry delay bounds for the watch after a failed request.',
