@@ -1,42 +1,68 @@
 /**
  * The namer registry: every `namers:` kind Meshwork builds, keyed by its exact Linkerd kind.
- * Adding a namer is one file exporting a NamerSpec and one line in NAMER_SPECS. The specs are
- * also registered with the config area's plugin registry so configs validate against them.
+ * Adding a namer is one file exporting a NamerSpec and one line in NAMERS. Each kind is
+ * registered with the config area's plugin registry so configs validate against it, but its
+ * module is loaded only when a config uses the kind (`require` of the ES module, which Node 20
+ * does synchronously): a linker that names no Consul or ZooKeeper does not hold their code.
  */
+import { createRequire } from 'node:module';
 import type { NameNamer } from '../naming/contracts.js';
 import type { ConfiguredNamer, ConfiguredNamers } from '../naming/namer-ops.js';
 import { createTransformers, transformNamer } from '../transformers/index.js';
 import { registerPlugin } from '../config/plugins.js';
+import type { Fields } from '../config/schema.js';
 import { globalNamer } from './builtin/index.js';
 import { namerConfigError } from './errors.js';
-import { consulNamerSpec } from './consul.js';
-import { curatorNamerSpec } from './curator.js';
-import { dnsSrvNamerSpec } from './dnssrv.js';
-import { fsNamerSpec } from './fs.js';
-import { k8sExternalNamerSpec, k8sNamerSpec, k8sNsNamerSpec } from './k8s/spec.js';
-import { marathonNamerSpec } from './marathon.js';
-import { rancherNamerSpec } from './rancher.js';
-import { rewriteNamerSpec } from './rewrite.js';
-import { serversetsNamerSpec } from './serversets.js';
-import { zkLeaderNamerSpec } from './zk-leader.js';
 import type { NamerConfigObject, NamerContext, NamerSpec } from './spec.js';
 
 export type { MadeNamer, NamerContext, NamerSpec } from './spec.js';
 
-const NAMER_SPECS: readonly NamerSpec[] = [
-  fsNamerSpec,
-  consulNamerSpec,
-  curatorNamerSpec,
-  dnsSrvNamerSpec,
-  k8sNamerSpec,
-  k8sExternalNamerSpec,
-  k8sNsNamerSpec,
-  marathonNamerSpec,
-  rancherNamerSpec,
-  rewriteNamerSpec,
-  serversetsNamerSpec,
-  zkLeaderNamerSpec,
+/** A built kind: the module (relative to this file) exporting its spec, and Linkerd's experimental flag. */
+export interface NamerEntry {
+  readonly kind: string;
+  readonly module: string;
+  readonly spec: string;
+  readonly experimental?: boolean;
+}
+
+export const NAMERS: readonly NamerEntry[] = [
+  { kind: 'io.l5d.fs', module: './fs.js', spec: 'fsNamerSpec' },
+  { kind: 'io.l5d.consul', module: './consul.js', spec: 'consulNamerSpec' },
+  { kind: 'io.l5d.curator', module: './curator.js', spec: 'curatorNamerSpec', experimental: true },
+  { kind: 'io.l5d.dnssrv', module: './dnssrv.js', spec: 'dnsSrvNamerSpec', experimental: true },
+  { kind: 'io.l5d.k8s', module: './k8s/spec.js', spec: 'k8sNamerSpec' },
+  { kind: 'io.l5d.k8s.external', module: './k8s/spec.js', spec: 'k8sExternalNamerSpec', experimental: true },
+  { kind: 'io.l5d.k8s.ns', module: './k8s/spec.js', spec: 'k8sNsNamerSpec' },
+  { kind: 'io.l5d.marathon', module: './marathon.js', spec: 'marathonNamerSpec' },
+  { kind: 'io.l5d.rancher', module: './rancher.js', spec: 'rancherNamerSpec', experimental: true },
+  { kind: 'io.l5d.rewrite', module: './rewrite.js', spec: 'rewriteNamerSpec' },
+  { kind: 'io.l5d.serversets', module: './serversets.js', spec: 'serversetsNamerSpec' },
+  { kind: 'io.l5d.zkLeader', module: './zk-leader.js', spec: 'zkLeaderNamerSpec' },
 ];
+
+const requireModule = createRequire(import.meta.url);
+
+/** The entry's spec, from its module (loaded now if it was not). */
+export function loadNamerEntry(e: NamerEntry): NamerSpec {
+  const spec = (requireModule(e.module) as Record<string, NamerSpec | undefined>)[e.spec];
+  if (spec === undefined) throw new Error(`namer registry: ${e.module} exports no ${e.spec}`);
+  return spec;
+}
+
+/** A spec standing for the entry: its fields and factory come from the module, loaded on first use. */
+function lazySpec(e: NamerEntry): NamerSpec {
+  let loaded: NamerSpec | undefined;
+  const load = (): NamerSpec => (loaded ??= loadNamerEntry(e));
+  return {
+    category: 'namer',
+    kind: e.kind,
+    ...(e.experimental ? { experimental: true } : {}),
+    get fields(): Fields {
+      return load().fields;
+    },
+    create: (config, ctx) => load().create!(config, ctx),
+  } as NamerSpec;
+}
 
 const registry = new Map<string, NamerSpec>();
 
@@ -46,7 +72,7 @@ export function registerNamer(spec: NamerSpec): void {
   registerPlugin(spec);
 }
 
-for (const spec of NAMER_SPECS) registerNamer(spec);
+for (const e of NAMERS) registerNamer(lazySpec(e));
 
 export function namerKinds(): string[] {
   return [...registry.keys()].sort();
