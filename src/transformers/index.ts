@@ -7,30 +7,62 @@
  * prefixed `/%/...`. `transformBinder(list, bind)` wraps a router's binder (the linker's
  * `interpreter` hook).
  */
-import type { PluginSpec } from '../config/schema.js';
-import { constTransformerSpec } from './const.js';
+import { createRequire } from 'node:module';
+import type { Fields, PluginSpec } from '../config/schema.js';
 import { TransformerError } from './errors.js';
-import { localhostTransformerSpec } from './localhost.js';
-import { daemonSetTransformerSpec } from './k8s-daemonset.js';
-import { localNodeTransformerSpec } from './local-node.js';
-import { portTransformerSpec } from './port.js';
-import { replaceTransformerSpec } from './replace.js';
-import { specificHostTransformerSpec } from './specific-host.js';
 import type { NameTreeTransformer, TransformerContext } from './transformer.js';
 
 export type { NameTreeTransformer, TransformerContext } from './transformer.js';
 export { applyTransformers, transformBinder, transformNamer, TRANSFORMER_PREFIX } from './transformer.js';
 export { TransformerError } from './errors.js';
 
-export const transformerPlugins: readonly PluginSpec<Record<string, unknown>, NameTreeTransformer, TransformerContext>[] = [
-  localhostTransformerSpec,
-  specificHostTransformerSpec,
-  portTransformerSpec,
-  replaceTransformerSpec,
-  constTransformerSpec,
-  daemonSetTransformerSpec,
-  localNodeTransformerSpec,
+type TransformerSpec = PluginSpec<Record<string, unknown>, NameTreeTransformer, TransformerContext>;
+
+/**
+ * A built kind: the module (relative to this file) exporting its spec. Each module is loaded
+ * when a config uses the kind (Node 20's synchronous `require` of an ES module), as the namers'
+ * and telemeters' are.
+ */
+export interface TransformerEntry {
+  readonly kind: string;
+  readonly module: string;
+  readonly spec: string;
+}
+
+export const TRANSFORMERS: readonly TransformerEntry[] = [
+  { kind: 'io.l5d.localhost', module: './localhost.js', spec: 'localhostTransformerSpec' },
+  { kind: 'io.l5d.specificHost', module: './specific-host.js', spec: 'specificHostTransformerSpec' },
+  { kind: 'io.l5d.port', module: './port.js', spec: 'portTransformerSpec' },
+  { kind: 'io.l5d.replace', module: './replace.js', spec: 'replaceTransformerSpec' },
+  { kind: 'io.l5d.const', module: './const.js', spec: 'constTransformerSpec' },
+  { kind: 'io.l5d.k8s.daemonset', module: './k8s-daemonset.js', spec: 'daemonSetTransformerSpec' },
+  { kind: 'io.l5d.k8s.localnode', module: './local-node.js', spec: 'localNodeTransformerSpec' },
 ];
+
+const requireModule = createRequire(import.meta.url);
+
+/** The entry's spec, from its module (loaded now if it was not). */
+export function loadTransformerEntry(e: TransformerEntry): TransformerSpec {
+  const spec = (requireModule(e.module) as Record<string, TransformerSpec | undefined>)[e.spec];
+  if (spec === undefined) throw new Error(`transformer registry: ${e.module} exports no ${e.spec}`);
+  return spec;
+}
+
+/** A spec standing for the entry: its fields and factory come from the module, loaded on first use. */
+function lazySpec(e: TransformerEntry): TransformerSpec {
+  let loaded: TransformerSpec | undefined;
+  const load = (): TransformerSpec => (loaded ??= loadTransformerEntry(e));
+  return {
+    category: 'transformer',
+    kind: e.kind,
+    get fields(): Fields {
+      return load().fields;
+    },
+    create: (config, ctx) => load().create!(config, ctx),
+  } as TransformerSpec;
+}
+
+export const transformerPlugins: readonly TransformerSpec[] = TRANSFORMERS.map(lazySpec);
 
 export function createTransformer(cfg: Readonly<Record<string, unknown>>, ctx: TransformerContext = {}): NameTreeTransformer {
   const kind = cfg['kind'];
