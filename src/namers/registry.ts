@@ -5,27 +5,19 @@
  * module is loaded only when a config uses the kind (`require` of the ES module, which Node 20
  * does synchronously): a linker that names no Consul or ZooKeeper does not hold their code.
  */
-import { createRequire } from 'node:module';
 import type { NameNamer } from '../naming/contracts.js';
 import type { ConfiguredNamer, ConfiguredNamers } from '../naming/namer-ops.js';
 import { createTransformers, transformNamer } from '../transformers/index.js';
 import { registerPlugin } from '../config/plugins.js';
-import type { Fields } from '../config/schema.js';
+import { lazyPluginSpecs, type LazyPluginEntry } from '../config/lazy-plugins.js';
 import { globalNamer } from './builtin/index.js';
 import { namerConfigError } from './errors.js';
 import type { NamerConfigObject, NamerContext, NamerSpec } from './spec.js';
 
 export type { MadeNamer, NamerContext, NamerSpec } from './spec.js';
 
-/** A built kind: the module (relative to this file) exporting its spec, and Linkerd's experimental flag. */
-export interface NamerEntry {
-  readonly kind: string;
-  readonly module: string;
-  readonly spec: string;
-  readonly experimental?: boolean;
-}
-
-export const NAMERS: readonly NamerEntry[] = [
+/** Every namer kind Meshwork builds, and the module that builds it. */
+export const NAMERS: readonly LazyPluginEntry[] = [
   { kind: 'io.l5d.fs', module: './fs.js', spec: 'fsNamerSpec' },
   { kind: 'io.l5d.consul', module: './consul.js', spec: 'consulNamerSpec' },
   { kind: 'io.l5d.curator', module: './curator.js', spec: 'curatorNamerSpec', experimental: true },
@@ -40,30 +32,6 @@ export const NAMERS: readonly NamerEntry[] = [
   { kind: 'io.l5d.zkLeader', module: './zk-leader.js', spec: 'zkLeaderNamerSpec' },
 ];
 
-const requireModule = createRequire(import.meta.url);
-
-/** The entry's spec, from its module (loaded now if it was not). */
-export function loadNamerEntry(e: NamerEntry): NamerSpec {
-  const spec = (requireModule(e.module) as Record<string, NamerSpec | undefined>)[e.spec];
-  if (spec === undefined) throw new Error(`namer registry: ${e.module} exports no ${e.spec}`);
-  return spec;
-}
-
-/** A spec standing for the entry: its fields and factory come from the module, loaded on first use. */
-function lazySpec(e: NamerEntry): NamerSpec {
-  let loaded: NamerSpec | undefined;
-  const load = (): NamerSpec => (loaded ??= loadNamerEntry(e));
-  return {
-    category: 'namer',
-    kind: e.kind,
-    ...(e.experimental ? { experimental: true } : {}),
-    get fields(): Fields {
-      return load().fields;
-    },
-    create: (config, ctx) => load().create!(config, ctx),
-  } as NamerSpec;
-}
-
 const registry = new Map<string, NamerSpec>();
 
 /** Adds (or replaces) a namer kind; other areas register theirs (k8s, consul, ...) here. */
@@ -72,7 +40,7 @@ export function registerNamer(spec: NamerSpec): void {
   registerPlugin(spec);
 }
 
-for (const e of NAMERS) registerNamer(lazySpec(e));
+for (const spec of lazyPluginSpecs<NamerSpec>('namer', import.meta.url, NAMERS)) registerNamer(spec);
 
 export function namerKinds(): string[] {
   return [...registry.keys()].sort();

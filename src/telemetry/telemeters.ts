@@ -5,22 +5,15 @@
  * module is loaded when a config uses it (Node 20's synchronous `require` of an ES module), as
  * the namers' are: a linker without telemeters holds none of their code.
  */
-import { createRequire } from 'node:module';
-import type { Fields, PluginSpec } from '../config/schema.js';
+import { lazyPluginSpecs, type LazyPluginEntry } from '../config/lazy-plugins.js';
+import type { PluginSpec } from '../config/schema.js';
 import type { AdminRoute, Telemeter, TelemeterContext } from './telemeter.js';
 import { Tracer } from './tracing.js';
 
 type TelemeterSpec = PluginSpec<Record<string, unknown>, Telemeter, TelemeterContext>;
 
-/** A built kind: the module (relative to this file) exporting its spec, and Linkerd's experimental flag. */
-export interface TelemeterEntry {
-  readonly kind: string;
-  readonly module: string;
-  readonly spec: string;
-  readonly experimental?: boolean;
-}
-
-export const TELEMETERS: readonly TelemeterEntry[] = [
+/** Every telemeter kind Meshwork builds, and the module that builds it. */
+export const TELEMETERS: readonly LazyPluginEntry[] = [
   { kind: 'io.l5d.prometheus', module: './prometheus.js', spec: 'prometheusSpec' },
   { kind: 'io.l5d.influxdb', module: './influxdb.js', spec: 'influxDbSpec' },
   { kind: 'io.l5d.statsd', module: './statsd.js', spec: 'statsdSpec', experimental: true },
@@ -30,31 +23,7 @@ export const TELEMETERS: readonly TelemeterEntry[] = [
   { kind: 'meshwork.otlp', module: './otlp.js', spec: 'otlpSpec' },
 ];
 
-const requireModule = createRequire(import.meta.url);
-
-/** The entry's spec, from its module (loaded now if it was not). */
-export function loadTelemeterEntry(e: TelemeterEntry): TelemeterSpec {
-  const spec = (requireModule(e.module) as Record<string, TelemeterSpec | undefined>)[e.spec];
-  if (spec === undefined) throw new Error(`telemeter registry: ${e.module} exports no ${e.spec}`);
-  return spec;
-}
-
-/** A spec standing for the entry: its fields and factory come from the module, loaded on first use. */
-function lazySpec(e: TelemeterEntry): TelemeterSpec {
-  let loaded: TelemeterSpec | undefined;
-  const load = (): TelemeterSpec => (loaded ??= loadTelemeterEntry(e));
-  return {
-    category: 'telemeter',
-    kind: e.kind,
-    ...(e.experimental ? { experimental: true } : {}),
-    get fields(): Fields {
-      return load().fields;
-    },
-    create: (config, ctx) => load().create!(config, ctx),
-  } as TelemeterSpec;
-}
-
-export const telemeterSpecs: readonly TelemeterSpec[] = TELEMETERS.map(lazySpec);
+export const telemeterSpecs: readonly TelemeterSpec[] = lazyPluginSpecs<TelemeterSpec>('telemeter', import.meta.url, TELEMETERS);
 
 export function telemeterSpec(kind: string): TelemeterSpec | undefined {
   return telemeterSpecs.find((s) => s.kind === kind);

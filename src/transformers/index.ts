@@ -7,8 +7,8 @@
  * prefixed `/%/...`. `transformBinder(list, bind)` wraps a router's binder (the linker's
  * `interpreter` hook).
  */
-import { createRequire } from 'node:module';
-import type { Fields, PluginSpec } from '../config/schema.js';
+import { lazyPluginSpecs, type LazyPluginEntry } from '../config/lazy-plugins.js';
+import type { PluginSpec } from '../config/schema.js';
 import { TransformerError } from './errors.js';
 import type { NameTreeTransformer, TransformerContext } from './transformer.js';
 
@@ -19,17 +19,10 @@ export { TransformerError } from './errors.js';
 type TransformerSpec = PluginSpec<Record<string, unknown>, NameTreeTransformer, TransformerContext>;
 
 /**
- * A built kind: the module (relative to this file) exporting its spec. Each module is loaded
- * when a config uses the kind (Node 20's synchronous `require` of an ES module), as the namers'
- * and telemeters' are.
+ * Every transformer kind Meshwork builds, and the module that builds it: loaded when a config
+ * uses the kind (config/lazy-plugins.ts), as the namers' and telemeters' are.
  */
-export interface TransformerEntry {
-  readonly kind: string;
-  readonly module: string;
-  readonly spec: string;
-}
-
-export const TRANSFORMERS: readonly TransformerEntry[] = [
+export const TRANSFORMERS: readonly LazyPluginEntry[] = [
   { kind: 'io.l5d.localhost', module: './localhost.js', spec: 'localhostTransformerSpec' },
   { kind: 'io.l5d.specificHost', module: './specific-host.js', spec: 'specificHostTransformerSpec' },
   { kind: 'io.l5d.port', module: './port.js', spec: 'portTransformerSpec' },
@@ -39,30 +32,7 @@ export const TRANSFORMERS: readonly TransformerEntry[] = [
   { kind: 'io.l5d.k8s.localnode', module: './local-node.js', spec: 'localNodeTransformerSpec' },
 ];
 
-const requireModule = createRequire(import.meta.url);
-
-/** The entry's spec, from its module (loaded now if it was not). */
-export function loadTransformerEntry(e: TransformerEntry): TransformerSpec {
-  const spec = (requireModule(e.module) as Record<string, TransformerSpec | undefined>)[e.spec];
-  if (spec === undefined) throw new Error(`transformer registry: ${e.module} exports no ${e.spec}`);
-  return spec;
-}
-
-/** A spec standing for the entry: its fields and factory come from the module, loaded on first use. */
-function lazySpec(e: TransformerEntry): TransformerSpec {
-  let loaded: TransformerSpec | undefined;
-  const load = (): TransformerSpec => (loaded ??= loadTransformerEntry(e));
-  return {
-    category: 'transformer',
-    kind: e.kind,
-    get fields(): Fields {
-      return load().fields;
-    },
-    create: (config, ctx) => load().create!(config, ctx),
-  } as TransformerSpec;
-}
-
-export const transformerPlugins: readonly TransformerSpec[] = TRANSFORMERS.map(lazySpec);
+export const transformerPlugins: readonly TransformerSpec[] = lazyPluginSpecs<TransformerSpec>('transformer', import.meta.url, TRANSFORMERS);
 
 export function createTransformer(cfg: Readonly<Record<string, unknown>>, ctx: TransformerContext = {}): NameTreeTransformer {
   const kind = cfg['kind'];

@@ -156,14 +156,3 @@ test('any namer takes transformers: io.l5d.fs answers pass io.l5d.port; a bad li
     (e: unknown) => e instanceof NamerError && /namers\[2\]\.transformers: .*allowed: valid transformers \(transformer: unknown kind "io\.l5d\.nope"/.test(e.message),
   );
 });
-
-test('the lazy namer table names each module\'s own spec: kind and experimental flag agree', async () => {
-  const { NAMERS, loadNamerEntry } = await import('../../src/namers/registry.js');
-  for (const e of NAMERS) {
-    const spec = loadNamerEntry(e);
-    assert.equal(spec.kind, e.kind, `${e.module} ${e.spec}`);
-    assert.equal(spec.experimental === true, e.experimental === true, `${e.kind}: experimental`);
-    assert.equal(typeof spec.create, 'function', e.kind);
-  }
-  assert.equal(new Set(NAMERS.map((e) => e.kind)).size, NAMERS.length, 'each kind once');
-});

@@ -306,14 +306,3 @@ test('RPC spans (thrift): named by the method, rpc tags, no HTTP tags, status 0;
   assert.deepEqual(child.subarray(16), wide.subarray(16));
   assert.deepEqual(decodeTraceId(child), { traceId: '11223344556677ff' + caller.traceId, spanId: child.toString('hex', 0, 8), parentId: caller.spanId, sampled: true, debug: false });
 });
-
-test("the lazy telemeter table names each module's own spec: kind and experimental flag agree", async () => {
-  const { TELEMETERS, loadTelemeterEntry } = await import('../../src/telemetry/telemeters.js');
-  for (const e of TELEMETERS) {
-    const spec = loadTelemeterEntry(e);
-    assert.equal(spec.kind, e.kind, `${e.module} ${e.spec}`);
-    assert.equal(spec.experimental === true, e.experimental === true, `${e.kind}: experimental`);
-    assert.equal(typeof spec.create, 'function', e.kind);
-  }
-  assert.equal(new Set(TELEMETERS.map((e) => e.kind)).size, TELEMETERS.length, 'each kind once');
-});

@@ -246,14 +246,3 @@ test('delegation explanation shows nested transformation nodes', async () => {
     bound: { addr: { type: 'bound', addrs: [{ ip: '127.0.0.1', port: 8080, meta: {} }], meta: {} }, id: '/$/inet/127.0.0.1/8080', path: '/' },
   });
 });
-
-test("the lazy transformer table names each module's own spec", async () => {
-  const { TRANSFORMERS, loadTransformerEntry } = await import('../../src/transformers/index.js');
-  for (const e of TRANSFORMERS) {
-    const spec = loadTransformerEntry(e);
-    assert.equal(spec.kind, e.kind, `${e.module} ${e.spec}`);
-    assert.equal(spec.experimental === true, false, `${e.kind}: none is experimental`);
-    assert.equal(typeof spec.create, 'function', e.kind);
-  }
-  assert.equal(new Set(TRANSFORMERS.map((e) => e.kind)).size, TRANSFORMERS.length, 'each kind once');
-});
