@@ -11,12 +11,13 @@ import type { NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { TlsFiles } from '../config/tls.js';
-import type { ServerSpan, Tracer } from '../telemetry/tracing.js';
+import type { ClientSpan, ServerSpan, Tracer } from '../telemetry/tracing.js';
 import { decodeTraceId, type TraceContext } from '../telemetry/trace-context.js';
 import { BindingCache } from './binding-cache.js';
 import { ClientCache } from './client-cache.js';
 import { RouterError, isRouterError, noBrokersMessage } from './errors.js';
-import type { EndpointPool, PoolClient } from './pool-client.js';
+import type { EndpointPool, PoolClient, PoolEndpoint } from './pool-client.js';
+import { MAX_REQUEUES } from './client.js';
 import { RequestDtabs } from './request-dtabs.js';
 import { pickLeaf, type DtabLike } from './router.js';
 import { cacheService, commonService, routerCacheSettings, tighterTimeout } from './router-config.js';
@@ -191,6 +192,55 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
     return new RouterError('MESH_ERR_ROUTER_NO_BROKERS', noBrokersMessage(dst.show(), this.requestDtabs.baseText, localText));
   }
 
+  /**
+   * The attempts of one request to `client`'s endpoints: each picks an endpoint, gets a client
+   * span when the request is traced, and is sent by `send` within `requestAttemptTimeoutMs`.
+   * A failure is read by the protocol's `failure` (the error to fail with, whether the
+   * connection failed, whether the endpoint never saw the request); one the endpoint never saw
+   * is requeued to another within the requeue budget (and Finagle's cap).
+   */
+  protected async attempts<R>(
+    client: PoolClient<P>,
+    dst: Path,
+    localText: string,
+    signal: AbortSignal,
+    span: ServerSpan | null,
+    send: (ep: PoolEndpoint<P>, attempt: AbortSignal, cs: ClientSpan | null) => Promise<R>,
+    failure: (e: unknown, endpoint: string) => AttemptFailure,
+  ): Promise<R> {
+    const attemptMs = client.params.requestAttemptTimeoutMs;
+    for (let requeues = 0; ; requeues++) {
+      throwIfAborted(signal);
+      const ep = client.pick();
+      if (ep === null) throw this.noBrokers(dst, localText);
+      const attempt = attemptMs > 0 ? AbortSignal.any([signal, AbortSignal.timeout(attemptMs)]) : signal;
+      // Each attempt is a client span; its ids are what the upstream sees.
+      const cs = span === null ? null : span.child(client.id);
+      const t0 = Date.now();
+      ep.pending++;
+      ep.accrual.onRequest();
+      client.m.requests.incr();
+      try {
+        const reply = await send(ep, attempt, cs);
+        client.attemptDone(ep, Date.now() - t0, undefined, true);
+        cs?.finish(0, { ip: ep.host, port: ep.port });
+        return reply;
+      } catch (e) {
+        const f = failure(e, ep.label);
+        // A caller that went away or ran out of time says nothing about the endpoint (Finagle
+        // leaves interrupted requests out of failure accrual).
+        if (!signal.aborted) client.attemptFailed(ep, Date.now() - t0, f.connectFailed);
+        const stopped = abortedAttempt(signal, attempt, attemptMs, ep.label);
+        const error = stopped ?? f.error;
+        cs?.finish(0, { ip: ep.host, port: ep.port }, error.message);
+        if (stopped === undefined && f.unseen && requeues < MAX_REQUEUES && client.tryRequeue()) continue;
+        throw error;
+      } finally {
+        ep.pending--;
+      }
+    }
+  }
+
   /** The bound tree's pick and its client, once both the tree and the client's Addr are known. */
   protected async boundClient(dst: Path, localText: string, signal: AbortSignal): Promise<{ client: PoolClient<P>; bound: BoundName }> {
     const ms = this.bindingTimeoutMs;
@@ -267,7 +317,7 @@ export function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', 'the request was cancelled', { interrupted: true });
 }
 
-export function throwIfAborted(signal: AbortSignal): void {
+function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw abortError(signal);
 }
 
@@ -277,11 +327,21 @@ function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
+/** What a protocol makes of an attempt's failure. */
+export interface AttemptFailure {
+  /** The error the request fails with (unless requeued). */
+  readonly error: Error;
+  /** The connection to the endpoint failed (failure accrual and failFast count it so). */
+  readonly connectFailed: boolean;
+  /** The endpoint never saw the request: it may go to another one. */
+  readonly unseen: boolean;
+}
+
 /**
  * Why an attempt failed when the call was aborted or its attempt timed out (undefined: neither,
  * the protocol says why).
  */
-export function abortedAttempt(signal: AbortSignal, attempt: AbortSignal, attemptMs: number, endpoint: string): Error | undefined {
+function abortedAttempt(signal: AbortSignal, attempt: AbortSignal, attemptMs: number, endpoint: string): Error | undefined {
   if (signal.aborted) return abortError(signal);
   if (attempt !== signal && attempt.aborted) {
     return new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${attemptMs}ms request attempt timeout to ${endpoint}`, { interrupted: true });

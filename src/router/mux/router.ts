@@ -24,12 +24,11 @@
  */
 import type { BoundName } from '../../naming/contracts.js';
 import type { Path } from '../../naming/path.js';
-import type { ClientSpan, ServerSpan } from '../../telemetry/tracing.js';
+import type { ServerSpan } from '../../telemetry/tracing.js';
 import { childTraceId, encodeTraceId } from '../../telemetry/trace-context.js';
 import { DEADLINE_CONTEXT_KEY, MuxClient, MuxError, deadlineOf, encodeDeadline, traceContextOf, withContext, withTraceContext, type MuxDtab, type MuxPairs } from '../../protocol/mux/index.js';
-import { MAX_REQUEUES } from '../client.js';
 import { RouterError } from '../errors.js';
-import { MessageRouter, abortedAttempt, throwIfAborted, type MessageRouterDeps, type PassedDeadline } from '../message-router.js';
+import { MessageRouter, type AttemptFailure, type MessageRouterDeps, type PassedDeadline } from '../message-router.js';
 import { PoolClient, type EndpointPool } from '../pool-client.js';
 import type { DtabLike } from '../router.js';
 import { commonClientParams } from '../router-config.js';
@@ -102,41 +101,16 @@ export class MuxRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, M
     const base = deadline === undefined ? req.contexts : withContext(req.contexts, DEADLINE_CONTEXT_KEY, encodeDeadline(deadline.timestampNs, deadline.deadlineNs));
     // Without spans a caller's ids still go on, as a child of its span.
     const contexts = span === null && callerTrace !== undefined ? withTraceContext(base, childTraceId(callerTrace)) : base;
-    const attemptMs = client.params.requestAttemptTimeoutMs;
-    for (let requeues = 0; ; requeues++) {
-      throwIfAborted(signal);
-      const ep = client.pick();
-      if (ep === null) throw this.noBrokers(dst, localText);
-      const attempt = attemptMs > 0 ? AbortSignal.any([signal, AbortSignal.timeout(attemptMs)]) : signal;
-      let cs: ClientSpan | null = null;
-      let actx = contexts;
-      if (span !== null) {
-        cs = span.child(client.id);
-        actx = withTraceContext(base, encodeTraceId(cs.context));
-      }
-      const t0 = Date.now();
-      ep.pending++;
-      ep.accrual.onRequest();
-      client.m.requests.incr();
-      try {
-        const reply = await ep.pool.client.dispatch(req.body, attempt, { dst: residual, dtab: req.dtab, contexts: actx });
-        client.attemptDone(ep, Date.now() - t0, undefined, true);
-        cs?.finish(0, { ip: ep.host, port: ep.port });
-        return reply;
-      } catch (e) {
-        const unseen = e instanceof MuxError && e.rejected;
-        const connectFailed = unseen && e.code !== 'MESH_ERR_MUX_NACK' && e.code !== 'MESH_ERR_MUX_TAGS_EXHAUSTED';
-        // A caller that went away or ran out of time says nothing about the endpoint; an
-        // Rdispatch error counts against it, as Finagle classifies a mux exception.
-        if (!signal.aborted) client.attemptFailed(ep, Date.now() - t0, connectFailed);
-        const err = attemptError(e, signal, attempt, attemptMs, ep.label);
-        cs?.finish(0, { ip: ep.host, port: ep.port }, err.message);
-        if (unseen && !signal.aborted && requeues < MAX_REQUEUES && client.tryRequeue()) continue;
-        throw err;
-      } finally {
-        ep.pending--;
-      }
-    }
+    return this.attempts(
+      client,
+      dst,
+      localText,
+      signal,
+      span,
+      (ep, attempt, cs) =>
+        ep.pool.client.dispatch(req.body, attempt, { dst: residual, dtab: req.dtab, contexts: cs === null ? contexts : withTraceContext(base, encodeTraceId(cs.context)) }),
+      muxFailure,
+    );
   }
 
   protected makeClient(idText: string, bound: BoundName, p: Obj): MuxRouterClient {
@@ -160,17 +134,17 @@ export class MuxRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, M
   }
 }
 
-/** Why an attempt failed, as the error the request fails with (unless requeued). */
-function attemptError(e: unknown, signal: AbortSignal, attempt: AbortSignal, attemptMs: number, endpoint: string): Error {
-  const stopped = abortedAttempt(signal, attempt, attemptMs, endpoint);
-  if (stopped !== undefined) return stopped;
-  if (e instanceof MuxError) {
-    // A nack goes back as a nack (the caller may resend it); the upstream's own error message
-    // goes back as it is, as Finagle's mux server answers a failure.
-    if (e.code === 'MESH_ERR_MUX_NACK' || e.code === 'MESH_ERR_MUX_REMOTE') return e;
-    if (e.code === 'MESH_ERR_MUX_TAGS_EXHAUSTED') return new RouterError('MESH_ERR_ROUTER_POOL_EXHAUSTED', `${endpoint}: ${e.message}`, { rejected: true, retryable: true });
-    const connectFailed = e.rejected;
-    return new RouterError(connectFailed ? 'MESH_ERR_ROUTER_CONNECT_FAILED' : 'MESH_ERR_ROUTER_UPSTREAM_RESET', `${endpoint}: ${e.message}`, { retryable: connectFailed });
-  }
-  return new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', `${endpoint}: ${e instanceof Error ? e.message : String(e)}`);
+/**
+ * A mux attempt's failure. A request the endpoint never saw (its session could not open, or it
+ * nacked the request, or the session's tags ran out) may go elsewhere; an Rdispatch error is the
+ * upstream's answer and counts against the endpoint, as Finagle classifies a mux exception. A
+ * nack goes back as a nack (the caller may resend it) and the upstream's own error message as
+ * it is, as Finagle's mux server answers a failure.
+ */
+function muxFailure(e: unknown, endpoint: string): AttemptFailure {
+  if (!(e instanceof MuxError)) return { error: new RouterError('MESH_ERR_ROUTER_UPSTREAM_RESET', `${endpoint}: ${e instanceof Error ? e.message : String(e)}`), connectFailed: false, unseen: false };
+  const unseen = e.rejected;
+  if (e.code === 'MESH_ERR_MUX_NACK' || e.code === 'MESH_ERR_MUX_REMOTE') return { error: e, connectFailed: false, unseen };
+  if (e.code === 'MESH_ERR_MUX_TAGS_EXHAUSTED') return { error: new RouterError('MESH_ERR_ROUTER_POOL_EXHAUSTED', `${endpoint}: ${e.message}`, { rejected: true, retryable: true }), connectFailed: false, unseen };
+  return { error: new RouterError(unseen ? 'MESH_ERR_ROUTER_CONNECT_FAILED' : 'MESH_ERR_ROUTER_UPSTREAM_RESET', `${endpoint}: ${e.message}`, { retryable: unseen }), connectFailed: unseen, unseen };
 }

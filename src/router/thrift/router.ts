@@ -20,13 +20,12 @@
  */
 import type { BoundName } from '../../naming/contracts.js';
 import type { Path } from '../../naming/path.js';
-import type { ClientSpan, ServerSpan } from '../../telemetry/tracing.js';
+import type { ServerSpan } from '../../telemetry/tracing.js';
 import { childTraceId, encodeTraceId } from '../../telemetry/trace-context.js';
 import { ThriftConnPool, ThriftPoolError, type ThriftCallContext } from '../../protocol/thrift/client-pool.js';
 import { MessageType, type MessageHead, type ThriftProtocolKind } from '../../protocol/thrift/wire.js';
-import { MAX_REQUEUES } from '../client.js';
-import { RouterError, isRouterError } from '../errors.js';
-import { MessageRouter, abortedAttempt, throwIfAborted, type MessageRouterDeps } from '../message-router.js';
+import { RouterError } from '../errors.js';
+import { MessageRouter, type AttemptFailure, type MessageRouterDeps } from '../message-router.js';
 import { PoolClient } from '../pool-client.js';
 import type { DtabLike } from '../router.js';
 import { commonClientParams } from '../router-config.js';
@@ -125,41 +124,16 @@ export class ThriftRouter<D extends DtabLike = DtabLike> extends MessageRouter<D
     const trace = span === null && req.trace !== undefined ? childTraceId(req.trace) : undefined;
     const ctx: ThriftCallContext = { ...(req.dest !== undefined && req.dest !== '' ? { dest: req.dest } : {}), delegations, trace };
     const oneway = req.head.type === MessageType.ONEWAY;
-    const attemptMs = client.params.requestAttemptTimeoutMs;
-    for (let requeues = 0; ; requeues++) {
-      throwIfAborted(signal);
-      const ep = client.pick();
-      if (ep === null) throw this.noBrokers(dst, localText);
-      const attempt = attemptMs > 0 ? AbortSignal.any([signal, AbortSignal.timeout(attemptMs)]) : signal;
-      // Each attempt is a client span; its ids are what a TTwitter upstream sees.
-      let cs: ClientSpan | null = null;
-      let actx = ctx;
-      if (span !== null) {
-        cs = span.child(client.id);
-        actx = { ...ctx, trace: encodeTraceId(cs.context) };
-      }
-      const t0 = Date.now();
-      ep.pending++;
-      ep.accrual.onRequest();
-      client.m.requests.incr();
-      try {
-        const reply = await ep.pool.call(req.msg, req.head.seqid, oneway, actx, attempt);
-        client.attemptDone(ep, Date.now() - t0, undefined, true);
-        cs?.finish(0, { ip: ep.host, port: ep.port });
-        return reply;
-      } catch (e) {
-        const connectFailed = e instanceof ThriftPoolError && e.connectFailed;
-        // A caller that went away or ran out of time says nothing about the endpoint (Finagle
-        // leaves interrupted requests out of failure accrual).
-        if (!signal.aborted) client.attemptFailed(ep, Date.now() - t0, connectFailed);
-        const err = attemptError(e, signal, attempt, attemptMs, ep.label);
-        cs?.finish(0, { ip: ep.host, port: ep.port }, err.message);
-        if (isRouterError(err) && err.code === 'MESH_ERR_ROUTER_CONNECT_FAILED' && requeues < MAX_REQUEUES && client.tryRequeue()) continue;
-        throw err;
-      } finally {
-        ep.pending--;
-      }
-    }
+    return this.attempts(
+      client,
+      dst,
+      localText,
+      signal,
+      span,
+      // A client span's ids are what a TTwitter-upgraded upstream sees.
+      (ep, attempt, cs) => ep.pool.call(req.msg, req.head.seqid, oneway, cs === null ? ctx : { ...ctx, trace: encodeTraceId(cs.context) }, attempt),
+      thriftFailure,
+    );
   }
 
   protected makeClient(idText: string, bound: BoundName, p: Obj): ThriftClient {
@@ -195,12 +169,16 @@ export class ThriftRouter<D extends DtabLike = DtabLike> extends MessageRouter<D
   }
 }
 
-/** Why an attempt failed, as the RouterError the request fails with (unless requeued). */
-function attemptError(e: unknown, signal: AbortSignal, attempt: AbortSignal, attemptMs: number, endpoint: string): Error {
-  const stopped = abortedAttempt(signal, attempt, attemptMs, endpoint);
-  if (stopped !== undefined) return stopped;
+/**
+ * A thrift attempt's failure: a full pool or a refused connection never reached the upstream
+ * (only the connection failure is requeued, as Finagle requeues it); anything else ended the
+ * connection under the request.
+ */
+function thriftFailure(e: unknown): AttemptFailure {
   const message = e instanceof Error ? e.message : String(e);
-  if (e instanceof ThriftPoolError && e.code === 'MESH_ERR_THRIFT_POOL_FULL') return new RouterError('MESH_ERR_ROUTER_POOL_EXHAUSTED', message, { rejected: true, retryable: true });
   const connectFailed = e instanceof ThriftPoolError && e.connectFailed;
-  return new RouterError(connectFailed ? 'MESH_ERR_ROUTER_CONNECT_FAILED' : 'MESH_ERR_ROUTER_UPSTREAM_RESET', message, { retryable: connectFailed });
+  if (e instanceof ThriftPoolError && e.code === 'MESH_ERR_THRIFT_POOL_FULL') {
+    return { error: new RouterError('MESH_ERR_ROUTER_POOL_EXHAUSTED', message, { rejected: true, retryable: true }), connectFailed, unseen: false };
+  }
+  return { error: new RouterError(connectFailed ? 'MESH_ERR_ROUTER_CONNECT_FAILED' : 'MESH_ERR_ROUTER_UPSTREAM_RESET', message, { retryable: connectFailed }), connectFailed, unseen: connectFailed };
 }
