@@ -55,6 +55,16 @@ export class TlsFiles {
     return b;
   }
 
+  /**
+   * A router server's TLS options from its `tls` block (undefined: none, or `enabled: false`),
+   * its files read now so a missing one stops the linker naming `at`, the block's key path.
+   */
+  serverOptions(tls: Obj | null | undefined, at: string): TlsOptions | undefined {
+    if (tls === undefined || tls === null || tls['enabled'] === false) return undefined;
+    this.loadServer(tls, at);
+    return serverTlsOptions(tls, this);
+  }
+
   /** Reads every file of a server `tls` block (`at`: its key path). */
   loadServer(tls: Obj, at: string): void {
     this.load(tls['certPath'], `${at}.certPath`);

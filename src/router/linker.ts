@@ -14,7 +14,7 @@ import { createIdentifier, type Identifier } from './identifiers/index.js';
 import { Router, type DtabLike } from './router.js';
 import { RouterServer, serverOptions } from './server.js';
 import { RouterError } from './errors.js';
-import { TlsFiles, serverTlsOptions } from '../config/tls.js';
+import { TlsFiles } from '../config/tls.js';
 import { announceServer, createAnnouncer, type Announcer } from '../announcers/index.js';
 import type { Closable } from '../naming/contracts.js';
 import type * as H2Build from './h2/build.js';
@@ -172,9 +172,8 @@ export class Linker<D extends DtabLike = DtabLike> {
           const merged = { ...sc } as Record<string, unknown>;
           // maxCallDepth may be written on the router as well as on each server.
           if (merged['maxCallDepth'] === undefined && typeof rc['maxCallDepth'] === 'number') merged['maxCallDepth'] = rc['maxCallDepth'];
-          const tls = merged['tls'] as Readonly<Record<string, unknown>> | undefined | null;
-          if (tls !== undefined && tls !== null && tls['enabled'] !== false) tlsFiles.loadServer(tls, `routers[${i}].servers[${j}].tls`);
-          this.servers.push(new RouterServer(router as unknown as Router, serverOptions(merged, serverTlsOptions(tls ?? undefined, tlsFiles)), metrics));
+          const tls = tlsFiles.serverOptions(merged['tls'] as Readonly<Record<string, unknown>> | undefined | null, `routers[${i}].servers[${j}].tls`);
+          this.servers.push(new RouterServer(router as unknown as Router, serverOptions(merged, tls), metrics));
           this.serverAnnounce.push({ announcers, names: (sc.announce ?? []).map((n) => naming.readPath(n)) });
         }
       }

@@ -3,7 +3,7 @@
  * cache miss: the binding cache's sizes and timeouts, a client's common params (per bound id)
  * and a service's common settings (per logical name).
  */
-import type { ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import type { Metrics } from '../telemetry/metrics.js';
 import { TlsFiles, clientTlsOptions } from '../config/tls.js';
 import type { AccrualFactory, BalancerFactory, Budget } from './balancing.js';
@@ -114,6 +114,27 @@ export interface ServerConnectionSettings {
   readonly lifeTimeMs: number;
   /** `socketOptions` the listener applies (the others are warned about: config-warnings.ts). */
   readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean; readonly backlog?: number };
+}
+
+/** A thrift, thriftmux or mux server's settings: where it listens, its limits and its TLS. */
+export interface MessageServerSettings extends ServerConnectionSettings {
+  readonly ip: string;
+  readonly port: number;
+  readonly clearContext: boolean;
+  readonly maxConcurrentRequests: number;
+  readonly tls: TlsOptions | undefined;
+}
+
+/** A message server's settings from its validated `servers[j]` entry (`defaultPort`: its protocol's). */
+export function messageServerSettings(cfg: Obj, tls: TlsOptions | undefined, defaultPort: number): MessageServerSettings {
+  return {
+    ip: typeof cfg['ip'] === 'string' ? (cfg['ip'] as string) : '127.0.0.1',
+    port: typeof cfg['port'] === 'number' ? (cfg['port'] as number) : defaultPort,
+    clearContext: cfg['clearContext'] === true,
+    maxConcurrentRequests: typeof cfg['maxConcurrentRequests'] === 'number' ? (cfg['maxConcurrentRequests'] as number) : 0,
+    tls,
+    ...serverConnectionSettings(cfg),
+  };
 }
 
 export function serverConnectionSettings(cfg: Obj): ServerConnectionSettings {

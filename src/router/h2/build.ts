@@ -3,13 +3,12 @@
  * linker). Keys the h2 router does not build yet are refused at validation with "not supported
  * yet" and their key path (config/router-fields.ts), never ignored.
  */
-import type { TlsOptions } from 'node:tls';
 import type { Activity, BoundName } from '../../naming/contracts.js';
 import type { NameTree } from '../../naming/name-tree.js';
 import type { Path } from '../../naming/path.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { Tracer } from '../../telemetry/tracing.js';
-import { TlsFiles, serverTlsOptions } from '../../config/tls.js';
+import { TlsFiles } from '../../config/tls.js';
 import type { Identifier } from '../identifiers/identifier.js';
 import type { DtabLike } from '../router.js';
 import { createH2Identifier } from './identifiers.js';
@@ -69,12 +68,7 @@ function assemble<D extends DtabLike>(rc: Obj, deps: H2BuildDeps<D>, identifier:
   list.forEach((sc, j) => {
     const merged: Record<string, unknown> = { ...sc };
     if (merged['maxCallDepth'] === undefined && typeof rc['maxCallDepth'] === 'number') merged['maxCallDepth'] = rc['maxCallDepth'];
-    const tls = sc['tls'] as Obj | undefined | null;
-    let tlsOpts: TlsOptions | undefined;
-    if (tls !== undefined && tls !== null && tls['enabled'] !== false) {
-      deps.tlsFiles.loadServer(tls, `routers[${i}].servers[${j}].tls`);
-      tlsOpts = serverTlsOptions(tls, deps.tlsFiles);
-    }
+    const tlsOpts = deps.tlsFiles.serverOptions(sc['tls'] as Obj | undefined | null, `routers[${i}].servers[${j}].tls`);
     servers.push(new H2RouterServer(router as unknown as H2Router, h2ServerOptions(merged, tlsOpts), deps.metrics));
   });
   return { router, identifier, servers };

@@ -1,8 +1,7 @@
 /**
  * Builds a mux router and its servers from a validated `routers[i]` entry (called by the linker).
  */
-import type { TlsOptions } from 'node:tls';
-import { TlsFiles, serverTlsOptions } from '../../config/tls.js';
+import { TlsFiles } from '../../config/tls.js';
 import type { DtabLike } from '../router.js';
 import { MuxRouter, type MuxRouterDeps } from './router.js';
 import { MuxRouterServer, muxServerSettings } from './server.js';
@@ -36,12 +35,7 @@ export function buildMuxRouter<D extends DtabLike>(rc: Obj, deps: MuxBuildDeps<D
   });
   const list = (rc['servers'] as readonly Obj[] | undefined) ?? [];
   const servers = list.map((sc, j) => {
-    const tls = sc['tls'] as Obj | undefined | null;
-    let tlsOpts: TlsOptions | undefined;
-    if (tls !== undefined && tls !== null && tls['enabled'] !== false) {
-      deps.tlsFiles.loadServer(tls, `routers[${i}].servers[${j}].tls`);
-      tlsOpts = serverTlsOptions(tls, deps.tlsFiles);
-    }
+    const tlsOpts = deps.tlsFiles.serverOptions(sc['tls'] as Obj | undefined | null, `routers[${i}].servers[${j}].tls`);
     return new MuxRouterServer(router as unknown as MuxRouter, muxServerSettings(sc, tlsOpts), deps.metrics);
   });
   return { router, servers };

@@ -14,7 +14,7 @@
 import type { TlsOptions } from 'node:tls';
 import type { Counter, Metrics } from '../../telemetry/metrics.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, MuxError, MuxServer, type MuxDispatchInfo } from '../../protocol/mux/index.js';
-import { serverConnectionSettings, type ServerConnectionSettings } from '../router-config.js';
+import { messageServerSettings, type MessageServerSettings } from '../router-config.js';
 import { countServerRequest, serverStats, type ServerStats } from '../server-stats.js';
 import { MAX_MUX_MESSAGE_BYTES, type MuxRequest, type MuxRouter } from './router.js';
 
@@ -23,23 +23,10 @@ type Obj = Readonly<Record<string, unknown>>;
 /** Linkerd's mux default server port. */
 export const MUX_DEFAULT_PORT = 4141;
 
-export interface MuxServerSettings extends ServerConnectionSettings {
-  readonly ip: string;
-  readonly port: number;
-  readonly clearContext: boolean;
-  readonly maxConcurrentRequests: number;
-  readonly tls: TlsOptions | undefined;
-}
+export type MuxServerSettings = MessageServerSettings;
 
 export function muxServerSettings(cfg: Obj, tls: TlsOptions | undefined): MuxServerSettings {
-  return {
-    ip: typeof cfg['ip'] === 'string' ? (cfg['ip'] as string) : '127.0.0.1',
-    port: typeof cfg['port'] === 'number' ? (cfg['port'] as number) : MUX_DEFAULT_PORT,
-    clearContext: cfg['clearContext'] === true,
-    maxConcurrentRequests: typeof cfg['maxConcurrentRequests'] === 'number' ? (cfg['maxConcurrentRequests'] as number) : 0,
-    tls,
-    ...serverConnectionSettings(cfg),
-  };
+  return messageServerSettings(cfg, tls, MUX_DEFAULT_PORT);
 }
 
 const NO_FIELDS = { dst: '', dtab: [], contexts: [] } as const;

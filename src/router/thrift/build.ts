@@ -3,8 +3,7 @@
  * (called by the linker). Keys the thrift routers do not build yet are refused at validation
  * with "not supported yet" and their key path (config/router-fields.ts), never ignored.
  */
-import type { TlsOptions } from 'node:tls';
-import { TlsFiles, serverTlsOptions } from '../../config/tls.js';
+import { TlsFiles } from '../../config/tls.js';
 import type { DtabLike } from '../router.js';
 import { ThriftRouter, type ThriftRouterDeps } from './router.js';
 import { ThriftMuxRouterServer, ThriftRouterServer, thriftServerOptions } from './server.js';
@@ -40,12 +39,7 @@ export function buildThriftRouter<D extends DtabLike>(rc: Obj, deps: ThriftBuild
   const servers: (ThriftRouterServer | ThriftMuxRouterServer)[] = [];
   const list = (rc['servers'] as readonly Obj[] | undefined) ?? [];
   list.forEach((sc, j) => {
-    const tls = sc['tls'] as Obj | undefined | null;
-    let tlsOpts: TlsOptions | undefined;
-    if (tls !== undefined && tls !== null && tls['enabled'] !== false) {
-      deps.tlsFiles.loadServer(tls, `routers[${i}].servers[${j}].tls`);
-      tlsOpts = serverTlsOptions(tls, deps.tlsFiles);
-    }
+    const tlsOpts = deps.tlsFiles.serverOptions(sc['tls'] as Obj | undefined | null, `routers[${i}].servers[${j}].tls`);
     const opts = thriftServerOptions(sc, tlsOpts);
     servers.push(deps.protocol === 'thrift' ? new ThriftRouterServer(router as unknown as ThriftRouter, opts, deps.metrics) : new ThriftMuxRouterServer(router as unknown as ThriftRouter, opts, deps.metrics));
   });

@@ -40,31 +40,18 @@ import {
   type ThriftProtocolKind,
 } from '../../protocol/thrift/wire.js';
 import { RouterError } from '../errors.js';
-import { serverConnectionSettings, type ServerConnectionSettings } from '../router-config.js';
+import { messageServerSettings, type MessageServerSettings } from '../router-config.js';
 import { MAX_THRIFT_MESSAGE_BYTES, type ThriftRequest, type ThriftRouter } from './router.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
-/** `timeoutMs`, `serverSession` and `socketOptions`: ServerConnectionSettings (router-config.ts). */
-export interface ThriftServerOptions extends ServerConnectionSettings {
-  readonly ip: string;
-  readonly port: number;
+/** A message server's settings (router-config.ts) and `thriftFramed`. */
+export interface ThriftServerOptions extends MessageServerSettings {
   readonly framed: boolean;
-  readonly clearContext: boolean;
-  readonly maxConcurrentRequests: number;
-  readonly tls: TlsOptions | undefined;
 }
 
 export function thriftServerOptions(cfg: Obj, tls: TlsOptions | undefined): ThriftServerOptions {
-  return {
-    ip: typeof cfg['ip'] === 'string' ? (cfg['ip'] as string) : '127.0.0.1',
-    port: typeof cfg['port'] === 'number' ? (cfg['port'] as number) : 4114,
-    framed: cfg['thriftFramed'] !== false,
-    clearContext: cfg['clearContext'] === true,
-    maxConcurrentRequests: typeof cfg['maxConcurrentRequests'] === 'number' ? (cfg['maxConcurrentRequests'] as number) : 0,
-    tls,
-    ...serverConnectionSettings(cfg),
-  };
+  return { ...messageServerSettings(cfg, tls, 4114), framed: cfg['thriftFramed'] !== false };
 }
 
 /** What both kinds of server share: limits, draining, metrics and the error replies. */
