@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { waitForValue } from '../support/activity.js';
 import { generateKeyPairSync, verify } from 'node:crypto';
 import { MarathonNamer, addrOf, appIdsOf, type MarathonNamerOptions } from '../../src/namers/marathon.js';
 import { DcosLogin, loginJwt, parseDcosCredential, type DcosCredential } from '../../src/namers/marathon-auth.js';
@@ -41,18 +42,7 @@ async function leafOf(n: MarathonNamer, name: string): Promise<BoundName> {
 
 /** Observes a lookup until `pred` holds for its tree (bounded in time). */
 function until(n: MarathonNamer, name: string, pred: (t: NameTree<Name>) => boolean): Promise<NameTree<Name>> {
-  return new Promise((resolve, reject) => {
-    let last: unknown;
-    const timer = setTimeout(() => { c.close(); reject(new Error(`timeout; last state ${JSON.stringify(last)}`)); }, 4000);
-    const c = n.lookup(readPath(name)).observe((s) => {
-      last = s;
-      if (s.type === 'ok' && pred(s.value)) {
-        clearTimeout(timer);
-        queueMicrotask(() => c.close());
-        resolve(s.value);
-      }
-    });
-  });
+  return waitForValue(n.lookup(readPath(name)), pred, 4000, `a tree for ${name}`);
 }
 
 

@@ -1,5 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { waitForValue } from '../support/activity.js';
 import { RancherNamer, containersOf, versionOf, type RancherNamerOptions } from '../../src/namers/rancher.js';
 import { NamerError } from '../../src/namers/errors.js';
 import { createNamer, namerKinds } from '../../src/namers/registry.js';
@@ -53,18 +54,7 @@ function firstAddr(b: BoundName): Promise<string[]> {
 
 /** Observes a lookup until `pred` holds for its tree (at most 4 s). */
 function until(n: RancherNamer, name: string, pred: (t: NameTree<Name>) => boolean): Promise<NameTree<Name>> {
-  return new Promise((resolve, reject) => {
-    let last: unknown;
-    const timer = setTimeout(() => { c.close(); reject(new Error(`timeout; last state ${JSON.stringify(last)}`)); }, 4000);
-    const c = n.lookup(readPath(name)).observe((s) => {
-      last = s;
-      if (s.type === 'ok' && pred(s.value)) {
-        clearTimeout(timer);
-        queueMicrotask(() => c.close());
-        resolve(s.value);
-      }
-    });
-  });
+  return waitForValue(n.lookup(readPath(name)), pred, 4000, `a tree for ${name}`);
 }
 
 const idOf = (t: NameTree<Name>): string => ((t as { value: BoundName }).value.id as Path).show();
