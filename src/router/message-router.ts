@@ -20,7 +20,7 @@ import type { EndpointPool, PoolClient, PoolEndpoint } from './pool-client.js';
 import { MAX_REQUEUES } from './client.js';
 import { RequestDtabs } from './request-dtabs.js';
 import { pickLeaf, type DtabLike } from './router.js';
-import { cacheService, commonService, routerCacheSettings, tighterTimeout } from './router-config.js';
+import { cacheService, callerDeadline, commonService, routerCacheSettings, tighterTimeout } from './router-config.js';
 import { PrefixConfigs } from './service-config.js';
 import type { Service } from './service.js';
 
@@ -146,11 +146,10 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
       const now = Date.now();
       const left = Number(deadline.deadlineNs / 1_000_000n) - now;
       if (left <= 0) throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `the caller's deadline passed ${-left}ms before ${dstText} was called`, { interrupted: true });
-      if (total <= 0 || left < total) {
-        total = left;
-        byDeadline = true;
-        passed = deadline;
-      } else passed = { timestampNs: deadline.timestampNs, deadlineNs: BigInt(now + total) * 1_000_000n };
+      const c = callerDeadline(total, left, deadline.deadlineNs, now);
+      total = c.timeoutMs;
+      byDeadline = c.byDeadline;
+      passed = { timestampNs: deadline.timestampNs, deadlineNs: c.passNs };
     }
     const started = Date.now();
     svc.requests.incr();

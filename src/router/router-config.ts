@@ -152,6 +152,20 @@ export function serverConnectionSettings(cfg: Obj): ServerConnectionSettings {
   };
 }
 
+/** The longest delay a Node timer takes (a longer one fires after 1 ms). */
+export const MAX_TIMER_MS = 0x7fffffff;
+
+/**
+ * A caller's deadline (`leftMs` from now, > 0) against the router's total timeout `timeoutMs`
+ * (0: none): the timeout to arm, whether the deadline set it, and the deadline to pass on (the
+ * caller's, or now + the router's timeout when that is tighter). A deadline too far away for a
+ * timer (over ~24.8 days) arms nothing and is passed on as it came.
+ */
+export function callerDeadline(timeoutMs: number, leftMs: number, deadlineNs: bigint, now: number): { timeoutMs: number; byDeadline: boolean; passNs: bigint } {
+  if (leftMs <= MAX_TIMER_MS && (timeoutMs <= 0 || leftMs < timeoutMs)) return { timeoutMs: leftMs, byDeadline: true, passNs: deadlineNs };
+  return { timeoutMs, byDeadline: false, passNs: timeoutMs > 0 ? BigInt(now + timeoutMs) * 1_000_000n : deadlineNs };
+}
+
 /** The tighter of two timeouts in ms, where 0 means none (a server's `timeoutMs` and a service's total). */
 export function tighterTimeout(a: number, b: number): number {
   return a > 0 && (b <= 0 || a < b) ? a : b;

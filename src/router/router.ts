@@ -25,7 +25,7 @@ import { ClientCache } from './client-cache.js';
 import { errorResponse } from './error-responder.js';
 import { RouterError } from './errors.js';
 import * as H from './headers.js';
-import { cacheService, commonClientParams, commonService, num, routerCacheSettings, tighterTimeout } from './router-config.js';
+import { cacheService, commonClientParams, commonService, num, routerCacheSettings, callerDeadline, tighterTimeout } from './router-config.js';
 import { PrefixConfigs } from './service-config.js';
 import type { Service } from './service.js';
 import { Route } from './route.js';
@@ -346,12 +346,10 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
         if (left <= 0) {
           throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `the caller's deadline (l5d-ctx-deadline) passed ${-left}ms before ${dstText} was called`, { interrupted: true });
         }
-        let deadlineNs = d.deadlineNs;
-        if (timeoutMs <= 0 || left < timeoutMs) {
-          timeoutMs = left;
-          byDeadline = true;
-        } else deadlineNs = BigInt(now + timeoutMs) * 1_000_000n;
-        head.set(H.H_CTX_DEADLINE, H.formatDeadline(d.timestampNs, deadlineNs));
+        const c = callerDeadline(timeoutMs, left, d.deadlineNs, now);
+        timeoutMs = c.timeoutMs;
+        byDeadline = c.byDeadline;
+        head.set(H.H_CTX_DEADLINE, H.formatDeadline(d.timestampNs, c.passNs));
       }
     }
 

@@ -227,10 +227,14 @@ test("mux: the caller's Deadline context bounds the request and goes on, tighten
   const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
   const deadline = (inMs: number): [Buffer, Buffer] => [DEADLINE_CONTEXT_KEY, encodeDeadline(ns(Date.now()), ns(Date.now() + inMs))];
   const seenDeadline = (s: Seen): bigint | undefined => deadlineOf([[DEADLINE_CONTEXT_KEY, Buffer.from(s.contexts[DEADLINE_CONTEXT_KEY.toString('latin1')] ?? '', 'hex')]])?.deadlineNs;
-  // A far deadline without a router timeout goes on as it came.
+  // A far deadline without a router timeout goes on as it came; so does one too far away for a
+  // timer (30 days: armed, Node would fire it after 1 ms).
   const far = deadline(60_000);
   const a = await call(c, '/web', 'far', { contexts: [far] });
   assert.equal(seenDeadline(a), far[1].readBigInt64BE(8));
+  const month = deadline(30 * 24 * 3600 * 1000);
+  const m = await call(c, '/web', 'slow', { contexts: [month] });
+  assert.deepEqual([m.body, seenDeadline(m)], ['slow', month[1].readBigInt64BE(8)]);
   // /svc/bounded has totalTimeoutMs 1000: the upstream sees the tighter deadline.
   const t0 = Date.now();
   const b = await call(c, '/bounded', 'tight', { contexts: [deadline(60_000)] });

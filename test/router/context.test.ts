@@ -39,6 +39,19 @@ test('an expired l5d-ctx-deadline is refused at once and never reaches the upstr
   assert.equal(up.requests, 0);
 });
 
+test('a deadline too far away for a timer (30 days) bounds nothing and goes on as it came', async (t) => {
+  // Node fires a timer of more than 2^31-1 ms after 1 ms: armed, such a deadline would time the
+  // request out at once.
+  const up = await upstream((req, res) => setTimeout(() => res.end(JSON.stringify({ deadline: req.headers['l5d-ctx-deadline'] })), 50));
+  t.after(() => up.close());
+  const r = await startRouter({ trees: { '/svc/dog': okTree(boundLeaf('/#/io.l5d.fs/dog', inetAddr(up.port))) } });
+  t.after(() => r.close());
+  const sent = deadlineHeader(30 * 24 * 3600 * 1000);
+  const rsp = await request(r.port, { headers: { host: 'dog', 'l5d-ctx-deadline': sent } });
+  assert.equal(rsp.status, 200, rsp.headers['l5d-err'] as string);
+  assert.equal(JSON.parse(rsp.body).deadline, sent);
+});
+
 test('a malformed l5d-ctx-deadline is ignored: the request is routed and no deadline is forwarded', async (t) => {
   const up = await upstream(echo);
   t.after(() => up.close());
