@@ -9,6 +9,9 @@ import type { ConfigIssue, ConfigIssueCode } from './errors.js';
 import { getPlugin, isKeyBuilt, kinds, supportedKinds } from './plugins.js';
 import { categoryFields, defaultKind } from './catalogue.js';
 
+/** The largest Java Int, as Linkerd reads an int key. */
+const INT32_MAX = 0x7fffffff;
+
 /** The naming parser, injected so config does not depend on how naming is loaded. */
 export interface NamingSyntax {
   readPath(text: string): unknown;
@@ -262,7 +265,9 @@ export class Validator {
       case 'number':
         if (typeof v === 'number' && Number.isFinite(v) && (type === 'number' || Number.isInteger(v))) {
           const min = spec?.min;
-          const max = spec?.max;
+          // Linkerd reads an int key as a Java Int: without a bound of its own, one past 2^31-1 is
+          // refused there, and here (as a timeout, Node would fire it after 1 ms).
+          const max = spec?.max ?? (type === 'int' ? INT32_MAX : undefined);
           const ex = spec?.exclusive === true;
           const below = min !== undefined && (ex ? v <= min : v < min);
           const above = max !== undefined && (ex ? v >= max : v > max);

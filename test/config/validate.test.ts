@@ -96,6 +96,18 @@ routers:
     got.map((i) => [i.code, i.message]),
     [['MESH_ERR_CONFIG_RANGE', 'linkerd.yaml: routers[0].servers[0].port: 70000 out of range; allowed: 0..65535']],
   );
+  // An int key without a bound of its own is a Java Int, as Linkerd reads it.
+  const big = issues(`
+routers:
+- protocol: http
+  bindingTimeoutMs: 3000000000
+  servers:
+  - port: 4140
+`);
+  assert.deepEqual(
+    big.map((i) => [i.code, i.message]),
+    [['MESH_ERR_CONFIG_RANGE', 'linkerd.yaml: routers[0].bindingTimeoutMs: 3000000000 out of range; allowed: 0..2147483647']],
+  );
 });
 
 test('missing required key', () => {
