@@ -81,22 +81,23 @@ export class MuxRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, M
    * away); `serverTimeoutMs` is its server's `timeoutMs` (0: none).
    */
   route(req: MuxRequest, signal?: AbortSignal, serverTimeoutMs = 0): Promise<Buffer> {
+    const trace = traceContextOf(req.contexts);
     return this.routeMessage(
       () => this.identify(req.dst),
-      { trace: traceContextOf(req.contexts), system: 'mux', method: req.dst === '' ? '/' : req.dst, deadline: deadlineOf(req.contexts) },
+      { trace, system: 'mux', method: req.dst === '' ? '/' : req.dst, deadline: deadlineOf(req.contexts) },
       signal,
       serverTimeoutMs,
-      (dst, sig, span, deadline) => this.send(req, dst, sig, span, deadline),
+      (dst, sig, span, deadline) => this.send(req, trace, dst, sig, span, deadline),
     );
   }
 
-  private async send(req: MuxRequest, dst: Path, signal: AbortSignal, span: ServerSpan | null, deadline: PassedDeadline): Promise<Buffer> {
+  /** `callerTrace`: the caller's trace context, if it sent one. */
+  private async send(req: MuxRequest, callerTrace: Buffer | undefined, dst: Path, signal: AbortSignal, span: ServerSpan | null, deadline: PassedDeadline): Promise<Buffer> {
     const localText = this.localDtab(req.dtab, "the request's Tdispatch");
     const { client, bound } = await this.boundClient(dst, localText, signal);
     span?.tag('l5d.dst.client', client.id);
     // Linkerd's MuxEncodeResidual: the upstream sees what is left of the name past the bound id.
     const residual = bound.residual.isEmpty ? '' : bound.residual.show();
-    const callerTrace = traceContextOf(req.contexts);
     // The deadline goes on tightened by this router's timeout.
     const base = deadline === undefined ? req.contexts : withContext(req.contexts, DEADLINE_CONTEXT_KEY, encodeDeadline(deadline.timestampNs, deadline.deadlineNs));
     // Without spans a caller's ids still go on, as a child of its span.
