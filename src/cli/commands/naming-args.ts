@@ -7,7 +7,7 @@ import { readDtab, readPath, type Dtab } from '../../naming/index.js';
 import type { ConfiguredNamers } from '../../naming/namer-ops.js';
 import type { Path } from '../../naming/path.js';
 import { BUILTIN_ONLY } from '../../namers/registry.js';
-import { namingFromLinkerdConfig } from '../../namers/linkerd-config.js';
+import { namingFromLinkerdConfig } from '../linkerd-naming.js';
 
 export interface NamingArgs {
   readonly dtab: Dtab;

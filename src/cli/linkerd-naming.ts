@@ -10,12 +10,12 @@ import { resolve } from 'node:path';
 import { parseConfigText } from '../config/load.js';
 import type { ConfiguredNamers } from '../naming/namer-ops.js';
 import type { Path } from '../naming/path.js';
-import { NamerError } from './errors.js';
-import { createNamers } from './registry.js';
+import { NamerError } from '../namers/errors.js';
+import { createNamers } from '../namers/registry.js';
 import { consulInterpreter } from '../interpreters/consul.js';
 import { k8sConfigMapInterpreter } from '../interpreters/k8s-configmap.js';
 import type { ConfiguredDtabInterpreter } from '../interpreters/dtab-file.js';
-import type { NamerConfigObject } from './spec.js';
+import type { NamerConfigObject } from '../namers/spec.js';
 
 export interface NamingSetup {
   /** The router's dtab text ('' when it has none), after its interpreter's stored dtab. */
