@@ -22,9 +22,11 @@ import '../namerd/register-interfaces.js';
 import '../interpreters/register.js';
 import '../admin/register.js';
 import '../announcers/index.js';
-import { telemeterSpecs } from '../telemetry/telemeters.js';
+import { TELEMETERS, TELEMETERS_FROM } from '../telemetry/telemeters.js';
+import { lazyPluginSpecs } from './lazy-plugins.js';
 import { inMemoryStorage } from '../namerd/stores/in-memory.js';
 
 // Areas that export specs without a registering module of their own.
-for (const spec of telemeterSpecs) registerPlugin(spec);
+// Telemeters load on use; telemetry imports nothing outside itself, so their stand-ins are made here.
+for (const spec of lazyPluginSpecs('telemeter', TELEMETERS_FROM, TELEMETERS)) registerPlugin(spec);
 registerPlugin(inMemoryStorage);

@@ -3,9 +3,12 @@
  * `buildTelemetry(configs, ctx)` gives the admin routes to mount, the router's tracer (null
  * when no telemeter traces, so a request pays one comparison), and a close hook. A kind's
  * module is loaded when a config uses it (Node 20's synchronous `require` of an ES module), as
- * the namers' are: a linker without telemeters holds none of their code.
+ * the namers' are: a linker without telemeters holds none of their code. The config area
+ * registers the kinds from TELEMETERS (config/lazy-plugins.ts); telemetry itself imports
+ * nothing outside itself at run time.
  */
-import { lazyPluginSpecs, type LazyPluginEntry } from '../config/lazy-plugins.js';
+import { createRequire } from 'node:module';
+import type { LazyPluginEntry } from '../config/lazy-plugins.js';
 import type { PluginSpec } from '../config/schema.js';
 import type { AdminRoute, Telemeter, TelemeterContext } from './telemeter.js';
 import { Tracer } from './tracing.js';
@@ -23,10 +26,15 @@ export const TELEMETERS: readonly LazyPluginEntry[] = [
   { kind: 'meshwork.otlp', module: './otlp.js', spec: 'otlpSpec' },
 ];
 
-export const telemeterSpecs: readonly TelemeterSpec[] = lazyPluginSpecs<TelemeterSpec>('telemeter', import.meta.url, TELEMETERS);
+/** What TELEMETERS' module paths are relative to. */
+export const TELEMETERS_FROM = import.meta.url;
 
-export function telemeterSpec(kind: string): TelemeterSpec | undefined {
-  return telemeterSpecs.find((s) => s.kind === kind);
+const requireModule = createRequire(import.meta.url);
+
+/** The spec of a kind in TELEMETERS, its module loaded now if it was not. */
+function telemeterSpec(kind: string): TelemeterSpec | undefined {
+  const e = TELEMETERS.find((t) => t.kind === kind);
+  return e === undefined ? undefined : (requireModule(e.module) as Record<string, TelemeterSpec | undefined>)[e.spec];
 }
 
 export interface Telemetry {
@@ -43,7 +51,7 @@ export interface Telemetry {
 export function buildTelemetry(configs: readonly ({ kind: string } & Record<string, unknown>)[], ctx: TelemeterContext): Telemetry {
   const telemeters = configs.map((c) => {
     const spec = telemeterSpec(c.kind);
-    if (spec?.create === undefined) throw new Error(`telemeter kind ${c.kind} is not built; known: ${telemeterSpecs.map((s) => s.kind).join(', ')}`);
+    if (spec?.create === undefined) throw new Error(`telemeter kind ${c.kind} is not built; known: ${TELEMETERS.map((t) => t.kind).join(', ')}`);
     return spec.create(c, ctx);
   });
   const sinks = telemeters.flatMap((t) => (t.spanSink === undefined ? [] : [{ sink: t.spanSink, sampleRate: t.sampleRate ?? 1 }]));
