@@ -3,15 +3,16 @@
  * `createAnnouncer(config, ctx)` builds one from a router's `announcers[i]` (validated and
  * defaulted by src/config); `announceServer` announces one bound server under its names.
  */
-import { networkInterfaces } from 'node:os';
+import { createRequire } from 'node:module';
+import type * as Os from 'node:os';
 import { registerPlugin } from '../config/plugins.js';
 import type { PluginSpec } from '../config/schema.js';
 import type { Closable } from '../naming/contracts.js';
 import { Path } from '../naming/path.js';
-import { zkConnect } from '../namers/zk-dir.js';
+import type * as ZkDir from '../namers/zk-dir.js';
 import { zkAddrs } from '../config/catalogue.js';
 import type { Announcer } from './announcer.js';
-import { KIND as SERVERSETS, ServersetsAnnouncer } from './serversets.js';
+import type * as Serversets from './serversets.js';
 
 export type { Announcer } from './announcer.js';
 
@@ -25,6 +26,19 @@ export interface AnnouncerContext {
 
 type Obj = Readonly<Record<string, unknown>>;
 
+/**
+ * The announcers' modules (and node:os) are required when a router announces: the linker
+ * imports this registry whether or not its config has announcers, and the serversets one
+ * brings the ZooKeeper namers' watch code.
+ */
+const requireHere = createRequire(import.meta.url);
+/** serversets.ts's KIND, known here before that module is loaded. */
+const SERVERSETS = 'io.l5d.serversets';
+
+function hostInterfaces(): ReturnType<typeof Os.networkInterfaces> {
+  return (requireHere('node:os') as typeof Os).networkInterfaces();
+}
+
 export const announcerPlugins: readonly PluginSpec<Record<string, unknown>, Announcer, AnnouncerContext>[] = [
   {
     category: 'announcer',
@@ -35,6 +49,8 @@ export const announcerPlugins: readonly PluginSpec<Record<string, unknown>, Anno
       pathPrefix: { type: 'string', default: '/discovery', doc: 'The ZooKeeper path serversets are announced under.' },
     },
     create: (cfg: Obj, ctx) => {
+      const { zkConnect } = requireHere('../namers/zk-dir.js') as typeof ZkDir;
+      const { ServersetsAnnouncer } = requireHere('./serversets.js') as typeof Serversets;
       const connect = zkConnect(cfg['zkAddrs'], `${ctx.file ? `${ctx.file}: ` : ''}${ctx.keyPath ?? 'announcer'}`, (m) => new Error(m));
       const pathPrefix = typeof cfg['pathPrefix'] === 'string' && cfg['pathPrefix'] !== '' ? (cfg['pathPrefix'] as string) : '/discovery';
       return new ServersetsAnnouncer({
@@ -60,7 +76,7 @@ export function createAnnouncer(cfg: Obj, ctx: AnnouncerContext): Announcer {
  * non-loopback address of the host, as Linkerd does: IPv4 ones for `0.0.0.0`, both families
  * for `::` (link-local IPv6 addresses are left out: unusable without an interface scope).
  */
-export function announcedHosts(ip: string, interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces()): string[] {
+export function announcedHosts(ip: string, interfaces: ReturnType<typeof Os.networkInterfaces> = hostInterfaces()): string[] {
   if (ip !== '0.0.0.0' && ip !== '::' && ip !== '') return [ip];
   const out: string[] = [];
   for (const list of Object.values(interfaces)) {
@@ -83,7 +99,7 @@ export function announceServer(
   port: number,
   names: readonly Path[],
   log: (line: string) => void,
-  interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces(),
+  interfaces: ReturnType<typeof Os.networkInterfaces> = hostInterfaces(),
 ): Closable {
   const closers: Closable[] = [];
   for (const name of names) {

@@ -24,9 +24,7 @@ import '../admin/register.js';
 import '../announcers/index.js';
 import { TELEMETERS, TELEMETERS_FROM } from '../telemetry/telemeters.js';
 import { lazyPluginSpecs } from './lazy-plugins.js';
-import { inMemoryStorage } from '../namerd/stores/in-memory.js';
 
 // Areas that export specs without a registering module of their own.
 // Telemeters load on use; telemetry imports nothing outside itself, so their stand-ins are made here.
 for (const spec of lazyPluginSpecs('telemeter', TELEMETERS_FROM, TELEMETERS)) registerPlugin(spec);
-registerPlugin(inMemoryStorage);

@@ -16,6 +16,8 @@ export interface LazyPluginEntry {
   /** The name of the spec among the module's exports. */
   readonly spec: string;
   readonly experimental?: boolean;
+  /** The kind's keys, when known without the module: validating a config then does not load it. */
+  readonly fields?: Fields;
 }
 
 /** The entry's spec from its module, loaded now if it was not; `from` is the registry's `import.meta.url`. */
@@ -25,7 +27,7 @@ export function loadPluginEntry<S extends PluginSpec<any, any, any>>(from: strin
   return spec;
 }
 
-/** Stand-in specs for `entries`, in order: kind and experimental flag now, fields and factory from the module on first use. */
+/** Stand-in specs for `entries`, in order: kind and experimental flag now, fields (unless given) and factory from the module on first use. */
 export function lazyPluginSpecs<S extends PluginSpec<any, any, any>>(category: PluginCategory, from: string, entries: readonly LazyPluginEntry[]): S[] {
   return entries.map((e) => {
     let loaded: S | undefined;
@@ -35,7 +37,7 @@ export function lazyPluginSpecs<S extends PluginSpec<any, any, any>>(category: P
       kind: e.kind,
       ...(e.experimental ? { experimental: true } : {}),
       get fields(): Fields {
-        return load().fields;
+        return e.fields ?? load().fields;
       },
       create: (config: unknown, ctx: unknown) => load().create!(config, ctx),
     } as unknown as S;

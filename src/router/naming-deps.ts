@@ -3,11 +3,12 @@
  * (plus the built-in `/$/` ones), each router's interpreter (local, a dtab file, or namerd)
  * and its transformers.
  */
+import { createRequire } from 'node:module';
 import type { LinkerdConfig, RouterConfig } from '../config/types.js';
 import { Dtab, bind as bindPath, explainDelegation, readDtab, readPath, showNameTree } from '../naming/index.js';
-import { DtabFileInterpreter } from '../interpreters/dtab-file.js';
-import { consulInterpreter } from '../interpreters/consul.js';
-import { k8sConfigMapInterpreter } from '../interpreters/k8s-configmap.js';
+import type * as DtabFile from '../interpreters/dtab-file.js';
+import type * as Consul from '../interpreters/consul.js';
+import type * as K8sConfigMap from '../interpreters/k8s-configmap.js';
 import type { Path } from '../naming/path.js';
 import { createNamers } from '../namers/registry.js';
 import { createTransformers, transformBinder } from '../transformers/index.js';
@@ -16,6 +17,16 @@ import type * as Interpreters from '../interpreters/index.js';
 
 /** Router interpreter kinds that bind through namerd (their modules load gRPC / HTTP / mux clients). */
 const REMOTE_KINDS = new Set(['io.l5d.mesh', 'io.l5d.namerd.http', 'io.l5d.namerd']);
+
+/**
+ * The local interpreters' modules, required (synchronously) when a router uses their kind: the
+ * consul one holds namerd's consul store and an HTTP client, the ConfigMap one the Kubernetes
+ * API client, which a linker with the default interpreter should not load.
+ */
+const requireLocal = createRequire(import.meta.url);
+const dtabFile = () => requireLocal('../interpreters/dtab-file.js') as typeof DtabFile;
+const consul = () => requireLocal('../interpreters/consul.js') as typeof Consul;
+const k8sConfigMap = () => requireLocal('../interpreters/k8s-configmap.js') as typeof K8sConfigMap;
 
 /**
  * Loads the namerd interpreters only when a router uses one, and only the kinds used: the gRPC
@@ -69,11 +80,11 @@ export function namingDeps(interpreters?: typeof Interpreters): NamingDeps<Dtab>
       const local = { bind, explain: (dtab: Dtab, path: Path) => explainDelegation(dtab, path, namers!, { showTree: showNameTree, timeoutMs: 2000 }) };
       const remote =
         kind === 'io.l5d.fs'
-          ? new DtabFileInterpreter(cfg, { ...local, readDtab }, where)
+          ? new (dtabFile().DtabFileInterpreter)(cfg, { ...local, readDtab }, where)
           : kind === 'io.l5d.consul.interpreter'
-            ? consulInterpreter(cfg, local, where)
+            ? consul().consulInterpreter(cfg, local, where)
             : kind === 'io.l5d.k8s.configMap'
-              ? k8sConfigMapInterpreter(cfg, local, where)
+              ? k8sConfigMap().k8sConfigMapInterpreter(cfg, local, where)
               : interpreters?.namerdInterpreter(cfg, readPath, where);
       if (remote !== undefined) remotes.set(router.label, remote);
       const base = remote ? (dtab: Dtab, path: Path) => remote.bind(dtab, path) : bind;

@@ -1,18 +1,24 @@
 /**
  * The storage registry: every `storage.kind` namerd builds, under its exact Linkerd name.
  * Adding a store is one module with a DtabStore and one entry here. The specs register with
- * the config area so namerd.yaml validates against them; heavy client libraries (etcd3/gRPC,
- * node-zookeeper-client) load only when a store of that kind is created.
+ * the config area so namerd.yaml validates against them (their keys are in ./fields.js); the
+ * store modules load only when a store of that kind is created, so a linker, which registers
+ * every kind, holds none of them, and heavy client libraries (etcd3/gRPC,
+ * node-zookeeper-client) load only when such a store is used.
  */
+import { createRequire } from 'node:module';
+import { lazyPluginSpecs } from '../../config/lazy-plugins.js';
 import { registerPlugin } from '../../config/plugins.js';
 import type { PluginSpec } from '../../config/schema.js';
 import { NamerdError } from '../errors.js';
-import { consulFields, etcdFields, k8sFields, zkFields } from './fields.js';
-import { inMemoryStorage } from './in-memory.js';
-import { LazyDtabStore } from './lazy-store.js';
+import { consulFields, etcdFields, inMemoryFields, k8sFields, zkFields } from './fields.js';
+import type * as LazyStore from './lazy-store.js';
 import type { DtabStore, StoreContext } from './store.js';
 
 export type StorageSpec = PluginSpec<any, DtabStore, StoreContext>;
+
+/** Requires lazy-store.js when the first etcd, zk, k8s or consul store is made. */
+const requireHere = createRequire(import.meta.url);
 
 function lazy(kind: string, fields: StorageSpec['fields'], load: (config: any) => Promise<DtabStore>, experimental = false): StorageSpec {
   return {
@@ -20,12 +26,14 @@ function lazy(kind: string, fields: StorageSpec['fields'], load: (config: any) =
     kind,
     fields,
     ...(experimental ? { experimental } : {}),
-    create: (config) => new LazyDtabStore(kind, () => load(config)),
+    create: (config) => new (requireHere('./lazy-store.js') as typeof LazyStore).LazyDtabStore(kind, () => load(config)),
   };
 }
 
 export const STORAGE_SPECS: readonly StorageSpec[] = [
-  inMemoryStorage,
+  ...lazyPluginSpecs<StorageSpec>('storage', import.meta.url, [
+    { kind: 'io.l5d.inMemory', module: './in-memory.js', spec: 'inMemoryStorage', fields: inMemoryFields },
+  ]),
   // Linkerd demands `experimental: true` for etcd, but its own namerd/examples/etcd.yaml omits
   // it and the compat corpus must load: Meshwork accepts etcd without the flag.
   lazy('io.l5d.etcd', etcdFields, async (c) => new (await import('./etcd.js')).EtcdDtabStore(c)),

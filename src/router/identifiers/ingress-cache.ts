@@ -26,8 +26,10 @@
  * the first list arrived (at most 10 s after start, `ready()`); a request before it is refused
  * (400) with that reason rather than held.
  */
+import { createRequire } from 'node:module';
 import type { Fields } from '../../config/schema.js';
-import { K8sApi, type CollectionState, type K8sObject } from '../../namers/k8s/api.js';
+import type * as K8sApiModule from '../../namers/k8s/api.js';
+import type { CollectionState, K8sApi, K8sObject } from '../../namers/k8s/api.js';
 import type { Closable } from '../../naming/contracts.js';
 import { Path } from '../../naming/path.js';
 import { booleanKey, numberKey, stringKey } from '../plugin-errors.js';
@@ -254,9 +256,17 @@ export const ingressFields: Fields = {
   port: { type: 'int', default: 8001, doc: 'Kubernetes API port.' },
 };
 
+/**
+ * The Kubernetes API client, required when an `io.l5d.ingress` identifier is built: every
+ * linker registers the kind, few use it.
+ */
+const requireHere = createRequire(import.meta.url);
+
 /** The constructor arguments of an IngressCache subclass, read from an `io.l5d.ingress` config. */
 export function ingressArgs(cfg: Readonly<Record<string, unknown>>, prefix: Path): [api: K8sApi, namespace: string | undefined, ingressClass: string, ignoreDefaultBackends: boolean, prefix: Path] {
-  const api = new K8sApi(stringKey(KIND, cfg, 'host', 'localhost'), numberKey(KIND, cfg, 'port', 8001, 1, 65535, true));
+  const host = stringKey(KIND, cfg, 'host', 'localhost');
+  const port = numberKey(KIND, cfg, 'port', 8001, 1, 65535, true);
+  const api = new (requireHere('../../namers/k8s/api.js') as typeof K8sApiModule).K8sApi(host, port);
   const namespace = cfg['namespace'] === undefined || cfg['namespace'] === null ? undefined : stringKey(KIND, cfg, 'namespace', undefined);
   return [api, namespace, stringKey(KIND, cfg, 'ingressClassAnnotation', 'linkerd'), booleanKey(KIND, cfg, 'ignoreDefaultBackends', false), prefix];
 }
