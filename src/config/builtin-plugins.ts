@@ -16,6 +16,7 @@ import '../router/register-plugins.js';
 import '../router/register-http.js';
 import '../router/register-h2.js';
 import '../router/register-thrift.js';
+import '../router/register-tcp.js';
 import '../transformers/register-plugins.js';
 import '../namerd/stores/registry.js';
 import '../namerd/register-interfaces.js';

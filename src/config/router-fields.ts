@@ -6,7 +6,7 @@
  */
 import type { Fields, FieldType } from './schema.js';
 
-export const PROTOCOLS = ['http', 'h2', 'thrift', 'mux', 'thriftmux'] as const;
+export const PROTOCOLS = ['http', 'h2', 'thrift', 'mux', 'thriftmux', 'tcp'] as const;
 export type ProtocolName = (typeof PROTOCOLS)[number];
 
 const int: FieldType = 'int';
@@ -179,6 +179,8 @@ const protocolServerFields: Record<ProtocolName, Fields> = {
   thrift: thriftServerFields(),
   thriftmux: thriftServerFields(),
   mux: {},
+  // A raw TCP server says which port carries its service: there is no protocol's default.
+  tcp: { port: { ...portField, required: true } },
 };
 
 /**
@@ -191,6 +193,7 @@ const defaultServerPort: Record<ProtocolName, number> = {
   thrift: 4114,
   thriftmux: 4144,
   mux: 4141,
+  tcp: 0,
 };
 
 /**
@@ -203,6 +206,7 @@ const serversOptional: Record<ProtocolName, boolean> = {
   thrift: true,
   thriftmux: true,
   mux: true,
+  tcp: false,
 };
 
 /** Whether a router of this protocol without `servers:` gets one server on its default port. */
@@ -241,6 +245,8 @@ const protocolClientParams: Record<ProtocolName, Fields> = {
   thrift: thriftClientFields(),
   thriftmux: thriftClientFields(),
   mux: {},
+  // Each accepted connection gets an upstream connection of its own: there is no pool to size.
+  tcp: notBuiltYet({ hostConnectionPool: { type: { object: hostConnectionPoolFields } } }),
 };
 
 /** Client parameters (no defaults: static configs merge and later ones win). */
@@ -264,6 +270,8 @@ const protocolServiceParams: Record<ProtocolName, Fields> = {
   thrift: {},
   thriftmux: {},
   mux: {},
+  // A connection is routed once: nothing to classify or retry (a refused connection is requeued).
+  tcp: notBuiltYet({ retries: { type: { object: retriesFields } }, responseClassifier: { type: { plugin: 'responseClassifier' } } }),
 };
 
 export function serviceParams(protocol: ProtocolName): Fields {
@@ -332,6 +340,7 @@ const protocolRouterFields: Record<ProtocolName, Fields> = {
     thriftProtocol: { type: { enum: ['binary', 'compact'] }, default: 'binary' },
   },
   mux: {},
+  tcp: {},
 };
 
 /** The identifier registry a protocol uses, or undefined when it takes no `identifier:`. */
@@ -341,6 +350,7 @@ export const identifierCategory: Record<ProtocolName, 'identifier' | 'h2Identifi
   thrift: undefined,
   thriftmux: undefined,
   mux: undefined,
+  tcp: undefined,
 };
 
 /** Response classifier kinds a protocol accepts, by kind prefix. */
@@ -350,6 +360,7 @@ export const classifierPrefix: Record<ProtocolName, string | undefined> = {
   thrift: undefined,
   thriftmux: undefined,
   mux: undefined,
+  tcp: undefined,
 };
 
 /** Every router key of a protocol (plain ones with their types; the structured ones as 'any'). */

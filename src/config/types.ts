@@ -146,7 +146,7 @@ export interface BindingCacheConfig {
   readonly idleTtlSecs: number;
 }
 
-export type Protocol = 'http' | 'h2' | 'thrift' | 'mux' | 'thriftmux';
+export type Protocol = 'http' | 'h2' | 'thrift' | 'mux' | 'thriftmux' | 'tcp';
 
 export interface RouterConfig {
   readonly protocol: Protocol;

@@ -15,6 +15,8 @@ export interface StreamListenerOptions {
   readonly backlog?: number | undefined;
   /** Serve over TLS; absent: plain TCP. */
   readonly tls?: TlsOptions | undefined;
+  /** Keep a connection's writes open after its peer's FIN (a TCP proxy carries half-closes on). */
+  readonly allowHalfOpen?: boolean | undefined;
   /** A connection ready for the protocol (after its TLS handshake, for TLS). */
   readonly onConnection: (socket: Socket) => void;
 }
@@ -35,11 +37,11 @@ export class StreamListener {
     };
     let srv: Server;
     if (o.tls !== undefined) {
-      const t = nodeTls().createServer(o.tls, onConn);
+      const t = nodeTls().createServer({ ...o.tls, ...(o.allowHalfOpen === true ? { allowHalfOpen: true } : {}) }, onConn);
       t.on('tlsClientError', () => {});
       srv = t;
     } else {
-      srv = createNetServer(onConn);
+      srv = createNetServer({ allowHalfOpen: o.allowHalfOpen === true }, onConn);
     }
     srv.on('connection', (raw: Socket) => {
       this.accepted.add(raw);

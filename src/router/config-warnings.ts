@@ -66,6 +66,8 @@ function clientWarnings(rc: RouterConfig, i: number): string[] {
     const at = client?.kind === 'io.l5d.static' ? `routers[${i}].client.configs[${k}]` : `routers[${i}].client`;
     out.push(...socketOptionWarnings(c['socketOptions'] as Obj | undefined, `${at}.socketOptions`, false));
     if (rc.protocol === 'mux') out.push(...muxClientWarnings(c, at));
+    const idle = (c['clientSession'] as Obj | undefined | null)?.['idleTimeMs'];
+    if (rc.protocol === 'tcp' && idle !== undefined) out.push(`${at}.clientSession.idleTimeMs: ${String(idle)} is not applied (a tcp connection's idle limit is its server's serverSession.idleTimeMs, which sees both directions)`);
     const session = c['clientSession'] as Obj | undefined | null;
     if (session?.['lifeTimeMs'] !== undefined) out.push(`${at}.clientSession.lifeTimeMs: ${String(session['lifeTimeMs'])} is not applied (upstream connections are closed when idle for idleTimeMs, not by age)`);
     if (h2) out.push(...hostConnectionPoolWarning(c, at), ...windowUpdateRatioWarning(c, at));
@@ -82,6 +84,7 @@ export function linkerdWarnings(config: LinkerdConfig): string[] {
       const at = `routers[${i}].servers[${j}]`;
       out.push(...socketOptionWarnings((sc as unknown as Obj)['socketOptions'] as Obj | undefined, `${at}.socketOptions`, true));
       if (rc.protocol === 'h2') out.push(...windowUpdateRatioWarning(sc as unknown as Obj, at));
+      if (rc.protocol === 'tcp' && sc.clearContext === true) out.push(`${at}.clearContext: true is not applied (a tcp connection carries no context to clear)`);
     });
   });
   return out;

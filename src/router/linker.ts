@@ -26,6 +26,9 @@ import type { ThriftMuxRouterServer, ThriftRouterServer } from './thrift/server.
 import type * as MuxBuild from './mux/build.js';
 import type { MuxRouter } from './mux/router.js';
 import type { MuxRouterServer } from './mux/server.js';
+import type * as TcpBuild from './tcp/build.js';
+import type { TcpRouter } from './tcp/router.js';
+import type { TcpRouterServer } from './tcp/server.js';
 
 /** What the linker needs from the naming core (see naming-deps.ts for the real one). */
 export interface NamingDeps<D extends DtabLike> {
@@ -67,6 +70,11 @@ export async function loadMux(config: LinkerdConfig): Promise<typeof MuxBuild | 
   return config.routers.some((r) => r.protocol === 'mux') ? import('./mux/build.js') : undefined;
 }
 
+/** The tcp router module, loaded only when a router uses it. */
+export async function loadTcp(config: LinkerdConfig): Promise<typeof TcpBuild | undefined> {
+  return config.routers.some((r) => r.protocol === 'tcp') ? import('./tcp/build.js') : undefined;
+}
+
 /**
  * Reads the certificates router `i`'s client `tls` blocks name, so a missing one stops the
  * linker naming it. `client:` arrives as prefixed configs (io.l5d.global: one, prefix `/`).
@@ -80,8 +88,8 @@ function loadClientTls(rc: RouterConfig, i: number, tlsFiles: TlsFiles): void {
 }
 
 export class Linker<D extends DtabLike = DtabLike> {
-  readonly routers: (Router<D> | H2Router<D> | ThriftRouter<D> | MuxRouter<D>)[] = [];
-  private readonly servers: (RouterServer | H2RouterServer | ThriftRouterServer | ThriftMuxRouterServer | MuxRouterServer)[] = [];
+  readonly routers: (Router<D> | H2Router<D> | ThriftRouter<D> | MuxRouter<D> | TcpRouter<D>)[] = [];
+  private readonly servers: (RouterServer | H2RouterServer | ThriftRouterServer | ThriftMuxRouterServer | MuxRouterServer | TcpRouterServer)[] = [];
   private readonly identifiers: Identifier[] = [];
   /** The http routers' identifiers, for admin.httpIdentifierPort (admin/identifier-server.ts). */
   readonly httpIdentifiers: { label: string; identifier: Identifier; dtab: string }[] = [];
@@ -102,6 +110,8 @@ export class Linker<D extends DtabLike = DtabLike> {
     thrift?: typeof ThriftBuild,
     /** From loadMux(config); required when a router is `protocol: mux`. */
     mux?: typeof MuxBuild,
+    /** From loadTcp(config); required when a router is `protocol: tcp`. */
+    tcp?: typeof TcpBuild,
   ) {
     const bind = naming.binder(config);
     // Certificates and keys are read now: a missing one stops the linker naming it.
@@ -145,6 +155,18 @@ export class Linker<D extends DtabLike = DtabLike> {
           const built = mux.buildMuxRouter<D>(rc as unknown as Readonly<Record<string, unknown>>, {
             index: i, baseDtab, dstPrefix, readPath: (s) => naming.readPath(s), parseDtab: (s) => naming.readDtab(s),
             bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles, tracer,
+          });
+          this.adopt(rc, announcers, built.router, built.servers);
+          continue;
+        }
+        if (rc.protocol === 'tcp') {
+          // Raw TCP: the tcp router (src/router/tcp) with its own servers.
+          const announcers = this.announcersFor(rc, i);
+          loadClientTls(rc, i, tlsFiles);
+          if (tcp === undefined) throw new RouterError('MESH_ERR_ROUTER_CONFIG', `routers[${i}]: the tcp router module was not loaded (loadTcp)`);
+          const built = tcp.buildTcpRouter<D>(rc as unknown as Readonly<Record<string, unknown>>, {
+            index: i, baseDtab, dstPrefix, readPath: (s) => naming.readPath(s), parseDtab: (s) => naming.readDtab(s),
+            bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles,
           });
           this.adopt(rc, announcers, built.router, built.servers);
           continue;

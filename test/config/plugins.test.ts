@@ -5,9 +5,9 @@ import { parseLinkerdConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/config/errors.js';
 import type { PluginCategory } from '../../src/config/schema.js';
 
-test('the catalogue knows every documented Linkerd kind (and Meshwork\'s own io.meshwork.xds), none built by the config area itself', () => {
+test('the catalogue knows every documented Linkerd kind (and Meshwork\'s own io.meshwork.xds and tcp protocol), none built by the config area itself', () => {
   const expected: Array<[PluginCategory, string[]]> = [
-    ['protocol', ['http', 'h2', 'thrift', 'mux', 'thriftmux']],
+    ['protocol', ['http', 'h2', 'thrift', 'mux', 'thriftmux', 'tcp']],
     ['loadBalancer', ['p2c', 'ewma', 'aperture', 'heap', 'roundRobin']],
     ['failureAccrual', ['io.l5d.consecutiveFailures', 'io.l5d.successRate', 'io.l5d.successRateWindowed', 'none']],
     ['retryBackoff', ['constant', 'jittered']],

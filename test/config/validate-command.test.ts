@@ -207,6 +207,60 @@ test('meshwork linkerd --validate: a mux router is valid; its client keys a mux 
   ]);
 });
 
+test('meshwork linkerd --validate: a tcp router is valid with a port per server; keys a connection cannot use are named or refused', async () => {
+  const ok = write(
+    'tcp.yaml',
+    [
+      'routers:',
+      '- protocol: tcp',
+      '  label: redis',
+      '  dstPrefix: /svc/redis',
+      '  dtab: /svc/redis => /$/inet/127.1/6379',
+      '  client:',
+      '    clientSession: {idleTimeMs: 1000}',
+      '  servers:',
+      '  - port: 16379',
+      '    clearContext: true',
+      '',
+    ].join('\n'),
+  );
+  const r = await run(['linkerd', '--validate', ok]);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out, `${ok}: valid: 1 router (tcp 'redis'), 0 namers, 0 telemeters\n`);
+  assert.deepEqual(r.err.trim().split('\n'), [
+    `${ok}: warning: routers[0].client.clientSession.idleTimeMs: 1000 is not applied (a tcp connection's idle limit is its server's serverSession.idleTimeMs, which sees both directions)`,
+    `${ok}: warning: routers[0].servers[0].clearContext: true is not applied (a tcp connection carries no context to clear)`,
+  ]);
+  // No default port, no servers list, no pool, nothing to retry or classify.
+  const bad = write(
+    'tcp-bad.yaml',
+    [
+      'routers:',
+      '- protocol: tcp',
+      '  client:',
+      '    hostConnectionPool: {maxSize: 4}',
+      '  service:',
+      '    retries: {budget: {percentCanRetry: 0.5}}',
+      '    responseClassifier: {kind: io.l5d.http.retryableRead5XX}',
+      '  servers:',
+      '  - ip: 127.0.0.1',
+      '- protocol: tcp',
+      '  label: second',
+      '',
+    ].join('\n'),
+  );
+  const b = await run(['linkerd', '--validate', bad]);
+  assert.equal(b.code, 2);
+  assert.deepEqual(b.err.trim().split('\n'), [
+    `${bad}: routers[0].servers[0].port: required key 'port' missing`,
+    `${bad}: not supported yet: hostConnectionPool at routers[0].client.hostConnectionPool`,
+    `${bad}: not supported yet: retries at routers[0].service.retries`,
+    `${bad}: not supported yet: responseClassifier at routers[0].service.responseClassifier`,
+    `${bad}: routers[0].service.responseClassifier.kind: kind 'io.l5d.http.retryableRead5XX' is not a tcp response classifier; tcp routers take: (none)`,
+    `${bad}: routers[1].servers: required key 'servers' missing`,
+  ]);
+});
+
 test("meshwork namerd --validate: a key whose feature is not built is accepted at its default value, refused otherwise", async () => {
   const cfg = (v: boolean): string =>
     write(`etcd-tls-${v}.yaml`, `storage:\n  kind: io.l5d.etcd\n  tls: {disableValidation: ${v}}\ninterfaces: [{kind: io.l5d.httpController}]\n`);

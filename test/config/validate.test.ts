@@ -253,14 +253,14 @@ routers:
 });
 
 test('an unknown protocol names the known ones', () => {
-  const got = issues('routers: [{protocol: tcp, servers: [{port: 1}]}]');
+  const got = issues('routers: [{protocol: udp, servers: [{port: 1}]}]');
   assert.deepEqual(
     got.map((i) => [i.code, i.keyPath, i.message]),
     [
       [
         'MESH_ERR_CONFIG_UNKNOWN_KIND',
         'routers[0].protocol',
-        'linkerd.yaml: routers[0].protocol: unknown protocol "tcp"; supported: http; known, not supported yet: h2, thrift, mux, thriftmux',
+        'linkerd.yaml: routers[0].protocol: unknown protocol "udp"; supported: http; known, not supported yet: h2, thrift, mux, thriftmux, tcp',
       ],
     ],
   );

@@ -1,0 +1,18 @@
+/**
+ * Stable error codes of the TCP engine. Callers decide from `code` and `connectFailed`, never
+ * from the prose.
+ */
+export type TcpErrorCode =
+  /** No connection to the endpoint: refused, unreachable, timed out, or its TLS handshake failed. */
+  | 'MESH_ERR_TCP_CONNECT'
+  /** The connection attempt was given up (its signal aborted) before it was made. */
+  | 'MESH_ERR_TCP_ABORTED';
+
+export class TcpError extends Error {
+  readonly code: TcpErrorCode;
+  constructor(code: TcpErrorCode, message: string) {
+    super(message);
+    this.name = 'TcpError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Two connected sockets joined into one stream each way, as a TCP proxy carries a connection:
+ * bytes read from one are written to the other as they come, reading from a side pauses while
+ * the other's write buffer is full, and a FIN travels on (one side ending its writes ends the
+ * other's, the reverse direction keeps flowing: both sockets must be `allowHalfOpen`). The
+ * splice ends when both sockets have closed; an error or reset on either resets the other (a
+ * TLS socket, which has no TCP handle of its own, is closed) and destroys both.
+ *
+ * `idleTimeMs` ends a connection with no bytes either way for that long (the client side's
+ * socket timeout: its reads are one direction, its writes the other); `lifeTimeMs` ends it
+ * that long after the splice began. A side that closes while the other still has bytes queued
+ * for it lets the other finish writing, then destroys it.
+ */
+import type { Socket } from 'node:net';
+
+export interface SpliceOptions {
+  /** End the connection after this long without bytes in either direction (0: never). */
+  readonly idleTimeMs?: number | undefined;
+  /** End the connection this long after it began (0: never). */
+  readonly lifeTimeMs?: number | undefined;
+  /** Bytes read from `client` and written to `upstream` (called per chunk). */
+  readonly onUpstreamBytes?: ((n: number) => void) | undefined;
+  /** Bytes read from `upstream` and written to `client` (called per chunk). */
+  readonly onClientBytes?: ((n: number) => void) | undefined;
+}
+
+/** Why a splice ended. */
+export type SpliceEnd = 'closed' | 'error' | 'idle' | 'lifetime' | 'stopped';
+
+export interface SpliceResult {
+  readonly reason: SpliceEnd;
+  /** The first error either socket reported (for 'error'). */
+  readonly error?: Error | undefined;
+  readonly toUpstream: number;
+  readonly toClient: number;
+}
+
+export class Splice {
+  private toUpstream = 0;
+  private toClient = 0;
+  private closed = 0;
+  private reason: SpliceEnd | null = null;
+  private error: Error | undefined;
+  private lifeTimer: NodeJS.Timeout | null = null;
+  private resolveDone!: (r: SpliceResult) => void;
+  /** Settles once both sockets have closed. */
+  readonly done: Promise<SpliceResult>;
+
+  constructor(
+    readonly client: Socket,
+    readonly upstream: Socket,
+    opts: SpliceOptions = {},
+  ) {
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    const onUp = opts.onUpstreamBytes;
+    const onDown = opts.onClientBytes;
+    this.pump(client, upstream, (n) => {
+      this.toUpstream += n;
+      onUp?.(n);
+    });
+    this.pump(upstream, client, (n) => {
+      this.toClient += n;
+      onDown?.(n);
+    });
+    const idle = opts.idleTimeMs ?? 0;
+    if (idle > 0) {
+      client.setTimeout(idle);
+      client.on('timeout', () => this.stop('idle'));
+    }
+    const life = opts.lifeTimeMs ?? 0;
+    if (life > 0) this.lifeTimer = setTimeout(() => this.stop('lifetime'), life);
+    // Bytes that arrived before the splice (while the upstream was being picked) flow now.
+    client.resume();
+    upstream.resume();
+  }
+
+  /** Bytes carried so far: client to upstream, upstream to client. */
+  get bytes(): { toUpstream: number; toClient: number } {
+    return { toUpstream: this.toUpstream, toClient: this.toClient };
+  }
+
+  /** Ends the connection now: both sockets are destroyed (`why` is what `done` reports). */
+  stop(why: SpliceEnd = 'stopped'): void {
+    this.reason ??= why;
+    this.client.destroy();
+    this.upstream.destroy();
+  }
+
+  private pump(from: Socket, to: Socket, count: (n: number) => void): void {
+    from.on('data', (chunk: Buffer) => {
+      if (to.destroyed) return;
+      count(chunk.length);
+      if (!to.write(chunk)) from.pause();
+    });
+    to.on('drain', () => from.resume());
+    // The peer finished sending: so does this side towards the other peer. A socket reports
+    // an end with nothing buffered even while paused, so it may have ended before the splice.
+    const ended = (): void => {
+      if (!to.destroyed && !to.writableEnded) to.end();
+    };
+    if (from.readableEnded) ended();
+    else from.on('end', ended);
+    from.on('error', (e: Error) => {
+      this.error ??= e;
+      this.reason ??= 'error';
+      // The other peer learns of the failure as a reset too, not as an orderly end of stream
+      // it could take for a complete reply.
+      reset(to);
+      this.stop('error');
+    });
+    from.on('close', () => {
+      // Nothing more can reach `from`: the other side finishes what it has queued and goes.
+      if (!to.destroyed) to.destroySoon();
+      if (++this.closed === 2) this.finish();
+    });
+  }
+
+  private finish(): void {
+    if (this.lifeTimer !== null) clearTimeout(this.lifeTimer);
+    this.resolveDone({ reason: this.reason ?? 'closed', error: this.error, toUpstream: this.toUpstream, toClient: this.toClient });
+  }
+}
+
+/** Closes with a TCP reset where the socket has a TCP handle of its own (TLS sockets do not: closed). */
+export function reset(sock: Socket): void {
+  if (sock.destroyed) return;
+  try {
+    sock.resetAndDestroy();
+  } catch {
+    sock.destroy();
+  }
+}

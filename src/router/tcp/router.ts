@@ -1,0 +1,138 @@
+/**
+ * One raw TCP router (a `routers[]` entry with `protocol: tcp`): Meshwork's own, for services
+ * that speak neither HTTP nor Finagle's protocols (databases, caches, queues, TLS passthrough).
+ *
+ * A connection carries no name, so every connection to a router's servers is named
+ * `dstPrefix` (as Linkerd's thrift router names every request when `thriftMethodInDst` is off):
+ * one router per logical service, `dstPrefix: /svc/redis` with `/svc => /#/io.l5d.fs` in its
+ * dtab or namerd's. The name is bound with the router's dtab (there is no per-request dtab),
+ * a branch, a client and an endpoint are picked as for any router, and the router connects
+ * to that endpoint (TLS when the client config says so). A connection refused, unreachable or
+ * timed out (`requestAttemptTimeoutMs`, else 5 s) counts against the endpoint (failure
+ * accrual, failFast) and is tried on another endpoint within the requeue budget. The service's
+ * `totalTimeoutMs` and the server's `timeoutMs` bound the whole of it: binding and connecting.
+ *
+ * Once connected the connection is the server's to carry (server.ts). Each endpoint counts its
+ * open connections as its load, which the least-loaded balancers read.
+ */
+import type { Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+import type { BoundName } from '../../naming/contracts.js';
+import type { Path } from '../../naming/path.js';
+import { TcpError, connectTcp } from '../../protocol/tcp/index.js';
+import { RouterError } from '../errors.js';
+import { MessageRouter, type AttemptFailure, type MessageRouterDeps } from '../message-router.js';
+import { PoolClient, type EndpointPool, type PoolEndpoint } from '../pool-client.js';
+import type { DtabLike } from '../router.js';
+import { commonClientParams } from '../router-config.js';
+
+type Obj = Readonly<Record<string, unknown>>;
+
+/** One endpoint's open upstream connections (no pooling: each belongs to one client connection). */
+export class TcpEndpointPool implements EndpointPool {
+  private readonly open = new Set<Socket>();
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly tls: ConnectionOptions | undefined,
+    readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean },
+  ) {}
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** Counts `sock` until it closes. */
+  track(sock: Socket): void {
+    this.open.add(sock);
+    sock.once('close', () => this.open.delete(sock));
+  }
+
+  /**
+   * The endpoint left service discovery: connections open to it carry on until either side
+   * closes them (as Envoy's TCP proxy keeps them by default); new ones go elsewhere.
+   */
+  close(): void {}
+}
+
+export type TcpRouterDeps<D extends DtabLike = DtabLike> = MessageRouterDeps<D>;
+
+/** A routed connection: the upstream socket, and the client and endpoint it was made for. */
+export interface TcpRoute {
+  readonly upstream: Socket;
+  readonly client: string;
+  readonly endpoint: string;
+}
+
+export class TcpRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, TcpEndpointPool> {
+  /**
+   * Routes one accepted connection: resolves with a connected upstream socket, or rejects with
+   * a RouterError. `signal` aborts it (the client went away); `serverTimeoutMs` is the server's
+   * `timeoutMs` (0: none).
+   */
+  route(signal: AbortSignal, serverTimeoutMs = 0): Promise<TcpRoute> {
+    return this.routeMessage(
+      () => this.deps.dstPrefix,
+      { trace: undefined, system: 'tcp', method: '' },
+      signal,
+      serverTimeoutMs,
+      (dst, sig) => this.send(dst, sig),
+    );
+  }
+
+  private async send(dst: Path, signal: AbortSignal): Promise<TcpRoute> {
+    const { client } = await this.boundClient(dst, '', signal);
+    const connectMs = client.params.requestAttemptTimeoutMs;
+    return this.attempts(
+      client,
+      dst,
+      '',
+      signal,
+      null,
+      async (ep, attempt) => {
+        const pool = ep.pool;
+        const upstream = await connectTcp({
+          host: pool.host,
+          port: pool.port,
+          tls: pool.tls,
+          noDelay: pool.socket.noDelay,
+          keepAlive: pool.socket.keepAlive,
+          signal: attempt,
+          ...(connectMs > 0 ? { connectTimeoutMs: connectMs } : {}),
+        });
+        openOn(ep, upstream);
+        return { upstream, client: client.id, endpoint: ep.label };
+      },
+      tcpFailure,
+    );
+  }
+
+  protected makeClient(idText: string, bound: BoundName, p: Obj): PoolClient<TcpEndpointPool> {
+    const params = commonClientParams(p, this.deps.tlsFiles);
+    return new PoolClient(
+      idText,
+      bound.addr,
+      params,
+      (address) => new TcpEndpointPool(address.host, address.port, params.tls, params.socket),
+      this.deps.metrics,
+      ['rt', this.label, 'client', idText.slice(1)],
+    );
+  }
+}
+
+/** The open connection is the endpoint's load until it closes (the least-loaded balancers read it). */
+function openOn(ep: PoolEndpoint<TcpEndpointPool>, upstream: Socket): void {
+  ep.pool.track(upstream);
+  ep.pending++;
+  upstream.once('close', () => ep.pending--);
+}
+
+/**
+ * A connection attempt's failure: the endpoint never saw a byte of the client's, so it may go to
+ * another endpoint; it counts as a connection failure against this one.
+ */
+function tcpFailure(e: unknown, endpoint: string): AttemptFailure {
+  const message = e instanceof TcpError || e instanceof Error ? e.message : String(e);
+  return { error: new RouterError('MESH_ERR_ROUTER_CONNECT_FAILED', message.startsWith(endpoint) ? message : `${endpoint}: ${message}`, { retryable: true }), connectFailed: true, unseen: true };
+}
