@@ -340,7 +340,9 @@ const protocolRouterFields: Record<ProtocolName, Fields> = {
     thriftProtocol: { type: { enum: ['binary', 'compact'] }, default: 'binary' },
   },
   mux: {},
-  tcp: {},
+  tcp: {
+    sniInDst: { type: 'boolean', default: false },
+  },
 };
 
 /** The identifier registry a protocol uses, or undefined when it takes no `identifier:`. */

@@ -11,6 +11,8 @@
  * - a rewritten io.l5d.fs file moves new connections, and an open one stays where it is;
  * - `maxConcurrentRequests` bounds open connections, `serverSession.idleTimeMs` ends a quiet one;
  * - TLS: terminated at the server, originated to a TLS upstream;
+ * - sniInDst: TLS passed through is named by its ClientHello's server name (plain bytes and a
+ *   cut-off ClientHello go unnamed), and a terminating server names by the handshake's;
  * - server metrics: connects, received_bytes and sent_bytes exact, success and failures;
  * - the linker keeps serving after clients reset in every phase of a connection.
  */
@@ -77,11 +79,13 @@ interface Session {
  * Connects, writes `chunks` (after the greeting when `awaitGreeting`), half-closes, and reads
  * until the connection closes (at most `ms`).
  */
-function session(port: number, chunks: readonly (string | Buffer)[], opts: { secure?: TestCerts; ms?: number } = {}): Promise<Session> {
+function session(port: number, chunks: readonly (string | Buffer)[], opts: { secure?: TestCerts; servername?: string; ms?: number } = {}): Promise<Session> {
   return new Promise((resolve, reject) => {
+    // A server name other than the certificate's is still checked against our CA, not the name.
+    const servername = opts.servername ?? 'localhost';
     const s = opts.secure === undefined
       ? net.connect({ host: '127.0.0.1', port, allowHalfOpen: true })
-      : tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(opts.secure.caCert), allowHalfOpen: true } as tls.ConnectionOptions);
+      : tls.connect({ host: '127.0.0.1', port, servername, ca: readFileSync(opts.secure.caCert), allowHalfOpen: true, checkServerIdentity: () => undefined } as tls.ConnectionOptions);
     const got: Buffer[] = [];
     let error: string | undefined;
     const timer = setTimeout(() => {
@@ -123,6 +127,7 @@ let certs: TestCerts;
 let a: TcpUpstream;
 let b: TcpUpstream;
 let secureUp: TcpUpstream;
+let secureB: TcpUpstream;
 let admin = 0;
 const port: Record<string, number> = {};
 let limitedPort = 0;
@@ -140,6 +145,7 @@ before(async () => {
   a = await tcpUpstream('a');
   b = await tcpUpstream('b');
   secureUp = await tcpUpstream('secure', certs);
+  secureB = await tcpUpstream('secure-b', certs);
   const dead = await freePort();
   mkdirSync(disco);
   writeDisco('pair', `127.0.0.1 ${a.port}\n127.0.0.1 ${b.port}\n`);
@@ -202,8 +208,28 @@ routers:
     tls:
       certPath: ${certs.serverCert}
       keyPath: ${certs.serverKey}
+- protocol: tcp
+  label: passthrough
+  sniInDst: true
+  dtab: |
+    /svc => /$/inet/127.0.0.1/${a.port};
+    /svc/one.example.com => /$/inet/127.0.0.1/${secureUp.port};
+    /svc/two.example.com => /$/inet/127.0.0.1/${secureB.port};
+  servers:
+  - port: 0
+- protocol: tcp
+  label: terminated
+  sniInDst: true
+  dtab: |
+    /svc => /$/inet/127.0.0.1/${a.port};
+    /svc/two.example.com => /$/inet/127.0.0.1/${b.port};
+  servers:
+  - port: 0
+    tls:
+      certPath: ${certs.serverCert}
+      keyPath: ${certs.serverKey}
 `);
-  const l = await startLinker(file, 'secure');
+  const l = await startLinker(file, 'terminated');
   procs.push(l.proc);
   admin = l.admin;
   for (const m of l.proc.output().matchAll(/^listening (\w+) 127\.0\.0\.1:(\d+)$/gm)) {
@@ -211,7 +237,7 @@ routers:
     else if (limitedPort === 0) limitedPort = Number(m[2]);
     else idlePort = Number(m[2]);
   }
-  assert.deepEqual(Object.keys(port).sort(), ['dead', 'mixed', 'moving', 'nowhere', 'pair', 'secure'], l.proc.output());
+  assert.deepEqual(Object.keys(port).sort(), ['dead', 'mixed', 'moving', 'nowhere', 'pair', 'passthrough', 'secure', 'terminated'], l.proc.output());
   assert.ok(limitedPort > 0 && idlePort > 0, l.proc.output());
 });
 
@@ -342,6 +368,29 @@ test('tcp over TLS: terminated at the server, originated to a TLS upstream', asy
   const plain = await session(port['secure']!, ['GET / HTTP/1.0\r\n\r\n']);
   assert.equal(plain.data.includes('secure'), false);
   assert.equal(secureUp.accepted, before);
+});
+
+test('tcp sniInDst: TLS passed through is routed by the ClientHello\'s server name, unchanged end to end', async () => {
+  const p = port['passthrough']!;
+  const one = await session(p, ['hello one\n'], { secure: certs, servername: 'one.example.com' });
+  assert.deepEqual([one.error, one.data.toString()], [undefined, 'secure\nhello one\nbye secure\n']);
+  // Names compare as DNS names do: the upper-case one binds the same.
+  const two = await session(p, ['hello two\n'], { secure: certs, servername: 'TWO.example.com' });
+  assert.deepEqual([two.error, two.data.toString()], [undefined, 'secure-b\nhello two\nbye secure-b\n']);
+  // Plain bytes (no ClientHello) go to the unnamed dstPrefix, unchanged.
+  const plain = await session(p, ['not tls at all\n']);
+  assert.equal(plain.data.toString(), 'a\nnot tls at all\nbye a\n');
+  // A client that sends the start of a ClientHello and then its FIN is routed unnamed too.
+  const cut = await session(p, [Buffer.from([0x16, 0x03, 0x01, 0x02])]);
+  assert.equal(cut.data.toString(), 'a\n\x16\x03\x01\x02bye a\n');
+});
+
+test('tcp sniInDst on a TLS server: the handshake\'s server name names the connection', async () => {
+  const p = port['terminated']!;
+  const two = await session(p, ['x'], { secure: certs, servername: 'two.example.com' });
+  assert.deepEqual([two.error, two.data.toString()], [undefined, 'b\nxbye b\n']);
+  const other = await session(p, ['y'], { secure: certs, servername: 'localhost' });
+  assert.deepEqual([other.error, other.data.toString()], [undefined, 'a\nybye a\n']);
 });
 
 test('tcp: server metrics count connections and bytes exactly', async () => {

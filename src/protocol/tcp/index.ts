@@ -1,8 +1,10 @@
 /**
- * Raw TCP: an upstream connection (connect.ts) and two connections joined both ways with
- * back-pressure and half-close (splice.ts). Bytes are opaque; naming and balancing are the
+ * Raw TCP: an upstream connection (connect.ts), two connections joined both ways with
+ * back-pressure and half-close (splice.ts), and the server name of a TLS ClientHello read
+ * without terminating TLS (sni.ts). Bytes are otherwise opaque; naming and balancing are the
  * router's (src/router/tcp).
  */
 export { TcpError, type TcpErrorCode } from './errors.js';
 export { DEFAULT_CONNECT_TIMEOUT_MS, connectTcp, type ConnectOptions } from './connect.js';
 export { Splice, reset, type SpliceEnd, type SpliceOptions, type SpliceResult } from './splice.js';
+export { MAX_CLIENT_HELLO, SNI_DONE, SNI_NEED_MORE, SNI_NOT_TLS, readClientHelloName, type SniResult } from './sni.js';

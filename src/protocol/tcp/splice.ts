@@ -22,6 +22,8 @@ export interface SpliceOptions {
   readonly onUpstreamBytes?: ((n: number) => void) | undefined;
   /** Bytes read from `upstream` and written to `client` (called per chunk). */
   readonly onClientBytes?: ((n: number) => void) | undefined;
+  /** Bytes the client sent before the splice (read to decide where it goes): written first. */
+  readonly clientPrefix?: Buffer | undefined;
 }
 
 /** Why a splice ended. */
@@ -54,6 +56,12 @@ export class Splice {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     const onUp = opts.onUpstreamBytes;
     const onDown = opts.onClientBytes;
+    const prefix = opts.clientPrefix;
+    if (prefix !== undefined && prefix.length > 0) {
+      this.toUpstream += prefix.length;
+      onUp?.(prefix.length);
+      upstream.write(prefix);
+    }
     this.pump(client, upstream, (n) => {
       this.toUpstream += n;
       onUp?.(n);

@@ -36,7 +36,7 @@ export function buildTcpRouter<D extends DtabLike>(rc: Obj, deps: TcpBuildDeps<D
   const list = (rc['servers'] as readonly Obj[] | undefined) ?? [];
   const servers = list.map((sc, j) => {
     const tlsOpts = deps.tlsFiles.serverOptions(sc['tls'] as Obj | undefined | null, `routers[${i}].servers[${j}].tls`);
-    return new TcpRouterServer(router as unknown as TcpRouter, tcpServerSettings(sc, tlsOpts), deps.metrics);
+    return new TcpRouterServer(router as unknown as TcpRouter, tcpServerSettings(sc, tlsOpts, rc['sniInDst'] === true), deps.metrics);
   });
   return { router, servers };
 }

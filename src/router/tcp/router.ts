@@ -2,10 +2,12 @@
  * One raw TCP router (a `routers[]` entry with `protocol: tcp`): Meshwork's own, for services
  * that speak neither HTTP nor Finagle's protocols (databases, caches, queues, TLS passthrough).
  *
- * A connection carries no name, so every connection to a router's servers is named
+ * A plain connection carries no name, so every connection to a router's servers is named
  * `dstPrefix` (as Linkerd's thrift router names every request when `thriftMethodInDst` is off):
  * one router per logical service, `dstPrefix: /svc/redis` with `/svc => /#/io.l5d.fs` in its
- * dtab or namerd's. The name is bound with the router's dtab (there is no per-request dtab),
+ * dtab or namerd's. With `sniInDst: true` a TLS connection is named by the server name its
+ * ClientHello asks for, `dstPrefix ++ /<name>` (the server reads it, server.ts), so one port can
+ * carry many TLS services passed through or terminated here. The name is bound with the router's dtab (there is no per-request dtab),
  * a branch, a client and an endpoint are picked as for any router, and the router connects
  * to that endpoint (TLS when the client config says so). A connection refused, unreachable or
  * timed out (`requestAttemptTimeoutMs`, else 5 s) counts against the endpoint (failure
@@ -18,7 +20,7 @@
 import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type { BoundName } from '../../naming/contracts.js';
-import type { Path } from '../../naming/path.js';
+import { Path } from '../../naming/path.js';
 import { TcpError, connectTcp } from '../../protocol/tcp/index.js';
 import { RouterError } from '../errors.js';
 import { MessageRouter, type AttemptFailure, type MessageRouterDeps } from '../message-router.js';
@@ -71,14 +73,22 @@ export class TcpRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, T
    * a RouterError. `signal` aborts it (the client went away); `serverTimeoutMs` is the server's
    * `timeoutMs` (0: none).
    */
-  route(signal: AbortSignal, serverTimeoutMs = 0): Promise<TcpRoute> {
+  route(signal: AbortSignal, serverTimeoutMs = 0, serverName?: string): Promise<TcpRoute> {
     return this.routeMessage(
-      () => this.deps.dstPrefix,
+      () => this.identify(serverName),
       { trace: undefined, system: 'tcp', method: '' },
       signal,
       serverTimeoutMs,
       (dst, sig) => this.send(dst, sig),
     );
+  }
+
+  /**
+   * `dstPrefix`, or with `sniInDst` `dstPrefix ++ /<server name>` for a connection whose TLS
+   * ClientHello named one (lower case, as DNS names compare).
+   */
+  identify(serverName: string | undefined): Path {
+    return serverName === undefined ? this.deps.dstPrefix : this.deps.dstPrefix.concat(Path.of(serverName));
   }
 
   private async send(dst: Path, signal: AbortSignal): Promise<TcpRoute> {

@@ -9,6 +9,9 @@
  * `maxConcurrentRequests` (here: open connections). `serverSession.idleTimeMs` ends a
  * connection with no bytes either way for that long, `lifeTimeMs` one open that long.
  * `close(graceMs)` stops accepting and lets open connections finish for up to `graceMs`.
+ * With the router's `sniInDst`, the server name a TLS client asks for names the connection:
+ * read from its ClientHello when TLS passes through (the bytes then go on unchanged), from the
+ * handshake when the server terminates TLS.
  *
  * Metrics under `rt/<label>/server/<ip>/<port>/`: a connection is a request (`requests`,
  * `success` once connected upstream, `failures` and `failures/<code>` when it could not be,
@@ -17,10 +20,10 @@
  * and `sent_bytes` (to clients).
  */
 import type { Socket } from 'node:net';
-import type { TlsOptions } from 'node:tls';
+import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { Counter, Metrics, Stat } from '../../telemetry/metrics.js';
 import { StreamListener } from '../../protocol/stream-listener.js';
-import { Splice, reset } from '../../protocol/tcp/index.js';
+import { SNI_DONE, SNI_NEED_MORE, Splice, readClientHelloName, reset } from '../../protocol/tcp/index.js';
 import { isRouterError } from '../errors.js';
 import { serverConnectionSettings, type ServerConnectionSettings } from '../router-config.js';
 import { countServerRequest, serverStats, type ServerStats } from '../server-stats.js';
@@ -31,15 +34,19 @@ type Obj = Readonly<Record<string, unknown>>;
 export interface TcpServerSettings extends ServerConnectionSettings {
   readonly ip: string;
   readonly port: number;
+  /** Name connections by their TLS server name (the router's `sniInDst`). */
+  readonly sniInDst: boolean;
   /** Open connections at most (0: no limit). */
   readonly maxConnections: number;
   readonly tls: TlsOptions | undefined;
 }
 
-export function tcpServerSettings(cfg: Obj, tls: TlsOptions | undefined): TcpServerSettings {
+/** `cfg`: the server's entry; `sniInDst`: its router's key. */
+export function tcpServerSettings(cfg: Obj, tls: TlsOptions | undefined, sniInDst = false): TcpServerSettings {
   return {
     ip: typeof cfg['ip'] === 'string' ? (cfg['ip'] as string) : '127.0.0.1',
     port: cfg['port'] as number,
+    sniInDst,
     maxConnections: typeof cfg['maxConcurrentRequests'] === 'number' ? (cfg['maxConcurrentRequests'] as number) : 0,
     tls,
     ...serverConnectionSettings(cfg),
@@ -121,12 +128,29 @@ export class TcpRouterServer {
     });
     if (o.socket.noDelay) client.setNoDelay(true);
     if (o.socket.keepAlive) client.setKeepAlive(true);
+    if (!o.sniInDst) {
+      this.route(client, m, opened, undefined);
+      return;
+    }
+    if (o.tls !== undefined) {
+      // Terminated here: the handshake is done and the socket knows the name asked for.
+      const name = (client as TLSSocket).servername;
+      this.route(client, m, opened, typeof name === 'string' && name !== '' ? name.toLowerCase() : undefined);
+      return;
+    }
+    readServerName(client, (name, read) => this.route(client, m, opened, name, read));
+  }
+
+  /** `read`: bytes already read from the client (its ClientHello), to go upstream first. */
+  private route(client: Socket, m: TcpServerMetrics, opened: number, serverName: string | undefined, read?: Buffer): void {
+    if (client.destroyed) return;
+    const o = this.options;
     // Bytes sent before the upstream is known stay in the socket until the splice reads them.
     client.pause();
     const gone = new AbortController();
     const onGone = (): void => gone.abort();
     client.once('close', onGone);
-    this.router.route(gone.signal, o.timeoutMs).then(
+    this.router.route(gone.signal, o.timeoutMs, serverName).then(
       (r) => {
         client.off('close', onGone);
         countServerRequest(this.metrics, m.stats, undefined, Date.now() - opened, true);
@@ -140,6 +164,7 @@ export class TcpRouterServer {
           lifeTimeMs: o.lifeTimeMs,
           onUpstreamBytes: (n) => m.received.incr(n),
           onClientBytes: (n) => m.sent.incr(n),
+          clientPrefix: read,
         });
         this.splices.add(splice);
         void splice.done.then(() => this.splices.delete(splice));
@@ -178,4 +203,38 @@ export class TcpRouterServer {
     for (const c of [...this.open]) c.destroy();
     this.listener?.destroyAll();
   }
+}
+
+/** Longest a passed-through TLS connection may take to send its whole ClientHello. */
+export const SNI_READ_TIMEOUT_MS = 10_000;
+
+/**
+ * Reads a passed-through connection's first bytes until its ClientHello is whole (or they are
+ * not TLS) and calls `then` with the server name (undefined: none sent, or not TLS) and the
+ * bytes read, which the splice sends upstream first. A client that sends nothing decisive
+ * within SNI_READ_TIMEOUT_MS, or ends its side first, is routed without a name.
+ */
+function readServerName(client: Socket, then: (name: string | undefined, read: Buffer) => void): void {
+  let got: Buffer = Buffer.alloc(0);
+  let settled = false;
+  const finish = (name: string | undefined): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    client.off('data', onData);
+    client.off('end', onEnd);
+    client.pause();
+    then(name, got);
+  };
+  const onData = (chunk: Buffer): void => {
+    got = got.length === 0 ? chunk : Buffer.concat([got, chunk]);
+    const r = readClientHelloName(got);
+    if (r.state === SNI_DONE) finish(r.name);
+    else if (r.state !== SNI_NEED_MORE) finish(undefined);
+  };
+  // The client finished sending before a whole ClientHello: route what it sent, unnamed.
+  const onEnd = (): void => finish(undefined);
+  const timer = setTimeout(() => finish(undefined), SNI_READ_TIMEOUT_MS);
+  client.on('data', onData);
+  client.once('end', onEnd);
 }
