@@ -438,3 +438,42 @@ test('tcp: clients that reset at any point leave the linker serving', async () =
   }
   assert.equal(open, 0);
 });
+
+test('tcp: SIGTERM stops new connections, lets an open one finish, and exits once it has', async () => {
+  const file = linkerdYaml(`
+admin:
+  port: 0
+  shutdownGraceMs: 8000
+routers:
+- protocol: tcp
+  label: draining
+  dtab: /svc => /$/inet/127.0.0.1/${a.port}
+  servers:
+  - port: 0
+`);
+  const l = await startLinker(file, 'draining');
+  procs.push(l.proc);
+  const open = await greeted(l.port);
+  const exited = new Promise<number>((resolve) => l.proc.child.once('exit', () => resolve(Date.now())));
+  l.proc.child.kill('SIGTERM');
+  // New connections are refused once the listener has stopped.
+  let refused = '';
+  for (let i = 0; i < 40 && refused === ''; i++) {
+    const r = await session(l.port, ['late']).then((s) => (s.error ?? (s.data.length === 0 ? 'closed' : '')), (e: Error) => e.message);
+    if (r === 'ECONNREFUSED') refused = r;
+    else await new Promise((res) => setTimeout(res, 25));
+  }
+  assert.equal(refused, 'ECONNREFUSED');
+  // The open connection still carries bytes both ways, then ends normally.
+  const reply = await new Promise<string>((resolve) => {
+    let got = '';
+    open.socket.on('data', (c: Buffer) => (got += c.toString()));
+    open.socket.once('end', () => resolve(got));
+    open.socket.end('after sigterm\n');
+  });
+  assert.equal(reply, 'after sigterm\nbye a\n');
+  const closedAt = Date.now();
+  // The linker exits once its last connection has closed, well before the 8 s grace.
+  const at = await exited;
+  assert.ok(at - closedAt < 4000, `exited ${at - closedAt} ms after the last connection closed`);
+});
