@@ -17,6 +17,8 @@ export interface StreamListenerOptions {
   readonly tls?: TlsOptions | undefined;
   /** Keep a connection's writes open after its peer's FIN (a TCP proxy carries half-closes on). */
   readonly allowHalfOpen?: boolean | undefined;
+  /** Bytes a connection buffers for writing before `write` reports back-pressure (Node's default: 16 KiB). */
+  readonly highWaterMark?: number | undefined;
   /** A connection ready for the protocol (after its TLS handshake, for TLS). */
   readonly onConnection: (socket: Socket) => void;
 }
@@ -37,11 +39,11 @@ export class StreamListener {
     };
     let srv: Server;
     if (o.tls !== undefined) {
-      const t = nodeTls().createServer({ ...o.tls, ...(o.allowHalfOpen === true ? { allowHalfOpen: true } : {}) }, onConn);
+      const t = nodeTls().createServer({ ...o.tls, ...(o.allowHalfOpen === true ? { allowHalfOpen: true } : {}), ...(o.highWaterMark !== undefined ? { highWaterMark: o.highWaterMark } : {}) } as TlsOptions, onConn);
       t.on('tlsClientError', () => {});
       srv = t;
     } else {
-      srv = createNetServer({ allowHalfOpen: o.allowHalfOpen === true }, onConn);
+      srv = createNetServer({ allowHalfOpen: o.allowHalfOpen === true, ...(o.highWaterMark !== undefined ? { highWaterMark: o.highWaterMark } : {}) }, onConn);
     }
     srv.on('connection', (raw: Socket) => {
       this.accepted.add(raw);

@@ -38,10 +38,10 @@
  * Reads and writes — adopt.ts: accepted client sockets are moved into `onread` sockets that
  * read into one shared buffer (copied out per read), instead of a fresh allocation and a
  * Readable pass per read; upstream reads land in a per-connection buffer (`onread`) that is
- * replaced only when a write still holds it. write-batch.ts: each connection's SocketWriter
+ * replaced only when a write still holds it. ../write-batch.ts (shared with the tcp engine): each connection's SocketWriter
  * holds the bytes written during one batch of I/O callbacks and writes them after it (one
  * wake-up of the peer per batch); every write and end on a connection goes through it.
- * direct-write.ts: a writer's batch leaves through the TCP handle's `writeBuffer` when nothing
+ * ../direct-write.ts: a writer's batch leaves through the TCP handle's `writeBuffer` when nothing
  * is queued before it, skipping Node's Writable bookkeeping (`MESHWORK_NO_DIRECT_WRITE=1`
  * turns that off).
  *

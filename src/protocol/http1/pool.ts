@@ -10,7 +10,7 @@
 import { connect, type Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Http1Error } from './errors.js';
-import { BATCH_COPY_MAX, SocketWriter, WRITE_FULL, WRITE_HELD, writeBorrowedNow } from './write-batch.js';
+import { BATCH_COPY_MAX, SocketWriter, WRITE_FULL, WRITE_HELD, writeBorrowedNow } from '../write-batch.js';
 import { BAD_FRAMING, BODY_CLOSE, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { parseResponseHead, ResponseInfo, RESPONSE_BAD, RESPONSE_NEED_MORE } from './response-head.js';
 import { eqLower } from './request-head.js';
@@ -72,7 +72,7 @@ function withHopByHop(strip: readonly string[]): readonly string[] {
 
 class UpstreamConn implements BodySink, DrainListener, CancelListener {
   readonly socket: Socket;
-  /** Every write on the socket goes through here (write-batch.ts). */
+  /** Every write on the socket goes through here (../write-batch.ts). */
   private readonly writer: SocketWriter;
   private readonly pool: Http1Pool;
   ex: Http1Exchange | null = null;

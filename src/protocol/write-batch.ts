@@ -88,6 +88,22 @@ export class SocketWriter {
     return this.writeOwned(Buffer.from(body)) ? 0 : WRITE_FULL;
   }
 
+  /**
+   * Writes `b` (owned) at once, behind what waits, through Node's socket (a large chunk gains
+   * nothing from waiting for the batch). False: wait for 'drain'.
+   */
+  writeLarge(b: Buffer): boolean {
+    if (this.first !== null) {
+      const s = this.socket;
+      s.cork();
+      this.flush();
+      const more = s.write(b);
+      s.uncork();
+      return more;
+    }
+    return this.socket.write(b);
+  }
+
   /** `head` (owned) then `body` (borrowed), in one write. Returns WRITE_FULL | WRITE_HELD bits. */
   writeBorrowed2(head: Buffer, body: Buffer): number {
     if (body.length > BATCH_COPY_MAX) return this.writeNow(head, body);

@@ -4,9 +4,9 @@ import { createServer, connect, type Socket, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { directHandle, directWrites, writeDirect } from '../../../src/protocol/http1/direct-write.js';
-import { SocketWriter } from '../../../src/protocol/http1/write-batch.js';
-import { socketPair as pair } from './helpers.js';
+import { directHandle, directWrites, writeDirect } from '../../src/protocol/direct-write.js';
+import { SocketWriter } from '../../src/protocol/write-batch.js';
+import { socketPair as pair } from './http1/helpers.js';
 
 async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
@@ -99,7 +99,7 @@ test('a write the kernel refuses destroys the socket with the error; the process
 });
 
 test('MESHWORK_NO_DIRECT_WRITE=1 turns direct writes off', () => {
-  const mod = fileURLToPath(new URL('../../../src/protocol/http1/direct-write.js', import.meta.url));
+  const mod = fileURLToPath(new URL('../../src/protocol/direct-write.js', import.meta.url));
   const run = (env: Record<string, string>) => execFileSync(process.execPath, ['--input-type=module', '-e', `import { directWrites } from ${JSON.stringify(mod)}; process.stdout.write(String(directWrites));`], { env: { ...process.env, ...env }, encoding: 'utf8' });
   assert.equal(run({ MESHWORK_NO_DIRECT_WRITE: '1' }), 'false');
   assert.equal(run({ MESHWORK_NO_DIRECT_WRITE: '' }), 'true');

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { SocketWriter } from '../../../src/protocol/http1/write-batch.js';
-import { socketPair as pair } from './helpers.js';
+import { SocketWriter } from '../../src/protocol/write-batch.js';
+import { socketPair as pair } from './http1/helpers.js';
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -80,4 +80,22 @@ test('with bytes already buffered in the socket, writes go straight behind them 
   for (let i = 0; i < 400 && p.text().length < sent + 4; i++) await new Promise((r) => setTimeout(r, 5));
   assert.equal(p.text().length, sent + 4);
   assert.ok(p.text().endsWith('atail'));
+});
+
+test('writeLarge sends an owned chunk at once, behind what is held', async () => {
+  const p = await pair();
+  const w = new SocketWriter(p.a);
+  w.writeOwned(Buffer.from('head,'));
+  assert.equal(w.holding, true);
+  const big = Buffer.alloc(40 * 1024, 0x7a);
+  // 40 KiB is over this socket's 16 KiB high-water mark: false says wait for 'drain', which comes.
+  const drained = once(p.a, 'drain');
+  assert.equal(w.writeLarge(big), false);
+  assert.equal(w.holding, false, 'what was held left with it');
+  await drained;
+  for (let i = 0; i < 200 && p.text().length < 5 + big.length; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(p.text().slice(0, 5), 'head,');
+  assert.equal(p.text().length, 5 + big.length);
+  assert.equal(p.text().slice(5), 'z'.repeat(big.length));
+  await p.close();
 });
