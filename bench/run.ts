@@ -19,7 +19,7 @@ import { haproxyMaxconn, startHaproxy, startNginx } from './lib/upstreams.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { holdIdle } from './lib/idle-conns.js';
 import { cpuLayout } from './lib/layout.js';
-import { LAUNCHER, benchLinkerdYaml, launcherEnv } from './lib/linkerd-config.js';
+import { LAUNCHER, benchLinkerdYaml, benchTcpLinkerdYaml, launcherEnv } from './lib/linkerd-config.js';
 import { markdown, medianByP99, ratios, type BenchRecord, type CandidateResult, type FixedRateRound, type PairedRuns } from './lib/report.js';
 import type { FixedRateResult } from './lib/fixed-rate.js';
 import type { StallResult } from './lib/stall-probe.js';
@@ -79,6 +79,17 @@ async function startMeshworkLinkerd(dir: string, upstream: number, telemetry = f
   // Two workers run on CPUs 0 and 1 (bench/lib/layout.ts).
   const args = workers > 1 ? ['linkerd', '--workers', String(workers), cfg] : ['linkerd', cfg];
   const p = spawnPinned(workers > 1 ? LAYOUT.workers2 : PROXY_CPU, LAUNCHER, args, launcherEnv);
+  await waitReady(p, port, 15_000);
+  return fromPinned(p, port);
+}
+
+/** `meshwork linkerd` with the tcp bench config (bench/lib/linkerd-config.ts). */
+async function startMeshworkTcp(dir: string, upstream: number): Promise<Running> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const cfg = join(dir, 'linkerd-tcp.yaml');
+  writeFileSync(cfg, benchTcpLinkerdYaml({ port, adminPort, upstreamPort: upstream }));
+  const p = spawnPinned(PROXY_CPU, LAUNCHER, ['linkerd', cfg], launcherEnv);
   await waitReady(p, port, 15_000);
   return fromPinned(p, port);
 }
@@ -156,6 +167,19 @@ async function main(): Promise<number> {
   }
   else process.stderr.write('bench: `meshwork linkerd` not available yet; skipping it\n');
   if (meshworkHas('http1-proxy')) candidates.push({ name: 'meshwork http1-proxy', start: () => startEngineProxy(nginx.port) });
+  // The same two proxies as plain TCP: each client connection spliced to its own upstream one,
+  // so a held idle connection takes two of the proxy's fds.
+  const tcpIdle = Math.min(IDLE_CONNS, Math.floor((nofileLimit() - 100) / 2) - 100);
+  const tcpIdleNote = tcpIdle < IDLE_CONNS ? `two sockets per connection and an fd limit of ${nofileLimit()}: its idle test holds ${tcpIdle} connections` : undefined;
+  candidates.push({
+    name: 'haproxy tcp',
+    start: async () => {
+      const maxconn = haproxyMaxconn(IDLE_CONNS + 500, nofileLimit());
+      const h = await startHaproxy(tools['haproxy']!, dir, PROXY_CPU, nginx.port, maxconn, 'tcp');
+      return { ...fromPinned(h.proc, h.port), maxIdle: tcpIdle, note: tcpIdleNote };
+    },
+  });
+  if (meshworkHas('linkerd')) candidates.push({ name: 'meshwork tcp', start: async () => ({ ...(await startMeshworkTcp(dir, nginx.port)), maxIdle: tcpIdle, note: tcpIdleNote }) });
   candidates.push({
     name: 'undici',
     start: async () => {

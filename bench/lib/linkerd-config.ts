@@ -53,3 +53,25 @@ routers:
     port: ${o.port}
 `;
 }
+
+/**
+ * The tcp bench's `linkerd.yaml`: one `protocol: tcp` router, `/svc => /$/inet/127.1/<upstream>`,
+ * p2c; each client connection is spliced to an upstream connection of its own (HTTP keep-alive
+ * requests then pass through as bytes).
+ */
+export function benchTcpLinkerdYaml(o: BenchLinkerdOptions): string {
+  return `admin:
+  ip: 127.0.0.1
+  port: ${o.adminPort}
+routers:
+- protocol: tcp
+  label: bench-tcp
+  dtab: /svc => /$/inet/127.1/${o.upstreamPort};
+  client:
+    loadBalancer:
+      kind: p2c
+  servers:
+  - ip: 127.0.0.1
+    port: ${o.port}
+`;
+}

@@ -134,20 +134,23 @@ export function ratios(cands: readonly CandidateResult[], paired: readonly Paire
   const out: Record<string, number> = {};
   for (const c of cands) {
     if (!c.name.startsWith('meshwork')) continue;
+    // A TCP proxy is set against HAProxy in mode tcp; the undici reference is an HTTP proxy.
+    const tcp = c.name === 'meshwork tcp';
+    const ref = tcp ? 'haproxy tcp' : 'haproxy';
     const m = c.throughput['/small']?.rps;
-    const h = rps('haproxy');
-    const u = rps('undici');
-    if (m !== undefined && h) out[`${c.name}/haproxy`] = m / h;
+    const h = rps(ref);
+    const u = tcp ? undefined : rps('undici');
+    if (m !== undefined && h) out[`${c.name}/${ref}`] = m / h;
     if (m !== undefined && u) out[`${c.name}/undici`] = m / u;
-    const ph = pairedMedian(c.rounds, cands.find((x) => x.name === 'haproxy')?.rounds);
-    if (ph !== undefined) out[`${c.name}/haproxy, median of rounds`] = ph;
-    const pu = pairedMedian(c.rounds, cands.find((x) => x.name === 'undici')?.rounds);
+    const ph = pairedMedian(c.rounds, cands.find((x) => x.name === ref)?.rounds);
+    if (ph !== undefined) out[`${c.name}/${ref}, median of rounds`] = ph;
+    const pu = tcp ? undefined : pairedMedian(c.rounds, cands.find((x) => x.name === 'undici')?.rounds);
     if (pu !== undefined) out[`${c.name}/undici, median of rounds`] = pu;
     // When the load generator's core saturates first, req/s ties; CPU per request still differs.
-    const hc = cands.find((x) => x.name === 'haproxy')?.throughput['/small']?.cpuUsPerReq;
+    const hc = cands.find((x) => x.name === ref)?.throughput['/small']?.cpuUsPerReq;
     const mc = c.throughput['/small']?.cpuUsPerReq;
-    if (hc && mc) out[`${c.name} CPU efficiency/haproxy`] = hc / mc;
-    const uc = cands.find((x) => x.name === 'undici')?.throughput['/small']?.cpuUsPerReq;
+    if (hc && mc) out[`${c.name} CPU efficiency/${ref}`] = hc / mc;
+    const uc = tcp ? undefined : cands.find((x) => x.name === 'undici')?.throughput['/small']?.cpuUsPerReq;
     if (uc && mc) out[`${c.name} CPU efficiency/undici`] = uc / mc;
   }
   // What the telemeters cost: the same linker with them on, over without.

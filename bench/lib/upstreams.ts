@@ -67,21 +67,26 @@ export function haproxyMaxconn(wanted: number, nofile: number): number {
   return Math.min(wanted, Math.floor((nofile - 100) / 2));
 }
 
-export async function startHaproxy(haproxy: string, dir: string, cpus: string, upstreamPort: number, maxconn: number): Promise<Started> {
+/**
+ * HAProxy with one thread in front of the upstream: `mode http` (keep-alive both sides, upstream
+ * connections reused), or `mode tcp` (each client connection spliced to one of its own).
+ */
+export async function startHaproxy(haproxy: string, dir: string, cpus: string, upstreamPort: number, maxconn: number, mode: 'http' | 'tcp' = 'http'): Promise<Started> {
   const port = await freePort();
+  const httpOptions = mode === 'http' ? `
+  timeout http-keep-alive 300s
+  option http-keep-alive
+  http-reuse always` : '';
   const conf = `global
   nbthread 1
   maxconn ${maxconn}
   tune.bufsize 16384
 
 defaults
-  mode http
+  mode ${mode}
   timeout connect 5s
   timeout client 300s
-  timeout server 300s
-  timeout http-keep-alive 300s
-  option http-keep-alive
-  http-reuse always
+  timeout server 300s${httpOptions}
 
 frontend bench
   bind 127.0.0.1:${port}
@@ -90,7 +95,7 @@ frontend bench
 backend upstream
   server nginx 127.0.0.1:${upstreamPort}
 `;
-  const cfg = join(dir, 'haproxy.cfg');
+  const cfg = join(dir, `haproxy-${mode}.cfg`);
   writeFileSync(cfg, conf);
   const proc = spawnPinned(cpus, haproxy, ['-f', cfg, '-db']);
   await waitReady(proc, port, 10_000);
