@@ -383,6 +383,23 @@ test('tcp sniInDst: TLS passed through is routed by the ClientHello\'s server na
   // A client that sends the start of a ClientHello and then its FIN is routed unnamed too.
   const cut = await session(p, [Buffer.from([0x16, 0x03, 0x01, 0x02])]);
   assert.equal(cut.data.toString(), 'a\n\x16\x03\x01\x02bye a\n');
+  // Clients that reset in the middle of their ClientHello are let go, and the router still routes.
+  for (let i = 0; i < 10; i++) {
+    await new Promise<void>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port: p });
+      s.on('error', () => {});
+      s.once('close', () => resolve());
+      s.once('connect', () => s.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]), () => s.resetAndDestroy()));
+    });
+  }
+  let open = -1;
+  for (let i = 0; i < 40 && open !== 0; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 25));
+    open = (await metrics())[`rt/passthrough/server/127.0.0.1/${p}/connections`] ?? -1;
+  }
+  assert.equal(open, 0);
+  const after = await session(p, ['again\n'], { secure: certs, servername: 'one.example.com' });
+  assert.equal(after.data.toString(), 'secure\nagain\nbye secure\n');
 });
 
 test('tcp sniInDst on a TLS server: the handshake\'s server name names the connection', async () => {

@@ -224,6 +224,7 @@ function readServerName(client: Socket, then: (name: string | undefined, read: B
     clearTimeout(timer);
     client.off('data', onData);
     client.off('end', onEnd);
+    client.off('close', onEnd);
     client.pause();
     then(name, got);
   };
@@ -233,9 +234,11 @@ function readServerName(client: Socket, then: (name: string | undefined, read: B
     if (r.state === SNI_DONE) finish(r.name);
     else if (r.state !== SNI_NEED_MORE) finish(undefined);
   };
-  // The client finished sending before a whole ClientHello: route what it sent, unnamed.
+  // The client finished sending before a whole ClientHello: route what it sent, unnamed (a
+  // client gone altogether is dropped by route()).
   const onEnd = (): void => finish(undefined);
   const timer = setTimeout(() => finish(undefined), SNI_READ_TIMEOUT_MS);
   client.on('data', onData);
   client.once('end', onEnd);
+  client.once('close', onEnd);
 }
