@@ -27,6 +27,8 @@ import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
 import { freePort } from '../support/process.js';
 import { request } from '../router/support.js';
 import { makeTestCerts, type TestCerts } from '../support/certs.js';
+import { main } from '../../src/cli/main.js';
+import { captureIO } from '../support/capture-io.js';
 
 const { dir, procs } = e2eScratch('mw-tcp-');
 
@@ -454,6 +456,14 @@ test('tcp: clients that reset at any point leave the linker serving', async () =
     open = (await metrics())[`rt/pair/server/127.0.0.1/${p}/connections`] ?? -1;
   }
   assert.equal(open, 0);
+});
+
+test('meshwork check reads a tcp router: its clients, and its failed connections', async () => {
+  const { out, io } = captureIO();
+  await main(['check', '--admin', `http://127.0.0.1:${admin}`], io);
+  assert.match(out.stdout, /^ {2}ok {3}8 routers: pair \(tcp\), mixed \(tcp\), dead \(tcp\), nowhere \(tcp\), moving \(tcp\), secure \(tcp\), passthrough \(tcp\), terminated \(tcp\)$/m, out.stdout);
+  assert.match(out.stdout, /^ {2}ok {3}dead: 1 of 1 connection failed since start \(100\.0%\)$/m, out.stdout);
+  assert.match(out.stdout, /^ {2}ok {3}pair: 1 client with every endpoint available$/m, out.stdout);
 });
 
 test('tcp: SIGTERM stops new connections, lets an open one finish, and exits once it has', async () => {

@@ -150,7 +150,7 @@ async function checkLinker(admin: string, o: Options, r: Report): Promise<void> 
   if ('error' in metrics || !isObj(metrics.value)) {
     r.line('warn', `cannot read /admin/metrics.json: ${'error' in metrics ? metrics.error : 'not an object'}`);
   } else {
-    for (const rt of routers) checkFailures(rt.label, metrics.value, r);
+    for (const rt of routers) checkFailures(rt.label, rt.protocol, metrics.value, r);
   }
 }
 
@@ -185,8 +185,8 @@ function checkClients(label: string, clients: unknown, r: Report): void {
   if (healthy > 0) r.line('ok', `${label}: ${plural(healthy, 'client')} with every endpoint available`);
 }
 
-/** A router's servers' share of failed requests since the linker started. */
-function checkFailures(label: string, m: Obj, r: Report): void {
+/** A router's servers' share of failed requests (a tcp router's: connections) since the linker started. */
+function checkFailures(label: string, protocol: string, m: Obj, r: Report): void {
   const prefix = `rt/${label}/server/`;
   let requests = 0;
   let failures = 0;
@@ -197,7 +197,7 @@ function checkFailures(label: string, m: Obj, r: Report): void {
   }
   if (requests === 0) return;
   const share = failures / requests;
-  const text = `${label}: ${failures} of ${plural(requests, 'request')} failed since start (${(share * 100).toFixed(1)}%)`;
+  const text = `${label}: ${failures} of ${plural(requests, protocol === 'tcp' ? 'connection' : 'request')} failed since start (${(share * 100).toFixed(1)}%)`;
   r.line(requests >= MIN_REQUESTS && share > FAILURE_SHARE ? 'warn' : 'ok', text);
 }
 
