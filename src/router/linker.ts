@@ -29,6 +29,9 @@ import type { MuxRouterServer } from './mux/server.js';
 import type * as TcpBuild from './tcp/build.js';
 import type { TcpRouter } from './tcp/router.js';
 import type { TcpRouterServer } from './tcp/server.js';
+import type { MessageBuildDeps } from './message-build.js';
+
+type Obj = Readonly<Record<string, unknown>>;
 
 /** What the linker needs from the naming core (see naming-deps.ts for the real one). */
 export interface NamingDeps<D extends DtabLike> {
@@ -52,27 +55,41 @@ export interface BoundServer {
   readonly port: number;
 }
 
+/** The router modules a config needs, each loaded only when a router uses its protocol. */
+export interface RouterModules {
+  /** node:http2 and the h2 router's code cost ~1.5 MB of RSS a proxy of HTTP/1.1 routers does not need. */
+  readonly h2?: typeof H2Build | undefined;
+  readonly thrift?: typeof ThriftBuild | undefined;
+  readonly mux?: typeof MuxBuild | undefined;
+  readonly tcp?: typeof TcpBuild | undefined;
+}
+
+export async function loadRouterModules(config: LinkerdConfig): Promise<RouterModules> {
+  const uses = (...ps: string[]): boolean => config.routers.some((r) => ps.includes(r.protocol));
+  return {
+    h2: uses('h2') ? await import('./h2/build.js') : undefined,
+    thrift: uses('thrift', 'thriftmux') ? await import('./thrift/build.js') : undefined,
+    mux: uses('mux') ? await import('./mux/build.js') : undefined,
+    tcp: uses('tcp') ? await import('./tcp/build.js') : undefined,
+  };
+}
+
 /**
- * The h2 router's module, loaded only when a config has an h2 router: node:http2 and the h2
- * router's code cost ~1.5 MB of RSS a proxy of HTTP/1.1 routers does not need.
+ * The build function of a message router's protocol (thrift, thriftmux, mux, tcp) from the
+ * loaded modules: undefined for http and h2, null when its module was not loaded.
  */
-export async function loadH2(config: LinkerdConfig): Promise<typeof H2Build | undefined> {
-  return config.routers.some((r) => r.protocol === 'h2') ? import('./h2/build.js') : undefined;
-}
-
-/** The thrift routers' module, loaded only when a config has a thrift or thriftmux router. */
-export async function loadThrift(config: LinkerdConfig): Promise<typeof ThriftBuild | undefined> {
-  return config.routers.some((r) => r.protocol === 'thrift' || r.protocol === 'thriftmux') ? import('./thrift/build.js') : undefined;
-}
-
-/** The mux router module, loaded only when a router uses it. */
-export async function loadMux(config: LinkerdConfig): Promise<typeof MuxBuild | undefined> {
-  return config.routers.some((r) => r.protocol === 'mux') ? import('./mux/build.js') : undefined;
-}
-
-/** The tcp router module, loaded only when a router uses it. */
-export async function loadTcp(config: LinkerdConfig): Promise<typeof TcpBuild | undefined> {
-  return config.routers.some((r) => r.protocol === 'tcp') ? import('./tcp/build.js') : undefined;
+function messageBuilder<D extends DtabLike>(protocol: RouterConfig['protocol'], m: RouterModules): ((rc: Obj, deps: MessageBuildDeps<D>) => { router: Linker<D>['routers'][number]; servers: readonly Linker<D>['servers'][number][] }) | null | undefined {
+  switch (protocol) {
+    case 'thrift':
+    case 'thriftmux':
+      return m.thrift === undefined ? null : (rc, deps) => m.thrift!.buildThriftRouter<D>(rc, { ...deps, protocol });
+    case 'mux':
+      return m.mux === undefined ? null : (rc, deps) => m.mux!.buildMuxRouter<D>(rc, deps);
+    case 'tcp':
+      return m.tcp === undefined ? null : (rc, deps) => m.tcp!.buildTcpRouter<D>(rc, deps);
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -104,14 +121,8 @@ export class Linker<D extends DtabLike = DtabLike> {
     readonly metrics: Metrics,
     /** The telemeters' tracer (null: no tracing telemeter). */
     tracer: Tracer | null = null,
-    /** From loadH2(config); required when a router is `protocol: h2`. */
-    h2?: typeof H2Build,
-    /** From loadThrift(config); required when a router is `protocol: thrift` or `thriftmux`. */
-    thrift?: typeof ThriftBuild,
-    /** From loadMux(config); required when a router is `protocol: mux`. */
-    mux?: typeof MuxBuild,
-    /** From loadTcp(config); required when a router is `protocol: tcp`. */
-    tcp?: typeof TcpBuild,
+    /** From loadRouterModules(config): a router's protocol module must be there. */
+    modules: RouterModules = {},
   ) {
     const bind = naming.binder(config);
     // Certificates and keys are read now: a missing one stops the linker naming it.
@@ -126,8 +137,8 @@ export class Linker<D extends DtabLike = DtabLike> {
           // HTTP/2 and gRPC: the h2 router (src/router/h2) with its own servers.
           const announcers = this.announcersFor(rc, i);
           loadClientTls(rc, i, tlsFiles);
-          if (h2 === undefined) throw new RouterError('MESH_ERR_ROUTER_CONFIG', `routers[${i}]: the h2 router module was not loaded (loadH2)`);
-          const built = h2.buildH2Router<D>(rc as unknown as Readonly<Record<string, unknown>>, {
+          if (modules.h2 === undefined) throw new RouterError('MESH_ERR_ROUTER_CONFIG', `routers[${i}]: the h2 router module was not loaded (loadRouterModules)`);
+          const built = modules.h2.buildH2Router<D>(rc as unknown as Obj, {
             file: config.file, index: i, baseDtab, dstPrefix, parseDtab: (s) => naming.readDtab(s),
             bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles, tracer,
           });
@@ -135,38 +146,15 @@ export class Linker<D extends DtabLike = DtabLike> {
           this.adopt(rc, announcers, built.router, built.servers);
           continue;
         }
-        if (rc.protocol === 'thrift' || rc.protocol === 'thriftmux') {
-          // Thrift and ThriftMux: the thrift routers (src/router/thrift) with their own servers.
+        const build = messageBuilder<D>(rc.protocol, modules);
+        if (build !== undefined) {
+          // Thrift, ThriftMux, mux and raw TCP: a message router (src/router/<protocol>) with its own servers.
           const announcers = this.announcersFor(rc, i);
           loadClientTls(rc, i, tlsFiles);
-          if (thrift === undefined) throw new RouterError('MESH_ERR_ROUTER_CONFIG', `routers[${i}]: the thrift router module was not loaded (loadThrift)`);
-          const built = thrift.buildThriftRouter<D>(rc as unknown as Readonly<Record<string, unknown>>, {
-            index: i, protocol: rc.protocol, baseDtab, dstPrefix, readPath: (s) => naming.readPath(s), parseDtab: (s) => naming.readDtab(s),
-            bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles, tracer,
-          });
-          this.adopt(rc, announcers, built.router, built.servers);
-          continue;
-        }
-        if (rc.protocol === 'mux') {
-          // Mux: the mux router (src/router/mux) with its own servers.
-          const announcers = this.announcersFor(rc, i);
-          loadClientTls(rc, i, tlsFiles);
-          if (mux === undefined) throw new RouterError('MESH_ERR_ROUTER_CONFIG', `routers[${i}]: the mux router module was not loaded (loadMux)`);
-          const built = mux.buildMuxRouter<D>(rc as unknown as Readonly<Record<string, unknown>>, {
+          if (build === null) throw new RouterError('MESH_ERR_ROUTER_CONFIG', `routers[${i}]: the ${rc.protocol} router module was not loaded (loadRouterModules)`);
+          const built = build(rc as unknown as Obj, {
             index: i, baseDtab, dstPrefix, readPath: (s) => naming.readPath(s), parseDtab: (s) => naming.readDtab(s),
             bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles, tracer,
-          });
-          this.adopt(rc, announcers, built.router, built.servers);
-          continue;
-        }
-        if (rc.protocol === 'tcp') {
-          // Raw TCP: the tcp router (src/router/tcp) with its own servers.
-          const announcers = this.announcersFor(rc, i);
-          loadClientTls(rc, i, tlsFiles);
-          if (tcp === undefined) throw new RouterError('MESH_ERR_ROUTER_CONFIG', `routers[${i}]: the tcp router module was not loaded (loadTcp)`);
-          const built = tcp.buildTcpRouter<D>(rc as unknown as Readonly<Record<string, unknown>>, {
-            index: i, baseDtab, dstPrefix, readPath: (s) => naming.readPath(s), parseDtab: (s) => naming.readDtab(s),
-            bind: naming.interpreter ? naming.interpreter(rc, bind) : bind, metrics, tlsFiles,
           });
           this.adopt(rc, announcers, built.router, built.servers);
           continue;

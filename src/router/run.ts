@@ -18,7 +18,7 @@ import { IdentifierServer } from '../admin/identifier-server.js';
 import { linkerdWarnings } from './config-warnings.js';
 import { createNamers } from '../namers/registry.js';
 import { Dtab, explainDelegation, readDtab, readPath, showNameTree } from '../naming/index.js';
-import { Linker, loadH2, loadMux, loadTcp, loadThrift, type NamingDeps } from './linker.js';
+import { Linker, loadRouterModules, type NamingDeps } from './linker.js';
 import { loadInterpreters, namingDeps } from './naming-deps.js';
 
 /** The admin server of a linker: metrics, telemeters' routes, config and the dtab playground. */
@@ -76,7 +76,7 @@ export async function runLinkerd(file: string, io: CommandIO): Promise<number> {
     loadedFrom = config.file;
     telemetry = buildTelemetry(config.telemetry as never, { metrics });
     naming = namingDeps(await loadInterpreters(config));
-    linker = new Linker(config, naming, metrics, telemetry.tracer, await loadH2(config), await loadThrift(config), await loadMux(config), await loadTcp(config));
+    linker = new Linker(config, naming, metrics, telemetry.tracer, await loadRouterModules(config));
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const issue of e.errors) io.stderr(issue.message + '\n');

@@ -13,7 +13,7 @@ export interface BuiltTcpRouter<D extends DtabLike> {
   readonly servers: TcpRouterServer[];
 }
 
-export type TcpBuildDeps<D extends DtabLike> = Omit<MessageBuildDeps<D>, 'tracer'>;
+export type TcpBuildDeps<D extends DtabLike> = MessageBuildDeps<D>;
 
 export function buildTcpRouter<D extends DtabLike>(rc: Obj, deps: TcpBuildDeps<D>): BuiltTcpRouter<D> {
   // No tracer: a connection carries no trace context to continue or pass on.
