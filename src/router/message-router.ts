@@ -16,11 +16,12 @@ import { decodeTraceId, type TraceContext } from '../telemetry/trace-context.js'
 import { BindingCache } from './binding-cache.js';
 import { ClientCache } from './client-cache.js';
 import { RouterError, isRouterError, noBrokersMessage } from './errors.js';
-import type { EndpointPool, PoolClient, PoolEndpoint } from './pool-client.js';
+import { PoolClient, type EndpointPool, type PoolEndpoint } from './pool-client.js';
+import type { Address } from '../naming/addr.js';
 import { MAX_REQUEUES } from './client.js';
 import { RequestDtabs } from './request-dtabs.js';
 import { pickLeaf, type DtabLike } from './router.js';
-import { cacheService, callerDeadline, commonService, routerCacheSettings, tighterTimeout } from './router-config.js';
+import { cacheService, callerDeadline, commonClientParams, commonService, routerCacheSettings, tighterTimeout, type CommonClientParams } from './router-config.js';
 import { PrefixConfigs } from './service-config.js';
 import type { Service } from './service.js';
 
@@ -84,8 +85,8 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
     this.serviceConfigs = new PrefixConfigs(cfg['service'] as Obj | undefined);
   }
 
-  /** A new client for a bound id, from its `client` config `p`. */
-  protected abstract makeClient(idText: string, bound: BoundName, p: Obj): PoolClient<P>;
+  /** How a client for a bound id makes each endpoint's pool, from its `client` config `p` and `params` read from it. */
+  protected abstract endpointPool(p: Obj, params: CommonClientParams): (address: Address) => P;
 
   /**
    * One request: named by `identify`, under its service's counters and total timeout (the
@@ -282,7 +283,9 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
     const idText = bound.id.show();
     const c = this.clientCache.byId.get(idText);
     if (c !== undefined) return c;
-    const made = this.makeClient(idText, bound, this.clientConfigs.paramsFor(bound.id));
+    const p = this.clientConfigs.paramsFor(bound.id);
+    const params = commonClientParams(p, this.deps.tlsFiles);
+    const made = new PoolClient(idText, bound.addr, params, this.endpointPool(p, params), this.deps.metrics, ['rt', this.label, 'client', idText.slice(1)]);
     this.clientCache.add(idText, made);
     return made;
   }

@@ -22,16 +22,16 @@
  * whose ids go upstream in that context. Without a tracer a caller's ids still go on, as a
  * child of its span, as Finagle forwards them.
  */
-import type { BoundName } from '../../naming/contracts.js';
 import type { Path } from '../../naming/path.js';
 import type { ServerSpan } from '../../telemetry/tracing.js';
 import { childTraceId, encodeTraceId } from '../../telemetry/trace-context.js';
 import { DEADLINE_CONTEXT_KEY, MuxClient, MuxError, deadlineOf, encodeDeadline, traceContextOf, withContext, withTraceContext, type MuxDtab, type MuxPairs } from '../../protocol/mux/index.js';
 import { RouterError } from '../errors.js';
 import { MessageRouter, type AttemptFailure, type MessageRouterDeps, type PassedDeadline } from '../message-router.js';
-import { PoolClient, type EndpointPool } from '../pool-client.js';
+import type { EndpointPool, PoolClient } from '../pool-client.js';
 import type { DtabLike } from '../router.js';
-import { commonClientParams } from '../router-config.js';
+import type { CommonClientParams } from '../router-config.js';
+import type { Address } from '../../naming/addr.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -114,24 +114,16 @@ export class MuxRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, M
     );
   }
 
-  protected makeClient(idText: string, bound: BoundName, p: Obj): MuxRouterClient {
-    const params = commonClientParams(p, this.deps.tlsFiles);
-    return new PoolClient(
-      idText,
-      bound.addr,
-      params,
-      (address) =>
-        new MuxEndpointPool(
-          new MuxClient({
-            host: address.host,
-            port: address.port,
-            ...(params.tls !== undefined ? { tls: params.tls } : {}),
-            maxFrameSize: MAX_MUX_MESSAGE_BYTES,
-          }),
-        ),
-      this.deps.metrics,
-      ['rt', this.label, 'client', idText.slice(1)],
-    );
+  protected endpointPool(_p: Obj, params: CommonClientParams): (address: Address) => MuxEndpointPool {
+    return (address) =>
+      new MuxEndpointPool(
+        new MuxClient({
+          host: address.host,
+          port: address.port,
+          ...(params.tls !== undefined ? { tls: params.tls } : {}),
+          maxFrameSize: MAX_MUX_MESSAGE_BYTES,
+        }),
+      );
   }
 }
 

@@ -19,14 +19,14 @@
  */
 import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import type { BoundName } from '../../naming/contracts.js';
 import { Path } from '../../naming/path.js';
-import { TcpError, connectTcp } from '../../protocol/tcp/index.js';
+import { connectTcp } from '../../protocol/tcp/index.js';
 import { RouterError } from '../errors.js';
 import { MessageRouter, type AttemptFailure, type MessageRouterDeps } from '../message-router.js';
-import { PoolClient, type EndpointPool, type PoolEndpoint } from '../pool-client.js';
+import type { EndpointPool, PoolEndpoint } from '../pool-client.js';
 import type { DtabLike } from '../router.js';
-import { commonClientParams } from '../router-config.js';
+import type { CommonClientParams } from '../router-config.js';
+import type { Address } from '../../naming/addr.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -45,10 +45,13 @@ export class TcpEndpointPool implements EndpointPool {
     return this.open.size;
   }
 
-  /** Counts `sock` until it closes. */
-  track(sock: Socket): void {
+  /** Counts `sock` until it closes, then calls `closed`. */
+  track(sock: Socket, closed: () => void): void {
     this.open.add(sock);
-    sock.once('close', () => this.open.delete(sock));
+    sock.once('close', () => {
+      this.open.delete(sock);
+      closed();
+    });
   }
 
   /**
@@ -60,20 +63,13 @@ export class TcpEndpointPool implements EndpointPool {
 
 export type TcpRouterDeps<D extends DtabLike = DtabLike> = MessageRouterDeps<D>;
 
-/** A routed connection: the upstream socket, and the client and endpoint it was made for. */
-export interface TcpRoute {
-  readonly upstream: Socket;
-  readonly client: string;
-  readonly endpoint: string;
-}
-
 export class TcpRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, TcpEndpointPool> {
   /**
    * Routes one accepted connection: resolves with a connected upstream socket, or rejects with
    * a RouterError. `signal` aborts it (the client went away); `serverTimeoutMs` is the server's
    * `timeoutMs` (0: none).
    */
-  route(signal: AbortSignal, serverTimeoutMs = 0, serverName?: string): Promise<TcpRoute> {
+  route(signal: AbortSignal, serverTimeoutMs = 0, serverName?: string): Promise<Socket> {
     return this.routeMessage(
       () => this.identify(serverName),
       { trace: undefined, system: 'tcp', method: '' },
@@ -91,7 +87,7 @@ export class TcpRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, T
     return serverName === undefined ? this.deps.dstPrefix : this.deps.dstPrefix.concat(Path.of(serverName));
   }
 
-  private async send(dst: Path, signal: AbortSignal): Promise<TcpRoute> {
+  private async send(dst: Path, signal: AbortSignal): Promise<Socket> {
     const { client } = await this.boundClient(dst, '', signal);
     const connectMs = client.params.requestAttemptTimeoutMs;
     return this.attempts(
@@ -112,30 +108,21 @@ export class TcpRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, T
           ...(connectMs > 0 ? { connectTimeoutMs: connectMs } : {}),
         });
         openOn(ep, upstream);
-        return { upstream, client: client.id, endpoint: ep.label };
+        return upstream;
       },
       tcpFailure,
     );
   }
 
-  protected makeClient(idText: string, bound: BoundName, p: Obj): PoolClient<TcpEndpointPool> {
-    const params = commonClientParams(p, this.deps.tlsFiles);
-    return new PoolClient(
-      idText,
-      bound.addr,
-      params,
-      (address) => new TcpEndpointPool(address.host, address.port, params.tls, params.socket),
-      this.deps.metrics,
-      ['rt', this.label, 'client', idText.slice(1)],
-    );
+  protected endpointPool(_p: Obj, params: CommonClientParams): (address: Address) => TcpEndpointPool {
+    return (address) => new TcpEndpointPool(address.host, address.port, params.tls, params.socket);
   }
 }
 
 /** The open connection is the endpoint's load until it closes (the least-loaded balancers read it). */
 function openOn(ep: PoolEndpoint<TcpEndpointPool>, upstream: Socket): void {
-  ep.pool.track(upstream);
   ep.pending++;
-  upstream.once('close', () => ep.pending--);
+  ep.pool.track(upstream, () => ep.pending--);
 }
 
 /**
@@ -143,6 +130,6 @@ function openOn(ep: PoolEndpoint<TcpEndpointPool>, upstream: Socket): void {
  * another endpoint; it counts as a connection failure against this one.
  */
 function tcpFailure(e: unknown, endpoint: string): AttemptFailure {
-  const message = e instanceof TcpError || e instanceof Error ? e.message : String(e);
+  const message = e instanceof Error ? e.message : String(e);
   return { error: new RouterError('MESH_ERR_ROUTER_CONNECT_FAILED', message.startsWith(endpoint) ? message : `${endpoint}: ${message}`, { retryable: true }), connectFailed: true, unseen: true };
 }

@@ -18,7 +18,6 @@
  * a tracer nothing is made for a plain request; a caller's ids go on to a TTwitter upstream
  * as a child of the caller's span, as Finagle forwards them.
  */
-import type { BoundName } from '../../naming/contracts.js';
 import type { Path } from '../../naming/path.js';
 import type { ServerSpan } from '../../telemetry/tracing.js';
 import { childTraceId, encodeTraceId } from '../../telemetry/trace-context.js';
@@ -26,9 +25,10 @@ import { ThriftConnPool, ThriftPoolError, type ThriftCallContext } from '../../p
 import { MessageType, type MessageHead, type ThriftProtocolKind } from '../../protocol/thrift/wire.js';
 import { RouterError } from '../errors.js';
 import { MessageRouter, type AttemptFailure, type MessageRouterDeps } from '../message-router.js';
-import { PoolClient } from '../pool-client.js';
+import type { PoolClient } from '../pool-client.js';
 import type { DtabLike } from '../router.js';
-import { commonClientParams } from '../router-config.js';
+import type { CommonClientParams } from '../router-config.js';
+import type { Address } from '../../naming/addr.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -136,36 +136,28 @@ export class ThriftRouter<D extends DtabLike = DtabLike> extends MessageRouter<D
     );
   }
 
-  protected makeClient(idText: string, bound: BoundName, p: Obj): ThriftClient {
-    const params = commonClientParams(p, this.deps.tlsFiles);
+  protected endpointPool(p: Obj, params: CommonClientParams): (address: Address) => ThriftConnPool {
     const framed = p['thriftFramed'] !== false;
     const pool = (p['hostConnectionPool'] as Obj | null | undefined) ?? {};
     const n = (o: Obj, k: string): number | undefined => (typeof o[k] === 'number' ? (o[k] as number) : undefined);
     const ttwitter = p['attemptTTwitterUpgrade'] === true;
     const proto = this.proto;
-    return new PoolClient(
-      idText,
-      bound.addr,
-      params,
-      (address) =>
-        new ThriftConnPool({
-          host: address.host,
-          port: address.port,
-          framed,
-          proto,
-          ttwitter,
-          tls: params.tls,
-          idleTimeoutMs: n(pool, 'idleTimeMs') ?? params.sessionIdleTimeMs,
-          maxMessageBytes: MAX_THRIFT_MESSAGE_BYTES,
-          maxSize: n(pool, 'maxSize') ?? 0,
-          maxWaiters: n(pool, 'maxWaiters') ?? Infinity,
-          minSize: n(pool, 'minSize') ?? 0,
-          noDelay: params.socket.noDelay,
-          keepAlive: params.socket.keepAlive,
-        }),
-      this.deps.metrics,
-      ['rt', this.label, 'client', idText.slice(1)],
-    );
+    return (address) =>
+      new ThriftConnPool({
+        host: address.host,
+        port: address.port,
+        framed,
+        proto,
+        ttwitter,
+        tls: params.tls,
+        idleTimeoutMs: n(pool, 'idleTimeMs') ?? params.sessionIdleTimeMs,
+        maxMessageBytes: MAX_THRIFT_MESSAGE_BYTES,
+        maxSize: n(pool, 'maxSize') ?? 0,
+        maxWaiters: n(pool, 'maxWaiters') ?? Infinity,
+        minSize: n(pool, 'minSize') ?? 0,
+        noDelay: params.socket.noDelay,
+        keepAlive: params.socket.keepAlive,
+      });
   }
 }
 
