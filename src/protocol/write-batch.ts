@@ -90,18 +90,11 @@ export class SocketWriter {
 
   /**
    * Writes `b` (owned) at once, behind what waits, through Node's socket (a large chunk gains
-   * nothing from waiting for the batch). False: wait for 'drain'.
+   * nothing from waiting for the batch). False: wait for 'drain' (the socket holds its
+   * high-water mark's worth or more).
    */
   writeLarge(b: Buffer): boolean {
-    if (this.first !== null) {
-      const s = this.socket;
-      s.cork();
-      this.flush();
-      const more = s.write(b);
-      s.uncork();
-      return more;
-    }
-    return this.socket.write(b);
+    return (this.writeNow(null, b) & WRITE_FULL) === 0;
   }
 
   /** `head` (owned) then `body` (borrowed), in one write. Returns WRITE_FULL | WRITE_HELD bits. */

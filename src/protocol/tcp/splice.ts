@@ -91,11 +91,6 @@ export class Splice {
     upstream.resume();
   }
 
-  /** Bytes carried so far: client to upstream, upstream to client. */
-  get bytes(): { toUpstream: number; toClient: number } {
-    return { toUpstream: this.toUpstream, toClient: this.toClient };
-  }
-
   /** Ends the connection now: both sockets are destroyed (`why` is what `done` reports). */
   stop(why: SpliceEnd = 'stopped'): void {
     this.reason ??= why;

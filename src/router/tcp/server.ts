@@ -94,7 +94,6 @@ export class TcpRouterServer {
     this.listener = listener;
     const a = await listener.listen();
     const stats = serverStats(this.metrics, this.router.label, o.ip, a.port, () => this.open.size);
-    stats.inflight = 0;
     const scope = stats.scope;
     this.m = {
       stats,
@@ -152,15 +151,15 @@ export class TcpRouterServer {
     const onGone = (): void => gone.abort();
     client.once('close', onGone);
     this.router.route(gone.signal, o.timeoutMs, serverName).then(
-      (r) => {
+      (upstream) => {
         client.off('close', onGone);
         countServerRequest(this.metrics, m.stats, undefined, Date.now() - opened, true);
         if (client.destroyed) {
-          r.upstream.destroy();
+          upstream.destroy();
           return;
         }
-        r.upstream.on('error', () => {});
-        const splice = new Splice(client, r.upstream, {
+        upstream.on('error', () => {});
+        const splice = new Splice(client, upstream, {
           idleTimeMs: o.idleTimeMs,
           lifeTimeMs: o.lifeTimeMs,
           onUpstreamBytes: (n) => m.received.incr(n),
