@@ -12,15 +12,12 @@
  * is not a serverset). Reading, watching and that walk up are zk-dir.ts's. Not built:
  * Finagle's weight vectors (`vector_*` nodes) and its stabilizer's delayed removals.
  */
-import type { Activity } from '../naming/activity.js';
 import { ADDR_NEG, type Addr, type Address } from '../naming/addr.js';
-import type { Name, NameNamer } from '../naming/contracts.js';
-import type { NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
 import type { AsyncVar } from '../naming/var.js';
 import { NamerError } from './errors.js';
 import { configuredPrefix, type NamerSpec } from './spec.js';
-import { ZkDirWatcher, bindZkPath, zkConnect } from './zk-dir.js';
+import { ZkPathNamer, zkConnect } from './zk-dir.js';
 import { zkAddrs } from '../config/catalogue.js';
 
 const KIND = 'io.l5d.serversets';
@@ -83,23 +80,13 @@ export function addrOfMembers(children: readonly string[], datas: readonly (Buff
   return { type: 'bound', addrs: out, meta: {} };
 }
 
-export class ServersetsNamer implements NameNamer {
-  private readonly dirs: ZkDirWatcher;
-
-  constructor(
-    readonly prefix: Path,
-    connect: string,
-    sessionTimeoutMs?: number,
-  ) {
-    this.dirs = new ZkDirWatcher(KIND, sessionTimeoutMs === undefined ? { connect } : { connect, sessionTimeoutMs });
-  }
-
-  lookup(path: Path): Activity<NameTree<Name>> {
-    return bindZkPath(this.prefix, path, path.drop(path.size), (p) => this.members(p));
+export class ServersetsNamer extends ZkPathNamer {
+  constructor(prefix: Path, connect: string, sessionTimeoutMs?: number) {
+    super(prefix, KIND, connect, sessionTimeoutMs);
   }
 
   /** The members of the serverset `path` names (its last element a job); none for `/`. */
-  private members(path: Path): AsyncVar<Addr> | Error | undefined {
+  protected addrOf(path: Path): AsyncVar<Addr> | Error | undefined {
     if (path.isEmpty) return undefined;
     const elems = path.utf8Elems;
     const last = elems[elems.length - 1]!;

@@ -12,7 +12,7 @@ import type { Client, ZkException } from 'node-zookeeper-client';
 import { Activity, PENDING, failed, ok, type ActivityState } from '../naming/activity.js';
 import { ADDR_NEG, ADDR_PENDING, type Addr } from '../naming/addr.js';
 import { addrEquals, boundName } from '../naming/bound.js';
-import type { Name } from '../naming/contracts.js';
+import type { Name, NameNamer } from '../naming/contracts.js';
 import { NEG, leaf, type NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
 import { AsyncVar, ConstVar, flatMap } from '../naming/var.js';
@@ -75,6 +75,30 @@ export function bindZkPath(prefix: Path, path: Path, residual: Path, addrOf: (pa
     return new ConstVar(s);
   });
   return new Activity(states).dedup();
+}
+
+/**
+ * A namer whose names are ZooKeeper paths walked up as bindZkPath does (io.l5d.serversets,
+ * io.l5d.zkLeader), over one ZkDirWatcher; each kind says what Addr a path reads (`addrOf`).
+ */
+export abstract class ZkPathNamer implements NameNamer {
+  protected readonly dirs: ZkDirWatcher;
+
+  constructor(
+    readonly prefix: Path,
+    kind: string,
+    connect: string,
+    sessionTimeoutMs?: number,
+  ) {
+    this.dirs = new ZkDirWatcher(kind, sessionTimeoutMs === undefined ? { connect } : { connect, sessionTimeoutMs });
+  }
+
+  lookup(path: Path): Activity<NameTree<Name>> {
+    return bindZkPath(this.prefix, path, path.drop(path.size), (p) => this.addrOf(p));
+  }
+
+  /** The Addr `path` reads: undefined for a path the kind does not read, an Error for one it cannot. */
+  protected abstract addrOf(path: Path): AsyncVar<Addr> | Error | undefined;
 }
 
 export class ZkDirWatcher {

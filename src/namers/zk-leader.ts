@@ -15,15 +15,12 @@
  * changes are followed with ZooKeeper watches (and the one-second re-read), sessions are kept
  * and replaced by zk-dir.ts, shared with io.l5d.serversets and io.l5d.curator.
  */
-import type { Activity } from '../naming/activity.js';
 import { ADDR_NEG, type Addr, type Address } from '../naming/addr.js';
-import type { Name, NameNamer } from '../naming/contracts.js';
-import type { NameTree } from '../naming/name-tree.js';
 import type { Path } from '../naming/path.js';
 import type { AsyncVar } from '../naming/var.js';
 import { NamerError } from './errors.js';
 import { configuredPrefix, type NamerSpec } from './spec.js';
-import { ZkDirWatcher, bindZkPath, zkConnect } from './zk-dir.js';
+import { ZkPathNamer, zkConnect } from './zk-dir.js';
 import { zkAddrs } from '../config/catalogue.js';
 
 const KIND = 'io.l5d.zkLeader';
@@ -89,19 +86,13 @@ export function leaderAddr(group: string, children: readonly string[], datas: re
   return { type: 'bound', addrs: hosts, meta: EMPTY_META };
 }
 
-export class ZkLeaderNamer implements NameNamer {
-  private readonly dirs: ZkDirWatcher;
-
-  constructor(
-    readonly prefix: Path,
-    connect: string,
-    sessionTimeoutMs?: number,
-  ) {
-    this.dirs = new ZkDirWatcher(KIND, sessionTimeoutMs === undefined ? { connect } : { connect, sessionTimeoutMs });
+export class ZkLeaderNamer extends ZkPathNamer {
+  constructor(prefix: Path, connect: string, sessionTimeoutMs?: number) {
+    super(prefix, KIND, connect, sessionTimeoutMs);
   }
 
-  lookup(path: Path): Activity<NameTree<Name>> {
-    return bindZkPath(this.prefix, path, path.drop(path.size), (p) => this.leader(p));
+  protected addrOf(path: Path): AsyncVar<Addr> {
+    return this.leader(path);
   }
 
   /** The leader of the group at `path` (the root znode for the empty path, as in Linkerd). */
