@@ -19,7 +19,7 @@ import { haproxyMaxconn, startHaproxy, startNginx } from './lib/upstreams.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { holdIdle } from './lib/idle-conns.js';
 import { cpuLayout } from './lib/layout.js';
-import { LAUNCHER, benchLinkerdYaml, benchTcpLinkerdYaml, launcherEnv } from './lib/linkerd-config.js';
+import { LAUNCHER, benchLinkerdYaml, launcherEnv } from './lib/linkerd-config.js';
 import { markdown, medianByP99, ratios, type BenchRecord, type CandidateResult, type FixedRateRound, type PairedRuns } from './lib/report.js';
 import type { FixedRateResult } from './lib/fixed-rate.js';
 import type { StallResult } from './lib/stall-probe.js';
@@ -88,7 +88,7 @@ async function startMeshworkTcp(dir: string, upstream: number): Promise<Running>
   const port = await freePort();
   const adminPort = await freePort();
   const cfg = join(dir, 'linkerd-tcp.yaml');
-  writeFileSync(cfg, benchTcpLinkerdYaml({ port, adminPort, upstreamPort: upstream }));
+  writeFileSync(cfg, benchLinkerdYaml({ port, adminPort, upstreamPort: upstream, tcp: true }));
   const p = spawnPinned(PROXY_CPU, LAUNCHER, ['linkerd', cfg], launcherEnv);
   await waitReady(p, port, 15_000);
   return fromPinned(p, port);

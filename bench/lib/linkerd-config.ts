@@ -21,6 +21,11 @@ export interface BenchLinkerdOptions {
   upstreamPort: number;
   /** Turns the telemeters on, sending Zipkin spans (UDP) to this port. */
   zipkinPort?: number;
+  /**
+   * A `protocol: tcp` router instead (the tcp rows): each client connection is spliced to an
+   * upstream connection of its own, and HTTP keep-alive requests pass through as bytes.
+   */
+  tcp?: boolean;
 }
 
 export function benchLinkerdYaml(o: BenchLinkerdOptions): string {
@@ -39,33 +44,12 @@ export function benchLinkerdYaml(o: BenchLinkerdOptions): string {
   ip: 127.0.0.1
   port: ${o.adminPort}
 routers:
-- protocol: http
+${o.tcp === true ? `- protocol: tcp
+  label: bench-tcp` : `- protocol: http
   label: bench
   identifier:
     kind: io.l5d.header.token
-    header: Host
-  dtab: /svc => /$/inet/127.1/${o.upstreamPort};
-  client:
-    loadBalancer:
-      kind: p2c
-  servers:
-  - ip: 127.0.0.1
-    port: ${o.port}
-`;
-}
-
-/**
- * The tcp bench's `linkerd.yaml`: one `protocol: tcp` router, `/svc => /$/inet/127.1/<upstream>`,
- * p2c; each client connection is spliced to an upstream connection of its own (HTTP keep-alive
- * requests then pass through as bytes).
- */
-export function benchTcpLinkerdYaml(o: BenchLinkerdOptions): string {
-  return `admin:
-  ip: 127.0.0.1
-  port: ${o.adminPort}
-routers:
-- protocol: tcp
-  label: bench-tcp
+    header: Host`}
   dtab: /svc => /$/inet/127.1/${o.upstreamPort};
   client:
     loadBalancer:
