@@ -29,7 +29,6 @@ import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
-import { freePort } from '../support/process.js';
 import { DEADLINE_CONTEXT_KEY, FrameDecoder, MuxClient, MuxError, MuxServer, TRACE_CONTEXT_KEY, decodeMessage, deadlineOf, encodeDeadline, encodeMessage, type MuxDispatchInfo } from '../../src/protocol/mux/index.js';
 import { FuzzGen, seededRandom } from '../support/prng.js';
 import { decodeTraceId, encodeTraceId } from '../../src/telemetry/trace-context.js';
@@ -115,7 +114,8 @@ before(async () => {
   web = await muxUpstream('web');
   nacker = await muxUpstream('nacker', { nack: true });
   ups.push(users, web, nacker);
-  deadPort = await freePort();
+  // Port 1: refused on loopback for the whole run (a freed ephemeral port may be taken again).
+  deadPort = 1;
   const disco = join(dir, 'disco');
   const { mkdirSync } = await import('node:fs');
   mkdirSync(disco);
