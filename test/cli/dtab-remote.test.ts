@@ -1,13 +1,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { createNamers } from '../../src/namers/registry.js';
 import { readPath } from '../../src/naming/index.js';
 import { createStore } from '../../src/namerd/stores/registry.js';
 import { Namespaces } from '../../src/namerd/namespaces.js';
 import { HttpController } from '../../src/namerd/http-controller.js';
+import { REFUSED_PORT } from '../support/process.js';
 
 const store = createStore({ kind: 'io.l5d.inMemory', namespaces: { default: '/svc => /#/io.l5d.fs' } });
 const namers = createNamers([] as never, { file: 't.yaml', readPath });
@@ -94,13 +93,9 @@ test('dtab: a bad dtab is the server 400 message and exit 2, stored dtab unchang
   const usage = await meshwork(['dtab', 'get', '--base-url', base]);
   assert.equal(usage.status, 2);
   assert.match(usage.stderr, /1 argument\(s\) expected, found 0/);
-  // A port the OS just gave out and that nothing listens on any more.
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const freePort = (probe.address() as AddressInfo).port;
-  await new Promise<void>((r) => probe.close(() => r()));
-  const down = await meshwork(['dtab', 'list', '--base-url', `http://127.0.0.1:${freePort}`]);
-  assert.deepEqual(down, { status: 1, stdout: '', stderr: `meshwork dtab list: cannot reach namerd at http://127.0.0.1:${freePort}: connect ECONNREFUSED 127.0.0.1:${freePort}\n` });
+  // A port nothing listens on.
+  const down = await meshwork(['dtab', 'list', '--base-url', `http://127.0.0.1:${REFUSED_PORT}`]);
+  assert.deepEqual(down, { status: 1, stdout: '', stderr: `meshwork dtab list: cannot reach namerd at http://127.0.0.1:${REFUSED_PORT}: connect ECONNREFUSED 127.0.0.1:${REFUSED_PORT}\n` });
 });
 
 test('dtab <sub> --help prints the namerd subcommands\' help; dtab --help and dtab fmt --help the command\'s', async () => {
@@ -130,10 +125,7 @@ test('dtab: namerd\'s address from --namerd, --base-url=URL or NAMERCTL_BASE_URL
   assert.deepEqual(await meshwork(['dtab', 'list', `--base-url=${base}`]), listed);
   assert.deepEqual(await meshwork(['dtab', 'list'], '', { ...process.env, NAMERCTL_BASE_URL: base }), listed);
   // A port nothing listens on, from the environment, loses to the flag; alone it is the one asked.
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const closed = `http://127.0.0.1:${(probe.address() as AddressInfo).port}`;
-  await new Promise<void>((r) => probe.close(() => r()));
+  const closed = `http://127.0.0.1:${REFUSED_PORT}`;
   assert.deepEqual(await meshwork(['dtab', 'list', '--namerd', base], '', { ...process.env, NAMERCTL_BASE_URL: closed }), listed);
   const down = await meshwork(['dtab', 'list'], '', { ...process.env, NAMERCTL_BASE_URL: closed });
   assert.equal(down.status, 1);

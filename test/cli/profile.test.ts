@@ -8,7 +8,7 @@ import { createAdminServer } from '../../src/admin/server.js';
 import { MetricsRegistry } from '../../src/telemetry/metrics-registry.js';
 import { main } from '../../src/cli/main.js';
 import { captureIO as capture } from '../support/capture-io.js';
-import { freePort as closedPort } from '../support/process.js';
+import { REFUSED_PORT } from '../support/process.js';
 
 
 test('meshwork profile: time per request served, by part and by function, and the raw profile', async (t) => {
@@ -70,7 +70,7 @@ test('meshwork profile: refusals, unreachable servers and bad arguments', async 
   assert.equal((await busy).status, 200);
 
   const b = capture();
-  const port = await closedPort();
+  const port = REFUSED_PORT;
   assert.equal(await main(['profile', '--admin', `http://127.0.0.1:${port}`, '--seconds', '0.2'], b.io), 1);
   assert.match(b.out.stderr, new RegExp(`cannot reach the admin server at http://127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
 

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { freePort } from '../support/process.js';
+import { REFUSED_PORT, freePort } from '../support/process.js';
 
 const BIN = join(process.cwd(), 'bin', 'meshwork.js');
 
@@ -17,7 +17,7 @@ test('/admin/ping answers while a router still waits for its ingress list', asyn
   const dir = mkdtempSync(join(tmpdir(), 'mesh-admin-first-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   // Nothing listens on the API port: the ingress identifier's first list never comes.
-  const apiPort = await freePort();
+  const apiPort = REFUSED_PORT;
   const file = join(dir, 'linkerd.yaml');
   // The admin port is chosen here (the test must know it before anything is printed); another
   // process may take it first, so a linker that exits at once is started again, at most 5 times.

@@ -11,7 +11,7 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { e2eScratch, startLinker } from '../support/linker.js';
-import { freePort as closedPort, spawnReady } from '../support/process.js';
+import { REFUSED_PORT, spawnReady } from '../support/process.js';
 import { captureIO as capture } from '../support/capture-io.js';
 import { request, upstream } from '../router/support.js';
 
@@ -31,7 +31,7 @@ async function check(...args: string[]): Promise<{ code: number; stdout: string;
 before(async () => {
   const up = await upstream((_req, res) => res.end('up'));
   ups.push(up);
-  const dead = await closedPort();
+  const dead = REFUSED_PORT;
   writeFileSync(join(dir, 'up'), `127.0.0.1 ${up.port}\n`);
   writeFileSync(join(dir, 'gone'), `127.0.0.1 ${up.port}\n`);
   writeFileSync(join(dir, 'dead'), `127.0.0.1 ${dead}\n`);
@@ -121,7 +121,7 @@ test('meshwork check --namerd: namespaces, dtabs, and whether a name resolves', 
 });
 
 test('meshwork check: an admin server that is not there fails; bad usage exits 2', async () => {
-  const gone = await check('--admin', `http://127.0.0.1:${await closedPort()}`, '--timeout-ms', '2000');
+  const gone = await check('--admin', `http://127.0.0.1:${REFUSED_PORT}`, '--timeout-ms', '2000');
   assert.equal(gone.code, 1, gone.stdout);
   assert.match(gone.stdout, /^ {2}FAIL the admin server does not answer \/admin\/ping: ECONNREFUSED$/m);
 

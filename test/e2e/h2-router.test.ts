@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLinker, linkerdYaml } from '../support/linker.js';
-import { freePort as closedPort, type ReadyProcess } from '../support/process.js';
+import { REFUSED_PORT, type ReadyProcess } from '../support/process.js';
 import { makeTestCerts, type TestCerts } from '../support/certs.js';
 import { connectH2 as connect, startH2Upstream } from '../support/h2.js';
 
@@ -116,7 +116,7 @@ before(async () => {
   web = await h2Upstream('web');
   other = await h2Upstream('other');
   ups.push(web, other);
-  deadPort = await closedPort();
+  deadPort = REFUSED_PORT;
   const file = linkerdYaml(`
 admin: {ip: 127.0.0.1, port: 0}
 routers:

@@ -29,6 +29,7 @@ import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
+import { REFUSED_PORT } from '../support/process.js';
 import { DEADLINE_CONTEXT_KEY, FrameDecoder, MuxClient, MuxError, MuxServer, TRACE_CONTEXT_KEY, decodeMessage, deadlineOf, encodeDeadline, encodeMessage, type MuxDispatchInfo } from '../../src/protocol/mux/index.js';
 import { FuzzGen, seededRandom } from '../support/prng.js';
 import { decodeTraceId, encodeTraceId } from '../../src/telemetry/trace-context.js';
@@ -114,8 +115,7 @@ before(async () => {
   web = await muxUpstream('web');
   nacker = await muxUpstream('nacker', { nack: true });
   ups.push(users, web, nacker);
-  // Port 1: refused on loopback for the whole run (a freed ephemeral port may be taken again).
-  deadPort = 1;
+  deadPort = REFUSED_PORT;
   const disco = join(dir, 'disco');
   const { mkdirSync } = await import('node:fs');
   mkdirSync(disco);
@@ -215,7 +215,7 @@ test('mux: failures answer an Rdispatch error with the reason; the session stays
   assert.match(bad.message, /not a path/);
   const gone = await failure(call(c, '/gone'));
   assert.equal(gone.code, 'MESH_ERR_MUX_REMOTE');
-  assert.match(gone.message, new RegExp(`127\\.0\\.0\\.1:${deadPort}`));
+  assert.match(gone.message, new RegExp(`127\\.0\\.0\\.1:${deadPort}(?!\\d)`));
   const boom = await failure(call(c, '/users', 'boom'));
   assert.equal(boom.code, 'MESH_ERR_MUX_REMOTE');
   assert.equal(boom.message, 'boom from users');

@@ -24,6 +24,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
+import { REFUSED_PORT } from '../support/process.js';
 import { request } from '../router/support.js';
 import { makeTestCerts, type TestCerts } from '../support/certs.js';
 import { main } from '../../src/cli/main.js';
@@ -147,10 +148,8 @@ before(async () => {
   b = await tcpUpstream('b');
   secureUp = await tcpUpstream('secure', certs);
   secureB = await tcpUpstream('secure-b', certs);
-  // A port nothing listens on for the whole run: a free port picked here could be taken by the
-  // next listener on the machine (other test files run at once), or be a connection's own
-  // ephemeral source port (a TCP self-connect). Port 1 is neither: refused on loopback.
-  const dead = 1;
+  // A port nothing listens on for the whole run (not one picked free here: see REFUSED_PORT).
+  const dead = REFUSED_PORT;
   mkdirSync(disco);
   writeDisco('pair', `127.0.0.1 ${a.port}\n127.0.0.1 ${b.port}\n`);
   writeDisco('mixed', `127.0.0.1 ${dead}\n127.0.0.1 ${b.port}\n`);

@@ -19,7 +19,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { startLinker, linkerdYaml, e2eScratch } from '../support/linker.js';
-import { freePort } from '../support/process.js';
+import { REFUSED_PORT } from '../support/process.js';
 import { CAN_TRACE, ThriftCaller, callMessage, message, parseMessage, requestHeader, thriftUpstream, MessageTypes, type ThriftUpstream, type Parsed, type Proto } from '../support/thrift.js';
 import { DEADLINE_CONTEXT_KEY, FrameDecoder, MuxClient, decodeMessage, encodeDeadline, encodeMessage } from '../../src/protocol/mux/index.js';
 import { dial } from '../protocol/mux/helpers.js';
@@ -47,7 +47,7 @@ before(async () => {
   pooled = await thriftUpstream('P');
   chatty = await thriftUpstream('C2', { answerOneway: true });
   ups.push(a, b, tt, slow, pooled, chatty);
-  deadPort = await freePort();
+  deadPort = REFUSED_PORT;
   const inet = (u: ThriftUpstream | number): string => `/$/inet/127.0.0.1/${typeof u === 'number' ? u : u.port}`;
   const file = linkerdYaml(`
 admin:

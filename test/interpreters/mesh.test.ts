@@ -17,7 +17,7 @@ import type { Path } from '../../src/naming/path.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, onChosenPort } from '../support/process.js';
+import { REFUSED_PORT, freePort, onChosenPort } from '../support/process.js';
 import { makeTestCerts } from '../support/certs.js';
 import { eventually, leafOf, okTree, plainAddr, tcpRelay, watch, type Cleanups } from './support.js';
 
@@ -158,8 +158,7 @@ test('retry: the backoff starts at baseSeconds (not a fixed 200 ms) and is cappe
 });
 
 test('a dead namerd is retried at the configured pace: base, then jittered waits up to 2·base, 4·base', async () => {
-  const port = await freePort();
-  const i = interpreter(port, { retry: { baseSeconds: 0.1, maxSeconds: 0.4 } });
+  const i = interpreter(REFUSED_PORT, { retry: { baseSeconds: 0.1, maxSeconds: 0.4 } });
   const t0 = Date.now();
   const tree = watch(i.bind(Dtab.empty, readPath('/svc/web')).states, cleanups);
   // Attempts after waits of 100, [100..200], [100..400] ms: the fourth opens after 300..700 ms.

@@ -4,6 +4,7 @@ import { decodeL5dCtxTrace } from '../../src/telemetry/trace-context.js';
 import type * as http from 'node:http';
 import { bound, boundLeaf, echo, inetAddr, okTree, request, startRouter, upstream, TestVar } from './support.js';
 import { leaf } from '../../src/naming/name-tree.js';
+import { REFUSED_PORT } from '../support/process.js';
 import { Path } from '../../src/naming/path.js';
 import type { ActivityState, BoundName } from '../../src/naming/contracts.js';
 import type { Addr } from '../../src/naming/addr.js';
@@ -219,9 +220,7 @@ test('without clearContext, l5d-ctx-* headers pass and l5d-dtab becomes l5d-ctx-
 });
 
 test('a connection failure is a 502 with l5d-err; clearContext hides it', async (t) => {
-  const up = await upstream(echo);
-  const deadPort = up.port;
-  await up.close();
+  const deadPort = REFUSED_PORT;
   const trees = { '/svc/dog': okTree(boundLeaf('/#/io.l5d.fs/dog', inetAddr(deadPort))) };
   const r = await startRouter({ trees });
   t.after(() => r.close());

@@ -2,6 +2,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
+/**
+ * A port nothing listens on, for a test that needs a connection refused: a privileged port no
+ * test binds, outside the ephemeral range, so refused on loopback for the whole run. A port
+ * picked free and closed again is not: test files run at once, so another listener may be
+ * handed it before it is dialled, or it may be the dialling connection's own ephemeral source
+ * port (a TCP self-connect). Not port 1: fetch() will not dial it ("bad port" in the Fetch
+ * standard), and the CLI's HTTP clients use fetch.
+ */
+export const REFUSED_PORT = 2;
+
 /** A port the OS just handed out on 127.0.0.1 (closed again, so a child process can bind it). */
 export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {

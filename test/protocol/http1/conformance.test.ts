@@ -11,14 +11,15 @@ import { createHttp1Server, type ResponseListener } from '../../../src/protocol/
 import { Http1Pool } from '../../../src/protocol/http1/pool.js';
 import { exchange, ok, rawUpstream, type RawUpstream, type Responder } from './helpers.js';
 import { seededRandom } from '../../support/prng.js';
+import { REFUSED_PORT } from '../../support/process.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
 
-async function setup(respond: Responder, opts: { maxConnections?: number; headerTimeoutMs?: number; maxInitialLineKB?: number; maxHeadersKB?: number } = {}): Promise<{ up: RawUpstream; proxy: Http1Proxy; port: number }> {
+async function setup(respond: Responder, opts: { maxConnections?: number; headerTimeoutMs?: number; maxInitialLineKB?: number; maxHeadersKB?: number; upstreamPort?: number } = {}): Promise<{ up: RawUpstream; proxy: Http1Proxy; port: number }> {
   const up = await rawUpstream(respond);
   const proxy = createHttp1Proxy({
-    upstream: { host: '127.0.0.1', port: up.port },
+    upstream: { host: '127.0.0.1', port: opts.upstreamPort ?? up.port },
     pool: { maxConnections: opts.maxConnections ?? 8 },
     limits: { headerTimeoutMs: opts.headerTimeoutMs ?? 5000, maxInitialLineKB: opts.maxInitialLineKB ?? 4, maxHeadersKB: opts.maxHeadersKB ?? 8 },
   });
@@ -179,11 +180,10 @@ test('a client that sends its head too slowly gets 408 and is disconnected', asy
 });
 
 test('an unreachable upstream answers 502 with l5d-err', async () => {
-  const { up, port } = await setup(echoPath);
-  await up.close();
+  const { port } = await setup(echoPath, { upstreamPort: REFUSED_PORT });
   const r = await exchange(port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\n', 1);
   assert.equal(r.responses[0]!.line, 'HTTP/1.1 502 Bad Gateway');
-  assert.match(r.responses[0]!.headers['l5d-err']!, /^connection to 127\.0\.0\.1:\d+ failed: ECONNREFUSED$/);
+  assert.equal(r.responses[0]!.headers['l5d-err'], `connection to 127.0.0.1:${REFUSED_PORT} failed: ECONNREFUSED`);
 });
 
 test('requests queue for a bounded pool and all complete on one upstream connection', async () => {

@@ -5,6 +5,7 @@ import { MuxClient, type MuxClientOptions } from '../../../src/protocol/mux/clie
 import { MuxServer } from '../../../src/protocol/mux/server.js';
 import { MuxError, type MuxErrorCode } from '../../../src/protocol/mux/errors.js';
 import { makeTestCerts } from '../../support/certs.js';
+import { REFUSED_PORT } from '../../support/process.js';
 import {
   hex,
   MARKER_BYTES,
@@ -318,8 +319,8 @@ test('connect failures and a silent server reject with CLOSED within the connect
     client.close();
     await raw.close();
   }
-  // Nothing listens on the port any more.
-  const refused = new MuxClient({ host: '127.0.0.1', port });
+  // A port nothing listens on (not the one just closed: see REFUSED_PORT).
+  const refused = new MuxClient({ host: '127.0.0.1', port: REFUSED_PORT });
   // The server never saw it: a router may send it elsewhere.
   await assert.rejects(withTimeout(refused.dispatch(Buffer.from('a')), 3000, 'refusal'), (e) => isMuxError('MESH_ERR_MUX_CLOSED', true)(e) && (e as MuxError).rejected);
   refused.close();

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Splice, TcpError, connectTcp, type SpliceResult } from '../../../src/protocol/tcp/index.js';
+import { REFUSED_PORT } from '../../support/process.js';
 
 interface Pair {
   /** The test's end of the client connection (what a caller of the proxy holds). */
@@ -64,8 +65,7 @@ test('connectTcp: connects; a refused port, a silent TLS peer and an abort each 
   assert.equal(s.remotePort, port);
   s.destroy();
 
-  // Port 1: refused on loopback for the whole run (a freed ephemeral port may be taken again).
-  const dead = 1;
+  const dead = REFUSED_PORT;
   const refused = await connectTcp({ host: '127.0.0.1', port: dead }).then(() => null, (e: unknown) => e);
   assert.ok(refused instanceof TcpError);
   assert.equal(refused.code, 'MESH_ERR_TCP_CONNECT');

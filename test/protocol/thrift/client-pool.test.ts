@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { ThriftConnPool, ThriftPoolError } from '../../../src/protocol/thrift/client-pool.js';
 import { MessageReader, MessageType, encodeMessage, frameParts, readMessageHead } from '../../../src/protocol/thrift/index.js';
-import { freePort } from '../../support/process.js';
+import { REFUSED_PORT } from '../../support/process.js';
 
 const STOP = Buffer.from([0]);
 const call = (name: string, seqid: number): Buffer => encodeMessage('binary', name, MessageType.CALL, seqid, STOP);
@@ -44,7 +44,7 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending' | { error: 
 }
 
 test('maxSize 1, endpoint refusing connections: every waiting call fails too', async () => {
-  const p = pool(await freePort());
+  const p = pool(REFUSED_PORT);
   try {
     const results = await Promise.all([1, 2, 3].map((i) => within(p.call(call('ping', i), i, false, { delegations: [] }), 2000)));
     assert.deepEqual(results, [1, 2, 3].map(() => ({ error: 'MESH_ERR_THRIFT_CONNECT' })));

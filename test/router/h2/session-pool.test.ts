@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
-import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { H2SessionPool, isConnectFailure } from '../../../src/protocol/h2/session-pool.js';
+import { REFUSED_PORT } from '../../support/process.js';
 
 interface Upstream {
   port: number;
@@ -83,12 +83,8 @@ test('a session that goes away is opened again for the next request', async () =
 });
 
 test('a stream whose session could not connect is a connect failure', async () => {
-  // A port nothing listens on: bind one, note it, close it.
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((r) => probe.close(() => r()));
-  const pool = new H2SessionPool({ host: '127.0.0.1', port });
+  // A port nothing listens on.
+  const pool = new H2SessionPool({ host: '127.0.0.1', port: REFUSED_PORT });
   try {
     const r = await get(pool, '/');
     assert.ok('error' in r);
