@@ -6,7 +6,7 @@
 import type { TlsOptions } from 'node:tls';
 import type { TlsFiles } from '../config/tls.js';
 import type { MessageRouterDeps } from './message-router.js';
-import type { DtabLike } from './router.js';
+import type { DtabLike } from './router-base.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 

@@ -6,37 +6,26 @@
  * for a name once both the name's tree and the client's Addr are known. Each protocol adds how
  * a request is named and how an attempt is sent (its subclass's `route` and attempt loop).
  */
-import type { Activity, BoundName } from '../naming/contracts.js';
-import type { NameTree } from '../naming/name-tree.js';
+import type { BoundName } from '../naming/contracts.js';
 import type { Path } from '../naming/path.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { TlsFiles } from '../config/tls.js';
 import type { ClientSpan, ServerSpan, Tracer } from '../telemetry/tracing.js';
 import { decodeTraceId, type TraceContext } from '../telemetry/trace-context.js';
-import { BindingCache } from './binding-cache.js';
-import { ClientCache } from './client-cache.js';
 import { RouterError, isRouterError, noBrokersMessage } from './errors.js';
 import { PoolClient, type EndpointPool, type PoolEndpoint } from './pool-client.js';
 import type { Address } from '../naming/addr.js';
 import { MAX_REQUEUES } from './client.js';
-import { RequestDtabs } from './request-dtabs.js';
-import { pickLeaf, type DtabLike } from './router.js';
-import { cacheService, callerDeadline, commonClientParams, commonService, routerCacheSettings, tighterTimeout, type CommonClientParams } from './router-config.js';
-import { PrefixConfigs } from './service-config.js';
+import { RouterBase, type DtabLike, type RouterBaseDeps } from './router-base.js';
+import { callerDeadline, commonClientParams, commonService, tighterTimeout, type CommonClientParams } from './router-config.js';
 import type { Service } from './service.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
-export interface MessageRouterDeps<D extends DtabLike = DtabLike> {
-  readonly label: string;
-  readonly baseDtab: D;
+export interface MessageRouterDeps<D extends DtabLike = DtabLike> extends RouterBaseDeps<D> {
   readonly dstPrefix: Path;
   readonly readPath: (s: string) => Path;
-  readonly parseDtab: (s: string) => D;
-  readonly bind: (dtab: D, path: Path) => Activity<NameTree<BoundName>>;
   readonly metrics: Metrics;
-  /** The raw `routers[i]` config (validated and defaulted by src/config). */
-  readonly config: Obj;
   readonly tlsFiles?: TlsFiles;
   /** Spans for requests through this router (null or absent: no tracing telemeter). */
   readonly tracer?: Tracer | null;
@@ -59,30 +48,12 @@ export type PassedDeadline = { readonly timestampNs: bigint; readonly deadlineNs
 
 type Send<R> = (dst: Path, signal: AbortSignal, span: ServerSpan | null, deadline: PassedDeadline) => Promise<R>;
 
-export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> {
-  readonly label: string;
+export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> extends RouterBase<D, PoolClient<P>, Service> {
   protected readonly tracer: Tracer | null;
-  protected readonly requestDtabs: RequestDtabs<D>;
-  private readonly bindings: BindingCache;
-  private readonly bindingTimeoutMs: number;
-  private readonly services = new Map<string, Service>();
-  private readonly serviceCapacity: number;
-  private readonly clientCache: ClientCache<PoolClient<P>>;
-  private readonly clientConfigs: PrefixConfigs;
-  private readonly serviceConfigs: PrefixConfigs;
 
   constructor(protected readonly deps: MessageRouterDeps<D>) {
-    const cfg = deps.config;
-    this.label = deps.label;
+    super(deps);
     this.tracer = deps.tracer ?? null;
-    const cache = routerCacheSettings(cfg);
-    this.bindingTimeoutMs = cache.bindingTimeoutMs;
-    this.serviceCapacity = cache.serviceCapacity;
-    this.clientCache = new ClientCache(cache.clientCapacity, cache.idleTtlMs);
-    this.requestDtabs = new RequestDtabs(deps.baseDtab, deps.parseDtab);
-    this.bindings = new BindingCache((dtabKey, path) => deps.bind(this.requestDtabs.get(dtabKey), path), cache.treeCapacity, cache.idleTtlMs);
-    this.clientConfigs = new PrefixConfigs(cfg['client'] as Obj | undefined);
-    this.serviceConfigs = new PrefixConfigs(cfg['service'] as Obj | undefined);
   }
 
   /** How a client for a bound id makes each endpoint's pool, from its `client` config `p` and `params` read from it. */
@@ -137,7 +108,7 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
   ): Promise<R> {
     const dstText = dst.show();
     span?.tag('l5d.dst.service', dstText);
-    const svc = this.services.get(dstText) ?? this.makeService(dst, dstText);
+    const svc = this.serviceFor(dst, dstText);
     // The server's timeoutMs and the caller's deadline tighten the total timeout; the tighter
     // deadline travels on, as the http router does with l5d-ctx-deadline.
     let total = tighterTimeout(serverTimeoutMs, svc.totalTimeoutMs);
@@ -189,7 +160,7 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
 
   /** The no-brokers failure for `dst` under the request's local dtab. */
   protected noBrokers(dst: Path, localText: string): RouterError {
-    return new RouterError('MESH_ERR_ROUTER_NO_BROKERS', noBrokersMessage(dst.show(), this.requestDtabs.baseText, localText));
+    return new RouterError('MESH_ERR_ROUTER_NO_BROKERS', noBrokersMessage(dst.show(), this.baseDtabText, localText));
   }
 
   /**
@@ -255,7 +226,7 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
     const st = entry.state;
     if (st.type === 'failed') throw new RouterError('MESH_ERR_ROUTER_BINDING_FAILED', `failed to bind ${dst.show()}: ${st.error.message}`);
     if (st.type !== 'ok') throw new RouterError('MESH_ERR_ROUTER_TIMEOUT', `exceeded ${ms}ms binding timeout while resolving name: ${dst.show()}`, { interrupted: true });
-    const bound = pickLeaf(st.value);
+    const bound = this.pick(st.value);
     if (bound === undefined) throw this.noBrokers(dst, localText);
     const client = this.clientFor(bound);
     client.deposit();
@@ -271,17 +242,14 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
     return { client, bound };
   }
 
-  private makeService(dst: Path, key: string): Service {
-    const p = this.serviceConfigs.paramsFor(dst);
+  protected makeService(p: Obj, key: string): Service {
     // Every reply is a success, every failure final (no status to classify).
-    const svc = commonService(this.label, this.deps.metrics, key, p, (_method, _status, err) => (err === undefined ? 'success' : 'failure'));
-    cacheService(this.services, key, svc, this.serviceCapacity);
-    return svc;
+    return commonService(this.label, this.deps.metrics, key, p, (_method, _status, err) => (err === undefined ? 'success' : 'failure'));
   }
 
   private clientFor(bound: BoundName): PoolClient<P> {
     const idText = bound.id.show();
-    const c = this.clientCache.byId.get(idText);
+    const c = this.clients.get(idText);
     if (c !== undefined) return c;
     const p = this.clientConfigs.paramsFor(bound.id);
     const params = commonClientParams(p, this.deps.tlsFiles);
@@ -290,19 +258,6 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
     return made;
   }
 
-  clientSnapshot(): Record<string, unknown> {
-    return this.clientCache.snapshot();
-  }
-
-  boundNames(): string[] {
-    return this.clientCache.ids();
-  }
-
-  close(): void {
-    this.bindings.close();
-    this.clientCache.close();
-    this.services.clear();
-  }
 }
 
 /**

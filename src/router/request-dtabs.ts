@@ -7,7 +7,7 @@
  */
 import { RouterError } from './errors.js';
 import * as H from './headers.js';
-import type { DtabLike } from './router.js';
+import type { DtabLike } from './router-base.js';
 
 const MAX_KEPT = 10_000;
 

@@ -99,12 +99,6 @@ export function commonService(label: string, metrics: Metrics, key: string, p: O
   });
 }
 
-/** Caches a new service; past the capacity the oldest is dropped. */
-export function cacheService<S>(services: Map<string, S>, key: string, svc: S, capacity: number): void {
-  services.set(key, svc);
-  if (services.size > capacity) services.delete(services.keys().next().value as string);
-}
-
 /** What every protocol's server reads alike: `timeoutMs`, `serverSession` and `socketOptions`. */
 export interface ServerConnectionSettings {
   /** `timeoutMs`: no request through the server takes longer; 0: none. */

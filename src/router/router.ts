@@ -8,9 +8,8 @@
 import type { Http1Exchange } from '../protocol/http1/server.js';
 import type { ResponseInfo, ResponseListener } from '../protocol/http1/index.js';
 import { eqLowerAt } from '../protocol/http1/chars.js';
-import type { Activity, BoundName } from '../naming/contracts.js';
+import type { BoundName } from '../naming/contracts.js';
 import type { NameTree } from '../naming/name-tree.js';
-import type { Path } from '../naming/path.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { countServerRequest, type ServerStats } from './server-stats.js';
 import { Tracer } from '../telemetry/tracing.js';
@@ -19,18 +18,16 @@ import { callerSampling, readCallerTrace, traceContextInto, unsampledChildInto, 
 import type { AccessLogWriter } from '../telemetry/access-log.js';
 import type { IdentifyRequest, IdentifyResult } from './identifiers/identifier.js';
 import { createClassifier } from './classifiers/index.js';
-import { BindingCache } from './binding-cache.js';
+import type { BindingCache } from './binding-cache.js';
 import { Client, type ClassifyFn, type ClientParams } from './client.js';
-import { ClientCache } from './client-cache.js';
 import { errorResponse } from './error-responder.js';
 import { RouterError } from './errors.js';
 import * as H from './headers.js';
-import { cacheService, commonClientParams, commonService, num, routerCacheSettings, callerDeadline, tighterTimeout } from './router-config.js';
-import { PrefixConfigs } from './service-config.js';
+import { commonClientParams, commonService, num, callerDeadline, tighterTimeout } from './router-config.js';
+import { RouterBase, type DtabLike, type RouterBaseDeps } from './router-base.js';
 import type { Service } from './service.js';
 import { Route } from './route.js';
 import { forwardedValue, targetScheme } from './forwarded.js';
-import { RequestDtabs } from './request-dtabs.js';
 import { H_XFCC, connectionCertValue } from './client-cert.js';
 import type { TlsFiles } from '../config/tls.js';
 
@@ -38,23 +35,9 @@ type Obj = Readonly<Record<string, unknown>>;
 
 export type IdentifyFn = (req: IdentifyRequest) => IdentifyResult;
 
-/** A parsed dtab as the router needs it (the naming core's Dtab satisfies this). */
-export interface DtabLike {
-  readonly size: number;
-  show(): string;
-  concat(other: DtabLike): DtabLike;
-}
-
-export interface RouterDeps<D extends DtabLike = DtabLike> {
-  readonly label: string;
-  readonly baseDtab: D;
+export interface RouterDeps<D extends DtabLike = DtabLike> extends RouterBaseDeps<D> {
   readonly identify: IdentifyFn;
-  readonly parseDtab: (s: string) => D;
-  /** Binds a name under a dtab (the interpreter, transformers applied). */
-  readonly bind: (dtab: D, path: Path) => Activity<NameTree<BoundName>>;
   readonly metrics: Metrics;
-  /** The raw `routers[i]` config (validated and defaulted by src/config). */
-  readonly config: Obj;
   /** Spans for requests through this router (null or absent: no tracing telemeter). */
   readonly tracer?: Tracer | null;
   /** The router's `httpAccessLog` (null or absent: none). */
@@ -140,20 +123,8 @@ const HOP_NAMES: readonly (readonly string[])[] = (() => {
   return byLen;
 })();
 
-export class Router<D extends DtabLike = DtabLike> implements RouterCore {
-  readonly label: string;
-  readonly bindings: BindingCache;
-  readonly bindingTimeoutMs: number;
-  readonly baseDtabText: string;
-  private readonly requestDtabs: RequestDtabs<D>;
-  private readonly services = new Map<string, Service>();
-  private readonly clientCache: ClientCache<Client>;
-  /** The cache's map, read directly by the request path. */
-  private readonly clients: Map<string, Client>;
-  private readonly clientConfigs: PrefixConfigs;
-  private readonly serviceConfigs: PrefixConfigs;
+export class Router<D extends DtabLike = DtabLike> extends RouterBase<D, Client, Service> implements RouterCore {
   private readonly attemptTimeouts = new WeakMap<Client, number>();
-  private readonly serviceCapacity: number;
   private readonly maxInitialLineBytes: number;
   private readonly maxHeadersBytes: number;
   private readonly tracer: Tracer | null;
@@ -163,25 +134,15 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
   private readonly view = new HeadView();
 
   constructor(private readonly deps: RouterDeps<D>) {
-    this.label = deps.label;
+    super(deps);
     const cfg = deps.config;
-    const cache = routerCacheSettings(cfg);
-    this.bindingTimeoutMs = cache.bindingTimeoutMs;
     this.maxInitialLineBytes = num(cfg, 'maxInitialLineKB', 4) * 1024;
     this.maxHeadersBytes = num(cfg, 'maxHeadersKB', 8) * 1024;
-    this.serviceCapacity = cache.serviceCapacity;
-    this.clientCache = new ClientCache(cache.clientCapacity, cache.idleTtlMs);
-    this.clients = this.clientCache.byId;
-    this.requestDtabs = new RequestDtabs(deps.baseDtab, deps.parseDtab);
-    this.baseDtabText = this.requestDtabs.baseText;
     this.propagator = propagatorFor(cfg['tracePropagator']);
     // Without a tracing telemeter the l5d-ctx-trace path below needs no tracer; another
     // propagator gets one without sinks, which makes and forwards ids but records nothing.
     this.tracer = deps.tracer ?? (this.propagator === L5D_PROPAGATOR ? null : new Tracer([]));
     this.accessLog = deps.accessLog ?? null;
-    this.bindings = new BindingCache((dtabKey, path) => deps.bind(this.requestDtabs.get(dtabKey), path), cache.treeCapacity, cache.idleTtlMs);
-    this.clientConfigs = new PrefixConfigs(cfg['client'] as Obj | undefined);
-    this.serviceConfigs = new PrefixConfigs(cfg['service'] as Obj | undefined);
   }
 
   get limits(): { maxInitialLineBytes: number; maxHeadersBytes: number } {
@@ -332,8 +293,7 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     const dst = id.dst;
     const dstText = dst.show();
 
-    let svc = this.services.get(dstText);
-    if (svc === undefined) svc = this.makeService(dst, dstText);
+    const svc = this.serviceFor(dst, dstText);
 
     // The server's timeoutMs and the caller's deadline tighten the total timeout; the tighter one travels on.
     let timeoutMs = tighterTimeout(srv.timeoutMs, svc.totalTimeoutMs);
@@ -410,17 +370,10 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     return null;
   }
 
-  private makeService(dst: Path, key: string): Service {
-    const p = this.serviceConfigs.paramsFor(dst);
+  protected makeService(p: Obj, key: string): Service {
     const classifier = createClassifier(p['responseClassifier'] as Obj | undefined);
     const classify: ClassifyFn = (method, status, err) => classifier.classify(method, status, err);
-    const svc = commonService(this.label, this.deps.metrics, key, p, classify);
-    cacheService(this.services, key, svc, this.serviceCapacity);
-    return svc;
-  }
-
-  pick(tree: NameTree<BoundName>): BoundName | undefined {
-    return pickLeaf(tree);
+    return commonService(this.label, this.deps.metrics, key, p, classify);
   }
 
   /** `x-forwarded-client-cert` for the caller's TLS client certificate (client-cert.ts). */
@@ -472,20 +425,8 @@ export class Router<D extends DtabLike = DtabLike> implements RouterCore {
     }
   }
 
-  /** Client stacks for the admin's client state: id -> endpoints with their state. */
-  clientSnapshot(): Record<string, unknown> {
-    return this.clientCache.snapshot();
-  }
-
-  /** Bound names in the binding cache (admin `/bound-names.json`). */
-  boundNames(): string[] {
-    return this.clientCache.ids();
-  }
-
-  close(): void {
-    this.bindings.close();
-    this.clientCache.close();
-    this.services.clear();
+  override close(): void {
+    super.close();
     void this.accessLog?.close();
   }
 }
@@ -513,40 +454,4 @@ function headersOf(ex: Http1Exchange): Record<string, string> {
     out[name] = out[name] === undefined ? v : out[name] + ', ' + v;
   }
   return out;
-}
-
-/** Evaluates a bound tree for one request: a weighted random choice through unions. */
-export function pickLeaf(tree: NameTree<BoundName>, rng: () => number = Math.random): BoundName | undefined {
-  for (let depth = 0; depth < 100; depth++) {
-    switch (tree.type) {
-      case 'leaf':
-        return tree.value;
-      case 'union': {
-        let total = 0;
-        for (const w of tree.trees) if (w.weight > 0) total += w.weight;
-        if (total <= 0) return undefined;
-        let r = rng() * total;
-        let chosen = tree.trees[tree.trees.length - 1]!.tree;
-        for (const w of tree.trees) {
-          if (w.weight <= 0) continue;
-          r -= w.weight;
-          if (r < 0) {
-            chosen = w.tree;
-            break;
-          }
-        }
-        tree = chosen;
-        break;
-      }
-      case 'alt': {
-        const next = tree.trees.find((t) => t.type !== 'neg');
-        if (next === undefined) return undefined;
-        tree = next;
-        break;
-      }
-      default:
-        return undefined;
-    }
-  }
-  return undefined;
 }

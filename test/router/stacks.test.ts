@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { leaf, union, weighted } from '../../src/naming/name-tree.js';
-import { pickLeaf } from '../../src/router/router.js';
+import { pickLeaf } from '../../src/router/router-base.js';
 import { bound, boundLeaf, inetAddr, okTree, request, startRouter, upstream } from './support.js';
 import { Tracer, type FinishedSpan } from '../../src/telemetry/tracing.js';
 import { decodeL5dCtxTrace, type TraceContext } from '../../src/telemetry/trace-context.js';

@@ -13,7 +13,8 @@ import { leaf } from '../../src/naming/name-tree.js';
 import { Path } from '../../src/naming/path.js';
 import { MetricsRegistry } from '../../src/telemetry/metrics-registry.js';
 import { createIdentifier } from '../../src/router/identifiers/index.js';
-import { Router, type DtabLike } from '../../src/router/router.js';
+import { Router } from '../../src/router/router.js';
+import type { DtabLike } from '../../src/router/router-base.js';
 import { RouterServer, serverOptions } from '../../src/router/server.js';
 import type { Tracer } from '../../src/telemetry/tracing.js';
 

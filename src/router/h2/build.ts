@@ -10,7 +10,7 @@ import type { Metrics } from '../../telemetry/metrics.js';
 import type { Tracer } from '../../telemetry/tracing.js';
 import { TlsFiles } from '../../config/tls.js';
 import type { Identifier } from '../identifiers/identifier.js';
-import type { DtabLike } from '../router.js';
+import type { DtabLike } from '../router-base.js';
 import { createH2Identifier } from './identifiers.js';
 import { H2Router } from './router.js';
 import { H2RouterServer, h2ServerOptions } from './server.js';

@@ -7,27 +7,23 @@
  * the router's BindingCache) are built once and cached.
  */
 import type * as http2 from 'node:http2';
-import type { Activity, BoundName } from '../../naming/contracts.js';
+import type { BoundName } from '../../naming/contracts.js';
 import type { NameTree } from '../../naming/name-tree.js';
-import type { Path } from '../../naming/path.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import { countServerRequest, type ServerStats } from '../server-stats.js';
 import { AccessLogWriter } from '../../telemetry/access-log.js';
 import { Tracer } from '../../telemetry/tracing.js';
 import { L5D_PROPAGATOR, propagatorFor, type TracePropagator } from '../../telemetry/propagators.js';
 import type { TlsFiles } from '../../config/tls.js';
-import { BindingCache } from '../binding-cache.js';
-import { ClientCache } from '../client-cache.js';
+import type { BindingCache } from '../binding-cache.js';
 import { errorResponse } from '../error-responder.js';
 import { RouterError } from '../errors.js';
 import * as H from '../headers.js';
 import { H_XFCC } from '../client-cert.js';
 import type { Identifier } from '../identifiers/identifier.js';
-import { pickLeaf, type DtabLike } from '../router.js';
+import { RouterBase, type DtabLike, type RouterBaseDeps } from '../router-base.js';
 import { forwardedValue } from '../forwarded.js';
-import { cacheService, commonClientParams, commonService, num, routerCacheSettings, tighterTimeout } from '../router-config.js';
-import { RequestDtabs } from '../request-dtabs.js';
-import { PrefixConfigs } from '../service-config.js';
+import { commonClientParams, commonService, num, tighterTimeout } from '../router-config.js';
 import type { Service } from '../service.js';
 import { createH2Classifier, type H2ResponseClassifier } from '../classifiers/h2.js';
 import { newH2Client, type H2Client, type H2ClientParams } from './client.js';
@@ -37,15 +33,9 @@ import { H2Call, errorHeaders } from './call.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
-export interface H2RouterDeps<D extends DtabLike = DtabLike> {
-  readonly label: string;
-  readonly baseDtab: D;
+export interface H2RouterDeps<D extends DtabLike = DtabLike> extends RouterBaseDeps<D> {
   readonly identifier: Identifier;
-  readonly parseDtab: (s: string) => D;
-  readonly bind: (dtab: D, path: Path) => Activity<NameTree<BoundName>>;
   readonly metrics: Metrics;
-  /** The raw `routers[i]` config (validated and defaulted by src/config). */
-  readonly config: Obj;
   /** Where that config is, for errors (`routers[2]`). */
   readonly configKey?: string;
   readonly tlsFiles?: TlsFiles;
@@ -110,18 +100,7 @@ export class H2Service {
  */
 const CONNECTION_FIELDS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
 
-export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
-  readonly label: string;
-  readonly bindings: BindingCache;
-  readonly bindingTimeoutMs: number;
-  readonly baseDtabText: string;
-  private readonly requestDtabs: RequestDtabs<D>;
-  private readonly services = new Map<string, H2Service>();
-  private readonly clientCache: ClientCache<H2Client>;
-  private readonly clients: Map<string, H2Client>;
-  private readonly clientConfigs: PrefixConfigs;
-  private readonly serviceConfigs: PrefixConfigs;
-  private readonly serviceCapacity: number;
+export class H2Router<D extends DtabLike = DtabLike> extends RouterBase<D, H2Client, H2Service> implements H2RouterCore {
   readonly metrics: Metrics;
   /** The router's `h2AccessLog` (null: none). */
   private readonly accessLog: AccessLogWriter | null;
@@ -130,7 +109,7 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
   private readonly tracer: Tracer | null;
 
   constructor(private readonly deps: H2RouterDeps<D>) {
-    this.label = deps.label;
+    super(deps);
     this.metrics = deps.metrics;
     this.accessLog = AccessLogWriter.fromRouterConfig(deps.config, undefined, 'h2', deps.configKey !== undefined ? `${deps.configKey}.` : '');
     const cfg = deps.config;
@@ -138,16 +117,6 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     // As the http router: another propagator than Linkerd's gets a tracer without sinks, which
     // makes and forwards ids in its format but records nothing.
     this.tracer = deps.tracer ?? (this.propagator === L5D_PROPAGATOR ? null : new Tracer([]));
-    const cache = routerCacheSettings(cfg);
-    this.bindingTimeoutMs = cache.bindingTimeoutMs;
-    this.serviceCapacity = cache.serviceCapacity;
-    this.clientCache = new ClientCache(cache.clientCapacity, cache.idleTtlMs);
-    this.clients = this.clientCache.byId;
-    this.requestDtabs = new RequestDtabs(deps.baseDtab, deps.parseDtab);
-    this.baseDtabText = this.requestDtabs.baseText;
-    this.bindings = new BindingCache((dtabKey, path) => deps.bind(this.requestDtabs.get(dtabKey), path), cache.treeCapacity, cache.idleTtlMs);
-    this.clientConfigs = new PrefixConfigs(cfg['client'] as Obj | undefined);
-    this.serviceConfigs = new PrefixConfigs(cfg['service'] as Obj | undefined);
   }
 
   /** Handles one request stream from a server; never throws (failures become responses). */
@@ -259,7 +228,7 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     const dst = id.dst;
     const dstText = dst.show();
     fwd[H.H_DST_SERVICE] = dstText;
-    const svc = this.services.get(dstText) ?? this.makeService(dst, dstText);
+    const svc = this.serviceFor(dst, dstText);
     const method = String(headers[':method'] ?? 'GET');
     const call = new H2Call(this, stream, flags, headers, fwd, method, srv, svc, dst, dtabKey, localText, started);
     call.callerCert = callerCert;
@@ -296,8 +265,7 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     (fwd as Record<string, string | string[]>)['forwarded'] = all.length === 1 ? value : all;
   }
 
-  private makeService(dst: Path, key: string): H2Service {
-    const p = this.serviceConfigs.paramsFor(dst);
+  protected makeService(p: Obj, key: string): H2Service {
     const retries = p['retries'] as Obj | undefined;
     const classifier = createH2Classifier(p['responseClassifier'] as Obj | undefined);
     const buf = (p['retryBufferSize'] as Obj | undefined) ?? {};
@@ -305,7 +273,7 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     const base: Service = commonService(this.label, this.deps.metrics, key, p, (method, status) =>
       status === undefined ? classifier.classifyError(method, new Error('failed'), false) : classifier.classifyHeaders(method, status, {}) ?? 'success',
     );
-    const svc = new H2Service(
+    return new H2Service(
       base,
       classifier,
       num(buf, 'requestBytes', DEFAULT_RETRY_BUFFER_BYTES),
@@ -313,12 +281,6 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
       num(p, 'classificationTimeoutMs', DEFAULT_CLASSIFICATION_TIMEOUT_MS),
       retries !== undefined && retries !== null,
     );
-    cacheService(this.services, key, svc, this.serviceCapacity);
-    return svc;
-  }
-
-  pick(tree: NameTree<BoundName>): BoundName | undefined {
-    return pickLeaf(tree);
   }
 
   clientFor(bound: BoundName): H2Client {
@@ -355,18 +317,8 @@ export class H2Router<D extends DtabLike = DtabLike> implements H2RouterCore {
     countServerRequest(this.deps.metrics, srv, status, ms);
   }
 
-  clientSnapshot(): Record<string, unknown> {
-    return this.clientCache.snapshot();
-  }
-
-  boundNames(): string[] {
-    return this.clientCache.ids();
-  }
-
-  close(): void {
-    this.bindings.close();
-    this.clientCache.close();
-    this.services.clear();
+  override close(): void {
+    super.close();
     void this.accessLog?.close();
   }
 }

@@ -29,7 +29,7 @@ import { DEADLINE_CONTEXT_KEY, MuxClient, MuxError, deadlineOf, encodeDeadline, 
 import { RouterError } from '../errors.js';
 import { MessageRouter, type AttemptFailure, type MessageRouterDeps, type PassedDeadline } from '../message-router.js';
 import type { EndpointPool, PoolClient } from '../pool-client.js';
-import type { DtabLike } from '../router.js';
+import type { DtabLike } from '../router-base.js';
 import type { CommonClientParams } from '../router-config.js';
 import type { Address } from '../../naming/addr.js';
 

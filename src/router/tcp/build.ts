@@ -2,7 +2,7 @@
  * Builds a tcp router and its servers from a validated `routers[i]` entry (called by the linker).
  */
 import { buildServers, messageRouterDeps, type MessageBuildDeps } from '../message-build.js';
-import type { DtabLike } from '../router.js';
+import type { DtabLike } from '../router-base.js';
 import { TcpRouter } from './router.js';
 import { TcpRouterServer, tcpServerSettings } from './server.js';
 

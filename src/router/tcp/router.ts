@@ -24,7 +24,7 @@ import { connectTcp } from '../../protocol/tcp/index.js';
 import { RouterError } from '../errors.js';
 import { MessageRouter, type AttemptFailure, type MessageRouterDeps } from '../message-router.js';
 import type { EndpointPool, PoolEndpoint } from '../pool-client.js';
-import type { DtabLike } from '../router.js';
+import type { DtabLike } from '../router-base.js';
 import type { CommonClientParams } from '../router-config.js';
 import type { Address } from '../../naming/addr.js';
 

@@ -4,7 +4,7 @@
  * with "not supported yet" and their key path (config/router-fields.ts), never ignored.
  */
 import { buildServers, messageRouterDeps, type MessageBuildDeps } from '../message-build.js';
-import type { DtabLike } from '../router.js';
+import type { DtabLike } from '../router-base.js';
 import { ThriftRouter } from './router.js';
 import { ThriftMuxRouterServer, ThriftRouterServer, thriftServerOptions } from './server.js';
 

@@ -26,7 +26,7 @@ import { MessageType, type MessageHead, type ThriftProtocolKind } from '../../pr
 import { RouterError } from '../errors.js';
 import { MessageRouter, type AttemptFailure, type MessageRouterDeps } from '../message-router.js';
 import type { PoolClient } from '../pool-client.js';
-import type { DtabLike } from '../router.js';
+import type { DtabLike } from '../router-base.js';
 import type { CommonClientParams } from '../router-config.js';
 import type { Address } from '../../naming/addr.js';
 
