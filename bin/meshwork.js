@@ -1,4 +1,4 @@
-#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432 node --no-concurrent-recompilation --single-threaded-gc
+#!/usr/bin/env -S node --no-concurrent-recompilation --single-threaded-gc
 // Thin launcher: the CLI is compiled to dist/ by `npm install` (the `prepare` script).
 //
 // The V8 flags of the #! line (running `node bin/meshwork.js ...` skips the line and keeps
@@ -13,20 +13,6 @@
 // 7 s, 278 pauses each) took 0.12-0.23 ms at the median instead of 0.18-0.32, 39-69 ms in all
 // instead of 57-96, and CPU per request fell in 10 of 10 alternating rounds (29.5 against
 // 29.9 µs/req at the median; bench/RESULTS.md, 2026-12-04).
-//
-// GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432 (32 MiB): glibc's malloc keeps up to
-// that much freed memory at the top of its heap instead of handing it back to the kernel at
-// once (the default threshold is 128 KiB). Sockets read with 'data' events (the tcp router's
-// splices, TLS, HTTP/2) get a fresh 64 KiB buffer from malloc per read, which the garbage
-// collector frees in bulk: with the default, glibc gave the memory back and the next reads
-// faulted it in again, page by page. Through a tcp router with 64 KB
-// responses (wrk, 50 connections, 3 runs of 2 s per fresh process, 2026-12-05): without it 3
-// of 9 processes ran at 2,958-3,659 req/s with 13-16 page faults per request, the others at
-// 6,743-15,410 with 0-4; with it 15 of 15 ran at 8,413-14,678 with none, loaded RSS 85-112 MB
-// (61-113 without); 8 and 16 MiB were too little (1 and 2 of 4 processes still faulted).
-// glibc reads the variable only at start-up, hence the #! line; it replaces a
-// GLIBC_TUNABLES of your own (a #! line has 127 bytes on older kernels, too few to merge
-// both): to set your own, run `node [flags] bin/meshwork.js ...`. Other C libraries ignore it.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
