@@ -93,8 +93,8 @@ export class SocketWriter {
    * nothing from waiting for the batch). False: wait for 'drain' (the socket holds its
    * high-water mark's worth or more).
    */
-  writeLarge(b: Buffer): boolean {
-    return (this.writeNow(null, b) & WRITE_FULL) === 0;
+  writeLarge(b: Buffer, cb?: WriteCb): boolean {
+    return (this.writeNow(null, b, cb) & WRITE_FULL) === 0;
   }
 
   /** `head` (owned) then `body` (borrowed), in one write. Returns WRITE_FULL | WRITE_HELD bits. */
@@ -103,20 +103,20 @@ export class SocketWriter {
     return this.writeOwned(body.length === 0 ? head : Buffer.concat([head, body], head.length + body.length)) ? 0 : WRITE_FULL;
   }
 
-  /** What waits, then `head` and the borrowed `body`, written now. */
-  private writeNow(head: Buffer | null, body: Buffer): number {
+  /** What waits, then `head` and the borrowed `body`, written now; `cb` once `body` is written. */
+  private writeNow(head: Buffer | null, body: Buffer, cb?: WriteCb): number {
     const s = this.socket;
     if (this.first !== null) {
       if (head !== null) this.writeOwned(head);
       s.cork();
       this.flush();
-      s.write(body);
+      s.write(body, cb);
       s.uncork();
-    } else if (head === null) s.write(body);
+    } else if (head === null) s.write(body, cb);
     else {
       s.cork();
       s.write(head);
-      s.write(body);
+      s.write(body, cb);
       s.uncork();
     }
     return (s.writableLength < s.writableHighWaterMark ? 0 : WRITE_FULL) | (s.writableLength > 0 || s.destroyed ? WRITE_HELD : 0);

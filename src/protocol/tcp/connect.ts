@@ -8,6 +8,7 @@ import { connect as netConnect, type NetConnectOpts, type Socket } from 'node:ne
 import type { ConnectionOptions } from 'node:tls';
 import { nodeTls } from '../node-tls.js';
 import { TcpError } from './errors.js';
+import { onreadOption, setReadSlot } from './onread.js';
 
 export interface ConnectOptions {
   readonly host: string;
@@ -35,9 +36,14 @@ export function connectTcp(o: ConnectOptions): Promise<Socket> {
   if (o.signal?.aborted) return Promise.reject(new TcpError('MESH_ERR_TCP_ABORTED', `connection to ${where} given up`));
   return new Promise((resolve, reject) => {
     const tls = o.tls !== undefined;
-    const sock = tls
-      ? nodeTls().connect({ ...o.tls, host: o.host, port: o.port, allowHalfOpen: true, highWaterMark: SPLICE_HIGH_WATER } as ConnectionOptions)
-      : netConnect({ host: o.host, port: o.port, allowHalfOpen: true, highWaterMark: SPLICE_HIGH_WATER } as NetConnectOpts);
+    let sock: Socket;
+    if (tls) sock = nodeTls().connect({ ...o.tls, host: o.host, port: o.port, allowHalfOpen: true, highWaterMark: SPLICE_HIGH_WATER } as ConnectionOptions);
+    else {
+      // Plain sockets read into one shared buffer (onread.ts).
+      const { slot, onread } = onreadOption();
+      sock = netConnect({ host: o.host, port: o.port, allowHalfOpen: true, highWaterMark: SPLICE_HIGH_WATER, onread } as NetConnectOpts);
+      setReadSlot(sock, slot);
+    }
     const ms = o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const fail = (err: TcpError): void => {
       done();

@@ -1,6 +1,7 @@
 /**
- * Raw TCP: an upstream connection (connect.ts), two connections joined both ways with
- * back-pressure and half-close (splice.ts), and the server name of a TLS ClientHello read
+ * Raw TCP: an upstream connection (connect.ts) whose reads land in one shared buffer and are
+ * copied into reused memory (onread.ts), two connections joined both ways with back-pressure
+ * and half-close (splice.ts), and the server name of a TLS ClientHello read
  * without terminating TLS (sni.ts). Bytes are otherwise opaque; naming and balancing are the
  * router's (src/router/tcp).
  */

@@ -19,6 +19,7 @@
  */
 import type { Socket } from 'node:net';
 import { BATCH_COPY_MAX, SocketWriter } from '../write-batch.js';
+import { readSlotOf } from './onread.js';
 
 export interface SpliceOptions {
   /** End the connection after this long without bytes in either direction (0: never). */
@@ -100,11 +101,25 @@ export class Splice {
 
   private pump(from: Socket, writer: SocketWriter, count: (n: number) => void): void {
     const to = writer.socket;
-    from.on('data', (chunk: Buffer) => {
-      if (to.destroyed) return;
+    /** Writes one chunk read from `from` (`done`: once written); false while `to` is full. */
+    const forward = (chunk: Buffer, done: (() => void) | undefined): boolean => {
+      if (to.destroyed) {
+        done?.();
+        return true;
+      }
       count(chunk.length);
-      if (!(chunk.length > BATCH_COPY_MAX ? writer.writeLarge(chunk) : writer.writeOwned(chunk))) from.pause();
-    });
+      return chunk.length > BATCH_COPY_MAX ? writer.writeLarge(chunk, done) : writer.writeOwned(chunk, done);
+    };
+    const slot = readSlotOf(from);
+    if (slot === undefined) {
+      from.on('data', (chunk: Buffer) => {
+        if (!forward(chunk, undefined)) from.pause();
+      });
+    } else {
+      // An onread socket (onread.ts): returning false stops its reads until 'drain'.
+      const before = slot.attach(forward);
+      if (before !== null) for (const b of before) forward(b, undefined);
+    }
     to.on('drain', () => from.resume());
     // The peer finished sending: so does this side towards the other peer. A socket reports
     // an end with nothing buffered even while paused, so it may have ended before the splice.

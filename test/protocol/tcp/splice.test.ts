@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Splice, TcpError, connectTcp, type SpliceResult } from '../../../src/protocol/tcp/index.js';
+import { freeChunks, readSlotOf } from '../../../src/protocol/tcp/onread.js';
 import { REFUSED_PORT } from '../../support/process.js';
 
 interface Pair {
@@ -19,10 +20,16 @@ interface Pair {
   close(): Promise<void>;
 }
 
-/** A caller and a service joined through a Splice, every socket half-open capable. */
-async function spliced(opts: ConstructorParameters<typeof Splice>[2] = {}): Promise<Pair> {
+/**
+ * A caller and a service joined through a Splice, every socket half-open capable. `greeting`:
+ * the service writes it as it accepts, and the splice starts once those bytes have been read.
+ */
+async function spliced(opts: ConstructorParameters<typeof Splice>[2] = {}, greeting?: string): Promise<Pair> {
   let service!: net.Socket;
-  const upServer = net.createServer({ allowHalfOpen: true }, (s) => (service = s));
+  const upServer = net.createServer({ allowHalfOpen: true }, (s) => {
+    service = s;
+    if (greeting !== undefined) s.write(greeting);
+  });
   await new Promise<void>((r) => upServer.listen(0, '127.0.0.1', r));
   let accepted!: (s: net.Socket) => void;
   const acceptedP = new Promise<net.Socket>((r) => (accepted = r));
@@ -33,6 +40,11 @@ async function spliced(opts: ConstructorParameters<typeof Splice>[2] = {}): Prom
   client.pause();
   const upstream = await connectTcp({ host: '127.0.0.1', port: (upServer.address() as net.AddressInfo).port });
   for (let i = 0; i < 100 && service === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+  if (greeting !== undefined) {
+    // Read (into the socket's read slot) before anything takes them.
+    for (let i = 0; i < 200 && upstream.bytesRead < greeting.length; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(upstream.bytesRead, greeting.length);
+  }
   const splice = new Splice(client, upstream, opts);
   return {
     caller,
@@ -131,6 +143,43 @@ test('splice: a fast writer to a paused reader is held back, and every byte arri
   assert.ok((await got).equals(big));
   p.service.end();
   await p.splice.done;
+  await p.close();
+});
+
+test('splice: an upstream read through onread is held back by a paused caller, its reused chunks keep every byte in order', async () => {
+  const p = await spliced();
+  // connectTcp's plain sockets read into one shared buffer (onread.ts), not a buffer per read.
+  assert.ok(readSlotOf(p.splice.upstream) !== undefined);
+  const big = randomBytes(8 * 1024 * 1024);
+  p.caller.pause();
+  const writing = new Promise<void>((resolve) => p.service.end(big, () => resolve()));
+  const handle = (p.splice.upstream as unknown as { _handle: { reading: boolean } | null })._handle;
+  let stopped = false;
+  for (let i = 0; i < 200 && !stopped; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+    stopped = handle !== null && !handle.reading;
+  }
+  assert.ok(stopped, 'the upstream socket stopped reading while the client side was full');
+  assert.ok(p.splice.client.writableLength < 2 * 1024 * 1024, `${p.splice.client.writableLength} bytes buffered`);
+  const got = readAll(p.caller);
+  p.caller.resume();
+  await writing;
+  assert.ok((await got).equals(big));
+  // Chunks of the large reads went back to the free list once written.
+  assert.ok(freeChunks() > 0 && freeChunks() <= 256, `${freeChunks()} free chunks`);
+  p.caller.end();
+  await p.splice.done;
+  await p.close();
+});
+
+test('splice: bytes the upstream sent before the splice began reach the caller first, once', async () => {
+  const p = await spliced({}, 'banner\n');
+  const fromService = readAll(p.caller);
+  p.service.end('after');
+  p.caller.end();
+  assert.equal((await fromService).toString(), 'banner\nafter');
+  const r = await p.splice.done;
+  assert.equal(r.toClient, 'banner\nafter'.length);
   await p.close();
 });
 
