@@ -19,9 +19,7 @@
  * accepted socket with 'data' events as before.
  */
 import { Socket } from 'node:net';
-
-/** The process's one read buffer for adopted client sockets. */
-const SHARED_READ = Buffer.allocUnsafe(64 * 1024);
+import { SHARED_READ } from '../shared-read.js';
 
 export interface AdoptOptions {
   readonly allowHalfOpen: boolean;

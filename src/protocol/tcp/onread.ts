@@ -5,8 +5,8 @@
  * the garbage collector frees in bulk; glibc hands that memory back to the kernel and the next
  * reads fault it in again, page by page. Through a tcp router with 64 KB responses some
  * processes ran at a quarter of the others' speed with 13-16 page faults per request (README,
- * "Raw TCP"). Sockets made by `connectTcp` read instead through Node's `onread` into one
- * shared buffer, and each read is copied out at once: reads of up to 4 KiB into a slice of
+ * "Raw TCP"). Sockets made by `connectTcp` read instead through Node's `onread` into the
+ * process's shared read buffer (../shared-read.ts), and each read is copied out at once: reads of up to 4 KiB into a slice of
  * Node's Buffer pool, larger ones into a 64 KiB chunk that goes back to a free list once the
  * write carrying it is done. The memory is reused, so nothing is handed back and faulted in.
  *
@@ -14,16 +14,13 @@
  * until it does. TLS sockets have no `onread`: they keep 'data' events.
  */
 import type { Socket } from 'node:net';
+import { SHARED_READ, SHARED_READ_SIZE } from '../shared-read.js';
 
-/** The size of one read (and of the shared buffer and each reusable chunk). */
-export const READ_SIZE = 64 * 1024;
 /** Reads up to this size are copied into Node's Buffer pool (its small-buffer limit). */
 const SMALL_READ = 4 * 1024;
 /** Free chunks kept for reuse; beyond this, a released chunk is left to the garbage collector. */
 const FREE_MAX = 256;
 
-/** The process's one read buffer for onread sockets: valid only during a read's callback. */
-const SHARED_READ = Buffer.allocUnsafeSlow(READ_SIZE);
 const free: Buffer[] = [];
 
 /** Chunks on the free list (for tests). */
@@ -46,7 +43,7 @@ export class ReadSlot {
       copy = Buffer.allocUnsafe(n);
       SHARED_READ.copy(copy, 0, 0, n);
     } else {
-      const chunk = free.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE);
+      const chunk = free.pop() ?? Buffer.allocUnsafeSlow(SHARED_READ_SIZE);
       SHARED_READ.copy(chunk, 0, 0, n);
       copy = chunk.subarray(0, n);
       done = () => {
