@@ -276,9 +276,13 @@ class ClientSession {
         if (c !== null) c.reject(new MuxError('MESH_ERR_MUX_REMOTE', m.message));
         break;
       }
-      case 'Rdiscarded':
-        this.release(m.tag);
+      case 'Rdiscarded': {
+        // Also the answer to a call this side never discarded (the server gave up on it): that
+        // call fails here, or it would never settle, its tag already free for another call.
+        const c = this.release(m.tag);
+        if (c !== null) c.reject(new MuxError('MESH_ERR_MUX_REMOTE', 'the server discarded the request'));
         break;
+      }
       case 'Tping':
         this.socket.write(m.tag === CONTROL_TAG ? RPING_CONTROL_FRAME : encodeMessage({ kind: 'Rping', tag: m.tag }));
         break;

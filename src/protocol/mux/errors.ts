@@ -7,7 +7,7 @@ export type MuxErrorCode =
   | 'MESH_ERR_MUX_FRAME_TOO_LARGE'
   /** Bytes that do not decode as a mux message (short body, bad lengths, unknown type). */
   | 'MESH_ERR_MUX_BAD_MESSAGE'
-  /** The server answered with an error: Rdispatch/Rreq status 1, or an Rerr for the tag. */
+  /** The server answered with an error: Rdispatch/Rreq status 1, an Rerr for the tag, or an Rdiscarded for a call not discarded. */
   | 'MESH_ERR_MUX_REMOTE'
   /** The server refused the request without processing it (Rdispatch/Rreq status 2). */
   | 'MESH_ERR_MUX_NACK'

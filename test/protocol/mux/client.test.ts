@@ -259,6 +259,21 @@ test('abort sends Tdiscarded and rejects at once; the tag is reused after Rdisca
   await assert.rejects(client.dispatch(Buffer.from('never'), gone.signal), (e: Error) => e.name === 'AbortError');
 });
 
+test('an Rdiscarded for a call the client did not discard fails that call; the session goes on', async (t) => {
+  const { raw, client } = await rawClient(t, { pingIntervalMs: 0 });
+  const dropped = client.dispatch(Buffer.from('dropped'));
+  const p = await raw.peer(0);
+  await serveHandshake(p);
+  assert.equal(show(await p.frame()), show(tdispatchBytes(2, 'dropped')));
+  p.write(hex('00 00 00 04 be 00 00 02')); // Rdiscarded(2): the server gave up on it
+  await assert.rejects(withTimeout(dropped, 1000, 'the discarded call'), isMuxError('MESH_ERR_MUX_REMOTE', false));
+  // The tag is free again and the session still serves.
+  const next = client.dispatch(Buffer.from('next'));
+  assert.equal(show(await p.frame()), show(tdispatchBytes(2, 'next')));
+  p.write(rdispatchBytes(2, 0, 'n'));
+  assert.equal((await withTimeout(next, 3000, 'the next reply')).toString(), 'n');
+});
+
 test('an abort before the session opens sends nothing for that call', async (t) => {
   const { raw, client } = await rawClient(t, { pingIntervalMs: 0 });
   const ac = new AbortController();
