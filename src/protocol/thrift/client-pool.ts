@@ -138,6 +138,14 @@ class Conn {
     });
   }
 
+  /**
+   * Part of a message came that no request is waiting for (idle, or after its reply): the
+   * upstream is out of step, and the next reply would be read from inside those bytes.
+   */
+  get outOfStep(): boolean {
+    return this.waiter === undefined && this.reader.buffered > 0;
+  }
+
   /** Sends a ONEWAY message: no reply is expected, and one that comes anyway is dropped. */
   sendOneway(parts: readonly Buffer[], seqid: number): void {
     if (this.onewaySeqids.size >= MAX_ONEWAY_SEQIDS) this.onewaySeqids.delete(this.onewaySeqids.values().next().value as number);
@@ -306,8 +314,11 @@ export class ThriftConnPool {
 
   /** An idle connection, a new one while under maxSize, or the next released one. */
   private acquire(signal: AbortSignal | undefined): Promise<Conn> {
-    const idle = this.idle.pop();
-    if (idle !== undefined) return Promise.resolve(idle);
+    // An idle connection that got part of a message meanwhile is closed, not lent (outOfStep).
+    for (let idle = this.idle.pop(); idle !== undefined; idle = this.idle.pop()) {
+      if (!idle.outOfStep) return Promise.resolve(idle);
+      idle.destroy();
+    }
     const max = this.opts.maxSize ?? 0;
     if (max <= 0 || this.all.size + this.opening < max) return this.connect(signal);
     if (this.waiters.length >= (this.opts.maxWaiters ?? Infinity)) {
@@ -367,7 +378,7 @@ export class ThriftConnPool {
 
   private release(conn: Conn): void {
     if (conn.closed) return;
-    if (this.closed) {
+    if (this.closed || conn.outOfStep) {
       conn.destroy();
       return;
     }

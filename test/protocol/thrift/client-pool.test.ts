@@ -89,3 +89,36 @@ test('waiting and lent calls that give up leave the pool usable (no slot held)',
     p.close();
   }
 });
+
+test('a connection left holding part of a message nobody asked for is not lent again', async () => {
+  // Answers every call; a `stray` call's reply is followed by the start of another frame.
+  let accepted = 0;
+  const chatty = net.createServer((sock) => {
+    accepted++;
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    const reader = new MessageReader({ framed: true, proto: 'binary', maxBytes: 1 << 20 });
+    sock.on('error', () => {});
+    sock.on('data', (d: Buffer) => {
+      for (const m of reader.push(d)) {
+        const h = readMessageHead(m, 0, 'binary');
+        const reply = Buffer.concat(frameParts(encodeMessage('binary', h.name, MessageType.REPLY, h.seqid, STOP), true));
+        sock.write(h.name === 'stray' ? Buffer.concat([reply, reply.subarray(0, 6)]) : reply);
+      }
+    });
+  });
+  await new Promise<void>((r) => chatty.listen(0, '127.0.0.1', r));
+  const p = pool((chatty.address() as net.AddressInfo).port);
+  try {
+    const first = await within(p.call(call('stray', 1), 1, false, { delegations: [] }), 2000);
+    assert.ok(Buffer.isBuffer(first), JSON.stringify(first));
+    // Lent again, the connection would read the next reply from inside the stray frame.
+    const second = await within(p.call(call('ping', 2), 2, false, { delegations: [] }), 2000);
+    assert.ok(Buffer.isBuffer(second), JSON.stringify(second));
+    assert.deepEqual([readMessageHead(second, 0, 'binary').name, readMessageHead(second, 0, 'binary').seqid], ['ping', 2]);
+    assert.equal(accepted, 2);
+  } finally {
+    p.close();
+    chatty.close();
+  }
+});
