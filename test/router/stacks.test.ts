@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { leaf, union, weighted } from '../../src/naming/name-tree.js';
 import { pickLeaf } from '../../src/router/router-base.js';
-import { bound, boundLeaf, inetAddr, okTree, request, startRouter, upstream } from './support.js';
+import { bound, boundLeaf, inetAddr, okTree, rawExchange, request, startRouter, upstream } from './support.js';
 import { Tracer, type FinishedSpan } from '../../src/telemetry/tracing.js';
 import { decodeL5dCtxTrace, type TraceContext } from '../../src/telemetry/trace-context.js';
 
@@ -94,6 +94,22 @@ test('totalTimeoutMs: a slow upstream gives 504 with the timeout in l5d-err', as
   const rsp = await request(r.port, { headers: { host: 'slow' } });
   assert.equal(rsp.status, 504);
   assert.equal(rsp.headers['l5d-err'], 'exceeded 100ms total timeout for /svc/slow');
+  assert.ok(Date.now() - t0 < 1500);
+});
+
+test('totalTimeoutMs still answers 504 after the upstream sent an interim 100 Continue and went silent', async (t) => {
+  const up = await upstream((req, res) => res.writeContinue());
+  t.after(() => up.close());
+  const r = await startRouter({
+    trees: { '/svc/slow': okTree(boundLeaf('/#/io.l5d.fs/slow', inetAddr(up.port))) },
+    config: { service: global({ totalTimeoutMs: 100 }) },
+  });
+  t.after(() => r.close());
+  const t0 = Date.now();
+  // Half-closed: the router closes once it has answered (bounded by 3 s if it never does).
+  const text = await rawExchange(r.port, 'GET / HTTP/1.1\r\nHost: slow\r\n\r\n', 3000, true);
+  assert.match(text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 504 Gateway Timeout\r\n/);
+  assert.match(text, /\r\nl5d-err: exceeded 100ms total timeout for \/svc\/slow\r\n/);
   assert.ok(Date.now() - t0 < 1500);
 });
 

@@ -13,8 +13,10 @@
  *   - request body: `ex.hasBody`, `ex.pipeBody(sink)` streams the body in wire framing
  *     (chunked stays chunked, trailers included); a sink returning false pauses the client
  *     until `ex.resumeBody()`.
- *   - response: `ex.write(bytes)` (head + body in wire framing, borrowed: `ex.held` says when
- *     the socket still points into them) or `ex.writeOwned(bytes)` (handed over), `ex.end(close)`, or
+ *   - response: `ex.writeInterim(bytes)` for a 1xx (the response has not started: a final
+ *     one or an error answer follows), `ex.write(bytes)` (head + body in wire framing,
+ *     borrowed: `ex.held` says when the socket still points into them) or
+ *     `ex.writeOwned(bytes)` (handed over), `ex.end(close)`, or
  *     `ex.respond(status, headers, body)` for a local answer, `ex.fail(Http1Error)` for an
  *     error answer with `l5d-err` (or an abort once bytes were sent). `ex.status` carries the
  *     response status; `ex.responseListener` sees each final response head first (and may
@@ -32,7 +34,8 @@
  * place (Content-Length, chunked, close-delimited, HEAD/1xx/204/304). Upstream failures reach
  * the exchange's listener, or the client through `ex.fail` (502/503); a request on a stale
  * reused connection is resent once when it can be replayed and no byte came back. A 101
- * answer turns the client and upstream connections into a tunnel. Pools take
+ * answer to a request that asked to upgrade turns the client and upstream connections into a
+ * tunnel (to any other request it is a malformed response). Pools take
  * `maxConnections`, `maxQueue`, `idleTimeoutMs` and `minConnections`.
  *
  * Reads and writes — adopt.ts: accepted client sockets are moved into `onread` sockets that

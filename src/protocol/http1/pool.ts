@@ -95,6 +95,8 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   };
   /** The socket error's code (ECONNREFUSED...), for the failure message. */
   private lastError: string | undefined = undefined;
+  /** The upstream ended its stream (a FIN, not a reset). */
+  private eof = false;
   private readonly info = new ResponseInfo();
   private readonly framer = new BodyFramer();
   /** The buffer the next read lands in; null once a pending write holds the last one. */
@@ -102,6 +104,12 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   private rsize = FIRST_READ_BUFFER;
   /** Set once upgraded: upstream bytes go straight to this client socket. */
   private tunnel: Socket | null = null;
+  /** The read being handled filled its buffer: more bytes may be waiting behind it. */
+  private readFull = false;
+  /** Releases a connection whose last response ended a full read, once that read is over. */
+  private readonly releaseLater = (): void => {
+    if (!this.socket.destroyed && this.ex === null) this.pool.release(this);
+  };
 
   constructor(pool: Http1Pool, opts: PoolOptions) {
     this.pool = pool;
@@ -132,6 +140,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     this.socket.on('timeout', () => this.socket.destroy());
     this.socket.on('drain', () => { if (this.ex !== null && !this.reqBodyDone) this.ex.resumeBody(); });
     this.socket.on('error', (e: NodeJS.ErrnoException) => { this.lastError = e.code ?? e.message; });
+    this.socket.on('end', () => { this.eof = true; });
     this.socket.on('close', () => this.onClose());
   }
 
@@ -199,6 +208,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     }
     const ex = this.ex;
     if (ex !== null) ex.held = false;
+    this.readFull = n === buf.length;
     this.onData(b);
     // A write that did not complete at once still points into `buf`; or `buf` is the small
     // first buffer and a read filled it: either way the next read gets a new one.
@@ -238,10 +248,18 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       // The partial head is copied: `buf` may be the connection's read buffer.
       if (r === RESPONSE_NEED_MORE) { this.pending = Buffer.from(buf.subarray(at)); if (at > 0) ex.write(buf.subarray(0, at)); return; }
       if (r === RESPONSE_BAD) { this.broken(ex); return; }
-      if (info.status === 101) { this.upgraded(ex, buf, at, r); return; }
+      if (info.status === 101) {
+        // A 101 answers only a request that asked to upgrade: to any other it would make the
+        // client's connection a tunnel to whatever the upstream sends next.
+        if (ex.head.forwards('upgrade')) this.upgraded(ex, buf, at, r);
+        else this.broken(ex);
+        return;
+      }
       if (info.status < 200) {
-        // 1xx (100 Continue): forwarded ahead of the final response.
-        if (!ex.write(buf.subarray(at, r))) this.socket.pause();
+        // 1xx (100 Continue): forwarded ahead of the final response, which is still to come
+        // (so a timeout or an upstream failure can still answer). Not to an HTTP/1.0 client,
+        // which knows no 1xx and would read it as the final response (RFC 9110 15.2).
+        if (ex.head.minor !== 0 && !ex.writeInterim(buf.subarray(at, r))) this.socket.pause();
         buf = buf.subarray(r);
         at = 0;
         if (buf.length === 0) return;
@@ -285,8 +303,10 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       return this.writeRebuilt(ex, buf, start, headEnd, upto, strip ?? NONE, extra, EMPTY);
     }
     // The client hop gets its own connection management: the upstream's hop-by-hop fields are
-    // dropped, and `connection: close` says when the client connection ends after this.
-    const closing = info.close || !ex.head.keepAlive || ex.conn.expired;
+    // dropped, and `connection: close` says when the client connection ends after this. It ends
+    // too when the request body is not all read yet (an upstream that answers before reading
+    // it): unannounced, a keep-alive client would send its next request into the close.
+    const closing = info.close || !ex.head.keepAlive || ex.conn.expired || !ex.bodyDone;
     const keepAlive10 = !closing && ex.head.minor === 0;
     // A lone `Connection: keep-alive` stays when it is true of the client hop as well (most
     // upstreams send it on every response; forwarding the head as it is saves a rebuild).
@@ -368,8 +388,13 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     ex.canceller = null;
     this.served++;
     // Released first: ending the exchange may dispatch the client's next pipelined request.
-    if (reusable) this.pool.release(this);
-    else this.socket.destroy();
+    // After a read that filled its buffer, bytes the upstream sent past this response may be
+    // waiting (Node reads them right after this one): the connection is released on the next
+    // turn, once they were seen (and it dropped), or the next request would get them as its
+    // response.
+    if (!reusable) this.socket.destroy();
+    else if (this.readFull) setImmediate(this.releaseLater);
+    else this.pool.release(this);
     // The forwarded head says the upstream closes (or is HTTP/1.0): the client will close too.
     ex.end(this.info.close);
   }
@@ -390,9 +415,13 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     ex.drain = null;
     ex.canceller = null;
     if (this.state === S_BODY && this.framer.kind === BODY_CLOSE) {
-      // A close-delimited body ends here; the client connection must close too.
+      // A close-delimited body ends here; the client connection must close too. Closed without
+      // the upstream's end of stream (a reset), the body may be cut: the client, which can tell
+      // the end only by the close, gets a reset too rather than a clean close that passes the
+      // cut body as whole. (An error writing the request body after that end does not count.)
       this.state = S_IDLE;
-      ex.end(true);
+      if (this.eof) ex.end(true);
+      else ex.abort(true);
       return;
     }
     if (!this.gotBytes && this.served > 0 && !ex.done && !ex.hasBody) {

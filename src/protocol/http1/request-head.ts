@@ -154,6 +154,13 @@ export class Http1RequestHead {
     return false;
   }
 
+  /** True when the forwarded head carries a field of that name: received and not removed, or set. */
+  forwards(lower: string): boolean {
+    const e = this.edits;
+    if (e !== null) for (let i = 0; i < e.length; i += 2) if (e[i] === lower) return e[i + 1] !== null;
+    return this.header(lower) !== undefined;
+  }
+
   /** Every value of a header, by lowercase name. */
   headerAll(lower: string): string[] {
     const out: string[] = [];

@@ -63,8 +63,10 @@ export function parseResponseHead(b: Buffer, start: number, headRequest: boolean
   let i = start;
   // HTTP/1.x SSS reason
   if (b[i] !== 0x48 || b[i + 1] !== 0x54 || b[i + 2] !== 0x54 || b[i + 3] !== 0x50 || b[i + 4] !== 0x2f || b[i + 5] !== 0x31 || b[i + 6] !== 0x2e) return RESPONSE_BAD;
+  // HTTP/1.0 or HTTP/1.1 only: the status line is forwarded as received, and a client cannot
+  // read a version that does not exist (llhttp refuses HTTP/1.2).
   const minor = b[i + 7]! - 0x30;
-  if (minor < 0 || minor > 9 || b[i + 8] !== SP) return RESPONSE_BAD;
+  if (minor < 0 || minor > 1 || b[i + 8] !== SP) return RESPONSE_BAD;
   const d0 = b[i + 9]! - 0x30, d1 = b[i + 10]! - 0x30, d2 = b[i + 11]! - 0x30;
   if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return RESPONSE_BAD;
   const status = d0 * 100 + d1 * 10 + d2;
@@ -98,12 +100,18 @@ export function parseResponseHead(b: Buffer, start: number, headRequest: boolean
       let v = 0;
       if (ve === vs || ve - vs > 15) return RESPONSE_BAD;
       for (let k = vs; k < ve; k++) { const d = b[k]! - 0x30; if (d < 0 || d > 9) return RESPONSE_BAD; v = v * 10 + d; }
-      if (cl >= 0 && cl !== v) return RESPONSE_BAD;
+      // Even an equal second Content-Length is refused: the head is forwarded as received, and
+      // strict clients (llhttp) refuse any duplicate, as the request parser here does.
+      if (cl >= 0) return RESPONSE_BAD;
       cl = v;
     } else if (n === 17 && eqLower(b, ns, ne, 'transfer-encoding')) {
       te = true;
-      // The final coding decides the framing; anything else is read until close.
-      chunked = ve - vs >= 7 && eqLower(b, ve - 7, ve, 'chunked');
+      // The final coding decides the framing; anything else is read until close. It must be the
+      // whole last list element: `xchunked` is another coding, read until close by clients too.
+      let last = vs;
+      for (let k = ve - 1; k >= vs; k--) if (b[k] === 0x2c) { last = k + 1; break; }
+      while (last < ve && (b[last] === SP || b[last] === HTAB)) last++;
+      chunked = ve - last === 7 && eqLower(b, last, ve, 'chunked');
     } else if (n === 13 && eqLower(b, ns, ne, 'l5d-retryable')) {
       retryable = eqLower(b, vs, ve, 'true');
     } else if (n === 10 && eqLower(b, ns, ne, 'connection')) {
@@ -124,9 +132,11 @@ export function parseResponseHead(b: Buffer, start: number, headRequest: boolean
   out.end = end;
   out.buf = b;
   out.contentLength = 0;
+  // Both framings in one head is refused whatever the status: a response without a body still
+  // carries them to the client, which refuses the head (llhttp does, for HEAD, 1xx and 204 too).
+  if (te && cl >= 0) return RESPONSE_BAD;
   if (headRequest || status < 200 || status === 204 || status === 304) out.bodyKind = BODY_NONE;
   else if (te) {
-    if (cl >= 0) return RESPONSE_BAD;
     out.bodyKind = chunked ? BODY_CHUNKED : BODY_CLOSE;
   } else if (cl >= 0) {
     out.bodyKind = cl === 0 ? BODY_NONE : BODY_LENGTH;

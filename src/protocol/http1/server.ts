@@ -204,6 +204,16 @@ export class Http1Exchange {
     return (r & WRITE_FULL) === 0;
   }
 
+  /**
+   * Writes an interim (1xx) response, borrowed as by `write`. The response has not started: a
+   * final response, or an error answer, still follows.
+   */
+  writeInterim(b: Buffer): boolean {
+    const r = this.conn.writer.writeBorrowed(b);
+    if ((r & WRITE_HELD) !== 0) this.held = true;
+    return (r & WRITE_FULL) === 0;
+  }
+
   /** Writes response bytes the caller hands over (never reused). False means wait for `drain`. */
   writeOwned(b: Buffer): boolean {
     this.responseStarted = true;
@@ -259,11 +269,23 @@ export class Http1Exchange {
     this.respond(err.status, [['l5d-err', err.message], ['content-type', 'text/plain']], `${err.message}\n`);
   }
 
-  /** Drops the client connection (a response cannot be completed). */
-  abort(): void {
+  /**
+   * Drops the client connection (a response cannot be completed). `reset`: with a TCP reset,
+   * for a response whose end the client can tell only by the close (a close-delimited body).
+   */
+  abort(reset = false): void {
     if (this.done) return;
     this.done = true;
-    this.conn.socket.destroy();
+    const s = this.conn.socket;
+    if (!reset) s.destroy();
+    else {
+      // TLS sockets have no TCP handle of their own to reset: they are closed.
+      try {
+        s.resetAndDestroy();
+      } catch {
+        s.destroy();
+      }
+    }
     this.responseListener?.onDone?.(this);
   }
 }

@@ -4,7 +4,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { createHttp1Proxy, type Http1Proxy } from '../../../src/protocol/http1/proxy.js';
 import { createHttp1Server, type ResponseListener } from '../../../src/protocol/http1/server.js';
@@ -380,4 +380,133 @@ test('an upgraded connection (101) relays both directions intact, with back-pres
   assert.equal(all.subarray(0, head.length).toString('latin1'), head);
   assert.ok(all.subarray(head.length).equals(down), 'upstream → client bytes differ');
   assert.ok(Buffer.concat(received).equals(upBytes), 'client → upstream bytes differ');
+});
+
+// Upstream responses a strict client cannot read, or would read otherwise, found by
+// test/e2e/upstream-fuzz-http1.test.ts: each answers 502 (the head is forwarded as received).
+test('framing a client would refuse or read otherwise is refused: a second Content-Length, CL with TE in any head, HTTP/1.2', async () => {
+  const heads = [
+    ['GET', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok'],
+    ['GET', 'HTTP/1.1 204 No Content\r\nContent-Length: 0\r\ncontent-length: 0\r\n\r\n'],
+    ['GET', 'HTTP/1.1 100 Continue\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'],
+    ['HEAD', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n'],
+    ['GET', 'HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n'],
+    ['GET', 'HTTP/1.2 200 OK\r\nContent-Length: 2\r\n\r\nok'],
+    ['GET', 'HTTP/1.9 200 OK\r\nContent-Length: 2\r\n\r\nok'],
+  ] as const;
+  for (const [method, response] of heads) {
+    const { up, port } = await setup(() => response);
+    const r = await exchange(port, `${method} / HTTP/1.1\r\nHost: svc\r\n\r\n`, 1, { headFor: [0] });
+    assert.equal(r.responses[0]!.line, 'HTTP/1.1 502 Bad Gateway', JSON.stringify(response));
+    assert.match(r.responses[0]!.headers['l5d-err']!, /^upstream 127\.0\.0\.1:\d+ sent a malformed response$/);
+    assert.equal(up.requests.length, 1);
+  }
+});
+
+test('a Transfer-Encoding whose last coding only ends in "chunked" is read to the close, and the client connection closes after it', async () => {
+  const raw = '5\r\nhello\r\n0\r\n\r\n';
+  for (const te of ['xchunked', 'gzip, notchunked']) {
+    const { port } = await setup((_req, sock) => { sock.end(`HTTP/1.1 200 OK\r\nTransfer-Encoding: ${te}\r\n\r\n${raw}`); return null; });
+    const r = await exchange(port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\nGET /next HTTP/1.1\r\nHost: svc\r\n\r\n', 2, { waitClose: true });
+    assert.equal(r.text, `HTTP/1.1 200 OK\r\nTransfer-Encoding: ${te}\r\nconnection: close\r\n\r\n${raw}`);
+    assert.equal(r.closed, true);
+  }
+});
+
+test('a 101 to a request that asked for no upgrade answers 502: the client connection is not made a tunnel', async () => {
+  const { up, port } = await setup(() => 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nbytes for a tunnel');
+  const r = await exchange(port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\n', 1);
+  assert.equal(r.responses[0]!.line, 'HTTP/1.1 502 Bad Gateway');
+  assert.doesNotMatch(r.text, /101|tunnel/);
+  assert.equal(up.requests.length, 1);
+});
+
+test('an interim response does not start the response: a malformed final response after it still answers 502', async () => {
+  const { port } = await setup(() => 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n');
+  const r = await exchange(port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\n', 2);
+  assert.deepEqual(r.responses.map((m) => m.line), ['HTTP/1.1 100 Continue', 'HTTP/1.1 502 Bad Gateway']);
+  assert.equal(r.closed, false);
+});
+
+test('an HTTP/1.0 client gets no interim responses, only the final one', async () => {
+  const { port } = await setup(() => 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone');
+  const r = await exchange(port, 'GET / HTTP/1.0\r\nHost: svc\r\n\r\n', 1, { waitClose: true });
+  assert.equal(r.text, 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\nconnection: close\r\n\r\ndone');
+});
+
+test('a close-delimited body the upstream cuts with a reset reaches the client as a reset, not as a whole body', async () => {
+  let reset!: () => void;
+  const { port } = await setup((_req, sock) => {
+    sock.write('HTTP/1.1 200 OK\r\n\r\npart of a body');
+    reset = () => sock.resetAndDestroy();
+    return null;
+  });
+  const client = connect(port, '127.0.0.1');
+  cleanups.push(async () => { client.destroy(); });
+  let text = '';
+  const ended = new Promise<string>((resolve) => {
+    client.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    client.on('end', () => resolve('end'));
+  });
+  // The reset comes once the bytes before it reached the client: the router has read them all.
+  client.on('data', (b: Buffer) => {
+    text += b.toString('latin1');
+    if (text.endsWith('part of a body')) reset();
+  });
+  client.write('GET / HTTP/1.1\r\nHost: svc\r\n\r\n');
+  assert.equal(await ended, 'ECONNRESET');
+  assert.equal(text, 'HTTP/1.1 200 OK\r\nconnection: close\r\n\r\npart of a body');
+});
+
+test('an answer before the request body was read says connection: close, since the connection closes after it', async () => {
+  // The upstream answers each request as soon as its head arrives, before reading its body.
+  const upstream = createServer((sock) => {
+    sock.on('error', () => {});
+    let seen = '';
+    sock.on('data', (b: Buffer) => {
+      seen += b.toString('latin1');
+      for (let i = seen.indexOf('\r\n\r\n'); i >= 0; i = seen.indexOf('\r\n\r\n')) {
+        seen = seen.slice(i + 4);
+        sock.write(ok('early'));
+      }
+    });
+  });
+  upstream.listen(0, '127.0.0.1');
+  await once(upstream, 'listening');
+  const proxy = createHttp1Proxy({ upstream: { host: '127.0.0.1', port: (upstream.address() as AddressInfo).port } });
+  const port = (await proxy.server.listen(0, '127.0.0.1')).port;
+  const client = connect(port, '127.0.0.1');
+  cleanups.push(() => proxy.close(), async () => { client.destroy(); upstream.close(); });
+  client.on('error', () => {});
+  let text = '';
+  const waiters: (() => void)[] = [];
+  client.on('data', (b: Buffer) => { text += b.toString('latin1'); for (const w of waiters.splice(0)) w(); });
+  const answers = async (n: number): Promise<void> => {
+    for (let i = 0; i < 100 && text.split('early').length - 1 < n; i++) await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 50); });
+  };
+  const closed = once(client, 'close');
+  // A first request connects the upstream, so that the second is answered while its body is on its way.
+  client.write('GET / HTTP/1.1\r\nHost: svc\r\n\r\n');
+  await answers(1);
+  client.write('POST / HTTP/1.1\r\nHost: svc\r\nContent-Length: 10\r\n\r\nhello');
+  await answers(2);
+  client.write('worldGET /next HTTP/1.1\r\nHost: svc\r\n\r\n');
+  await closed;
+  assert.equal(text, `${ok('early')}HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nearly`);
+});
+
+// A read of the router's that ends where a response ends may have more bytes behind it that
+// Node reads at once: the connection must not take another request before they are seen.
+test('bytes an upstream sent past a response that ends a full read are not taken as the response to a queued request', async () => {
+  // The first read of an upstream connection is 8 KiB: the response fills it to the byte.
+  const head = 'HTTP/1.1 200 OK\r\nContent-Length: 8151\r\n\r\n';
+  const first = head + 'a'.repeat(8151);
+  assert.equal(first.length, 8192);
+  const { up, port } = await setup((req) => (req.line.includes('/first') ? `${first}HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED` : ok('second')), { maxConnections: 1 });
+  const [a, b] = await Promise.all([exchange(port, 'GET /first HTTP/1.1\r\nHost: svc\r\n\r\n'), exchange(port, 'GET /second HTTP/1.1\r\nHost: svc\r\n\r\n')]);
+  assert.equal(a.responses[0]!.body, 'a'.repeat(8151));
+  assert.equal(b.responses[0]!.body, 'second');
+  assert.doesNotMatch(a.text + b.text, /SMUGGLED/);
+  // The first connection was dropped for its extra bytes; the second request had a new one.
+  assert.equal(up.connections, 2);
 });
