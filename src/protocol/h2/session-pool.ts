@@ -1,13 +1,15 @@
 /**
  * One HTTP/2 client session per endpoint, requests multiplexed on it. The session is opened on
  * the first request and opened again after it goes away (GOAWAY, connection lost, idle
- * timeout). A stream that fails because its session could not connect is told apart
- * (`isConnectFailure`), since such a request never reached the endpoint.
+ * timeout, or no answer to a probe while streams are open on it). A stream that fails because
+ * its session could not connect is told apart (`isConnectFailure`), since such a request never
+ * reached the endpoint.
  */
 import * as http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import type { H2Settings } from './server.js';
+import { H2Error } from './errors.js';
+import { DEFAULT_PROBE_MS, type H2Settings } from './server.js';
 
 export interface H2SessionPoolOptions {
   readonly host: string;
@@ -20,6 +22,12 @@ export interface H2SessionPoolOptions {
   readonly settings?: H2Settings;
   /** TCP_NODELAY (node:http2's own default: on) and SO_KEEPALIVE (default: off) of each session's socket. */
   readonly socket?: { readonly noDelay: boolean; readonly keepAlive: boolean };
+  /**
+   * While streams are open on a session, it is sent an empty SETTINGS frame this often and
+   * destroyed if one is not acknowledged by the next (see probeWhileBusy). Default
+   * DEFAULT_PROBE_MS; 0: never.
+   */
+  readonly probeMs?: number;
 }
 
 /** Streams of a session that never connected fail with this flag set on their error. */
@@ -32,6 +40,8 @@ export function isConnectFailure(err: unknown): boolean {
 export class H2SessionPool {
   readonly authority: string;
   private session: http2.ClientHttp2Session | undefined = undefined;
+  /** Counts a stream opened on `session` for its probe (undefined: no probe). */
+  private track: ((stream: http2.ClientHttp2Stream) => void) | undefined = undefined;
   private readonly everConnected = new WeakSet<http2.ClientHttp2Session>();
   private closed = false;
   /** Sessions opened over this pool's life (a reconnect adds one). */
@@ -53,11 +63,16 @@ export class H2SessionPool {
 
   private open(): http2.ClientHttp2Session {
     const url = `${this.scheme}://${this.authority}`;
-    const settings = this.opts.settings;
-    const s =
-      this.opts.tls !== undefined ? http2.connect(url, { ...this.opts.tls, ALPNProtocols: ['h2'], settings }) : settings !== undefined ? http2.connect(url, { settings }) : http2.connect(url);
+    // No server push (SETTINGS_ENABLE_PUSH 0): nothing here takes a pushed stream, and node:http2
+    // would make one anyway, without an 'error' listener, so the session's next error (which an
+    // upstream can cause at will) would be thrown from it and end the process. nghttp2 now
+    // refuses a PUSH_PROMISE as the connection error it is.
+    const settings: http2.Settings = { ...this.opts.settings, enablePush: false };
+    const s = this.opts.tls !== undefined ? http2.connect(url, { ...this.opts.tls, ALPNProtocols: ['h2'], settings }) : http2.connect(url, { settings });
     this.opened++;
     this.session = s;
+    const probe = this.opts.probeMs ?? DEFAULT_PROBE_MS;
+    this.track = probe > 0 ? probeWhileBusy(s, probe, this.authority) : undefined;
     const drop = (): void => {
       if (this.session === s) this.session = undefined;
     };
@@ -93,6 +108,7 @@ export class H2SessionPool {
     let s = this.session;
     if (s === undefined || s.destroyed || s.closed) s = this.open();
     const stream = s.request(headers, options);
+    this.track?.(stream);
     if (!this.everConnected.has(s)) {
       const session = s;
       stream.once('error', (e: NodeJS.ErrnoException & { [CONNECT_FAILED]?: boolean }) => {
@@ -110,4 +126,61 @@ export class H2SessionPool {
     this.session = undefined;
     s?.destroy();
   }
+}
+
+/**
+ * After a connection error the upstream caused (a malformed frame, bad HPACK, a frame over the
+ * size limit) nghttp2 sends GOAWAY and stops reading, but node:http2 neither tells JavaScript
+ * nor closes the socket (as on the server side: ./server.ts, destroyUnresponsive). The session
+ * looks open (or, once a frame could not be sent, closing), so the pool keeps it: its streams
+ * under way never end and each new stream is refused at once, for as long as the process runs.
+ * So while streams are open on a session, and for one round after the last one closed, it is
+ * sent an empty SETTINGS frame every `ms`; a session that has not acknowledged it by the next
+ * round is destroyed (its streams fail, the next request opens another). A live upstream
+ * acknowledges at once (RFC 9113 §6.5.3); nghttp2 sends nothing more on a session it has ended,
+ * so that frame never leaves. Not a PING: node:http2 cancels PINGs on a closing session, whose
+ * streams (under a GOAWAY) may still be answered. Not on the session's timeout, which
+ * idleTimeoutMs uses. Returns what counts a stream opened on the session.
+ */
+function probeWhileBusy(s: http2.ClientHttp2Session, ms: number, authority: string): (stream: http2.ClientHttp2Stream) => void {
+  let open = 0;
+  let idleRounds = 0;
+  let waiting = false;
+  let timer: NodeJS.Timeout | undefined;
+  const answered = (err: Error | null): void => {
+    if (err === null) waiting = false;
+  };
+  const arm = (): void => {
+    timer = setTimeout(round, ms);
+    timer.unref();
+  };
+  const round = (): void => {
+    timer = undefined;
+    if (s.destroyed) return;
+    if (waiting) {
+      s.destroy(new H2Error('MESH_ERR_H2_SESSION_UNANSWERED', `the session to ${authority} did not acknowledge SETTINGS within ${ms} ms`));
+      return;
+    }
+    if (open === 0 && ++idleRounds > 1) return;
+    waiting = true;
+    try {
+      s.settings({}, answered);
+    } catch {
+      s.destroy();
+      return;
+    }
+    arm();
+  };
+  const closed = (): void => {
+    open--;
+  };
+  s.once('close', () => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
+  return (stream) => {
+    open++;
+    idleRounds = 0;
+    stream.on('close', closed);
+    if (timer === undefined && !s.destroyed) arm();
+  };
 }

@@ -27,7 +27,7 @@ import { RoutedCall } from '../routed-call.js';
 import type { H2Client, H2Endpoint } from './client.js';
 import type { H2RouterCore, H2ServerContext, H2Service } from './router.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_HTTP_1_1_REQUIRED, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
 /** Response fields never forwarded on an HTTP/2 hop, and those a clearContext server strips. */
 const CONNECTION_FIELDS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
@@ -43,7 +43,19 @@ export function cleanResponseHeaders(h: http2.IncomingHttpHeaders, clearContext:
     if (clearContext && CLEARED_FIELDS.has(name)) continue;
     out[name] = v;
   }
+  keepNeverIndexed(h, out);
   return out;
+}
+
+/**
+ * Marks in `to` the fields of `from` that came never-indexed (node:http2 lists their names under
+ * `http2.sensitiveHeaders`) and that `to` still carries: an intermediary must not re-encode such
+ * a field so that it is indexed (RFC 7541 §7.1.3), and node:http2 indexes any field not marked.
+ */
+export function keepNeverIndexed(from: http2.IncomingHttpHeaders, to: http2.OutgoingHttpHeaders): void {
+  const never = (from as Record<symbol, readonly string[] | undefined>)[http2.sensitiveHeaders];
+  if (never === undefined || never.length === 0) return;
+  (to as Record<symbol, string[]>)[http2.sensitiveHeaders] = never.filter((n) => to[n] !== undefined);
 }
 
 /** The headers of a response the router makes itself (Linkerd's error responder). */
@@ -102,6 +114,8 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
   private respStatus = 0;
   private respChunks: Buffer[] = [];
   private respBytes = 0;
+  /** Body bytes of the current attempt's response (to hold against its content-length). */
+  private respBodyBytes = 0;
   private respTrailers: http2.IncomingHttpHeaders | undefined = undefined;
   private upEnded = false;
   private readonly remote: string | undefined;
@@ -287,6 +301,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     this.respStatus = status;
     this.respChunks = [];
     this.respBytes = 0;
+    this.respBodyBytes = 0;
     this.respTrailers = undefined;
     const classifier = this.svc.classifier;
     let cls = classifier.classifyHeaders(this.method, status, h);
@@ -340,6 +355,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
 
   private onResponseData(up: http2.ClientHttp2Stream, c: Buffer): void {
     if (up !== this.up || this.finished) return;
+    this.respBodyBytes += c.length;
     if (this.held) {
       this.respChunks.push(c);
       this.respBytes += c.length;
@@ -357,6 +373,12 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
 
   private onResponseEnd(up: http2.ClientHttp2Stream): void {
     if (up !== this.up || this.finished) return;
+    // node:http2 also ends a stream the upstream reset with CANCEL (its rstCode then says so)
+    // or with NO_ERROR (nothing says so but a content-length the body fell short of: nghttp2
+    // holds content-length only against END_STREAM). Ending the caller's stream would relay a
+    // truncated (with its content-length, malformed) response: it is left to the close that
+    // follows, as a reset.
+    if (up.rstCode !== NGHTTP2_NO_ERROR || this.cutShort()) return;
     this.upEnded = true;
     if (!this.attemptRecorded) {
       const cls = this.svc.classifier.classifyEnd(this.method, this.respStatus, this.respHeaders, this.respTrailers ?? {});
@@ -372,6 +394,13 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     }
     if (this.held) this.release();
     else if (this.responding) this.endResponse();
+  }
+
+  /** The response declares a content-length its body did not reach (HEAD, 204 and 304 have none to reach). */
+  private cutShort(): boolean {
+    const declared = this.respHeaders['content-length'];
+    if (declared === undefined || this.method === 'HEAD' || this.respStatus === 204 || this.respStatus === 304) return false;
+    return Number(declared) !== this.respBodyBytes;
   }
 
   private endResponse(): void {
@@ -424,7 +453,10 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     if (committed) {
       // A response under way cannot become another one: the caller's stream is reset too.
       this.finalClass = 'failure';
-      if (!this.down.destroyed) this.down.close(rst === NGHTTP2_NO_ERROR ? NGHTTP2_INTERNAL_ERROR : rst);
+      // NO_ERROR would tell the caller nothing went wrong, and a code RFC 9113 does not define
+      // (the upstream's own, or garbage) is INTERNAL_ERROR to the caller (§7 allows that)
+      // rather than passed on to a hop that never saw the upstream.
+      if (!this.down.destroyed) this.down.close(rst === NGHTTP2_NO_ERROR || rst > NGHTTP2_HTTP_1_1_REQUIRED ? NGHTTP2_INTERNAL_ERROR : rst);
       return;
     }
     if (err.retryable && this.replayable && this.requeues < MAX_REQUEUES && this.client!.tryRequeue()) {

@@ -7,7 +7,7 @@ import type { Addr, Address } from '../../naming/addr.js';
 import type { Var } from '../../naming/contracts.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import { H2SessionPool } from '../../protocol/h2/session-pool.js';
-import type { H2Settings } from '../../protocol/h2/server.js';
+import { DEFAULT_PROBE_MS, type H2Settings } from '../../protocol/h2/server.js';
 import { PoolClient, type PoolEndpoint } from '../pool-client.js';
 import type { CommonClientParams } from '../router-config.js';
 
@@ -20,7 +20,10 @@ export type H2Endpoint = PoolEndpoint<H2SessionPool>;
 export type H2Client = PoolClient<H2SessionPool>;
 
 export function newH2Client(id: string, addr: Var<Addr>, params: H2ClientParams, metrics: Metrics, scope: readonly string[]): H2Client {
+  // Tests that must see ended sessions go within seconds shorten the probe (as for servers).
+  const envProbe = Number(process.env['MESHWORK_H2_PROBE_MS']);
+  const probeMs = Number.isFinite(envProbe) && envProbe > 0 ? envProbe : DEFAULT_PROBE_MS;
   const pool = (address: Address): H2SessionPool =>
-    new H2SessionPool({ host: address.host, port: address.port, tls: params.tls, idleTimeoutMs: params.sessionIdleTimeMs, settings: params.settings, socket: params.socket });
+    new H2SessionPool({ host: address.host, port: address.port, tls: params.tls, idleTimeoutMs: params.sessionIdleTimeMs, settings: params.settings, socket: params.socket, probeMs });
   return new PoolClient(id, addr, params, pool, metrics, scope);
 }

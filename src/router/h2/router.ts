@@ -29,7 +29,7 @@ import { createH2Classifier, type H2ResponseClassifier } from '../classifiers/h2
 import { newH2Client, type H2Client, type H2ClientParams } from './client.js';
 import { h2Settings } from './settings.js';
 import { H2HeadersView } from './identifiers.js';
-import { H2Call, errorHeaders } from './call.js';
+import { H2Call, errorHeaders, keepNeverIndexed } from './call.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -202,6 +202,7 @@ export class H2Router<D extends DtabLike = DtabLike> extends RouterBase<D, H2Cli
       fwd[name] = v;
     }
     if (fwd[':authority'] === undefined && typeof headers['host'] === 'string') fwd[':authority'] = headers['host'];
+    keepNeverIndexed(headers, fwd);
 
     const depth = via === undefined ? 0 : H.viaDepth([via]);
     if (depth >= srv.maxCallDepth) {
