@@ -848,6 +848,9 @@ function genConnBreak(g: FuzzGen, i: number): Case {
         { a: 'raw', bytes: (sid) => h2frame(F_PUSH, END_HEADERS, sid, Buffer.concat([u32(promised), reqBlock])) },
         { a: 'raw', bytes: () => Buffer.concat([h2frame(F_HEADERS, END_HEADERS, promised, encodeBlock([field(':status', '200')])), h2frame(F_DATA, END_STREAM, promised, pushed)]) },
         ...dataActs(g, r.body, true),
+        // Then, now and then, something node:http2 ends the session over with an error (an
+        // unsolicited PING ACK), which it would throw from a pushed stream it made.
+        ...(g.chance(0.5) ? [frame(F_PING, ACK, 0, Buffer.alloc(8))] : []),
       ]);
     }
     case 11: {

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import { connectH2 as connect, startH2Router, startH2Upstream } from '../../support/h2.js';
 
 interface Upstream {
@@ -155,3 +156,118 @@ test('a request body still flowing when the upstream has answered is read to its
     await up.close();
   }
 });
+
+test('a field sent never-indexed stays so on the next hop, both ways (RFC 7541 §7.1.3)', async () => {
+  let seen: http2.IncomingHttpHeaders = {};
+  const up = await upstream((s, h) => {
+    seen = h;
+    s.respond({ ':status': 200, 'x-up-secret': 'u', 'x-plain': 'p', [http2.sensitiveHeaders]: ['x-up-secret'] } as http2.OutgoingHttpHeaders, { endStream: true });
+  });
+  const h = await startH2Router(up.port, {});
+  const session = await connect(h.port);
+  try {
+    const st = session.request({ ':path': '/s', 'x-secret': 's', 'x-plain': 'p', [http2.sensitiveHeaders]: ['x-secret'] } as http2.OutgoingHttpHeaders, { endStream: true });
+    const got = new Promise<http2.IncomingHttpHeaders>((resolve) => st.once('response', resolve));
+    await response(st);
+    const never = (x: http2.IncomingHttpHeaders): unknown => (x as Record<symbol, unknown>)[http2.sensitiveHeaders];
+    assert.deepEqual(never(await got), ['x-up-secret']);
+    assert.equal(seen['x-secret'], 's');
+    assert.deepEqual(never(seen), ['x-secret']);
+  } finally {
+    session.destroy();
+    await h.close();
+    await up.close();
+  }
+});
+
+/** How the caller's stream ended: 'end' came, its body, and the RST_STREAM code it closed with (-1: not closed in 3 s). */
+function ending(st: http2.ClientHttp2Stream): Promise<{ ended: boolean; body: string; rstCode: number }> {
+  return new Promise((resolve) => {
+    let ended = false;
+    let body = '';
+    setTimeout(() => resolve({ ended, body, rstCode: -1 }), 3000).unref();
+    st.on('data', (c: Buffer) => (body += c.toString()));
+    st.on('end', () => (ended = true));
+    st.on('error', () => {});
+    st.on('close', () => resolve({ ended, body, rstCode: st.rstCode ?? -1 }));
+  });
+}
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+
+function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(stream, 5);
+  return Buffer.concat([h, payload]);
+}
+
+/**
+ * A raw h2c upstream (node:http2 cannot reset a stream without ending it first) that answers
+ * each request stream with `answer(stream)`, acknowledges SETTINGS and answers PINGs.
+ */
+async function rawUpstream(answer: (stream: number) => Buffer): Promise<{ port: number; close(): Promise<void> }> {
+  const socks = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    socks.add(s);
+    s.on('close', () => socks.delete(s));
+    s.on('error', () => {});
+    let buf = Buffer.alloc(0);
+    let prefaced = false;
+    s.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      if (!prefaced) {
+        if (buf.length < 24) return;
+        buf = buf.subarray(24);
+        prefaced = true;
+        s.write(frame(4, 0, 0, Buffer.alloc(0)));
+      }
+      while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+        const len = buf.readUIntBE(0, 3);
+        const [type, flags, id, p] = [buf[3]!, buf[4]!, buf.readUInt32BE(5) & 0x7fffffff, buf.subarray(9, 9 + len)];
+        buf = buf.subarray(9 + len);
+        if (type === 4 && (flags & 1) === 0) s.write(frame(4, 1, 0, Buffer.alloc(0)));
+        if (type === 6 && (flags & 1) === 0) s.write(frame(6, 1, 0, p));
+        if (type === 1) s.write(answer(id));
+      }
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        srv.close(() => r());
+      }),
+  };
+}
+
+for (const [what, length, code, want] of [
+  // node:http2 ends a stream reset with CANCEL or NO_ERROR as if END_STREAM had come.
+  ['CANCEL', false, NGHTTP2_CANCEL, NGHTTP2_CANCEL],
+  ['NO_ERROR, short of its content-length', true, NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR],
+  ['a code RFC 9113 does not define', false, 0xdeadbeef, NGHTTP2_INTERNAL_ERROR],
+] as const) {
+  test(`a response the upstream resets mid-body (${what}) is reset to the caller with ${want}, never ended as if complete`, async () => {
+    const rst = Buffer.alloc(4);
+    rst.writeUInt32BE(code >>> 0);
+    // :status 200 (static index 8), then content-length: 10 (a literal on static name 28).
+    const fields = Buffer.from(length ? [0x88, 0x0f, 0x0d, 0x02, 0x31, 0x30] : [0x88]);
+    const up = await rawUpstream((id) => Buffer.concat([frame(1, 4, id, fields), frame(0, 0, id, Buffer.from('abc')), frame(3, 0, id, rst)]));
+    const h = await startH2Router(up.port, {});
+    const session = await connect(h.port);
+    try {
+      const r = await ending(session.request({ ':path': '/r' }, { endStream: true }));
+      // (The caller's node:http2 also emits 'end' on a CANCEL: the code is what tells.)
+      assert.deepEqual([r.body, r.rstCode], ['abc', want]);
+      if (want !== NGHTTP2_CANCEL) assert.equal(r.ended, false);
+    } finally {
+      session.destroy();
+      await h.close();
+      await up.close();
+    }
+  });
+}
