@@ -4,30 +4,33 @@
  * send; here the upstream is a raw `net` server speaking h2 at the frame level, which answers
  * each stream the proxy opens with a seeded script: valid responses (HEADERS + DATA, trailers as
  * gRPC sends them, CONTINUATION, padding, Huffman, never-indexed fields, 1xx, unknown frame types,
- * PINGs, short stalls), stream-level breakage (pseudo-headers missing, duplicated or in trailers,
- * uppercase and connection-specific fields, content-length disagreeing with DATA, DATA before
- * HEADERS, RST_STREAM with any code, window updates that overflow or add zero, stalls) and
- * connection-level breakage (garbage, frames on stream 0 or on streams never opened, bad HPACK,
- * HEADERS without END_HEADERS then something else, endless CONTINUATION, connection window
- * overflow, invalid SETTINGS, PUSH_PROMISE, GOAWAY, PING and SETTINGS floods, frames over
- * SETTINGS_MAX_FRAME_SIZE, padding longer than the payload, flow-control violations, random
- * mutations of a valid response, abrupt close or reset).
+ * PINGs, short stalls), refusals (GOAWAY below the stream, REFUSED_STREAM: requeued and then
+ * answered), stream-level breakage (pseudo-headers missing, duplicated or in trailers, upper-case
+ * and connection-specific fields, content-length disagreeing with DATA, RST_STREAM with any code
+ * before or during the body, stalls) and connection-level breakage (garbage, frames on stream 0
+ * or on streams never opened, DATA before HEADERS, bad HPACK, HEADERS without END_HEADERS then
+ * something else, endless CONTINUATION, window updates that overflow or add zero, invalid
+ * SETTINGS, PUSH_PROMISE, GOAWAY, PING and SETTINGS floods, frames over SETTINGS_MAX_FRAME_SIZE,
+ * padding longer than the payload, flow-control violations, random mutations of a valid
+ * response, abrupt close or reset).
  *
  * The clients are node:http2 sessions (independent of src/protocol/h2) with several concurrent
  * GET, HEAD, POST and gRPC-shaped streams each, reached through an in-process tap that reads the
  * frames each client sends: a client that answers the proxy with RST_STREAM (other than its own
  * CANCEL) or GOAWAY with an error, or a client session error, means the proxy sent something
  * malformed. Every stream must end within STREAM_MS with the upstream's response relayed exactly
- * (status, fields, never-indexed marks, body, trailers) when the upstream's frames were valid,
- * or a clean router error: a 5XX with `l5d-err`, or an RST_STREAM with a code RFC 9113 defines.
- * Connection-level breakage is sent on a second upstream port (`:authority: dirty`) so that valid
- * answers on the first are checked exactly; a valid answer on a connection the upstream broke
- * may be an error. Afterwards the process is up, a valid request gets the exact answer, RSS is
- * bounded and the output shows no uncaught exception.
+ * (status, fields, never-indexed marks, body, trailers; and the request as the client sent it)
+ * when the upstream's frames were valid, or a clean router error: a 5XX with `l5d-err`, or an
+ * RST_STREAM with a code RFC 9113 defines. Each kind of behaviour goes to its own upstream port
+ * (see Lane), so a valid answer on a session the upstream did not break is checked exactly; one
+ * on a session it broke may be an error. Afterwards the process is up, a valid request gets the
+ * exact answer, RSS is bounded and the output shows no uncaught exception.
  *
  * The seed is printed; MESHWORK_UPSTREAM_FUZZ_SEED replays a run and
- * MESHWORK_UPSTREAM_FUZZ_ONLY=12,40 only some of its cases (concurrency makes stream ids and
- * interleaving differ between runs; the cases and their scripts are the same).
+ * MESHWORK_UPSTREAM_FUZZ_ONLY=12,40 only some of its cases (or kinds: =rst-mid-body, with the
+ * valid cases), printing their scripts (concurrency makes stream ids and interleaving differ
+ * between runs; the cases and their scripts are the same). MESHWORK_UPSTREAM_FUZZ_TALLY=1 prints
+ * what each kind ended with. MESHWORK_UPSTREAM_FUZZ_NODE_ABORT=1: see NODE_ABORT.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -386,8 +389,6 @@ interface Case {
   readonly want: Want;
   /** The upstream breaks the connection (marked when the script starts). */
   readonly poisons: boolean;
-  /** The upstream refuses streams on the connection with GOAWAY: requests it cannot requeue may fail. */
-  readonly refuses?: boolean;
 }
 
 const SINGLE_VALUE = new Set(['content-type', 'content-length', 'etag', 'location', 'date', 'server', 'age', 'expires', 'last-modified', 'retry-after']);
@@ -589,10 +590,6 @@ function validActs(g: FuzzGen, req: Req, r: Resp, early = false): Action[] {
   return acts;
 }
 
-/** The body the proxy may relay part of before an error. */
-function bodyOf(r: Resp): Buffer {
-  return r.body;
-}
 
 /** The service retries this answer (the same every attempt): retryableRead5XX, gRPC UNAVAILABLE. */
 function retried(req: Req, r: Resp): boolean {
@@ -619,7 +616,7 @@ function genRefused(g: FuzzGen, i: number): Case {
   const r = genResponse(g, req);
   const goaway = g.chance(0.5);
   const first: Action[] = goaway ? [{ a: 'goawayRefuse' }] : [{ a: 'frame', type: F_RST, flags: 0, sid: 'self', payload: u32(NGHTTP2_REFUSED_STREAM) }];
-  return { i, name: goaway ? 'refused-goaway' : 'refused-rst', lane, req, scripts: [first, validActs(g, req, r)], want: { kind: 'exact', resp: expectedOf(r, req), retried: retried(req, r) }, poisons: false, refuses: goaway };
+  return { i, name: goaway ? 'refused-goaway' : 'refused-rst', lane, req, scripts: [first, validActs(g, req, r)], want: { kind: 'exact', resp: expectedOf(r, req), retried: retried(req, r) }, poisons: false };
 }
 
 /** A response the upstream gets wrong for one stream: the stream fails, the connection does not. */
@@ -628,7 +625,7 @@ function genStreamBreak(g: FuzzGen, i: number): Case {
   const r = genResponse(g, req);
   const st = field(':status', String(r.status), rep(g));
   const o = (): BlockOpts => blockOpts(g);
-  const mk = (name: string, acts: Action[], want: Want = { kind: 'error', body: bodyOf(r) }): Case => ({ i, name, lane: 'clean', req, scripts: [acts], want, poisons: false });
+  const mk = (name: string, acts: Action[], want: Want = { kind: 'error', body: r.body }): Case => ({ i, name, lane: 'clean', req, scripts: [acts], want, poisons: false });
   const pre: Action[] = [{ a: 'awaitEnd' }];
   const bodyAndEnd = (): Action[] => [...dataActs(g, r.body.length > 0 ? r.body : Buffer.from('x'), r.trailers === undefined), ...(r.trailers !== undefined ? [headersAct(r.trailers, true, o())] : [])];
   const withHeaders = (fields: Field[]): Action[] => [...pre, headersAct(fields, false, o()), ...bodyAndEnd()];
@@ -1298,7 +1295,7 @@ class UpConn {
     for (const o of this.streams.values()) if (o.sid > this.goawayLast) o.ignored = true;
     if (refusing) {
       this.refusedAt ??= Date.now();
-      this.up.refuseTimes.push(Date.now());
+      this.up.refuseTimes.push({ t: Date.now(), lane: this.lane });
     }
     this.wakeAll();
   }
@@ -1312,8 +1309,8 @@ class RawUpstream {
   readonly everConn: UpConn[] = [];
   readonly attempts = new Map<number, Attempt[]>();
   readonly poisonTimes: number[] = [];
-  /** When the upstream refused streams with GOAWAY. */
-  readonly refuseTimes: number[] = [];
+  /** When the upstream refused streams with GOAWAY, and on which lane. */
+  readonly refuseTimes: Array<{ readonly t: number; readonly lane: Lane }> = [];
   readonly failures: string[] = [];
   readonly ports: Record<Lane, number> = { clean: 0, drain: 0, dirty: 0 };
 
@@ -1576,7 +1573,7 @@ function judge(c: Case, o: Outcome, up: RawUpstream): Judged {
   // past the retry buffer) fails, and one refused again and again may run out of time.
   const refused =
     attempts.some((a) => a.ignored) ||
-    (nonReplayable && (c.name.startsWith('refused') || up.refuseTimes.some((t) => t >= o.t0 - 20 && t <= o.t1) || attempts.some((a) => a.conn.refusedAt !== undefined && a.conn.refusedAt <= o.t1)));
+    (nonReplayable && (c.name.startsWith('refused') || up.refuseTimes.some((x) => x.lane === c.lane && x.t >= o.t0 - 20 && x.t <= o.t1) || attempts.some((a) => a.conn.refusedAt !== undefined && a.conn.refusedAt <= o.t1)));
   const disturbed =
     refused ||
     attempts.some((a) => a.conn.poisonedAt !== undefined && a.conn.poisonedAt <= o.t1) ||
