@@ -31,6 +31,7 @@ import { request } from '../router/support.js';
 import { linkerdYaml } from '../support/linker.js';
 import { FuzzGen, seededRandom as prng } from '../support/prng.js';
 import { startH2Upstream, connectH2, type StartedH2Upstream } from '../support/h2.js';
+import { END_HEADERS, END_STREAM, F_CONT, F_DATA, F_GOAWAY, F_HEADERS, F_PING, F_PRIORITY, F_PUSH, F_RST, F_SETTINGS, F_WINDOW, HpackDecoder, PADDED, PREFACE, PRIORITY_FLAG, h2frame, hpackInt, hpackString, settingsPayload, u32 } from '../support/h2-wire.js';
 import { ThriftCaller, callMessage, frame, message, parseMessage, protocol, readOne, requestHeader, thriftUpstream, CAN_TRACE, MessageTypes, type Parsed, type Proto, type ThriftUpstream } from '../support/thrift.js';
 import { FrameDecoder, decodeMessage, encodeMessage, TAG_MSB, type MuxMessage } from '../../src/protocol/mux/index.js';
 
@@ -79,63 +80,8 @@ interface Generated {
 
 // ---- h2 ---------------------------------------------------------------------------------------
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const F_DATA = 0;
-const F_HEADERS = 1;
-const F_PRIORITY = 2;
-const F_RST = 3;
-const F_SETTINGS = 4;
-const F_PUSH = 5;
-const F_PING = 6;
-const F_GOAWAY = 7;
-const F_WINDOW = 8;
-const F_CONT = 9;
-const END_STREAM = 0x1;
-const END_HEADERS = 0x4;
-const PADDED = 0x8;
-const PRIORITY_FLAG = 0x20;
-
-function h2frame(type: number, flags: number, stream: number, payload: Buffer, declared = payload.length): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(declared & 0xffffff, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream >>> 0, 5);
-  return Buffer.concat([h, payload]);
-}
-
 function settings(pairs: ReadonlyArray<readonly [number, number]>): Buffer {
-  const p = Buffer.alloc(6 * pairs.length);
-  pairs.forEach(([id, v], i) => {
-    p.writeUInt16BE(id, 6 * i);
-    p.writeUInt32BE(v >>> 0, 6 * i + 2);
-  });
-  return h2frame(F_SETTINGS, 0, 0, p);
-}
-
-function u32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0);
-  return b;
-}
-
-/** An HPACK integer with an N-bit prefix; `high` is the representation's pattern bits. */
-function hpackInt(value: number, prefix: number, high: number): Buffer {
-  const max = (1 << prefix) - 1;
-  if (value < max) return Buffer.from([high | value]);
-  const out = [high | max];
-  let v = value - max;
-  while (v >= 128) {
-    out.push((v % 128) | 128);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return Buffer.from(out);
-}
-
-function hpackString(s: string): Buffer {
-  const b = Buffer.from(s, 'latin1');
-  return Buffer.concat([hpackInt(b.length, 7, 0), b]);
+  return h2frame(F_SETTINGS, 0, 0, settingsPayload(pairs));
 }
 
 /** A literal field with a new name: without indexing (0x00), never indexed (0x10) or indexed (0x40). */
@@ -354,126 +300,6 @@ function h2Case(g: FuzzGen): Generated {
   return { bytes: g.bytes(g.int(300)) };
 }
 
-// HPACK decoding (RFC 7541) of what the router sends. The Huffman code of Appendix B is canonical:
-// it follows from the code lengths of symbols 0..256, given here as letters (A = 5 bits).
-const HUFFMAN_LENGTHS =
-  'ISXXXXXXXTZXXZXXXXXXXXZXXXXXXXXXBFFHIBDGFFDGDBBBAAABBBBBBBCDKBHFIBCCCCCCCCCCCCCCCCCCCCCCDCDIOIJBKABABABBBACCBBBABCBAABCCCCCKGJIXPRPPRRRSRSSSSSTSTTRSTSSSSQRSRSSTRQPRRSSQSRRTQRSSQQRQSRSSPRRRSRRSVVPORSRUVVVWWVTUOQVWWVWTQQVVXWWWPTPQRQQSRRUUTTVSVWVVWWWWWXWWWWWVZ';
-/** Per code length, code -> symbol. */
-const HUFFMAN: Array<Map<number, number>> = (() => {
-  const lens = [...HUFFMAN_LENGTHS].map((c) => c.charCodeAt(0) - 65 + 5);
-  const order = lens.map((_, s) => s).sort((a, b) => lens[a]! - lens[b]! || a - b);
-  const byLen: Array<Map<number, number>> = Array.from({ length: 31 }, () => new Map());
-  let code = 0;
-  let prev = lens[order[0]!]!;
-  for (const s of order) {
-    code *= 2 ** (lens[s]! - prev);
-    prev = lens[s]!;
-    byLen[prev]!.set(code, s);
-    code++;
-  }
-  return byLen;
-})();
-
-function huffmanDecode(b: Buffer): string | undefined {
-  let out = '';
-  let code = 0;
-  let len = 0;
-  for (const byte of b) {
-    for (let bit = 7; bit >= 0; bit--) {
-      code = code * 2 + ((byte >> bit) & 1);
-      len++;
-      if (len > 30) return undefined;
-      const sym = HUFFMAN[len]!.get(code);
-      if (sym === undefined) continue;
-      if (sym === 256) return undefined; // EOS inside a string
-      out += String.fromCharCode(sym);
-      code = 0;
-      len = 0;
-    }
-  }
-  // Padding: fewer than 8 bits, all ones (a prefix of EOS).
-  return len < 8 && code === 2 ** len - 1 ? out : undefined;
-}
-
-const STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
-  [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'], [':scheme', 'http'], [':scheme', 'https'],
-  [':status', '200'], [':status', '204'], [':status', '206'], [':status', '304'], [':status', '400'], [':status', '404'], [':status', '500'],
-  ['accept-charset', ''], ['accept-encoding', 'gzip, deflate'], ['accept-language', ''], ['accept-ranges', ''], ['accept', ''],
-  ['access-control-allow-origin', ''], ['age', ''], ['allow', ''], ['authorization', ''], ['cache-control', ''], ['content-disposition', ''],
-  ['content-encoding', ''], ['content-language', ''], ['content-length', ''], ['content-location', ''], ['content-range', ''], ['content-type', ''],
-  ['cookie', ''], ['date', ''], ['etag', ''], ['expect', ''], ['expires', ''], ['from', ''], ['host', ''], ['if-match', ''], ['if-modified-since', ''],
-  ['if-none-match', ''], ['if-range', ''], ['if-unmodified-since', ''], ['last-modified', ''], ['link', ''], ['location', ''], ['max-forwards', ''],
-  ['proxy-authenticate', ''], ['proxy-authorization', ''], ['range', ''], ['referer', ''], ['refresh', ''], ['retry-after', ''], ['server', ''],
-  ['set-cookie', ''], ['strict-transport-security', ''], ['transfer-encoding', ''], ['user-agent', ''], ['vary', ''], ['via', ''], ['www-authenticate', ''],
-];
-
-class HpackDecoder {
-  private table: Array<readonly [string, string]> = [];
-  private size = 0;
-  private max = 4096;
-
-  /** The fields of one header block, or why it does not decode. */
-  decode(block: Buffer): Array<[string, string]> | string {
-    const out: Array<[string, string]> = [];
-    let at = 0;
-    const int = (prefix: number): number | undefined => {
-      const max = (1 << prefix) - 1;
-      let v = block[at++]! & max;
-      if (v < max) return v;
-      for (let m = 1; at < block.length && m < 2 ** 28; m *= 128) {
-        const b = block[at++]!;
-        v += (b & 127) * m;
-        if ((b & 128) === 0) return v;
-      }
-      return undefined;
-    };
-    const str = (): string | undefined => {
-      if (at >= block.length) return undefined;
-      const huff = (block[at]! & 0x80) !== 0;
-      const n = int(7);
-      if (n === undefined || at + n > block.length) return undefined;
-      const raw = block.subarray(at, at + n);
-      at += n;
-      return huff ? huffmanDecode(raw) : raw.toString('latin1');
-    };
-    const entry = (i: number): readonly [string, string] | undefined => (i >= 1 && i <= 61 ? STATIC_TABLE[i - 1] : this.table[i - 62]);
-    while (at < block.length) {
-      const b = block[at]!;
-      if (b & 0x80) {
-        const e = entry(int(7) ?? 0);
-        if (e === undefined) return `bad index at ${at}`;
-        out.push([e[0], e[1]]);
-      } else if ((b & 0xe0) === 0x20) {
-        const n = int(5);
-        if (n === undefined) return 'bad table size update';
-        this.max = n;
-        this.evict();
-      } else {
-        const indexing = (b & 0xc0) === 0x40;
-        const idx = int(indexing ? 6 : 4);
-        if (idx === undefined) return 'bad literal';
-        const name = idx === 0 ? str() : entry(idx)?.[0];
-        const value = str();
-        if (name === undefined || value === undefined) return `bad literal at ${at}`;
-        out.push([name, value]);
-        if (indexing) {
-          this.table.unshift([name, value]);
-          this.size += name.length + value.length + 32;
-          this.evict();
-        }
-      }
-    }
-    return out;
-  }
-
-  private evict(): void {
-    while (this.size > this.max && this.table.length > 0) {
-      const [n, v] = this.table.pop()!;
-      this.size -= n.length + v.length + 32;
-    }
-  }
-}
-
 interface Checked {
   error?: string;
   /** What the connection got, for the summary. */
@@ -488,7 +314,9 @@ function checkH2(buf: Buffer, expect: Expect | undefined): Checked {
   const fail = (error: string): Checked => ({ error, tally, complete: false });
   const want = expect?.kind === 'h2' ? expect.streams : [];
   if (buf.length === 0) return { tally: ['closed without a frame'], complete: want.length === 0 };
-  const hpack = new HpackDecoder();
+  // The router's header blocks. A table size update of any size is taken: a mutated case may
+  // announce a SETTINGS_HEADER_TABLE_SIZE over 4096.
+  const hpack = new HpackDecoder(Infinity);
   interface Resp {
     status: number;
     headers: Map<string, string>;
@@ -504,7 +332,7 @@ function checkH2(buf: Buffer, expect: Expect | undefined): Checked {
     if (typeof fields === 'string') return `header block on stream ${stream}: ${fields}`;
     const r = streams.get(stream);
     if (r === undefined || r.status < 200) {
-      if (fields[0]?.[0] !== ':status' || !/^[1-5]\d\d$/.test(fields[0][1])) return `response on stream ${stream} does not start with :status: ${JSON.stringify(fields.slice(0, 3))}`;
+      if (fields[0]?.[0] !== ':status' || !/^[1-5]\d\d$/.test(fields[0][1])) return `response on stream ${stream} does not start with :status: ${JSON.stringify(fields.slice(0, 3).map(([n, v]) => [n, v]))}`;
       const headers = new Map<string, string>();
       for (const [n, v] of fields.slice(1)) {
         if (n.startsWith(':') || n !== n.toLowerCase() || n === 'connection' || n === 'transfer-encoding') return `response field ${JSON.stringify(n)} on stream ${stream}`;

@@ -6,8 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
-import * as net from 'node:net';
 import { connectH2 as connect, startH2Router, startH2Upstream } from '../../support/h2.js';
+import { END_HEADERS, F_DATA, F_HEADERS, F_RST, h2frame, u32 } from '../../support/h2-wire.js';
+import { rawH2Upstream } from '../../support/h2-raw-upstream.js';
 
 interface Upstream {
   readonly port: number;
@@ -195,56 +196,6 @@ function ending(st: http2.ClientHttp2Stream): Promise<{ ended: boolean; body: st
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
-
-/**
- * A raw h2c upstream (node:http2 cannot reset a stream without ending it first) that answers
- * each request stream with `answer(stream)`, acknowledges SETTINGS and answers PINGs.
- */
-async function rawUpstream(answer: (stream: number) => Buffer): Promise<{ port: number; close(): Promise<void> }> {
-  const socks = new Set<net.Socket>();
-  const srv = net.createServer((s) => {
-    socks.add(s);
-    s.on('close', () => socks.delete(s));
-    s.on('error', () => {});
-    let buf = Buffer.alloc(0);
-    let prefaced = false;
-    s.on('data', (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      if (!prefaced) {
-        if (buf.length < 24) return;
-        buf = buf.subarray(24);
-        prefaced = true;
-        s.write(frame(4, 0, 0, Buffer.alloc(0)));
-      }
-      while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
-        const len = buf.readUIntBE(0, 3);
-        const [type, flags, id, p] = [buf[3]!, buf[4]!, buf.readUInt32BE(5) & 0x7fffffff, buf.subarray(9, 9 + len)];
-        buf = buf.subarray(9 + len);
-        if (type === 4 && (flags & 1) === 0) s.write(frame(4, 1, 0, Buffer.alloc(0)));
-        if (type === 6 && (flags & 1) === 0) s.write(frame(6, 1, 0, p));
-        if (type === 1) s.write(answer(id));
-      }
-    });
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: (srv.address() as net.AddressInfo).port,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of socks) s.destroy();
-        srv.close(() => r());
-      }),
-  };
-}
-
 for (const [what, length, code, want] of [
   // node:http2 ends a stream reset with CANCEL or NO_ERROR as if END_STREAM had come.
   ['CANCEL', false, NGHTTP2_CANCEL, NGHTTP2_CANCEL],
@@ -252,11 +203,10 @@ for (const [what, length, code, want] of [
   ['a code RFC 9113 does not define', false, 0xdeadbeef, NGHTTP2_INTERNAL_ERROR],
 ] as const) {
   test(`a response the upstream resets mid-body (${what}) is reset to the caller with ${want}, never ended as if complete`, async () => {
-    const rst = Buffer.alloc(4);
-    rst.writeUInt32BE(code >>> 0);
     // :status 200 (static index 8), then content-length: 10 (a literal on static name 28).
     const fields = Buffer.from(length ? [0x88, 0x0f, 0x0d, 0x02, 0x31, 0x30] : [0x88]);
-    const up = await rawUpstream((id) => Buffer.concat([frame(1, 4, id, fields), frame(0, 0, id, Buffer.from('abc')), frame(3, 0, id, rst)]));
+    // node:http2 cannot reset a stream without ending it first.
+    const up = await rawH2Upstream((id, _conn, s) => s.write(Buffer.concat([h2frame(F_HEADERS, END_HEADERS, id, fields), h2frame(F_DATA, 0, id, Buffer.from('abc')), h2frame(F_RST, 0, id, u32(code))])), { answerPings: true });
     const h = await startH2Router(up.port, {});
     const session = await connect(h.port);
     try {

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
-import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { H2SessionPool, isConnectFailure } from '../../../src/protocol/h2/session-pool.js';
 import { REFUSED_PORT } from '../../support/process.js';
+import { ACK, END_HEADERS, END_STREAM, F_DATA, F_GOAWAY, F_HEADERS, F_PING, F_PUSH, PADDED, h2frame } from '../../support/h2-wire.js';
+import { rawH2Upstream } from '../../support/h2-raw-upstream.js';
 
 interface Upstream {
   port: number;
@@ -96,77 +97,12 @@ test('a stream whose session could not connect is a connect failure', async () =
   }
 });
 
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
-
-interface RawUpstream {
-  readonly port: number;
-  /** The SETTINGS (id, value) pairs of each connection's first SETTINGS frame. */
-  readonly settings: Array<Array<[number, number]>>;
-  close(): Promise<void>;
-}
-
-/**
- * A raw h2c upstream: `answer(stream, conn)` writes what each request stream gets (conn counts
- * connections from 1); SETTINGS are acknowledged unless `ackSettings` is false.
- */
-async function rawUpstream(answer: (stream: number, conn: number, s: net.Socket) => void, ackSettings = true): Promise<RawUpstream> {
-  const socks = new Set<net.Socket>();
-  const settings: Array<Array<[number, number]>> = [];
-  let conns = 0;
-  const srv = net.createServer((s) => {
-    const conn = ++conns;
-    socks.add(s);
-    s.on('close', () => socks.delete(s));
-    s.on('error', () => {});
-    let buf = Buffer.alloc(0);
-    let prefaced = false;
-    let first = true;
-    s.on('data', (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      if (!prefaced) {
-        if (buf.length < 24) return;
-        buf = buf.subarray(24);
-        prefaced = true;
-        s.write(frame(4, 0, 0, Buffer.alloc(0)));
-      }
-      while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
-        const len = buf.readUIntBE(0, 3);
-        const [type, flags, id, p] = [buf[3]!, buf[4]!, buf.readUInt32BE(5) & 0x7fffffff, buf.subarray(9, 9 + len)];
-        buf = buf.subarray(9 + len);
-        if (type === 4 && (flags & 1) === 0) {
-          if (first) settings.push(Array.from({ length: p.length / 6 }, (_, k) => [p.readUInt16BE(6 * k), p.readUInt32BE(6 * k + 2)]));
-          first = false;
-          if (ackSettings) s.write(frame(4, 1, 0, Buffer.alloc(0)));
-        }
-        if (type === 1) answer(id, conn, s);
-      }
-    });
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: (srv.address() as net.AddressInfo).port,
-    settings,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of socks) s.destroy();
-        srv.close(() => r());
-      }),
-  };
-}
-
 test("a session nghttp2 ended over the upstream's connection error is destroyed by the probe, and the next request opens another", async () => {
   // The first connection answers with a DATA frame whose padding is longer than the frame (a
   // connection error: nghttp2 sends GOAWAY and stops reading, and node:http2 says nothing); the
   // connection stays open. Later connections answer properly.
-  const u = await rawUpstream((id, conn, s) =>
-    s.write(Buffer.concat([frame(1, 4, id, Buffer.from([0x88])), conn === 1 ? frame(0, 8, id, Buffer.from([200, 1, 2])) : frame(0, 1, id, Buffer.from('ok'))])),
+  const u = await rawH2Upstream((id, conn, s) =>
+    s.write(Buffer.concat([h2frame(F_HEADERS, END_HEADERS, id, Buffer.from([0x88])), conn === 1 ? h2frame(F_DATA, PADDED, id, Buffer.from([200, 1, 2])) : h2frame(F_DATA, END_STREAM, id, Buffer.from('ok'))])),
   );
   const pool = new H2SessionPool({ host: '127.0.0.1', port: u.port, probeMs: 100 });
   try {
@@ -187,9 +123,9 @@ test("a session nghttp2 ended over the upstream's connection error is destroyed 
 test("a session closing under the upstream's GOAWAY keeps its stream, answered 500 ms later, across probes", async () => {
   // GOAWAY(NO_ERROR, last stream 1): stream 1 is still answered. node:http2 cancels PINGs on a
   // closing session, so a PING probe would have destroyed it.
-  const u = await rawUpstream((id, _conn, s) => {
-    s.write(Buffer.concat([frame(1, 4, id, Buffer.from([0x88])), frame(7, 0, 0, Buffer.concat([Buffer.from([0, 0, 0, id]), Buffer.alloc(4)]))]));
-    setTimeout(() => s.write(frame(0, 1, id, Buffer.from('done'))), 500);
+  const u = await rawH2Upstream((id, _conn, s) => {
+    s.write(Buffer.concat([h2frame(F_HEADERS, END_HEADERS, id, Buffer.from([0x88])), h2frame(F_GOAWAY, 0, 0, Buffer.concat([Buffer.from([0, 0, 0, id]), Buffer.alloc(4)]))]));
+    setTimeout(() => s.write(h2frame(F_DATA, END_STREAM, id, Buffer.from('done'))), 500);
   });
   const pool = new H2SessionPool({ host: '127.0.0.1', port: u.port, probeMs: 50 });
   try {
@@ -204,8 +140,8 @@ test('sessions refuse server push: SETTINGS_ENABLE_PUSH 0, and a PUSH_PROMISE en
   // With push enabled, node:http2 made a stream of the promise with no 'error' listener, and the
   // session's next error (here an unsolicited PING ACK) was thrown from it.
   const promise = Buffer.from([0, 0, 0, 2, 0x82, 0x86, 0x84, 0x41, 0x01, 0x78]);
-  const u = await rawUpstream((id, _conn, s) =>
-    s.write(Buffer.concat([frame(1, 4, id, Buffer.from([0x88])), frame(5, 4, id, promise), frame(1, 4, 2, Buffer.from([0x88])), frame(6, 1, 0, Buffer.alloc(8))])),
+  const u = await rawH2Upstream((id, _conn, s) =>
+    s.write(Buffer.concat([h2frame(F_HEADERS, END_HEADERS, id, Buffer.from([0x88])), h2frame(F_PUSH, END_HEADERS, id, promise), h2frame(F_HEADERS, END_HEADERS, 2, Buffer.from([0x88])), h2frame(F_PING, ACK, 0, Buffer.alloc(8))])),
   );
   const pool = new H2SessionPool({ host: '127.0.0.1', port: u.port, probeMs: 100 });
   try {
