@@ -1,7 +1,8 @@
 /**
  * Finds where a message body ends without copying or decoding it: bodies are forwarded in
- * their wire framing (chunked stays chunked), so the engine only needs the end offset. The
- * chunked scanner is strict: hex sizes only, CRLF everywhere, no bare LF, bounded trailers.
+ * their wire framing (chunked stays chunked, but for a client that cannot read it: see
+ * dechunk.ts), so the engine only needs the end offset. The chunked scanner is strict: hex
+ * sizes only, CRLF everywhere, no bare LF, bounded trailers.
  */
 import { CR, HEX, HTAB, LF, SP, TCHAR, VCHAR_OBS } from './chars.js';
 

@@ -31,7 +31,8 @@
  * Client side — `new Http1Pool({host, port, maxConnections, maxQueue})` per upstream endpoint:
  * `pool.dispatch(ex)` writes `ex.head.toBuffer()` and the body on a keep-alive connection
  * (queueing when all are busy) and streams the response into `ex` with its framing found in
- * place (Content-Length, chunked, close-delimited, HEAD/1xx/204/304). Upstream failures reach
+ * place (Content-Length, chunked, close-delimited, HEAD/1xx/204/304); a chunked body to an
+ * HTTP/1.0 client goes as its data only, ended by the close (dechunk.ts). Upstream failures reach
  * the exchange's listener, or the client through `ex.fail` (502/503); a request on a stale
  * reused connection is resent once when it can be replayed and no byte came back. A 101
  * answer to a request that asked to upgrade turns the client and upstream connections into a

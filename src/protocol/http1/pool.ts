@@ -11,7 +11,8 @@ import { connect, type Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Http1Error } from './errors.js';
 import { BATCH_COPY_MAX, SocketWriter, WRITE_FULL, WRITE_HELD, writeBorrowedNow } from '../write-batch.js';
-import { BAD_FRAMING, BODY_CLOSE, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
+import { BAD_FRAMING, BODY_CHUNKED, BODY_CLOSE, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
+import { ChunkDecoder } from './dechunk.js';
 import { parseResponseHead, ResponseInfo, RESPONSE_BAD, RESPONSE_NEED_MORE } from './response-head.js';
 import { eqLower } from './request-head.js';
 import type { BodySink, CancelListener, DrainListener, Http1Exchange } from './server.js';
@@ -45,6 +46,8 @@ type PoolOptions = Required<Omit<Http1PoolOptions, 'tls'>> & { tls: ConnectionOp
 const S_IDLE = 0;
 const S_HEAD = 1;
 const S_BODY = 2;
+/** A chunked body relayed as its data only, to an HTTP/1.0 client (see writeDechunked). */
+const S_DECHUNK = 3;
 
 /**
  * Upstream reads land in a buffer the connection owns (Node's `onread`) instead of a fresh
@@ -68,6 +71,31 @@ function withHopByHop(strip: readonly string[]): readonly string[] {
   let u = hopAnd.get(strip);
   if (u === undefined) { u = [...HOP_BY_HOP, ...strip]; hopAnd.set(strip, u); }
   return u;
+}
+/**
+ * Fields dropped from a chunked response relayed de-chunked: its framing (Content-Length too,
+ * though a chunked head cannot carry one), and Trailer, which announces trailers that are not
+ * sent.
+ */
+const DECHUNKED_DROP = [...HOP_BY_HOP, 'transfer-encoding', 'content-length', 'trailer'];
+const dechunkedAnd = new WeakMap<readonly string[], readonly string[]>();
+function withDechunkedDrop(strip: readonly string[]): readonly string[] {
+  let u = dechunkedAnd.get(strip);
+  if (u === undefined) { u = [...DECHUNKED_DROP, ...strip]; dechunkedAnd.set(strip, u); }
+  return u;
+}
+
+/**
+ * Cuts the client connection with a TCP reset: a client that reads a body to the close must
+ * not take a cut one for whole (TLS sockets, which have no TCP handle of their own, are closed).
+ */
+function resetClient(ex: Http1Exchange): void {
+  const s = ex.conn.socket;
+  try {
+    s.resetAndDestroy();
+  } catch {
+    s.destroy();
+  }
 }
 
 class UpstreamConn implements BodySink, DrainListener, CancelListener {
@@ -99,6 +127,8 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   private eof = false;
   private readonly info = new ResponseInfo();
   private readonly framer = new BodyFramer();
+  /** Made on the first chunked response to an HTTP/1.0 client. */
+  private dechunker: ChunkDecoder | null = null;
   /** The buffer the next read lands in; null once a pending write holds the last one. */
   private rbuf: Buffer | null = null;
   private rsize = FIRST_READ_BUFFER;
@@ -239,6 +269,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       this.finish(ex, end !== b.length);
       return;
     }
+    if (this.state === S_DECHUNK) { this.dechunkBody(ex, b); return; }
     let buf = b;
     if (this.pending !== null) { buf = Buffer.concat([this.pending, b]); this.pending = null; }
     let at = 0;
@@ -314,6 +345,8 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     if (extra === null && strip === null && !hop && !closing && !keepAlive10) {
       return ex.write(start === 0 && upto === buf.length ? buf : buf.subarray(start, upto));
     }
+    // An HTTP/1.0 client always takes this slow path, so the check costs the fast one nothing.
+    if (info.bodyKind === BODY_CHUNKED && ex.head.minor === 0) return this.writeDechunked(ex, buf, start, headEnd, upto, strip, extra);
     const conn = closing ? CONNECTION_CLOSE : keepAlive10 ? CONNECTION_KEEP_ALIVE : EMPTY;
     const drop = strip === null ? (hop ? HOP_BY_HOP : NONE) : hop ? withHopByHop(strip) : strip;
     return this.writeRebuilt(ex, buf, start, headEnd, upto, drop, extra, conn);
@@ -335,6 +368,38 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     return ex.write2(out, buf.subarray(headEnd, upto));
   }
 
+  /**
+   * A chunked response to an HTTP/1.0 client, which cannot read chunked framing (RFC 9112
+   * 6.1, 7): the head goes without its framing fields and says `connection: close`, the body
+   * as its chunks' data only (extensions and trailers dropped), and the close of the client
+   * connection ends it. The upstream connection is reused as usual.
+   */
+  private writeDechunked(ex: Http1Exchange, buf: Buffer, start: number, headEnd: number, upto: number, strip: readonly string[] | null, extra: Buffer | null): boolean {
+    // The client connection closes after this response, whatever the request asked.
+    ex.head.keepAlive = false;
+    const head = rebuildHead(buf, start, headEnd, strip === null ? DECHUNKED_DROP : withDechunkedDrop(strip), extra, CONNECTION_CLOSE, 0);
+    const d = (this.dechunker ??= new ChunkDecoder());
+    d.reset();
+    if (this.state === S_BODY) this.state = S_DECHUNK;
+    const n = d.decode(buf, headEnd, upto);
+    return n === 0 ? ex.writeOwned(head) : ex.write2(head, buf.subarray(headEnd, headEnd + n));
+  }
+
+  /** More of a chunked body relayed de-chunked (S_DECHUNK). */
+  private dechunkBody(ex: Http1Exchange, b: Buffer): void {
+    const end = this.framer.scan(b, 0);
+    if (end === BAD_FRAMING) {
+      // The client reads this body to the close: a plain close would pass the part it got as
+      // the whole body.
+      resetClient(ex);
+      this.broken(ex);
+      return;
+    }
+    const n = this.dechunker!.decode(b, 0, end === NEED_MORE ? b.length : end);
+    const more = n === 0 || ex.write(n === b.length ? b : b.subarray(0, n));
+    if (end !== NEED_MORE) this.finish(ex, end !== b.length);
+    else if (!more) this.socket.pause();
+  }
 
   /** The listener turned the response down (it will retry): this connection is dropped. */
   private discard(ex: Http1Exchange): void {
@@ -422,6 +487,13 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       this.state = S_IDLE;
       if (this.eof) ex.end(true);
       else ex.abort(true);
+      return;
+    }
+    if (this.state === S_DECHUNK) {
+      // A chunked body relayed de-chunked ends at its last chunk, not here: it was cut, and the
+      // client, which reads it to the close, gets a reset rather than a close that passes it as
+      // whole.
+      ex.abort(true);
       return;
     }
     if (!this.gotBytes && this.served > 0 && !ex.done && !ex.hasBody) {

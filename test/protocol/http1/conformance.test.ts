@@ -510,3 +510,209 @@ test('bytes an upstream sent past a response that ends a full read are not taken
   // The first connection was dropped for its extra bytes; the second request had a new one.
   assert.equal(up.connections, 2);
 });
+
+// An HTTP/1.0 client cannot read chunked framing (RFC 9112 6.1, 7): a chunked response reaches
+// it as the chunks' data, delimited by the close of its connection.
+
+/** Sends `data` on a new connection and reads until it ends: the text and how ('end', or the error code). */
+async function untilEnd(port: number, data: string, timeoutMs = 5000): Promise<{ text: string; how: string }> {
+  const sock = connect(port, '127.0.0.1');
+  let text = '';
+  sock.on('data', (b: Buffer) => { text += b.toString('latin1'); });
+  const how = await new Promise<string>((resolve) => {
+    const t = setTimeout(() => resolve('timeout'), timeoutMs);
+    sock.on('error', (e: NodeJS.ErrnoException) => { clearTimeout(t); resolve(e.code ?? e.message); });
+    sock.on('end', () => { clearTimeout(t); resolve('end'); });
+    sock.write(data);
+  });
+  sock.destroy();
+  return { text, how };
+}
+
+const CHUNKED_HEAD = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nX-Before: 1\r\nConnection: keep-alive\r\nX-After: 2\r\n\r\n';
+const CHUNKED_BODY = '4\r\nresp\r\n5;x=y;q="a;b"\r\nonse!\r\n00010\r\n0123456789abcdef\r\nb\r\n\r\n0\r\n\r\nab\r\n\r\n0;last\r\nX-Sum: 9\r\n\r\n';
+const CHUNKED_DATA = 'response!0123456789abcdef\r\n0\r\n\r\nab\r\n';
+const DECHUNKED = `HTTP/1.1 200 OK\r\nX-Before: 1\r\nX-After: 2\r\nconnection: close\r\n\r\n${CHUNKED_DATA}`;
+
+test('an HTTP/1.0 client gets a chunked response as its data, without Transfer-Encoding, ended by a clean close', async () => {
+  const { up, port } = await setup(() => CHUNKED_HEAD + CHUNKED_BODY);
+  const r = await untilEnd(port, 'GET /ten HTTP/1.0\r\nHost: svc\r\n\r\n');
+  assert.deepEqual(r, { text: DECHUNKED, how: 'end' });
+  // Asked for keep-alive, it gets the same answer: only the close can end that body.
+  const k = await untilEnd(port, 'GET /ten HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\nGET /never HTTP/1.0\r\nHost: svc\r\n\r\n');
+  assert.deepEqual(k, { text: DECHUNKED, how: 'end' });
+  assert.deepEqual(up.requests.map((m) => m.line), ['GET /ten HTTP/1.0', 'GET /ten HTTP/1.0']);
+  // Both were served by one upstream connection: it is reused after a de-chunked response.
+  assert.equal(up.connections, 1);
+  // An HTTP/1.1 client still gets the chunked body as the upstream sent it, on the same connection.
+  const eleven = await exchange(port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\n', 1);
+  assert.equal(eleven.text, CHUNKED_HEAD + CHUNKED_BODY);
+  assert.equal(eleven.closed, false);
+  assert.equal(up.connections, 1);
+});
+
+test('an HTTP/1.0 client gets the data of a chunked body the upstream writes a byte at a time', async () => {
+  const whole = CHUNKED_HEAD + CHUNKED_BODY;
+  const { port } = await setup((_req, sock) => {
+    sock.setNoDelay(true);
+    void (async () => {
+      // The head with the start of the first size line, then every byte on its own.
+      const first = CHUNKED_HEAD.length + 1;
+      sock.write(whole.slice(0, first));
+      for (let i = first; i < whole.length && !sock.destroyed; i++) {
+        await new Promise((r) => setTimeout(r, 1));
+        sock.write(whole[i]!);
+      }
+    })();
+    return null;
+  });
+  const r = await untilEnd(port, 'GET / HTTP/1.0\r\n\r\n', 10_000);
+  assert.deepEqual(r, { text: DECHUNKED, how: 'end' });
+});
+
+test('an HTTP/1.0 client gets the data of a chunked body cut at awkward places: in a size line, an extension, a CRLF, the data, the trailers', async () => {
+  const body = CHUNKED_BODY;
+  const cuts = [1, 2, 5, 7, 9, 10, 12, 16, 18, 24, 26, 27, 30, 35, 45, 46, 47, 50, body.indexOf('\r\n0;last') + 1, body.length - 3, body.length - 1];
+  const { port } = await setup((_req, sock) => {
+    sock.setNoDelay(true);
+    void (async () => {
+      let at = 0;
+      sock.write(CHUNKED_HEAD);
+      for (const cut of [...cuts, body.length]) {
+        await new Promise((r) => setTimeout(r, 3));
+        if (sock.destroyed) return;
+        sock.write(body.slice(at, cut));
+        at = cut;
+      }
+    })();
+    return null;
+  });
+  const r = await untilEnd(port, 'GET / HTTP/1.0\r\n\r\n', 10_000);
+  assert.deepEqual(r, { text: DECHUNKED, how: 'end' });
+});
+
+test('a de-chunked response keeps the edits of the exchange: stripped fields, added fields', async () => {
+  const up = await rawUpstream(() => 'HTTP/1.1 200 OK\r\nX-Secret: s\r\nTransfer-Encoding: chunked\r\nX-Kept: k\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+  const pool = new Http1Pool({ host: '127.0.0.1', port: up.port });
+  const strip = ['x-secret'];
+  const extra = Buffer.from('l5d-success-class: 1.0\r\n', 'latin1');
+  const server = createHttp1Server((ex) => {
+    ex.responseHeaders = extra;
+    ex.stripResponseHeaders = strip;
+    pool.dispatch(ex);
+  });
+  const port = (await server.listen(0)).port;
+  cleanups.push(async () => { await server.close(); pool.close(); }, () => up.close());
+  const r = await untilEnd(port, 'GET / HTTP/1.0\r\n\r\n');
+  assert.deepEqual(r, { text: 'HTTP/1.1 200 OK\r\nX-Kept: k\r\nl5d-success-class: 1.0\r\nconnection: close\r\n\r\nabc', how: 'end' });
+});
+
+test('a chunked body the upstream cuts (reset, close, or bad framing) reaches an HTTP/1.0 client as a reset, not as a whole body', async () => {
+  for (const cut of ['reset', 'close', 'bad chunk'] as const) {
+    let after!: () => void;
+    const { port } = await setup((_req, sock) => {
+      sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n8\r\n wor');
+      after = () => {
+        if (cut === 'reset') sock.resetAndDestroy();
+        else if (cut === 'close') sock.end();
+        else sock.write('ld!!\r\nzz\r\n');
+      };
+      return null;
+    });
+    const client = connect(port, '127.0.0.1');
+    cleanups.push(async () => { client.destroy(); });
+    let text = '';
+    const ended = new Promise<string>((resolve) => {
+      const t = setTimeout(() => resolve('timeout'), 5000);
+      client.on('error', (e: NodeJS.ErrnoException) => { clearTimeout(t); resolve(e.code ?? e.message); });
+      client.on('end', () => { clearTimeout(t); resolve('end'); });
+    });
+    // The cut comes once the bytes before it reached the client.
+    client.on('data', (b: Buffer) => {
+      text += b.toString('latin1');
+      if (text.endsWith('hello wor')) after();
+    });
+    client.write('GET / HTTP/1.0\r\n\r\n');
+    assert.equal(await ended, 'ECONNRESET', cut);
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\nconnection: close\r\n\r\nhello wor(ld!!)?$/, cut);
+  }
+});
+
+test('a malformed chunked body in the first read still answers an HTTP/1.0 client 502', async () => {
+  const { port } = await setup(() => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n');
+  const r = await exchange(port, 'GET / HTTP/1.0\r\n\r\n', 1, { waitClose: true });
+  assert.equal(r.responses[0]!.line, 'HTTP/1.1 502 Bad Gateway');
+  assert.equal(r.closed, true);
+});
+
+test('responses without a chunked body reach an HTTP/1.0 client as before: HEAD, 204, 304, Content-Length', async () => {
+  const { port } = await setup((req) => {
+    const p = req.line.split(' ')[1];
+    if (p === '/204') return 'HTTP/1.1 204 No Content\r\n\r\n';
+    if (p === '/304') return 'HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n';
+    if (p === '/length') return ok('sized');
+    return 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
+  });
+  const got: string[] = [];
+  for (const req of ['HEAD / HTTP/1.0\r\n\r\n', 'GET /204 HTTP/1.0\r\n\r\n', 'GET /304 HTTP/1.0\r\n\r\n', 'GET /length HTTP/1.0\r\n\r\n']) {
+    const r = await untilEnd(port, req);
+    got.push(`${r.how} ${r.text}`);
+  }
+  assert.deepEqual(got, [
+    'end HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nconnection: close\r\n\r\n',
+    'end HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n',
+    'end HTTP/1.1 304 Not Modified\r\nETag: "x"\r\nconnection: close\r\n\r\n',
+    'end HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nsized',
+  ]);
+});
+
+test('a large chunked body reaches a slow HTTP/1.0 client intact, and a client that stops reading stops the upstream', async () => {
+  const rnd = seededRandom(20261206);
+  const data = patterned(24 << 20, 11);
+  let upstreamSock: import('node:net').Socket | undefined;
+  const { port } = await setup((_req, sock) => {
+    upstreamSock = sock;
+    sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+    for (let at = 0, k = 0; at < data.length; k++) {
+      const n = Math.min(data.length - at, 1 + Math.floor(rnd() * 100_000));
+      sock.write(`${n.toString(16)}${k % 3 === 0 ? ';n=' + k : ''}\r\n`);
+      sock.write(data.subarray(at, at + n));
+      sock.write('\r\n');
+      at += n;
+    }
+    sock.write('0\r\nX-Done: 1\r\n\r\n');
+    return null;
+  });
+  const client = connect(port, '127.0.0.1');
+  cleanups.push(async () => { client.destroy(); });
+  await once(client, 'connect');
+  client.pause();
+  client.write('GET /huge HTTP/1.0\r\n\r\n');
+  // No event says "the proxy stopped reading": poll the upstream's unsent bytes, bounded.
+  let stalled = 0;
+  for (let i = 0; i < 200 && stalled < 25; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    stalled = upstreamSock && upstreamSock.writableLength > data.length / 2 ? stalled + 1 : 0;
+  }
+  assert.equal(stalled, 25, `upstream still has ${upstreamSock?.writableLength} bytes unsent`);
+  const chunks: Buffer[] = [];
+  const deadline = setTimeout(() => client.destroy(), 30_000);
+  const how = await new Promise<string>((resolve) => {
+    client.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    client.on('close', () => resolve('closed'));
+    client.on('end', () => resolve('end'));
+    client.on('data', (b: Buffer) => {
+      chunks.push(b);
+      // Stop reading now and then so the proxy's writes to us back up.
+      if (rnd() < 0.2) { client.pause(); setTimeout(() => client.resume(), Math.floor(rnd() * 40)); }
+    });
+    client.resume();
+  });
+  clearTimeout(deadline);
+  assert.equal(how, 'end');
+  const all = Buffer.concat(chunks);
+  const head = 'HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n';
+  assert.equal(all.subarray(0, head.length).toString('latin1'), head);
+  assert.equal(all.length - head.length, data.length);
+  assert.ok(all.subarray(head.length).equals(data), 'the de-chunked body differs');
+});
