@@ -188,7 +188,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
  * client goes away. `render` returns undefined for states that are not shown (pending).
  */
 function streamVar<T>(req: IncomingMessage, res: ServerResponse, v: Var<T>, render: (t: T) => Promise<string | undefined> | string | undefined, type = JSON_TYPE): void {
-  res.writeHead(200, { 'content-type': type, 'transfer-encoding': 'chunked' });
+  // No framing field of our own: Node frames it chunked for HTTP/1.1 and to the close for an
+  // HTTP/1.0 client, which cannot read chunked.
+  res.writeHead(200, { 'content-type': type });
   // The head goes out now, so a watcher knows its watch is open before the first change.
   res.flushHeaders();
   let last: string | undefined;

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { createNamers } from '../../src/namers/registry.js';
 import { readPath, readDtab } from '../../src/naming/index.js';
 import { createStore } from '../../src/namerd/stores/registry.js';
@@ -196,6 +197,41 @@ test('watch streams a line per change and drops duplicates', async () => {
   });
   assert.deepEqual(binds[0], '{"type":"fail"}');
   assert.match(binds[1]!, /^\{"type":"leaf","bound":\{.*"id":"\/#\/io.l5d.fs\/web"/);
+});
+
+test('a watch from an HTTP/1.0 client is sent unchunked, ended by the close; HTTP/1.1 gets chunked', async () => {
+  await call('POST', '/api/1/dtabs/w10', '/svc=>/#/io.l5d.fs', { 'content-type': 'application/dtab' });
+  const watch10 = (version: string): Promise<string> =>
+    new Promise<string>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1');
+      let got = '';
+      let changed = false;
+      const timer = setTimeout(() => { s.destroy(); reject(new Error(`no second watch line within 5 s; got ${JSON.stringify(got)}`)); }, 5000);
+      s.on('error', reject);
+      s.write(`GET /api/1/dtabs/w10?watch=true ${version}\r\nHost: x\r\n\r\n`);
+      s.on('data', (c: Buffer) => {
+        got += c.toString('latin1');
+        const body = got.split('\r\n\r\n')[1];
+        if (body === undefined) return;
+        if (!changed && body.includes('\n')) {
+          changed = true;
+          void call('PUT', '/api/1/dtabs/w10', version === 'HTTP/1.0' ? '/svc=>/$/nil' : '/svc=>/#/io.l5d.fs', { 'content-type': 'application/dtab' });
+        } else if (changed && body.split('\n').filter((l) => l.startsWith('[')).length >= 2) {
+          clearTimeout(timer);
+          s.destroy();
+          resolve(got);
+        }
+      });
+    });
+  const got10 = await watch10('HTTP/1.0');
+  const [head10, body10] = got10.split('\r\n\r\n') as [string, string];
+  assert.doesNotMatch(head10, /transfer-encoding/i, head10);
+  assert.match(head10, /^connection: close$/im, head10);
+  assert.equal(body10, '[{"prefix":"/svc","dst":"/#/io.l5d.fs"}]\n[{"prefix":"/svc","dst":"/$/nil"}]\n');
+  const got11 = await watch10('HTTP/1.1');
+  const [head11, body11] = got11.split('\r\n\r\n') as [string, string];
+  assert.match(head11, /^transfer-encoding: chunked$/im, head11);
+  assert.match(body11, /^[0-9a-f]+\r\n\[\{"prefix":"\/svc","dst":"\/\$\/nil"\}\]\n\r\n/, body11);
 });
 
 test('a watch in application/dtab says so; a watch on a name no store allows is a 400', async () => {
