@@ -98,6 +98,12 @@ function resetClient(ex: Http1Exchange): void {
   }
 }
 
+/** Requests that may be sent again without the client asking (RFC 9110 9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+function idempotent(ex: Http1Exchange): boolean {
+  return IDEMPOTENT.has(ex.head.method) || ex.head.header('idempotency-key') !== undefined;
+}
+
 class UpstreamConn implements BodySink, DrainListener, CancelListener {
   readonly socket: Socket;
   /** Every write on the socket goes through here (../write-batch.ts). */
@@ -496,8 +502,11 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       ex.abort(true);
       return;
     }
-    if (!this.gotBytes && this.served > 0 && !ex.done && !ex.hasBody) {
-      // A reused connection the upstream had already closed: nothing was processed, resend once.
+    if (!this.gotBytes && this.served > 0 && !ex.done && !ex.hasBody && (!this.written || idempotent(ex))) {
+      // A reused connection the upstream had closed (an idle timeout racing this request): sent
+      // again on another connection, as often as the pool hands out stale ones. Only a request
+      // that never reached the kernel, or one that may be repeated (RFC 9110 9.2.2: idempotent
+      // methods, or an Idempotency-Key), since the upstream may have acted on it before closing.
       this.pool.dispatch(ex);
       return;
     }

@@ -716,3 +716,35 @@ test('a large chunked body reaches a slow HTTP/1.0 client intact, and a client t
   assert.equal(all.length - head.length, data.length);
   assert.ok(all.subarray(head.length).equals(data), 'the de-chunked body differs');
 });
+
+test('a reused connection the upstream closed under a request: idempotent or unsent requests go again, others get a 502', async () => {
+  // Each upstream connection answers its first request and closes under its second, as an
+  // upstream whose idle timeout fires just as the pool reuses the connection.
+  const seen = new WeakMap<object, number>();
+  const { up, port } = await setup(
+    (req, sock) => {
+      const n = (seen.get(sock) ?? 0) + 1;
+      seen.set(sock, n);
+      if (n === 1) return ok(`served ${req.line}`);
+      sock.destroy();
+      return null;
+    },
+    { maxConnections: 1 },
+  );
+  const send = async (head: string): Promise<string> => {
+    const r = await exchange(port, `${head}\r\nHost: svc\r\n\r\n`, 1);
+    return `${r.responses[0]?.line ?? '(none)'}|${r.responses[0]?.body ?? ''}`;
+  };
+  assert.equal(await send('GET /1 HTTP/1.1'), 'HTTP/1.1 200 OK|served GET /1 HTTP/1.1');
+  // Reused and closed under it: sent again on a new connection.
+  assert.equal(await send('GET /2 HTTP/1.1'), 'HTTP/1.1 200 OK|served GET /2 HTTP/1.1');
+  assert.equal(await send('DELETE /3 HTTP/1.1'), 'HTTP/1.1 200 OK|served DELETE /3 HTTP/1.1');
+  assert.equal(await send('POST /4 HTTP/1.1\r\nIdempotency-Key: k4\r\nContent-Length: 0'), 'HTTP/1.1 200 OK|served POST /4 HTTP/1.1');
+  // A POST the upstream may have acted on before closing is not repeated: the caller decides.
+  const post = await send('POST /5 HTTP/1.1\r\nContent-Length: 0');
+  assert.match(post, /^HTTP\/1\.1 502 /);
+  assert.deepEqual(
+    up.requests.map((m) => m.line),
+    ['GET /1 HTTP/1.1', 'GET /2 HTTP/1.1', 'GET /2 HTTP/1.1', 'DELETE /3 HTTP/1.1', 'DELETE /3 HTTP/1.1', 'POST /4 HTTP/1.1', 'POST /4 HTTP/1.1', 'POST /5 HTTP/1.1'],
+  );
+});
