@@ -24,9 +24,10 @@ export function commandNames(): string[] {
 
 async function help(io: CommandIO): Promise<void> {
   const lines = ['usage: meshwork <command> [options]', '', 'commands:'];
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
   for (const name of Object.keys(commands)) {
     const cmd = await commands[name]!();
-    lines.push(`  ${name.padEnd(10)} ${cmd.summary}`);
+    lines.push(`  ${name.padEnd(width)}  ${cmd.summary}`);
   }
   lines.push('', 'Run `meshwork <command> --help` for the options of one command.');
   io.stdout(lines.join('\n') + '\n');
