@@ -13,10 +13,11 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
 COPY proto ./proto
+COPY demo ./demo
 RUN npm ci && npm prune --omit=dev
 
-# Run: the compiled CLI, its production dependencies, the dashboard assets (src/**/assets) and
-# the gRPC protos, as the unprivileged `node` user.
+# Run: the compiled CLI, its production dependencies, the dashboard assets (src/**/assets),
+# the gRPC protos and the demo's configs (`meshwork demo`), as the unprivileged `node` user.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
