@@ -109,7 +109,14 @@ test('dtab <sub> --help prints the namerd subcommands\' help; dtab --help and dt
     const r = await run('dtab', sub, '--help');
     assert.equal(r.code, 0);
     assert.match(r.out, /^usage: meshwork dtab <subcommand> \[--base-url URL\]/, sub);
-    assert.match(r.out, /apply NS FILE\|- {15}create NS or replace it/);
+    assert.match(r.out, /apply NS FILE\|- +create NS or replace it/);
+    // Every description starts in one column, the longest synopsis (update's) included.
+    const cols = r.out
+      .split('\n')
+      .filter((l) => /^  (list|get|create|update|delete|apply)\b/.test(l))
+      .map((l) => /^ {2}\S.*?\S {2,}(?=\S)/.exec(l)![0].length);
+    assert.equal(cols.length, 6);
+    assert.equal(new Set(cols).size, 1, `description columns ${cols.join(', ')}`);
   }
   for (const args of [['dtab', '--help'], ['dtab', 'fmt', '--help'], ['dtab', '-h']]) {
     const r = await run(...args);

@@ -11,12 +11,12 @@ const DEFAULT_BASE = 'http://127.0.0.1:4180';
 
 export const usage = `usage: meshwork dtab <subcommand> [--base-url URL] ...
 
-  list                          namespaces stored in namerd
-  get NS                        the dtab of NS (version printed on stderr)
-  create NS FILE|-              create NS (fails if it exists)
+  list                            namespaces stored in namerd
+  get NS                          the dtab of NS (version printed on stderr)
+  create NS FILE|-                create NS (fails if it exists)
   update NS FILE|- [--version V]  replace NS; with --version (an ETag from get) only if unchanged
-  delete NS                     delete NS
-  apply NS FILE|-               create NS or replace it
+  delete NS                       delete NS
+  apply NS FILE|-                 create NS or replace it
 
   --base-url URL   namerd's HTTP controller (default: $NAMERCTL_BASE_URL, else ${DEFAULT_BASE});
   --namerd URL     the same (the name \`meshwork check\` uses)
