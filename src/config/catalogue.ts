@@ -311,7 +311,34 @@ const catalogue: Partial<Record<PluginCategory, readonly Entry[]>> = {
     { kind: 'io.l5d.destination', fields: { port: port(8086), prefix: { type: 'path', default: '/svc' }, namespace: { type: 'string', default: 'default' } } },
     { kind: 'io.l5d.httpController', fields: { port: port(4180) } },
     // Meshwork's own: namerd's dtabs over Envoy's xDS (src/namerd/xds/server.ts).
-    { kind: 'io.meshwork.xds', fields: { port: port(18000), prefix: { type: 'path', default: '/svc' }, namespace: { type: 'string', default: 'default' } } },
+    {
+      kind: 'io.meshwork.xds',
+      fields: {
+        port: port(18000),
+        prefix: { type: 'path', default: '/svc' },
+        namespace: { type: 'string', default: 'default' },
+        // Envoy proxies steered too (wildcard LDS/CDS, RDS); rules across keys in namerd-schema.ts.
+        envoy: {
+          type: {
+            object: {
+              listeners: {
+                type: {
+                  array: {
+                    object: {
+                      port: { ...portField, min: 1, required: true },
+                      ip: host('0.0.0.0'),
+                      name: { type: 'string' },
+                    },
+                  },
+                },
+                required: true,
+              },
+              services: { type: strings, default: [] },
+            },
+          },
+        },
+      },
+    },
   ],
 };
 

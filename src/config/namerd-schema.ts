@@ -3,9 +3,10 @@
  * namers, interfaces, telemetry. As namerd does, namer prefixes must be non-empty and must not
  * overlap (namerd has no precedence between namers, unlike Linkerd).
  */
+import { isIP } from 'node:net';
 import type { Fields } from './schema.js';
 import type { NamerdConfig, NamerConfig, PluginConfig } from './types.js';
-import { Validator, isObject } from './validate.js';
+import { Validator, isObject, show } from './validate.js';
 import { adminFields } from './router-fields.js';
 
 export const namerdFields: Fields = {
@@ -29,6 +30,7 @@ export function checkNamerd(v: Validator, raw: unknown): NamerdConfig | undefine
   }
   const namers = (top['namers'] ?? []) as NamerConfig[];
   checkPrefixes(v, isObject(raw) && Array.isArray(raw['namers']) ? raw['namers'] : []);
+  if (Array.isArray(rawInterfaces)) rawInterfaces.forEach((r, i) => checkXdsEnvoy(v, r, `interfaces[${i}]`));
   return {
     file: v.file,
     admin: top['admin'] as NamerdConfig['admin'],
@@ -70,4 +72,61 @@ function checkPrefixes(v: Validator, raw: unknown[]): void {
     }
     seen.push({ index, prefix, elems: e });
   });
+}
+
+/**
+ * A service name namerd can give Envoy a virtual host for (the same rule as
+ * src/namerd/xds/resources.ts SERVICE_NAME): a host name without a port.
+ */
+const XDS_SERVICE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+/**
+ * `io.meshwork.xds`'s `envoy` (the types are checked by the catalogue's fields): at least one
+ * listener, each on an IP address (Envoy binds listeners to addresses, not host names), no two
+ * with the same name or the same address and port; services that can be Host header values.
+ */
+function checkXdsEnvoy(v: Validator, iface: unknown, at: string): void {
+  if (!isObject(iface) || iface['kind'] !== 'io.meshwork.xds' || !isObject(iface['envoy'])) return;
+  const envoy = iface['envoy'];
+  const listeners = envoy['listeners'];
+  if (Array.isArray(listeners)) {
+    if (listeners.length === 0) {
+      v.issue('MESH_ERR_CONFIG_INVALID', `${at}.envoy.listeners`, listeners, ['at least one listener'], 'at least one listener is required (each with a port)');
+    }
+    const names = new Map<string, number>();
+    const addresses = new Map<string, number>();
+    listeners.forEach((l, j) => {
+      if (!isObject(l)) return;
+      const key = `${at}.envoy.listeners[${j}]`;
+      const ip = l['ip'] ?? '0.0.0.0';
+      if (typeof ip === 'string' && isIP(ip) === 0) {
+        v.issue('MESH_ERR_CONFIG_INVALID', `${key}.ip`, ip, ['an IPv4 or IPv6 address'], `expected an IP address for an Envoy listener (Envoy does not resolve listener host names), found ${show(ip)}`);
+      }
+      const port = l['port'];
+      const name = typeof l['name'] === 'string' ? l['name'] : typeof port === 'number' ? `http-${port}` : undefined;
+      if (typeof l['name'] === 'string' && l['name'] === '') {
+        v.issue('MESH_ERR_CONFIG_INVALID', `${key}.name`, '', ['a non-empty name'], 'an Envoy listener name must not be empty');
+      } else if (name !== undefined) {
+        const other = names.get(name);
+        if (other !== undefined) {
+          v.issue('MESH_ERR_CONFIG_INVALID', `${key}.name`, name, [], `Envoy listener name ${show(name)} is also ${at}.envoy.listeners[${other}]'s; give each listener its own name`);
+        } else names.set(name, j);
+      }
+      if (typeof ip === 'string' && typeof port === 'number') {
+        const addr = `${ip} ${port}`;
+        const other = addresses.get(addr);
+        if (other !== undefined) {
+          v.issue('MESH_ERR_CONFIG_INVALID', `${key}.port`, port, [], `Envoy listener ${ip}:${port} is also ${at}.envoy.listeners[${other}]`);
+        } else addresses.set(addr, j);
+      }
+    });
+  }
+  const services = envoy['services'];
+  if (Array.isArray(services)) {
+    services.forEach((s, j) => {
+      if (typeof s === 'string' && !XDS_SERVICE_NAME.test(s)) {
+        v.issue('MESH_ERR_CONFIG_INVALID', `${at}.envoy.services[${j}]`, s, ['a host name: letters, digits, _ . -, no port'], `expected a service name usable as a Host header without its port (letters, digits, '_', '.', '-'), found ${show(s)}`);
+      }
+    });
+  }
 }

@@ -20,7 +20,7 @@ import { Namespaces } from './namespaces.js';
 import { HttpController } from './http-controller.js';
 import { MeshServer } from './mesh/server.js';
 import { DestinationServer, DEFAULT_DESTINATION_PORT } from './destination/server.js';
-import { XdsServer, DEFAULT_XDS_PORT } from './xds/server.js';
+import { XdsServer, DEFAULT_XDS_PORT, type XdsEnvoyOptions } from './xds/server.js';
 import type { NamedInterfaceOptions } from './grpc-server.js';
 import { DEFAULT_THRIFT_NAMER_PORT, ThriftNamerInterface } from './thrift/server.js';
 import type { ThriftNamerCapacity } from './thrift/service.js';
@@ -101,7 +101,8 @@ export async function startNamerd(config: NamerdConfig): Promise<RunningNamerd> 
         listeners.push({ kind: iface.kind, ip, port: p });
       } else if (iface.kind === 'io.meshwork.xds') {
         if (tlsOn) refuseGrpcTlsKeys(tlsCfg, 'io.meshwork.xds', `${config.file ? `${config.file}: ` : ''}interfaces[${i}].tls`);
-        const x = new XdsServer(namespaces, { ...namedOptions(iface, ip, tls, DEFAULT_XDS_PORT), metrics });
+        const envoy = iface['envoy'] as XdsEnvoyOptions | null | undefined;
+        const x = new XdsServer(namespaces, { ...namedOptions(iface, ip, tls, DEFAULT_XDS_PORT), metrics, envoy: envoy ?? undefined });
         const p = await x.listen();
         closers.push(() => x.close());
         listeners.push({ kind: iface.kind, ip, port: p });

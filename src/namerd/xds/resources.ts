@@ -6,11 +6,17 @@
  *   :port>` is bound in the interface's namespace; the bound tree's leaves, with a Union's
  *   weights, become the route's cluster or weighted clusters;
  * - a Cluster per bound id (`/#/io.l5d.fs/users`, `/$/inet/127.1/9001`), of type EDS over ADS;
- * - a ClusterLoadAssignment per bound id: the id's addresses, one locality.
+ * - a ClusterLoadAssignment per bound id: the id's addresses, one locality;
+ * - for an Envoy proxy (the interface's `envoy` config): real Listeners with an address and one
+ *   filter chain whose HttpConnectionManager fetches its routes over RDS, and that
+ *   RouteConfiguration: one virtual host per service name (Linkerd's default identifier routes
+ *   by Host, `/svc/<host>`), routing to the clusters `<prefix>/<name>` binds to.
  */
 import type { Address, Addr } from '../../naming/addr.js';
 import type { BoundName } from '../../naming/contracts.js';
 import type { NameTree } from '../../naming/name-tree.js';
+import { ANY_ELEM, type Dtab } from '../../naming/dtab.js';
+import { type Path, utf8Text } from '../../naming/path.js';
 import { simplifyTree } from '../../naming/tree-ops.js';
 
 export const LISTENER_TYPE = 'type.googleapis.com/envoy.config.listener.v3.Listener';
@@ -19,6 +25,9 @@ export const CLUSTER_TYPE = 'type.googleapis.com/envoy.config.cluster.v3.Cluster
 export const ENDPOINT_TYPE = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
 const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+/** The well-known names of the two filters an Envoy listener runs. */
+const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
+const ROUTER_FILTER = 'envoy.filters.http.router';
 
 /** A resource message as proto-loader serialises it. */
 export type Resource = Readonly<Record<string, unknown>>;
@@ -70,11 +79,7 @@ export function clusterShares(tree: NameTree<BoundName>): Map<string, number> {
 /** The Listener for `name` routing by `shares` (clusterShares), or null when there is nowhere to route. */
 export function listenerResource(name: string, shares: ReadonlyMap<string, number>): Resource | null {
   if (shares.size === 0) return null;
-  const ids = [...shares.keys()].sort();
-  const action =
-    ids.length === 1
-      ? { cluster: ids[0]! }
-      : { weighted_clusters: { clusters: ids.map((id) => ({ name: id, weight: { value: Math.max(1, Math.round(shares.get(id)! * WEIGHT_SCALE)) } })) } };
+  const action = routeAction(shares);
   return {
     '@type': LISTENER_TYPE,
     name,
@@ -86,10 +91,115 @@ export function listenerResource(name: string, shares: ReadonlyMap<string, numbe
           name,
           virtual_hosts: [{ name, domains: ['*'], routes: [{ match: { prefix: '' }, route: action }] }],
         },
-        http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } }],
+        http_filters: [{ name: ROUTER_FILTER, typed_config: { '@type': ROUTER_TYPE } }],
       },
     },
   };
+}
+
+/** A RouteAction to the clusters of `shares` (not empty): one cluster, or weighted clusters (ids sorted). */
+function routeAction(shares: ReadonlyMap<string, number>): Resource {
+  const ids = [...shares.keys()].sort();
+  return ids.length === 1
+    ? { cluster: ids[0]! }
+    : { weighted_clusters: { clusters: ids.map((id) => ({ name: id, weight: { value: Math.max(1, Math.round(shares.get(id)! * WEIGHT_SCALE)) } })) } };
+}
+
+/** An HTTP listener namerd gives Envoy (the interface's `envoy.listeners`). */
+export interface EnvoyListener {
+  readonly name: string;
+  readonly ip: string;
+  readonly port: number;
+}
+
+/**
+ * A service name Envoy can be steered for: one dtab path element that is also a host name a
+ * Host header can carry without its port (`:` is left to the `name:*` domain).
+ */
+export const SERVICE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+/** An Envoy Listener: `ip:port`, one filter chain, HTTP routed by the RouteConfiguration `routeConfig` over ADS. */
+export function envoyListenerResource(l: EnvoyListener, routeConfig: string): Resource {
+  return {
+    '@type': LISTENER_TYPE,
+    name: l.name,
+    address: { socket_address: { address: l.ip, port_value: l.port } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: HCM_FILTER,
+            typed_config: {
+              '@type': HCM_TYPE,
+              stat_prefix: l.name,
+              rds: { config_source: { ads: {}, resource_api_version: 'V3' }, route_config_name: routeConfig },
+              http_filters: [{ name: ROUTER_FILTER, typed_config: { '@type': ROUTER_TYPE } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/**
+ * The service names under `prefix` that `dtab` names literally: the dentries whose prefix is
+ * `prefix` plus exactly one element, no wildcard, usable as a host name (SERVICE_NAME).
+ */
+export function dtabServiceNames(dtab: Dtab, prefix: Path): string[] {
+  const out: string[] = [];
+  for (const d of dtab.dentries) {
+    const e = d.prefix.elems;
+    if (e.length !== prefix.size + 1) continue;
+    if (!prefix.elems.every((p, i) => e[i] === p)) continue;
+    const last = e[e.length - 1]!;
+    if (last === ANY_ELEM) continue;
+    const name = utf8Text(last);
+    if (SERVICE_NAME.test(name)) out.push(name);
+  }
+  return out;
+}
+
+/**
+ * The service names Envoy gets virtual hosts for: sorted, each once, and once per spelling
+ * that differs only in case (Envoy matches domains without case and refuses duplicates).
+ */
+export function envoyServiceNames(configured: readonly string[], fromDtab: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const n of [...new Set([...configured, ...fromDtab])].sort()) {
+    if (!SERVICE_NAME.test(n) || seen.has(n.toLowerCase())) continue;
+    seen.add(n.toLowerCase());
+    out.push(n);
+  }
+  return out;
+}
+
+/** What one service name routes to: its cluster shares, or null when `<prefix>/<name>` binds to nothing. */
+export type ServiceRoute = ReadonlyMap<string, number>;
+
+/**
+ * The RouteConfiguration `name` for Envoy: a virtual host per service (`domains: [name,
+ * name:*]`) routing `/` to its cluster or weighted clusters; a service whose name binds to no
+ * cluster (Neg, Fail, Empty) answers 503 itself, saying so.
+ */
+export function routeConfigResource(name: string, services: ReadonlyMap<string, ServiceRoute>, unbound: (service: string) => string): Resource {
+  const hosts = [...services.keys()].sort().map((svc) => {
+    const shares = services.get(svc)!;
+    const route =
+      shares.size > 0
+        ? { match: { prefix: '/' }, route: routeAction(shares) }
+        : { match: { prefix: '/' }, direct_response: { status: 503, body: { inline_string: unbound(svc) } } };
+    return { name: svc, domains: [svc, `${svc}:*`], routes: [route] };
+  });
+  return { '@type': ROUTE_TYPE, name, virtual_hosts: hosts };
+}
+
+/** The clusters a set of service routes sends to, sorted. */
+export function routedClusters(services: Iterable<ServiceRoute>): string[] {
+  const ids = new Set<string>();
+  for (const s of services) for (const id of s.keys()) ids.add(id);
+  return [...ids].sort();
 }
 
 /** True for a name a Cluster is served for: a bound id (`/#/...` or `/$/...`). */

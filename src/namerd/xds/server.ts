@@ -4,8 +4,15 @@
  * proxyless gRPC clients (`xds:///web` targets) are steered by the same dtab writes as the
  * linkers: a canary `/svc/web => 9 * /#/io.l5d.fs/web-v1 & 1 * /#/io.l5d.fs/web-v2` becomes a
  * route with weighted clusters. Resources (resources.ts): Listener (route inline), Cluster
- * (EDS), ClusterLoadAssignment. A RouteConfiguration is never asked for, since routes travel
- * inside the Listener; asked for anyway, none is sent.
+ * (EDS), ClusterLoadAssignment. A proxyless client never asks for a RouteConfiguration, since
+ * its routes travel inside its Listener; asked for anyway, none is sent.
+ *
+ * With `envoy` configured, an Envoy proxy is steered by the same dtabs (envoy-routes.ts): a
+ * wildcard LDS subscription (a first request naming nothing, or naming `*`) gets the configured
+ * HTTP listeners, whose HttpConnectionManager asks RDS for the RouteConfiguration named
+ * `<namespace><prefix>` (`default/svc`); a wildcard CDS subscription gets every cluster that
+ * route configuration sends to. Named and wildcard subscriptions mix on one stream: a response
+ * carries what the names ask for plus, when wildcard, what the wildcard stands for.
  *
  * The protocol, per type URL on one stream: the client names the resources it wants; every
  * response carries all of them that exist (a Listener or Cluster left out does not exist), with
@@ -30,15 +37,30 @@ import {
   CLUSTER_TYPE,
   ENDPOINT_TYPE,
   LISTENER_TYPE,
+  ROUTE_TYPE,
   addrAddresses,
   clusterResource,
   clusterShares,
   endpointResource,
+  envoyListenerResource,
   isBoundId,
   listenerHost,
   listenerResource,
+  type EnvoyListener,
   type Resource,
 } from './resources.js';
+import { EnvoyRoutes } from './envoy-routes.js';
+
+/** What namerd gives Envoy proxies (the interface's `envoy` config). */
+export interface XdsEnvoyOptions {
+  /** The HTTP listeners of a wildcard LDS subscription; `name` defaults to `http-<port>`, `ip` to 0.0.0.0. */
+  readonly listeners: readonly { readonly name?: string; readonly ip?: string; readonly port: number }[];
+  /** Service names routed besides those the dtab spells out under the prefix. */
+  readonly services?: readonly string[];
+}
+
+/** An Envoy listener's name when the config gives none. */
+export const envoyListenerName = (port: number): string => `http-${port}`;
 
 /** Listener `web` is the name `<prefix>/web`, bound in `namespace`. */
 export interface XdsServerOptions extends NamedInterfaceOptions {
@@ -46,6 +68,8 @@ export interface XdsServerOptions extends NamedInterfaceOptions {
   readonly metrics?: Metrics;
   /** How often host names among a cluster's addresses are looked up again (default grpc-server's DNS_REFRESH_MS). */
   readonly dnsRefreshMs?: number;
+  /** Serve Envoy proxies too: wildcard LDS and CDS, and RDS. */
+  readonly envoy?: XdsEnvoyOptions;
 }
 
 /** The port xDS control planes commonly serve on (go-control-plane's examples). */
@@ -85,8 +109,8 @@ export interface DiscoveryResponseMsg {
  * One resource, watched for every stream that wants it. `value`: undefined while unresolved,
  * null when it does not exist, else the message.
  */
-class Watched {
-  value: Resource | null | undefined = undefined;
+class Watched<T = Resource> {
+  value: T | null | undefined = undefined;
   key = '';
   settled = false;
   refs = 0;
@@ -95,7 +119,7 @@ class Watched {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    start: (set: (v: Resource | null) => void) => Closable | undefined,
+    start: (set: (v: T | null) => void) => Closable | undefined,
     private readonly onChanged: () => void,
   ) {
     this.timer = setTimeout(() => {
@@ -107,7 +131,7 @@ class Watched {
     this.sub = start((v) => this.set(v));
   }
 
-  private set(v: Resource | null): void {
+  private set(v: T | null): void {
     const key = v === null ? '' : JSON.stringify(v);
     if (this.value !== undefined && key === this.key) return;
     this.value = v;
@@ -129,11 +153,27 @@ class Watched {
   }
 }
 
-const TYPES = [LISTENER_TYPE, CLUSTER_TYPE, ENDPOINT_TYPE] as const;
+const TYPES = [LISTENER_TYPE, ROUTE_TYPE, CLUSTER_TYPE, ENDPOINT_TYPE] as const;
+
+/** The types a wildcard subscription means something for (Envoy's xDS protocol: LDS and CDS). */
+const WILDCARD_TYPES: readonly string[] = [LISTENER_TYPE, CLUSTER_TYPE];
+
+/** The resource name that subscribes to a type's wildcard. */
+const WILDCARD = '*';
+
+/** The key of a stream's wildcard watch of a type, beside its per-name watches. */
+const wildcardKey = (type: string): string => `${type}\n\u0000*`;
 
 /** The state of one type URL on one stream. */
 interface Subscription {
+  /** The names asked for (without `*`). */
   names: Set<string>;
+  /** Subscribed to the wildcard: every resource of the type this server has for Envoy. */
+  wildcard: boolean;
+  /** Wildcard by the legacy rule (the first request named nothing): stays so while requests name nothing. */
+  legacyWildcard: boolean;
+  /** The names watched now: `names` plus, when wildcard, what the wildcard stands for. */
+  watched: string[];
   /** The nonce of the last response sent; requests with another one are stale. */
   nonce: string;
   /** The resources' keys in the last response, to send only what changed. */
@@ -146,6 +186,8 @@ interface Subscription {
 class AdsStream {
   private readonly subs = new Map<string, Subscription>();
   private readonly watchers = new Map<string, Watched>();
+  /** The wildcard watch of each type subscribed to as wildcard. */
+  private readonly wildcards = new Map<string, Watched<string[]>>();
   private nonces = 0;
   private closed = false;
   private scheduled = false;
@@ -171,23 +213,33 @@ class AdsStream {
     const type = req.type_url ?? '';
     let sub = this.subs.get(type);
     if (sub !== undefined && (req.response_nonce ?? '') !== '' && req.response_nonce !== sub.nonce) return; // stale
+    const list = req.resource_names ?? [];
+    const first = sub === undefined;
     if (sub === undefined) {
-      sub = { names: new Set(), nonce: '', sentKey: undefined, due: true };
+      sub = { names: new Set(), wildcard: false, legacyWildcard: true, watched: [], nonce: '', sentKey: undefined, due: true };
       this.subs.set(type, sub);
     }
-    const wanted = new Set(req.resource_names ?? []);
-    const changed = wanted.size !== sub.names.size || [...wanted].some((n) => !sub.names.has(n));
+    // Envoy's xDS protocol: a first request naming nothing subscribes to the wildcard, and so do
+    // the empty requests after it; once names were sent, only `*` does.
+    sub.legacyWildcard = sub.legacyWildcard && list.length === 0;
+    const wildcard = WILDCARD_TYPES.includes(type) && (sub.legacyWildcard || list.includes(WILDCARD));
+    const wanted = new Set(list.filter((n) => n !== WILDCARD));
+    const changed = wildcard !== sub.wildcard || wanted.size !== sub.names.size || [...wanted].some((n) => !sub.names.has(n));
     if (!(TYPES as readonly string[]).includes(type)) {
-      // A type this server has none of (RouteConfiguration, secrets...): answered empty once.
+      // A type this server has none of (secrets, runtime...): answered empty once.
       if (req.response_nonce === undefined || req.response_nonce === '' || changed) this.send(type, sub, []);
       sub.names = wanted;
       return;
     }
-    for (const n of sub.names) if (!wanted.has(n)) this.release(type, n);
-    for (const n of wanted) if (!sub.names.has(n)) this.acquire(type, n);
+    if (wildcard !== sub.wildcard) {
+      if (wildcard) this.acquireWildcard(type);
+      else this.releaseWildcard(type);
+    }
     sub.names = wanted;
+    sub.wildcard = wildcard;
+    this.reconcile(type, sub);
     // A first request, or new names, wants an answer even when nothing it names exists.
-    if (changed || (req.response_nonce ?? '') === '') {
+    if (first || changed || (req.response_nonce ?? '') === '') {
       sub.due = true;
       sub.sentKey = undefined;
     }
@@ -209,6 +261,30 @@ class AdsStream {
     this.server.release(type, name, w);
   }
 
+  private acquireWildcard(type: string): void {
+    const w = this.server.acquireWildcard(type);
+    w.listeners.add(this.onChange);
+    this.wildcards.set(type, w);
+  }
+
+  private releaseWildcard(type: string): void {
+    const w = this.wildcards.get(type);
+    if (w === undefined) return;
+    this.wildcards.delete(type);
+    w.listeners.delete(this.onChange);
+    this.server.releaseWildcard(type, w);
+  }
+
+  /** Watches what the subscription stands for now: its names, and what its wildcard does. */
+  private reconcile(type: string, sub: Subscription): void {
+    const target = new Set([...sub.names].filter((n) => this.server.mayServe(type, n)));
+    if (sub.wildcard) for (const n of this.wildcards.get(type)?.value ?? []) target.add(n);
+    const before = new Set(sub.watched);
+    for (const n of before) if (!target.has(n)) this.release(type, n);
+    for (const n of target) if (!before.has(n)) this.acquire(type, n);
+    sub.watched = [...target];
+  }
+
   private schedule(): void {
     if (this.scheduled || this.closed) return;
     this.scheduled = true;
@@ -225,7 +301,11 @@ class AdsStream {
       // replaces the ones before it, so only the latest is sent then.
       if (this.blocked) return;
       if (!(TYPES as readonly string[]).includes(type)) continue;
-      const ws = [...sub.names].map((n) => this.watchers.get(`${type}\n${n}`)).filter((w): w is Watched => w !== undefined);
+      if (sub.wildcard) {
+        if (!this.wildcards.get(type)?.settled) continue;
+        this.reconcile(type, sub);
+      }
+      const ws = sub.watched.map((n) => this.watchers.get(`${type}\n${n}`)).filter((w): w is Watched => w !== undefined);
       if (ws.some((w) => !w.settled)) continue;
       const resources = ws.filter((w) => w.value !== undefined && w.value !== null).map((w) => w.value as Resource);
       const key = ws.map((w) => w.key).join('\n');
@@ -244,7 +324,8 @@ class AdsStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const [type, sub] of this.subs) for (const n of sub.names) this.release(type, n);
+    for (const [type, sub] of this.subs) for (const n of sub.watched) this.release(type, n);
+    for (const type of [...this.wildcards.keys()]) this.releaseWildcard(type);
     this.subs.clear();
   }
 }
@@ -262,6 +343,11 @@ export class XdsServer {
    * losing the listener (in state-of-the-world LDS, a listener left out is deleted).
    */
   private readonly lastListeners = new Map<string, Resource | null>();
+  /** The Envoy listeners by name, and what Envoy is routed by; none without `envoy`. */
+  private readonly envoyListeners = new Map<string, EnvoyListener>();
+  private readonly envoyRoutes: EnvoyRoutes | undefined;
+  /** The RouteConfiguration name Envoy listeners ask RDS for: `<namespace><prefix>`. */
+  readonly routeConfigName: string;
   /** NACKs received (a client refused a response) and the last one's text. */
   nacks = 0;
   lastNack = '';
@@ -281,6 +367,34 @@ export class XdsServer {
       this.nackCounter = m.counter(['xds', 'nacks']);
       this.responseCounter = m.counter(['xds', 'responses']);
     }
+    this.routeConfigName = `${options.namespace}${options.prefix.show()}`;
+    const envoy = options.envoy;
+    if (envoy !== undefined) {
+      for (const l of envoy.listeners) {
+        const name = l.name ?? envoyListenerName(l.port);
+        this.envoyListeners.set(name, { name, ip: l.ip ?? '0.0.0.0', port: l.port });
+      }
+      this.envoyRoutes = new EnvoyRoutes(namespaces, {
+        prefix: options.prefix,
+        namespace: options.namespace,
+        services: envoy.services ?? [],
+        name: this.routeConfigName,
+        settleMs: SETTLE_MS,
+      });
+    }
+  }
+
+  /**
+   * @internal False for a name that can never be a resource here (any RouteConfiguration but
+   * Envoy's): it is answered as not existing without a watch.
+   */
+  mayServe(type: string, name: string): boolean {
+    return type !== ROUTE_TYPE || (this.envoyRoutes !== undefined && name === this.routeConfigName);
+  }
+
+  /** The service names Envoy is routed for now (while some stream watches Envoy's routes). */
+  envoyServices(): string[] {
+    return this.envoyRoutes?.names() ?? [];
   }
 
   async listen(): Promise<number> {
@@ -360,8 +474,49 @@ export class XdsServer {
     w.close();
   }
 
+  /** @internal The shared watch of what a type's wildcard stands for: the names of its resources. */
+  acquireWildcard(type: string): Watched<string[]> {
+    const k = wildcardKey(type);
+    let w = this.watched.get(k) as Watched<string[]> | undefined;
+    if (w === undefined) {
+      w = new Watched<string[]>(
+        (set) => this.startWildcard(type, set),
+        () => this.versions.set(type, (this.versions.get(type) ?? 0) + 1),
+      );
+      this.watched.set(k, w as unknown as Watched);
+    }
+    w.refs++;
+    return w;
+  }
+
+  /** @internal */
+  releaseWildcard(type: string, w: Watched<string[]>): void {
+    if (--w.refs > 0) return;
+    this.watched.delete(wildcardKey(type));
+    w.close();
+  }
+
+  private startWildcard(type: string, set: (names: string[]) => void): Closable | undefined {
+    if (type === LISTENER_TYPE) {
+      set([...this.envoyListeners.keys()]);
+      return undefined;
+    }
+    // CLUSTER_TYPE: the clusters Envoy's routes send to, as they change.
+    if (this.envoyRoutes === undefined) {
+      set([]);
+      return undefined;
+    }
+    return this.envoyRoutes.subscribe((s) => set([...s.clusters]));
+  }
+
   private start(type: string, name: string, set: (v: Resource | null) => void): Closable | undefined {
     if (type === LISTENER_TYPE) {
+      // An Envoy listener's name is reserved for it, asked for by name or by wildcard.
+      const envoyListener = this.envoyListeners.get(name);
+      if (envoyListener !== undefined) {
+        set(envoyListenerResource(envoyListener, this.routeConfigName));
+        return undefined;
+      }
       const host = listenerHost(name);
       if (host === '') {
         set(null);
@@ -383,6 +538,13 @@ export class XdsServer {
       const last = this.lastListeners.get(name);
       if (!resolved && last !== undefined && last !== null) set(last);
       return sub;
+    }
+    if (type === ROUTE_TYPE) {
+      if (this.envoyRoutes === undefined || name !== this.routeConfigName) {
+        set(null);
+        return undefined;
+      }
+      return this.envoyRoutes.subscribe((s) => set(s.route));
     }
     if (type === CLUSTER_TYPE) {
       set(isBoundId(name) ? clusterResource(name) : null);
@@ -412,6 +574,7 @@ export class XdsServer {
     this.streams.clear();
     for (const w of this.watched.values()) w.close();
     this.watched.clear();
+    this.envoyRoutes?.close();
     const s = this.server;
     if (!s) return;
     this.server = undefined;
