@@ -174,6 +174,17 @@ test('Envoy: wildcard LDS and CDS, RDS by the listener\'s name, EDS; dtab writes
     s.send(ack(cds));
     s.send(ack(lds));
 
+    // EDS for the clusters CDS gave: they warm, and then routes to them are sent.
+    const clusterNames = names(cds);
+    s.send({ type_url: ENDPOINT_TYPE, resource_names: clusterNames });
+    const eds = await s.next(ENDPOINT_TYPE);
+    assert.deepEqual(names(eds, 'cluster_name'), clusterNames);
+    const cla = (r: EnvoyResponse, n: string): Record<string, unknown> => r.resources.find((x) => x['cluster_name'] === n)!;
+    assert.deepEqual(endpointsOf(cla(eds, '/#/io.l5d.fs/web-v1')), ['127.0.0.1:8081']);
+    assert.deepEqual(endpointsOf(cla(eds, '/#/io.l5d.fs/web-v2')), ['127.0.0.1:8082', '127.0.0.2:8082']);
+    assert.deepEqual(endpointsOf(cla(eds, '/#/io.l5d.fs/users')), ['127.0.0.1:8090']);
+    s.send(ack(eds, clusterNames));
+
     // RDS for the name the listener gave.
     s.send({ type_url: ROUTE_TYPE, resource_names: [routeName] });
     const rds = await s.next(ROUTE_TYPE);
@@ -205,46 +216,45 @@ test('Envoy: wildcard LDS and CDS, RDS by the listener\'s name, EDS; dtab writes
       },
     ]);
     s.send(ack(rds, [routeName]));
-
-    // EDS for the clusters CDS gave.
-    const clusterNames = names(cds);
-    s.send({ type_url: ENDPOINT_TYPE, resource_names: clusterNames });
-    const eds = await s.next(ENDPOINT_TYPE);
-    assert.deepEqual(names(eds, 'cluster_name'), clusterNames);
-    const cla = (r: EnvoyResponse, n: string): Record<string, unknown> => r.resources.find((x) => x['cluster_name'] === n)!;
-    assert.deepEqual(endpointsOf(cla(eds, '/#/io.l5d.fs/web-v1')), ['127.0.0.1:8081']);
-    assert.deepEqual(endpointsOf(cla(eds, '/#/io.l5d.fs/web-v2')), ['127.0.0.1:8082', '127.0.0.2:8082']);
-    assert.deepEqual(endpointsOf(cla(eds, '/#/io.l5d.fs/users')), ['127.0.0.1:8090']);
-    s.send(ack(eds, clusterNames));
     // All ACKed: nothing more until something changes.
     await s.none(300);
 
-    // A dtab write moves the canary to v3: new route weights, a new cluster set.
+    // A dtab write moves the canary to v3: a new cluster set (web-v3 added, web-v2 kept while the
+    // routes Envoy has use it), EDS for it, then the new route weights, then web-v2 removed.
     await store.put('default', readDtab(`${BASE}; /svc/web => 1 * /#/io.l5d.fs/web-v1 & 1 * /#/io.l5d.fs/web-v3`));
-    const rds2 = await s.next(ROUTE_TYPE);
     const cds2 = await s.next(CLUSTER_TYPE);
-    assert.notEqual(rds2.version_info, rds.version_info);
     assert.notEqual(cds2.version_info, cds.version_info);
-    assert.deepEqual(vhosts(rds2).find((v) => v.name === 'web')!.routes[0]!.route, {
-      weighted_clusters: { clusters: [{ name: '/#/io.l5d.fs/web-v1', weight: { value: 5000 } }, { name: '/#/io.l5d.fs/web-v3', weight: { value: 5000 } }] },
-    });
-    assert.deepEqual(names(cds2), ['/#/io.l5d.fs/users', '/#/io.l5d.fs/web-v1', '/#/io.l5d.fs/web-v3']);
+    assert.deepEqual(names(cds2), ['/#/io.l5d.fs/users', '/#/io.l5d.fs/web-v1', '/#/io.l5d.fs/web-v2', '/#/io.l5d.fs/web-v3']);
     s.send(ack(cds2));
-    s.send(ack(rds2, [routeName]));
     s.send({ type_url: ENDPOINT_TYPE, resource_names: names(cds2), version_info: eds.version_info, response_nonce: eds.nonce });
     const eds2 = await s.next(ENDPOINT_TYPE);
     assert.deepEqual(names(eds2, 'cluster_name'), names(cds2));
     assert.deepEqual(endpointsOf(cla(eds2, '/#/io.l5d.fs/web-v3')), ['127.0.0.1:8083']);
     s.send(ack(eds2, names(cds2)));
+    const rds2 = await s.next(ROUTE_TYPE);
+    assert.notEqual(rds2.version_info, rds.version_info);
+    assert.deepEqual(vhosts(rds2).find((v) => v.name === 'web')!.routes[0]!.route, {
+      weighted_clusters: { clusters: [{ name: '/#/io.l5d.fs/web-v1', weight: { value: 5000 } }, { name: '/#/io.l5d.fs/web-v3', weight: { value: 5000 } }] },
+    });
+    s.send(ack(rds2, [routeName]));
+    const cds2b = await s.next(CLUSTER_TYPE);
+    assert.deepEqual(names(cds2b), ['/#/io.l5d.fs/users', '/#/io.l5d.fs/web-v1', '/#/io.l5d.fs/web-v3']);
+    s.send(ack(cds2b));
+    s.send(ack(eds2, names(cds2b)));
+    assert.deepEqual(names(await s.next(ENDPOINT_TYPE), 'cluster_name'), names(cds2b));
 
-    // A dtab naming a new service adds its virtual host (and its cluster).
+    // A dtab naming a new service adds its cluster, then its virtual host.
     await store.put('default', readDtab(`${BASE}; /svc/web => 1 * /#/io.l5d.fs/web-v1 & 1 * /#/io.l5d.fs/web-v3; /svc/shop => /#/io.l5d.fs/new`));
-    const rds3 = await s.next(ROUTE_TYPE);
-    assert.deepEqual(vhosts(rds3).map((v) => v.name), ['ghost', 'shop', 'users', 'web']);
-    assert.deepEqual(vhosts(rds3).find((v) => v.name === 'shop'), { name: 'shop', domains: ['shop', 'shop:*'], routes: [{ match: { prefix: '/' }, route: { cluster: '/#/io.l5d.fs/new' } }] });
     const cds3 = await s.next(CLUSTER_TYPE);
     assert.deepEqual(names(cds3), ['/#/io.l5d.fs/new', '/#/io.l5d.fs/users', '/#/io.l5d.fs/web-v1', '/#/io.l5d.fs/web-v3']);
     s.send(ack(cds3));
+    s.send({ type_url: ENDPOINT_TYPE, resource_names: names(cds3) });
+    const eds3 = await s.next(ENDPOINT_TYPE);
+    assert.deepEqual(names(eds3, 'cluster_name'), names(cds3));
+    s.send(ack(eds3, names(cds3)));
+    const rds3 = await s.next(ROUTE_TYPE);
+    assert.deepEqual(vhosts(rds3).map((v) => v.name), ['ghost', 'shop', 'users', 'web']);
+    assert.deepEqual(vhosts(rds3).find((v) => v.name === 'shop'), { name: 'shop', domains: ['shop', 'shop:*'], routes: [{ match: { prefix: '/' }, route: { cluster: '/#/io.l5d.fs/new' } }] });
 
     // Envoy NACKs the route configuration: nothing is sent again until something changes.
     const nacks = server.nacks;

@@ -202,6 +202,24 @@ export function routedClusters(services: Iterable<ServiceRoute>): string[] {
   return [...ids].sort();
 }
 
+/** The clusters a RouteConfiguration (routeConfigResource) sends to, sorted. */
+export function routeConfigClusters(route: Resource): string[] {
+  type Action = { cluster?: string; weighted_clusters?: { clusters?: { name?: string }[] } };
+  const ids = new Set<string>();
+  for (const vh of (route['virtual_hosts'] as { routes?: { route?: Action }[] }[] | undefined) ?? []) {
+    for (const r of vh.routes ?? []) {
+      if (r.route?.cluster !== undefined) ids.add(r.route.cluster);
+      for (const w of r.route?.weighted_clusters?.clusters ?? []) if (w.name !== undefined) ids.add(w.name);
+    }
+  }
+  return [...ids].sort();
+}
+
+/** A resource's name: a ClusterLoadAssignment's `cluster_name`, any other's `name`. */
+export function resourceName(r: Resource): string {
+  return String(r['@type'] === ENDPOINT_TYPE ? r['cluster_name'] : r['name']);
+}
+
 /** True for a name a Cluster is served for: a bound id (`/#/...` or `/$/...`). */
 export function isBoundId(name: string): boolean {
   return /^\/[#$]\/./.test(name);

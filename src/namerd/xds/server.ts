@@ -22,6 +22,17 @@
  * are watched once per server however many streams want them, and dropped when none does.
  * A resource still unresolved (its namer has not answered) holds back the responses of its
  * type for at most SETTLE_MS; it is then left out until it resolves.
+ *
+ * Make-before-break, per stream, where an Envoy's clusters come from a wildcard CDS
+ * subscription (Envoy's xDS protocol, "eventual consistency considerations": CDS, then EDS,
+ * then RDS; removals last): a RouteConfiguration waits until every cluster it sends to is warm
+ * on that stream (the stream ACKed a CDS response with the Cluster and an EDS response with its
+ * endpoints), or for `warmMs` at most; and the wildcard CDS keeps the clusters that the stream's
+ * last sent or last ACKed RouteConfiguration sends to. So a dtab write reaches an Envoy as CDS
+ * (new clusters added), EDS, RDS, then, once that RDS is ACKed, CDS (old clusters removed). A
+ * NACKed CDS or EDS leaves its clusters cold: the routes go out after `warmMs` all the same. A
+ * NACKed RDS leaves the routes the client ACKed last in use, so their clusters stay in CDS until
+ * a later RouteConfiguration is ACKed.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -46,6 +57,8 @@ import {
   isBoundId,
   listenerHost,
   listenerResource,
+  resourceName,
+  routeConfigClusters,
   type EnvoyListener,
   type Resource,
 } from './resources.js';
@@ -70,6 +83,8 @@ export interface XdsServerOptions extends NamedInterfaceOptions {
   readonly dnsRefreshMs?: number;
   /** Serve Envoy proxies too: wildcard LDS and CDS, and RDS. */
   readonly envoy?: XdsEnvoyOptions;
+  /** How long, at most, a stream's RouteConfiguration waits for its new clusters to warm (default SETTLE_MS). */
+  readonly warmMs?: number;
 }
 
 /** The port xDS control planes commonly serve on (go-control-plane's examples). */
@@ -180,6 +195,9 @@ interface Subscription {
   sentKey: string | undefined;
   /** A response is due once every wanted resource has settled. */
   due: boolean;
+  /** The resources of the last response sent, and of the last one the client ACKed. */
+  sent: readonly Resource[];
+  acked: readonly Resource[];
 }
 
 /** One ADS stream. */
@@ -195,6 +213,10 @@ class AdsStream {
 
   /** The stream's buffer is full: responses wait (as due) for `drained()`. */
   private blocked = false;
+
+  /** Since when a RouteConfiguration has waited for its clusters to warm (make-before-break), and the timer ending the wait. */
+  private holdingSince: number | undefined;
+  private warmTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly server: XdsServer,
@@ -213,10 +235,11 @@ class AdsStream {
     const type = req.type_url ?? '';
     let sub = this.subs.get(type);
     if (sub !== undefined && (req.response_nonce ?? '') !== '' && req.response_nonce !== sub.nonce) return; // stale
+    if (sub !== undefined && req.response_nonce === sub.nonce && (req.error_detail === undefined || req.error_detail === null)) sub.acked = sub.sent;
     const list = req.resource_names ?? [];
     const first = sub === undefined;
     if (sub === undefined) {
-      sub = { names: new Set(), wildcard: false, legacyWildcard: true, watched: [], nonce: '', sentKey: undefined, due: true };
+      sub = { names: new Set(), wildcard: false, legacyWildcard: true, watched: [], nonce: '', sentKey: undefined, due: true, sent: [], acked: [] };
       this.subs.set(type, sub);
     }
     // Envoy's xDS protocol: a first request naming nothing subscribes to the wildcard, and so do
@@ -279,10 +302,12 @@ class AdsStream {
   private reconcile(type: string, sub: Subscription): void {
     const target = new Set([...sub.names].filter((n) => this.server.mayServe(type, n)));
     if (sub.wildcard) for (const n of this.wildcards.get(type)?.value ?? []) target.add(n);
+    if (sub.wildcard && type === CLUSTER_TYPE) for (const n of this.routedHere()) target.add(n);
     const before = new Set(sub.watched);
     for (const n of before) if (!target.has(n)) this.release(type, n);
     for (const n of target) if (!before.has(n)) this.acquire(type, n);
-    sub.watched = [...target];
+    // Names already watched keep their place: a kept cluster moving in the order is no change.
+    sub.watched = [...sub.watched.filter((n) => target.has(n)), ...[...target].filter((n) => !before.has(n))];
   }
 
   private schedule(): void {
@@ -309,21 +334,69 @@ class AdsStream {
       if (ws.some((w) => !w.settled)) continue;
       const resources = ws.filter((w) => w.value !== undefined && w.value !== null).map((w) => w.value as Resource);
       const key = ws.map((w) => w.key).join('\n');
-      if (!sub.due && key === sub.sentKey) continue;
+      if (!sub.due && key === sub.sentKey) {
+        if (type === ROUTE_TYPE) this.stopHolding();
+        continue;
+      }
+      if (type === ROUTE_TYPE && this.holdsRoutes(resources)) continue;
       sub.due = false;
       sub.sentKey = key;
       this.send(type, sub, resources);
     }
   }
 
+  /** The clusters the RouteConfigurations this stream was sent last, or ACKed last, send to. */
+  private routedHere(): Set<string> {
+    const rds = this.subs.get(ROUTE_TYPE);
+    const out = new Set<string>();
+    for (const r of [...(rds?.sent ?? []), ...(rds?.acked ?? [])]) for (const id of routeConfigClusters(r)) out.add(id);
+    return out;
+  }
+
+  /**
+   * True while `routes` must wait: on a stream with a wildcard CDS subscription (an Envoy), some
+   * cluster they send to is not warm here yet (its Cluster and its endpoints not both ACKed),
+   * for `warmMs` at most since the wait began, so a client that never asks for the endpoints,
+   * or refuses the cluster, still gets its routes.
+   */
+  private holdsRoutes(routes: readonly Resource[]): boolean {
+    const cds = this.subs.get(CLUSTER_TYPE);
+    if (cds?.wildcard !== true) return false;
+    const clusters = new Set(cds.acked.map(resourceName));
+    const endpoints = new Set((this.subs.get(ENDPOINT_TYPE)?.acked ?? []).map(resourceName));
+    const cold = routes.some((r) => routeConfigClusters(r).some((id) => !clusters.has(id) || !endpoints.has(id)));
+    this.holdingSince ??= Date.now();
+    const left = this.holdingSince + this.server.warmMs - Date.now();
+    if (!cold || left <= 0) {
+      this.stopHolding();
+      return false;
+    }
+    if (this.warmTimer === undefined) {
+      this.warmTimer = setTimeout(() => {
+        this.warmTimer = undefined;
+        this.schedule();
+      }, left);
+      this.warmTimer.unref();
+    }
+    return true;
+  }
+
+  private stopHolding(): void {
+    this.holdingSince = undefined;
+    clearTimeout(this.warmTimer);
+    this.warmTimer = undefined;
+  }
+
   private send(type: string, sub: Subscription, resources: Resource[]): void {
     sub.nonce = String(++this.nonces);
+    sub.sent = resources;
     if (!this.write({ version_info: this.server.versionOf(type), resources, type_url: type, nonce: sub.nonce })) this.blocked = true;
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopHolding();
     for (const [type, sub] of this.subs) for (const n of sub.watched) this.release(type, n);
     for (const type of [...this.wildcards.keys()]) this.releaseWildcard(type);
     this.subs.clear();
@@ -348,6 +421,8 @@ export class XdsServer {
   private readonly envoyRoutes: EnvoyRoutes | undefined;
   /** The RouteConfiguration name Envoy listeners ask RDS for: `<namespace><prefix>`. */
   readonly routeConfigName: string;
+  /** @internal How long, at most, a stream's routes wait for their new clusters to warm. */
+  readonly warmMs: number;
   /** NACKs received (a client refused a response) and the last one's text. */
   nacks = 0;
   lastNack = '';
@@ -368,6 +443,7 @@ export class XdsServer {
       this.responseCounter = m.counter(['xds', 'responses']);
     }
     this.routeConfigName = `${options.namespace}${options.prefix.show()}`;
+    this.warmMs = options.warmMs ?? SETTLE_MS;
     const envoy = options.envoy;
     if (envoy !== undefined) {
       for (const l of envoy.listeners) {
