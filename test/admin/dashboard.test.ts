@@ -6,15 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
 import { createAdminServer } from '../../src/admin/server.js';
 import { DelegateRejection } from '../../src/admin/errors.js';
 import { MetricsRegistry } from '../../src/telemetry/metrics-registry.js';
+import { openPage, skipBrowser } from '../support/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (CI installs the Debian chromium package in .ci/run)`;
-if (skip) console.log(`# skipping dashboard browser test: ${skip}`);
+if (skipBrowser) console.log(`# skipping dashboard browser test: ${skipBrowser}`);
 
 const TREE = {
   type: 'alt',
@@ -30,7 +28,7 @@ const TREE = {
   ],
 };
 
-test('dashboard shows live numbers and the playground draws trees and errors', { skip, timeout: 60_000 }, async (t) => {
+test('dashboard shows live numbers and the playground draws trees and errors', { skip: skipBrowser, timeout: 60_000 }, async (t) => {
   mkdirSync('test-output', { recursive: true });
   const metrics = new MetricsRegistry({ snapshotIntervalMs: 0 });
   const srv = ['rt', 'in', 'server', '127.0.0.1/4140'];
@@ -62,18 +60,7 @@ test('dashboard shows live numbers and the playground draws trees and errors', {
   await admin.listen();
   t.after(() => admin.close());
 
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  const external: string[] = [];
-  page.on('request', (r) => {
-    if (!r.url().startsWith(admin.url())) external.push(r.url());
-  });
+  const { page, pageErrors, external } = await openPage(t, admin.url());
 
   // 1. the router appears with zero traffic
   await page.goto(admin.url() + '/');

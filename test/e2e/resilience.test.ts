@@ -5,16 +5,17 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as http from 'node:http';
 import type * as net from 'node:net';
 import { echo, request, upstream, type Upstream } from '../router/support.js';
+import { startLinker } from '../support/linker.js';
+import type { ReadyProcess } from '../support/process.js';
 
 let dir: string;
-let proc: ChildProcess;
+let proc: ReadyProcess;
 let port = 0;
 const ups: Record<string, Upstream> = {};
 let flakyFailNext = 0;
@@ -85,26 +86,13 @@ routers:
   - port: 0
 `,
   );
-  let err = '';
-  proc = spawn(process.execPath, [join(process.cwd(), 'bin', 'meshwork.js'), 'linkerd', join(dir, 'l.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`linkerd did not start: ${err}`)), 10_000);
-    proc.once('exit', () => reject(new Error(`linkerd exited: ${err}`)));
-    proc.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening http 127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
+  const l = await startLinker(join(dir, 'l.yaml'), 'http', 10_000);
+  proc = l.proc;
+  port = l.port;
 });
 
 after(async () => {
-  proc?.kill('SIGKILL');
+  proc?.child.kill('SIGKILL');
   await Promise.all(Object.values(ups).map((u) => u.close()));
   rmSync(dir, { recursive: true, force: true });
 });

@@ -4,12 +4,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as http from 'node:http';
 import { upstream, type Upstream } from '../router/support.js';
+import { startLinker } from '../support/linker.js';
 
 const GB = 1024 * 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 120);
@@ -51,19 +52,9 @@ before(async () => {
   });
   writeFileSync(join(dir, 'sink'), `127.0.0.1 ${sink.port}\n`);
   writeFileSync(join(dir, 'l.yaml'), `admin:\n  port: 0\nnamers:\n- kind: io.l5d.fs\n  rootDir: ${dir}\nrouters:\n- protocol: http\n  dtab: /svc => /#/io.l5d.fs\n  servers:\n  - port: 0\n`);
-  proc = spawn(process.execPath, [join(process.cwd(), 'bin', 'meshwork.js'), 'linkerd', join(dir, 'l.yaml')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('linkerd did not start')), 10_000);
-    proc.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening http 127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
+  const l = await startLinker(join(dir, 'l.yaml'), 'http', 10_000);
+  proc = l.proc.child;
+  port = l.port;
 });
 
 after(async () => {

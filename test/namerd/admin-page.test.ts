@@ -6,18 +6,16 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
 import '../../src/config/builtin-plugins.js';
 import { loadNamerdConfig } from '../../src/config/load.js';
 import { startNamerd, type RunningNamerd } from '../../src/namerd/namerd.js';
 import { readDtab } from '../../src/naming/index.js';
 import type { NamerdConfig } from '../../src/config/types.js';
+import { openPage, skipBrowser } from '../support/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skipBrowser = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (CI installs the Debian chromium package in .ci/run)`;
 if (skipBrowser) console.log(`# skipping namerd admin page browser test: ${skipBrowser}`);
 
 const dir = mkdtempSync(join(tmpdir(), 'meshwork-namerd-admin-'));
@@ -225,18 +223,7 @@ test('admin security: writes are control (403 when controlEnabled is false), the
 test('the page lists, edits, saves, shows errors inline, explains the edited dtab, creates and deletes', { skip: skipBrowser, timeout: 60_000 }, async (t) => {
   mkdirSync('test-output', { recursive: true });
   const { n, url } = await namerd('browser');
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  const external: string[] = [];
-  page.on('request', (r) => {
-    if (!r.url().startsWith(url)) external.push(r.url());
-  });
+  const { page, pageErrors, external } = await openPage(t, url);
   const W = { timeout: 10_000 };
 
   // 1. both namespaces listed with their dtabs and versions

@@ -34,6 +34,40 @@ export interface EnvoyResponse {
   nonce: string;
 }
 
+/**
+ * The responses of an ADS stream, kept by type: `next(type)` takes the oldest one of that type,
+ * waiting at most `ms` for it. `seen` is called on each response as it arrives.
+ */
+export function responsesByType(
+  call: grpc.ClientDuplexStream<Record<string, unknown>, EnvoyResponse>,
+  seen?: (r: EnvoyResponse) => void,
+): { readonly queue: EnvoyResponse[]; next(type: string, ms?: number): Promise<EnvoyResponse> } {
+  const queue: EnvoyResponse[] = [];
+  const waiters: { type: string; fn: (r: EnvoyResponse) => void }[] = [];
+  call.on('data', (r: EnvoyResponse) => {
+    r.resources = r.resources ?? [];
+    seen?.(r);
+    const i = waiters.findIndex((w) => w.type === r.type_url);
+    if (i >= 0) waiters.splice(i, 1)[0]!.fn(r);
+    else queue.push(r);
+  });
+  call.on('error', () => undefined);
+  const next = (type: string, ms = 3000): Promise<EnvoyResponse> =>
+    new Promise((resolve, reject) => {
+      const i = queue.findIndex((q) => q.type_url === type);
+      if (i >= 0) return resolve(queue.splice(i, 1)[0]!);
+      const t = setTimeout(() => reject(new Error(`no ${type} response in ${ms} ms`)), ms);
+      waiters.push({
+        type,
+        fn: (r) => {
+          clearTimeout(t);
+          resolve(r);
+        },
+      });
+    });
+  return { queue, next };
+}
+
 /** Envoy's ADS service; `json: true` makes protobufjs decode each Any by its type URL. */
 export function envoyAdsClient(address: string): EnvoyAdsClient {
   const def = protoLoader.loadSync(FILES, { includeDirs: INCLUDE, keepCase: true, longs: String, enums: String, defaults: false, oneofs: false, json: true });

@@ -18,7 +18,7 @@ import { createStore } from '../../src/namerd/stores/registry.js';
 import { Namespaces } from '../../src/namerd/namespaces.js';
 import { XdsServer } from '../../src/namerd/xds/server.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../src/namerd/xds/resources.js';
-import { envoyAdsClient, type EnvoyAdsClient, type EnvoyResponse } from './envoy-protos.js';
+import { envoyAdsClient, responsesByType, type EnvoyAdsClient, type EnvoyResponse } from './envoy-protos.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'namerd-xds-order-'));
 for (const [f, text] of [
@@ -76,17 +76,8 @@ function recorder(port: number): Recorder {
   clients.push(c);
   const call = c.StreamAggregatedResources();
   const log: Event[] = [];
-  const queue: EnvoyResponse[] = [];
-  const waiters: { type: string; fn: (r: EnvoyResponse) => void }[] = [];
   let pings = 0;
-  call.on('data', (r: EnvoyResponse) => {
-    r.resources = r.resources ?? [];
-    log.push({ dir: 'in', r });
-    const i = waiters.findIndex((w) => w.type === r.type_url);
-    if (i >= 0) waiters.splice(i, 1)[0]!.fn(r);
-    else queue.push(r);
-  });
-  call.on('error', () => undefined);
+  const { next } = responsesByType(call, (r) => log.push({ dir: 'in', r }));
   return {
     log,
     send: (r) => {
@@ -101,21 +92,6 @@ function recorder(port: number): Recorder {
     },
     close: () => call.end(),
   };
-
-  function next(type: string, ms = 3000): Promise<EnvoyResponse> {
-    return new Promise((resolve, reject) => {
-        const i = queue.findIndex((q) => q.type_url === type);
-        if (i >= 0) return resolve(queue.splice(i, 1)[0]!);
-        const t = setTimeout(() => reject(new Error(`no ${type} response in ${ms} ms`)), ms);
-        waiters.push({
-          type,
-          fn: (r) => {
-            clearTimeout(t);
-          resolve(r);
-        },
-      });
-    });
-  }
 }
 
 const ack = (r: EnvoyResponse, names: string[] = []): Record<string, unknown> => ({ type_url: r.type_url, resource_names: names, version_info: r.version_info, response_nonce: r.nonce });

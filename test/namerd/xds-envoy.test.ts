@@ -25,7 +25,7 @@ import type { ConfiguredNamers } from '../../src/naming/namer-ops.js';
 import { Path } from '../../src/naming/path.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, dtabServiceNames, envoyServiceNames } from '../../src/namerd/xds/resources.js';
 import YAML from 'yaml';
-import { envoyAdsClient, envoyViolations, unknownEnvoyFields, type EnvoyAdsClient, type EnvoyResponse } from './envoy-protos.js';
+import { envoyAdsClient, envoyViolations, responsesByType, unknownEnvoyFields, type EnvoyAdsClient, type EnvoyResponse } from './envoy-protos.js';
 
 const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
@@ -79,32 +79,13 @@ function envoyStream(): { send(r: Record<string, unknown>): void; next(type: str
   const c = envoyAdsClient(`127.0.0.1:${port}`);
   clients.push(c);
   const call = c.StreamAggregatedResources();
-  const queue: EnvoyResponse[] = [];
-  const waiters: { type: string; fn: (r: EnvoyResponse) => void }[] = [];
-  call.on('data', (r: EnvoyResponse) => {
-    r.resources = r.resources ?? [];
-    const i = waiters.findIndex((w) => w.type === r.type_url);
-    if (i >= 0) waiters.splice(i, 1)[0]!.fn(r);
-    else queue.push(r);
-  });
-  call.on('error', () => undefined);
+  const { queue, next } = responsesByType(call);
   return {
     send: (r) => call.write({ node: { id: 'envoy-test', cluster: 'edge' }, ...r }),
-    next: (type, ms = 3000) =>
-      new Promise((resolve, reject) => {
-        const i = queue.findIndex((q) => q.type_url === type);
-        if (i >= 0) return resolve(queue.splice(i, 1)[0]!);
-        const t = setTimeout(() => reject(new Error(`no ${type} response in ${ms} ms`)), ms);
-        waiters.push({
-          type,
-          fn: (r) => {
-            clearTimeout(t);
-            resolve(r);
-          },
-        });
-      }).then((r) => {
-        assertEnvoyAccepts(r as EnvoyResponse);
-        return r as EnvoyResponse;
+    next: (type, ms) =>
+      next(type, ms).then((r) => {
+        assertEnvoyAccepts(r);
+        return r;
       }),
     none: async (ms) => {
       await new Promise((r) => setTimeout(r, ms));

@@ -4,12 +4,12 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync, unlinkSync, renameSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsNamer, parseAddrFile } from '../../src/namers/fs.js';
-import type { ActivityState, BoundName, Name } from '../../src/naming/contracts.js';
+import type { BoundName } from '../../src/naming/contracts.js';
 import type { Addr } from '../../src/naming/addr.js';
-import type { NameTree } from '../../src/naming/name-tree.js';
 import { Path } from '../../src/naming/path.js';
 import { Var } from '../../src/naming/var.js';
 import { observerCountOf } from '../../src/naming/activity.js';
+import { describeTree } from '../support/addrs.js';
 
 const p = (s: string): Path => Path.utf8(...s.split('/').filter((e) => e.length > 0));
 const root = mkdtempSync(join(tmpdir(), 'meshwork-fs-'));
@@ -22,14 +22,6 @@ function describeAddr(a: Addr): string {
   if (a.type === 'bound') return 'bound:' + a.addrs.map((x) => `${x.host}:${x.port}${x.meta['endpoint_addr_weight'] !== undefined ? '*' + String(x.meta['endpoint_addr_weight']) : ''}`).join(',');
   if (a.type === 'failed') return 'failed:' + a.cause.message;
   return a.type;
-}
-
-function describeTree(s: ActivityState<NameTree<Name>>): string {
-  if (s.type !== 'ok') return s.type;
-  const t = s.value;
-  if (t.type !== 'leaf') return t.type;
-  const b = t.value as BoundName;
-  return `leaf:${b.id.show()}:${b.residual.show()}`;
 }
 
 test('parseAddrFile: lines, comments, weights, empty and malformed', () => {

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { K8sApi } from '../../src/namers/k8s/api.js';
 import { K8sNamer } from '../../src/namers/k8s/namer.js';
 import { createNamer } from '../../src/namers/registry.js';
-import type { ActivityState, BoundName, Name } from '../../src/naming/contracts.js';
+import type { BoundName } from '../../src/naming/contracts.js';
 import type { Addr } from '../../src/naming/addr.js';
-import type { NameTree } from '../../src/naming/name-tree.js';
 import { Path } from '../../src/naming/path.js';
 import { Var } from '../../src/naming/var.js';
 import { observerCountOf } from '../../src/naming/activity.js';
+import { describeTree } from '../support/addrs.js';
 import { FakeK8s, startFakeK8s, type K8sObject } from '../support/fake-k8s.js';
 
 const p = (s: string): Path => Path.utf8(...s.split('/').filter((e) => e.length > 0));
@@ -34,14 +34,6 @@ function describeAddr(a: Addr): string {
   if (a.type === 'bound') return 'bound:' + a.addrs.map((x) => `${x.host}:${x.port}@${String(x.meta['nodeName'])}`).join(',');
   if (a.type === 'failed') return 'failed:' + a.cause.message;
   return a.type;
-}
-
-function describeTree(s: ActivityState<NameTree<Name>>): string {
-  if (s.type !== 'ok') return s.type;
-  const t = s.value;
-  if (t.type !== 'leaf') return t.type;
-  const b = t.value as BoundName;
-  return `leaf:${b.id.show()}:${b.residual.show()}`;
 }
 
 async function bound(namer: K8sNamer, path: string): Promise<BoundName> {

@@ -1,4 +1,4 @@
-/** Test helpers for Activities: wait, with a deadline, for a state that matches. */
+/** Test helpers that wait with a deadline: for an Activity state that matches, or for a promise to settle. */
 import type { Activity, ActivityState } from '../../src/naming/contracts.js';
 
 /**
@@ -52,4 +52,17 @@ export function describe(s: ActivityState<unknown> | undefined): string {
   const v = s.value as { dtab?: { show(): string }; version?: string } | null;
   if (v !== null && typeof v === 'object' && v.dtab !== undefined) return `ok(${v.dtab.show()} @${v.version})`;
   return `ok(${JSON.stringify(s.value)})`;
+}
+
+/** 'pending' if `p` has not settled within `ms`, else its value (or the error it rejected with). */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending' | Error> {
+  let timer: NodeJS.Timeout | undefined;
+  const pending = new Promise<'pending'>((resolve) => {
+    timer = setTimeout(() => resolve('pending'), ms);
+  });
+  try {
+    return await Promise.race([p.catch((e: Error) => e), pending]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,6 +1,16 @@
-/** Observing a bound name's addresses in namer tests. */
+/** Observing what a namer binds in namer tests: a bound name's leaf and addresses. */
 import type { Addr } from '../../src/naming/addr.js';
-import type { BoundName } from '../../src/naming/contracts.js';
+import type { ActivityState, BoundName, Name } from '../../src/naming/contracts.js';
+import type { NameTree } from '../../src/naming/name-tree.js';
+
+/** `leaf:<id>:<residual>` for a bound leaf, else the state's or tree's type (`pending`, `neg`, ...). */
+export function describeTree(s: ActivityState<NameTree<Name>>): string {
+  if (s.type !== 'ok') return s.type;
+  const t = s.value;
+  if (t.type !== 'leaf') return t.type;
+  const b = t.value as BoundName;
+  return `leaf:${b.id.show()}:${b.residual.show()}`;
+}
 
 /** `host:port` of each address of a bound Addr, else the Addr's type (`neg`, `failed`, ...). */
 export function hostPorts(a: Addr): string[] {

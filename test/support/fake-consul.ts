@@ -24,6 +24,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import { closeTracked, listenTracked } from './process.js';
 
 interface KvEntry {
   LockIndex: number;
@@ -103,15 +104,7 @@ export class FakeConsul {
     if (this.server) return;
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
     const server = this.tls === undefined ? createServer(handler) : createHttpsServer(this.tls, handler);
-    server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, this.host, () => resolve());
-    });
-    this.port = (server.address() as { port: number }).port;
+    this.port = await listenTracked(server, this.sockets, this.port, this.host);
     this.server = server;
   }
 
@@ -121,8 +114,7 @@ export class FakeConsul {
     if (!s) return;
     for (const b of this.blocked) b.wake();
     this.blocked.clear();
-    for (const sock of this.sockets) sock.destroy();
-    await new Promise<void>((r) => s.close(() => r()));
+    await closeTracked(s, this.sockets);
   }
 
   get running(): boolean {
@@ -217,6 +209,14 @@ export class FakeConsul {
       }));
       return json(res, 200, out, headers);
     };
+    this.answerBlocking(res, matches, after, q, answer);
+  }
+
+  /**
+   * A blocking query: answers at once unless `index` (`after`) is still current for the keys
+   * `matches`; then holds the answer until one of them changes or `wait` ends.
+   */
+  private answerBlocking(res: ServerResponse, matches: (key: string) => boolean, after: number, q: URLSearchParams, answer: () => void): void {
     if (after > 0 && this.indexFor(matches) <= after) {
       const waitMs = Math.min(parseWait(q.get('wait') ?? '5m'), 600000);
       let done = false;
@@ -336,30 +336,7 @@ export class FakeConsul {
       }
       return json(res, 200, found, headers);
     };
-    if (after > 0 && this.indexFor(matches) <= after) {
-      const waitMs = Math.min(parseWait(q.get('wait') ?? '5m'), 600000);
-      let done = false;
-      const b: Blocked = {
-        matches,
-        after,
-        wake: () => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          this.blocked.delete(b);
-          answer();
-        },
-      };
-      const timer = setTimeout(b.wake, waitMs);
-      this.blocked.add(b);
-      res.on('close', () => {
-        done = true;
-        clearTimeout(timer);
-        this.blocked.delete(b);
-      });
-      return;
-    }
-    answer();
+    this.answerBlocking(res, matches, after, q, answer);
   }
 }
 

@@ -14,6 +14,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { closeTracked, listenTracked } from './process.js';
 
 export interface K8sObject {
   apiVersion?: string;
@@ -81,15 +82,7 @@ export class FakeK8s {
   async start(): Promise<void> {
     if (this.server) return;
     const server = createServer((req, res) => this.handle(req, res));
-    server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, this.host, () => resolve());
-    });
-    this.port = (server.address() as { port: number }).port;
+    this.port = await listenTracked(server, this.sockets, this.port, this.host);
     this.server = server;
   }
 
@@ -99,8 +92,7 @@ export class FakeK8s {
     this.server = undefined;
     if (!s) return;
     this.watchers.clear();
-    for (const sock of this.sockets) sock.destroy();
-    await new Promise<void>((r) => s.close(() => r()));
+    await closeTracked(s, this.sockets);
   }
 
   get running(): boolean {

@@ -16,11 +16,11 @@ export interface RunningLinker {
   readonly admin: number;
 }
 
-/** Starts `meshwork linkerd FILE` and waits until router `label` and the admin port listen. */
-export async function startLinker(file: string, label = 'web'): Promise<RunningLinker> {
+/** Starts `meshwork linkerd FILE` and waits (at most `timeoutMs`) until router `label` and the admin port listen. */
+export async function startLinker(file: string, label = 'web', timeoutMs = 15_000): Promise<RunningLinker> {
   const l = label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const ready = new RegExp(`^listening ${l} 127\\.0\\.0\\.1:\\d+[\\s\\S]*admin listening on|admin listening on[\\s\\S]*^listening ${l} 127\\.0\\.0\\.1:\\d+`, 'm');
-  const proc = await spawnReady(process.execPath, [BIN, 'linkerd', file], ready, 15_000);
+  const proc = await spawnReady(process.execPath, [BIN, 'linkerd', file], ready, timeoutMs);
   return {
     proc,
     port: Number(new RegExp(`^listening ${l} 127\\.0\\.0\\.1:(\\d+)`, 'm').exec(proc.output())![1]),

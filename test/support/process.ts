@@ -1,6 +1,6 @@
-/** Free loopback ports and child processes that tests start, wait for, stop and restart. */
+/** Free loopback ports, and child processes and fake servers that tests start, wait for, stop and restart. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 
 /**
  * A port nothing listens on, for a test that needs a connection refused: a privileged port no
@@ -40,6 +40,28 @@ export async function onChosenPort<T>(start: () => Promise<T>, attempts = 50): P
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/**
+ * Listens `server` on `host:port` (0, or a restarted fake's old port), adding each connection to
+ * `sockets` so that stopping the fake can destroy them; resolves with the port it listens on.
+ */
+export async function listenTracked(server: Server, sockets: Set<Socket>, port: number, host: string): Promise<number> {
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return (server.address() as { port: number }).port;
+}
+
+/** Destroys every connection `listenTracked` put in `sockets`, then closes `server`; resolves once it is closed. */
+export async function closeTracked(server: Server, sockets: Set<Socket>): Promise<void> {
+  for (const sock of sockets) sock.destroy();
+  await new Promise<void>((r) => server.close(() => r()));
 }
 
 export interface ReadyProcess {

@@ -2,8 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConsulDtabStore, consulStorage, nextIndex } from '../../../src/namerd/stores/consul.js';
 import { startFakeConsul, type FakeConsul } from '../../support/fake-consul.js';
-import { record, waitForState, waitForValue } from '../../support/activity.js';
-import { d, dtabStoreContract, rejectsWith, replicatedHarness } from './contract.js';
+import { waitForValue } from '../../support/activity.js';
+import { d, dtabStoreContract, recoversFromColdStart, replicatedHarness, watchSurvivesOutage } from './contract.js';
 import { isNamerdError } from '../../../src/namerd/errors.js';
 
 let consul: FakeConsul;
@@ -113,42 +113,18 @@ describe('io.l5d.consul specifics', () => {
 
   it('down: calls reject with STORE_UNAVAILABLE, watches keep the last value; up: watches resume', async () => {
     const store = new ConsulDtabStore({ host: consul.host, port: consul.port, pathPrefix: '/downup' }, fast);
-    try {
-      await store.create('ns', d('/a=>/1'));
-      const act = store.observe('ns');
-      const rec = record(act);
-      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/1', 5000, 'initial');
-      await consul.stop();
-      await rejectsWith(store.get('ns'), 'MESH_ERR_STORE_UNAVAILABLE');
-      await rejectsWith(store.put('ns', d('/a=>/lost')), 'MESH_ERR_STORE_UNAVAILABLE');
-      assert.equal(act.states.sample().type, 'ok');
-      await consul.start();
-      assert.equal(consul.getValue('downup/ns'), '/a=>/1');
-      consul.set('downup/ns', '/a=>/2');
-      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/2', 10000, 'after restart');
-      rec.close();
-      const firstOk = rec.states.findIndex((s) => s.type === 'ok');
-      assert.ok(rec.states.slice(firstOk).every((s) => s.type === 'ok'), 'never failed once a value was known');
-    } finally {
-      await store.close();
-      if (!consul.running) await consul.start();
-    }
+    await watchSurvivesOutage(store, consul, {
+      foreignWrite: async () => {
+        assert.equal(consul.getValue('downup/ns'), '/a=>/1');
+        consul.set('downup/ns', '/a=>/2');
+      },
+    });
   });
 
   it('a store that starts while Consul is down is failed, then recovers', async () => {
-    await consul.stop();
-    const store = new ConsulDtabStore({ host: consul.host, port: consul.port, pathPrefix: '/cold' }, fast);
-    try {
-      const act = store.list();
-      const st = await waitForState(act, (s) => s.type === 'failed', 5000, 'failed');
-      assert.equal((st as unknown as { error: { code: string } }).error.code, 'MESH_ERR_STORE_UNAVAILABLE');
-      await consul.start();
+    await recoversFromColdStart(consul, () => new ConsulDtabStore({ host: consul.host, port: consul.port, pathPrefix: '/cold' }, fast), async () => {
       consul.set('cold/x', '/x=>/y');
-      assert.deepEqual(await waitForValue(act, (v) => v.length === 1, 10000, 'listed'), ['x']);
-    } finally {
-      await store.close();
-      if (!consul.running) await consul.start();
-    }
+    });
   });
 });
 

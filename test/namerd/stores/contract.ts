@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { isNamerdError, type NamerdErrorCode } from '../../../src/namerd/errors.js';
 import { readStoredDtab } from '../../../src/namerd/stores/dtab-codec.js';
 import type { DtabStore, VersionedDtab } from '../../../src/namerd/stores/store.js';
+import type { Activity } from '../../../src/naming/contracts.js';
 import { describe as show, record, waitForState, waitForValue } from '../../support/activity.js';
 
 export interface StoreHarness {
@@ -286,4 +287,80 @@ export function dtabStoreContract(name: string, setup: () => Promise<StoreHarnes
       await h.close();
     });
   });
+}
+
+/** A store's backend that a test can take down and bring back on the same address. */
+export interface Restartable {
+  readonly running: boolean;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export interface OutageSteps {
+  /** Runs while the backend is down, after get and put were refused (extra checks of one store). */
+  whileDown?(act: Activity<VersionedDtab | null>): Promise<void>;
+  /** Once the backend is back, as another client: checks `ns` still holds /a=>/1, then writes /a=>/2. */
+  foreignWrite(): Promise<void>;
+  /** After the foreign write: the store's own put of /a=>/3 reaches its watch too. */
+  ownWriteAfter?: boolean;
+}
+
+/**
+ * The outage run of a networked store: `store` watches `ns` (/a=>/1); while `backend` is down,
+ * calls reject with STORE_UNAVAILABLE and the watch keeps its value; once it is back, writes
+ * reach the old watch, which never failed. Closes `store`; leaves `backend` running.
+ */
+export async function watchSurvivesOutage(store: DtabStore, backend: Restartable, steps: OutageSteps): Promise<void> {
+  try {
+    await store.create('ns', d('/a=>/1'));
+    const act = store.observe('ns');
+    const rec = record(act);
+    await waitForValue(act, (v) => v?.dtab.show() === '/a=>/1', 5000, 'initial');
+
+    await backend.stop();
+    await rejectsWith(store.get('ns'), 'MESH_ERR_STORE_UNAVAILABLE');
+    await rejectsWith(store.put('ns', d('/a=>/lost')), 'MESH_ERR_STORE_UNAVAILABLE');
+    await steps.whileDown?.(act);
+    assert.equal(act.states.sample().type, 'ok');
+
+    await backend.start();
+    await steps.foreignWrite();
+    await waitForValue(act, (v) => v?.dtab.show() === '/a=>/2', 10000, 'after restart');
+    if (steps.ownWriteAfter === true) {
+      await store.put('ns', d('/a=>/3'));
+      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/3', 5000, 'own write after restart');
+    }
+    rec.close();
+    const firstOk = rec.states.findIndex((s) => s.type === 'ok');
+    assert.ok(rec.states.slice(firstOk).every((s) => s.type === 'ok'), 'never failed once a value was known');
+  } finally {
+    await store.close();
+    if (!backend.running) await backend.start();
+  }
+}
+
+/**
+ * A store made by `mk` while `backend` is down lists as failed (STORE_UNAVAILABLE); once the
+ * backend is back, `addX` makes namespace `x` exist and the list must show just it within
+ * `listedMs`. Closes the store; leaves `backend` running.
+ */
+export async function recoversFromColdStart(
+  backend: Restartable,
+  mk: () => DtabStore,
+  addX: (store: DtabStore, list: Activity<readonly string[]>) => Promise<void>,
+  listedMs = 10000,
+): Promise<void> {
+  await backend.stop();
+  const store = mk();
+  try {
+    const act = store.list();
+    const st = await waitForState(act, (s) => s.type === 'failed', 5000, 'failed');
+    assert.equal((st as unknown as { error: { code: string } }).error.code, 'MESH_ERR_STORE_UNAVAILABLE');
+    await backend.start();
+    await addX(store, act);
+    assert.deepEqual(await waitForValue(act, (v) => v.length === 1, listedMs, 'listed'), ['x']);
+  } finally {
+    await store.close();
+    if (!backend.running) await backend.start();
+  }
 }

@@ -5,8 +5,8 @@ import { EtcdDtabStore, etcdStorage } from '../../../src/namerd/stores/etcd.js';
 import { startEtcd, type EtcdServer } from '../../support/etcd.js';
 import { makeTestCerts } from '../../support/certs.js';
 import { isNamerdError } from '../../../src/namerd/errors.js';
-import { record, waitForState, waitForValue } from '../../support/activity.js';
-import { d, dtabStoreContract, rejectsWith, replicatedHarness } from './contract.js';
+import { waitForValue } from '../../support/activity.js';
+import { d, dtabStoreContract, recoversFromColdStart, rejectsWith, replicatedHarness, watchSurvivesOutage } from './contract.js';
 
 let etcd: EtcdServer;
 let raw: Etcd3;
@@ -49,52 +49,31 @@ describe('io.l5d.etcd specifics', () => {
 
   it('down: calls reject with STORE_UNAVAILABLE, watches keep the last value; up: watches resume', async () => {
     const store = new EtcdDtabStore({ host: etcd.host, port: etcd.port, pathPrefix: '/downup' }, fast);
-    const other = new Etcd3({ hosts: etcd.url });
-    try {
-      await store.create('ns', d('/a=>/1'));
-      const act = store.observe('ns');
-      const rec = record(act);
-      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/1', 5000, 'initial');
-
-      await etcd.stop();
-      await rejectsWith(store.get('ns'), 'MESH_ERR_STORE_UNAVAILABLE');
-      await rejectsWith(store.put('ns', d('/a=>/lost')), 'MESH_ERR_STORE_UNAVAILABLE');
-      await rejectsWith(store.names(), 'MESH_ERR_STORE_UNAVAILABLE');
-      const down = act.states.sample();
-      assert.equal(down.type, 'ok');
-      assert.equal((down as { value: { dtab: { show(): string } } }).value.dtab.show(), '/a=>/1');
-
-      await etcd.start();
+    await watchSurvivesOutage(store, etcd, {
+      whileDown: async (act) => {
+        await rejectsWith(store.names(), 'MESH_ERR_STORE_UNAVAILABLE');
+        const down = act.states.sample();
+        assert.equal(down.type, 'ok');
+        assert.equal((down as { value: { dtab: { show(): string } } }).value.dtab.show(), '/a=>/1');
+      },
       // The failed write was not applied, and a write from another client reaches the old watch.
-      assert.equal((await other.get('/downup/ns').string()), '/a=>/1');
-      await other.put('/downup/ns').value('/a=>/2');
-      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/2', 10000, 'after restart');
-      await store.put('ns', d('/a=>/3'));
-      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/3', 5000, 'own write after restart');
-      rec.close();
-      const firstOk = rec.states.findIndex((s) => s.type === 'ok');
-      assert.ok(rec.states.slice(firstOk).every((s) => s.type === 'ok'), 'never failed once a value was known');
-    } finally {
-      other.close();
-      await store.close();
-      if (!etcd.running) await etcd.start();
-    }
+      foreignWrite: async () => {
+        const other = new Etcd3({ hosts: etcd.url });
+        try {
+          assert.equal((await other.get('/downup/ns').string()), '/a=>/1');
+          await other.put('/downup/ns').value('/a=>/2');
+        } finally {
+          other.close();
+        }
+      },
+      ownWriteAfter: true,
+    });
   });
 
   it('a store that starts while etcd is down is failed, then recovers when etcd comes up', async () => {
-    await etcd.stop();
-    const store = new EtcdDtabStore({ host: etcd.host, port: etcd.port, pathPrefix: '/coldstart' }, fast);
-    try {
-      const act = store.list();
-      const st = await waitForState(act, (s) => s.type === 'failed', 5000, 'failed');
-      assert.equal((st as unknown as { error: { code: string } }).error.code, 'MESH_ERR_STORE_UNAVAILABLE');
-      await etcd.start();
+    await recoversFromColdStart(etcd, () => new EtcdDtabStore({ host: etcd.host, port: etcd.port, pathPrefix: '/coldstart' }, fast), async () => {
       await raw.put('/coldstart/x').value('/x=>/y');
-      assert.deepEqual(await waitForValue(act, (v) => v.length === 1, 10000, 'listed'), ['x']);
-    } finally {
-      await store.close();
-      if (!etcd.running) await etcd.start();
-    }
+    });
   });
 });
 

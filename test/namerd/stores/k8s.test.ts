@@ -2,8 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { K8sDtabStore, k8sStorage } from '../../../src/namerd/stores/k8s.js';
 import { startFakeK8s, type FakeK8s } from '../../support/fake-k8s.js';
-import { record, waitForState, waitForValue } from '../../support/activity.js';
-import { d, dtabStoreContract, rejectsWith, replicatedHarness } from './contract.js';
+import { waitForValue } from '../../support/activity.js';
+import { d, dtabStoreContract, recoversFromColdStart, rejectsWith, replicatedHarness, watchSurvivesOutage } from './contract.js';
 
 let k8s: FakeK8s;
 let seq = 0;
@@ -92,41 +92,17 @@ describe('io.l5d.k8s specifics', () => {
 
   it('down: calls reject with STORE_UNAVAILABLE, watches keep the last value; up: watches resume', async () => {
     const store = new K8sDtabStore({ host: k8s.host, port: k8s.port, namespace: 'downup' }, fast);
-    try {
-      await store.create('ns', d('/a=>/1'));
-      const act = store.observe('ns');
-      const rec = record(act);
-      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/1', 5000, 'initial');
-      await k8s.stop();
-      await rejectsWith(store.get('ns'), 'MESH_ERR_STORE_UNAVAILABLE');
-      await rejectsWith(store.put('ns', d('/a=>/lost')), 'MESH_ERR_STORE_UNAVAILABLE');
-      assert.equal(act.states.sample().type, 'ok');
-      await k8s.start();
-      assert.deepEqual(k8s.getObject('downup', 'dtabs', 'ns')!['dentries'], [{ prefix: '/a', dst: '/1' }]);
-      k8s.putObject('downup', 'dtabs', dtabObject('ns', [{ prefix: '/a', dst: '/2' }]));
-      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/2', 10000, 'after restart');
-      rec.close();
-      const firstOk = rec.states.findIndex((s) => s.type === 'ok');
-      assert.ok(rec.states.slice(firstOk).every((s) => s.type === 'ok'), 'never failed once a value was known');
-    } finally {
-      await store.close();
-      if (!k8s.running) await k8s.start();
-    }
+    await watchSurvivesOutage(store, k8s, {
+      foreignWrite: async () => {
+        assert.deepEqual(k8s.getObject('downup', 'dtabs', 'ns')!['dentries'], [{ prefix: '/a', dst: '/1' }]);
+        k8s.putObject('downup', 'dtabs', dtabObject('ns', [{ prefix: '/a', dst: '/2' }]));
+      },
+    });
   });
 
   it('a store that starts while the API is down is failed, then recovers', async () => {
-    await k8s.stop();
-    const store = new K8sDtabStore({ host: k8s.host, port: k8s.port, namespace: 'cold' }, fast);
-    try {
-      const act = store.list();
-      const st = await waitForState(act, (s) => s.type === 'failed', 5000, 'failed');
-      assert.equal((st as unknown as { error: { code: string } }).error.code, 'MESH_ERR_STORE_UNAVAILABLE');
-      await k8s.start();
+    await recoversFromColdStart(k8s, () => new K8sDtabStore({ host: k8s.host, port: k8s.port, namespace: 'cold' }, fast), async () => {
       k8s.putObject('cold', 'dtabs', dtabObject('x', [{ prefix: '/x', dst: '/y' }]));
-      assert.deepEqual(await waitForValue(act, (v) => v.length === 1, 10000, 'listed'), ['x']);
-    } finally {
-      await store.close();
-      if (!k8s.running) await k8s.start();
-    }
+    });
   });
 });

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import zookeeper, { type Client } from 'node-zookeeper-client';
 import { ZkDtabStore, permsToBits, zkStorage } from '../../../src/namerd/stores/zk.js';
 import { connectedClient, startZooKeeper, type ZkServer } from '../../support/zookeeper.js';
-import { record, waitForState, waitForValue } from '../../support/activity.js';
-import { d, dtabStoreContract, rejectsWith, replicatedHarness } from './contract.js';
+import { waitForValue } from '../../support/activity.js';
+import { d, dtabStoreContract, recoversFromColdStart, rejectsWith, replicatedHarness, watchSurvivesOutage } from './contract.js';
 
 let zks: ZkServer;
 let raw: Client;
@@ -74,55 +74,35 @@ describe('io.l5d.zk specifics', () => {
 
   it('down: calls reject with STORE_UNAVAILABLE, watches keep the last value; up: watches resume', async () => {
     const store = new ZkDtabStore({ zkAddrs: addrs(), pathPrefix: '/downup', sessionTimeoutMs: 4000 }, fast);
-    try {
-      await store.create('ns', d('/a=>/1'));
-      const act = store.observe('ns');
-      const rec = record(act);
-      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/1', 5000, 'initial');
-
-      await zks.stop();
-      await rejectsWith(store.get('ns'), 'MESH_ERR_STORE_UNAVAILABLE');
-      await rejectsWith(store.put('ns', d('/a=>/lost')), 'MESH_ERR_STORE_UNAVAILABLE');
-      await rejectsWith(store.names(), 'MESH_ERR_STORE_UNAVAILABLE');
-      const down = act.states.sample();
-      assert.equal(down.type, 'ok');
-
-      await zks.start();
-      const other = await connectRaw();
-      try {
-        const before = await new Promise<string>((res, rej) => other.getData('/downup/ns', undefined, (e, data) => (e ? rej(e) : res(data!.toString()))));
-        assert.equal(before, '/a=>/1');
-        await new Promise<void>((res, rej) => other.setData('/downup/ns', Buffer.from('/a=>/2'), -1, (e) => (e ? rej(e) : res())));
-      } finally {
-        other.close();
-      }
-      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/2', 10000, 'after restart');
-      await store.put('ns', d('/a=>/3'));
-      await waitForValue(act, (v) => v?.dtab.show() === '/a=>/3', 5000, 'own write after restart');
-      rec.close();
-      const firstOk = rec.states.findIndex((s) => s.type === 'ok');
-      assert.ok(rec.states.slice(firstOk).every((s) => s.type === 'ok'), 'never failed once a value was known');
-    } finally {
-      await store.close();
-      if (!zks.running) await zks.start();
-    }
+    await watchSurvivesOutage(store, zks, {
+      whileDown: async () => {
+        await rejectsWith(store.names(), 'MESH_ERR_STORE_UNAVAILABLE');
+      },
+      foreignWrite: async () => {
+        const other = await connectRaw();
+        try {
+          const before = await new Promise<string>((res, rej) => other.getData('/downup/ns', undefined, (e, data) => (e ? rej(e) : res(data!.toString()))));
+          assert.equal(before, '/a=>/1');
+          await new Promise<void>((res, rej) => other.setData('/downup/ns', Buffer.from('/a=>/2'), -1, (e) => (e ? rej(e) : res())));
+        } finally {
+          other.close();
+        }
+      },
+      ownWriteAfter: true,
+    });
   });
 
   it('a store that starts while ZooKeeper is down is failed, then recovers when it comes up', async () => {
-    await zks.stop();
-    const store = new ZkDtabStore({ zkAddrs: addrs(), pathPrefix: '/coldstart', sessionTimeoutMs: 4000 }, fast);
-    try {
-      const act = store.list();
-      const st = await waitForState(act, (s) => s.type === 'failed', 5000, 'failed');
-      assert.equal((st as unknown as { error: { code: string } }).error.code, 'MESH_ERR_STORE_UNAVAILABLE');
-      await zks.start();
-      assert.deepEqual(await waitForValue(act, () => true, 10000, 'listed'), []);
-      await store.create('x', d('/x=>/y'));
-      assert.deepEqual(await waitForValue(act, (v) => v.length === 1, 5000, 'x listed'), ['x']);
-    } finally {
-      await store.close();
-      if (!zks.running) await zks.start();
-    }
+    const mk = () => new ZkDtabStore({ zkAddrs: addrs(), pathPrefix: '/coldstart', sessionTimeoutMs: 4000 }, fast);
+    await recoversFromColdStart(
+      zks,
+      mk,
+      async (store, act) => {
+        assert.deepEqual(await waitForValue(act, () => true, 10000, 'listed'), []);
+        await store.create('x', d('/x=>/y'));
+      },
+      5000,
+    );
   });
 });
 

@@ -21,6 +21,7 @@ import { MuxClient } from '../../../src/protocol/mux/index.js';
 import { BUILTIN_ONLY } from '../../../src/namers/registry.js';
 import { readDtab } from '../../../src/naming/index.js';
 import { makeTestCerts } from '../../support/certs.js';
+import { within } from '../../support/activity.js';
 
 type Cleanup = () => Promise<void> | void;
 const cleanups: Cleanup[] = [];
@@ -60,25 +61,30 @@ async function call<M extends NamerMethod>(c: MuxClient, method: M, req: NamerMe
   return r.reply;
 }
 
-/** 'pending' if `p` has not settled within `ms`, else what it settled with. */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending' | Error> {
-  let timer: NodeJS.Timeout | undefined;
-  const pending = new Promise<'pending'>((resolve) => {
-    timer = setTimeout(() => resolve('pending'), ms);
-  });
-  try {
-    return await Promise.race([p.catch((e: Error) => e), pending]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function eventually(cond: () => boolean, what: string, ms = 3000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * An interface on an in-memory store and a mux client whose second bind of /svc/80 (a long poll,
+ * cancelled by `signal`) is waiting on the server.
+ */
+async function waitingBind(signal?: AbortSignal): Promise<{ iface: ThriftNamerInterface; c: MuxClient; poll: Promise<NamerReply<'bind'>> }> {
+  const store = new InMemoryDtabStore({ default: '/svc=>/$/inet/127.0.0.1' });
+  cleanups.push(() => store.close());
+  const iface = new ThriftNamerInterface(new Namespaces(store, BUILTIN_ONLY), { ip: '127.0.0.1', port: 0 });
+  const a = await iface.listen();
+  cleanups.push(() => iface.close());
+  const c = client(a.port);
+  const first = await call(c, 'bind', { dtab: '', name: { stamp: EMPTY, name: tp('svc', '80'), ns: 'default' }, clientId: [] });
+  assert.ok(first.ok);
+  const poll = call(c, 'bind', { dtab: '', name: { stamp: first.value.stamp, name: tp('svc', '80'), ns: 'default' }, clientId: [] }, signal);
+  await eventually(() => iface.service.observers().bind.waiting === 1, 'the poll to wait on the server');
+  return { iface, c, poll };
 }
 
 const leafOf = (id: TPath) => ({ root: { type: 'leaf', leaf: { id, residual: [] } }, nodes: new Map() });
@@ -208,17 +214,8 @@ test('downgraded framed thrift: exact dtab reply bytes; a long poll answered aft
 });
 
 test('a discarded mux long poll stops waiting on the server; close ends pending polls', async () => {
-  const store = new InMemoryDtabStore({ default: '/svc=>/$/inet/127.0.0.1' });
-  cleanups.push(() => store.close());
-  const iface = new ThriftNamerInterface(new Namespaces(store, BUILTIN_ONLY), { ip: '127.0.0.1', port: 0 });
-  const a = await iface.listen();
-  cleanups.push(() => iface.close());
-  const c = client(a.port);
-  const first = await call(c, 'bind', { dtab: '', name: { stamp: EMPTY, name: tp('svc', '80'), ns: 'default' }, clientId: [] });
-  assert.ok(first.ok);
   const ac = new AbortController();
-  const poll = call(c, 'bind', { dtab: '', name: { stamp: first.value.stamp, name: tp('svc', '80'), ns: 'default' }, clientId: [] }, ac.signal);
-  await eventually(() => iface.service.observers().bind.waiting === 1, 'the poll to wait on the server');
+  const { iface, c, poll } = await waitingBind(ac.signal);
   assert.deepEqual(iface.sessions, { mux: 1, thrift: 0 });
   ac.abort();
   await assert.rejects(poll);
@@ -250,16 +247,7 @@ test('tls: the interface behind TLS binds for a trusting client; a plaintext cli
 });
 
 test('a long poll whose client goes away without a Tdiscarded (the socket just closes) stops waiting on the server', async () => {
-  const store = new InMemoryDtabStore({ default: '/svc=>/$/inet/127.0.0.1' });
-  cleanups.push(() => store.close());
-  const iface = new ThriftNamerInterface(new Namespaces(store, BUILTIN_ONLY), { ip: '127.0.0.1', port: 0 });
-  const a = await iface.listen();
-  cleanups.push(() => iface.close());
-  const c = client(a.port);
-  const first = await call(c, 'bind', { dtab: '', name: { stamp: EMPTY, name: tp('svc', '80'), ns: 'default' }, clientId: [] });
-  assert.ok(first.ok);
-  const poll = call(c, 'bind', { dtab: '', name: { stamp: first.value.stamp, name: tp('svc', '80'), ns: 'default' }, clientId: [] });
-  await eventually(() => iface.service.observers().bind.waiting === 1, 'the poll to wait on the server');
+  const { iface, c, poll } = await waitingBind();
   // close() tears the session down at once: no Tdiscarded goes out for the pending call.
   c.close();
   await assert.rejects(poll, { code: 'MESH_ERR_MUX_CLOSED' });

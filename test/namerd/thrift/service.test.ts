@@ -33,6 +33,7 @@ import {
   type ThriftNamerCapacity,
 } from '../../../src/namerd/thrift/service.js';
 import type { BoundNode, DelegateNodeT, NameRef, TPath } from '../../../src/namerd/thrift/types.js';
+import { within } from '../../support/activity.js';
 
 // ---- fixtures ------------------------------------------------------------------------------
 
@@ -111,19 +112,6 @@ const stamp = (n: number): Buffer => hex(`00000000000001${(n & 0xff).toString(16
 const EMPTY = Buffer.alloc(0);
 const ref = (name: TPath, s: Buffer = EMPTY, ns = 'default'): NameRef => ({ stamp: s, name, ns });
 const leafNode = (id: TPath, residual: TPath = []): BoundNode => ({ type: 'leaf', leaf: { id, residual } });
-
-/** 'pending' if `p` has not settled within `ms`, else its value (or the error it rejected with). */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending' | Error> {
-  let timer: NodeJS.Timeout | undefined;
-  const pending = new Promise<'pending'>((resolve) => {
-    timer = setTimeout(() => resolve('pending'), ms);
-  });
-  try {
-    return await Promise.race([p.catch((e: Error) => e), pending]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** `p` within 2 s, or a failure saying what did not happen. */
 async function soon<T>(p: Promise<T>, what: string): Promise<T> {
