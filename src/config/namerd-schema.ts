@@ -75,10 +75,14 @@ function checkPrefixes(v: Validator, raw: unknown[]): void {
 }
 
 /**
- * A service name namerd can give Envoy a virtual host for (the same rule as
- * src/namerd/xds/resources.ts SERVICE_NAME): a host name without a port.
+ * A service name namerd can give Envoy a virtual host for: one dtab path element that is also a
+ * host name a Host header can carry without its port (`:` is left to the `name:*` domain).
+ * Checked here for `envoy.services` and by src/namerd/xds for the names a dtab spells out.
  */
-const XDS_SERVICE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+export const XDS_SERVICE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+/** An Envoy listener's name when `envoy.listeners[].name` gives none. */
+export const envoyListenerName = (port: number): string => `http-${port}`;
 
 /**
  * `io.meshwork.xds`'s `envoy` (the types are checked by the catalogue's fields): at least one
@@ -103,7 +107,7 @@ function checkXdsEnvoy(v: Validator, iface: unknown, at: string): void {
         v.issue('MESH_ERR_CONFIG_INVALID', `${key}.ip`, ip, ['an IPv4 or IPv6 address'], `expected an IP address for an Envoy listener (Envoy does not resolve listener host names), found ${show(ip)}`);
       }
       const port = l['port'];
-      const name = typeof l['name'] === 'string' ? l['name'] : typeof port === 'number' ? `http-${port}` : undefined;
+      const name = typeof l['name'] === 'string' ? l['name'] : typeof port === 'number' ? envoyListenerName(port) : undefined;
       if (typeof l['name'] === 'string' && l['name'] === '') {
         v.issue('MESH_ERR_CONFIG_INVALID', `${key}.name`, '', ['a non-empty name'], 'an Envoy listener name must not be empty');
       } else if (name !== undefined) {

@@ -11,7 +11,7 @@ import type { Dtab } from '../../naming/dtab.js';
 import type { NameTree } from '../../naming/name-tree.js';
 import { Path } from '../../naming/path.js';
 import type { Namespaces } from '../namespaces.js';
-import { clusterShares, dtabServiceNames, envoyServiceNames, routeConfigResource, routedClusters, type Resource, type ServiceRoute } from './resources.js';
+import { clusterShares, dtabServiceNames, envoyServiceNames, routeConfigClusters, routeConfigResource, type Resource, type ServiceRoute } from './resources.js';
 
 export interface EnvoyRoutesState {
   /** The RouteConfiguration. */
@@ -126,7 +126,7 @@ export class EnvoyRoutes {
     for (const [n, s] of this.services) if (s.shares !== undefined) routes.set(n, s.shares);
     const { prefix, namespace } = this.options;
     const route = routeConfigResource(this.options.name, routes, (n) => `${prefix.concat(Path.utf8(n)).show()} binds to no cluster in namerd namespace ${namespace}\n`);
-    const clusters = routedClusters(routes.values());
+    const clusters = routeConfigClusters(route);
     const key = JSON.stringify([route, clusters]);
     if (this.state !== undefined && key === this.stateKey) return;
     this.state = { route, clusters };

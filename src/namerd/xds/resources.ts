@@ -18,6 +18,7 @@ import type { NameTree } from '../../naming/name-tree.js';
 import { ANY_ELEM, type Dtab } from '../../naming/dtab.js';
 import { type Path, utf8Text } from '../../naming/path.js';
 import { simplifyTree } from '../../naming/tree-ops.js';
+import { XDS_SERVICE_NAME } from '../../config/namerd-schema.js';
 
 export const LISTENER_TYPE = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 export const ROUTE_TYPE = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
@@ -112,12 +113,6 @@ export interface EnvoyListener {
   readonly port: number;
 }
 
-/**
- * A service name Envoy can be steered for: one dtab path element that is also a host name a
- * Host header can carry without its port (`:` is left to the `name:*` domain).
- */
-export const SERVICE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
-
 /** An Envoy Listener: `ip:port`, one filter chain, HTTP routed by the RouteConfiguration `routeConfig` over ADS. */
 export function envoyListenerResource(l: EnvoyListener, routeConfig: string): Resource {
   return {
@@ -144,7 +139,7 @@ export function envoyListenerResource(l: EnvoyListener, routeConfig: string): Re
 
 /**
  * The service names under `prefix` that `dtab` names literally: the dentries whose prefix is
- * `prefix` plus exactly one element, no wildcard, usable as a host name (SERVICE_NAME).
+ * `prefix` plus exactly one element, no wildcard, usable as a host name (XDS_SERVICE_NAME).
  */
 export function dtabServiceNames(dtab: Dtab, prefix: Path): string[] {
   const out: string[] = [];
@@ -155,7 +150,7 @@ export function dtabServiceNames(dtab: Dtab, prefix: Path): string[] {
     const last = e[e.length - 1]!;
     if (last === ANY_ELEM) continue;
     const name = utf8Text(last);
-    if (SERVICE_NAME.test(name)) out.push(name);
+    if (XDS_SERVICE_NAME.test(name)) out.push(name);
   }
   return out;
 }
@@ -168,7 +163,7 @@ export function envoyServiceNames(configured: readonly string[], fromDtab: reado
   const seen = new Set<string>();
   const out: string[] = [];
   for (const n of [...new Set([...configured, ...fromDtab])].sort()) {
-    if (!SERVICE_NAME.test(n) || seen.has(n.toLowerCase())) continue;
+    if (!XDS_SERVICE_NAME.test(n) || seen.has(n.toLowerCase())) continue;
     seen.add(n.toLowerCase());
     out.push(n);
   }
@@ -193,13 +188,6 @@ export function routeConfigResource(name: string, services: ReadonlyMap<string, 
     return { name: svc, domains: [svc, `${svc}:*`], routes: [route] };
   });
   return { '@type': ROUTE_TYPE, name, virtual_hosts: hosts };
-}
-
-/** The clusters a set of service routes sends to, sorted. */
-export function routedClusters(services: Iterable<ServiceRoute>): string[] {
-  const ids = new Set<string>();
-  for (const s of services) for (const id of s.keys()) ids.add(id);
-  return [...ids].sort();
 }
 
 /** The clusters a RouteConfiguration (routeConfigResource) sends to, sorted. */

@@ -63,6 +63,7 @@ import {
   type Resource,
 } from './resources.js';
 import { EnvoyRoutes } from './envoy-routes.js';
+import { envoyListenerName } from '../../config/namerd-schema.js';
 
 /** What namerd gives Envoy proxies (the interface's `envoy` config). */
 export interface XdsEnvoyOptions {
@@ -72,8 +73,6 @@ export interface XdsEnvoyOptions {
   readonly services?: readonly string[];
 }
 
-/** An Envoy listener's name when the config gives none. */
-export const envoyListenerName = (port: number): string => `http-${port}`;
 
 /** Listener `web` is the name `<prefix>/web`, bound in `namespace`. */
 export interface XdsServerOptions extends NamedInterfaceOptions {
