@@ -85,19 +85,6 @@ function withDechunkedDrop(strip: readonly string[]): readonly string[] {
   return u;
 }
 
-/**
- * Cuts the client connection with a TCP reset: a client that reads a body to the close must
- * not take a cut one for whole (TLS sockets, which have no TCP handle of their own, are closed).
- */
-function resetClient(ex: Http1Exchange): void {
-  const s = ex.conn.socket;
-  try {
-    s.resetAndDestroy();
-  } catch {
-    s.destroy();
-  }
-}
-
 /** Requests that may be sent again without the client asking (RFC 9110 9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 function idempotent(ex: Http1Exchange): boolean {
@@ -397,7 +384,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     if (end === BAD_FRAMING) {
       // The client reads this body to the close: a plain close would pass the part it got as
       // the whole body.
-      resetClient(ex);
+      ex.resetConnection();
       this.broken(ex);
       return;
     }

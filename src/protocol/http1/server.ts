@@ -276,17 +276,23 @@ export class Http1Exchange {
   abort(reset = false): void {
     if (this.done) return;
     this.done = true;
-    const s = this.conn.socket;
-    if (!reset) s.destroy();
-    else {
-      // TLS sockets have no TCP handle of their own to reset: they are closed.
-      try {
-        s.resetAndDestroy();
-      } catch {
-        s.destroy();
-      }
-    }
+    if (reset) this.resetConnection();
+    else this.conn.socket.destroy();
     this.responseListener?.onDone?.(this);
+  }
+
+  /**
+   * Cuts the client connection with a TCP reset, so that a client reading a body to the close
+   * does not take a cut one for whole (TLS sockets, which have no TCP handle of their own, are
+   * closed). The exchange is not ended: whoever failed it still reports why.
+   */
+  resetConnection(): void {
+    const s = this.conn.socket;
+    try {
+      s.resetAndDestroy();
+    } catch {
+      s.destroy();
+    }
   }
 }
 
