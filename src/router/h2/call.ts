@@ -258,9 +258,13 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
   private pump(): void {
     const up = this.up;
     const down = this.down;
-    if (up === undefined || up.destroyed || this.upReqEnded) {
-      // No attempt under way: the caller waits (flow control) once the buffer is full.
-      if (!this.dropBody && this.up === undefined && this.overflow && !down.isPaused()) down.pause();
+    // The upstream closed the stream before the request ended (an early answer, then RST_STREAM
+    // NO_ERROR): node:http2 has ended the sending side, and a write now would be an error that
+    // also stops the response being read.
+    const cut = up !== undefined && !this.upReqEnded && up.writableEnded;
+    if (up === undefined || up.destroyed || this.upReqEnded || cut) {
+      // No attempt taking the body: the caller waits (flow control) once the buffer is full.
+      if (!this.dropBody && (this.up === undefined || cut) && this.overflow && !down.isPaused()) down.pause();
       return;
     }
     while (this.written < this.chunks.length) {
@@ -348,7 +352,8 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
     this.holdTimer = undefined;
     this.commit(false);
-    for (const c of this.respChunks) this.down.write(c);
+    const down = this.down;
+    if (!down.destroyed && !down.closed) for (const c of this.respChunks) down.write(c);
     this.respChunks = [];
     if (this.upEnded) this.endResponse();
   }
@@ -364,7 +369,8 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     }
     if (!this.responding) return;
     const down = this.down;
-    if (down.destroyed) return;
+    // Closed by the caller (node:http2 then ends the sending side): nothing more goes to it.
+    if (down.destroyed || down.closed) return;
     if (!down.write(c)) {
       up.pause();
       down.once('drain', () => up.resume());
