@@ -41,6 +41,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnReady, type ReadyProcess } from '../support/process.js';
 import { linkerdYaml } from '../support/linker.js';
+import { bounded, reportLeftovers } from '../support/teardown.js';
 import { FuzzGen, seededRandom as prng } from '../support/prng.js';
 import { ACK, END_HEADERS, END_STREAM, F_CONT, F_DATA, F_GOAWAY, F_HEADERS, F_PING, F_PRIORITY, F_PUSH, F_RST, F_SETTINGS, F_WINDOW, HpackDecoder, PADDED, PREFACE, PRIORITY_FLAG, STATIC_TABLE, h2frame, hpackInt, hpackString, settingsPayload, u32 } from '../support/h2-wire.js';
 
@@ -787,6 +788,8 @@ interface Attempt {
   ignored: boolean;
   /** The upstream has sent something on it. */
   wrote: boolean;
+  /** How far the upstream's script got (for a failure's report). */
+  progress: string;
 }
 
 /** A connection from the proxy. */
@@ -962,7 +965,7 @@ class UpConn {
     if (bad !== undefined) this.up.failures.push(`the proxy forwarded request field ${JSON.stringify(bad[0])}`);
     // A stream past our GOAWAY's last stream id is never processed (RFC 9113 §6.8).
     const ignored = this.goawayLast !== undefined && sid > this.goawayLast;
-    const s: Attempt = { conn: this, sid, fields, body: [], ended: endStream, rst: undefined, window: this.initWindow, ignored, wrote: false };
+    const s: Attempt = { conn: this, sid, fields, body: [], ended: endStream, rst: undefined, window: this.initWindow, ignored, wrote: false, progress: 'not started' };
     this.streams.set(sid, s);
     const id = Number(fields.find(([n]) => n === 'x-fuzz-case')?.[1] ?? NaN);
     const c = this.up.cases.get(id);
@@ -1024,7 +1027,8 @@ class UpConn {
   /** Plays one stream's script; a well-behaved script stops once the proxy reset the stream. */
   private async run(s: Attempt, acts: readonly Action[], stopOnReset: boolean, who: string): Promise<void> {
     const write = (b: Buffer): void => this.write(b, who);
-    for (const x of acts) {
+    for (const [k, x] of acts.entries()) {
+      s.progress = `${who} action ${k + 1} of ${acts.length}`;
       if (this.closed || s.ignored || (stopOnReset && s.rst !== undefined)) return;
       if (x.a !== 'wait' && x.a !== 'awaitEnd') s.wrote = true;
       switch (x.a) {
@@ -1032,6 +1036,7 @@ class UpConn {
           const b = this.serialize(x, s.sid);
           if (x.flow === true) {
             const n = b.length - 9;
+            s.progress += `, ${n} B of DATA with windows: connection ${this.connWindow}, stream ${s.window}`;
             // The proxy may hold back (its caller reads slowly): waited for as long as a client would.
             if (!(await this.until(() => s.rst !== undefined || s.ignored || (this.connWindow >= n && s.window >= n), STREAM_MS))) return;
             if (s.ignored || (stopOnReset && s.rst !== undefined)) return;
@@ -1085,6 +1090,7 @@ class UpConn {
           return;
       }
     }
+    s.progress = `${who} all ${acts.length} actions done`;
   }
 
   /** A GOAWAY a script sent: streams past `last` are not answered from now on. */
@@ -1163,6 +1169,9 @@ class ClientWatch {
   }
 }
 
+/** Client sessions not yet closed (teardown destroys any left). */
+const clientSessions = new Set<http2.ClientHttp2Session>();
+
 /** A node:http2 session to the proxy whose outgoing bytes the watch reads. */
 function tappedSession(port: number, settings: http2.Settings): { session: http2.ClientHttp2Session; watch: ClientWatch } {
   const watch = new ClientWatch();
@@ -1191,6 +1200,8 @@ function tappedSession(port: number, settings: http2.Settings): { session: http2
   sock.on('error', (e) => tap.destroy(e));
   sock.on('close', () => tap.destroy());
   const session = http2.connect(`http://127.0.0.1:${port}`, { createConnection: () => tap, settings });
+  clientSessions.add(session);
+  session.on('close', () => clientSessions.delete(session));
   return { session, watch };
 }
 
@@ -1490,9 +1501,11 @@ routers:
 });
 
 after(async () => {
-  await lk?.stop(2000);
-  await up?.close();
+  await bounded('stopping the proxy', 10_000, lk?.stop(2000));
+  for (const s of clientSessions) s.destroy();
+  await bounded('closing the upstream', 5000, up?.close());
   if (configFile !== '') rmSync(dirname(configFile), { recursive: true, force: true });
+  reportLeftovers('upstream-fuzz-h2');
 });
 
 /** One GET through the router on a fresh session: status and body. */
@@ -1595,7 +1608,7 @@ test('fuzz: the h2 router survives a broken or hostile upstream and relays valid
     }
     const j = judge(c, o, up);
     if (j.failure !== undefined) {
-      const atts = (up.attempts.get(c.i) ?? []).map((a) => `sid ${a.sid}${a.ignored ? ' ignored' : ''}${a.rst !== undefined ? ` rst ${a.rst}` : ''}${a.conn.poisonedAt !== undefined ? ' poisoned' : ''}${a.conn.closed ? ' conn-closed' : ''}${a.conn.proxyGoaways.length > 0 ? ` proxy ${a.conn.proxyGoaways.join('|')}` : ''}`).join('; ');
+      const atts = (up.attempts.get(c.i) ?? []).map((a) => `sid ${a.sid}${a.ignored ? ' ignored' : ''}${a.rst !== undefined ? ` rst ${a.rst}` : ''}${a.conn.poisonedAt !== undefined ? ' poisoned' : ''}${a.conn.closed ? ' conn-closed' : ''}${a.conn.proxyGoaways.length > 0 ? ` proxy ${a.conn.proxyGoaways.join('|')}` : ''}; ${a.progress}`).join('; ');
       failures.push(`case ${c.i} (${c.name}, ${c.req.method}${c.req.grpc ? ' grpc' : ''} ${c.req.authority}): ${j.failure} [attempts: ${atts || 'none'}]`);
     }
     const key = `${c.name}: ${j.outcome}`;

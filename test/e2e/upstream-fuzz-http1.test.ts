@@ -36,6 +36,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { spawnReady, type ReadyProcess } from '../support/process.js';
 import { FuzzGen, seededRandom } from '../support/prng.js';
+import { bounded, reportLeftovers } from '../support/teardown.js';
 
 const BIN = join(process.cwd(), 'bin', 'meshwork.js');
 const CASES = 320;
@@ -1019,10 +1020,11 @@ routers:
 });
 
 after(async () => {
-  await lk?.stop(2000);
+  await bounded('stopping the proxy', 10_000, lk?.stop(2000));
   for (const c of upConns) c.sock.destroy();
-  await new Promise<void>((r) => upServer.close(() => r()));
+  await bounded('closing the upstream', 5000, new Promise<void>((r) => upServer.close(() => r())));
   rmSync(dir, { recursive: true, force: true });
+  reportLeftovers('upstream-fuzz-http1');
 });
 
 async function finalRequest(): Promise<{ status: number; body: string }> {
