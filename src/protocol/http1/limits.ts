@@ -8,7 +8,11 @@ export interface Http1Limits {
   maxHeaderCount: number;
   /** A client must finish sending a request head within this many ms of starting it (408). */
   headerTimeoutMs: number;
-  /** Idle keep-alive connections are closed after this many ms without a request. */
+  /**
+   * Idle keep-alive connections are closed after this many ms without a request; a request whose
+   * body stops coming (nothing from the client for this long while the engine reads it) is
+   * answered 408, or its connection dropped if the response has started.
+   */
   idleTimeoutMs: number;
   /** Connections are closed once this old (at once when idle, else after the response); 0: never. */
   lifeTimeMs: number;

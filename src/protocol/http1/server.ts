@@ -321,6 +321,10 @@ export class ServerConn {
   private clientEnded = false;
   /** Upgraded: the socket's new owner reads it with 'data' events (emitted here when adopted). */
   private handedOver = false;
+  /** Reads of request body bytes; the sweep compares it with `stallMark` to find a stalled body. */
+  private bodyReads = 0;
+  private stallMark = -1;
+  private stallSince = 0;
 
   /** `adopted`: the socket reads through `onBytes` (adopt.ts), else with 'data' events. */
   constructor(socket: Socket, server: Http1ServerImpl, adopted: boolean) {
@@ -367,6 +371,7 @@ export class ServerConn {
   private onData(b: Buffer): void {
     const ex = this.ex;
     if (ex !== null && !ex.bodyDone) {
+      this.bodyReads++;
       const end = this.framer.scan(b, 0);
       if (end === NEED_MORE) { ex.bodyData(b); return; }
       if (end === BAD_FRAMING) { this.badBody(ex); return; }
@@ -449,13 +454,36 @@ export class ServerConn {
         return;
       }
     }
-    if (this.ex !== null) return;
+    const ex = this.ex;
+    if (ex !== null) {
+      // A request body the client stopped sending. Reading paused (the upstream or the client's
+      // own pipelined requests are behind) is not the client's stall: the clock starts again.
+      if (ex.bodyDone || this.socket.isPaused()) this.stallMark = -1;
+      else if (this.bodyReads !== this.stallMark) {
+        this.stallMark = this.bodyReads;
+        this.stallSince = now;
+      } else if (now - this.stallSince > l.idleTimeoutMs) this.bodyStalled(ex, l.idleTimeoutMs);
+      return;
+    }
     if (this.headStartedAt !== 0 && now - this.headStartedAt > l.headerTimeoutMs) {
       this.reject(new Http1Error('MESH_ERR_HTTP1_HEADER_TIMEOUT', `request head not received within ${l.headerTimeoutMs} ms`));
     } else if (this.headStartedAt === 0 && this.pending === null && now - this.idleSince > l.idleTimeoutMs) {
       this.closed = true;
       this.writer.end();
     }
+  }
+
+  /**
+   * The request's body stopped coming: the upstream attempt is dropped (its connection is in an
+   * unknown state), and the client gets 408 with `connection: close`, or loses the connection if
+   * its response had started.
+   */
+  private bodyStalled(ex: Http1Exchange, ms: number): void {
+    this.stallMark = -1;
+    const c = ex.canceller;
+    ex.canceller = null;
+    c?.cancel();
+    ex.fail(new Http1Error('MESH_ERR_HTTP1_BODY_TIMEOUT', `request body stalled: nothing received for ${ms} ms`));
   }
 
   /** A request is in flight on this connection. */
@@ -588,7 +616,7 @@ class Http1ServerImpl implements Http1Server {
       this.server.on('tlsClientError', (e: Error & { code?: string }) => this.hooks.onTlsError?.(e));
     }
     // One coarse timer for every connection's header and idle deadlines.
-    const every = Math.max(10, Math.min(1000, Math.floor(limits.headerTimeoutMs / 4)));
+    const every = Math.max(10, Math.min(1000, Math.floor(Math.min(limits.headerTimeoutMs, limits.idleTimeoutMs) / 4)));
     this.sweeper = setInterval(() => { const now = Date.now(); for (const c of this.conns) c.sweep(now); }, every);
     this.sweeper.unref();
   }

@@ -16,12 +16,12 @@ import { REFUSED_PORT } from '../../support/process.js';
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
 
-async function setup(respond: Responder, opts: { maxConnections?: number; headerTimeoutMs?: number; maxInitialLineKB?: number; maxHeadersKB?: number; upstreamPort?: number } = {}): Promise<{ up: RawUpstream; proxy: Http1Proxy; port: number }> {
+async function setup(respond: Responder, opts: { maxConnections?: number; headerTimeoutMs?: number; idleTimeoutMs?: number; maxInitialLineKB?: number; maxHeadersKB?: number; upstreamPort?: number } = {}): Promise<{ up: RawUpstream; proxy: Http1Proxy; port: number }> {
   const up = await rawUpstream(respond);
   const proxy = createHttp1Proxy({
     upstream: { host: '127.0.0.1', port: opts.upstreamPort ?? up.port },
     pool: { maxConnections: opts.maxConnections ?? 8 },
-    limits: { headerTimeoutMs: opts.headerTimeoutMs ?? 5000, maxInitialLineKB: opts.maxInitialLineKB ?? 4, maxHeadersKB: opts.maxHeadersKB ?? 8 },
+    limits: { headerTimeoutMs: opts.headerTimeoutMs ?? 5000, maxInitialLineKB: opts.maxInitialLineKB ?? 4, maxHeadersKB: opts.maxHeadersKB ?? 8, ...(opts.idleTimeoutMs !== undefined ? { idleTimeoutMs: opts.idleTimeoutMs } : {}) },
   });
   const addr = await proxy.server.listen(0, '127.0.0.1');
   cleanups.push(() => proxy.close(), () => up.close());
@@ -177,6 +177,86 @@ test('a client that sends its head too slowly gets 408 and is disconnected', asy
   assert.match(text, /^HTTP\/1\.1 408 Request Timeout\r\n/);
   assert.ok(elapsed >= 150 && elapsed < 2000, `closed after ${elapsed} ms`);
   assert.equal(up.requests.length, 0);
+});
+
+test('a request body that stops coming gets 408 after the idle timeout, and the upstream attempt is dropped', async () => {
+  const { up, port } = await setup((req) => ok(`got ${req.body.length}`), { idleTimeoutMs: 300 });
+  // The upstream answers only a whole request; this one's body stops after 10 of 100 bytes.
+  let head = 0;
+  const seen = new Promise<void>((resolve) => up.server.once('connection', (c) => c.once('data', () => ((head = Date.now()), resolve()))));
+  const sock = connect(port, '127.0.0.1');
+  sock.on('error', () => {});
+  await once(sock, 'connect');
+  let text = '';
+  sock.on('data', (b) => { text += b.toString('latin1'); });
+  const started = Date.now();
+  sock.write('POST /slow HTTP/1.1\r\nHost: svc\r\nContent-Length: 100\r\n\r\n0123456789');
+  await seen;
+  const t = setTimeout(() => sock.destroy(), 5000);
+  await once(sock, 'close');
+  clearTimeout(t);
+  const elapsed = Date.now() - started;
+  assert.match(text, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+  assert.match(text, /\r\nconnection: close\r\n/);
+  assert.match(text, /\r\nl5d-err: request body stalled: nothing received for 300 ms\r\n/);
+  assert.ok(elapsed >= 300 && elapsed < 2500, `answered after ${elapsed} ms`);
+  assert.ok(head > 0 && up.requests.length === 0, 'the upstream had the head, never a whole request');
+  const open = (): Promise<number> => new Promise((r) => up.server.getConnections((_e, n) => r(n)));
+  for (let i = 0; i < 100 && (await open()) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(await open(), 0, 'the upstream connection was dropped');
+});
+
+test('a body that keeps coming, slower than the idle timeout in all but each gap, is forwarded whole', async () => {
+  const { up, port } = await setup((req) => ok(`got ${req.body.length}`), { idleTimeoutMs: 300 });
+  const sock = connect(port, '127.0.0.1');
+  sock.on('error', () => {});
+  await once(sock, 'connect');
+  let text = '';
+  sock.on('data', (b) => { text += b.toString('latin1'); });
+  sock.write('POST /trickle HTTP/1.1\r\nHost: svc\r\nContent-Length: 8\r\n\r\n');
+  // 8 bytes 120 ms apart: about 1 s in all, more than three idle timeouts.
+  for (let i = 0; i < 8; i++) {
+    await new Promise((r) => setTimeout(r, 120));
+    sock.write(String(i));
+  }
+  for (let i = 0; i < 200 && !text.includes('got 8'); i++) await new Promise((r) => setTimeout(r, 10));
+  sock.destroy();
+  assert.match(text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*got 8$/);
+  assert.equal(up.requests[0]!.body, '01234567');
+});
+
+test('a body held back because the upstream reads slowly is not a stalled client', async () => {
+  // An upstream that reads nothing for 1 s, then takes the whole body and answers.
+  const BODY = 16 << 20;
+  const srv = createServer((c) => {
+    c.on('error', () => {});
+    c.pause();
+    let got = -1;
+    setTimeout(() => {
+      c.on('data', (b: Buffer) => {
+        if (got < 0) {
+          const i = b.indexOf('\r\n\r\n');
+          got = b.length - i - 4;
+        } else got += b.length;
+        if (got >= BODY) c.end(`HTTP/1.1 200 OK\r\ncontent-length: ${String(got).length}\r\n\r\n${got}`);
+      });
+      c.resume();
+    }, 1000);
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  cleanups.push(async () => { srv.close(); });
+  const { port } = await setup(echoPath, { idleTimeoutMs: 200, upstreamPort: (srv.address() as AddressInfo).port });
+  const sock = connect(port, '127.0.0.1');
+  sock.on('error', () => {});
+  await once(sock, 'connect');
+  let text = '';
+  sock.on('data', (b) => { text += b.toString('latin1'); });
+  sock.write(`POST /big HTTP/1.1\r\nHost: svc\r\nContent-Length: ${BODY}\r\n\r\n`);
+  sock.write(Buffer.alloc(BODY, 0x61));
+  for (let i = 0; i < 500 && !/\r\n\r\n\d+$/.test(text); i++) await new Promise((r) => setTimeout(r, 10));
+  sock.destroy();
+  assert.match(text, new RegExp(`^HTTP/1\\.1 200 OK\\r\\n[\\s\\S]*\\r\\n\\r\\n${BODY}$`));
 });
 
 test('an unreachable upstream answers 502 with l5d-err', async () => {
