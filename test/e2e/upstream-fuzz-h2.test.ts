@@ -36,7 +36,6 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
-import { Duplex } from 'node:stream';
 import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnReady, type ReadyProcess } from '../support/process.js';
@@ -1172,34 +1171,72 @@ class ClientWatch {
 /** Client sessions not yet closed (teardown destroys any left). */
 const clientSessions = new Set<http2.ClientHttp2Session>();
 
-/** A node:http2 session to the proxy whose outgoing bytes the watch reads. */
-function tappedSession(port: number, settings: http2.Settings): { session: http2.ClientHttp2Session; watch: ClientWatch } {
+/**
+ * A TCP relay in front of the proxy that shows each client's outgoing bytes to its watch. The
+ * clients' sessions run on plain sockets: a session over a JavaScript stream (a tapping Duplex)
+ * left node:http2 a write request that never completed now and then, and the test process then
+ * spun in its exit cleanup until the runner's timeout.
+ */
+class ClientRelay {
+  private server: net.Server | undefined;
+  private readonly socks = new Set<net.Socket>();
+  /** Watches by the client socket's local port, and bytes that came before their watch. */
+  private readonly watches = new Map<number, ClientWatch>();
+  private readonly early = new Map<number, Buffer[]>();
+  port = 0;
+
+  async listen(target: number): Promise<void> {
+    const srv = net.createServer((c) => {
+      const key = c.remotePort!;
+      const p = net.connect(target, '127.0.0.1');
+      for (const s of [c, p]) {
+        this.socks.add(s);
+        s.setNoDelay(true);
+        s.on('error', () => {});
+        s.on('close', () => {
+          this.socks.delete(s);
+          c.destroy();
+          p.destroy();
+        });
+      }
+      c.on('data', (b: Buffer) => {
+        const w = this.watches.get(key);
+        if (w !== undefined) w.push(b);
+        else this.early.set(key, [...(this.early.get(key) ?? []), b]);
+      });
+      c.on('close', () => {
+        this.watches.delete(key);
+        this.early.delete(key);
+      });
+      c.pipe(p);
+      p.pipe(c);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    this.server = srv;
+    this.port = (srv.address() as net.AddressInfo).port;
+  }
+
+  /** Shows `watch` what the client on local port `key` sends (and has sent). */
+  watch(key: number, watch: ClientWatch): void {
+    this.watches.set(key, watch);
+    for (const b of this.early.get(key) ?? []) watch.push(b);
+    this.early.delete(key);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.socks) s.destroy();
+    if (this.server !== undefined) await new Promise<void>((r) => this.server!.close(() => r()));
+  }
+}
+
+const relay = new ClientRelay();
+
+/** A node:http2 session to the proxy, through the relay, whose outgoing bytes the watch reads. */
+function tappedSession(_port: number, settings: http2.Settings): { session: http2.ClientHttp2Session; watch: ClientWatch } {
   const watch = new ClientWatch();
-  const sock = net.connect(port, '127.0.0.1');
-  const tap = new Duplex({
-    write(chunk: Buffer, _enc, cb) {
-      watch.push(chunk);
-      sock.write(chunk, (e) => cb(e ?? null));
-    },
-    read() {
-      sock.resume();
-    },
-    final(cb) {
-      sock.end();
-      cb();
-    },
-    destroy(err, cb) {
-      sock.destroy();
-      cb(err);
-    },
-  });
-  sock.on('data', (c: Buffer) => {
-    if (!tap.push(c)) sock.pause();
-  });
-  sock.on('end', () => tap.push(null));
-  sock.on('error', (e) => tap.destroy(e));
-  sock.on('close', () => tap.destroy());
-  const session = http2.connect(`http://127.0.0.1:${port}`, { createConnection: () => tap, settings });
+  const session = http2.connect(`http://127.0.0.1:${relay.port}`, { settings });
+  // Bytes the relay gets before the session says it connected wait for this.
+  session.once('connect', () => relay.watch(session.socket.localPort!, watch));
   clientSessions.add(session);
   session.on('close', () => clientSessions.delete(session));
   return { session, watch };
@@ -1498,11 +1535,13 @@ routers:
     MESHWORK_H2_PROBE_MS: String(PROBE_MS),
   });
   routerPort = Number(/^listening upfuzz 127\.0\.0\.1:(\d+)$/m.exec(lk.output())![1]);
+  await relay.listen(routerPort);
 });
 
 after(async () => {
   await bounded('stopping the proxy', 10_000, lk?.stop(2000));
   for (const s of clientSessions) s.destroy();
+  await bounded('closing the client relay', 5000, relay.close());
   await bounded('closing the upstream', 5000, up?.close());
   if (configFile !== '') rmSync(dirname(configFile), { recursive: true, force: true });
   reportLeftovers('upstream-fuzz-h2');
