@@ -480,9 +480,7 @@ export class ServerConn {
    */
   private bodyStalled(ex: Http1Exchange, ms: number): void {
     this.stallMark = -1;
-    const c = ex.canceller;
-    ex.canceller = null;
-    c?.cancel();
+    ex.canceller?.cancel();
     ex.fail(new Http1Error('MESH_ERR_HTTP1_BODY_TIMEOUT', `request body stalled: nothing received for ${ms} ms`));
   }
 
