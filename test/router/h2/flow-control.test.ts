@@ -13,14 +13,13 @@ import { connectH2, startH2Router, startH2Upstream } from '../../support/h2.js';
 
 const BIG = 1 << 20;
 
-/** GET `path`; resolves with the body's length once the stream ends, or rejects after `ms`. */
-function fetchLength(session: http2.ClientHttp2Session, path: string, ms: number): Promise<number> {
+/** Reads `st` (resuming it); resolves with the body's length once it ends, or rejects after `ms`. */
+function readLength(st: http2.ClientHttp2Stream, what: string, ms: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const st = session.request({ ':method': 'GET', ':path': path }, { endStream: true });
     let n = 0;
     const t = setTimeout(() => {
       st.close(http2.constants.NGHTTP2_CANCEL);
-      reject(new Error(`${path}: ${n} bytes, not ended within ${ms} ms`));
+      reject(new Error(`${what}: ${n} bytes, not ended within ${ms} ms`));
     }, ms);
     st.on('data', (c: Buffer) => (n += c.length));
     st.on('end', () => {
@@ -31,7 +30,13 @@ function fetchLength(session: http2.ClientHttp2Session, path: string, ms: number
       clearTimeout(t);
       reject(e);
     });
+    st.resume();
   });
+}
+
+/** GET `path`: the body's length. */
+function fetchLength(session: http2.ClientHttp2Session, path: string, ms: number): Promise<number> {
+  return readLength(session.request({ ':method': 'GET', ':path': path }, { endStream: true }), path, ms);
 }
 
 test('a caller that stops reading a large response does not stall other callers on the same upstream session', async () => {
@@ -52,14 +57,7 @@ test('a caller that stops reading a large response does not stall other callers 
     await new Promise((r) => setTimeout(r, 300));
     for (let i = 0; i < 3; i++) assert.equal(await fetchLength(fast, `/small${i}`, 3000), 5);
     // The big one still arrives whole once read.
-    const n = await new Promise<number>((resolve, reject) => {
-      let got = 0;
-      stalled.on('data', (c: Buffer) => (got += c.length));
-      stalled.on('end', () => resolve(got));
-      stalled.on('error', reject);
-      stalled.resume();
-    });
-    assert.equal(n, BIG);
+    assert.equal(await readLength(stalled, '/big', 5000), BIG);
   } finally {
     slow.destroy();
     fast.destroy();
@@ -117,20 +115,7 @@ test('an answer that comes before the request body ends, then RST_STREAM NO_ERRO
     // The upstream has closed the stream by now; the caller sends more of its body, then reads.
     await new Promise((r) => setTimeout(r, 200));
     st.write(Buffer.alloc(1000, 0x65));
-    const got = await new Promise<number>((resolve, reject) => {
-      let n = 0;
-      const t = setTimeout(() => reject(new Error(`${n} of ${answer.length} bytes, not ended within 5 s`)), 5000);
-      st.on('data', (c: Buffer) => (n += c.length));
-      st.on('end', () => {
-        clearTimeout(t);
-        resolve(n);
-      });
-      st.on('error', (e) => {
-        clearTimeout(t);
-        reject(e);
-      });
-      st.resume();
-    });
+    const got = await readLength(st, '/early', 5000);
     assert.equal(got, answer.length);
   } finally {
     session.destroy();
