@@ -104,6 +104,9 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
   private reqTrailers: http2.IncomingHttpHeaders | undefined = undefined;
   private upReqEnded = false;
   private dropBody = false;
+  /** When the caller last sent body bytes or was last seen held back by the router (ms). */
+  private bodyAt = 0;
+  private bodyTimer: NodeJS.Timeout | undefined = undefined;
 
   // Response.
   private responding = false;
@@ -171,6 +174,11 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
       }
     });
     if (timeoutMs > 0) this.totalTimer = setTimeout(() => this.totalTimeout(timeoutMs), timeoutMs);
+    const idle = this.srv.bodyIdleMs;
+    if (!this.reqEnded && idle > 0) {
+      this.bodyAt = this.started;
+      this.watchBody(idle, idle);
+    }
     this.attempt(this.started);
   }
 
@@ -248,6 +256,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
 
   private onRequestData(c: Buffer): void {
     if (this.dropBody) return;
+    if (this.bodyTimer !== undefined) this.bodyAt = Date.now();
     this.chunks.push(c);
     this.reqBytes += c.length;
     if (this.reqBytes > this.svc.requestBufferBytes) this.overflow = true;
@@ -287,6 +296,44 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
       this.upReqEnded = true;
       up.end();
     }
+  }
+
+  /**
+   * `serverSession.idleTimeMs` for a body still coming: checks, `ms` from now, that the caller
+   * has sent some of it within the last `idle` ms. Silence while the router holds the caller
+   * back (the upstream or the retry buffer is full) is not the caller's; once the response has
+   * started the exchange is the upstream's to end.
+   */
+  private watchBody(idle: number, ms: number): void {
+    this.bodyTimer = setTimeout(() => {
+      this.bodyTimer = undefined;
+      if (this.finished || this.reqEnded || this.responding || this.dropBody) return;
+      const now = Date.now();
+      if (this.down.isPaused()) this.bodyAt = now;
+      const quiet = now - this.bodyAt;
+      if (quiet < idle) this.watchBody(idle, idle - quiet);
+      else {
+        this.fail(new RouterError('MESH_ERR_ROUTER_BODY_TIMEOUT', `request body stalled: nothing received for ${idle} ms`, { interrupted: true }));
+        this.resetWhenAnswered();
+      }
+    }, ms);
+  }
+
+  /**
+   * Frees the stream of a caller answered before its request ended and no longer sending: once
+   * the answer's END_STREAM is out, RST_STREAM NO_ERROR tells it to stop (RFC 9113 §8.1). A
+   * caller that has not let the answer out within a second (its window closed) gets CANCEL.
+   */
+  private resetWhenAnswered(): void {
+    const down = this.down;
+    let checks = 0;
+    const check = (): void => {
+      if (down.destroyed || down.closed) return;
+      if (down.state.localClose === 1) down.close(NGHTTP2_NO_ERROR);
+      else if (++checks > 100) down.close(NGHTTP2_CANCEL);
+      else setTimeout(check, 10);
+    };
+    setImmediate(check);
   }
 
   /** The request can be sent again: every byte of its body is still held. */
@@ -567,6 +614,12 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     this.failure = err instanceof Error ? err.message : String(err);
     const down = this.down;
     this.clearRetryTimer();
+    if (this.held) {
+      // A held response of the abandoned attempt is dropped, not released later.
+      this.held = false;
+      if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
+      this.holdTimer = undefined;
+    }
     if (this.up !== undefined) this.abandonAttempt();
     this.finalClass = 'failure';
     this.dropBody = true;
@@ -595,6 +648,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     this.finished = true;
     if (this.totalTimer !== undefined) clearTimeout(this.totalTimer);
     if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
+    if (this.bodyTimer !== undefined) clearTimeout(this.bodyTimer);
     this.clearAttemptTimer();
     this.clearRetryTimer();
     const up = this.up;

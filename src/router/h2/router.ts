@@ -51,6 +51,12 @@ export interface H2ServerContext extends ServerStats {
   readonly maxCallDepth: number;
   /** The server's `timeoutMs`: bounds every request's total time with the service's (0: none). */
   readonly timeoutMs: number;
+  /**
+   * `serverSession.idleTimeMs` for a request body: how long a caller may leave its body
+   * unfinished without sending anything while the router is ready to read it, before an answer
+   * (0: no limit).
+   */
+  readonly bodyIdleMs: number;
 }
 
 /** What a call reads from its router. */

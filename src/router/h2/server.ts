@@ -34,6 +34,12 @@ export interface H2ServerOptions extends ServerConnectionSettings {
   readonly probeMs: number;
 }
 
+/**
+ * How long a request body may stall before its answer when `serverSession.idleTimeMs` is not
+ * set: 5 minutes, the http servers' idle default and Envoy's stream idle timeout.
+ */
+export const DEFAULT_BODY_IDLE_MS = 300_000;
+
 /** Linkerd's h2 default bound on proxies a request may pass (protocol-h2.md). */
 export const DEFAULT_H2_MAX_CALL_DEPTH = 10;
 
@@ -89,6 +95,7 @@ export class H2RouterServer {
       addForwardedHeader: this.options.addForwardedHeader,
       maxCallDepth: this.options.maxCallDepth,
       timeoutMs: this.options.timeoutMs,
+      bodyIdleMs: this.options.idleTimeMs ?? DEFAULT_BODY_IDLE_MS,
     });
     if (this.options.tls !== undefined) this.tlsFailures = this.metrics.counter([...scope, 'handshake_failures']);
     return { ip: this.options.ip, port: a.port };
