@@ -36,6 +36,7 @@ function http1Pool(address: Address, params: ClientParams): Http1Pool {
     maxQueue: params.pool.maxWaiters,
     idleTimeoutMs: Number.isFinite(idle) ? idle : 0,
     minConnections: params.pool.minSize,
+    lifeTimeMs: params.sessionLifeTimeMs,
     ...(params.tls !== undefined ? { tls: params.tls } : {}),
     noDelay: params.socket.noDelay,
     keepAlive: params.socket.keepAlive,

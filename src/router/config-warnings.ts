@@ -69,7 +69,10 @@ function clientWarnings(rc: RouterConfig, i: number): string[] {
     const idle = (c['clientSession'] as Obj | undefined | null)?.['idleTimeMs'];
     if (rc.protocol === 'tcp' && idle !== undefined) out.push(`${at}.clientSession.idleTimeMs: ${String(idle)} is not applied (a tcp connection's idle limit is its server's serverSession.idleTimeMs, which sees both directions)`);
     const session = c['clientSession'] as Obj | undefined | null;
-    if (session?.['lifeTimeMs'] !== undefined) out.push(`${at}.clientSession.lifeTimeMs: ${String(session['lifeTimeMs'])} is not applied (upstream connections are closed when idle for idleTimeMs, not by age)`);
+    if (session?.['lifeTimeMs'] !== undefined && (rc.protocol === 'tcp' || rc.protocol === 'mux')) {
+      const why = rc.protocol === 'tcp' ? "a tcp connection's age limit is its server's serverSession.lifeTimeMs" : 'a mux session stays open while its endpoint is in the set';
+      out.push(`${at}.clientSession.lifeTimeMs: ${String(session['lifeTimeMs'])} is not applied (${why})`);
+    }
     if (h2) out.push(...hostConnectionPoolWarning(c, at), ...windowUpdateRatioWarning(c, at));
   });
   return out;

@@ -47,6 +47,8 @@ const NO_TLS_FILES = new TlsFiles(undefined);
 export interface CommonClientParams {
   readonly requestAttemptTimeoutMs: number;
   readonly sessionIdleTimeMs: number;
+  /** `clientSession.lifeTimeMs`: upstream connections are closed once this old (0: never). */
+  readonly sessionLifeTimeMs: number;
   readonly balancer: BalancerFactory;
   /**
    * `loadBalancer.enableProbation`: an endpoint service discovery removes stays in the balancer
@@ -71,6 +73,7 @@ export function commonClientParams(p: Obj, tlsFiles: TlsFiles | undefined): Comm
   return {
     requestAttemptTimeoutMs: num(p, 'requestAttemptTimeoutMs', 0),
     sessionIdleTimeMs: num(session, 'idleTimeMs', 0),
+    sessionLifeTimeMs: num(session, 'lifeTimeMs', 0),
     balancer: balancerFactory(p['loadBalancer'] as Obj | undefined),
     probation: (p['loadBalancer'] as Obj | null | undefined)?.['enableProbation'] === true,
     accrual: accrualFactory(p['failureAccrual'] as Obj | undefined),

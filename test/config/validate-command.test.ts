@@ -133,7 +133,7 @@ test('meshwork linkerd --validate: unreadable TLS files are errors, one per file
 });
 
 test('meshwork linkerd --validate: keys Node cannot apply are valid, each named in a warning on stderr', async () => {
-  const f = write('socket.yaml', 'routers:\n- protocol: http\n  client:\n    socketOptions: {keepAlive: true, writeTimeoutMs: 100}\n  servers:\n  - port: 4140\n    socketOptions: {noDelay: true, reusePort: true}\n');
+  const f = write('socket.yaml', 'routers:\n- protocol: http\n  client:\n    clientSession: {lifeTimeMs: 60000}\n    socketOptions: {keepAlive: true, writeTimeoutMs: 100}\n  servers:\n  - port: 4140\n    socketOptions: {noDelay: true, reusePort: true}\n');
   const r = await run(['linkerd', '--validate', f]);
   assert.equal(r.code, 0);
   assert.equal(r.out, `${f}: valid: 1 router (http 'http'), 0 namers, 0 telemeters\n`);
@@ -217,7 +217,7 @@ test('meshwork linkerd --validate: a tcp router is valid with a port per server;
       '  dstPrefix: /svc/redis',
       '  dtab: /svc/redis => /$/inet/127.1/6379',
       '  client:',
-      '    clientSession: {idleTimeMs: 1000}',
+      '    clientSession: {idleTimeMs: 1000, lifeTimeMs: 60000}',
       '  servers:',
       '  - port: 16379',
       '    clearContext: true',
@@ -229,6 +229,7 @@ test('meshwork linkerd --validate: a tcp router is valid with a port per server;
   assert.equal(r.out, `${ok}: valid: 1 router (tcp 'redis'), 0 namers, 0 telemeters\n`);
   assert.deepEqual(r.err.trim().split('\n'), [
     `${ok}: warning: routers[0].client.clientSession.idleTimeMs: 1000 is not applied (a tcp connection's idle limit is its server's serverSession.idleTimeMs, which sees both directions)`,
+    `${ok}: warning: routers[0].client.clientSession.lifeTimeMs: 60000 is not applied (a tcp connection's age limit is its server's serverSession.lifeTimeMs)`,
     `${ok}: warning: routers[0].servers[0].clearContext: true is not applied (a tcp connection carries no context to clear)`,
   ]);
   // No default port, no servers list, no pool, nothing to retry or classify.

@@ -18,6 +18,11 @@ export interface H2SessionPoolOptions {
   readonly tls?: ConnectionOptions | undefined;
   /** Close a session with no stream open for this long (0: never). */
   readonly idleTimeoutMs?: number;
+  /**
+   * A session this old is closed (GOAWAY: its streams under way finish) and the next request
+   * opens another (`clientSession.lifeTimeMs`; 0 or absent: never).
+   */
+  readonly lifeTimeMs?: number;
   /** SETTINGS sent to the endpoint when a session opens (absent ones: node's defaults). */
   readonly settings?: H2Settings;
   /** TCP_NODELAY (node:http2's own default: on) and SO_KEEPALIVE (default: off) of each session's socket. */
@@ -89,6 +94,15 @@ export class H2SessionPool {
     s.on('error', drop);
     s.on('goaway', drop);
     s.on('close', drop);
+    const life = this.opts.lifeTimeMs ?? 0;
+    if (life > 0) {
+      const t = setTimeout(() => {
+        drop();
+        if (!s.closed && !s.destroyed) s.close();
+      }, life);
+      t.unref();
+      s.once('close', () => clearTimeout(t));
+    }
     const idle = this.opts.idleTimeoutMs ?? 0;
     if (idle > 0) {
       s.setTimeout(idle, () => {

@@ -31,6 +31,11 @@ export interface Http1PoolOptions {
   /** Connections kept open even when idle (opened at start, reopened when lost). */
   minConnections?: number;
   /**
+   * Connections are closed once this old (ms), after the response under way, as Finagle's
+   * `clientSession.lifeTimeMs` expires a session (0: kept for as long as they work).
+   */
+  lifeTimeMs?: number;
+  /**
    * TLS to the upstream (node:tls connect options: ca, cert, key, servername,
    * rejectUnauthorized, checkServerIdentity); absent: plain TCP.
    */
@@ -129,6 +134,9 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   private tunnel: Socket | null = null;
   /** The read being handled filled its buffer: more bytes may be waiting behind it. */
   private readFull = false;
+  /** Past the pool's `lifeTimeMs`: closed instead of reused. */
+  expired = false;
+  private lifeTimer: NodeJS.Timeout | undefined = undefined;
   /** Releases a connection whose last response ended a full read, once that read is over. */
   private readonly releaseLater = (): void => {
     if (!this.socket.destroyed && this.ex === null) this.pool.release(this);
@@ -165,6 +173,21 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     this.socket.on('error', (e: NodeJS.ErrnoException) => { this.lastError = e.code ?? e.message; });
     this.socket.on('end', () => { this.eof = true; });
     this.socket.on('close', () => this.onClose());
+    if (opts.lifeTimeMs > 0) {
+      this.lifeTimer = setTimeout(() => this.expire(), opts.lifeTimeMs);
+      this.lifeTimer.unref();
+    }
+  }
+
+  /** `lifeTimeMs` is up: closed now when idle, else once its response is over (Pool.release). */
+  private expire(): void {
+    this.lifeTimer = undefined;
+    this.expired = true;
+    if (this.ex === null && this.connected) {
+      // Out of the idle list at once, so no request is handed to it while it closes.
+      this.pool.removed(this);
+      this.socket.destroy();
+    }
   }
 
   assign(ex: Http1Exchange): void {
@@ -466,6 +489,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   }
 
   private onClose(): void {
+    if (this.lifeTimer !== undefined) clearTimeout(this.lifeTimer);
     this.pool.removed(this);
     const ex = this.ex;
     if (ex === null) return;
@@ -560,7 +584,7 @@ export class Http1Pool {
   private readonly all = new Set<UpstreamConn>();
 
   constructor(opts: Http1PoolOptions) {
-    this.opts = { maxConnections: 256, maxQueue: 10_000, connectTimeoutMs: 5000, idleTimeoutMs: 0, minConnections: 0, noDelay: true, keepAlive: false, ...opts, tls: opts.tls };
+    this.opts = { maxConnections: 256, maxQueue: 10_000, connectTimeoutMs: 5000, idleTimeoutMs: 0, minConnections: 0, lifeTimeMs: 0, noDelay: true, keepAlive: false, ...opts, tls: opts.tls };
     if (this.opts.maxConnections <= 0) this.opts.maxConnections = Infinity;
     this.authority = opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
     this.fill();
@@ -604,7 +628,7 @@ export class Http1Pool {
 
   /** @internal A connection finished a response (or connected) and can be reused. */
   release(c: UpstreamConn): void {
-    if (this.closed) { c.socket.destroy(); return; }
+    if (this.closed || c.expired) { c.socket.destroy(); return; }
     while (this.queueHead < this.queue.length) {
       const ex = this.queue[this.queueHead];
       this.queue[this.queueHead++] = undefined;

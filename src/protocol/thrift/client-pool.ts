@@ -66,6 +66,8 @@ export interface ThriftPoolOptions {
   readonly tls?: ConnectionOptions | undefined;
   /** Idle connections are closed after this long (0: kept). */
   readonly idleTimeoutMs: number;
+  /** Connections are closed once this old, after the call under way (`clientSession.lifeTimeMs`; 0 or absent: never). */
+  readonly lifeTimeMs?: number;
   /** Bound on connecting (and the TTwitter handshake). */
   readonly connectTimeoutMs?: number;
   /** `hostConnectionPool`: most connections (0: unbounded), calls that may wait for one, and how many idle ones are kept whatever `idleTimeoutMs` says. */
@@ -109,6 +111,9 @@ class Conn {
   private readonly onewaySeqids = new Set<number>();
   closed = false;
   idleTimer: NodeJS.Timeout | undefined;
+  /** Past the pool's `lifeTimeMs`: closed instead of lent again. */
+  expired = false;
+  lifeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: net.Socket,
@@ -216,6 +221,7 @@ class Conn {
 
   destroy(): void {
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    if (this.lifeTimer !== undefined) clearTimeout(this.lifeTimer);
     if (!this.closed) {
       this.closed = true;
       this.onClose(this);
@@ -378,7 +384,7 @@ export class ThriftConnPool {
 
   private release(conn: Conn): void {
     if (conn.closed) return;
-    if (this.closed || conn.outOfStep) {
+    if (this.closed || conn.outOfStep || conn.expired) {
       conn.destroy();
       return;
     }
@@ -439,6 +445,10 @@ export class ThriftConnPool {
         if (settled) return;
         const conn = new Conn(socket, o, (c) => this.forget(c));
         this.all.add(conn);
+        if ((o.lifeTimeMs ?? 0) > 0) {
+          conn.lifeTimer = setTimeout(() => this.expire(conn), o.lifeTimeMs);
+          conn.lifeTimer.unref();
+        }
         opened();
         if (this.closed) {
           failConnect('the client closed');
@@ -471,6 +481,17 @@ export class ThriftConnPool {
         );
       });
     });
+  }
+
+  /** `lifeTimeMs` is up: an idle connection is closed now, one lent out once released. */
+  private expire(c: Conn): void {
+    c.lifeTimer = undefined;
+    c.expired = true;
+    const i = this.idle.indexOf(c);
+    if (i >= 0) {
+      this.idle.splice(i, 1);
+      c.destroy();
+    }
   }
 
   private forget(c: Conn): void {

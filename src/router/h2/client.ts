@@ -24,6 +24,6 @@ export function newH2Client(id: string, addr: Var<Addr>, params: H2ClientParams,
   const envProbe = Number(process.env['MESHWORK_H2_PROBE_MS']);
   const probeMs = Number.isFinite(envProbe) && envProbe > 0 ? envProbe : DEFAULT_PROBE_MS;
   const pool = (address: Address): H2SessionPool =>
-    new H2SessionPool({ host: address.host, port: address.port, tls: params.tls, idleTimeoutMs: params.sessionIdleTimeMs, settings: params.settings, socket: params.socket, probeMs });
+    new H2SessionPool({ host: address.host, port: address.port, tls: params.tls, idleTimeoutMs: params.sessionIdleTimeMs, lifeTimeMs: params.sessionLifeTimeMs, settings: params.settings, socket: params.socket, probeMs });
   return new PoolClient(id, addr, params, pool, metrics, scope);
 }

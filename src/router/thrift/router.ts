@@ -151,6 +151,7 @@ export class ThriftRouter<D extends DtabLike = DtabLike> extends MessageRouter<D
         ttwitter,
         tls: params.tls,
         idleTimeoutMs: n(pool, 'idleTimeMs') ?? params.sessionIdleTimeMs,
+        lifeTimeMs: params.sessionLifeTimeMs,
         maxMessageBytes: MAX_THRIFT_MESSAGE_BYTES,
         maxSize: n(pool, 'maxSize') ?? 0,
         maxWaiters: n(pool, 'maxWaiters') ?? Infinity,

@@ -122,3 +122,47 @@ test('a connection left holding part of a message nobody asked for is not lent a
     chatty.close();
   }
 });
+
+test('lifeTimeMs: a connection that old is closed, idle at once or after the call under way; the next call opens another', async () => {
+  // Answers `ping` at once and `slow` 400 ms later; counts connections.
+  let accepted = 0;
+  const srv = net.createServer((sock) => {
+    accepted++;
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    const reader = new MessageReader({ framed: true, proto: 'binary', maxBytes: 1 << 20 });
+    sock.on('error', () => {});
+    sock.on('data', (d: Buffer) => {
+      for (const m of reader.push(d)) {
+        const h = readMessageHead(m, 0, 'binary');
+        const reply = Buffer.concat(frameParts(encodeMessage('binary', h.name, MessageType.REPLY, h.seqid, STOP), true));
+        if (h.name === 'slow') setTimeout(() => sock.write(reply), 400);
+        else sock.write(reply);
+      }
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const p = pool((srv.address() as net.AddressInfo).port, { lifeTimeMs: 200 });
+  const ok = async (name: string, seqid: number): Promise<void> => {
+    const r = await within(p.call(call(name, seqid), seqid, false, { delegations: [] }), 2000);
+    assert.ok(Buffer.isBuffer(r), JSON.stringify(r));
+  };
+  try {
+    await ok('ping', 1);
+    await ok('ping', 2);
+    assert.equal(accepted, 1, 'reused while younger than lifeTimeMs');
+    // Lent before its life is up, answered after: the call completes, then the connection closes.
+    await ok('slow', 3);
+    await ok('ping', 4);
+    assert.equal(accepted, 2);
+    // Idle past its life: closed without a call.
+    const open = (): number => sockets.size;
+    for (let waited = 0; open() > 0 && waited < 1000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(open(), 0);
+    await ok('ping', 5);
+    assert.equal(accepted, 3);
+  } finally {
+    p.close();
+    srv.close();
+  }
+});

@@ -23,8 +23,15 @@ async function upstream(): Promise<Upstream> {
     s.on('close', () => u.sessions.delete(s));
   });
   srv.on('stream', (s, h) => {
-    s.respond({ ':status': 200 });
-    s.end(String(h[':path']));
+    s.on('error', () => {});
+    const answer = (): void => {
+      if (s.destroyed || s.closed) return;
+      s.respond({ ':status': 200 });
+      s.end(String(h[':path']));
+    };
+    // /slow is answered 400 ms later.
+    if (h[':path'] === '/slow') setTimeout(answer, 400);
+    else answer();
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   u.port = (srv.address() as AddressInfo).port;
@@ -75,6 +82,24 @@ test('a session that goes away is opened again for the next request', async () =
     s!.close();
     await gone;
     await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(await get(pool, '/2'), { status: 200, body: '/2' });
+    assert.equal(pool.opened, 2);
+    assert.equal(u.sessionsSeen, 2);
+  } finally {
+    pool.close();
+    await u.close();
+  }
+});
+
+test('lifeTimeMs: a session that old is closed after its streams under way, and the next request opens another', async () => {
+  const u = await upstream();
+  const pool = new H2SessionPool({ host: '127.0.0.1', port: u.port, lifeTimeMs: 200 });
+  try {
+    assert.deepEqual(await get(pool, '/1'), { status: 200, body: '/1' });
+    // Opened on the first session and answered after that session's life is up.
+    const slow = get(pool, '/slow');
+    assert.deepEqual(await slow, { status: 200, body: '/slow' });
+    assert.equal(u.sessionsSeen, 1);
     assert.deepEqual(await get(pool, '/2'), { status: 200, body: '/2' });
     assert.equal(pool.opened, 2);
     assert.equal(u.sessionsSeen, 2);
