@@ -172,3 +172,13 @@ export function writeDirect(s: Socket, b: Buffer, cb?: (err?: Error | null) => v
   }
   return true;
 }
+
+/**
+ * Bytes written to `s` that have not reached the kernel yet: Node's buffer and its handle's
+ * queue in libuv (where a direct write that could not finish waits, and which shrinks as a
+ * slow reader takes bytes). It changes while writing makes progress.
+ */
+export function pendingWriteBytes(s: Socket): number {
+  const h = (s as unknown as { _handle: { writeQueueSize?: number } | null })._handle;
+  return s.writableLength + (h?.writeQueueSize ?? 0);
+}

@@ -27,7 +27,7 @@ export const MAX_REQUEUES = 25;
 export type ClientEndpoint = PoolEndpoint<Http1Pool>;
 
 /** An endpoint's engine pool, sized by the client's `hostConnectionPool` and session idle time. */
-function http1Pool(address: Address, params: ClientParams): Http1Pool {
+function http1Pool(address: Address, params: ClientParams, onTransportTimeout: ((kind: 'read' | 'write') => void) | undefined): Http1Pool {
   const idle = Math.min(params.pool.idleTimeMs > 0 ? params.pool.idleTimeMs : Infinity, params.sessionIdleTimeMs > 0 ? params.sessionIdleTimeMs : Infinity);
   return new Http1Pool({
     host: address.host,
@@ -40,6 +40,9 @@ function http1Pool(address: Address, params: ClientParams): Http1Pool {
     ...(params.tls !== undefined ? { tls: params.tls } : {}),
     noDelay: params.socket.noDelay,
     keepAlive: params.socket.keepAlive,
+    readTimeoutMs: params.socket.readTimeoutMs,
+    writeTimeoutMs: params.socket.writeTimeoutMs,
+    onTransportTimeout,
   });
 }
 
@@ -50,7 +53,12 @@ export class Client extends PoolClient<Http1Pool> {
   readonly forwardClientCert: boolean;
 
   constructor(id: string, addrVar: Var<Addr>, params: ClientParams, metrics: Metrics, scope: readonly string[]) {
-    super(id, addrVar, params, (address) => http1Pool(address, params), metrics, scope);
+    // Finagle's client `read_timeout` / `write_timeout` counters, when those timeouts are set.
+    const so = params.socket;
+    const read = so.readTimeoutMs > 0 ? metrics.counter([...scope, 'read_timeout']) : undefined;
+    const write = so.writeTimeoutMs > 0 ? metrics.counter([...scope, 'write_timeout']) : undefined;
+    const onTimeout = read === undefined && write === undefined ? undefined : (kind: 'read' | 'write'): void => (kind === 'read' ? read : write)?.incr();
+    super(id, addrVar, params, (address) => http1Pool(address, params, onTimeout), metrics, scope);
     this.dstField = fieldBytes(H_DST_CLIENT, id);
     this.forwardClientCert = params.forwardClientCert;
   }

@@ -62,8 +62,11 @@ export interface CommonClientParams {
   readonly forwardClientCert: boolean;
   /** `failFast`: an endpoint whose connection failed is out until a connection succeeds. */
   readonly failFast: boolean;
-  /** `socketOptions` applied to upstream connections (the others: config-warnings.ts). */
-  readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean };
+  /**
+   * `socketOptions` applied to upstream connections (the others: config-warnings.ts);
+   * `readTimeoutMs` and `writeTimeoutMs` (0: none) only http clients apply.
+   */
+  readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean; readonly readTimeoutMs: number; readonly writeTimeoutMs: number };
 }
 
 /** The common client params from a bound id's `client` config `p`. */
@@ -81,7 +84,7 @@ export function commonClientParams(p: Obj, tlsFiles: TlsFiles | undefined): Comm
     tls: clientTlsOptions(p['tls'] as Obj | undefined, tlsFiles ?? NO_TLS_FILES),
     forwardClientCert: p['forwardClientCert'] === true,
     failFast: p['failFast'] === true,
-    socket: { noDelay: so['noDelay'] !== false, keepAlive: so['keepAlive'] === true },
+    socket: { noDelay: so['noDelay'] !== false, keepAlive: so['keepAlive'] === true, readTimeoutMs: num(so, 'readTimeoutMs', 0), writeTimeoutMs: num(so, 'writeTimeoutMs', 0) },
   };
 }
 
@@ -109,8 +112,11 @@ export interface ServerConnectionSettings {
   /** `serverSession.idleTimeMs` (undefined: not set; each server has its default) and `lifeTimeMs` (0: never). */
   readonly idleTimeMs: number | undefined;
   readonly lifeTimeMs: number;
-  /** `socketOptions` the listener applies (the others are warned about: config-warnings.ts). */
-  readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean; readonly backlog?: number };
+  /**
+   * `socketOptions` the listener applies (the others are warned about: config-warnings.ts);
+   * `readTimeoutMs` and `writeTimeoutMs` (0: none) only http servers apply.
+   */
+  readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean; readonly backlog?: number; readonly readTimeoutMs: number; readonly writeTimeoutMs: number };
 }
 
 /** A thrift, thriftmux or mux server's settings: where it listens, its limits and its TLS. */
@@ -145,6 +151,8 @@ export function serverConnectionSettings(cfg: Obj): ServerConnectionSettings {
       noDelay: so['noDelay'] !== false,
       keepAlive: so['keepAlive'] === true,
       ...(typeof so['backlog'] === 'number' ? { backlog: so['backlog'] as number } : {}),
+      readTimeoutMs: num(so, 'readTimeoutMs', 0),
+      writeTimeoutMs: num(so, 'writeTimeoutMs', 0),
     },
   };
 }

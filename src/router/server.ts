@@ -54,6 +54,9 @@ export class RouterServer {
   private draining = false;
   /** TLS handshakes with clients that failed (TLS servers only). */
   private tlsFailures: Counter | undefined;
+  /** Connections closed by `socketOptions.readTimeoutMs` / `writeTimeoutMs` (Finagle's `read_timeout`, `write_timeout`). */
+  private readTimeouts: Counter | undefined;
+  private writeTimeouts: Counter | undefined;
 
   constructor(
     private readonly router: Router,
@@ -70,9 +73,12 @@ export class RouterServer {
         // Linkerd keeps idle connections forever by default; we close them after 5 minutes.
         idleTimeoutMs: options.idleTimeMs === undefined ? 300_000 : options.idleTimeMs === 0 ? Infinity : options.idleTimeMs,
         lifeTimeMs: options.lifeTimeMs,
+        readTimeoutMs: options.socket.readTimeoutMs,
+        writeTimeoutMs: options.socket.writeTimeoutMs,
       },
       {
         onReject: (err) => this.onReject(err),
+        onTransportTimeout: (kind) => (kind === 'read' ? this.readTimeouts : this.writeTimeouts)?.incr(),
         socket: options.socket,
         ...(options.tls !== undefined ? { tls: options.tls, onTlsError: () => this.tlsFailures?.incr() } : {}),
       },
@@ -95,6 +101,8 @@ export class RouterServer {
       timeoutMs: this.options.timeoutMs,
     });
     if (this.options.tls !== undefined) this.tlsFailures = this.metrics.counter([...scope, 'handshake_failures']);
+    if (this.options.socket.readTimeoutMs > 0) this.readTimeouts = this.metrics.counter([...scope, 'read_timeout']);
+    if (this.options.socket.writeTimeoutMs > 0) this.writeTimeouts = this.metrics.counter([...scope, 'write_timeout']);
     return { ip: this.options.ip, port };
   }
 

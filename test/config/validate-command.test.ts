@@ -132,13 +132,12 @@ test('meshwork linkerd --validate: unreadable TLS files are errors, one per file
   ]);
 });
 
-test('meshwork linkerd --validate: keys Node cannot apply are valid, each named in a warning on stderr', async () => {
-  const f = write('socket.yaml', 'routers:\n- protocol: http\n  client:\n    clientSession: {lifeTimeMs: 60000}\n    socketOptions: {keepAlive: true, writeTimeoutMs: 100}\n  servers:\n  - port: 4140\n    socketOptions: {noDelay: true, reusePort: true}\n');
+test('meshwork linkerd --validate: keys Node cannot apply are valid, each named in a warning on stderr; an http router applies the transport timeouts', async () => {
+  const f = write('socket.yaml', 'routers:\n- protocol: http\n  client:\n    clientSession: {lifeTimeMs: 60000}\n    socketOptions: {keepAlive: true, writeTimeoutMs: 100}\n  servers:\n  - port: 4140\n    socketOptions: {noDelay: true, reusePort: true, readTimeoutMs: 61000}\n');
   const r = await run(['linkerd', '--validate', f]);
   assert.equal(r.code, 0);
   assert.equal(r.out, `${f}: valid: 1 router (http 'http'), 0 namers, 0 telemeters\n`);
   assert.deepEqual(r.err.trim().split('\n'), [
-    `${f}: warning: routers[0].client.socketOptions.writeTimeoutMs: 100 is not applied (no transport-level write timeout in Meshwork; use serverSession/clientSession idleTimeMs, requestAttemptTimeoutMs or totalTimeoutMs)`,
     `${f}: warning: routers[0].servers[0].socketOptions.reusePort: true is not applied (Node 20 cannot set SO_REUSEPORT; use --workers to share the port between processes)`,
   ]);
 });
@@ -175,7 +174,7 @@ test('meshwork linkerd --validate: h2 windowUpdateRatio, client socketOptions an
   assert.equal(r.code, 0, r.err);
   assert.equal(r.out, `${f}: valid: 2 routers (h2 'h2', h2 'static'), 0 namers, 0 telemeters\n`);
   assert.deepEqual(r.err.trim().split('\n'), [
-    `${f}: warning: routers[0].client.socketOptions.readTimeoutMs: 100 is not applied (no transport-level read timeout in Meshwork; use serverSession/clientSession idleTimeMs, requestAttemptTimeoutMs or totalTimeoutMs)`,
+    `${f}: warning: routers[0].client.socketOptions.readTimeoutMs: 100 is not applied (applied by http routers only; on this one use serverSession/clientSession idleTimeMs, requestAttemptTimeoutMs or totalTimeoutMs)`,
     `${f}: warning: routers[0].client.hostConnectionPool: {"maxSize":10,"idleTimeMs":1000} is not applied (h2 clients use one multiplexed connection per endpoint; clientSession.idleTimeMs closes it when idle)`,
     `${f}: warning: routers[0].client.windowUpdateRatio: 0.5 is not applied (node:http2 sends WINDOW_UPDATE frames by itself and has no setting for the ratio)`,
     `${f}: warning: routers[0].servers[0].windowUpdateRatio: 0.75 is not applied (node:http2 sends WINDOW_UPDATE frames by itself and has no setting for the ratio)`,

@@ -1,8 +1,9 @@
 /**
  * An http server's `timeoutMs`, `serverSession` and `socketOptions` through a real
  * `meshwork linkerd`: the server timeout bounds a request (504), idle connections close after
- * `idleTimeMs`, every connection after `lifeTimeMs` (between responses), and the socket
- * options Node cannot apply are named in a warning at start.
+ * `idleTimeMs`, every connection after `lifeTimeMs` (between responses), one that sends
+ * nothing for `socketOptions.readTimeoutMs`, and the socket options Node cannot apply are named
+ * in a warning at start.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,15 +73,34 @@ routers:
   - port: 0
     serverSession:
       lifeTimeMs: 1500
+  - port: 0
+    socketOptions:
+      readTimeoutMs: 300
 `);
   const l = await startLinker(file, 'web');
   procs.push(l.proc);
   const out = l.proc.output();
   assert.match(out, /warning: .*routers\[0\]\.servers\[0\]\.socketOptions\.reusePort: true is not applied/);
-  assert.match(out, /warning: .*routers\[0\]\.servers\[0\]\.socketOptions\.readTimeoutMs: 61000 is not applied/);
-  assert.match(out, /warning: .*routers\[0\]\.client\.socketOptions\.writeTimeoutMs: 5000 is not applied/);
-  assert.doesNotMatch(out, /keepAlive|backlog|noDelay/);
-  const second = Number([...out.matchAll(/^listening web 127\.0\.0\.1:(\d+)/gm)][1]![1]);
+  // An http router applies the transport timeouts (below for the third server).
+  assert.doesNotMatch(out, /keepAlive|backlog|noDelay|readTimeoutMs|writeTimeoutMs/);
+  const listening = [...out.matchAll(/^listening web 127\.0\.0\.1:(\d+)/gm)].map((m) => Number(m[1]));
+  const second = listening[1]!;
+  const third = listening[2]!;
+
+  // socketOptions.readTimeoutMs: a connection that sends nothing for 300 ms is closed and
+  // counted (Finagle's read_timeout); one that keeps sending stays.
+  const silent = await conn(third);
+  const talker = await conn(third);
+  const q0 = Date.now();
+  const talk = setInterval(() => talker.send(), 100);
+  const silentClosed = await Promise.race([silent.closedAt, new Promise<number>((r2) => setTimeout(() => r2(-1), 4000))]);
+  clearInterval(talk);
+  assert.notEqual(silentClosed, -1, 'the silent connection was not closed');
+  assert.ok(silentClosed - q0 >= 250, `closed after ${silentClosed - q0} ms`);
+  assert.ok(talker.responses() >= 3, `responses on the talking connection: ${talker.responses()}`);
+  assert.equal(await Promise.race([talker.closedAt, Promise.resolve(-1)]), -1, 'the talking connection is open');
+  const metrics = (await (await fetch(`http://127.0.0.1:${l.admin}/admin/metrics.json`)).json()) as Record<string, number>;
+  assert.equal(metrics[`rt/web/server/127.0.0.1/${third}/read_timeout`], 1);
 
   // timeoutMs: the slow upstream answers after 1.5 s; the server's 200 ms bound answers first.
   const t0 = Date.now();

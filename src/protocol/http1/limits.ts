@@ -16,6 +16,16 @@ export interface Http1Limits {
   idleTimeoutMs: number;
   /** Connections are closed once this old (at once when idle, else after the response); 0: never. */
   lifeTimeMs: number;
+  /**
+   * `socketOptions.readTimeoutMs` (Netty's ReadTimeoutHandler): a connection from which nothing
+   * was read for this long, idle or not, is closed, unless the engine stopped reading it; 0: never.
+   */
+  readTimeoutMs: number;
+  /**
+   * `socketOptions.writeTimeoutMs`: a connection whose pending response bytes made no progress
+   * toward the client for this long is closed; 0: never.
+   */
+  writeTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Http1Limits> = {
@@ -25,4 +35,6 @@ export const DEFAULT_LIMITS: Readonly<Http1Limits> = {
   headerTimeoutMs: 10_000,
   idleTimeoutMs: 300_000,
   lifeTimeMs: 0,
+  readTimeoutMs: 0,
+  writeTimeoutMs: 0,
 };

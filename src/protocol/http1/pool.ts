@@ -17,6 +17,7 @@ import { parseResponseHead, ResponseInfo, RESPONSE_BAD, RESPONSE_NEED_MORE } fro
 import { eqLower } from './request-head.js';
 import type { BodySink, CancelListener, DrainListener, Http1Exchange } from './server.js';
 import { nodeTls } from '../node-tls.js';
+import { pendingWriteBytes } from '../direct-write.js';
 
 export interface Http1PoolOptions {
   host: string;
@@ -44,9 +45,19 @@ export interface Http1PoolOptions {
   noDelay?: boolean;
   /** SO_KEEPALIVE on upstream connections (default false). */
   keepAlive?: boolean;
+  /**
+   * `socketOptions.readTimeoutMs` (Netty's ReadTimeoutHandler): a connection from which nothing
+   * was read for this long, waiting for a response or idle, is closed (0: never); a request
+   * waiting on it fails as a connection closed before its response.
+   */
+  readTimeoutMs?: number;
+  /** `socketOptions.writeTimeoutMs`: a connection whose pending request bytes made no progress for this long is closed (0: never). */
+  writeTimeoutMs?: number;
+  /** A connection was closed by readTimeoutMs or writeTimeoutMs. */
+  onTransportTimeout?: ((kind: 'read' | 'write') => void) | undefined;
 }
 
-type PoolOptions = Required<Omit<Http1PoolOptions, 'tls'>> & { tls: ConnectionOptions | undefined };
+type PoolOptions = Required<Omit<Http1PoolOptions, 'tls' | 'onTransportTimeout'>> & Pick<Http1PoolOptions, 'onTransportTimeout'> & { tls: ConnectionOptions | undefined };
 
 const S_IDLE = 0;
 const S_HEAD = 1;
@@ -136,6 +147,14 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   private readFull = false;
   /** Past the pool's `lifeTimeMs`: closed instead of reused. */
   expired = false;
+  /** Reads, and pending write bytes, as the pool's sweep last saw them (transport timeouts). */
+  private reads = 0;
+  private readMark = 0;
+  private readSince = Date.now();
+  private writeMark = 0;
+  private writeSince = 0;
+  /** Closed by a transport timeout: not a stale connection whose request may be sent again. */
+  private timedOut = false;
   private lifeTimer: NodeJS.Timeout | undefined = undefined;
   /** Releases a connection whose last response ended a full read, once that read is over. */
   private readonly releaseLater = (): void => {
@@ -177,6 +196,36 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       this.lifeTimer = setTimeout(() => this.expire(), opts.lifeTimeMs);
       this.lifeTimer.unref();
     }
+  }
+
+  /**
+   * `readTimeoutMs` / `writeTimeoutMs` (called by the pool's sweep): nothing read for `rt` ms
+   * (unless reading is paused for a slow client), or pending request bytes not moving for `wt`
+   * ms, closes the connection. Returns the kind that fired.
+   */
+  sweep(now: number, rt: number, wt: number): 'read' | 'write' | undefined {
+    if (!this.connected || this.tunnel !== null || this.socket.destroyed) return undefined;
+    let kind: 'read' | 'write' | undefined;
+    if (rt > 0) {
+      if (this.reads !== this.readMark || this.socket.isPaused()) {
+        this.readMark = this.reads;
+        this.readSince = now;
+      } else if (now - this.readSince > rt) kind = 'read';
+    }
+    if (wt > 0 && kind === undefined) {
+      const q = pendingWriteBytes(this.socket);
+      if (q === 0 || q !== this.writeMark) {
+        this.writeMark = q;
+        this.writeSince = now;
+      } else if (now - this.writeSince > wt) kind = 'write';
+    }
+    if (kind === undefined) return undefined;
+    this.timedOut = true;
+    this.lastError = kind === 'read' ? `nothing read for ${rt} ms (readTimeoutMs)` : `no write progress for ${wt} ms (writeTimeoutMs)`;
+    // An idle one leaves the idle list at once, so no request is handed to it while it closes.
+    if (this.ex === null) this.pool.removed(this);
+    this.socket.destroy();
+    return kind;
   }
 
   /** `lifeTimeMs` is up: closed now when idle, else once its response is over (Pool.release). */
@@ -243,6 +292,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   }
 
   private onRead(n: number, buf: Buffer): void {
+    this.reads++;
     const b = buf.subarray(0, n);
     if (n === buf.length && this.rsize < READ_BUFFER) this.rsize = READ_BUFFER;
     const t = this.tunnel;
@@ -263,6 +313,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
 
   /** A chunk the socket handed over (TLS: nothing here reuses it). */
   private onOwnedChunk(b: Buffer): void {
+    this.reads++;
     const t = this.tunnel;
     if (t !== null) {
       if ((writeBorrowedNow(t, b) & WRITE_FULL) !== 0) this.socket.pause();
@@ -513,7 +564,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
       ex.abort(true);
       return;
     }
-    if (!this.gotBytes && this.served > 0 && !ex.done && !ex.hasBody && (!this.written || idempotent(ex))) {
+    if (!this.gotBytes && this.served > 0 && !ex.done && !ex.hasBody && (!this.written || idempotent(ex)) && !this.timedOut) {
       // A reused connection the upstream had closed (an idle timeout racing this request): sent
       // again on another connection, as often as the pool hands out stale ones. Only a request
       // that never reached the kernel, or one that may be repeated (RFC 9110 9.2.2: idempotent
@@ -582,10 +633,24 @@ export class Http1Pool {
   private open = 0;
   private closed = false;
   private readonly all = new Set<UpstreamConn>();
+  private sweeper: NodeJS.Timeout | undefined = undefined;
 
   constructor(opts: Http1PoolOptions) {
-    this.opts = { maxConnections: 256, maxQueue: 10_000, connectTimeoutMs: 5000, idleTimeoutMs: 0, minConnections: 0, lifeTimeMs: 0, noDelay: true, keepAlive: false, ...opts, tls: opts.tls };
+    this.opts = { maxConnections: 256, maxQueue: 10_000, connectTimeoutMs: 5000, idleTimeoutMs: 0, minConnections: 0, lifeTimeMs: 0, noDelay: true, keepAlive: false, readTimeoutMs: 0, writeTimeoutMs: 0, ...opts, tls: opts.tls };
     if (this.opts.maxConnections <= 0) this.opts.maxConnections = Infinity;
+    const rt = this.opts.readTimeoutMs;
+    const wt = this.opts.writeTimeoutMs;
+    if (rt > 0 || wt > 0) {
+      // One coarse timer for the pool's connections, only when a transport timeout is set.
+      this.sweeper = setInterval(() => {
+        const now = Date.now();
+        for (const c of [...this.all]) {
+          const kind = c.sweep(now, rt, wt);
+          if (kind !== undefined) this.opts.onTransportTimeout?.(kind);
+        }
+      }, Math.max(10, Math.min(1000, Math.floor(Math.min(rt || Infinity, wt || Infinity) / 4))));
+      this.sweeper.unref();
+    }
     this.authority = opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
     this.fill();
   }
@@ -672,6 +737,7 @@ export class Http1Pool {
 
   close(): void {
     this.closed = true;
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
     for (const c of this.all) c.socket.destroy();
   }
 }

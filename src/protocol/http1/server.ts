@@ -8,6 +8,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { TlsOptions } from 'node:tls';
 import { adopt, copyRead } from './adopt.js';
 import { SocketWriter, WRITE_FULL, WRITE_HELD } from '../write-batch.js';
+import { pendingWriteBytes } from '../direct-write.js';
 import { Http1Error } from './errors.js';
 import { BAD_FRAMING, BODY_LENGTH, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { DEFAULT_LIMITS, type Http1Limits } from './limits.js';
@@ -64,6 +65,8 @@ const ADOPT_OPTIONS = { allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER };
 
 /** Pending pipelined bytes beyond this pause reading until the current response ends. */
 const MAX_PENDING = 64 * 1024;
+/** How long a connection answered before its request body ended keeps reading and dropping it (linger). */
+const LINGER_MS = 5_000;
 
 /** One request and its response. Valid until the response ends. */
 export class Http1Exchange {
@@ -325,6 +328,12 @@ export class ServerConn {
   private bodyReads = 0;
   private stallMark = -1;
   private stallSince = 0;
+  /** Reads of any bytes, and pending write bytes, as the sweep last saw them (transport timeouts). */
+  private reads = 0;
+  private readMark = 0;
+  private readSince: number;
+  private writeMark = 0;
+  private writeSince = 0;
 
   /** `adopted`: the socket reads through `onBytes` (adopt.ts), else with 'data' events. */
   constructor(socket: Socket, server: Http1ServerImpl, adopted: boolean) {
@@ -333,6 +342,7 @@ export class ServerConn {
     this.server = server;
     this.idleSince = Date.now();
     this.openedAt = this.idleSince;
+    this.readSince = this.idleSince;
     if (!adopted) socket.on('data', (b: Buffer) => this.onData(b));
     socket.on('drain', () => { const d = this.ex?.drain; if (d) d.onDrain(); });
     socket.on('error', () => {});
@@ -365,11 +375,15 @@ export class ServerConn {
   /** Bytes `0..n` of the shared read buffer (adopted sockets): kept bytes are copied. */
   onBytes(buf: Buffer, n: number): void {
     if (this.handedOver) this.socket.emit('data', copyRead(buf, n));
+    else if (this.closed && this.ex === null) this.reads++;
     else this.onData(copyRead(buf, n));
   }
 
   private onData(b: Buffer): void {
+    this.reads++;
     const ex = this.ex;
+    // Closed: what the client still sends (the rest of a body answered early) is read and dropped.
+    if (this.closed && ex === null) return;
     if (ex !== null && !ex.bodyDone) {
       this.bodyReads++;
       const end = this.framer.scan(b, 0);
@@ -447,6 +461,7 @@ export class ServerConn {
   sweep(now: number): void {
     const l = this.server.limits;
     if (this.closed) return;
+    if ((l.readTimeoutMs > 0 || l.writeTimeoutMs > 0) && this.transportTimedOut(now, l.readTimeoutMs, l.writeTimeoutMs)) return;
     if (l.lifeTimeMs > 0 && now - this.openedAt > l.lifeTimeMs) {
       if (this.busy) this.expired = true;
       else {
@@ -484,6 +499,34 @@ export class ServerConn {
     ex.fail(new Http1Error('MESH_ERR_HTTP1_BODY_TIMEOUT', `request body stalled: nothing received for ${ms} ms`));
   }
 
+  /**
+   * `socketOptions.readTimeoutMs` / `writeTimeoutMs`, as Netty's handlers close a channel: nothing
+   * read for `rt` ms (unless the engine paused reading: back-pressure is not the client's
+   * silence), or pending response bytes not moving toward the client for `wt` ms. The
+   * connection is closed and an exchange under way abandoned (its upstream attempt cancelled).
+   */
+  private transportTimedOut(now: number, rt: number, wt: number): boolean {
+    let kind: 'read' | 'write' | undefined;
+    if (rt > 0) {
+      if (this.reads !== this.readMark || this.socket.isPaused()) {
+        this.readMark = this.reads;
+        this.readSince = now;
+      } else if (now - this.readSince > rt) kind = 'read';
+    }
+    if (wt > 0 && kind === undefined) {
+      const q = pendingWriteBytes(this.socket);
+      if (q === 0 || q !== this.writeMark) {
+        this.writeMark = q;
+        this.writeSince = now;
+      } else if (now - this.writeSince > wt) kind = 'write';
+    }
+    if (kind === undefined) return false;
+    this.closed = true;
+    this.server.hooks.onTransportTimeout?.(kind);
+    this.socket.destroy();
+    return true;
+  }
+
   /** A request is in flight on this connection. */
   get busy(): boolean {
     return this.ex !== null || (this.headStartedAt !== 0 && !this.closed);
@@ -504,6 +547,7 @@ export class ServerConn {
       this.closed = true;
       this.pending = null;
       this.writer.end();
+      if (!ex.bodyDone && !this.clientEnded) this.linger();
       return;
     }
     this.idleSince = Date.now();
@@ -513,6 +557,18 @@ export class ServerConn {
     }
     if (this.socket.isPaused()) this.socket.resume();
     if (this.pending !== null) this.parse();
+  }
+
+  /**
+   * Answered (with `connection: close`) before the request body all came: the rest is read and
+   * dropped, so the client can finish sending and read the answer, as nginx's lingering close
+   * does; the connection is cut LINGER_MS later if the client has not closed it by then.
+   */
+  private linger(): void {
+    if (this.socket.isPaused()) this.socket.resume();
+    const t = setTimeout(() => this.socket.destroy(), LINGER_MS);
+    t.unref();
+    this.socket.once('close', () => clearTimeout(t));
   }
 
   private onClose(): void {
@@ -565,6 +621,8 @@ export interface Http1Server {
 export interface Http1ServerHooks {
   /** A request was rejected by the parser (answered 4xx/5xx and the connection closed). */
   onReject?(err: Http1Error): void;
+  /** A connection was closed by `readTimeoutMs` or `writeTimeoutMs` (limits). */
+  onTransportTimeout?(kind: 'read' | 'write'): void;
   /** A TLS handshake with a client failed (the connection is closed). */
   onTlsError?(err: Error & { code?: string }): void;
   /**
@@ -594,7 +652,7 @@ class Http1ServerImpl implements Http1Server {
   private sweeper: NodeJS.Timeout;
   private readonly adoptSockets: boolean;
 
-  constructor(handler: Http1Handler, limits: Http1Limits, private readonly hooks: Http1ServerHooks) {
+  constructor(handler: Http1Handler, limits: Http1Limits, readonly hooks: Http1ServerHooks) {
     this.handler = handler;
     this.limits = limits;
     this.adoptSockets = hooks.streamReads !== true && hooks.tls === undefined && process.env['MESHWORK_HTTP1_STREAM_READS'] !== '1';
@@ -614,7 +672,7 @@ class Http1ServerImpl implements Http1Server {
       this.server.on('tlsClientError', (e: Error & { code?: string }) => this.hooks.onTlsError?.(e));
     }
     // One coarse timer for every connection's header and idle deadlines.
-    const every = Math.max(10, Math.min(1000, Math.floor(Math.min(limits.headerTimeoutMs, limits.idleTimeoutMs) / 4)));
+    const every = Math.max(10, Math.min(1000, Math.floor(Math.min(limits.headerTimeoutMs, limits.idleTimeoutMs, limits.readTimeoutMs || Infinity, limits.writeTimeoutMs || Infinity) / 4)));
     this.sweeper = setInterval(() => { const now = Date.now(); for (const c of this.conns) c.sweep(now); }, every);
     this.sweeper.unref();
   }

@@ -577,6 +577,54 @@ test('an answer before the request body was read says connection: close, since t
   assert.equal(text, `${ok('early')}HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nearly`);
 });
 
+test('the rest of a body answered early is read and dropped, not kept: the client can send it all and read the answer', async () => {
+  // The upstream answers as soon as the head arrives and reads nothing of the body.
+  const upstream = createServer((sock) => {
+    sock.on('error', () => {});
+    let seen = '';
+    const onData = (b: Buffer): void => {
+      seen += b.toString('latin1');
+      if (!seen.includes('\r\n\r\n')) return;
+      sock.off('data', onData);
+      sock.write(ok('early'));
+    };
+    sock.on('data', onData);
+  });
+  upstream.listen(0, '127.0.0.1');
+  await once(upstream, 'listening');
+  const proxy = createHttp1Proxy({ upstream: { host: '127.0.0.1', port: (upstream.address() as AddressInfo).port } });
+  const port = (await proxy.server.listen(0, '127.0.0.1')).port;
+  // Half-open allowed: the client goes on sending after the proxy's FIN, as a client busy uploading does.
+  const client = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  cleanups.push(() => proxy.close(), async () => { client.destroy(); upstream.close(); });
+  client.on('error', () => {});
+  await once(client, 'connect');
+  let text = '';
+  client.on('data', (b: Buffer) => { text += b.toString('latin1'); });
+  const closed = once(client, 'close');
+  const size = 32 * 1024 * 1024;
+  client.write(`POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: ${size}\r\n\r\n`);
+  for (let i = 0; i < 100 && !text.includes('early'); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(text.includes('early'), 'answered before the body was sent');
+  // The body goes out after the answer; what the proxy's connection keeps of it is sampled.
+  const conns = (proxy.server as unknown as { conns: Set<{ pending: Buffer | null }> }).conns;
+  const kept = (): number => { let n = 0; for (const c of conns) n += c.pending?.length ?? 0; return n; };
+  let most = 0;
+  const piece = Buffer.alloc(1024 * 1024, 0x62);
+  const until = Date.now() + 10_000;
+  for (let sent = 0; sent < size && Date.now() < until && !client.destroyed; sent += piece.length) {
+    if (!client.write(piece)) await Promise.race([once(client, 'drain'), new Promise((r) => setTimeout(r, 1000))]);
+    most = Math.max(most, kept());
+  }
+  const sentAll = !client.destroyed;
+  client.end();
+  await closed;
+  assert.equal(text, 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nearly');
+  assert.ok(sentAll, 'the client could send its whole body');
+  assert.ok(conns.size <= 1);
+  assert.equal(most, 0, `the proxy kept ${most} bytes of the body`);
+});
+
 // A read of the router's that ends where a response ends may have more bytes behind it that
 // Node reads at once: the connection must not take another request before they are seen.
 test('bytes an upstream sent past a response that ends a full read are not taken as the response to a queued request', async () => {
