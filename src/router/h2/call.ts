@@ -16,6 +16,7 @@ import * as http2 from 'node:http2';
 import type { Path } from '../../naming/path.js';
 import type { ResponseClass } from '../classifiers/classifier.js';
 import { isConnectFailure, type H2SessionPool } from '../../protocol/h2/session-pool.js';
+import { resetSoon } from '../../protocol/h2/reset-soon.js';
 import { MAX_REQUEUES } from '../client.js';
 import { errorResponse } from '../error-responder.js';
 import { RouterError } from '../errors.js';
@@ -104,6 +105,8 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
   private reqTrailers: http2.IncomingHttpHeaders | undefined = undefined;
   private upReqEnded = false;
   private dropBody = false;
+  /** A reset of the caller's stream is on its way (resetSoon): nothing more is written to it. */
+  private downReset = false;
   /** When the caller last sent body bytes or was last seen held back by the router (ms). */
   private bodyAt = 0;
   private bodyTimer: NodeJS.Timeout | undefined = undefined;
@@ -170,7 +173,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
       try {
         down.sendTrailers(cleanResponseHeaders(this.respTrailers ?? {}, this.srv.clearContext, true));
       } catch {
-        down.close();
+        this.resetDown(NGHTTP2_INTERNAL_ERROR);
       }
     });
     if (timeoutMs > 0) this.totalTimer = setTimeout(() => this.totalTimeout(timeoutMs), timeoutMs);
@@ -235,6 +238,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     up.on('trailers', (t: http2.IncomingHttpHeaders) => {
       if (up === this.up) this.respTrailers = t;
     });
+    watchEndByReset(up);
     up.on('end', () => this.onResponseEnd(up));
     up.on('close', () => this.onUpClose(up));
     if (!endStream) {
@@ -242,7 +246,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
         try {
           up.sendTrailers(cleanTrailers(this.reqTrailers));
         } catch {
-          up.close(NGHTTP2_CANCEL);
+          resetSoon(up, NGHTTP2_CANCEL);
         }
       });
     }
@@ -383,13 +387,23 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     this.responding = true;
     this.status = this.respStatus;
     const down = this.down;
-    if (down.destroyed || down.closed) return;
+    if (down.destroyed || down.closed || this.downReset) return;
     try {
       down.respond(cleanResponseHeaders(this.respHeaders, this.srv.clearContext), endStream ? { endStream: true } : { waitForTrailers: true });
       if (endStream) this.respEnded = true;
     } catch {
-      down.close(NGHTTP2_INTERNAL_ERROR);
+      this.resetDown(NGHTTP2_INTERNAL_ERROR);
     }
+  }
+
+  /**
+   * Resets the caller's stream (after the current I/O callback: reset-soon.ts); until then
+   * nothing is written to it, or node:http2 would answer it with the writes.
+   */
+  private resetDown(code: number): void {
+    if (this.downReset || this.down.destroyed) return;
+    this.downReset = true;
+    resetSoon(this.down, code);
   }
 
   /** A held response streams after all (too large, too slow, or not retried). */
@@ -400,7 +414,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     this.holdTimer = undefined;
     this.commit(false);
     const down = this.down;
-    if (!down.destroyed && !down.closed) for (const c of this.respChunks) down.write(c);
+    if (!down.destroyed && !down.closed && !this.downReset) for (const c of this.respChunks) down.write(c);
     this.respChunks = [];
     if (this.upEnded) this.endResponse();
   }
@@ -416,8 +430,8 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     }
     if (!this.responding) return;
     const down = this.down;
-    // Closed by the caller (node:http2 then ends the sending side): nothing more goes to it.
-    if (down.destroyed || down.closed) return;
+    // Closed by the caller (node:http2 then ends the sending side), or being reset: nothing more goes to it.
+    if (down.destroyed || down.closed || this.downReset) return;
     if (!down.write(c)) {
       up.pause();
       down.once('drain', () => up.resume());
@@ -431,7 +445,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     // holds content-length only against END_STREAM). Ending the caller's stream would relay a
     // truncated (with its content-length, malformed) response: it is left to the close that
     // follows, as a reset.
-    if (up.rstCode !== NGHTTP2_NO_ERROR || this.cutShort()) return;
+    if (up.rstCode !== NGHTTP2_NO_ERROR || (up as EndWatched)[ENDED_BY_RESET] === true || this.cutShort()) return;
     this.upEnded = true;
     if (!this.attemptRecorded) {
       const cls = this.svc.classifier.classifyEnd(this.method, this.respStatus, this.respHeaders, this.respTrailers ?? {});
@@ -460,7 +474,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     if (this.respEnded) return;
     this.respEnded = true;
     const down = this.down;
-    if (!down.destroyed && !down.writableEnded) down.end();
+    if (!down.destroyed && !down.writableEnded && !this.downReset) down.end();
   }
 
   /** The upstream stream closed: normal after its response ended, else a failure. */
@@ -509,7 +523,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
       // NO_ERROR would tell the caller nothing went wrong, and a code RFC 9113 does not define
       // (the upstream's own, or garbage) is INTERNAL_ERROR to the caller (§7 allows that)
       // rather than passed on to a hop that never saw the upstream.
-      if (!this.down.destroyed) this.down.close(rst === NGHTTP2_NO_ERROR || rst > NGHTTP2_HTTP_1_1_REQUIRED ? NGHTTP2_INTERNAL_ERROR : rst);
+      this.resetDown(rst === NGHTTP2_NO_ERROR || rst > NGHTTP2_HTTP_1_1_REQUIRED ? NGHTTP2_INTERNAL_ERROR : rst);
       return;
     }
     if (err.retryable && this.replayable && this.requeues < MAX_REQUEUES && this.client!.tryRequeue()) {
@@ -541,7 +555,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     const up = this.up;
     this.up = undefined;
     this.clearAttemptTimer();
-    if (up !== undefined && !up.destroyed) up.close(NGHTTP2_CANCEL);
+    if (up !== undefined && !up.destroyed) resetSoon(up, NGHTTP2_CANCEL);
     const ep = this.ep;
     if (ep !== undefined && !this.attemptRecorded) {
       this.attemptRecorded = true;
@@ -626,19 +640,19 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     this.chunks = [];
     if (down.isPaused()) down.resume();
     if (this.responding) {
-      if (!down.destroyed) down.close(NGHTTP2_INTERNAL_ERROR);
+      this.resetDown(NGHTTP2_INTERNAL_ERROR);
       return;
     }
     const r = errorResponse(err, this.srv.clearContext);
     this.responding = true;
     this.respEnded = true;
     this.status = r.status;
-    if (down.destroyed || down.closed) return;
+    if (down.destroyed || down.closed || this.downReset) return;
     try {
       down.respond(errorHeaders(r));
       down.end(r.body);
     } catch {
-      down.close(NGHTTP2_INTERNAL_ERROR);
+      this.resetDown(NGHTTP2_INTERNAL_ERROR);
     }
   }
 
@@ -654,7 +668,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     const up = this.up;
     if (up !== undefined) {
       this.up = undefined;
-      if (!up.destroyed && !up.closed) up.close(NGHTTP2_CANCEL);
+      if (!up.destroyed && !up.closed) resetSoon(up, NGHTTP2_CANCEL);
       if (this.ep !== undefined && !this.attemptRecorded) {
         this.attemptRecorded = true;
         this.client!.attemptFailed(this.ep, Date.now() - this.attemptStarted, false);
@@ -673,6 +687,31 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     this.span?.finish(status, this.failure ?? (completed ? undefined : 'the stream was reset'));
     this.router.finish(this.srv, status, ms, { remote: this.remote, headers: this.reqHeaders, dst: this.dst.show(), ...(this.client !== undefined ? { client: this.client.id } : {}) });
   }
+}
+
+const ENDED_BY_RESET = Symbol('endedByReset');
+const END_PUSHED = Symbol('endPushed');
+type EndWatched = http2.ClientHttp2Stream & { [ENDED_BY_RESET]?: boolean; [END_PUSHED]?: boolean };
+
+/**
+ * Marks a stream whose readable side node:http2 ends because the upstream reset it, rather
+ * than because END_STREAM came. node:http2 ends both alike, and on RST_STREAM NO_ERROR its
+ * `rstCode` says nothing either; but on a reset it closes the stream before it ends the
+ * readable side, while END_STREAM ends the readable side of a stream still open (the close, if
+ * any, comes after). So the stream's `closed` at the moment its end is first pushed tells them
+ * apart, wherever the end is read later (a paused stream reads it only once resumed; node pushes
+ * the end again when the stream closes, which is why only the first counts). RFC 9113 §8.1
+ * allows RST_STREAM NO_ERROR only after a complete response: before END_STREAM it cuts one.
+ */
+function watchEndByReset(up: http2.ClientHttp2Stream): void {
+  const push = up.push;
+  up.push = function (this: EndWatched, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk === null && this[END_PUSHED] !== true) {
+      this[END_PUSHED] = true;
+      if (this.closed) this[ENDED_BY_RESET] = true;
+    }
+    return push.call(this, chunk, encoding);
+  };
 }
 
 /** The DER certificate a TLS client presented on `socket` (undefined: none, or not TLS). */

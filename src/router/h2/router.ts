@@ -6,7 +6,7 @@
  * clients (per bound id, one HTTP/2 session per endpoint) and bound trees (per dtab and name,
  * the router's BindingCache) are built once and cached.
  */
-import type * as http2 from 'node:http2';
+import * as http2 from 'node:http2';
 import type { BoundName } from '../../naming/contracts.js';
 import type { NameTree } from '../../naming/name-tree.js';
 import type { Metrics } from '../../telemetry/metrics.js';
@@ -30,6 +30,7 @@ import { newH2Client, type H2Client, type H2ClientParams } from './client.js';
 import { h2Settings } from './settings.js';
 import { H2HeadersView } from './identifiers.js';
 import { H2Call, errorHeaders, keepNeverIndexed } from './call.js';
+import { resetSoon } from '../../protocol/h2/reset-soon.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -157,7 +158,7 @@ export class H2Router<D extends DtabLike = DtabLike> extends RouterBase<D, H2Cli
       stream.respond(errorHeaders(r));
       stream.end(r.body);
     } catch {
-      stream.close();
+      resetSoon(stream, http2.constants.NGHTTP2_INTERNAL_ERROR);
     }
     // The request body, if any, is not wanted: read and dropped so the stream can close.
     stream.resume();

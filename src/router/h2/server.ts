@@ -4,7 +4,7 @@
  * metrics under `rt/<label>/server/<ip>/<port>/...` (as the http router's servers), and drains
  * on close.
  */
-import type * as http2 from 'node:http2';
+import * as http2 from 'node:http2';
 import type { TlsOptions } from 'node:tls';
 import { DEFAULT_PROBE_MS, H2Server, type H2Settings } from '../../protocol/h2/server.js';
 import { h2Settings } from './settings.js';
@@ -13,6 +13,7 @@ import { serverStats } from '../server-stats.js';
 import { RouterError } from '../errors.js';
 import { serverConnectionSettings, type ServerConnectionSettings } from '../router-config.js';
 import type { H2Router, H2ServerContext } from './router.js';
+import { resetSoon } from '../../protocol/h2/reset-soon.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -108,7 +109,8 @@ export class H2RouterServer {
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number): void {
     const ctx = this.ctx;
     if (ctx === undefined) {
-      stream.close();
+      // Not listening yet: the request was not processed.
+      resetSoon(stream, http2.constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
     const max = this.options.maxConcurrentRequests;

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
 import { connectH2 as connect, startH2Router, startH2Upstream } from '../../support/h2.js';
-import { END_HEADERS, F_DATA, F_HEADERS, F_RST, h2frame, u32 } from '../../support/h2-wire.js';
+import { END_HEADERS, END_STREAM, F_DATA, F_HEADERS, F_RST, h2frame, u32 } from '../../support/h2-wire.js';
 import { rawH2Upstream } from '../../support/h2-raw-upstream.js';
 
 interface Upstream {
@@ -200,6 +200,7 @@ for (const [what, length, code, want] of [
   // node:http2 ends a stream reset with CANCEL or NO_ERROR as if END_STREAM had come.
   ['CANCEL', false, NGHTTP2_CANCEL, NGHTTP2_CANCEL],
   ['NO_ERROR, short of its content-length', true, NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR],
+  ['NO_ERROR, no content-length', false, NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR],
   ['a code RFC 9113 does not define', false, 0xdeadbeef, NGHTTP2_INTERNAL_ERROR],
 ] as const) {
   test(`a response the upstream resets mid-body (${what}) is reset to the caller with ${want}, never ended as if complete`, async () => {
@@ -221,3 +222,24 @@ for (const [what, length, code, want] of [
     }
   });
 }
+
+test('a response the caller cannot be given (status 999) resets the caller, and nothing after it is relayed as a response', async () => {
+  // :status 999 (a literal on the static name 8), then a body with END_STREAM in the same write:
+  // the reset the router makes waits for the next turn of the event loop (reset-soon.ts), and
+  // the body must not be written meanwhile (node:http2 would answer the stream 200 with it).
+  const fields = Buffer.from([0x08, 0x03, 0x39, 0x39, 0x39]);
+  const up = await rawH2Upstream((id, _conn, s) => s.write(Buffer.concat([h2frame(F_HEADERS, END_HEADERS, id, fields), h2frame(F_DATA, END_STREAM, id, Buffer.from('x'))])), { answerPings: true });
+  const h = await startH2Router(up.port, {});
+  const session = await connect(h.port);
+  try {
+    const st = session.request({ ':path': '/r' }, { endStream: true });
+    let status = 0;
+    st.on('response', (hs) => (status = Number(hs[':status'])));
+    const r = await ending(st);
+    assert.deepEqual([status, r.body, r.ended, r.rstCode], [0, '', false, NGHTTP2_INTERNAL_ERROR]);
+  } finally {
+    session.destroy();
+    await h.close();
+    await up.close();
+  }
+});
