@@ -17,7 +17,7 @@ import { parseResponseHead, ResponseInfo, RESPONSE_BAD, RESPONSE_NEED_MORE } fro
 import { eqLower } from './request-head.js';
 import type { BodySink, CancelListener, DrainListener, Http1Exchange } from './server.js';
 import { nodeTls } from '../node-tls.js';
-import { pendingWriteBytes } from '../direct-write.js';
+import { TransportWatch, sweepEvery, type TransportTimeout } from './transport-watch.js';
 
 export interface Http1PoolOptions {
   host: string;
@@ -54,7 +54,7 @@ export interface Http1PoolOptions {
   /** `socketOptions.writeTimeoutMs`: a connection whose pending request bytes made no progress for this long is closed (0: never). */
   writeTimeoutMs?: number;
   /** A connection was closed by readTimeoutMs or writeTimeoutMs. */
-  onTransportTimeout?: ((kind: 'read' | 'write') => void) | undefined;
+  onTransportTimeout?: ((kind: TransportTimeout) => void) | undefined;
 }
 
 type PoolOptions = Required<Omit<Http1PoolOptions, 'tls' | 'onTransportTimeout'>> & Pick<Http1PoolOptions, 'onTransportTimeout'> & { tls: ConnectionOptions | undefined };
@@ -147,12 +147,9 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
   private readFull = false;
   /** Past the pool's `lifeTimeMs`: closed instead of reused. */
   expired = false;
-  /** Reads, and pending write bytes, as the pool's sweep last saw them (transport timeouts). */
+  /** Reads of any bytes, for `readTimeoutMs`, and the pool sweep's watch (when a timeout is set). */
   private reads = 0;
-  private readMark = 0;
-  private readSince = Date.now();
-  private writeMark = 0;
-  private writeSince = 0;
+  private readonly watch: TransportWatch | null;
   /** Closed by a transport timeout: not a stale connection whose request may be sent again. */
   private timedOut = false;
   private lifeTimer: NodeJS.Timeout | undefined = undefined;
@@ -192,6 +189,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     this.socket.on('error', (e: NodeJS.ErrnoException) => { this.lastError = e.code ?? e.message; });
     this.socket.on('end', () => { this.eof = true; });
     this.socket.on('close', () => this.onClose());
+    this.watch = opts.readTimeoutMs > 0 || opts.writeTimeoutMs > 0 ? new TransportWatch(Date.now()) : null;
     if (opts.lifeTimeMs > 0) {
       this.lifeTimer = setTimeout(() => this.expire(), opts.lifeTimeMs);
       this.lifeTimer.unref();
@@ -203,22 +201,9 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
    * (unless reading is paused for a slow client), or pending request bytes not moving for `wt`
    * ms, closes the connection. Returns the kind that fired.
    */
-  sweep(now: number, rt: number, wt: number): 'read' | 'write' | undefined {
-    if (!this.connected || this.tunnel !== null || this.socket.destroyed) return undefined;
-    let kind: 'read' | 'write' | undefined;
-    if (rt > 0) {
-      if (this.reads !== this.readMark || this.socket.isPaused()) {
-        this.readMark = this.reads;
-        this.readSince = now;
-      } else if (now - this.readSince > rt) kind = 'read';
-    }
-    if (wt > 0 && kind === undefined) {
-      const q = pendingWriteBytes(this.socket);
-      if (q === 0 || q !== this.writeMark) {
-        this.writeMark = q;
-        this.writeSince = now;
-      } else if (now - this.writeSince > wt) kind = 'write';
-    }
+  sweep(now: number, rt: number, wt: number): TransportTimeout | undefined {
+    if (this.watch === null || !this.connected || this.tunnel !== null || this.socket.destroyed) return undefined;
+    const kind = this.watch.check(now, this.reads, this.socket, rt, wt);
     if (kind === undefined) return undefined;
     this.timedOut = true;
     this.lastError = kind === 'read' ? `nothing read for ${rt} ms (readTimeoutMs)` : `no write progress for ${wt} ms (writeTimeoutMs)`;
@@ -648,7 +633,7 @@ export class Http1Pool {
           const kind = c.sweep(now, rt, wt);
           if (kind !== undefined) this.opts.onTransportTimeout?.(kind);
         }
-      }, Math.max(10, Math.min(1000, Math.floor(Math.min(rt || Infinity, wt || Infinity) / 4))));
+      }, sweepEvery(rt, wt));
       this.sweeper.unref();
     }
     this.authority = opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;

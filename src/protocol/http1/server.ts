@@ -8,7 +8,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { TlsOptions } from 'node:tls';
 import { adopt, copyRead } from './adopt.js';
 import { SocketWriter, WRITE_FULL, WRITE_HELD } from '../write-batch.js';
-import { pendingWriteBytes } from '../direct-write.js';
+import { TransportWatch, sweepEvery, type TransportTimeout } from './transport-watch.js';
 import { Http1Error } from './errors.js';
 import { BAD_FRAMING, BODY_LENGTH, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { DEFAULT_LIMITS, type Http1Limits } from './limits.js';
@@ -328,12 +328,9 @@ export class ServerConn {
   private bodyReads = 0;
   private stallMark = -1;
   private stallSince = 0;
-  /** Reads of any bytes, and pending write bytes, as the sweep last saw them (transport timeouts). */
+  /** Reads of any bytes, for `readTimeoutMs`; the watch is made when either timeout is set. */
   private reads = 0;
-  private readMark = 0;
-  private readSince: number;
-  private writeMark = 0;
-  private writeSince = 0;
+  private watch: TransportWatch | null = null;
 
   /** `adopted`: the socket reads through `onBytes` (adopt.ts), else with 'data' events. */
   constructor(socket: Socket, server: Http1ServerImpl, adopted: boolean) {
@@ -342,7 +339,8 @@ export class ServerConn {
     this.server = server;
     this.idleSince = Date.now();
     this.openedAt = this.idleSince;
-    this.readSince = this.idleSince;
+    const l = server.limits;
+    if (l.readTimeoutMs > 0 || l.writeTimeoutMs > 0) this.watch = new TransportWatch(this.openedAt);
     if (!adopted) socket.on('data', (b: Buffer) => this.onData(b));
     socket.on('drain', () => { const d = this.ex?.drain; if (d) d.onDrain(); });
     socket.on('error', () => {});
@@ -461,7 +459,7 @@ export class ServerConn {
   sweep(now: number): void {
     const l = this.server.limits;
     if (this.closed) return;
-    if ((l.readTimeoutMs > 0 || l.writeTimeoutMs > 0) && this.transportTimedOut(now, l.readTimeoutMs, l.writeTimeoutMs)) return;
+    if (this.watch !== null && this.transportTimedOut(now, this.watch, l.readTimeoutMs, l.writeTimeoutMs)) return;
     if (l.lifeTimeMs > 0 && now - this.openedAt > l.lifeTimeMs) {
       if (this.busy) this.expired = true;
       else {
@@ -505,21 +503,8 @@ export class ServerConn {
    * silence), or pending response bytes not moving toward the client for `wt` ms. The
    * connection is closed and an exchange under way abandoned (its upstream attempt cancelled).
    */
-  private transportTimedOut(now: number, rt: number, wt: number): boolean {
-    let kind: 'read' | 'write' | undefined;
-    if (rt > 0) {
-      if (this.reads !== this.readMark || this.socket.isPaused()) {
-        this.readMark = this.reads;
-        this.readSince = now;
-      } else if (now - this.readSince > rt) kind = 'read';
-    }
-    if (wt > 0 && kind === undefined) {
-      const q = pendingWriteBytes(this.socket);
-      if (q === 0 || q !== this.writeMark) {
-        this.writeMark = q;
-        this.writeSince = now;
-      } else if (now - this.writeSince > wt) kind = 'write';
-    }
+  private transportTimedOut(now: number, watch: TransportWatch, rt: number, wt: number): boolean {
+    const kind = watch.check(now, this.reads, this.socket, rt, wt);
     if (kind === undefined) return false;
     this.closed = true;
     this.server.hooks.onTransportTimeout?.(kind);
@@ -622,7 +607,7 @@ export interface Http1ServerHooks {
   /** A request was rejected by the parser (answered 4xx/5xx and the connection closed). */
   onReject?(err: Http1Error): void;
   /** A connection was closed by `readTimeoutMs` or `writeTimeoutMs` (limits). */
-  onTransportTimeout?(kind: 'read' | 'write'): void;
+  onTransportTimeout?(kind: TransportTimeout): void;
   /** A TLS handshake with a client failed (the connection is closed). */
   onTlsError?(err: Error & { code?: string }): void;
   /**
@@ -672,7 +657,7 @@ class Http1ServerImpl implements Http1Server {
       this.server.on('tlsClientError', (e: Error & { code?: string }) => this.hooks.onTlsError?.(e));
     }
     // One coarse timer for every connection's header and idle deadlines.
-    const every = Math.max(10, Math.min(1000, Math.floor(Math.min(limits.headerTimeoutMs, limits.idleTimeoutMs, limits.readTimeoutMs || Infinity, limits.writeTimeoutMs || Infinity) / 4)));
+    const every = sweepEvery(limits.headerTimeoutMs, limits.idleTimeoutMs, limits.readTimeoutMs, limits.writeTimeoutMs);
     this.sweeper = setInterval(() => { const now = Date.now(); for (const c of this.conns) c.sweep(now); }, every);
     this.sweeper.unref();
   }

@@ -90,41 +90,11 @@ test('waiting and lent calls that give up leave the pool usable (no slot held)',
   }
 });
 
-test('a connection left holding part of a message nobody asked for is not lent again', async () => {
-  // Answers every call; a `stray` call's reply is followed by the start of another frame.
-  let accepted = 0;
-  const chatty = net.createServer((sock) => {
-    accepted++;
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    const reader = new MessageReader({ framed: true, proto: 'binary', maxBytes: 1 << 20 });
-    sock.on('error', () => {});
-    sock.on('data', (d: Buffer) => {
-      for (const m of reader.push(d)) {
-        const h = readMessageHead(m, 0, 'binary');
-        const reply = Buffer.concat(frameParts(encodeMessage('binary', h.name, MessageType.REPLY, h.seqid, STOP), true));
-        sock.write(h.name === 'stray' ? Buffer.concat([reply, reply.subarray(0, 6)]) : reply);
-      }
-    });
-  });
-  await new Promise<void>((r) => chatty.listen(0, '127.0.0.1', r));
-  const p = pool((chatty.address() as net.AddressInfo).port);
-  try {
-    const first = await within(p.call(call('stray', 1), 1, false, { delegations: [] }), 2000);
-    assert.ok(Buffer.isBuffer(first), JSON.stringify(first));
-    // Lent again, the connection would read the next reply from inside the stray frame.
-    const second = await within(p.call(call('ping', 2), 2, false, { delegations: [] }), 2000);
-    assert.ok(Buffer.isBuffer(second), JSON.stringify(second));
-    assert.deepEqual([readMessageHead(second, 0, 'binary').name, readMessageHead(second, 0, 'binary').seqid], ['ping', 2]);
-    assert.equal(accepted, 2);
-  } finally {
-    p.close();
-    chatty.close();
-  }
-});
-
-test('lifeTimeMs: a connection that old is closed, idle at once or after the call under way; the next call opens another', async () => {
-  // Answers `ping` at once and `slow` 400 ms later; counts connections.
+/**
+ * A thrift server on 127.0.0.1 that hands each call's REPLY to `send` (with the call's name and
+ * the socket to write it on); `accepted()` counts its connections.
+ */
+async function replying(send: (name: string, reply: Buffer, sock: net.Socket) => void): Promise<{ server: net.Server; accepted: () => number }> {
   let accepted = 0;
   const srv = net.createServer((sock) => {
     accepted++;
@@ -135,13 +105,38 @@ test('lifeTimeMs: a connection that old is closed, idle at once or after the cal
     sock.on('data', (d: Buffer) => {
       for (const m of reader.push(d)) {
         const h = readMessageHead(m, 0, 'binary');
-        const reply = Buffer.concat(frameParts(encodeMessage('binary', h.name, MessageType.REPLY, h.seqid, STOP), true));
-        if (h.name === 'slow') setTimeout(() => sock.write(reply), 400);
-        else sock.write(reply);
+        send(h.name, Buffer.concat(frameParts(encodeMessage('binary', h.name, MessageType.REPLY, h.seqid, STOP), true)), sock);
       }
     });
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return { server: srv, accepted: () => accepted };
+}
+
+test('a connection left holding part of a message nobody asked for is not lent again', async () => {
+  // Answers every call; a `stray` call's reply is followed by the start of another frame.
+  const { server: chatty, accepted } = await replying((name, reply, sock) => sock.write(name === 'stray' ? Buffer.concat([reply, reply.subarray(0, 6)]) : reply));
+  const p = pool((chatty.address() as net.AddressInfo).port);
+  try {
+    const first = await within(p.call(call('stray', 1), 1, false, { delegations: [] }), 2000);
+    assert.ok(Buffer.isBuffer(first), JSON.stringify(first));
+    // Lent again, the connection would read the next reply from inside the stray frame.
+    const second = await within(p.call(call('ping', 2), 2, false, { delegations: [] }), 2000);
+    assert.ok(Buffer.isBuffer(second), JSON.stringify(second));
+    assert.deepEqual([readMessageHead(second, 0, 'binary').name, readMessageHead(second, 0, 'binary').seqid], ['ping', 2]);
+    assert.equal(accepted(), 2);
+  } finally {
+    p.close();
+    chatty.close();
+  }
+});
+
+test('lifeTimeMs: a connection that old is closed, idle at once or after the call under way; the next call opens another', async () => {
+  // Answers `ping` at once and `slow` 400 ms later.
+  const { server: srv, accepted } = await replying((name, reply, sock) => {
+    if (name === 'slow') setTimeout(() => sock.write(reply), 400);
+    else sock.write(reply);
+  });
   const p = pool((srv.address() as net.AddressInfo).port, { lifeTimeMs: 200 });
   const ok = async (name: string, seqid: number): Promise<void> => {
     const r = await within(p.call(call(name, seqid), seqid, false, { delegations: [] }), 2000);
@@ -150,17 +145,17 @@ test('lifeTimeMs: a connection that old is closed, idle at once or after the cal
   try {
     await ok('ping', 1);
     await ok('ping', 2);
-    assert.equal(accepted, 1, 'reused while younger than lifeTimeMs');
+    assert.equal(accepted(), 1, 'reused while younger than lifeTimeMs');
     // Lent before its life is up, answered after: the call completes, then the connection closes.
     await ok('slow', 3);
     await ok('ping', 4);
-    assert.equal(accepted, 2);
+    assert.equal(accepted(), 2);
     // Idle past its life: closed without a call.
     const open = (): number => sockets.size;
     for (let waited = 0; open() > 0 && waited < 1000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     assert.equal(open(), 0);
     await ok('ping', 5);
-    assert.equal(accepted, 3);
+    assert.equal(accepted(), 3);
   } finally {
     p.close();
     srv.close();
