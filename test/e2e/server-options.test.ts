@@ -75,7 +75,7 @@ routers:
       lifeTimeMs: 1500
   - port: 0
     socketOptions:
-      readTimeoutMs: 300
+      readTimeoutMs: 600
 `);
   const l = await startLinker(file, 'web');
   procs.push(l.proc);
@@ -87,16 +87,16 @@ routers:
   const second = listening[1]!;
   const third = listening[2]!;
 
-  // socketOptions.readTimeoutMs: a connection that sends nothing for 300 ms is closed and
-  // counted (Finagle's read_timeout); one that keeps sending stays.
+  // socketOptions.readTimeoutMs: a connection that sends nothing for 600 ms is closed and
+  // counted (Finagle's read_timeout); one that keeps sending (every 50 ms) stays.
   const silent = await conn(third);
   const talker = await conn(third);
   const q0 = Date.now();
-  const talk = setInterval(() => talker.send(), 100);
+  const talk = setInterval(() => talker.send(), 50);
   const silentClosed = await Promise.race([silent.closedAt, new Promise<number>((r2) => setTimeout(() => r2(-1), 4000))]);
   clearInterval(talk);
   assert.notEqual(silentClosed, -1, 'the silent connection was not closed');
-  assert.ok(silentClosed - q0 >= 250, `closed after ${silentClosed - q0} ms`);
+  assert.ok(silentClosed - q0 >= 550, `closed after ${silentClosed - q0} ms`);
   assert.ok(talker.responses() >= 3, `responses on the talking connection: ${talker.responses()}`);
   assert.equal(await Promise.race([talker.closedAt, Promise.resolve(-1)]), -1, 'the talking connection is open');
   const metrics = (await (await fetch(`http://127.0.0.1:${l.admin}/admin/metrics.json`)).json()) as Record<string, number>;

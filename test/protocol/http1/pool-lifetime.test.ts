@@ -47,10 +47,10 @@ test('without lifeTimeMs an idle connection is reused', async () => {
 });
 
 test('lifeTimeMs: an idle connection past its life is closed, and the next request opens another', async () => {
-  const { port, pool, connections } = await setup(byConnection, { lifeTimeMs: 200 });
+  const { port, pool, connections } = await setup(byConnection, { lifeTimeMs: 500 });
   const a = await get(port, '/1');
   assert.equal(await get(port, '/2'), a, 'reused while younger than lifeTimeMs');
-  await poolSize(pool, 0, 1000);
+  await poolSize(pool, 0, 2000);
   const b = await get(port, '/3');
   assert.notEqual(b, a);
   assert.equal(connections(), 2);
@@ -59,10 +59,10 @@ test('lifeTimeMs: an idle connection past its life is closed, and the next reque
 test('lifeTimeMs: a connection that expires during a response finishes it, then closes', async () => {
   const slow: Responder = (req, conn) => {
     if (!req.line.includes('/slow')) return ok(String(conn.remotePort));
-    setTimeout(() => conn.write(ok(String(conn.remotePort)), 'latin1'), 400);
+    setTimeout(() => conn.write(ok(String(conn.remotePort)), 'latin1'), 900);
     return null;
   };
-  const { port, pool, connections } = await setup(slow, { lifeTimeMs: 200 });
+  const { port, pool, connections } = await setup(slow, { lifeTimeMs: 500 });
   const a = await get(port, '/slow');
   await poolSize(pool, 0, 1000);
   assert.notEqual(await get(port, '/next'), a);

@@ -132,12 +132,12 @@ test('a connection left holding part of a message nobody asked for is not lent a
 });
 
 test('lifeTimeMs: a connection that old is closed, idle at once or after the call under way; the next call opens another', async () => {
-  // Answers `ping` at once and `slow` 400 ms later.
+  // Answers `ping` at once and `slow` 900 ms later.
   const { server: srv, accepted } = await replying((name, reply, sock) => {
-    if (name === 'slow') setTimeout(() => sock.write(reply), 400);
+    if (name === 'slow') setTimeout(() => sock.write(reply), 900);
     else sock.write(reply);
   });
-  const p = pool((srv.address() as net.AddressInfo).port, { lifeTimeMs: 200 });
+  const p = pool((srv.address() as net.AddressInfo).port, { lifeTimeMs: 500 });
   const ok = async (name: string, seqid: number): Promise<void> => {
     const r = await within(p.call(call(name, seqid), seqid, false, { delegations: [] }), 2000);
     assert.ok(Buffer.isBuffer(r), JSON.stringify(r));
@@ -152,7 +152,7 @@ test('lifeTimeMs: a connection that old is closed, idle at once or after the cal
     assert.equal(accepted(), 2);
     // Idle past its life: closed without a call.
     const open = (): number => sockets.size;
-    for (let waited = 0; open() > 0 && waited < 1000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    for (let waited = 0; open() > 0 && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     assert.equal(open(), 0);
     await ok('ping', 5);
     assert.equal(accepted(), 3);

@@ -29,8 +29,8 @@ async function upstream(): Promise<Upstream> {
       s.respond({ ':status': 200 });
       s.end(String(h[':path']));
     };
-    // /slow is answered 400 ms later.
-    if (h[':path'] === '/slow') setTimeout(answer, 400);
+    // /slow is answered 900 ms later.
+    if (h[':path'] === '/slow') setTimeout(answer, 900);
     else answer();
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -93,7 +93,7 @@ test('a session that goes away is opened again for the next request', async () =
 
 test('lifeTimeMs: a session that old is closed after its streams under way, and the next request opens another', async () => {
   const u = await upstream();
-  const pool = new H2SessionPool({ host: '127.0.0.1', port: u.port, lifeTimeMs: 200 });
+  const pool = new H2SessionPool({ host: '127.0.0.1', port: u.port, lifeTimeMs: 500 });
   try {
     assert.deepEqual(await get(pool, '/1'), { status: 200, body: '/1' });
     // Opened on the first session and answered after that session's life is up.
