@@ -26,6 +26,11 @@ export interface Http1Limits {
    * toward the client for this long is closed; 0: never.
    */
   writeTimeoutMs: number;
+  /**
+   * A connection this side ended (FIN) waits this long, once its last bytes are written, for the
+   * client to close its side, reading and dropping what it still sends, before it is cut.
+   */
+  lingerMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Http1Limits> = {
@@ -37,4 +42,5 @@ export const DEFAULT_LIMITS: Readonly<Http1Limits> = {
   lifeTimeMs: 0,
   readTimeoutMs: 0,
   writeTimeoutMs: 0,
+  lingerMs: 5_000,
 };

@@ -65,8 +65,6 @@ const ADOPT_OPTIONS = { allowHalfOpen: true, highWaterMark: WRITE_HIGH_WATER };
 
 /** Pending pipelined bytes beyond this pause reading until the current response ends. */
 const MAX_PENDING = 64 * 1024;
-/** How long a connection answered before its request body ended keeps reading and dropping it (linger). */
-const LINGER_MS = 5_000;
 
 /** One request and its response. Valid until the response ends. */
 export class Http1Exchange {
@@ -452,6 +450,7 @@ export class ServerConn {
     const body = `${err.message}\n`;
     this.writer.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nl5d-err: ${err.message}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${body}`);
     this.closed = true;
+    this.cutAfterLinger();
     this.server.rejected(err);
   }
 
@@ -483,6 +482,7 @@ export class ServerConn {
     } else if (this.headStartedAt === 0 && this.pending === null && now - this.idleSince > l.idleTimeoutMs) {
       this.closed = true;
       this.writer.end();
+      this.cutAfterLinger();
     }
   }
 
@@ -523,6 +523,7 @@ export class ServerConn {
     this.closed = true;
     this.pending = null;
     this.writer.end();
+    this.cutAfterLinger();
   }
 
   responseEnded(ex: Http1Exchange, close: boolean): void {
@@ -532,7 +533,10 @@ export class ServerConn {
       this.closed = true;
       this.pending = null;
       this.writer.end();
-      if (!ex.bodyDone && !this.clientEnded) this.linger();
+      // The rest of a body answered early is read and dropped, so the client can finish
+      // sending and read the answer (nginx's lingering close).
+      if (!ex.bodyDone && !this.clientEnded && this.socket.isPaused()) this.socket.resume();
+      if (!this.clientEnded) this.cutAfterLinger();
       return;
     }
     this.idleSince = Date.now();
@@ -545,15 +549,22 @@ export class ServerConn {
   }
 
   /**
-   * Answered (with `connection: close`) before the request body all came: the rest is read and
-   * dropped, so the client can finish sending and read the answer, as nginx's lingering close
-   * does; the connection is cut LINGER_MS later if the client has not closed it by then.
+   * After the server's FIN (the connection ended from this side, the client's still open): a
+   * client that has not closed its side `lingerMs` after everything was written is cut, as
+   * nginx's lingering close ends; otherwise a client that never closes would hold the socket
+   * for good (a closed connection has no other timer). Bytes it sends meanwhile are dropped.
    */
-  private linger(): void {
-    if (this.socket.isPaused()) this.socket.resume();
-    const t = setTimeout(() => this.socket.destroy(), LINGER_MS);
-    t.unref();
-    this.socket.once('close', () => clearTimeout(t));
+  private cutAfterLinger(): void {
+    const s = this.socket;
+    if (s.destroyed) return;
+    const ms = this.server.limits.lingerMs;
+    const arm = (): void => {
+      const t = setTimeout(() => s.destroy(), ms);
+      t.unref();
+      s.once('close', () => clearTimeout(t));
+    };
+    if (s.writableFinished) arm();
+    else s.once('finish', arm);
   }
 
   private onClose(): void {

@@ -577,6 +577,29 @@ test('an answer before the request body was read says connection: close, since t
   assert.equal(text, `${ok('early')}HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nearly`);
 });
 
+test('a client that keeps its side open after the server ended the connection is cut once lingerMs has passed', async () => {
+  const server = createHttp1Server((ex) => ex.respond(200, [], 'ok'), { lingerMs: 300 });
+  const port = (await server.listen(0)).port;
+  cleanups.push(() => server.close());
+  // Half-open allowed: the client takes the server's FIN and keeps its own side open.
+  const client = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  client.on('error', () => {});
+  await once(client, 'connect');
+  let text = '';
+  client.on('data', (b: Buffer) => { text += b.toString('latin1'); });
+  const ended = once(client, 'end');
+  const opened = Date.now();
+  // HTTP/1.0 without keep-alive: the server ends the connection after its answer.
+  client.write('GET / HTTP/1.0\r\n\r\n');
+  await ended;
+  assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.equal(server.connectionCount, 1, 'held while the client keeps its side open');
+  for (let i = 0; i < 150 && server.connectionCount > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(server.connectionCount, 0);
+  assert.ok(Date.now() - opened >= 290, `cut after ${Date.now() - opened} ms`);
+  client.destroy();
+});
+
 test('the rest of a body answered early is read and dropped, not kept: the client can send it all and read the answer', async () => {
   // The upstream answers as soon as the head arrives and reads nothing of the body.
   const upstream = createServer((sock) => {
