@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { H2Error } from './errors.js';
 import { DEFAULT_PROBE_MS, type H2Settings } from './server.js';
+import { watchEnd } from './stream-end.js';
 
 export interface H2SessionPoolOptions {
   readonly host: string;
@@ -122,6 +123,8 @@ export class H2SessionPool {
     let s = this.session;
     if (s === undefined || s.destroyed || s.closed) s = this.open();
     const stream = s.request(headers, options);
+    // So that a body cut by RST_STREAM NO_ERROR can be told from a whole one (stream-end.ts).
+    watchEnd(stream);
     this.track?.(stream);
     if (!this.everConnected.has(s)) {
       const session = s;

@@ -207,21 +207,21 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     if (kind === undefined) return undefined;
     this.timedOut = true;
     this.lastError = kind === 'read' ? `nothing read for ${rt} ms (readTimeoutMs)` : `no write progress for ${wt} ms (writeTimeoutMs)`;
-    // An idle one leaves the idle list at once, so no request is handed to it while it closes.
+    this.closeNow();
+    return kind;
+  }
+
+  /** Closes the connection; an idle one leaves the idle list at once, so no request is handed to it while it closes. */
+  private closeNow(): void {
     if (this.ex === null) this.pool.removed(this);
     this.socket.destroy();
-    return kind;
   }
 
   /** `lifeTimeMs` is up: closed now when idle, else once its response is over (Pool.release). */
   private expire(): void {
     this.lifeTimer = undefined;
     this.expired = true;
-    if (this.ex === null && this.connected) {
-      // Out of the idle list at once, so no request is handed to it while it closes.
-      this.pool.removed(this);
-      this.socket.destroy();
-    }
+    if (this.ex === null && this.connected) this.closeNow();
   }
 
   assign(ex: Http1Exchange): void {

@@ -17,6 +17,7 @@ import type { Path } from '../../naming/path.js';
 import type { ResponseClass } from '../classifiers/classifier.js';
 import { isConnectFailure, type H2SessionPool } from '../../protocol/h2/session-pool.js';
 import { resetSoon } from '../../protocol/h2/reset-soon.js';
+import { endedByReset } from '../../protocol/h2/stream-end.js';
 import { MAX_REQUEUES } from '../client.js';
 import { errorResponse } from '../error-responder.js';
 import { RouterError } from '../errors.js';
@@ -238,7 +239,6 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     up.on('trailers', (t: http2.IncomingHttpHeaders) => {
       if (up === this.up) this.respTrailers = t;
     });
-    watchEndByReset(up);
     up.on('end', () => this.onResponseEnd(up));
     up.on('close', () => this.onUpClose(up));
     if (!endStream) {
@@ -445,7 +445,7 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     // holds content-length only against END_STREAM). Ending the caller's stream would relay a
     // truncated (with its content-length, malformed) response: it is left to the close that
     // follows, as a reset.
-    if (up.rstCode !== NGHTTP2_NO_ERROR || (up as EndWatched)[ENDED_BY_RESET] === true || this.cutShort()) return;
+    if (up.rstCode !== NGHTTP2_NO_ERROR || endedByReset(up) || this.cutShort()) return;
     this.upEnded = true;
     if (!this.attemptRecorded) {
       const cls = this.svc.classifier.classifyEnd(this.method, this.respStatus, this.respHeaders, this.respTrailers ?? {});
@@ -687,31 +687,6 @@ export class H2Call extends RoutedCall<H2SessionPool, H2Client> {
     this.span?.finish(status, this.failure ?? (completed ? undefined : 'the stream was reset'));
     this.router.finish(this.srv, status, ms, { remote: this.remote, headers: this.reqHeaders, dst: this.dst.show(), ...(this.client !== undefined ? { client: this.client.id } : {}) });
   }
-}
-
-const ENDED_BY_RESET = Symbol('endedByReset');
-const END_PUSHED = Symbol('endPushed');
-type EndWatched = http2.ClientHttp2Stream & { [ENDED_BY_RESET]?: boolean; [END_PUSHED]?: boolean };
-
-/**
- * Marks a stream whose readable side node:http2 ends because the upstream reset it, rather
- * than because END_STREAM came. node:http2 ends both alike, and on RST_STREAM NO_ERROR its
- * `rstCode` says nothing either; but on a reset it closes the stream before it ends the
- * readable side, while END_STREAM ends the readable side of a stream still open (the close, if
- * any, comes after). So the stream's `closed` at the moment its end is first pushed tells them
- * apart, wherever the end is read later (a paused stream reads it only once resumed; node pushes
- * the end again when the stream closes, which is why only the first counts). RFC 9113 §8.1
- * allows RST_STREAM NO_ERROR only after a complete response: before END_STREAM it cuts one.
- */
-function watchEndByReset(up: http2.ClientHttp2Stream): void {
-  const push = up.push;
-  up.push = function (this: EndWatched, chunk: unknown, encoding?: BufferEncoding): boolean {
-    if (chunk === null && this[END_PUSHED] !== true) {
-      this[END_PUSHED] = true;
-      if (this.closed) this[ENDED_BY_RESET] = true;
-    }
-    return push.call(this, chunk, encoding);
-  };
 }
 
 /** The DER certificate a TLS client presented on `socket` (undefined: none, or not TLS). */

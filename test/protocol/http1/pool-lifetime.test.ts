@@ -4,6 +4,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHttp1Server } from '../../../src/protocol/http1/server.js';
 import { Http1Pool, type Http1PoolOptions } from '../../../src/protocol/http1/pool.js';
 import { exchange, ok, rawUpstream, type Responder } from './helpers.js';
@@ -11,7 +12,6 @@ import { exchange, ok, rawUpstream, type Responder } from './helpers.js';
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Each answer's body is the upstream-side port of the connection it came on. */
 const byConnection: Responder = (_req, conn) => ok(String(conn.remotePort));

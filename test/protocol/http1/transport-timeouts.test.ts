@@ -9,15 +9,16 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHttp1Server, type Http1ServerHooks } from '../../../src/protocol/http1/server.js';
 import { Http1Pool, type Http1PoolOptions } from '../../../src/protocol/http1/pool.js';
 import type { Http1Limits } from '../../../src/protocol/http1/limits.js';
 import { exchange, ok, rawUpstream, type Responder } from './helpers.js';
+import { within } from '../../support/activity.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Setup {
   port: number;
@@ -49,11 +50,6 @@ async function client(port: number): Promise<{ sock: Socket; opened: number; clo
   return { sock, opened, closed, received: () => text };
 }
 
-/** Resolves with `p`'s value, or 'pending' after `ms`. */
-function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending'> {
-  return Promise.race([p, sleep(ms).then(() => 'pending' as const)]);
-}
-
 test('server readTimeoutMs: a connection that sends nothing is closed; one with traffic stays', async () => {
   // Margins wide enough for a loaded machine: the busy connection sends every 50 ms, a tenth
   // of the timeout.
@@ -66,7 +62,7 @@ test('server readTimeoutMs: a connection that sends nothing is closed; one with 
     await sleep(50);
   }
   const after = await within(quiet.closed, 3000);
-  assert.ok(after !== 'pending' && after >= 490 && after < 3000, `quiet connection closed after ${after}`);
+  assert.ok(typeof after === 'number' && after >= 490 && after < 3000, `quiet connection closed after ${after}`);
   assert.equal(await within(busy.closed, 10), 'pending', 'the busy connection is still open');
   assert.equal(busy.received().split('HTTP/1.1 200 OK').length - 1, 18);
   assert.deepEqual(s.timeouts, ['server read']);
@@ -81,7 +77,7 @@ test('server readTimeoutMs: a connection waiting longer than it for its answer i
   const c = await client(s.port);
   c.sock.write('GET /slow HTTP/1.1\r\nHost: up\r\n\r\n');
   const after = await within(c.closed, 2000);
-  assert.ok(after !== 'pending' && after >= 190, `closed after ${after}`);
+  assert.ok(typeof after === 'number' && after >= 190, `closed after ${after}`);
   assert.equal(c.received(), '');
   for (let i = 0; i < 50 && !upstreamClosed; i++) await sleep(20);
   assert.equal(upstreamClosed, true);
