@@ -263,7 +263,12 @@ function apiCase(g: FuzzGen): HttpCase {
   if (watch) q.push('watch=true');
   if (g.chance(0.1)) q.push(g.pick(['x=%', 'path=/second', '&&', '=', 'watch']));
   const nsPart = ns === undefined ? '' : '/' + ns;
-  const path = `/api/1/${kind}${nsPart}?${shuffle(g, q).join('&')}`;
+  const params = shuffle(g, q);
+  const path = `/api/1/${kind}${nsPart}?${params.join('&')}`;
+  // `watch` is read from its first occurrence too: a bare `watch` (the junk above) before
+  // `watch=true` is not a watch (not "true"), as namerd reads the parameter.
+  const firstWatch = params.find((p) => p === 'watch' || p.startsWith('watch='));
+  const watching = firstWatch === 'watch=true';
   const method = g.chance(0.85) ? 'GET' : g.pick(['HEAD', 'POST', 'DELETE', 'PUT']);
   let allow: number[];
   if (dotSegment) allow = [200, 400, 404, 405];
@@ -275,7 +280,7 @@ function apiCase(g: FuzzGen): HttpCase {
   else allow = [200];
   // bind and delegate of a name the store refuses fail at once (400); addr and resolve answer
   // their `fail` document, and watches stream what the namespace's state gives.
-  if (ns !== undefined && BAD_NS.includes(ns) && method === 'GET' && !watch && (kind === 'bind' || kind === 'delegate') && allow.length === 1 && allow[0] === 200) allow = [400];
+  if (ns !== undefined && BAD_NS.includes(ns) && method === 'GET' && !watching && (kind === 'bind' || kind === 'delegate') && allow.length === 1 && allow[0] === 200) allow = [400];
   // A repeated `path=` or `dtab=` is read as its first value.
   if (q.some((p) => p === 'path=/second')) allow = [...allow, 200, 400, 404];
   return any(method, path, { allow: new Set(allow), ...(watch && method === 'GET' ? { drop: g.pick(['now', 'head', 'later'] as const) } : {}) });
