@@ -49,6 +49,8 @@ export function answerClientErrors(server: Server): void {
 export const LINGER_MS = 5_000;
 /** Bytes of such a body it reads before it gives up and closes at once. */
 export const LINGER_BYTES = 16 << 20;
+/** How often a lingering connection's bytes read are checked against LINGER_BYTES. */
+const LINGER_CHECK_MS = 10;
 
 /**
  * A lingering close, as nginx and Apache do it. Node's server closes a connection it answered
@@ -69,15 +71,18 @@ export function lingerBeforeClose(server: Server): void {
     socket.destroySoon = function lingeringDestroySoon(this: Socket): void {
       const req = lastRequest.get(this);
       if (req === undefined || req.complete || this.readableEnded || this.destroyed) return destroySoon.call(this);
-      let read = 0;
       const timer = setTimeout(() => this.destroy(), LINGER_MS);
       timer.unref();
-      this.once('close', () => clearTimeout(timer));
-      // Node's parser reads the socket itself and still feeds the request it dropped; the bytes
-      // are counted there (a 'data' listener on the socket would take it off the parser).
-      req.on('data', (b: Buffer) => {
-        read += b.length;
-        if (read > LINGER_BYTES) this.destroy();
+      // Counted on the socket: Node's parser reads it itself and drops the body of a request the
+      // handler did not read (a dumped request emits no 'data'), so no listener sees those bytes.
+      const from = this.bytesRead;
+      const meter = setInterval(() => {
+        if (this.bytesRead - from > LINGER_BYTES) this.destroy();
+      }, LINGER_CHECK_MS);
+      meter.unref();
+      this.once('close', () => {
+        clearTimeout(timer);
+        clearInterval(meter);
       });
       // Closed once the answer is written (end() then waits for that, as Node's own close does).
       const close = (): void => destroySoon.call(this);

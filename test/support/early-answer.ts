@@ -25,7 +25,9 @@ const CHUNK = 64 * 1024;
  */
 export function sendBodyAfterAnswer(port: number, head: string, bodyBytes: number, answered: (soFar: string) => boolean, firstBytes = CHUNK, ms = 10_000): Promise<EarlyAnswer> {
   return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
+    // Half-open allowed, as curl and browsers do: the server's FIN after its answer does not end
+    // this side's sending (Node's default would, and fail the rest with EPIPE of its own).
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     let answer = '';
     let sent = 0;
     let queued = 0;
