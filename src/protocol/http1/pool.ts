@@ -17,7 +17,7 @@ import { parseResponseHead, ResponseInfo, RESPONSE_BAD, RESPONSE_NEED_MORE } fro
 import { eqLower } from './request-head.js';
 import type { BodySink, CancelListener, DrainListener, Http1Exchange } from './server.js';
 import { nodeTls } from '../node-tls.js';
-import { TransportWatch, sweepEvery, type TransportTimeout } from './transport-watch.js';
+import { TransportWatch, sweepEvery, transportTimeoutReason, type TransportTimeout } from '../transport-watch.js';
 
 export interface Http1PoolOptions {
   host: string;
@@ -206,7 +206,7 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     const kind = this.watch.check(now, this.reads, this.socket, rt, wt);
     if (kind === undefined) return undefined;
     this.timedOut = true;
-    this.lastError = kind === 'read' ? `nothing read for ${rt} ms (readTimeoutMs)` : `no write progress for ${wt} ms (writeTimeoutMs)`;
+    this.lastError = transportTimeoutReason(kind, rt, wt);
     this.closeNow();
     return kind;
   }

@@ -8,7 +8,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { TlsOptions } from 'node:tls';
 import { adopt, copyRead } from './adopt.js';
 import { SocketWriter, WRITE_FULL, WRITE_HELD } from '../write-batch.js';
-import { TransportWatch, sweepEvery, type TransportTimeout } from './transport-watch.js';
+import { TransportWatch, sweepEvery, type TransportTimeout } from '../transport-watch.js';
 import { Http1Error } from './errors.js';
 import { BAD_FRAMING, BODY_LENGTH, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { DEFAULT_LIMITS, type Http1Limits } from './limits.js';
