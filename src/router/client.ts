@@ -10,6 +10,7 @@ import { Http1Pool } from '../protocol/http1/pool.js';
 import { H_DST_CLIENT, fieldBytes } from './headers.js';
 import { PoolClient, type PoolEndpoint } from './pool-client.js';
 import type { CommonClientParams } from './router-config.js';
+import { transportTimeoutCounter } from './transport-timeout-counters.js';
 
 export type Classification = 'success' | 'failure' | 'retryable-failure';
 export type ClassifyFn = (method: string, status: number | undefined, err: unknown) => Classification;
@@ -54,10 +55,7 @@ export class Client extends PoolClient<Http1Pool> {
 
   constructor(id: string, addrVar: Var<Addr>, params: ClientParams, metrics: Metrics, scope: readonly string[]) {
     // Finagle's client `read_timeout` / `write_timeout` counters, when those timeouts are set.
-    const so = params.socket;
-    const read = so.readTimeoutMs > 0 ? metrics.counter([...scope, 'read_timeout']) : undefined;
-    const write = so.writeTimeoutMs > 0 ? metrics.counter([...scope, 'write_timeout']) : undefined;
-    const onTimeout = read === undefined && write === undefined ? undefined : (kind: 'read' | 'write'): void => (kind === 'read' ? read : write)?.incr();
+    const onTimeout = transportTimeoutCounter(metrics, scope, params.socket);
     super(id, addrVar, params, (address) => http1Pool(address, params, onTimeout), metrics, scope);
     this.dstField = fieldBytes(H_DST_CLIENT, id);
     this.forwardClientCert = params.forwardClientCert;

@@ -8,18 +8,15 @@ import type { LinkerdConfig, RouterConfig } from '../config/types.js';
 type Obj = Readonly<Record<string, unknown>>;
 
 /**
- * The `socketOptions` Meshwork cannot apply: SO_REUSEPORT (not in Node 20's net), turning
- * SO_REUSEADDR off (Node always sets it on listeners), and, except on http routers (whose
- * engine applies them, `transportTimeouts`), the transport read and write timeouts.
+ * The `socketOptions` Meshwork cannot apply: SO_REUSEPORT (not in Node 20's net) and turning
+ * SO_REUSEADDR off (Node always sets it on listeners). Every protocol applies the rest,
+ * `readTimeoutMs` and `writeTimeoutMs` included.
  */
-export function socketOptionWarnings(so: Obj | undefined | null, at: string, server: boolean, transportTimeouts = false): string[] {
+export function socketOptionWarnings(so: Obj | undefined | null, at: string, server: boolean): string[] {
   if (so === undefined || so === null) return [];
   const out: string[] = [];
   if (so['reusePort'] === true) out.push(`${at}.reusePort: true is not applied (Node 20 cannot set SO_REUSEPORT${server ? '; use --workers to share the port between processes' : ''})`);
   if (so['reuseAddr'] === false) out.push(`${at}.reuseAddr: false is not applied (Node ${server ? 'always sets SO_REUSEADDR on listeners' : 'cannot clear SO_REUSEADDR'})`);
-  for (const k of ['readTimeoutMs', 'writeTimeoutMs']) {
-    if (so[k] !== undefined && !transportTimeouts) out.push(`${at}.${k}: ${String(so[k])} is not applied (applied by http routers only; on this one use serverSession/clientSession idleTimeMs, requestAttemptTimeoutMs or totalTimeoutMs)`);
-  }
   return out;
 }
 
@@ -64,7 +61,7 @@ function clientWarnings(rc: RouterConfig, i: number): string[] {
   const out: string[] = [];
   (client?.configs ?? []).forEach((c, k) => {
     const at = client?.kind === 'io.l5d.static' ? `routers[${i}].client.configs[${k}]` : `routers[${i}].client`;
-    out.push(...socketOptionWarnings(c['socketOptions'] as Obj | undefined, `${at}.socketOptions`, false, rc.protocol === 'http'));
+    out.push(...socketOptionWarnings(c['socketOptions'] as Obj | undefined, `${at}.socketOptions`, false));
     if (rc.protocol === 'mux') out.push(...muxClientWarnings(c, at));
     const idle = (c['clientSession'] as Obj | undefined | null)?.['idleTimeMs'];
     if (rc.protocol === 'tcp' && idle !== undefined) out.push(`${at}.clientSession.idleTimeMs: ${String(idle)} is not applied (a tcp connection's idle limit is its server's serverSession.idleTimeMs, which sees both directions)`);
@@ -85,7 +82,7 @@ export function linkerdWarnings(config: LinkerdConfig): string[] {
     out.push(...clientWarnings(rc, i));
     rc.servers.forEach((sc, j) => {
       const at = `routers[${i}].servers[${j}]`;
-      out.push(...socketOptionWarnings((sc as unknown as Obj)['socketOptions'] as Obj | undefined, `${at}.socketOptions`, true, rc.protocol === 'http'));
+      out.push(...socketOptionWarnings((sc as unknown as Obj)['socketOptions'] as Obj | undefined, `${at}.socketOptions`, true));
       if (rc.protocol === 'h2') out.push(...windowUpdateRatioWarning(sc as unknown as Obj, at));
       if (rc.protocol === 'tcp' && sc.clearContext === true) out.push(`${at}.clearContext: true is not applied (a tcp connection carries no context to clear)`);
     });

@@ -19,6 +19,8 @@ import { MAX_REQUEUES } from './client.js';
 import { RouterBase, type DtabLike, type RouterBaseDeps } from './router-base.js';
 import { callerDeadline, commonClientParams, commonService, tighterTimeout, type CommonClientParams } from './router-config.js';
 import type { Service } from './service.js';
+import { transportTimeoutCounter } from './transport-timeout-counters.js';
+import type { TransportTimeout } from '../protocol/transport-watch.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -56,8 +58,12 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
     this.tracer = deps.tracer ?? null;
   }
 
-  /** How a client for a bound id makes each endpoint's pool, from its `client` config `p` and `params` read from it. */
-  protected abstract endpointPool(p: Obj, params: CommonClientParams): (address: Address) => P;
+  /**
+   * How a client for a bound id makes each endpoint's pool, from its `client` config `p` and
+   * `params` read from it; `onTransportTimeout` counts a connection closed by the client's
+   * `socketOptions.readTimeoutMs` / `writeTimeoutMs` (undefined: neither is set).
+   */
+  protected abstract endpointPool(p: Obj, params: CommonClientParams, onTransportTimeout: ((kind: TransportTimeout) => void) | undefined): (address: Address) => P;
 
   /**
    * One request: named by `identify`, under its service's counters and total timeout (the
@@ -253,7 +259,9 @@ export abstract class MessageRouter<D extends DtabLike, P extends EndpointPool> 
     if (c !== undefined) return c;
     const p = this.clientConfigs.paramsFor(bound.id);
     const params = commonClientParams(p, this.deps.tlsFiles);
-    const made = new PoolClient(idText, bound.addr, params, this.endpointPool(p, params), this.deps.metrics, ['rt', this.label, 'client', idText.slice(1)]);
+    const scope = ['rt', this.label, 'client', idText.slice(1)];
+    const onTimeout = transportTimeoutCounter(this.deps.metrics, scope, params.socket);
+    const made = new PoolClient(idText, bound.addr, params, this.endpointPool(p, params, onTimeout), this.deps.metrics, scope);
     this.clientCache.add(idText, made);
     return made;
   }

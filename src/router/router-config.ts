@@ -64,7 +64,7 @@ export interface CommonClientParams {
   readonly failFast: boolean;
   /**
    * `socketOptions` applied to upstream connections (the others: config-warnings.ts);
-   * `readTimeoutMs` and `writeTimeoutMs` (0: none) only http clients apply.
+   * `readTimeoutMs` and `writeTimeoutMs` (0: none) http, thrift, thriftmux and mux clients apply.
    */
   readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean; readonly readTimeoutMs: number; readonly writeTimeoutMs: number };
 }
@@ -114,7 +114,7 @@ export interface ServerConnectionSettings {
   readonly lifeTimeMs: number;
   /**
    * `socketOptions` the listener applies (the others are warned about: config-warnings.ts);
-   * `readTimeoutMs` and `writeTimeoutMs` (0: none) only http servers apply.
+   * `readTimeoutMs` and `writeTimeoutMs` (0: none) http, thrift, thriftmux and mux servers apply.
    */
   readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean; readonly backlog?: number; readonly readTimeoutMs: number; readonly writeTimeoutMs: number };
 }

@@ -174,7 +174,6 @@ test('meshwork linkerd --validate: h2 windowUpdateRatio, client socketOptions an
   assert.equal(r.code, 0, r.err);
   assert.equal(r.out, `${f}: valid: 2 routers (h2 'h2', h2 'static'), 0 namers, 0 telemeters\n`);
   assert.deepEqual(r.err.trim().split('\n'), [
-    `${f}: warning: routers[0].client.socketOptions.readTimeoutMs: 100 is not applied (applied by http routers only; on this one use serverSession/clientSession idleTimeMs, requestAttemptTimeoutMs or totalTimeoutMs)`,
     `${f}: warning: routers[0].client.hostConnectionPool: {"maxSize":10,"idleTimeMs":1000} is not applied (h2 clients use one multiplexed connection per endpoint; clientSession.idleTimeMs closes it when idle)`,
     `${f}: warning: routers[0].client.windowUpdateRatio: 0.5 is not applied (node:http2 sends WINDOW_UPDATE frames by itself and has no setting for the ratio)`,
     `${f}: warning: routers[0].servers[0].windowUpdateRatio: 0.75 is not applied (node:http2 sends WINDOW_UPDATE frames by itself and has no setting for the ratio)`,

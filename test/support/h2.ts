@@ -72,6 +72,7 @@ export interface StartedH2Router {
   readonly server: H2RouterServer;
   /** The bound tree of H2_DST (set it to pending to hold binding). */
   readonly tree: TestVar<ActivityState<NameTree<BoundName>>>;
+  readonly metrics: MetricsRegistry;
   close(): Promise<void>;
 }
 
@@ -97,6 +98,7 @@ export async function startH2Router(upPort: number, routerConfig: Record<string,
     port,
     server,
     tree,
+    metrics,
     close: async () => {
       await server.close(0);
       r.close();

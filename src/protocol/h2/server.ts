@@ -7,6 +7,7 @@
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TlsOptions } from 'node:tls';
+import { SocketTimeouts, type TransportTimeout } from '../transport-watch.js';
 
 /**
  * The SETTINGS a Meshwork h2 server announces or h2 client sends besides
@@ -32,9 +33,18 @@ export interface H2ServerOptions {
    * much later (see destroyUnresponsive). Default DEFAULT_PROBE_MS; 0: never.
    */
   readonly probeMs?: number;
-  /** Socket options of accepted connections and the listen backlog (Linkerd's `socketOptions`). */
-  readonly socket?: { readonly noDelay?: boolean; readonly keepAlive?: boolean; readonly backlog?: number };
+  /**
+   * Socket options of accepted connections and the listen backlog (Linkerd's `socketOptions`).
+   * `readTimeoutMs` closes a connection nothing was read from for that long (a live client's
+   * PING answers count), `writeTimeoutMs` one whose pending bytes made no progress for that long.
+   */
+  readonly socket?: { readonly noDelay?: boolean; readonly keepAlive?: boolean; readonly backlog?: number; readonly readTimeoutMs?: number; readonly writeTimeoutMs?: number };
+  /** A connection was closed by `readTimeoutMs` or `writeTimeoutMs`. */
+  readonly onTransportTimeout?: (kind: TransportTimeout) => void;
 }
+
+/** A session's socket is read for as long as it is open (flow control is nghttp2's, per stream). */
+export const NEVER_HELD = (): boolean => false;
 
 /** How long a session may be quiet before it must answer a PING (and then how long it has). */
 export const DEFAULT_PROBE_MS = 10_000;
@@ -45,14 +55,26 @@ export class H2Server {
   private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly backlog: number | undefined;
+  private readonly timeouts: SocketTimeouts;
 
   constructor(onStream: H2StreamHandler, opts: H2ServerOptions = {}) {
     const settings: http2.Settings = { ...opts.settings };
     if (opts.maxConcurrentStreams !== undefined && opts.maxConcurrentStreams > 0) settings.maxConcurrentStreams = opts.maxConcurrentStreams;
     this.server = opts.tls !== undefined ? http2.createSecureServer({ ...opts.tls, ALPNProtocols: ['h2'], allowHTTP1: false, settings }) : http2.createServer({ settings });
+    const timeouts = (this.timeouts = new SocketTimeouts(opts.socket?.readTimeoutMs ?? 0, opts.socket?.writeTimeoutMs ?? 0));
     this.server.on('connection', (sock: import('node:net').Socket) => {
       sock.setNoDelay(opts.socket?.noDelay !== false);
       if (opts.socket?.keepAlive === true) sock.setKeepAlive(true);
+      // The TCP socket (under TLS too): node:http2 reads it as long as it is open, so reading is
+      // never held back; its session goes with it.
+      timeouts.watch(
+        sock,
+        (kind) => {
+          opts.onTransportTimeout?.(kind);
+          sock.destroy();
+        },
+        NEVER_HELD,
+      );
     });
     this.backlog = opts.socket?.backlog;
     const idle = opts.idleTimeMs ?? 0;
@@ -121,6 +143,7 @@ export class H2Server {
         finish();
       }, Math.max(0, graceMs));
       this.server.close(() => finish());
+      this.timeouts.close();
       for (const s of this.sessions) {
         if (graceMs <= 0) s.destroy();
         else s.close();

@@ -9,7 +9,8 @@ import * as http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { H2Error } from './errors.js';
-import { DEFAULT_PROBE_MS, type H2Settings } from './server.js';
+import { DEFAULT_PROBE_MS, NEVER_HELD, type H2Settings } from './server.js';
+import type { SocketTimeouts, TransportTimeout } from '../transport-watch.js';
 import { watchEnd } from './stream-end.js';
 
 export interface H2SessionPoolOptions {
@@ -34,6 +35,13 @@ export interface H2SessionPoolOptions {
    * DEFAULT_PROBE_MS; 0: never.
    */
   readonly probeMs?: number;
+  /**
+   * `socketOptions.readTimeoutMs` / `writeTimeoutMs` (one sweep may serve many pools): a
+   * session whose socket timed out is destroyed, its streams failing with the reason.
+   */
+  readonly timeouts?: SocketTimeouts | undefined;
+  /** A session was destroyed by `timeouts`. */
+  readonly onTransportTimeout?: ((kind: TransportTimeout) => void) | undefined;
 }
 
 /** Streams of a session that never connected fail with this flag set on their error. */
@@ -91,6 +99,16 @@ export class H2SessionPool {
         if (!so.noDelay) socket.setNoDelay(false);
         if (so.keepAlive) socket.setKeepAlive(true);
       }
+      const timeouts = this.opts.timeouts;
+      timeouts?.watch(
+        socket,
+        (kind) => {
+          this.opts.onTransportTimeout?.(kind);
+          drop();
+          s.destroy(new H2Error('MESH_ERR_H2_TRANSPORT_TIMEOUT', `the session to ${this.authority} was closed: ${timeouts.reason(kind)}`));
+        },
+        NEVER_HELD,
+      );
     });
     s.on('error', drop);
     s.on('goaway', drop);

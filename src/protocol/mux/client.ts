@@ -12,6 +12,8 @@
  * one that comes before the Rinit moves the dispatches waiting for the handshake there too.
  * Dispatches still waiting when a session fails before it opened (refused connection, failed
  * handshake) reject with `rejected: true`: the server never saw them, so they may go elsewhere.
+ * `readTimeoutMs` / `writeTimeoutMs` tear a session down as a missing Rping does (one sweep per
+ * client, transport-watch.ts); the Tpings keep a live server's session read.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
@@ -34,6 +36,7 @@ import {
   type MuxPairs,
 } from './frame.js';
 import { nodeTls } from '../node-tls.js';
+import { SocketTimeouts, type TransportTimeout } from '../transport-watch.js';
 
 export interface MuxClientOptions {
   host: string;
@@ -48,6 +51,16 @@ export interface MuxClientOptions {
   connectTimeoutMs?: number;
   /** Largest frame (and reassembled message) accepted from the server. Default 16 MiB. */
   maxFrameSize?: number;
+  /**
+   * `socketOptions.readTimeoutMs` / `writeTimeoutMs` (0 or absent: off): a session from which
+   * nothing was read for that long (its Rpings count), or whose pending bytes made no progress,
+   * is torn down (Netty's ReadTimeoutHandler / WriteTimeoutHandler); its calls fail with
+   * MESH_ERR_MUX_CLOSED naming the timeout.
+   */
+  readTimeoutMs?: number;
+  writeTimeoutMs?: number;
+  /** Told of each session those timeouts tore down. */
+  onTransportTimeout?: (kind: TransportTimeout) => void;
 }
 
 /** What a Tdispatch carries besides its body. */
@@ -205,7 +218,16 @@ class ClientSession {
   private onConnect(): void {
     if (this.state !== S_CONNECTING) return;
     this.state = S_MARKER;
+    const t = this.client.timeouts;
+    if (t !== null) t.watch(this.socket, (kind) => this.timedOut(t, kind));
     this.socket.write(MARKER_FRAME);
+  }
+
+  /** `readTimeoutMs` / `writeTimeoutMs` passed: the session goes, its calls failing with the reason. */
+  private timedOut(t: SocketTimeouts, kind: TransportTimeout): void {
+    if (this.state === S_CLOSED) return;
+    this.client.transportTimedOut(kind);
+    this.destroy(muxClosed(`${this.opts.host}:${this.opts.port}: ${t.reason(kind)}`));
   }
 
   private onData(chunk: Buffer): void {
@@ -415,7 +437,7 @@ class ClientSession {
   }
 }
 
-type ResolvedOptions = Required<Omit<MuxClientOptions, 'tls'>> & { tls: ConnectionOptions | undefined };
+type ResolvedOptions = Required<Omit<MuxClientOptions, 'tls' | 'readTimeoutMs' | 'writeTimeoutMs' | 'onTransportTimeout'>> & { tls: ConnectionOptions | undefined };
 
 export class MuxClient {
   private readonly opts: ResolvedOptions;
@@ -424,6 +446,9 @@ export class MuxClient {
   private readonly sessions = new Set<ClientSession>();
   private closed = false;
   private opened = 0;
+  /** @internal (ClientSession) The read and write timeouts' sweep over the sessions (null when neither is set). */
+  readonly timeouts: SocketTimeouts | null;
+  private readonly onTransportTimeout: ((kind: TransportTimeout) => void) | undefined;
 
   constructor(opts: MuxClientOptions) {
     this.opts = {
@@ -435,6 +460,9 @@ export class MuxClient {
       connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
       maxFrameSize: opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
     };
+    const t = new SocketTimeouts(opts.readTimeoutMs ?? 0, opts.writeTimeoutMs ?? 0);
+    this.timeouts = t.enabled ? t : null;
+    this.onTransportTimeout = opts.onTransportTimeout;
   }
 
   /** Sessions opened so far. */
@@ -489,6 +517,12 @@ export class MuxClient {
     this.current = null;
     for (const s of [...this.sessions]) s.destroy(muxClosed('the client is closed'));
     this.sessions.clear();
+    this.timeouts?.close();
+  }
+
+  /** @internal (ClientSession) */
+  transportTimedOut(kind: TransportTimeout): void {
+    this.onTransportTimeout?.(kind);
   }
 
   /** @internal */

@@ -23,10 +23,15 @@
  * drain: a downgraded session is closed when idle, or once the replies under way are out, frames
  * read after expiry going unanswered. `close(graceMs)` drains every connection the same way,
  * bounded by `graceMs`.
+ *
+ * `socket.readTimeoutMs` / `writeTimeoutMs` are not an expiry: a connection they time out is
+ * closed at once, as Netty's ReadTimeoutHandler closes a channel (one sweep for the server,
+ * transport-watch.ts).
  */
 import type { AddressInfo, Socket } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import { StreamListener } from '../stream-listener.js';
+import { SocketTimeouts, type TransportTimeout } from '../transport-watch.js';
 import type { MuxError } from './errors.js';
 import {
   CONTROL_TAG,
@@ -85,8 +90,15 @@ export interface MuxServerOptions {
   downgrade?: boolean;
   /** Largest frame (and reassembled message) accepted. Default 16 MiB. */
   maxFrameSize?: number;
-  /** Socket options of accepted connections and the listen backlog (Linkerd's `socketOptions`). */
-  socket?: { readonly noDelay?: boolean; readonly keepAlive?: boolean; readonly backlog?: number };
+  /**
+   * Socket options of accepted connections and the listen backlog (Linkerd's `socketOptions`).
+   * `readTimeoutMs` / `writeTimeoutMs` (0 or absent: off): a connection from which nothing was
+   * read for that long, or whose pending reply bytes made no progress, is closed at once, its
+   * handlers aborted (Netty's ReadTimeoutHandler / WriteTimeoutHandler).
+   */
+  socket?: { readonly noDelay?: boolean; readonly keepAlive?: boolean; readonly backlog?: number; readonly readTimeoutMs?: number; readonly writeTimeoutMs?: number };
+  /** Told of each connection `socket.readTimeoutMs` / `writeTimeoutMs` closed. */
+  onTransportTimeout?: (kind: TransportTimeout) => void;
   /** `serverSession.idleTimeMs`: a connection with no request in flight this long is expired. 0 or absent: never. */
   idleTimeMs?: number;
   /** `serverSession.lifeTimeMs`: a connection this old is expired. 0 or absent: never. */
@@ -555,6 +567,8 @@ export class MuxServer {
   private closing = false;
   private readonly idleMs: number;
   private readonly lifeMs: number;
+  /** The read and write timeouts' sweep over the connections (null when neither is set). */
+  private readonly timeouts: SocketTimeouts | null;
   /** @internal (ServerConn) */
   readonly drainTimeoutMs: number;
   /** Woken when the last connection is gone (a graceful close waits on it). */
@@ -566,6 +580,8 @@ export class MuxServer {
     this.idleMs = opts.idleTimeMs ?? 0;
     this.lifeMs = opts.lifeTimeMs ?? 0;
     this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    const t = new SocketTimeouts(opts.socket?.readTimeoutMs ?? 0, opts.socket?.writeTimeoutMs ?? 0);
+    this.timeouts = t.enabled ? t : null;
     this.listener = new StreamListener({ ip: opts.ip, port: opts.port, backlog: opts.socket?.backlog, tls: opts.tls, onConnection: (sock) => this.accept(sock) });
   }
 
@@ -615,6 +631,7 @@ export class MuxServer {
     }
     for (const c of [...this.conns]) c.destroy();
     this.listener.destroyAll();
+    this.timeouts?.close();
     await stopped;
   }
 
@@ -624,7 +641,12 @@ export class MuxServer {
       return;
     }
     sock.on('error', () => {}); // the connection handles errors by closing; never crash here
-    this.conns.add(new ServerConn(this, sock, this.opts.handler, this.maxFrameSize, this.idleMs, this.lifeMs));
+    const conn = new ServerConn(this, sock, this.opts.handler, this.maxFrameSize, this.idleMs, this.lifeMs);
+    this.conns.add(conn);
+    this.timeouts?.watch(sock, (kind) => {
+      this.opts.onTransportTimeout?.(kind);
+      conn.destroy();
+    });
   }
 
   /** @internal (ServerConn) */

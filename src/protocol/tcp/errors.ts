@@ -6,7 +6,9 @@ export type TcpErrorCode =
   /** No connection to the endpoint: refused, unreachable, timed out, or its TLS handshake failed. */
   | 'MESH_ERR_TCP_CONNECT'
   /** The connection attempt was given up (its signal aborted) before it was made. */
-  | 'MESH_ERR_TCP_ABORTED';
+  | 'MESH_ERR_TCP_ABORTED'
+  /** An upstream connection passed `readTimeoutMs` or `writeTimeoutMs` and was closed. */
+  | 'MESH_ERR_TCP_TRANSPORT_TIMEOUT';
 
 export class TcpError extends Error {
   readonly code: TcpErrorCode;

@@ -7,5 +7,5 @@
  */
 export { TcpError, type TcpErrorCode } from './errors.js';
 export { DEFAULT_CONNECT_TIMEOUT_MS, SPLICE_HIGH_WATER, connectTcp, type ConnectOptions } from './connect.js';
-export { Splice, reset, type SpliceEnd, type SpliceOptions, type SpliceResult } from './splice.js';
+export { Splice, readHeldBack, reset, type SpliceEnd, type SpliceOptions, type SpliceResult } from './splice.js';
 export { MAX_CLIENT_HELLO, SNI_DONE, SNI_NEED_MORE, SNI_NOT_TLS, readClientHelloName, type SniResult } from './sni.js';

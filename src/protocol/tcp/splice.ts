@@ -18,6 +18,7 @@
  * for it lets the other finish writing, then destroys it.
  */
 import type { Socket } from 'node:net';
+import { pendingWriteBytes } from '../direct-write.js';
 import { BATCH_COPY_MAX, SocketWriter } from '../write-batch.js';
 import { readSlotOf } from './onread.js';
 
@@ -35,7 +36,7 @@ export interface SpliceOptions {
 }
 
 /** Why a splice ended. */
-export type SpliceEnd = 'closed' | 'error' | 'idle' | 'lifetime' | 'stopped';
+export type SpliceEnd = 'closed' | 'error' | 'idle' | 'lifetime' | 'timeout' | 'stopped';
 
 export interface SpliceResult {
   readonly reason: SpliceEnd;
@@ -43,6 +44,21 @@ export interface SpliceResult {
   readonly error?: Error | undefined;
   readonly toUpstream: number;
   readonly toClient: number;
+}
+
+/** Each spliced socket and the one its bytes are written to. */
+const writesTo = new WeakMap<Socket, Socket>();
+
+/**
+ * Whether reading `sock` is held back by the proxy, not waiting on its peer: it is paused (not
+ * yet spliced, or by back-pressure), or, spliced, bytes it sent on are still queued for the
+ * other side (an onread socket stops reading then without looking paused). What a read
+ * timeout must not count as the peer's silence.
+ */
+export function readHeldBack(sock: Socket): boolean {
+  if (sock.isPaused()) return true;
+  const to = writesTo.get(sock);
+  return to !== undefined && pendingWriteBytes(to) > 0;
 }
 
 export class Splice {
@@ -62,6 +78,8 @@ export class Splice {
     opts: SpliceOptions = {},
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    writesTo.set(client, upstream);
+    writesTo.set(upstream, client);
     const onUp = opts.onUpstreamBytes;
     const onDown = opts.onClientBytes;
     const prefix = opts.clientPrefix;

@@ -8,6 +8,10 @@
  * (`__can__finagle__trace__v3__`): a server that accepts it gets a RequestHeader (trace ids,
  * `dest`, the request's dtab as delegations) before every request and answers with a
  * ResponseHeader before every reply, which is taken off; one that refuses stays plain thrift.
+ *
+ * `readTimeoutMs` / `writeTimeoutMs` close a connection, idle or lent, as Netty's handlers do in
+ * Linkerd (one sweep per pool, transport-watch.ts): an idle one is read from by no one, so a
+ * read timeout shorter than the idle time also bounds how long it is kept.
  */
 import * as net from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
@@ -28,6 +32,7 @@ import {
   type ThriftProtocolKind,
 } from './wire.js';
 import { nodeTls } from '../node-tls.js';
+import { SocketTimeouts, type TransportTimeout } from '../transport-watch.js';
 
 export type ThriftPoolErrorCode =
   /** The connection (or the TLS handshake) could not be made: the request never left. */
@@ -77,6 +82,16 @@ export interface ThriftPoolOptions {
   /** `socketOptions`: TCP_NODELAY (default true) and SO_KEEPALIVE (default false). */
   readonly noDelay?: boolean;
   readonly keepAlive?: boolean;
+  /**
+   * `socketOptions.readTimeoutMs` / `writeTimeoutMs` (0 or absent: off): a connection, idle or
+   * lent, from which nothing was read for that long, or whose pending request bytes made no
+   * progress, is closed (Netty's ReadTimeoutHandler / WriteTimeoutHandler); a call on it fails
+   * with MESH_ERR_THRIFT_CLOSED naming the timeout.
+   */
+  readonly readTimeoutMs?: number;
+  readonly writeTimeoutMs?: number;
+  /** Told of each connection those timeouts closed (the client's `read_timeout` / `write_timeout`). */
+  readonly onTransportTimeout?: ((kind: TransportTimeout) => void) | undefined;
 }
 
 /** What a TTwitter RequestHeader carries from the router's request. */
@@ -254,8 +269,13 @@ export class ThriftConnPool {
   /** Calls waiting for a connection when maxSize are lent, oldest first. */
   private readonly waiters: ConnWaiter[] = [];
   private closed = false;
+  /** The read and write timeouts' sweep (null when neither is set). */
+  private readonly timeouts: SocketTimeouts | null;
 
-  constructor(private readonly opts: ThriftPoolOptions) {}
+  constructor(private readonly opts: ThriftPoolOptions) {
+    const t = new SocketTimeouts(opts.readTimeoutMs ?? 0, opts.writeTimeoutMs ?? 0);
+    this.timeouts = t.enabled ? t : null;
+  }
 
   /** Open connections (idle or lent). */
   get size(): number {
@@ -454,6 +474,8 @@ export class ThriftConnPool {
           failConnect('the client closed');
           return;
         }
+        // Watched from the start: a TTwitter upgrade that is never answered times out too.
+        if (this.timeouts !== null) this.watch(conn, this.timeouts);
         const done = (): void => {
           if (settled) return;
           settled = true;
@@ -483,6 +505,14 @@ export class ThriftConnPool {
     });
   }
 
+  /** Closes `conn` once the read or write timeout passes on it; the call under way fails naming it. */
+  private watch(conn: Conn, timeouts: SocketTimeouts): void {
+    timeouts.watch(conn.socket, (kind) => {
+      this.opts.onTransportTimeout?.(kind);
+      conn.fail(new ThriftPoolError('MESH_ERR_THRIFT_CLOSED', `connection to ${label(this.opts)} closed: ${timeouts.reason(kind)}`));
+    });
+  }
+
   /** `lifeTimeMs` is up: an idle connection is closed now, one lent out once released. */
   private expire(c: Conn): void {
     c.lifeTimer = undefined;
@@ -504,6 +534,7 @@ export class ThriftConnPool {
 
   close(): void {
     this.closed = true;
+    this.timeouts?.close();
     const waiting = this.waiters.splice(0);
     for (const c of [...this.all]) c.destroy();
     this.idle.length = 0;

@@ -68,6 +68,9 @@ export class H2RouterServer {
   private ctx: H2ServerContext | undefined;
   private draining = false;
   private tlsFailures: Counter | undefined;
+  /** Connections closed by `socketOptions.readTimeoutMs` / `writeTimeoutMs` (Finagle's `read_timeout`, `write_timeout`). */
+  private readTimeouts: Counter | undefined;
+  private writeTimeouts: Counter | undefined;
 
   constructor(
     readonly router: H2Router,
@@ -83,6 +86,7 @@ export class H2RouterServer {
       lifeTimeMs: options.lifeTimeMs,
       probeMs: options.probeMs,
       socket: options.socket,
+      onTransportTimeout: (kind) => (kind === 'read' ? this.readTimeouts : this.writeTimeouts)?.incr(),
     });
   }
 
@@ -99,6 +103,8 @@ export class H2RouterServer {
       bodyIdleMs: this.options.idleTimeMs ?? DEFAULT_BODY_IDLE_MS,
     });
     if (this.options.tls !== undefined) this.tlsFailures = this.metrics.counter([...scope, 'handshake_failures']);
+    if (this.options.socket.readTimeoutMs > 0) this.readTimeouts = this.metrics.counter([...scope, 'read_timeout']);
+    if (this.options.socket.writeTimeoutMs > 0) this.writeTimeouts = this.metrics.counter([...scope, 'write_timeout']);
     return { ip: this.options.ip, port: a.port };
   }
 

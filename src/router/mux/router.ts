@@ -32,6 +32,7 @@ import type { EndpointPool, PoolClient } from '../pool-client.js';
 import type { DtabLike } from '../router-base.js';
 import type { CommonClientParams } from '../router-config.js';
 import type { Address } from '../../naming/addr.js';
+import type { TransportTimeout } from '../../protocol/transport-watch.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -114,7 +115,7 @@ export class MuxRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, M
     );
   }
 
-  protected endpointPool(_p: Obj, params: CommonClientParams): (address: Address) => MuxEndpointPool {
+  protected endpointPool(_p: Obj, params: CommonClientParams, onTransportTimeout: ((kind: TransportTimeout) => void) | undefined): (address: Address) => MuxEndpointPool {
     return (address) =>
       new MuxEndpointPool(
         new MuxClient({
@@ -122,6 +123,9 @@ export class MuxRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, M
           port: address.port,
           ...(params.tls !== undefined ? { tls: params.tls } : {}),
           maxFrameSize: MAX_MUX_MESSAGE_BYTES,
+          readTimeoutMs: params.socket.readTimeoutMs,
+          writeTimeoutMs: params.socket.writeTimeoutMs,
+          ...(onTransportTimeout !== undefined ? { onTransportTimeout } : {}),
         }),
       );
   }

@@ -9,13 +9,17 @@
  * client sends them elsewhere).
  * `serverSession` expiry and the close drain a session with Tdrain (the mux server does it); a
  * request may take `timeoutMs` before such a drain cuts it off. Metrics as the other servers':
- * `rt/<label>/server/<ip>/<port>/...`, with Finagle's `mux/draining` and `mux/drained`.
+ * `rt/<label>/server/<ip>/<port>/...`, with Finagle's `mux/draining` and `mux/drained`, and
+ * `read_timeout` / `write_timeout` for connections `socketOptions.readTimeoutMs` /
+ * `writeTimeoutMs` closed (the mux server applies them).
  */
 import type { TlsOptions } from 'node:tls';
 import type { Counter, Metrics } from '../../telemetry/metrics.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, MuxError, MuxServer, type MuxDispatchInfo } from '../../protocol/mux/index.js';
 import { messageServerSettings, type MessageServerSettings } from '../router-config.js';
 import { countServerRequest, serverStats, type ServerStats } from '../server-stats.js';
+import { transportTimeoutCounter } from '../transport-timeout-counters.js';
+import type { TransportTimeout } from '../../protocol/transport-watch.js';
 import { MAX_MUX_MESSAGE_BYTES, type MuxRequest, type MuxRouter } from './router.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -36,6 +40,8 @@ export class MuxRouterServer {
   private m: ServerStats | undefined;
   /** Finagle's `<server>/mux/draining` and `mux/drained` counters (set once listening). */
   private drains: Record<'draining' | 'drained', Counter> | undefined;
+  /** Finagle's `read_timeout` / `write_timeout` (set once listening, when either timeout is set). */
+  private countTimeout: ((kind: TransportTimeout) => void) | undefined;
 
   constructor(
     readonly router: MuxRouter,
@@ -56,6 +62,7 @@ export class MuxRouterServer {
       downgrade: false,
       maxFrameSize: MAX_MUX_MESSAGE_BYTES,
       socket: o.socket,
+      onTransportTimeout: (kind) => this.countTimeout?.(kind),
       idleTimeMs: o.idleTimeMs ?? 0,
       lifeTimeMs: o.lifeTimeMs,
       // A drain never cuts short a request its server lets run for timeoutMs.
@@ -67,6 +74,7 @@ export class MuxRouterServer {
     const a = await mux.listen();
     this.m = serverStats(this.metrics, this.router.label, o.ip, a.port, () => mux.connectionCount);
     const scope = this.m.scope;
+    this.countTimeout = transportTimeoutCounter(this.metrics, scope, o.socket);
     this.drains = {
       draining: this.metrics.counter([...scope, 'mux', 'draining']),
       drained: this.metrics.counter([...scope, 'mux', 'drained']),

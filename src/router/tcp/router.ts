@@ -15,12 +15,16 @@
  * `totalTimeoutMs` and the server's `timeoutMs` bound the whole of it: binding and connecting.
  *
  * Once connected the connection is the server's to carry (server.ts). Each endpoint counts its
- * open connections as its load, which the least-loaded balancers read.
+ * open connections as its load, which the least-loaded balancers read. The client's
+ * `socketOptions.readTimeoutMs` / `writeTimeoutMs` close an upstream connection that sent
+ * nothing, or took none of its bytes, for that long (counted as the client's `read_timeout` /
+ * `write_timeout`); the client's side is then reset.
  */
 import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Path } from '../../naming/path.js';
-import { connectTcp } from '../../protocol/tcp/index.js';
+import { TcpError, connectTcp, readHeldBack } from '../../protocol/tcp/index.js';
+import { SocketTimeouts, type TransportTimeout } from '../../protocol/transport-watch.js';
 import { RouterError } from '../errors.js';
 import { MessageRouter, type AttemptFailure, type MessageRouterDeps } from '../message-router.js';
 import type { EndpointPool, PoolEndpoint } from '../pool-client.js';
@@ -34,11 +38,18 @@ type Obj = Readonly<Record<string, unknown>>;
 export class TcpEndpointPool implements EndpointPool {
   private readonly open = new Set<Socket>();
 
+  /**
+   * `timeouts`: the client's `socketOptions.readTimeoutMs` / `writeTimeoutMs` sweep (shared by
+   * its endpoints); an upstream connection that passes one is closed with an error, which
+   * resets the client's side of the splice. `onTransportTimeout` counts it.
+   */
   constructor(
     readonly host: string,
     readonly port: number,
     readonly tls: ConnectionOptions | undefined,
     readonly socket: { readonly noDelay: boolean; readonly keepAlive: boolean },
+    private readonly timeouts?: SocketTimeouts,
+    private readonly onTransportTimeout?: (kind: TransportTimeout) => void,
   ) {}
 
   get size(): number {
@@ -48,6 +59,15 @@ export class TcpEndpointPool implements EndpointPool {
   /** Counts `sock` until it closes, then calls `closed`. */
   track(sock: Socket, closed: () => void): void {
     this.open.add(sock);
+    const timeouts = this.timeouts;
+    timeouts?.watch(
+      sock,
+      (kind) => {
+        this.onTransportTimeout?.(kind);
+        sock.destroy(new TcpError('MESH_ERR_TCP_TRANSPORT_TIMEOUT', `${this.host}:${this.port}: ${timeouts.reason(kind)}`));
+      },
+      readHeldBack,
+    );
     sock.once('close', () => {
       this.open.delete(sock);
       closed();
@@ -114,8 +134,10 @@ export class TcpRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, T
     );
   }
 
-  protected endpointPool(_p: Obj, params: CommonClientParams): (address: Address) => TcpEndpointPool {
-    return (address) => new TcpEndpointPool(address.host, address.port, params.tls, params.socket);
+  protected endpointPool(_p: Obj, params: CommonClientParams, onTransportTimeout: ((kind: TransportTimeout) => void) | undefined): (address: Address) => TcpEndpointPool {
+    const so = params.socket;
+    const timeouts = onTransportTimeout !== undefined ? new SocketTimeouts(so.readTimeoutMs, so.writeTimeoutMs) : undefined;
+    return (address) => new TcpEndpointPool(address.host, address.port, params.tls, params.socket, timeouts, onTransportTimeout);
   }
 }
 

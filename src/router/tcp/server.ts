@@ -8,6 +8,9 @@
  * the client sees a failed connection rather than an empty reply; so is one over
  * `maxConcurrentRequests` (here: open connections). `serverSession.idleTimeMs` ends a
  * connection with no bytes either way for that long, `lifeTimeMs` one open that long.
+ * `socketOptions.readTimeoutMs` closes a connection (both sides) whose client sent nothing for
+ * that long while the router was not holding its bytes back, `writeTimeoutMs` one whose bytes
+ * toward the client made no progress for that long.
  * `close(graceMs)` stops accepting and lets open connections finish for up to `graceMs`.
  * With the router's `sniInDst`, the server name a TLS client asks for names the connection:
  * read from its ClientHello when TLS passes through (the bytes then go on unchanged), from the
@@ -17,13 +20,15 @@
  * `success` once connected upstream, `failures` and `failures/<code>` when it could not be,
  * `request_latency_ms` the time to connect), `connects`, the `connections` gauge (open client
  * connections, `load` the same), `connection_duration` (ms), `received_bytes` (from clients)
- * and `sent_bytes` (to clients).
+ * and `sent_bytes` (to clients); `read_timeout` / `write_timeout` when those timeouts are set.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { Counter, Metrics, Stat } from '../../telemetry/metrics.js';
 import { StreamListener } from '../../protocol/stream-listener.js';
-import { SNI_DONE, SNI_NEED_MORE, SPLICE_HIGH_WATER, Splice, readClientHelloName, reset } from '../../protocol/tcp/index.js';
+import { SNI_DONE, SNI_NEED_MORE, SPLICE_HIGH_WATER, Splice, readClientHelloName, readHeldBack, reset } from '../../protocol/tcp/index.js';
+import { SocketTimeouts, type TransportTimeout } from '../../protocol/transport-watch.js';
+import { transportTimeoutCounter } from '../transport-timeout-counters.js';
 import { isRouterError } from '../errors.js';
 import { serverConnectionSettings, type ServerConnectionSettings } from '../router-config.js';
 import { countServerRequest, serverStats, type ServerStats } from '../server-stats.js';
@@ -60,6 +65,12 @@ interface TcpServerMetrics {
   readonly sent: Counter;
   readonly duration: Stat;
   readonly failuresByCode: Map<string, Counter>;
+  readonly onTransportTimeout: ((kind: TransportTimeout) => void) | undefined;
+}
+
+/** One client connection: its splice once routed. */
+interface TcpConn {
+  splice: Splice | undefined;
 }
 
 export class TcpRouterServer {
@@ -69,12 +80,15 @@ export class TcpRouterServer {
   private readonly open = new Set<Socket>();
   private readonly splices = new Set<Splice>();
   private readonly emptied: (() => void)[] = [];
+  private readonly timeouts: SocketTimeouts;
 
   constructor(
     readonly router: TcpRouter,
     readonly options: TcpServerSettings,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    this.timeouts = new SocketTimeouts(options.socket.readTimeoutMs, options.socket.writeTimeoutMs);
+  }
 
   get inFlight(): number {
     return this.open.size;
@@ -102,6 +116,7 @@ export class TcpRouterServer {
       sent: this.metrics.counter([...scope, 'sent_bytes']),
       duration: this.metrics.stat([...scope, 'connection_duration']),
       failuresByCode: new Map(),
+      onTransportTimeout: transportTimeoutCounter(this.metrics, scope, o.socket),
     };
     return { ip: o.ip, port: a.port };
   }
@@ -128,21 +143,33 @@ export class TcpRouterServer {
     });
     if (o.socket.noDelay) client.setNoDelay(true);
     if (o.socket.keepAlive) client.setKeepAlive(true);
+    const conn: TcpConn = { splice: undefined };
+    // Reading is held back while the upstream is picked (the client is paused) and while the
+    // upstream's writes are full: neither is the client's silence.
+    this.timeouts.watch(
+      client,
+      (kind) => {
+        m.onTransportTimeout?.(kind);
+        if (conn.splice !== undefined) conn.splice.stop('timeout');
+        else reset(client);
+      },
+      readHeldBack,
+    );
     if (!o.sniInDst) {
-      this.route(client, m, opened, undefined);
+      this.route(client, conn, m, opened, undefined);
       return;
     }
     if (o.tls !== undefined) {
       // Terminated here: the handshake is done and the socket knows the name asked for.
       const name = (client as TLSSocket).servername;
-      this.route(client, m, opened, typeof name === 'string' && name !== '' ? name.toLowerCase() : undefined);
+      this.route(client, conn, m, opened, typeof name === 'string' && name !== '' ? name.toLowerCase() : undefined);
       return;
     }
-    readServerName(client, (name, read) => this.route(client, m, opened, name, read));
+    readServerName(client, (name, read) => this.route(client, conn, m, opened, name, read));
   }
 
   /** `read`: bytes already read from the client (its ClientHello), to go upstream first. */
-  private route(client: Socket, m: TcpServerMetrics, opened: number, serverName: string | undefined, read?: Buffer): void {
+  private route(client: Socket, conn: TcpConn, m: TcpServerMetrics, opened: number, serverName: string | undefined, read?: Buffer): void {
     if (client.destroyed) return;
     const o = this.options;
     // Bytes sent before the upstream is known stay in the socket until the splice reads them.
@@ -166,6 +193,7 @@ export class TcpRouterServer {
           onClientBytes: (n) => m.sent.incr(n),
           clientPrefix: read,
         });
+        conn.splice = splice;
         this.splices.add(splice);
         void splice.done.then(() => this.splices.delete(splice));
       },
@@ -202,6 +230,7 @@ export class TcpRouterServer {
     for (const s of [...this.splices]) s.stop();
     for (const c of [...this.open]) c.destroy();
     this.listener?.destroyAll();
+    this.timeouts.close();
   }
 }
 

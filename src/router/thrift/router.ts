@@ -29,6 +29,7 @@ import type { PoolClient } from '../pool-client.js';
 import type { DtabLike } from '../router-base.js';
 import type { CommonClientParams } from '../router-config.js';
 import type { Address } from '../../naming/addr.js';
+import type { TransportTimeout } from '../../protocol/transport-watch.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -136,7 +137,7 @@ export class ThriftRouter<D extends DtabLike = DtabLike> extends MessageRouter<D
     );
   }
 
-  protected endpointPool(p: Obj, params: CommonClientParams): (address: Address) => ThriftConnPool {
+  protected endpointPool(p: Obj, params: CommonClientParams, onTransportTimeout: ((kind: TransportTimeout) => void) | undefined): (address: Address) => ThriftConnPool {
     const framed = p['thriftFramed'] !== false;
     const pool = (p['hostConnectionPool'] as Obj | null | undefined) ?? {};
     const n = (o: Obj, k: string): number | undefined => (typeof o[k] === 'number' ? (o[k] as number) : undefined);
@@ -158,6 +159,9 @@ export class ThriftRouter<D extends DtabLike = DtabLike> extends MessageRouter<D
         minSize: n(pool, 'minSize') ?? 0,
         noDelay: params.socket.noDelay,
         keepAlive: params.socket.keepAlive,
+        readTimeoutMs: params.socket.readTimeoutMs,
+        writeTimeoutMs: params.socket.writeTimeoutMs,
+        onTransportTimeout,
       });
   }
 }

@@ -17,12 +17,16 @@
  * A request the router cannot route is answered with a TApplicationException (INTERNAL_ERROR,
  * with the reason), as Finagle's thrift server answers an uncaught failure; bytes that are not
  * thrift close the connection. Metrics as the http servers': `rt/<label>/server/<ip>/<port>/...`.
+ * `socketOptions.readTimeoutMs` / `writeTimeoutMs` close a client connection that sent nothing,
+ * or took no reply bytes, for that long (a thriftmux server's mux server does it), as Netty's
+ * handlers do in Linkerd, counted in Finagle's `read_timeout` / `write_timeout`.
  */
 import type { Socket } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import type { Counter, Metrics } from '../../telemetry/metrics.js';
 import { countServerRequest, serverStats, type ServerStats } from '../server-stats.js';
 import { StreamListener } from '../../protocol/stream-listener.js';
+import { SocketTimeouts, type TransportTimeout } from '../../protocol/transport-watch.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, MuxServer, deadlineOf, traceContextOf, type DowngradedThrift, type MuxDispatchInfo } from '../../protocol/mux/index.js';
 import {
   APP_EXCEPTION,
@@ -41,6 +45,7 @@ import {
 } from '../../protocol/thrift/wire.js';
 import { RouterError } from '../errors.js';
 import { messageServerSettings, type MessageServerSettings } from '../router-config.js';
+import { transportTimeoutCounter } from '../transport-timeout-counters.js';
 import { MAX_THRIFT_MESSAGE_BYTES, type ThriftRequest, type ThriftRouter } from './router.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -59,6 +64,11 @@ abstract class ThriftRouterServerBase {
   /** The server's metrics and requests in flight (set once listening). */
   protected m: ServerStats | undefined;
   protected draining = false;
+  /**
+   * Counts a connection closed by `socketOptions.readTimeoutMs` / `writeTimeoutMs` (Finagle's
+   * `read_timeout` / `write_timeout`; set once listening, when either timeout is set).
+   */
+  protected countTimeout: ((kind: TransportTimeout) => void) | undefined;
   /** Graceful closes waiting for the last request under way to end. */
   private quietWaiters: (() => void)[] = [];
 
@@ -77,6 +87,7 @@ abstract class ThriftRouterServerBase {
   /** Registers the server's metrics; returns their scope (`rt/<label>/server/<ip>/<port>`). */
   protected bindMetrics(port: number): readonly string[] {
     this.m = serverStats(this.metrics, this.router.label, this.options.ip, port, () => this.connectionCount);
+    this.countTimeout = transportTimeoutCounter(this.metrics, this.m.scope, this.options.socket);
     return this.m.scope;
   }
 
@@ -128,6 +139,8 @@ abstract class ThriftRouterServerBase {
 export class ThriftRouterServer extends ThriftRouterServerBase {
   private listener: StreamListener | null = null;
   private readonly conns = new Set<ThriftServerConn>();
+  /** `socketOptions.readTimeoutMs` / `writeTimeoutMs` over the client connections (null: neither set). */
+  private timeouts: SocketTimeouts | null = null;
 
   protected get connectionCount(): number {
     return this.conns.size;
@@ -135,6 +148,9 @@ export class ThriftRouterServer extends ThriftRouterServerBase {
 
   async listen(): Promise<{ ip: string; port: number }> {
     const o = this.options;
+    const t = new SocketTimeouts(o.socket.readTimeoutMs, o.socket.writeTimeoutMs);
+    const timeouts = t.enabled ? t : null;
+    this.timeouts = timeouts;
     const listener = new StreamListener({
       ip: o.ip,
       port: o.port,
@@ -147,6 +163,12 @@ export class ThriftRouterServer extends ThriftRouterServerBase {
         const c = new ThriftServerConn(sock, this, o.framed, this.router.proto, o.clearContext, o.idleTimeMs ?? 0, o.lifeTimeMs);
         this.conns.add(c);
         sock.on('close', () => this.conns.delete(c));
+        // Nothing read for readTimeoutMs (unless reading is paused for the caller's pipelining),
+        // or a reply not moving for writeTimeoutMs: the connection is closed, as Netty's handlers close it.
+        timeouts?.watch(sock, (kind) => {
+          this.countTimeout?.(kind);
+          c.destroy();
+        });
       },
     });
     this.listener = listener;
@@ -169,6 +191,7 @@ export class ThriftRouterServer extends ThriftRouterServerBase {
     for (const c of [...this.conns]) c.destroy();
     // Sockets still in their TLS handshake are not connections yet, and would hold close().
     this.listener?.destroyAll();
+    this.timeouts?.close();
     await closed;
   }
 }
@@ -350,6 +373,7 @@ export class ThriftMuxRouterServer extends ThriftRouterServerBase {
       ...(o.tls !== undefined ? { tls: o.tls } : {}),
       maxFrameSize: MAX_THRIFT_MESSAGE_BYTES,
       socket: o.socket,
+      onTransportTimeout: (kind) => this.countTimeout?.(kind),
       idleTimeMs: o.idleTimeMs ?? 0,
       lifeTimeMs: o.lifeTimeMs,
       // A drain never cuts short a request its server lets run for timeoutMs.
