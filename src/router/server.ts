@@ -48,6 +48,18 @@ export function serverOptions(cfg: Obj, tls?: TlsOptions): ServerOptions {
   };
 }
 
+/** How long a response may stop coming before the exchange is cut (Envoy's stream idle default). */
+export const DEFAULT_RESPONSE_IDLE_MS = 300_000;
+
+/**
+ * The engine's response idle timeout for a server's `serverSession.idleTimeMs`: Envoy's 5
+ * minutes, or the idle time if longer. A short idle time, set (as in Linkerd) to close idle
+ * keep-alive connections, must not cut slow answers; 0 turns both off.
+ */
+export function responseIdleFor(idleTimeMs: number | undefined): number {
+  return idleTimeMs === 0 ? Infinity : Math.max(idleTimeMs ?? 0, DEFAULT_RESPONSE_IDLE_MS);
+}
+
 export class RouterServer {
   private readonly server: Http1Server;
   private ctx: ServerContext | undefined;
@@ -72,6 +84,7 @@ export class RouterServer {
         headerTimeoutMs: options.headersTimeoutMs,
         // Linkerd keeps idle connections forever by default; we close them after 5 minutes.
         idleTimeoutMs: options.idleTimeMs === undefined ? 300_000 : options.idleTimeMs === 0 ? Infinity : options.idleTimeMs,
+        responseIdleTimeoutMs: responseIdleFor(options.idleTimeMs),
         lifeTimeMs: options.lifeTimeMs,
         readTimeoutMs: options.socket.readTimeoutMs,
         writeTimeoutMs: options.socket.writeTimeoutMs,

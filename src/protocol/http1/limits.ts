@@ -14,6 +14,13 @@ export interface Http1Limits {
    * answered 408, or its connection dropped if the response has started.
    */
   idleTimeoutMs: number;
+  /**
+   * Once a request is in, its response must keep coming: nothing from the upstream for this
+   * long (no head yet, or a body that stopped) answers 504, or drops the connection if the
+   * response has started (Envoy's stream idle timeout, whose default this is). Bytes waiting
+   * for the client to read them are not the upstream's silence. Infinity: never.
+   */
+  responseIdleTimeoutMs: number;
   /** Connections are closed once this old (at once when idle, else after the response); 0: never. */
   lifeTimeMs: number;
   /**
@@ -39,6 +46,7 @@ export const DEFAULT_LIMITS: Readonly<Http1Limits> = {
   maxHeaderCount: 100,
   headerTimeoutMs: 10_000,
   idleTimeoutMs: 300_000,
+  responseIdleTimeoutMs: 300_000,
   lifeTimeMs: 0,
   readTimeoutMs: 0,
   writeTimeoutMs: 0,

@@ -8,6 +8,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { TlsOptions } from 'node:tls';
 import { adopt, copyRead } from './adopt.js';
 import { SocketWriter, WRITE_FULL, WRITE_HELD } from '../write-batch.js';
+import { pendingWriteBytes } from '../direct-write.js';
 import { TransportWatch, sweepEvery, type TransportTimeout } from '../transport-watch.js';
 import { Http1Error } from './errors.js';
 import { BAD_FRAMING, BODY_LENGTH, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
@@ -200,6 +201,7 @@ export class Http1Exchange {
    */
   write(b: Buffer): boolean {
     this.responseStarted = true;
+    this.conn.responseWrites++;
     const r = this.conn.writer.writeBorrowed(b);
     if ((r & WRITE_HELD) !== 0) this.held = true;
     return (r & WRITE_FULL) === 0;
@@ -210,6 +212,7 @@ export class Http1Exchange {
    * final response, or an error answer, still follows.
    */
   writeInterim(b: Buffer): boolean {
+    this.conn.responseWrites++;
     const r = this.conn.writer.writeBorrowed(b);
     if ((r & WRITE_HELD) !== 0) this.held = true;
     return (r & WRITE_FULL) === 0;
@@ -218,12 +221,14 @@ export class Http1Exchange {
   /** Writes response bytes the caller hands over (never reused). False means wait for `drain`. */
   writeOwned(b: Buffer): boolean {
     this.responseStarted = true;
+    this.conn.responseWrites++;
     return this.conn.writer.writeOwned(b);
   }
 
   /** A rebuilt response head (handed over) and the body bytes after it (borrowed), in one write. */
   write2(head: Buffer, body: Buffer): boolean {
     this.responseStarted = true;
+    this.conn.responseWrites++;
     const r = this.conn.writer.writeBorrowed2(head, body);
     if ((r & WRITE_HELD) !== 0) this.held = true;
     return (r & WRITE_FULL) === 0;
@@ -326,6 +331,12 @@ export class ServerConn {
   private bodyReads = 0;
   private stallMark = -1;
   private stallSince = 0;
+  /** Writes of response bytes; the sweep compares it with `responseMark` to find a stalled response. */
+  responseWrites = 0;
+  /** The exchange `responseMark` and `responseSince` are about (null: none watched). */
+  private responseOf: Http1Exchange | null = null;
+  private responseMark = 0;
+  private responseSince = 0;
   /** Reads of any bytes, for `readTimeoutMs`; the watch is made when either timeout is set. */
   private reads = 0;
   private watch: TransportWatch | null = null;
@@ -468,15 +479,31 @@ export class ServerConn {
     }
     const ex = this.ex;
     if (ex !== null) {
-      // A request body the client stopped sending. Reading paused (the upstream or the client's
-      // own pipelined requests are behind) is not the client's stall: the clock starts again.
-      if (ex.bodyDone || this.socket.isPaused()) this.stallMark = -1;
-      else if (this.bodyReads !== this.stallMark) {
-        this.stallMark = this.bodyReads;
-        this.stallSince = now;
-      } else if (now - this.stallSince > l.idleTimeoutMs) this.bodyStalled(ex, l.idleTimeoutMs);
+      if (!ex.bodyDone) {
+        // A request body the client stopped sending. Reading paused (the upstream or the
+        // client's own pipelined requests are behind) is not the client's stall: the clock
+        // starts again.
+        this.responseOf = null;
+        if (this.socket.isPaused()) this.stallMark = -1;
+        else if (this.bodyReads !== this.stallMark) {
+          this.stallMark = this.bodyReads;
+          this.stallSince = now;
+        } else if (now - this.stallSince > l.idleTimeoutMs) this.bodyStalled(ex, l.idleTimeoutMs);
+        return;
+      }
+      this.stallMark = -1;
+      // The request is in: a response that stops coming (no head, or a body that stops), as
+      // Envoy's stream idle timeout sees it. Bytes still queued toward the client are the
+      // client's to take (its slowness is writeTimeoutMs's to judge): the clock starts again.
+      if (ex.done) return;
+      if (this.responseOf !== ex || this.responseWrites !== this.responseMark || this.writer.holding || pendingWriteBytes(this.socket) > 0) {
+        this.responseOf = ex;
+        this.responseMark = this.responseWrites;
+        this.responseSince = now;
+      } else if (now - this.responseSince > l.responseIdleTimeoutMs) this.responseStalled(ex, l.responseIdleTimeoutMs);
       return;
     }
+    this.responseOf = null;
     if (this.headStartedAt !== 0 && now - this.headStartedAt > l.headerTimeoutMs) {
       this.reject(new Http1Error('MESH_ERR_HTTP1_HEADER_TIMEOUT', `request head not received within ${l.headerTimeoutMs} ms`));
     } else if (this.headStartedAt === 0 && this.pending === null && now - this.idleSince > l.idleTimeoutMs) {
@@ -495,6 +522,17 @@ export class ServerConn {
     this.stallMark = -1;
     ex.canceller?.cancel();
     ex.fail(new Http1Error('MESH_ERR_HTTP1_BODY_TIMEOUT', `request body stalled: nothing received for ${ms} ms`));
+  }
+
+  /**
+   * The response stopped coming for `ms` after the request was in: the upstream attempt is
+   * dropped, and the client gets 504 (`connection: close` if its request was not whole), or
+   * loses the connection if the response had started (a cut body must not look complete).
+   */
+  private responseStalled(ex: Http1Exchange, ms: number): void {
+    this.responseOf = null;
+    ex.canceller?.cancel();
+    ex.fail(new Http1Error('MESH_ERR_HTTP1_RESPONSE_TIMEOUT', `response stalled: nothing from the upstream for ${ms} ms`));
   }
 
   /**
@@ -668,7 +706,7 @@ class Http1ServerImpl implements Http1Server {
       this.server.on('tlsClientError', (e: Error & { code?: string }) => this.hooks.onTlsError?.(e));
     }
     // One coarse timer for every connection's header and idle deadlines.
-    const every = sweepEvery(limits.headerTimeoutMs, limits.idleTimeoutMs, limits.readTimeoutMs, limits.writeTimeoutMs);
+    const every = sweepEvery(limits.headerTimeoutMs, limits.idleTimeoutMs, limits.responseIdleTimeoutMs, limits.readTimeoutMs, limits.writeTimeoutMs);
     this.sweeper = setInterval(() => { const now = Date.now(); for (const c of this.conns) c.sweep(now); }, every);
     this.sweeper.unref();
   }

@@ -16,12 +16,12 @@ import { REFUSED_PORT } from '../../support/process.js';
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
 
-async function setup(respond: Responder, opts: { maxConnections?: number; headerTimeoutMs?: number; idleTimeoutMs?: number; maxInitialLineKB?: number; maxHeadersKB?: number; upstreamPort?: number } = {}): Promise<{ up: RawUpstream; proxy: Http1Proxy; port: number }> {
+async function setup(respond: Responder, opts: { maxConnections?: number; headerTimeoutMs?: number; idleTimeoutMs?: number; responseIdleTimeoutMs?: number; maxInitialLineKB?: number; maxHeadersKB?: number; upstreamPort?: number } = {}): Promise<{ up: RawUpstream; proxy: Http1Proxy; port: number }> {
   const up = await rawUpstream(respond);
   const proxy = createHttp1Proxy({
     upstream: { host: '127.0.0.1', port: opts.upstreamPort ?? up.port },
     pool: { maxConnections: opts.maxConnections ?? 8 },
-    limits: { headerTimeoutMs: opts.headerTimeoutMs ?? 5000, maxInitialLineKB: opts.maxInitialLineKB ?? 4, maxHeadersKB: opts.maxHeadersKB ?? 8, ...(opts.idleTimeoutMs !== undefined ? { idleTimeoutMs: opts.idleTimeoutMs } : {}) },
+    limits: { headerTimeoutMs: opts.headerTimeoutMs ?? 5000, maxInitialLineKB: opts.maxInitialLineKB ?? 4, maxHeadersKB: opts.maxHeadersKB ?? 8, ...(opts.idleTimeoutMs !== undefined ? { idleTimeoutMs: opts.idleTimeoutMs } : {}), ...(opts.responseIdleTimeoutMs !== undefined ? { responseIdleTimeoutMs: opts.responseIdleTimeoutMs } : {}) },
   });
   const addr = await proxy.server.listen(0, '127.0.0.1');
   cleanups.push(() => proxy.close(), () => up.close());
@@ -273,6 +273,84 @@ test('an unreachable upstream answers 502 with l5d-err', async () => {
   assert.equal(r.responses[0]!.line, 'HTTP/1.1 502 Bad Gateway');
   assert.equal(r.responses[0]!.headers['l5d-err'], `connection to 127.0.0.1:${REFUSED_PORT} failed: ECONNREFUSED`);
 });
+
+test('a response that never comes gets 504 after the idle timeout, and the upstream attempt is dropped', async () => {
+  // The upstream takes the request and never answers.
+  const { up, port } = await setup(() => null, { responseIdleTimeoutMs: 300 });
+  const { sock, text } = await rawClient(port);
+  const started = Date.now();
+  sock.write('GET /hang HTTP/1.1\r\nHost: svc\r\n\r\n');
+  for (let i = 0; i < 250 && !text().includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 20));
+  const elapsed = Date.now() - started;
+  assert.match(text(), /^HTTP\/1\.1 504 Gateway Timeout\r\n/);
+  assert.match(text(), /\r\nl5d-err: response stalled: nothing from the upstream for 300 ms\r\n/);
+  assert.doesNotMatch(text(), /\r\nconnection: close\r\n/, 'the request was whole: the connection stays usable');
+  assert.ok(elapsed >= 300 && elapsed < 2500, `answered after ${elapsed} ms`);
+  assert.equal(up.requests.length, 1);
+  const open = (): Promise<number> => new Promise((r) => up.server.getConnections((_e, n) => r(n)));
+  for (let i = 0; i < 100 && (await open()) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(await open(), 0, 'the upstream connection was dropped');
+  sock.destroy();
+});
+
+test('a response body that stops coming cuts the client connection after the idle timeout', async () => {
+  // A head promising 100 bytes, 10 of them, then nothing.
+  const { up, port } = await setup(() => 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789', { responseIdleTimeoutMs: 300 });
+  const { sock, text } = await rawClient(port);
+  const started = Date.now();
+  sock.write('GET /stall HTTP/1.1\r\nHost: svc\r\n\r\n');
+  const t = setTimeout(() => sock.destroy(), 5000);
+  await once(sock, 'close');
+  clearTimeout(t);
+  const elapsed = Date.now() - started;
+  assert.equal(text(), 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789');
+  assert.ok(elapsed >= 300 && elapsed < 2500, `cut after ${elapsed} ms`);
+  const open = (): Promise<number> => new Promise((r) => up.server.getConnections((_e, n) => r(n)));
+  for (let i = 0; i < 100 && (await open()) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(await open(), 0, 'the upstream connection was dropped');
+});
+
+test('a response that keeps coming, each gap shorter than the idle timeout, is forwarded whole', async () => {
+  // 8 body bytes 120 ms apart: about 1 s in all, more than three idle timeouts.
+  const { port } = await setup((_req, conn) => {
+    conn.write('HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n');
+    let i = 0;
+    const tick = setInterval(() => {
+      if (conn.destroyed) return void clearInterval(tick);
+      conn.write(String(i++));
+      if (i === 8) clearInterval(tick);
+    }, 120);
+    return null;
+  }, { responseIdleTimeoutMs: 300 });
+  const { sock, text } = await rawClient(port);
+  sock.write('GET /trickle HTTP/1.1\r\nHost: svc\r\n\r\n');
+  for (let i = 0; i < 300 && !text().endsWith('01234567'); i++) await new Promise((r) => setTimeout(r, 10));
+  sock.destroy();
+  assert.match(text(), /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n01234567$/);
+});
+
+test('a response held back because the client reads slowly is not a stalled upstream', async () => {
+  // 8 MB the client does not read for a second (more than three idle timeouts), then reads.
+  const body = 8 << 20;
+  const { port } = await setup((_req, conn) => {
+    conn.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body}\r\n\r\n`);
+    conn.write(Buffer.alloc(body, 0x61));
+    return null;
+  }, { responseIdleTimeoutMs: 300 });
+  const sock = connect(port, '127.0.0.1');
+  sock.on('error', () => {});
+  await once(sock, 'connect');
+  sock.pause();
+  sock.write('GET /big HTTP/1.1\r\nHost: svc\r\n\r\n');
+  await new Promise((r) => setTimeout(r, 1000));
+  let got = 0;
+  sock.on('data', (b: Buffer) => (got += b.length));
+  sock.resume();
+  for (let i = 0; i < 500 && got < body; i++) await new Promise((r) => setTimeout(r, 10));
+  sock.destroy();
+  assert.ok(got > body, `received ${got} bytes`);
+});
+
 
 test('requests queue for a bounded pool and all complete on one upstream connection', async () => {
   const { up, proxy, port } = await setup(echoPath, { maxConnections: 1 });
