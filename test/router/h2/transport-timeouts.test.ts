@@ -31,9 +31,11 @@ test('an h2 server closes a connection nothing was read from for readTimeoutMs, 
   t.after(() => up.close());
   const h = await startH2Router(up.port, {}, { socketOptions: { readTimeoutMs: 200 } });
   t.after(() => h.close());
-  // A session that is used keeps its connection.
+  // A session that keeps sending (a PING every 50 ms) keeps its connection.
   const session = await connectH2(h.port);
   t.after(() => session.destroy());
+  const pinger = setInterval(() => session.ping(() => {}), 50);
+  t.after(() => clearInterval(pinger));
   // A client that connects and says nothing.
   const quiet = net.connect(h.port, '127.0.0.1');
   quiet.on('error', () => {});
@@ -41,6 +43,8 @@ test('an h2 server closes a connection nothing was read from for readTimeoutMs, 
   t.after(() => quiet.destroy());
   const ms = await closedWithin(quiet, 3000);
   assert.ok(ms >= 150, `closed after ${ms} ms`);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(session.destroyed || session.closed, false, 'the pinging session was closed');
   assert.equal(h.metrics.flatJson()[`rt/h2/server/127.0.0.1/${h.port}/read_timeout`], 1);
   assert.equal(h.metrics.flatJson()[`rt/h2/server/127.0.0.1/${h.port}/write_timeout`], undefined);
 });
