@@ -13,7 +13,7 @@ import { Http1Error } from './errors.js';
 import { BATCH_COPY_MAX, SocketWriter, WRITE_FULL, WRITE_HELD, writeBorrowedNow } from '../write-batch.js';
 import { BAD_FRAMING, BODY_CHUNKED, BODY_CLOSE, BODY_NONE, BodyFramer, NEED_MORE } from './framing.js';
 import { ChunkDecoder } from './dechunk.js';
-import { parseResponseHead, ResponseInfo, RESPONSE_BAD, RESPONSE_NEED_MORE } from './response-head.js';
+import { parseResponseHead, responseFields, ResponseInfo, RESPONSE_BAD, RESPONSE_NEED_MORE } from './response-head.js';
 import { eqLower } from './request-head.js';
 import type { BodySink, CancelListener, DrainListener, Http1Exchange } from './server.js';
 import { nodeTls } from '../node-tls.js';
@@ -88,6 +88,24 @@ function withHopByHop(strip: readonly string[]): readonly string[] {
   if (u === undefined) { u = [...HOP_BY_HOP, ...strip]; hopAnd.set(strip, u); }
   return u;
 }
+/**
+ * An HTTP/1.0 client reads no Transfer-Encoding (RFC 9112 6.1: none may be sent to it), so the
+ * transfer codings of a response to one other than chunked (`gzip, chunked`, or a close-delimited
+ * `gzip`) would reach it as bytes it cannot tell are encoded. They are moved to Content-Encoding,
+ * after the content codings the response already has (the order they were applied in), so the
+ * client can still decode what it gets. The Content-Encoding value, or null when there is none.
+ */
+function contentCodingsFor10(info: ResponseInfo): string | null {
+  const list = (name: string): string[] =>
+    responseFields(info, name)
+      .join(',')
+      .split(',')
+      .map((c) => c.trim())
+      .filter((c) => c !== '' && c.toLowerCase() !== 'identity');
+  const te = list('transfer-encoding').filter((c) => c.toLowerCase() !== 'chunked');
+  return te.length === 0 ? null : [...list('content-encoding'), ...te].join(', ');
+}
+
 /**
  * Fields dropped from a chunked response relayed de-chunked: its framing (Content-Length too,
  * though a chunked head cannot carry one), and Trailer, which announces trailers that are not
@@ -377,8 +395,8 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
    * dropping the header fields the exchange strips and adding its extra ones.
    */
   private writeResponse(ex: Http1Exchange, buf: Buffer, start: number, headEnd: number, upto: number): boolean {
-    const extra = ex.responseHeaders;
-    const strip = ex.stripResponseHeaders;
+    let extra = ex.responseHeaders;
+    let strip = ex.stripResponseHeaders;
     const info = this.info;
     if (info.status === 101) {
       // A tunnel: Connection/Upgrade are the switch itself and pass unchanged.
@@ -397,8 +415,16 @@ class UpstreamConn implements BodySink, DrainListener, CancelListener {
     if (extra === null && strip === null && !hop && !closing && !keepAlive10) {
       return ex.write(start === 0 && upto === buf.length ? buf : buf.subarray(start, upto));
     }
-    // An HTTP/1.0 client always takes this slow path, so the check costs the fast one nothing.
-    if (info.bodyKind === BODY_CHUNKED && ex.head.minor === 0) return this.writeDechunked(ex, buf, start, headEnd, upto, strip, extra);
+    // An HTTP/1.0 client always takes this slow path, so the checks cost the fast one nothing.
+    if (ex.head.minor === 0 && (info.bodyKind === BODY_CHUNKED || info.bodyKind === BODY_CLOSE)) {
+      const ce = contentCodingsFor10(info);
+      if (ce !== null) {
+        const field = Buffer.from(`content-encoding: ${ce}\r\n`, 'latin1');
+        extra = extra === null ? field : Buffer.concat([extra, field]);
+        strip = [...(strip ?? NONE), 'transfer-encoding', 'content-encoding'];
+      }
+      if (info.bodyKind === BODY_CHUNKED) return this.writeDechunked(ex, buf, start, headEnd, upto, strip, extra);
+    }
     const conn = closing ? CONNECTION_CLOSE : keepAlive10 ? CONNECTION_KEEP_ALIVE : EMPTY;
     const drop = strip === null ? (hop ? HOP_BY_HOP : NONE) : hop ? withHopByHop(strip) : strip;
     return this.writeRebuilt(ex, buf, start, headEnd, upto, drop, extra, conn);

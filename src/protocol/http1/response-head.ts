@@ -49,6 +49,18 @@ export function responseField(info: ResponseInfo, name: string): string | undefi
   return undefined;
 }
 
+/** The values of every field `name` (lower case) in the head, in order (a slow path's, as responseField). */
+export function responseFields(info: ResponseInfo, name: string): string[] {
+  const out: string[] = [];
+  const lines = info.buf.toString('latin1', info.start, info.end).split('\r\n');
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon > 0 && line.slice(0, colon).toLowerCase() === name) out.push(line.slice(colon + 1).trim());
+  }
+  return out;
+}
+
 export const RESPONSE_NEED_MORE = -1;
 export const RESPONSE_BAD = -2;
 

@@ -6,6 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { createHttp1Proxy, type Http1Proxy } from '../../../src/protocol/http1/proxy.js';
 import { createHttp1Server, type ResponseListener } from '../../../src/protocol/http1/server.js';
 import { Http1Pool } from '../../../src/protocol/http1/pool.js';
@@ -780,6 +781,35 @@ test('an HTTP/1.0 client gets a chunked response as its data, without Transfer-E
   assert.equal(eleven.text, CHUNKED_HEAD + CHUNKED_BODY);
   assert.equal(eleven.closed, false);
   assert.equal(up.connections, 1);
+});
+
+test('an HTTP/1.0 client gets transfer codings other than chunked as Content-Encoding, after the content codings', async () => {
+  const data = 'hello, gzip transfer coding\n'.repeat(20);
+  const gz = gzipSync(data);
+  const chunked = `${gz.length.toString(16)}\r\n${gz.toString('latin1')}\r\n0\r\n\r\n`;
+  const { port } = await setup((req, conn) => {
+    if (req.line.includes('/gz-chunked')) return `HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nX-A: 1\r\n\r\n${chunked}`;
+    if (req.line.includes('/br-gz')) return `HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}`;
+    // Close-delimited, not chunked: the upstream closes after it.
+    conn.end(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n${gz.toString('latin1')}`, 'latin1');
+    return null;
+  });
+  const bodyOf = (text: string): Buffer => Buffer.from(text.slice(text.indexOf('\r\n\r\n') + 4), 'latin1');
+  const a = await untilEnd(port, 'GET /gz-chunked HTTP/1.0\r\nHost: svc\r\n\r\n');
+  assert.equal(a.how, 'end');
+  assert.equal(a.text.slice(0, a.text.indexOf('\r\n\r\n') + 4), 'HTTP/1.1 200 OK\r\nX-A: 1\r\ncontent-encoding: gzip\r\nconnection: close\r\n\r\n');
+  assert.equal(gunzipSync(bodyOf(a.text)).toString(), data);
+  const b = await untilEnd(port, 'GET /br-gz HTTP/1.0\r\nHost: svc\r\n\r\n');
+  assert.match(b.text, /^HTTP\/1\.1 200 OK\r\ncontent-encoding: br, gzip\r\nconnection: close\r\n\r\n/);
+  assert.doesNotMatch(b.text.slice(0, b.text.indexOf('\r\n\r\n')), /transfer-encoding/i);
+  const c = await untilEnd(port, 'GET /gz-close HTTP/1.0\r\nHost: svc\r\n\r\n');
+  assert.equal(c.how, 'end');
+  assert.match(c.text, /^HTTP\/1\.1 200 OK\r\ncontent-encoding: gzip\r\nconnection: close\r\n\r\n/);
+  assert.doesNotMatch(c.text.slice(0, c.text.indexOf('\r\n\r\n')), /transfer-encoding/i);
+  assert.equal(gunzipSync(bodyOf(c.text)).toString(), data);
+  // An HTTP/1.1 client gets the response as the upstream sent it.
+  const eleven = await exchange(port, 'GET /gz-chunked HTTP/1.1\r\nHost: svc\r\n\r\n', 1);
+  assert.match(eleven.text, /^HTTP\/1\.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n/);
 });
 
 test('an HTTP/1.0 client gets the data of a chunked body the upstream writes a byte at a time', async () => {
