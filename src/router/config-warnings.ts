@@ -37,8 +37,8 @@ function hostConnectionPoolWarning(c: Obj, at: string): string[] {
 }
 
 /**
- * A mux client's keys its sessions do not take: one multiplexed session per endpoint, kept
- * open (and pinged) while the endpoint is in the set, with TCP_NODELAY on and no keep-alive.
+ * A mux client's keys its sessions do not take: one multiplexed session per endpoint (at a
+ * time: clientSession expiry replaces it), pinged, with TCP_NODELAY on and no keep-alive.
  */
 function muxClientWarnings(c: Obj, at: string): string[] {
   const out: string[] = [];
@@ -46,8 +46,6 @@ function muxClientWarnings(c: Obj, at: string): string[] {
   if (pool !== undefined && pool !== null && Object.keys(pool).length > 0) {
     out.push(`${at}.hostConnectionPool: ${JSON.stringify(pool)} is not applied (mux clients use one multiplexed session per endpoint)`);
   }
-  const idle = (c['clientSession'] as Obj | undefined | null)?.['idleTimeMs'];
-  if (idle !== undefined) out.push(`${at}.clientSession.idleTimeMs: ${String(idle)} is not applied (a mux session stays open while its endpoint is in the set, pinged every 5 s)`);
   const so = c['socketOptions'] as Obj | undefined | null;
   if (so?.['noDelay'] === false) out.push(`${at}.socketOptions.noDelay: false is not applied (mux sessions always set TCP_NODELAY)`);
   if (so?.['keepAlive'] === true) out.push(`${at}.socketOptions.keepAlive: true is not applied (mux sessions are watched with Tping instead)`);
@@ -66,9 +64,8 @@ function clientWarnings(rc: RouterConfig, i: number): string[] {
     const idle = (c['clientSession'] as Obj | undefined | null)?.['idleTimeMs'];
     if (rc.protocol === 'tcp' && idle !== undefined) out.push(`${at}.clientSession.idleTimeMs: ${String(idle)} is not applied (a tcp connection's idle limit is its server's serverSession.idleTimeMs, which sees both directions)`);
     const session = c['clientSession'] as Obj | undefined | null;
-    if (session?.['lifeTimeMs'] !== undefined && (rc.protocol === 'tcp' || rc.protocol === 'mux')) {
-      const why = rc.protocol === 'tcp' ? "a tcp connection's age limit is its server's serverSession.lifeTimeMs" : 'a mux session stays open while its endpoint is in the set';
-      out.push(`${at}.clientSession.lifeTimeMs: ${String(session['lifeTimeMs'])} is not applied (${why})`);
+    if (session?.['lifeTimeMs'] !== undefined && rc.protocol === 'tcp') {
+      out.push(`${at}.clientSession.lifeTimeMs: ${String(session['lifeTimeMs'])} is not applied (a tcp connection's age limit is its server's serverSession.lifeTimeMs)`);
     }
     if (h2) out.push(...hostConnectionPoolWarning(c, at), ...windowUpdateRatioWarning(c, at));
   });

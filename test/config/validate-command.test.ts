@@ -200,7 +200,6 @@ test('meshwork linkerd --validate: a mux router is valid; its client keys a mux 
   assert.equal(r.out, `${f}: valid: 1 router (mux 'mux'), 0 namers, 0 telemeters\n`);
   assert.deepEqual(r.err.trim().split('\n'), [
     `${f}: warning: routers[0].client.hostConnectionPool: {"maxSize":4} is not applied (mux clients use one multiplexed session per endpoint)`,
-    `${f}: warning: routers[0].client.clientSession.idleTimeMs: 1000 is not applied (a mux session stays open while its endpoint is in the set, pinged every 5 s)`,
     `${f}: warning: routers[0].client.socketOptions.keepAlive: true is not applied (mux sessions are watched with Tping instead)`,
   ]);
 });

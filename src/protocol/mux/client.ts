@@ -14,6 +14,8 @@
  * handshake) reject with `rejected: true`: the server never saw them, so they may go elsewhere.
  * `readTimeoutMs` / `writeTimeoutMs` tear a session down as a missing Rping does (one sweep per
  * client, transport-watch.ts); the Tpings keep a live server's session read.
+ * `idleTimeMs` / `lifeTimeMs` expire a session as a server's Tdrain does: new dispatches open
+ * another, and it closes once its calls in flight are answered.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
@@ -51,6 +53,13 @@ export interface MuxClientOptions {
   connectTimeoutMs?: number;
   /** Largest frame (and reassembled message) accepted from the server. Default 16 MiB. */
   maxFrameSize?: number;
+  /**
+   * `clientSession.idleTimeMs` / `lifeTimeMs` (0 or absent: never), as Finagle expires a client
+   * session: one with no call in flight for `idleTimeMs`, or open for `lifeTimeMs`, takes no new
+   * dispatches (they open another session) and closes once its calls in flight have their replies.
+   */
+  idleTimeMs?: number;
+  lifeTimeMs?: number;
   /**
    * `socketOptions.readTimeoutMs` / `writeTimeoutMs` (0 or absent: off): a session from which
    * nothing was read for that long (its Rpings count), or whose pending bytes made no progress,
@@ -138,6 +147,9 @@ class ClientSession {
   private connectTimer: NodeJS.Timeout | null;
   private pingTimer: NodeJS.Timeout | null = null;
   private pingDeadline: NodeJS.Timeout | null = null;
+  /** `idleTimeMs`, armed while no call is in flight; `lifeTimeMs`, from the session's opening. */
+  private idleTimer: NodeJS.Timeout | null = null;
+  private lifeTimer: NodeJS.Timeout | null = null;
 
   constructor(client: MuxClient, opts: ResolvedOptions) {
     this.client = client;
@@ -188,6 +200,10 @@ class ClientSession {
     call.tag = tag;
     this.calls.set(tag, call);
     this.live++;
+    if (this.idleTimer !== null) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = null;
+    }
     const f = call.fields;
     this.write(encodeMessageParts({ kind: 'Tdispatch', tag, contexts: f.contexts, dst: f.dst, dtab: f.dtab, body: call.body }));
   }
@@ -213,6 +229,7 @@ class ClientSession {
     const why = call.signal?.reason instanceof Error ? call.signal.reason.message : 'request aborted';
     this.write(encodeMessageParts({ kind: 'Tdiscarded', which: call.tag, why }));
     this.checkDrained();
+    this.armIdle();
   }
 
   private onConnect(): void {
@@ -341,6 +358,7 @@ class ClientSession {
     this.live--;
     c.detach();
     this.checkDrained();
+    this.armIdle();
     return c;
   }
 
@@ -357,6 +375,25 @@ class ClientSession {
     this.checkDrained();
   }
 
+  /** Starts the idle clock once no call is in flight on an open session. */
+  private armIdle(): void {
+    const ms = this.opts.idleTimeMs;
+    if (ms <= 0 || this.live > 0 || this.state !== S_OPEN || this.idleTimer !== null) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (this.live === 0) this.expire();
+    }, ms);
+    this.idleTimer.unref();
+  }
+
+  /** Idle or too old: new dispatches go to another session; this one closes once its calls are answered. */
+  private expire(): void {
+    if (this.state !== S_OPEN) return;
+    this.state = S_DRAINING;
+    this.client.sessionDraining(this);
+    this.checkDrained();
+  }
+
   private checkDrained(): void {
     if (this.state === S_DRAINING && this.live === 0) {
       this.finish();
@@ -370,9 +407,16 @@ class ClientSession {
       this.pingTimer = setInterval(() => this.ping(), this.opts.pingIntervalMs);
       this.pingTimer.unref();
     }
+    if (this.opts.lifeTimeMs > 0) {
+      this.lifeTimer = setTimeout(() => this.expire(), this.opts.lifeTimeMs);
+      this.lifeTimer.unref();
+    }
     const q = this.queue;
     this.queue = [];
-    if (q.length === 0) return;
+    if (q.length === 0) {
+      this.armIdle();
+      return;
+    }
     this.socket.cork();
     for (const call of q) this.send(call);
     this.socket.uncork();
@@ -398,8 +442,12 @@ class ClientSession {
     this.clearConnectTimer();
     if (this.pingTimer !== null) clearInterval(this.pingTimer);
     if (this.pingDeadline !== null) clearTimeout(this.pingDeadline);
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    if (this.lifeTimer !== null) clearTimeout(this.lifeTimer);
     this.pingTimer = null;
     this.pingDeadline = null;
+    this.idleTimer = null;
+    this.lifeTimer = null;
   }
 
   /** A drained session ends quietly: nothing is pending. */
@@ -459,6 +507,8 @@ export class MuxClient {
       pingTimeoutMs: opts.pingTimeoutMs ?? 4000,
       connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
       maxFrameSize: opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+      idleTimeMs: opts.idleTimeMs ?? 0,
+      lifeTimeMs: opts.lifeTimeMs ?? 0,
     };
     const t = new SocketTimeouts(opts.readTimeoutMs ?? 0, opts.writeTimeoutMs ?? 0);
     this.timeouts = t.enabled ? t : null;

@@ -125,6 +125,8 @@ export class MuxRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, M
           maxFrameSize: MAX_MUX_MESSAGE_BYTES,
           readTimeoutMs: params.socket.readTimeoutMs,
           writeTimeoutMs: params.socket.writeTimeoutMs,
+          idleTimeMs: params.sessionIdleTimeMs,
+          lifeTimeMs: params.sessionLifeTimeMs,
           ...(onTransportTimeout !== undefined ? { onTransportTimeout } : {}),
         }),
       );

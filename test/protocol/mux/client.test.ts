@@ -413,3 +413,50 @@ test('TLS round trip with a self-signed CA', async () => {
     certs.cleanup();
   }
 });
+
+test('clientSession lifeTimeMs: a session that old takes no new calls, and closes once its call in flight is answered', async () => {
+  const server = echoServer();
+  const { port } = await server.listen();
+  const client = new MuxClient({ host: '127.0.0.1', port, lifeTimeMs: 300 });
+  try {
+    assert.equal((await client.dispatch(Buffer.from('a'))).toString(), 're:a');
+    // In flight across the expiry: answered on its session.
+    const slow = client.dispatch(Buffer.from('wait:600'));
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(client.connections, 1);
+    // Past its life: the next call opens another session; the old one still has `slow`.
+    assert.equal((await client.dispatch(Buffer.from('b'))).toString(), 're:b');
+    assert.equal(client.connections, 2);
+    assert.equal(client.openSessions, 2);
+    assert.equal((await withTimeout(slow, 3000, 'the call in flight')).toString(), 're:wait:600');
+    for (let i = 0; i < 100 && client.openSessions > 1; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(client.openSessions, 1, 'the expired session closed once its call was answered');
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+test('clientSession idleTimeMs: a session with no call in flight for that long closes; the next call opens another', async () => {
+  const server = echoServer();
+  const { port } = await server.listen();
+  const client = new MuxClient({ host: '127.0.0.1', port, idleTimeMs: 200 });
+  try {
+    assert.equal((await client.dispatch(Buffer.from('a'))).toString(), 're:a');
+    // Calls 100 ms apart keep it: never 200 ms without one in flight.
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal((await client.dispatch(Buffer.from(`k${i}`))).toString(), `re:k${i}`);
+    }
+    // A call in flight longer than the idle time is not idleness.
+    assert.equal((await client.dispatch(Buffer.from('wait:400'))).toString(), 're:wait:400');
+    assert.equal(client.connections, 1);
+    for (let i = 0; i < 100 && client.openSessions > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(client.openSessions, 0, 'the idle session closed');
+    assert.equal((await client.dispatch(Buffer.from('b'))).toString(), 're:b');
+    assert.equal(client.connections, 2);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
