@@ -31,6 +31,7 @@ import { h2Settings } from './settings.js';
 import { H2HeadersView } from './identifiers.js';
 import { H2Call, errorHeaders, keepNeverIndexed } from './call.js';
 import { resetSoon } from '../../protocol/h2/reset-soon.js';
+import { TARGET } from '../../protocol/http1/chars.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -175,6 +176,7 @@ export class H2Router<D extends DtabLike = DtabLike> extends RouterBase<D, H2Cli
       const v = headers[name];
       if (v === undefined) continue;
       if (name.charCodeAt(0) === 58 /* ':' */) {
+        if (name === ':path') checkPath(v as string);
         if (name === ':method' || name === ':path' || name === ':authority' || name === ':scheme') fwd[name] = v;
         continue;
       }
@@ -328,5 +330,19 @@ export class H2Router<D extends DtabLike = DtabLike> extends RouterBase<D, H2Cli
   override close(): void {
     super.close();
     void this.accessLog?.close();
+  }
+}
+
+/**
+ * A `:path` is the path and query of a URI (RFC 9113 8.3.1), so only the bytes a request target
+ * may hold (RFC 3986: visible ASCII, no `#`), as the HTTP/1.1 engine requires of its request
+ * line. nghttp2 lets bytes 0x80-0xff through; an upstream would each read them its own way.
+ */
+function checkPath(path: string): void {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c > 0xff || TARGET[c] !== 1) {
+      throw new RouterError('MESH_ERR_ROUTER_BAD_PATH', `:path has byte 0x${c.toString(16).padStart(2, '0')} at offset ${i}, which a request target cannot hold`);
+    }
   }
 }
