@@ -15,9 +15,14 @@ import { ThriftCaller, callMessage, thriftUpstream, MessageTypes, type ThriftUps
 const { procs } = e2eScratch('mw-failfast-');
 const thriftUps: ThriftUpstream[] = [];
 const h2Servers: http2.Http2Server[] = [];
+const httpServers: http.Server[] = [];
 after(async () => {
   for (const u of thriftUps) await u.close();
   for (const s of h2Servers) await new Promise((r) => s.close(r));
+  for (const s of httpServers) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
 });
 
 type State = Record<string, Record<string, { addresses: { port: number; accrual: string; available: boolean }[] }>>;
@@ -31,7 +36,7 @@ async function accrualOf(admin: number, label: string, port: number): Promise<st
 
 async function until(f: () => Promise<boolean>, ms: number): Promise<boolean> {
   const t0 = Date.now();
-  for (let i = 0; i < 300 && Date.now() - t0 < ms; i++) {
+  for (let i = 0; i < 1000 && Date.now() - t0 < ms; i++) {
     if (await f()) return true;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -92,21 +97,21 @@ routers:
 
     // The endpoints come up: the probes find them and they serve again.
     const srv = http.createServer((_q, r) => r.end('up'));
+    httpServers.push(srv);
     await new Promise<void>((r) => srv.listen(hp, '127.0.0.1', r));
     const h2srv = http2.createServer((_q, r) => r.end('up'));
     await new Promise<void>((r) => h2srv.listen(h2p, '127.0.0.1', r));
     h2Servers.push(h2srv);
     thriftUps.push(await thriftUpstream('T', { port: tp }));
     // (Requeues of the refused request may also have tripped failure accrual: `available`
-    // then means its probe may be sent.)
+    // then means its probe may be sent.) The probes back off from 100 ms, doubling: on a slow
+    // machine the endpoints may come up just after the 3.2 s one, and the next is at 6.4 s.
     for (const [label, port] of [['web', hp], ['h2', h2p], ['thr', tp]] as const) {
-      assert.ok(await until(async () => (await accrualOf(l.admin, label, port)) === 'available', 5000), `${label} endpoint back: ${await accrualOf(l.admin, label, port)}`);
+      assert.ok(await until(async () => (await accrualOf(l.admin, label, port)) === 'available', 15_000), `${label} endpoint back: ${await accrualOf(l.admin, label, port)}`);
     }
     assert.equal((await request(l.port, { headers: { host: 'x' } })).body, 'up');
     assert.equal(await h2call(), 200);
     assert.equal((await thrift.call(callMessage('binary', 'ping', 2, 'y'))).text, 'T:ping:y');
-    srv.closeAllConnections();
-    await new Promise((r) => srv.close(r));
   } finally {
     session.close();
     thrift.close();
