@@ -58,6 +58,24 @@ export function boundLeaf(id: string, addr: Var<Addr>): NameTree<BoundName> {
   return leaf(bound(id, addr));
 }
 
+/**
+ * The deps of a message router (tcp, thrift, mux) with label `label`: every name binds to `id`
+ * (an io.l5d.fs name) at `addr`, names come from `dstPrefix` /svc, metrics go to a registry of
+ * its own, and `config` joins the router's config (its `client`, say).
+ */
+export function messageRouterDeps(label: string, addr: Var<Addr>, config: Record<string, unknown> = {}, id = '/#/io.l5d.fs/web') {
+  return {
+    label,
+    baseDtab: parseTextDtab('/svc=>/#/io.l5d.fs'),
+    dstPrefix: Path.utf8('svc'),
+    readPath: (s: string): Path => Path.utf8(...s.split('/').filter((e) => e !== '')),
+    parseDtab: parseTextDtab,
+    bind: (): Activity<NameTree<BoundName>> => activity(okTree(boundLeaf(id, addr))),
+    metrics: new MetricsRegistry({ snapshotIntervalMs: 0 }),
+    config: { label, ...config },
+  };
+}
+
 /** A dtab that is only its text: enough for the router, which only shows and concatenates. */
 export class TextDtab implements DtabLike {
   constructor(readonly text: string) {}

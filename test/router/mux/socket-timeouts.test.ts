@@ -11,14 +11,12 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { Path } from '../../../src/naming/path.js';
-import { leaf } from '../../../src/naming/name-tree.js';
 import { MetricsRegistry } from '../../../src/telemetry/metrics-registry.js';
 import { decodeMessage, encodeMessage } from '../../../src/protocol/mux/index.js';
 import { MuxRouter } from '../../../src/router/mux/router.js';
 import { MuxRouterServer, muxServerSettings } from '../../../src/router/mux/server.js';
 import { MARKER_BYTES, RINIT_V1, RawServer, TINIT_V1, dial, serveHandshake, withTimeout } from '../../protocol/mux/helpers.js';
-import { TextDtab, activity, bound, inetAddr, okTree, parseTextDtab } from '../support.js';
+import { TextDtab, inetAddr, messageRouterDeps } from '../support.js';
 
 type Obj = Record<string, unknown>;
 
@@ -83,17 +81,9 @@ test('mux client readTimeoutMs: an upstream that never answers fails the call na
   const up = new RawServer();
   const upPort = await up.listen();
   t.after(() => up.close());
-  const metrics = new MetricsRegistry({ snapshotIntervalMs: 0 });
-  const router = new MuxRouter<TextDtab>({
-    label: 'mx',
-    baseDtab: parseTextDtab('/svc=>/#/io.l5d.fs'),
-    dstPrefix: Path.utf8('svc'),
-    readPath: (s) => Path.utf8(...s.split('/').filter((e) => e !== '')),
-    parseDtab: parseTextDtab,
-    bind: () => activity(okTree(leaf(bound('/#/io.l5d.fs/web', inetAddr(upPort))))),
-    metrics,
-    config: { label: 'mx', client: { socketOptions: { readTimeoutMs: 300 } } },
-  });
+  const deps = messageRouterDeps('mx', inetAddr(upPort), { client: { socketOptions: { readTimeoutMs: 300 } } });
+  const metrics = deps.metrics;
+  const router = new MuxRouter<TextDtab>(deps);
   t.after(() => {
     router.close();
     metrics.close();

@@ -12,28 +12,17 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { Path } from '../../../src/naming/path.js';
-import { leaf } from '../../../src/naming/name-tree.js';
-import { MetricsRegistry } from '../../../src/telemetry/metrics-registry.js';
 import { TcpRouter } from '../../../src/router/tcp/router.js';
 import { TcpRouterServer, tcpServerSettings } from '../../../src/router/tcp/server.js';
-import { activity, bound, inetAddr, okTree, parseTextDtab } from '../support.js';
+import { inetAddr, messageRouterDeps } from '../support.js';
 
 type Obj = Record<string, unknown>;
 
 /** An in-process tcp router (label `tcp`) to the upstream on `upPort`, with one server. */
 async function startTcp(t: TestContext, upPort: number, client: Obj, serverSocketOptions: Obj) {
-  const metrics = new MetricsRegistry({ snapshotIntervalMs: 0 });
-  const router = new TcpRouter({
-    label: 'tcp',
-    baseDtab: parseTextDtab('/svc=>/#/io.l5d.fs'),
-    dstPrefix: Path.utf8('svc'),
-    readPath: (s) => Path.utf8(...s.split('/').filter((e) => e !== '')),
-    parseDtab: parseTextDtab,
-    bind: () => activity(okTree(leaf(bound('/#/io.l5d.fs/up', inetAddr(upPort))))),
-    metrics,
-    config: { label: 'tcp', client },
-  });
+  const deps = messageRouterDeps('tcp', inetAddr(upPort), { client }, '/#/io.l5d.fs/up');
+  const metrics = deps.metrics;
+  const router = new TcpRouter(deps);
   const server = new TcpRouterServer(router as never, tcpServerSettings({ ip: '127.0.0.1', port: 0, socketOptions: serverSocketOptions }, undefined), metrics);
   const { port } = await server.listen();
   t.after(async () => {

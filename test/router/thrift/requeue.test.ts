@@ -5,15 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Path } from '../../../src/naming/path.js';
 import type { Addr } from '../../../src/naming/addr.js';
-import { MetricsRegistry } from '../../../src/telemetry/metrics-registry.js';
 import { MessageType, readMessageHead } from '../../../src/protocol/thrift/wire.js';
 import { ThriftRouter } from '../../../src/router/thrift/router.js';
 import { callMessage, parseMessage, thriftUpstream } from '../../support/thrift.js';
 import { REFUSED_PORT } from '../../support/process.js';
-import { TestVar, activity, bound, okTree, parseTextDtab } from '../support.js';
-import { leaf } from '../../../src/naming/name-tree.js';
+import { TestVar, messageRouterDeps } from '../support.js';
 
 test('thrift: a refused connection is requeued to another endpoint; with none left the request fails naming it', async (t) => {
   const up = await thriftUpstream('U');
@@ -21,15 +18,8 @@ test('thrift: a refused connection is requeued to another endpoint; with none le
   const dead = REFUSED_PORT;
   const addr = new TestVar<Addr>({ type: 'bound', addrs: [{ host: '127.0.0.1', port: dead, meta: {} }, { host: '127.0.0.1', port: up.port, meta: {} }], meta: {} });
   const router = new ThriftRouter({
-    label: 'thr',
+    ...messageRouterDeps('thr', addr, { thriftMethodInDst: false }),
     protocol: 'thrift',
-    baseDtab: parseTextDtab('/svc=>/#/io.l5d.fs'),
-    dstPrefix: Path.utf8('svc'),
-    readPath: (s) => Path.utf8(...s.split('/').filter((e) => e !== '')),
-    parseDtab: parseTextDtab,
-    bind: () => activity(okTree(leaf(bound('/#/io.l5d.fs/web', addr)))),
-    metrics: new MetricsRegistry({ snapshotIntervalMs: 0 }),
-    config: { label: 'thr', thriftMethodInDst: false },
   });
   t.after(() => router.close());
   const call = async (seq: number): Promise<string> => {

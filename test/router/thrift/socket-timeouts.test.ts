@@ -13,8 +13,6 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { Path } from '../../../src/naming/path.js';
-import { leaf } from '../../../src/naming/name-tree.js';
 import { MetricsRegistry } from '../../../src/telemetry/metrics-registry.js';
 import { encodeMessage } from '../../../src/protocol/mux/index.js';
 import { readMessageHead } from '../../../src/protocol/thrift/wire.js';
@@ -22,7 +20,7 @@ import { ThriftRouter } from '../../../src/router/thrift/router.js';
 import { ThriftMuxRouterServer, ThriftRouterServer, thriftServerOptions } from '../../../src/router/thrift/server.js';
 import { ThriftCaller, MessageTypes, callMessage, frame } from '../../support/thrift.js';
 import { dial, withTimeout } from '../../protocol/mux/helpers.js';
-import { TextDtab, activity, bound, inetAddr, okTree, parseTextDtab } from '../support.js';
+import { TextDtab, inetAddr, messageRouterDeps } from '../support.js';
 
 type Obj = Record<string, unknown>;
 
@@ -117,18 +115,9 @@ test('thriftmux server writeTimeoutMs: a mux client that stops reading a large r
 
 /** A thrift router whose names all bind to the upstream at `port`, its client configured by `client`. */
 function routerTo(t: TestContext, port: number, client: Obj): { router: ThriftRouter<TextDtab>; metrics: MetricsRegistry } {
-  const metrics = new MetricsRegistry({ snapshotIntervalMs: 0 });
-  const router = new ThriftRouter({
-    label: 'thr',
-    protocol: 'thrift',
-    baseDtab: parseTextDtab('/svc=>/#/io.l5d.fs'),
-    dstPrefix: Path.utf8('svc'),
-    readPath: (s) => Path.utf8(...s.split('/').filter((e) => e !== '')),
-    parseDtab: parseTextDtab,
-    bind: () => activity(okTree(leaf(bound('/#/io.l5d.fs/web', inetAddr(port))))),
-    metrics,
-    config: { label: 'thr', client },
-  });
+  const deps = messageRouterDeps('thr', inetAddr(port), { client });
+  const metrics = deps.metrics;
+  const router = new ThriftRouter({ ...deps, protocol: 'thrift' });
   t.after(() => {
     router.close();
     metrics.close();
