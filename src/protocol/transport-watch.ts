@@ -79,6 +79,11 @@ export class SocketTimeouts {
     readonly writeMs: number,
   ) {}
 
+  /** A sweep for these timeouts, or null when neither is set (0 or absent), so nothing is watched. */
+  static when(readMs = 0, writeMs = 0): SocketTimeouts | null {
+    return readMs > 0 || writeMs > 0 ? new SocketTimeouts(readMs, writeMs) : null;
+  }
+
   /** Whether either timeout is set (when neither is, `watch` does nothing). */
   get enabled(): boolean {
     return this.readMs > 0 || this.writeMs > 0;

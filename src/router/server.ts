@@ -9,6 +9,8 @@ import type { TlsOptions } from 'node:tls';
 import type { Http1Error } from '../protocol/http1/errors.js';
 import { createHttp1Server, type Http1Exchange, type Http1Server } from '../protocol/http1/server.js';
 import type { Counter, Metrics } from '../telemetry/metrics.js';
+import type { TransportTimeout } from '../protocol/transport-watch.js';
+import { transportTimeoutCounter } from './transport-timeout-counters.js';
 import { countServerRequest, serverStats } from './server-stats.js';
 import { RouterError } from './errors.js';
 import { serverConnectionSettings, type ServerConnectionSettings } from './router-config.js';
@@ -66,9 +68,8 @@ export class RouterServer {
   private draining = false;
   /** TLS handshakes with clients that failed (TLS servers only). */
   private tlsFailures: Counter | undefined;
-  /** Connections closed by `socketOptions.readTimeoutMs` / `writeTimeoutMs` (Finagle's `read_timeout`, `write_timeout`). */
-  private readTimeouts: Counter | undefined;
-  private writeTimeouts: Counter | undefined;
+  /** Counts a connection closed by `socketOptions.readTimeoutMs` / `writeTimeoutMs` (Finagle's `read_timeout`, `write_timeout`; set once listening). */
+  private countTimeout: ((kind: TransportTimeout) => void) | undefined;
 
   constructor(
     private readonly router: Router,
@@ -91,7 +92,7 @@ export class RouterServer {
       },
       {
         onReject: (err) => this.onReject(err),
-        onTransportTimeout: (kind) => (kind === 'read' ? this.readTimeouts : this.writeTimeouts)?.incr(),
+        onTransportTimeout: (kind) => this.countTimeout?.(kind),
         socket: options.socket,
         ...(options.tls !== undefined ? { tls: options.tls, onTlsError: () => this.tlsFailures?.incr() } : {}),
       },
@@ -114,8 +115,7 @@ export class RouterServer {
       timeoutMs: this.options.timeoutMs,
     });
     if (this.options.tls !== undefined) this.tlsFailures = this.metrics.counter([...scope, 'handshake_failures']);
-    if (this.options.socket.readTimeoutMs > 0) this.readTimeouts = this.metrics.counter([...scope, 'read_timeout']);
-    if (this.options.socket.writeTimeoutMs > 0) this.writeTimeouts = this.metrics.counter([...scope, 'write_timeout']);
+    this.countTimeout = transportTimeoutCounter(this.metrics, scope, this.options.socket);
     return { ip: this.options.ip, port };
   }
 

@@ -55,19 +55,19 @@ export class H2Server {
   private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly backlog: number | undefined;
-  private readonly timeouts: SocketTimeouts;
+  private readonly timeouts: SocketTimeouts | null;
 
   constructor(onStream: H2StreamHandler, opts: H2ServerOptions = {}) {
     const settings: http2.Settings = { ...opts.settings };
     if (opts.maxConcurrentStreams !== undefined && opts.maxConcurrentStreams > 0) settings.maxConcurrentStreams = opts.maxConcurrentStreams;
     this.server = opts.tls !== undefined ? http2.createSecureServer({ ...opts.tls, ALPNProtocols: ['h2'], allowHTTP1: false, settings }) : http2.createServer({ settings });
-    const timeouts = (this.timeouts = new SocketTimeouts(opts.socket?.readTimeoutMs ?? 0, opts.socket?.writeTimeoutMs ?? 0));
+    const timeouts = (this.timeouts = SocketTimeouts.when(opts.socket?.readTimeoutMs, opts.socket?.writeTimeoutMs));
     this.server.on('connection', (sock: import('node:net').Socket) => {
       sock.setNoDelay(opts.socket?.noDelay !== false);
       if (opts.socket?.keepAlive === true) sock.setKeepAlive(true);
       // The TCP socket (under TLS too): node:http2 reads it as long as it is open, so reading is
       // never held back; its session goes with it.
-      timeouts.watch(
+      timeouts?.watch(
         sock,
         (kind) => {
           opts.onTransportTimeout?.(kind);
@@ -143,7 +143,7 @@ export class H2Server {
         finish();
       }, Math.max(0, graceMs));
       this.server.close(() => finish());
-      this.timeouts.close();
+      this.timeouts?.close();
       for (const s of this.sessions) {
         if (graceMs <= 0) s.destroy();
         else s.close();

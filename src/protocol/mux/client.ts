@@ -510,8 +510,7 @@ export class MuxClient {
       idleTimeMs: opts.idleTimeMs ?? 0,
       lifeTimeMs: opts.lifeTimeMs ?? 0,
     };
-    const t = new SocketTimeouts(opts.readTimeoutMs ?? 0, opts.writeTimeoutMs ?? 0);
-    this.timeouts = t.enabled ? t : null;
+    this.timeouts = SocketTimeouts.when(opts.readTimeoutMs, opts.writeTimeoutMs);
     this.onTransportTimeout = opts.onTransportTimeout;
   }
 

@@ -580,8 +580,7 @@ export class MuxServer {
     this.idleMs = opts.idleTimeMs ?? 0;
     this.lifeMs = opts.lifeTimeMs ?? 0;
     this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
-    const t = new SocketTimeouts(opts.socket?.readTimeoutMs ?? 0, opts.socket?.writeTimeoutMs ?? 0);
-    this.timeouts = t.enabled ? t : null;
+    this.timeouts = SocketTimeouts.when(opts.socket?.readTimeoutMs, opts.socket?.writeTimeoutMs);
     this.listener = new StreamListener({ ip: opts.ip, port: opts.port, backlog: opts.socket?.backlog, tls: opts.tls, onConnection: (sock) => this.accept(sock) });
   }
 

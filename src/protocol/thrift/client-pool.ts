@@ -273,8 +273,7 @@ export class ThriftConnPool {
   private readonly timeouts: SocketTimeouts | null;
 
   constructor(private readonly opts: ThriftPoolOptions) {
-    const t = new SocketTimeouts(opts.readTimeoutMs ?? 0, opts.writeTimeoutMs ?? 0);
-    this.timeouts = t.enabled ? t : null;
+    this.timeouts = SocketTimeouts.when(opts.readTimeoutMs, opts.writeTimeoutMs);
   }
 
   /** Open connections (idle or lent). */

@@ -28,7 +28,7 @@ export function newH2Client(id: string, addr: Var<Addr>, params: H2ClientParams,
   // `socketOptions.readTimeoutMs` / `writeTimeoutMs`: one sweep for the sessions of all endpoints,
   // with Finagle's client counters `read_timeout` / `write_timeout`.
   const so = params.socket;
-  const timeouts = so.readTimeoutMs > 0 || so.writeTimeoutMs > 0 ? new SocketTimeouts(so.readTimeoutMs, so.writeTimeoutMs) : undefined;
+  const timeouts = SocketTimeouts.when(so.readTimeoutMs, so.writeTimeoutMs) ?? undefined;
   const onTransportTimeout = transportTimeoutCounter(metrics, scope, so);
   const pool = (address: Address): H2SessionPool =>
     new H2SessionPool({ host: address.host, port: address.port, tls: params.tls, idleTimeoutMs: params.sessionIdleTimeMs, lifeTimeMs: params.sessionLifeTimeMs, settings: params.settings, socket: params.socket, probeMs, timeouts, onTransportTimeout });

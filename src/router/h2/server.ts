@@ -14,6 +14,8 @@ import { RouterError } from '../errors.js';
 import { serverConnectionSettings, type ServerConnectionSettings } from '../router-config.js';
 import type { H2Router, H2ServerContext } from './router.js';
 import { resetSoon } from '../../protocol/h2/reset-soon.js';
+import type { TransportTimeout } from '../../protocol/transport-watch.js';
+import { transportTimeoutCounter } from '../transport-timeout-counters.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -68,9 +70,8 @@ export class H2RouterServer {
   private ctx: H2ServerContext | undefined;
   private draining = false;
   private tlsFailures: Counter | undefined;
-  /** Connections closed by `socketOptions.readTimeoutMs` / `writeTimeoutMs` (Finagle's `read_timeout`, `write_timeout`). */
-  private readTimeouts: Counter | undefined;
-  private writeTimeouts: Counter | undefined;
+  /** Counts a connection closed by `socketOptions.readTimeoutMs` / `writeTimeoutMs` (Finagle's `read_timeout`, `write_timeout`; set once listening). */
+  private countTimeout: ((kind: TransportTimeout) => void) | undefined;
 
   constructor(
     readonly router: H2Router,
@@ -86,7 +87,7 @@ export class H2RouterServer {
       lifeTimeMs: options.lifeTimeMs,
       probeMs: options.probeMs,
       socket: options.socket,
-      onTransportTimeout: (kind) => (kind === 'read' ? this.readTimeouts : this.writeTimeouts)?.incr(),
+      onTransportTimeout: (kind) => this.countTimeout?.(kind),
     });
   }
 
@@ -103,8 +104,7 @@ export class H2RouterServer {
       bodyIdleMs: this.options.idleTimeMs ?? DEFAULT_BODY_IDLE_MS,
     });
     if (this.options.tls !== undefined) this.tlsFailures = this.metrics.counter([...scope, 'handshake_failures']);
-    if (this.options.socket.readTimeoutMs > 0) this.readTimeouts = this.metrics.counter([...scope, 'read_timeout']);
-    if (this.options.socket.writeTimeoutMs > 0) this.writeTimeouts = this.metrics.counter([...scope, 'write_timeout']);
+    this.countTimeout = transportTimeoutCounter(this.metrics, scope, this.options.socket);
     return { ip: this.options.ip, port: a.port };
   }
 

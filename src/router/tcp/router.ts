@@ -136,7 +136,7 @@ export class TcpRouter<D extends DtabLike = DtabLike> extends MessageRouter<D, T
 
   protected endpointPool(_p: Obj, params: CommonClientParams, onTransportTimeout: ((kind: TransportTimeout) => void) | undefined): (address: Address) => TcpEndpointPool {
     const so = params.socket;
-    const timeouts = onTransportTimeout !== undefined ? new SocketTimeouts(so.readTimeoutMs, so.writeTimeoutMs) : undefined;
+    const timeouts = SocketTimeouts.when(so.readTimeoutMs, so.writeTimeoutMs) ?? undefined;
     return (address) => new TcpEndpointPool(address.host, address.port, params.tls, params.socket, timeouts, onTransportTimeout);
   }
 }

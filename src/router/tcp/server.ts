@@ -80,14 +80,15 @@ export class TcpRouterServer {
   private readonly open = new Set<Socket>();
   private readonly splices = new Set<Splice>();
   private readonly emptied: (() => void)[] = [];
-  private readonly timeouts: SocketTimeouts;
+  /** `socketOptions.readTimeoutMs` / `writeTimeoutMs` over the client connections (null: neither set). */
+  private readonly timeouts: SocketTimeouts | null;
 
   constructor(
     readonly router: TcpRouter,
     readonly options: TcpServerSettings,
     private readonly metrics: Metrics,
   ) {
-    this.timeouts = new SocketTimeouts(options.socket.readTimeoutMs, options.socket.writeTimeoutMs);
+    this.timeouts = SocketTimeouts.when(options.socket.readTimeoutMs, options.socket.writeTimeoutMs);
   }
 
   get inFlight(): number {
@@ -146,7 +147,7 @@ export class TcpRouterServer {
     const conn: TcpConn = { splice: undefined };
     // Reading is held back while the upstream is picked (the client is paused) and while the
     // upstream's writes are full: neither is the client's silence.
-    this.timeouts.watch(
+    this.timeouts?.watch(
       client,
       (kind) => {
         m.onTransportTimeout?.(kind);
@@ -230,7 +231,7 @@ export class TcpRouterServer {
     for (const s of [...this.splices]) s.stop();
     for (const c of [...this.open]) c.destroy();
     this.listener?.destroyAll();
-    this.timeouts.close();
+    this.timeouts?.close();
   }
 }
 

@@ -148,9 +148,7 @@ export class ThriftRouterServer extends ThriftRouterServerBase {
 
   async listen(): Promise<{ ip: string; port: number }> {
     const o = this.options;
-    const t = new SocketTimeouts(o.socket.readTimeoutMs, o.socket.writeTimeoutMs);
-    const timeouts = t.enabled ? t : null;
-    this.timeouts = timeouts;
+    const timeouts = (this.timeouts = SocketTimeouts.when(o.socket.readTimeoutMs, o.socket.writeTimeoutMs));
     const listener = new StreamListener({
       ip: o.ip,
       port: o.port,
